@@ -1,0 +1,279 @@
+/* The option table and its three sources: config file, environment, flags (see config.h). */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+
+typedef enum { CFG_INT, CFG_BOOL, CFG_STR } cfg_type_t;
+
+typedef struct {
+  const char *name; /* kebab-case */
+  cfg_type_t type;
+  size_t offset;
+  const char *def;
+  int64_t min, max;
+  const char *help;
+  int (*validate)(const char *value);
+} cfg_option_t;
+
+static int validate_log_level(const char *v) {
+  hd_log_level_t l;
+  return hd_log_level_parse(v, &l);
+}
+
+#define OPT(name, type, field, def, min, max, help) \
+  {name, type, offsetof(hd_config_t, field), def, min, max, help, NULL}
+#define KiB 1024LL
+#define MiB (1024LL * 1024)
+#define GiB (1024LL * 1024 * 1024)
+
+static const cfg_option_t options[] = {
+    OPT("config", CFG_STR, config, "", 0, 0, "config file (lines of `key = value`; # comments)"),
+    OPT("host", CFG_STR, host, "0.0.0.0", 0, 0, "address to listen on"),
+    OPT("port", CFG_INT, port, "3000", 0, 65535, "TCP port to listen on (0 = any free port)"),
+    OPT("data-dir", CFG_STR, data_dir, "./data", 0, 0, "directory for the embedded store and state"),
+    {"log-level", CFG_STR, offsetof(hd_config_t, log_level), "info", 0, 0,
+     "debug | info | warn | error | off", validate_log_level},
+    OPT("web-root", CFG_STR, web_root, "web", 0, 0, "directory of static pages served at /"),
+    OPT("max-connections", CFG_INT, max_connections, "10000", 1, 1000000,
+        "open connections at most; beyond it HTTP gets 503 and WebSocket close 1013"),
+    OPT("backlog", CFG_INT, backlog, "511", 1, 65535, "listen(2) backlog"),
+    OPT("cors-origin", CFG_STR, cors_origin, "", 0, 0,
+        "comma-separated origins allowed by CORS, or * (default: none)"),
+    OPT("cors-credentials", CFG_BOOL, cors_credentials, "false", 0, 0,
+        "send Access-Control-Allow-Credentials: true to allowed origins"),
+    OPT("ws-origins", CFG_STR, ws_origins, "", 0, 0,
+        "comma-separated Origin values allowed to open WebSockets (default: any)"),
+    OPT("echo-endpoint", CFG_BOOL, echo_endpoint, "false", 0, 0,
+        "serve the raw WebSocket echo endpoint /ws/echo (tests, benchmarks)"),
+    OPT("jwt-secret", CFG_STR, jwt_secret, "", 0, 0, "HS256 key for signing and verifying tokens"),
+    OPT("api-key", CFG_STR, api_key, "", 0, 0, "key for backend calls (X-API-Key header)"),
+    OPT("max-request-line", CFG_INT, max_request_line, "8192", 64, 1 * MiB,
+        "request line bytes at most (else 414)"),
+    OPT("max-header-size", CFG_INT, max_header_size, "16384", 256, 1 * MiB,
+        "request header bytes at most (else 431)"),
+    OPT("max-header-count", CFG_INT, max_header_count, "64", 4, 512,
+        "request headers at most (else 431)"),
+    OPT("max-body-size", CFG_INT, max_body_size, "1048576", 0, 1 * GiB,
+        "request body bytes at most (else 413)"),
+    OPT("header-timeout", CFG_INT, header_timeout, "10000", 100, 3600000,
+        "ms allowed to receive a request's headers (slowloris guard)"),
+    OPT("keepalive-timeout", CFG_INT, keepalive_timeout, "5000", 100, 3600000,
+        "ms an idle keep-alive HTTP connection stays open"),
+    OPT("static-max-age", CFG_INT, static_max_age, "0", 0, 31536000,
+        "Cache-Control max-age (s) for static files; 0 = no-cache (revalidate with ETag)"),
+    OPT("ws-max-message-size", CFG_INT, ws_max_message_size, "4194304", 125, 1 * GiB,
+        "WebSocket message bytes at most, after decompression (else close 1009)"),
+    OPT("max-backpressure", CFG_INT, max_backpressure, "8388608", 64 * KiB, 4 * GiB,
+        "unsent bytes queued for one connection at most (else close 1008)"),
+    OPT("ws-idle-timeout", CFG_INT, ws_idle_timeout, "120000", 0, 86400000,
+        "ms without any frame from a WebSocket client before it is closed (0 = never)"),
+    OPT("ws-ping-interval", CFG_INT, ws_ping_interval, "30000", 0, 86400000,
+        "ms of client silence after which the server sends a ping (0 = never)"),
+    OPT("ws-deflate", CFG_BOOL, ws_deflate, "true", 0, 0,
+        "accept permessage-deflate when a client offers it"),
+    OPT("ws-deflate-threshold", CFG_INT, ws_deflate_threshold, "256", 0, 1 * GiB,
+        "messages shorter than this are sent uncompressed"),
+    OPT("ws-deflate-window-bits", CFG_INT, ws_deflate_window_bits, "15", 9, 15,
+        "largest LZ77 window (server_max_window_bits) the server compresses with"),
+    OPT("shutdown-grace", CFG_INT, shutdown_grace, "10000", 0, 600000,
+        "ms to finish in-flight work after SIGTERM/SIGINT before exiting"),
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const cfg_option_t *find_option(const char *name, size_t len) {
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *o = options[i].name;
+    if (strlen(o) != len) continue;
+    size_t j = 0;
+    for (; j < len; j++) {
+      char c = (char)tolower((unsigned char)name[j]);
+      if (c == '_') c = '-';
+      if (c != o[j]) break;
+    }
+    if (j == len) return &options[i];
+  }
+  return NULL;
+}
+
+static int parse_bool(const char *v, bool *out) {
+  if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) {
+    *out = true;
+    return 0;
+  }
+  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) {
+    *out = false;
+    return 0;
+  }
+  return HD_EINVAL;
+}
+
+static int apply(hd_config_t *cfg, const cfg_option_t *o, const char *value, char *err, size_t errlen) {
+  char *field = (char *)cfg + o->offset;
+  switch (o->type) {
+    case CFG_INT: {
+      errno = 0;
+      char *end;
+      long long v = strtoll(value, &end, 10);
+      if (errno || end == value || *end || v < o->min || v > o->max) {
+        snprintf(err, errlen, "invalid value '%s' for option '%s': expected an integer in [%lld, %lld]",
+                 value, o->name, (long long)o->min, (long long)o->max);
+        return HD_EINVAL;
+      }
+      *(int64_t *)field = v;
+      return 0;
+    }
+    case CFG_BOOL:
+      if (parse_bool(value, (bool *)field)) {
+        snprintf(err, errlen, "invalid value '%s' for option '%s': expected true or false", value, o->name);
+        return HD_EINVAL;
+      }
+      return 0;
+    case CFG_STR: {
+      if (o->validate && o->validate(value)) {
+        snprintf(err, errlen, "invalid value '%s' for option '%s': expected %s", value, o->name, o->help);
+        return HD_EINVAL;
+      }
+      char *copy = strdup(value);
+      if (!copy) return HD_ENOMEM;
+      free(*(char **)field);
+      *(char **)field = copy;
+      return 0;
+    }
+  }
+  return HD_EINVAL;
+}
+
+void hd_config_defaults(hd_config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  char err[8];
+  for (size_t i = 0; i < N_OPTIONS; i++) apply(cfg, &options[i], options[i].def, err, sizeof err);
+}
+
+int hd_config_set(hd_config_t *cfg, const char *name, const char *value, char *err, size_t errlen) {
+  const cfg_option_t *o = find_option(name, strlen(name));
+  if (!o) {
+    snprintf(err, errlen, "unknown option '%s' (see herald serve --help)", name);
+    return HD_ENOTFOUND;
+  }
+  return apply(cfg, o, value, err, errlen);
+}
+
+static int load_file(hd_config_t *cfg, const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "cannot open config file '%s': %s", path, strerror(errno));
+    return HD_EINVAL;
+  }
+  char line[4096];
+  int lineno = 0, rc = 0;
+  while (!rc && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *p = line;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == '#' || *p == '\0') continue;
+    char *key = p;
+    while (*p && !isspace((unsigned char)*p) && *p != '=') p++;
+    char *key_end = p;
+    while (isspace((unsigned char)*p) || *p == '=') p++;
+    char *val = p;
+    size_t vlen = strcspn(val, "\r\n");
+    while (vlen && isspace((unsigned char)val[vlen - 1])) vlen--;
+    val[vlen] = '\0';
+    if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"') val[vlen - 1] = '\0', val++;
+    *key_end = '\0';
+    char sub[512];
+    rc = hd_config_set(cfg, key, val, sub, sizeof sub);
+    if (rc) snprintf(err, errlen, "%s:%d: %s", path, lineno, sub);
+  }
+  fclose(f);
+  return rc ? HD_EINVAL : 0;
+}
+
+/* HERALD_UPPER_SNAKE name for an option, into buf. */
+static void env_name(const cfg_option_t *o, char *buf, size_t len) {
+  size_t n = (size_t)snprintf(buf, len, "HERALD_%s", o->name);
+  for (size_t i = 7; i < n && i < len; i++) buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
+}
+
+int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen) {
+  /* 1. config file: the flag wins over the environment for its location. */
+  const char *path = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[i + 1];
+    else if (!strncmp(argv[i], "--config=", 9)) path = argv[i] + 9;
+  }
+  for (char **e = envp; !path && e && *e; e++)
+    if (!strncmp(*e, "HERALD_CONFIG=", 14)) path = *e + 14;
+  if (path && *path && load_file(cfg, path, err, errlen)) return HD_EINVAL;
+
+  /* 2. environment */
+  for (size_t i = 0; envp && i < N_OPTIONS; i++) {
+    char name[96];
+    env_name(&options[i], name, sizeof name);
+    size_t nlen = strlen(name);
+    for (char **e = envp; *e; e++) {
+      if (strncmp(*e, name, nlen) || (*e)[nlen] != '=') continue;
+      char sub[512];
+      if (apply(cfg, &options[i], *e + nlen + 1, sub, sizeof sub)) {
+        snprintf(err, errlen, "environment %s: %s", name, sub);
+        return HD_EINVAL;
+      }
+    }
+  }
+
+  /* 3. flags: --name value, --name=value, or a bare --name for booleans */
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strncmp(arg, "--", 2) != 0) {
+      snprintf(err, errlen, "unexpected argument '%s' (options are --name value)", arg);
+      return HD_EINVAL;
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+    const cfg_option_t *o = find_option(name, nlen);
+    if (!o) {
+      snprintf(err, errlen, "unknown option '%.*s' (see herald serve --help)", (int)nlen + 2, arg);
+      return HD_EINVAL;
+    }
+    const char *value;
+    if (eq) value = eq + 1;
+    else if (o->type == CFG_BOOL && (i + 1 >= argc || parse_bool(argv[i + 1], &(bool){0}) != 0)) value = "true";
+    else if (i + 1 < argc) value = argv[++i];
+    else {
+      snprintf(err, errlen, "option '--%s' needs a value", o->name);
+      return HD_EINVAL;
+    }
+    if (apply(cfg, o, value, err, errlen)) return HD_EINVAL;
+  }
+  return 0;
+}
+
+void hd_config_print_help(FILE *out) {
+  static const char *type_names[] = {"int", "bool", "string"};
+  fprintf(out, "Usage: herald serve [--option value ...]\n\n"
+               "Every option may also be set as HERALD_<NAME> in the environment or as `name = value`\n"
+               "in the --config file. Precedence: flag > environment > config file > default.\n\n");
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const cfg_option_t *o = &options[i];
+    char env[96];
+    env_name(o, env, sizeof env);
+    fprintf(out, "  --%-24s %-6s default %-10s", o->name, type_names[o->type], *o->def ? o->def : "\"\"");
+    if (o->type == CFG_INT) fprintf(out, " [%lld..%lld]", (long long)o->min, (long long)o->max);
+    fprintf(out, "\n      %s (env %s)\n", o->help, env);
+  }
+}
+
+void hd_config_free(hd_config_t *cfg) {
+  for (size_t i = 0; i < N_OPTIONS; i++)
+    if (options[i].type == CFG_STR) {
+      char **field = (char **)((char *)cfg + options[i].offset);
+      free(*field);
+      *field = NULL;
+    }
+}

@@ -1,0 +1,56 @@
+/* The configuration table: one row per option (name, type, default, limits, help), fed alike by
+ * a config file, HERALD_* environment variables and --kebab-case flags, in that order of precedence
+ * (flags win). `herald serve --help` prints the table. */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+  char *config;
+  char *host;
+  int64_t port;
+  char *data_dir;
+  char *log_level;
+  char *web_root;
+  int64_t max_connections;
+  int64_t backlog;
+  char *cors_origin;
+  bool cors_credentials;
+  char *ws_origins;
+  bool echo_endpoint;
+  char *jwt_secret;
+  char *api_key;
+  int64_t max_request_line;
+  int64_t max_header_size;
+  int64_t max_header_count;
+  int64_t max_body_size;
+  int64_t header_timeout;
+  int64_t keepalive_timeout;
+  int64_t static_max_age;
+  int64_t ws_max_message_size;
+  int64_t max_backpressure;
+  int64_t ws_idle_timeout;
+  int64_t ws_ping_interval;
+  bool ws_deflate;
+  int64_t ws_deflate_threshold;
+  int64_t ws_deflate_window_bits;
+  int64_t shutdown_grace;
+} hd_config_t;
+
+/* Fills cfg with every option's default. Free with hd_config_free(). */
+void hd_config_defaults(hd_config_t *cfg);
+/* Applies, in order, the config file (--config / HERALD_CONFIG), HERALD_* variables from envp
+ * and the flags in argv[0..argc). Returns 0, or HD_EINVAL with a message naming the option in err. */
+int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
+/* Sets one option by its kebab-case or snake_case name from text; 0 or HD_EINVAL/HD_ENOTFOUND with err. */
+int hd_config_set(hd_config_t *cfg, const char *name, const char *value, char *err, size_t errlen);
+/* Prints the table (flag, env, type, default, limits, help) for --help. */
+void hd_config_print_help(FILE *out);
+/* Releases the strings the config owns. */
+void hd_config_free(hd_config_t *cfg);
+
+#endif

@@ -1,0 +1,24 @@
+/* Structured logging to stderr in logfmt: `ts=... level=info comp=http msg="..." key=value ...`. */
+#ifndef HD_LOG_H
+#define HD_LOG_H
+
+typedef enum { HD_LOG_DEBUG = 0, HD_LOG_INFO, HD_LOG_WARN, HD_LOG_ERROR, HD_LOG_OFF } hd_log_level_t;
+
+/* Sets the minimum level written; messages below it are dropped cheaply. */
+void hd_log_set_level(hd_log_level_t level);
+/* Parses "debug|info|warn|error|off"; 0 and *out set, or HD_EINVAL. */
+int hd_log_level_parse(const char *name, hd_log_level_t *out);
+/* True when a message at this level would be written. */
+int hd_log_enabled(hd_log_level_t level);
+/* Writes one line. `fields` is printf-formatted logfmt (`key=%d key2=%s`) or NULL;
+ * msg is quoted and escaped. */
+void hd_log(hd_log_level_t level, const char *comp, const char *msg, const char *fields, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define HD_DEBUG(comp, msg, ...) \
+  do { if (hd_log_enabled(HD_LOG_DEBUG)) hd_log(HD_LOG_DEBUG, comp, msg, __VA_ARGS__); } while (0)
+#define HD_INFO(comp, msg, ...) hd_log(HD_LOG_INFO, comp, msg, __VA_ARGS__)
+#define HD_WARN(comp, msg, ...) hd_log(HD_LOG_WARN, comp, msg, __VA_ARGS__)
+#define HD_ERROR(comp, msg, ...) hd_log(HD_LOG_ERROR, comp, msg, __VA_ARGS__)
+
+#endif
