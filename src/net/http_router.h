@@ -1,5 +1,5 @@
 /* Method + path routing with parameters (`/api/v4/notifications/:id/read`) and prefix routes
- * (`/socket.io/*`). Every endpoint of the server is registered here. */
+ * (`/socket.io/` followed by `*`). Every endpoint of the server is registered here. */
 #ifndef HD_HTTP_ROUTER_H
 #define HD_HTTP_ROUTER_H
 

@@ -45,8 +45,9 @@ void hd_ws_reader_init(hd_ws_reader_t *r, const hd_ws_reader_callbacks_t *cb, vo
                        const hd_ws_deflate_params_t *deflate);
 /* Consumes data[0..len) (unmasking in place), calling callbacks for each complete frame/message.
  * Returns 0, a callback's non-zero return, or a negative HD_E* with r->close_code set to the code
- * to close with: HD_EPROTO -> 1002, HD_EUTF8 -> 1007, HD_ETOOBIG -> 1009. Whole frames found in
- * data are delivered without copying; only a trailing partial frame is buffered. */
+ * to close with: HD_EPROTO -> 1002, HD_EUTF8 and HD_EDEFLATE -> 1007, HD_ETOOBIG -> 1009,
+ * HD_ENOMEM -> 1011. Whole frames found in data are delivered without copying; only a trailing
+ * partial frame is buffered. */
 int hd_ws_reader_feed(hd_ws_reader_t *r, uint8_t *data, size_t len);
 /* True when no partial frame or message is buffered (the connection is idle). */
 bool hd_ws_reader_idle(const hd_ws_reader_t *r);

@@ -1,0 +1,77 @@
+/* /health and /metrics (see health.h). */
+#include "app/health.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/server.h"
+
+void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_server_t *s = hd_http_server(ex);
+  const hd_metrics_t *m = &s->metrics;
+  json_t *by_proto = json_object();
+  uint32_t ws_total = 0;
+  for (uint32_t i = 1; i < m->protocol_count; i++) {
+    json_object_set_new(by_proto, m->protocol_names[i], json_integer(m->conns_ws[i]));
+    ws_total += m->conns_ws[i];
+  }
+  double uptime = (double)hd_server_uptime_ms(s) / 1000.0;
+  json_t *root = json_pack("{s:s, s:s, s:f, s:{s:i, s:i, s:i}, s:{s:i, s:o, s:f}}",
+                           "status", s->stopping ? "stopping" : "ok",
+                           "version", HERALD_VERSION,
+                           "uptime", uptime,
+                           "connections", "total", (json_int_t)s->conn_count, "http", (json_int_t)m->conns_http,
+                           "websocket", (json_int_t)ws_total,
+                           "websocket", "connections", (json_int_t)ws_total, "byProtocol", by_proto,
+                           "uptime", uptime);
+  char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+  if (text) hd_http_respond_json(ex, s->stopping ? 503 : 200, text);
+  else hd_http_respond_error(ex, 500, "cannot encode health");
+  free(text);
+  json_decref(root);
+}
+
+void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_server_t *s = hd_http_server(ex);
+  const hd_metrics_t *m = &s->metrics;
+  hd_sbuf_t b = {0};
+  hd_sbuf_printf(&b,
+                 "# HELP herald_up 1 while the server runs.\n# TYPE herald_up gauge\nherald_up 1\n"
+                 "# HELP herald_uptime_seconds Seconds since start.\n# TYPE herald_uptime_seconds gauge\n"
+                 "herald_uptime_seconds %.3f\n"
+                 "# HELP herald_connections Open connections by protocol.\n# TYPE herald_connections gauge\n"
+                 "herald_connections{protocol=\"http\"} %u\n",
+                 (double)hd_server_uptime_ms(s) / 1000.0, m->conns_http);
+  for (uint32_t i = 1; i < m->protocol_count; i++)
+    hd_sbuf_printf(&b, "herald_connections{protocol=\"%s\"} %u\n", m->protocol_names[i], m->conns_ws[i]);
+  hd_sbuf_printf(&b,
+                 "# HELP herald_connections_accepted_total TCP connections accepted.\n"
+                 "# TYPE herald_connections_accepted_total counter\nherald_connections_accepted_total %llu\n"
+                 "# HELP herald_connections_refused_total Connections refused for max-connections.\n"
+                 "# TYPE herald_connections_refused_total counter\nherald_connections_refused_total %llu\n"
+                 "# HELP herald_slow_consumers_total Connections closed for passing max-backpressure.\n"
+                 "# TYPE herald_slow_consumers_total counter\nherald_slow_consumers_total %llu\n"
+                 "# HELP herald_ws_frames_total WebSocket frames by direction.\n# TYPE herald_ws_frames_total counter\n"
+                 "herald_ws_frames_total{direction=\"in\"} %llu\nherald_ws_frames_total{direction=\"out\"} %llu\n"
+                 "# HELP herald_bytes_total Socket bytes by direction.\n# TYPE herald_bytes_total counter\n"
+                 "herald_bytes_total{direction=\"in\"} %llu\nherald_bytes_total{direction=\"out\"} %llu\n"
+                 "# HELP herald_event_loop_lag_seconds Delay of the last timer tick.\n"
+                 "# TYPE herald_event_loop_lag_seconds gauge\nherald_event_loop_lag_seconds %.3f\n"
+                 "# HELP herald_event_loop_lag_max_seconds Largest timer delay seen.\n"
+                 "# TYPE herald_event_loop_lag_max_seconds gauge\nherald_event_loop_lag_max_seconds %.3f\n"
+                 "# HELP herald_http_requests_total HTTP responses by status.\n"
+                 "# TYPE herald_http_requests_total counter\n",
+                 (unsigned long long)m->accepted, (unsigned long long)m->refused,
+                 (unsigned long long)m->slow_consumers, (unsigned long long)m->frames_in,
+                 (unsigned long long)m->frames_out, (unsigned long long)m->bytes_in,
+                 (unsigned long long)m->bytes_out, (double)m->loop_lag_ms / 1000.0,
+                 (double)m->loop_lag_max_ms / 1000.0);
+  /* this response is counted once it is sent; count it now so it is visible in itself */
+  for (int code = 100; code < 600; code++) {
+    uint64_t n = m->http_requests[code] + (code == 200);
+    if (n) hd_sbuf_printf(&b, "herald_http_requests_total{status=\"%d\"} %llu\n", code, (unsigned long long)n);
+  }
+  hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
+  hd_sbuf_free(&b);
+}

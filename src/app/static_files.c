@@ -1,0 +1,74 @@
+/* Static files through uv_queue_work (see static_files.h). */
+#include "app/static_files.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/http_static.h"
+#include "net/server.h"
+
+#define STATIC_MAX_FILE (64 * 1024 * 1024)
+
+typedef struct {
+  uv_work_t work;
+  hd_http_exchange_t *ex;
+  const char *root;
+  char path[2048];
+  char inm[256];
+  hd_static_result_t result;
+} static_job_t;
+
+static void load(uv_work_t *w) {
+  static_job_t *job = w->data;
+  hd_static_load(job->root, (hd_slice_t){job->path, strlen(job->path)}, (hd_slice_t){job->inm, strlen(job->inm)},
+                 STATIC_MAX_FILE, &job->result);
+}
+
+static void respond(uv_work_t *w, int status) {
+  static_job_t *job = w->data;
+  hd_http_exchange_t *ex = job->ex;
+  hd_static_result_t *r = &job->result;
+  const hd_config_t *cfg = ex->conn->server->cfg;
+  char headers[256];
+  if (cfg->static_max_age > 0)
+    snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: public, max-age=%lld\r\n", r->etag,
+             (long long)cfg->static_max_age);
+  else snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: no-cache\r\n", r->etag);
+  if (status < 0) hd_http_respond_error(ex, 500, "file read cancelled");
+  else if (r->status == 200) hd_http_respond_buf(ex, 200, r->mime, r->body, headers);
+  else if (r->status == 304) hd_http_respond(ex, 304, NULL, NULL, 0, headers);
+  else if (r->status == 403) hd_http_respond_error(ex, 403, "forbidden path");
+  else if (r->status == 404) hd_http_respond_error(ex, 404, "no such resource");
+  else hd_http_respond_error(ex, 500, "cannot read file");
+  hd_buf_unref(r->body);
+  free(job);
+}
+
+void hd_static_files_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_server_t *s = hd_http_server(ex);
+  if (!s->web_root_real) {
+    hd_http_respond_error(ex, 404, "no such resource");
+    return;
+  }
+  if (req->path.len >= sizeof(((static_job_t *)0)->path)) {
+    hd_http_respond_error(ex, 414, "path too long");
+    return;
+  }
+  static_job_t *job = calloc(1, sizeof(*job));
+  if (!job) {
+    hd_http_respond_error(ex, 500, "out of memory");
+    return;
+  }
+  job->work.data = job;
+  job->ex = ex;
+  job->root = s->web_root_real;
+  memcpy(job->path, req->path.ptr, req->path.len);
+  hd_slice_t inm = hd_http_request_header(req, "If-None-Match");
+  if (inm.ptr && inm.len < sizeof job->inm) memcpy(job->inm, inm.ptr, inm.len);
+  hd_http_defer(ex);
+  if (uv_queue_work(s->loop, &job->work, load, respond) != 0) {
+    free(job);
+    hd_http_respond_error(ex, 500, "cannot schedule file read");
+  }
+}

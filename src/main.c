@@ -1,0 +1,103 @@
+/* The herald command line: `serve` runs the server; `token`, `user` and `migrate` manage auth and
+ * storage (filled in by the application layer). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "app/app.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "net/server.h"
+
+extern char **environ;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "herald %s - real-time messaging server\n\n"
+          "Usage: herald <command> [options]\n\n"
+          "Commands:\n"
+          "  serve     run the server (herald serve --help lists every option)\n"
+          "  token     print a signed JWT for scripts and tests\n"
+          "  user      manage users (add, list)\n"
+          "  migrate   apply storage schema migrations\n"
+          "  version   print the version\n",
+          HERALD_VERSION);
+}
+
+/* Raises the open-file limit to its hard maximum so max-connections can be reached. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static int cmd_serve(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      hd_config_print_help(stdout);
+      return 0;
+    }
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024];
+  if (hd_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+    fprintf(stderr, "herald: %s\n", err);
+    hd_config_free(&cfg);
+    return 2;
+  }
+  hd_log_level_t level;
+  hd_log_level_parse(cfg.log_level, &level);
+  hd_log_set_level(level);
+  raise_fd_limit();
+
+  uv_loop_t *loop = uv_default_loop();
+  hd_server_t *server = malloc(sizeof(*server));
+  int rc = server ? hd_server_init(server, loop, &cfg) : HD_ENOMEM;
+  if (!rc) rc = hd_app_register(server);
+  if (rc) {
+    fprintf(stderr, "herald: cannot start: %s\n", hd_strerror(rc));
+    return 1;
+  }
+  if ((rc = hd_server_listen(server))) {
+    fprintf(stderr, "herald: cannot listen on %s:%lld: %s\n", cfg.host, (long long)cfg.port,
+            rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+    hd_server_free(server);
+    free(server);
+    hd_config_free(&cfg);
+    return 1;
+  }
+  HD_INFO("server", "listening", "host=%s port=%d version=%s echo_endpoint=%s web_root=%s", cfg.host,
+          hd_server_port(server), HERALD_VERSION, cfg.echo_endpoint ? "on" : "off",
+          server->web_root_real ? server->web_root_real : "(missing)");
+  uv_run(loop, UV_RUN_DEFAULT);
+  HD_INFO("server", "stopped", "connections_left=%u", server->conn_count);
+  hd_server_free(server);
+  free(server);
+  hd_config_free(&cfg);
+  uv_loop_close(loop);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+    printf("herald %s\n", HERALD_VERSION);
+    return 0;
+  }
+  if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "token") || !strcmp(argv[1], "user") || !strcmp(argv[1], "migrate")) {
+    fprintf(stderr, "herald %s: not available in this build yet\n", argv[1]);
+    return 2;
+  }
+  fprintf(stderr, "herald: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

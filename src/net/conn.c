@@ -1,0 +1,285 @@
+/* TCP connection lifecycle, shared-buffer reads and batched writes (see conn.h). */
+#include "net/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "net/http_conn.h"
+#include "net/ws_conn.h"
+
+#define WQ_BATCH 64 /* iovecs per try_write/uv_write */
+
+typedef struct {
+  uv_write_t req;
+  hd_conn_t *conn;
+} write_req_t;
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  hd_conn_t *c = h->data;
+  buf->base = c->server->read_buf;
+  buf->len = sizeof c->server->read_buf;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  hd_conn_t *c = stream->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    if (c->kind == HD_CONN_WS) hd_ws_on_eof(c);
+    hd_conn_abort(c);
+    return;
+  }
+  c->server->metrics.bytes_in += (uint64_t)nread;
+  c->last_read_ms = uv_now(c->server->loop);
+  if (c->closing) return;
+  if (c->kind == HD_CONN_HTTP) hd_http_conn_on_data(c, buf->base, (size_t)nread);
+  else hd_ws_on_data(c, (uint8_t *)buf->base, (size_t)nread);
+}
+
+void hd_conn_set_reading(hd_conn_t *c, bool on) {
+  if (c->closing || on == c->reading) return;
+  c->reading = on;
+  if (on) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  else uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+int hd_conn_accept(hd_server_t *s, bool over_limit) {
+  hd_conn_t *c = calloc(1, sizeof(*c));
+  if (!c) return HD_ENOMEM;
+  uv_tcp_init(s->loop, &c->tcp);
+  c->tcp.data = c;
+  c->server = s;
+  c->refs = 1;
+  if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return HD_EIO;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->over_limit = over_limit;
+  c->kind = HD_CONN_HTTP;
+  c->last_read_ms = c->since_ms = uv_now(s->loop);
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->conn_count++;
+  s->metrics.accepted++;
+  s->metrics.conns_http++;
+  hd_conn_set_reading(c, true);
+  return 0;
+}
+
+/* Frees the entries [from, to) of the queue, dropping their buffer references. */
+static void wq_release(hd_conn_t *c, uint32_t count) {
+  for (uint32_t i = 0; i < count; i++) {
+    hd_wq_entry_t *e = &c->wq[c->wq_head + i];
+    c->pending_bytes -= e->buf->len - e->off;
+    hd_buf_unref(e->buf);
+  }
+  c->wq_head += count;
+  if (c->wq_head == c->wq_len) c->wq_head = c->wq_len = 0;
+}
+
+static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
+  if (c->wq_len == c->wq_cap) {
+    if (c->wq_head > 0 && c->wq_head >= c->wq_len / 2 && c->inflight == 0) {
+      memmove(c->wq, c->wq + c->wq_head, (c->wq_len - c->wq_head) * sizeof(*c->wq));
+      c->wq_len -= c->wq_head;
+      c->wq_head = 0;
+    } else {
+      uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 4;
+      hd_wq_entry_t *wq = realloc(c->wq, cap * sizeof(*wq));
+      if (!wq) return HD_ENOMEM;
+      c->wq = wq;
+      c->wq_cap = cap;
+    }
+  }
+  c->wq[c->wq_len++] = (hd_wq_entry_t){hd_buf_ref(buf), 0};
+  c->pending_bytes += buf->len;
+  if (!c->in_flush_list) {
+    c->in_flush_list = true;
+    hd_conn_retain(c); /* released by the flusher */
+    c->flush_next = c->server->flush_list;
+    c->server->flush_list = c;
+  }
+  return 0;
+}
+
+int hd_conn_write(hd_conn_t *c, hd_buf_t *buf) {
+  if (c->closing || c->ending) return HD_ECLOSED;
+  if (c->pending_bytes + buf->len > (size_t)c->server->cfg->max_backpressure) return HD_ETOOBIG;
+  return enqueue(c, buf);
+}
+
+void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf) {
+  if (c->closing || c->ending) return;
+  if (enqueue(c, buf)) hd_conn_abort(c);
+  else hd_conn_end(c);
+}
+
+static void finish_end(hd_conn_t *c);
+
+static void on_write(uv_write_t *req, int status) {
+  write_req_t *wr = (write_req_t *)req;
+  hd_conn_t *c = wr->conn;
+  free(wr);
+  c->write_active = false;
+  uint32_t done = c->inflight;
+  c->inflight = 0;
+  if (status == 0) {
+    for (uint32_t i = 0; i < done; i++) {
+      hd_wq_entry_t *e = &c->wq[c->wq_head + i];
+      c->server->metrics.bytes_out += e->buf->len - e->off;
+    }
+  }
+  wq_release(c, done);
+  if (status < 0) hd_conn_abort(c);
+  else if (c->wq_len > c->wq_head) hd_conn_flush(c);
+  else if (c->ending) finish_end(c);
+  else if (c->kind == HD_CONN_HTTP) hd_http_conn_on_drain(c);
+  hd_conn_release(c);
+}
+
+void hd_conn_flush(hd_conn_t *c) {
+  if (c->closing || c->write_active) return;
+  while (c->wq_len > c->wq_head) {
+    uv_buf_t bufs[WQ_BATCH];
+    uint32_t n = 0;
+    for (uint32_t i = c->wq_head; i < c->wq_len && n < WQ_BATCH; i++, n++) {
+      hd_wq_entry_t *e = &c->wq[i];
+      bufs[n] = uv_buf_init((char *)e->buf->data + e->off, (unsigned)(e->buf->len - e->off));
+    }
+    int written = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (written == UV_EAGAIN) written = 0;
+    if (written < 0) {
+      hd_conn_abort(c);
+      return;
+    }
+    c->server->metrics.bytes_out += (uint64_t)written;
+    /* drop fully written entries, advance into a partial one */
+    size_t left = (size_t)written;
+    uint32_t full = 0;
+    while (c->wq_head + full < c->wq_len) {
+      hd_wq_entry_t *e = &c->wq[c->wq_head + full];
+      size_t rest = e->buf->len - e->off;
+      if (left < rest) {
+        e->off += left;
+        c->pending_bytes -= left;
+        break;
+      }
+      left -= rest;
+      full++;
+    }
+    wq_release(c, full);
+    if (c->wq_len == c->wq_head) break;
+    if (full < n) {
+      /* the socket is full: hand the rest to libuv, which writes as it drains */
+      write_req_t *wr = malloc(sizeof(*wr));
+      if (!wr) {
+        hd_conn_abort(c);
+        return;
+      }
+      n = 0;
+      for (uint32_t i = c->wq_head; i < c->wq_len && n < WQ_BATCH; i++, n++) {
+        hd_wq_entry_t *e = &c->wq[i];
+        bufs[n] = uv_buf_init((char *)e->buf->data + e->off, (unsigned)(e->buf->len - e->off));
+      }
+      wr->conn = c;
+      c->inflight = n;
+      c->write_active = true;
+      hd_conn_retain(c);
+      if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+        free(wr);
+        c->inflight = 0;
+        c->write_active = false;
+        hd_conn_release(c);
+        hd_conn_abort(c);
+      }
+      return;
+    }
+  }
+  if (c->ending) finish_end(c);
+  else if (c->kind == HD_CONN_HTTP) hd_http_conn_on_drain(c);
+}
+
+static void on_close(uv_handle_t *h) { hd_conn_release(h->data); }
+
+/* Unlinks the conn from the server and closes the handle; memory goes with the last reference. */
+void hd_conn_abort(hd_conn_t *c) {
+  if (c->closing) return;
+  hd_server_t *s = c->server;
+  c->closing = true;
+  c->reading = false;
+  if (c->kind == HD_CONN_HTTP) {
+    s->metrics.conns_http--;
+    hd_http_conn_free(c);
+  } else {
+    hd_ws_free(c);
+  }
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->conn_count--;
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  hd_conn_t *c = req->data;
+  free(req);
+  hd_conn_abort(c);
+  hd_conn_release(c);
+}
+
+/* Everything queued was written: half-close so the peer sees a clean end, then close. */
+static void finish_end(hd_conn_t *c) {
+  if (c->closing || c->write_active) return;
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  if (!req) {
+    hd_conn_abort(c);
+    return;
+  }
+  req->data = c;
+  hd_conn_retain(c);
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
+    hd_conn_release(c);
+    hd_conn_abort(c);
+  }
+}
+
+void hd_conn_end(hd_conn_t *c) {
+  if (c->closing || c->ending) return;
+  c->ending = true;
+  c->since_ms = uv_now(c->server->loop);
+  hd_conn_set_reading(c, false);
+  if (c->wq_len == c->wq_head) finish_end(c);
+}
+
+void hd_conn_retain(hd_conn_t *c) { c->refs++; }
+
+void hd_conn_release(hd_conn_t *c) {
+  if (--c->refs > 0) return;
+  for (uint32_t i = c->wq_head; i < c->wq_len; i++) hd_buf_unref(c->wq[i].buf);
+  free(c->wq);
+  free(c);
+}
+
+void hd_conn_peer(const hd_conn_t *c, char *out, size_t len) {
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  char ip[64] = "?";
+  int port = 0;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+  }
+  snprintf(out, len, "%s:%d", ip, port);
+}

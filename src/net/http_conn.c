@@ -1,0 +1,367 @@
+/* HTTP/1.1 request handling on a connection (see http_conn.h). */
+#include "net/http_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "net/http_parse.h"
+#include "net/ws_conn.h"
+
+#define DRAIN_THRESHOLD (256 * 1024) /* stop reading pipelined requests above this many unsent bytes */
+#define INLINE_BODY_MAX (16 * 1024)  /* bodies up to this size share the header buffer */
+
+struct hd_http_conn {
+  hd_http_parser_t parser;
+  hd_http_exchange_t ex;
+  hd_sbuf_t in;      /* received bytes not parsed yet (while busy or held back) */
+  bool busy;         /* a request is being answered */
+  bool held;         /* processing paused until the write queue drains */
+  bool orphaned;     /* the connection closed while an exchange was deferred */
+  bool close_after;  /* close once the current response is written */
+};
+
+const char *hd_http_status_text(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+  }
+  return "Unknown";
+}
+
+bool hd_origin_allowed(const char *list, hd_slice_t origin) {
+  if (!list || !origin.ptr) return false;
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    hd_slice_t item = hd_slice_trim((hd_slice_t){p, n});
+    if (hd_slice_eq(item, "*") || (item.len == origin.len && item.len && !strncasecmp(item.ptr, origin.ptr, item.len)))
+      return true;
+    p += n + (p[n] == ',');
+  }
+  return false;
+}
+
+static hd_http_conn_t *http_of(hd_conn_t *c) { return c->kind == HD_CONN_HTTP ? c->u.http : NULL; }
+
+hd_server_t *hd_http_server(const hd_http_exchange_t *ex) { return ex->conn->server; }
+
+hd_slice_t hd_http_param(const hd_http_exchange_t *ex, const char *name) { return hd_route_param(&ex->match, name); }
+
+/* "Date: ..." value, regenerated once per second. */
+static const char *http_date(void) {
+  static char buf[40];
+  static time_t cached;
+  time_t now = time(NULL);
+  if (now != cached) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = now;
+  }
+  return buf;
+}
+
+/* CORS response headers for an allowed Origin, appended to b. */
+static void cors_headers(hd_conn_t *c, const hd_http_request_t *req, hd_sbuf_t *b) {
+  const hd_config_t *cfg = c->server->cfg;
+  hd_slice_t origin = req ? hd_http_request_header(req, "Origin") : (hd_slice_t){0};
+  if (!origin.ptr || !hd_origin_allowed(cfg->cors_origin, origin)) return;
+  hd_sbuf_puts(b, "Access-Control-Allow-Origin: ");
+  hd_sbuf_append(b, origin.ptr, origin.len);
+  hd_sbuf_puts(b, "\r\nVary: Origin\r\n");
+  if (cfg->cors_credentials) hd_sbuf_puts(b, "Access-Control-Allow-Credentials: true\r\n");
+}
+
+static void request_done(hd_conn_t *c, bool resume);
+
+void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content_type, hd_buf_t *body,
+                         const char *extra_headers) {
+  hd_conn_t *c = ex->conn;
+  hd_http_conn_t *h = (hd_http_conn_t *)((char *)ex - offsetof(hd_http_conn_t, ex));
+  if (ex->responded) return;
+  ex->responded = true;
+  bool was_deferred = ex->deferred;
+  ex->deferred = false;
+  if (h->orphaned) { /* the client went away while we worked */
+    hd_http_parser_free(&h->parser);
+    hd_sbuf_free(&h->in);
+    free(h);
+    hd_conn_release(c);
+    return;
+  }
+  if (status >= 100 && status < 600) c->server->metrics.http_requests[status]++;
+  hd_http_request_t *req = ex->req;
+  bool keep = req && req->keep_alive && !req->upgrade && !h->close_after && !c->server->stopping && !c->over_limit;
+  if (!keep) h->close_after = true;
+  size_t body_len = body ? body->len : 0;
+  hd_sbuf_t head = {0};
+  hd_sbuf_printf(&head, "HTTP/1.1 %d %s\r\nServer: herald\r\nDate: %s\r\n", status, hd_http_status_text(status),
+                 http_date());
+  if (content_type) hd_sbuf_printf(&head, "Content-Type: %s\r\n", content_type);
+  if (status != 304 && status != 204 && status >= 200) hd_sbuf_printf(&head, "Content-Length: %zu\r\n", body_len);
+  hd_sbuf_puts(&head, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  cors_headers(c, req, &head);
+  if (extra_headers) hd_sbuf_puts(&head, extra_headers);
+  hd_sbuf_puts(&head, "\r\n");
+  bool send_body = body && body_len && !ex->head_only && status != 304 && status != 204;
+  if (!head.ptr) {
+    hd_conn_abort(c);
+    goto out;
+  }
+  if (send_body && body_len <= INLINE_BODY_MAX) hd_sbuf_append(&head, body->data, body_len);
+  hd_buf_t *hb = hd_buf_from(head.ptr, head.len);
+  int rc = hb ? hd_conn_write(c, hb) : HD_ENOMEM;
+  hd_buf_unref(hb);
+  if (!rc && send_body && body_len > INLINE_BODY_MAX) rc = hd_conn_write(c, body);
+  if (rc) {
+    hd_conn_abort(c);
+    goto out;
+  }
+  request_done(c, was_deferred);
+out:
+  hd_sbuf_free(&head);
+  if (was_deferred) hd_conn_release(c);
+}
+
+void hd_http_respond(hd_http_exchange_t *ex, int status, const char *content_type, const void *body, size_t len,
+                     const char *extra_headers) {
+  hd_buf_t *b = body ? hd_buf_from(body, len) : NULL;
+  hd_http_respond_buf(ex, status, content_type, b, extra_headers);
+  hd_buf_unref(b);
+}
+
+void hd_http_respond_json(hd_http_exchange_t *ex, int status, const char *json) {
+  hd_http_respond(ex, status, "application/json; charset=utf-8", json, strlen(json), NULL);
+}
+
+void hd_http_respond_error(hd_http_exchange_t *ex, int status, const char *message) {
+  hd_sbuf_t b = {0};
+  hd_sbuf_printf(&b, "{\"code\":%d,\"message\":\"", status);
+  hd_sbuf_json_escape(&b, message, strlen(message));
+  hd_sbuf_puts(&b, "\"}");
+  hd_http_respond_json(ex, status, b.ptr ? b.ptr : "{}");
+  hd_sbuf_free(&b);
+}
+
+void hd_http_defer(hd_http_exchange_t *ex) {
+  if (ex->deferred || ex->responded) return;
+  ex->deferred = true;
+  hd_conn_retain(ex->conn);
+}
+
+/* Answers a CORS preflight; returns true when req was one. */
+static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
+  hd_slice_t origin = hd_http_request_header(req, "Origin");
+  hd_slice_t method = hd_http_request_header(req, "Access-Control-Request-Method");
+  if (req->method != HTTP_OPTIONS || !origin.ptr || !method.ptr) return false;
+  if (!hd_origin_allowed(ex->conn->server->cfg->cors_origin, origin)) {
+    hd_http_respond_error(ex, 403, "origin not allowed by CORS");
+    return true;
+  }
+  hd_slice_t want = hd_http_request_header(req, "Access-Control-Request-Headers");
+  hd_sbuf_t h = {0};
+  hd_sbuf_puts(&h, "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
+                   "Access-Control-Max-Age: 600\r\n");
+  if (want.ptr && want.len < 1024) {
+    hd_sbuf_puts(&h, "Access-Control-Allow-Headers: ");
+    hd_sbuf_append(&h, want.ptr, want.len);
+    hd_sbuf_puts(&h, "\r\n");
+  }
+  hd_http_respond(ex, 204, NULL, NULL, 0, h.ptr);
+  hd_sbuf_free(&h);
+  return true;
+}
+
+/* Routes one complete request. */
+static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
+  hd_http_conn_t *h = c->u.http;
+  hd_http_exchange_t *ex = &h->ex;
+  memset(ex, 0, sizeof(*ex));
+  ex->conn = c;
+  ex->req = req;
+  ex->head_only = req->method == HTTP_HEAD;
+  h->busy = true;
+  if (c->over_limit || c->server->stopping) {
+    if (req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr)
+      hd_ws_refuse(ex, HD_WS_CLOSE_TRY_AGAIN, c->over_limit ? "server full" : "server shutting down");
+    else hd_http_respond_error(ex, 503, c->over_limit ? "server full: too many connections" : "server shutting down");
+    return;
+  }
+  if (preflight(ex, req)) return;
+  int rc = hd_router_match(c->server->router, req->method_name, req->path, &ex->match);
+  if (rc == HD_ENOTFOUND) {
+    hd_http_respond_error(ex, 404, "no such resource");
+  } else if (rc == HD_EMETHOD) {
+    char allow[160];
+    snprintf(allow, sizeof allow, "Allow: %s\r\n", ex->match.allow);
+    if (req->method == HTTP_OPTIONS) {
+      hd_http_respond(ex, 204, NULL, NULL, 0, allow);
+    } else {
+      hd_sbuf_t b = {0};
+      hd_sbuf_printf(&b, "{\"code\":405,\"message\":\"method not allowed (allowed: %s)\"}", ex->match.allow);
+      hd_http_respond(ex, 405, "application/json; charset=utf-8", b.ptr, b.len, allow);
+      hd_sbuf_free(&b);
+    }
+  } else if (rc < 0) {
+    hd_http_respond_error(ex, 500, "routing failed");
+  } else {
+    ex->match.handler(ex, req, ex->match.udata);
+  }
+}
+
+/* Parses and answers requests from data; returns bytes consumed. Stops at a deferred or held
+ * request, an upgrade (the rest is handed to the new protocol) or an error (the conn is ending). */
+static size_t process(hd_conn_t *c, const char *data, size_t len) {
+  size_t off = 0;
+  while (off < len && c->kind == HD_CONN_HTTP && !c->closing && !c->ending) {
+    hd_http_conn_t *h = c->u.http;
+    if (h->busy || h->held) break;
+    if (c->pending_bytes > DRAIN_THRESHOLD) {
+      h->held = true;
+      break;
+    }
+    if (!hd_http_parser_started(&h->parser)) c->since_ms = uv_now(c->server->loop);
+    hd_http_request_t *req = NULL;
+    ssize_t n = hd_http_parser_feed(&h->parser, data + off, len - off, &req);
+    if (n < 0) {
+      int status = hd_http_parse_error_status((int)n);
+      HD_DEBUG("http", "bad request", "status=%d err=%s", status, hd_errname((int)n));
+      memset(&h->ex, 0, sizeof h->ex);
+      h->ex.conn = c;
+      h->busy = true;
+      h->close_after = true;
+      hd_http_respond_error(&h->ex, status, hd_strerror((int)n));
+      return len;
+    }
+    off += (size_t)n;
+    if (!req) break; /* the parser keeps partial requests itself */
+    dispatch(c, req);
+    if (c->kind == HD_CONN_WS) { /* upgraded: the rest is WebSocket data */
+      if (off < len) hd_ws_on_data(c, (uint8_t *)data + off, len - off);
+      return len;
+    }
+  }
+  return off;
+}
+
+/* Keeps the unconsumed tail of data for later. */
+static void keep_rest(hd_conn_t *c, const char *data, size_t len, size_t used) {
+  if (c->closing || c->kind != HD_CONN_HTTP || used >= len) return;
+  hd_http_conn_t *h = c->u.http;
+  if (hd_sbuf_append(&h->in, data + used, len - used)) hd_conn_abort(c);
+  else hd_conn_set_reading(c, false); /* resumed when the current request is answered */
+}
+
+void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
+  hd_http_conn_t *h = c->u.http;
+  if (!h) {
+    h = c->u.http = calloc(1, sizeof(*h));
+    if (!h) {
+      hd_conn_abort(c);
+      return;
+    }
+    const hd_config_t *cfg = c->server->cfg;
+    hd_http_limits_t limits = {(size_t)cfg->max_request_line, (size_t)cfg->max_header_size,
+                               (size_t)cfg->max_header_count, (size_t)cfg->max_body_size};
+    hd_http_parser_init(&h->parser, &limits);
+  }
+  if (h->in.len) { /* older bytes first */
+    if (hd_sbuf_append(&h->in, data, len)) {
+      hd_conn_abort(c);
+      return;
+    }
+    hd_http_conn_on_drain(c);
+    return;
+  }
+  size_t used = process(c, data, len);
+  keep_rest(c, data, len, used);
+}
+
+/* Continues with buffered input once the connection is free again. */
+void hd_http_conn_on_drain(hd_conn_t *c) {
+  hd_http_conn_t *h = http_of(c);
+  if (!h || c->closing || c->ending || h->busy) return;
+  if (h->held && c->pending_bytes > DRAIN_THRESHOLD) return;
+  h->held = false;
+  if (h->in.len) {
+    hd_sbuf_t in = h->in; /* process() may append to h->in; work on the taken buffer */
+    h->in = (hd_sbuf_t){0};
+    size_t used = process(c, in.ptr, in.len);
+    keep_rest(c, in.ptr, in.len, used);
+    hd_sbuf_free(&in);
+  }
+  if (!c->closing && c->kind == HD_CONN_HTTP && !c->u.http->busy && !c->u.http->held && !c->u.http->in.len)
+    hd_conn_set_reading(c, true);
+}
+
+/* The response to the current request is queued: get ready for the next one. */
+static void request_done(hd_conn_t *c, bool resume) {
+  hd_http_conn_t *h = c->u.http;
+  if (c->kind != HD_CONN_HTTP) return;
+  h->busy = false;
+  c->since_ms = uv_now(c->server->loop);
+  if (h->close_after) {
+    hd_conn_end(c);
+    return;
+  }
+  hd_http_parser_reset(&h->parser);
+  if (resume) hd_http_conn_on_drain(c); /* an async answer: resume what was held */
+}
+
+void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
+  hd_http_conn_t *h = c->u.http;
+  const hd_config_t *cfg = c->server->cfg;
+  if (c->ending || c->closing) return;
+  bool started = h && hd_http_parser_started(&h->parser);
+  if (h && h->busy) return;
+  if (started && now_ms - c->since_ms > (uint64_t)cfg->header_timeout) {
+    h->busy = true;
+    h->close_after = true;
+    memset(&h->ex, 0, sizeof h->ex);
+    h->ex.conn = c;
+    hd_http_respond_error(&h->ex, 408, "request not received in time");
+  } else if (!started && c->pending_bytes == 0 && now_ms - c->since_ms > (uint64_t)cfg->keepalive_timeout) {
+    hd_conn_abort(c);
+  }
+}
+
+void hd_http_conn_shutdown(hd_conn_t *c) {
+  hd_http_conn_t *h = c->u.http;
+  if (!h || (!h->busy && !hd_http_parser_started(&h->parser))) hd_conn_end(c);
+  else h->close_after = true;
+}
+
+void hd_http_conn_free(hd_conn_t *c) {
+  hd_http_conn_t *h = c->u.http;
+  c->u.http = NULL;
+  if (!h) return;
+  if (h->ex.deferred) {
+    h->orphaned = true; /* freed by the deferred responder; it holds a conn reference */
+    return;
+  }
+  hd_http_parser_free(&h->parser);
+  hd_sbuf_free(&h->in);
+  free(h);
+}

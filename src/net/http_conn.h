@@ -1,0 +1,55 @@
+/* Serving HTTP/1.1 on a connection: feeding the parser, CORS, routing to handlers, responses with
+ * keep-alive and pipelining (one request at a time, in order), request and idle timeouts. */
+#ifndef HD_HTTP_CONN_H
+#define HD_HTTP_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "net/conn.h"
+#include "net/http_router.h"
+
+/* One request being answered. Handlers answer with hd_http_respond*() before returning, or call
+ * hd_http_defer() and answer later from any callback on the same loop. */
+struct hd_http_exchange {
+  hd_conn_t *conn;
+  hd_http_request_t *req;
+  hd_route_match_t match;
+  bool responded, deferred, head_only;
+};
+
+/* Feeds bytes received on an HTTP connection (called by conn.c). */
+void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len);
+/* The write queue drained: resume requests held back by backpressure (called by conn.c). */
+void hd_http_conn_on_drain(hd_conn_t *c);
+/* Enforces the request (header) and keep-alive timeouts; called by the server's sweep. */
+void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms);
+/* Stops serving HTTP on c (before an upgrade or on close); a deferred exchange stays valid. */
+void hd_http_conn_free(hd_conn_t *c);
+/* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
+void hd_http_conn_shutdown(hd_conn_t *c);
+
+/* Marks the exchange as answered later; the connection reads no further request until then. */
+void hd_http_defer(hd_http_exchange_t *ex);
+/* Sends a complete response. extra_headers: "Name: value\r\n" lines or NULL. body is copied. */
+void hd_http_respond(hd_http_exchange_t *ex, int status, const char *content_type, const void *body, size_t len,
+                     const char *extra_headers);
+/* Same, taking a reference to a prepared body buffer instead of copying it (body may be NULL). */
+void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content_type, hd_buf_t *body,
+                         const char *extra_headers);
+/* A JSON response from a NUL-terminated JSON text. */
+void hd_http_respond_json(hd_http_exchange_t *ex, int status, const char *json);
+/* The error body `{"code": status, "message": message}` with that status. */
+void hd_http_respond_error(hd_http_exchange_t *ex, int status, const char *message);
+/* A route parameter of the matched route (`:id`); ptr NULL when absent. */
+hd_slice_t hd_http_param(const hd_http_exchange_t *ex, const char *name);
+/* The shard serving this exchange. */
+hd_server_t *hd_http_server(const hd_http_exchange_t *ex);
+/* Reason phrase of a status code ("Not Found"). */
+const char *hd_http_status_text(int status);
+/* True when origin is in a comma-separated allow list ("*" allows any). Empty list allows none. */
+bool hd_origin_allowed(const char *list, hd_slice_t origin);
+
+#endif

@@ -1,0 +1,199 @@
+/* The shard: listener, accept with a connection limit, per-iteration write flushing, the sweep
+ * timer (timeouts, pings, loop lag) and graceful shutdown (see server.h). */
+#include "net/server.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "net/conn.h"
+#include "net/http_conn.h"
+#include "net/ws_conn.h"
+
+#define REFUSING_SLACK 64 /* connections accepted past the limit only to be told 503 / 1013 */
+
+static void on_connection(uv_stream_t *listener, int status) {
+  hd_server_t *s = listener->data;
+  if (status < 0) {
+    HD_WARN("server", "accept failed", "err=\"%s\"", uv_strerror(status));
+    return;
+  }
+  uint32_t max = (uint32_t)s->cfg->max_connections;
+  if (s->conn_count >= max + REFUSING_SLACK) { /* past even the refusal budget: close at once */
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (!t) return;
+    uv_tcp_init(s->loop, t);
+    if (uv_accept(listener, (uv_stream_t *)t) == 0) s->metrics.refused++;
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    return;
+  }
+  bool over = s->conn_count >= max;
+  if (over) s->metrics.refused++;
+  hd_conn_accept(s, over);
+}
+
+/* After each poll: write everything queued during this iteration, one batch per connection. */
+static void on_check(uv_check_t *h) {
+  hd_server_t *s = h->data;
+  while (s->flush_list) {
+    hd_conn_t *c = s->flush_list;
+    s->flush_list = c->flush_next;
+    c->in_flush_list = false;
+    hd_conn_flush(c);
+    hd_conn_release(c);
+  }
+}
+
+static uint64_t sweep_period(const hd_config_t *cfg) {
+  int64_t p = 1000;
+  int64_t candidates[] = {cfg->header_timeout, cfg->keepalive_timeout, cfg->ws_idle_timeout, cfg->ws_ping_interval};
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+    if (candidates[i] > 0 && candidates[i] / 4 < p) p = candidates[i] / 4;
+  return (uint64_t)(p < 25 ? 25 : p);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  hd_server_t *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  if (s->sweep_expected_ms) {
+    uint64_t lag = now > s->sweep_expected_ms ? now - s->sweep_expected_ms : 0;
+    s->metrics.loop_lag_ms = lag;
+    if (lag > s->metrics.loop_lag_max_ms) s->metrics.loop_lag_max_ms = lag;
+  }
+  s->sweep_expected_ms = now + uv_timer_get_repeat(t);
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->closing) continue;
+    if (c->kind == HD_CONN_HTTP) hd_http_conn_sweep(c, now);
+    else hd_ws_sweep(c, now);
+  }
+  if (s->stopping && !s->conns) uv_stop(s->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  hd_server_t *s = h->data;
+  HD_INFO("server", "signal received, shutting down", "signal=%d grace_ms=%lld", signum,
+          (long long)s->cfg->shutdown_grace);
+  if (s->stopping) { /* a second signal: stop now */
+    uv_stop(s->loop);
+    return;
+  }
+  hd_server_stop(s);
+}
+
+static void on_grace_expired(uv_timer_t *t) {
+  hd_server_t *s = t->data;
+  HD_WARN("server", "grace period over, closing remaining connections", "count=%u", s->conn_count);
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    hd_conn_abort(c);
+  }
+  uv_stop(s->loop);
+}
+
+int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
+  memset(s, 0, sizeof(*s));
+  s->loop = loop;
+  s->cfg = cfg;
+  s->router = hd_router_new();
+  if (!s->router) return HD_ENOMEM;
+  s->started_ms = uv_now(loop);
+  char real[PATH_MAX];
+  if (realpath(cfg->web_root, real)) s->web_root_real = strdup(real);
+  hd_server_protocol_id(s, "http"); /* id 0 unused by WebSocket protocols; keeps ids stable */
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  uv_check_init(loop, &s->flusher);
+  s->flusher.data = s;
+  uv_check_start(&s->flusher, on_check);
+  uv_timer_init(loop, &s->sweeper);
+  s->sweeper.data = s;
+  uv_timer_init(loop, &s->grace);
+  s->grace.data = s;
+  uv_signal_init(loop, &s->sig_term);
+  uv_signal_init(loop, &s->sig_int);
+  s->sig_term.data = s->sig_int.data = s;
+  return 0;
+}
+
+int hd_server_listen(hd_server_t *s) {
+  const hd_config_t *cfg = s->cfg;
+  struct sockaddr_storage addr;
+  int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, (int)cfg->port, (struct sockaddr_in6 *)&addr)
+                                   : uv_ip4_addr(cfg->host, (int)cfg->port, (struct sockaddr_in *)&addr);
+  if (rc) return rc;
+  if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0))) return rc;
+  if ((rc = uv_listen((uv_stream_t *)&s->listener, (int)cfg->backlog, on_connection))) return rc;
+  s->listening = true;
+  uint64_t period = sweep_period(cfg);
+  uv_timer_start(&s->sweeper, on_sweep, period, period);
+  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&s->sig_int, on_signal, SIGINT);
+  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+int hd_server_port(const hd_server_t *s) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len)) return -1;
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                        : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void hd_server_stop(hd_server_t *s) {
+  if (s->stopping) return;
+  s->stopping = true;
+  if (s->listening) {
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    s->listening = false;
+  }
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->kind == HD_CONN_WS) hd_ws_close(c, HD_WS_CLOSE_GOING_AWAY, "server shutting down");
+    else hd_http_conn_shutdown(c);
+  }
+  uv_timer_start(&s->grace, on_grace_expired, (uint64_t)s->cfg->shutdown_grace, 0);
+  uv_timer_stop(&s->sweeper);
+  uv_timer_start(&s->sweeper, on_sweep, 25, 25); /* notices quickly when the last conn is gone */
+}
+
+static void close_if_open(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void hd_server_free(hd_server_t *s) {
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    hd_conn_abort(c);
+  }
+  close_if_open((uv_handle_t *)&s->listener);
+  close_if_open((uv_handle_t *)&s->flusher);
+  close_if_open((uv_handle_t *)&s->sweeper);
+  close_if_open((uv_handle_t *)&s->grace);
+  close_if_open((uv_handle_t *)&s->sig_term);
+  close_if_open((uv_handle_t *)&s->sig_int);
+  uv_run(s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+  hd_router_free(s->router);
+  for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);
+  free(s->web_root_real);
+}
+
+int hd_server_protocol_id(hd_server_t *s, const char *name) {
+  hd_metrics_t *m = &s->metrics;
+  for (uint32_t i = 0; i < m->protocol_count; i++)
+    if (!strcmp(m->protocol_names[i], name)) return (int)i;
+  if (m->protocol_count == HD_MAX_PROTOCOLS) return 0;
+  m->protocol_names[m->protocol_count] = name;
+  return (int)m->protocol_count++;
+}
+
+hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits) {
+  if (window_bits < 9 || window_bits > 15) window_bits = 15;
+  if (!s->deflaters[window_bits]) s->deflaters[window_bits] = hd_ws_deflater_new(window_bits);
+  return s->deflaters[window_bits];
+}
+
+uint64_t hd_server_uptime_ms(const hd_server_t *s) { return uv_now(s->loop) - s->started_ms; }

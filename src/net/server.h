@@ -1,0 +1,73 @@
+/* One shard of the server: a libuv loop with its listener, connections, router, write batching,
+ * timeouts (one sweep timer for all connections), metrics and graceful shutdown. Herald runs one
+ * shard today; all mutable state lives here so N shards can run side by side later. */
+#ifndef HD_SERVER_H
+#define HD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "net/http_router.h"
+#include "net/ws_deflate.h"
+
+typedef struct hd_conn hd_conn_t;
+
+#define HD_MAX_PROTOCOLS 8
+
+/* Counters exported by /health and /metrics. */
+typedef struct {
+  uint64_t accepted, refused;          /* TCP connections */
+  uint64_t frames_in, frames_out;      /* WebSocket messages and control frames */
+  uint64_t bytes_in, bytes_out;        /* socket bytes */
+  uint64_t http_requests[600];         /* by status code */
+  uint64_t slow_consumers;             /* closed for passing max_backpressure */
+  uint64_t loop_lag_ms, loop_lag_max_ms;
+  uint32_t conns_http;                 /* connections not upgraded (yet) */
+  uint32_t conns_ws[HD_MAX_PROTOCOLS]; /* WebSocket connections by protocol id */
+  const char *protocol_names[HD_MAX_PROTOCOLS];
+  uint32_t protocol_count;
+} hd_metrics_t;
+
+typedef struct hd_server {
+  uv_loop_t *loop;
+  const hd_config_t *cfg;
+  hd_router_t *router;
+  uv_tcp_t listener;
+  uv_check_t flusher;        /* writes every connection's pending frames once per iteration */
+  uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
+  uv_timer_t grace;          /* shutdown deadline */
+  uv_signal_t sig_term, sig_int;
+  hd_conn_t *conns;          /* all open connections (doubly linked) */
+  hd_conn_t *flush_list;     /* connections with queued, unflushed bytes */
+  uint32_t conn_count;
+  bool listening, stopping;
+  uint64_t started_ms;       /* monotonic */
+  uint64_t sweep_expected_ms;
+  char *web_root_real;       /* realpath of cfg->web_root, or NULL when absent */
+  hd_ws_deflater_t *deflaters[16]; /* shared no-context-takeover compressors by window bits */
+  hd_metrics_t metrics;
+  char read_buf[65536];      /* shared by all reads: connections keep only leftovers */
+  int exit_code;
+} hd_server_t;
+
+/* Prepares a shard on loop with cfg (borrowed, must outlive the server). 0 or HD_E*. */
+int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg);
+/* Binds and listens on cfg host:port; installs SIGTERM/SIGINT handlers. 0 or a negative uv/HD error. */
+int hd_server_listen(hd_server_t *s);
+/* The port actually bound (useful with --port 0). */
+int hd_server_port(const hd_server_t *s);
+/* Begins a graceful stop: no new connections, WebSocket close 1001 to everyone, in-flight HTTP
+ * responses finish; the loop ends when every connection is gone or the grace period expires. */
+void hd_server_stop(hd_server_t *s);
+/* Releases what init allocated; call after the loop has ended. */
+void hd_server_free(hd_server_t *s);
+/* Registers a WebSocket protocol name for metrics; returns its id (0..HD_MAX_PROTOCOLS-1). */
+int hd_server_protocol_id(hd_server_t *s, const char *name);
+/* The shared deflater for window_bits (created on first use), or NULL when out of memory. */
+hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits);
+/* Milliseconds since the server started. */
+uint64_t hd_server_uptime_ms(const hd_server_t *s);
+
+#endif

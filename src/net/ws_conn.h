@@ -1,0 +1,58 @@
+/* A connection upgraded to WebSocket: the handshake (checks, Origin allow-list, permessage-deflate
+ * negotiation), reading through hd_ws_reader_t, sending (compressed above a threshold), the close
+ * handshake, server pings and the idle timeout. Protocols (echo, Engine.IO, JSON) plug in through
+ * hd_ws_handler_t. */
+#ifndef HD_WS_CONN_H
+#define HD_WS_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "net/conn.h"
+#include "net/http_conn.h"
+#include "net/ws_reader.h"
+
+/* What a protocol does with a WebSocket connection. */
+typedef struct {
+  const char *name; /* for metrics: "echo", "json", "socketio" */
+  /* After the 101 response was queued; non-zero closes the connection with 1011. */
+  int (*on_open)(hd_conn_t *c, void *udata);
+  /* A complete message; non-zero closes with 1011 unless the handler already closed. */
+  int (*on_message)(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len);
+  /* The connection is gone (after a close handshake, an error or EOF); code as received or 1006. */
+  void (*on_close)(hd_conn_t *c, uint16_t code);
+} hd_ws_handler_t;
+
+struct hd_ws {
+  hd_ws_reader_t reader;
+  hd_ws_deflate_params_t deflate;
+  const hd_ws_handler_t *handler;
+  void *udata;      /* the protocol's per-connection state */
+  uint8_t proto_id; /* metrics slot */
+  bool ping_sent, close_sent, close_received, notified;
+};
+
+/* Upgrades the exchange's connection: validates the handshake and Origin (else answers 400, 403,
+ * 405 or 426 with a JSON body and returns a negative HD_E*), negotiates deflate, queues the 101
+ * and switches the conn to WebSocket with handler. udata is passed to on_open. */
+int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *udata);
+/* Completes the handshake only to close at once with code and reason (server full, shutting down). */
+void hd_ws_refuse(hd_http_exchange_t *ex, uint16_t code, const char *reason);
+/* Builds a message frame (compressed when negotiated and len >= ws-deflate-threshold) and queues
+ * it. 0, HD_ECLOSED, HD_ENOMEM; a slow consumer is closed with 1008 and HD_ETOOBIG returned. */
+int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len);
+/* Queues a prebuilt frame shared with other connections; same returns as hd_ws_send. */
+int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame);
+/* Starts the close handshake (idempotent); the socket closes when the peer answers or after 5 s. */
+void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason);
+/* The protocol state given to hd_ws_upgrade (or set later). */
+void *hd_ws_udata(const hd_conn_t *c);
+void hd_ws_set_udata(hd_conn_t *c, void *udata);
+
+/* Called by conn.c and the server. */
+void hd_ws_on_data(hd_conn_t *c, uint8_t *data, size_t len);
+void hd_ws_on_eof(hd_conn_t *c);
+void hd_ws_sweep(hd_conn_t *c, uint64_t now_ms);
+void hd_ws_free(hd_conn_t *c);
+
+#endif

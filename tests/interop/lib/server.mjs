@@ -1,0 +1,56 @@
+// Starts a herald server for an interop test: `const srv = await startHerald(['--echo-endpoint'])`,
+// then srv.port, srv.url(path), srv.wsUrl(path), srv.stop(). The binary comes from HERALD_BIN
+// (default build/herald); the port is picked by the kernel (--port 0) and read from the log.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const HERALD_BIN = process.env.HERALD_BIN || join(ROOT, 'build', 'herald');
+
+export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web') } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-test-'));
+  const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
+    '--web-root', webRoot, '--log-level', 'info', ...args], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`herald did not start:\n${log}`)), 10000);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = /msg="listening".* port=(\d+)/.exec(log);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    };
+    child.stderr.on('data', onData);
+    child.stdout.on('data', (c) => { log += c; });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`herald exited (${code}):\n${log}`)); });
+  });
+  child.stderr.on('data', (c) => { log += c; });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    port, child, exited, dataDir,
+    get log() { return log; },
+    url: (path = '/') => `http://127.0.0.1:${port}${path}`,
+    wsUrl: (path = '/ws/echo') => `ws://127.0.0.1:${port}${path}`,
+    /** SIGTERM, wait for exit; returns {code, signal}. Fails loudly on sanitizer reports. */
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const result = await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(log)) {
+        throw new Error(`sanitizer report in herald log:\n${log}`);
+      }
+      return result;
+    },
+  };
+}
+
+/** Resident memory of a process in bytes (VmRSS). */
+export async function rssBytes(pid) {
+  const { readFileSync } = await import('node:fs');
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
