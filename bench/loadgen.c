@@ -6,6 +6,7 @@
  * on the connections is up to a mode, a small struct of callbacks (lg_mode_t); `echo` and `idle`
  * exist, Socket.IO and Herald JSON modes plug in beside them. Output: a human summary on stdout
  * and, as its last line, one JSON object for scripts. Traffic goes to --host only. */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -159,9 +160,11 @@ struct lg {
   uint32_t *retry_q;
   uint32_t rq_head, rq_len;
   uint64_t retries;
+  int closed_clean, closed_forced; /* after the stop: server answered and closed / we gave up */
   /* times (uv_hrtime ns) */
   uint64_t t_begin, t_settled, t_measure, t_end;
   uint64_t now_ns; /* set at the top of each read callback */
+  uint64_t last_progress;
   /* counters: *_total over the whole run, the rest over the measurement window */
   uint64_t sent, received, sent_total, received_total;
   uint64_t errors[LG_ERR_COUNT];
@@ -589,10 +592,9 @@ static int on_frame(lg_conn_t *c, bool fin, int op, const uint8_t *p, size_t len
     if (c->frag.len + len > LG_MAX_MESSAGE || hd_sbuf_append(&c->frag, p, len)) goto big;
     if (!fin) return 0;
     c->in_frag = false;
-    c->frag.len = 0; /* bytes stay valid until the next append */
     op = c->frag_op;
     p = (const uint8_t *)c->frag.ptr;
-    len = c->frag.len + len; /* placeholder, fixed below */
+    len = c->frag.len;
   } else if (op == OP_TEXT || op == OP_BINARY) {
     if (c->in_frag) goto bad;
     if (!fin) {
@@ -608,9 +610,9 @@ static int on_frame(lg_conn_t *c, bool fin, int op, const uint8_t *p, size_t len
   if (c->state == ST_OPEN) {
     lg->received_total++;
     if (lg->mode->on_message) lg->mode->on_message(c, op, p, len);
-    if (c->state == ST_CLOSED) return -1;
   }
-  return 0;
+  if (!c->in_frag) c->frag.len = 0; /* a reassembled message is delivered; drop it */
+  return c->state == ST_CLOSED ? -1 : 0;
 bad:
   lg_error(c, LG_ERR_protocol, "unexpected data opcode", 0);
   conn_close(c);
@@ -678,6 +680,7 @@ static ssize_t conn_parse(lg_conn_t *c, const uint8_t *data, size_t len) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
   lg_conn_t *c = h->data;
   /* One buffer serves every connection: libuv reads and calls back before the next alloc. */
   *buf = uv_buf_init(c->lg->read_buf, LG_READ_BUF);
@@ -692,7 +695,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else if (c->state == ST_OPEN) {
       lg_error(c, LG_ERR_closed, "connection closed by server", err);
       conn_close(c);
-    } else conn_close(c); /* ST_CLOSING: the server's FIN ends the close handshake */
+    } else { /* ST_CLOSING: the server's FIN ends the close handshake */
+      if (c->lg->phase == PH_STOP) c->lg->closed_clean++;
+      conn_close(c);
+    }
     return;
   }
   c->lg->now_ns = uv_hrtime();
@@ -835,9 +841,8 @@ static void on_tick(uv_timer_t *t) {
       conn_fail(c, c->state == ST_CONNECTING ? "connect timed out" : "handshake timed out", 0);
   }
   lg_pump(lg);
-  static uint64_t last_print;
-  if (!lg->o.quiet && now - last_print >= 1000000000ull && now - lg->t_begin >= 1000000000ull) {
-    last_print = now;
+  if (!lg->o.quiet && now - lg->last_progress >= 1000000000ull && now - lg->t_begin >= 1000000000ull) {
+    lg->last_progress = now;
     fprintf(stderr, "loadgen: connecting: %d open, %d failed, %d in flight, %u awaiting retry\n",
             lg->n_open, lg->n_failed, lg->connecting, (unsigned)lg->rq_len);
   }
@@ -845,7 +850,11 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_stop_timer(uv_timer_t *t) {
   lg_t *lg = t->data;
-  for (int i = 0; i < lg->o.connections; i++) conn_close(&lg->conns[i]); /* stragglers */
+  for (int i = 0; i < lg->o.connections; i++) { /* stragglers */
+    lg_conn_t *c = &lg->conns[i];
+    if (c->state == ST_OPEN || c->state == ST_CLOSING) lg->closed_forced++;
+    conn_close(c);
+  }
 }
 
 static void close_if_open(uv_handle_t *h) {
@@ -1170,12 +1179,14 @@ static void report(lg_t *lg) {
   if (lg->first_error[0]) printf("  first      %s\n", lg->first_error);
   double window = lg->t_end > lg->t_measure && lg->t_measure ? secs(lg->t_end - lg->t_measure) : 0;
   double cpu_pct = window > 0 ? 100 * rusage_cpu_s(&lg->ru_measure, &lg->ru_end) / window : 0;
+  printf("  closing    %d closed by the server after our close frame, %d closed by us (timeout)\n",
+         lg->closed_clean, lg->closed_forced);
   printf("  loadgen    %.0f%% of one core during the measured window%s\n", cpu_pct,
          cpu_pct > 90 ? " (saturated: figures may be the generator's limit)" : "");
   hd_sbuf_printf(&json, ",\"errors\":%" PRIu64, errors);
   for (int i = 0; i < LG_ERR_COUNT; i++)
     hd_sbuf_printf(&json, ",\"errors_%s\":%" PRIu64, names[i], lg->errors[i]);
-  hd_sbuf_printf(&json, ",\"loadgen_cpu_pct\":%.1f}", cpu_pct);
+  hd_sbuf_printf(&json, ",\"closed_forced\":%d,\"loadgen_cpu_pct\":%.1f}", lg->closed_forced, cpu_pct);
   printf("%s\n", json.ptr ? json.ptr : "{}");
   fflush(stdout);
   hd_sbuf_free(&json);

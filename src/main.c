@@ -38,8 +38,8 @@ static void raise_fd_limit(void) {
 
 static int cmd_serve(int argc, char **argv) {
   for (int i = 0; i < argc; i++)
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      hd_config_print_help(stdout);
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help-markdown")) {
+      hd_config_print_help(stdout, !strcmp(argv[i], "--help-markdown"));
       return 0;
     }
   hd_config_t cfg;

@@ -254,18 +254,25 @@ int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *e
   return 0;
 }
 
-void hd_config_print_help(FILE *out) {
+void hd_config_print_help(FILE *out, bool markdown) {
   static const char *type_names[] = {"int", "bool", "string"};
-  fprintf(out, "Usage: herald serve [--option value ...]\n\n"
-               "Every option may also be set as HERALD_<NAME> in the environment or as `name = value`\n"
-               "in the --config file. Precedence: flag > environment > config file > default.\n\n");
+  if (markdown)
+    fprintf(out, "| flag | environment | type | default | range | meaning |\n|---|---|---|---|---|---|\n");
+  else
+    fprintf(out, "Usage: herald serve [--option value ...]\n\n"
+                 "Every option may also be set as HERALD_<NAME> in the environment or as `name = value`\n"
+                 "in the --config file. Precedence: flag > environment > config file > default.\n\n");
   for (size_t i = 0; i < N_OPTIONS; i++) {
     const cfg_option_t *o = &options[i];
-    char env[96];
+    char env[96], range[64] = "";
     env_name(o, env, sizeof env);
-    fprintf(out, "  --%-24s %-6s default %-10s", o->name, type_names[o->type], *o->def ? o->def : "\"\"");
-    if (o->type == CFG_INT) fprintf(out, " [%lld..%lld]", (long long)o->min, (long long)o->max);
-    fprintf(out, "\n      %s (env %s)\n", o->help, env);
+    if (o->type == CFG_INT) snprintf(range, sizeof range, "%lld..%lld", (long long)o->min, (long long)o->max);
+    const char *def = *o->def ? o->def : "\"\"";
+    if (markdown)
+      fprintf(out, "| `--%s` | `%s` | %s | `%s` | %s | %s |\n", o->name, env, type_names[o->type], def, range, o->help);
+    else
+      fprintf(out, "  --%-24s %-6s default %s%s%s%s\n      %s (env %s)\n", o->name, type_names[o->type], def,
+              *range ? " [" : "", range, *range ? "]" : "", o->help, env);
   }
 }
 

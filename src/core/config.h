@@ -48,8 +48,8 @@ void hd_config_defaults(hd_config_t *cfg);
 int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *err, size_t errlen);
 /* Sets one option by its kebab-case or snake_case name from text; 0 or HD_EINVAL/HD_ENOTFOUND with err. */
 int hd_config_set(hd_config_t *cfg, const char *name, const char *value, char *err, size_t errlen);
-/* Prints the table (flag, env, type, default, limits, help) for --help. */
-void hd_config_print_help(FILE *out);
+/* Prints the table (flag, env, type, default, limits, help) for --help, as text or markdown. */
+void hd_config_print_help(FILE *out, bool markdown);
 /* Releases the strings the config owns. */
 void hd_config_free(hd_config_t *cfg);
 

@@ -28,6 +28,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   hd_conn_t *c = stream->data;
   if (nread == 0) return;
   if (nread < 0) {
+    if (nread == UV_EOF && c->kind == HD_CONN_HTTP && !c->closing) {
+      hd_http_conn_on_eof(c); /* a half-closed client still gets its response */
+      return;
+    }
     if (c->kind == HD_CONN_WS) hd_ws_on_eof(c);
     hd_conn_abort(c);
     return;

@@ -23,6 +23,7 @@ struct hd_http_conn {
   bool held;         /* processing paused until the write queue drains */
   bool orphaned;     /* the connection closed while an exchange was deferred */
   bool close_after;  /* close once the current response is written */
+  bool eof;          /* the client half-closed: close once buffered requests are answered */
 };
 
 const char *hd_http_status_text(int status) {
@@ -312,8 +313,11 @@ void hd_http_conn_on_drain(hd_conn_t *c) {
     keep_rest(c, in.ptr, in.len, used);
     hd_sbuf_free(&in);
   }
-  if (!c->closing && c->kind == HD_CONN_HTTP && !c->u.http->busy && !c->u.http->held && !c->u.http->in.len)
-    hd_conn_set_reading(c, true);
+  if (c->closing || c->kind != HD_CONN_HTTP) return;
+  h = c->u.http;
+  if (h->busy || h->held || h->in.len) return;
+  if (h->eof) hd_conn_end(c);
+  else hd_conn_set_reading(c, true);
 }
 
 /* The response to the current request is queued: get ready for the next one. */
@@ -327,7 +331,7 @@ static void request_done(hd_conn_t *c, bool resume) {
     return;
   }
   hd_http_parser_reset(&h->parser);
-  if (resume) hd_http_conn_on_drain(c); /* an async answer: resume what was held */
+  if (resume || h->eof) hd_http_conn_on_drain(c); /* resume what was held back */
 }
 
 void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
@@ -345,6 +349,13 @@ void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
   } else if (!started && c->pending_bytes == 0 && now_ms - c->since_ms > (uint64_t)cfg->keepalive_timeout) {
     hd_conn_abort(c);
   }
+}
+
+void hd_http_conn_on_eof(hd_conn_t *c) {
+  hd_http_conn_t *h = c->u.http;
+  hd_conn_set_reading(c, false);
+  if (h && (h->busy || h->in.len)) h->eof = true;
+  else hd_conn_end(c);
 }
 
 void hd_http_conn_shutdown(hd_conn_t *c) {

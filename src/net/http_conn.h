@@ -28,6 +28,8 @@ void hd_http_conn_on_drain(hd_conn_t *c);
 void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms);
 /* Stops serving HTTP on c (before an upgrade or on close); a deferred exchange stays valid. */
 void hd_http_conn_free(hd_conn_t *c);
+/* The client half-closed: answer what is being answered, then close. */
+void hd_http_conn_on_eof(hd_conn_t *c);
 /* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
 void hd_http_conn_shutdown(hd_conn_t *c);
 

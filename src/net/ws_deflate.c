@@ -19,17 +19,6 @@ static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
 
 /* ---- negotiation ---- */
 
-static bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_token(hd_slice_t s) {
-  for (size_t i = 0; i < s.len; i++)
-    if (!is_tchar(s.ptr[i])) return false;
-  return s.len > 0;
-}
-
 /* The next piece of s up to an unquoted `sep` (quoted-strings skipped); advances s past it. */
 static hd_slice_t next_part(hd_slice_t *s, char sep) {
   size_t i = 0;
@@ -47,17 +36,14 @@ static hd_slice_t next_part(hd_slice_t *s, char sep) {
 
 /* A window-bits value (token or quoted-string, RFC 7692 7.1.2) in 8..15, else -1. */
 static int window_bits(hd_slice_t v) {
-  char d[3];
-  size_t n = 0;
   bool quoted = v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"';
-  if (!quoted && !is_token(v)) return -1;
+  int bits = -1;
   for (size_t i = quoted; i < v.len - quoted; i++) {
     if (quoted && v.ptr[i] == '\\' && ++i == v.len - 1) return -1;
-    if (n == 2 || v.ptr[i] < '0' || v.ptr[i] > '9') return -1;
-    d[n++] = v.ptr[i];
+    /* after a first digit only "1" may go on (to 10..15); a leading zero may not */
+    if (v.ptr[i] < '0' || v.ptr[i] > '9' || bits == 0 || bits > 1) return -1;
+    bits = (bits < 0 ? 0 : bits * 10) + (v.ptr[i] - '0');
   }
-  if (n == 0 || (n == 2 && d[0] == '0')) return -1;
-  int bits = n == 1 ? d[0] - '0' : (d[0] - '0') * 10 + d[1] - '0';
   return bits >= 8 && bits <= 15 ? bits : -1;
 }
 
