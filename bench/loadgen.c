@@ -173,6 +173,7 @@ struct lg {
   /* CPU: the loadgen itself and, with --server-pid, the server (clock ticks) */
   struct rusage ru_measure, ru_end;
   long long srv_ticks_measure, srv_ticks_end;
+  long long all_ticks_measure, all_ticks_end; /* every CPU of the machine, busy */
   /* mode state */
   uint8_t *payload;
   uint64_t rng;
@@ -247,6 +248,18 @@ static long long proc_cpu_ticks(int pid) {
   if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
   return (long long)(utime + stime);
+}
+
+/* Busy time of the whole machine (all CPUs, /proc/stat) in clock ticks, or -1. */
+static long long machine_busy_ticks(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  if (!f) return -1;
+  unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+  int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+                 &iowait, &irq, &softirq, &steal);
+  fclose(f);
+  if (n != 8) return -1;
+  return (long long)(user + nice + sys + irq + softirq + steal);
 }
 
 static double rusage_cpu_s(const struct rusage *a, const struct rusage *b) {
@@ -800,6 +813,7 @@ static void lg_measure_begin(lg_t *lg) {
   lg->t_measure = uv_hrtime();
   if (getrusage(RUSAGE_SELF, &lg->ru_measure) < 0) memset(&lg->ru_measure, 0, sizeof lg->ru_measure);
   if (lg->o.server_pid) lg->srv_ticks_measure = proc_cpu_ticks(lg->o.server_pid);
+  lg->all_ticks_measure = machine_busy_ticks();
   if (lg->o.duration > 0)
     LG_CHECK(uv_timer_start(&lg->phase_timer, on_phase_timer, (uint64_t)(lg->o.duration * 1000), 0));
 }
@@ -871,6 +885,7 @@ static void lg_stop(lg_t *lg, const char *why) {
       lg->t_end = uv_hrtime();
       if (getrusage(RUSAGE_SELF, &lg->ru_end) < 0) memset(&lg->ru_end, 0, sizeof lg->ru_end);
       if (lg->o.server_pid) lg->srv_ticks_end = proc_cpu_ticks(lg->o.server_pid);
+      lg->all_ticks_end = machine_busy_ticks();
     }
     lg->open_at_stop = lg->n_open;
     lg->phase = PH_STOP;
@@ -979,14 +994,6 @@ static void echo_report(lg_t *lg, hd_sbuf_t *json) {
                  ",\"mean_us\":%.1f",
                  lg->o.size, lg->o.binary ? "true" : "false", lg->o.pipeline, dur, lg->received,
                  lg->received_total, rate, p50, p99, p999, h->max_us, mean);
-  if (lg->o.server_pid && lg->srv_ticks_measure >= 0 && lg->srv_ticks_end >= lg->srv_ticks_measure &&
-      lg->received > 0) {
-    double cpu = (double)(lg->srv_ticks_end - lg->srv_ticks_measure) / (double)sysconf(_SC_CLK_TCK);
-    double per = cpu * 1e6 / (double)lg->received;
-    printf("  server     pid %d: %.2f s CPU (%.0f%% of a core), %.2f us CPU per echo\n",
-           lg->o.server_pid, cpu, dur > 0 ? 100 * cpu / dur : 0, per);
-    hd_sbuf_printf(json, ",\"server_cpu_s\":%.2f,\"server_cpu_us_per_msg\":%.3f", cpu, per);
-  }
 }
 
 /* ---- mode: idle ------------------------------------------------------------------------ */
@@ -1177,16 +1184,43 @@ static void report(lg_t *lg) {
   }
   printf("%s\n", errors ? ")" : "");
   if (lg->first_error[0]) printf("  first      %s\n", lg->first_error);
-  double window = lg->t_end > lg->t_measure && lg->t_measure ? secs(lg->t_end - lg->t_measure) : 0;
-  double cpu_pct = window > 0 ? 100 * rusage_cpu_s(&lg->ru_measure, &lg->ru_end) / window : 0;
   printf("  closing    %d closed by the server after our close frame, %d closed by us (timeout)\n",
          lg->closed_clean, lg->closed_forced);
+  double window = lg->t_end > lg->t_measure && lg->t_measure ? secs(lg->t_end - lg->t_measure) : 0;
+  double self_cpu = window > 0 ? rusage_cpu_s(&lg->ru_measure, &lg->ru_end) : 0;
+  double cpu_pct = window > 0 ? 100 * self_cpu / window : 0;
+  double tick = (double)sysconf(_SC_CLK_TCK);
+  double srv_cpu = -1;
+  if (window > 0 && lg->o.server_pid && lg->srv_ticks_measure >= 0 &&
+      lg->srv_ticks_end >= lg->srv_ticks_measure) {
+    srv_cpu = (double)(lg->srv_ticks_end - lg->srv_ticks_measure) / tick;
+    printf("  server     pid %d: %.2f s CPU in the window (%.0f%% of a core)", lg->o.server_pid,
+           srv_cpu, 100 * srv_cpu / window);
+    hd_sbuf_printf(&json, ",\"server_cpu_s\":%.2f", srv_cpu);
+    if (lg->received > 0) {
+      double per = srv_cpu * 1e6 / (double)lg->received;
+      printf(", %.2f us per message", per);
+      hd_sbuf_printf(&json, ",\"server_cpu_us_per_msg\":%.3f", per);
+    }
+    printf("\n");
+  }
   printf("  loadgen    %.0f%% of one core during the measured window%s\n", cpu_pct,
          cpu_pct > 90 ? " (saturated: figures may be the generator's limit)" : "");
+  double other_pct = -1;
+  if (window > 0 && lg->all_ticks_measure >= 0 && lg->all_ticks_end >= lg->all_ticks_measure) {
+    double busy = (double)(lg->all_ticks_end - lg->all_ticks_measure) / tick;
+    other_pct = 100 * (busy - self_cpu - (srv_cpu > 0 ? srv_cpu : 0)) / window;
+    if (other_pct < 0) other_pct = 0; /* tick granularity */
+    printf("  machine    %.0f%% of a core used by %s during the window%s\n", other_pct,
+           srv_cpu >= 0 ? "processes other than loadgen and server" : "processes other than loadgen",
+           other_pct > 10 && srv_cpu >= 0 ? " (busy machine: figures are disturbed)" : "");
+  }
   hd_sbuf_printf(&json, ",\"errors\":%" PRIu64, errors);
   for (int i = 0; i < LG_ERR_COUNT; i++)
     hd_sbuf_printf(&json, ",\"errors_%s\":%" PRIu64, names[i], lg->errors[i]);
-  hd_sbuf_printf(&json, ",\"closed_forced\":%d,\"loadgen_cpu_pct\":%.1f}", lg->closed_forced, cpu_pct);
+  hd_sbuf_printf(&json, ",\"closed_forced\":%d,\"loadgen_cpu_pct\":%.1f", lg->closed_forced, cpu_pct);
+  if (other_pct >= 0) hd_sbuf_printf(&json, ",\"other_cpu_pct\":%.1f", other_pct);
+  hd_sbuf_puts(&json, "}");
   printf("%s\n", json.ptr ? json.ptr : "{}");
   fflush(stdout);
   hd_sbuf_free(&json);

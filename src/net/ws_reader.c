@@ -85,7 +85,8 @@ static int data(hd_ws_reader_t *r, const hd_ws_frame_t *h, const uint8_t *p, siz
     if (!r->inflater && !(r->inflater = hd_ws_inflater_new(r->deflate))) return fail(r, HD_ENOMEM);
     size_t old = m->len;
     int rc = hd_ws_inflater_feed(r->inflater, p, n, h->fin, m, r->max_message);
-    if (!rc && r->msg_opcode == HD_WS_OP_TEXT) rc = hd_utf8_feed(&r->utf8, (uint8_t *)m->ptr + old, m->len - old);
+    if (!rc && r->msg_opcode == HD_WS_OP_TEXT && m->len > old)
+      rc = hd_utf8_feed(&r->utf8, (uint8_t *)m->ptr + old, m->len - old);
     if (rc) return fail(r, rc);
   } else if (buffered && hd_sbuf_append(m, p, n)) {
     return fail(r, HD_ENOMEM);

@@ -34,7 +34,7 @@ typedef struct {
   hd_sbuf_t partial;           /* bytes of an incomplete frame carried to the next feed */
   hd_sbuf_t message;           /* fragments (or inflated output) of the current message */
   hd_utf8_t utf8;              /* validation state across fragments */
-  uint8_t msg_opcode;          /* TEXT/BINARY while a fragmented message is open, else 0 */
+  uint8_t msg_opcode;          /* TEXT/BINARY while a message is open (in flight or fragmented), else 0 */
   bool msg_compressed;
   bool closed;                 /* a close frame was received or an error occurred */
   uint16_t close_code;         /* after an error: the code to close with (1002, 1007, 1009) */
