@@ -1,0 +1,112 @@
+/* JWT verification and signing over libjwt (see jwt.h). */
+#include "app/jwt.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+
+#define MAX_TOKEN_LEN 8192
+
+/* Copies a string or integer claim into out; 0 or HD_EINVAL. */
+static int claim_text(json_t *claims, const char *name, char *out, size_t len) {
+  json_t *v = json_object_get(claims, name);
+  if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) < len) {
+    snprintf(out, len, "%s", json_string_value(v));
+    return 0;
+  }
+  if (json_is_integer(v)) {
+    snprintf(out, len, "%lld", (long long)json_integer_value(v));
+    return 0;
+  }
+  return HD_EINVAL;
+}
+
+/* True when the aud claim (string or array of strings) names audience. */
+static int audience_matches(json_t *aud, const char *audience) {
+  if (json_is_string(aud)) return !strcmp(json_string_value(aud), audience);
+  size_t i;
+  json_t *v;
+  json_array_foreach(aud, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), audience)) return 1;
+  return 0;
+}
+
+static int fail(const char **why, const char *reason, int code) {
+  if (why) *why = reason;
+  return code;
+}
+
+int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *out, const char **why) {
+  memset(out, 0, sizeof(*out));
+  if (!token || !*token) return fail(why, "token missing", HD_EINVAL);
+  if (strlen(token) > MAX_TOKEN_LEN) return fail(why, "token too long", HD_EINVAL);
+  if (!cfg->secret || !*cfg->secret) return fail(why, "no signing key configured", HD_EFORBIDDEN);
+  /* the header must name HS256 before anything is verified: no `none`, no algorithm switch */
+  jwt_t *jwt = NULL;
+  int rc = jwt_decode(&jwt, token, (const unsigned char *)cfg->secret, (int)strlen(cfg->secret));
+  if (rc || !jwt) {
+    jwt_free(jwt);
+    return fail(why, rc == EINVAL ? "invalid token signature or format" : "invalid token", HD_EFORBIDDEN);
+  }
+  if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+    jwt_free(jwt);
+    return fail(why, "token algorithm not allowed", HD_EFORBIDDEN);
+  }
+  char *grants = jwt_get_grants_json(jwt, NULL);
+  jwt_free(jwt);
+  json_t *claims = grants ? json_loads(grants, 0, NULL) : NULL;
+  free(grants);
+  if (!json_is_object(claims)) {
+    json_decref(claims);
+    return fail(why, "token claims malformed", HD_EINVAL);
+  }
+  int64_t now = (int64_t)time(NULL);
+  json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
+  json_t *iat = json_object_get(claims, "iat");
+  rc = 0;
+  if (claim_text(claims, "sub", out->sub, sizeof out->sub)) rc = fail(why, "token has no subject", HD_EINVAL);
+  else if (exp && !json_is_number(exp)) rc = fail(why, "token exp malformed", HD_EINVAL);
+  else if (exp && (int64_t)json_number_value(exp) + cfg->leeway_s < now) rc = fail(why, "token expired", HD_ETIMEOUT);
+  else if (nbf && (!json_is_number(nbf) || (int64_t)json_number_value(nbf) - cfg->leeway_s > now))
+    rc = fail(why, "token not yet valid", HD_ETIMEOUT);
+  else if (cfg->issuer && *cfg->issuer &&
+           (!json_is_string(json_object_get(claims, "iss")) ||
+            strcmp(json_string_value(json_object_get(claims, "iss")), cfg->issuer)))
+    rc = fail(why, "token issuer not accepted", HD_EFORBIDDEN);
+  else if (cfg->audience && *cfg->audience && !audience_matches(json_object_get(claims, "aud"), cfg->audience))
+    rc = fail(why, "token audience not accepted", HD_EFORBIDDEN);
+  if (!rc) {
+    if (claim_text(claims, "role", out->role, sizeof out->role)) snprintf(out->role, sizeof out->role, "user");
+    out->exp = exp ? (int64_t)json_number_value(exp) : 0;
+    out->iat = json_is_number(iat) ? (int64_t)json_number_value(iat) : 0;
+  }
+  json_decref(claims);
+  return rc;
+}
+
+int hd_jwt_sign(const hd_jwt_config_t *cfg, const char *sub, const char *role, int64_t ttl_s, char **out) {
+  *out = NULL;
+  if (!cfg->secret || !*cfg->secret || !sub || !*sub || !role || ttl_s <= 0) return HD_EINVAL;
+  int64_t now = (int64_t)time(NULL);
+  json_t *claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "role", role, "iat", (json_int_t)now, "exp",
+                             (json_int_t)(now + ttl_s));
+  if (claims && cfg->issuer && *cfg->issuer) json_object_set_new(claims, "iss", json_string(cfg->issuer));
+  if (claims && cfg->audience && *cfg->audience) json_object_set_new(claims, "aud", json_string(cfg->audience));
+  char *claims_json = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+  json_decref(claims);
+  jwt_t *jwt = NULL;
+  int rc = HD_ENOMEM;
+  if (claims_json && jwt_new(&jwt) == 0 && jwt_add_grants_json(jwt, claims_json) == 0 &&
+      jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->secret, (int)strlen(cfg->secret)) == 0) {
+    *out = jwt_encode_str(jwt);
+    rc = *out ? 0 : HD_ENOMEM;
+  }
+  jwt_free(jwt);
+  free(claims_json);
+  return rc;
+}

@@ -1,0 +1,32 @@
+/* JSON Web Tokens: verifying a client's token (HS256 with the configured secret; `alg: none` and
+ * any other algorithm refused; exp/nbf checked with a small leeway; iss/aud when configured) and
+ * minting tokens for `herald token` and the login endpoint. */
+#ifndef HD_JWT_H
+#define HD_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  const char *secret;   /* HS256 key; required */
+  const char *issuer;   /* required `iss` when non-empty */
+  const char *audience; /* required `aud` when non-empty */
+  int64_t leeway_s;     /* clock skew allowed on exp/nbf */
+} hd_jwt_config_t;
+
+typedef struct {
+  char sub[128];  /* user id (string or integer claim, as text) */
+  char role[32];  /* "admin" or "user" (any string the issuer put there) */
+  int64_t exp;    /* seconds since the epoch; 0 when absent */
+  int64_t iat;
+} hd_claims_t;
+
+/* Verifies token and extracts its claims. Returns 0; HD_EINVAL (missing or malformed token,
+ * missing sub), HD_EFORBIDDEN (bad signature or algorithm, wrong iss/aud), HD_ETIMEOUT (expired or
+ * not yet valid). *why gets a short human reason. */
+int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *out, const char **why);
+/* Mints an HS256 token for sub/role valid ttl_s seconds into a malloc'd string (*out, caller frees).
+ * 0, HD_EINVAL or HD_ENOMEM. */
+int hd_jwt_sign(const hd_jwt_config_t *cfg, const char *sub, const char *role, int64_t ttl_s, char **out);
+
+#endif
