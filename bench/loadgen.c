@@ -149,6 +149,7 @@ struct lg {
   uv_prepare_t flush_prep;
   uv_signal_t sig_int, sig_term;
   bool finished;
+  bool complete; /* the stop came during the measurement (or hold), not before it */
   /* connection bookkeeping */
   int next_new;   /* index of the next never-started connection */
   int connecting; /* attempts in flight */
@@ -166,7 +167,7 @@ struct lg {
   uint64_t now_ns; /* set at the top of each read callback */
   uint64_t last_progress;
   /* counters: *_total over the whole run, the rest over the measurement window */
-  uint64_t sent, received, sent_total, received_total;
+  uint64_t received, received_total; /* data messages accepted by the mode */
   uint64_t errors[LG_ERR_COUNT];
   char first_error[160];
   lg_hist_t hist;
@@ -175,7 +176,7 @@ struct lg {
   long long srv_ticks_measure, srv_ticks_end;
   long long all_ticks_measure, all_ticks_end; /* every CPU of the machine, busy */
   /* mode state */
-  uint8_t *payload;
+  uint8_t *payload; /* echo: the message every connection sends */
   uint64_t rng;
   char read_buf[LG_READ_BUF];
 };
@@ -757,10 +758,11 @@ static void on_connect(uv_connect_t *req, int status) {
   EVP_EncodeBlock((unsigned char *)c->key, raw, 16);
   c->state = ST_HANDSHAKE;
   if (hd_sbuf_printf(&c->out,
-                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: herald-loadgen\r\n\r\n",
-                     lg->o.url, lg->o.host, lg->o.port, c->key)) {
+                     lg->o.url, lg->addr.ss_family == AF_INET6 ? "[" : "", lg->o.host,
+                     lg->addr.ss_family == AF_INET6 ? "]" : "", lg->o.port, c->key)) {
     conn_fail(c, "out of memory", 0);
     return;
   }
@@ -808,7 +810,7 @@ static void on_phase_timer(uv_timer_t *t);
 
 static void lg_measure_begin(lg_t *lg) {
   lg->phase = PH_MEASURE;
-  lg->sent = lg->received = 0;
+  lg->received = 0;
   memset(&lg->hist, 0, sizeof lg->hist);
   lg->t_measure = uv_hrtime();
   if (getrusage(RUSAGE_SELF, &lg->ru_measure) < 0) memset(&lg->ru_measure, 0, sizeof lg->ru_measure);
@@ -888,6 +890,7 @@ static void lg_stop(lg_t *lg, const char *why) {
       lg->all_ticks_end = machine_busy_ticks();
     }
     lg->open_at_stop = lg->n_open;
+    lg->complete = lg->phase == PH_MEASURE;
     lg->phase = PH_STOP;
     LG_CHECK(uv_timer_stop(&lg->phase_timer));
     LG_CHECK(uv_timer_stop(&lg->tick_timer));
@@ -948,8 +951,6 @@ static void echo_send(lg_conn_t *c) {
     return;
   }
   lg_stamp_push(c, uv_hrtime());
-  lg->sent_total++;
-  if (lg->phase == PH_MEASURE) lg->sent++;
 }
 
 static void echo_start(lg_t *lg) {
@@ -982,11 +983,16 @@ static void echo_report(lg_t *lg, hd_sbuf_t *json) {
   const lg_hist_t *h = &lg->hist;
   double mean = h->total ? (double)h->sum_us / (double)h->total : 0;
   uint64_t p50 = hist_quantile(h, 0.50), p99 = hist_quantile(h, 0.99), p999 = hist_quantile(h, 0.999);
-  printf("  messages   %zu-byte %s, pipeline %d; %" PRIu64 " echoed in %.2f s (after %.2f s warm-up)\n",
-         lg->o.size, lg->o.binary ? "binary" : "text", lg->o.pipeline, lg->received, dur, lg->o.warmup);
-  printf("  throughput %.0f msgs/s\n", rate);
-  printf("  latency    p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64 " us, max %" PRIu64
-         " us, mean %.0f us\n", p50, p99, p999, h->max_us, mean);
+  printf("  messages   %zu-byte %s, pipeline %d; ", lg->o.size, lg->o.binary ? "binary" : "text",
+         lg->o.pipeline);
+  if (!lg->complete) {
+    printf("not measured: the run stopped before the measurement window\n");
+  } else {
+    printf("%" PRIu64 " echoed in %.2f s (after %.2f s warm-up)\n", lg->received, dur, lg->o.warmup);
+    printf("  throughput %.0f msgs/s\n", rate);
+    printf("  latency    p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64 " us, max %" PRIu64
+           " us, mean %.0f us\n", p50, p99, p999, h->max_us, mean);
+  }
   hd_sbuf_printf(json,
                  ",\"size\":%zu,\"binary\":%s,\"pipeline\":%d,\"duration_s\":%.3f,\"messages\":%" PRIu64
                  ",\"messages_total\":%" PRIu64 ",\"msgs_per_s\":%.1f,\"p50_us\":%" PRIu64
@@ -1023,9 +1029,14 @@ static void idle_start(lg_t *lg) {
 static void idle_report(lg_t *lg, hd_sbuf_t *json) {
   double connect_s = lg->t_settled ? secs(lg->t_settled - lg->t_begin) : 0;
   double held = lg->t_end > lg->t_measure && lg->t_measure ? secs(lg->t_end - lg->t_measure) : 0;
-  printf("  opened     %d of %d in %.2f s (%.0f/s), %d failed, %" PRIu64 " retries\n",
-         lg->n_settled - lg->n_failed, lg->o.connections, connect_s,
-         connect_s > 0 ? (lg->n_settled - lg->n_failed) / connect_s : 0, lg->n_failed, lg->retries);
+  int opened = lg->n_settled - lg->n_failed;
+  if (lg->t_settled)
+    printf("  opened     %d of %d in %.2f s (%.0f/s), %d failed, %" PRIu64 " retries\n", opened,
+           lg->o.connections, connect_s, connect_s > 0 ? opened / connect_s : 0, lg->n_failed,
+           lg->retries);
+  else
+    printf("  opened     %d of %d, %d failed, %" PRIu64 " retries: stopped while connecting\n", opened,
+           lg->o.connections, lg->n_failed, lg->retries);
   printf("  held       %.2f s; %d still open at the end\n", held, lg->open_at_stop);
   hd_sbuf_printf(json, ",\"failed\":%d,\"retries\":%" PRIu64 ",\"connect_s\":%.3f,\"held_s\":%.3f",
                  lg->n_failed, lg->retries, connect_s, held);
@@ -1069,7 +1080,11 @@ static void usage(FILE *f) {
           "  --server-pid PID       read the server's CPU time over the measured window\n"
           "  --ready-file PATH      idle: write PATH once every connection is settled\n"
           "  --quiet                no progress on stderr\n"
-          "The last line of stdout is a JSON summary. SIGINT/SIGTERM end the run early.\n");
+          "The last line of stdout is a JSON summary. SIGINT/SIGTERM end the run early.\n"
+          "Errors, counted apart and summed into \"errors\":\n");
+#define LG_ERR_HELP(name, help) fprintf(f, "  %-9s %s\n", #name, help);
+  LG_ERRORS(LG_ERR_HELP)
+#undef LG_ERR_HELP
 }
 
 static int parse_num(const char *name, const char *s, double lo, double hi, double *out) {
@@ -1166,8 +1181,8 @@ static void report(lg_t *lg) {
   hd_sbuf_t json = {0};
   printf("%s: %d connections to %s:%d%s, %d open at the end of the run\n", lg->mode->name,
          lg->o.connections, lg->o.host, lg->o.port, lg->o.url, lg->open_at_stop);
-  hd_sbuf_printf(&json, "{\"mode\":\"%s\",\"connections\":%d,\"open\":%d", lg->mode->name,
-                 lg->o.connections, lg->open_at_stop);
+  hd_sbuf_printf(&json, "{\"mode\":\"%s\",\"connections\":%d,\"open\":%d,\"complete\":%s",
+                 lg->mode->name, lg->o.connections, lg->open_at_stop, lg->complete ? "true" : "false");
   if (lg->mode->on_report) lg->mode->on_report(lg, &json);
   uint64_t errors = lg_errors_total(lg);
   printf("  errors     %" PRIu64, errors);
@@ -1204,8 +1219,9 @@ static void report(lg_t *lg) {
     }
     printf("\n");
   }
-  printf("  loadgen    %.0f%% of one core during the measured window%s\n", cpu_pct,
-         cpu_pct > 90 ? " (saturated: figures may be the generator's limit)" : "");
+  if (window > 0)
+    printf("  loadgen    %.0f%% of one core during the measured window%s\n", cpu_pct,
+           cpu_pct > 90 ? " (saturated: figures may be the generator's limit)" : "");
   double other_pct = -1;
   if (window > 0 && lg->all_ticks_measure >= 0 && lg->all_ticks_end >= lg->all_ticks_measure) {
     double busy = (double)(lg->all_ticks_end - lg->all_ticks_measure) / tick;
@@ -1282,6 +1298,6 @@ int main(int argc, char **argv) {
   free(lg.dirty);
   free(lg.retry_q);
   free(lg.payload);
-  if (lg.open_at_stop == 0 || rc < 0) return 1;
+  if (!lg.complete || lg.open_at_stop == 0 || rc < 0) return 1;
   return lg_errors_total(&lg) ? 1 : 0;
 }

@@ -190,6 +190,7 @@ run_idle() {
   before=$(rss_kb "$SRV_PID")
   log "$name: idle, $IDLE_CONNS connections (RSS before: $before kB)"
   taskset -c "$LOADGEN_CPU" "$LOADGEN" idle --port "$SRV_PORT" --connections "$IDLE_CONNS" --hold 0 \
+    --server-pid "$SRV_PID" \
     --ready-file "$ready" --quiet >"$WORK/$name-idle.out" 2>"$WORK/$name-idle.err" &
   gen=$!
   GEN_PID=$gen

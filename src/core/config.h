@@ -39,6 +39,17 @@ typedef struct {
   int64_t ws_deflate_threshold;
   int64_t ws_deflate_window_bits;
   int64_t shutdown_grace;
+  char *socketio_path;
+  int64_t ping_interval;
+  int64_t ping_timeout;
+  int64_t upgrade_timeout;
+  int64_t connect_timeout;
+  int64_t max_http_buffer_size;
+  bool allow_eio3;
+  char *namespaces;
+  int64_t recovery_window;
+  bool test_handlers;
+  int64_t max_rooms_per_socket;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

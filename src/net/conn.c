@@ -106,6 +106,7 @@ static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
   if (!c->in_flush_list) {
     c->in_flush_list = true;
     hd_conn_retain(c); /* released by the flusher */
+    if (!c->server->flush_list) hd_server_wake(c->server);
     c->flush_next = c->server->flush_list;
     c->server->flush_list = c;
   }

@@ -166,6 +166,11 @@ void hd_http_respond_error(hd_http_exchange_t *ex, int status, const char *messa
   hd_sbuf_free(&b);
 }
 
+bool hd_http_exchange_alive(const hd_http_exchange_t *ex) {
+  const hd_http_conn_t *h = (const hd_http_conn_t *)((const char *)ex - offsetof(hd_http_conn_t, ex));
+  return !h->orphaned && !ex->conn->closing;
+}
+
 void hd_http_defer(hd_http_exchange_t *ex) {
   if (ex->deferred || ex->responded) return;
   ex->deferred = true;

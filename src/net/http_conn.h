@@ -35,6 +35,8 @@ void hd_http_conn_shutdown(hd_conn_t *c);
 
 /* Marks the exchange as answered later; the connection reads no further request until then. */
 void hd_http_defer(hd_http_exchange_t *ex);
+/* False once the client of a deferred exchange has gone away (the answer would be dropped). */
+bool hd_http_exchange_alive(const hd_http_exchange_t *ex);
 /* Sends a complete response. extra_headers: "Name: value\r\n" lines or NULL. body is copied. */
 void hd_http_respond(hd_http_exchange_t *ex, int status, const char *content_type, const void *body, size_t len,
                      const char *extra_headers);

@@ -37,6 +37,7 @@ static void on_connection(uv_stream_t *listener, int status) {
 /* After each poll: write everything queued during this iteration, one batch per connection. */
 static void on_check(uv_check_t *h) {
   hd_server_t *s = h->data;
+  for (uint32_t i = 0; i < s->flush_hook_count; i++) s->flush_hooks[i].fn(s->flush_hooks[i].arg);
   while (s->flush_list) {
     hd_conn_t *c = s->flush_list;
     s->flush_list = c->flush_next;
@@ -44,6 +45,20 @@ static void on_check(uv_check_t *h) {
     hd_conn_flush(c);
     hd_conn_release(c);
   }
+  uv_idle_stop(&s->waker);
+}
+
+static void on_idle(uv_idle_t *h) {}
+
+void hd_server_wake(hd_server_t *s) {
+  if (!uv_is_active((uv_handle_t *)&s->waker)) uv_idle_start(&s->waker, on_idle);
+}
+
+int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg) {
+  if (s->flush_hook_count == sizeof s->flush_hooks / sizeof s->flush_hooks[0]) return HD_ERANGE;
+  s->flush_hooks[s->flush_hook_count].fn = fn;
+  s->flush_hooks[s->flush_hook_count++].arg = arg;
+  return 0;
 }
 
 static uint64_t sweep_period(const hd_config_t *cfg) {
@@ -108,6 +123,7 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   uv_check_init(loop, &s->flusher);
   s->flusher.data = s;
   uv_check_start(&s->flusher, on_check);
+  uv_idle_init(loop, &s->waker);
   uv_timer_init(loop, &s->sweeper);
   s->sweeper.data = s;
   uv_timer_init(loop, &s->grace);
@@ -171,6 +187,7 @@ void hd_server_free(hd_server_t *s) {
   }
   close_if_open((uv_handle_t *)&s->listener);
   close_if_open((uv_handle_t *)&s->flusher);
+  close_if_open((uv_handle_t *)&s->waker);
   close_if_open((uv_handle_t *)&s->sweeper);
   close_if_open((uv_handle_t *)&s->grace);
   close_if_open((uv_handle_t *)&s->sig_term);

@@ -36,6 +36,12 @@ typedef struct hd_server {
   hd_router_t *router;
   uv_tcp_t listener;
   uv_check_t flusher;        /* writes every connection's pending frames once per iteration */
+  uv_idle_t waker;           /* keeps poll from blocking while writes are queued */
+  struct {
+    void (*fn)(void *arg);
+    void *arg;
+  } flush_hooks[4];          /* run by the flusher before connections are written */
+  uint32_t flush_hook_count;
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
   uv_signal_t sig_term, sig_int;
@@ -67,6 +73,11 @@ void hd_server_free(hd_server_t *s);
 int hd_server_protocol_id(hd_server_t *s, const char *name);
 /* The shared deflater for window_bits (created on first use), or NULL when out of memory. */
 hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits);
+/* Registers fn to run once per loop iteration just before queued writes go out (protocols batch
+ * their own output there, e.g. long-polling responses). 0 or HD_ERANGE. */
+int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
+/* Makes sure the loop flushes soon even when nothing else is pending (called by conn.c). */
+void hd_server_wake(hd_server_t *s);
 /* Milliseconds since the server started. */
 uint64_t hd_server_uptime_ms(const hd_server_t *s);
 

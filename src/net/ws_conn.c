@@ -205,6 +205,10 @@ void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
   /* else keep reading until the peer's close frame arrives (or CLOSE_WAIT_MS passes) */
 }
 
+void hd_ws_set_max_message(hd_conn_t *c, size_t max) {
+  if (c->kind == HD_CONN_WS) c->u.ws->reader.max_message = max;
+}
+
 void *hd_ws_udata(const hd_conn_t *c) { return c->kind == HD_CONN_WS ? c->u.ws->udata : NULL; }
 
 void hd_ws_set_udata(hd_conn_t *c, void *udata) {

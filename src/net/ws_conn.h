@@ -45,6 +45,8 @@ int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len);
 int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame);
 /* Starts the close handshake (idempotent); the socket closes when the peer answers or after 5 s. */
 void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason);
+/* Lowers or raises the message size limit of this connection (default ws-max-message-size). */
+void hd_ws_set_max_message(hd_conn_t *c, size_t max);
 /* The protocol state given to hd_ws_upgrade (or set later). */
 void *hd_ws_udata(const hd_conn_t *c);
 void hd_ws_set_udata(hd_conn_t *c, void *udata);

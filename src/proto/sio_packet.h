@@ -38,8 +38,9 @@ typedef struct {
 
 /* Decodes the text of a packet (one Engine.IO message). Validates the shape per type: CONNECT
  * data absent or an object; DISCONNECT no data; EVENT/BINARY_EVENT a non-empty array whose first
- * element is a string; ACK/BINARY_ACK an array; CONNECT_ERROR an object (v5) or string (v4).
- * Returns 0 or HD_EPROTO (HD_ETOOBIG past max_attachments). Free with hd_sio_packet_free. */
+ * element is a string (or a number, as socket.io-parser allows); ACK/BINARY_ACK an array;
+ * CONNECT_ERROR an object (v5) or string (v4). Returns 0 or HD_EPROTO (HD_ETOOBIG past
+ * max_attachments). Free with hd_sio_packet_free. */
 int hd_sio_packet_decode(const char *text, size_t len, const hd_sio_limits_t *limits, hd_sio_packet_t *out);
 void hd_sio_packet_free(hd_sio_packet_t *p);
 
@@ -48,12 +49,12 @@ void hd_sio_packet_free(hd_sio_packet_t *p);
  * data; the attachments travel beside it, so a packet can be re-emitted unchanged. */
 int hd_sio_packet_check_placeholders(const hd_sio_packet_t *p);
 
-/* Encodes a packet: type, attachment count ("N-") when > 0, namespace (omitted when "/"),
- * ack id (when >= 0), then the JSON text `data` (may be NULL). 0 or HD_ENOMEM. */
+/* Encodes a packet: type, attachment count ("N-") for BINARY_* (or when > 0), namespace (omitted
+ * when "/"), ack id (when >= 0), then the JSON text `data` (may be NULL). 0 or HD_ENOMEM. */
 int hd_sio_packet_encode(hd_sbuf_t *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,
                          const char *data, size_t data_len);
 /* Encodes an EVENT whose arguments are given as a JSON array text `args` ("[...]"), prepending the
- * event name: 2/nsp,id["name",...args]. 0 or HD_ENOMEM. */
+ * event name: 2/nsp,id["name",...args]. 0, HD_ENOMEM, or HD_EINVAL when args is not "[...]". */
 int hd_sio_event_encode(hd_sbuf_t *out, const char *nsp, int64_t ack_id, const char *event, const char *args,
                         size_t args_len);
 

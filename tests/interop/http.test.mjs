@@ -295,7 +295,8 @@ describe('HTTP basics (default limits, no CORS)', () => {
 
   test('malformed requests -> 400 JSON and the connection closes', async () => {
     const bad = [
-      'GET / HTTX/1.1\r\nHost: x\r\n\r\n',
+      'GET /\r\n\r\n', // HTTP/0.9
+      'GET / H/1.1\r\nHost: x\r\n\r\n',
       'GET / HTTP/1.1 junk\r\nHost: x\r\n\r\n',
       'GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n',
       'GET / HTTP/1.1\r\n\r\n', // HTTP/1.1 without Host
@@ -316,6 +317,36 @@ describe('HTTP basics (default limits, no CORS)', () => {
         assert.ok(await c.closedWithin(2000), `${JSON.stringify(req)}: connection closed`);
       } finally { c.destroy(); }
     }
+  });
+
+  test('request line with a misspelt protocol name (HTTX/1.1) -> 400 JSON, closed', async () => {
+    // Each byte of "HTTP" must be checked; a lenient parser takes any H??? for HTTP.
+    for (const proto of ['HTTX/1.1', 'HXXX/1.1', 'HTTP-1.1']) {
+      const c = await HttpConn.open(srv.port);
+      try {
+        c.write(`GET / ${proto}\r\nHost: x\r\n\r\n`);
+        const r = await c.response();
+        assertJsonError(r, 400);
+        assert.ok(await c.closedWithin(2000), `${proto}: connection closed`);
+      } finally { c.destroy(); }
+    }
+  });
+
+  test('binary garbage as request line (a TLS ClientHello) -> 400 JSON, closed', async () => {
+    const c = await HttpConn.open(srv.port);
+    try {
+      c.write(Buffer.from('160301006e0100006a03036b2f6a2f1e8bfa3c000002c02f01000040', 'hex'));
+      c.write('\r\n\r\n');
+      const r = await c.response();
+      assertJsonError(r, 400);
+      assert.ok(await c.closedWithin(2000));
+    } finally { c.destroy(); }
+  });
+
+  test('absolute-form request target is routed by its path (RFC 9112 3.2.2)', async () => {
+    const r = await exchange(srv.port, `GET http://127.0.0.1:${srv.port}/style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text, FILES['style.css'][0]);
   });
 
   test('an unknown method -> 501 or 400, JSON, closed', async () => {

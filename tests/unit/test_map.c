@@ -9,7 +9,7 @@
 
 #include "core/map.h"
 
-static char keys[5000][16];
+static char keys[5000][24];
 
 static void test_put_get_delete(void **state) {
   hd_map_t m = {0};

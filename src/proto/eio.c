@@ -1,0 +1,550 @@
+/* Engine.IO sessions, transports and upgrade (see eio.h). */
+#include "proto/eio.h"
+
+#include <http_parser.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "net/ws_conn.h"
+#include "proto/eio_packet.h"
+
+#define MAX_QUEUED_BYTES (8 * 1024 * 1024) /* polling output waiting for a GET */
+
+/* Engine.IO error codes (engine.io server.ts). */
+enum { ERR_TRANSPORT = 0, ERR_SID = 1, ERR_METHOD = 2, ERR_REQUEST = 3, ERR_FORBIDDEN = 4, ERR_VERSION = 5 };
+static const char *error_messages[] = {"Transport unknown",    "Session ID unknown",  "Bad handshake method",
+                                       "Bad request",          "Forbidden",           "Unsupported protocol version"};
+
+typedef struct packet {
+  struct packet *next;
+  bool binary;
+  uint8_t type;
+  size_t len;
+  char data[];
+} packet_t;
+
+struct hd_eio_server {
+  hd_server_t *srv;
+  hd_eio_options_t opt;
+  char path[256];
+  const hd_eio_callbacks_t *cb;
+  void *udata;
+  hd_map_t sessions;
+  hd_eio_session_t *dirty; /* polling sessions with output for a waiting GET */
+};
+
+struct hd_eio_session {
+  hd_eio_server_t *eio;
+  char sid[24];
+  int version;
+  bool websocket;          /* current transport */
+  bool upgrading;          /* a probe WebSocket answered 3probe, waiting for 5 */
+  bool closed;
+  bool awaiting_pong;
+  bool in_dirty;
+  hd_conn_t *ws;           /* the WebSocket transport */
+  hd_conn_t *probe;        /* a WebSocket being upgraded to */
+  hd_http_exchange_t *get; /* a deferred polling GET */
+  packet_t *out_head, *out_tail; /* queued for polling */
+  size_t out_bytes;
+  hd_eio_session_t *dirty_next;
+  uv_timer_t heartbeat;
+  uv_timer_t upgrade_timer;
+  void *udata;
+  char peer[64];
+};
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+static void eio_error(hd_http_exchange_t *ex, int code) {
+  char body[128];
+  snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, error_messages[code]);
+  hd_http_respond_json(ex, code == ERR_FORBIDDEN ? 403 : 400, body);
+}
+
+static int query(const hd_http_request_t *req, const char *name, char *out, size_t len) {
+  return hd_http_request_query(req, name, out, len);
+}
+
+static void make_sid(char out[24]) {
+  unsigned char raw[15];
+  if (RAND_bytes(raw, sizeof raw) != 1) abort();
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (int i = 0; i < 20; i++) {
+    int bit = i * 6;
+    int v = ((raw[bit / 8] << 8 | (bit / 8 + 1 < 15 ? raw[bit / 8 + 1] : 0)) >> (10 - bit % 8)) & 63;
+    out[i] = alphabet[v];
+  }
+  out[20] = '\0';
+}
+
+static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer);
+
+/* --- output ------------------------------------------------------------------------------- */
+
+static void mark_dirty(hd_eio_session_t *s) {
+  if (s->in_dirty || !s->get) return;
+  s->in_dirty = true;
+  s->dirty_next = s->eio->dirty;
+  s->eio->dirty = s;
+  hd_server_wake(s->eio->srv);
+}
+
+static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {
+  if (s->out_bytes + len > MAX_QUEUED_BYTES) {
+    session_close(s, "transport error", false);
+    return HD_ETOOBIG;
+  }
+  packet_t *p = malloc(sizeof(*p) + len);
+  if (!p) return HD_ENOMEM;
+  p->next = NULL;
+  p->binary = binary;
+  p->type = type;
+  p->len = len;
+  if (len) memcpy(p->data, data, len);
+  if (s->out_tail) s->out_tail->next = p;
+  else s->out_head = p;
+  s->out_tail = p;
+  s->out_bytes += len;
+  mark_dirty(s);
+  return 0;
+}
+
+/* Sends one packet over a WebSocket connection. */
+static int ws_send_packet(hd_conn_t *c, int version, uint8_t type, const void *data, size_t len, bool binary) {
+  if (binary) {
+    if (version == 4) return hd_ws_send(c, HD_WS_OP_BINARY, data, len);
+    uint8_t *tmp = malloc(len + 1); /* v3: a type byte first */
+    if (!tmp) return HD_ENOMEM;
+    tmp[0] = type;
+    memcpy(tmp + 1, data, len);
+    int rc = hd_ws_send(c, HD_WS_OP_BINARY, tmp, len + 1);
+    free(tmp);
+    return rc;
+  }
+  hd_sbuf_t text = {0};
+  int rc = hd_eio_packet_encode_text(&text, type, data, len);
+  if (!rc) rc = hd_ws_send(c, HD_WS_OP_TEXT, text.ptr, text.len);
+  hd_sbuf_free(&text);
+  return rc;
+}
+
+static int send_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {
+  if (s->closed) return HD_ECLOSED;
+  if (s->websocket) return ws_send_packet(s->ws, s->version, type, data, len, binary);
+  return queue_packet(s, type, data, len, binary);
+}
+
+/* Answers the waiting GET with every queued packet (or with `only` when given). */
+static void answer_get(hd_eio_session_t *s, const packet_t *only) {
+  hd_http_exchange_t *ex = s->get;
+  s->get = NULL;
+  if (!hd_http_exchange_alive(ex)) { /* the poll connection died: the session cannot go on */
+    hd_http_respond(ex, 200, NULL, NULL, 0, NULL);
+    if (!s->closed) session_close(s, "transport close", false);
+    return;
+  }
+  hd_sbuf_t body = {0};
+  int rc = 0;
+  if (only) {
+    rc = hd_eio_payload_append(&body, (hd_eio_type_t)only->type, only->data, only->len, only->binary, s->version, true);
+  } else {
+    bool first = true;
+    for (packet_t *p = s->out_head, *next; p; p = next, first = false) {
+      next = p->next;
+      if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
+      free(p);
+    }
+    s->out_head = s->out_tail = NULL;
+    s->out_bytes = 0;
+  }
+  if (rc) hd_http_respond_error(ex, 500, "cannot encode payload");
+  else hd_http_respond(ex, 200, "text/plain; charset=UTF-8", body.ptr, body.len, NULL);
+  hd_sbuf_free(&body);
+}
+
+/* Flush hook: answers the GETs of sessions that got output during this iteration. */
+static void flush_polling(void *arg) {
+  hd_eio_server_t *eio = arg;
+  while (eio->dirty) {
+    hd_eio_session_t *s = eio->dirty;
+    eio->dirty = s->dirty_next;
+    s->in_dirty = false;
+    if (s->get && s->out_head) answer_get(s, NULL);
+  }
+}
+
+/* --- heartbeat ---------------------------------------------------------------------------- */
+
+static void on_heartbeat(uv_timer_t *t) {
+  hd_eio_session_t *s = t->data;
+  const hd_eio_options_t *o = &s->eio->opt;
+  if (s->version == 3 || s->awaiting_pong) { /* v3: the client pings; v4: no pong in time */
+    session_close(s, "ping timeout", false);
+    return;
+  }
+  s->awaiting_pong = true;
+  send_packet(s, HD_EIO_PING, NULL, 0, false);
+  uv_timer_start(&s->heartbeat, on_heartbeat, o->ping_timeout_ms, 0);
+}
+
+static void heartbeat_reset(hd_eio_session_t *s) {
+  const hd_eio_options_t *o = &s->eio->opt;
+  s->awaiting_pong = false;
+  uint64_t wait = s->version == 3 ? o->ping_interval_ms + o->ping_timeout_ms : o->ping_interval_ms;
+  uv_timer_start(&s->heartbeat, on_heartbeat, wait, 0);
+}
+
+/* --- session lifecycle -------------------------------------------------------------------- */
+
+static void free_session(uv_handle_t *h) {
+  hd_eio_session_t *s = h->data;
+  if (h == (uv_handle_t *)&s->heartbeat) return; /* the upgrade timer closes last */
+  free(s);
+}
+
+static void detach_ws(hd_conn_t *c, bool close_it) {
+  if (!c) return;
+  hd_ws_set_udata(c, NULL);
+  if (close_it) hd_ws_close(c, HD_WS_CLOSE_NORMAL, NULL);
+}
+
+/* Ends a session: tells the peer when asked, answers a waiting GET, drops queued output, calls
+ * on_close, and frees the session once its timers have closed. */
+static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer) {
+  if (s->closed) return;
+  s->closed = true;
+  if (notify_peer && !s->websocket) queue_packet(s, HD_EIO_CLOSE, NULL, 0, false);
+  else if (notify_peer && s->ws) ws_send_packet(s->ws, s->version, HD_EIO_CLOSE, NULL, 0, false);
+  hd_eio_server_t *eio = s->eio;
+  hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
+  if (s->get) answer_get(s, NULL);
+  for (packet_t *p = s->out_head, *next; p; p = next) {
+    next = p->next;
+    free(p);
+  }
+  s->out_head = s->out_tail = NULL;
+  if (s->in_dirty) { /* unlink from the dirty list */
+    for (hd_eio_session_t **pp = &eio->dirty; *pp; pp = &(*pp)->dirty_next)
+      if (*pp == s) {
+        *pp = s->dirty_next;
+        break;
+      }
+  }
+  detach_ws(s->ws, true);
+  detach_ws(s->probe, true);
+  s->ws = s->probe = NULL;
+  HD_DEBUG("eio", "session closed", "sid=%s reason=\"%s\"", s->sid, reason);
+  if (eio->cb->on_close) eio->cb->on_close(s, reason);
+  uv_close((uv_handle_t *)&s->heartbeat, free_session);
+  uv_close((uv_handle_t *)&s->upgrade_timer, free_session);
+}
+
+static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_t *c) {
+  hd_eio_session_t *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->eio = eio;
+  s->version = version;
+  do make_sid(s->sid);
+  while (hd_map_get(&eio->sessions, s->sid, 20));
+  if (hd_map_put(&eio->sessions, s->sid, 20, s)) {
+    free(s);
+    return NULL;
+  }
+  uv_timer_init(eio->srv->loop, &s->heartbeat);
+  uv_timer_init(eio->srv->loop, &s->upgrade_timer);
+  s->heartbeat.data = s->upgrade_timer.data = s;
+  hd_conn_peer(c, s->peer, sizeof s->peer);
+  return s;
+}
+
+/* The open packet's JSON. */
+static int open_packet(hd_eio_session_t *s, char *out, size_t len) {
+  const hd_eio_options_t *o = &s->eio->opt;
+  const char *upgrades = s->websocket ? "[]" : "[\"websocket\"]";
+  if (s->version == 3)
+    return snprintf(out, len, "{\"sid\":\"%s\",\"upgrades\":%s,\"pingInterval\":%llu,\"pingTimeout\":%llu}", s->sid,
+                    upgrades, (unsigned long long)o->ping_interval_ms, (unsigned long long)o->ping_timeout_ms);
+  return snprintf(out, len, "{\"sid\":\"%s\",\"upgrades\":%s,\"pingInterval\":%llu,\"pingTimeout\":%llu,\"maxPayload\":%zu}",
+                  s->sid, upgrades, (unsigned long long)o->ping_interval_ms, (unsigned long long)o->ping_timeout_ms,
+                  o->max_payload);
+}
+
+/* --- incoming packets --------------------------------------------------------------------- */
+
+static void finish_upgrade(hd_eio_session_t *s) {
+  uv_timer_stop(&s->upgrade_timer);
+  s->websocket = true;
+  s->upgrading = false;
+  s->ws = s->probe;
+  s->probe = NULL;
+  if (s->get) { /* release the last poll */
+    packet_t noop = {.type = HD_EIO_NOOP};
+    answer_get(s, &noop);
+  }
+  for (packet_t *p = s->out_head, *next; p; p = next) { /* what waited for polling goes out in order */
+    next = p->next;
+    if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
+    free(p);
+  }
+  s->out_head = s->out_tail = NULL;
+  s->out_bytes = 0;
+}
+
+/* Handles one packet from the client; `via` is the WebSocket it came on (NULL for polling). */
+static void on_packet(hd_eio_session_t *s, hd_conn_t *via, const hd_eio_packet_t *p) {
+  bool probe = via && via == s->probe;
+  if (probe) { /* only 2probe and 5 are allowed on a probe */
+    if (p->type == HD_EIO_PING && hd_slice_eq(p->data, "probe")) {
+      ws_send_packet(via, s->version, HD_EIO_PONG, "probe", 5, false);
+      s->upgrading = true;
+      if (s->get) {
+        packet_t noop = {.type = HD_EIO_NOOP};
+        answer_get(s, &noop);
+      }
+    } else if (p->type == HD_EIO_UPGRADE && s->upgrading) {
+      finish_upgrade(s);
+    } else {
+      detach_ws(via, true);
+      s->probe = NULL;
+      s->upgrading = false;
+    }
+    return;
+  }
+  switch (p->type) {
+    case HD_EIO_PING:
+      if (s->version == 3) {
+        send_packet(s, HD_EIO_PONG, p->data.ptr, p->data.len, false);
+        heartbeat_reset(s);
+      }
+      break;
+    case HD_EIO_PONG:
+      if (s->version == 4) heartbeat_reset(s);
+      break;
+    case HD_EIO_MESSAGE:
+      if (s->eio->cb->on_message) s->eio->cb->on_message(s, (const uint8_t *)p->data.ptr, p->data.len, p->binary);
+      break;
+    case HD_EIO_CLOSE:
+      session_close(s, "transport close", false);
+      break;
+    case HD_EIO_NOOP:
+      break;
+    default: /* open, or upgrade outside an upgrade */
+      session_close(s, "parse error", false);
+  }
+}
+
+static int on_polled_packet(const hd_eio_packet_t *p, void *arg) {
+  hd_eio_session_t *s = arg;
+  if (s->closed) return HD_ECLOSED;
+  on_packet(s, NULL, p);
+  return 0;
+}
+
+/* --- WebSocket transport ------------------------------------------------------------------ */
+
+static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
+  hd_eio_session_t *s = hd_ws_udata(c);
+  if (!s) return 0;
+  hd_eio_packet_t p;
+  if (hd_eio_packet_decode_ws(data, len, opcode == HD_WS_OP_BINARY, s->version, &p)) {
+    session_close(s, "parse error", false);
+    return 0;
+  }
+  on_packet(s, c, &p);
+  return 0;
+}
+
+static void ws_closed(hd_conn_t *c, uint16_t code) {
+  hd_eio_session_t *s = hd_ws_udata(c);
+  if (!s) return;
+  hd_ws_set_udata(c, NULL);
+  if (c == s->probe) {
+    s->probe = NULL;
+    s->upgrading = false;
+  } else if (c == s->ws) {
+    s->ws = NULL;
+    session_close(s, "transport close", false);
+  }
+}
+
+static const hd_ws_handler_t ws_handler = {"socketio", NULL, ws_message, ws_closed};
+
+static void on_upgrade_timeout(uv_timer_t *t) {
+  hd_eio_session_t *s = t->data;
+  if (s->probe) {
+    detach_ws(s->probe, true);
+    s->probe = NULL;
+    s->upgrading = false;
+  }
+}
+
+/* --- HTTP entry point --------------------------------------------------------------------- */
+
+static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_http_request_t *req, int version,
+                      bool websocket) {
+  if (req->method != HTTP_GET) return eio_error(ex, ERR_METHOD);
+  hd_eio_session_t *s = session_new(eio, version, ex->conn);
+  if (!s) return hd_http_respond_error(ex, 500, "out of memory");
+  s->websocket = websocket;
+  if (websocket && hd_ws_upgrade(ex, &ws_handler, s)) { /* the upgrade answered the error */
+    s->websocket = false;
+    session_close(s, "transport error", false);
+    return;
+  }
+  if (websocket) {
+    s->ws = ex->conn;
+    hd_ws_set_max_message(s->ws, eio->opt.max_payload);
+  }
+  if (eio->cb->on_open && eio->cb->on_open(s, req, eio->udata)) {
+    if (!websocket) eio_error(ex, ERR_FORBIDDEN);
+    session_close(s, "forced close", websocket);
+    return;
+  }
+  char open[256];
+  int n = open_packet(s, open, sizeof open);
+  if (websocket) {
+    ws_send_packet(s->ws, version, HD_EIO_OPEN, open, (size_t)n, false);
+  } else {
+    hd_sbuf_t body = {0};
+    hd_eio_payload_append(&body, HD_EIO_OPEN, open, (size_t)n, false, version, true);
+    hd_http_respond(ex, 200, "text/plain; charset=UTF-8", body.ptr, body.len, NULL);
+    hd_sbuf_free(&body);
+  }
+  heartbeat_reset(s);
+  HD_DEBUG("eio", "session opened", "sid=%s transport=%s version=%d", s->sid, websocket ? "websocket" : "polling",
+           version);
+}
+
+static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_request_t *req) {
+  if (req->method == HTTP_GET) {
+    if (s->get) { /* a second concurrent GET ends the session */
+      eio_error(ex, ERR_REQUEST);
+      session_close(s, "transport error", false);
+      return;
+    }
+    hd_http_defer(ex);
+    s->get = ex;
+    if (s->upgrading) {
+      packet_t noop = {.type = HD_EIO_NOOP};
+      answer_get(s, &noop);
+    } else if (s->out_head) {
+      mark_dirty(s);
+    }
+    return;
+  }
+  if (req->method != HTTP_POST) return eio_error(ex, ERR_REQUEST);
+  if (req->body.len > s->eio->opt.max_payload) {
+    hd_http_respond_error(ex, 413, "payload too large");
+    session_close(s, "transport error", false);
+    return;
+  }
+  int rc = hd_eio_payload_decode(req->body.ptr ? req->body.ptr : "", req->body.len, s->version, on_polled_packet, s);
+  if (rc < 0 && rc != HD_ECLOSED) {
+    eio_error(ex, ERR_REQUEST);
+    session_close(s, "parse error", false);
+    return;
+  }
+  hd_http_respond(ex, 200, "text/html", "ok", 2, NULL);
+}
+
+static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_eio_server_t *eio = udata;
+  char value[64];
+  int version = 0;
+  if (query(req, "EIO", value, sizeof value) >= 0) {
+    if (!strcmp(value, "4")) version = 4;
+    else if (!strcmp(value, "3") && eio->opt.allow_eio3) version = 3;
+  }
+  if (!version) return eio_error(ex, ERR_VERSION);
+  bool websocket;
+  if (query(req, "transport", value, sizeof value) < 0) return eio_error(ex, ERR_TRANSPORT);
+  if (!strcmp(value, "websocket")) websocket = true;
+  else if (!strcmp(value, "polling")) websocket = false;
+  else return eio_error(ex, ERR_TRANSPORT);
+  if (query(req, "j", value, sizeof value) >= 0) return eio_error(ex, ERR_REQUEST); /* JSONP is not served */
+  if (websocket && !req->upgrade) return eio_error(ex, ERR_REQUEST);
+
+  char sid[64];
+  if (query(req, "sid", sid, sizeof sid) < 0) return handshake(eio, ex, req, version, websocket);
+  hd_eio_session_t *s = hd_map_get(&eio->sessions, sid, strlen(sid));
+  if (!s || s->closed) return eio_error(ex, ERR_SID);
+  if (s->version != version) return eio_error(ex, ERR_REQUEST);
+  if (!websocket) {
+    if (s->websocket) return eio_error(ex, ERR_REQUEST); /* upgraded: polling is over */
+    return polling(s, ex, req);
+  }
+  /* an upgrade probe: only from polling, and only one */
+  if (s->websocket || s->probe) return eio_error(ex, ERR_REQUEST);
+  if (hd_ws_upgrade(ex, &ws_handler, s)) return;
+  s->probe = ex->conn;
+  hd_ws_set_max_message(s->probe, eio->opt.max_payload);
+  uv_timer_start(&s->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
+}
+
+/* --- public API --------------------------------------------------------------------------- */
+
+hd_eio_server_t *hd_eio_server_new(hd_server_t *srv, const hd_eio_options_t *opt, const hd_eio_callbacks_t *cb,
+                                   void *udata) {
+  hd_eio_server_t *eio = calloc(1, sizeof(*eio));
+  if (!eio) return NULL;
+  eio->srv = srv;
+  eio->opt = *opt;
+  eio->cb = cb;
+  eio->udata = udata;
+  snprintf(eio->path, sizeof eio->path, "%s", opt->path);
+  eio->opt.path = eio->path;
+  if (hd_server_add_flush_hook(srv, flush_polling, eio)) {
+    free(eio);
+    return NULL;
+  }
+  return eio;
+}
+
+int hd_eio_server_route(hd_eio_server_t *eio, hd_router_t *router) {
+  char pattern[300];
+  size_t n = strlen(eio->path);
+  snprintf(pattern, sizeof pattern, "%s%s*", eio->path, n && eio->path[n - 1] == '/' ? "" : "/");
+  int rc = hd_router_add(router, "GET", pattern, handle, eio);
+  return rc ? rc : hd_router_add(router, "POST", pattern, handle, eio);
+}
+
+static void close_one(void *value, void *arg) { session_close(value, arg, true); }
+
+void hd_eio_server_free(hd_eio_server_t *eio) {
+  if (!eio) return;
+  while (eio->sessions.count) { /* session_close edits the map: restart the walk each time */
+    for (size_t i = 0; i < eio->sessions.cap; i++)
+      if (eio->sessions.slots[i].hash) {
+        close_one(eio->sessions.slots[i].value, "server shutting down");
+        break;
+      }
+  }
+  hd_map_free(&eio->sessions);
+  free(eio);
+}
+
+size_t hd_eio_session_count(const hd_eio_server_t *eio) { return eio->sessions.count; }
+
+int hd_eio_send(hd_eio_session_t *s, const void *data, size_t len, bool binary) {
+  return send_packet(s, HD_EIO_MESSAGE, data, len, binary);
+}
+
+int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *text, size_t len) {
+  if (s->closed) return HD_ECLOSED;
+  if (s->websocket && ws_frame) return hd_ws_send_frame(s->ws, ws_frame);
+  return send_packet(s, HD_EIO_MESSAGE, text, len, false);
+}
+
+bool hd_eio_is_websocket(const hd_eio_session_t *s) { return s->websocket && !s->closed; }
+void hd_eio_close(hd_eio_session_t *s, const char *reason) { session_close(s, reason, true); }
+const char *hd_eio_session_id(const hd_eio_session_t *s) { return s->sid; }
+int hd_eio_session_version(const hd_eio_session_t *s) { return s->version; }
+void *hd_eio_session_udata(const hd_eio_session_t *s) { return s->udata; }
+void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata) { s->udata = udata; }
+const char *hd_eio_session_peer(const hd_eio_session_t *s) { return s->peer; }

@@ -1,0 +1,65 @@
+/* Engine.IO v4 server (and v3 with allow_eio3): sessions over HTTP long-polling and WebSocket, the
+ * upgrade between them, server-driven heartbeat, errors as Engine.IO defines them. What travels in
+ * message packets is the business of the layer above (Socket.IO), reached through callbacks. */
+#ifndef HD_EIO_H
+#define HD_EIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "net/http_conn.h"
+#include "net/server.h"
+
+typedef struct hd_eio_server hd_eio_server_t;
+typedef struct hd_eio_session hd_eio_session_t;
+
+typedef struct {
+  /* A session opened (its open packet is queued). Return non-zero to refuse it. */
+  int (*on_open)(hd_eio_session_t *s, const hd_http_request_t *req, void *udata);
+  /* A message packet arrived (text, or binary bytes). */
+  void (*on_message)(hd_eio_session_t *s, const uint8_t *data, size_t len, bool binary);
+  /* The session ended ("transport close", "ping timeout", "transport error", "forced close",
+   * "server shutting down", "parse error"); the session is freed right after. */
+  void (*on_close)(hd_eio_session_t *s, const char *reason);
+} hd_eio_callbacks_t;
+
+typedef struct {
+  const char *path;          /* e.g. "/socket.io/" */
+  uint64_t ping_interval_ms; /* 25000 */
+  uint64_t ping_timeout_ms;  /* 20000 */
+  uint64_t upgrade_timeout_ms;
+  size_t max_payload;        /* maxHttpBufferSize */
+  bool allow_eio3;
+} hd_eio_options_t;
+
+/* A new Engine.IO server on shard srv with options (copied) and callbacks (borrowed). NULL on OOM. */
+hd_eio_server_t *hd_eio_server_new(hd_server_t *srv, const hd_eio_options_t *opt, const hd_eio_callbacks_t *cb,
+                                   void *udata);
+/* Routes GET/POST/OPTIONS under opt->path to the server. 0 or HD_E*. */
+int hd_eio_server_route(hd_eio_server_t *eio, hd_router_t *router);
+/* Closes every session (shutdown) and frees the server. */
+void hd_eio_server_free(hd_eio_server_t *eio);
+/* Open sessions. */
+size_t hd_eio_session_count(const hd_eio_server_t *eio);
+
+/* Sends a message packet (text or binary). 0, HD_ECLOSED, HD_ETOOBIG (slow consumer, closing). */
+int hd_eio_send(hd_eio_session_t *s, const void *data, size_t len, bool binary);
+/* Sends a text message packet given in both ready forms: `ws_frame` a complete WebSocket frame of
+ * "4"+text, `text` the bare message text (for polling). Either may be built lazily by the caller's
+ * cache; both are borrowed. Same returns as hd_eio_send. */
+int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *text, size_t len);
+/* True when the session writes through a WebSocket (prebuilt frames apply). */
+bool hd_eio_is_websocket(const hd_eio_session_t *s);
+/* Closes the session (a close packet is sent); on_close follows. */
+void hd_eio_close(hd_eio_session_t *s, const char *reason);
+const char *hd_eio_session_id(const hd_eio_session_t *s);
+/* 4, or 3 for an Engine.IO v3 client. */
+int hd_eio_session_version(const hd_eio_session_t *s);
+void *hd_eio_session_udata(const hd_eio_session_t *s);
+void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata);
+/* Peer address "ip:port" of the connection that opened the session. */
+const char *hd_eio_session_peer(const hd_eio_session_t *s);
+
+#endif

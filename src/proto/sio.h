@@ -1,0 +1,92 @@
+/* Socket.IO v5 server (v4 protocol for Engine.IO v3 clients) over Engine.IO: namespaces, a JWT
+ * connection middleware, events and acks both ways, binary attachments, rooms in the shared hub,
+ * broadcasts encoded once per wire form, and connection state recovery. Applications register
+ * event handlers per namespace. */
+#ifndef HD_SIO_H
+#define HD_SIO_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/jwt.h"
+#include "hub/hub.h"
+#include "net/server.h"
+#include "proto/eio.h"
+
+typedef struct hd_sio_server hd_sio_server_t;
+typedef struct hd_sio_socket hd_sio_socket_t;
+
+/* An event from a client. args: the arguments after the event name (borrowed; with binary, the
+ * placeholders are still in place and hd_sio_attachments() gives the bytes). ack_id: >= 0 when the
+ * client waits for an answer (hd_sio_ack). */
+typedef void (*hd_sio_event_fn)(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata);
+/* A socket joined its namespace (after auth). auth: the CONNECT payload (may be NULL). */
+typedef void (*hd_sio_connect_fn)(hd_sio_socket_t *s, json_t *auth, void *udata);
+/* A socket left (reason as Socket.IO names it: "client namespace disconnect", "transport close",...). */
+typedef void (*hd_sio_disconnect_fn)(hd_sio_socket_t *s, const char *reason, void *udata);
+/* An answer to hd_sio_emit_with_ack: args (borrowed) or NULL on timeout / disconnect. */
+typedef void (*hd_sio_ack_fn)(hd_sio_socket_t *s, json_t *args, void *arg);
+
+typedef struct {
+  const char *path;
+  const char *namespaces;     /* comma-separated */
+  uint64_t ping_interval_ms, ping_timeout_ms, upgrade_timeout_ms, connect_timeout_ms;
+  size_t max_payload;
+  bool allow_eio3;
+  uint64_t recovery_window_ms; /* 0 = no connection state recovery */
+  uint32_t max_rooms_per_socket;
+  uint32_t max_attachments;
+  bool auth_optional;          /* sockets without auth.token are let in (anonymous) */
+  hd_jwt_config_t jwt;
+} hd_sio_options_t;
+
+/* A new Socket.IO server on srv using hub for rooms; NULL when out of memory or a namespace is invalid. */
+hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio_options_t *opt);
+/* Routes the Engine.IO endpoint. 0 or HD_E*. */
+int hd_sio_server_route(hd_sio_server_t *sio, hd_router_t *router);
+void hd_sio_server_free(hd_sio_server_t *sio);
+/* Sockets connected (all namespaces) and Engine.IO sessions open. */
+size_t hd_sio_socket_count(const hd_sio_server_t *sio);
+size_t hd_sio_client_count(const hd_sio_server_t *sio);
+
+/* Handlers of a namespace (it must be configured). event "*" catches events without a handler. */
+int hd_sio_on(hd_sio_server_t *sio, const char *nsp, const char *event, hd_sio_event_fn fn, void *udata);
+int hd_sio_on_connect(hd_sio_server_t *sio, const char *nsp, hd_sio_connect_fn fn, void *udata);
+int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnect_fn fn, void *udata);
+
+/* Emits an event to one socket. args_json: a JSON array text of the arguments ("[]" for none). */
+int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json);
+/* Same, waiting for the client's ack up to timeout_ms; fn is called exactly once. */
+int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args_json, uint64_t timeout_ms,
+                         hd_sio_ack_fn fn, void *arg);
+/* Re-emits the current event's binary attachments with a new event name (test handlers). */
+int hd_sio_emit_binary(hd_sio_socket_t *s, const char *event, json_t *args);
+/* Answers a client's ack request with args_json (a JSON array text). */
+int hd_sio_ack(hd_sio_socket_t *s, int64_t ack_id, const char *args_json);
+/* Same with the current event's binary attachments (BINARY_ACK). */
+int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args);
+/* Broadcasts to the sockets of nsp in any of rooms (all sockets of nsp when room_count is 0), except
+ * those in except rooms and `skip`. Encoded once per wire form. Returns deliveries. */
+size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
+                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
+                        const char *args_json);
+/* Room membership of a socket (room names as the application sees them). */
+int hd_sio_join(hd_sio_socket_t *s, const char *room);
+int hd_sio_leave(hd_sio_socket_t *s, const char *room);
+/* Disconnects the socket from its namespace (close_client: the whole Engine.IO session too). */
+void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client);
+
+const char *hd_sio_socket_id(const hd_sio_socket_t *s);
+const char *hd_sio_socket_nsp(const hd_sio_socket_t *s);
+/* The verified token claims, or NULL for an anonymous socket. */
+const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s);
+/* Binary attachments of the event being handled (count in *n), or NULL. */
+hd_buf_t *const *hd_sio_attachments(const hd_sio_socket_t *s, size_t *n);
+void *hd_sio_socket_udata(const hd_sio_socket_t *s);
+void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata);
+/* The hub room key of an application room in nsp ("/" shares names with JSON-protocol topics). */
+int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len);
+
+#endif
