@@ -7,7 +7,8 @@
 # Environment: BENCH_DURATION (s measured, 10), BENCH_WARMUP (s, 2), BENCH_SIZE (bytes, 32),
 # BENCH_CONNECTIONS ("100 1000"), BENCH_IDLE_CONNECTIONS (10000), BENCH_BUILD_DIR (build),
 # BENCH_SERVER_CPU (0), BENCH_LOADGEN_CPU (1), BENCH_QUIET_WAIT (s to wait for an idle machine, 120),
-# BENCH_SKIP_BUILD (1: use the binaries already in BENCH_BUILD_DIR).
+# BENCH_SKIP_BUILD (1: use the binaries already in BENCH_BUILD_DIR), BENCH_REPEAT (extra attempts
+# of an echo run disturbed by other processes, 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,6 +22,7 @@ BUILD_DIR=${BENCH_BUILD_DIR:-build}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOADGEN_CPU=${BENCH_LOADGEN_CPU:-1}
 QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
+REPEAT=${BENCH_REPEAT:-2}
 
 ulimit -n 20000 # generator and servers each hold IDLE_CONNS sockets
 
@@ -51,8 +53,9 @@ HERALD_WHY=""
 LOADGEN="$BUILD_DIR/herald-loadgen"
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   log "building ($BUILD_DIR, Release)"
+  # Only the two targets used here: a broken unit test elsewhere must not stop the benchmark.
   if ! { cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release &&
-         cmake --build "$BUILD_DIR" -j2; } >"$WORK/build.log" 2>&1; then
+         cmake --build "$BUILD_DIR" -j2 --target herald herald-loadgen; } >"$WORK/build.log" 2>&1; then
     tail -n 20 "$WORK/build.log" >&2
     HERALD_OK=0
     HERALD_WHY="the build failed"
@@ -157,18 +160,28 @@ launch() {
 
 declare -A R # R[server,key] = value
 
-# run_echo NAME CONNS: one echo run against the running server.
+# run_echo NAME CONNS: one echo run against the running server, repeated (up to REPEAT more
+# times) while other processes took more than 10% of a core during it; the least disturbed counts.
 run_echo() {
-  local name=$1 n=$2 before after out json total
-  wait_quiet
-  log "$name: echo, $n connections, ${WARMUP}+${DURATION} s"
-  before=$(cpu_ticks "$SRV_PID")
-  taskset -c "$LOADGEN_CPU" "$LOADGEN" echo --port "$SRV_PORT" --connections "$n" --size "$SIZE" \
-    --warmup "$WARMUP" --duration "$DURATION" --server-pid "$SRV_PID" --quiet \
-    >"$WORK/$name-echo-$n.out" 2>"$WORK/$name-echo-$n.err" || true
-  after=$(cpu_ticks "$SRV_PID")
-  sed '$d' "$WORK/$name-echo-$n.out" | sed "s/^/  /" >&2
-  json=$(tail -n 1 "$WORK/$name-echo-$n.out")
+  local name=$1 n=$2 before after json total attempt other best_other="" best_json="" best_ticks=0
+  for attempt in $(seq 0 "$REPEAT"); do
+    wait_quiet
+    log "$name: echo, $n connections, ${WARMUP}+${DURATION} s"
+    before=$(cpu_ticks "$SRV_PID")
+    taskset -c "$LOADGEN_CPU" "$LOADGEN" echo --port "$SRV_PORT" --connections "$n" --size "$SIZE" \
+      --warmup "$WARMUP" --duration "$DURATION" --server-pid "$SRV_PID" --quiet \
+      >"$WORK/$name-echo-$n.out" 2>"$WORK/$name-echo-$n.err" || true
+    after=$(cpu_ticks "$SRV_PID")
+    sed '$d' "$WORK/$name-echo-$n.out" | sed "s/^/  /" >&2
+    json=$(tail -n 1 "$WORK/$name-echo-$n.out")
+    other=$(jget "$json" other_cpu_pct)
+    if [ -z "$best_json" ] || awk -v a="${other:-0}" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
+      best_json=$json best_other=${other:-0} best_ticks=$((after - before))
+    fi
+    awk -v a="${other:-0}" 'BEGIN { exit !(a > 10) }' || break
+    [ "$attempt" = "$REPEAT" ] || log "$name: other processes took ${other}% of a core; running again"
+  done
+  json=$best_json
   echo "$json" >>"$WORK/raw.jsonl"
   R[$name,rate$n]=$(jget "$json" msgs_per_s)
   R[$name,p99$n]=$(jget "$json" p99_us)
@@ -178,7 +191,7 @@ run_echo() {
   R[$name,gen$n]=$(jget "$json" loadgen_cpu_pct)
   total=$(jget "$json" messages_total)
   # Cross-check over the whole run (connects, warm-up and closes included).
-  R[$name,cpurun$n]=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v m="${total:-0}" \
+  R[$name,cpurun$n]=$(awk -v t="$best_ticks" -v hz="$(getconf CLK_TCK)" -v m="${total:-0}" \
     'BEGIN { if (m > 0) printf "%.2f", t / hz * 1e6 / m; }')
 }
 

@@ -57,8 +57,9 @@ static int cmd_serve(int argc, char **argv) {
 
   uv_loop_t *loop = uv_default_loop();
   hd_server_t *server = malloc(sizeof(*server));
+  hd_app_t app;
   int rc = server ? hd_server_init(server, loop, &cfg) : HD_ENOMEM;
-  if (!rc) rc = hd_app_register(server);
+  if (!rc) rc = hd_app_init(&app, server);
   if (rc) {
     fprintf(stderr, "herald: cannot start: %s\n", hd_strerror(rc));
     return 1;
@@ -66,6 +67,7 @@ static int cmd_serve(int argc, char **argv) {
   if ((rc = hd_server_listen(server))) {
     fprintf(stderr, "herald: cannot listen on %s:%lld: %s\n", cfg.host, (long long)cfg.port,
             rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+    hd_app_free(&app);
     hd_server_free(server);
     free(server);
     hd_config_free(&cfg);
@@ -76,6 +78,7 @@ static int cmd_serve(int argc, char **argv) {
           server->web_root_real ? server->web_root_real : "(missing)");
   uv_run(loop, UV_RUN_DEFAULT);
   HD_INFO("server", "stopped", "connections_left=%u", server->conn_count);
+  hd_app_free(&app);
   hd_server_free(server);
   free(server);
   hd_config_free(&cfg);

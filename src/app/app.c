@@ -1,15 +1,128 @@
-/* Route table of the server (see app.h). */
+/* Application set-up: hub, Socket.IO, route table (see app.h). */
 #include "app/app.h"
 
-#include "app/health.h"
-#include "app/static_files.h"
-#include "proto/echo.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int hd_app_register(hd_server_t *s) {
-  hd_router_t *r = s->router;
-  int rc;
-  if ((rc = hd_router_add(r, "GET", "/health", hd_health_handle, NULL))) return rc;
-  if ((rc = hd_router_add(r, "GET", "/metrics", hd_metrics_handle, NULL))) return rc;
-  if (s->cfg->echo_endpoint && (rc = hd_router_add(r, "GET", "/ws/echo", hd_echo_handle, NULL))) return rc;
+#include "app/health.h"
+#include "core/error.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "proto/echo.h"
+#include "proto/sio_test_handlers.h"
+
+/* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
+static int load_secret(const hd_config_t *cfg, char *out, size_t len) {
+  if (*cfg->jwt_secret) {
+    snprintf(out, len, "%s", cfg->jwt_secret);
+    return 0;
+  }
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/jwt-secret", cfg->data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    size_t n = fread(out, 1, len - 1, f);
+    fclose(f);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r')) n--;
+    out[n] = '\0';
+    if (n >= 16) return 0;
+    HD_ERROR("app", "jwt-secret file too short (16 characters at least)", "path=%s", path);
+    return HD_EINVAL;
+  }
+  if (mkdir(cfg->data_dir, 0700) && errno != EEXIST) {
+    HD_ERROR("app", "cannot create data directory", "path=%s err=\"%s\"", cfg->data_dir, strerror(errno));
+    return HD_EIO;
+  }
+  hd_id_random(out, 43); /* 258 bits */
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out)) {
+    HD_ERROR("app", "cannot write jwt-secret", "path=%s err=\"%s\"", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return HD_EIO;
+  }
+  close(fd);
+  HD_INFO("app", "generated a JWT signing key (set --jwt-secret to share one between nodes)", "path=%s", path);
+  return 0;
+}
+
+static int setup_sio(hd_app_t *app) {
+  const hd_config_t *cfg = app->srv->cfg;
+  char namespaces[1024];
+  snprintf(namespaces, sizeof namespaces, "%s%s", cfg->namespaces, cfg->test_handlers ? ",/,/custom" : "");
+  hd_sio_options_t opt = {
+      .path = cfg->socketio_path,
+      .namespaces = namespaces,
+      .ping_interval_ms = (uint64_t)cfg->ping_interval,
+      .ping_timeout_ms = (uint64_t)cfg->ping_timeout,
+      .upgrade_timeout_ms = (uint64_t)cfg->upgrade_timeout,
+      .connect_timeout_ms = (uint64_t)cfg->connect_timeout,
+      .max_payload = (size_t)cfg->max_http_buffer_size,
+      .allow_eio3 = cfg->allow_eio3,
+      .recovery_window_ms = (uint64_t)cfg->recovery_window,
+      .max_rooms_per_socket = (uint32_t)cfg->max_rooms_per_socket,
+      .max_attachments = 10,
+      .auth_optional = cfg->test_handlers,
+      .jwt = {app->jwt_secret, NULL, NULL, 5},
+  };
+  app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
+  if (!app->sio) return HD_EINVAL;
+  if (cfg->test_handlers) {
+    const char *nsps[] = {"/", "/custom"};
+    int rc = hd_sio_test_handlers_register(app->sio, nsps, 2);
+    if (rc) return rc;
+  }
+  return hd_sio_server_route(app->sio, app->srv->router);
+}
+
+/* Routes <socketio-path>socket.io.js, .min.js and their maps to the installed socket.io-client. */
+static int route_client_bundle(hd_app_t *app) {
+  const hd_config_t *cfg = app->srv->cfg;
+  char real[PATH_MAX];
+  if (!realpath(cfg->socketio_client_dir, real)) {
+    HD_WARN("app", "socket.io-client files not found: the bundle is not served", "dir=%s", cfg->socketio_client_dir);
+    return 0;
+  }
+  app->client_root.root = strdup(real);
+  app->client_root.strip = strlen(cfg->socketio_path) - (cfg->socketio_path[strlen(cfg->socketio_path) - 1] == '/');
+  static const char *files[] = {"socket.io.js", "socket.io.min.js", "socket.io.js.map", "socket.io.min.js.map"};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char route[512];
+    snprintf(route, sizeof route, "%s%s%s", cfg->socketio_path,
+             cfg->socketio_path[strlen(cfg->socketio_path) - 1] == '/' ? "" : "/", files[i]);
+    int rc = hd_router_add(app->srv->router, "GET", route, hd_static_files_handle, &app->client_root);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+int hd_app_init(hd_app_t *app, hd_server_t *srv) {
+  memset(app, 0, sizeof(*app));
+  app->srv = srv;
+  const hd_config_t *cfg = srv->cfg;
+  int rc = load_secret(cfg, app->jwt_secret, sizeof app->jwt_secret);
+  if (rc) return rc;
+  hd_hub_limits_t limits = {.history_count = 0, .history_max_age_ms = 0,
+                            .max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
+  app->hub = hd_hub_new(&limits);
+  if (!app->hub) return HD_ENOMEM;
+  if ((rc = setup_sio(app))) return rc;
+  if ((rc = route_client_bundle(app))) return rc;
+  hd_router_t *r = srv->router;
+  if ((rc = hd_router_add(r, "GET", "/health", hd_health_handle, app))) return rc;
+  if ((rc = hd_router_add(r, "GET", "/metrics", hd_metrics_handle, app))) return rc;
+  if (cfg->echo_endpoint && (rc = hd_router_add(r, "GET", "/ws/echo", hd_echo_handle, NULL))) return rc;
   return hd_router_add(r, "GET", "/*", hd_static_files_handle, NULL);
+}
+
+void hd_app_free(hd_app_t *app) {
+  hd_sio_server_free(app->sio);
+  hd_hub_free(app->hub);
+  free((char *)app->client_root.root);
+  memset(app, 0, sizeof(*app));
 }

@@ -1,10 +1,24 @@
-/* The application's HTTP surface: registers every route on a shard's router. */
+/* The application: everything a shard serves on top of the network core — the hub, the Socket.IO
+ * server, the routes (health, metrics, echo, static pages, the socket.io client bundle). */
 #ifndef HD_APP_H
 #define HD_APP_H
 
+#include "app/static_files.h"
+#include "hub/hub.h"
 #include "net/server.h"
+#include "proto/sio.h"
 
-/* Registers health, metrics, the optional echo endpoint and static files. 0 or HD_E*. */
-int hd_app_register(hd_server_t *s);
+typedef struct {
+  hd_server_t *srv;
+  hd_hub_t *hub;
+  hd_sio_server_t *sio;
+  char jwt_secret[129];
+  hd_static_root_t client_root; /* socket.io-client dist files */
+} hd_app_t;
+
+/* Builds the application on shard srv and registers every route. 0, or HD_E* with a logged reason. */
+int hd_app_init(hd_app_t *app, hd_server_t *srv);
+/* Closes sessions and frees the application (before hd_server_free). */
+void hd_app_free(hd_app_t *app);
 
 #endif

@@ -47,11 +47,15 @@ static void respond(uv_work_t *w, int status) {
 
 void hd_static_files_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
   hd_server_t *s = hd_http_server(ex);
-  if (!s->web_root_real) {
+  const hd_static_root_t *alt = udata;
+  const char *root = alt ? alt->root : s->web_root_real;
+  hd_slice_t path = req->path;
+  if (alt) path.ptr += alt->strip, path.len -= alt->strip;
+  if (!root) {
     hd_http_respond_error(ex, 404, "no such resource");
     return;
   }
-  if (req->path.len >= sizeof(((static_job_t *)0)->path)) {
+  if (path.len >= sizeof(((static_job_t *)0)->path)) {
     hd_http_respond_error(ex, 414, "path too long");
     return;
   }
@@ -62,8 +66,8 @@ void hd_static_files_handle(hd_http_exchange_t *ex, const hd_http_request_t *req
   }
   job->work.data = job;
   job->ex = ex;
-  job->root = s->web_root_real;
-  memcpy(job->path, req->path.ptr, req->path.len);
+  job->root = root;
+  memcpy(job->path, path.ptr, path.len);
   hd_slice_t inm = hd_http_request_header(req, "If-None-Match");
   if (inm.ptr && inm.len < sizeof job->inm) memcpy(job->inm, inm.ptr, inm.len);
   hd_http_defer(ex);

@@ -5,7 +5,14 @@
 
 #include "net/http_conn.h"
 
-/* Route handler for GET/HEAD of any path not claimed by another route. */
+/* Another directory to serve: files under root, the first `strip` characters of the request path
+ * dropped (e.g. "/socket.io" so /socket.io/socket.io.js maps to root/socket.io.js). */
+typedef struct {
+  const char *root; /* a realpath */
+  size_t strip;
+} hd_static_root_t;
+
+/* Route handler for GET/HEAD: files under the web root (udata NULL) or under a hd_static_root_t. */
 void hd_static_files_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata);
 
 #endif

@@ -103,6 +103,8 @@ static const cfg_option_t options[] = {
         "Socket.IO conformance handlers on / and /custom (tests, benchmarks)"),
     OPT("max-rooms-per-socket", CFG_INT, max_rooms_per_socket, "1000", 1, 1000000,
         "rooms (topics) one Socket.IO socket or JSON connection may join at most"),
+    OPT("socketio-client-dir", CFG_STR, socketio_client_dir, "node_modules/socket.io-client/dist", 0, 0,
+        "directory of socket.io-client's dist files, served at <socketio-path>socket.io.js"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -50,6 +50,7 @@ typedef struct {
   int64_t recovery_window;
   bool test_handlers;
   int64_t max_rooms_per_socket;
+  char *socketio_client_dir;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

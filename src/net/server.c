@@ -54,6 +54,13 @@ void hd_server_wake(hd_server_t *s) {
   if (!uv_is_active((uv_handle_t *)&s->waker)) uv_idle_start(&s->waker, on_idle);
 }
 
+int hd_server_add_stop_hook(hd_server_t *s, void (*fn)(void *arg), void *arg) {
+  if (s->stop_hook_count == sizeof s->stop_hooks / sizeof s->stop_hooks[0]) return HD_ERANGE;
+  s->stop_hooks[s->stop_hook_count].fn = fn;
+  s->stop_hooks[s->stop_hook_count++].arg = arg;
+  return 0;
+}
+
 int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg) {
   if (s->flush_hook_count == sizeof s->flush_hooks / sizeof s->flush_hooks[0]) return HD_ERANGE;
   s->flush_hooks[s->flush_hook_count].fn = fn;
@@ -166,6 +173,7 @@ void hd_server_stop(hd_server_t *s) {
     uv_close((uv_handle_t *)&s->listener, NULL);
     s->listening = false;
   }
+  for (uint32_t i = 0; i < s->stop_hook_count; i++) s->stop_hooks[i].fn(s->stop_hooks[i].arg);
   for (hd_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
     if (c->kind == HD_CONN_WS) hd_ws_close(c, HD_WS_CLOSE_GOING_AWAY, "server shutting down");

@@ -42,6 +42,11 @@ typedef struct hd_server {
     void *arg;
   } flush_hooks[4];          /* run by the flusher before connections are written */
   uint32_t flush_hook_count;
+  struct {
+    void (*fn)(void *arg);
+    void *arg;
+  } stop_hooks[4];           /* run when a graceful stop begins */
+  uint32_t stop_hook_count;
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
   uv_signal_t sig_term, sig_int;
@@ -76,6 +81,8 @@ hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits);
 /* Registers fn to run once per loop iteration just before queued writes go out (protocols batch
  * their own output there, e.g. long-polling responses). 0 or HD_ERANGE. */
 int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
+/* Registers fn to run when a graceful stop begins (protocols close their sessions). 0 or HD_ERANGE. */
+int hd_server_add_stop_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
 /* Makes sure the loop flushes soon even when nothing else is pending (called by conn.c). */
 void hd_server_wake(hd_server_t *s);
 /* Milliseconds since the server started. */

@@ -2,12 +2,12 @@
 #include "proto/eio.h"
 
 #include <http_parser.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/id.h"
 #include "core/log.h"
 #include "core/map.h"
 #include "net/ws_conn.h"
@@ -71,19 +71,10 @@ static int query(const hd_http_request_t *req, const char *name, char *out, size
   return hd_http_request_query(req, name, out, len);
 }
 
-static void make_sid(char out[24]) {
-  unsigned char raw[15];
-  if (RAND_bytes(raw, sizeof raw) != 1) abort();
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  for (int i = 0; i < 20; i++) {
-    int bit = i * 6;
-    int v = ((raw[bit / 8] << 8 | (bit / 8 + 1 < 15 ? raw[bit / 8 + 1] : 0)) >> (10 - bit % 8)) & 63;
-    out[i] = alphabet[v];
-  }
-  out[20] = '\0';
-}
+static void make_sid(char out[24]) { hd_id_random(out, 20); }
 
 static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer);
+static void close_all(void *arg);
 
 /* --- output ------------------------------------------------------------------------------- */
 
@@ -499,7 +490,7 @@ hd_eio_server_t *hd_eio_server_new(hd_server_t *srv, const hd_eio_options_t *opt
   eio->udata = udata;
   snprintf(eio->path, sizeof eio->path, "%s", opt->path);
   eio->opt.path = eio->path;
-  if (hd_server_add_flush_hook(srv, flush_polling, eio)) {
+  if (hd_server_add_flush_hook(srv, flush_polling, eio) || hd_server_add_stop_hook(srv, close_all, eio)) {
     free(eio);
     return NULL;
   }
@@ -514,17 +505,21 @@ int hd_eio_server_route(hd_eio_server_t *eio, hd_router_t *router) {
   return rc ? rc : hd_router_add(router, "POST", pattern, handle, eio);
 }
 
-static void close_one(void *value, void *arg) { session_close(value, arg, true); }
-
-void hd_eio_server_free(hd_eio_server_t *eio) {
-  if (!eio) return;
+/* Closes every session, telling each client (server stop and free). */
+static void close_all(void *arg) {
+  hd_eio_server_t *eio = arg;
   while (eio->sessions.count) { /* session_close edits the map: restart the walk each time */
     for (size_t i = 0; i < eio->sessions.cap; i++)
       if (eio->sessions.slots[i].hash) {
-        close_one(eio->sessions.slots[i].value, "server shutting down");
+        session_close(eio->sessions.slots[i].value, "server shutting down", true);
         break;
       }
   }
+}
+
+void hd_eio_server_free(hd_eio_server_t *eio) {
+  if (!eio) return;
+  close_all(eio);
   hd_map_free(&eio->sessions);
   free(eio);
 }

@@ -135,7 +135,6 @@ static int decode_v3(const char *body, size_t len, hd_sbuf_t *tmp,
 
 int hd_eio_payload_decode(const char *body, size_t len, int eio_version,
                           int (*fn)(const hd_eio_packet_t *p, void *arg), void *arg) {
-  if (eio_version != 3 && eio_version != 4) return HD_EINVAL;
   if (!len || hd_utf8_validate((const uint8_t *)body, len)) return HD_EPROTO;
   hd_sbuf_t tmp = {0};
   int rc = eio_version == 3 ? decode_v3(body, len, &tmp, fn, arg) : decode_v4(body, len, &tmp, fn, arg);

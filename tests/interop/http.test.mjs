@@ -135,6 +135,13 @@ const FILES = {
 };
 for (const [name, [content]] of Object.entries(FILES)) writeFileSync(join(webRoot, name), content);
 writeFileSync(join(webRoot, 'sub', 'index.html'), '<p>sub index</p>');
+const BIG = Buffer.alloc(1024 * 1024 + 3);
+for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 2654435761) >>> 24;
+writeFileSync(join(webRoot, 'big.bin'), BIG);
+writeFileSync(join(webRoot, 'edge16k.txt'), 'e'.repeat(16384));
+writeFileSync(join(webRoot, 'edge16k1.txt'), 'f'.repeat(16385));
+writeFileSync(join(webRoot, 'a b.txt'), 'space in name');
+writeFileSync(join(webRoot, 'empty.txt'), '');
 writeFileSync(join(webRoot, '.hidden'), SECRET);
 writeFileSync(join(webRoot, 'a', '.env'), SECRET);
 symlinkSync(join(tmp, 'secret.txt'), join(webRoot, 'escape.txt'));
@@ -386,6 +393,70 @@ describe('HTTP basics (default limits, no CORS)', () => {
     assert.equal(r.text, FILES['style.css'][0]);
   });
 
+  test('static: large and boundary-sized files arrive intact', async () => {
+    const c = await HttpConn.open(srv.port);
+    try {
+      c.write(get('/big.bin') + get('/edge16k.txt') + get('/edge16k1.txt') + get('/empty.txt'));
+      const big = await c.response();
+      assert.equal(big.status, 200);
+      assert.equal(big.headers['content-type'], 'application/octet-stream');
+      assert.ok(Buffer.compare(big.body, BIG) === 0, 'big.bin content');
+      assert.equal((await c.response()).text, 'e'.repeat(16384));
+      assert.equal((await c.response()).text, 'f'.repeat(16385));
+      const empty = await c.response();
+      assert.equal(empty.status, 200);
+      assert.equal(empty.headers['content-length'], '0');
+    } finally { c.destroy(); }
+  });
+
+  test('static: percent-encoded names are decoded', async () => {
+    assert.equal((await exchange(srv.port, get('/a%20b.txt'))).text, 'space in name');
+    assert.equal((await exchange(srv.port, get('/st%79le.css'))).text, FILES['style.css'][0]);
+  });
+
+  test('static: a malformed percent escape is refused (400 or 404), never 500', async () => {
+    for (const p of ['/style.css%', '/style.css%2', '/%zz']) {
+      const r = await exchange(srv.port, get(p));
+      assert.ok([400, 404].includes(r.status), `${p} -> ${r.status}`);
+    }
+  });
+
+  test('HEAD of a missing resource: 404 headers, no body', async () => {
+    const c = await HttpConn.open(srv.port);
+    try {
+      c.write('HEAD /nope.css HTTP/1.1\r\nHost: x\r\n\r\n' + get('/health'));
+      const h = await c.response({ head: true });
+      assert.equal(h.status, 404);
+      const g = await c.response();
+      assert.equal(g.status, 200, 'a body after the HEAD response would have broken this one');
+    } finally { c.destroy(); }
+  });
+
+  test('a request written one byte at a time', async () => {
+    const c = await HttpConn.open(srv.port);
+    try {
+      const req = Buffer.from(get('/data.json', 'X-Test: drip\r\n') + get('/health'));
+      for (const b of req) {
+        c.write(Buffer.from([b]));
+        await new Promise((r) => setImmediate(r));
+      }
+      const r1 = await c.response();
+      assert.equal(r1.status, 200);
+      assert.equal(r1.text, FILES['data.json'][0]);
+      assert.equal((await c.response()).status, 200);
+    } finally { c.destroy(); }
+  });
+
+  test('a client that disconnects while its static file is being read does not upset the server', async () => {
+    for (let i = 0; i < 20; i++) {
+      const c = await HttpConn.open(srv.port);
+      c.write(get('/big.bin'));
+      if (i % 2) await new Promise((r) => setImmediate(r));
+      c.sock.resetAndDestroy();
+    }
+    assert.equal((await exchange(srv.port, get('/health'))).status, 200);
+  });
+
   test('static: missing file -> 404 JSON', async () => {
     assertJsonError(await exchange(srv.port, get('/missing.css')), 404);
   });
@@ -517,6 +588,36 @@ describe('HTTP basics (default limits, no CORS)', () => {
     const r = await exchange(srv.port, get('/health', 'Origin: http://a.example\r\n'));
     assert.equal(r.status, 200);
     assert.equal(r.headers['access-control-allow-origin'], undefined);
+  });
+});
+
+describe('static file larger than --max-backpressure (default 8 MiB)', () => {
+  let srv, root;
+  const NINE = Buffer.alloc(9 * 1024 * 1024);
+  for (let i = 0; i < NINE.length; i += 4) NINE.writeUInt32LE((i * 2654435761) >>> 0, i);
+  before(async () => {
+    root = join(tmp, 'bigroot');
+    mkdirSync(root);
+    writeFileSync(join(root, 'nine.bin'), NINE);
+    srv = await startHerald([], { webRoot: root });
+  });
+  after(async () => { if (srv) await srv.stop(); });
+
+  test('a 9 MiB file is served whole (the connection is not dropped without a response)', async () => {
+    const c = await HttpConn.open(srv.port);
+    try {
+      c.write(get('/nine.bin'));
+      const r = await c.response({ ms: 15000 });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.length, NINE.length);
+      assert.ok(Buffer.compare(r.body, NINE) === 0);
+    } finally { c.destroy(); }
+  });
+
+  test('HEAD of the 9 MiB file reports its length', async () => {
+    const r = await exchange(srv.port, `HEAD /nine.bin HTTP/1.1\r\nHost: x\r\n\r\n`, { head: true });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-length'], String(NINE.length));
   });
 });
 

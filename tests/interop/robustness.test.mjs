@@ -5,6 +5,9 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startHerald, rssBytes } from './lib/server.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -152,12 +155,19 @@ function frameParser() {
 // ---- one server for the abusive clients ----
 
 describe('hostile clients (one server)', () => {
-  let srv;
+  let srv, bigSrv, root;
   before(async () => {
     srv = await startHerald(['--echo-endpoint', '--header-timeout', '1000', '--keepalive-timeout', '500',
       '--max-backpressure', '1048576']);
+    root = mkdtempSync(join(tmpdir(), 'herald-robust-'));
+    writeFileSync(join(root, 'four.bin'), Buffer.alloc(4000000, 0x42));
+    bigSrv = await startHerald(['--header-timeout', '1000', '--keepalive-timeout', '500'], { webRoot: root });
   });
-  after(async () => { if (srv) await srv.stop(); });
+  after(async () => {
+    if (srv) await srv.stop();
+    if (bigSrv) await bigSrv.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
 
   test('200 connections of random garbage', async () => {
     const rnd = prng(20240601);
@@ -321,6 +331,22 @@ describe('hostile clients (one server)', () => {
     }
     assert.equal(open, 0, 'slow consumer still counted as an open echo connection');
     await assertHealthy(srv);
+  });
+
+  test('slow read: a client that requests a large response and never reads it is disconnected', async () => {
+    // bigSrv serves a 4 MB file (below the default --max-backpressure) from a temp web root.
+    const sock = net.connect({ host: '127.0.0.1', port: bigSrv.port });
+    await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    let closed = false;
+    sock.on('close', () => { closed = true; });
+    sock.on('error', () => {});
+    sock.write('GET /four.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.pause(); // never read: the response stays stuck in the server's queue
+    const start = Date.now();
+    while (!closed && Date.now() - start < 6000) await sleep(100);
+    sock.destroy();
+    assert.ok(closed, 'a client that never reads held its connection (and ~4 MB of queued response) for 6 s ' +
+      'with --keepalive-timeout 500 --header-timeout 1000');
   });
 
   test('a WebSocket client reading slowly but steadily is not cut off', async () => {

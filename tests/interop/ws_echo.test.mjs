@@ -402,6 +402,127 @@ describe('echo (default options)', () => {
     } finally { ws.sock.destroy(); }
   });
 
+  test('deflate: fragmented compressed message with a ping between fragments', async () => {
+    const ws = await open(srv.wsUrl(), { perMessageDeflate: { threshold: 0 } });
+    try {
+      const events = [];
+      ws.on('pong', (d) => events.push(`pong:${d}`));
+      const got = nextMessage(ws);
+      const part = 'compressible fragment '.repeat(200);
+      ws.send(part, { fin: false, compress: true });
+      ws.ping('mid');
+      ws.send(part, { fin: false, compress: true });
+      ws.send('end', { fin: true, compress: true });
+      const { data, isBinary } = await got;
+      assert.equal(isBinary, false);
+      assert.equal(data.toString(), part + part + 'end');
+      assert.deepEqual(events, ['pong:mid']);
+    } finally { await closeWs(ws); }
+  });
+
+  test('deflate: client asks server_max_window_bits=10; output decodes with a 1 KiB window', async () => {
+    const ws = await open(srv.wsUrl(), { perMessageDeflate: { serverMaxWindowBits: 10, threshold: 0 } });
+    try {
+      assert.match(ws.upgradeResponse.headers['sec-websocket-extensions'], /server_max_window_bits=10/);
+      // 4 KiB random blocks repeated: a 32 KiB window would back-reference 4 KiB away, which a
+      // 1 KiB-window inflater rejects ("invalid distance too far back").
+      const block = randomBytes(4096, 77);
+      const payload = Buffer.concat(Array.from({ length: 64 }, () => block));
+      await roundTrip(ws, payload, true);
+    } finally { await closeWs(ws); }
+  });
+
+  test('deflate: client_no_context_takeover offered is acknowledged', async () => {
+    const ws = await open(srv.wsUrl(), { perMessageDeflate: { clientNoContextTakeover: true, threshold: 0 } });
+    try {
+      assert.match(ws.upgradeResponse.headers['sec-websocket-extensions'], /client_no_context_takeover/);
+      for (let i = 0; i < 5; i++) await roundTrip(ws, 'same text again and again '.repeat(30), false);
+    } finally { await closeWs(ws); }
+  });
+
+  test('deflate: a malformed offer is skipped and the next acceptable one taken', async () => {
+    const ws = await rawWs(srv.port, 'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=abc, ' +
+      'x-unknown-ext, permessage-deflate; client_max_window_bits=12\r\n');
+    try {
+      assert.match(ws.head, /^HTTP\/1\.1 101/);
+      const ext = /sec-websocket-extensions: (.*)/i.exec(ws.head);
+      assert.ok(ext, 'extension accepted');
+      assert.match(ext[1], /^permessage-deflate/);
+      assert.doesNotMatch(ext[1], /abc|x-unknown/);
+      assert.match(ext[1], /client_max_window_bits=12/);
+    } finally { ws.sock.destroy(); }
+  });
+
+  test('deflate: only unacceptable offers -> no extension, plain frames', async () => {
+    const ws = await rawWs(srv.port, 'Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=8; bogus_param\r\n');
+    try {
+      assert.match(ws.head, /^HTTP\/1\.1 101/);
+      assert.doesNotMatch(ws.head, /sec-websocket-extensions/i);
+      ws.write(clientFrame(0x1, 'z'.repeat(1000)));
+      const f = await ws.next();
+      assert.equal(f.rsv1, false);
+      assert.equal(f.payload.toString(), 'z'.repeat(1000));
+    } finally { ws.sock.destroy(); }
+  });
+
+  test('frames sent in the same packet as the handshake are processed', async () => {
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    try {
+      await waitEvent(sock, 'connect');
+      let buf = Buffer.alloc(0);
+      sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+      sock.write(Buffer.concat([Buffer.from(upgradeRequest(srv.port)), clientFrame(0x1, 'early bird'), clientFrame(0x9, 'p')]));
+      const deadline = Date.now() + 5000;
+      while (!buf.includes('early bird') || !buf.includes(Buffer.from([0x8a, 0x01, 0x70])) ) {
+        if (Date.now() > deadline) assert.fail(`no echo; got ${buf.toString('latin1')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.match(buf.toString('latin1'), /^HTTP\/1\.1 101/);
+    } finally { sock.destroy(); }
+  });
+
+  test('upgrade pipelined after a static file request on the same connection', async () => {
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    try {
+      await waitEvent(sock, 'connect');
+      let buf = Buffer.alloc(0);
+      sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+      sock.write(`GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n` +
+        upgradeRequest(srv.port));
+      sock.write(clientFrame(0x1, 'after upgrade'));
+      const deadline = Date.now() + 5000;
+      while (!buf.includes('after upgrade')) {
+        if (Date.now() > deadline) assert.fail(`no echo; got ${buf.toString('latin1')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const text = buf.toString('latin1');
+      const i200a = text.indexOf('HTTP/1.1 200'), i200b = text.indexOf('HTTP/1.1 200', i200a + 1), i101 = text.indexOf('HTTP/1.1 101');
+      assert.ok(i200a === 0 && i200b > i200a && i101 > i200b, `responses out of order:\n${text.slice(0, 800)}`);
+    } finally { sock.destroy(); }
+  });
+
+  test('handshake: Connection: keep-alive, Upgrade and Upgrade: WebSocket (any case) are accepted', async () => {
+    const req = `GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    const r = await rawHttp(srv.port, req);
+    assert.equal(r.status, 101);
+  });
+
+  for (const deflate of [false, true]) {
+    test(`message size limit (default 4 MiB), deflate ${deflate ? 'on' : 'off'}: exactly 4 MiB echoes, 4 MiB + 1 -> 1009`, async () => {
+      const LIMIT = 4 * 1024 * 1024;
+      const ws = await open(srv.wsUrl(), { perMessageDeflate: deflate ? { threshold: 0 } : false });
+      try {
+        await roundTrip(ws, Buffer.alloc(LIMIT, 0x61), true);
+      } finally { await closeWs(ws); }
+      const ws2 = await open(srv.wsUrl(), { perMessageDeflate: deflate ? { threshold: 0 } : false });
+      const closed = waitEvent(ws2, 'close', 10000);
+      ws2.send(Buffer.alloc(LIMIT + 1, 0x61));
+      const [code] = await closed;
+      assert.equal(code, 1009);
+    });
+  }
+
   test('handshake: Sec-WebSocket-Version 8 -> 426 with Sec-WebSocket-Version: 13', async () => {
     const r = await rawHttp(srv.port, upgradeRequest(srv.port, { version: '8' }));
     assert.equal(r.status, 426);
@@ -511,6 +632,70 @@ describe('idle timeout (--ws-idle-timeout 800 --ws-ping-interval 0)', () => {
       }
       assert.equal(ws.readyState, WebSocket.OPEN);
     } finally { await closeWs(ws); }
+  });
+});
+
+describe('pings keep an answering client alive (--ws-idle-timeout 800 --ws-ping-interval 300)', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--echo-endpoint', '--ws-idle-timeout', '800', '--ws-ping-interval', '300']); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  test('a silent client that answers pings outlives the idle timeout; one that ignores them is closed 1001', async () => {
+    const good = await open(srv.wsUrl()); // ws answers pings automatically
+    const bad = await rawWs(srv.port); // reads, never answers anything
+    try {
+      let pings = 0;
+      good.on('ping', () => { pings++; });
+      const start = Date.now();
+      let badClose = null;
+      while (Date.now() - start < 2200) {
+        await new Promise((r) => setTimeout(r, 100));
+        while (badClose === null) {
+          const f = await bad.next(10).catch(() => null);
+          if (!f) break;
+          if (f.opcode === 0x8) badClose = { code: f.payload.readUInt16BE(0), at: Date.now() - start };
+        }
+      }
+      assert.ok(pings >= 2, `pings seen: ${pings}`);
+      assert.equal(good.readyState, WebSocket.OPEN, 'the answering client is still open');
+      await roundTrip(good, 'alive', false);
+      assert.ok(badClose, 'the silent raw client was not closed');
+      assert.equal(badClose.code, 1001);
+      assert.ok(badClose.at >= 700 && badClose.at < 2000, `closed at ${badClose.at} ms`);
+    } finally {
+      bad.sock.destroy();
+      await closeWs(good);
+    }
+  });
+});
+
+describe('small server window (--ws-deflate-window-bits 9)', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--echo-endpoint', '--ws-deflate-window-bits', '9']); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  test('the limit is announced and honoured', async () => {
+    const ws = await open(srv.wsUrl(), { perMessageDeflate: { threshold: 0 } });
+    try {
+      assert.match(ws.upgradeResponse.headers['sec-websocket-extensions'], /server_max_window_bits=9/);
+      const block = randomBytes(2048, 5);
+      await roundTrip(ws, Buffer.concat(Array.from({ length: 32 }, () => block)), true);
+    } finally { await closeWs(ws); }
+  });
+
+  test('raw: frames decode with a 512-byte window inflater', async () => {
+    const ws = await rawWs(srv.port, 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+    try {
+      assert.match(ws.head, /server_max_window_bits=9/);
+      const block = randomBytes(1500, 9).toString('base64');
+      const text = block.repeat(20);
+      ws.write(clientFrame(0x1, text));
+      const f = await ws.next();
+      assert.equal(f.rsv1, true);
+      const out = zlib.inflateRawSync(Buffer.concat([f.payload, Buffer.from([0, 0, 0xff, 0xff])]),
+        { windowBits: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      assert.equal(out.toString(), text);
+    } finally { ws.sock.destroy(); }
   });
 });
 

@@ -1,0 +1,15 @@
+import net from 'node:net';
+import { startHerald } from '../tests/interop/lib/server.mjs';
+const srv = await startHerald(['--keepalive-timeout', '500', '--header-timeout', '1000'], { webRoot: new URL('./www', import.meta.url).pathname });
+const s = net.connect(srv.port, '127.0.0.1');
+await new Promise(r => s.once('connect', r));
+s.write('GET /four.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+s.pause();
+let closed = false; s.on('close', () => closed = true); s.on('error', () => {});
+const t0 = Date.now();
+while (!closed && Date.now() - t0 < 8000) await new Promise(r => setTimeout(r, 100));
+console.log('closed', closed, 'after', Date.now() - t0);
+const m = await (await fetch(srv.url('/health'))).json();
+console.log(m.connections);
+s.destroy();
+await srv.stop();

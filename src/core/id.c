@@ -1,0 +1,17 @@
+/* Random identifiers (see id.h). */
+#include "core/id.h"
+
+#include <openssl/rand.h>
+#include <stdlib.h>
+
+void hd_id_random(char *out, size_t len) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned char raw[64];
+  while (len) {
+    size_t n = len < sizeof raw ? len : sizeof raw;
+    if (RAND_bytes(raw, (int)n) != 1) abort(); /* no entropy: nothing safe to hand out */
+    for (size_t i = 0; i < n; i++) *out++ = alphabet[raw[i] & 63];
+    len -= n;
+  }
+  *out = '\0';
+}

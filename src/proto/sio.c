@@ -1,0 +1,834 @@
+/* Socket.IO server: namespaces, sockets, events, acks, binary, rooms, broadcast, recovery (see sio.h). */
+#include "proto/sio.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "net/ws_frame.h"
+#include "proto/sio_packet.h"
+
+#define MAX_NAMESPACES 16
+#define MAX_ATTACHMENTS_HELD 16
+#define RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
+
+static const char *const reserved_events[] = {"connect", "connect_error", "disconnect", "disconnecting",
+                                              "newListener", "removeListener"};
+
+typedef struct handler {
+  struct handler *next;
+  hd_sio_event_fn fn;
+  void *udata;
+  char event[];
+} handler_t;
+
+typedef struct {
+  uint64_t id;         /* hub message id, also the offset clients echo back */
+  hd_hub_msg_t *msg;   /* holds the encoded forms */
+  char **rooms;        /* hub room keys it went to (NULL-terminated); NULL = every socket of nsp */
+  char **except;
+} recovery_packet_t;
+
+typedef struct {
+  char pid[24];
+  char id[24];
+  char sub[128];
+  char **rooms;        /* hub room keys the socket was in (NULL-terminated) */
+  uint64_t last_msg_id;
+  uint64_t disconnected_ms;
+} recovery_session_t;
+
+typedef struct {
+  char name[128];
+  char all_room[136]; /* hub room of every socket of the namespace */
+  handler_t *handlers;
+  hd_sio_connect_fn on_connect;
+  void *connect_udata;
+  hd_sio_disconnect_fn on_disconnect;
+  void *disconnect_udata;
+  recovery_packet_t *ring;
+  uint32_t ring_head, ring_len;
+} nsp_t;
+
+typedef struct client {
+  hd_sio_server_t *sio;
+  hd_eio_session_t *eio;
+  hd_sio_socket_t *sockets[MAX_NAMESPACES];
+  uv_timer_t connect_timer;
+  json_t *query_auth;     /* v3 clients authenticate with query parameters */
+  hd_sio_packet_t pending; /* a binary packet waiting for its attachments */
+  bool has_pending;
+  hd_buf_t *attachments[MAX_ATTACHMENTS_HELD];
+  uint32_t received;
+} client_t;
+
+typedef struct pending_ack {
+  struct pending_ack *next;
+  hd_sio_socket_t *socket;
+  int64_t id;
+  hd_sio_ack_fn fn;
+  void *arg;
+  uv_timer_t timer;
+} pending_ack_t;
+
+struct hd_sio_socket {
+  hd_hub_member_t member; /* first: the hub hands it back to deliver() */
+  client_t *client;
+  nsp_t *nsp;
+  int nsp_index;
+  char id[24];
+  char pid[24];
+  hd_claims_t claims;
+  bool authenticated;
+  bool connected;
+  int64_t next_ack_id;
+  pending_ack_t *acks;
+  hd_buf_t *const *cur_att;
+  size_t cur_att_n;
+  uint64_t joined_msg_id;
+  void *udata;
+};
+
+struct hd_sio_server {
+  hd_server_t *srv;
+  hd_hub_t *hub;
+  hd_sio_options_t opt;
+  char path[256];
+  hd_eio_server_t *eio;
+  nsp_t nsps[MAX_NAMESPACES];
+  int nsp_count;
+  int enc_text, enc_ws;   /* hub encoding slots */
+  hd_map_t sessions;      /* pid -> recovery_session_t, for disconnected sockets */
+  uv_timer_t recovery_sweeper;
+  size_t sockets;
+  size_t clients;
+};
+
+/* --- small helpers ------------------------------------------------------------------------ */
+
+static void random_id(char out[24]) { hd_id_random(out, 20); }
+
+static nsp_t *find_nsp(hd_sio_server_t *sio, const char *name, size_t len) {
+  for (int i = 0; i < sio->nsp_count; i++)
+    if (strlen(sio->nsps[i].name) == len && !memcmp(sio->nsps[i].name, name, len)) return &sio->nsps[i];
+  return NULL;
+}
+
+int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len) {
+  int n = strcmp(nsp, "/") ? snprintf(out, len, "%s\x1f%s", nsp, room) : snprintf(out, len, "%s", room);
+  return n < 0 || (size_t)n >= len ? HD_ETOOBIG : n;
+}
+
+static void free_strv(char **v) {
+  for (char **p = v; p && *p; p++) free(*p);
+  free(v);
+}
+
+static char **dup_strv(const char *const *v, size_t n) {
+  char **out = calloc(n + 1, sizeof(*out));
+  for (size_t i = 0; out && i < n; i++)
+    if (!(out[i] = strdup(v[i]))) {
+      free_strv(out);
+      return NULL;
+    }
+  return out;
+}
+
+/* Sends a packet to the client (text part; binary attachments follow separately). */
+static int send_packet(client_t *c, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,
+                       const char *data, size_t len) {
+  hd_sbuf_t text = {0};
+  int rc = hd_sio_packet_encode(&text, type, nsp, ack_id, attachments, data, len);
+  if (!rc) rc = hd_eio_send(c->eio, text.ptr, text.len, false);
+  hd_sbuf_free(&text);
+  return rc;
+}
+
+/* --- broadcast encodings (built once per message, shared by every recipient) -------------- */
+
+typedef struct {
+  const char *nsp;
+  bool offset; /* append the message id as the recovery offset */
+} encode_ctx_t;
+
+static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
+  const encode_ctx_t *ctx = arg;
+  hd_sbuf_t args = {0}, text = {0};
+  /* the arguments: msg->data is either the array of them or one value */
+  if (msg->args) hd_sbuf_append(&args, msg->data, msg->data_len);
+  else hd_sbuf_printf(&args, "[%s]", msg->data);
+  if (ctx->offset && args.len >= 2) {
+    args.len--; /* drop ']' */
+    hd_sbuf_printf(&args, "%s\"%llu\"]", args.len > 1 ? "," : "", (unsigned long long)msg->id);
+  }
+  hd_buf_t *b = NULL;
+  if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, msg->event, args.ptr, args.len))
+    b = hd_buf_from(text.ptr, text.len);
+  hd_sbuf_free(&args);
+  hd_sbuf_free(&text);
+  return b;
+}
+
+static hd_buf_t *encode_ws(const hd_hub_msg_t *msg, void *arg) {
+  hd_buf_t *text = arg;
+  hd_buf_t *frame = hd_buf_new(text->len + 11);
+  if (!frame) return NULL;
+  size_t h = hd_ws_frame_header_write(frame->data, true, false, HD_WS_OP_TEXT, text->len + 1);
+  frame->data[h] = '4';
+  memcpy(frame->data + h + 1, text->data, text->len);
+  frame->len = h + 1 + text->len;
+  return frame;
+}
+
+/* Hub delivery to one socket. */
+static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
+  hd_sio_socket_t *s = (hd_sio_socket_t *)m;
+  if (!s->connected) return;
+  hd_sio_server_t *sio = s->client->sio;
+  encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery_window_ms > 0};
+  hd_buf_t *text = hd_hub_msg_encoded(msg, sio->enc_text, encode_text, &ctx);
+  if (!text) return;
+  hd_buf_t *frame = hd_eio_is_websocket(s->client->eio) ? hd_hub_msg_encoded(msg, sio->enc_ws, encode_ws, text) : NULL;
+  hd_eio_send_prebuilt(s->client->eio, frame, (const char *)text->data, text->len);
+}
+
+/* --- recovery ----------------------------------------------------------------------------- */
+
+static void ring_drop_oldest(nsp_t *n) {
+  recovery_packet_t *p = &n->ring[n->ring_head];
+  hd_hub_msg_unref(p->msg);
+  free_strv(p->rooms);
+  free_strv(p->except);
+  n->ring_head = (n->ring_head + 1) % RECOVERY_MAX_PACKETS;
+  n->ring_len--;
+}
+
+static void ring_prune(hd_sio_server_t *sio, nsp_t *n, int64_t now_ms) {
+  while (n->ring_len &&
+         now_ms - n->ring[n->ring_head].msg->timestamp > (int64_t)sio->opt.recovery_window_ms)
+    ring_drop_oldest(n);
+}
+
+static void ring_push(hd_sio_server_t *sio, nsp_t *n, hd_hub_msg_t *msg, const char *const *rooms, size_t nrooms,
+                      const char *const *except, size_t nexcept) {
+  if (!n->ring && !(n->ring = calloc(RECOVERY_MAX_PACKETS, sizeof(*n->ring)))) return;
+  ring_prune(sio, n, msg->timestamp);
+  if (n->ring_len == RECOVERY_MAX_PACKETS) ring_drop_oldest(n);
+  recovery_packet_t *p = &n->ring[(n->ring_head + n->ring_len) % RECOVERY_MAX_PACKETS];
+  p->id = msg->id;
+  p->msg = hd_hub_msg_ref(msg);
+  p->rooms = nrooms ? dup_strv(rooms, nrooms) : NULL;
+  p->except = nexcept ? dup_strv(except, nexcept) : NULL;
+  n->ring_len++;
+}
+
+static bool strv_has(char **v, const char *s) {
+  for (; v && *v; v++)
+    if (!strcmp(*v, s)) return true;
+  return false;
+}
+
+/* Would a socket in `rooms` have received packet p? */
+static bool packet_reaches(const recovery_packet_t *p, char **rooms) {
+  if (p->rooms) {
+    bool in = false;
+    for (char **r = p->rooms; *r && !in; r++) in = strv_has(rooms, *r);
+    if (!in) return false;
+  }
+  for (char **e = p->except; e && *e; e++)
+    if (strv_has(rooms, *e)) return false;
+  return true;
+}
+
+static void session_free(void *value, void *arg) {
+  recovery_session_t *rs = value;
+  free_strv(rs->rooms);
+  free(rs);
+}
+
+static void on_recovery_sweep(uv_timer_t *t) {
+  hd_sio_server_t *sio = t->data;
+  uint64_t now = uv_now(sio->srv->loop);
+  for (size_t i = 0; i < sio->sessions.cap; i++) {
+    recovery_session_t *rs = sio->sessions.slots[i].value;
+    if (sio->sessions.slots[i].hash && now - rs->disconnected_ms > sio->opt.recovery_window_ms) {
+      hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid));
+      session_free(rs, NULL);
+      i--; /* backward shift may have moved another entry into this slot */
+    }
+  }
+  int64_t wall = (int64_t)hd_clock_wall_ms();
+  for (int i = 0; i < sio->nsp_count; i++) ring_prune(sio, &sio->nsps[i], wall);
+}
+
+/* Remembers a socket that dropped without saying goodbye, so it can come back. */
+static void session_save(hd_sio_socket_t *s) {
+  hd_sio_server_t *sio = s->client->sio;
+  recovery_session_t *rs = calloc(1, sizeof(*rs));
+  if (!rs) return;
+  memcpy(rs->pid, s->pid, sizeof rs->pid);
+  memcpy(rs->id, s->id, sizeof rs->id);
+  memcpy(rs->sub, s->claims.sub, sizeof rs->sub);
+  rs->rooms = calloc(s->member.room_count + 1, sizeof(*rs->rooms));
+  for (uint32_t i = 0; rs->rooms && i < s->member.room_count; i++) rs->rooms[i] = strdup(s->member.rooms[i].room->name);
+  rs->last_msg_id = s->member.last_msg_id;
+  rs->disconnected_ms = uv_now(sio->srv->loop);
+  session_free(hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid)), NULL);
+  if (hd_map_put(&sio->sessions, rs->pid, strlen(rs->pid), rs)) session_free(rs, NULL);
+}
+
+/* --- sockets ------------------------------------------------------------------------------ */
+
+static void ack_free(uv_handle_t *h) { free(h->data); }
+
+static void ack_finish(pending_ack_t *a, json_t *args) {
+  hd_sio_socket_t *s = a->socket;
+  for (pending_ack_t **pp = &s->acks; *pp; pp = &(*pp)->next)
+    if (*pp == a) {
+      *pp = a->next;
+      break;
+    }
+  uv_timer_stop(&a->timer);
+  a->fn(s, args, a->arg);
+  uv_close((uv_handle_t *)&a->timer, ack_free);
+}
+
+static void on_ack_timeout(uv_timer_t *t) { ack_finish(t->data, NULL); }
+
+static bool recoverable(const char *reason) {
+  static const char *const reasons[] = {"transport error", "transport close", "forced close", "ping timeout",
+                                        "server shutting down", "forced server close", "parse error"};
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (!strcmp(reasons[i], reason)) return true;
+  return false;
+}
+
+/* Removes a socket from its namespace; `reason` as Socket.IO reports it. */
+static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client) {
+  client_t *c = s->client;
+  hd_sio_server_t *sio = c->sio;
+  if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
+  bool was_connected = s->connected;
+  s->connected = false;
+  while (s->acks) ack_finish(s->acks, NULL);
+  if (was_connected && sio->opt.recovery_window_ms && recoverable(reason)) session_save(s);
+  if (was_connected && s->nsp->on_disconnect) s->nsp->on_disconnect(s, reason, s->nsp->disconnect_udata);
+  hd_hub_leave_all(sio->hub, &s->member);
+  c->sockets[s->nsp_index] = NULL;
+  if (was_connected) sio->sockets--;
+  free(s);
+}
+
+/* Verifies the token of a CONNECT; fills the CONNECT_ERROR message on refusal. */
+static int authenticate(hd_sio_server_t *sio, client_t *c, json_t *auth, hd_sio_socket_t *s, const char **why) {
+  json_t *token = json_object_get(auth, "token");
+  if (!token && c->query_auth) token = json_object_get(c->query_auth, "token");
+  if (!json_is_string(token)) {
+    if (sio->opt.auth_optional) return 0;
+    *why = "authentication required: pass auth.token";
+    return HD_EINVAL;
+  }
+  int rc = hd_jwt_verify(&sio->opt.jwt, json_string_value(token), &s->claims, why);
+  if (!rc) s->authenticated = true;
+  return rc;
+}
+
+static void connect_error(client_t *c, const char *nsp, const char *message, int code) {
+  hd_sbuf_t body = {0};
+  if (hd_eio_session_version(c->eio) == 3) {
+    hd_sbuf_puts(&body, "\"");
+    hd_sbuf_json_escape(&body, message, strlen(message));
+    hd_sbuf_puts(&body, "\"");
+  } else {
+    hd_sbuf_puts(&body, "{\"message\":\"");
+    hd_sbuf_json_escape(&body, message, strlen(message));
+    if (code) hd_sbuf_printf(&body, "\",\"data\":{\"code\":%d}}", code);
+    else hd_sbuf_puts(&body, "\"}");
+  }
+  if (body.ptr) send_packet(c, HD_SIO_CONNECT_ERROR, nsp, HD_SIO_NO_ACK, 0, body.ptr, body.len);
+  hd_sbuf_free(&body);
+}
+
+typedef struct {
+  hd_sio_socket_t *socket;
+} replay_ctx_t;
+
+/* Tries to restore a dropped socket's id, rooms and missed packets; true when done. */
+static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
+  json_t *pid = json_object_get(auth, "pid"), *offset = json_object_get(auth, "offset");
+  if (!sio->opt.recovery_window_ms || !json_is_string(pid)) return false;
+  recovery_session_t *rs = hd_map_get(&sio->sessions, json_string_value(pid), json_string_length(pid));
+  if (!rs || uv_now(sio->srv->loop) - rs->disconnected_ms > sio->opt.recovery_window_ms) return false;
+  if (strcmp(rs->sub, s->claims.sub)) return false; /* another identity cannot take the session over */
+  nsp_t *n = s->nsp;
+  ring_prune(sio, n, (int64_t)hd_clock_wall_ms());
+  uint64_t after = rs->last_msg_id;
+  if (json_is_string(offset)) { /* the client's last offset must still be in the ring */
+    after = strtoull(json_string_value(offset), NULL, 10);
+    bool found = false;
+    for (uint32_t i = 0; i < n->ring_len && !found; i++) found = n->ring[(n->ring_head + i) % RECOVERY_MAX_PACKETS].id == after;
+    if (!found) return false;
+  } else if (n->ring_len && n->ring[n->ring_head].id > after + 1 && after) {
+    return false; /* packets after the last delivery were dropped */
+  }
+  memcpy(s->id, rs->id, sizeof s->id);
+  memcpy(s->pid, rs->pid, sizeof s->pid);
+  for (char **r = rs->rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
+  s->connected = true;
+  /* CONNECT reply, then what was missed, in order */
+  char body[96];
+  int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+  send_packet(s->client, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  for (uint32_t i = 0; i < n->ring_len; i++) {
+    recovery_packet_t *p = &n->ring[(n->ring_head + i) % RECOVERY_MAX_PACKETS];
+    if (p->id > after && packet_reaches(p, rs->rooms)) deliver(&s->member, p->msg);
+  }
+  s->member.last_msg_id = 0;
+  hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid));
+  session_free(rs, NULL);
+  return true;
+}
+
+static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
+  hd_sio_server_t *sio = c->sio;
+  char *q = strchr(p->nsp, '?'); /* v3 clients append the query to the namespace */
+  if (q) *q = '\0';
+  nsp_t *n = find_nsp(sio, p->nsp, strlen(p->nsp));
+  if (!n) return connect_error(c, p->nsp, "Invalid namespace", 0);
+  int idx = (int)(n - sio->nsps);
+  if (c->sockets[idx]) return; /* already connected: ignore, as Socket.IO does */
+  hd_sio_socket_t *s = calloc(1, sizeof(*s));
+  if (!s) return;
+  hd_hub_member_init(&s->member, deliver);
+  s->client = c;
+  s->nsp = n;
+  s->nsp_index = idx;
+  s->joined_msg_id = 0;
+  const char *why = "authentication failed";
+  json_t *auth = json_is_object(p->data) ? p->data : NULL;
+  int rc = authenticate(sio, c, auth, s, &why);
+  if (rc) {
+    connect_error(c, n->name, why, 1001);
+    free(s);
+    return;
+  }
+  c->sockets[idx] = s;
+  uv_timer_stop(&c->connect_timer);
+  sio->sockets++;
+  bool recovered = recover(sio, s, auth);
+  if (!recovered) {
+    random_id(s->id);
+    random_id(s->pid);
+    char room[160];
+    hd_sio_room_key(n->name, s->id, room, sizeof room);
+    hd_hub_join(sio->hub, &s->member, room, strlen(room));
+    hd_hub_join(sio->hub, &s->member, n->all_room, strlen(n->all_room));
+    s->connected = true;
+    char body[96];
+    int len = 0;
+    if (hd_eio_session_version(c->eio) == 4) {
+      len = sio->opt.recovery_window_ms ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+                                        : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
+    }
+    send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
+  }
+  HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims.sub, recovered);
+  if (n->on_connect && s->connected) n->on_connect(s, auth, n->connect_udata);
+}
+
+static bool is_reserved(const char *event) {
+  for (size_t i = 0; i < sizeof reserved_events / sizeof reserved_events[0]; i++)
+    if (!strcmp(event, reserved_events[i])) return true;
+  return false;
+}
+
+/* Dispatches a complete EVENT / BINARY_EVENT. Returns HD_EPROTO for a reserved event name. */
+static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att, size_t natt) {
+  const char *event = json_string_value(json_array_get(p->data, 0));
+  if (!event || is_reserved(event)) return HD_EPROTO;
+  json_t *args = json_array();
+  for (size_t i = 1; i < json_array_size(p->data); i++) json_array_append(args, json_array_get(p->data, i));
+  handler_t *h = s->nsp->handlers, *fallback = NULL;
+  for (; h; h = h->next) {
+    if (!strcmp(h->event, event)) break;
+    if (!strcmp(h->event, "*")) fallback = h;
+  }
+  if (!h) h = fallback;
+  s->cur_att = att;
+  s->cur_att_n = natt;
+  if (h) h->fn(s, event, args, p->ack_id, h->udata);
+  if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
+  json_decref(args);
+  return 0;
+}
+
+static int on_ack_packet(hd_sio_socket_t *s, hd_sio_packet_t *p) {
+  for (pending_ack_t *a = s->acks; a; a = a->next)
+    if (a->id == p->ack_id) {
+      ack_finish(a, p->data);
+      return 0;
+    }
+  return 0; /* late or unknown acks are ignored, as Socket.IO does */
+}
+
+/* Handles a decoded packet whose attachments (if any) are complete. HD_EPROTO closes the client. */
+static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_t natt) {
+  if (p->type == HD_SIO_CONNECT) {
+    on_connect_packet(c, p);
+    return 0;
+  }
+  nsp_t *n = find_nsp(c->sio, p->nsp, strlen(p->nsp));
+  hd_sio_socket_t *s = n ? c->sockets[n - c->sio->nsps] : NULL;
+  if (!s || !s->connected) return 0; /* not connected to that namespace: dropped, as Socket.IO does */
+  switch (p->type) {
+    case HD_SIO_DISCONNECT:
+      socket_close(s, "client namespace disconnect", false);
+      return 0;
+    case HD_SIO_EVENT:
+    case HD_SIO_BINARY_EVENT:
+      return on_event(s, p, att, natt);
+    case HD_SIO_ACK:
+    case HD_SIO_BINARY_ACK:
+      return on_ack_packet(s, p);
+    default: /* CONNECT_ERROR from a client */
+      return HD_EPROTO;
+  }
+}
+
+static void clear_pending(client_t *c) {
+  for (uint32_t i = 0; i < c->received; i++) hd_buf_unref(c->attachments[i]);
+  c->received = 0;
+  if (c->has_pending) hd_sio_packet_free(&c->pending);
+  c->has_pending = false;
+}
+
+/* --- Engine.IO callbacks ------------------------------------------------------------------ */
+
+static void on_connect_timeout(uv_timer_t *t) {
+  client_t *c = t->data;
+  hd_eio_close(c->eio, "connect timeout");
+}
+
+static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *udata) {
+  hd_sio_server_t *sio = udata;
+  client_t *c = calloc(1, sizeof(*c));
+  if (!c) return HD_ENOMEM;
+  c->sio = sio;
+  c->eio = e;
+  hd_eio_session_set_udata(e, c);
+  uv_timer_init(sio->srv->loop, &c->connect_timer);
+  c->connect_timer.data = c;
+  sio->clients++;
+  if (hd_eio_session_version(e) == 3) { /* v3: query parameters are the auth, "/" connects at once */
+    c->query_auth = json_object();
+    char token[4096];
+    if (hd_http_request_query(req, "token", token, sizeof token) > 0)
+      json_object_set_new(c->query_auth, "token", json_string(token));
+    hd_sio_packet_t p = {.type = HD_SIO_CONNECT, .nsp = "/", .ack_id = HD_SIO_NO_ACK};
+    on_connect_packet(c, &p);
+  } else {
+    uv_timer_start(&c->connect_timer, on_connect_timeout, sio->opt.connect_timeout_ms, 0);
+  }
+  return 0;
+}
+
+static void eio_message(hd_eio_session_t *e, const uint8_t *data, size_t len, bool binary) {
+  client_t *c = hd_eio_session_udata(e);
+  if (!c) return;
+  int rc = 0;
+  if (binary) {
+    if (!c->has_pending) {
+      rc = HD_EPROTO;
+    } else {
+      hd_buf_t *b = hd_buf_from(data, len);
+      if (!b) rc = HD_ENOMEM;
+      else c->attachments[c->received++] = b;
+      if (!rc && c->received == c->pending.attachments) {
+        hd_sio_packet_t p = c->pending;
+        c->has_pending = false;
+        rc = dispatch(c, &p, c->attachments, c->received);
+        hd_sio_packet_free(&p);
+        clear_pending(c);
+      }
+    }
+  } else if (c->has_pending) {
+    rc = HD_EPROTO; /* text while attachments are expected */
+  } else {
+    hd_sio_limits_t limits = {c->sio->opt.max_attachments, 127};
+    hd_sio_packet_t p;
+    rc = hd_sio_packet_decode((const char *)data, len, &limits, &p);
+    if (!rc && p.attachments) {
+      if (hd_sio_packet_check_placeholders(&p)) {
+        hd_sio_packet_free(&p);
+        rc = HD_EPROTO;
+      } else {
+        c->pending = p;
+        c->has_pending = true;
+      }
+    } else if (!rc) {
+      rc = dispatch(c, &p, NULL, 0);
+      hd_sio_packet_free(&p);
+    }
+  }
+  if (rc) {
+    HD_DEBUG("sio", "malformed packet, closing", "sid=%s err=%s", hd_eio_session_id(e), hd_errname(rc));
+    hd_eio_close(e, "parse error");
+  }
+}
+
+static void free_client(uv_handle_t *h) { free(h->data); }
+
+static void eio_close(hd_eio_session_t *e, const char *reason) {
+  client_t *c = hd_eio_session_udata(e);
+  if (!c) return;
+  for (int i = 0; i < MAX_NAMESPACES; i++)
+    if (c->sockets[i]) socket_close(c->sockets[i], reason, false);
+  clear_pending(c);
+  json_decref(c->query_auth);
+  c->sio->clients--;
+  hd_eio_session_set_udata(e, NULL);
+  uv_close((uv_handle_t *)&c->connect_timer, free_client);
+}
+
+static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close};
+
+/* --- public API --------------------------------------------------------------------------- */
+
+hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio_options_t *opt) {
+  hd_sio_server_t *sio = calloc(1, sizeof(*sio));
+  if (!sio) return NULL;
+  sio->srv = srv;
+  sio->hub = hub;
+  sio->opt = *opt;
+  const char *path = opt->path;
+  size_t plen = strnlen(path, sizeof sio->path - 1);
+  memcpy(sio->path, path, plen);
+  for (const char *p = opt->namespaces; *p && sio->nsp_count < MAX_NAMESPACES;) {
+    size_t n = strcspn(p, ",");
+    hd_slice_t name = hd_slice_trim((hd_slice_t){p, n});
+    p += n + (p[n] == ',');
+    if (!name.len) continue;
+    if (name.ptr[0] != '/' || name.len >= sizeof sio->nsps[0].name || memchr(name.ptr, '?', name.len)) {
+      HD_ERROR("sio", "invalid namespace (must start with /)", "namespace=\"%.*s\"", (int)name.len, name.ptr);
+      free(sio);
+      return NULL;
+    }
+    if (find_nsp(sio, name.ptr, name.len)) continue;
+    nsp_t *ns = &sio->nsps[sio->nsp_count++];
+    memcpy(ns->name, name.ptr, name.len);
+    ns->all_room[0] = '\x1e'; /* a key no application room can take */
+    memcpy(ns->all_room + 1, name.ptr, name.len);
+  }
+  if (!find_nsp(sio, "/", 1) && sio->nsp_count < MAX_NAMESPACES) {
+    strcpy(sio->nsps[sio->nsp_count].name, "/");
+    strcpy(sio->nsps[sio->nsp_count++].all_room, "\x1e/");
+  }
+  sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
+  sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
+  hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
+                         opt->max_payload, opt->allow_eio3};
+  sio->eio = hd_eio_server_new(srv, &eo, &eio_callbacks, sio);
+  if (!sio->eio || sio->enc_text < 0 || sio->enc_ws < 0) {
+    hd_eio_server_free(sio->eio);
+    free(sio);
+    return NULL;
+  }
+  uv_timer_init(srv->loop, &sio->recovery_sweeper);
+  sio->recovery_sweeper.data = sio;
+  if (opt->recovery_window_ms) {
+    uv_timer_start(&sio->recovery_sweeper, on_recovery_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&sio->recovery_sweeper);
+  }
+  return sio;
+}
+
+int hd_sio_server_route(hd_sio_server_t *sio, hd_router_t *router) { return hd_eio_server_route(sio->eio, router); }
+
+static void free_server(uv_handle_t *h) { free(h->data); }
+
+void hd_sio_server_free(hd_sio_server_t *sio) {
+  if (!sio) return;
+  hd_eio_server_free(sio->eio);
+  for (int i = 0; i < sio->nsp_count; i++) {
+    nsp_t *n = &sio->nsps[i];
+    while (n->ring_len) ring_drop_oldest(n);
+    free(n->ring);
+    for (handler_t *h = n->handlers, *next; h; h = next) {
+      next = h->next;
+      free(h);
+    }
+  }
+  hd_map_each(&sio->sessions, session_free, NULL);
+  hd_map_free(&sio->sessions);
+  uv_close((uv_handle_t *)&sio->recovery_sweeper, free_server);
+}
+
+size_t hd_sio_socket_count(const hd_sio_server_t *sio) { return sio->sockets; }
+size_t hd_sio_client_count(const hd_sio_server_t *sio) { return sio->clients; }
+
+int hd_sio_on(hd_sio_server_t *sio, const char *nsp, const char *event, hd_sio_event_fn fn, void *udata) {
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  if (!n) return HD_ENOTFOUND;
+  handler_t *h = malloc(sizeof(*h) + strlen(event) + 1);
+  if (!h) return HD_ENOMEM;
+  strcpy(h->event, event);
+  h->fn = fn;
+  h->udata = udata;
+  h->next = n->handlers;
+  n->handlers = h;
+  return 0;
+}
+
+int hd_sio_on_connect(hd_sio_server_t *sio, const char *nsp, hd_sio_connect_fn fn, void *udata) {
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  if (!n) return HD_ENOTFOUND;
+  n->on_connect = fn;
+  n->connect_udata = udata;
+  return 0;
+}
+
+int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnect_fn fn, void *udata) {
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  if (!n) return HD_ENOTFOUND;
+  n->on_disconnect = fn;
+  n->disconnect_udata = udata;
+  return 0;
+}
+
+size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
+                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
+                        const char *args_json) {
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  if (!n || room_count > 64 || except_count > 16) return 0;
+  char keys[64][160], ekeys[16][160];
+  const char *rk[64], *ek[16];
+  for (size_t i = 0; i < room_count; i++) {
+    if (hd_sio_room_key(nsp, rooms[i], keys[i], sizeof keys[i]) < 0) return 0;
+    rk[i] = keys[i];
+  }
+  for (size_t i = 0; i < except_count; i++) {
+    if (hd_sio_room_key(nsp, except[i], ekeys[i], sizeof ekeys[i]) < 0) return 0;
+    ek[i] = ekeys[i];
+  }
+  if (!room_count) rk[room_count++] = n->all_room;
+  hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, NULL, event, args_json, strlen(args_json));
+  if (!msg) return 0;
+  msg->args = true;
+  if (sio->opt.recovery_window_ms)
+    ring_push(sio, n, msg, rk[0] == n->all_room ? NULL : rk, rk[0] == n->all_room ? 0 : room_count, ek, except_count);
+  size_t d = hd_hub_publish(sio->hub, msg, rk, room_count, ek, except_count, skip ? &skip->member : NULL);
+  hd_hub_msg_unref(msg);
+  return d;
+}
+
+int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
+  if (!s->connected) return HD_ECLOSED;
+  hd_sio_server_t *sio = s->client->sio;
+  if (sio->opt.recovery_window_ms) { /* through the socket's own room, so it can be recovered */
+    const char *room = s->id;
+    return hd_sio_broadcast(sio, s->nsp->name, &room, 1, NULL, 0, NULL, event, args_json) ? 0 : HD_ECLOSED;
+  }
+  hd_sbuf_t text = {0};
+  int rc = hd_sio_event_encode(&text, s->nsp->name, HD_SIO_NO_ACK, event, args_json, strlen(args_json));
+  if (!rc) rc = hd_eio_send(s->client->eio, text.ptr, text.len, false);
+  hd_sbuf_free(&text);
+  return rc;
+}
+
+int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args_json, uint64_t timeout_ms,
+                         hd_sio_ack_fn fn, void *arg) {
+  if (!s->connected) return HD_ECLOSED;
+  pending_ack_t *a = calloc(1, sizeof(*a));
+  if (!a) return HD_ENOMEM;
+  a->socket = s;
+  a->id = s->next_ack_id++;
+  a->fn = fn;
+  a->arg = arg;
+  hd_sbuf_t text = {0};
+  int rc = hd_sio_event_encode(&text, s->nsp->name, a->id, event, args_json, strlen(args_json));
+  if (!rc) rc = hd_eio_send(s->client->eio, text.ptr, text.len, false);
+  hd_sbuf_free(&text);
+  if (rc) {
+    free(a);
+    return rc;
+  }
+  uv_timer_init(s->client->sio->srv->loop, &a->timer);
+  a->timer.data = a;
+  uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
+  a->next = s->acks;
+  s->acks = a;
+  return 0;
+}
+
+/* Sends a BINARY_* packet carrying the current attachments. */
+static int send_binary(hd_sio_socket_t *s, hd_sio_type_t type, int64_t ack_id, json_t *data) {
+  char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (!text) return HD_ENOMEM;
+  int rc = send_packet(s->client, type, s->nsp->name, ack_id, (uint32_t)s->cur_att_n, text, strlen(text));
+  free(text);
+  for (size_t i = 0; !rc && i < s->cur_att_n; i++)
+    rc = hd_eio_send(s->client->eio, s->cur_att[i]->data, s->cur_att[i]->len, true);
+  return rc;
+}
+
+int hd_sio_emit_binary(hd_sio_socket_t *s, const char *event, json_t *args) {
+  if (!s->connected) return HD_ECLOSED;
+  json_t *data = json_array();
+  json_array_append_new(data, json_string(event));
+  json_array_extend(data, args);
+  int rc = s->cur_att_n ? send_binary(s, HD_SIO_BINARY_EVENT, HD_SIO_NO_ACK, data) : HD_EINVAL;
+  if (!s->cur_att_n) {
+    char *text = json_dumps(args, JSON_COMPACT);
+    rc = text ? hd_sio_emit(s, event, text) : HD_ENOMEM;
+    free(text);
+  }
+  json_decref(data);
+  return rc;
+}
+
+int hd_sio_ack(hd_sio_socket_t *s, int64_t ack_id, const char *args_json) {
+  if (!s->connected || ack_id < 0) return HD_ECLOSED;
+  return send_packet(s->client, HD_SIO_ACK, s->nsp->name, ack_id, 0, args_json, strlen(args_json));
+}
+
+int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args) {
+  if (!s->connected || ack_id < 0) return HD_ECLOSED;
+  if (s->cur_att_n) return send_binary(s, HD_SIO_BINARY_ACK, ack_id, args);
+  char *text = json_dumps(args, JSON_COMPACT);
+  int rc = text ? hd_sio_ack(s, ack_id, text) : HD_ENOMEM;
+  free(text);
+  return rc;
+}
+
+int hd_sio_join(hd_sio_socket_t *s, const char *room) {
+  char key[300];
+  if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
+  return hd_hub_join(s->client->sio->hub, &s->member, key, strlen(key));
+}
+
+int hd_sio_leave(hd_sio_socket_t *s, const char *room) {
+  char key[300];
+  if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
+  return hd_hub_leave(s->client->sio->hub, &s->member, key, strlen(key));
+}
+
+void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client) {
+  client_t *c = s->client;
+  if (close_client) hd_eio_close(c->eio, "forced server close");
+  else socket_close(s, "server namespace disconnect", true);
+}
+
+const char *hd_sio_socket_id(const hd_sio_socket_t *s) { return s->id; }
+const char *hd_sio_socket_nsp(const hd_sio_socket_t *s) { return s->nsp->name; }
+const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s) { return s->authenticated ? &s->claims : NULL; }
+void *hd_sio_socket_udata(const hd_sio_socket_t *s) { return s->udata; }
+void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata) { s->udata = udata; }
+
+hd_buf_t *const *hd_sio_attachments(const hd_sio_socket_t *s, size_t *n) {
+  *n = s->cur_att_n;
+  return s->cur_att;
+}

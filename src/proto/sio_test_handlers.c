@@ -1,0 +1,53 @@
+/* Socket.IO conformance handlers (see sio_test_handlers.h). */
+#include "proto/sio_test_handlers.h"
+
+#include <stdlib.h>
+
+#include "core/error.h"
+
+static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
+  char *text = json_dumps(auth ? auth : json_object(), JSON_COMPACT);
+  if (!text) return;
+  hd_sbuf_t args = {0};
+  hd_sbuf_printf(&args, "[%s]", text);
+  if (args.ptr) hd_sio_emit(s, "auth", args.ptr);
+  hd_sbuf_free(&args);
+  free(text);
+}
+
+static void on_message(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  hd_sio_emit_binary(s, "message-back", args);
+}
+
+static void on_message_with_ack(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  hd_sio_ack_binary(s, ack_id, args);
+}
+
+static void on_echo(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *first = json_array();
+  if (json_array_size(args)) json_array_append(first, json_array_get(args, 0));
+  hd_sio_ack_binary(s, ack_id, first);
+  json_decref(first);
+}
+
+static void on_broadcast(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *first = json_array();
+  if (json_array_size(args)) json_array_append(first, json_array_get(args, 0));
+  char *text = json_dumps(first, JSON_COMPACT);
+  json_decref(first);
+  if (!text) return;
+  hd_sio_broadcast(udata, hd_sio_socket_nsp(s), NULL, 0, NULL, 0, NULL, "msg", text);
+  free(text);
+}
+
+int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    int rc;
+    if ((rc = hd_sio_on_connect(sio, nsps[i], on_connect, NULL)) || (rc = hd_sio_on(sio, nsps[i], "message", on_message, NULL)) ||
+        (rc = hd_sio_on(sio, nsps[i], "message-with-ack", on_message_with_ack, NULL)) ||
+        (rc = hd_sio_on(sio, nsps[i], "echo", on_echo, NULL)) ||
+        (rc = hd_sio_on(sio, nsps[i], "broadcast", on_broadcast, sio)))
+      return rc;
+  }
+  return 0;
+}

@@ -1,0 +1,12 @@
+/* The Socket.IO conformance handlers of `herald serve --test-handlers`, on namespaces / and /custom:
+ * `auth` emitted on connect with the CONNECT payload; `message` -> `message-back`; `message-with-ack`
+ * and `echo` acked; `broadcast` -> `msg` to the whole namespace. Benchmarks use them too. */
+#ifndef HD_SIO_TEST_HANDLERS_H
+#define HD_SIO_TEST_HANDLERS_H
+
+#include "proto/sio.h"
+
+/* Registers the handlers on every namespace given. 0 or HD_E*. */
+int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps, size_t count);
+
+#endif
