@@ -255,6 +255,18 @@ ratio() { # herald/node
     'BEGIN { if (h == "" || n == "" || n + 0 == 0) print "n/a"; else printf "%.2f\n", h / n }'
 }
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.0f\n", v }'; }
+# rate NAME CONNS: msgs/s, marked when the generator was saturated (the figure is then its limit).
+rate() {
+  local r
+  r=$(fmt_int "$(val "$1" "rate$2")")
+  saturated "$1" "$2" && r="$r ⁽ᵍ⁾"
+  echo "$r"
+}
+saturated() { awk -v g="${R[$1,gen$2]:-0}" 'BEGIN { exit !(g > 90) }'; }
+SATURATED=0
+for name in herald node; do
+  for n in $CONNECTIONS; do saturated "$name" "$n" && SATURATED=1; done
+done
 
 DATE=$(date +%Y-%m-%d-%H%M%S)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -273,7 +285,7 @@ OUT="bench/results/echo-$DATE.md"
   echo "| metric | herald | node ws | herald/node |"
   echo "|---|---:|---:|---:|"
   for n in $CONNECTIONS; do
-    echo "| msgs/s @$n (higher is better) | $(fmt_int "$(val herald rate$n)") | $(fmt_int "$(val node rate$n)") | $(ratio rate$n) |"
+    echo "| msgs/s @$n (higher is better) | $(rate herald "$n") | $(rate node "$n") | $(ratio rate$n) |"
   done
   for n in $CONNECTIONS; do
     echo "| server CPU µs/echo @$n | $(val herald cpu$n) | $(val node cpu$n) | $(ratio cpu$n) |"
@@ -283,6 +295,7 @@ OUT="bench/results/echo-$DATE.md"
   done
   echo "| bytes/idle connection @$IDLE_CONNS | $(val herald bytes_idle) | $(val node bytes_idle) | $(ratio bytes_idle) |"
   echo
+  [ "$SATURATED" = 0 ] || { echo "⁽ᵍ⁾ the generator used over 90% of its core: this is its limit, the server could do more (CPU µs/echo still holds)."; echo; }
   echo "Checks (should be: errors 0, every idle connection open, other load near 0, generator below 90%):"
   echo
   echo "| check | herald | node ws |"

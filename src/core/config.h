@@ -51,6 +51,18 @@ typedef struct {
   bool test_handlers;
   int64_t max_rooms_per_socket;
   char *socketio_client_dir;
+  int64_t ack_timeout;
+  int64_t ack_retries;
+  int64_t topic_history;
+  int64_t topic_history_age;
+  int64_t max_subscriptions;
+  int64_t json_max_message;
+  int64_t json_rate;
+  int64_t json_burst;
+  char *topic_subscribe_user;
+  char *topic_publish_user;
+  int64_t inbox_max;
+  int64_t dedupe_window;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

@@ -16,14 +16,24 @@ struct hd_hub {
   hd_hub_limits_t limits;
   uint64_t next_msg_id;
   uint64_t id_prefix; /* random per process: message ids stay unique across restarts */
+  uint64_t seq_base;  /* start time (ms) x 1000: sequences keep increasing across restarts */
   const char *encodings[MAX_ENCODING_NAMES];
   int encoding_count;
+  void (*observer)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg);
+  void *observer_arg;
 };
+
+void hd_hub_set_observer(hd_hub_t *hub,
+                         void (*fn)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg), void *arg) {
+  hub->observer = fn;
+  hub->observer_arg = arg;
+}
 
 hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits) {
   hd_hub_t *hub = calloc(1, sizeof(*hub));
   if (!hub) return NULL;
   hub->limits = *limits;
+  hub->seq_base = (uint64_t)hd_clock_wall_ms() * 1000;
   if (RAND_bytes((unsigned char *)&hub->id_prefix, sizeof hub->id_prefix) != 1) hub->id_prefix = hd_clock_mono_ns();
   return hub;
 }
@@ -75,6 +85,7 @@ static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t
   memcpy(r->name, name, len);
   r->name[len] = '\0';
   r->name_len = len;
+  r->seq = r->evicted_seq = hub->seq_base; /* what came before this process is not here */
   if (hd_map_put(&hub->rooms, r->name, len, r)) {
     room_free(r, NULL);
     return NULL;
@@ -84,7 +95,7 @@ static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t
 
 /* Frees a room nobody is in and that keeps no history. */
 static void room_maybe_drop(hd_hub_t *hub, hd_hub_room_t *r) {
-  if (r->count || r->history_cap) return;
+  if (r->count || r->sequenced) return;
   hd_map_del(&hub->rooms, r->name, r->name_len);
   room_free(r, NULL);
 }
@@ -203,6 +214,7 @@ void hd_hub_msg_unref(hd_hub_msg_t *msg) {
   free(msg->room);
   free(msg->subroom);
   free(msg->event);
+  free(msg->sio_event);
   free(msg->data);
   free(msg);
 }
@@ -233,6 +245,7 @@ static void history_prune(const hd_hub_t *hub, hd_hub_room_t *r, int64_t now) {
 int hd_hub_room_keep_history(hd_hub_t *hub, const char *name, size_t len) {
   hd_hub_room_t *r = room_get_or_create(hub, name, len);
   if (!r) return HD_ENOMEM;
+  r->sequenced = true;
   if (r->history_cap || !hub->limits.history_count) return 0;
   r->history = calloc(hub->limits.history_count, sizeof(*r->history));
   if (!r->history) return HD_ENOMEM;
@@ -252,13 +265,14 @@ size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms
                       const char *const *except, size_t except_count, hd_hub_member_t *skip) {
   if (msg->room) {
     hd_hub_room_t *own = hd_map_get(&hub->rooms, msg->room, strlen(msg->room));
+    if (own && own->sequenced) msg->seq = ++own->seq;
     if (own && own->history_cap) {
-      msg->seq = ++own->seq;
       history_prune(hub, own, msg->timestamp);
       if (own->history_len == own->history_cap) history_drop_oldest(own);
       own->history[(own->history_head + own->history_len) % own->history_cap] = hd_hub_msg_ref(msg);
       own->history_len++;
     }
+    if (hub->observer) hub->observer(msg, rooms, room_count, hub->observer_arg);
   }
   hd_hub_room_t *excluded[16];
   size_t n_excluded = 0;
@@ -287,7 +301,7 @@ bool hd_hub_replay(hd_hub_t *hub, const char *name, size_t len, const char *memb
   hd_hub_room_t *r = hd_map_get(&hub->rooms, name, len);
   if (!r) return after_seq == 0;
   history_prune(hub, r, hd_clock_wall_ms());
-  bool complete = after_seq >= r->evicted_seq;
+  bool complete = after_seq >= r->evicted_seq && after_seq <= r->seq;
   for (uint32_t i = 0; i < r->history_len; i++) {
     hd_hub_msg_t *msg = r->history[(r->history_head + i) % r->history_cap];
     if (msg->seq <= after_seq) continue;

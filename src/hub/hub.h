@@ -26,7 +26,8 @@ typedef struct hd_hub_msg {
   int64_t timestamp;    /* ms since the epoch */
   char *room;           /* the room (topic) it was published to, owned */
   char *subroom;        /* the narrower room it also went to (topic with params), owned, or NULL */
-  char *event;          /* event / envelope type, owned */
+  char *event;          /* envelope type (JSON protocol) and, unless sio_event, the Socket.IO event; owned */
+  char *sio_event;      /* Socket.IO event name when it differs from event; owned, or NULL */
   char *data;           /* JSON text: one value, or the arguments array when `args` */
   size_t data_len;
   bool args;            /* data is a JSON array of Socket.IO arguments */
@@ -57,7 +58,9 @@ struct hd_hub_room {
   hd_hub_member_t **members;
   uint32_t *member_slots; /* member_slots[i]: index of this room in members[i]->rooms */
   uint32_t count, cap;
-  uint64_t seq;           /* last sequence given to a message of this room */
+  bool sequenced;         /* messages published to it get sequence numbers */
+  uint64_t seq;           /* last sequence given (starts at process start ms x 1000, so sequences
+                           * keep increasing across restarts while staying below 2^53) */
   uint64_t evicted_seq;   /* highest sequence dropped from history */
   hd_hub_msg_t **history; /* ring of the last `history_cap` messages */
   uint32_t history_head, history_len, history_cap;
@@ -106,7 +109,12 @@ hd_buf_t *hd_hub_msg_encoded(hd_hub_msg_t *msg, int enc, hd_buf_t *(*encode)(con
  * Returns the number of deliveries. */
 size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms, size_t room_count,
                       const char *const *except, size_t except_count, hd_hub_member_t *skip);
-/* Makes the room keep history (sequence numbers and the last history_count messages). */
+/* Sets the one observer told of every publish of a message with a room (msg->room), before
+ * delivery: Socket.IO's recovery ring records topic publishes through it. */
+void hd_hub_set_observer(hd_hub_t *hub,
+                         void (*fn)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg), void *arg);
+/* Makes the room a sequenced topic: its messages get sequence numbers and the last history_count
+ * of them are kept (the room outlives its members). */
 int hd_hub_room_keep_history(hd_hub_t *hub, const char *name, size_t len);
 /* Calls fn for each message in the room's history with seq > after_seq, oldest first, that a
  * member of room `member_room` received (member_room is the room itself or a message's subroom). Returns

@@ -209,10 +209,9 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
   ex->req = req;
   ex->head_only = req->method == HTTP_HEAD;
   h->busy = true;
-  if (c->over_limit || c->server->stopping) {
-    if (req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr)
-      hd_ws_refuse(ex, HD_WS_CLOSE_TRY_AGAIN, c->over_limit ? "server full" : "server shutting down");
-    else hd_http_respond_error(ex, 503, c->over_limit ? "server full: too many connections" : "server shutting down");
+  bool websocket = req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr;
+  if ((c->over_limit || c->server->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
+    hd_http_respond_error(ex, 503, c->over_limit ? "server full: too many connections" : "server shutting down");
     return;
   }
   if (preflight(ex, req)) return;

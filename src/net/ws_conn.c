@@ -100,6 +100,14 @@ static int check(hd_http_exchange_t *ex, char accept[HD_WS_ACCEPT_LEN + 1]) {
   return 0;
 }
 
+static const hd_ws_handler_t refused_handler = {.name = "refused"};
+
+static void refuse(hd_conn_t *c, const hd_ws_handler_t *handler, void *udata) {
+  bool full = c->over_limit;
+  if (handler->on_refused) handler->on_refused(c, udata);
+  hd_ws_close(c, full ? HD_WS_CLOSE_TRY_AGAIN : HD_WS_CLOSE_GOING_AWAY, full ? "server full" : "server shutting down");
+}
+
 int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *udata) {
   char accept[HD_WS_ACCEPT_LEN + 1];
   int rc = check(ex, accept);
@@ -134,17 +142,14 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   ws->handler = handler;
   ws->udata = udata;
   ws->proto_id = (uint8_t)hd_server_protocol_id(c->server, handler->name);
+  bool refused = c->over_limit || c->server->stopping;
+  if (refused) ws->handler = &refused_handler; /* no protocol callbacks for a refused connection */
   switch_to_ws(ex, ws, resp);
   hd_buf_unref(resp);
-  if (!c->closing && handler->on_open && handler->on_open(c, udata)) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
+  if (c->closing) return 0;
+  if (refused) refuse(c, handler, udata);
+  else if (handler->on_open && handler->on_open(c, udata)) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
   return 0;
-}
-
-static const hd_ws_handler_t refuse_handler = {"refused", NULL, NULL, NULL};
-
-void hd_ws_refuse(hd_http_exchange_t *ex, uint16_t code, const char *reason) {
-  hd_conn_t *c = ex->conn;
-  if (hd_ws_upgrade(ex, &refuse_handler, NULL) == 0 && !c->closing) hd_ws_close(c, code, reason);
 }
 
 /* The peer cannot keep up: last words (1008), then the socket closes. */
@@ -224,6 +229,7 @@ void hd_ws_on_data(hd_conn_t *c, uint8_t *data, size_t len) {
     hd_conn_peer(c, peer, sizeof peer);
     HD_DEBUG("ws", "protocol violation", "peer=%s err=%s code=%u", peer, hd_errname(rc), ws->reader.close_code);
     const char *why = rc == HD_EUTF8 ? "invalid UTF-8" : rc == HD_ETOOBIG ? "message too big" : "protocol error";
+    if (ws->handler->on_violation && !ws->close_sent) ws->handler->on_violation(c, rc);
     hd_ws_close(c, ws->reader.close_code ? ws->reader.close_code : HD_WS_CLOSE_PROTOCOL, why);
     if (!c->closing) hd_conn_end(c); /* no more reading after a protocol error */
   }

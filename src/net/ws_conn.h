@@ -21,6 +21,12 @@ typedef struct {
   int (*on_message)(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len);
   /* The connection is gone (after a close handshake, an error or EOF); code as received or 1006. */
   void (*on_close)(hd_conn_t *c, uint16_t code);
+  /* Optional: the client broke a rule (err: HD_ETOOBIG, HD_EUTF8, HD_EPROTO); called before the
+   * close frame is queued so the protocol can send its own error message first. */
+  void (*on_violation)(hd_conn_t *c, int err);
+  /* Optional: the server is full or stopping; called after the handshake, before close 1013/1001,
+   * so the protocol can say why in its own terms. */
+  void (*on_refused)(hd_conn_t *c, void *udata);
 } hd_ws_handler_t;
 
 struct hd_ws {
@@ -34,10 +40,9 @@ struct hd_ws {
 
 /* Upgrades the exchange's connection: validates the handshake and Origin (else answers 400, 403,
  * 405 or 426 with a JSON body and returns a negative HD_E*), negotiates deflate, queues the 101
- * and switches the conn to WebSocket with handler. udata is passed to on_open. */
+ * and switches the conn to WebSocket with handler. udata is passed to on_open. When the server is
+ * full (or stopping) the handshake completes only to call on_refused and close with 1013 (1001). */
 int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *udata);
-/* Completes the handshake only to close at once with code and reason (server full, shutting down). */
-void hd_ws_refuse(hd_http_exchange_t *ex, uint16_t code, const char *reason);
 /* Builds a message frame (compressed when negotiated and len >= ws-deflate-threshold) and queues
  * it. 0, HD_ECLOSED, HD_ENOMEM; a slow consumer is closed with 1008 and HD_ETOOBIG returned. */
 int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len);

@@ -364,7 +364,7 @@ static void ws_closed(hd_conn_t *c, uint16_t code) {
   }
 }
 
-static const hd_ws_handler_t ws_handler = {"socketio", NULL, ws_message, ws_closed};
+static const hd_ws_handler_t ws_handler = {.name = "socketio", .on_message = ws_message, .on_close = ws_closed};
 
 static void on_upgrade_timeout(uv_timer_t *t) {
   hd_eio_session_t *s = t->data;

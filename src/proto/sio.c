@@ -166,7 +166,8 @@ static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
     hd_sbuf_printf(&args, "%s\"%llu\"]", args.len > 1 ? "," : "", (unsigned long long)msg->id);
   }
   hd_buf_t *b = NULL;
-  if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, msg->event, args.ptr, args.len))
+  const char *event = msg->sio_event ? msg->sio_event : msg->event;
+  if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, event, args.ptr, args.len))
     b = hd_buf_from(text.ptr, text.len);
   hd_sbuf_free(&args);
   hd_sbuf_free(&text);
@@ -448,7 +449,13 @@ static bool is_reserved(const char *event) {
 
 /* Dispatches a complete EVENT / BINARY_EVENT. Returns HD_EPROTO for a reserved event name. */
 static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att, size_t natt) {
-  const char *event = json_string_value(json_array_get(p->data, 0));
+  json_t *name = json_array_get(p->data, 0);
+  char number[32];
+  const char *event = json_string_value(name);
+  if (json_is_integer(name)) { /* socket.io-parser allows numeric event names */
+    snprintf(number, sizeof number, "%lld", (long long)json_integer_value(name));
+    event = number;
+  }
   if (!event || is_reserved(event)) return HD_EPROTO;
   json_t *args = json_array();
   for (size_t i = 1; i < json_array_size(p->data); i++) json_array_append(args, json_array_get(p->data, i));

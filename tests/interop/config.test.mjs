@@ -118,6 +118,30 @@ describe('help and commands', () => {
       assert.ok(r.stdout.includes(envName(opt)), `${envName(opt)} missing from --help`);
     }
     assert.match(r.stdout, /flag > environment > config file > default/i);
+    // every option listed (including ones added after this test was written) names its variable
+    const listed = [...r.stdout.matchAll(/^ {2}--([a-z0-9-]+)/gm)].map((m) => m[1]);
+    assert.ok(listed.length >= OPTIONS.length, `only ${listed.length} options listed`);
+    assert.equal(new Set(listed).size, listed.length, 'an option is listed twice');
+    const lines = r.stdout.split('\n');
+    for (const opt of listed) {
+      const at = lines.findIndex((l) => l.startsWith(`  --${opt} `) || l === `  --${opt}`);
+      const block = lines.slice(at, at + 3).join('\n');
+      assert.ok(block.includes(`(env ${envName(opt)})`), `--${opt}: no (env ${envName(opt)}) in its help`);
+    }
+  });
+
+  test('every option listed by --help is accepted as a flag with its default value', async () => {
+    const r = run(['serve', '--help']);
+    const listed = [...r.stdout.matchAll(/^ {2}--([a-z0-9-]+) +(int|bool|string) +default (\S+)/gm)];
+    assert.ok(listed.length >= OPTIONS.length);
+    const override = { config: null, host: '127.0.0.1', port: '0', 'data-dir': dataDir, 'web-root': webRoot };
+    const args = [];
+    for (const [, name, , def] of listed) {
+      const value = name in override ? override[name] : def === '""' ? '' : def;
+      if (value !== null) args.push(`--${name}=${value}`);
+    }
+    const srv = await startRaw(args);
+    assert.deepEqual(await srv.stop(), { code: 0, signal: null });
   });
 
   test('-h works as --help', () => {

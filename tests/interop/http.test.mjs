@@ -674,6 +674,22 @@ describe('request limits', () => {
   test('Content-Length > --max-body-size -> 413 (before the body is sent)', () =>
     limited('POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n', 413));
 
+  test('413 while the client is still sending a large body: the client gets the 413, not a reset', async () => {
+    // A server that stops reading and closes with unread input makes the kernel send RST, which
+    // destroys the response at the client; a lingering close (drain input for a while) avoids it.
+    const c = await HttpConn.open(srv.port);
+    try {
+      c.write(`POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: ${2 * 1024 * 1024}\r\n\r\n`);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      for (let i = 0; i < 32 && !c.ended; i++) {
+        c.write(chunk);
+        await new Promise((r) => setImmediate(r));
+      }
+      const r = await c.response();
+      assertJsonError(r, 413);
+    } finally { c.destroy(); }
+  });
+
   test('chunked body > --max-body-size -> 413', () =>
     limited('POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' +
       '40\r\n' + 'x'.repeat(64) + '\r\n40\r\n' + 'y'.repeat(64) + '\r\n0\r\n\r\n', 413));

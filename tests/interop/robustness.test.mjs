@@ -360,6 +360,18 @@ describe('hostile clients (one server)', () => {
       await c;
     }
   });
+
+  test('afterwards no connection is left over in the books', async () => {
+    let h;
+    for (let i = 0; i < 60; i++) {
+      h = JSON.parse((await httpGet(srv.port, '/health')).body);
+      if (h.connections.total === 1) break;
+      await sleep(100);
+    }
+    assert.deepEqual(h.connections, { total: 1, http: 1, websocket: 0 }, 'only this /health request is open');
+    const m = (await httpGet(srv.port, '/metrics')).body;
+    assert.match(m, /^herald_connections\{protocol="echo"\} 0$/m);
+  });
 });
 
 describe('connection limit (--max-connections 5)', () => {
