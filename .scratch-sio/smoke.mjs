@@ -9,5 +9,5 @@ s.on('connect', async () => {
   console.log(await s.emitWithAck('message-with-ack', 1, 'x', { b: Buffer.from([1,2]) }));
   s.on('message-back', (...a) => console.log('mb', a));
   s.emit('message', 1, { x: Buffer.from([3]) }, Buffer.from([9,9]));
-  setTimeout(async () => { console.log('transport', s.io.engine.transport.name); s.close(); await srv.stop(); console.log(srv.log.slice(-2000)); }, 500);
+  setTimeout(async () => { s.close(); await new Promise(r=>setTimeout(r,300)); console.log('transport', s.io.engine.transport.name); s.close(); await srv.stop(); console.log(srv.log.slice(-2000)); }, 500);
 });

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "app/jwt.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -86,6 +87,46 @@ static int cmd_serve(int argc, char **argv) {
   return 0;
 }
 
+/* herald token --sub ID --role ROLE [--ttl SECONDS] [config options]: prints a signed JWT. */
+static int cmd_token(int argc, char **argv) {
+  const char *sub = NULL, *role = "user";
+  long long ttl = 3600;
+  char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+  int nrest = 0;
+  for (int i = 0; rest && i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("Usage: herald token --sub ID [--role admin|user] [--ttl SECONDS] [--jwt-secret K | --data-dir D]\n"
+             "Prints a JWT signed with the server's key (--jwt-secret, else <data-dir>/jwt-secret).\n");
+      free(rest);
+      return 0;
+    }
+    if (!strcmp(argv[i], "--sub") && i + 1 < argc) sub = argv[++i];
+    else if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
+    else if (!strcmp(argv[i], "--ttl") && i + 1 < argc) ttl = strtoll(argv[++i], NULL, 10);
+    else rest[nrest++] = argv[i];
+  }
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024], secret[129];
+  int rc = 2;
+  if (!rest) fprintf(stderr, "herald token: out of memory\n");
+  else if (!sub || !*sub) fprintf(stderr, "herald token: --sub ID is required (see herald token --help)\n");
+  else if (strcmp(role, "admin") && strcmp(role, "user")) fprintf(stderr, "herald token: --role must be admin or user\n");
+  else if (ttl <= 0 || ttl > 31536000) fprintf(stderr, "herald token: --ttl must be 1..31536000 seconds\n");
+  else if (hd_config_load(&cfg, nrest, rest, environ, err, sizeof err)) fprintf(stderr, "herald token: %s\n", err);
+  else if (hd_app_load_secret(&cfg, secret, sizeof secret)) fprintf(stderr, "herald token: no signing key\n");
+  else {
+    hd_jwt_config_t jwt = {secret, NULL, NULL, 0};
+    char *token = NULL;
+    rc = hd_jwt_sign(&jwt, sub, role, ttl, &token) ? 1 : 0;
+    if (!rc) printf("%s\n", token);
+    free(token);
+  }
+  hd_config_free(&cfg);
+  free(rest);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
@@ -96,7 +137,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "token") || !strcmp(argv[1], "user") || !strcmp(argv[1], "migrate")) {
+  if (!strcmp(argv[1], "token")) return cmd_token(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "user") || !strcmp(argv[1], "migrate")) {
     fprintf(stderr, "herald %s: not available in this build yet\n", argv[1]);
     return 2;
   }

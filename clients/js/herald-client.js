@@ -706,7 +706,7 @@
       clearTimeout(req.timer);
       req.timer = null;
       if (req.kind === 'send') {
-        if (req.item.sent) resend.push(req.item);
+        
       } else {
         self._pending.delete(id);
         if (req.kind === 'unsubscribe') req.resolve(null);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "app/health.h"
+#include "app/publish_api.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -18,7 +19,7 @@
 #include "proto/sio_test_handlers.h"
 
 /* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
-static int load_secret(const hd_config_t *cfg, char *out, size_t len) {
+int hd_app_load_secret(const hd_config_t *cfg, char *out, size_t len) {
   if (*cfg->jwt_secret) {
     snprintf(out, len, "%s", cfg->jwt_secret);
     return 0;
@@ -68,7 +69,7 @@ static int setup_sio(hd_app_t *app) {
       .max_rooms_per_socket = (uint32_t)cfg->max_rooms_per_socket,
       .max_attachments = 10,
       .auth_optional = cfg->test_handlers,
-      .jwt = {app->jwt_secret, NULL, NULL, 5},
+      .jwt = app->jwt,
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;
@@ -78,6 +79,27 @@ static int setup_sio(hd_app_t *app) {
     if (rc) return rc;
   }
   return hd_sio_server_route(app->sio, app->srv->router);
+}
+
+static int setup_json(hd_app_t *app) {
+  const hd_config_t *cfg = app->srv->cfg;
+  hd_jp_options_t opt = {
+      .ack_timeout_ms = (uint64_t)cfg->ack_timeout,
+      .ack_retries = (uint32_t)cfg->ack_retries,
+      .max_subscriptions = (uint32_t)cfg->max_subscriptions,
+      .max_message = (size_t)cfg->json_max_message,
+      .rate = (uint32_t)cfg->json_rate,
+      .burst = (uint32_t)cfg->json_burst,
+      .subscribe_user = cfg->topic_subscribe_user,
+      .publish_user = cfg->topic_publish_user,
+      .inbox_max = (uint32_t)cfg->inbox_max,
+      .dedupe_window = (uint32_t)cfg->dedupe_window,
+      .jwt = app->jwt,
+  };
+  app->jp = hd_jp_server_new(app->srv, app->hub, &opt);
+  if (!app->jp) return HD_ENOMEM;
+  int rc = hd_jp_server_route(app->jp, app->srv->router);
+  return rc ? rc : hd_router_add(app->srv->router, "POST", "/api/v1/publish", hd_publish_handle, app);
 }
 
 /* Routes <socketio-path>socket.io.js, .min.js and their maps to the installed socket.io-client. */
@@ -105,13 +127,16 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   memset(app, 0, sizeof(*app));
   app->srv = srv;
   const hd_config_t *cfg = srv->cfg;
-  int rc = load_secret(cfg, app->jwt_secret, sizeof app->jwt_secret);
+  int rc = hd_app_load_secret(cfg, app->jwt_secret, sizeof app->jwt_secret);
   if (rc) return rc;
-  hd_hub_limits_t limits = {.history_count = 0, .history_max_age_ms = 0,
+  app->jwt = (hd_jwt_config_t){app->jwt_secret, NULL, NULL, 5};
+  hd_hub_limits_t limits = {.history_count = (uint32_t)cfg->topic_history,
+                            .history_max_age_ms = (uint64_t)cfg->topic_history_age,
                             .max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
   app->hub = hd_hub_new(&limits);
   if (!app->hub) return HD_ENOMEM;
   if ((rc = setup_sio(app))) return rc;
+  if ((rc = setup_json(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   hd_router_t *r = srv->router;
   if ((rc = hd_router_add(r, "GET", "/health", hd_health_handle, app))) return rc;
@@ -121,6 +146,7 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
 }
 
 void hd_app_free(hd_app_t *app) {
+  hd_jp_server_free(app->jp);
   hd_sio_server_free(app->sio);
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);

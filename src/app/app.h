@@ -6,18 +6,23 @@
 #include "app/static_files.h"
 #include "hub/hub.h"
 #include "net/server.h"
+#include "proto/json_proto.h"
 #include "proto/sio.h"
 
 typedef struct {
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_sio_server_t *sio;
+  hd_jp_server_t *jp;
   char jwt_secret[129];
+  hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */
 } hd_app_t;
 
 /* Builds the application on shard srv and registers every route. 0, or HD_E* with a logged reason. */
 int hd_app_init(hd_app_t *app, hd_server_t *srv);
+/* The JWT signing key: --jwt-secret, else <data-dir>/jwt-secret (created on first use). 0 or HD_E*. */
+int hd_app_load_secret(const hd_config_t *cfg, char *out, size_t len);
 /* Closes sessions and frees the application (before hd_server_free). */
 void hd_app_free(hd_app_t *app);
 

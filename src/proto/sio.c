@@ -282,6 +282,13 @@ static void session_save(hd_sio_socket_t *s) {
   if (hd_map_put(&sio->sessions, rs->pid, strlen(rs->pid), rs)) session_free(rs, NULL);
 }
 
+/* Hub observer: publishes to topics (rooms of "/") are recorded for recovery too. */
+static void observe(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg) {
+  hd_sio_server_t *sio = arg;
+  nsp_t *root = find_nsp(sio, "/", 1);
+  if (root && sio->opt.recovery_window_ms) ring_push(sio, root, msg, rooms, n, NULL, 0);
+}
+
 /* --- sockets ------------------------------------------------------------------------------ */
 
 static void ack_free(uv_handle_t *h) { free(h->data); }
@@ -644,6 +651,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
     free(sio);
     return NULL;
   }
+  hd_hub_set_observer(hub, observe, sio);
   uv_timer_init(srv->loop, &sio->recovery_sweeper);
   sio->recovery_sweeper.data = sio;
   if (opt->recovery_window_ms) {
@@ -722,10 +730,13 @@ size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const
     ek[i] = ekeys[i];
   }
   if (!room_count) rk[room_count++] = n->all_room;
-  hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, NULL, event, args_json, strlen(args_json));
+  /* one room of "/" is also a JSON-protocol topic: it gets the topic's sequence, and the hub
+   * observer records it for recovery */
+  bool topic = !strcmp(nsp, "/") && room_count == 1 && rk[0] != n->all_room && !except_count && !skip;
+  hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, topic ? rk[0] : NULL, event, args_json, strlen(args_json));
   if (!msg) return 0;
   msg->args = true;
-  if (sio->opt.recovery_window_ms)
+  if (sio->opt.recovery_window_ms && !topic)
     ring_push(sio, n, msg, rk[0] == n->all_room ? NULL : rk, rk[0] == n->all_room ? 0 : room_count, ek, except_count);
   size_t d = hd_hub_publish(sio->hub, msg, rk, room_count, ek, except_count, skip ? &skip->member : NULL);
   hd_hub_msg_unref(msg);

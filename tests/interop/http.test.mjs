@@ -4,8 +4,9 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
@@ -142,6 +143,10 @@ writeFileSync(join(webRoot, 'edge16k.txt'), 'e'.repeat(16384));
 writeFileSync(join(webRoot, 'edge16k1.txt'), 'f'.repeat(16385));
 writeFileSync(join(webRoot, 'a b.txt'), 'space in name');
 writeFileSync(join(webRoot, 'empty.txt'), '');
+writeFileSync(join(webRoot, 'changing.txt'), 'version 1');
+mkdirSync(join(webRoot, 'noindex'));
+writeFileSync(join(webRoot, 'noindex', 'other.txt'), 'x');
+execFileSync('mkfifo', [join(webRoot, 'fifo.html')]);
 writeFileSync(join(webRoot, '.hidden'), SECRET);
 writeFileSync(join(webRoot, 'a', '.env'), SECRET);
 symlinkSync(join(tmp, 'secret.txt'), join(webRoot, 'escape.txt'));
@@ -484,6 +489,33 @@ describe('HTTP basics (default limits, no CORS)', () => {
       assert.equal(o.status, 200);
       assert.equal(o.text, FILES['app.js'][0]);
     } finally { c.destroy(); }
+  });
+
+  test('static: the ETag changes with the file; the old one no longer gets 304', async () => {
+    const r1 = await exchange(srv.port, get('/changing.txt'));
+    assert.equal(r1.text, 'version 1');
+    writeFileSync(join(webRoot, 'changing.txt'), 'version 2'); // same size
+    utimesSync(join(webRoot, 'changing.txt'), new Date(), new Date(Date.now() + 5000));
+    const r2 = await exchange(srv.port, get('/changing.txt', `If-None-Match: ${r1.headers.etag}\r\n`));
+    assert.equal(r2.status, 200);
+    assert.equal(r2.text, 'version 2');
+    assert.notEqual(r2.headers.etag, r1.headers.etag);
+  });
+
+  test('static: a FIFO in the web root is refused promptly, not read', async () => {
+    const t0 = Date.now();
+    const r = await exchange(srv.port, get('/fifo.html'));
+    assert.ok([403, 404].includes(r.status), `status ${r.status}`);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal((await exchange(srv.port, get('/health'))).status, 200, 'a worker thread is not stuck on it');
+  });
+
+  test('static: a directory without index.html -> 404 (no listing)', async () => {
+    for (const p of ['/noindex/', '/noindex']) {
+      const r = await exchange(srv.port, get(p));
+      assert.equal(r.status, 404, p);
+      assert.ok(!r.text.includes('other.txt'));
+    }
   });
 
   test('static: a symlink inside the root to a file inside the root is served', async () => {

@@ -1,0 +1,11 @@
+import { io } from 'socket.io-client';
+import { startHerald } from '../tests/interop/lib/server.mjs';
+const srv = await startHerald(['--test-handlers', '--log-level', 'debug']);
+srv.child.on('exit', (c, s) => { console.log('EXIT', c, s); console.log(srv.log.split('\n').filter((l,i,a)=>a.indexOf(l)===i).join('\n').slice(-6000)); });
+const s = io(srv.url(), { transports: ['websocket'], forceNew: true, reconnection: false });
+s.on('connect_error', (e) => console.log('cerr', e.message));
+await new Promise((r) => s.on('connect', r));
+console.log('connected');
+s.close();
+await new Promise((r) => setTimeout(r, 300));
+await srv.stop();

@@ -1,0 +1,51 @@
+/* The publish endpoint (see publish_api.h). */
+#include "app/publish_api.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "app/auth.h"
+#include "core/error.h"
+#include "proto/envelope.h"
+
+void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_app_t *app = udata;
+  const hd_config_t *cfg = app->srv->cfg;
+  hd_caller_t caller;
+  const char *why = "unauthorized";
+  if (hd_auth_request(req, &app->jwt, cfg->api_key, true, &caller, &why)) return hd_http_respond_error(ex, 401, why);
+  if (!hd_caller_is_admin(&caller)) return hd_http_respond_error(ex, 403, "publishing needs the API key or an admin token");
+  if (req->body.len > (size_t)cfg->json_max_message) return hd_http_respond_error(ex, 413, "message too large");
+  json_error_t jerr;
+  json_t *body = json_loadb(req->body.ptr ? req->body.ptr : "", req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *topic = json_object_get(body, "topic"), *type = json_object_get(body, "type");
+  json_t *event = json_object_get(body, "event"), *params = json_object_get(body, "params");
+  const char *problem = !json_is_object(body)                               ? "body must be a JSON object"
+                        : !json_is_string(topic) || !hd_topic_valid(json_string_value(topic)) ? "`topic` must be a topic name"
+                        : !json_is_string(type) || !json_string_length(type) || json_string_length(type) > HD_ENVELOPE_MAX_TYPE
+                            ? "`type` must be a non-empty string"
+                        : event && (!json_is_string(event) || !json_string_length(event)) ? "`event` must be a non-empty string"
+                        : params && !json_is_object(params) ? "`params` must be an object"
+                                                            : NULL;
+  if (problem) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 400, problem);
+  }
+  char *data = json_dumps(json_object_get(body, "data") ? json_object_get(body, "data") : json_null(),
+                          JSON_ENCODE_ANY | JSON_COMPACT);
+  hd_jp_publish_result_t res;
+  int rc = data ? hd_jp_publish(app->jp, json_string_value(topic), params, json_string_value(type), data,
+                                event ? json_string_value(event) : NULL, &res)
+                : HD_ENOMEM;
+  free(data);
+  json_decref(body);
+  if (rc == HD_EINVAL) return hd_http_respond_error(ex, 400, "`params` must be a flat object of strings and numbers");
+  if (rc) return hd_http_respond_error(ex, 500, "cannot publish now");
+  char out[200];
+  snprintf(out, sizeof out, "{\"messageId\":\"%s\",\"sequence\":%llu,\"delivered\":%zu}", res.message_id,
+           (unsigned long long)res.sequence, res.delivered);
+  hd_http_respond_json(ex, 200, out);
+}

@@ -1,0 +1,702 @@
+/* The Herald JSON protocol (see json_proto.h and PROTOCOL.md). */
+#include "proto/json_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "net/http_conn.h"
+#include "net/ws_conn.h"
+#include "proto/envelope.h"
+
+#define PROTOCOL_VERSION "1.0"
+#define SWEEP_MS 250
+#define MAX_UNACKED 1000 /* per connection; the oldest go to the inbox beyond it */
+
+enum {
+  E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
+  E_SUBSCRIBE = 3000, E_DENIED = 3001, E_OPERATION = 3002,
+};
+
+typedef struct unacked {
+  struct unacked *next;
+  hd_hub_msg_t *msg;
+  uint64_t due_ms;
+  uint32_t sent;
+} unacked_t;
+
+typedef struct jconn {
+  hd_hub_member_t member; /* first: the hub hands it back to deliver() */
+  hd_jp_server_t *jp;
+  hd_conn_t *conn;
+  struct jconn *prev, *next;
+  hd_claims_t claims;
+  char client_id[72];
+  char key[208];          /* sub + 0x1f + clientId: a second connection with it replaces this one */
+  unacked_t *unacked;
+  uint32_t unacked_count;
+  char **seen;            /* ring of processed client messageIds */
+  uint32_t seen_next, seen_count;
+  double tokens;
+  uint64_t refill_ms;
+} jconn_t;
+
+typedef struct {
+  char sub[128];
+  hd_hub_msg_t **msgs;
+  uint32_t count, cap;
+} inbox_t;
+
+/* What the route handler learned before the upgrade, for on_open. */
+typedef struct {
+  hd_jp_server_t *jp;
+  int error;          /* 0, E_AUTH or E_PROTOCOL */
+  const char *why;
+  hd_claims_t claims;
+  char client_id[72];
+} pending_t;
+
+struct hd_jp_server {
+  hd_server_t *srv;
+  hd_hub_t *hub;
+  hd_jp_options_t opt;
+  char *subscribe_user, *publish_user; /* owned copies of the pattern lists */
+  int enc;                             /* hub encoding slot of the envelope frame */
+  jconn_t *conns;
+  size_t count;
+  hd_map_t by_key;                     /* jconn key -> jconn */
+  hd_map_t inboxes;                    /* sub -> inbox_t */
+  uv_timer_t sweeper;
+};
+
+/* --- frames ------------------------------------------------------------------------------- */
+
+static void message_id(char out[40]) {
+  out[0] = 's';
+  hd_id_random(out + 1, 21);
+}
+
+/* Sends a server frame built on the spot (not shared). */
+static int send_frame(jconn_t *j, const char *type, const char *data_json) {
+  char id[40];
+  message_id(id);
+  hd_sbuf_t b = {0};
+  int rc = hd_envelope_encode(&b, type, data_json, hd_clock_wall_ms(), id, 0, NULL, NULL);
+  if (!rc) rc = hd_ws_send(j->conn, HD_WS_OP_TEXT, b.ptr, b.len);
+  hd_sbuf_free(&b);
+  return rc;
+}
+
+static void send_error_conn(hd_conn_t *c, int code, const char *message, const char *ref_id) {
+  hd_sbuf_t d = {0};
+  hd_sbuf_printf(&d, "{\"code\":%d,\"message\":\"", code);
+  hd_sbuf_json_escape(&d, message, strlen(message));
+  hd_sbuf_puts(&d, "\"");
+  if (ref_id) {
+    hd_sbuf_puts(&d, ",\"details\":{\"messageId\":\"");
+    hd_sbuf_json_escape(&d, ref_id, strlen(ref_id));
+    hd_sbuf_puts(&d, "\"}");
+  }
+  hd_sbuf_puts(&d, "}");
+  char id[40];
+  message_id(id);
+  hd_sbuf_t b = {0};
+  if (d.ptr && !hd_envelope_encode(&b, "error", d.ptr, hd_clock_wall_ms(), id, 0, NULL, NULL))
+    hd_ws_send(c, HD_WS_OP_TEXT, b.ptr, b.len);
+  hd_sbuf_free(&b);
+  hd_sbuf_free(&d);
+}
+
+static void send_error(jconn_t *j, int code, const char *message, const char *ref_id) {
+  send_error_conn(j->conn, code, message, ref_id);
+}
+
+/* Sends `disconnect {reason}` and closes with code. */
+static void say_goodbye(jconn_t *j, const char *reason, uint16_t code) {
+  char data[96];
+  snprintf(data, sizeof data, "{\"reason\":\"%s\"}", reason);
+  send_frame(j, "disconnect", data);
+  hd_ws_close(j->conn, code, reason);
+}
+
+/* The shared frame of a published message: the envelope with sequence, topic and params. */
+static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
+  const char *data = msg->data;
+  char *unwrapped = NULL;
+  if (msg->args) { /* a Socket.IO broadcast: one argument is the data, several are an array */
+    json_t *args = json_loadb(msg->data, msg->data_len, 0, NULL);
+    if (json_array_size(args) == 1) unwrapped = json_dumps(json_array_get(args, 0), JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(args);
+    if (unwrapped) data = unwrapped;
+  }
+  const char *params = msg->subroom && msg->room ? msg->subroom + strlen(msg->room) + 1 : NULL;
+  hd_sbuf_t b = {0};
+  hd_buf_t *frame = NULL;
+  if (!hd_envelope_encode(&b, msg->event, data, msg->timestamp, msg->message_id, msg->seq, msg->room, params)) {
+    frame = hd_buf_new(b.len + 10);
+    if (frame) {
+      size_t h = hd_ws_frame_header_write(frame->data, true, false, HD_WS_OP_TEXT, b.len);
+      memcpy(frame->data + h, b.ptr, b.len);
+      frame->len = h + b.len;
+    }
+  }
+  hd_sbuf_free(&b);
+  free(unwrapped);
+  return frame;
+}
+
+/* --- permissions -------------------------------------------------------------------------- */
+
+/* True when topic matches one of the comma-separated patterns ({sub} = user id, trailing * = prefix). */
+static int topic_allowed(const char *patterns, const char *sub, const char *topic) {
+  for (const char *p = patterns; p && *p;) {
+    size_t n = strcspn(p, ",");
+    char pat[256], expanded[512];
+    hd_slice_t item = hd_slice_trim((hd_slice_t){p, n});
+    p += n + (p[n] == ',');
+    if (!item.len || item.len >= sizeof pat) continue;
+    memcpy(pat, item.ptr, item.len);
+    pat[item.len] = '\0';
+    char *at = strstr(pat, "{sub}");
+    if (at) snprintf(expanded, sizeof expanded, "%.*s%s%s", (int)(at - pat), pat, sub, at + 5);
+    else snprintf(expanded, sizeof expanded, "%s", pat);
+    size_t len = strlen(expanded);
+    if (len && expanded[len - 1] == '*') {
+      if (!strncmp(topic, expanded, len - 1)) return 1;
+    } else if (!strcmp(topic, expanded)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int is_admin(const hd_claims_t *c) { return !strcmp(c->role, "admin"); }
+
+static int may_subscribe(const hd_jp_server_t *jp, const hd_claims_t *c, const char *topic) {
+  return is_admin(c) || topic_allowed(jp->subscribe_user, c->sub, topic);
+}
+
+int hd_jp_may_publish(const hd_jp_server_t *jp, const hd_claims_t *c, const char *topic) {
+  return is_admin(c) || topic_allowed(jp->publish_user, c->sub, topic);
+}
+
+/* --- inbox and acknowledgements ----------------------------------------------------------- */
+
+static inbox_t *inbox_get(hd_jp_server_t *jp, const char *sub, bool create) {
+  inbox_t *in = hd_map_get(&jp->inboxes, sub, strlen(sub));
+  if (in || !create) return in;
+  in = calloc(1, sizeof(*in));
+  if (!in) return NULL;
+  snprintf(in->sub, sizeof in->sub, "%s", sub);
+  if (hd_map_put(&jp->inboxes, in->sub, strlen(in->sub), in)) {
+    free(in);
+    return NULL;
+  }
+  return in;
+}
+
+/* Keeps an unacknowledged notification for the user's next connection. */
+static void inbox_add(hd_jp_server_t *jp, const char *sub, hd_hub_msg_t *msg) {
+  if (!jp->opt.inbox_max) return;
+  inbox_t *in = inbox_get(jp, sub, true);
+  if (!in) return;
+  for (uint32_t i = 0; i < in->count; i++)
+    if (in->msgs[i] == msg) return; /* already waiting (from another connection of the user) */
+  if (in->count == jp->opt.inbox_max) { /* full: the oldest goes */
+    hd_hub_msg_unref(in->msgs[0]);
+    memmove(in->msgs, in->msgs + 1, (in->count - 1) * sizeof(*in->msgs));
+    in->count--;
+    HD_WARN("json", "inbox full, oldest notification dropped", "sub=%s", sub);
+  }
+  if (in->count == in->cap) {
+    uint32_t cap = in->cap ? in->cap * 2 : 8;
+    hd_hub_msg_t **m = realloc(in->msgs, cap * sizeof(*m));
+    if (!m) return;
+    in->msgs = m;
+    in->cap = cap;
+  }
+  in->msgs[in->count++] = hd_hub_msg_ref(msg);
+}
+
+static void inbox_free(void *value, void *arg) {
+  inbox_t *in = value;
+  for (uint32_t i = 0; i < in->count; i++) hd_hub_msg_unref(in->msgs[i]);
+  free(in->msgs);
+  free(in);
+}
+
+static void track(jconn_t *j, hd_hub_msg_t *msg) {
+  unacked_t *u = malloc(sizeof(*u));
+  if (!u) return;
+  u->msg = hd_hub_msg_ref(msg);
+  u->due_ms = uv_now(j->jp->srv->loop) + j->jp->opt.ack_timeout_ms;
+  u->sent = 1;
+  u->next = NULL;
+  unacked_t **tail = &j->unacked;
+  while (*tail) tail = &(*tail)->next;
+  *tail = u;
+  if (++j->unacked_count > MAX_UNACKED) { /* too many in flight: the oldest waits in the inbox */
+    unacked_t *old = j->unacked;
+    j->unacked = old->next;
+    j->unacked_count--;
+    inbox_add(j->jp, j->claims.sub, old->msg);
+    hd_hub_msg_unref(old->msg);
+    free(old);
+  }
+}
+
+static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
+  hd_buf_t *frame = hd_hub_msg_encoded(msg, j->jp->enc, encode_message, NULL);
+  if (!frame || hd_ws_send_frame(j->conn, frame)) return;
+  if (!strcmp(msg->event, "notification")) track(j, msg);
+}
+
+/* Hub delivery to one connection. */
+static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) { send_message((jconn_t *)m, msg); }
+
+static bool acknowledge(jconn_t *j, const char *id) {
+  for (unacked_t **pp = &j->unacked; *pp; pp = &(*pp)->next)
+    if (!strcmp((*pp)->msg->message_id, id)) {
+      unacked_t *u = *pp;
+      *pp = u->next;
+      j->unacked_count--;
+      hd_hub_msg_unref(u->msg);
+      free(u);
+      return true;
+    }
+  return false;
+}
+
+/* --- client frames ------------------------------------------------------------------------ */
+
+static bool seen_before(const jconn_t *j, const char *id) {
+  for (uint32_t i = 0; i < j->seen_count; i++)
+    if (!strcmp(j->seen[i], id)) return true;
+  return false;
+}
+
+static void remember(jconn_t *j, const char *id) {
+  uint32_t window = j->jp->opt.dedupe_window;
+  if (!j->seen && !(j->seen = calloc(window, sizeof(*j->seen)))) return;
+  char *copy = strdup(id);
+  if (!copy) return;
+  free(j->seen[j->seen_next]);
+  j->seen[j->seen_next] = copy;
+  j->seen_next = (j->seen_next + 1) % window;
+  if (j->seen_count < window) j->seen_count++;
+}
+
+static void send_ack(jconn_t *j, const char *ref_id, const char *extra_json) {
+  hd_sbuf_t d = {0};
+  hd_sbuf_puts(&d, "{\"messageId\":\"");
+  hd_sbuf_json_escape(&d, ref_id ? ref_id : "", ref_id ? strlen(ref_id) : 0);
+  hd_sbuf_puts(&d, "\"");
+  if (extra_json) hd_sbuf_printf(&d, ",%s", extra_json);
+  hd_sbuf_puts(&d, "}");
+  if (d.ptr) send_frame(j, "ack", d.ptr);
+  hd_sbuf_free(&d);
+}
+
+typedef struct {
+  const char *topic;
+  hd_sbuf_t key;    /* room key: topic, or topic?params */
+  json_t *params;
+} topic_ref_t;
+
+/* Reads {topic, params?} from data into ref; sends the error itself and returns non-zero on failure. */
+static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
+  json_t *topic = json_object_get(e->data, "topic");
+  memset(ref, 0, sizeof(*ref));
+  if (!json_is_object(e->data) || !json_is_string(topic)) {
+    send_error(j, E_INVALID, "`data.topic` must be a string", e->message_id);
+    return -1;
+  }
+  ref->topic = json_string_value(topic);
+  if (!hd_topic_valid(ref->topic)) {
+    send_error(j, E_SUBSCRIBE, "unknown topic: 1 to 200 printable characters", e->message_id);
+    return -1;
+  }
+  ref->params = json_object_get(e->data, "params");
+  hd_sbuf_puts(&ref->key, ref->topic);
+  if (ref->params && json_object_size(ref->params)) hd_sbuf_puts(&ref->key, "?");
+  if (hd_params_key(ref->params, &ref->key) || !ref->key.ptr) {
+    hd_sbuf_free(&ref->key);
+    send_error(j, E_INVALID, "`data.params` must be a flat object of strings and numbers", e->message_id);
+    return -1;
+  }
+  return 0;
+}
+
+static void replay_one(hd_hub_msg_t *msg, void *arg) { send_message(arg, msg); }
+
+static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
+  hd_jp_server_t *jp = j->jp;
+  topic_ref_t ref;
+  if (read_topic(j, e, &ref)) return;
+  json_t *last = json_object_get(e->data, "lastSequence");
+  if (last && !json_is_integer(last)) {
+    send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
+  } else if (!may_subscribe(jp, &j->claims, ref.topic)) {
+    send_error(j, E_DENIED, "not allowed to subscribe to this topic", e->message_id);
+  } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
+             j->member.room_count >= jp->opt.max_subscriptions) {
+    send_error(j, E_SUBSCRIBE, "subscription limit reached", e->message_id);
+  } else if (hd_hub_room_keep_history(jp->hub, ref.topic, strlen(ref.topic)) ||
+             (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
+              hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+    send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
+  } else {
+    hd_hub_room_t *room = hd_hub_room(jp->hub, ref.topic, strlen(ref.topic));
+    hd_sbuf_t extra = {0};
+    char *params = ref.params ? json_dumps(ref.params, JSON_COMPACT) : NULL;
+    hd_sbuf_puts(&extra, "\"topic\":\"");
+    hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
+    hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)room->seq);
+    if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
+    if (last) { /* the ack, then the replay, before any live message (same loop iteration) */
+      uint64_t after = json_integer_value(last) < 0 ? 0 : (uint64_t)json_integer_value(last);
+      bool recovered = hd_hub_replay(jp->hub, ref.topic, strlen(ref.topic), ref.key.ptr, after, NULL, NULL);
+      hd_sbuf_printf(&extra, ",\"recovered\":%s", recovered ? "true" : "false");
+      send_ack(j, e->message_id, extra.ptr);
+      hd_hub_replay(jp->hub, ref.topic, strlen(ref.topic), ref.key.ptr, after, replay_one, j);
+    } else {
+      send_ack(j, e->message_id, extra.ptr);
+    }
+    free(params);
+    hd_sbuf_free(&extra);
+  }
+  hd_sbuf_free(&ref.key);
+}
+
+static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
+  topic_ref_t ref;
+  if (read_topic(j, e, &ref)) return;
+  hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len);
+  hd_sbuf_t extra = {0};
+  hd_sbuf_puts(&extra, "\"topic\":\"");
+  hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
+  hd_sbuf_puts(&extra, "\"");
+  send_ack(j, e->message_id, extra.ptr);
+  hd_sbuf_free(&extra);
+  hd_sbuf_free(&ref.key);
+}
+
+/* A business message from the client: published to its topic when the claims allow it. */
+static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
+  json_t *topic = json_object_get(e->root, "topic");
+  if (!json_is_string(topic)) {
+    send_error(j, E_INVALID, "`topic` is required to publish", e->message_id);
+    return;
+  }
+  if (!hd_jp_may_publish(j->jp, &j->claims, json_string_value(topic))) {
+    send_error(j, E_DENIED, "not allowed to publish to this topic", e->message_id);
+    return;
+  }
+  char *data = e->data ? json_dumps(e->data, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+  hd_jp_publish_result_t res;
+  int rc = hd_jp_publish(j->jp, json_string_value(topic), json_object_get(e->root, "params"), e->type,
+                         data ? data : "null", NULL, &res);
+  free(data);
+  if (rc) {
+    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT, "cannot publish: bad topic or params", e->message_id);
+    return;
+  }
+  char extra[160];
+  snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
+           (unsigned long long)res.sequence, res.delivered, res.message_id);
+  send_ack(j, e->message_id, extra);
+}
+
+/* Token bucket: true when a frame may be processed now. */
+static bool take_token(jconn_t *j) {
+  uint64_t now = uv_now(j->jp->srv->loop);
+  j->tokens += (double)(now - j->refill_ms) * j->jp->opt.rate / 1000.0;
+  if (j->tokens > j->jp->opt.burst) j->tokens = j->jp->opt.burst;
+  j->refill_ms = now;
+  if (j->tokens < 1) return false;
+  j->tokens -= 1;
+  return true;
+}
+
+static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
+  jconn_t *j = hd_ws_udata(c);
+  if (!j) return 0;
+  if (!take_token(j)) {
+    send_error(j, E_RATE, "rate limit exceeded: frame dropped", NULL);
+    return 0;
+  }
+  if (opcode != HD_WS_OP_TEXT) {
+    send_error(j, E_INVALID, "frames must be JSON text", NULL);
+    return 0;
+  }
+  hd_envelope_t e;
+  const char *why = "invalid message";
+  if (hd_envelope_parse((const char *)data, len, &e, &why)) {
+    send_error(j, E_INVALID, why, NULL);
+    return 0;
+  }
+  bool idempotent = !strcmp(e.type, "ack") || !strcmp(e.type, "heartbeat");
+  if (e.message_id && !idempotent && seen_before(j, e.message_id)) {
+    send_ack(j, e.message_id, "\"duplicate\":true"); /* processed already: acknowledged again only */
+  } else if (!strcmp(e.type, "heartbeat")) {
+    char d[64];
+    snprintf(d, sizeof d, "{\"serverTime\":%lld}", (long long)hd_clock_wall_ms());
+    send_frame(j, "heartbeat", d);
+  } else if (!strcmp(e.type, "subscribe")) {
+    on_subscribe(j, &e);
+  } else if (!strcmp(e.type, "unsubscribe")) {
+    on_unsubscribe(j, &e);
+  } else if (!strcmp(e.type, "ack")) {
+    json_t *id = json_object_get(e.data, "messageId");
+    if (!json_is_string(id)) send_error(j, E_INVALID, "`data.messageId` must be a string", e.message_id);
+    else acknowledge(j, json_string_value(id));
+  } else if (!strcmp(e.type, "notification") || !strcmp(e.type, "status") || !strcmp(e.type, "data")) {
+    on_client_publish(j, &e);
+  } else {
+    char msg[128];
+    snprintf(msg, sizeof msg, "unknown or not allowed message type '%.60s'", e.type);
+    send_error(j, E_OPERATION, msg, e.message_id);
+  }
+  if (e.message_id && !idempotent && !c->closing) remember(j, e.message_id);
+  hd_envelope_free(&e);
+  return 0;
+}
+
+static void ws_violation(hd_conn_t *c, int err) {
+  if (!hd_ws_udata(c)) return;
+  if (err == HD_ETOOBIG) send_error_conn(c, E_TOO_LARGE, "message too large", NULL);
+  else if (err == HD_EUTF8) send_error_conn(c, E_INVALID, "text frame is not valid UTF-8", NULL);
+}
+
+/* --- connection lifecycle ----------------------------------------------------------------- */
+
+static void jconn_free(jconn_t *j) {
+  hd_jp_server_t *jp = j->jp;
+  hd_hub_leave_all(jp->hub, &j->member);
+  for (unacked_t *u = j->unacked, *next; u; u = next) { /* what was not acknowledged waits for later */
+    next = u->next;
+    inbox_add(jp, j->claims.sub, u->msg);
+    hd_hub_msg_unref(u->msg);
+    free(u);
+  }
+  if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
+  if (j->prev) j->prev->next = j->next;
+  else jp->conns = j->next;
+  if (j->next) j->next->prev = j->prev;
+  jp->count--;
+  for (uint32_t i = 0; j->seen && i < jp->opt.dedupe_window; i++) free(j->seen[i]);
+  free(j->seen);
+  free(j);
+}
+
+static void ws_closed(hd_conn_t *c, uint16_t code) {
+  jconn_t *j = hd_ws_udata(c);
+  if (!j) return;
+  hd_ws_set_udata(c, NULL);
+  jconn_free(j);
+}
+
+static int ws_open(hd_conn_t *c, void *udata) {
+  pending_t *p = udata;
+  hd_jp_server_t *jp = p->jp;
+  hd_ws_set_udata(c, NULL);
+  if (p->error) {
+    send_error_conn(c, p->error, p->why, NULL);
+    hd_ws_close(c, p->error == E_AUTH ? HD_WS_CLOSE_POLICY : HD_WS_CLOSE_PROTOCOL, p->why);
+    free(p);
+    return 0;
+  }
+  jconn_t *j = calloc(1, sizeof(*j));
+  if (!j) {
+    free(p);
+    return HD_ENOMEM;
+  }
+  hd_hub_member_init(&j->member, deliver);
+  j->jp = jp;
+  j->conn = c;
+  j->claims = p->claims;
+  j->tokens = jp->opt.burst;
+  j->refill_ms = uv_now(jp->srv->loop);
+  memcpy(j->client_id, p->client_id, sizeof j->client_id);
+  snprintf(j->key, sizeof j->key, "%s\x1f%s", j->claims.sub, j->client_id);
+  free(p);
+  j->next = jp->conns;
+  if (jp->conns) jp->conns->prev = j;
+  jp->conns = j;
+  jp->count++;
+  hd_ws_set_udata(c, j);
+  hd_ws_set_max_message(c, jp->opt.max_message);
+  jconn_t *old = hd_map_get(&jp->by_key, j->key, strlen(j->key));
+  if (old) say_goodbye(old, "replaced", HD_WS_CLOSE_NORMAL);
+  hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
+  char d[160];
+  snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
+  send_frame(j, "connect", d);
+  inbox_t *in = inbox_get(jp, j->claims.sub, false);
+  if (in) { /* notifications that waited for this user */
+    hd_map_del(&jp->inboxes, in->sub, strlen(in->sub));
+    for (uint32_t i = 0; i < in->count; i++) send_message(j, in->msgs[i]);
+    inbox_free(in, NULL);
+  }
+  return 0;
+}
+
+static void ws_refused(hd_conn_t *c, void *udata) {
+  send_error_conn(c, E_CONNECT, c->over_limit ? "server full, try again later" : "server not ready", NULL);
+  free(udata);
+}
+
+static const hd_ws_handler_t handler = {.name = "json",
+                                        .on_open = ws_open,
+                                        .on_message = ws_message,
+                                        .on_close = ws_closed,
+                                        .on_violation = ws_violation,
+                                        .on_refused = ws_refused};
+
+/* GET /api/v1/ws: checks token and protocol, then upgrades; errors go out as frames after it. */
+static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_jp_server_t *jp = udata;
+  pending_t *p = calloc(1, sizeof(*p));
+  if (!p) return hd_http_respond_error(ex, 500, "out of memory");
+  p->jp = jp;
+  char token[8192] = "", protocol[32] = PROTOCOL_VERSION;
+  if (hd_http_request_query(req, "token", token, sizeof token) < 0) {
+    hd_slice_t auth = hd_http_request_header(req, "Authorization");
+    if (auth.len > 7 && !strncasecmp(auth.ptr, "Bearer ", 7) && auth.len - 7 < sizeof token) {
+      memcpy(token, auth.ptr + 7, auth.len - 7);
+      token[auth.len - 7] = '\0';
+    }
+  }
+  hd_http_request_query(req, "protocol", protocol, sizeof protocol);
+  if (strcmp(protocol, PROTOCOL_VERSION) && strcmp(protocol, "1")) {
+    p->error = E_PROTOCOL;
+    p->why = "unsupported protocol version (use 1.0)";
+  } else if (hd_jwt_verify(&jp->opt.jwt, token, &p->claims, &p->why)) {
+    p->error = E_AUTH;
+  }
+  if (hd_http_request_query(req, "clientId", p->client_id, sizeof p->client_id) <= 0 || !hd_topic_valid(p->client_id)) {
+    p->client_id[0] = 'c';
+    hd_id_random(p->client_id + 1, 15);
+  }
+  if (hd_ws_upgrade(ex, &handler, p)) free(p);
+}
+
+/* --- sweep: token expiry and redelivery --------------------------------------------------- */
+
+static void on_sweep(uv_timer_t *t) {
+  hd_jp_server_t *jp = t->data;
+  uint64_t now = uv_now(jp->srv->loop);
+  int64_t wall_s = hd_clock_wall_ms() / 1000;
+  for (jconn_t *j = jp->conns, *next; j; j = next) {
+    next = j->next;
+    if (j->conn->closing || j->conn->ending) continue;
+    if (j->claims.exp && wall_s > j->claims.exp) {
+      say_goodbye(j, "token expired", HD_WS_CLOSE_POLICY);
+      continue;
+    }
+    for (unacked_t **pp = &j->unacked; *pp;) {
+      unacked_t *u = *pp;
+      if (u->due_ms > now) {
+        pp = &u->next;
+      } else if (u->sent > jp->opt.ack_retries) { /* given up on this connection: the inbox keeps it */
+        *pp = u->next;
+        j->unacked_count--;
+        inbox_add(jp, j->claims.sub, u->msg);
+        hd_hub_msg_unref(u->msg);
+        free(u);
+      } else {
+        hd_buf_t *frame = hd_hub_msg_encoded(u->msg, jp->enc, encode_message, NULL);
+        if (frame) hd_ws_send_frame(j->conn, frame);
+        u->sent++;
+        u->due_ms = now + jp->opt.ack_timeout_ms;
+        pp = &u->next;
+      }
+    }
+  }
+}
+
+static void on_stop(void *arg) {
+  hd_jp_server_t *jp = arg;
+  for (jconn_t *j = jp->conns; j; j = j->next) send_frame(j, "disconnect", "{\"reason\":\"shutdown\"}");
+}
+
+/* --- public API --------------------------------------------------------------------------- */
+
+hd_jp_server_t *hd_jp_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_jp_options_t *opt) {
+  hd_jp_server_t *jp = calloc(1, sizeof(*jp));
+  if (!jp) return NULL;
+  jp->srv = srv;
+  jp->hub = hub;
+  jp->opt = *opt;
+  jp->subscribe_user = strdup(opt->subscribe_user ? opt->subscribe_user : "");
+  jp->publish_user = strdup(opt->publish_user ? opt->publish_user : "");
+  jp->enc = hd_hub_encoding_id(hub, "json/ws");
+  if (!jp->subscribe_user || !jp->publish_user || jp->enc < 0 || hd_server_add_stop_hook(srv, on_stop, jp)) {
+    free(jp->subscribe_user);
+    free(jp->publish_user);
+    free(jp);
+    return NULL;
+  }
+  uv_timer_init(srv->loop, &jp->sweeper);
+  jp->sweeper.data = jp;
+  uv_timer_start(&jp->sweeper, on_sweep, SWEEP_MS, SWEEP_MS);
+  uv_unref((uv_handle_t *)&jp->sweeper);
+  return jp;
+}
+
+int hd_jp_server_route(hd_jp_server_t *jp, hd_router_t *router) {
+  return hd_router_add(router, "GET", "/api/v1/ws", handle, jp);
+}
+
+static void free_server(uv_handle_t *h) { free(h->data); }
+
+void hd_jp_server_free(hd_jp_server_t *jp) {
+  if (!jp) return;
+  while (jp->conns) {
+    hd_ws_set_udata(jp->conns->conn, NULL);
+    jconn_free(jp->conns);
+  }
+  hd_map_each(&jp->inboxes, inbox_free, NULL);
+  hd_map_free(&jp->inboxes);
+  hd_map_free(&jp->by_key);
+  free(jp->subscribe_user);
+  free(jp->publish_user);
+  uv_close((uv_handle_t *)&jp->sweeper, free_server);
+}
+
+size_t hd_jp_connection_count(const hd_jp_server_t *jp) { return jp->count; }
+
+int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, const char *type,
+                  const char *data_json, const char *sio_event, hd_jp_publish_result_t *res) {
+  if (!hd_topic_valid(topic)) return HD_EINVAL;
+  hd_sbuf_t key = {0};
+  hd_sbuf_puts(&key, topic);
+  bool with_params = params && json_object_size(params);
+  if (with_params) hd_sbuf_puts(&key, "?");
+  if (hd_params_key(params, &key) || !key.ptr) {
+    hd_sbuf_free(&key);
+    return HD_EINVAL;
+  }
+  int rc = hd_hub_room_keep_history(jp->hub, topic, strlen(topic));
+  hd_hub_msg_t *msg = rc ? NULL : hd_hub_msg_new(jp->hub, topic, type, data_json, strlen(data_json));
+  if (msg && with_params) msg->subroom = strdup(key.ptr);
+  if (msg && sio_event) msg->sio_event = strdup(sio_event);
+  if (!msg || (with_params && !msg->subroom) || (sio_event && !msg->sio_event)) {
+    hd_hub_msg_unref(msg);
+    hd_sbuf_free(&key);
+    return HD_ENOMEM;
+  }
+  const char *rooms[2] = {topic, key.ptr};
+  res->delivered = hd_hub_publish(jp->hub, msg, rooms, with_params ? 2 : 1, NULL, 0, NULL);
+  res->sequence = msg->seq;
+  snprintf(res->message_id, sizeof res->message_id, "%s", msg->message_id);
+  hd_hub_msg_unref(msg);
+  hd_sbuf_free(&key);
+  return 0;
+}
