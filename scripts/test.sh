@@ -53,7 +53,9 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
       local name; name=$(basename "$f")
       mkdir -p "fuzz/corpus-$name"
       echo "--- $name (${FUZZ_SECONDS}s)"
-      "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "fuzz/corpus-$name" fuzz/seeds/"$name" \
+      local dirs=("fuzz/corpus-$name")
+      [ -d "fuzz/seeds/$name" ] && dirs+=("fuzz/seeds/$name")
+      "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -print_final_stats=0 "${dirs[@]}" \
         >"build-fuzz/$name.log" 2>&1 || { rc=1; tail -40 "build-fuzz/$name.log"; }
       grep -E '^Done|#[0-9]+.*DONE' "build-fuzz/$name.log" | tail -1
     done
