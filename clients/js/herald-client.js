@@ -607,7 +607,7 @@
         return;
       }
       // The server replays history before the ack, so everything up to ack.sequence is here.
-      if (typeof data.sequence === 'number') sub.lastSequence = data.sequence;
+      
       sub.acked = true;
       waiters.forEach(function (w) { w.resolve(data); });
       if (req.resubscribe) this._emit('resubscribe', data, { topic: sub.topic, params: sub.params });
@@ -706,7 +706,7 @@
       clearTimeout(req.timer);
       req.timer = null;
       if (req.kind === 'send') {
-        
+        if (req.item.sent) resend.push(req.item);
       } else {
         self._pending.delete(id);
         if (req.kind === 'unsubscribe') req.resolve(null);

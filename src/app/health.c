@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "net/server.h"
 
 void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
@@ -16,15 +17,19 @@ void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void
     json_object_set_new(by_proto, m->protocol_names[i], json_integer(m->conns_ws[i]));
     ws_total += m->conns_ws[i];
   }
+  const hd_app_t *app = udata;
   double uptime = (double)hd_server_uptime_ms(s) / 1000.0;
-  json_t *root = json_pack("{s:s, s:s, s:f, s:{s:i, s:i, s:i}, s:{s:i, s:o, s:f}}",
+  json_t *root = json_pack("{s:s, s:s, s:f, s:{s:i, s:i, s:i}, s:{s:i, s:o, s:i, s:f}, s:{s:i, s:i}, s:{s:i}}",
                            "status", s->stopping ? "stopping" : "ok",
                            "version", HERALD_VERSION,
                            "uptime", uptime,
                            "connections", "total", (json_int_t)s->conn_count, "http", (json_int_t)m->conns_http,
                            "websocket", (json_int_t)ws_total,
                            "websocket", "connections", (json_int_t)ws_total, "byProtocol", by_proto,
-                           "uptime", uptime);
+                           "rooms", (json_int_t)hd_hub_room_count(app->hub), "uptime", uptime,
+                           "socketio", "sessions", (json_int_t)hd_sio_client_count(app->sio),
+                           "sockets", (json_int_t)hd_sio_socket_count(app->sio),
+                           "json", "connections", (json_int_t)hd_jp_connection_count(app->jp));
   char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
   if (text) hd_http_respond_json(ex, s->stopping ? 503 : 200, text);
   else hd_http_respond_error(ex, 500, "cannot encode health");
@@ -45,6 +50,14 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
                  (double)hd_server_uptime_ms(s) / 1000.0, m->conns_http);
   for (uint32_t i = 1; i < m->protocol_count; i++)
     hd_sbuf_printf(&b, "herald_connections{protocol=\"%s\"} %u\n", m->protocol_names[i], m->conns_ws[i]);
+  const hd_app_t *app = udata;
+  hd_sbuf_printf(&b,
+                 "# HELP herald_rooms Rooms and topics in the hub.\n# TYPE herald_rooms gauge\nherald_rooms %zu\n"
+                 "# HELP herald_socketio_sessions Engine.IO sessions (polling or WebSocket).\n"
+                 "# TYPE herald_socketio_sessions gauge\nherald_socketio_sessions %zu\n"
+                 "# HELP herald_socketio_sockets Socket.IO sockets (one per namespace joined).\n"
+                 "# TYPE herald_socketio_sockets gauge\nherald_socketio_sockets %zu\n",
+                 hd_hub_room_count(app->hub), hd_sio_client_count(app->sio), hd_sio_socket_count(app->sio));
   hd_sbuf_printf(&b,
                  "# HELP herald_connections_accepted_total TCP connections accepted.\n"
                  "# TYPE herald_connections_accepted_total counter\nherald_connections_accepted_total %llu\n"

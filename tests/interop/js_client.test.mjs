@@ -16,6 +16,7 @@ const MOCK_URL = new URL('./lib/mock-json-server.mjs', import.meta.url).href;
 const HeraldClient = require(CLIENT_PATH);
 
 const FAST = { initialDelay: 20, maxDelay: 100, factor: 2, jitter: 0 };
+const T = { timeout: 5000 }; // per test: a hang fails fast
 
 // ---- helpers ----
 
@@ -71,7 +72,7 @@ function collect(client, type = 'data') {
 
 // ---- tests ----
 
-test('connects: state events, connect data, token/clientId/protocol in the query', async (t) => {
+test('connects: state events, connect data, token/clientId/protocol in the query', T, async (t) => {
   const { mock, client } = await setup(t);
   const states = [];
   client.on('state', (s, info) => states.push([s, info.previous]));
@@ -88,7 +89,7 @@ test('connects: state events, connect data, token/clientId/protocol in the query
   assert.deepEqual({ token, clientId, protocol }, { token: 'alice', clientId: 'c1', protocol: '1.0' });
 });
 
-test('autoConnect (default) starts after the constructor returns, so early listeners see every state', async (t) => {
+test('autoConnect (default) starts after the constructor returns, so early listeners see every state', T, async (t) => {
   const mock = await startMockServer();
   const client = new HeraldClient({ url: mock.url, token: 'bob' });
   t.after(async () => { client.close(); await mock.close(); });
@@ -99,7 +100,7 @@ test('autoConnect (default) starts after the constructor returns, so early liste
   assert.match(data.clientId, /^js-/); // generated when not given
 });
 
-test('subscribe resolves with the ack; publishes arrive in order with topic and sequence', async (t) => {
+test('subscribe resolves with the ack; publishes arrive in order with topic and sequence', T, async (t) => {
   const { mock, client } = await connected(t);
   const ack = await client.subscribe('news');
   assert.equal(ack.topic, 'news');
@@ -121,7 +122,7 @@ test('subscribe resolves with the ack; publishes arrive in order with topic and 
   assert.deepEqual(client.subscriptions(), [{ topic: 'news', params: undefined, lastSequence: 2 }]);
 });
 
-test('params: exact-match routing, one copy when subscribed to topic and topic+params, canonical keys', async (t) => {
+test('params: exact-match routing, one copy when subscribed to topic and topic+params, canonical keys', T, async (t) => {
   const { mock, client } = await connected(t);
   const got = collect(client);
   await client.subscribe('orders', { id: 1, shop: 'a' });
@@ -139,7 +140,7 @@ test('params: exact-match routing, one copy when subscribed to topic and topic+p
   await assert.rejects(client.subscribe('orders', { nested: { x: 1 } }), TypeError);
 });
 
-test('notifications are acked automatically and not redelivered', async (t) => {
+test('notifications are acked automatically and not redelivered', T, async (t) => {
   const { mock, client } = await connected(t, { ackTimeout: 60 });
   const got = collect(client, 'notification');
   await client.subscribe('alerts');
@@ -152,7 +153,7 @@ test('notifications are acked automatically and not redelivered', async (t) => {
   assert.equal(got.length, 1);
 });
 
-test('unacked notifications are redelivered; the client drops the copies; a manual ack stops them', async (t) => {
+test('unacked notifications are redelivered; the client drops the copies; a manual ack stops them', T, async (t) => {
   const { mock, client } = await connected(t, { ackTimeout: 40, maxRetries: 20 }, { autoAck: false });
   const got = collect(client, 'notification');
   const dups = [];
@@ -172,7 +173,7 @@ test('unacked notifications are redelivered; the client drops the copies; a manu
   assert.equal(got.length, 1);
 });
 
-test('duplicate messageIds reach handlers once; every copy of a notification is acked', async (t) => {
+test('duplicate messageIds reach handlers once; every copy of a notification is acked', T, async (t) => {
   const { mock, client } = await connected(t, { ackTimeout: 5000 });
   const data = collect(client, 'data');
   const notes = collect(client, 'notification');
@@ -189,7 +190,7 @@ test('duplicate messageIds reach handlers once; every copy of a notification is 
   assert.equal(statuses.length, 1);
 });
 
-test('duplicate memory is bounded: LRU size and TTL', async (t) => {
+test('duplicate memory is bounded: LRU size and TTL', T, async (t) => {
   const { mock, client } = await connected(t, {}, { dedupeSize: 2, dedupeTtl: 100 });
   const got = collect(client, 'status');
   const send = (id) => mock.sendTo('c1', { type: 'status', data: { id }, messageId: id });
@@ -203,7 +204,7 @@ test('duplicate memory is bounded: LRU size and TTL', async (t) => {
   assert.deepEqual(got.map((e) => e.messageId), ['a', 'b', 'c', 'a', 'c', 'a']);
 });
 
-test('reconnects with backoff after the connection is severed; the subscription follows', async (t) => {
+test('reconnects with backoff after the connection is severed; the subscription follows', T, async (t) => {
   const { mock, client } = await connected(t);
   const got = collect(client);
   await client.subscribe('live');
@@ -229,7 +230,7 @@ test('reconnects with backoff after the connection is severed; the subscription 
   assert.deepEqual(got.map((e) => e.sequence), [1, 2]);
 });
 
-test('backoff grows by factor up to maxDelay; after maxAttempts the state is failed', async (t) => {
+test('backoff grows by factor up to maxDelay; after maxAttempts the state is failed', T, async (t) => {
   const { mock, client, errors } = await setup(t, {}, {
     reconnect: { initialDelay: 30, factor: 2, maxDelay: 100, jitter: 0, maxAttempts: 4 },
   });
@@ -253,7 +254,7 @@ test('backoff grows by factor up to maxDelay; after maxAttempts the state is fai
   assert.equal(mock.attempts.length, 5, 'no attempt after failed');
 });
 
-test('backoff jitter stays within +-jitter of the exponential delay', () => {
+test('backoff jitter stays within +-jitter of the exponential delay', T, () => {
   const o = { initialDelay: 100, factor: 2, maxDelay: 1000, jitter: 0.3 };
   assert.equal(HeraldClient.backoffDelay(0, o, 0), 70);
   assert.equal(HeraldClient.backoffDelay(0, o, 1), 130);
@@ -265,7 +266,7 @@ test('backoff jitter stays within +-jitter of the exponential delay', () => {
   }
 });
 
-test('server restart: resubscribe with lastSequence, replay without gap or duplicate, then live', async (t) => {
+test('server restart: resubscribe with lastSequence, replay without gap or duplicate, then live', T, async (t) => {
   const { mock, client } = await connected(t);
   const got = collect(client);
   await client.subscribe('feed');
@@ -298,7 +299,7 @@ test('server restart: resubscribe with lastSequence, replay without gap or dupli
   assert.deepEqual(sent, [1, 2, 3, 4, 5, 6], 'the server sent each message once');
 });
 
-test('recovered: false when history no longer reaches back; what it holds is replayed', async (t) => {
+test('recovered: false when history no longer reaches back; what it holds is replayed', T, async (t) => {
   const { mock, client } = await connected(t, { historySize: 2 }, { reconnect: { ...FAST, initialDelay: 80 } });
   const got = collect(client);
   await client.subscribe('short');
@@ -313,7 +314,42 @@ test('recovered: false when history no longer reaches back; what it holds is rep
   assert.equal(client.getLastSequence('short'), 5);
 });
 
-test('heartbeats: answered ones keep the connection, a missing answer makes the client reconnect', async (t) => {
+test('a fresh subscription starts from the ack sequence: nothing published while away is lost', T, async (t) => {
+  const { mock, client } = await connected(t, {}, { reconnect: { ...FAST, initialDelay: 60 } });
+  for (let n = 1; n <= 5; n++) mock.publish('old', undefined, 'data', { n }); // before subscribing
+  const got = collect(client);
+  const ack = await client.subscribe('old');
+  assert.equal(ack.sequence, 5);
+  assert.equal(client.getLastSequence('old'), 5);
+  const resub = next(client, 'resubscribe');
+  mock.dropAll();
+  mock.publish('old', undefined, 'data', { n: 6 }); // while away
+  const [rack] = await resub;
+  assert.equal(rack.recovered, true);
+  assert.equal(mock.framesOf('subscribe').at(-1).data.lastSequence, 5);
+  assert.deepEqual(got.map((e) => e.data.n), [6]);
+});
+
+test('token expired: with getToken the client reconnects with a new token; without it, failed', T, async (t) => {
+  let n = 0;
+  const a = await connected(t, {}, { token: undefined, getToken: () => `alice#${++n}` });
+  const back = next(a.client, 'reconnect');
+  a.mock.kick('c1', 'token expired'); // disconnect {reason}, close 1008
+  await back;
+  assert.deepEqual(a.mock.attempts.map((x) => x.query.token), ['alice#1', 'alice#2']);
+
+  const b = await connected(t, {}, { clientId: 'c2' });
+  const lost = next(b.client, 'disconnect');
+  b.mock.kick('c2', 'token expired');
+  const [info] = await lost;
+  assert.equal(info.serverReason, 'token expired');
+  assert.equal(info.willReconnect, false);
+  await until(() => b.client.state === 'failed');
+  await sleep(80);
+  assert.equal(b.mock.attempts.length, 1);
+});
+
+test('heartbeats: answered ones keep the connection, a missing answer makes the client reconnect', T, async (t) => {
   const { mock, client } = await connected(t, {}, { heartbeatInterval: 30, heartbeatTimeout: 60 });
   await sleep(150);
   const beats = mock.framesOf('heartbeat');
@@ -333,7 +369,7 @@ test('heartbeats: answered ones keep the connection, a missing answer makes the 
   assert.equal(mock.attempts.length, 2);
 });
 
-test('auth failure (1001, close 1008): failed at once, no retry', async (t) => {
+test('auth failure (1001, close 1008): failed at once, no retry', T, async (t) => {
   const { mock, client, errors } = await setup(t, {}, { token: 'invalid-token' });
   let gaveUp = false;
   client.on('reconnect_failed', () => { gaveUp = true; });
@@ -346,7 +382,7 @@ test('auth failure (1001, close 1008): failed at once, no retry', async (t) => {
   assert.equal(gaveUp, false);
 });
 
-test('protocol mismatch (1002): failed at once, no retry', async (t) => {
+test('protocol mismatch (1002): failed at once, no retry', T, async (t) => {
   const { mock, client, errors } = await setup(t, {}, { protocol: '9.9' });
   const failed = new Promise((resolve) => client.on('state', (s, info) => { if (s === 'failed') resolve(info); }));
   client.connect();
@@ -358,7 +394,7 @@ test('protocol mismatch (1002): failed at once, no retry', async (t) => {
   assert.equal(mock.attempts.length, 1);
 });
 
-test('getToken is asked for a fresh token on every attempt', async (t) => {
+test('getToken is asked for a fresh token on every attempt', T, async (t) => {
   let n = 0;
   const { mock, client } = await connected(t, {}, { token: undefined, getToken: async () => `alice#${++n}` });
   const back = next(client, 'reconnect');
@@ -367,7 +403,7 @@ test('getToken is asked for a fresh token on every attempt', async (t) => {
   assert.deepEqual(mock.attempts.map((a) => a.query.token), ['alice#1', 'alice#2']);
 });
 
-test('sendWithAck resolves with the ack; a frame in flight at a drop is resent and processed once', async (t) => {
+test('sendWithAck resolves with the ack; a frame in flight at a drop is resent and processed once', T, async (t) => {
   const { mock, client } = await connected(t);
   const ack = await client.sendWithAck('data', { x: 1 });
   assert.equal(mock.received.length, 1);
@@ -388,7 +424,7 @@ test('sendWithAck resolves with the ack; a frame in flight at a drop is resent a
   await assert.rejects(client.sendWithAck('connect', {}), (e) => e.code === 3002);
 });
 
-test('sends while offline are queued, flushed in order on connect; overflow drops the oldest', async (t) => {
+test('sends while offline are queued, flushed in order on connect; overflow drops the oldest', T, async (t) => {
   const { mock, client, errors } = await setup(t, {}, { queueSize: 3 });
   const first = client.sendWithAck('data', { n: 1 });
   for (let n = 2; n <= 5; n++) client.send('data', { n });
@@ -400,14 +436,14 @@ test('sends while offline are queued, flushed in order on connect; overflow drop
   assert.deepEqual(mock.received.map((r) => r.frame.data.n), [3, 4, 5]);
 });
 
-test('subscribe refused: 3001 permission denied, 3000 unknown topic; the subscription is forgotten', async (t) => {
+test('subscribe refused: 3001 permission denied, 3000 unknown topic; the subscription is forgotten', T, async (t) => {
   const { client } = await connected(t);
   await assert.rejects(client.subscribe('private:payroll'), (e) => e.code === 3001 && e instanceof Error);
   await assert.rejects(client.subscribe('unknown:x', { a: 1 }), (e) => e.code === 3000);
   assert.deepEqual(client.subscriptions(), []);
 });
 
-test('subscribe while offline resolves on connection; unsubscribe stops delivery', async (t) => {
+test('subscribe while offline resolves on connection; unsubscribe stops delivery', T, async (t) => {
   const { mock, client } = await setup(t);
   const got = collect(client);
   const subscribed = client.subscribe('later');
@@ -424,7 +460,7 @@ test('subscribe while offline resolves on connection; unsubscribe stops delivery
   assert.deepEqual(client.subscriptions(), []);
 });
 
-test('server kick: disconnected, no reconnect', async (t) => {
+test('server kick: disconnected, no reconnect', T, async (t) => {
   const { mock, client } = await connected(t);
   const lost = next(client, 'disconnect');
   mock.kick('c1', 'kicked');
@@ -436,7 +472,7 @@ test('server kick: disconnected, no reconnect', async (t) => {
   assert.equal(mock.attempts.length, 1);
 });
 
-test('events: off() removes, once() fires once, handlers get `this` = client, methods work detached', async (t) => {
+test('events: off() removes, once() fires once, handlers get `this` = client, methods work detached', T, async (t) => {
   const { mock, client, errors } = await connected(t);
   const calls = [];
   const h = function (d) { calls.push(['h', d.n, this === client]); };
@@ -460,7 +496,7 @@ test('events: off() removes, once() fires once, handlers get `this` = client, me
   assert.ok(all.every((id) => id.startsWith('c1-')));
 });
 
-test('close(): disconnected, pending requests rejected, no reconnect', async (t) => {
+test('close(): disconnected, pending requests rejected, no reconnect', T, async (t) => {
   const { mock, client } = await connected(t);
   await client.subscribe('x');
   const closedOnServer = new Promise((r) => mock.connections[0].ws.once('close', (code) => r(code)));
@@ -485,7 +521,7 @@ test('close(): disconnected, pending requests rejected, no reconnect', async (t)
   await until(() => mock.framesOf('subscribe').length === 2);
 });
 
-test('close() leaves no timer or socket behind: a Node process exits right after', async () => {
+test('close() leaves no timer or socket behind: a Node process exits right after', T, async () => {
   const script = `
     import { createRequire } from 'node:module';
     import { startMockServer } from ${JSON.stringify(MOCK_URL)};
@@ -514,7 +550,7 @@ test('close() leaves no timer or socket behind: a Node process exits right after
   assert.ok(Date.now() - started < 3000, `exited after ${Date.now() - started} ms`);
 });
 
-test('loads as CommonJS, as an ESM default import, and as a browser classic script', async () => {
+test('loads as CommonJS, as an ESM default import, and as a browser classic script', T, async () => {
   const esm = (await import(pathToFileURL(CLIENT_PATH).href)).default;
   assert.equal(esm, HeraldClient);
   const vm = await import('node:vm');

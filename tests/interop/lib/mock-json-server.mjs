@@ -134,12 +134,13 @@ export class MockJsonServer extends EventEmitter {
     for (const conn of [...this.conns]) { conn.ws.terminate(); this._gone(conn); }
   }
 
-  /** Sends `disconnect {reason}` and closes (1000) the connections of clientId. */
-  kick(clientId, reason = 'kicked') {
+  /** Sends `disconnect {reason}` and closes the connections of clientId with closeCode
+   * ('token expired' is closed with 1008, as an auth failure). */
+  kick(clientId, reason = 'kicked', closeCode = reason === 'token expired' ? 1008 : 1000) {
     for (const conn of [...this.conns]) {
       if (conn.clientId !== clientId) continue;
       this._send(conn, { type: 'disconnect', data: { reason } });
-      conn.ws.close(1000, reason);
+      conn.ws.close(closeCode, reason);
       this._gone(conn);
     }
   }
