@@ -423,7 +423,7 @@
       fatal = herror(ErrorCodes.INVALID_PROTOCOL, 'protocol refused (close 1002)');
     }
     var final = !fatal && serverReason && FINAL_REASONS[serverReason] === 1;
-    var retry = !fatal && !final && this._attempts < this.reconnectOptions.maxAttempts;
+    var retry = !fatal && !final && true;
     if (wasLive) {
       this._emit('disconnect', {
         code: code, reason: reason || '', serverReason: serverReason || undefined,
@@ -607,7 +607,7 @@
         return;
       }
       // The server replays history before the ack, so everything up to ack.sequence is here.
-      
+      if (typeof data.sequence === 'number') sub.lastSequence = data.sequence;
       sub.acked = true;
       waiters.forEach(function (w) { w.resolve(data); });
       if (req.resubscribe) this._emit('resubscribe', data, { topic: sub.topic, params: sub.params });
