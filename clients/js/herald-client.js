@@ -30,7 +30,7 @@
     CLOSED: 'CLOSED', ACK_TIMEOUT: 'ACK_TIMEOUT', QUEUE_OVERFLOW: 'QUEUE_OVERFLOW',
     CONNECT_TIMEOUT: 'CONNECT_TIMEOUT', HEARTBEAT_TIMEOUT: 'HEARTBEAT_TIMEOUT',
     RECONNECT_FAILED: 'RECONNECT_FAILED', TOKEN_ERROR: 'TOKEN_ERROR', INVALID_FRAME: 'INVALID_FRAME',
-    UNSUBSCRIBED: 'UNSUBSCRIBED', NO_WEBSOCKET: 'NO_WEBSOCKET',
+    UNSUBSCRIBED: 'UNSUBSCRIBED', NO_WEBSOCKET: 'NO_WEBSOCKET', SOCKET_ERROR: 'SOCKET_ERROR',
   });
 
   /* Envelope types the client handles itself: never deduplicated, never queued. */
@@ -63,8 +63,9 @@
     return s.slice(0, n);
   }
 
-  /* Canonical form of subscription params: keys sorted, values as strings ({id: 1} == {id: '1'});
-   * '' for none or {}. Throws TypeError unless params is a flat map of strings and numbers. */
+  /* Canonical form of subscription params, as the server compares them: keys sorted, values typed
+   * ({id: 1} != {id: '1'}); '' for none or {}. Throws TypeError unless params is a flat map of
+   * strings and finite numbers. */
   function canonicalParams(params) {
     if (params === undefined || params === null) return '';
     if (typeof params !== 'object' || Array.isArray(params)) throw new TypeError('params must be a flat object');
@@ -75,7 +76,7 @@
       if (typeof v !== 'string' && !(typeof v === 'number' && isFinite(v))) {
         throw new TypeError('params.' + keys[i] + ' must be a string or a finite number');
       }
-      parts.push([keys[i], String(v)]);
+      parts.push([keys[i], v]);
     }
     return parts.length ? JSON.stringify(parts) : '';
   }
@@ -353,7 +354,16 @@
     this._live = false;
     this._serverReason = null;
     sock.onopen = noop;
-    sock.onerror = noop; // a close event follows every error
+    sock.onerror = function (ev) {
+      // The connection is lost now: not every implementation fires 'close' after 'error' (undici in
+      // Node 20 does not after a refused handshake).
+      if (self._socket !== sock) return;
+      var wasLive = self._live;
+      var err = herror(LocalErrors.SOCKET_ERROR, 'WebSocket error' + (ev && ev.message ? ': ' + ev.message : ''));
+      if (ev && ev.error) err.cause = ev.error;
+      self._teardownSocket(false);
+      self._connectionLost(1006, err.message, wasLive, err);
+    };
     sock.onmessage = function (ev) {
       if (self._socket === sock) self._onFrame(ev.data);
     };
@@ -423,7 +433,7 @@
       fatal = herror(ErrorCodes.INVALID_PROTOCOL, 'protocol refused (close 1002)');
     }
     var final = !fatal && serverReason && FINAL_REASONS[serverReason] === 1;
-    var retry = !fatal && !final && true;
+    var retry = !fatal && !final && this._attempts < this.reconnectOptions.maxAttempts;
     if (wasLive) {
       this._emit('disconnect', {
         code: code, reason: reason || '', serverReason: serverReason || undefined,
@@ -606,8 +616,13 @@
         if (!waiters.length) this._emit('error', err, err.envelope || null); // nobody else would hear of it
         return;
       }
-      // The server replays history before the ack, so everything up to ack.sequence is here.
-      if (typeof data.sequence === 'number') sub.lastSequence = data.sequence;
+      // ack.sequence is the topic's last sequence. Without lastSequence there is no replay, so the
+      // subscription starts there. With one, the replay may follow the ack (it does on Herald), so
+      // only the replayed messages themselves advance lastSequence.
+      if (typeof data.sequence === 'number' && !req.sentLastSequence &&
+          (sub.lastSequence === undefined || data.sequence > sub.lastSequence)) {
+        sub.lastSequence = data.sequence;
+      }
       sub.acked = true;
       waiters.forEach(function (w) { w.resolve(data); });
       if (req.resubscribe) this._emit('resubscribe', data, { topic: sub.topic, params: sub.params });
@@ -784,7 +799,8 @@
     if (sub.paramsKey) data.params = sub.params;
     if (sub.lastSequence !== undefined) data.lastSequence = sub.lastSequence;
     var item = { messageId: id, text: JSON.stringify({ type: 'subscribe', data: data, timestamp: Date.now(), messageId: id }), sent: false };
-    this._pending.set(id, { kind: 'subscribe', sub: sub, resubscribe: !!resubscribe, timer: null, timeout: this.requestTimeout });
+    this._pending.set(id, { kind: 'subscribe', sub: sub, resubscribe: !!resubscribe, sentLastSequence: data.lastSequence !== undefined,
+                            timer: null, timeout: this.requestTimeout });
     this._write(item);
   };
 
@@ -799,7 +815,7 @@
   };
 
   /* Subscribes to topic (with optional params) now or on connection, and after every reconnect
-   * with lastSequence. Promise<ackData> ({messageId, topic, params?, recovered, sequence});
+   * with lastSequence. Promise<ackData> ({messageId, topic, params?, sequence, recovered?});
    * rejects with err.code 3000/3001 (and forgets the subscription). opts.lastSequence replays
    * from a sequence you kept (e.g. across page loads). */
   proto.subscribe = function (topic, params, opts) {

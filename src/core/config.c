@@ -65,6 +65,8 @@ static const cfg_option_t options[] = {
         "ms allowed to receive a request's headers (slowloris guard)"),
     OPT("keepalive-timeout", CFG_INT, keepalive_timeout, "5000", 100, 3600000,
         "ms an idle keep-alive HTTP connection stays open"),
+    OPT("send-timeout", CFG_INT, send_timeout, "30000", 100, 3600000,
+        "ms a connection may keep unsent bytes without the peer reading any (slow readers are closed)"),
     OPT("static-max-age", CFG_INT, static_max_age, "0", 0, 31536000,
         "Cache-Control max-age (s) for static files; 0 = no-cache (revalidate with ETag)"),
     OPT("ws-max-message-size", CFG_INT, ws_max_message_size, "4194304", 125, 1 * GiB,
@@ -289,7 +291,7 @@ int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *e
     }
     const char *value;
     if (eq) value = eq + 1;
-    else if (o->type == CFG_BOOL && (i + 1 >= argc || parse_bool(argv[i + 1], &(bool){0}) != 0)) value = "true";
+    else if (o->type == CFG_BOOL && (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2))) value = "true";
     else if (i + 1 < argc) value = argv[++i];
     else {
       snprintf(err, errlen, "option '--%s' needs a value", o->name);

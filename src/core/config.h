@@ -30,6 +30,7 @@ typedef struct {
   int64_t max_body_size;
   int64_t header_timeout;
   int64_t keepalive_timeout;
+  int64_t send_timeout;
   int64_t static_max_age;
   int64_t ws_max_message_size;
   int64_t max_backpressure;

@@ -11,7 +11,8 @@
 #include "net/http_conn.h"
 #include "net/ws_conn.h"
 
-#define WQ_BATCH 64 /* iovecs per try_write/uv_write */
+#define WQ_BATCH 64   /* iovecs per try_write/uv_write */
+#define LINGER_MS 2000 /* after our FIN, how long unread input is drained before closing */
 
 typedef struct {
   uv_write_t req;
@@ -27,6 +28,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   hd_conn_t *c = stream->data;
   if (nread == 0) return;
+  if (c->lingering) { /* input after our FIN is discarded; the peer's FIN ends it */
+    if (nread < 0) hd_conn_abort(c);
+    return;
+  }
   if (nread < 0) {
     if (nread == UV_EOF && c->kind == HD_CONN_HTTP && !c->closing) {
       hd_http_conn_on_eof(c); /* a half-closed client still gets its response */
@@ -102,6 +107,7 @@ static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
     }
   }
   c->wq[c->wq_len++] = (hd_wq_entry_t){hd_buf_ref(buf), 0};
+  if (!c->pending_bytes) c->last_write_ms = uv_now(c->server->loop);
   c->pending_bytes += buf->len;
   if (!c->in_flush_list) {
     c->in_flush_list = true;
@@ -116,6 +122,11 @@ static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
 int hd_conn_write(hd_conn_t *c, hd_buf_t *buf) {
   if (c->closing || c->ending) return HD_ECLOSED;
   if (c->pending_bytes + buf->len > (size_t)c->server->cfg->max_backpressure) return HD_ETOOBIG;
+  return enqueue(c, buf);
+}
+
+int hd_conn_write_force(hd_conn_t *c, hd_buf_t *buf) {
+  if (c->closing || c->ending) return HD_ECLOSED;
   return enqueue(c, buf);
 }
 
@@ -135,6 +146,7 @@ static void on_write(uv_write_t *req, int status) {
   uint32_t done = c->inflight;
   c->inflight = 0;
   if (status == 0) {
+    c->last_write_ms = uv_now(c->server->loop);
     for (uint32_t i = 0; i < done; i++) {
       hd_wq_entry_t *e = &c->wq[c->wq_head + i];
       c->server->metrics.bytes_out += e->buf->len - e->off;
@@ -164,6 +176,7 @@ void hd_conn_flush(hd_conn_t *c) {
       return;
     }
     c->server->metrics.bytes_out += (uint64_t)written;
+    if (written > 0) c->last_write_ms = uv_now(c->server->loop);
     /* drop fully written entries, advance into a partial one */
     size_t left = (size_t)written;
     uint32_t full = 0;
@@ -231,11 +244,30 @@ void hd_conn_abort(hd_conn_t *c) {
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
+/* Our FIN is out: drain what the peer still sends, so closing does not turn into a reset that
+ * would destroy the response or close frame it has not read yet. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
   hd_conn_t *c = req->data;
   free(req);
-  hd_conn_abort(c);
+  if (status < 0 || c->closing) {
+    hd_conn_abort(c);
+  } else {
+    c->lingering = true;
+    c->since_ms = uv_now(c->server->loop);
+    c->reading = false;
+    hd_conn_set_reading(c, true);
+  }
   hd_conn_release(c);
+}
+
+bool hd_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
+  uint64_t send_timeout = (uint64_t)c->server->cfg->send_timeout;
+  if ((c->lingering && now_ms - c->since_ms > LINGER_MS) ||
+      (c->pending_bytes && now_ms - c->last_write_ms > send_timeout)) {
+    hd_conn_abort(c);
+    return true;
+  }
+  return c->lingering;
 }
 
 /* Everything queued was written: half-close so the peer sees a clean end, then close. */

@@ -31,10 +31,12 @@ struct hd_conn {
   uint32_t inflight;          /* entries handed to a uv_write not yet completed */
   size_t pending_bytes;       /* queued, unwritten bytes */
   uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
-  uint64_t since_ms;          /* start of the current timed phase (request, close wait) */
+  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
+  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
   uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
   uint8_t kind;               /* hd_conn_kind_t */
   bool in_flush_list, closing, ending, reading, write_active, over_limit;
+  bool lingering;             /* half-closed: reading and discarding until the peer closes */
   union {
     hd_http_conn_t *http;
     hd_ws_t *ws;
@@ -48,8 +50,13 @@ int hd_conn_accept(hd_server_t *s, bool over_limit);
  * Returns 0, HD_ECLOSED when the conn is closing, or HD_ETOOBIG when the queue would pass
  * max_backpressure (the caller closes the conn as a slow consumer). */
 int hd_conn_write(hd_conn_t *c, hd_buf_t *buf);
+/* Queues buf past the backpressure limit: a response body that must go out whole. 0 or HD_ECLOSED. */
+int hd_conn_write_force(hd_conn_t *c, hd_buf_t *buf);
 /* Queues buf past the backpressure limit (last words such as a close frame), then ends the conn. */
 void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf);
+/* Closes connections that linger too long or whose peer stopped reading; called by the sweep.
+ * Returns true when the conn was closed. */
+bool hd_conn_sweep(hd_conn_t *c, uint64_t now_ms);
 /* Writes every queued buffer: try_write, then one uv_write for the rest. Called by the flusher. */
 void hd_conn_flush(hd_conn_t *c);
 /* Stops reading, writes what is queued, then closes the socket. */

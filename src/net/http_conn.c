@@ -133,9 +133,9 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
   }
   if (send_body && body_len <= INLINE_BODY_MAX) hd_sbuf_append(&head, body->data, body_len);
   hd_buf_t *hb = hd_buf_from(head.ptr, head.len);
-  int rc = hb ? hd_conn_write(c, hb) : HD_ENOMEM;
+  int rc = hb ? hd_conn_write_force(c, hb) : HD_ENOMEM; /* HTTP output is bounded by DRAIN_THRESHOLD */
   hd_buf_unref(hb);
-  if (!rc && send_body && body_len > INLINE_BODY_MAX) rc = hd_conn_write(c, body);
+  if (!rc && send_body && body_len > INLINE_BODY_MAX) rc = hd_conn_write_force(c, body); /* whole, or not at all */
   if (rc) {
     hd_conn_abort(c);
     goto out;
@@ -257,7 +257,7 @@ static size_t process(hd_conn_t *c, const char *data, size_t len) {
       h->ex.conn = c;
       h->busy = true;
       h->close_after = true;
-      hd_http_respond_error(&h->ex, status, hd_strerror((int)n));
+      hd_http_respond_error(&h->ex, status, status == 501 ? "method not implemented" : hd_strerror((int)n));
       return len;
     }
     off += (size_t)n;

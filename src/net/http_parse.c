@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/error.h"
 
@@ -17,6 +18,49 @@ enum { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
 #define PTR2OFF(ptr) ((size_t)(uintptr_t)(ptr))
 
 static hd_http_parser_t *self(http_parser *hp) { return (hd_http_parser_t *)hp; }
+
+/* The request line, checked byte by byte before http_parser sees it:
+ * [CRLF]* METHOD(A-Z, 1..20) SP target(visible, 1+) SP "HTTP/" DIGIT "." DIGIT CRLF. */
+enum { L_START, L_METHOD, L_TARGET_START, L_TARGET, L_VERSION, L_CR, L_DONE };
+
+static int check_line(hd_http_parser_t *p, const char *data, size_t len) {
+  static const char version[] = "HTTP/d.d";
+  for (size_t i = 0; i < len && p->line_state != L_DONE; i++) {
+    unsigned char c = (unsigned char)data[i];
+    switch (p->line_state) {
+      case L_START:
+        if (c == '\r' || c == '\n') break; /* empty lines before a request are allowed */
+        p->line_state = L_METHOD;
+        /* fall through */
+      case L_METHOD:
+        if (c == ' ' && p->line_pos > 0) p->line_state = L_TARGET_START;
+        else if (c < 'A' || c > 'Z' || ++p->line_pos > 20) return HD_EPROTO;
+        break;
+      case L_TARGET_START:
+      case L_TARGET:
+        if (c == ' ' && p->line_state == L_TARGET) p->line_state = L_VERSION, p->line_pos = 0;
+        else if (c <= ' ' || c == 0x7f) return HD_EPROTO;
+        else p->line_state = L_TARGET;
+        break;
+      case L_VERSION:
+        if (p->line_pos == sizeof version - 1) {
+          if (c == '\r') p->line_state = L_CR;
+          else if (c == '\n') p->line_state = L_DONE;
+          else return HD_EPROTO;
+        } else if (version[p->line_pos] == 'd' ? (c < '0' || c > '9') : c != (unsigned char)version[p->line_pos]) {
+          return HD_EPROTO;
+        } else {
+          p->line_pos++;
+        }
+        break;
+      case L_CR:
+        if (c != '\n') return HD_EPROTO;
+        p->line_state = L_DONE;
+        break;
+    }
+  }
+  return 0;
+}
 
 static int fail(hd_http_parser_t *p, int err) {
   p->error = err;
@@ -98,9 +142,17 @@ static int on_headers_complete(http_parser *hp) {
   /* Turn offsets into slices now that head stops moving. */
   const char *base = r->head.ptr;
   r->target.ptr = base;
-  const char *q = memchr(base, '?', r->target.len);
-  r->path = (hd_slice_t){base, q ? (size_t)(q - base) : r->target.len};
-  r->query = q ? (hd_slice_t){q + 1, r->target.len - r->path.len - 1} : (hd_slice_t){base + r->target.len, 0};
+  hd_slice_t origin = r->target; /* absolute-form "http://host/p?q" is served as "/p?q" */
+  size_t scheme = origin.len > 7 && !strncasecmp(base, "http://", 7) ? 7 : origin.len > 8 && !strncasecmp(base, "https://", 8) ? 8 : 0;
+  if (scheme) {
+    size_t i = scheme;
+    while (i < origin.len && base[i] != '/' && base[i] != '?') i++;
+    origin = (hd_slice_t){base + i, origin.len - i};
+  }
+  const char *q = memchr(origin.ptr, '?', origin.len);
+  r->path = (hd_slice_t){origin.ptr, q ? (size_t)(q - origin.ptr) : origin.len};
+  r->query = q ? (hd_slice_t){q + 1, origin.len - r->path.len - 1} : (hd_slice_t){origin.ptr + origin.len, 0};
+  if (!r->path.len) r->path = HD_SLICE_LIT("/");
   size_t hosts = 0;
   for (size_t i = 0; i < r->header_count; i++) {
     hd_http_header_t *h = &r->headers[i];
@@ -169,6 +221,7 @@ ssize_t hd_http_parser_feed(hd_http_parser_t *p, const char *data, size_t len, h
   }
   if (len == 0) return 0;
   p->started = true;
+  if (p->line_state != L_DONE && check_line(p, data, len)) return p->error = HD_EPROTO;
   size_t n = http_parser_execute(&p->parser, p->settings, data, len);
   if (p->error) return p->error;
   enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);

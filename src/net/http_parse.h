@@ -20,6 +20,7 @@ typedef struct {
   size_t line_bytes, header_bytes;
   size_t header_cap;
   int last_cb;    /* which callback ran last: field or value */
+  uint8_t line_state, line_pos; /* strict request-line check (http_parser is not built strict) */
   int error;      /* HD_E* recorded by a callback to fail the parse */
   bool started;   /* at least one byte of the current request arrived */
   bool headers_complete;

@@ -87,7 +87,7 @@ static void on_sweep(uv_timer_t *t) {
   s->sweep_expected_ms = now + uv_timer_get_repeat(t);
   for (hd_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
-    if (c->closing) continue;
+    if (c->closing || hd_conn_sweep(c, now)) continue;
     if (c->kind == HD_CONN_HTTP) hd_http_conn_sweep(c, now);
     else hd_ws_sweep(c, now);
   }

@@ -104,7 +104,7 @@ test('subscribe resolves with the ack; publishes arrive in order with topic and 
   const { mock, client } = await connected(t);
   const ack = await client.subscribe('news');
   assert.equal(ack.topic, 'news');
-  assert.equal(ack.recovered, true);
+  assert.equal(ack.recovered, undefined); // only with lastSequence
   assert.equal(ack.sequence, 0);
   const [frame] = mock.framesOf('subscribe');
   assert.equal(ack.messageId, frame.messageId);
@@ -127,7 +127,8 @@ test('params: exact-match routing, one copy when subscribed to topic and topic+p
   const got = collect(client);
   await client.subscribe('orders', { id: 1, shop: 'a' });
   mock.publish('orders', { id: 2, shop: 'a' }, 'data', { n: 1 });
-  mock.publish('orders', { shop: 'a', id: '1' }, 'data', { n: 2 }); // same params, other key order/type
+  mock.publish('orders', { id: '1', shop: 'a' }, 'data', { n: 1.5 }); // values are typed: "1" is not 1
+  mock.publish('orders', { shop: 'a', id: 1 }, 'data', { n: 2 }); // same params, other key order
   await until(() => got.length === 1);
   await client.subscribe('orders');
   mock.publish('orders', { id: 1, shop: 'a' }, 'data', { n: 3 });
@@ -135,8 +136,9 @@ test('params: exact-match routing, one copy when subscribed to topic and topic+p
   await until(() => got.length === 3);
   await sleep(20);
   assert.deepEqual(got.map((e) => e.data.n), [2, 3, 4]);
-  assert.equal(client.getLastSequence('orders', { shop: 'a', id: '1' }), 3);
-  assert.equal(client.getLastSequence('orders'), 4);
+  assert.equal(client.getLastSequence('orders', { shop: 'a', id: 1 }), 4);
+  assert.equal(client.getLastSequence('orders', { id: '1', shop: 'a' }), undefined);
+  assert.equal(client.getLastSequence('orders'), 5);
   await assert.rejects(client.subscribe('orders', { nested: { x: 1 } }), TypeError);
 });
 
@@ -267,7 +269,8 @@ test('backoff jitter stays within +-jitter of the exponential delay', T, () => {
 });
 
 test('server restart: resubscribe with lastSequence, replay without gap or duplicate, then live', T, async (t) => {
-  const { mock, client } = await connected(t);
+  const base = Date.now() * 1000; // sequences as large as Herald's
+  const { mock, client } = await connected(t, { sequenceBase: base });
   const got = collect(client);
   await client.subscribe('feed');
   for (let n = 1; n <= 3; n++) mock.publish('feed', undefined, 'data', { n });
@@ -288,14 +291,15 @@ test('server restart: resubscribe with lastSequence, replay without gap or dupli
   const [ack, sub] = await resub;
   assert.deepEqual(sub, { topic: 'feed', params: undefined });
   assert.equal(ack.recovered, true);
-  assert.equal(ack.sequence, 5);
-  assert.equal(mock.framesOf('subscribe').at(-1).data.lastSequence, 3);
-  assert.deepEqual(got.map((e) => e.sequence), [1, 2, 3, 4, 5], 'replayed before the ack');
+  assert.equal(ack.sequence, base + 5);
+  assert.equal(mock.framesOf('subscribe').at(-1).data.lastSequence, base + 3);
+  await until(() => got.length === 5, 2000, 'the replay'); // follows the ack
   mock.publish('feed', undefined, 'data', { n: 6 });
   await until(() => got.length === 6);
   await sleep(20);
   assert.deepEqual(got.map((e) => e.data.n), [1, 2, 3, 4, 5, 6]);
-  const sent = mock.deliveries.filter((d) => d.envelope.topic === 'feed').map((d) => d.envelope.sequence);
+  assert.deepEqual(got.map((e) => e.sequence - base), [1, 2, 3, 4, 5, 6]);
+  const sent = mock.deliveries.filter((d) => d.envelope.topic === 'feed').map((d) => d.envelope.sequence - base);
   assert.deepEqual(sent, [1, 2, 3, 4, 5, 6], 'the server sent each message once');
 });
 
@@ -310,6 +314,7 @@ test('recovered: false when history no longer reaches back; what it holds is rep
   for (let n = 2; n <= 5; n++) mock.publish('short', undefined, 'data', { n }); // history keeps 4, 5
   const [ack] = await resub;
   assert.equal(ack.recovered, false);
+  await until(() => got.length === 3, 2000, 'the replay');
   assert.deepEqual(got.map((e) => e.sequence), [1, 4, 5]);
   assert.equal(client.getLastSequence('short'), 5);
 });
@@ -327,6 +332,8 @@ test('a fresh subscription starts from the ack sequence: nothing published while
   const [rack] = await resub;
   assert.equal(rack.recovered, true);
   assert.equal(mock.framesOf('subscribe').at(-1).data.lastSequence, 5);
+  await until(() => got.length === 1, 2000, 'the replay');
+  await sleep(20);
   assert.deepEqual(got.map((e) => e.data.n), [6]);
 });
 
@@ -405,20 +412,30 @@ test('getToken is asked for a fresh token on every attempt', T, async (t) => {
 
 test('sendWithAck resolves with the ack; a frame in flight at a drop is resent and processed once', T, async (t) => {
   const { mock, client } = await connected(t);
-  const ack = await client.sendWithAck('data', { x: 1 });
+  const got = collect(client);
+  await client.subscribe('room');
+  const ack = await client.sendWithAck('data', { x: 1 }, { topic: 'room' }); // a client publish
   assert.equal(mock.received.length, 1);
   assert.equal(ack.messageId, mock.received[0].frame.messageId);
+  assert.equal(ack.delivered, 1);
+  assert.equal(typeof ack.publishedId, 'string');
   assert.deepEqual(mock.received[0].frame.data, { x: 1 });
+  assert.equal(mock.received[0].frame.topic, 'room');
+  await until(() => got.length === 1);
+  assert.equal(got[0].sequence, ack.sequence);
+  await assert.rejects(client.sendWithAck('data', {}, { topic: 'private:x' }), (e) => e.code === 3001);
+  await assert.rejects(client.sendWithAck('data', {}), (e) => e.code === 2000); // no topic
 
   mock.once('message', () => mock.dropAll()); // processed, but the ack never leaves
-  const p = client.sendWithAck('data', { y: 2 });
+  const p = client.sendWithAck('data', { y: 2 }, { topic: 'room' });
   assert.equal(typeof p.messageId, 'string');
   const ack2 = await p;
   assert.equal(ack2.messageId, p.messageId);
+  assert.equal(ack2.duplicate, true);
   assert.equal(mock.framesOf('data').filter((f) => f.messageId === p.messageId).length, 2, 'sent twice');
   assert.equal(mock.received.filter((r) => r.frame.messageId === p.messageId).length, 1, 'processed once');
 
-  const id = client.send('status', { plain: true });
+  const id = client.send('status', { plain: true }, { topic: 'room' });
   assert.equal(typeof id, 'string');
   await until(() => mock.received.some((r) => r.frame.messageId === id));
   await assert.rejects(client.sendWithAck('connect', {}), (e) => e.code === 3002);
@@ -426,8 +443,8 @@ test('sendWithAck resolves with the ack; a frame in flight at a drop is resent a
 
 test('sends while offline are queued, flushed in order on connect; overflow drops the oldest', T, async (t) => {
   const { mock, client, errors } = await setup(t, {}, { queueSize: 3 });
-  const first = client.sendWithAck('data', { n: 1 });
-  for (let n = 2; n <= 5; n++) client.send('data', { n });
+  const first = client.sendWithAck('data', { n: 1 }, { topic: 'q' });
+  for (let n = 2; n <= 5; n++) client.send('data', { n }, { topic: 'q' });
   await assert.rejects(first, (e) => e.code === 'QUEUE_OVERFLOW');
   assert.deepEqual(errors.map((e) => e.code), ['QUEUE_OVERFLOW', 'QUEUE_OVERFLOW']);
   client.connect();
@@ -530,9 +547,16 @@ test('close() leaves no timer or socket behind: a Node process exits right after
     const client = new HeraldClient({ url: mock.url, token: 'zoe', heartbeatInterval: 50, reconnect: { initialDelay: 10 } });
     await new Promise((r) => client.on('connect', r));
     await client.subscribe('t');
-    client.send('data', { queued: false });
-    client.sendWithAck('data', {}, { timeout: 60000 }).catch(() => {});
+    client.send('data', { queued: false }, { topic: 't' });
+    client.sendWithAck('data', {}, { topic: 't', timeout: 60000 }).catch(() => {});
     client.close();
+    // A client waiting out a long reconnect delay must not keep the process either.
+    const waiting = new HeraldClient({ url: mock.url, token: 'zoe',
+      reconnect: { initialDelay: 20000, jitter: 0 } });
+    await new Promise((r) => waiting.on('connect', r));
+    mock.dropAll();
+    await new Promise((r) => waiting.on('state', (s) => s === 'reconnecting' && r()));
+    waiting.close();
     await mock.close();
     console.log('done');
   `;

@@ -260,10 +260,17 @@ static void test_errors(void **state) {
   assert_int_equal(hd_http_parse_error_status(HD_EMETHOD), 501);
   /* garbage after a valid method is a protocol error */
   assert_int_equal(parse_with(&big, S("GET / XTTP/1.1\r\n\r\n")), HD_EPROTO);
+  /* the request line is checked strictly even though http_parser is not built strict */
+  assert_int_equal(parse_with(&big, S("GET / HTTX/1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
+  assert_int_equal(parse_with(&big, S("GET / HTTP-1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
+  assert_int_equal(parse_with(&big, S(" GET / HTTP/1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
+  assert_int_equal(parse_with(&big, S("/ HTTP/1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
+  assert_int_equal(parse_with(&big, S("get / HTTP/1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
+  assert_true(parse_with(&big, S("\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")) > 0); /* empty lines first are fine */
   assert_int_equal(parse_with(&big, S("GET / HTTP/1.1\r\nHost h\r\n\r\n")), HD_EPROTO);
   assert_int_equal(parse_with(&big, S("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n")), HD_EPROTO);
-  /* binary garbage where a method should be: http_parser reports an invalid method */
-  assert_int_equal(parse_with(&big, S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")), HD_EMETHOD);
+  /* binary garbage where a method should be: the request-line check refuses it (400) */
+  assert_int_equal(parse_with(&big, S("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")), HD_EPROTO);
   /* NUL and bare CR in header values */
   assert_int_equal(parse_with(&big, S("GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n")), HD_EPROTO);
   assert_int_equal(parse_with(&big, S("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n")), HD_EPROTO);
@@ -371,8 +378,27 @@ static void test_reset_reuse(void **state) {
   hd_http_parser_free(&p); /* idempotent */
 }
 
+/* Absolute-form targets (RFC 9112 3.2.2) are served by their path and query. */
+static void test_absolute_form(void **state) {
+  hd_http_limits_t l = {8192, 16384, 64, 1024};
+  const char *cases[][3] = {{"GET http://h:1/a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", "/a/b", "x=1"},
+                            {"GET https://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", ""},
+                            {"GET HTTP://h?q HTTP/1.1\r\nHost: h\r\n\r\n", "/", "q"}};
+  for (size_t i = 0; i < 3; i++) {
+    hd_http_parser_t p;
+    hd_http_request_t *req = NULL;
+    hd_http_parser_init(&p, &l);
+    assert_true(hd_http_parser_feed(&p, cases[i][0], strlen(cases[i][0]), &req) > 0);
+    assert_non_null(req);
+    assert_true(hd_slice_eq(req->path, cases[i][1]));
+    assert_true(hd_slice_eq(req->query, cases[i][2]));
+    hd_http_parser_free(&p);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_absolute_form),
       cmocka_unit_test(test_simple_get),      cmocka_unit_test(test_byte_by_byte),
       cmocka_unit_test(test_every_split),     cmocka_unit_test(test_pipelined),
       cmocka_unit_test(test_post_body),       cmocka_unit_test(test_chunked),

@@ -21,11 +21,11 @@ export const ERROR = Object.freeze({
   SUBSCRIBE_FAILED: 3000, PERMISSION_DENIED: 3001, INVALID_OPERATION: 3002,
 });
 
-/** Canonical params as the client computes it: keys sorted, values as strings; '' for none. */
+/** Canonical params, as Herald compares them: keys sorted, values typed ({id: 1} != {id: '1'}); '' for none. */
 export function canonicalParams(params) {
   if (params === undefined || params === null) return '';
   const keys = Object.keys(params).sort();
-  return keys.length ? JSON.stringify(keys.map((k) => [k, String(params[k])])) : '';
+  return keys.length ? JSON.stringify(keys.map((k) => [k, params[k]])) : '';
 }
 
 function isFlatParams(p) {
@@ -40,7 +40,8 @@ function defaultAuthenticate(token) {
   return { sub: token.replace(/#.*$/, '') }; // "alice#2" is user alice with another token
 }
 
-/** Default topic rules: "private..." is refused (3001), "unknown..." does not exist (3000). */
+/** Default topic rules for action 'subscribe' or 'publish': "private..." is refused (3001),
+ * "unknown..." does not exist (3000). */
 function defaultAuthorize(conn, action, topic) {
   if (topic.startsWith('private')) return ERROR.PERMISSION_DENIED;
   if (topic.startsWith('unknown')) return ERROR.SUBSCRIBE_FAILED;
@@ -57,10 +58,11 @@ export class MockJsonServer extends EventEmitter {
   constructor({
     port = 0, host = '127.0.0.1', path = '/api/v1/ws', protocols = ['1.0'],
     ackTimeout = 10000, maxRetries = 3, historySize = 100, maxSubscriptions = 100,
-    maxPayload = 1024 * 1024, authenticate = defaultAuthenticate, authorize = defaultAuthorize,
+    maxPayload = 64 * 1024, authenticate = defaultAuthenticate, authorize = defaultAuthorize,
+    sequenceBase = 0, // first sequence of a topic is sequenceBase + 1 (Herald: process start ms * 1000)
   } = {}) {
     super();
-    Object.assign(this, { port, host, path, protocols, ackTimeout, maxRetries, historySize, maxSubscriptions, maxPayload, authenticate, authorize });
+    Object.assign(this, { port, host, path, protocols, ackTimeout, maxRetries, historySize, maxSubscriptions, maxPayload, authenticate, authorize, sequenceBase });
     this.answerHeartbeats = true; // false: heartbeats are received but never answered
     this.accepting = true;        // false: every connection gets error 1000 and close 1013
     this.server = null;
@@ -71,7 +73,7 @@ export class MockJsonServer extends EventEmitter {
     this.processed = new Map();   // clientId -> Map(messageId -> ack data) for client frames
     this.attempts = [];           // every WebSocket handshake: {time, query, headers, result}
     this.frames = [];             // every client frame: {time, clientId, connId, frame}
-    this.received = [];           // business frames (notification/status/data) processed once
+    this.received = [];           // business frames (notification/status/data) published once: {clientId, frame}
     this.deliveries = [];         // every frame delivered by publish/replay/redelivery/inbox: {clientId, envelope, why}
     this.nextConnId = 1;
     this.nextMsgId = 1;
@@ -172,8 +174,8 @@ export class MockJsonServer extends EventEmitter {
     return msg;
   }
 
-  /** The topic's current sequence (0 when nothing was published). */
-  sequence(topic) { return this.topics.get(topic)?.seq ?? 0; }
+  /** The topic's current sequence (sequenceBase when nothing was published). */
+  sequence(topic) { return this.topics.get(topic)?.seq ?? this.sequenceBase; }
 
   /** Frames received from clients with the given type (and clientId when given). */
   framesOf(type, clientId) {
@@ -186,7 +188,7 @@ export class MockJsonServer extends EventEmitter {
 
   _topic(name) {
     let t = this.topics.get(name);
-    if (!t) this.topics.set(name, (t = { seq: 0, evicted: 0, history: [] }));
+    if (!t) this.topics.set(name, (t = { seq: this.sequenceBase, evicted: this.sequenceBase, history: [] }));
     return t;
   }
 
@@ -311,10 +313,11 @@ export class MockJsonServer extends EventEmitter {
       this.inbox.get(conn.user)?.delete(d.messageId);
       return; // acks are not acked
     }
-    // A messageId processed before (e.g. resent after a reconnect) is acknowledged again, not processed.
+    // A messageId processed before, on this or an earlier connection of the clientId (e.g. resent
+    // after a reconnect), is acknowledged again, not processed. (Herald remembers per connection.)
     const seen = this.processed.get(conn.clientId) ?? new Map();
     this.processed.set(conn.clientId, seen);
-    if (id !== undefined && seen.has(id)) return this._send(conn, { type: 'ack', data: seen.get(id) });
+    if (id !== undefined && seen.has(id)) return this._send(conn, { type: 'ack', data: { messageId: id, duplicate: true } });
     const ack = (extra = {}) => {
       const data = { ...(id !== undefined ? { messageId: id } : {}), ...extra };
       if (id !== undefined) {
@@ -333,8 +336,7 @@ export class MockJsonServer extends EventEmitter {
         }
         const pkey = canonicalParams(d.params);
         const key = pkey ? `${d.topic}\u0000${pkey}` : d.topic;
-        const echo = { topic: d.topic, ...(pkey ? { params: d.params } : {}) };
-        if (frame.type === 'unsubscribe') { conn.subs.delete(key); return ack(echo); }
+        if (frame.type === 'unsubscribe') { conn.subs.delete(key); return ack({ topic: d.topic }); }
         const verdict = this.authorize(conn, 'subscribe', d.topic, d.params);
         if (verdict !== true) {
           const code = typeof verdict === 'number' ? verdict : ERROR.PERMISSION_DENIED;
@@ -345,23 +347,33 @@ export class MockJsonServer extends EventEmitter {
         }
         const sub = { topic: d.topic, params: d.params, paramsKey: pkey };
         conn.subs.set(key, sub);
-        // Replay first, then the ack: the ack marks the end of the replay.
+        // As Herald: the ack, then (with lastSequence) the replay, before any live message.
         const t = this._topic(d.topic);
-        let recovered = true;
-        if (d.lastSequence !== undefined) {
-          let after = d.lastSequence;
-          if (after > t.seq) { recovered = false; after = 0; } // the topic restarted: replay all it has
-          else if (after < t.evicted) recovered = false;        // history no longer reaches back
-          for (const msg of t.history) if (msg.sequence > after && this._matches(sub, msg)) this._deliver(conn, msg, 'replay');
-        }
-        return ack({ ...echo, recovered, sequence: t.seq });
+        const result = { topic: d.topic, sequence: t.seq, ...(pkey ? { params: d.params } : {}) };
+        if (d.lastSequence === undefined) return ack(result);
+        const after = d.lastSequence;
+        // recovered: everything after `after` is still held (false when history dropped part of it
+        // or `after` is ahead of the topic, e.g. from another server process).
+        ack({ ...result, recovered: after <= t.seq && after >= t.evicted });
+        for (const msg of t.history) if (msg.sequence > after && this._matches(sub, msg)) this._deliver(conn, msg, 'replay');
+        return;
       }
       case 'notification':
       case 'status':
-      case 'data':
+      case 'data': {
+        // A client publishes through the envelope's `topic` (and `params`), as on Herald.
+        if (typeof frame.topic !== 'string' || !frame.topic || !isFlatParams(frame.params ?? undefined)) {
+          return this._error(conn, ERROR.INVALID_MESSAGE, '`topic` is required to publish', id);
+        }
+        const verdict = this.authorize(conn, 'publish', frame.topic, frame.params);
+        if (verdict !== true) return this._error(conn, ERROR.PERMISSION_DENIED, 'not allowed to publish to this topic', id);
         this.received.push({ clientId: conn.clientId, frame });
         this.emit('message', frame, conn);
-        return ack();
+        if (!this.conns.has(conn)) return ack(); // dropped by a 'message' listener: the ack is lost
+        const before = this.deliveries.length;
+        const msg = this.publish(frame.topic, frame.params ?? undefined, frame.type, frame.data ?? null);
+        return ack({ sequence: msg.sequence, delivered: this.deliveries.length - before, publishedId: msg.messageId });
+      }
       default:
         return this._error(conn, ERROR.INVALID_OPERATION, `type ${frame.type} not allowed from a client`, id);
     }

@@ -1,0 +1,292 @@
+/* The store: everything durable (users, notifications and their per-admin read state,
+ * customer-service sessions and messages, the JSON-protocol inbox) goes through here.
+ *
+ * The event loop never blocks on it: every operation is queued from the loop thread, run on ONE
+ * dedicated store thread, and answered on the loop thread (through a uv_async_t) in submission
+ * order. Writes are group-committed: the store thread takes every queued request, runs them in one
+ * transaction with a savepoint per request (a failing request fails alone), commits, and only then
+ * answers — a write's callback runs after its data is durable (SQLite WAL, synchronous=FULL).
+ *
+ * Every operation `hd_store_<op>(st, inputs..., cb, arg)` copies its inputs, returns 0 (queued: cb
+ * will run exactly once) or a negative HD_E* code (not queued: cb never runs): HD_EINVAL for invalid
+ * input, HD_EBUSY when the queue is full, HD_ECLOSED once closing, HD_ENOMEM. The callback gets
+ * status 0 and a result, or a negative HD_E* status (HD_ENOTFOUND, HD_EEXISTS, HD_EINVAL, HD_EBUSY,
+ * HD_EIO) and res == NULL. A result and everything it points to is owned by the store and valid only
+ * during the callback: copy what you keep. Ids are int64 (0 means "none"); times are int64
+ * milliseconds since the Unix epoch (UTC). Text lengths are counted in characters (UTF-8 code points). */
+#ifndef HD_STORE_H
+#define HD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* Limits enforced at submission (HD_EINVAL beyond them). */
+#define HD_STORE_NAME_MAX 64          /* user name, display name (characters) */
+#define HD_STORE_HASH_MAX 512         /* password hash (bytes) */
+#define HD_STORE_TYPE_MAX 32          /* notification type (characters) */
+#define HD_STORE_TITLE_MAX 200        /* notification title (characters) */
+#define HD_STORE_CONTENT_MAX 10000    /* notification and chat message content (characters) */
+#define HD_STORE_LINK_MAX 2048        /* notification link (characters) */
+#define HD_STORE_PRIORITY_MAX 100     /* session priority is 0..HD_STORE_PRIORITY_MAX */
+#define HD_STORE_LIST_MAX 100         /* `limit` of every paged list is 1..HD_STORE_LIST_MAX */
+#define HD_STORE_PREVIEW_MAX 200      /* a session's last_message keeps this many characters */
+#define HD_STORE_SUB_MAX 256          /* inbox user_sub and message_id (bytes) */
+#define HD_STORE_FRAME_MAX (1 << 20)  /* inbox frame (bytes) */
+#define HD_STORE_INBOX_CAP_MAX 1000000
+#define HD_STORE_USERS_MAX 10000      /* users_list returns at most this many (lowest ids) */
+#define HD_STORE_QUEUE_MAX 100000     /* requests waiting for the store thread; beyond: HD_EBUSY */
+
+typedef struct hd_store hd_store_t;
+
+/* --- results ----------------------------------------------------------------------------------- */
+
+typedef struct {
+  int64_t id;
+  const char *name;
+  const char *role;          /* "admin" | "user" */
+  const char *display_name;  /* "" when none */
+  const char *password_hash; /* only from hd_store_user_get_by_name; NULL otherwise */
+  int64_t created_at;
+} hd_store_user_t;
+
+typedef struct {
+  const hd_store_user_t *items;
+  size_t count;
+} hd_store_users_t;
+
+typedef struct {
+  int64_t id;
+  const char *type;
+  const char *title;
+  const char *content;
+  const char *link;          /* NULL when none */
+  int64_t sender_id;         /* 0: sent by the system or an API key */
+  int64_t target_user_id;    /* 0: broadcast to every admin */
+  bool is_read;              /* for the admin who listed it (false on create) */
+  int64_t created_at;
+} hd_store_notification_t;
+
+typedef struct {
+  const hd_store_notification_t *items;
+  size_t count;
+} hd_store_notifications_t;
+
+typedef struct {
+  int64_t notification_id;
+  bool is_read;              /* always true */
+  bool changed;              /* false when it was already read */
+} hd_store_notification_read_t;
+
+/* A count: unread notifications, notifications marked read, inbox entries removed. */
+typedef struct {
+  int64_t count;
+} hd_store_count_t;
+
+typedef struct {
+  int64_t id;
+  int64_t user_id;
+  int64_t admin_id;          /* 0: not assigned */
+  const char *status;        /* "waiting" | "active" | "closed" */
+  int priority;
+  const char *last_message;  /* preview: the first HD_STORE_PREVIEW_MAX characters */
+  int64_t last_message_at;   /* 0: no message yet */
+  int64_t user_unread;       /* messages from the admin side the user has not read */
+  int64_t admin_unread;      /* messages from the user the admin side has not read */
+  int64_t created_at;
+  int64_t updated_at;
+  int64_t closed_at;         /* 0: open */
+} hd_store_session_t;
+
+typedef struct {
+  const hd_store_session_t *items;
+  size_t count;
+} hd_store_sessions_t;
+
+typedef struct {
+  hd_store_session_t session;
+  bool changed;              /* false when it was already closed (returned unchanged) */
+} hd_store_session_close_t;
+
+typedef struct {
+  int64_t id;
+  int64_t session_id;
+  int64_t sender_id;
+  const char *sender_role;   /* "user" | "admin" */
+  const char *content;
+  const char *message_type;  /* "text" | "image" | "file" | "system" */
+  int64_t created_at;
+} hd_store_message_t;
+
+typedef struct {
+  const hd_store_message_t *items;
+  size_t count;
+} hd_store_messages_t;
+
+/* A stored chat message and its session as updated by it (session_create, message_create). */
+typedef struct {
+  hd_store_session_t session;
+  hd_store_message_t message;
+} hd_store_chat_post_t;
+
+typedef struct {
+  int64_t admin_id;
+  int64_t open_count;        /* sessions with status "active" assigned to the admin */
+} hd_store_admin_load_t;
+
+typedef struct {
+  const hd_store_admin_load_t *items; /* admins with at least one active session, by admin_id */
+  size_t count;
+} hd_store_admin_loads_t;
+
+typedef struct {
+  bool inserted;             /* false: (user_sub, message_id) was already there */
+  int64_t dropped;           /* oldest entries removed to stay within the cap */
+} hd_store_inbox_put_t;
+
+typedef struct {
+  const char *message_id;
+  const char *frame;
+  size_t frame_len;
+} hd_store_inbox_item_t;
+
+typedef struct {
+  const hd_store_inbox_item_t *items; /* oldest first */
+  size_t count;
+} hd_store_inbox_t;
+
+typedef struct {
+  bool ok;                   /* the thread runs and the last transaction did not fail */
+  const char *backend;       /* "sqlite" */
+  int schema_version;
+  size_t queue_depth;        /* requests waiting for the store thread */
+  size_t in_flight;          /* requests taken by the store thread, not yet answered */
+  uint64_t requests;         /* requests answered since open */
+  uint64_t commits;          /* write transactions committed */
+  uint64_t failed_transactions;
+  uint64_t last_commit_us;   /* duration of the last write transaction, BEGIN to COMMIT */
+  size_t last_batch;         /* requests in the last transaction */
+  size_t max_batch;
+  uint64_t statements;       /* SQL statements run */
+  uint64_t statements_off_thread; /* statements run on a thread other than the store thread: 0 */
+} hd_store_health_t;
+
+/* --- callbacks (res is NULL unless status == 0) ------------------------------------------------ */
+
+typedef void (*hd_store_user_cb)(void *arg, int status, const hd_store_user_t *res);
+typedef void (*hd_store_users_cb)(void *arg, int status, const hd_store_users_t *res);
+typedef void (*hd_store_notification_cb)(void *arg, int status, const hd_store_notification_t *res);
+typedef void (*hd_store_notifications_cb)(void *arg, int status, const hd_store_notifications_t *res);
+typedef void (*hd_store_notification_read_cb)(void *arg, int status, const hd_store_notification_read_t *res);
+typedef void (*hd_store_count_cb)(void *arg, int status, const hd_store_count_t *res);
+typedef void (*hd_store_session_cb)(void *arg, int status, const hd_store_session_t *res);
+typedef void (*hd_store_sessions_cb)(void *arg, int status, const hd_store_sessions_t *res);
+typedef void (*hd_store_session_close_cb)(void *arg, int status, const hd_store_session_close_t *res);
+typedef void (*hd_store_chat_post_cb)(void *arg, int status, const hd_store_chat_post_t *res);
+typedef void (*hd_store_message_cb)(void *arg, int status, const hd_store_message_t *res);
+typedef void (*hd_store_messages_cb)(void *arg, int status, const hd_store_messages_t *res);
+typedef void (*hd_store_admin_loads_cb)(void *arg, int status, const hd_store_admin_loads_t *res);
+typedef void (*hd_store_inbox_put_cb)(void *arg, int status, const hd_store_inbox_put_t *res);
+typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t *res);
+
+/* --- lifecycle --------------------------------------------------------------------------------- */
+
+/* Opens (creating it and its directory when missing) the database at path, applies pending
+ * migrations and starts the store thread; call on the loop thread. NULL with a message in err. */
+hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen);
+/* Refuses new requests, lets the thread finish every queued one, stops it, closes the database and
+ * runs the remaining callbacks synchronously (so it may be called after the loop stopped); frees st. */
+void hd_store_close(hd_store_t *st);
+/* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
+ * applied (0 when up to date) or HD_E* with a message in err. */
+int hd_store_migrate_path(const char *path, char *err, size_t errlen);
+/* The backend's name ("sqlite"); never NULL. */
+const char *hd_store_backend_name(const hd_store_t *st);
+/* Fills out with a snapshot of the queue and transaction statistics for /health; 0. */
+int hd_store_health(hd_store_t *st, hd_store_health_t *out);
+/* For tests: the thread that ran the last SQL statement; 0, or HD_ENOTFOUND before any. */
+int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out);
+
+/* --- users ------------------------------------------------------------------------------------- */
+
+/* Creates a user (role "admin" | "user", name 1..64 chars, display_name NULL or <= 64); HD_EEXISTS on a taken name. */
+int hd_store_user_create(hd_store_t *st, const char *name, const char *role, const char *password_hash,
+                         const char *display_name, hd_store_user_cb cb, void *arg);
+/* The user with that name, password_hash included; HD_ENOTFOUND. */
+int hd_store_user_get_by_name(hd_store_t *st, const char *name, hd_store_user_cb cb, void *arg);
+/* The user with that id; HD_ENOTFOUND. */
+int hd_store_user_get(hd_store_t *st, int64_t id, hd_store_user_cb cb, void *arg);
+/* Users of a role (NULL: all), by id, at most HD_STORE_USERS_MAX. */
+int hd_store_users_list(hd_store_t *st, const char *role, hd_store_users_cb cb, void *arg);
+
+/* --- notifications ----------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *type;          /* 1..HD_STORE_TYPE_MAX chars, e.g. "info" */
+  const char *title;         /* 1..HD_STORE_TITLE_MAX chars */
+  const char *content;       /* 0..HD_STORE_CONTENT_MAX chars */
+  const char *link;          /* NULL or <= HD_STORE_LINK_MAX chars */
+  int64_t sender_id;         /* 0: none */
+  int64_t target_user_id;    /* 0: broadcast to every admin */
+} hd_store_notification_new_t;
+
+/* Stores a notification (the struct and its strings are copied). */
+int hd_store_notification_create(hd_store_t *st, const hd_store_notification_new_t *n,
+                                 hd_store_notification_cb cb, void *arg);
+/* The notifications visible to admin_id (targeted at them or broadcast) with id < before_id
+ * (0: from the newest), newest first, at most limit (1..100), only unread ones when unread_only. */
+int hd_store_notifications_list(hd_store_t *st, int64_t admin_id, bool unread_only, int limit, int64_t before_id,
+                                hd_store_notifications_cb cb, void *arg);
+/* How many notifications visible to admin_id they have not read. */
+int hd_store_notifications_unread_count(hd_store_t *st, int64_t admin_id, hd_store_count_cb cb, void *arg);
+/* Marks one notification read for admin_id (idempotent: changed is false the second time);
+ * HD_ENOTFOUND when it does not exist or is not visible to that admin. */
+int hd_store_notification_mark_read(hd_store_t *st, int64_t admin_id, int64_t notification_id,
+                                    hd_store_notification_read_cb cb, void *arg);
+/* Marks every notification visible to admin_id read; count is how many changed. */
+int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_store_count_cb cb, void *arg);
+
+/* --- customer service -------------------------------------------------------------------------- */
+
+/* Opens a "waiting" session for user_id with its first message (sender role "user") in one transaction. */
+int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                            int priority, hd_store_chat_post_cb cb, void *arg);
+/* The session with that id; HD_ENOTFOUND. */
+int hd_store_session_get(hd_store_t *st, int64_t session_id, hd_store_session_cb cb, void *arg);
+/* Sessions visible to the viewer, most recently updated first: a "user" sees their own, an "admin"
+ * those assigned to them plus the waiting ones. status: NULL or "waiting" | "active" | "closed". */
+int hd_store_sessions_list(hd_store_t *st, int64_t viewer_id, const char *viewer_role, const char *status, int limit,
+                           hd_store_sessions_cb cb, void *arg);
+/* Assigns (or transfers) a session to admin_id, status "active"; HD_ENOTFOUND, HD_EINVAL when closed. */
+int hd_store_session_assign(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg);
+/* Closes a session (status "closed", closed_at); an already closed one comes back unchanged, changed false. */
+int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_close_cb cb, void *arg);
+/* Waiting sessions, oldest first. */
+int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg);
+/* Active-session counts per admin, for least-loaded assignment (admins with none are absent). */
+int hd_store_admin_open_session_counts(hd_store_t *st, hd_store_admin_loads_cb cb, void *arg);
+/* Stores a message and updates the session (preview, times, the other side's unread count);
+ * HD_ENOTFOUND, HD_EINVAL when the session is closed. */
+int hd_store_message_create(hd_store_t *st, int64_t session_id, int64_t sender_id, const char *sender_role,
+                            const char *content, const char *message_type, hd_store_chat_post_cb cb, void *arg);
+/* A session's messages with id < before_id (0: from the newest), newest first; HD_ENOTFOUND. */
+int hd_store_messages_list(hd_store_t *st, int64_t session_id, int64_t before_id, int limit,
+                           hd_store_messages_cb cb, void *arg);
+/* Resets the reader side's ("user" | "admin") unread count; the updated session; HD_ENOTFOUND. */
+int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *reader_role,
+                               hd_store_session_cb cb, void *arg);
+
+/* --- JSON-protocol inbox (durable unacknowledged notifications) -------------------------------- */
+
+/* Keeps frame for user_sub under message_id (a duplicate is ignored), then drops that user's oldest
+ * entries beyond cap (1..HD_STORE_INBOX_CAP_MAX). */
+int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message_id, const char *frame,
+                       size_t frame_len, int64_t cap, hd_store_inbox_put_cb cb, void *arg);
+/* Everything kept for user_sub, oldest first (not removed). */
+int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
+/* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */
+int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
+                          void *arg);
+
+#endif
