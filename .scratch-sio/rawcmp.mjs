@@ -44,4 +44,4 @@ async function run(name, srv) {
   await srv.stop();
 }
 await run('node', await startRef({ pingInterval: 300, pingTimeout: 200, connectTimeout: 700, maxHttpBufferSize: 1024 }));
-const h = await startHerald(['--test-handlers', '--ping-interval', '300', '--ping-timeout', '200', '--connect-timeout', '700', '--max-http-buffer-size', '1024']); h.child.on('exit', (c, s) => console.log('HERALD EXIT', c, s)); await run('herald', h).catch(e => console.log('ERR', e.message));
+const h = await startHerald(['--test-handlers', '--ping-interval', '300', '--ping-timeout', '200', '--connect-timeout', '700', '--max-http-buffer-size', '1024']); h.child.on('exit', (c, s) => console.log('HERALD EXIT', c, s, h.log.split('\n').filter((l,i,a)=>a.indexOf(l)===i).join('\n').slice(0,6000))); await run('herald', h).catch(e => console.log('ERR', e.message));

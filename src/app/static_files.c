@@ -14,7 +14,7 @@ typedef struct {
   uv_work_t work;
   hd_http_exchange_t *ex;
   const char *root;
-  char path[2048];
+  char path[8192]; /* the request line limit bounds it */
   char inm[256];
   hd_static_result_t result;
 } static_job_t;

@@ -215,6 +215,10 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
     return;
   }
   if (preflight(ex, req)) return;
+  if (req->method == HTTP_OPTIONS && hd_slice_eq(req->target, "*")) { /* the server as a whole */
+    hd_http_respond(ex, 204, NULL, NULL, 0, "Allow: GET, HEAD, POST, OPTIONS\r\n");
+    return;
+  }
   int rc = hd_router_match(c->server->router, req->method_name, req->path, &ex->match);
   if (rc == HD_ENOTFOUND) {
     hd_http_respond_error(ex, 404, "no such resource");
