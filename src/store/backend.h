@@ -60,6 +60,7 @@ struct hd_store_req {
   hd_store_req_t *next;
   hd_store_op_t op;
   int status;                      /* set by the store thread */
+  bool oom;                        /* the backend ran out of memory filling the result */
   void *arg;
   union {
     hd_store_user_cb user;

@@ -337,6 +337,27 @@ test('a fresh subscription starts from the ack sequence: nothing published while
   assert.deepEqual(got.map((e) => e.data.n), [6]);
 });
 
+test('a replay cut short by a lost connection resumes where it stopped (the ack comes first)', T, async (t) => {
+  const { mock, client } = await connected(t, { replayInterval: 30 });
+  const got = collect(client);
+  await client.subscribe('long');
+  mock.publish('long', undefined, 'data', { n: 1 });
+  await until(() => got.length === 1);
+  const resub = next(client, 'resubscribe');
+  mock.dropAll();
+  for (let n = 2; n <= 6; n++) mock.publish('long', undefined, 'data', { n }); // while away
+  const [ack] = await resub;
+  assert.equal(ack.sequence, 6);
+  await until(() => got.length === 2, 2000, 'the first replayed message'); // 3..6 still to come
+  const again = next(client, 'resubscribe');
+  mock.dropAll();
+  await again;
+  assert.equal(mock.framesOf('subscribe').at(-1).data.lastSequence, 2, 'resumes after what arrived');
+  await until(() => got.length === 6, 2000, 'the rest of the replay');
+  await sleep(50);
+  assert.deepEqual(got.map((e) => e.data.n), [1, 2, 3, 4, 5, 6]);
+});
+
 test('token expired: with getToken the client reconnects with a new token; without it, failed', T, async (t) => {
   let n = 0;
   const a = await connected(t, {}, { token: undefined, getToken: () => `alice#${++n}` });

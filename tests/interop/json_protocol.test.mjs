@@ -118,6 +118,14 @@ class JClient {
       if (i >= 0) return this.queue.splice(i, 1)[0];
       const left = deadline - Date.now();
       if (this.closeInfo || left <= 0) {
+        if (this.closeInfo?.code === 1006 && this.srv) { // abnormal close: did the server die?
+          await Promise.race([this.srv.exited, sleep(1000)]);
+          const { exitCode, signalCode } = this.srv.child;
+          if (exitCode !== null || signalCode !== null) {
+            throw new Error(`herald died (exit ${exitCode}, signal ${signalCode}) while waiting for ${what}:\n` +
+              this.srv.log.slice(-2500));
+          }
+        }
         throw new Error(`${this.closeInfo ? `connection closed (${JSON.stringify(this.closeInfo)})` : 'timed out'} ` +
           `waiting for ${what}; unconsumed: ${JSON.stringify(this.queue).slice(0, 1500)}`);
       }
@@ -197,6 +205,7 @@ async function openWs(t, srv, opts = {}) {
   const headers = opts.header ? { Authorization: `Bearer ${opts.token}` } : {};
   const ws = new WebSocket(srv.wsUrl(wsPath(opts)), { headers, perMessageDeflate: opts.perMessageDeflate ?? false });
   const c = new JClient(ws);
+  c.srv = srv;
   t.after(() => c.close());
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -686,6 +695,7 @@ describe('replay with lastSequence', () => {
     const d = await connect(t, srv, { token: userToken('r2') });
     const id = d.request('subscribe', { topic, lastSequence: seen.sequence });
     const racing = publish(srv, { topic, type: 'data', data: { i: 5 } }); // before or after the subscribe
+    racing.catch(() => {}); // awaited below; not unhandled if the test fails first
     const ack = await d.ack(id);
     assert.equal(ack.data.recovered, true, JSON.stringify(ack));
     const live = await racing;

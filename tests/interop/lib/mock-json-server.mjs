@@ -60,9 +60,10 @@ export class MockJsonServer extends EventEmitter {
     ackTimeout = 10000, maxRetries = 3, historySize = 100, maxSubscriptions = 100,
     maxPayload = 64 * 1024, authenticate = defaultAuthenticate, authorize = defaultAuthorize,
     sequenceBase = 0, // first sequence of a topic is sequenceBase + 1 (Herald: process start ms * 1000)
+    replayInterval = 0, // > 0: replayed messages go out one every replayInterval ms (to cut a replay short)
   } = {}) {
     super();
-    Object.assign(this, { port, host, path, protocols, ackTimeout, maxRetries, historySize, maxSubscriptions, maxPayload, authenticate, authorize, sequenceBase });
+    Object.assign(this, { port, host, path, protocols, ackTimeout, maxRetries, historySize, maxSubscriptions, maxPayload, authenticate, authorize, sequenceBase, replayInterval });
     this.answerHeartbeats = true; // false: heartbeats are received but never answered
     this.accepting = true;        // false: every connection gets error 1000 and close 1013
     this.server = null;
@@ -239,6 +240,7 @@ export class MockJsonServer extends EventEmitter {
     if (!this.conns.delete(conn)) return;
     conn.live = false;
     for (const e of conn.unacked.values()) clearTimeout(e.timer);
+    clearTimeout(conn.replayTimer);
     conn.unacked.clear();
     this.emit('disconnection', conn);
   }
@@ -355,7 +357,15 @@ export class MockJsonServer extends EventEmitter {
         // recovered: everything after `after` is still held (false when history dropped part of it
         // or `after` is ahead of the topic, e.g. from another server process).
         ack({ ...result, recovered: after <= t.seq && after >= t.evicted });
-        for (const msg of t.history) if (msg.sequence > after && this._matches(sub, msg)) this._deliver(conn, msg, 'replay');
+        const replay = t.history.filter((msg) => msg.sequence > after && this._matches(sub, msg));
+        if (!this.replayInterval) { for (const msg of replay) this._deliver(conn, msg, 'replay'); return; }
+        const step = () => {
+          conn.replayTimer = null;
+          if (!this.conns.has(conn) || !replay.length) return;
+          this._deliver(conn, replay.shift(), 'replay');
+          conn.replayTimer = setTimeout(step, this.replayInterval);
+        };
+        step();
         return;
       }
       case 'notification':

@@ -1,0 +1,723 @@
+/* The store's machinery: requests validated and copied on the loop thread, queued under one mutex,
+ * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
+ * write), and answered on the loop thread through a uv_async_t in submission order.
+ *
+ * Ownership: a request (inputs, result, arena) belongs to the loop thread until it is queued, to
+ * the store thread while it runs, and to the loop thread again once it is in the done list; the
+ * mutex hand-offs order every access. The database handle is touched only by the store thread. */
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "store/backend.h"
+
+#define BATCH_MAX 4096 /* requests in one transaction */
+
+struct hd_store {
+  uv_loop_t *loop;
+  uv_async_t *async;               /* malloc'd: freed by its close callback, which may come after st is gone */
+  uv_thread_t thread;
+  const hd_store_backend_t *be;
+  void *db;                        /* store thread only (and close, after the join) */
+  char *path;
+
+  uv_mutex_t mu;                   /* guards everything down to the next comment */
+  uv_cond_t wake;                  /* to the store thread: requests queued, or stopping */
+  uv_cond_t ready;                 /* to hd_store_open: the database opened (or failed) */
+  hd_store_req_t *queue, *queue_tail;
+  size_t queue_len;
+  hd_store_req_t *done, *done_tail;
+  bool stopping;
+  bool opened;
+  int open_rc;
+  char open_err[256];
+  bool last_failed;
+  uint64_t commits, failed;
+  uint64_t last_commit_us;
+  size_t last_batch, max_batch;
+  bool db_closed;                  /* then the figures below replace the backend's */
+  hd_store_backend_stats_t final_stats;
+  bool final_has_thread;
+  uv_thread_t final_thread;
+
+  /* loop thread only */
+  hd_store_req_t *running;         /* taken from done, being answered */
+  size_t outstanding;              /* queued and not yet answered */
+  uint64_t answered;
+  int dispatching;                 /* depth of answer loops on the stack */
+  bool closing;
+  bool free_pending;               /* closed inside a callback: free when the answer loop unwinds */
+};
+
+/* --- arena, lists, operation table --------------------------------------------------------------- */
+
+struct hd_store_block {
+  hd_store_block_t *next;
+  size_t used, cap;
+  alignas(max_align_t) unsigned char data[];
+};
+
+void *hd_store_arena_alloc(hd_store_arena_t *a, size_t size) {
+  const size_t align = alignof(max_align_t);
+  size = (size + align - 1) & ~(align - 1);
+  hd_store_block_t *b = a->head;
+  if (!b || b->cap - b->used < size) {
+    size_t cap = b ? b->cap * 2 : 512;
+    if (cap > 65536) cap = 65536;
+    if (cap < size) cap = size;
+    b = malloc(sizeof *b + cap);
+    if (!b) return NULL;
+    b->used = 0;
+    b->cap = cap;
+    b->next = a->head;
+    a->head = b;
+  }
+  void *p = b->data + b->used;
+  b->used += size;
+  return p;
+}
+
+char *hd_store_arena_strndup(hd_store_arena_t *a, const char *s, size_t len) {
+  char *p = hd_store_arena_alloc(a, len + 1);
+  if (!p) return NULL;
+  if (len) memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
+
+void hd_store_arena_free(hd_store_arena_t *a) {
+  while (a->head) {
+    hd_store_block_t *next = a->head->next;
+    free(a->head);
+    a->head = next;
+  }
+}
+
+void *hd_store_req_list(hd_store_req_t *r, size_t size, size_t *count) {
+  if (*count == r->list_cap) {
+    size_t cap = r->list_cap ? r->list_cap * 2 : 16;
+    void *p = realloc(r->list, cap * size);
+    if (!p) return NULL;
+    r->list = p;
+    r->list_cap = cap;
+  }
+  void *item = (char *)r->list + *count * size;
+  memset(item, 0, size);
+  (*count)++;
+  return item;
+}
+
+static const bool op_writes[HD_STORE_OP_COUNT] = {
+#define OP_WRITES(name, w) [HD_STORE_OP_##name] = w,
+    HD_STORE_OPS(OP_WRITES)
+#undef OP_WRITES
+};
+
+bool hd_store_op_writes(hd_store_op_t op) { return op_writes[op]; }
+
+static void req_free(hd_store_req_t *r) {
+  hd_store_arena_free(&r->arena);
+  free(r->list);
+  free(r);
+}
+
+/* --- validation ------------------------------------------------------------------------------- */
+
+/* Code points in a valid UTF-8 string, or -1 when invalid (overlong, surrogate, > U+10FFFF). */
+static long utf8_chars(const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
+  long n = 0;
+  while (*s) {
+    unsigned c = *s, len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (!len || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) return -1;
+    for (unsigned i = 1; i < len; i++)
+      if ((s[i] & 0xc0) != 0x80) return -1;
+    if (len == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0))) return -1;
+    if (len == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))) return -1;
+    s += len;
+    n++;
+  }
+  return n;
+}
+
+/* True for valid UTF-8 text of min..max characters. */
+static bool text_ok(const char *s, long min, long max) {
+  if (!s) return false;
+  long n = utf8_chars(s);
+  return n >= min && n <= max;
+}
+
+static bool one_of(const char *s, const char *a, const char *b, const char *c, const char *d) {
+  return s && ((a && !strcmp(s, a)) || (b && !strcmp(s, b)) || (c && !strcmp(s, c)) || (d && !strcmp(s, d)));
+}
+
+static bool role_ok(const char *s) { return one_of(s, "admin", "user", NULL, NULL); }
+static bool msg_type_ok(const char *s) { return one_of(s, "text", "image", "file", "system"); }
+static bool limit_ok(int limit) { return limit >= 1 && limit <= HD_STORE_LIST_MAX; }
+
+/* --- submission (loop thread) ---------------------------------------------------------------- */
+
+static hd_store_req_t *req_new(hd_store_op_t op, void *arg) {
+  hd_store_req_t *r = calloc(1, sizeof *r);
+  if (r) {
+    r->op = op;
+    r->arg = arg;
+  }
+  return r;
+}
+
+/* Copies s into the request's arena as *dst (NULL stays NULL); false when out of memory. */
+static bool dup(hd_store_req_t *r, const char **dst, const char *s) {
+  *dst = NULL;
+  if (!s) return true;
+  return (*dst = hd_store_arena_strndup(&r->arena, s, strlen(s))) != NULL;
+}
+
+/* Queues r (taking ownership either way); 0 or HD_E*. */
+static int submit(hd_store_t *st, hd_store_req_t *r) {
+  if (st->closing) {
+    req_free(r);
+    return HD_ECLOSED;
+  }
+  uv_mutex_lock(&st->mu);
+  if (st->queue_len >= HD_STORE_QUEUE_MAX) {
+    uv_mutex_unlock(&st->mu);
+    req_free(r);
+    return HD_EBUSY;
+  }
+  if (st->queue_tail) st->queue_tail->next = r;
+  else st->queue = r;
+  st->queue_tail = r;
+  st->queue_len++;
+  uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->mu);
+  st->outstanding++;
+  return 0;
+}
+
+#define NEW_REQ(op, member)                                   \
+  hd_store_req_t *r = req_new(HD_STORE_OP_##op, arg);         \
+  if (!r) return HD_ENOMEM;                                   \
+  r->cb.member = cb
+
+#define DUP_OR_FAIL(dst, src)                                 \
+  do {                                                        \
+    if (!dup(r, (const char **)&(dst), (src))) {              \
+      req_free(r);                                            \
+      return HD_ENOMEM;                                       \
+    }                                                         \
+  } while (0)
+
+/* --- the store thread ---------------------------------------------------------------------------- */
+
+static void fail_all(hd_store_req_t *batch, int status) {
+  for (hd_store_req_t *r = batch; r; r = r->next) r->status = status;
+}
+
+/* Runs one batch in one transaction; every request gets its status. */
+static void run_batch(hd_store_t *st, hd_store_req_t *batch, size_t n) {
+  bool writes = false;
+  for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
+  uint64_t t0 = hd_clock_mono_ns();
+  int lost = st->be->begin(st->db, writes);
+  for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
+    if (!hd_store_op_writes(r->op)) {
+      r->status = st->be->exec(st->db, r);
+      continue;
+    }
+    if ((lost = st->be->savepoint(st->db))) break;
+    r->status = st->be->exec(st->db, r);
+    lost = r->status ? st->be->undo(st->db) : st->be->release(st->db);
+  }
+  if (!lost) lost = st->be->commit(st->db);
+  if (lost) {
+    st->be->rollback(st->db);
+    fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
+    HD_ERROR("store", "transaction failed", "requests=%zu err=%s", n, hd_errname(lost));
+  }
+  uint64_t us = (hd_clock_mono_ns() - t0) / 1000;
+  uv_mutex_lock(&st->mu);
+  st->last_failed = lost != 0;
+  if (lost) {
+    st->failed++;
+  } else if (writes) {
+    st->commits++;
+    st->last_commit_us = us;
+  }
+  st->last_batch = n;
+  if (n > st->max_batch) st->max_batch = n;
+  uv_mutex_unlock(&st->mu);
+}
+
+static void thread_main(void *p) {
+  hd_store_t *st = p;
+  int applied = 0;
+  char err[sizeof st->open_err] = "";
+  int rc = st->be->open(st->path, &st->db, &applied, err, sizeof err);
+  uv_mutex_lock(&st->mu);
+  st->opened = true;
+  st->open_rc = rc;
+  memcpy(st->open_err, err, sizeof err);
+  uv_cond_signal(&st->ready);
+  uv_mutex_unlock(&st->mu);
+  if (rc) return;
+  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied, st->path);
+
+  for (;;) {
+    uv_mutex_lock(&st->mu);
+    while (!st->queue && !st->stopping) uv_cond_wait(&st->wake, &st->mu);
+    hd_store_req_t *batch = st->queue, *last = batch;
+    size_t n = batch ? 1 : 0;
+    if (!batch) { /* stopping, and everything queued has been answered */
+      uv_mutex_unlock(&st->mu);
+      break;
+    }
+    while (last->next && n < BATCH_MAX) {
+      last = last->next;
+      n++;
+    }
+    st->queue = last->next;
+    if (!st->queue) st->queue_tail = NULL;
+    st->queue_len -= n;
+    last->next = NULL;
+    uv_mutex_unlock(&st->mu);
+
+    run_batch(st, batch, n);
+
+    uv_mutex_lock(&st->mu);
+    if (st->done_tail) st->done_tail->next = batch;
+    else st->done = batch;
+    st->done_tail = last;
+    uv_mutex_unlock(&st->mu);
+    uv_async_send(st->async);
+  }
+  uv_mutex_lock(&st->mu); /* health and sql_thread read the closed database's last figures */
+  st->be->stats(st->db, &st->final_stats);
+  st->final_has_thread = st->be->last_thread(st->db, &st->final_thread);
+  st->db_closed = true;
+  uv_mutex_unlock(&st->mu);
+  st->be->close(st->db);
+}
+
+/* --- answers (loop thread) --------------------------------------------------------------------- */
+
+static void answer(hd_store_req_t *r) {
+  int s = r->status;
+#define CALL(member, result) \
+  if (r->cb.member) r->cb.member(r->arg, s, s ? NULL : &r->out.result)
+  switch (r->op) {
+  case HD_STORE_OP_USER_CREATE:
+  case HD_STORE_OP_USER_GET_BY_NAME:
+  case HD_STORE_OP_USER_GET: CALL(user, user); break;
+  case HD_STORE_OP_USERS_LIST: CALL(users, users); break;
+  case HD_STORE_OP_NOTIFICATION_CREATE: CALL(notification, notification); break;
+  case HD_STORE_OP_NOTIFICATIONS_LIST: CALL(notifications, notifications); break;
+  case HD_STORE_OP_NOTIFICATIONS_UNREAD:
+  case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
+  case HD_STORE_OP_INBOX_REMOVE: CALL(count, count); break;
+  case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
+  case HD_STORE_OP_SESSION_CREATE:
+  case HD_STORE_OP_MESSAGE_CREATE: CALL(chat_post, chat_post); break;
+  case HD_STORE_OP_SESSION_GET:
+  case HD_STORE_OP_SESSION_ASSIGN:
+  case HD_STORE_OP_SESSION_MARK_READ: CALL(session, session); break;
+  case HD_STORE_OP_SESSIONS_LIST:
+  case HD_STORE_OP_SESSIONS_WAITING: CALL(sessions, sessions); break;
+  case HD_STORE_OP_SESSION_CLOSE: CALL(session_close, session_close); break;
+  case HD_STORE_OP_ADMIN_LOADS: CALL(admin_loads, admin_loads); break;
+  case HD_STORE_OP_MESSAGES_LIST: CALL(messages, messages); break;
+  case HD_STORE_OP_INBOX_PUT: CALL(inbox_put, inbox_put); break;
+  case HD_STORE_OP_INBOX_TAKE: CALL(inbox, inbox); break;
+  case HD_STORE_OP_COUNT: break;
+  }
+#undef CALL
+}
+
+static void free_store(hd_store_t *st) {
+  uv_mutex_destroy(&st->mu);
+  uv_cond_destroy(&st->wake);
+  uv_cond_destroy(&st->ready);
+  free(st->path);
+  free(st);
+}
+
+/* Answers what the store thread has finished, in order; all: until nothing is left (close),
+ * else one hand-off's worth, so callbacks that submit more cannot starve the loop. */
+static void dispatch(hd_store_t *st, bool all) {
+  st->dispatching++;
+  bool refilled = false;
+  for (;;) {
+    if (!st->running) {
+      if (refilled && !all) break;
+      uv_mutex_lock(&st->mu);
+      st->running = st->done;
+      st->done = st->done_tail = NULL;
+      uv_mutex_unlock(&st->mu);
+      refilled = true;
+      if (!st->running) break;
+    }
+    hd_store_req_t *r = st->running;
+    st->running = r->next;
+    st->outstanding--;
+    st->answered++;
+    answer(r);
+    req_free(r);
+  }
+  if (--st->dispatching == 0 && st->free_pending) free_store(st);
+}
+
+static void on_async(uv_async_t *h) {
+  if (h->data) dispatch(h->data, false);
+}
+
+static void on_async_closed(uv_handle_t *h) { free(h); }
+
+/* --- lifecycle --------------------------------------------------------------------------------- */
+
+static const hd_store_backend_t *backend_for(const char *path, char *err, size_t errlen) {
+  if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13)) {
+    snprintf(err, errlen, "the PostgreSQL backend is not built into this herald");
+    return NULL;
+  }
+  return &hd_store_sqlite_backend;
+}
+
+hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen) {
+  if (errlen) err[0] = '\0';
+  const hd_store_backend_t *be = backend_for(path, err, errlen);
+  if (!be) return NULL;
+  hd_store_t *st = calloc(1, sizeof *st);
+  uv_async_t *async = malloc(sizeof *async);
+  char *copy = strdup(path);
+  if (!st || !async || !copy) {
+    free(st);
+    free(async);
+    free(copy);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  st->loop = loop;
+  st->be = be;
+  st->path = copy;
+  st->async = async;
+  int step = 0; /* how many of the primitives below exist, to undo on failure */
+  if (!uv_mutex_init(&st->mu)) step = 1;
+  if (step == 1 && !uv_cond_init(&st->wake)) step = 2;
+  if (step == 2 && !uv_cond_init(&st->ready)) step = 3;
+  if (step == 3 && !uv_async_init(loop, async, on_async)) step = 4;
+  async->data = st;
+  if (step == 4 && !uv_thread_create(&st->thread, thread_main, st)) step = 5;
+  if (step < 5) {
+    snprintf(err, errlen, "cannot start the store thread");
+    if (step >= 4) {
+      async->data = NULL;
+      uv_close((uv_handle_t *)async, on_async_closed);
+    } else {
+      free(async);
+    }
+    if (step >= 3) uv_cond_destroy(&st->ready);
+    if (step >= 2) uv_cond_destroy(&st->wake);
+    if (step >= 1) uv_mutex_destroy(&st->mu);
+    free(st->path);
+    free(st);
+    return NULL;
+  }
+  uv_mutex_lock(&st->mu);
+  while (!st->opened) uv_cond_wait(&st->ready, &st->mu);
+  int rc = st->open_rc;
+  uv_mutex_unlock(&st->mu);
+  if (rc) {
+    uv_thread_join(&st->thread);
+    snprintf(err, errlen, "%s", st->open_err[0] ? st->open_err : hd_strerror(rc));
+    async->data = NULL;
+    uv_close((uv_handle_t *)async, on_async_closed);
+    free_store(st);
+    return NULL;
+  }
+  return st;
+}
+
+void hd_store_close(hd_store_t *st) {
+  if (!st || st->closing) return;
+  st->closing = true;
+  uv_mutex_lock(&st->mu);
+  st->stopping = true;
+  uv_cond_signal(&st->wake);
+  uv_mutex_unlock(&st->mu);
+  uv_thread_join(&st->thread); /* the thread answers everything queued, then closes the database */
+  dispatch(st, true);
+  st->async->data = NULL;
+  uv_close((uv_handle_t *)st->async, on_async_closed);
+  if (st->dispatching) st->free_pending = true;
+  else free_store(st);
+}
+
+int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
+  if (errlen) err[0] = '\0';
+  const hd_store_backend_t *be = backend_for(path, err, errlen);
+  if (!be) return HD_EINVAL;
+  void *db = NULL;
+  int applied = 0;
+  int rc = be->open(path, &db, &applied, err, errlen);
+  if (rc) return rc;
+  be->close(db);
+  return applied;
+}
+
+const char *hd_store_backend_name(const hd_store_t *st) { return st->be->name; }
+
+int hd_store_health(hd_store_t *st, hd_store_health_t *out) {
+  memset(out, 0, sizeof *out);
+  hd_store_backend_stats_t bs;
+  uv_mutex_lock(&st->mu);
+  if (st->db_closed) bs = st->final_stats;
+  else st->be->stats(st->db, &bs);
+  out->ok = !st->stopping && !st->last_failed;
+  out->queue_depth = st->queue_len;
+  out->commits = st->commits;
+  out->failed_transactions = st->failed;
+  out->last_commit_us = st->last_commit_us;
+  out->last_batch = st->last_batch;
+  out->max_batch = st->max_batch;
+  uv_mutex_unlock(&st->mu);
+  out->backend = st->be->name;
+  out->in_flight = st->outstanding - out->queue_depth;
+  out->requests = st->answered;
+  out->schema_version = bs.schema_version;
+  out->statements = bs.statements;
+  out->statements_off_thread = bs.statements_off_thread;
+  return 0;
+}
+
+int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out) {
+  uv_mutex_lock(&st->mu);
+  bool found = st->db_closed ? st->final_has_thread : st->be->last_thread(st->db, out);
+  if (st->db_closed && found) *out = st->final_thread;
+  uv_mutex_unlock(&st->mu);
+  return found ? 0 : HD_ENOTFOUND;
+}
+
+/* --- users ------------------------------------------------------------------------------------- */
+
+int hd_store_user_create(hd_store_t *st, const char *name, const char *role, const char *password_hash,
+                         const char *display_name, hd_store_user_cb cb, void *arg) {
+  if (!text_ok(name, 1, HD_STORE_NAME_MAX) || !role_ok(role) || !password_hash || !password_hash[0] ||
+      strlen(password_hash) > HD_STORE_HASH_MAX || (display_name && !text_ok(display_name, 0, HD_STORE_NAME_MAX)))
+    return HD_EINVAL;
+  NEW_REQ(USER_CREATE, user);
+  DUP_OR_FAIL(r->in.user.name, name);
+  DUP_OR_FAIL(r->in.user.role, role);
+  DUP_OR_FAIL(r->in.user.password_hash, password_hash);
+  DUP_OR_FAIL(r->in.user.display_name, display_name ? display_name : "");
+  return submit(st, r);
+}
+
+int hd_store_user_get_by_name(hd_store_t *st, const char *name, hd_store_user_cb cb, void *arg) {
+  if (!text_ok(name, 1, HD_STORE_NAME_MAX)) return HD_EINVAL;
+  NEW_REQ(USER_GET_BY_NAME, user);
+  DUP_OR_FAIL(r->in.user.name, name);
+  return submit(st, r);
+}
+
+int hd_store_user_get(hd_store_t *st, int64_t id, hd_store_user_cb cb, void *arg) {
+  if (id <= 0) return HD_EINVAL;
+  NEW_REQ(USER_GET, user);
+  r->in.user.id = id;
+  return submit(st, r);
+}
+
+int hd_store_users_list(hd_store_t *st, const char *role, hd_store_users_cb cb, void *arg) {
+  if (role && !role_ok(role)) return HD_EINVAL;
+  NEW_REQ(USERS_LIST, users);
+  DUP_OR_FAIL(r->in.user.role, role);
+  return submit(st, r);
+}
+
+/* --- notifications ----------------------------------------------------------------------------- */
+
+int hd_store_notification_create(hd_store_t *st, const hd_store_notification_new_t *n,
+                                 hd_store_notification_cb cb, void *arg) {
+  if (!n || !text_ok(n->type, 1, HD_STORE_TYPE_MAX) || !text_ok(n->title, 1, HD_STORE_TITLE_MAX) ||
+      !text_ok(n->content, 0, HD_STORE_CONTENT_MAX) || (n->link && !text_ok(n->link, 0, HD_STORE_LINK_MAX)) ||
+      n->sender_id < 0 || n->target_user_id < 0)
+    return HD_EINVAL;
+  NEW_REQ(NOTIFICATION_CREATE, notification);
+  r->in.notification = *n;
+  DUP_OR_FAIL(r->in.notification.type, n->type);
+  DUP_OR_FAIL(r->in.notification.title, n->title);
+  DUP_OR_FAIL(r->in.notification.content, n->content);
+  DUP_OR_FAIL(r->in.notification.link, n->link);
+  return submit(st, r);
+}
+
+int hd_store_notifications_list(hd_store_t *st, int64_t admin_id, bool unread_only, int limit, int64_t before_id,
+                                hd_store_notifications_cb cb, void *arg) {
+  if (admin_id <= 0 || !limit_ok(limit) || before_id < 0) return HD_EINVAL;
+  NEW_REQ(NOTIFICATIONS_LIST, notifications);
+  r->in.notifications.admin_id = admin_id;
+  r->in.notifications.unread_only = unread_only;
+  r->in.notifications.limit = limit;
+  r->in.notifications.before_id = before_id;
+  return submit(st, r);
+}
+
+int hd_store_notifications_unread_count(hd_store_t *st, int64_t admin_id, hd_store_count_cb cb, void *arg) {
+  if (admin_id <= 0) return HD_EINVAL;
+  NEW_REQ(NOTIFICATIONS_UNREAD, count);
+  r->in.notifications.admin_id = admin_id;
+  return submit(st, r);
+}
+
+int hd_store_notification_mark_read(hd_store_t *st, int64_t admin_id, int64_t notification_id,
+                                    hd_store_notification_read_cb cb, void *arg) {
+  if (admin_id <= 0 || notification_id <= 0) return HD_EINVAL;
+  NEW_REQ(NOTIFICATION_MARK_READ, notification_read);
+  r->in.notifications.admin_id = admin_id;
+  r->in.notifications.notification_id = notification_id;
+  return submit(st, r);
+}
+
+int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_store_count_cb cb, void *arg) {
+  if (admin_id <= 0) return HD_EINVAL;
+  NEW_REQ(NOTIFICATIONS_MARK_ALL, count);
+  r->in.notifications.admin_id = admin_id;
+  return submit(st, r);
+}
+
+/* --- customer service -------------------------------------------------------------------------- */
+
+int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                            int priority, hd_store_chat_post_cb cb, void *arg) {
+  if (!message_type) message_type = "text";
+  if (user_id <= 0 || !text_ok(content, 1, HD_STORE_CONTENT_MAX) || !msg_type_ok(message_type) || priority < 0 ||
+      priority > HD_STORE_PRIORITY_MAX)
+    return HD_EINVAL;
+  NEW_REQ(SESSION_CREATE, chat_post);
+  r->in.chat.user_id = user_id;
+  r->in.chat.priority = priority;
+  DUP_OR_FAIL(r->in.chat.content, content);
+  DUP_OR_FAIL(r->in.chat.message_type, message_type);
+  return submit(st, r);
+}
+
+int hd_store_session_get(hd_store_t *st, int64_t session_id, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0) return HD_EINVAL;
+  NEW_REQ(SESSION_GET, session);
+  r->in.chat.session_id = session_id;
+  return submit(st, r);
+}
+
+int hd_store_sessions_list(hd_store_t *st, int64_t viewer_id, const char *viewer_role, const char *status, int limit,
+                           hd_store_sessions_cb cb, void *arg) {
+  if (viewer_id <= 0 || !role_ok(viewer_role) || (status && !one_of(status, "waiting", "active", "closed", NULL)) ||
+      !limit_ok(limit))
+    return HD_EINVAL;
+  NEW_REQ(SESSIONS_LIST, sessions);
+  r->in.chat.user_id = viewer_id;
+  r->in.chat.limit = limit;
+  DUP_OR_FAIL(r->in.chat.role, viewer_role);
+  DUP_OR_FAIL(r->in.chat.status, status);
+  return submit(st, r);
+}
+
+int hd_store_session_assign(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || admin_id <= 0) return HD_EINVAL;
+  NEW_REQ(SESSION_ASSIGN, session);
+  r->in.chat.session_id = session_id;
+  r->in.chat.admin_id = admin_id;
+  return submit(st, r);
+}
+
+int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_close_cb cb, void *arg) {
+  if (session_id <= 0) return HD_EINVAL;
+  NEW_REQ(SESSION_CLOSE, session_close);
+  r->in.chat.session_id = session_id;
+  return submit(st, r);
+}
+
+int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg) {
+  if (!limit_ok(limit)) return HD_EINVAL;
+  NEW_REQ(SESSIONS_WAITING, sessions);
+  r->in.chat.limit = limit;
+  return submit(st, r);
+}
+
+int hd_store_admin_open_session_counts(hd_store_t *st, hd_store_admin_loads_cb cb, void *arg) {
+  NEW_REQ(ADMIN_LOADS, admin_loads);
+  return submit(st, r);
+}
+
+int hd_store_message_create(hd_store_t *st, int64_t session_id, int64_t sender_id, const char *sender_role,
+                            const char *content, const char *message_type, hd_store_chat_post_cb cb, void *arg) {
+  if (!message_type) message_type = "text";
+  if (session_id <= 0 || sender_id <= 0 || !role_ok(sender_role) || !text_ok(content, 1, HD_STORE_CONTENT_MAX) ||
+      !msg_type_ok(message_type))
+    return HD_EINVAL;
+  NEW_REQ(MESSAGE_CREATE, chat_post);
+  r->in.chat.session_id = session_id;
+  r->in.chat.sender_id = sender_id;
+  DUP_OR_FAIL(r->in.chat.role, sender_role);
+  DUP_OR_FAIL(r->in.chat.content, content);
+  DUP_OR_FAIL(r->in.chat.message_type, message_type);
+  return submit(st, r);
+}
+
+int hd_store_messages_list(hd_store_t *st, int64_t session_id, int64_t before_id, int limit,
+                           hd_store_messages_cb cb, void *arg) {
+  if (session_id <= 0 || before_id < 0 || !limit_ok(limit)) return HD_EINVAL;
+  NEW_REQ(MESSAGES_LIST, messages);
+  r->in.chat.session_id = session_id;
+  r->in.chat.before_id = before_id;
+  r->in.chat.limit = limit;
+  return submit(st, r);
+}
+
+int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *reader_role,
+                               hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || !role_ok(reader_role)) return HD_EINVAL;
+  NEW_REQ(SESSION_MARK_READ, session);
+  r->in.chat.session_id = session_id;
+  DUP_OR_FAIL(r->in.chat.role, reader_role);
+  return submit(st, r);
+}
+
+/* --- inbox ------------------------------------------------------------------------------------- */
+
+static bool key_ok(const char *s) { return s && s[0] && strlen(s) <= HD_STORE_SUB_MAX && utf8_chars(s) >= 0; }
+
+int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message_id, const char *frame,
+                       size_t frame_len, int64_t cap, hd_store_inbox_put_cb cb, void *arg) {
+  if (!key_ok(user_sub) || !key_ok(message_id) || !frame || frame_len > HD_STORE_FRAME_MAX || cap < 1 ||
+      cap > HD_STORE_INBOX_CAP_MAX)
+    return HD_EINVAL;
+  NEW_REQ(INBOX_PUT, inbox_put);
+  DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  DUP_OR_FAIL(r->in.inbox.message_id, message_id);
+  if (!(r->in.inbox.frame = hd_store_arena_strndup(&r->arena, frame, frame_len))) {
+    req_free(r);
+    return HD_ENOMEM;
+  }
+  r->in.inbox.frame_len = frame_len;
+  r->in.inbox.cap = cap;
+  return submit(st, r);
+}
+
+int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg) {
+  if (!key_ok(user_sub)) return HD_EINVAL;
+  NEW_REQ(INBOX_TAKE, inbox);
+  DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  return submit(st, r);
+}
+
+int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
+                          void *arg) {
+  if (!key_ok(user_sub) || !key_ok(message_id)) return HD_EINVAL;
+  NEW_REQ(INBOX_REMOVE, count);
+  DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  DUP_OR_FAIL(r->in.inbox.message_id, message_id);
+  return submit(st, r);
+}
