@@ -18,6 +18,7 @@
 #define PROTOCOL_VERSION "1.0"
 #define SWEEP_MS 250
 #define MAX_UNACKED 1000 /* per connection; the oldest go to the inbox beyond it */
+#define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a client's processed ids outlive its connection this long */
 
 enum {
   E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
@@ -31,6 +32,16 @@ typedef struct unacked {
   uint32_t sent;
 } unacked_t;
 
+/* The messageIds a client (user + clientId) had processed: shared by its successive connections, so
+ * a frame resent after a reconnect is not processed twice. */
+typedef struct {
+  char key[208];
+  char **seen;      /* ring of the last dedupe_window ids */
+  uint32_t next, count;
+  uint32_t refs;    /* connections using it */
+  uint64_t released_ms;
+} dedupe_t;
+
 typedef struct jconn {
   hd_hub_member_t member; /* first: the hub hands it back to deliver() */
   hd_jp_server_t *jp;
@@ -41,8 +52,7 @@ typedef struct jconn {
   char key[208];          /* sub + 0x1f + clientId: a second connection with it replaces this one */
   unacked_t *unacked;
   uint32_t unacked_count;
-  char **seen;            /* ring of processed client messageIds */
-  uint32_t seen_next, seen_count;
+  dedupe_t *dd;
   double tokens;
   uint64_t refill_ms;
 } jconn_t;
@@ -72,6 +82,8 @@ struct hd_jp_server {
   size_t count;
   hd_map_t by_key;                     /* jconn key -> jconn */
   hd_map_t inboxes;                    /* sub -> inbox_t */
+  hd_map_t dedupes;                    /* jconn key -> dedupe_t */
+  uint32_t sweeps;
   uv_timer_t sweeper;
 };
 
@@ -276,20 +288,55 @@ static bool acknowledge(jconn_t *j, const char *id) {
 /* --- client frames ------------------------------------------------------------------------ */
 
 static bool seen_before(const jconn_t *j, const char *id) {
-  for (uint32_t i = 0; i < j->seen_count; i++)
-    if (!strcmp(j->seen[i], id)) return true;
+  for (uint32_t i = 0; j->dd && i < j->dd->count; i++)
+    if (!strcmp(j->dd->seen[i], id)) return true;
   return false;
 }
 
 static void remember(jconn_t *j, const char *id) {
+  dedupe_t *dd = j->dd;
   uint32_t window = j->jp->opt.dedupe_window;
-  if (!j->seen && !(j->seen = calloc(window, sizeof(*j->seen)))) return;
+  if (!dd || (!dd->seen && !(dd->seen = calloc(window, sizeof(*dd->seen))))) return;
   char *copy = strdup(id);
   if (!copy) return;
-  free(j->seen[j->seen_next]);
-  j->seen[j->seen_next] = copy;
-  j->seen_next = (j->seen_next + 1) % window;
-  if (j->seen_count < window) j->seen_count++;
+  free(dd->seen[dd->next]);
+  dd->seen[dd->next] = copy;
+  dd->next = (dd->next + 1) % window;
+  if (dd->count < window) dd->count++;
+}
+
+static void dedupe_free(void *value, void *arg) {
+  dedupe_t *dd = value;
+  for (uint32_t i = 0; dd->seen && i < dd->count; i++) free(dd->seen[i]);
+  free(dd->seen);
+  free(dd);
+}
+
+/* The dedupe window of a client key, created on first use. */
+static dedupe_t *dedupe_acquire(hd_jp_server_t *jp, const char *key) {
+  dedupe_t *dd = hd_map_get(&jp->dedupes, key, strlen(key));
+  if (!dd) {
+    if (!(dd = calloc(1, sizeof(*dd)))) return NULL;
+    snprintf(dd->key, sizeof dd->key, "%s", key);
+    if (hd_map_put(&jp->dedupes, dd->key, strlen(dd->key), dd)) {
+      free(dd);
+      return NULL;
+    }
+  }
+  dd->refs++;
+  return dd;
+}
+
+/* Frees the windows of clients gone for longer than DEDUPE_KEEP_MS. */
+static void dedupe_expire(hd_jp_server_t *jp, uint64_t now) {
+  for (size_t i = 0; i < jp->dedupes.cap; i++) {
+    dedupe_t *dd = jp->dedupes.slots[i].value;
+    if (jp->dedupes.slots[i].hash && !dd->refs && now - dd->released_ms > DEDUPE_KEEP_MS) {
+      hd_map_del(&jp->dedupes, dd->key, strlen(dd->key));
+      dedupe_free(dd, NULL);
+      i--; /* backward shift may have moved another entry here */
+    }
+  }
 }
 
 static void send_ack(jconn_t *j, const char *ref_id, const char *extra_json) {
@@ -427,18 +474,21 @@ static bool take_token(jconn_t *j) {
 static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
   jconn_t *j = hd_ws_udata(c);
   if (!j) return 0;
-  if (!take_token(j)) {
-    send_error(j, E_RATE, "rate limit exceeded: frame dropped", NULL);
-    return 0;
-  }
+  bool allowed = take_token(j);
   if (opcode != HD_WS_OP_TEXT) {
-    send_error(j, E_INVALID, "frames must be JSON text", NULL);
+    send_error(j, allowed ? E_INVALID : E_RATE, allowed ? "frames must be JSON text" : "rate limit exceeded: frame dropped",
+               NULL);
     return 0;
   }
   hd_envelope_t e;
   const char *why = "invalid message";
   if (hd_envelope_parse((const char *)data, len, &e, &why)) {
-    send_error(j, E_INVALID, why, NULL);
+    send_error(j, allowed ? E_INVALID : E_RATE, allowed ? why : "rate limit exceeded: frame dropped", NULL);
+    return 0;
+  }
+  if (!allowed) { /* parsed only to name the dropped frame, so the client can retry it */
+    send_error(j, E_RATE, "rate limit exceeded: frame dropped", e.message_id);
+    hd_envelope_free(&e);
     return 0;
   }
   bool idempotent = !strcmp(e.type, "ack") || !strcmp(e.type, "heartbeat");
@@ -490,8 +540,7 @@ static void jconn_free(jconn_t *j) {
   else jp->conns = j->next;
   if (j->next) j->next->prev = j->prev;
   jp->count--;
-  for (uint32_t i = 0; j->seen && i < jp->opt.dedupe_window; i++) free(j->seen[i]);
-  free(j->seen);
+  if (j->dd && !--j->dd->refs) j->dd->released_ms = uv_now(jp->srv->loop);
   free(j);
 }
 
@@ -525,6 +574,7 @@ static int ws_open(hd_conn_t *c, void *udata) {
   j->refill_ms = uv_now(jp->srv->loop);
   memcpy(j->client_id, p->client_id, sizeof j->client_id);
   snprintf(j->key, sizeof j->key, "%s\x1f%s", j->claims.sub, j->client_id);
+  j->dd = dedupe_acquire(jp, j->key);
   free(p);
   j->next = jp->conns;
   if (jp->conns) jp->conns->prev = j;
@@ -593,6 +643,7 @@ static void on_sweep(uv_timer_t *t) {
   hd_jp_server_t *jp = t->data;
   uint64_t now = uv_now(jp->srv->loop);
   int64_t wall_s = hd_clock_wall_ms() / 1000;
+  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) dedupe_expire(jp, now);
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
     if (j->conn->closing || j->conn->ending) continue;
@@ -664,6 +715,8 @@ void hd_jp_server_free(hd_jp_server_t *jp) {
   }
   hd_map_each(&jp->inboxes, inbox_free, NULL);
   hd_map_free(&jp->inboxes);
+  hd_map_each(&jp->dedupes, dedupe_free, NULL);
+  hd_map_free(&jp->dedupes);
   hd_map_free(&jp->by_key);
   free(jp->subscribe_user);
   free(jp->publish_user);

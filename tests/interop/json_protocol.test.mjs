@@ -1036,6 +1036,28 @@ describe('frame size limit', () => {
   });
 });
 
+describe('notifications and closing connections', () => {
+  let srv;
+  before(async () => { srv = await herald(['--json-max-message', '1000']); });
+  after(() => stopClean(srv));
+
+  test('a notification published while the server waits for the client\'s close frame is kept for the next connection', T, async (t) => {
+    const c = await connect(t, srv, { token: userToken('closing') });
+    await c.subscribed('user:closing');
+    c.ws._socket.pause(); // read nothing more: the server's close frame stays unanswered for now
+    c.send(JSON.stringify({ type: 'heartbeat', data: { pad: 'x'.repeat(2000) } })); // over the limit: 2001, close 1009
+    await sleep(300); // let the server act on it
+    const p = await publish(srv, { topic: 'user:closing', type: 'notification', data: 'in the window' });
+    c.ws._socket.resume();
+    const closed = await c.closed;
+    assert.equal(closed.code, 1009);
+    assert.ok(!c.received.some((f) => f.messageId === p.messageId), 'sent after the close frame');
+    const d = await connect(t, srv, { token: userToken('closing') });
+    const f = await d.next((x) => x.type === 'notification', { ms: 2000, what: `notification ${p.messageId} (published with delivered=${p.delivered}) on the next connection` });
+    assert.deepEqual([f.messageId, f.sequence], [p.messageId, p.sequence]);
+  });
+});
+
 describe('rate limit', () => {
   let srv;
   before(async () => { srv = await herald(['--json-rate', '5', '--json-burst', '5']); });
@@ -1168,7 +1190,7 @@ describe('Socket.IO and JSON clients on one topic', () => {
   after(() => stopClean(srv));
 
   test('publish to a socket\'s own room reaches the socket.io-client and a JSON subscriber of that topic', T, async (t) => {
-    const sock = io(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
+    const sock = io(srv.url(''), { reconnection: false, forceNew: true }); // polling, then the upgrade
     t.after(() => sock.close());
     await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
     const topic = sock.id;
@@ -1195,6 +1217,23 @@ describe('Socket.IO and JSON clients on one topic', () => {
     const m2 = await json.next((f) => f.messageId === q.messageId);
     assert.deepEqual([m2.type, m2.data, m2.sequence], ['greeting', { x: 2 }, q.sequence], 'the JSON side keeps `type`');
     assert.ok(q.sequence > p.sequence);
+  });
+});
+
+describe('Socket.IO over a direct WebSocket', () => {
+  test('socket.io-client with transports: [websocket] (no polling first) connects and round-trips', T, async (t) => {
+    const srv = await testHerald(t, ['--test-handlers']);
+    const sock = io(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
+    t.after(() => sock.close());
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
+    const echoed = await sock.timeout(5000).emitWithAck('echo', { hi: 1 });
+    assert.deepEqual(echoed, { hi: 1 });
+    const json = await connect(t, srv, { token: adminToken('ws-bridge') });
+    await json.subscribed(sock.id);
+    const got = new Promise((resolve) => sock.once('greeting', (...a) => resolve(a)));
+    const p = await publish(srv, { topic: sock.id, type: 'greeting', data: 'direct' });
+    assert.equal((await got)[0], 'direct');
+    assert.equal((await json.next((f) => f.type === 'greeting')).messageId, p.messageId);
   });
 });
 
