@@ -3,7 +3,7 @@ import { startHerald } from '../tests/interop/lib/server.mjs';
 const require = createRequire(import.meta.url);
 const io2 = require('socket.io-client-v2');
 const srv = await startHerald(['--test-handlers', '--allow-eio3', '--log-level', 'debug']);
-srv.child.on('exit', (c, s) => console.log('EXIT', c, s));
+srv.child.on("exit", (c, s) => { console.log("EXIT", c, s); console.log(srv.log.split("\n").filter((l,i,a)=>a.indexOf(l)===i).join("\n").slice(0,5000)); });
 const transports = [process.argv[2] || 'polling'];
   const s = io2(srv.url(), { transports, forceNew: true, reconnection: false });
   s.on('connect_error', (e) => console.log('cerr', e.message));

@@ -11,7 +11,6 @@
 # of an echo run disturbed by other processes, 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}

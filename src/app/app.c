@@ -123,6 +123,19 @@ static int route_client_bundle(hd_app_t *app) {
   return 0;
 }
 
+/* Routes /herald-client.js to the JSON-protocol client in --js-client-dir. */
+static int route_js_client(hd_app_t *app) {
+  char real[PATH_MAX];
+  if (!realpath(app->srv->cfg->js_client_dir, real)) {
+    HD_WARN("app", "herald-client.js not found: it is not served", "dir=%s", app->srv->cfg->js_client_dir);
+    return 0;
+  }
+  app->js_root.root = strdup(real);
+  return app->js_root.root ? hd_router_add(app->srv->router, "GET", "/herald-client.js", hd_static_files_handle,
+                                           &app->js_root)
+                           : HD_ENOMEM;
+}
+
 int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   memset(app, 0, sizeof(*app));
   app->srv = srv;
@@ -138,6 +151,7 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   if ((rc = setup_sio(app))) return rc;
   if ((rc = setup_json(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
+  if ((rc = route_js_client(app))) return rc;
   hd_router_t *r = srv->router;
   if ((rc = hd_router_add(r, "GET", "/health", hd_health_handle, app))) return rc;
   if ((rc = hd_router_add(r, "GET", "/metrics", hd_metrics_handle, app))) return rc;
@@ -150,5 +164,6 @@ void hd_app_free(hd_app_t *app) {
   hd_sio_server_free(app->sio);
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);
+  free((char *)app->js_root.root);
   memset(app, 0, sizeof(*app));
 }

@@ -17,6 +17,7 @@ typedef struct {
   char jwt_secret[129];
   hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */
+  hd_static_root_t js_root;     /* clients/js: herald-client.js */
 } hd_app_t;
 
 /* Builds the application on shard srv and registers every route. 0, or HD_E* with a logged reason. */

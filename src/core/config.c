@@ -107,6 +107,8 @@ static const cfg_option_t options[] = {
         "rooms (topics) one Socket.IO socket or JSON connection may join at most"),
     OPT("socketio-client-dir", CFG_STR, socketio_client_dir, "node_modules/socket.io-client/dist", 0, 0,
         "directory of socket.io-client's dist files, served at <socketio-path>socket.io.js"),
+    OPT("js-client-dir", CFG_STR, js_client_dir, "clients/js", 0, 0,
+        "directory of herald-client.js, served at /herald-client.js"),
     OPT("ack-timeout", CFG_INT, ack_timeout, "10000", 100, 3600000,
         "ms before an unacknowledged JSON-protocol notification is sent again"),
     OPT("ack-retries", CFG_INT, ack_retries, "3", 0, 100,

@@ -52,6 +52,7 @@ typedef struct {
   bool test_handlers;
   int64_t max_rooms_per_socket;
   char *socketio_client_dir;
+  char *js_client_dir;
   int64_t ack_timeout;
   int64_t ack_retries;
   int64_t topic_history;
