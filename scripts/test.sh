@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Herald and runs every test: unit tests (cmocka/ctest), interop tests with real clients
-# (node:test + ws, python3-websockets) against the release server, the unit and interop tests again
+# (node:test + ws + socket.io-client, python3-websockets, python3-socketio) and end-to-end tests in
+# headless Chromium (tests/e2e) against the release server, the unit and interop tests again
 # under AddressSanitizer + UBSan, and a short libFuzzer pass. Installs what it needs first.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips fuzzing)
 set -uo pipefail
@@ -27,7 +28,9 @@ build() { # build DIR CMAKE_ARGS...
 
 interop() { # interop HERALD_BINARY: node and python interop tests against that binary
   local bin=$1 rc=0
-  HERALD_BIN="$bin" node --test --test-concurrency=1 tests/interop/ || rc=1
+  local dirs=(tests/interop/)
+  [ -d tests/e2e ] && dirs+=(tests/e2e/)
+  HERALD_BIN="$bin" node --test --test-concurrency=1 "${dirs[@]}" || rc=1
   for t in tests/interop/*_test.py; do
     [ -e "$t" ] || continue
     HERALD_BIN="$bin" /usr/bin/python3 "$t" || rc=1
