@@ -55,9 +55,13 @@ void hd_conn_set_reading(hd_conn_t *c, bool on) {
   else uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
+hd_ws_t *hd_conn_ws_slot(hd_conn_t *c) { return (hd_ws_t *)(c + 1); }
+
 int hd_conn_accept(hd_server_t *s, bool over_limit) {
-  hd_conn_t *c = calloc(1, sizeof(*c));
+  hd_conn_t *c = calloc(1, sizeof(*c) + sizeof(hd_ws_t));
   if (!c) return HD_ENOMEM;
+  c->wq = c->wq_inline;
+  c->wq_cap = sizeof c->wq_inline / sizeof c->wq_inline[0];
   uv_tcp_init(s->loop, &c->tcp);
   c->tcp.data = c;
   c->server = s;
@@ -99,9 +103,10 @@ static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
       c->wq_len -= c->wq_head;
       c->wq_head = 0;
     } else {
-      uint32_t cap = c->wq_cap ? c->wq_cap * 2 : 4;
-      hd_wq_entry_t *wq = realloc(c->wq, cap * sizeof(*wq));
+      uint32_t cap = c->wq_cap * 2;
+      hd_wq_entry_t *wq = c->wq == c->wq_inline ? malloc(cap * sizeof(*wq)) : realloc(c->wq, cap * sizeof(*wq));
       if (!wq) return HD_ENOMEM;
+      if (c->wq == c->wq_inline) memcpy(wq, c->wq_inline, sizeof c->wq_inline);
       c->wq = wq;
       c->wq_cap = cap;
     }
@@ -300,7 +305,7 @@ void hd_conn_retain(hd_conn_t *c) { c->refs++; }
 void hd_conn_release(hd_conn_t *c) {
   if (--c->refs > 0) return;
   for (uint32_t i = c->wq_head; i < c->wq_len; i++) hd_buf_unref(c->wq[i].buf);
-  free(c->wq);
+  if (c->wq != c->wq_inline) free(c->wq);
   free(c);
 }
 

@@ -26,7 +26,7 @@ struct hd_conn {
   hd_server_t *server;
   hd_conn_t *prev, *next;     /* server->conns */
   hd_conn_t *flush_next;      /* server->flush_list */
-  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len) */
+  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
   uint32_t wq_head, wq_len, wq_cap;
   uint32_t inflight;          /* entries handed to a uv_write not yet completed */
   size_t pending_bytes;       /* queued, unwritten bytes */
@@ -39,9 +39,14 @@ struct hd_conn {
   bool lingering;             /* half-closed: reading and discarding until the peer closes */
   union {
     hd_http_conn_t *http;
-    hd_ws_t *ws;
+    hd_ws_t *ws;              /* lives in the same allocation, right after the conn */
   } u;
+  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
 };
+
+/* The space reserved after a conn for its WebSocket state (zeroed), so an upgraded idle
+ * connection is one allocation. */
+hd_ws_t *hd_conn_ws_slot(hd_conn_t *c);
 
 /* Accepts a pending connection on the listener into a new conn and starts serving HTTP.
  * over_limit: the server is full; the conn only answers 503 / close 1013. */

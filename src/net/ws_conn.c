@@ -114,11 +114,7 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   if (rc) return rc;
   hd_conn_t *c = ex->conn;
   const hd_config_t *cfg = c->server->cfg;
-  hd_ws_t *ws = calloc(1, sizeof(*ws));
-  if (!ws) {
-    hd_http_respond_error(ex, 500, "out of memory");
-    return HD_ENOMEM;
-  }
+  hd_ws_t *ws = hd_conn_ws_slot(c);
   char ext[256] = "";
   if (cfg->ws_deflate) {
     /* all offers, joined, in case the client sent several header lines */
@@ -135,7 +131,7 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   }
   hd_buf_t *resp = hd_ws_handshake_response(accept, ws->deflate.enabled ? ext : NULL, NULL);
   if (!resp) {
-    free(ws);
+    memset(ws, 0, sizeof(*ws));
     hd_http_respond_error(ex, 500, "out of memory");
     return HD_ENOMEM;
   }
@@ -267,6 +263,5 @@ void hd_ws_free(hd_conn_t *c) {
   hd_ws_on_eof(c);
   c->server->metrics.conns_ws[ws->proto_id]--;
   hd_ws_reader_free(&ws->reader);
-  free(ws);
-  c->u.ws = NULL;
+  c->u.ws = NULL; /* the state lives in the conn's allocation */
 }

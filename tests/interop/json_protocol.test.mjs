@@ -222,6 +222,53 @@ async function connect(t, srv, opts = {}) {
   return c;
 }
 
+/** An upgrade request sent in two parts over a raw socket (to complete it at a chosen moment). */
+class RawUpgrade {
+  static async start(port, path) {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    const u = new RawUpgrade(sock, path);
+    sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`);
+    return u;
+  }
+
+  constructor(sock, path) {
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+    this.ended = new Promise((resolve) => { sock.on('close', resolve); sock.on('error', resolve); });
+    sock.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); });
+  }
+
+  /** Sends the rest of the request; returns the status and the server frames until the close frame. */
+  async finish() {
+    this.sock.write('Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+      'Sec-WebSocket-Version: 13\r\n\r\n');
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const status = Number(/^HTTP\/1\.1 (\d+)/.exec(this.buf.toString('latin1'))?.[1]);
+        const frames = [];
+        let off = end + 4;
+        while (off + 2 <= this.buf.length) {
+          const opcode = this.buf[off] & 0x0f;
+          let len = this.buf[off + 1] & 0x7f;
+          let hdr = 2;
+          if (len === 126) { len = this.buf.readUInt16BE(off + 2); hdr = 4; }
+          if (off + hdr + len > this.buf.length) break;
+          frames.push({ opcode, payload: this.buf.subarray(off + hdr, off + hdr + len) });
+          off += hdr + len;
+        }
+        if (frames.some((f) => f.opcode === 8)) return { status, frames };
+      }
+      assert.ok(Date.now() < deadline, `no close frame; got ${JSON.stringify(this.buf.toString('latin1'))}`);
+      await sleep(20);
+    }
+  }
+
+  destroy() { this.sock.destroy(); }
+}
+
 /** Expects the refusal sequence: one error frame with code, then a close with closeCode. */
 async function expectRefused(c, code, closeCode) {
   const f = await c.next(() => true, { what: `error ${code}` });
@@ -434,6 +481,10 @@ describe('heartbeat and disconnect reasons', () => {
     try {
       const a = await connect(t, own, { token: userToken('x1') });
       const b = await connect(t, own, { token: adminToken('x2') });
+      // a handshake under way when the signal comes: completed after it -> refused with 1000, close 1001
+      const late = await RawUpgrade.start(own.port, wsPath({ token: userToken('x3') }));
+      t.after(() => late.destroy());
+      await sleep(100);
       own.child.kill('SIGTERM');
       for (const c of [a, b]) {
         const bye = await c.next(() => true);
@@ -442,6 +493,13 @@ describe('heartbeat and disconnect reasons', () => {
         const closed = await c.closed;
         assert.equal(closed.code, 1001, JSON.stringify(closed));
       }
+      const { status, frames } = await late.finish();
+      assert.equal(status, 101);
+      assert.equal(frames[0]?.opcode, 1, JSON.stringify(frames));
+      const err = JSON.parse(frames[0].payload.toString());
+      assert.deepEqual([err.type, err.data.code], ['error', 1000], JSON.stringify(err));
+      assert.equal(frames[1]?.opcode, 8, JSON.stringify(frames));
+      assert.equal(frames[1].payload.readUInt16BE(0), 1001);
     } finally {
       const r = await own.stop();
       assert.deepEqual(r, { code: 0, signal: null }, own.log.slice(-2000));
@@ -953,6 +1011,25 @@ describe('duplicate suppression', () => {
     assert.deepEqual([e.type, e.data.code], ['error', 2000], JSON.stringify(e));
   });
 
+  test('duplicates are recognised across reconnects of the same user and clientId, not of another clientId', T, async (t) => {
+    const sub = await connect(t, srv, { token: userToken('d5') });
+    await sub.subscribed('public:again');
+    const tok = adminToken('d5-admin');
+    const frame = { type: 'data', topic: 'public:again', data: 'once', messageId: 'resent-after-reconnect' };
+    const a = await connect(t, srv, { token: tok, clientId: 'backend-1' });
+    a.send(frame);
+    assert.notEqual((await a.ack(frame.messageId)).data.duplicate, true);
+    await a.close();
+    const b = await connect(t, srv, { token: tok, clientId: 'backend-1' });
+    b.send(frame);
+    assert.equal((await b.ack(frame.messageId)).data.duplicate, true, 'the resent frame was processed again');
+    const other = await connect(t, srv, { token: tok, clientId: 'backend-2' });
+    other.send(frame);
+    assert.notEqual((await other.ack(frame.messageId)).data.duplicate, true, 'another clientId shares the window');
+    await sub.fence();
+    assert.deepEqual(sub.take((f) => f.type === 'data').map((f) => f.data), ['once', 'once']);
+  });
+
   test('--dedupe-window 2: a messageId older than the window is processed again', T, async (t) => {
     const own = await testHerald(t, ['--dedupe-window', '2']);
     const sub = await connect(t, own, { token: userToken('w1') });
@@ -1077,6 +1154,7 @@ describe('rate limit', () => {
     c.send({ type: 'subscribe', data: { topic: 'public:rl' }, messageId: 'dropped' });
     const e = await c.next(() => true);
     assert.deepEqual([e.type, e.data.code], ['error', 2002], JSON.stringify(e));
+    assert.equal(e.data.details?.messageId, 'dropped', `the 2002 error names the dropped frame: ${JSON.stringify(e)}`);
     const p = await publish(srv, { topic: 'public:rl', type: 'data', data: 1 });
     assert.equal(p.delivered, 0, 'the rate-limited subscribe was processed');
     await sleep(1100); // 5 tokens again
@@ -1217,6 +1295,17 @@ describe('Socket.IO and JSON clients on one topic', () => {
     const m2 = await json.next((f) => f.messageId === q.messageId);
     assert.deepEqual([m2.type, m2.data, m2.sequence], ['greeting', { x: 2 }, q.sequence], 'the JSON side keeps `type`');
     assert.ok(q.sequence > p.sequence);
+
+    // the other way: the server's emit to the socket (its own room, i.e. this topic) reaches the JSON side
+    const back = new Promise((resolve) => sock.once('message-back', (...a) => resolve(a)));
+    sock.emit('message', { y: 2 });
+    assert.deepEqual((await back)[0], { y: 2 });
+    const m3 = await json.next((f) => f.type === 'message-back');
+    assert.deepEqual([m3.data, m3.topic], [{ y: 2 }, topic], 'one argument becomes data');
+    assert.ok(m3.sequence > q.sequence);
+    sock.emit('message', 1, 'two');
+    const m4 = await json.next((f) => f.type === 'message-back');
+    assert.deepEqual(m4.data, [1, 'two'], 'several arguments become an array');
   });
 });
 

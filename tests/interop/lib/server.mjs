@@ -1,6 +1,9 @@
 // Starts a herald server for an interop test: `const srv = await startHerald(['--echo-endpoint'])`,
 // then srv.port, srv.url(path), srv.wsUrl(path), srv.stop(). The binary comes from HERALD_BIN
 // (default build/herald); the port is picked by the kernel (--port 0) and read from the log.
+// Options: env (added to the environment), webRoot (--web-root), port (a fixed port, e.g. to restart
+// on the port of a stopped server), dataDir (a --data-dir the caller owns: kept by stop(), so a
+// restarted server finds its state; by default a temporary one is made and removed by stop()).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const HERALD_BIN = process.env.HERALD_BIN || join(ROOT, 'build', 'herald');
 
-export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web') } = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-test-'));
-  const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
+export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir } = {}) {
+  const dataDir = ownDir || mkdtempSync(join(tmpdir(), 'herald-test-'));
+  const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
     '--web-root', webRoot, '--log-level', 'info', ...args], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,7 +42,7 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const result = await exited;
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!ownDir) rmSync(dataDir, { recursive: true, force: true });
       if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(log)) {
         throw new Error(`sanitizer report in herald log:\n${log}`);
       }
