@@ -1323,6 +1323,23 @@ describe('Socket.IO over a direct WebSocket', () => {
     const p = await publish(srv, { topic: sock.id, type: 'greeting', data: 'direct' });
     assert.equal((await got)[0], 'direct');
     assert.equal((await json.next((f) => f.type === 'greeting')).messageId, p.messageId);
+    sock.close(); // a client-side disconnect before the server stops
+    await json.fence();
+  });
+
+  test('a Socket.IO client dropping its transport does not take the server and its JSON clients down', T, async (t) => {
+    const srv = await testHerald(t, ['--test-handlers']);
+    const json = await connect(t, srv, { token: userToken('bystander') });
+    await json.subscribed('public:bystander');
+    const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
+    t.after(() => sock.close());
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
+    sock.io.engine.close(); // the transport goes away without a namespace disconnect ("transport close")
+    await sleep(300);
+    assertAlive(srv);
+    await json.fence();
+    const p = await publish(srv, { topic: 'public:bystander', type: 'data', data: 1 });
+    assert.equal((await json.next((f) => f.type === 'data')).messageId, p.messageId);
   });
 });
 

@@ -1,0 +1,614 @@
+// Socket.IO v4 interop with the stock socket.io-client 4.7.2 against `herald serve --test-handlers`:
+// transports (polling, WebSocket, upgrade), the CONNECT payload, acks, binary, namespaces (one engine
+// connection, several sockets), broadcast, JWT authentication, reconnection, connection state
+// recovery, payload limits, heartbeat and the connect timeout.
+//
+// The test handlers (src/proto/sio_test_handlers.c), on "/" and "/custom":
+//   connect              -> emits "auth" with the CONNECT payload
+//   "message" ...args    -> emits "message-back" ...args (binary kept)
+//   "message-with-ack"   -> acks with all the arguments
+//   "echo" x             -> acks with x
+//   "broadcast" x        -> emits "msg" x to every socket of the namespace
+// No handler emits to the client with an ack, so server->client acks are not testable here.
+//
+// With connection state recovery on (herald's default --recovery-window), every event the server
+// stores for recovery carries its offset as an extra last argument, as with Node's socket.io; the
+// helper `stripOffset` removes it where a test compares payloads.
+import { test, describe, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import WebSocket from 'ws';
+import { io, Manager } from 'socket.io-client';
+import { startHerald } from './lib/server.mjs';
+
+const WAIT = 5000;
+const JWT_SECRET = 'interop-test-secret-0123456789abcdef';
+
+// ---- helpers ----
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Every socket/manager a test opens, closed after each test. */
+const open = new Set();
+function track(x) { open.add(x); return x; }
+afterEach(() => {
+  for (const x of open) { try { x.close?.(); } catch { /* already closed */ } }
+  open.clear();
+});
+
+/** A socket.io-client socket on its own Manager, no reconnection unless asked. */
+function client(srv, nsp = '/', opts = {}) {
+  return track(io(srv.url(nsp), { forceNew: true, reconnection: false, timeout: WAIT, ...opts }));
+}
+
+/** Resolves with the arguments of the next `event` (rejects after ms). */
+function waitFor(emitter, event, ms = WAIT) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { emitter.off(event, on); reject(new Error(`timed out waiting for '${event}'`)); }, ms);
+    const on = (...args) => { clearTimeout(t); emitter.off(event, on); resolve(args); };
+    emitter.on(event, on);
+  });
+}
+
+/** Resolves once the socket is connected; rejects with the connect_error. */
+function connected(socket, ms = WAIT) {
+  if (socket.connected) return Promise.resolve(socket);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { cleanup(); reject(new Error('timed out waiting for connect')); }, ms);
+    const ok = () => { cleanup(); resolve(socket); };
+    const ko = (err) => { cleanup(); reject(err); };
+    const cleanup = () => { clearTimeout(t); socket.off('connect', ok); socket.off('connect_error', ko); };
+    socket.on('connect', ok);
+    socket.on('connect_error', ko);
+  });
+}
+
+/** Resolves with the connect_error (fails if the socket connects). */
+function connectError(socket, ms = WAIT) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { cleanup(); reject(new Error('timed out waiting for connect_error')); }, ms);
+    const ok = () => { cleanup(); reject(new Error('connected, expected a connect_error')); };
+    const ko = (err) => { cleanup(); resolve(err); };
+    const cleanup = () => { clearTimeout(t); socket.off('connect', ok); socket.off('connect_error', ko); };
+    socket.on('connect', ok);
+    socket.on('connect_error', ko);
+  });
+}
+
+/** Polls cond() until true (fails after ms). */
+async function until(cond, ms = WAIT, what = 'condition') {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** Drops the recovery offset (a trailing string) the server appends when recovery is on. */
+function stripOffset(socket, args) {
+  if (!socket._pid) return args;
+  assert.equal(typeof args.at(-1), 'string', `expected a recovery offset as last argument: ${JSON.stringify(args)}`);
+  return args.slice(0, -1);
+}
+
+/** Collects the (offset-stripped) arguments of every `event` on socket. */
+function collect(socket, event) {
+  const got = [];
+  socket.on(event, (...args) => got.push(stripOffset(socket, args)));
+  return got;
+}
+
+function b64url(x) { return Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url'); }
+/** An HS256 JWT. */
+function mintJwt(payload, secret = JWT_SECRET, header = { alg: 'HS256', typ: 'JWT' }) {
+  const body = `${b64url(header)}.${b64url(payload)}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A raw Engine.IO v4 WebSocket (no Socket.IO client): resolves after the open packet. */
+function rawEngine(srv) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket`);
+    ws.received = [];
+    ws.closed = new Promise((r) => ws.on('close', (code) => r({ code, at: Date.now() })));
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary ? data : data.toString();
+      if (!ws.opened && typeof text === 'string' && text[0] === '0') {
+        ws.opened = Date.now();
+        ws.handshake = JSON.parse(text.slice(1));
+        resolve(ws);
+      } else ws.received.push(text);
+    });
+    ws.on('error', reject);
+  });
+}
+
+// ---- the conformance server (default options) ----
+
+describe('socket.io-client 4.7.2, herald --test-handlers', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--test-handlers']); });
+  after(async () => { await srv?.stop(); });
+
+  test('polling only: connects, stays on polling, echo ack', async () => {
+    const s = client(srv, '/', { transports: ['polling'] });
+    await connected(s);
+    assert.equal(s.io.engine.transport.name, 'polling');
+    assert.equal(await s.emitWithAck('echo', 'over polling'), 'over polling');
+    await sleep(100);
+    assert.equal(s.io.engine.transport.name, 'polling', 'no upgrade without the websocket transport');
+  });
+
+  test('websocket only (as a mini program connects): first transport is websocket', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    assert.equal(s.io.engine.transport.name, 'websocket');
+    await connected(s);
+    assert.equal(s.io.engine.transport.name, 'websocket');
+    assert.equal(await s.emitWithAck('echo', 'over websocket'), 'over websocket');
+  });
+
+  test('upgrade: polling -> websocket, 50 numbered messages around the upgrade, none lost or duplicated', async () => {
+    const s = client(srv);
+    const engine = s.io.engine;
+    const got = [];
+    s.on('message-back', (...args) => got.push(stripOffset(s, args)));
+    let sent = 0;
+    const send = (n) => { for (let k = 0; k < n; k++) s.emit('message', sent++); };
+    const phases = [];
+    s.on('connect', () => { phases.push(`connect:${engine.transport.name}`); send(20); });
+    engine.on('upgrading', () => { phases.push('upgrading'); send(10); });
+    engine.on('upgrade', () => { phases.push('upgrade'); send(20); });
+    await connected(s);
+    await until(() => got.length >= 50 && phases.includes('upgrade'), WAIT, '50 message-back events and the upgrade');
+    await sleep(100); // anything duplicated would arrive now
+    assert.deepEqual(phases, ['connect:polling', 'upgrading', 'upgrade']);
+    assert.equal(engine.transport.name, 'websocket');
+    assert.equal(sent, 50);
+    assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => [i]));
+    assert.equal(await s.emitWithAck('echo', 'after upgrade'), 'after upgrade');
+  });
+
+  test('"auth" event carries the CONNECT payload', async () => {
+    const auth = { user: 'u1', n: 42, nested: { list: [1, 'two', null], ok: true }, text: 'é中😀' };
+    const s = client(srv, '/', { auth });
+    const got = waitFor(s, 'auth');
+    await connected(s);
+    assert.deepEqual(stripOffset(s, await got), [auth]);
+    const bare = client(srv, '/', { transports: ['websocket'] });
+    const got2 = waitFor(bare, 'auth');
+    await connected(bare);
+    assert.deepEqual(stripOffset(bare, await got2), [{}], 'no CONNECT payload -> {}');
+  });
+
+  test('echo ack returns the first argument unchanged (JSON values, unicode)', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    const values = ['', 'text', 0, -1.5, 9007199254740991, true, false, null, [], {}, [1, [2, [3]]],
+      { a: { b: { c: 'd' } }, 'k e y': 'v' }, 'é ж € 中 😀 \u2028 \u0000 "quoted" \\ /', 'x'.repeat(100000)];
+    for (const v of values) assert.deepEqual(await s.emitWithAck('echo', v), v, JSON.stringify(v).slice(0, 40));
+    assert.deepEqual(await s.emitWithAck('echo', 'first', 'second'), 'first', 'only the first argument');
+  });
+
+  test('message-with-ack acks with every argument; message-back emits them back', async () => {
+    for (const transports of [['polling'], ['websocket']]) {
+      const s = client(srv, '/', { transports });
+      await connected(s);
+      const args = [1, 'two', { three: [3] }, [4, { five: 5 }], null, true];
+      const acked = await new Promise((resolve) => s.emit('message-with-ack', ...args, (...a) => resolve(a)));
+      assert.deepEqual(acked, args, `ack over ${transports}`);
+      const back = waitFor(s, 'message-back');
+      s.emit('message', ...args);
+      assert.deepEqual(stripOffset(s, await back), args, `message-back over ${transports}`);
+      s.close();
+    }
+  });
+
+  test('emitWithAck on an event the server never acks times out; the socket stays usable', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    const t0 = Date.now();
+    await assert.rejects(s.timeout(200).emitWithAck('unknown-event', 1), /operation has timed out/);
+    assert.ok(Date.now() - t0 >= 190);
+    await assert.rejects(s.timeout(200).emitWithAck('message', 'no ack from message'), /operation has timed out/);
+    assert.ok(s.connected);
+    assert.equal(await s.emitWithAck('echo', 'still here'), 'still here');
+  });
+
+  test('polling: 200 messages batched in both directions keep their order', async () => {
+    const s = client(srv, '/', { transports: ['polling'] });
+    await connected(s);
+    const got = collect(s, 'message-back');
+    for (let i = 0; i < 200; i++) s.emit('message', i, `m${i}`);
+    await until(() => got.length >= 200, WAIT, '200 message-back events');
+    assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => [i, `m${i}`]));
+  });
+
+  test('server -> client acks', { skip: 'no test handler emits with an ack (hd_sio_emit_with_ack is not reachable from a client)' }, () => {});
+
+  for (const transports of [['polling'], ['websocket']]) {
+    describe(`binary over ${transports[0]}`, () => {
+      const blob = (n, seed) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+      const nested = () => ({
+        id: 7,
+        file: { name: 'a.bin', data: blob(300, 1), parts: [blob(1, 2), blob(0, 3), { deep: blob(70000, 4) }] },
+        list: [blob(16, 5), 'text', 3],
+      });
+
+      test('message-back: nested Buffers, several attachments, mixed with JSON', async () => {
+        const s = client(srv, '/', { transports });
+        await connected(s);
+        const args = [nested(), blob(5, 6), 'tail', [blob(2, 7), null]];
+        const back = waitFor(s, 'message-back');
+        s.emit('message', ...args);
+        const got = await back;
+        assert.deepEqual(got.slice(0, args.length), args);
+        assert.ok(Buffer.isBuffer(got[1]) && got[1].length === 5);
+      });
+
+      test('message-with-ack: binary in the ack', async () => {
+        const s = client(srv, '/', { transports });
+        await connected(s);
+        const args = [blob(10, 8), { x: [blob(3, 9), blob(4, 10)] }, 42];
+        const acked = await new Promise((resolve) => s.emit('message-with-ack', ...args, (...a) => resolve(a)));
+        assert.deepEqual(acked, args);
+      });
+
+      test('echo with a Buffer, then text again (attachment state is reset)', async () => {
+        const s = client(srv, '/', { transports });
+        await connected(s);
+        assert.deepEqual(await s.emitWithAck('echo', blob(1000, 11)), blob(1000, 11));
+        assert.deepEqual(await s.emitWithAck('echo', { b: Buffer.alloc(0) }), { b: Buffer.alloc(0) });
+        assert.equal(await s.emitWithAck('echo', 'plain'), 'plain');
+        const back = waitFor(s, 'message-back');
+        s.emit('message', 'plain again');
+        assert.deepEqual(stripOffset(s, await back), ['plain again']);
+      });
+    });
+  }
+
+  describe('namespaces', () => {
+    test('/custom connects, gets its own "auth" event and echoes', async () => {
+      const s = client(srv, '/custom', { auth: { where: 'custom' } });
+      const auth = waitFor(s, 'auth');
+      await connected(s);
+      assert.deepEqual(stripOffset(s, await auth), [{ where: 'custom' }]);
+      assert.equal(await s.emitWithAck('echo', 'custom echo'), 'custom echo');
+    });
+
+    test('an unknown namespace gets connect_error "Invalid namespace"', async () => {
+      const s = client(srv, '/nope');
+      const err = await connectError(s);
+      assert.equal(err.message, 'Invalid namespace');
+      assert.equal(s.connected, false);
+    });
+
+    test('one Manager: sockets on / and /custom share one engine connection; disconnecting one keeps the other', async () => {
+      const manager = track(new Manager(srv.url(), { reconnection: false, timeout: WAIT }));
+      const root = manager.socket('/');
+      const custom = manager.socket('/custom');
+      await Promise.all([connected(root), connected(custom)]);
+      assert.equal(root.io, custom.io);
+      const engine = manager.engine;
+      const engineId = engine.id;
+      assert.ok(engineId);
+      assert.notEqual(root.id, custom.id);
+      assert.equal(await root.emitWithAck('echo', 'root'), 'root');
+      assert.equal(await custom.emitWithAck('echo', 'custom'), 'custom');
+
+      // /custom broadcasts reach /custom sockets only
+      const rootMsgs = collect(root, 'msg');
+      const customMsgs = collect(custom, 'msg');
+      custom.emit('broadcast', 'to custom');
+      await until(() => customMsgs.length === 1, WAIT, 'the /custom broadcast');
+      assert.equal(await root.emitWithAck('echo', 'sync'), 'sync');
+      assert.deepEqual(customMsgs, [['to custom']]);
+      assert.deepEqual(rootMsgs, []);
+
+      custom.disconnect();
+      assert.equal(custom.connected, false);
+      await sleep(100);
+      assert.equal(root.connected, true);
+      assert.equal(manager.engine, engine, 'same engine');
+      assert.equal(engine.id, engineId);
+      assert.equal(engine.readyState, 'open');
+      assert.equal(await root.emitWithAck('echo', 'root still here'), 'root still here');
+
+      // and /custom can come back on the same engine connection
+      custom.connect();
+      await connected(custom);
+      assert.equal(manager.engine.id, engineId);
+      assert.equal(await custom.emitWithAck('echo', 'back'), 'back');
+      root.disconnect();
+      custom.disconnect();
+    });
+  });
+
+  test('broadcast reaches all 3 clients (each transport) with the argument, in order', async () => {
+    const a = client(srv, '/', { transports: ['polling'] });
+    const b = client(srv, '/', { transports: ['websocket'] });
+    const c = client(srv);
+    await Promise.all([connected(a), connected(b), connected(c)]);
+    const got = [a, b, c].map((s) => collect(s, 'msg'));
+    a.emit('broadcast', { hello: 'world', n: [1, 2] });
+    b.emit('broadcast', 'second');
+    await b.emitWithAck('echo', 'sync');
+    c.emit('broadcast', 'third', 'ignored extra argument');
+    await until(() => got.every((g) => g.length >= 3), WAIT, 'three broadcasts on three clients');
+    for (const g of got) assert.deepEqual(g.slice(0, 1), [[{ hello: 'world', n: [1, 2] }]]);
+    for (const g of got) assert.deepEqual(g, got[0], 'same order everywhere');
+    for (const g of got) assert.deepEqual(new Set(g.map((x) => JSON.stringify(x))).size, 3);
+    assert.deepEqual(got[0].map((x) => x[0]).sort(), [{ hello: 'world', n: [1, 2] }, 'second', 'third']
+      .sort());
+  });
+
+  test('reconnection: closing the engine makes the client reconnect', async () => {
+    const s = client(srv, '/', { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 100, randomizationFactor: 0 });
+    await connected(s);
+    const disconnected = waitFor(s, 'disconnect');
+    const reconnected = waitFor(s.io, 'reconnect');
+    s.io.engine.close();
+    await disconnected;
+    await reconnected;
+    await connected(s);
+    assert.equal(await s.emitWithAck('echo', 'after reconnect'), 'after reconnect');
+  });
+
+  test('recovery offsets: text and binary events both carry one (as Node stores both for recovery)', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    assert.ok(s._pid, 'the CONNECT reply carries a pid when recovery is on');
+    let back = waitFor(s, 'message-back');
+    s.emit('message', 1);
+    const text = await back;
+    assert.equal(text.length, 2);
+    assert.equal(typeof text[1], 'string', 'text event: offset appended');
+    back = waitFor(s, 'message-back');
+    s.emit('message', 1, Buffer.from([1, 2, 3]));
+    const bin = await back;
+    assert.deepEqual(bin.slice(0, 2), [1, Buffer.from([1, 2, 3])]);
+    assert.equal(bin.length, 3, `binary event: offset appended, as Node's socket.io 4.7.2 does (got ${bin.length - 2} extra args)`);
+    assert.equal(typeof bin[2], 'string');
+  });
+});
+
+// ---- connection state recovery ----
+
+describe('connection state recovery', () => {
+  /** a gets a broadcast, loses its TCP connection; b broadcasts twice meanwhile; a comes back. */
+  async function dropAndMiss(srv) {
+    const a = client(srv, '/', { transports: ['websocket'], reconnection: true, reconnectionDelay: 400,
+      reconnectionDelayMax: 400, randomizationFactor: 0 });
+    const b = client(srv, '/', { transports: ['websocket'] });
+    await Promise.all([connected(a), connected(b)]);
+    const msgs = [];
+    a.on('msg', (...args) => msgs.push(args[0]));
+    b.emit('broadcast', 'm0');
+    await until(() => msgs.length === 1, WAIT, 'the first broadcast');
+    const id = a.id;
+    const disconnected = waitFor(a, 'disconnect');
+    a.io.engine.transport.ws._socket.destroy(); // abrupt: no close frame, no close packet
+    const [reason] = await disconnected;
+    b.emit('broadcast', 'm1');
+    b.emit('broadcast', 'm2');
+    assert.equal(await b.emitWithAck('echo', 'sync'), 'sync');
+    const missedWhileDown = msgs.length;
+    await waitFor(a, 'connect', WAIT);
+    return { a, b, id, msgs, reason, missedWhileDown };
+  }
+
+  test('default --recovery-window: same id, recovered, missed broadcasts replayed in order', async () => {
+    const srv = await startHerald(['--test-handlers']);
+    try {
+      const { a, id, msgs, reason, missedWhileDown } = await dropAndMiss(srv);
+      assert.equal(reason, 'transport close');
+      assert.equal(missedWhileDown, 1);
+      assert.equal(a.recovered, true);
+      assert.equal(a.id, id);
+      await until(() => msgs.length >= 3, WAIT, 'the two missed broadcasts');
+      await sleep(100);
+      assert.deepEqual(msgs, ['m0', 'm1', 'm2']);
+      assert.equal(await a.emitWithAck('echo', 'recovered'), 'recovered');
+    } finally {
+      for (const x of open) x.close();
+      await srv.stop();
+    }
+  });
+
+  test('--recovery-window 0: a new session, nothing replayed', async () => {
+    const srv = await startHerald(['--test-handlers', '--recovery-window', '0']);
+    try {
+      const { a, id, msgs } = await dropAndMiss(srv);
+      assert.equal(a.recovered, false);
+      assert.notEqual(a.id, id);
+      await sleep(200);
+      assert.deepEqual(msgs, ['m0']);
+    } finally {
+      for (const x of open) x.close();
+      await srv.stop();
+    }
+  });
+});
+
+// ---- authentication (no test handlers: a token is required) ----
+
+describe('JWT authentication (--jwt-secret, no --test-handlers)', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--jwt-secret', JWT_SECRET]); });
+  after(async () => { await srv?.stop(); });
+
+  test('no token: connect_error mentioning the token', async () => {
+    const err = await connectError(client(srv));
+    assert.match(err.message, /token/i);
+  });
+
+  test('malformed token, wrong signature, alg none: connect_error', async () => {
+    const good = { sub: 'u1', role: 'user', exp: now() + 3600 };
+    const tokens = ['not-a-jwt', 'a.b.c', mintJwt(good, 'another-secret-0123456789abcdef'),
+      `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(good)}.`, 42];
+    for (const token of tokens) {
+      const err = await connectError(client(srv, '/', { auth: { token } }));
+      assert.ok(err.message, `refused: ${String(token).slice(0, 30)}`);
+    }
+  });
+
+  test('expired token: connect_error', async () => {
+    const token = mintJwt({ sub: 'u1', role: 'user', exp: now() - 3600 });
+    const err = await connectError(client(srv, '/', { auth: { token } }));
+    assert.ok(err.message);
+  });
+
+  test('valid token: connects over polling and websocket', async () => {
+    const token = mintJwt({ sub: 'u1', role: 'user', exp: now() + 3600 });
+    for (const transports of [['polling'], ['websocket']]) {
+      const s = client(srv, '/', { auth: { token }, transports });
+      await connected(s);
+      assert.ok(s.id);
+      await sleep(50);
+      assert.equal(s.connected, true);
+      s.close();
+    }
+  });
+
+  test('after a refused CONNECT the same engine connection can connect with a valid token', async () => {
+    const s = client(srv, '/', { auth: {}, transports: ['websocket'] });
+    await connectError(s);
+    const engineId = s.io.engine.id;
+    s.auth = { token: mintJwt({ sub: 'u2', role: 'user', exp: now() + 3600 }) };
+    s.connect();
+    await connected(s);
+    assert.equal(s.io.engine.id, engineId, 'no new Engine.IO session');
+  });
+
+  test('with --test-handlers the token is optional, but a given one must be valid', async () => {
+    const th = await startHerald(['--test-handlers', '--jwt-secret', JWT_SECRET]);
+    try {
+      await connected(client(th));
+      const err = await connectError(client(th, '/', { auth: { token: mintJwt({ sub: 'u', exp: now() - 60 }) } }));
+      assert.ok(err.message);
+      const token = mintJwt({ sub: 'u3', role: 'admin', exp: now() + 3600 });
+      const s = client(th, '/', { auth: { token } });
+      const auth = waitFor(s, 'auth');
+      await connected(s);
+      assert.deepEqual(stripOffset(s, await auth), [{ token }]);
+    } finally {
+      for (const x of open) x.close();
+      await th.stop();
+    }
+  });
+});
+
+// ---- limits ----
+
+describe('--max-http-buffer-size 10000', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--test-handlers', '--max-http-buffer-size', '10000']); });
+  after(async () => { await srv?.stop(); });
+
+  test('the handshake announces maxPayload 10000', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    assert.equal(s.io.engine.maxPayload, 10000);
+  });
+
+  test('websocket: a message under the limit passes; one over it closes the connection (transport close)', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    assert.equal((await s.emitWithAck('echo', 'x'.repeat(9000))).length, 9000);
+    const disconnected = waitFor(s, 'disconnect');
+    s.emit('echo', 'x'.repeat(20000));
+    const [reason] = await disconnected;
+    assert.equal(reason, 'transport close');
+  });
+
+  test('websocket: a binary attachment over the limit closes the connection', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    const disconnected = waitFor(s, 'disconnect');
+    s.emit('message', Buffer.alloc(20000, 7));
+    const [reason] = await disconnected;
+    assert.equal(reason, 'transport close');
+  });
+
+  test('polling: a POST over the limit gets 413; the client reports transport error', async () => {
+    const s = client(srv, '/', { transports: ['polling'] });
+    await connected(s);
+    assert.equal((await s.emitWithAck('echo', 'y'.repeat(9000))).length, 9000);
+    const disconnected = waitFor(s, 'disconnect');
+    s.emit('echo', 'y'.repeat(20000));
+    const [reason, details] = await disconnected;
+    assert.equal(reason, 'transport error');
+    assert.equal(details?.context?.status ?? details?.description, 413);
+  });
+});
+
+// ---- heartbeat ----
+
+describe('heartbeat (--ping-interval 300 --ping-timeout 200)', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--test-handlers', '--ping-interval', '300', '--ping-timeout', '200']); });
+  after(async () => { await srv?.stop(); });
+
+  test('clients that answer pings stay connected (polling and websocket, 2 s)', async () => {
+    const sockets = [client(srv, '/', { transports: ['polling'] }), client(srv, '/', { transports: ['websocket'] })];
+    await Promise.all(sockets.map((s) => connected(s)));
+    const pings = sockets.map(() => 0);
+    const drops = [];
+    sockets.forEach((s, i) => {
+      s.io.engine.on('ping', () => pings[i]++);
+      s.on('disconnect', (r) => drops.push(r));
+    });
+    await sleep(2000);
+    assert.deepEqual(drops, []);
+    for (const [i, n] of pings.entries()) assert.ok(n >= 4, `socket ${i}: ${n} pings in 2 s`);
+    for (const s of sockets) assert.equal(await s.emitWithAck('echo', 'alive'), 'alive');
+  });
+
+  test('a raw client that never answers is closed within about interval + timeout', async () => {
+    const ws = await rawEngine(srv);
+    ws.send('40');
+    const { at } = await ws.closed;
+    const elapsed = at - ws.opened;
+    assert.ok(elapsed >= 450, `closed after ${elapsed} ms (not before interval + timeout = 500)`);
+    assert.ok(elapsed <= 2000, `closed after ${elapsed} ms`);
+    assert.ok(ws.received.includes('2'), 'a ping was sent');
+  });
+});
+
+// ---- connect timeout ----
+
+describe('--connect-timeout 500', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--test-handlers', '--connect-timeout', '500']); });
+  after(async () => { await srv?.stop(); });
+
+  test('an Engine.IO session that never sends a Socket.IO CONNECT is closed (websocket)', async () => {
+    const ws = await rawEngine(srv);
+    const { at } = await ws.closed;
+    const elapsed = at - ws.opened;
+    assert.ok(elapsed >= 450 && elapsed <= 2000, `closed after ${elapsed} ms`);
+  });
+
+  test('an Engine.IO session that never sends a Socket.IO CONNECT is closed (polling: the poll gets a close packet)', async () => {
+    const base = srv.url('/socket.io/?EIO=4&transport=polling');
+    const t0 = Date.now();
+    const open = await (await fetch(base)).text();
+    const { sid } = JSON.parse(open.slice(1));
+    const poll = await fetch(`${base}&sid=${sid}`);
+    assert.equal(poll.status, 200);
+    assert.equal(await poll.text(), '1');
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 450 && elapsed <= 2000, `closed after ${elapsed} ms`);
+    const after = await fetch(`${base}&sid=${sid}`);
+    assert.equal(after.status, 400);
+    assert.deepEqual(await after.json(), { code: 1, message: 'Session ID unknown' });
+  });
+
+  test('a client that connects in time is not affected', async () => {
+    const s = client(srv, '/', { transports: ['websocket'] });
+    await connected(s);
+    await sleep(800);
+    assert.equal(s.connected, true);
+    assert.equal(await s.emitWithAck('echo', 'ok'), 'ok');
+  });
+});
