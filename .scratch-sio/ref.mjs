@@ -3,7 +3,7 @@ import { Server } from 'socket.io';
 import { createServer } from 'node:http';
 export async function startRef({ recovery = true, allowEIO3 = false, pingInterval = 25000, pingTimeout = 20000, maxHttpBufferSize = 1e6, connectTimeout = 45000 } = {}) {
   const http = createServer();
-  const io = new Server(http, { allowEIO3, pingInterval, pingTimeout, maxHttpBufferSize, connectTimeout,
+  const io = new Server(http, { upgradeTimeout: 300, allowEIO3, pingInterval, pingTimeout, maxHttpBufferSize, connectTimeout,
     connectionStateRecovery: recovery ? { maxDisconnectionDuration: 120000, skipMiddlewares: true } : undefined });
   for (const nsp of ['/', '/custom']) {
     io.of(nsp).on('connection', (s) => {

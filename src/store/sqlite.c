@@ -185,8 +185,8 @@ static int migrate(hd_sqlite_t *s, int *applied, char *err, size_t errlen) {
     }
     sqlite3_stmt *ins = NULL;
     int rc = script(s, m[i].sqlite, msg, sizeof msg);
-    if (!rc && sqlite3_prepare_v2(s->db, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                                  -1, &ins, NULL) != SQLITE_OK) {
+    static const char insert[] = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)";
+    if (!rc && sqlite3_prepare_v2(s->db, insert, -1, &ins, NULL) != SQLITE_OK) {
       snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(s->db));
       rc = HD_EIO;
     }

@@ -40,7 +40,8 @@ static int one_session(hd_sqlite_t *s, hd_store_req_t *r, sqlite3_stmt *stmt, hd
 
 /* Reads session id into *x: 0, HD_ENOTFOUND or HD_E*. */
 static int get_session(hd_sqlite_t *s, hd_store_req_t *r, int64_t id, hd_store_session_t *x) {
-  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_SESSION_BY_ID, "SELECT " SESSION_COLS " FROM chat_sessions WHERE id = ?1");
+  sqlite3_stmt *stmt =
+      hd_sqlite_stmt(s, HD_SQL_SESSION_BY_ID, "SELECT " SESSION_COLS " FROM chat_sessions WHERE id = ?1");
   if (!stmt) return HD_EIO;
   sqlite3_bind_int64(stmt, 1, id);
   return one_session(s, r, stmt, x);
@@ -113,8 +114,13 @@ int hd_sqlite_sessions_list(hd_sqlite_t *s, hd_store_req_t *r) {
   bool admin = !strcmp(r->in.chat.role, "admin");
   sqlite3_stmt *stmt =
       admin ? hd_sqlite_stmt(s, HD_SQL_SESSIONS_OF_ADMIN,
-                             "SELECT " SESSION_COLS " FROM chat_sessions "
-                             "WHERE (admin_id = ?1 OR status = 'waiting') AND (?2 IS NULL OR status = ?2) "
+                             "SELECT * FROM ("
+                             "  SELECT " SESSION_COLS " FROM chat_sessions WHERE admin_id = ?1 AND "
+                             "  (?2 IS NULL OR status = ?2) ORDER BY updated_at DESC, id DESC LIMIT ?3) "
+                             "UNION ALL SELECT * FROM ("
+                             "  SELECT " SESSION_COLS " FROM chat_sessions WHERE status = 'waiting' AND "
+                             "  admin_id IS NULL AND (?2 IS NULL OR ?2 = 'waiting') "
+                             "  ORDER BY updated_at DESC, id DESC LIMIT ?3) "
                              "ORDER BY updated_at DESC, id DESC LIMIT ?3")
             : hd_sqlite_stmt(s, HD_SQL_SESSIONS_OF_USER,
                              "SELECT " SESSION_COLS " FROM chat_sessions "

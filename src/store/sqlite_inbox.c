@@ -49,7 +49,8 @@ int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r) {
 }
 
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r) {
-  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_INBOX_DELETE, "DELETE FROM inbox WHERE user_sub = ?1 AND message_id = ?2");
+  sqlite3_stmt *stmt =
+      hd_sqlite_stmt(s, HD_SQL_INBOX_DELETE, "DELETE FROM inbox WHERE user_sub = ?1 AND message_id = ?2");
   if (!stmt) return HD_EIO;
   hd_sqlite_bind_text(stmt, 1, r->in.inbox.user_sub);
   hd_sqlite_bind_text(stmt, 2, r->in.inbox.message_id);

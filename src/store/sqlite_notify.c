@@ -1,6 +1,8 @@
 /* SQLite backend, notifications: create, and per-admin views of them. An admin sees the ones
  * targeted at them and the broadcasts (target NULL); their read state is a row per (notification,
- * admin) in notification_reads, so marking read is an idempotent INSERT OR IGNORE. */
+ * admin) in notification_reads, so marking read is an idempotent INSERT OR IGNORE. A read row is
+ * only ever written for a notification visible to that admin, so unread = visible - read, both
+ * counted on indexes alone. Lists walk each visibility branch down its index and stop at the limit. */
 #include <stdint.h>
 
 #include "core/clock.h"
@@ -41,14 +43,19 @@ int hd_sqlite_notification_create(hd_sqlite_t *s, hd_store_req_t *r) {
 }
 
 int hd_sqlite_notifications_list(hd_sqlite_t *s, hd_store_req_t *r) {
+#define UNREAD_FILTER \
+  "(?3 = 0 OR NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.admin_id = ?1))"
   sqlite3_stmt *stmt = hd_sqlite_stmt(
       s, HD_SQL_NOTIFICATIONS_LIST,
+      "WITH page(id) AS ("
+      "  SELECT id FROM (SELECT n.id FROM notifications n WHERE n.target_user_id = ?1 AND n.id < ?2 AND "
+      UNREAD_FILTER " ORDER BY n.id DESC LIMIT ?4)"
+      "  UNION ALL"
+      "  SELECT id FROM (SELECT n.id FROM notifications n WHERE n.target_user_id IS NULL AND n.id < ?2 AND "
+      UNREAD_FILTER " ORDER BY n.id DESC LIMIT ?4)) "
       "SELECT n.id, n.type, n.title, n.content, n.link, n.sender_id, n.target_user_id, n.created_at, "
-      "       r.admin_id IS NOT NULL "
-      "FROM notifications n "
-      "LEFT JOIN notification_reads r ON r.notification_id = n.id AND r.admin_id = ?1 "
-      "WHERE " VISIBLE_TO_ADMIN " AND n.id < ?2 AND (?3 = 0 OR r.admin_id IS NULL) "
-      "ORDER BY n.id DESC LIMIT ?4");
+      "  EXISTS (SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.admin_id = ?1) "
+      "FROM page JOIN notifications n ON n.id = page.id ORDER BY n.id DESC LIMIT ?4");
   if (!stmt) return HD_EIO;
   sqlite3_bind_int64(stmt, 1, r->in.notifications.admin_id);
   sqlite3_bind_int64(stmt, 2, r->in.notifications.before_id ? r->in.notifications.before_id : INT64_MAX);
@@ -76,8 +83,9 @@ int hd_sqlite_notifications_list(hd_sqlite_t *s, hd_store_req_t *r) {
 int hd_sqlite_notifications_unread(hd_sqlite_t *s, hd_store_req_t *r) {
   sqlite3_stmt *stmt = hd_sqlite_stmt(
       s, HD_SQL_NOTIFICATIONS_UNREAD,
-      "SELECT count(*) FROM notifications n WHERE " VISIBLE_TO_ADMIN " AND NOT EXISTS "
-      "(SELECT 1 FROM notification_reads r WHERE r.notification_id = n.id AND r.admin_id = ?1)");
+      "SELECT (SELECT count(*) FROM notifications WHERE target_user_id = ?1)"
+      "     + (SELECT count(*) FROM notifications WHERE target_user_id IS NULL)"
+      "     - (SELECT count(*) FROM notification_reads WHERE admin_id = ?1)");
   if (!stmt) return HD_EIO;
   sqlite3_bind_int64(stmt, 1, r->in.notifications.admin_id);
   int rc = hd_sqlite_step(s, stmt);

@@ -41,8 +41,9 @@ int hd_sqlite_user_create(hd_sqlite_t *s, hd_store_req_t *r) {
 
 int hd_sqlite_user_get(hd_sqlite_t *s, hd_store_req_t *r) {
   bool by_name = r->op == HD_STORE_OP_USER_GET_BY_NAME;
-  sqlite3_stmt *stmt = by_name ? hd_sqlite_stmt(s, HD_SQL_USER_BY_NAME, "SELECT " USER_COLS " FROM users WHERE name = ?1")
-                               : hd_sqlite_stmt(s, HD_SQL_USER_BY_ID, "SELECT " USER_COLS " FROM users WHERE id = ?1");
+  sqlite3_stmt *stmt = by_name
+                           ? hd_sqlite_stmt(s, HD_SQL_USER_BY_NAME, "SELECT " USER_COLS " FROM users WHERE name = ?1")
+                           : hd_sqlite_stmt(s, HD_SQL_USER_BY_ID, "SELECT " USER_COLS " FROM users WHERE id = ?1");
   if (!stmt) return HD_EIO;
   if (by_name) hd_sqlite_bind_text(stmt, 1, r->in.user.name);
   else sqlite3_bind_int64(stmt, 1, r->in.user.id);
@@ -56,7 +57,8 @@ int hd_sqlite_user_get(hd_sqlite_t *s, hd_store_req_t *r) {
 int hd_sqlite_users_list(hd_sqlite_t *s, hd_store_req_t *r) {
   const char *role = r->in.user.role;
   sqlite3_stmt *stmt =
-      role ? hd_sqlite_stmt(s, HD_SQL_USERS_ROLE, "SELECT " USER_COLS " FROM users WHERE role = ?1 ORDER BY id LIMIT ?2")
+      role ? hd_sqlite_stmt(s, HD_SQL_USERS_ROLE,
+                            "SELECT " USER_COLS " FROM users WHERE role = ?1 ORDER BY id LIMIT ?2")
            : hd_sqlite_stmt(s, HD_SQL_USERS_ALL, "SELECT " USER_COLS " FROM users ORDER BY id LIMIT ?2");
   if (!stmt) return HD_EIO;
   if (role) hd_sqlite_bind_text(stmt, 1, role);

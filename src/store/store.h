@@ -7,13 +7,15 @@
  * transaction with a savepoint per request (a failing request fails alone), commits, and only then
  * answers — a write's callback runs after its data is durable (SQLite WAL, synchronous=FULL).
  *
- * Every operation `hd_store_<op>(st, inputs..., cb, arg)` copies its inputs, returns 0 (queued: cb
- * will run exactly once) or a negative HD_E* code (not queued: cb never runs): HD_EINVAL for invalid
- * input, HD_EBUSY when the queue is full, HD_ECLOSED once closing, HD_ENOMEM. The callback gets
- * status 0 and a result, or a negative HD_E* status (HD_ENOTFOUND, HD_EEXISTS, HD_EINVAL, HD_EBUSY,
- * HD_EIO) and res == NULL. A result and everything it points to is owned by the store and valid only
- * during the callback: copy what you keep. Ids are int64 (0 means "none"); times are int64
- * milliseconds since the Unix epoch (UTC). Text lengths are counted in characters (UTF-8 code points). */
+ * Every operation `hd_store_<op>(st, inputs..., cb, arg)` runs on the loop thread, copies its
+ * inputs, and returns 0 (queued: cb will run exactly once, on the loop thread) or a negative HD_E*
+ * code (not queued: cb never runs): HD_EINVAL for invalid input, HD_EBUSY when the queue is full,
+ * HD_ECLOSED once closing, HD_ENOMEM. cb may be NULL (fire and forget). The callback gets status 0
+ * and a result, or a negative HD_E* status (HD_ENOTFOUND, HD_EEXISTS, HD_EINVAL, HD_EBUSY, HD_EIO)
+ * and res == NULL. A result and everything it points to is owned by the store and valid only during
+ * the callback: copy what you keep. Ids are int64 (0 means "none"); times are int64 milliseconds
+ * since the Unix epoch (UTC). Text limits count characters (UTF-8 code points; invalid UTF-8 is
+ * HD_EINVAL). User ids are not checked against the users table: tokens minted elsewhere name them. */
 #ifndef HD_STORE_H
 #define HD_STORE_H
 
@@ -195,8 +197,10 @@ typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t 
 /* Opens (creating it and its directory when missing) the database at path, applies pending
  * migrations and starts the store thread; call on the loop thread. NULL with a message in err. */
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen);
-/* Refuses new requests, lets the thread finish every queued one, stops it, closes the database and
- * runs the remaining callbacks synchronously (so it may be called after the loop stopped); frees st. */
+/* On the loop thread (or after the loop stopped): refuses new requests, lets the thread finish every
+ * queued one, stops it, closes the database, runs the remaining callbacks synchronously and frees st
+ * (once the current callback returns, when called from one). Run the loop once more to free the
+ * uv_async_t before uv_loop_close(). */
 void hd_store_close(hd_store_t *st);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
@@ -279,8 +283,8 @@ int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *r
 
 /* --- JSON-protocol inbox (durable unacknowledged notifications) -------------------------------- */
 
-/* Keeps frame for user_sub under message_id (a duplicate is ignored), then drops that user's oldest
- * entries beyond cap (1..HD_STORE_INBOX_CAP_MAX). */
+/* Keeps frame (frame_len bytes of text) for user_sub under message_id (a duplicate is ignored), then
+ * drops that user's oldest entries beyond cap (1..HD_STORE_INBOX_CAP_MAX). */
 int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message_id, const char *frame,
                        size_t frame_len, int64_t cap, hd_store_inbox_put_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */

@@ -49,7 +49,7 @@ const herald = (args = []) => startHerald([...BASE, ...args]);
 async function stopClean(srv) {
   if (!srv) return;
   const r = await srv.stop();
-  assert.deepEqual(r, { code: 0, signal: null }, `herald did not exit cleanly:\n${srv.log.slice(-3000)}`);
+  assert.deepEqual(r, { code: 0, signal: null }, `herald did not exit cleanly:\n${crashLog(srv)}`);
 }
 
 /** A server for one test only, stopped after it. */
@@ -59,10 +59,32 @@ async function testHerald(t, args = []) {
   return srv;
 }
 
+/** The interesting part of a dead server's log: the sanitizer report if any, else the tail. */
+function crashLog(srv) {
+  const log = srv.log;
+  const i = log.search(/ERROR: AddressSanitizer|runtime error:/);
+  return i >= 0 ? log.slice(Math.max(0, log.lastIndexOf('\n', i - 1)), i + 2500) : log.slice(-1500);
+}
+
+const dead = (srv) => srv.child.exitCode !== null || srv.child.signalCode !== null;
+
 /** Asserts the server process is still running (a crash shows up here, not as a vague timeout). */
 function assertAlive(srv) {
-  assert.equal(srv.child.exitCode, null, `herald exited (${srv.child.exitCode}/${srv.child.signalCode}):\n${srv.log.slice(-3000)}`);
-  assert.equal(srv.child.signalCode, null, `herald died of ${srv.child.signalCode}:\n${srv.log.slice(-3000)}`);
+  assert.ok(!dead(srv), `herald died (exit ${srv.child.exitCode}, signal ${srv.child.signalCode}):\n${crashLog(srv)}`);
+}
+
+/** Runs fn; if it fails and the server has died meanwhile, the failure says so. */
+async function crashAware(srv, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    await Promise.race([srv.exited, sleep(1000)]);
+    if (dead(srv)) {
+      throw new Error(`herald died (exit ${srv.child.exitCode}, signal ${srv.child.signalCode}) during the test ` +
+        `(client saw: ${e.message}):\n${crashLog(srv)}`);
+    }
+    throw e;
+  }
 }
 
 // ---- a JSON-protocol client over `ws` ----
@@ -123,7 +145,7 @@ class JClient {
           const { exitCode, signalCode } = this.srv.child;
           if (exitCode !== null || signalCode !== null) {
             throw new Error(`herald died (exit ${exitCode}, signal ${signalCode}) while waiting for ${what}:\n` +
-              this.srv.log.slice(-2500));
+              crashLog(this.srv));
           }
         }
         throw new Error(`${this.closeInfo ? `connection closed (${JSON.stringify(this.closeInfo)})` : 'timed out'} ` +
@@ -332,6 +354,11 @@ function assertHttpError(r, status, what) {
   assert.equal(r.json?.code, status, `${what}: body ${r.text}`);
   assert.equal(typeof r.json.message, 'string', `${what}: body ${r.text}`);
   assert.ok(r.json.message.length > 0);
+}
+
+/** Waits for a socket.io-client socket to connect. */
+function sioConnected(sock) {
+  return new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
 }
 
 // =================================================================================================
@@ -1268,78 +1295,104 @@ describe('Socket.IO and JSON clients on one topic', () => {
   after(() => stopClean(srv));
 
   test('publish to a socket\'s own room reaches the socket.io-client and a JSON subscriber of that topic', T, async (t) => {
-    const sock = io(srv.url(''), { reconnection: false, forceNew: true }); // polling, then the upgrade
-    t.after(() => sock.close());
-    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
-    const topic = sock.id;
-    assert.ok(topic);
-    const json = await connect(t, srv, { token: adminToken('bridge') });
-    await json.subscribed(topic);
+    await crashAware(srv, async () => {
+      // long-polling only: the WebSocket transports have their own tests below
+      const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
+      t.after(() => sock.close());
+      await sioConnected(sock);
+      const topic = sock.id;
+      assert.ok(topic);
+      const json = await connect(t, srv, { token: adminToken('bridge') });
+      await json.subscribed(topic);
 
-    const gotGreeting = new Promise((resolve) => sock.once('greeting', (...args) => resolve(args)));
-    const p = await publish(srv, { topic, type: 'greeting', data: { x: 1 } });
-    assert.equal(p.delivered, 2, 'the socket and the JSON subscriber');
-    const args = await gotGreeting;
-    assert.deepEqual(args[0], { x: 1 });
-    assert.ok(args.length <= 2, JSON.stringify(args));
-    const m = await json.next((f) => f.type === 'greeting');
-    assert.deepEqual([m.data, m.topic, m.messageId, m.sequence], [{ x: 1 }, topic, p.messageId, p.sequence]);
-    if (args.length === 2) { // the connection-state-recovery offset: the hub id of the same message
-      assert.equal(typeof args[1], 'string');
-      assert.ok(p.messageId.endsWith(`-${args[1]}`), `offset ${args[1]} vs messageId ${p.messageId}`);
-    }
+      const gotGreeting = new Promise((resolve) => sock.once('greeting', (...args) => resolve(args)));
+      const p = await publish(srv, { topic, type: 'greeting', data: { x: 1 } });
+      assert.equal(p.delivered, 2, 'the socket and the JSON subscriber');
+      const args = await gotGreeting;
+      assert.deepEqual(args[0], { x: 1 });
+      assert.ok(args.length <= 2, JSON.stringify(args));
+      const m = await json.next((f) => f.type === 'greeting');
+      assert.deepEqual([m.data, m.topic, m.messageId, m.sequence], [{ x: 1 }, topic, p.messageId, p.sequence]);
+      if (args.length === 2) { // the connection-state-recovery offset: the hub id of the same message
+        assert.equal(typeof args[1], 'string');
+        assert.ok(p.messageId.endsWith(`-${args[1]}`), `offset ${args[1]} vs messageId ${p.messageId}`);
+      }
 
-    const gotCustom = new Promise((resolve) => sock.once('custom', (...a) => resolve(a)));
-    const q = await publish(srv, { topic, type: 'greeting', event: 'custom', data: { x: 2 } });
-    assert.deepEqual((await gotCustom)[0], { x: 2 });
-    const m2 = await json.next((f) => f.messageId === q.messageId);
-    assert.deepEqual([m2.type, m2.data, m2.sequence], ['greeting', { x: 2 }, q.sequence], 'the JSON side keeps `type`');
-    assert.ok(q.sequence > p.sequence);
+      const gotCustom = new Promise((resolve) => sock.once('custom', (...a) => resolve(a)));
+      const q = await publish(srv, { topic, type: 'greeting', event: 'custom', data: { x: 2 } });
+      assert.deepEqual((await gotCustom)[0], { x: 2 });
+      const m2 = await json.next((f) => f.messageId === q.messageId);
+      assert.deepEqual([m2.type, m2.data, m2.sequence], ['greeting', { x: 2 }, q.sequence], 'the JSON side keeps `type`');
+      assert.ok(q.sequence > p.sequence);
 
-    // the other way: the server's emit to the socket (its own room, i.e. this topic) reaches the JSON side
-    const back = new Promise((resolve) => sock.once('message-back', (...a) => resolve(a)));
-    sock.emit('message', { y: 2 });
-    assert.deepEqual((await back)[0], { y: 2 });
-    const m3 = await json.next((f) => f.type === 'message-back');
-    assert.deepEqual([m3.data, m3.topic], [{ y: 2 }, topic], 'one argument becomes data');
-    assert.ok(m3.sequence > q.sequence);
-    sock.emit('message', 1, 'two');
-    const m4 = await json.next((f) => f.type === 'message-back');
-    assert.deepEqual(m4.data, [1, 'two'], 'several arguments become an array');
+      // the other way: the server's emit to the socket (its own room, i.e. this topic) reaches the JSON side
+      const back = new Promise((resolve) => sock.once('message-back', (...a) => resolve(a)));
+      sock.emit('message', { y: 2 });
+      assert.deepEqual((await back)[0], { y: 2 });
+      const m3 = await json.next((f) => f.type === 'message-back');
+      assert.deepEqual([m3.data, m3.topic], [{ y: 2 }, topic], 'one argument becomes data');
+      assert.ok(m3.sequence > q.sequence);
+      sock.emit('message', 1, 'two');
+      const m4 = await json.next((f) => f.type === 'message-back');
+      assert.deepEqual(m4.data, [1, 'two'], 'several arguments become an array');
+    });
   });
 });
 
-describe('Socket.IO over a direct WebSocket', () => {
+describe('Socket.IO connections next to JSON clients', () => {
   test('socket.io-client with transports: [websocket] (no polling first) connects and round-trips', T, async (t) => {
     const srv = await testHerald(t, ['--test-handlers']);
-    const sock = io(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
-    t.after(() => sock.close());
-    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
-    const echoed = await sock.timeout(5000).emitWithAck('echo', { hi: 1 });
-    assert.deepEqual(echoed, { hi: 1 });
-    const json = await connect(t, srv, { token: adminToken('ws-bridge') });
-    await json.subscribed(sock.id);
-    const got = new Promise((resolve) => sock.once('greeting', (...a) => resolve(a)));
-    const p = await publish(srv, { topic: sock.id, type: 'greeting', data: 'direct' });
-    assert.equal((await got)[0], 'direct');
-    assert.equal((await json.next((f) => f.type === 'greeting')).messageId, p.messageId);
-    sock.close(); // a client-side disconnect before the server stops
-    await json.fence();
+    await crashAware(srv, async () => {
+      const sock = io(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
+      t.after(() => sock.close());
+      await sioConnected(sock);
+      const echoed = await sock.timeout(5000).emitWithAck('echo', { hi: 1 });
+      assert.deepEqual(echoed, { hi: 1 });
+      const json = await connect(t, srv, { token: adminToken('ws-bridge') });
+      await json.subscribed(sock.id);
+      const got = new Promise((resolve) => sock.once('greeting', (...a) => resolve(a)));
+      const p = await publish(srv, { topic: sock.id, type: 'greeting', data: 'direct' });
+      assert.equal((await got)[0], 'direct');
+      assert.equal((await json.next((f) => f.type === 'greeting')).messageId, p.messageId);
+      sock.close(); // a client-side disconnect before the server stops
+      await json.fence();
+    });
+  });
+
+  test('socket.io-client upgrading from polling to WebSocket connects and round-trips', T, async (t) => {
+    const srv = await testHerald(t, ['--test-handlers']);
+    await crashAware(srv, async () => {
+      const sock = io(srv.url(''), { reconnection: false, forceNew: true });
+      t.after(() => sock.close());
+      await sioConnected(sock);
+      if (sock.io.engine.transport.name !== 'websocket') {
+        await new Promise((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('no upgrade to websocket within 5 s')), 5000);
+          sock.io.engine.once('upgrade', () => { clearTimeout(timer); resolve(); });
+        });
+      }
+      assert.deepEqual(await sock.timeout(5000).emitWithAck('echo', 'up'), 'up');
+      sock.close();
+      await sleep(100);
+      assertAlive(srv);
+    });
   });
 
   test('a Socket.IO client dropping its transport does not take the server and its JSON clients down', T, async (t) => {
     const srv = await testHerald(t, ['--test-handlers']);
-    const json = await connect(t, srv, { token: userToken('bystander') });
-    await json.subscribed('public:bystander');
-    const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
-    t.after(() => sock.close());
-    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
-    sock.io.engine.close(); // the transport goes away without a namespace disconnect ("transport close")
-    await sleep(300);
-    assertAlive(srv);
-    await json.fence();
-    const p = await publish(srv, { topic: 'public:bystander', type: 'data', data: 1 });
-    assert.equal((await json.next((f) => f.type === 'data')).messageId, p.messageId);
+    await crashAware(srv, async () => {
+      const json = await connect(t, srv, { token: userToken('bystander') });
+      await json.subscribed('public:bystander');
+      const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
+      t.after(() => sock.close());
+      await sioConnected(sock);
+      sock.io.engine.close(); // the transport goes away without a namespace disconnect ("transport close")
+      await sleep(300);
+      assertAlive(srv);
+      await json.fence();
+      const p = await publish(srv, { topic: 'public:bystander', type: 'data', data: 1 });
+      assert.equal((await json.next((f) => f.type === 'data')).messageId, p.messageId);
+    });
   });
 });
 

@@ -1,0 +1,475 @@
+// Engine.IO v4 edge cases on the wire, with raw HTTP (fetch) and raw WebSocket (ws) against
+// /socket.io/: the open packet, the error table of engine.io's server.ts, long-polling rules
+// (one GET at a time, payloads joined by \x1e, invalid packets, limits), the upgrade (probe, noop,
+// flush order, what is refused afterwards, upgrade timeout), heartbeat over polling and CORS.
+// Expected behaviour is that of Node's engine.io 6.5 (socket.io 4.7.2) unless noted.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startHerald } from './lib/server.mjs';
+
+const SEP = '\x1e';
+const WAIT = 5000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- helpers ----
+
+function eioUrl(srv, query = '') { return srv.url(`/socket.io/?EIO=4&transport=polling${query}`); }
+
+/** A polling handshake: {sid, open (the parsed open packet), res}. */
+async function handshake(srv, headers = {}) {
+  const res = await fetch(eioUrl(srv), { headers });
+  assert.equal(res.status, 200);
+  const body = await res.text();
+  assert.equal(body[0], '0', `open packet expected, got ${body.slice(0, 80)}`);
+  const open = JSON.parse(body.slice(1));
+  return { sid: open.sid, open, res };
+}
+
+function poll(srv, sid, headers = {}) {
+  return fetch(eioUrl(srv, `&sid=${sid}`), { headers, signal: AbortSignal.timeout(WAIT * 2) });
+}
+async function pollText(srv, sid) {
+  const res = await poll(srv, sid);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+function post(srv, sid, body, headers = {}) {
+  return fetch(eioUrl(srv, `&sid=${sid}`), { method: 'POST', body, headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...headers } });
+}
+async function postOk(srv, sid, body) {
+  const res = await post(srv, sid, body);
+  assert.equal(res.status, 200, `POST ${JSON.stringify(body).slice(0, 60)}`);
+  assert.equal(await res.text(), 'ok');
+}
+
+/** GETs until `count` packets came in (only call when that many are due, or a GET would hang). */
+async function pollPackets(srv, sid, count) {
+  const packets = [];
+  while (packets.length < count) packets.push(...(await pollText(srv, sid)).split(SEP));
+  return packets;
+}
+
+/** The JSON array of a Socket.IO event packet "42[...]". */
+function eventArgs(packet) {
+  assert.match(packet, /^42\[/);
+  return JSON.parse(packet.slice(2));
+}
+
+/** Socket.IO CONNECT over polling: the CONNECT reply and the test handlers' "auth" event. */
+async function sioConnect(srv, sid) {
+  await postOk(srv, sid, '40');
+  const packets = await pollPackets(srv, sid, 2);
+  assert.match(packets[0], /^40\{"sid":/);
+  assert.equal(eventArgs(packets[1])[0], 'auth');
+}
+
+async function expectError(res, status, body) {
+  assert.equal(res.status, status);
+  assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+  assert.deepEqual(await res.json(), body);
+}
+const UNKNOWN_SID = { code: 1, message: 'Session ID unknown' };
+const BAD_REQUEST = { code: 3, message: 'Bad request' };
+
+/** Opens a WebSocket; resolves {ws, messages, closed} or rejects with the HTTP status it got. */
+function openWs(srv, query) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket${query}`);
+    const messages = [];
+    const waiters = [];
+    ws.on('message', (data, isBinary) => {
+      messages.push(isBinary ? data : data.toString());
+      for (const w of waiters.splice(0)) w();
+    });
+    const closed = new Promise((r) => ws.on('close', (code) => { r({ code, at: Date.now() }); for (const w of waiters.splice(0)) w(); }));
+    ws.on('unexpected-response', (req, res) => { const e = new Error(`HTTP ${res.statusCode}`); e.status = res.statusCode; res.resume(); reject(e); });
+    ws.on('error', reject);
+    ws.on('open', () => {
+      /** Resolves once messages.length >= n. */
+      const next = (n, ms = WAIT) => new Promise((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`timed out waiting for ${n} ws messages, have ${JSON.stringify(messages)}`)), ms);
+        const check = () => { if (messages.length >= n) { clearTimeout(t); res(messages); } else if (ws.readyState > 1) { clearTimeout(t); rej(new Error(`closed with ${JSON.stringify(messages)}`)); } else waiters.push(check); };
+        check();
+      });
+      resolve({ ws, messages, closed, next, at: Date.now() });
+    });
+  });
+}
+
+/** A polling session upgraded to WebSocket (2probe, 3probe, 5). */
+async function upgraded(srv) {
+  const { sid } = await handshake(srv);
+  const probe = await openWs(srv, `&sid=${sid}`);
+  probe.ws.send('2probe');
+  await probe.next(1);
+  assert.equal(probe.messages[0], '3probe');
+  probe.ws.send('5');
+  return { sid, ...probe };
+}
+
+// ---- the default server ----
+
+describe('Engine.IO v4, default options', () => {
+  let srv;
+  const sockets = [];
+  before(async () => { srv = await startHerald(['--test-handlers']); });
+  after(async () => {
+    for (const ws of sockets) ws.terminate();
+    await srv?.stop();
+  });
+  const track = (c) => { sockets.push(c.ws); return c; };
+
+  test('open packet over polling: exactly sid, upgrades, pingInterval, pingTimeout, maxPayload', async () => {
+    const { open, res } = await handshake(srv);
+    assert.equal(res.headers.get('content-type'), 'text/plain; charset=UTF-8');
+    assert.deepEqual(Object.keys(open), ['sid', 'upgrades', 'pingInterval', 'pingTimeout', 'maxPayload']);
+    assert.equal(typeof open.sid, 'string');
+    assert.match(open.sid, /^[A-Za-z0-9_-]{16,}$/);
+    assert.deepEqual(open.upgrades, ['websocket']);
+    assert.equal(open.pingInterval, 25000);
+    assert.equal(open.pingTimeout, 20000);
+    assert.equal(open.maxPayload, 1000000);
+    const other = await handshake(srv);
+    assert.notEqual(other.sid, open.sid, 'fresh sid per session');
+  });
+
+  test('open packet over websocket: same keys, no further upgrades', async () => {
+    const c = track(await openWs(srv, ''));
+    await c.next(1);
+    assert.equal(c.messages[0][0], '0');
+    const open = JSON.parse(c.messages[0].slice(1));
+    assert.deepEqual(Object.keys(open), ['sid', 'upgrades', 'pingInterval', 'pingTimeout', 'maxPayload']);
+    assert.deepEqual(open.upgrades, []);
+    assert.equal(open.maxPayload, 1000000);
+    c.ws.send('40');
+    await c.next(3);
+    assert.match(c.messages[1], /^40\{"sid":"[^"]+"/);
+    assert.equal(eventArgs(c.messages[2])[0], 'auth');
+  });
+
+  test('error table: transport, sid, handshake method, protocol version', async () => {
+    const get = (q, init) => fetch(srv.url(`/socket.io/${q}`), init);
+    await expectError(await get('?EIO=4&transport=flash'), 400, { code: 0, message: 'Transport unknown' });
+    await expectError(await get('?EIO=4'), 400, { code: 0, message: 'Transport unknown' });
+    await expectError(await get('?EIO=4&transport=polling&sid=nope'), 400, UNKNOWN_SID);
+    await expectError(await get('?EIO=4&transport=polling&sid=nope', { method: 'POST', body: '40' }), 400, UNKNOWN_SID);
+    await expectError(await get('?EIO=4&transport=polling', { method: 'POST', body: '40' }), 400,
+      { code: 2, message: 'Bad handshake method' });
+    for (const q of ['?EIO=5&transport=polling', '?EIO=3&transport=polling', '?transport=polling', '?EIO=x&transport=polling']) {
+      await expectError(await get(q), 400, { code: 5, message: 'Unsupported protocol version' });
+    }
+    // transport=websocket without an Upgrade header
+    await expectError(await get('?EIO=4&transport=websocket'), 400, BAD_REQUEST);
+    // a WebSocket for a session that does not exist: refused before the upgrade
+    await assert.rejects(openWs(srv, '&sid=nope'), (e) => e.status === 400);
+  });
+
+  test('a second concurrent GET gets 400 and closes the session', async () => {
+    const { sid } = await handshake(srv);
+    const first = poll(srv, sid);
+    await sleep(100); // the first GET is now waiting on the server
+    const second = await poll(srv, sid);
+    assert.equal(second.status, 400);
+    await second.arrayBuffer();
+    const firstRes = await first;
+    assert.equal(firstRes.status, 200, 'the waiting GET is released');
+    await firstRes.text();
+    await expectError(await poll(srv, sid), 400, UNKNOWN_SID);
+    await expectError(await post(srv, sid, '40'), 400, UNKNOWN_SID);
+  });
+
+  test('POST of a payload with several packets joined by \\x1e: processed in order', async () => {
+    const { sid } = await handshake(srv);
+    // CONNECT and two events in one payload: the events must see the socket connected
+    await postOk(srv, sid, ['40', '42["message","a"]', '42["message","b"]'].join(SEP));
+    const first = await pollPackets(srv, sid, 4);
+    assert.match(first[0], /^40\{"sid":/);
+    const events = first.slice(1).map(eventArgs);
+    assert.equal(events[0][0], 'auth');
+    assert.deepEqual(events.slice(1).map((e) => e.slice(0, 2)), [['message-back', 'a'], ['message-back', 'b']]);
+    const batch = Array.from({ length: 20 }, (_, i) => `42["message",${i}]`);
+    await postOk(srv, sid, batch.join(SEP));
+    const back = (await pollPackets(srv, sid, 20)).map(eventArgs);
+    assert.deepEqual(back.map((e) => e.slice(0, 2)), Array.from({ length: 20 }, (_, i) => ['message-back', i]));
+  });
+
+  test('binary over polling: "b" + base64 packets, both ways', async () => {
+    const { sid } = await handshake(srv);
+    await sioConnect(srv, sid);
+    const bytes = Buffer.from([0, 1, 2, 253, 254, 255]);
+    await postOk(srv, sid, [`451-["message",{"_placeholder":true,"num":0},"t"]`, `b${bytes.toString('base64')}`].join(SEP));
+    const packets = await pollPackets(srv, sid, 2);
+    assert.match(packets[0], /^451-\[/);
+    const args = JSON.parse(packets[0].slice(4));
+    assert.deepEqual(args.slice(0, 3), ['message-back', { _placeholder: true, num: 0 }, 't']);
+    assert.equal(packets[1], `b${bytes.toString('base64')}`);
+  });
+
+  test('POST of an invalid packet closes the session', async () => {
+    const invalid = ['', '9', 'x42', '42[', '42["message"', '4{"not":"a socket.io packet"}', '40\x1e42[{}]', 'b', '451-["message",{"_placeholder":true,"num":3}]'];
+    for (const body of invalid) {
+      const { sid } = await handshake(srv);
+      if (body !== '' && !body.startsWith('40')) await sioConnect(srv, sid);
+      const res = await post(srv, sid, body);
+      await res.arrayBuffer();
+      if (body.startsWith('451-')) await post(srv, sid, 'b!!!!').then((r) => r.arrayBuffer()); // invalid attachment
+      await expectError(await poll(srv, sid), 400, UNKNOWN_SID);
+    }
+  });
+
+  test('client close packet: POST "1" ends the session; the waiting GET is released', async () => {
+    const { sid } = await handshake(srv);
+    const waiting = poll(srv, sid);
+    await sleep(100);
+    await postOk(srv, sid, '1');
+    const res = await waiting;
+    assert.equal(res.status, 200);
+    await res.text();
+    await expectError(await poll(srv, sid), 400, UNKNOWN_SID);
+  });
+
+  test('a GET waiting when the server closes the session gets a close or noop packet, never an empty body', async () => {
+    // Node's engine.io answers a waiting poll with "1" (server-side close) or "6" (client close);
+    // an empty body is not a valid payload: engine.io-client decodes it as a "parser error".
+    const cases = {
+      'second GET': async (sid) => { await sleep(100); await (await poll(srv, sid)).arrayBuffer(); },
+      'invalid POST': async (sid) => { await sleep(100); await (await post(srv, sid, '9')).arrayBuffer(); },
+      'client close': async (sid) => { await sleep(100); await (await post(srv, sid, '1')).arrayBuffer(); },
+    };
+    const bodies = {};
+    for (const [name, close] of Object.entries(cases)) {
+      const { sid } = await handshake(srv);
+      const waiting = poll(srv, sid);
+      await close(sid);
+      bodies[name] = await (await waiting).text();
+    }
+    for (const [name, body] of Object.entries(bodies)) assert.match(body, /^[16]$/, `${name}: got ${JSON.stringify(body)}`);
+  });
+
+  describe('upgrade', () => {
+    test('2probe/3probe releases the waiting GET with a noop; what was queued is flushed over ws after 5, in order', async () => {
+      const { sid } = await handshake(srv);
+      await sioConnect(srv, sid);
+      const waiting = poll(srv, sid); // parked: nothing to send
+      await sleep(100);
+      const probe = track(await openWs(srv, `&sid=${sid}`));
+      probe.ws.send('2probe');
+      await probe.next(1);
+      assert.equal(probe.messages[0], '3probe');
+      const released = await waiting;
+      assert.equal(released.status, 200);
+      assert.equal(await released.text(), '6', 'noop to the waiting GET');
+      // during the upgrade the client may still POST; the replies wait for the new transport
+      await postOk(srv, sid, ['42["message",1]', '42["message",2]'].join(SEP));
+      await postOk(srv, sid, '42["message",3]');
+      const lateGet = await poll(srv, sid); // a GET during the upgrade only gets a noop
+      assert.equal(await lateGet.text(), '6');
+      await sleep(100);
+      assert.equal(probe.messages.length, 1, 'nothing goes over the probe before the upgrade packet');
+      probe.ws.send('5');
+      await probe.next(4);
+      assert.deepEqual(probe.messages.slice(1).map((m) => eventArgs(m).slice(0, 2)),
+        [['message-back', 1], ['message-back', 2], ['message-back', 3]]);
+      probe.ws.send('42["message",4]');
+      await probe.next(5);
+      assert.deepEqual(eventArgs(probe.messages[4]).slice(0, 2), ['message-back', 4]);
+    });
+
+    test('after the upgrade polling is refused (400 code 3) and a second WebSocket for the sid is refused', async () => {
+      const c = track(await upgraded(srv));
+      await sleep(50);
+      await expectError(await poll(srv, c.sid), 400, BAD_REQUEST);
+      await expectError(await post(srv, c.sid, '40'), 400, BAD_REQUEST);
+      const second = await openWs(srv, `&sid=${c.sid}`).then((w) => { sockets.push(w.ws); return w; }, (e) => e);
+      if (second instanceof Error) assert.equal(second.status, 400);
+      else { // accepted at the HTTP level: must be closed without carrying the session
+        second.ws.send('40');
+        await second.closed;
+        assert.deepEqual(second.messages, []);
+      }
+      // the upgraded transport is unaffected
+      c.ws.send('40');
+      await c.next(3);
+      assert.match(c.messages[1], /^40\{"sid":/);
+    });
+
+    test('a probe that sends anything but 2probe/5 is closed; the polling session goes on', async () => {
+      const { sid } = await handshake(srv);
+      const probe = track(await openWs(srv, `&sid=${sid}`));
+      probe.ws.send('42["message",1]');
+      await probe.closed;
+      await sioConnect(srv, sid);
+      await postOk(srv, sid, '42["message",2]');
+      const [packet] = await pollPackets(srv, sid, 1);
+      assert.deepEqual(eventArgs(packet).slice(0, 2), ['message-back', 2]);
+    });
+
+    test('only one probe at a time', async () => {
+      const { sid } = await handshake(srv);
+      const probe = track(await openWs(srv, `&sid=${sid}`));
+      const second = await openWs(srv, `&sid=${sid}`).then((w) => { sockets.push(w.ws); return w; }, (e) => e);
+      if (second instanceof Error) assert.equal(second.status, 400);
+      else await second.closed;
+      probe.ws.send('2probe');
+      await probe.next(1);
+      assert.equal(probe.messages[0], '3probe');
+    });
+  });
+});
+
+// ---- options ----
+
+describe('Engine.IO options', () => {
+  test('--ping-interval, --ping-timeout, --max-http-buffer-size show in the open packet', async () => {
+    const srv = await startHerald(['--test-handlers', '--ping-interval', '1234', '--ping-timeout', '2345', '--max-http-buffer-size', '4096']);
+    try {
+      const { open } = await handshake(srv);
+      assert.deepEqual({ ...open, sid: 'x' }, { sid: 'x', upgrades: ['websocket'], pingInterval: 1234, pingTimeout: 2345, maxPayload: 4096 });
+    } finally { await srv.stop(); }
+  });
+
+  test('--allow-eio3 accepts EIO=3 (length-prefixed payload); EIO=5 is still refused', async () => {
+    const srv = await startHerald(['--test-handlers', '--allow-eio3']);
+    try {
+      const res = await fetch(srv.url('/socket.io/?EIO=3&transport=polling'));
+      assert.equal(res.status, 200);
+      const body = await res.text();
+      const m = /^(\d+):0(\{.*\})/.exec(body);
+      assert.ok(m, body.slice(0, 100));
+      const open = JSON.parse(m[2]);
+      for (const k of ['sid', 'upgrades', 'pingInterval', 'pingTimeout']) assert.ok(k in open, k);
+      assert.equal(Number(m[1]), m[2].length + 1);
+      await expectError(await fetch(srv.url('/socket.io/?EIO=5&transport=polling')), 400, { code: 5, message: 'Unsupported protocol version' });
+    } finally { await srv.stop(); }
+  });
+
+  test('--max-http-buffer-size 1024: POST at the limit passes, one byte over gets 413; ws message over it: close 1009', async () => {
+    const srv = await startHerald(['--test-handlers', '--max-http-buffer-size', '1024']);
+    const sockets = [];
+    try {
+      const { sid } = await handshake(srv);
+      await sioConnect(srv, sid);
+      const atLimit = `42["message","${'x'.repeat(1024 - 16)}"]`;
+      assert.equal(Buffer.byteLength(atLimit), 1024);
+      await postOk(srv, sid, atLimit);
+      await pollPackets(srv, sid, 1);
+      const over = await post(srv, sid, `42["message","${'x'.repeat(1024 - 15)}"]`);
+      assert.equal(over.status, 413);
+      await over.arrayBuffer();
+
+      const c = await openWs(srv, '');
+      sockets.push(c.ws);
+      await c.next(1);
+      c.ws.send('40');
+      await c.next(3);
+      c.ws.send(`42["message","${'x'.repeat(1024 - 16)}"]`);
+      await c.next(4);
+      c.ws.send(`42["message","${'x'.repeat(1024 - 15)}"]`);
+      assert.equal((await c.closed).code, 1009);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await srv.stop();
+    }
+  });
+
+  test('--upgrade-timeout 300: a probe that never completes is closed; polling goes on', async () => {
+    const srv = await startHerald(['--test-handlers', '--upgrade-timeout', '300']);
+    const sockets = [];
+    try {
+      const { sid } = await handshake(srv);
+      const probe = await openWs(srv, `&sid=${sid}`);
+      sockets.push(probe.ws);
+      const { at } = await probe.closed;
+      const elapsed = at - probe.at;
+      assert.ok(elapsed >= 250 && elapsed <= 2000, `probe closed after ${elapsed} ms`);
+      await sioConnect(srv, sid);
+      // and a later upgrade still works
+      const again = await openWs(srv, `&sid=${sid}`);
+      sockets.push(again.ws);
+      again.ws.send('2probe');
+      await again.next(1);
+      again.ws.send('5');
+      await sleep(50);
+      again.ws.send('42["message","over ws"]');
+      await again.next(2);
+      assert.deepEqual(eventArgs(again.messages[1]).slice(0, 2), ['message-back', 'over ws']);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await srv.stop();
+    }
+  });
+
+  test('heartbeat over polling (--ping-interval 200 --ping-timeout 200): pongs keep the session, silence ends it with a close packet', async () => {
+    const srv = await startHerald(['--test-handlers', '--ping-interval', '200', '--ping-timeout', '200']);
+    try {
+      const { sid } = await handshake(srv);
+      for (let i = 0; i < 3; i++) {
+        const t0 = Date.now();
+        assert.equal(await pollText(srv, sid), '2');
+        assert.ok(Date.now() - t0 <= 1500, 'ping about every 200 ms');
+        await postOk(srv, sid, '3');
+      }
+      assert.equal(await pollText(srv, sid), '2');
+      const t0 = Date.now();
+      const last = await poll(srv, sid); // no pong: the session ends while this GET waits
+      const body = await last.text();
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed >= 100 && elapsed <= 2000, `closed ${elapsed} ms after the ping`);
+      await expectError(await poll(srv, sid), 400, UNKNOWN_SID);
+      assert.equal(body, '1', `the waiting GET gets a close packet (Node's engine.io), got ${JSON.stringify(body)}`);
+    } finally { await srv.stop(); }
+  });
+});
+
+// ---- CORS ----
+
+describe('CORS (--cors-origin http://a.example)', () => {
+  let srv;
+  before(async () => { srv = await startHerald(['--test-handlers', '--cors-origin', 'http://a.example']); });
+  after(async () => { await srv?.stop(); });
+  const A = { Origin: 'http://a.example' };
+
+  test('polling responses carry Access-Control-Allow-Origin for the allowed origin', async () => {
+    const { sid, res } = await handshake(srv, A);
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://a.example');
+    const posted = await post(srv, sid, '40', A);
+    assert.equal(posted.status, 200);
+    assert.equal(posted.headers.get('access-control-allow-origin'), 'http://a.example');
+    await posted.text();
+    const got = await poll(srv, sid, A);
+    assert.equal(got.headers.get('access-control-allow-origin'), 'http://a.example');
+    await got.text();
+    // a long poll answered later (deferred response)
+    const waiting = poll(srv, sid, A);
+    await sleep(100);
+    await (await post(srv, sid, '42["message","late"]', A)).text();
+    const late = await waiting;
+    assert.equal(late.headers.get('access-control-allow-origin'), 'http://a.example');
+    assert.match(await late.text(), /message-back/);
+    // errors too, so a page can read them
+    const err = await fetch(srv.url('/socket.io/?EIO=4&transport=polling&sid=nope'), { headers: A });
+    assert.equal(err.status, 400);
+    assert.equal(err.headers.get('access-control-allow-origin'), 'http://a.example');
+    await err.text();
+  });
+
+  test('OPTIONS preflight is answered for the allowed origin', async () => {
+    const res = await fetch(eioUrl(srv), { method: 'OPTIONS', headers: { ...A, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type' } });
+    assert.ok(res.status === 204 || res.status === 200, `status ${res.status}`);
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://a.example');
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /GET/);
+    assert.match((res.headers.get('access-control-allow-headers') ?? '').toLowerCase(), /content-type/);
+    await res.arrayBuffer();
+  });
+
+  test('another origin gets no Access-Control-Allow-Origin', async () => {
+    const B = { Origin: 'http://b.example' };
+    const { res } = await handshake(srv, B);
+    assert.equal(res.headers.get('access-control-allow-origin'), null);
+    const pre = await fetch(eioUrl(srv), { method: 'OPTIONS', headers: { ...B, 'Access-Control-Request-Method': 'POST' } });
+    assert.equal(pre.headers.get('access-control-allow-origin'), null);
+    await pre.arrayBuffer();
+  });
+});

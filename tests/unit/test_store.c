@@ -1,0 +1,1027 @@
+/* Unit tests for the store against a real SQLite file in a temp directory and a real uv loop:
+ * every operation's results and refusals, callback order, group commit, savepoint isolation inside
+ * a batch, durability across close/reopen and across kill -9, migrations, drain on close, and that
+ * no SQL ever runs on the loop thread. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "store/store.h"
+
+typedef struct {
+  char dir[64];
+  char path[128];
+  uv_loop_t loop;
+  hd_store_t *st;
+} fx_t;
+
+/* --- fixture ----------------------------------------------------------------------------------- */
+
+static void rm_rf(const char *dir) {
+  char cmd[160];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+static hd_store_t *open_store(fx_t *fx) {
+  char err[256];
+  hd_store_t *st = hd_store_open(&fx->loop, fx->path, err, sizeof err);
+  if (!st) fail_msg("open %s: %s", fx->path, err);
+  return st;
+}
+
+static int setup(void **state) {
+  fx_t *fx = calloc(1, sizeof *fx);
+  snprintf(fx->dir, sizeof fx->dir, "/tmp/herald-store-XXXXXX");
+  assert_non_null(mkdtemp(fx->dir));
+  snprintf(fx->path, sizeof fx->path, "%s/data/herald.db", fx->dir); /* data/ does not exist yet */
+  assert_int_equal(uv_loop_init(&fx->loop), 0);
+  fx->st = open_store(fx);
+  *state = fx;
+  return 0;
+}
+
+/* Closes the store (if open) and lets the loop release its handle. */
+static void close_store(fx_t *fx) {
+  if (fx->st) hd_store_close(fx->st);
+  fx->st = NULL;
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+}
+
+static int teardown(void **state) {
+  fx_t *fx = *state;
+  close_store(fx);
+  assert_int_equal(uv_loop_close(&fx->loop), 0);
+  rm_rf(fx->dir);
+  free(fx);
+  return 0;
+}
+
+static void on_tick(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until *counter reaches want (fails after 20 s). */
+static void run_until(fx_t *fx, const int *counter, int want) {
+  uv_timer_t tick; /* wakes the loop so the deadline is checked even when nothing arrives */
+  uv_timer_init(&fx->loop, &tick);
+  uv_timer_start(&tick, on_tick, 50, 50);
+  uint64_t deadline = uv_now(&fx->loop) + 20000;
+  while (*counter < want) {
+    if (uv_now(&fx->loop) > deadline) fail_msg("timed out: %d of %d callbacks", *counter, want);
+    uv_run(&fx->loop, UV_RUN_ONCE);
+  }
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+/* --- result capture (results die with the callback: copy) -------------------------------------- */
+
+typedef struct {
+  int64_t id, user_id, admin_id, last_message_at, user_unread, admin_unread, closed_at, created_at, updated_at;
+  int priority;
+  char status[16];
+  char last_message[1024];
+} sess_t;
+
+typedef struct {
+  int calls;
+  int status;
+  int64_t id, n;
+  bool flag, flag2;
+  char text[1024], text2[1024];
+  size_t count;
+  int64_t ids[1100];
+  bool reads[128];
+  sess_t sess, sessions[16];
+  int64_t msg_session_id, msg_sender_id;
+  char msg_role[16], msg_type[16];
+} got_t;
+
+/* Appends s and a comma to buf (of size n) when it fits, else marks the overflow with '~'. */
+static void append(char *buf, size_t n, const char *s) {
+  size_t len = strlen(buf);
+  if (len + strlen(s) + 2 > n) {
+    if (len + 2 <= n && (!len || buf[len - 1] != '~')) strcat(buf, "~");
+    return;
+  }
+  strcat(buf, s);
+  strcat(buf, ",");
+}
+
+static void copy_session(sess_t *d, const hd_store_session_t *s) {
+  *d = (sess_t){s->id, s->user_id, s->admin_id, s->last_message_at, s->user_unread, s->admin_unread,
+                s->closed_at, s->created_at, s->updated_at, s->priority, "", ""};
+  snprintf(d->status, sizeof d->status, "%s", s->status);
+  snprintf(d->last_message, sizeof d->last_message, "%s", s->last_message);
+}
+
+static void on_user(void *arg, int status, const hd_store_user_t *u) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) {
+    assert_null(u);
+    return;
+  }
+  g->id = u->id;
+  g->n = u->created_at;
+  snprintf(g->text, sizeof g->text, "%s|%s|%s", u->name, u->role, u->display_name);
+  snprintf(g->text2, sizeof g->text2, "%s", u->password_hash ? u->password_hash : "(null)");
+}
+
+static void on_users(void *arg, int status, const hd_store_users_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  g->text[0] = '\0';
+  for (size_t i = 0; i < res->count; i++) {
+    assert_null(res->items[i].password_hash);
+    append(g->text, sizeof g->text, res->items[i].name);
+  }
+}
+
+static void on_notification(void *arg, int status, const hd_store_notification_t *n) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->id = n->id;
+  g->flag = n->is_read;
+  snprintf(g->text, sizeof g->text, "%s|%s|%s|%s|%lld|%lld", n->type, n->title, n->content, n->link ? n->link : "-",
+           (long long)n->sender_id, (long long)n->target_user_id);
+  assert_true(n->created_at > 1600000000000);
+}
+
+static void on_notifications(void *arg, int status, const hd_store_notifications_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  for (size_t i = 0; i < res->count && i < 128; i++) {
+    g->ids[i] = res->items[i].id;
+    g->reads[i] = res->items[i].is_read;
+  }
+}
+
+static void on_count(void *arg, int status, const hd_store_count_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  g->n = status ? -1 : res->count;
+}
+
+static void on_read(void *arg, int status, const hd_store_notification_read_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->id = res->notification_id;
+  g->flag = res->is_read;
+  g->flag2 = res->changed;
+}
+
+static void on_post(void *arg, int status, const hd_store_chat_post_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  copy_session(&g->sess, &res->session);
+  g->id = res->message.id;
+  g->msg_session_id = res->message.session_id;
+  g->msg_sender_id = res->message.sender_id;
+  snprintf(g->msg_role, sizeof g->msg_role, "%s", res->message.sender_role);
+  snprintf(g->msg_type, sizeof g->msg_type, "%s", res->message.message_type);
+  snprintf(g->text, sizeof g->text, "%s", res->message.content);
+}
+
+static void on_session(void *arg, int status, const hd_store_session_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (!status) copy_session(&g->sess, res);
+}
+
+static void on_close(void *arg, int status, const hd_store_session_close_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  copy_session(&g->sess, &res->session);
+  g->flag2 = res->changed;
+}
+
+static void on_sessions(void *arg, int status, const hd_store_sessions_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  for (size_t i = 0; i < res->count && i < 16; i++) copy_session(&g->sessions[i], &res->items[i]);
+}
+
+static void on_loads(void *arg, int status, const hd_store_admin_loads_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  for (size_t i = 0; i < res->count; i++) {
+    g->ids[2 * i] = res->items[i].admin_id;
+    g->ids[2 * i + 1] = res->items[i].open_count;
+  }
+}
+
+static void on_messages(void *arg, int status, const hd_store_messages_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  g->text[0] = '\0';
+  for (size_t i = 0; i < res->count; i++) {
+    g->ids[i] = res->items[i].id;
+    append(g->text, sizeof g->text, res->items[i].content);
+  }
+}
+
+static void on_inbox_put(void *arg, int status, const hd_store_inbox_put_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->flag = res->inserted;
+  g->n = res->dropped;
+}
+
+static void on_inbox(void *arg, int status, const hd_store_inbox_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->count = res->count;
+  g->text[0] = g->text2[0] = '\0';
+  for (size_t i = 0; i < res->count; i++) {
+    append(g->text, sizeof g->text, res->items[i].message_id);
+    assert_int_equal(strlen(res->items[i].frame), res->items[i].frame_len);
+    append(g->text2, sizeof g->text2, res->items[i].frame);
+  }
+}
+
+/* Submits one operation and runs the loop until it is answered; the result is in *g. */
+#define DO(fx, g, call)                      \
+  do {                                       \
+    memset(&(g), 0, sizeof(g));              \
+    assert_int_equal((call), 0);             \
+    run_until((fx), &(g).calls, 1);          \
+    assert_int_equal((g).calls, 1);          \
+  } while (0)
+
+static got_t g; /* large: static */
+
+static int64_t make_user(fx_t *fx, const char *name, const char *role) {
+  DO(fx, g, hd_store_user_create(fx->st, name, role, "$argon2id$hash", NULL, on_user, &g));
+  assert_int_equal(g.status, 0);
+  return g.id;
+}
+
+static int64_t notify(fx_t *fx, int64_t target, const char *title) {
+  hd_store_notification_new_t n = {"info", title, "body", NULL, 0, target};
+  DO(fx, g, hd_store_notification_create(fx->st, &n, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  return g.id;
+}
+
+/* --- tests ------------------------------------------------------------------------------------- */
+
+static void test_open_and_health(void **state) {
+  fx_t *fx = *state;
+  hd_store_health_t h;
+  assert_int_equal(hd_store_health(fx->st, &h), 0);
+  assert_true(h.ok);
+  assert_string_equal(h.backend, "sqlite");
+  assert_string_equal(hd_store_backend_name(fx->st), "sqlite");
+  assert_int_equal(h.schema_version, 1);
+  assert_int_equal(h.queue_depth, 0);
+  assert_int_equal(h.in_flight, 0);
+  assert_int_equal(h.commits, 0);
+
+  /* the file is in WAL mode with the expected tables */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+  sqlite3_stmt *s;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+  sqlite3_finalize(s);
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT count(*) FROM sqlite_master WHERE name IN ('users', 'notifications', "
+                                      "'notification_reads', 'chat_sessions', 'chat_messages', 'inbox', "
+                                      "'schema_migrations')",
+                                      -1, &s, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(s, 0), 7);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+
+  char err[256];
+  assert_null(hd_store_open(&fx->loop, "postgres://localhost/herald", err, sizeof err));
+  assert_non_null(strstr(err, "PostgreSQL"));
+  assert_null(hd_store_open(&fx->loop, "/proc/no/such/dir/herald.db", err, sizeof err));
+  assert_true(err[0] != '\0');
+}
+
+static void test_migrations_idempotent(void **state) {
+  fx_t *fx = *state;
+  char err[256], other[160];
+  /* a second store on the same file while the first is open, then migrate: nothing to apply */
+  hd_store_t *st2 = open_store(fx);
+  hd_store_close(st2);
+  assert_int_equal(hd_store_migrate_path(fx->path, err, sizeof err), 0);
+  close_store(fx);
+  fx->st = open_store(fx);
+
+  /* a fresh file: migrate applies one migration, then none */
+  snprintf(other, sizeof other, "%s/m/other.db", fx->dir);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 1);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 0);
+
+  /* a database from a newer herald is refused */
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), HD_EVERSION);
+  assert_non_null(strstr(err, "newer"));
+  assert_null(hd_store_open(&fx->loop, other, err, sizeof err));
+}
+
+static void test_users(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  DO(fx, g, hd_store_user_create(st, "alice", "admin", "$argon2id$a", "Alice A", on_user, &g));
+  assert_int_equal(g.status, 0);
+  int64_t alice = g.id;
+  assert_true(alice > 0);
+  assert_string_equal(g.text, "alice|admin|Alice A");
+  assert_string_equal(g.text2, "(null)"); /* the hash is not handed back */
+  int64_t bob = make_user(fx, "bob", "user");
+  assert_true(bob > alice);
+  make_user(fx, "carol", "admin");
+
+  DO(fx, g, hd_store_user_create(st, "alice", "user", "$x", NULL, on_user, &g));
+  assert_int_equal(g.status, HD_EEXISTS);
+
+  DO(fx, g, hd_store_user_get_by_name(st, "alice", on_user, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.id, alice);
+  assert_string_equal(g.text2, "$argon2id$a");
+  DO(fx, g, hd_store_user_get(st, bob, on_user, &g));
+  assert_int_equal(g.status, 0);
+  assert_string_equal(g.text, "bob|user|");
+  assert_string_equal(g.text2, "(null)");
+  DO(fx, g, hd_store_user_get(st, 9999, on_user, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_user_get_by_name(st, "nobody", on_user, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+
+  DO(fx, g, hd_store_users_list(st, "admin", on_users, &g));
+  assert_int_equal(g.count, 2);
+  assert_string_equal(g.text, "alice,carol,");
+  DO(fx, g, hd_store_users_list(st, NULL, on_users, &g));
+  assert_string_equal(g.text, "alice,bob,carol,");
+  DO(fx, g, hd_store_users_list(st, "user", on_users, &g));
+  assert_string_equal(g.text, "bob,");
+
+  /* limits are characters: 64 CJK characters (192 bytes) pass, 65 ASCII do not */
+  char name[256] = "";
+  for (int i = 0; i < 64; i++) strcat(name, "\xe5\xae\xa2");
+  make_user(fx, name, "user");
+  char long_name[66];
+  memset(long_name, 'x', 65);
+  long_name[65] = '\0';
+  assert_int_equal(hd_store_user_create(st, long_name, "user", "$h", NULL, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "", "user", "$h", NULL, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "root", "$h", NULL, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "user", "", NULL, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "da\xc0\xafve", "user", "$h", NULL, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "user", "$h", long_name, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_get(st, 0, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_users_list(st, "root", on_users, &g), HD_EINVAL);
+}
+
+static void test_notifications(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t A = 1, B = 2;
+  hd_store_notification_new_t n = {"warning", "Disk", "Disk 91% full", "/admin/disk", 7, A};
+  DO(fx, g, hd_store_notification_create(st, &n, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  assert_string_equal(g.text, "warning|Disk|Disk 91% full|/admin/disk|7|1");
+  assert_false(g.flag);
+  int64_t to_a = g.id;
+  int64_t to_b = notify(fx, B, "for B");
+  int64_t all = notify(fx, 0, "everyone");
+  assert_true(to_a < to_b && to_b < all);
+
+  DO(fx, g, hd_store_notifications_list(st, A, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 2);
+  assert_int_equal(g.ids[0], all); /* newest first */
+  assert_int_equal(g.ids[1], to_a);
+  DO(fx, g, hd_store_notifications_list(st, B, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 2);
+  assert_int_equal(g.ids[1], to_b);
+  DO(fx, g, hd_store_notifications_unread_count(st, A, on_count, &g));
+  assert_int_equal(g.n, 2);
+
+  /* not visible to A: B's, and one that does not exist */
+  DO(fx, g, hd_store_notification_mark_read(st, A, to_b, on_read, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_notification_mark_read(st, A, 9999, on_read, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+
+  DO(fx, g, hd_store_notification_mark_read(st, A, all, on_read, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.id, all);
+  assert_true(g.flag);
+  assert_true(g.flag2);
+  DO(fx, g, hd_store_notification_mark_read(st, A, all, on_read, &g));
+  assert_int_equal(g.status, 0);
+  assert_false(g.flag2); /* idempotent */
+
+  DO(fx, g, hd_store_notifications_unread_count(st, A, on_count, &g));
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_notifications_unread_count(st, B, on_count, &g));
+  assert_int_equal(g.n, 2); /* A's read state is A's alone */
+  DO(fx, g, hd_store_notifications_list(st, A, false, 10, 0, on_notifications, &g));
+  assert_true(g.reads[0]);
+  assert_false(g.reads[1]);
+  DO(fx, g, hd_store_notifications_list(st, A, true, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.ids[0], to_a);
+
+  DO(fx, g, hd_store_notifications_mark_all_read(st, A, on_count, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_notifications_mark_all_read(st, A, on_count, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, A, on_count, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, B, on_count, &g));
+  assert_int_equal(g.n, 2);
+
+  /* paging: 25 more broadcasts, pages of 10 by before_id */
+  for (int i = 0; i < 25; i++) notify(fx, 0, "page");
+  int64_t before = 0, seen = 0, last = INT64_MAX;
+  for (;;) {
+    DO(fx, g, hd_store_notifications_list(st, B, false, 10, before, on_notifications, &g));
+    if (!g.count) break;
+    for (size_t i = 0; i < g.count; i++) {
+      assert_true(g.ids[i] < last);
+      last = g.ids[i];
+    }
+    seen += (int64_t)g.count;
+    before = g.ids[g.count - 1];
+  }
+  assert_int_equal(seen, 27);
+
+  hd_store_notification_new_t bad = n;
+  char big[10002];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  bad.content = big;
+  assert_int_equal(hd_store_notification_create(st, &bad, on_notification, &g), HD_EINVAL);
+  big[10000] = '\0';
+  bad.content = big; /* exactly 10000 */
+  DO(fx, g, hd_store_notification_create(st, &bad, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  bad = n;
+  big[201] = '\0';
+  bad.title = big;
+  assert_int_equal(hd_store_notification_create(st, &bad, on_notification, &g), HD_EINVAL);
+  bad.title = "";
+  assert_int_equal(hd_store_notification_create(st, &bad, on_notification, &g), HD_EINVAL);
+  bad.title = NULL;
+  assert_int_equal(hd_store_notification_create(st, &bad, on_notification, &g), HD_EINVAL);
+  assert_int_equal(hd_store_notifications_list(st, A, false, 0, 0, on_notifications, &g), HD_EINVAL);
+  assert_int_equal(hd_store_notifications_list(st, A, false, 101, 0, on_notifications, &g), HD_EINVAL);
+  assert_int_equal(hd_store_notifications_list(st, 0, false, 10, 0, on_notifications, &g), HD_EINVAL);
+  assert_int_equal(hd_store_notification_mark_read(st, A, 0, on_read, &g), HD_EINVAL);
+}
+
+static void test_sessions(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t U1 = 10, U2 = 11, A1 = 1, A2 = 2;
+  DO(fx, g, hd_store_session_create(st, U1, "hello, I need help", NULL, 3, on_post, &g));
+  assert_int_equal(g.status, 0);
+  int64_t s1 = g.sess.id;
+  assert_string_equal(g.sess.status, "waiting");
+  assert_int_equal(g.sess.user_id, U1);
+  assert_int_equal(g.sess.admin_id, 0);
+  assert_int_equal(g.sess.priority, 3);
+  assert_int_equal(g.sess.admin_unread, 1);
+  assert_int_equal(g.sess.user_unread, 0);
+  assert_int_equal(g.sess.closed_at, 0);
+  assert_string_equal(g.sess.last_message, "hello, I need help");
+  assert_int_equal(g.msg_session_id, s1);
+  assert_int_equal(g.msg_sender_id, U1);
+  assert_string_equal(g.msg_role, "user");
+  assert_string_equal(g.msg_type, "text");
+  int64_t first_msg = g.id;
+  DO(fx, g, hd_store_session_create(st, U2, "order #42?", "text", 0, on_post, &g));
+  int64_t s2 = g.sess.id;
+
+  DO(fx, g, hd_store_sessions_list(st, U1, "user", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.sessions[0].id, s1);
+  DO(fx, g, hd_store_sessions_list(st, A1, "admin", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 2); /* both waiting */
+  DO(fx, g, hd_store_sessions_waiting(st, 10, on_sessions, &g));
+  assert_int_equal(g.count, 2);
+  assert_int_equal(g.sessions[0].id, s1); /* oldest first */
+  assert_int_equal(g.sessions[1].id, s2);
+
+  DO(fx, g, hd_store_session_assign(st, s1, A1, on_session, &g));
+  assert_int_equal(g.status, 0);
+  assert_string_equal(g.sess.status, "active");
+  assert_int_equal(g.sess.admin_id, A1);
+  DO(fx, g, hd_store_sessions_list(st, A2, "admin", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 1); /* A1's session is not A2's business */
+  assert_int_equal(g.sessions[0].id, s2);
+  DO(fx, g, hd_store_sessions_list(st, A1, "admin", "active", 20, on_sessions, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.sessions[0].id, s1);
+  DO(fx, g, hd_store_sessions_waiting(st, 10, on_sessions, &g));
+  assert_int_equal(g.count, 1);
+  DO(fx, g, hd_store_admin_open_session_counts(st, on_loads, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.ids[0], A1);
+  assert_int_equal(g.ids[1], 1);
+
+  /* messages move the other side's unread counter */
+  DO(fx, g, hd_store_message_create(st, s1, A1, "admin", "how can I help?", NULL, on_post, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.sess.user_unread, 1);
+  assert_int_equal(g.sess.admin_unread, 1);
+  assert_string_equal(g.sess.last_message, "how can I help?");
+  assert_true(g.sess.last_message_at >= g.sess.created_at);
+  assert_string_equal(g.msg_role, "admin");
+  char long_text[700] = "";
+  for (int i = 0; i < 300; i++) strcat(long_text, i % 2 ? "a" : "\xe4\xbd\xa0"); /* 300 chars, mixed widths */
+  DO(fx, g, hd_store_message_create(st, s1, U1, "user", long_text, "text", on_post, &g));
+  assert_int_equal(g.sess.admin_unread, 2);
+  assert_string_equal(g.text, long_text);
+  assert_int_equal(strncmp(g.sess.last_message, long_text, strlen(g.sess.last_message)), 0);
+  assert_int_equal(strlen(g.sess.last_message), 100 * 3 + 100); /* 200 characters */
+  DO(fx, g, hd_store_message_create(st, s1, U1, "user", "pic.png", "image", on_post, &g));
+  assert_string_equal(g.msg_type, "image");
+
+  DO(fx, g, hd_store_sessions_list(st, A1, "admin", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 2);
+  assert_int_equal(g.sessions[0].id, s1); /* most recently updated first */
+  assert_int_equal(g.sessions[1].id, s2);
+  DO(fx, g, hd_store_sessions_list(st, A1, "admin", NULL, 1, on_sessions, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.sessions[0].id, s1);
+
+  DO(fx, g, hd_store_messages_list(st, s1, 0, 2, on_messages, &g));
+  assert_int_equal(g.count, 2); /* newest first */
+  assert_true(g.ids[0] > g.ids[1]);
+  assert_non_null(strstr(g.text, "pic.png,"));
+  int64_t older = g.ids[1];
+  DO(fx, g, hd_store_messages_list(st, s1, older, 10, on_messages, &g));
+  assert_int_equal(g.count, 2);
+  assert_int_equal(g.ids[1], first_msg);
+  assert_string_equal(g.text, "how can I help?,hello, I need help,");
+
+  DO(fx, g, hd_store_session_mark_read(st, s1, "admin", on_session, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.sess.admin_unread, 0);
+  assert_int_equal(g.sess.user_unread, 1);
+  DO(fx, g, hd_store_session_mark_read(st, s1, "user", on_session, &g));
+  assert_int_equal(g.sess.user_unread, 0);
+
+  DO(fx, g, hd_store_session_close(st, s1, on_close, &g));
+  assert_int_equal(g.status, 0);
+  assert_true(g.flag2);
+  assert_string_equal(g.sess.status, "closed");
+  assert_true(g.sess.closed_at > 0);
+  int64_t closed_at = g.sess.closed_at;
+  DO(fx, g, hd_store_session_close(st, s1, on_close, &g));
+  assert_int_equal(g.status, 0);
+  assert_false(g.flag2); /* unchanged */
+  assert_int_equal(g.sess.closed_at, closed_at);
+  DO(fx, g, hd_store_message_create(st, s1, U1, "user", "still there?", NULL, on_post, &g));
+  assert_int_equal(g.status, HD_EINVAL);
+  DO(fx, g, hd_store_session_assign(st, s1, A2, on_session, &g));
+  assert_int_equal(g.status, HD_EINVAL);
+  DO(fx, g, hd_store_admin_open_session_counts(st, on_loads, &g));
+  assert_int_equal(g.count, 0);
+  DO(fx, g, hd_store_sessions_list(st, A1, "admin", "closed", 20, on_sessions, &g));
+  assert_int_equal(g.count, 1);
+
+  /* the missing session */
+  DO(fx, g, hd_store_session_get(st, 9999, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_message_create(st, 9999, U1, "user", "hi", NULL, on_post, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_messages_list(st, 9999, 0, 10, on_messages, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_session_assign(st, 9999, A1, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_session_close(st, 9999, on_close, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_session_mark_read(st, 9999, "user", on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_session_get(st, s2, on_session, &g));
+  assert_int_equal(g.status, 0);
+  assert_string_equal(g.sess.status, "waiting");
+
+  /* refusals at submission */
+  assert_int_equal(hd_store_session_create(st, U1, "", NULL, 0, on_post, &g), HD_EINVAL);
+  assert_int_equal(hd_store_session_create(st, U1, "x", "video", 0, on_post, &g), HD_EINVAL);
+  assert_int_equal(hd_store_session_create(st, U1, "x", NULL, -1, on_post, &g), HD_EINVAL);
+  assert_int_equal(hd_store_message_create(st, s2, U2, "guest", "x", NULL, on_post, &g), HD_EINVAL);
+  assert_int_equal(hd_store_sessions_list(st, U1, "user", "open", 20, on_sessions, &g), HD_EINVAL);
+  assert_int_equal(hd_store_sessions_list(st, U1, "user", NULL, 0, on_sessions, &g), HD_EINVAL);
+  assert_int_equal(hd_store_session_mark_read(st, s2, "bot", on_session, &g), HD_EINVAL);
+}
+
+static void test_inbox(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m1", "{\"a\":1}", 7, 3, on_inbox_put, &g));
+  assert_int_equal(g.status, 0);
+  assert_true(g.flag);
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m2", "{\"a\":2}XXX", 7, 3, on_inbox_put, &g)); /* only frame_len bytes */
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m1", "{\"dup\":1}", 9, 3, on_inbox_put, &g));
+  assert_int_equal(g.status, 0);
+  assert_false(g.flag); /* duplicate ignored */
+  DO(fx, g, hd_store_inbox_put(st, "u2", "m1", "{\"b\":1}", 7, 3, on_inbox_put, &g));
+  assert_true(g.flag); /* same message id, other user */
+
+  DO(fx, g, hd_store_inbox_take(st, "u1", on_inbox, &g));
+  assert_int_equal(g.count, 2);
+  assert_string_equal(g.text, "m1,m2,");
+  assert_string_equal(g.text2, "{\"a\":1},{\"a\":2},");
+  DO(fx, g, hd_store_inbox_take(st, "u1", on_inbox, &g));
+  assert_int_equal(g.count, 2); /* take does not remove */
+
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m3", "{\"a\":3}", 7, 3, on_inbox_put, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m4", "{\"a\":4}", 7, 3, on_inbox_put, &g));
+  assert_true(g.flag);
+  assert_int_equal(g.n, 1); /* beyond the cap: the oldest went */
+  DO(fx, g, hd_store_inbox_take(st, "u1", on_inbox, &g));
+  assert_string_equal(g.text, "m2,m3,m4,");
+  DO(fx, g, hd_store_inbox_put(st, "u1", "m5", "{}", 2, 1, on_inbox_put, &g));
+  assert_int_equal(g.n, 3);
+  DO(fx, g, hd_store_inbox_take(st, "u1", on_inbox, &g));
+  assert_string_equal(g.text, "m5,");
+
+  DO(fx, g, hd_store_inbox_remove(st, "u1", "m5", on_count, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_inbox_remove(st, "u1", "m5", on_count, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_inbox_take(st, "u1", on_inbox, &g));
+  assert_int_equal(g.count, 0);
+  DO(fx, g, hd_store_inbox_take(st, "u2", on_inbox, &g));
+  assert_string_equal(g.text, "m1,");
+
+  assert_int_equal(hd_store_inbox_put(st, "u1", "m6", "{}", 2, 0, on_inbox_put, &g), HD_EINVAL);
+  assert_int_equal(hd_store_inbox_put(st, "", "m6", "{}", 2, 5, on_inbox_put, &g), HD_EINVAL);
+  assert_int_equal(hd_store_inbox_put(st, "u1", NULL, "{}", 2, 5, on_inbox_put, &g), HD_EINVAL);
+  assert_int_equal(hd_store_inbox_put(st, "u1", "m6", NULL, 0, 5, on_inbox_put, &g), HD_EINVAL);
+  assert_int_equal(hd_store_inbox_put(st, "u1", "m6", "{}", HD_STORE_FRAME_MAX + 1, 5, on_inbox_put, &g), HD_EINVAL);
+  /* fire and forget: no callback */
+  assert_int_equal(hd_store_inbox_remove(st, "u2", "m1", NULL, NULL), 0);
+  DO(fx, g, hd_store_inbox_take(st, "u2", on_inbox, &g));
+  assert_int_equal(g.count, 0);
+}
+
+/* --- ordering, group commit, batches --------------------------------------------------------- */
+
+typedef struct {
+  int calls;
+  int order[2100];
+  int status[2100];
+  int64_t result[2100];
+} seq_t;
+
+typedef struct {
+  seq_t *seq;
+  int index;
+} seq_arg_t;
+
+static void seq_note(seq_arg_t *a, int status, int64_t result) {
+  seq_t *s = a->seq;
+  s->order[s->calls] = a->index;
+  s->status[a->index] = status;
+  s->result[a->index] = result;
+  s->calls++;
+}
+
+static void seq_on_count(void *arg, int status, const hd_store_count_t *res) {
+  seq_note(arg, status, res ? res->count : -1);
+}
+
+static void seq_on_notification(void *arg, int status, const hd_store_notification_t *res) {
+  seq_note(arg, status, res ? res->id : -1);
+}
+
+static void seq_on_user(void *arg, int status, const hd_store_user_t *res) {
+  seq_note(arg, status, res ? res->id : -1);
+}
+
+static void seq_on_inbox_put(void *arg, int status, const hd_store_inbox_put_t *res) {
+  seq_note(arg, status, res ? res->inserted : -1);
+}
+
+static seq_t seq;
+static seq_arg_t seq_args[2100];
+
+static void test_callback_order(void **state) {
+  fx_t *fx = *state;
+  memset(&seq, 0, sizeof seq);
+  hd_store_notification_new_t n = {"info", "t", "c", NULL, 0, 0};
+  /* writes and reads interleaved: each count must see exactly the writes before it */
+  for (int i = 0; i < 400; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    if (i % 2 == 0) assert_int_equal(hd_store_notification_create(fx->st, &n, seq_on_notification, &seq_args[i]), 0);
+    else assert_int_equal(hd_store_notifications_unread_count(fx->st, 5, seq_on_count, &seq_args[i]), 0);
+  }
+  run_until(fx, &seq.calls, 400);
+  for (int i = 0; i < 400; i++) {
+    assert_int_equal(seq.order[i], i);
+    assert_int_equal(seq.status[i], 0);
+    if (i % 2) assert_int_equal(seq.result[i], (i + 1) / 2);
+    else if (i) assert_true(seq.result[i] > seq.result[i - 2]);
+  }
+}
+
+static void test_group_commit(void **state) {
+  fx_t *fx = *state;
+  memset(&seq, 0, sizeof seq);
+  hd_store_health_t h0, h;
+  hd_store_health(fx->st, &h0);
+  char id[32];
+  for (int i = 0; i < 1000; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    snprintf(id, sizeof id, "msg-%d", i);
+    assert_int_equal(hd_store_inbox_put(fx->st, "bulk", id, "{\"n\":1}", 7, 100000, seq_on_inbox_put, &seq_args[i]), 0);
+  }
+  hd_store_health(fx->st, &h);
+  assert_true(h.queue_depth + h.in_flight == 1000);
+  run_until(fx, &seq.calls, 1000);
+  for (int i = 0; i < 1000; i++) {
+    assert_int_equal(seq.order[i], i);
+    assert_int_equal(seq.status[i], 0);
+    assert_int_equal(seq.result[i], 1);
+  }
+  hd_store_health(fx->st, &h);
+  uint64_t commits = h.commits - h0.commits;
+  printf("# 1000 writes in %llu transactions, largest batch %zu, last commit %llu us\n", (unsigned long long)commits,
+         h.max_batch, (unsigned long long)h.last_commit_us);
+  assert_true(commits >= 1);
+  assert_true(commits < 1000);
+  assert_true(h.max_batch > 1);
+  assert_int_equal(h.queue_depth, 0);
+  assert_int_equal(h.in_flight, 0);
+  assert_int_equal(h.requests - h0.requests, 1000);
+  assert_true(h.ok);
+  assert_int_equal(h.failed_transactions, 0);
+  DO(fx, g, hd_store_inbox_take(fx->st, "bulk", on_inbox, &g));
+  assert_int_equal(g.count, 1000);
+}
+
+static void test_failure_isolated_in_batch(void **state) {
+  fx_t *fx = *state;
+  memset(&seq, 0, sizeof seq);
+  /* submitted together (one batch in practice); the duplicates fail alone */
+  const char *names[] = {"u0", "u1", "u2", "u1", "u4", "u0", "u6"};
+  for (int i = 0; i < 7; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    assert_int_equal(hd_store_user_create(fx->st, names[i], "user", "$h", NULL, seq_on_user, &seq_args[i]), 0);
+  }
+  run_until(fx, &seq.calls, 7);
+  for (int i = 0; i < 7; i++) assert_int_equal(seq.status[i], (i == 3 || i == 5) ? HD_EEXISTS : 0);
+  DO(fx, g, hd_store_users_list(fx->st, NULL, on_users, &g));
+  assert_string_equal(g.text, "u0,u1,u2,u4,u6,");
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_true(h.ok);
+  assert_int_equal(h.failed_transactions, 0);
+}
+
+/* --- durability, close ------------------------------------------------------------------------- */
+
+static void test_durable_across_reopen(void **state) {
+  fx_t *fx = *state;
+  int64_t alice = make_user(fx, "alice", "admin");
+  int64_t nid = notify(fx, alice, "kept");
+  DO(fx, g, hd_store_notification_mark_read(fx->st, alice, nid, on_read, &g));
+  DO(fx, g, hd_store_session_create(fx->st, 10, "persist me", NULL, 1, on_post, &g));
+  int64_t sid = g.sess.id;
+  DO(fx, g, hd_store_inbox_put(fx->st, "u", "m", "{}", 2, 10, on_inbox_put, &g));
+  close_store(fx);
+
+  fx->st = open_store(fx);
+  DO(fx, g, hd_store_user_get_by_name(fx->st, "alice", on_user, &g));
+  assert_int_equal(g.id, alice);
+  DO(fx, g, hd_store_notifications_list(fx->st, alice, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 1);
+  assert_true(g.reads[0]);
+  DO(fx, g, hd_store_messages_list(fx->st, sid, 0, 10, on_messages, &g));
+  assert_string_equal(g.text, "persist me,");
+  DO(fx, g, hd_store_inbox_take(fx->st, "u", on_inbox, &g));
+  assert_int_equal(g.count, 1);
+  /* ids keep growing after a restart (AUTOINCREMENT) */
+  assert_true(notify(fx, 0, "after") > nid);
+}
+
+static void kill_on_answer(void *arg, int status, const hd_store_notification_t *res) {
+  int fd = *(int *)arg;
+  int64_t id = status ? -1 : res->id;
+  if (write(fd, &id, sizeof id) != sizeof id) _exit(3);
+  raise(SIGKILL); /* no close, no checkpoint: only what was committed survives */
+}
+
+static void test_durable_across_kill(void **state) {
+  fx_t *fx = *state;
+  close_store(fx); /* fork with no store thread running */
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    uv_loop_t loop;
+    char err[256];
+    uv_loop_init(&loop);
+    hd_store_t *st = hd_store_open(&loop, fx->path, err, sizeof err);
+    if (!st) _exit(2);
+    hd_store_notification_new_t n = {"info", "survives kill -9", "c", NULL, 0, 0};
+    if (hd_store_notification_create(st, &n, kill_on_answer, &fds[1])) _exit(2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    _exit(4);
+  }
+  close(fds[1]);
+  int64_t id = 0;
+  assert_int_equal(read(fds[0], &id, sizeof id), sizeof id);
+  close(fds[0]);
+  int wstatus;
+  assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+  assert_true(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+  assert_true(id > 0);
+
+  fx->st = open_store(fx);
+  DO(fx, g, hd_store_notifications_list(fx->st, 1, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 1);
+  assert_int_equal(g.ids[0], id);
+}
+
+static int resubmit_rc = 1;
+static hd_store_t *closing_store;
+
+static void resubmit_on_close(void *arg, int status, const hd_store_inbox_put_t *res) {
+  seq_on_inbox_put(arg, status, res);
+  resubmit_rc = hd_store_inbox_remove(closing_store, "x", "y", NULL, NULL);
+}
+
+static void test_close_drains_queue(void **state) {
+  fx_t *fx = *state;
+  memset(&seq, 0, sizeof seq);
+  char id[32];
+  for (int i = 0; i < 50; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    snprintf(id, sizeof id, "d%d", i);
+    assert_int_equal(hd_store_inbox_put(fx->st, "drain", id, "{}", 2, 1000, seq_on_inbox_put, &seq_args[i]), 0);
+  }
+  /* the last one's callback submits again, during close: refused */
+  closing_store = fx->st;
+  seq_args[50] = (seq_arg_t){&seq, 50};
+  assert_int_equal(hd_store_inbox_put(fx->st, "drain", "last", "{}", 2, 1000, resubmit_on_close, &seq_args[50]), 0);
+  hd_store_close(fx->st); /* the loop never ran: every callback runs inside close */
+  fx->st = NULL;
+  assert_int_equal(seq.calls, 51);
+  for (int i = 0; i < 51; i++) {
+    assert_int_equal(seq.order[i], i);
+    assert_int_equal(seq.status[i], 0);
+  }
+  assert_int_equal(resubmit_rc, HD_ECLOSED);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+
+  fx->st = open_store(fx);
+  DO(fx, g, hd_store_inbox_take(fx->st, "drain", on_inbox, &g));
+  assert_int_equal(g.count, 51);
+}
+
+typedef struct {
+  fx_t *fx;
+  int calls;
+} closer_t;
+
+static void close_inside_callback(void *arg, int status, const hd_store_count_t *res) {
+  closer_t *c = arg;
+  if (c->calls++ == 0) {
+    hd_store_close(c->fx->st); /* answers the rest now, frees the store once this callback returns */
+    c->fx->st = NULL;
+  }
+}
+
+static void test_close_inside_callback(void **state) {
+  fx_t *fx = *state;
+  closer_t c = {fx, 0};
+  for (int i = 0; i < 20; i++)
+    assert_int_equal(hd_store_notifications_unread_count(fx->st, 1, close_inside_callback, &c), 0);
+  run_until(fx, &c.calls, 20);
+  assert_int_equal(c.calls, 20);
+  assert_null(fx->st);
+}
+
+typedef struct {
+  sqlite3 *db;
+  bool released;
+} locker_t;
+
+static void release_lock(uv_timer_t *t) {
+  locker_t *l = t->data;
+  assert_int_equal(sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  l->released = true;
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void test_external_writer(void **state) {
+  fx_t *fx = *state;
+  locker_t l = {NULL, false};
+  assert_int_equal(sqlite3_open(fx->path, &l.db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(l.db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  /* another process holds the write lock: reads still go through (WAL) */
+  DO(fx, g, hd_store_notifications_unread_count(fx->st, 1, on_count, &g));
+  assert_int_equal(g.status, 0);
+  /* a write waits (busy timeout) until the lock goes, then commits */
+  uv_timer_t t;
+  uv_timer_init(&fx->loop, &t);
+  t.data = &l;
+  uv_timer_start(&t, release_lock, 200, 0);
+  hd_store_notification_new_t n = {"info", "after the lock", "c", NULL, 0, 0};
+  DO(fx, g, hd_store_notification_create(fx->st, &n, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  assert_true(l.released);
+  sqlite3_close(l.db);
+}
+
+/* --- threads ----------------------------------------------------------------------------------- */
+
+static void test_sql_never_on_loop_thread(void **state) {
+  fx_t *fx = *state;
+  uv_thread_t t, self = uv_thread_self();
+  make_user(fx, "t", "user");
+  notify(fx, 0, "x");
+  DO(fx, g, hd_store_notifications_list(fx->st, 1, false, 10, 0, on_notifications, &g));
+  assert_int_equal(hd_store_sql_thread(fx->st, &t), 0);
+  assert_false(uv_thread_equal(&t, &self));
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_true(h.statements > 0);
+  assert_int_equal(h.statements_off_thread, 0); /* every statement, migrations included, ran on t */
+}
+
+int main(void) {
+  hd_log_set_level(HD_LOG_WARN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_open_and_health, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_callback_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failure_isolated_in_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_durable_across_kill, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_inside_callback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_external_writer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sql_never_on_loop_thread, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
