@@ -8,6 +8,8 @@
 
 #include "app/app.h"
 #include "app/jwt.h"
+#include "app/users.h"
+#include "store/store.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -127,6 +129,25 @@ static int cmd_token(int argc, char **argv) {
   return rc;
 }
 
+/* herald migrate [options]: applies the store's schema migrations and says how many ran. */
+static int cmd_migrate(int argc, char **argv) {
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024] = "", path[4096];
+  int rc = 2;
+  if (hd_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+    fprintf(stderr, "herald migrate: %s\n", err);
+  } else {
+    if (*cfg.db) snprintf(path, sizeof path, "%s", cfg.db);
+    else snprintf(path, sizeof path, "%s/herald.db", cfg.data_dir);
+    int n = hd_store_migrate_path(path, err, sizeof err);
+    if (n < 0) fprintf(stderr, "herald migrate: %s: %s\n", path, *err ? err : hd_strerror(n)), rc = 1;
+    else printf("%s: %d migration(s) applied, schema up to date\n", path, n), rc = 0;
+  }
+  hd_config_free(&cfg);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
@@ -138,10 +159,8 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(argv[1], "token")) return cmd_token(argc - 2, argv + 2);
-  if (!strcmp(argv[1], "user") || !strcmp(argv[1], "migrate")) {
-    fprintf(stderr, "herald %s: not available in this build yet\n", argv[1]);
-    return 2;
-  }
+  if (!strcmp(argv[1], "user")) return hd_users_cli(argc - 2, argv + 2, environ);
+  if (!strcmp(argv[1], "migrate")) return cmd_migrate(argc - 2, argv + 2);
   fprintf(stderr, "herald: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "app/health.h"
+#include "app/presence.h"
+#include "app/users.h"
 #include "app/publish_api.h"
 #include "core/error.h"
 #include "core/id.h"
@@ -143,6 +145,13 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   int rc = hd_app_load_secret(cfg, app->jwt_secret, sizeof app->jwt_secret);
   if (rc) return rc;
   app->jwt = (hd_jwt_config_t){app->jwt_secret, NULL, NULL, 5};
+  char db[PATH_MAX], err[512];
+  if (*cfg->db) snprintf(db, sizeof db, "%s", cfg->db);
+  else snprintf(db, sizeof db, "%s/herald.db", cfg->data_dir);
+  if (!(app->store = hd_store_open(srv->loop, db, err, sizeof err))) {
+    HD_ERROR("app", "cannot open the store", "path=%s err=\"%s\"", db, err);
+    return HD_EIO;
+  }
   hd_hub_limits_t limits = {.history_count = (uint32_t)cfg->topic_history,
                             .history_max_age_ms = (uint64_t)cfg->topic_history_age,
                             .max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
@@ -150,6 +159,8 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   if (!app->hub) return HD_ENOMEM;
   if ((rc = setup_sio(app))) return rc;
   if ((rc = setup_json(app))) return rc;
+  if ((rc = hd_presence_register(app))) return rc;
+  if ((rc = hd_users_register(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   if ((rc = route_js_client(app))) return rc;
   hd_router_t *r = srv->router;
@@ -162,6 +173,9 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
 void hd_app_free(hd_app_t *app) {
   hd_jp_server_free(app->jp);
   hd_sio_server_free(app->sio);
+  hd_users_free(app);
+  hd_presence_free(app);
+  hd_store_close(app->store); /* drains: every answered write is durable */
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);
   free((char *)app->js_root.root);

@@ -8,12 +8,16 @@
 #include "net/server.h"
 #include "proto/json_proto.h"
 #include "proto/sio.h"
+#include "store/store.h"
 
-typedef struct {
+typedef struct hd_app {
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_sio_server_t *sio;
   hd_jp_server_t *jp;
+  hd_store_t *store;
+  void *login_limiter;          /* users.c: failed sign-ins per address */
+  void *presence;               /* presence.c: online sockets and admins */
   char jwt_secret[129];
   hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */

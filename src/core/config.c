@@ -21,6 +21,16 @@ typedef struct {
   int (*validate)(const char *value);
 } cfg_option_t;
 
+/* "+08:00" / "-05:30" / "Z" */
+static int validate_offset(const char *v) {
+  if (!strcmp(v, "Z")) return 0;
+  if (strlen(v) != 6 || (v[0] != '+' && v[0] != '-') || v[3] != ':') return HD_EINVAL;
+  int h = (v[1] - '0') * 10 + (v[2] - '0'), m = (v[4] - '0') * 10 + (v[5] - '0');
+  for (int i = 1; i < 6; i++)
+    if (i != 3 && (v[i] < '0' || v[i] > '9')) return HD_EINVAL;
+  return h <= 14 && m < 60 ? 0 : HD_EINVAL;
+}
+
 static int validate_log_level(const char *v) {
   hd_log_level_t l;
   return hd_log_level_parse(v, &l);
@@ -133,6 +143,14 @@ static const cfg_option_t options[] = {
         "unacknowledged notifications kept per user for the next connection"),
     OPT("dedupe-window", CFG_INT, dedupe_window, "256", 1, 65536,
         "client messageIds remembered per connection to acknowledge repeats without reprocessing"),
+    OPT("db", CFG_STR, db, "", 0, 0, "SQLite database file (default <data-dir>/herald.db)"),
+    {"time-offset", CFG_STR, offsetof(hd_config_t, time_offset), "+08:00", 0, 0,
+     "UTC offset of the times in API payloads, +HH:MM | -HH:MM | Z", validate_offset},
+    OPT("login-max-failures", CFG_INT, login_max_failures, "5", 1, 1000,
+        "failed sign-ins per client address per minute before 429"),
+    OPT("demo-users", CFG_BOOL, demo_users, "true", 0, 0,
+        "on first start with no users, create admin/admin123 and user/user123 and say so"),
+    OPT("token-ttl", CFG_INT, token_ttl, "86400", 60, 31536000, "seconds a token from /api/v4/auth/login is valid"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

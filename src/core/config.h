@@ -65,6 +65,11 @@ typedef struct {
   char *topic_publish_user;
   int64_t inbox_max;
   int64_t dedupe_window;
+  char *db;
+  char *time_offset;
+  int64_t login_max_failures;
+  bool demo_users;
+  int64_t token_ttl;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

@@ -1,0 +1,133 @@
+/* Socket.IO presence and identity rooms (see presence.h). */
+#include "app/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/map.h"
+
+typedef struct {
+  char key[24];   /* admin id as text */
+  int64_t id;
+  uint32_t sockets;
+} admin_t;
+
+typedef struct {
+  hd_map_t admins; /* id text -> admin_t, admins with at least one socket */
+  size_t sockets_admin, sockets_user;
+  hd_presence_admin_fn on_admin;
+  void *on_admin_arg;
+} presence_t;
+
+static presence_t *state(const hd_app_t *app) { return app->presence; }
+
+static int64_t numeric_id(const char *sub) {
+  char *end;
+  long long v = strtoll(sub, &end, 10);
+  return *sub && !*end && v > 0 ? v : 0;
+}
+
+static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
+  hd_app_t *app = udata;
+  presence_t *p = state(app);
+  const hd_claims_t *c = hd_sio_socket_claims(s);
+  if (!c) return; /* anonymous (test handlers): no identity rooms */
+  char room[160];
+  if (!strcmp(c->role, "admin")) {
+    hd_sio_join(s, "admins");
+    snprintf(room, sizeof room, "admin:%s", c->sub);
+    hd_sio_join(s, room);
+    p->sockets_admin++;
+    admin_t *a = hd_map_get(&p->admins, c->sub, strlen(c->sub));
+    if (!a && (a = calloc(1, sizeof(*a)))) {
+      snprintf(a->key, sizeof a->key, "%s", c->sub);
+      a->id = numeric_id(c->sub);
+      if (hd_map_put(&p->admins, a->key, strlen(a->key), a)) free(a), a = NULL;
+    }
+    if (a && a->sockets++ == 0 && a->id && p->on_admin) p->on_admin(app, a->id, p->on_admin_arg);
+  } else {
+    snprintf(room, sizeof room, "user:%s", c->sub);
+    hd_sio_join(s, room);
+    p->sockets_user++;
+  }
+}
+
+static void on_disconnect(hd_sio_socket_t *s, const char *reason, void *udata) {
+  presence_t *p = state(udata);
+  const hd_claims_t *c = hd_sio_socket_claims(s);
+  if (!c) return;
+  if (strcmp(c->role, "admin")) {
+    p->sockets_user--;
+    return;
+  }
+  p->sockets_admin--;
+  admin_t *a = hd_map_get(&p->admins, c->sub, strlen(c->sub));
+  if (a && --a->sockets == 0) {
+    hd_map_del(&p->admins, a->key, strlen(a->key));
+    free(a);
+  }
+}
+
+/* register_user {user_id, role?}: only the token's own identity is accepted. */
+static void on_register_user(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  const hd_claims_t *c = hd_sio_socket_claims(s);
+  json_t *data = json_array_get(args, 0), *id = json_object_get(data, "user_id");
+  char given[64] = "";
+  if (json_is_integer(id)) snprintf(given, sizeof given, "%lld", (long long)json_integer_value(id));
+  else if (json_is_string(id)) snprintf(given, sizeof given, "%s", json_string_value(id));
+  bool ok = c && *given && !strcmp(given, c->sub);
+  if (ack_id >= 0)
+    hd_sio_ack(s, ack_id, ok ? "[{\"success\":true}]" : "[{\"success\":false,\"error\":\"user_id does not match the token\"}]");
+  if (!ok) HD_WARN("presence", "register_user refused: identity differs from the token", "socket=%s", hd_sio_socket_id(s));
+}
+
+int hd_presence_register(hd_app_t *app) {
+  if (!(app->presence = calloc(1, sizeof(presence_t)))) return HD_ENOMEM;
+  int rc = hd_sio_on_connect(app->sio, "/", on_connect, app);
+  if (!rc) rc = hd_sio_on_disconnect(app->sio, "/", on_disconnect, app);
+  if (!rc) rc = hd_sio_on(app->sio, "/", "register_user", on_register_user, app);
+  return rc;
+}
+
+static void free_admin(void *value, void *arg) { free(value); }
+
+void hd_presence_free(hd_app_t *app) {
+  presence_t *p = state(app);
+  if (!p) return;
+  hd_map_each(&p->admins, free_admin, NULL);
+  hd_map_free(&p->admins);
+  free(p);
+  app->presence = NULL;
+}
+
+void hd_presence_on_admin_online(hd_app_t *app, hd_presence_admin_fn fn, void *arg) {
+  state(app)->on_admin = fn;
+  state(app)->on_admin_arg = arg;
+}
+
+size_t hd_presence_online_admins(const hd_app_t *app, int64_t *ids, size_t max) {
+  const presence_t *p = state(app);
+  size_t n = 0;
+  for (size_t i = 0; i < p->admins.cap; i++) {
+    const admin_t *a = p->admins.slots[i].value;
+    if (p->admins.slots[i].hash && a->id) {
+      if (n < max) ids[n] = a->id;
+      n++;
+    }
+  }
+  return n;
+}
+
+bool hd_presence_admin_online(const hd_app_t *app, int64_t admin_id) {
+  char key[24];
+  snprintf(key, sizeof key, "%lld", (long long)admin_id);
+  return hd_map_get(&state(app)->admins, key, strlen(key)) != NULL;
+}
+
+size_t hd_presence_count(const hd_app_t *app, const char *role) {
+  return !strcmp(role, "admin") ? state(app)->sockets_admin : state(app)->sockets_user;
+}

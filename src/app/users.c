@@ -1,0 +1,314 @@
+/* Users, sign-in and the user CLI (see users.h). */
+#include "app/users.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "app/rest.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/map.h"
+
+#define FAILURE_WINDOW_MS 60000
+#define MAX_TRACKED_ADDRESSES 100000
+
+typedef struct {
+  char addr[64];
+  uint32_t failures;
+  uint64_t window_start;
+} failures_t;
+
+typedef struct {
+  hd_map_t by_addr; /* client address -> failures_t */
+} login_limiter_t;
+
+int hd_users_hash_password(const char *password, char *out, size_t len) {
+  if (len < crypto_pwhash_STRBYTES || sodium_init() < 0) return HD_EINVAL;
+  return crypto_pwhash_str(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                           crypto_pwhash_MEMLIMIT_INTERACTIVE)
+             ? HD_ENOMEM
+             : 0;
+}
+
+/* --- sign-in ------------------------------------------------------------------------------ */
+
+typedef struct {
+  uv_work_t work;
+  hd_app_t *app;
+  hd_http_exchange_t *ex;
+  char addr[64];
+  char password[256];
+  char hash[HD_STORE_HASH_MAX];
+  bool found, ok;
+  int64_t id;
+  char name[HD_STORE_NAME_MAX * 4 + 1], role[16], display[HD_STORE_NAME_MAX * 4 + 1];
+} login_t;
+
+/* The address a request came from, without the port. */
+static void client_addr(hd_http_exchange_t *ex, char out[64]) {
+  hd_conn_peer(ex->conn, out, 64);
+  char *colon = strrchr(out, ':');
+  if (colon) *colon = '\0';
+}
+
+static failures_t *failures_of(hd_app_t *app, const char *addr, bool create) {
+  login_limiter_t *l = app->login_limiter;
+  failures_t *f = hd_map_get(&l->by_addr, addr, strlen(addr));
+  uint64_t now = uv_now(app->srv->loop);
+  if (f && now - f->window_start > FAILURE_WINDOW_MS) f->failures = 0, f->window_start = now;
+  if (f || !create || l->by_addr.count >= MAX_TRACKED_ADDRESSES) return f;
+  if (!(f = calloc(1, sizeof(*f)))) return NULL;
+  snprintf(f->addr, sizeof f->addr, "%s", addr);
+  f->window_start = now;
+  if (hd_map_put(&l->by_addr, f->addr, strlen(f->addr), f)) {
+    free(f);
+    return NULL;
+  }
+  return f;
+}
+
+static void verify_work(uv_work_t *w) {
+  login_t *l = w->data;
+  static const char dummy[] = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5ivNh2r3eDrKkGbUDO1fIOf3UVdJfCB5mpN0jUOQPxs";
+  /* an unknown user costs as much as a wrong password: no timing oracle for user names */
+  int rc = crypto_pwhash_str_verify(l->found ? l->hash : dummy, l->password, strlen(l->password));
+  l->ok = l->found && rc == 0;
+  sodium_memzero(l->password, sizeof l->password);
+}
+
+static void verify_done(uv_work_t *w, int status) {
+  login_t *l = w->data;
+  hd_app_t *app = l->app;
+  if (!l->ok) {
+    failures_t *f = failures_of(app, l->addr, true);
+    if (f) f->failures++;
+    hd_http_respond_error(l->ex, 401, "wrong user name or password");
+    free(l);
+    return;
+  }
+  char *token = NULL;
+  char sub[24];
+  snprintf(sub, sizeof sub, "%lld", (long long)l->id);
+  if (hd_jwt_sign(&app->jwt, sub, l->role, app->srv->cfg->token_ttl, &token)) {
+    hd_http_respond_error(l->ex, 500, "cannot sign a token");
+  } else {
+    hd_rest_json(l->ex, 200,
+                 json_pack("{s:s, s:I, s:{s:I, s:s, s:s, s:s}}", "token", token, "expires_in",
+                           (json_int_t)app->srv->cfg->token_ttl, "user", "id", (json_int_t)l->id, "name", l->name, "role",
+                           l->role, "display_name", l->display));
+  }
+  free(token);
+  free(l);
+}
+
+static void user_found(void *arg, int status, const hd_store_user_t *u) {
+  login_t *l = arg;
+  if (status && status != HD_ENOTFOUND) {
+    hd_rest_error(l->ex, status, "cannot sign in now");
+    free(l);
+    return;
+  }
+  if (u) {
+    l->found = true;
+    l->id = u->id;
+    snprintf(l->hash, sizeof l->hash, "%s", u->password_hash);
+    snprintf(l->name, sizeof l->name, "%s", u->name);
+    snprintf(l->role, sizeof l->role, "%s", u->role);
+    snprintf(l->display, sizeof l->display, "%s", u->display_name ? u->display_name : u->name);
+  }
+  l->work.data = l;
+  if (uv_queue_work(l->app->srv->loop, &l->work, verify_work, verify_done)) {
+    hd_http_respond_error(l->ex, 500, "cannot sign in now");
+    free(l);
+  }
+}
+
+static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_app_t *app = udata;
+  char addr[64];
+  client_addr(ex, addr);
+  failures_t *f = failures_of(app, addr, false);
+  if (f && f->failures >= (uint32_t)app->srv->cfg->login_max_failures)
+    return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
+  json_t *body = hd_rest_body(ex, req, 4096);
+  if (!body) return;
+  json_t *name = json_object_get(body, "username");
+  if (!name) name = json_object_get(body, "name");
+  json_t *password = json_object_get(body, "password");
+  if (!json_is_string(name) || !json_string_length(name) || !json_is_string(password) ||
+      json_string_length(password) >= sizeof(((login_t *)0)->password)) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 400, "`username` and `password` (strings) are required");
+  }
+  login_t *l = calloc(1, sizeof(*l));
+  if (!l) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 500, "out of memory");
+  }
+  l->app = app;
+  l->ex = ex;
+  memcpy(l->addr, addr, sizeof l->addr);
+  snprintf(l->password, sizeof l->password, "%s", json_string_value(password));
+  hd_http_defer(ex);
+  int rc = hd_store_user_get_by_name(app->store, json_string_value(name), user_found, l);
+  json_decref(body);
+  if (rc == HD_EINVAL) user_found(l, HD_ENOTFOUND, NULL); /* an impossible name: just a wrong sign-in */
+  else if (rc) {
+    hd_rest_error(ex, rc, "cannot sign in now");
+    free(l);
+  }
+}
+
+/* GET /api/v4/auth/me: who the token belongs to. */
+static void me(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_caller_t caller;
+  if (!hd_rest_caller(udata, ex, req, false, &caller)) return;
+  hd_rest_json(ex, 200, json_pack("{s:s, s:s, s:I}", "sub", caller.claims.sub, "role", caller.claims.role, "exp",
+                                  (json_int_t)caller.claims.exp));
+}
+
+/* --- demo accounts ------------------------------------------------------------------------ */
+
+typedef struct {
+  hd_app_t *app;
+} demo_t;
+
+static void demo_created(void *arg, int status, const hd_store_user_t *u) {
+  if (status) HD_WARN("users", "cannot create demo user", "err=%s", hd_errname(status));
+  else HD_INFO("users", "demo user created", "name=%s role=%s", u->name, u->role);
+}
+
+static void demo_check(void *arg, int status, const hd_store_users_t *users) {
+  hd_app_t *app = arg;
+  if (status || users->count) return;
+  static const char *accounts[][3] = {{"admin", "admin123", "admin"}, {"user", "user123", "user"}};
+  for (size_t i = 0; i < 2; i++) {
+    char hash[crypto_pwhash_STRBYTES];
+    if (hd_users_hash_password(accounts[i][1], hash, sizeof hash)) continue;
+    hd_store_user_create(app->store, accounts[i][0], accounts[i][2], hash, accounts[i][0], demo_created, NULL);
+  }
+  HD_INFO("users", "first start: sign in at /admin/login.html as admin / admin123 (customer: /chat.html as user / user123)",
+          "port=%d", hd_server_port(app->srv));
+}
+
+/* --- registration ------------------------------------------------------------------------- */
+
+int hd_users_register(hd_app_t *app) {
+  if (sodium_init() < 0) return HD_EINVAL;
+  login_limiter_t *l = calloc(1, sizeof(*l));
+  if (!l) return HD_ENOMEM;
+  app->login_limiter = l;
+  int rc = hd_router_add(app->srv->router, "POST", "/api/v4/auth/login", login, app);
+  if (!rc) rc = hd_router_add(app->srv->router, "GET", "/api/v4/auth/me", me, app);
+  if (!rc && app->srv->cfg->demo_users) rc = hd_store_users_list(app->store, NULL, demo_check, app);
+  return rc;
+}
+
+static void free_failures(void *value, void *arg) { free(value); }
+
+void hd_users_free(hd_app_t *app) {
+  login_limiter_t *l = app->login_limiter;
+  if (!l) return;
+  hd_map_each(&l->by_addr, free_failures, NULL);
+  hd_map_free(&l->by_addr);
+  free(l);
+  app->login_limiter = NULL;
+}
+
+/* --- CLI ---------------------------------------------------------------------------------- */
+
+typedef struct {
+  int status;
+  bool done;
+  char line[256];
+} cli_result_t;
+
+static void cli_created(void *arg, int status, const hd_store_user_t *u) {
+  cli_result_t *r = arg;
+  r->status = status;
+  r->done = true;
+  if (!status) snprintf(r->line, sizeof r->line, "created user %lld: %s (%s)", (long long)u->id, u->name, u->role);
+}
+
+static void cli_listed(void *arg, int status, const hd_store_users_t *users) {
+  cli_result_t *r = arg;
+  r->status = status;
+  r->done = true;
+  for (size_t i = 0; !status && i < users->count; i++)
+    printf("%lld\t%s\t%s\t%s\n", (long long)users->items[i].id, users->items[i].name, users->items[i].role,
+           users->items[i].display_name ? users->items[i].display_name : "");
+}
+
+int hd_users_cli(int argc, char **argv, char **envp) {
+  if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "list"))) {
+    fprintf(stderr, "Usage: herald user add NAME --role admin|user [--password PW] [--display-name N] [options]\n"
+                    "       herald user list [options]\n"
+                    "Without --password the password is read from standard input. Options as for serve\n"
+                    "(--data-dir, --db, --config).\n");
+    return 2;
+  }
+  bool add = !strcmp(argv[0], "add");
+  const char *name = NULL, *role = "user", *password = NULL, *display = NULL;
+  char **rest = calloc((size_t)argc + 1, sizeof(*rest)), pwbuf[256] = "";
+  int nrest = 0, i = 1;
+  if (add && argc > 1 && strncmp(argv[1], "--", 2)) name = argv[i++];
+  for (; rest && i < argc; i++) {
+    if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
+    else if (!strcmp(argv[i], "--password") && i + 1 < argc) password = argv[++i];
+    else if (!strcmp(argv[i], "--display-name") && i + 1 < argc) display = argv[++i];
+    else rest[nrest++] = argv[i];
+  }
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024] = "", path[PATH_MAX];
+  int rc = 2;
+  if (!rest) fprintf(stderr, "herald user: out of memory\n");
+  else if (hd_config_load(&cfg, nrest, rest, envp, err, sizeof err)) fprintf(stderr, "herald user: %s\n", err);
+  else if (add && !name) fprintf(stderr, "herald user add: a NAME is required\n");
+  else if (add && strcmp(role, "admin") && strcmp(role, "user")) fprintf(stderr, "herald user add: --role admin|user\n");
+  else rc = 0;
+  if (!rc && add && !password) { /* from standard input, first line */
+    if (!fgets(pwbuf, sizeof pwbuf, stdin)) pwbuf[0] = '\0';
+    pwbuf[strcspn(pwbuf, "\r\n")] = '\0';
+    password = pwbuf;
+  }
+  if (!rc && add && strlen(password) < 6) {
+    fprintf(stderr, "herald user add: the password needs 6 characters at least\n");
+    rc = 2;
+  }
+  if (!rc) {
+    snprintf(path, sizeof path, "%s", *cfg.db ? cfg.db : "");
+    if (!*cfg.db) snprintf(path, sizeof path, "%s/herald.db", cfg.data_dir);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    hd_store_t *st = hd_store_open(&loop, path, err, sizeof err);
+    cli_result_t r = {0};
+    if (!st) {
+      fprintf(stderr, "herald user: cannot open %s: %s\n", path, err);
+      rc = 1;
+    } else {
+      char hash[crypto_pwhash_STRBYTES];
+      int sub = add ? hd_users_hash_password(password, hash, sizeof hash) : 0;
+      if (!sub) sub = add ? hd_store_user_create(st, name, role, hash, display ? display : name, cli_created, &r)
+                          : hd_store_users_list(st, NULL, cli_listed, &r);
+      while (!sub && !r.done && uv_run(&loop, UV_RUN_ONCE)) {}
+      rc = sub || r.status ? 1 : 0;
+      if (sub || r.status) fprintf(stderr, "herald user: %s\n",
+                                   (sub ? sub : r.status) == HD_EEXISTS ? "a user with that name exists"
+                                                                        : hd_strerror(sub ? sub : r.status));
+      else if (add) printf("%s\n", r.line);
+      hd_store_close(st);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  sodium_memzero(pwbuf, sizeof pwbuf);
+  hd_config_free(&cfg);
+  free(rest);
+  return rc;
+}

@@ -1,0 +1,22 @@
+/* Users: argon2id password hashes (libsodium), sign-in at POST /api/v4/auth/login with a per-address
+ * limit on failures, `herald user add|list`, and the demo accounts of a first start. */
+#ifndef HD_USERS_H
+#define HD_USERS_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+typedef struct hd_app hd_app_t;
+
+/* Routes the auth endpoints and, with --demo-users, creates the demo accounts when there are no
+ * users yet. 0 or HD_E*. */
+int hd_users_register(hd_app_t *app);
+/* Frees what hd_users_register allocated. */
+void hd_users_free(hd_app_t *app);
+/* argon2id hash of password into out (crypto_pwhash_STRBYTES). Slow: not for the event loop. 0 or HD_E*. */
+int hd_users_hash_password(const char *password, char *out, size_t len);
+/* `herald user add NAME --role admin|user [--password PW | stdin]` and `herald user list`. Exit code. */
+int hd_users_cli(int argc, char **argv, char **envp);
+
+#endif
