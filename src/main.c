@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "app/events.h"
 #include "app/jwt.h"
 #include "app/users.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ static void usage(FILE *out) {
           "  token     print a signed JWT for scripts and tests\n"
           "  user      manage users (add, list)\n"
           "  migrate   apply storage schema migrations\n"
+          "  events    print the Socket.IO event catalog (JSON)\n"
           "  version   print the version\n",
           HERALD_VERSION);
 }
@@ -159,6 +161,12 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(argv[1], "token")) return cmd_token(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "events")) { /* the event catalog, for tools and tests */
+    char *json = hd_events_catalog_json();
+    printf("%s\n", json ? json : "[]");
+    free(json);
+    return json ? 0 : 1;
+  }
   if (!strcmp(argv[1], "user")) return hd_users_cli(argc - 2, argv + 2, environ);
   if (!strcmp(argv[1], "migrate")) return cmd_migrate(argc - 2, argv + 2);
   fprintf(stderr, "herald: unknown command '%s'\n\n", argv[1]);

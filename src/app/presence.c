@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/events.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/map.h"
@@ -89,7 +90,8 @@ int hd_presence_register(hd_app_t *app) {
   if (!(app->presence = calloc(1, sizeof(presence_t)))) return HD_ENOMEM;
   int rc = hd_sio_on_connect(app->sio, "/", on_connect, app);
   if (!rc) rc = hd_sio_on_disconnect(app->sio, "/", on_disconnect, app);
-  if (!rc) rc = hd_sio_on(app->sio, "/", "register_user", on_register_user, app);
+  if (!rc) rc = hd_sio_on(app->sio, "/", "register_user", on_register_user, app); /* legacy name */
+  if (!rc) rc = hd_sio_on(app->sio, "/", HD_EV_SYSTEM_REGISTER_USER, on_register_user, app);
   return rc;
 }
 
