@@ -10,7 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/chat.h"
 #include "app/health.h"
+#include "app/notifications.h"
+#include "app/system_events.h"
 #include "app/presence.h"
 #include "app/users.h"
 #include "app/publish_api.h"
@@ -161,6 +164,9 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   if ((rc = setup_json(app))) return rc;
   if ((rc = hd_presence_register(app))) return rc;
   if ((rc = hd_users_register(app))) return rc;
+  if ((rc = hd_notifications_register(app))) return rc;
+  if ((rc = hd_system_events_register(app))) return rc;
+  if ((rc = hd_chat_register(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   if ((rc = route_js_client(app))) return rc;
   hd_router_t *r = srv->router;
