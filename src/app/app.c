@@ -100,6 +100,7 @@ static int setup_json(hd_app_t *app) {
       .inbox_max = (uint32_t)cfg->inbox_max,
       .dedupe_window = (uint32_t)cfg->dedupe_window,
       .jwt = app->jwt,
+      .store = app->store,
   };
   app->jp = hd_jp_server_new(app->srv, app->hub, &opt);
   if (!app->jp) return HD_ENOMEM;

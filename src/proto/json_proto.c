@@ -87,6 +87,8 @@ struct hd_jp_server {
   uv_timer_t sweeper;
 };
 
+static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res);
+
 /* --- frames ------------------------------------------------------------------------------- */
 
 static void message_id(char out[40]) {
@@ -213,9 +215,10 @@ static inbox_t *inbox_get(hd_jp_server_t *jp, const char *sub, bool create) {
   return in;
 }
 
-/* Keeps an unacknowledged notification for the user's next connection. */
+/* Keeps an unacknowledged notification for the user's next connection (in memory: with a store it
+ * is already there since its delivery). */
 static void inbox_add(hd_jp_server_t *jp, const char *sub, hd_hub_msg_t *msg) {
-  if (!jp->opt.inbox_max) return;
+  if (!jp->opt.inbox_max || jp->opt.store) return;
   inbox_t *in = inbox_get(jp, sub, true);
   if (!in) return;
   for (uint32_t i = 0; i < in->count; i++)
@@ -243,7 +246,22 @@ static void inbox_free(void *value, void *arg) {
   free(in);
 }
 
+/* The envelope text inside a shared frame (the payload after the WebSocket header). */
+static hd_slice_t frame_text(const hd_buf_t *frame) {
+  uint8_t len7 = frame->data[1] & 0x7f;
+  size_t h = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
+  return (hd_slice_t){(const char *)frame->data + h, frame->len - h};
+}
+
 static void track(jconn_t *j, hd_hub_msg_t *msg) {
+  hd_jp_server_t *jp = j->jp;
+  if (jp->opt.store && jp->opt.inbox_max) { /* durable from delivery until the ack */
+    hd_buf_t *frame = hd_hub_msg_encoded(msg, jp->enc, encode_message, NULL);
+    hd_slice_t text = frame ? frame_text(frame) : (hd_slice_t){0};
+    char *copy = text.ptr ? strndup(text.ptr, text.len) : NULL;
+    if (copy) hd_store_inbox_put(jp->opt.store, j->claims.sub, msg->message_id, copy, text.len, jp->opt.inbox_max, NULL, NULL);
+    free(copy);
+  }
   unacked_t *u = malloc(sizeof(*u));
   if (!u) return;
   u->msg = hd_hub_msg_ref(msg);
@@ -273,6 +291,7 @@ static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) { send_message((jconn_t *)m, msg); }
 
 static bool acknowledge(jconn_t *j, const char *id) {
+  if (j->jp->opt.store) hd_store_inbox_remove(j->jp->opt.store, j->claims.sub, id, NULL, NULL);
   for (unacked_t **pp = &j->unacked; *pp; pp = &(*pp)->next)
     if (!strcmp((*pp)->msg->message_id, id)) {
       unacked_t *u = *pp;
@@ -588,6 +607,10 @@ static int ws_open(hd_conn_t *c, void *udata) {
   char d[160];
   snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
   send_frame(j, "connect", d);
+  if (jp->opt.store) { /* notifications that waited for this user, from the store */
+    hd_conn_retain(c);
+    if (hd_store_inbox_take(jp->opt.store, j->claims.sub, inbox_taken, c)) hd_conn_release(c);
+  }
   inbox_t *in = inbox_get(jp, j->claims.sub, false);
   if (in) { /* notifications that waited for this user */
     hd_map_del(&jp->inboxes, in->sub, strlen(in->sub));
@@ -595,6 +618,36 @@ static int ws_open(hd_conn_t *c, void *udata) {
     inbox_free(in, NULL);
   }
   return 0;
+}
+
+/* A message rebuilt from a stored envelope: its frame is prebuilt, so redelivery sends the same bytes. */
+static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, const char *frame, size_t len) {
+  hd_hub_msg_t *msg = hd_hub_msg_new(jp->hub, NULL, "notification", "null", 4);
+  hd_buf_t *b = msg ? hd_buf_new(len + 10) : NULL;
+  if (!b) {
+    hd_hub_msg_unref(msg);
+    return NULL;
+  }
+  size_t h = hd_ws_frame_header_write(b->data, true, false, HD_WS_OP_TEXT, len);
+  memcpy(b->data + h, frame, len);
+  b->len = h + len;
+  msg->encoded[jp->enc] = b;
+  snprintf(msg->message_id, sizeof msg->message_id, "%s", message_id);
+  return msg;
+}
+
+static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
+  hd_conn_t *c = arg;
+  jconn_t *j = c->closing ? NULL : hd_ws_udata(c);
+  for (size_t i = 0; j && !status && i < res->count; i++) {
+    bool pending = false; /* delivered live meanwhile: already tracked */
+    for (unacked_t *u = j->unacked; u && !pending; u = u->next) pending = !strcmp(u->msg->message_id, res->items[i].message_id);
+    if (pending) continue;
+    hd_hub_msg_t *msg = stored_message(j->jp, res->items[i].message_id, res->items[i].frame, res->items[i].frame_len);
+    if (msg) send_message(j, msg);
+    hd_hub_msg_unref(msg);
+  }
+  hd_conn_release(c);
 }
 
 static void ws_refused(hd_conn_t *c, void *udata) {

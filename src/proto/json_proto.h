@@ -12,6 +12,7 @@
 #include "app/jwt.h"
 #include "hub/hub.h"
 #include "net/server.h"
+#include "store/store.h"
 
 typedef struct hd_jp_server hd_jp_server_t;
 
@@ -26,6 +27,7 @@ typedef struct {
   uint32_t inbox_max;
   uint32_t dedupe_window;
   hd_jwt_config_t jwt;
+  hd_store_t *store;             /* durable inbox; NULL keeps it in memory */
 } hd_jp_options_t;
 
 typedef struct {
