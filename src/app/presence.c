@@ -12,7 +12,7 @@
 #include "core/map.h"
 
 typedef struct {
-  char key[24];   /* admin id as text */
+  char key[128];  /* admin id as text (the token's sub) */
   int64_t id;
   uint32_t sockets;
 } admin_t;
@@ -125,7 +125,7 @@ size_t hd_presence_online_admins(const hd_app_t *app, int64_t *ids, size_t max) 
 }
 
 bool hd_presence_admin_online(const hd_app_t *app, int64_t admin_id) {
-  char key[24];
+  char key[32];
   snprintf(key, sizeof key, "%lld", (long long)admin_id);
   return hd_map_get(&state(app)->admins, key, strlen(key)) != NULL;
 }

@@ -306,7 +306,7 @@ bool hd_hub_replay(hd_hub_t *hub, const char *name, size_t len, const char *memb
     hd_hub_msg_t *msg = r->history[(r->history_head + i) % r->history_cap];
     if (msg->seq <= after_seq) continue;
     bool reaches = !member_room || !strcmp(member_room, msg->room) || (msg->subroom && !strcmp(member_room, msg->subroom));
-    if (reaches) fn(msg, arg);
+    if (reaches && fn) fn(msg, arg);
   }
   return complete;
 }

@@ -55,6 +55,7 @@ struct hd_eio_session {
   hd_eio_session_t *dirty_next;
   uv_timer_t heartbeat;
   uv_timer_t upgrade_timer;
+  int closing_timers;      /* timers whose close callback has not run yet */
   void *udata;
   char peer[64];
 };
@@ -193,10 +194,10 @@ static void heartbeat_reset(hd_eio_session_t *s) {
 
 /* --- session lifecycle -------------------------------------------------------------------- */
 
+/* Close callback of the session's two timers: the second one frees the session. */
 static void free_session(uv_handle_t *h) {
   hd_eio_session_t *s = h->data;
-  if (h == (uv_handle_t *)&s->heartbeat) return; /* the upgrade timer closes last */
-  free(s);
+  if (--s->closing_timers == 0) free(s);
 }
 
 static void detach_ws(hd_conn_t *c, bool close_it) {
@@ -232,6 +233,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   s->ws = s->probe = NULL;
   HD_DEBUG("eio", "session closed", "sid=%s reason=\"%s\"", s->sid, reason);
   if (eio->cb->on_close) eio->cb->on_close(s, reason);
+  s->closing_timers = 2;
   uv_close((uv_handle_t *)&s->heartbeat, free_session);
   uv_close((uv_handle_t *)&s->upgrade_timer, free_session);
 }
@@ -383,13 +385,14 @@ static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_htt
   hd_eio_session_t *s = session_new(eio, version, ex->conn);
   if (!s) return hd_http_respond_error(ex, 500, "out of memory");
   s->websocket = websocket;
+  hd_conn_t *conn = ex->conn; /* ex is gone once the upgrade switched the connection */
   if (websocket && hd_ws_upgrade(ex, &ws_handler, s)) { /* the upgrade answered the error */
     s->websocket = false;
     session_close(s, "transport error", false);
     return;
   }
   if (websocket) {
-    s->ws = ex->conn;
+    s->ws = conn;
     hd_ws_set_max_message(s->ws, eio->opt.max_payload);
   }
   if (eio->cb->on_open && eio->cb->on_open(s, req, eio->udata)) {
@@ -472,8 +475,9 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   }
   /* an upgrade probe: only from polling, and only one */
   if (s->websocket || s->probe) return eio_error(ex, ERR_REQUEST);
+  hd_conn_t *conn = ex->conn; /* ex is gone once the upgrade switched the connection */
   if (hd_ws_upgrade(ex, &ws_handler, s)) return;
-  s->probe = ex->conn;
+  s->probe = conn;
   hd_ws_set_max_message(s->probe, eio->opt.max_payload);
   uv_timer_start(&s->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
 }

@@ -17,6 +17,7 @@
 
 #define PROTOCOL_VERSION "1.0"
 #define SWEEP_MS 250
+#define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
 #define MAX_UNACKED 1000 /* per connection; the oldest go to the inbox beyond it */
 #define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a client's processed ids outlive its connection this long */
 
@@ -53,6 +54,7 @@ typedef struct jconn {
   unacked_t *unacked;
   uint32_t unacked_count;
   dedupe_t *dd;
+  bool refused;           /* the frame being handled was answered with an error */
   double tokens;
   uint64_t refill_ms;
 } jconn_t;
@@ -128,6 +130,7 @@ static void send_error_conn(hd_conn_t *c, int code, const char *message, const c
 }
 
 static void send_error(jconn_t *j, int code, const char *message, const char *ref_id) {
+  j->refused = true;
   send_error_conn(j->conn, code, message, ref_id);
 }
 
@@ -283,7 +286,8 @@ static void track(jconn_t *j, hd_hub_msg_t *msg) {
 
 static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
   hd_buf_t *frame = hd_hub_msg_encoded(msg, j->jp->enc, encode_message, NULL);
-  if (!frame || hd_ws_send_frame(j->conn, frame)) return;
+  if (frame) hd_ws_send_frame(j->conn, frame);
+  /* a notification is tracked even when the connection is closing: it then goes to the inbox */
   if (!strcmp(msg->event, "notification")) track(j, msg);
 }
 
@@ -390,7 +394,7 @@ static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
   }
   ref->params = json_object_get(e->data, "params");
   hd_sbuf_puts(&ref->key, ref->topic);
-  if (ref->params && json_object_size(ref->params)) hd_sbuf_puts(&ref->key, "?");
+  if (ref->params && json_object_size(ref->params)) hd_sbuf_puts(&ref->key, PARAMS_SEPARATOR);
   if (hd_params_key(ref->params, &ref->key) || !ref->key.ptr) {
     hd_sbuf_free(&ref->key);
     send_error(j, E_INVALID, "`data.params` must be a flat object of strings and numbers", e->message_id);
@@ -511,6 +515,7 @@ static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t 
     return 0;
   }
   bool idempotent = !strcmp(e.type, "ack") || !strcmp(e.type, "heartbeat");
+  j->refused = false;
   if (e.message_id && !idempotent && seen_before(j, e.message_id)) {
     send_ack(j, e.message_id, "\"duplicate\":true"); /* processed already: acknowledged again only */
   } else if (!strcmp(e.type, "heartbeat")) {
@@ -532,7 +537,7 @@ static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t 
     snprintf(msg, sizeof msg, "unknown or not allowed message type '%.60s'", e.type);
     send_error(j, E_OPERATION, msg, e.message_id);
   }
-  if (e.message_id && !idempotent && !c->closing) remember(j, e.message_id);
+  if (e.message_id && !idempotent && !c->closing && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
   hd_envelope_free(&e);
   return 0;
 }
@@ -602,7 +607,18 @@ static int ws_open(hd_conn_t *c, void *udata) {
   hd_ws_set_udata(c, j);
   hd_ws_set_max_message(c, jp->opt.max_message);
   jconn_t *old = hd_map_get(&jp->by_key, j->key, strlen(j->key));
-  if (old) say_goodbye(old, "replaced", HD_WS_CLOSE_NORMAL);
+  if (old) { /* what the replaced connection had not acknowledged is this one's to deliver: it goes
+               * through the inbox (the store has it since its delivery), after the connect frame */
+    say_goodbye(old, "replaced", HD_WS_CLOSE_NORMAL);
+    for (unacked_t *u = old->unacked, *next; u; u = next) {
+      next = u->next;
+      inbox_add(jp, j->claims.sub, u->msg);
+      hd_hub_msg_unref(u->msg);
+      free(u);
+    }
+    old->unacked = NULL;
+    old->unacked_count = 0;
+  }
   hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
   char d[160];
   snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
@@ -784,7 +800,7 @@ int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, c
   hd_sbuf_t key = {0};
   hd_sbuf_puts(&key, topic);
   bool with_params = params && json_object_size(params);
-  if (with_params) hd_sbuf_puts(&key, "?");
+  if (with_params) hd_sbuf_puts(&key, PARAMS_SEPARATOR);
   if (hd_params_key(params, &key) || !key.ptr) {
     hd_sbuf_free(&key);
     return HD_EINVAL;

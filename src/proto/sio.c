@@ -247,6 +247,7 @@ static bool packet_reaches(const recovery_packet_t *p, char **rooms) {
 
 static void session_free(void *value, void *arg) {
   recovery_session_t *rs = value;
+  if (!rs) return;
   free_strv(rs->rooms);
   free(rs);
 }

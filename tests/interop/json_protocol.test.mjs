@@ -42,12 +42,17 @@ const adminToken = (sub = 'admin', extra = {}) => mint({ sub, role: 'admin', ...
 
 // ---- servers ----
 
-/** A herald with BASE args plus args. */
-const herald = (args = []) => startHerald([...BASE, ...args]);
+/** A herald with BASE args plus args; srv.clients: closers of its clients, run before it stops. */
+async function herald(args = []) {
+  const srv = await startHerald([...BASE, ...args]);
+  srv.clients = [];
+  return srv;
+}
 
-/** Stops srv and asserts a clean exit (no crash, no sanitizer report). */
+/** Closes the server's clients, stops it and asserts a clean exit (no crash, no sanitizer report). */
 async function stopClean(srv) {
   if (!srv) return;
+  for (const close of srv.clients.splice(0)) await close();
   const r = await srv.stop();
   assert.deepEqual(r, { code: 0, signal: null }, `herald did not exit cleanly:\n${crashLog(srv)}`);
 }
@@ -229,6 +234,7 @@ async function openWs(t, srv, opts = {}) {
   const c = new JClient(ws);
   c.srv = srv;
   t.after(() => c.close());
+  srv.clients?.push(() => c.close());
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -1299,6 +1305,7 @@ describe('Socket.IO and JSON clients on one topic', () => {
       // long-polling only: the WebSocket transports have their own tests below
       const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
       t.after(() => sock.close());
+      srv.clients.push(() => sock.close());
       await sioConnected(sock);
       const topic = sock.id;
       assert.ok(topic);
@@ -1345,6 +1352,7 @@ describe('Socket.IO connections next to JSON clients', () => {
     await crashAware(srv, async () => {
       const sock = io(srv.url(''), { transports: ['websocket'], reconnection: false, forceNew: true });
       t.after(() => sock.close());
+      srv.clients.push(() => sock.close());
       await sioConnected(sock);
       const echoed = await sock.timeout(5000).emitWithAck('echo', { hi: 1 });
       assert.deepEqual(echoed, { hi: 1 });
@@ -1364,6 +1372,7 @@ describe('Socket.IO connections next to JSON clients', () => {
     await crashAware(srv, async () => {
       const sock = io(srv.url(''), { reconnection: false, forceNew: true });
       t.after(() => sock.close());
+      srv.clients.push(() => sock.close());
       await sioConnected(sock);
       if (sock.io.engine.transport.name !== 'websocket') {
         await new Promise((resolve, reject) => {
@@ -1385,6 +1394,7 @@ describe('Socket.IO connections next to JSON clients', () => {
       await json.subscribed('public:bystander');
       const sock = io(srv.url(''), { transports: ['polling'], reconnection: false, forceNew: true });
       t.after(() => sock.close());
+      srv.clients.push(() => sock.close());
       await sioConnected(sock);
       sock.io.engine.close(); // the transport goes away without a namespace disconnect ("transport close")
       await sleep(300);

@@ -31,7 +31,6 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
     child.stdout.on('data', (c) => { log += c; });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`herald exited (${code}):\n${log}`)); });
   });
-  child.stderr.on('data', (c) => { log += c; });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
     port, child, exited, dataDir,
