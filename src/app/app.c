@@ -178,11 +178,15 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
 }
 
 void hd_app_free(hd_app_t *app) {
+  /* the store first: its last callbacks (answers, pushes) still find every module alive; when it
+   * returns, every answered write is durable */
+  hd_store_close(app->store);
+  hd_notifications_free(app);
+  hd_system_events_free(app);
   hd_jp_server_free(app->jp);
   hd_sio_server_free(app->sio);
   hd_users_free(app);
   hd_presence_free(app);
-  hd_store_close(app->store); /* drains: every answered write is durable */
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);
   free((char *)app->js_root.root);

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/notifications.h"
+#include "app/system_events.h"
 #include "net/server.h"
 
 void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
@@ -85,6 +87,8 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
     uint64_t n = m->http_requests[code] + (code == 200);
     if (n) hd_sbuf_printf(&b, "herald_http_requests_total{status=\"%d\"} %llu\n", code, (unsigned long long)n);
   }
+  hd_notifications_metrics(app, &b);
+  hd_system_events_metrics(app, &b);
   hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
   hd_sbuf_free(&b);
 }

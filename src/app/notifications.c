@@ -1,7 +1,493 @@
-/* Notifications: send (to one admin or every admin), list, unread count, mark read (REST and notification:mark_read) and read all, each stored before it is pushed. (see notifications.h). */
+/* Notifications: send (to one admin or every admin), list, unread count, mark read (REST and
+ * notification:mark_read) and read all, each stored before it is pushed (see notifications.h).
+ *
+ * Every handler validates on the loop thread, hands the request to the store and answers from the
+ * store's callback: a 201 (or an ack) means the write is committed, and the push to the sockets
+ * follows the answer. Pushes go to rooms joined by presence.c: `admin:<id>` (every tab of one admin)
+ * and `admins`. */
 #include "app/notifications.h"
 
-int hd_notifications_register(hd_app_t *app) {
-  (void)app;
-  return 0;
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app/app.h"
+#include "app/events.h"
+#include "app/rest.h"
+#include "core/error.h"
+#include "core/log.h"
+
+#define SEND_PATH "/api/v4/notifications/send"
+/* Room for every field at its limit even when each character is a \uXXXX\uXXXX pair (12 bytes). */
+#define SEND_BODY_MAX (256 * 1024)
+#define LIST_DEFAULT 20
+
+typedef struct {
+  hd_app_t *app;
+  hd_notifications_stats_t stats;
+} notif_t;
+
+static void send_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata);
+
+/* The module's state: the udata of its send route (hd_app_t has no slot for it). */
+static notif_t *state_of(const hd_app_t *app) {
+  hd_route_match_t m;
+  if (!app || !app->srv || !app->srv->router ||
+      hd_router_match(app->srv->router, HD_SLICE_LIT("POST"), HD_SLICE_LIT(SEND_PATH), &m) ||
+      m.handler != send_handle)
+    return NULL;
+  return m.udata;
 }
+
+/* --- helpers ------------------------------------------------------------------------------ */
+
+/* Characters (code points) of a valid UTF-8 string, as the store counts them. */
+static size_t chars(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  return n;
+}
+
+/* A string member of body with min..max characters into *out (NULL when absent or null and not
+ * required). False with a 400 message in msg otherwise. */
+static bool text_field(json_t *body, const char *name, bool required, size_t min, size_t max, const char **out,
+                       char *msg, size_t msglen) {
+  json_t *v = json_object_get(body, name);
+  *out = NULL;
+  if (!v || json_is_null(v)) {
+    if (!required) return true;
+    snprintf(msg, msglen, "`%s` is required", name);
+    return false;
+  }
+  size_t n = json_is_string(v) ? chars(json_string_value(v)) : 0;
+  if (!json_is_string(v) || n < min || n > max) {
+    snprintf(msg, msglen, "`%s` must be a string of %zu to %zu characters", name, min, max);
+    return false;
+  }
+  *out = json_string_value(v);
+  return true;
+}
+
+/* A link a page can put in an href: a path on this site or an http(s) URL, no control characters. */
+static bool link_ok(const char *s) {
+  if (s[0] != '/' && strncasecmp(s, "http://", 7) && strncasecmp(s, "https://", 8)) return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) return false;
+  return true;
+}
+
+/* A positive integer id from a JSON integer or a string of digits; 0 when it is neither. */
+static int64_t json_id(json_t *v) {
+  if (json_is_integer(v)) return json_integer_value(v) > 0 ? (int64_t)json_integer_value(v) : 0;
+  if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 18) return 0;
+  int64_t id = 0;
+  for (const char *p = json_string_value(v); *p; p++) {
+    if (*p < '0' || *p > '9') return 0;
+    id = id * 10 + (*p - '0');
+  }
+  return id;
+}
+
+static json_t *id_or_null(int64_t id) { return id ? json_integer(id) : json_null(); }
+
+/* NotificationData (a new reference), or NULL when out of memory. */
+static json_t *notification_json(const hd_app_t *app, const hd_store_notification_t *x) {
+  return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", (json_int_t)x->id, "type", x->type,
+                   "title", x->title, "content", x->content ? x->content : "", "link",
+                   x->link ? json_string(x->link) : json_null(), "sender_id", id_or_null(x->sender_id),
+                   "target_user_id", id_or_null(x->target_user_id), "is_read", (int)x->is_read, "created_at",
+                   hd_rest_time_json(app, x->created_at));
+}
+
+/* False once the server stops: its sockets are closing, and the store's last callbacks may run
+ * after the Socket.IO server is freed (inside hd_store_close). Clients list what they missed. */
+static bool can_push(const notif_t *n) { return !n->app->srv->stopping; }
+
+/* Emits event with payload as its one argument to the sockets in room. */
+static void push(notif_t *n, const char *room, const char *event, json_t *payload) {
+  if (!can_push(n)) return;
+  json_t *args = payload ? json_pack("[O]", payload) : NULL;
+  char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+  if (text) n->stats.pushes += hd_sio_broadcast(n->app->sio, "/", &room, 1, NULL, 0, NULL, event, text);
+  else HD_WARN("notifications", "cannot encode a push: out of memory", "event=%s room=%s", event, room);
+  free(text);
+  json_decref(args);
+}
+
+/* notification:update to every tab of the admin whose token subject is sub. */
+static void push_update(notif_t *n, const char *sub, json_t *payload) {
+  char room[160];
+  snprintf(room, sizeof room, "admin:%s", sub);
+  push(n, room, HD_EV_NOTIFICATION_UPDATE, payload);
+}
+
+/* The admin behind a per-admin request (list, count, read): an admin token with a numeric subject.
+ * False after answering 401 or 403. */
+static bool reader(notif_t *n, hd_http_exchange_t *ex, const hd_http_request_t *req, hd_caller_t *c, int64_t *id) {
+  if (!hd_rest_caller(n->app, ex, req, true, c) || !hd_rest_require_admin(ex, c)) return false;
+  if (c->api_key) {
+    hd_http_respond_error(ex, 403, "the API key has no notifications of its own: use an admin's token");
+    return false;
+  }
+  if (!(*id = hd_rest_caller_id(c))) {
+    hd_http_respond_error(ex, 403, "notifications belong to admins with a numeric user id (the token's sub)");
+    return false;
+  }
+  return true;
+}
+
+/* --- POST /api/v4/notifications/send ------------------------------------------------------ */
+
+typedef struct {
+  notif_t *n;
+  hd_http_exchange_t *ex;
+} send_t;
+
+static void sent(void *arg, int status, const hd_store_notification_t *res) {
+  send_t *s = arg;
+  notif_t *n = s->n;
+  if (status) {
+    n->stats.store_errors++;
+    hd_rest_error(s->ex, status, status == HD_EINVAL ? "invalid notification" : "cannot store the notification now");
+    free(s);
+    return;
+  }
+  json_t *data = notification_json(n->app, res);
+  hd_rest_json(s->ex, 201, data ? json_pack("{s:O}", "notification", data) : NULL);
+  free(s);
+  if (res->target_user_id) {
+    n->stats.sent_direct++;
+    char room[40];
+    snprintf(room, sizeof room, "admin:%lld", (long long)res->target_user_id);
+    push(n, room, HD_EV_NOTIFICATION_NEW, data);
+  } else {
+    n->stats.sent_broadcast++;
+    push(n, "admins", HD_EV_NOTIFICATION_BROADCAST, data);
+  }
+  json_decref(data);
+}
+
+static void send_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  notif_t *n = udata;
+  hd_caller_t caller;
+  if (!hd_rest_caller(n->app, ex, req, true, &caller) || !hd_rest_require_admin(ex, &caller)) return;
+  json_t *body = hd_rest_body(ex, req, SEND_BODY_MAX);
+  if (!body) return;
+  hd_store_notification_new_t in = {.sender_id = hd_rest_caller_id(&caller)};
+  char msg[160] = "";
+  json_t *target = json_object_get(body, "target_user_id");
+  bool ok = text_field(body, "type", true, 1, HD_STORE_TYPE_MAX, &in.type, msg, sizeof msg) &&
+            text_field(body, "title", true, 1, HD_STORE_TITLE_MAX, &in.title, msg, sizeof msg) &&
+            text_field(body, "content", true, 0, HD_STORE_CONTENT_MAX, &in.content, msg, sizeof msg) &&
+            text_field(body, "link", false, 0, HD_STORE_LINK_MAX, &in.link, msg, sizeof msg);
+  if (ok && in.link && !*in.link) in.link = NULL; /* "" from an empty form field: no link */
+  if (ok && in.link && !link_ok(in.link)) {
+    snprintf(msg, sizeof msg, "`link` must be a path starting with / or an http(s) URL");
+    ok = false;
+  }
+  if (ok && target && !json_is_null(target)) {
+    if (!json_is_integer(target) || json_integer_value(target) <= 0) {
+      snprintf(msg, sizeof msg, "`target_user_id` must be a positive integer (or null for every admin)");
+      ok = false;
+    } else {
+      in.target_user_id = (int64_t)json_integer_value(target);
+    }
+  }
+  if (!ok) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 400, msg);
+  }
+  send_t *s = malloc(sizeof(*s));
+  int rc = s ? 0 : HD_ENOMEM;
+  if (s) {
+    *s = (send_t){n, ex};
+    hd_http_defer(ex);
+    rc = hd_store_notification_create(n->app->store, &in, sent, s); /* copies the strings */
+  }
+  json_decref(body);
+  if (rc) {
+    free(s);
+    n->stats.store_errors++;
+    hd_rest_error(ex, rc, rc == HD_EINVAL ? "invalid notification" : "cannot store the notification now");
+  }
+}
+
+/* --- GET /api/v4/notifications ------------------------------------------------------------ */
+
+typedef struct {
+  notif_t *n;
+  hd_http_exchange_t *ex;
+  int64_t admin_id;
+  bool unread;
+  int limit;
+  json_t *items;
+} list_t;
+
+static void list_finish(list_t *l, int status, bool has_more) {
+  if (status) {
+    l->n->stats.store_errors++;
+    hd_rest_error(l->ex, status, "cannot list notifications now");
+    json_decref(l->items);
+  } else {
+    hd_rest_json(l->ex, 200, json_pack("{s:o, s:b}", "items", l->items, "has_more", (int)has_more));
+  }
+  free(l);
+}
+
+/* The probe after a full page of HD_STORE_LIST_MAX: is there anything older? */
+static void listed_more(void *arg, int status, const hd_store_notifications_t *res) {
+  list_finish(arg, status, !status && res->count > 0);
+}
+
+static void listed(void *arg, int status, const hd_store_notifications_t *res) {
+  list_t *l = arg;
+  if (status) return list_finish(l, status, false);
+  for (size_t i = 0; i < res->count && i < (size_t)l->limit; i++) {
+    json_t *item = notification_json(l->n->app, &res->items[i]);
+    if (!item || json_array_append_new(l->items, item)) return list_finish(l, HD_ENOMEM, false);
+  }
+  if (res->count > (size_t)l->limit) return list_finish(l, 0, true);
+  if (res->count < (size_t)l->limit || l->limit < HD_STORE_LIST_MAX) return list_finish(l, 0, false);
+  /* a full page of the store's maximum: it could not be asked for limit + 1 */
+  int rc = hd_store_notifications_list(l->n->app->store, l->admin_id, l->unread, 1, res->items[res->count - 1].id,
+                                       listed_more, l);
+  if (rc) list_finish(l, rc, false);
+}
+
+static void list_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  notif_t *n = udata;
+  hd_caller_t caller;
+  int64_t admin_id, limit, before;
+  if (!reader(n, ex, req, &caller, &admin_id)) return;
+  char unread[8];
+  int len = hd_http_request_query(req, "unread", unread, sizeof unread);
+  bool unread_only = false;
+  if (len >= 0) {
+    if (len < (int)sizeof unread && (!strcmp(unread, "true") || !strcmp(unread, "1"))) unread_only = true;
+    else if (len >= (int)sizeof unread || (strcmp(unread, "false") && strcmp(unread, "0") && *unread))
+      return hd_http_respond_error(ex, 400, "`unread` must be true or false");
+  }
+  if (!hd_rest_query_int(ex, req, "limit", LIST_DEFAULT, 1, HD_STORE_LIST_MAX, &limit) ||
+      !hd_rest_query_int(ex, req, "before", 0, 0, INT64_MAX, &before))
+    return;
+  list_t *l = calloc(1, sizeof(*l));
+  json_t *items = json_array();
+  if (!l || !items) {
+    free(l);
+    json_decref(items);
+    return hd_http_respond_error(ex, 500, "out of memory");
+  }
+  *l = (list_t){n, ex, admin_id, unread_only, (int)limit, items};
+  hd_http_defer(ex);
+  int ask = limit < HD_STORE_LIST_MAX ? (int)limit + 1 : HD_STORE_LIST_MAX; /* one more tells has_more */
+  int rc = hd_store_notifications_list(n->app->store, admin_id, unread_only, ask, before, listed, l);
+  if (rc) list_finish(l, rc, false);
+}
+
+/* --- GET /api/v4/notifications/unread-count and POST /api/v4/notifications/read-all ------- */
+
+typedef struct {
+  notif_t *n;
+  hd_http_exchange_t *ex;
+  char sub[sizeof(((hd_claims_t *)0)->sub)]; /* read-all: the reader's rooms */
+} count_t;
+
+static void counted(void *arg, int status, const hd_store_count_t *res) {
+  count_t *c = arg;
+  if (status) {
+    c->n->stats.store_errors++;
+    hd_rest_error(c->ex, status, "cannot count notifications now");
+  } else {
+    hd_rest_json(c->ex, 200, json_pack("{s:I}", "count", (json_int_t)res->count));
+  }
+  free(c);
+}
+
+static void all_read(void *arg, int status, const hd_store_count_t *res) {
+  count_t *c = arg;
+  notif_t *n = c->n;
+  if (status) {
+    n->stats.store_errors++;
+    hd_rest_error(c->ex, status, "cannot mark notifications read now");
+  } else {
+    hd_rest_json(c->ex, 200, json_pack("{s:I}", "count", (json_int_t)res->count));
+    n->stats.marked_read += (uint64_t)res->count;
+    if (res->count) {
+      json_t *update = json_pack("{s:b, s:b, s:I}", "all", 1, "is_read", 1, "count", (json_int_t)res->count);
+      push_update(n, c->sub, update);
+      json_decref(update);
+    }
+  }
+  free(c);
+}
+
+static void count_request(hd_http_exchange_t *ex, const hd_http_request_t *req, notif_t *n, bool mark_all) {
+  hd_caller_t caller;
+  int64_t admin_id;
+  if (!reader(n, ex, req, &caller, &admin_id)) return;
+  count_t *c = malloc(sizeof(*c));
+  if (!c) return hd_http_respond_error(ex, 500, "out of memory");
+  c->n = n;
+  c->ex = ex;
+  memcpy(c->sub, caller.claims.sub, sizeof c->sub);
+  hd_http_defer(ex);
+  int rc = mark_all ? hd_store_notifications_mark_all_read(n->app->store, admin_id, all_read, c)
+                    : hd_store_notifications_unread_count(n->app->store, admin_id, counted, c);
+  if (rc) (mark_all ? all_read : counted)(c, rc, NULL);
+}
+
+static void unread_count_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  count_request(ex, req, udata, false);
+}
+
+static void read_all_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  count_request(ex, req, udata, true);
+}
+
+/* --- POST /api/v4/notifications/:id/read and notification:mark_read ----------------------- */
+
+typedef struct {
+  notif_t *n;
+  hd_http_exchange_t *ex;     /* the REST request, or NULL for a socket */
+  hd_sio_socket_t *socket;    /* the socket that asked (compared, never followed, until found alive) */
+  char sid[24];
+  int64_t ack_id;             /* < 0: the socket wants no answer */
+  char sub[sizeof(((hd_claims_t *)0)->sub)];
+} read_t;
+
+/* True when the socket that asked is still connected. Every socket is the one member of the hub room
+ * named by its id, and its hub member is its first field: the pointer is compared with the room's
+ * members (never dereferenced before it is found), then the id guards against a reused address. */
+static bool socket_alive(const read_t *r) {
+  hd_hub_room_t *room = hd_hub_room(r->n->app->hub, r->sid, strlen(r->sid));
+  for (uint32_t i = 0; room && i < room->count; i++)
+    if ((const void *)room->members[i] == (const void *)r->socket) return !strcmp(hd_sio_socket_id(r->socket), r->sid);
+  return false;
+}
+
+static void ack(read_t *r, json_t *answer) {
+  char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+  if (text && r->ack_id >= 0 && can_push(r->n) && socket_alive(r)) hd_sio_ack(r->socket, r->ack_id, text);
+  free(text);
+  json_decref(answer);
+}
+
+static void ack_error(read_t *r, const char *error) {
+  ack(r, json_pack("[{s:b, s:s}]", "success", 0, "error", error));
+}
+
+static void marked(void *arg, int status, const hd_store_notification_read_t *res) {
+  read_t *r = arg;
+  notif_t *n = r->n;
+  if (status) {
+    if (status != HD_ENOTFOUND) n->stats.store_errors++;
+    const char *why = status == HD_ENOTFOUND ? "notification not found" : "cannot mark the notification read now";
+    if (r->ex) hd_rest_error(r->ex, status, why);
+    else ack_error(r, why);
+    free(r);
+    return;
+  }
+  json_t *data = json_pack("{s:I, s:b}", "notification_id", (json_int_t)res->notification_id, "is_read", 1);
+  if (r->ex) hd_rest_json(r->ex, 200, json_incref(data));
+  else ack(r, data ? json_pack("[{s:b, s:O}]", "success", 1, "data", data) : NULL);
+  if (res->changed) {
+    n->stats.marked_read++;
+    push_update(n, r->sub, data);
+  }
+  json_decref(data);
+  free(r);
+}
+
+static void read_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  notif_t *n = udata;
+  hd_caller_t caller;
+  int64_t admin_id, id;
+  if (!reader(n, ex, req, &caller, &admin_id) || !hd_rest_param_id(ex, "id", &id)) return;
+  read_t *r = calloc(1, sizeof(*r));
+  if (!r) return hd_http_respond_error(ex, 500, "out of memory");
+  r->n = n;
+  r->ex = ex;
+  memcpy(r->sub, caller.claims.sub, sizeof r->sub);
+  hd_http_defer(ex);
+  int rc = hd_store_notification_mark_read(n->app->store, admin_id, id, marked, r);
+  if (rc) marked(r, rc, NULL);
+}
+
+/* notification:mark_read {notification_id}: marks it read for the socket's admin, then acks
+ * {success, data: {notification_id, is_read}} and pushes notification:update to all their tabs. */
+static void on_mark_read(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  notif_t *n = udata;
+  const hd_claims_t *c = hd_sio_socket_claims(s);
+  read_t *r = calloc(1, sizeof(*r));
+  if (!r) return;
+  r->n = n;
+  r->socket = s;
+  r->ack_id = ack_id;
+  snprintf(r->sid, sizeof r->sid, "%s", hd_sio_socket_id(s));
+  int64_t admin_id = 0, id = json_id(json_object_get(json_array_get(args, 0), "notification_id"));
+  if (c) {
+    memcpy(r->sub, c->sub, sizeof r->sub);
+    char *end;
+    long long v = strtoll(c->sub, &end, 10);
+    if (!strcmp(c->role, "admin") && *c->sub && !*end && v > 0) admin_id = v;
+  }
+  const char *problem = !admin_id ? "only admins (with a numeric user id) have notifications"
+                        : !id     ? "`notification_id` must be a positive integer"
+                                  : NULL;
+  int rc = problem ? 0 : hd_store_notification_mark_read(n->app->store, admin_id, id, marked, r);
+  if (problem || rc) {
+    if (rc) n->stats.store_errors++;
+    ack_error(r, problem ? problem : "cannot mark the notification read now");
+    free(r);
+  }
+}
+
+/* --- registration, counters --------------------------------------------------------------- */
+
+int hd_notifications_register(hd_app_t *app) {
+  notif_t *n = calloc(1, sizeof(*n));
+  if (!n) return HD_ENOMEM;
+  n->app = app;
+  hd_router_t *r = app->srv->router;
+  int rc = hd_router_add(r, "POST", SEND_PATH, send_handle, n);
+  if (rc) {
+    free(n);
+    return rc;
+  }
+  rc = hd_router_add(r, "GET", "/api/v4/notifications", list_handle, n);
+  if (!rc) rc = hd_router_add(r, "GET", "/api/v4/notifications/unread-count", unread_count_handle, n);
+  if (!rc) rc = hd_router_add(r, "POST", "/api/v4/notifications/read-all", read_all_handle, n);
+  if (!rc) rc = hd_router_add(r, "POST", "/api/v4/notifications/:id/read", read_handle, n);
+  if (!rc) rc = hd_sio_on(app->sio, "/", HD_EV_NOTIFICATION_MARK_READ, on_mark_read, n);
+  return rc;
+}
+
+void hd_notifications_stats(const hd_app_t *app, hd_notifications_stats_t *out) {
+  const notif_t *n = state_of(app);
+  if (n) *out = n->stats;
+  else memset(out, 0, sizeof(*out));
+}
+
+void hd_notifications_metrics(const hd_app_t *app, hd_sbuf_t *out) {
+  hd_notifications_stats_t s;
+  hd_notifications_stats(app, &s);
+  hd_sbuf_printf(out,
+                 "# HELP herald_notifications_sent_total Notifications stored, by target.\n"
+                 "# TYPE herald_notifications_sent_total counter\n"
+                 "herald_notifications_sent_total{target=\"admin\"} %llu\n"
+                 "herald_notifications_sent_total{target=\"broadcast\"} %llu\n"
+                 "# HELP herald_notifications_read_total Notifications newly marked read.\n"
+                 "# TYPE herald_notifications_read_total counter\nherald_notifications_read_total %llu\n"
+                 "# HELP herald_notifications_pushes_total Socket.IO deliveries of notification events.\n"
+                 "# TYPE herald_notifications_pushes_total counter\nherald_notifications_pushes_total %llu\n"
+                 "# HELP herald_notifications_store_errors_total Notification requests the store failed.\n"
+                 "# TYPE herald_notifications_store_errors_total counter\n"
+                 "herald_notifications_store_errors_total %llu\n",
+                 (unsigned long long)s.sent_direct, (unsigned long long)s.sent_broadcast,
+                 (unsigned long long)s.marked_read, (unsigned long long)s.pushes,
+                 (unsigned long long)s.store_errors);
+}
+
+void hd_notifications_free(hd_app_t *app) { free(state_of(app)); }
