@@ -18,6 +18,9 @@ typedef struct hd_app {
   hd_store_t *store;
   void *login_limiter;          /* users.c: failed sign-ins per address */
   void *presence;               /* presence.c: online sockets and admins */
+  struct {
+    uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
+  } counters;
   char jwt_secret[129];
   hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */

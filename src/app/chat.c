@@ -320,6 +320,7 @@ static void post_fail(post_t *p, int err) {
 static void post_created(void *arg, int status, const hd_store_chat_post_t *res) {
   post_t *p = arg;
   if (status) return post_fail(p, status);
+  p->app->counters.chat_messages++;
   hd_chat_push_message(p->app, &res->session, &res->message);
   hd_chat_push_session(p->app, &res->session, 0);
   post_finish(p, 0, NULL, &res->message);

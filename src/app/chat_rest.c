@@ -103,6 +103,8 @@ static void start_assigned(void *arg, const hd_store_session_t *assigned) {
 static void start_created(void *arg, int status, const hd_store_chat_post_t *res) {
   req_t *r = arg;
   if (status) return fail(r, status);
+  r->app->counters.chat_sessions++;
+  r->app->counters.chat_messages++;
   r->message = hd_chat_message_json(r->app, &res->message);
   r->session = hd_chat_session_json(r->app, &res->session, false);
   if (!r->message || !r->session) return fail_status(r, 500, "out of memory");

@@ -32,8 +32,20 @@ void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void
                            "socketio", "sessions", (json_int_t)hd_sio_client_count(app->sio),
                            "sockets", (json_int_t)hd_sio_socket_count(app->sio),
                            "json", "connections", (json_int_t)hd_jp_connection_count(app->jp));
+  hd_store_health_t st = {0};
+  bool store_ok = !hd_store_health(app->store, &st) && st.ok;
+  json_t *store = store_ok || st.backend ? json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:f}", "status", store_ok ? "ok" : "failing",
+                                                      "backend", st.backend ? st.backend : "?", "schema_version",
+                                                      st.schema_version, "queue_depth", (json_int_t)st.queue_depth,
+                                                      "commits", (json_int_t)st.commits, "failed_transactions",
+                                                      (json_int_t)st.failed_transactions, "last_commit_ms",
+                                                      (double)st.last_commit_us / 1000.0)
+                                         : json_pack("{s:s}", "status", "failing");
+  json_object_set_new(root, "store", store);
+  json_object_set_new(root, "cluster", json_pack("{s:b, s:i}", "enabled", 0, "nodes", 1));
+  if (!store_ok && !s->stopping) json_object_set_new(root, "status", json_string("degraded"));
   char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-  if (text) hd_http_respond_json(ex, s->stopping ? 503 : 200, text);
+  if (text) hd_http_respond_json(ex, s->stopping || !store_ok ? 503 : 200, text);
   else hd_http_respond_error(ex, 500, "cannot encode health");
   free(text);
   json_decref(root);
@@ -87,6 +99,24 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
     uint64_t n = m->http_requests[code] + (code == 200);
     if (n) hd_sbuf_printf(&b, "herald_http_requests_total{status=\"%d\"} %llu\n", code, (unsigned long long)n);
   }
+  hd_sbuf_printf(&b,
+                 "# HELP herald_chat_sessions_total Customer-service sessions started since start.\n"
+                 "# TYPE herald_chat_sessions_total counter\nherald_chat_sessions_total %llu\n"
+                 "# HELP herald_chat_messages_total Customer-service messages stored since start.\n"
+                 "# TYPE herald_chat_messages_total counter\nherald_chat_messages_total %llu\n",
+                 (unsigned long long)app->counters.chat_sessions, (unsigned long long)app->counters.chat_messages);
+  hd_store_health_t st = {0};
+  if (!hd_store_health(app->store, &st))
+    hd_sbuf_printf(&b,
+                   "# HELP herald_store_up 1 when the store answers.\n# TYPE herald_store_up gauge\nherald_store_up %d\n"
+                   "# HELP herald_store_queue_depth Store requests waiting.\n# TYPE herald_store_queue_depth gauge\n"
+                   "herald_store_queue_depth %llu\n"
+                   "# HELP herald_store_commits_total Store transactions committed.\n"
+                   "# TYPE herald_store_commits_total counter\nherald_store_commits_total %llu\n"
+                   "# HELP herald_store_commit_seconds Duration of the last commit.\n"
+                   "# TYPE herald_store_commit_seconds gauge\nherald_store_commit_seconds %.6f\n",
+                   st.ok ? 1 : 0, (unsigned long long)st.queue_depth, (unsigned long long)st.commits,
+                   (double)st.last_commit_us / 1e6);
   hd_notifications_metrics(app, &b);
   hd_system_events_metrics(app, &b);
   hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
