@@ -18,6 +18,8 @@ typedef struct hd_app {
   hd_store_t *store;
   void *login_limiter;          /* users.c: failed sign-ins per address */
   void *presence;               /* presence.c: online sockets and admins */
+  void *notifications;          /* notifications.c: counters */
+  void *system_events;          /* system_events.c: counters */
   struct {
     uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
   } counters;

@@ -31,44 +31,12 @@ typedef struct {
 
 static void send_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata);
 
-/* The module's state: the udata of its send route (hd_app_t has no slot for it). */
+/* The module\'s state. */
 static notif_t *state_of(const hd_app_t *app) {
-  hd_route_match_t m;
-  if (!app || !app->srv || !app->srv->router ||
-      hd_router_match(app->srv->router, HD_SLICE_LIT("POST"), HD_SLICE_LIT(SEND_PATH), &m) ||
-      m.handler != send_handle)
-    return NULL;
-  return m.udata;
+  return app ? app->notifications : NULL;
 }
 
 /* --- helpers ------------------------------------------------------------------------------ */
-
-/* Characters (code points) of a valid UTF-8 string, as the store counts them. */
-static size_t chars(const char *s) {
-  size_t n = 0;
-  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-  return n;
-}
-
-/* A string member of body with min..max characters into *out (NULL when absent or null and not
- * required). False with a 400 message in msg otherwise. */
-static bool text_field(json_t *body, const char *name, bool required, size_t min, size_t max, const char **out,
-                       char *msg, size_t msglen) {
-  json_t *v = json_object_get(body, name);
-  *out = NULL;
-  if (!v || json_is_null(v)) {
-    if (!required) return true;
-    snprintf(msg, msglen, "`%s` is required", name);
-    return false;
-  }
-  size_t n = json_is_string(v) ? chars(json_string_value(v)) : 0;
-  if (!json_is_string(v) || n < min || n > max) {
-    snprintf(msg, msglen, "`%s` must be a string of %zu to %zu characters", name, min, max);
-    return false;
-  }
-  *out = json_string_value(v);
-  return true;
-}
 
 /* A link a page can put in an href: a path on this site or an http(s) URL, no control characters. */
 static bool link_ok(const char *s) {
@@ -178,10 +146,10 @@ static void send_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, vo
   hd_store_notification_new_t in = {.sender_id = hd_rest_caller_id(&caller)};
   char msg[160] = "";
   json_t *target = json_object_get(body, "target_user_id");
-  bool ok = text_field(body, "type", true, 1, HD_STORE_TYPE_MAX, &in.type, msg, sizeof msg) &&
-            text_field(body, "title", true, 1, HD_STORE_TITLE_MAX, &in.title, msg, sizeof msg) &&
-            text_field(body, "content", true, 0, HD_STORE_CONTENT_MAX, &in.content, msg, sizeof msg) &&
-            text_field(body, "link", false, 0, HD_STORE_LINK_MAX, &in.link, msg, sizeof msg);
+  bool ok = hd_rest_text_field(body, "type", true, 1, HD_STORE_TYPE_MAX, &in.type, msg, sizeof msg) &&
+            hd_rest_text_field(body, "title", true, 1, HD_STORE_TITLE_MAX, &in.title, msg, sizeof msg) &&
+            hd_rest_text_field(body, "content", true, 0, HD_STORE_CONTENT_MAX, &in.content, msg, sizeof msg) &&
+            hd_rest_text_field(body, "link", false, 0, HD_STORE_LINK_MAX, &in.link, msg, sizeof msg);
   if (ok && in.link && !*in.link) in.link = NULL; /* "" from an empty form field: no link */
   if (ok && in.link && !link_ok(in.link)) {
     snprintf(msg, sizeof msg, "`link` must be a path starting with / or an http(s) URL");
@@ -450,13 +418,10 @@ int hd_notifications_register(hd_app_t *app) {
   notif_t *n = calloc(1, sizeof(*n));
   if (!n) return HD_ENOMEM;
   n->app = app;
+  app->notifications = n;
   hd_router_t *r = app->srv->router;
   int rc = hd_router_add(r, "POST", SEND_PATH, send_handle, n);
-  if (rc) {
-    free(n);
-    return rc;
-  }
-  rc = hd_router_add(r, "GET", "/api/v4/notifications", list_handle, n);
+  if (!rc) rc = hd_router_add(r, "GET", "/api/v4/notifications", list_handle, n);
   if (!rc) rc = hd_router_add(r, "GET", "/api/v4/notifications/unread-count", unread_count_handle, n);
   if (!rc) rc = hd_router_add(r, "POST", "/api/v4/notifications/read-all", read_all_handle, n);
   if (!rc) rc = hd_router_add(r, "POST", "/api/v4/notifications/:id/read", read_handle, n);
@@ -490,4 +455,7 @@ void hd_notifications_metrics(const hd_app_t *app, hd_sbuf_t *out) {
                  (unsigned long long)s.store_errors);
 }
 
-void hd_notifications_free(hd_app_t *app) { free(state_of(app)); }
+void hd_notifications_free(hd_app_t *app) {
+  free(app->notifications);
+  app->notifications = NULL;
+}

@@ -119,6 +119,30 @@ bool hd_rest_param_id(hd_http_exchange_t *ex, const char *name, int64_t *out) {
   return false;
 }
 
+size_t hd_rest_chars(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  return n;
+}
+
+bool hd_rest_text_field(json_t *body, const char *name, bool required, size_t min, size_t max, const char **out,
+                        char *msg, size_t msglen) {
+  json_t *v = json_object_get(body, name);
+  *out = NULL;
+  if (!v || json_is_null(v)) {
+    if (!required) return true;
+    snprintf(msg, msglen, "`%s` is required", name);
+    return false;
+  }
+  size_t n = json_is_string(v) ? hd_rest_chars(json_string_value(v)) : 0;
+  if (!json_is_string(v) || n < min || n > max) {
+    snprintf(msg, msglen, "`%s` must be a string of %zu to %zu characters", name, min, max);
+    return false;
+  }
+  *out = json_string_value(v);
+  return true;
+}
+
 int64_t hd_rest_caller_id(const hd_caller_t *caller) {
   int64_t id = 0;
   return caller->api_key || !parse_int(caller->claims.sub, 1, INT64_MAX, &id) ? 0 : id;

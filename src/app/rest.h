@@ -33,6 +33,12 @@ bool hd_rest_query_int(hd_http_exchange_t *ex, const hd_http_request_t *req, con
                        int64_t min, int64_t max, int64_t *out);
 /* The `:name` route parameter as a positive integer id; false after answering 400. */
 bool hd_rest_param_id(hd_http_exchange_t *ex, const char *name, int64_t *out);
+/* Characters (code points) of a valid UTF-8 string, as the store counts them. */
+size_t hd_rest_chars(const char *s);
+/* A string member of body with min..max characters into *out (NULL when absent or null and not
+ * required). False with a 400 message in msg otherwise. */
+bool hd_rest_text_field(json_t *body, const char *name, bool required, size_t min, size_t max, const char **out,
+                        char *msg, size_t msglen);
 /* The caller's user id as an integer (0 when the subject is not numeric, e.g. the API key). */
 int64_t hd_rest_caller_id(const hd_caller_t *caller);
 

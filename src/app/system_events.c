@@ -33,44 +33,12 @@ typedef struct {
 
 static void alert_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata);
 
-/* The module's state: the udata of its alerts route (hd_app_t has no slot for it). */
+/* The module\'s state. */
 static sys_t *state_of(const hd_app_t *app) {
-  hd_route_match_t m;
-  if (!app || !app->srv || !app->srv->router ||
-      hd_router_match(app->srv->router, HD_SLICE_LIT("POST"), HD_SLICE_LIT(ALERTS_PATH), &m) ||
-      m.handler != alert_handle)
-    return NULL;
-  return m.udata;
+  return app ? app->system_events : NULL;
 }
 
 /* --- input -------------------------------------------------------------------------------- */
-
-/* Characters (code points) of a valid UTF-8 string. */
-static size_t chars(const char *s) {
-  size_t n = 0;
-  for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-  return n;
-}
-
-/* A string member with min..max characters into *out (NULL when absent or null and not required).
- * False with a 400 message in msg otherwise. */
-static bool text_field(json_t *body, const char *name, bool required, size_t min, size_t max, const char **out,
-                       char *msg, size_t msglen) {
-  json_t *v = json_object_get(body, name);
-  *out = NULL;
-  if (!v || json_is_null(v)) {
-    if (!required) return true;
-    snprintf(msg, msglen, "`%s` is required", name);
-    return false;
-  }
-  size_t n = json_is_string(v) ? chars(json_string_value(v)) : 0;
-  if (!json_is_string(v) || n < min || n > max) {
-    snprintf(msg, msglen, "`%s` must be a string of %zu to %zu characters", name, min, max);
-    return false;
-  }
-  *out = json_string_value(v);
-  return true;
-}
 
 /* `all_users`: absent, null or a boolean. */
 static bool all_users_field(json_t *body, bool *out, char *msg, size_t msglen) {
@@ -211,8 +179,8 @@ static void alert_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, v
   bool everyone, ok = false;
   for (size_t i = 0; level && i < sizeof levels / sizeof levels[0]; i++) ok |= !strcmp(level, levels[i]);
   if (!ok) snprintf(msg, sizeof msg, "`level` must be one of info, success, warning, error, critical");
-  ok = ok && text_field(body, "title", true, 1, TITLE_MAX, &title, msg, sizeof msg) &&
-       text_field(body, "message", true, 0, MESSAGE_MAX, &message, msg, sizeof msg) &&
+  ok = ok && hd_rest_text_field(body, "title", true, 1, TITLE_MAX, &title, msg, sizeof msg) &&
+       hd_rest_text_field(body, "message", true, 0, MESSAGE_MAX, &message, msg, sizeof msg) &&
        all_users_field(body, &everyone, msg, sizeof msg);
   if (ok)
     push(sys, ex, HD_EV_SYSTEM_ALERT,
@@ -233,8 +201,8 @@ static void maintenance_handle(hd_http_exchange_t *ex, const hd_http_request_t *
   int64_t start = 0, end = 0;
   char msg[200] = "";
   bool everyone;
-  bool ok = text_field(body, "title", true, 1, TITLE_MAX, &title, msg, sizeof msg) &&
-            text_field(body, "message", true, 0, MESSAGE_MAX, &message, msg, sizeof msg) &&
+  bool ok = hd_rest_text_field(body, "title", true, 1, TITLE_MAX, &title, msg, sizeof msg) &&
+            hd_rest_text_field(body, "message", true, 0, MESSAGE_MAX, &message, msg, sizeof msg) &&
             time_field(sys->app, body, "start_at", &start, msg, sizeof msg) &&
             time_field(sys->app, body, "end_at", &end, msg, sizeof msg) &&
             all_users_field(body, &everyone, msg, sizeof msg);
@@ -260,8 +228,8 @@ static void status_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, 
   if (!body) return;
   const char *status, *message;
   char msg[200] = "";
-  if (text_field(body, "status", true, 1, STATUS_MAX, &status, msg, sizeof msg) &&
-      text_field(body, "message", false, 0, MESSAGE_MAX, &message, msg, sizeof msg))
+  if (hd_rest_text_field(body, "status", true, 1, STATUS_MAX, &status, msg, sizeof msg) &&
+      hd_rest_text_field(body, "message", false, 0, MESSAGE_MAX, &message, msg, sizeof msg))
     push(sys, ex, HD_EV_SYSTEM_STATUS_CHANGE,
          json_pack("{s:s, s:o, s:o}", "status", status, "message", message ? json_string(message) : json_null(), "at",
                    now_json(sys->app)),
@@ -276,13 +244,10 @@ int hd_system_events_register(hd_app_t *app) {
   sys_t *sys = calloc(1, sizeof(*sys));
   if (!sys) return HD_ENOMEM;
   sys->app = app;
+  app->system_events = sys;
   hd_router_t *r = app->srv->router;
   int rc = hd_router_add(r, "POST", ALERTS_PATH, alert_handle, sys);
-  if (rc) {
-    free(sys);
-    return rc;
-  }
-  rc = hd_router_add(r, "POST", "/api/v4/system/maintenance", maintenance_handle, sys);
+  if (!rc) rc = hd_router_add(r, "POST", "/api/v4/system/maintenance", maintenance_handle, sys);
   if (!rc) rc = hd_router_add(r, "POST", "/api/v4/system/status", status_handle, sys);
   return rc;
 }
@@ -308,4 +273,7 @@ void hd_system_events_metrics(const hd_app_t *app, hd_sbuf_t *out) {
                  (unsigned long long)s.status_changes, (unsigned long long)s.deliveries);
 }
 
-void hd_system_events_free(hd_app_t *app) { free(state_of(app)); }
+void hd_system_events_free(hd_app_t *app) {
+  free(app->system_events);
+  app->system_events = NULL;
+}
