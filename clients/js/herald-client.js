@@ -611,7 +611,12 @@
       var waiters = sub.waiters;
       sub.waiters = [];
       if (err) {
-        if (!(err.code === LocalErrors.ACK_TIMEOUT && sub.acked)) this._removeSub(sub);
+        // Only a refusal of the subscription itself forgets it. A resubscription that failed for a
+        // passing reason (rate limit, timeout) is kept and tried again, so nothing goes missing.
+        var refused = err.code === ErrorCodes.SUBSCRIBE_FAILED || err.code === ErrorCodes.PERMISSION_DENIED ||
+                      err.code === ErrorCodes.INVALID_MESSAGE;
+        if (refused || !sub.acked) this._removeSub(sub);
+        else this._retrySubscribe(sub);
         waiters.forEach(function (w) { w.reject(err); });
         if (!waiters.length) this._emit('error', err, err.envelope || null); // nobody else would hear of it
         return;
@@ -624,6 +629,7 @@
         sub.lastSequence = data.sequence;
       }
       sub.acked = true;
+      sub.retryDelay = 0;
       waiters.forEach(function (w) { w.resolve(data); });
       if (req.resubscribe) this._emit('resubscribe', data, { topic: sub.topic, params: sub.params });
       return;
@@ -804,7 +810,20 @@
     this._write(item);
   };
 
+  /* Sends a kept subscription again after a pause (a resubscription failed for a passing reason). */
+  proto._retrySubscribe = function (sub) {
+    var self = this, gen = this._gen;
+    clearTimeout(sub.retryTimer);
+    sub.retryDelay = Math.min((sub.retryDelay || 500) * 2, 30000);
+    sub.retryTimer = setTimeout(function () {
+      sub.retryTimer = null;
+      if (self._gen === gen && self._subs.get(sub.key) === sub) self._sendSubscribe(sub, true);
+    }, sub.retryDelay);
+    if (sub.retryTimer.unref) sub.retryTimer.unref();
+  };
+
   proto._removeSub = function (sub) {
+    clearTimeout(sub.retryTimer);
     if (this._subs.get(sub.key) !== sub) return;
     this._subs.delete(sub.key);
     var byTopic = this._byTopic.get(sub.topic);

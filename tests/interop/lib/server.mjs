@@ -22,6 +22,7 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
   let log = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`herald did not start:\n${log}`)), 10000);
+    child.on('error', (err) => { clearTimeout(timer); reject(new Error(`herald did not start: ${err.message}\n${log}`)); }); // e.g. spawn EACCES
     const onData = (chunk) => {
       log += chunk;
       const m = /msg="listening".* port=(\d+)/.exec(log);
@@ -30,6 +31,10 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
     child.stderr.on('data', onData);
     child.stdout.on('data', (c) => { log += c; });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`herald exited (${code}):\n${log}`)); });
+  }).catch((err) => { // not started: leave no process and no temporary directory behind
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!ownDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
   });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
