@@ -1,0 +1,511 @@
+// The application's pages (web/) in headless Chromium against a real herald: sign-in, the notification
+// center (broadcast toast, two tabs kept in step on mark-read / read-all), the customer-service
+// workbench with the customer chat page (assignment toast, messages both ways, typing indicator on
+// each side, close), user content carrying markup shown as text, paged history, system events, every
+// page free of console errors at desktop and phone widths, a refused or expired token, and the
+// connection banner across a server restart. Screenshots go to test-artifacts/app-*.png (git-ignored).
+//
+// One server and one browser for the file: accounts are made with `herald user add` in a fresh data
+// dir before the server starts (admin/admin123, user/user123 as the demo accounts would be, plus a
+// second admin and a customer whose display name is markup). Demo accounts are only made when the
+// store has no users, so pre-creating admin2 alone would leave admin and user missing.
+// Pages are brought to the front before clicks: Chromium gives background tabs few animation frames,
+// and Playwright's click waits for them.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startHerald, HERALD_BIN } from '../interop/lib/server.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (scripts/install-deps.sh installs Debian's chromium)`;
+const WAIT = 8000;
+const XSS = '<script>window.__xss="script"</script><img src=x onerror="window.__xss=\'img\'">';
+const XSS_NAME = '<img src=x onerror="window.__xss=\'name\'">'; // display names are 64 bytes at most
+
+const USERS = [
+  { name: 'admin', role: 'admin', password: 'admin123' },
+  { name: 'user', role: 'user', password: 'user123' },
+  { name: 'admin2', role: 'admin', password: 'admin2pw' },
+  { name: 'mallory', role: 'user', password: 'mallory1', display: XSS_NAME },
+];
+
+const SERVER_ARGS = ['--socketio-client-dir', join(ROOT, 'node_modules', 'socket.io-client', 'dist')];
+const PAGES = ['/', '/admin/login.html', '/admin/notifications.html', '/admin/customer-service.html', '/admin/dashboard.html', '/chat.html'];
+
+describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
+  let srv, browser, profile, dataDir;
+  const login = {}; // name -> {token, user}
+
+  async function rest(method, path, as, body) {
+    const headers = { authorization: `Bearer ${login[as].token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(srv.url(`/api/v4${path}`), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path} as ${as}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  /** A new tab that records console errors, page errors, failed responses and dialogs in page.problems. */
+  async function open(path, { width = 1280, height = 800 } = {}) {
+    const page = await browser.newPage();
+    await page.setViewportSize({ width, height });
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`); });
+    page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss().catch(() => {}); });
+    page.problems = problems;
+    if (path) await page.goto(srv.url(path), { timeout: WAIT });
+    return page;
+  }
+
+  /** Puts tokens in the browser's storage as the login page would (scope -> account name or null). */
+  async function storeAuth(scopes) {
+    const page = await browser.newPage();
+    try {
+      await page.goto(srv.url('/'), { timeout: WAIT });
+      await page.evaluate((entries) => {
+        for (const [key, value] of entries) {
+          if (value) localStorage.setItem(key, JSON.stringify(value));
+          else localStorage.removeItem(key);
+        }
+      }, Object.entries(scopes).map(([scope, name]) => [`herald.${scope}.auth`, name ? login[name] : null]));
+    } finally {
+      await page.close();
+    }
+  }
+
+  const connected = (page) => page.waitForSelector('body[data-conn="connected"]', { timeout: WAIT });
+  const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `app-${name}.png`), fullPage: false });
+  const text = (page, selector) => page.locator(selector).first().textContent({ timeout: WAIT });
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-'));
+    profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
+    for (const u of USERS) {
+      execFileSync(HERALD_BIN, ['user', 'add', u.name, '--role', u.role, '--password', u.password, '--data-dir', dataDir,
+        ...(u.display ? ['--display-name', u.display] : [])], { stdio: 'pipe' });
+    }
+    srv = await startHerald(SERVER_ARGS, { dataDir, webRoot: join(ROOT, 'web') });
+    for (const u of USERS) {
+      const res = await fetch(srv.url('/api/v4/auth/login'), {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: u.name, password: u.password }),
+      });
+      assert.equal(res.status, 200, `login ${u.name}`);
+      login[u.name] = await res.json();
+    }
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+      timeout: 30000,
+    });
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await srv?.stop();
+    for (const dir of [profile, dataDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an admin signs in on the login page and sees another admin\'s broadcast arrive with a toast', async () => {
+    await storeAuth({ admin: null, customer: null });
+    const page = await open('/admin/login.html');
+    try {
+      await page.fill('#username', 'admin');
+      await page.fill('#password', 'admin123');
+      await shot(page, 'login');
+      await page.click('#login-submit');
+      await page.waitForURL('**/admin/notifications.html', { timeout: WAIT });
+      await connected(page);
+      await page.waitForSelector('#notif-loading[hidden]', { state: 'attached', timeout: WAIT });
+      assert.equal(await text(page, '#unread-count'), '0');
+
+      const sent = await rest('POST', '/notifications/send', 'admin2',
+        { type: 'warning', title: 'Disk almost full', content: 'Node 3 is at 91% — please have a look.' });
+      assert.equal(sent.notification.target_user_id, null);
+      const toast = page.locator('.toast', { hasText: 'Disk almost full' });
+      await toast.waitFor({ timeout: WAIT });
+      assert.match(await toast.textContent(), /Node 3 is at 91%/);
+      const item = page.locator(`.notif[data-id="${sent.notification.id}"]`);
+      await item.waitFor({ timeout: WAIT });
+      assert.match(await item.getAttribute('class'), /\bunread\b/);
+      assert.match(await item.textContent(), /Broadcast/);
+      await page.waitForFunction(() => document.querySelector('#unread-count').textContent === '1', null, { timeout: WAIT });
+      await shot(page, 'notifications-broadcast');
+
+      // and sends one to admin2 with the form
+      await page.check('input[name="target"][value="one"]');
+      await page.fill('#target-id', String(login.admin2.user.id));
+      await page.selectOption('#n-type', 'success');
+      await page.fill('#n-title', 'Reply from admin');
+      await page.fill('#n-content', 'Looking at node 3 now.');
+      await page.click('#send-btn');
+      await page.locator('.toast', { hasText: 'Notification sent' }).waitFor({ timeout: WAIT });
+      const theirs = await rest('GET', '/notifications?limit=5', 'admin2');
+      const reply = theirs.items.find((x) => x.title === 'Reply from admin');
+      assert.ok(reply, 'admin2 has the notification');
+      assert.deepEqual([reply.type, reply.content, reply.target_user_id, reply.sender_id],
+        ['success', 'Looking at node 3 now.', login.admin2.user.id, login.admin.user.id]);
+      assert.equal(await page.locator('.notif', { hasText: 'Reply from admin' }).count(), 0, 'not in the sender\'s own list');
+      assert.equal(await page.inputValue('#n-title'), '', 'the form is cleared');
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('two tabs of one admin stay in step: mark read in one, read all in the other', async () => {
+    await storeAuth({ admin: 'admin' });
+    const ids = [];
+    for (const title of ['Sync one', 'Sync two', 'Sync three']) {
+      ids.push((await rest('POST', '/notifications/send', 'admin2', { type: 'info', title, content: `${title} body` })).notification.id);
+    }
+    const { count: before } = await rest('GET', '/notifications/unread-count', 'admin');
+    assert.ok(before >= 3);
+    const a = await open('/admin/notifications.html');
+    const b = await open('/admin/notifications.html');
+    try {
+      for (const page of [a, b]) {
+        await connected(page);
+        await page.locator(`.notif[data-id="${ids[2]}"]`).waitFor({ timeout: WAIT });
+        await page.waitForFunction((n) => document.querySelector('#unread-count').textContent === String(n), before, { timeout: WAIT });
+      }
+      // tab A marks "Sync two" read: tab B shows it read and one fewer unread
+      await a.bringToFront();
+      await a.locator(`.notif[data-id="${ids[1]}"] .mark-read`).click();
+      for (const page of [b, a]) {
+        await page.waitForSelector(`.notif.read[data-id="${ids[1]}"]`, { timeout: WAIT });
+        await page.waitForFunction((n) => document.querySelector('#unread-count').textContent === String(n), before - 1, { timeout: WAIT });
+      }
+      assert.equal(await b.locator(`.notif[data-id="${ids[1]}"] .mark-read`).count(), 0);
+      assert.match(await b.locator(`.notif[data-id="${ids[0]}"]`).getAttribute('class'), /\bunread\b/);
+      assert.equal((await rest('GET', '/notifications/unread-count', 'admin')).count, before - 1);
+      await shot(b, 'notifications-tab-b-after-mark-read');
+
+      // tab B marks all read: tab A follows
+      await b.bringToFront();
+      await b.click('#read-all');
+      for (const page of [a, b]) {
+        await page.waitForFunction(() => document.querySelector('#unread-count').textContent === '0'
+          && !document.querySelector('.notif.unread'), null, { timeout: WAIT });
+      }
+      assert.equal((await rest('GET', '/notifications/unread-count', 'admin')).count, 0);
+      await shot(a, 'notifications-tab-a-after-read-all');
+      assert.deepEqual(a.problems, []);
+      assert.deepEqual(b.problems, []);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('customer and agent chat: assignment toast, messages and typing both ways, the agent closes', async () => {
+    await storeAuth({ admin: 'admin', customer: null });
+    const agent = await open('/admin/customer-service.html');
+    const customer = await open('/chat.html', { width: 390, height: 760 });
+    try {
+      await connected(agent);
+      // the customer signs in on the chat page and starts a session
+      await customer.fill('#username', 'user');
+      await customer.fill('#password', 'user123');
+      await customer.click('#signin-btn');
+      await customer.waitForSelector('#start-view:not([hidden])', { timeout: WAIT });
+      await connected(customer);
+      await customer.fill('#start-text', 'Hello, my order #42 has not arrived.');
+      await customer.click('#start-btn');
+      await customer.waitForSelector('#chat-view:not([hidden])', { timeout: WAIT });
+      await customer.locator('#messages .msg.mine', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
+
+      // the agent gets the assignment toast and opens the session from it
+      const toast = agent.locator('.toast', { hasText: 'New chat assigned to you' });
+      await toast.waitFor({ timeout: WAIT });
+      const sid = Number((/Session #(\d+)/.exec(await toast.textContent()) || [])[1]);
+      assert.ok(sid > 0, 'the toast names the session');
+      await agent.locator(`.session[data-id="${sid}"]`).waitFor({ timeout: WAIT });
+      await agent.bringToFront(); // the front tab gets animation frames at full rate (click waits for them)
+      await toast.click();
+      await agent.locator('#messages .msg.theirs', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
+      await customer.waitForFunction(() => document.querySelector('#chat-status').textContent === 'active', null, { timeout: WAIT });
+
+      // agent types: the customer sees "Agent is typing…"; the reply arrives and the indicator goes
+      await agent.click('#input');
+      await agent.keyboard.type('Sorry about that, ', { delay: 15 });
+      await customer.waitForFunction(() => /Agent is typing/.test(document.querySelector('#typing').textContent), null, { timeout: WAIT });
+      await shot(customer, 'chat-customer-agent-typing');
+      await agent.keyboard.type('let me check the parcel.', { delay: 5 });
+      await agent.keyboard.press('Enter');
+      await customer.locator('#messages .msg.theirs', { hasText: 'let me check the parcel' }).waitFor({ timeout: WAIT });
+      await agent.locator('#messages .msg.mine', { hasText: 'let me check the parcel' }).waitFor({ timeout: WAIT });
+      await customer.waitForFunction(() => document.querySelector('#typing').textContent === '', null, { timeout: WAIT });
+
+      // customer types: the agent sees "Customer is typing…" (list and pane), then it goes after 3 s
+      await customer.bringToFront();
+      await customer.click('#input');
+      await customer.keyboard.type('Thanks', { delay: 15 });
+      await agent.waitForFunction(() => /Customer is typing/.test(document.querySelector('#typing').textContent), null, { timeout: WAIT });
+      await agent.locator(`.session[data-id="${sid}"] .s-typing`).waitFor({ timeout: WAIT });
+      await shot(agent, 'workbench-customer-typing');
+      const t0 = Date.now();
+      await agent.waitForFunction(() => document.querySelector('#typing').textContent === '', null, { timeout: WAIT });
+      assert.ok(Date.now() - t0 > 1000, 'the indicator stays up for a while (3 s after the last chat:typing)');
+      await customer.keyboard.type('! Order 42, placed Monday.', { delay: 5 });
+      await customer.click('#send-btn');
+      await agent.locator('#messages .msg.theirs', { hasText: 'placed Monday' }).waitFor({ timeout: WAIT });
+      assert.equal(await customer.locator('#messages .msg.mine', { hasText: 'placed Monday' }).count(), 1, 'shown once on the sender\'s side');
+
+      const stored = await rest('GET', `/customer-service/sessions/${sid}/messages`, 'admin');
+      assert.deepEqual(stored.items.map((m) => m.sender_role), ['user', 'admin', 'user']);
+
+      // the agent closes the session; the customer sees it closed
+      await agent.bringToFront();
+      await agent.click('#close-btn');
+      await agent.click('#confirm-close-yes');
+      await agent.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
+      await customer.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
+      assert.equal(await text(customer, '#chat-status'), 'closed');
+      assert.ok(await customer.locator('#composer').isHidden());
+      const mine = await rest('GET', '/customer-service/sessions', 'user');
+      assert.equal(mine.items.find((x) => x.id === sid)?.status, 'closed');
+      await shot(customer, 'chat-customer-closed');
+      await shot(agent, 'workbench-closed');
+      assert.deepEqual(agent.problems, []);
+      assert.deepEqual(customer.problems, []);
+    } finally {
+      await agent.close();
+      await customer.close();
+    }
+  });
+
+  test('user content with markup is shown as text (notifications, chat, display name)', async () => {
+    await storeAuth({ admin: 'admin', customer: 'mallory' });
+    const adminId = login.admin.user.id;
+    const n = (await rest('POST', '/notifications/send', 'admin2',
+      { type: 'error', title: XSS, content: `content ${XSS}`, target_user_id: adminId })).notification;
+    const created = await rest('POST', '/customer-service/sessions', 'mallory', { content: XSS });
+    const sid = created.session.id;
+    await rest('POST', `/customer-service/sessions/${sid}/assign`, 'admin', {}); // to this admin, whoever was online
+
+    const notif = await open('/admin/notifications.html');
+    const agent = await open('/admin/customer-service.html');
+    const customer = await open('/chat.html');
+    try {
+      await notif.locator(`.notif[data-id="${n.id}"]`).waitFor({ timeout: WAIT });
+      assert.equal(await text(notif, `.notif[data-id="${n.id}"] .n-title`), XSS);
+      assert.equal(await text(notif, `.notif[data-id="${n.id}"] .n-content`), `content ${XSS}`);
+      // a live one, through the toast
+      await connected(notif);
+      await rest('POST', '/notifications/send', 'admin2', { type: 'info', title: `live ${XSS}`, content: XSS, target_user_id: adminId });
+      await notif.locator('.toast .toast-title', { hasText: 'live <script>' }).waitFor({ timeout: WAIT });
+
+      await agent.locator(`.session[data-id="${sid}"]`).waitFor({ timeout: WAIT });
+      assert.equal(await text(agent, `.session[data-id="${sid}"] .s-last`), XSS);
+      await agent.bringToFront();
+      await agent.click(`.session[data-id="${sid}"]`);
+      await agent.locator('#messages .msg.theirs').first().waitFor({ timeout: WAIT });
+      assert.equal(await text(agent, '#messages .msg.theirs .bubble'), XSS);
+
+      await customer.locator('#messages .msg.mine').first().waitFor({ timeout: WAIT });
+      assert.equal(await text(customer, '#messages .msg.mine .bubble'), XSS);
+      assert.equal(await text(customer, '#user-name'), XSS_NAME);
+      await connected(agent);
+      await connected(customer);
+      // and live over the connection, both ways
+      await agent.fill('#input', `agent says ${XSS}`);
+      await agent.press('#input', 'Enter');
+      await customer.locator('#messages .msg.theirs', { hasText: 'agent says' }).waitFor({ timeout: WAIT });
+      assert.equal(await text(customer, '#messages .msg.theirs .bubble'), `agent says ${XSS}`);
+
+      for (const page of [notif, agent, customer]) {
+        assert.equal(await page.evaluate(() => window.__xss), undefined, `no script ran on ${page.url()}`);
+        assert.equal(await page.locator('img[src="x"], script:not([src])').count(), 0, `no injected elements on ${page.url()}`);
+        assert.deepEqual(page.problems, []);
+      }
+      await shot(notif, 'xss-notifications');
+      await shot(agent, 'xss-workbench');
+      await shot(customer, 'xss-chat');
+      await rest('POST', `/customer-service/sessions/${sid}/close`, 'admin');
+    } finally {
+      await notif.close();
+      await agent.close();
+      await customer.close();
+    }
+  });
+
+  test('history is paged: notifications "Load more", chat "Load earlier messages"', async () => {
+    await storeAuth({ admin: 'admin', customer: 'user' });
+    const adminId = login.admin.user.id;
+    for (let i = 1; i <= 25; i++) {
+      await rest('POST', '/notifications/send', 'admin2', { type: 'info', title: `Paged ${i}`, content: `number ${i}`, target_user_id: adminId });
+    }
+    const total = (await rest('GET', '/notifications?limit=100', 'admin')).items.length;
+    assert.ok(total > 25 && total <= 40, `${total} notifications`);
+    const { session } = await rest('POST', '/customer-service/sessions', 'user', { content: 'message 0' });
+    for (let i = 1; i <= 34; i++) await rest('POST', `/customer-service/sessions/${session.id}/messages`, 'user', { content: `message ${i}` });
+
+    const notif = await open('/admin/notifications.html');
+    const chat = await open('/chat.html');
+    try {
+      await notif.bringToFront();
+      await notif.waitForSelector('#notif-loading[hidden]', { state: 'attached', timeout: WAIT });
+      assert.equal(await notif.locator('.notif').count(), 20);
+      assert.equal(await text(notif, '.notif .n-title'), 'Paged 25', 'newest first');
+      await notif.click('#load-more');
+      await notif.waitForFunction((n) => document.querySelectorAll('.notif').length === n, total, { timeout: WAIT });
+      await notif.waitForSelector('#load-more[hidden]', { state: 'attached', timeout: WAIT });
+      const ids = await notif.locator('.notif').evaluateAll((nodes) => nodes.map((n) => Number(n.dataset.id)));
+      assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'newest first across pages');
+      assert.equal(new Set(ids).size, ids.length, 'no duplicates across pages');
+
+      await chat.bringToFront();
+      await chat.waitForSelector('#chat-view:not([hidden]) .msg', { timeout: WAIT });
+      assert.equal(await chat.locator('#messages .msg').count(), 30);
+      assert.equal(await text(chat, '#messages .msg .bubble'), 'message 5', 'the newest 30, oldest at the top');
+      assert.equal(await text(chat, '#messages .msg:last-of-type .bubble'), 'message 34');
+      await chat.click('#messages .older');
+      await chat.waitForFunction(() => document.querySelectorAll('#messages .msg').length === 35, null, { timeout: WAIT });
+      assert.equal(await text(chat, '#messages .msg .bubble'), 'message 0');
+      assert.equal(await chat.locator('#messages .older').count(), 0, 'nothing older');
+      await shot(chat, 'chat-history-paged');
+      // the customer ends the conversation
+      await chat.click('#end-btn');
+      await chat.click('#confirm-end-yes');
+      await chat.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
+      assert.equal(await text(chat, '#chat-status'), 'closed');
+      assert.deepEqual(notif.problems, []);
+      assert.deepEqual(chat.problems, []);
+    } finally {
+      await notif.close();
+      await chat.close();
+      await fetch(srv.url(`/api/v4/customer-service/sessions/${session.id}/close`), // closed above unless the test failed
+        { method: 'POST', headers: { authorization: `Bearer ${login.user.token}` } }).then((r) => r.arrayBuffer());
+    }
+  });
+
+  test('system events: alerts toast on admin pages and fill the dashboard feed; maintenance for all users reaches customers', async () => {
+    await storeAuth({ admin: 'admin', customer: 'user' });
+    const dash = await open('/admin/dashboard.html');
+    const chat = await open('/chat.html', { width: 390, height: 760 });
+    try {
+      await connected(dash);
+      await connected(chat);
+      await rest('POST', '/system/alerts', 'admin2', { level: 'warning', title: 'High load', message: 'CPU at 95% on node 2' });
+      await dash.locator('.toast', { hasText: 'High load' }).waitFor({ timeout: WAIT });
+      await dash.locator('#feed li', { hasText: 'CPU at 95% on node 2' }).waitFor({ timeout: WAIT });
+      await rest('POST', '/system/maintenance', 'admin2', { title: 'Maintenance tonight', message: 'Chat may be slow for 10 minutes.', all_users: true });
+      await chat.locator('.toast', { hasText: 'Maintenance tonight' }).waitFor({ timeout: WAIT });
+      await dash.locator('#feed li', { hasText: 'Maintenance tonight' }).waitFor({ timeout: WAIT });
+      assert.equal(await chat.locator('.toast', { hasText: 'High load' }).count(), 0, 'an admins-only alert is not shown to customers');
+      await rest('POST', '/system/status', 'admin2', { status: 'degraded', message: 'replica lagging' });
+      await dash.locator('#feed li', { hasText: 'Status: degraded' }).waitFor({ timeout: WAIT });
+      await dash.bringToFront();
+      await shot(dash, 'dashboard-system-events');
+      await chat.bringToFront();
+      await shot(chat, 'chat-maintenance-toast');
+      assert.deepEqual(dash.problems, []);
+      assert.deepEqual(chat.problems, []);
+    } finally {
+      await dash.close();
+      await chat.close();
+    }
+  });
+
+  test('every page loads without console errors, at desktop and phone widths (screenshots)', async () => {
+    await storeAuth({ admin: 'admin', customer: 'user' });
+    for (const [label, width, height] of [['desktop', 1280, 800], ['mobile', 375, 740]]) {
+      for (const path of PAGES) {
+        const page = await open(path, { width, height });
+        try {
+          await page.waitForLoadState('load');
+          if (path !== '/' && path !== '/admin/login.html') await connected(page);
+          if (path === '/admin/dashboard.html') {
+            // two samples: the rates and both charts have data
+            await page.waitForFunction(() => /Updated/.test(document.querySelector('#updated').textContent)
+              && document.querySelector('#t-msgs [data-v]').textContent !== '…', null, { timeout: WAIT });
+            assert.equal(await text(page, '#t-status [data-v]'), 'ok');
+            if (label === 'desktop') { // a few points on the charts for the screenshot
+              await page.waitForFunction(() => Number(document.body.dataset.samples) >= 4, null, { timeout: 15000 });
+            }
+          }
+          if (path === '/admin/customer-service.html') await page.waitForSelector('#sessions-loading[hidden]', { state: 'attached', timeout: WAIT });
+          if (path === '/admin/notifications.html') await page.waitForSelector('#notif-loading[hidden]', { state: 'attached', timeout: WAIT });
+          // the customer's only session was closed above: the page offers a new one and lists the old
+          if (path === '/chat.html') await page.waitForSelector('#start-view:not([hidden]) #past-list li', { timeout: WAIT });
+          // nothing wider than the viewport
+          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+          assert.ok(overflow <= 0, `${path} at ${width}px overflows by ${overflow}px`);
+          const name = path === '/' ? 'index' : path.replace(/^\/(admin\/)?/, '').replace(/\.html$/, '');
+          await shot(page, `page-${name}-${label}`);
+          assert.deepEqual(page.problems, [], `${path} (${label})`);
+        } finally {
+          await page.close();
+        }
+      }
+    }
+  });
+
+  test('a token the server refuses or an expired one: a human message, then the sign-in form', async () => {
+    const forged = `${login.admin.token.slice(0, -6)}${login.admin.token.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA'}`;
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const expired = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(login.admin.user.id), role: 'admin', exp: 1000 })}.c2ln`;
+    const page = await browser.newPage();
+    try {
+      await page.goto(srv.url('/'), { timeout: WAIT });
+      await page.evaluate(([a, c]) => {
+        localStorage.setItem('herald.admin.auth', JSON.stringify(a));
+        localStorage.setItem('herald.customer.auth', JSON.stringify(c));
+      }, [{ token: forged, user: login.admin.user }, { token: `${login.user.token.slice(0, -6)}AAAAAA`, user: login.user.user }]);
+
+      // the server refuses the socket (and REST): the page says why, forgets the token, goes to sign-in
+      await page.goto(srv.url('/admin/dashboard.html'), { timeout: WAIT });
+      await page.locator('.toast', { hasText: 'Please sign in again' }).waitFor({ timeout: WAIT });
+      await page.waitForURL(/\/admin\/login\.html\?.*reason=invalid/, { timeout: WAIT });
+      assert.match(await text(page, '#reason'), /no longer valid/);
+      assert.equal(await page.evaluate(() => localStorage.getItem('herald.admin.auth')), null);
+      await shot(page, 'login-after-refused-token');
+
+      // an expired token does not even get to the server
+      await page.evaluate((t) => localStorage.setItem('herald.admin.auth', JSON.stringify(t)), { token: expired, user: login.admin.user });
+      await page.goto(srv.url('/admin/notifications.html'), { timeout: WAIT });
+      await page.waitForURL(/\/admin\/login\.html\?.*reason=expired/, { timeout: WAIT });
+      assert.match(await text(page, '#reason'), /expired/);
+
+      // the customer page shows its sign-in form with the reason
+      await page.goto(srv.url('/chat.html'), { timeout: WAIT });
+      await page.waitForSelector('#signin-view:not([hidden]) #signin-reason:not([hidden])', { timeout: WAIT });
+      assert.match(await text(page, '#signin-reason'), /sign in again/i);
+      assert.equal(await page.evaluate(() => localStorage.getItem('herald.customer.auth')), null);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('connection state: the server goes away (reconnecting banner) and comes back (connected, data reloaded)', async () => {
+    await storeAuth({ admin: 'admin' });
+    const page = await open('/admin/notifications.html');
+    try {
+      await connected(page);
+      const port = srv.port;
+      await srv.stop();
+      await page.waitForSelector('body[data-conn="reconnecting"] #conn-banner:not([hidden])', { timeout: WAIT });
+      assert.match(await text(page, '#conn-banner .conn-text'), /reconnecting|retrying/i);
+      assert.match(await text(page, '[data-conn-pill]'), /Reconnecting/);
+      await shot(page, 'notifications-reconnecting');
+      srv = await startHerald(SERVER_ARGS, { dataDir, port, webRoot: join(ROOT, 'web') });
+      const n = (await rest('POST', '/notifications/send', 'admin2', { type: 'success', title: 'Back online', content: 'sent around the restart' })).notification;
+      await page.waitForSelector('body[data-conn="connected"] #conn-banner[hidden]', { state: 'attached', timeout: 15000 });
+      await page.locator(`.notif[data-id="${n.id}"]`).waitFor({ timeout: WAIT });
+    } finally {
+      await page.close();
+    }
+  });
+});

@@ -1,0 +1,462 @@
+/* Herald pages, shared code (window.Herald): token storage, the REST helper, ONE Socket.IO connection
+ * per page with a connection-state banner, listeners registered once, toasts, and escaping.
+ * User content goes into the page through textContent (Herald.el) or Herald.escapeHtml, never raw HTML.
+ * Event names used by pages must be in the catalog (`herald events`); a test scans web/ for them. */
+(function () {
+  'use strict';
+
+  const API = '/api/v4';
+  // Separate storage per console so the admin console and the customer chat can be signed in
+  // side by side in one browser.
+  const STORAGE = { admin: 'herald.admin.auth', customer: 'herald.customer.auth' };
+
+  /* --- escaping and DOM ---------------------------------------------------------------------- */
+
+  const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
+  function escapeHtml(value) {
+    return String(value ?? '').replace(/[&<>"'`]/g, (c) => ESC[c]);
+  }
+
+  /** el('div', {class, text, title, dataset, onclick, ...attrs}, ...children): strings become text nodes. */
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'text') node.textContent = String(value);
+      else if (key === 'class') node.className = value;
+      else if (key === 'dataset') Object.assign(node.dataset, value);
+      else if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
+      else if (key === 'href' || key === 'src') {
+        const safe = safeUrl(value);
+        if (safe) node.setAttribute(key, safe);
+      } else node.setAttribute(key, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  /** An http(s) or same-site URL, or null (no javascript:, data:, ...). */
+  function safeUrl(value) {
+    if (typeof value !== 'string' || !value.trim()) return null;
+    try {
+      const url = new URL(value, location.href);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+
+  /* --- time ---------------------------------------------------------------------------------- */
+
+  function parseTime(iso) {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+
+  /** "14:05" today, "Nov 23, 14:05" otherwise (browser's time zone). */
+  function fmtTime(iso) {
+    const d = parseTime(iso);
+    if (!d) return '';
+    const now = new Date();
+    const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    if (d.toDateString() === now.toDateString()) return time;
+    const opts = { month: 'short', day: 'numeric' };
+    if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+    return `${d.toLocaleDateString([], opts)}, ${time}`;
+  }
+
+  function fmtDuration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
+    const m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    if (d) return `${d}d ${h}h`;
+    if (h) return `${h}h ${m}m`;
+    if (m) return `${m}m ${s}s`;
+    return `${s}s`;
+  }
+
+  /* --- tokens -------------------------------------------------------------------------------- */
+
+  function decodeJwt(token) {
+    try {
+      let part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      while (part.length % 4) part += '=';
+      const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return null;
+    }
+  }
+
+  /** {token, user, claims} for the scope ('admin' | 'customer'), or null; {expired: true} once expired. */
+  function getAuth(scope) {
+    let stored = null;
+    try {
+      stored = JSON.parse(localStorage.getItem(STORAGE[scope]) || 'null');
+    } catch {
+      stored = null;
+    }
+    if (!stored || typeof stored.token !== 'string') return null;
+    const claims = decodeJwt(stored.token);
+    if (!claims) {
+      clearAuth(scope);
+      return null;
+    }
+    if (claims.exp && claims.exp * 1000 <= Date.now()) {
+      clearAuth(scope);
+      return { expired: true };
+    }
+    return { token: stored.token, user: stored.user || { id: Number(claims.sub), role: claims.role }, claims };
+  }
+
+  function setAuth(scope, { token, user }) {
+    localStorage.setItem(STORAGE[scope], JSON.stringify({ token, user }));
+  }
+
+  function clearAuth(scope) {
+    localStorage.removeItem(STORAGE[scope]);
+  }
+
+  function userId(auth) {
+    return Number(auth?.user?.id ?? auth?.claims?.sub);
+  }
+
+  function loginUrl(reason) {
+    const params = new URLSearchParams({ next: location.pathname + location.search });
+    if (reason) params.set('reason', reason);
+    return `/admin/login.html?${params}`;
+  }
+
+  /* --- REST ---------------------------------------------------------------------------------- */
+
+  class ApiError extends Error {
+    constructor(status, message, body) {
+      super(message);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  const authLostHandlers = {};
+
+  /** Called when the scope's token stops working (401, expired, refused by the socket). */
+  function onAuthLost(scope, fn) {
+    authLostHandlers[scope] = fn;
+  }
+
+  const lost = new Set();
+  function authLost(scope, message) {
+    if (lost.has(scope)) return undefined; // REST and the socket may both notice: react once
+    lost.add(scope);
+    clearAuth(scope);
+    if (authLostHandlers[scope]) return authLostHandlers[scope](message);
+    if (scope === 'admin') {
+      toast({ title: 'Signed out', body: message, kind: 'warning' });
+      setTimeout(() => location.replace(loginUrl(/expired/i.test(message) ? 'expired' : 'invalid')), 1500);
+    }
+    return undefined;
+  }
+
+  function humanError(status, message) {
+    switch (status) {
+      case 400: return `Please check the input: ${message}`;
+      case 401: return `Your sign-in is no longer valid (${message}). Please sign in again.`;
+      case 403: return `Not allowed: ${message}`;
+      case 404: return `Not found: ${message}`;
+      case 409: return `Conflict: ${message}`;
+      case 413: return `Too large: ${message}`;
+      case 429: return `Too many attempts — wait a moment and try again (${message}).`;
+      default: return status >= 500 ? `Server error (${status}): ${message}` : `${message} (HTTP ${status})`;
+    }
+  }
+
+  /**
+   * api('/notifications', {scope: 'admin', method, body, query}) -> parsed JSON.
+   * Throws ApiError with a human message; a 401 signs the scope out.
+   */
+  async function api(path, { scope = null, method = 'GET', body, query } = {}) {
+    let url = API + path;
+    if (query) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+      if ([...q].length) url += `?${q}`;
+    }
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const auth = scope ? getAuth(scope) : null;
+    if (auth?.token) headers.Authorization = `Bearer ${auth.token}`;
+    let res;
+    try {
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new ApiError(0, 'Cannot reach the server. Check the connection and try again.');
+    }
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!res.ok) {
+      const raw = (data && (data.message || data.error)) || res.statusText || 'request failed';
+      const err = new ApiError(res.status, humanError(res.status, String(raw)), data);
+      if (res.status === 401 && scope && auth?.token) authLost(scope, err.message);
+      throw err;
+    }
+    return data;
+  }
+
+  /* --- toasts -------------------------------------------------------------------------------- */
+
+  let toastBox = null;
+  const TOAST_KINDS = new Set(['info', 'success', 'warning', 'error', 'system']);
+
+  /** toast({title, body, kind, timeout, onClick}) or toast('text'). */
+  function toast(opts) {
+    if (typeof opts === 'string') opts = { title: opts };
+    const { title = '', body = '', kind = 'info', timeout = 6000, onClick = null } = opts;
+    if (!toastBox) {
+      toastBox = el('div', { class: 'toasts', id: 'toasts', role: 'region', 'aria-live': 'polite', 'aria-label': 'Notifications' });
+      document.body.append(toastBox);
+    }
+    const close = () => node.remove();
+    const node = el('div', { class: `toast ${TOAST_KINDS.has(kind) ? kind : 'info'}${onClick ? ' clickable' : ''}`, role: 'status' },
+      el('div', { class: 'toast-text' },
+        title ? el('div', { class: 'toast-title', text: title }) : null,
+        body ? el('div', { class: 'toast-body', text: body }) : null),
+      el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', text: '×', onclick: (e) => { e.stopPropagation(); close(); } }));
+    if (onClick) node.addEventListener('click', () => { close(); onClick(); });
+    toastBox.prepend(node);
+    while (toastBox.children.length > 5) toastBox.lastElementChild.remove();
+    if (timeout) setTimeout(close, timeout);
+    return node;
+  }
+
+  function showError(err, title = 'Something went wrong') {
+    toast({ title, body: err?.message || String(err), kind: 'error', timeout: 9000 });
+  }
+
+  /* --- the connection ------------------------------------------------------------------------ */
+
+  let socket = null;
+  let socketScope = null;
+  const listeners = new Map(); // event -> Set of handlers; one socket listener per event
+  const resyncHooks = new Set();
+  const connState = { state: 'offline', message: '' };
+
+  function setConnState(state, message = '') {
+    connState.state = state;
+    connState.message = message;
+    document.body.dataset.conn = state;
+    const labels = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Disconnected', offline: 'Offline' };
+    for (const pill of document.querySelectorAll('[data-conn-pill]')) {
+      pill.dataset.state = state;
+      pill.textContent = labels[state] || state;
+      pill.title = message || labels[state] || '';
+    }
+    let banner = document.getElementById('conn-banner');
+    if (!banner) {
+      banner = el('div', { id: 'conn-banner', class: 'conn-banner', role: 'alert', hidden: true },
+        el('span', { class: 'conn-text' }),
+        el('button', { type: 'button', class: 'btn-small conn-retry', text: 'Retry', onclick: retry }));
+      const header = document.querySelector('.topbar');
+      if (header) header.after(banner);
+      else document.body.prepend(banner);
+    }
+    banner.dataset.state = state;
+    // "connecting" on first load is not worth a banner; anything else after a problem is
+    banner.hidden = state === 'connected' || (state === 'connecting' && !message);
+    banner.querySelector('.conn-text').textContent = message || labels[state] || '';
+    banner.querySelector('.conn-retry').hidden = !(state === 'failed' || state === 'offline');
+  }
+
+  function retry() {
+    if (!socket) return;
+    const auth = getAuth(socketScope);
+    if (!auth || auth.expired) return authLost(socketScope, 'Your sign-in has expired. Please sign in again.');
+    setConnState('connecting', 'Connecting…');
+    socket.connect();
+  }
+
+  /**
+   * The page's one connection, made once with the scope's token (read again on every reconnect).
+   * Handlers registered through on() survive reconnects and are never registered twice.
+   */
+  function connect(scope) {
+    if (socket) return socket;
+    if (typeof window.io !== 'function') {
+      setConnState('failed', 'The real-time client (/socket.io/socket.io.js) did not load. Reload the page.');
+      return null;
+    }
+    socketScope = scope;
+    setConnState('connecting');
+    socket = window.io({
+      auth: (cb) => cb({ token: getAuth(scope)?.token || '' }),
+      transports: ['websocket', 'polling'],
+      reconnectionAttempts: 30,
+      reconnectionDelay: 1000,
+      reconnectionDelayMax: 5000,
+      timeout: 10000,
+    });
+    let connectedOnce = false;
+    socket.on('connect', () => {
+      setConnState('connected');
+      // after a reconnect that did not recover the missed events, reload what the page shows
+      if (connectedOnce && !socket.recovered) for (const hook of resyncHooks) hook();
+      connectedOnce = true;
+    });
+    socket.on('disconnect', (reason) => {
+      if (reason === 'io client disconnect') setConnState('offline', 'Disconnected.');
+      else if (reason === 'io server disconnect') setConnState('failed', 'The server closed the connection.');
+      else setConnState('reconnecting', 'Connection lost — reconnecting…');
+    });
+    socket.on('connect_error', (err) => {
+      const message = String(err?.message || 'unknown error');
+      if (socket.active) { // a transport problem: the client retries by itself
+        setConnState('reconnecting', `Cannot reach the server (${message}) — retrying…`);
+        return;
+      }
+      // refused by the server (the token): no automatic retry
+      let human;
+      if (/expired/i.test(message)) human = 'Your sign-in has expired. Please sign in again.';
+      else if (/token|auth/i.test(message)) human = `The server did not accept your sign-in (${message}). Please sign in again.`;
+      else human = `The server refused the connection: ${message}`;
+      setConnState('failed', human);
+      if (/expired|token|auth/i.test(message)) authLost(scope, human);
+    });
+    socket.io.on('reconnect_attempt', (n) => setConnState('reconnecting', `Connection lost — reconnecting (attempt ${n})…`));
+    socket.io.on('reconnect_failed', () => setConnState('failed', 'Could not reconnect to the server. Check the connection, then retry.'));
+    return socket;
+  }
+
+  /** Registers fn for an event once (a second registration of the same fn is ignored). fn gets the first argument. */
+  function on(event, fn) {
+    if (!socket) return; // no connection (the banner says why): nothing will arrive
+    let set = listeners.get(event);
+    if (!set) {
+      set = new Set();
+      listeners.set(event, set);
+      // with connection-state recovery, broadcasts carry a trailing offset argument: read the first only
+      socket.on(event, (data) => {
+        for (const handler of set) {
+          try {
+            handler(data);
+          } catch (e) {
+            console.error(`handler for ${event} failed`, e);
+          }
+        }
+      });
+    }
+    set.add(fn);
+  }
+
+  const events = { on }; // events.on(name, fn) below, in the form the event-catalog test scans
+
+  /** Fire and forget (volatile: dropped rather than queued while disconnected). */
+  function emit(event, data) {
+    if (socket?.connected) socket.volatile.emit(event, data);
+  }
+
+  /** Emits with an acknowledgement; resolves the ack's data or throws with a human message. */
+  async function emitWithAck(event, data, timeoutMs = 8000) {
+    if (!socket?.connected) throw new Error('Not connected to the server.');
+    let ack;
+    try {
+      ack = await socket.timeout(timeoutMs).emitWithAck(event, data);
+    } catch {
+      throw new Error('The server did not answer in time.');
+    }
+    if (ack && ack.success === false) {
+      const e = ack.error;
+      throw new Error(typeof e === 'string' ? e : e?.message || 'The server refused the request.');
+    }
+    return ack && 'data' in ack ? ack.data : ack;
+  }
+
+  function isConnected() {
+    return !!socket?.connected;
+  }
+
+  function onResync(fn) {
+    resyncHooks.add(fn);
+  }
+
+  /* --- admin pages --------------------------------------------------------------------------- */
+
+  /**
+   * Common start of an admin page: needs an admin token (else to the login page), fills the header,
+   * wires sign-out, connects and shows system events as toasts. Returns the auth or null.
+   */
+  function initAdminPage() {
+    const auth = getAuth('admin');
+    if (!auth || auth.expired || auth.user?.role !== 'admin') {
+      location.replace(loginUrl(auth?.expired ? 'expired' : null));
+      return null;
+    }
+    for (const n of document.querySelectorAll('[data-user-name]')) {
+      n.textContent = auth.user.display_name || auth.user.name || `admin #${userId(auth)}`;
+      n.title = `${auth.user.name || ''} (id ${userId(auth)})`;
+    }
+    for (const b of document.querySelectorAll('[data-signout]')) {
+      b.addEventListener('click', () => {
+        clearAuth('admin');
+        socket?.disconnect();
+        location.replace('/admin/login.html');
+      });
+    }
+    const path = location.pathname;
+    for (const a of document.querySelectorAll('.nav a')) if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
+    if (!connect('admin')) return auth;
+    events.on('system:alert', (a) => toast({ title: a?.title || 'System alert', body: a?.message || '', kind: alertKind(a?.level), timeout: 10000 }));
+    events.on('system:maintenance', (m) => toast({ title: m?.title || 'Maintenance', body: maintenanceText(m), kind: 'warning', timeout: 12000 }));
+    events.on('system:status_change', (s) => toast({ title: `Server status: ${s?.status ?? '?'}`, body: s?.message || '', kind: 'system' }));
+    // the token's end: tell the user before requests start failing
+    const ms = (auth.claims.exp || 0) * 1000 - Date.now();
+    if (ms > 0 && ms < 2 ** 31) setTimeout(() => authLost('admin', 'Your sign-in has expired. Please sign in again.'), ms);
+    return auth;
+  }
+
+  function alertKind(level) {
+    return { critical: 'error', error: 'error', warning: 'warning', warn: 'warning', success: 'success' }[level] || 'info';
+  }
+
+  function maintenanceText(m) {
+    if (!m) return '';
+    const when = [m.start_at && `from ${fmtTime(m.start_at)}`, m.end_at && `until ${fmtTime(m.end_at)}`].filter(Boolean).join(' ');
+    return [m.message, when].filter(Boolean).join('\n');
+  }
+
+  /** Disables a form's controls while fn runs; shows its error in the form's .form-error. */
+  async function busy(form, fn) {
+    const controls = [...form.querySelectorAll('button, input, select, textarea')].filter((c) => !c.disabled);
+    const errorBox = form.querySelector('.form-error');
+    if (errorBox) errorBox.textContent = '';
+    controls.forEach((c) => { c.disabled = true; });
+    try {
+      return await fn();
+    } catch (err) {
+      if (errorBox) errorBox.textContent = err.message || String(err);
+      else showError(err);
+      return undefined;
+    } finally {
+      controls.forEach((c) => { c.disabled = false; });
+    }
+  }
+
+  window.Herald = {
+    escapeHtml, el, $, safeUrl, fmtTime, fmtDuration, parseTime,
+    getAuth, setAuth, clearAuth, userId, decodeJwt, loginUrl, onAuthLost,
+    api, ApiError, toast, showError, busy,
+    connect, on, emit, emitWithAck, isConnected, onResync, setConnState, connState, alertKind, maintenanceText,
+    initAdminPage,
+    get socket() { return socket; },
+  };
+})();

@@ -1,0 +1,236 @@
+/* /chat.html: the customer side (what a mini program does). Sign in as a user, start a session
+ * (POST /customer-service/sessions), chat with paged history and the typing indicator, and follow the
+ * session's status (waiting -> active -> closed) through chat:session_update. */
+(function () {
+  'use strict';
+  const H = window.Herald;
+  const { $, el, api, toast, fmtTime } = H;
+  const SCOPE = 'customer';
+
+  const views = ['#signin-view', '#start-view', '#chat-view'];
+  function show(id) {
+    for (const v of views) $(v).hidden = v !== id;
+    document.body.classList.toggle('fill', id === '#chat-view');
+  }
+
+  /* --- sign-in --------------------------------------------------------------------------- */
+
+  function showSignIn(message) {
+    $('#who').hidden = true;
+    show('#signin-view');
+    $('#signin-reason').hidden = !message;
+    $('#signin-reason').textContent = message || '';
+    $('#username').focus();
+  }
+
+  $('#signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const username = $('#username').value.trim();
+    const password = $('#password').value;
+    H.busy(form, async () => {
+      if (!username || !password) throw new Error('Enter your username and password.');
+      let res;
+      try {
+        res = await api('/auth/login', { method: 'POST', body: { username, password } });
+      } catch (err) {
+        throw err.status === 401 ? new Error('Wrong username or password.') : err;
+      }
+      if (res?.user?.role !== 'user') {
+        throw new Error('This page is for customers. Staff accounts use the console at /admin/login.html.');
+      }
+      H.setAuth(SCOPE, res);
+      location.reload(); // start clean with the new identity
+    });
+  });
+
+  $('#signout').addEventListener('click', () => {
+    H.clearAuth(SCOPE);
+    location.reload();
+  });
+
+  const auth = H.getAuth(SCOPE);
+  if (!auth || auth.expired || auth.user?.role !== 'user') {
+    showSignIn(auth?.expired ? 'Your sign-in has expired. Please sign in again.' : '');
+    return;
+  }
+
+  /* --- signed in ------------------------------------------------------------------------- */
+
+  $('#who').hidden = false;
+  $('#user-name').textContent = auth.user.display_name || auth.user.name || `user #${H.userId(auth)}`;
+  H.onAuthLost(SCOPE, (message) => {
+    H.socket?.disconnect();
+    showSignIn(message);
+  });
+  H.connect(SCOPE);
+
+  const sessions = new Map(); // id -> SessionData (mine)
+  let current = null; // id of the session on screen
+
+  const view = new window.HeraldChatView({
+    scope: SCOPE,
+    role: 'user',
+    messages: $('#messages'),
+    typing: $('#typing'),
+    form: $('#composer'),
+    input: $('#input'),
+    typingText: 'Agent is typing…',
+    otherName: (m) => (m.sender_role === 'admin' ? 'Agent' : 'Customer'),
+  });
+
+  const isOpen = (s) => s.status === 'waiting' || s.status === 'active';
+  const newest = (a, b) => String(b.created_at || '').localeCompare(String(a.created_at || '')) || b.id - a.id;
+
+  function renderStatus() {
+    const s = sessions.get(current);
+    if (!s) return;
+    const chip = $('#chat-status');
+    chip.className = `chip ${s.status}`;
+    chip.textContent = s.status;
+    $('#chat-title').textContent = `Conversation #${s.id}`;
+    const line = {
+      waiting: 'Waiting for an agent — we will be with you shortly.',
+      active: s.admin_id ? `You are chatting with agent #${s.admin_id}.` : 'An agent is on it.',
+      closed: `Closed${s.closed_at ? ` at ${fmtTime(s.closed_at)}` : ''}.`,
+    }[s.status] || s.status;
+    $('#status-line').textContent = line;
+    const closed = s.status === 'closed';
+    $('#end-btn').hidden = closed;
+    if (closed) $('#confirm-end').hidden = true;
+    $('#composer').hidden = closed;
+    $('#closed-note').hidden = !closed;
+    $('#closed-text').textContent = 'This conversation was closed.';
+    view.setEnabled(!closed);
+  }
+
+  function openChat(id) {
+    const changed = current !== id;
+    current = id;
+    show('#chat-view');
+    renderStatus();
+    if (changed) view.open(id);
+    markRead(id);
+    if (sessions.get(id)?.status !== 'closed') $('#input').focus({ preventScroll: true });
+  }
+
+  function showStart() {
+    current = null;
+    $('#confirm-end').hidden = true;
+    view.close();
+    show('#start-view');
+    const past = [...sessions.values()].sort(newest);
+    $('#past-view').hidden = past.length === 0;
+    $('#past-list').replaceChildren(...past.map((s) => el('li', {},
+      el('span', { class: `chip ${s.status}`, text: s.status }),
+      el('span', { class: 'p-text', text: s.last_message || `Conversation #${s.id}` }),
+      el('span', { class: 'muted small', text: fmtTime(s.last_message_at || s.created_at) }),
+      el('button', { type: 'button', class: 'btn-small', text: isOpen(s) ? 'Continue' : 'View', onclick: () => openChat(s.id) }))));
+    $('#start-text').focus();
+  }
+
+  async function loadSessions({ pick = true } = {}) {
+    try {
+      const res = await api('/customer-service/sessions', { scope: SCOPE });
+      for (const s of res?.items || []) sessions.set(s.id, s);
+    } catch (err) {
+      if (err.status === 401) return;
+      show('#start-view');
+      H.showError(err, 'Could not load your conversations');
+      return;
+    }
+    if (!pick) {
+      if (current) renderStatus();
+      return;
+    }
+    const open = [...sessions.values()].filter(isOpen).sort(newest)[0];
+    if (open) openChat(open.id);
+    else showStart();
+  }
+
+  const reading = new Set();
+  async function markRead(id) {
+    const s = sessions.get(id);
+    if (!s || !Number(s.user_unread ?? s.unread_count ?? 0) || reading.has(id) || document.hidden) return;
+    reading.add(id);
+    try {
+      const res = await api(`/customer-service/sessions/${id}/read`, { scope: SCOPE, method: 'POST' });
+      if (res?.session) sessions.set(id, { ...s, ...res.session });
+    } catch {
+      /* the count is only cosmetic here */
+    } finally {
+      reading.delete(id);
+    }
+  }
+  document.addEventListener('visibilitychange', () => { if (!document.hidden && current) markRead(current); });
+
+  $('#start-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    H.busy(form, async () => {
+      const content = $('#start-text').value.trim();
+      if (!content) throw new Error('Tell us briefly what you need.');
+      const res = await api('/customer-service/sessions', { scope: SCOPE, method: 'POST', body: { content } });
+      if (!res?.session) throw new Error('The server did not return the new session.');
+      sessions.set(res.session.id, res.session);
+      $('#start-text').value = '';
+      openChat(res.session.id);
+      if (res.message) view.add(res.message);
+    });
+  });
+
+  $('#end-btn').addEventListener('click', () => { $('#confirm-end').hidden = false; });
+  $('#confirm-end-no').addEventListener('click', () => { $('#confirm-end').hidden = true; });
+  $('#confirm-end-yes').addEventListener('click', async (e) => {
+    const id = current;
+    const button = e.currentTarget;
+    button.disabled = true;
+    try {
+      const res = await api(`/customer-service/sessions/${id}/close`, { scope: SCOPE, method: 'POST' });
+      if (res?.session) sessions.set(id, { ...sessions.get(id), ...res.session });
+      if (current === id) renderStatus();
+    } catch (err) {
+      H.showError(err, 'Could not end the conversation');
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $('#back-btn').addEventListener('click', showStart);
+  $('#new-chat-btn').addEventListener('click', showStart);
+
+  /* --- live ------------------------------------------------------------------------------ */
+
+  H.on('chat:new_message', (m) => {
+    if (!m) return;
+    const s = sessions.get(m.session_id);
+    if (s) sessions.set(s.id, { ...s, last_message: m.content, last_message_at: m.created_at });
+    if (m.session_id === current) view.add(m);
+  });
+
+  H.on('chat:session_update', (s) => {
+    if (!s || typeof s.id !== 'number') return;
+    const before = sessions.get(s.id);
+    sessions.set(s.id, { ...(before || {}), ...s });
+    if (s.id === current) {
+      renderStatus();
+      if (before && before.status !== s.status) {
+        if (s.status === 'active') toast({ title: 'An agent joined', body: 'You are now chatting with our support team.', kind: 'success', timeout: 4000 });
+        if (s.status === 'closed') toast({ title: 'Conversation closed', body: 'Start a new conversation any time.', kind: 'info', timeout: 5000 });
+      }
+      if (Number(s.user_unread ?? 0)) markRead(s.id);
+    } else if (!$('#start-view').hidden) showStart();
+  });
+
+  H.on('chat:typing', (t) => view.onTyping(t));
+
+  H.on('system:alert', (a) => toast({ title: a?.title || 'Notice', body: a?.message || '', kind: H.alertKind(a?.level), timeout: 10000 }));
+  H.on('system:maintenance', (m) => toast({ title: m?.title || 'Maintenance', body: H.maintenanceText(m), kind: 'warning', timeout: 12000 }));
+
+  H.onResync(() => {
+    loadSessions({ pick: false });
+    if (current) view.open(current);
+  });
+
+  loadSessions();
+})();

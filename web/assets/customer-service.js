@@ -1,0 +1,278 @@
+/* /admin/customer-service.html: the agent's workbench. Session list (assigned to me + waiting) with
+ * unread counts and priority, kept live by chat:session_update / chat:new_message / chat:typing; a
+ * toast on chat:session_assigned; the chat pane with paged history, send, typing, take and close. */
+(function () {
+  'use strict';
+  const H = window.Herald;
+  const { $, el, api, toast, showError, fmtTime } = H;
+  const SCOPE = 'admin';
+  const TYPING_SHOW_MS = 3000;
+
+  const auth = H.initAdminPage();
+  if (!auth) return;
+  const me = H.userId(auth);
+
+  const sessions = new Map(); // id -> SessionData
+  const typingUntil = new Map(); // session id -> timer
+  let selected = null;
+  let filter = 'open';
+  let loadSeq = 0;
+  let loadedOnce = false;
+
+  const view = new window.HeraldChatView({
+    scope: SCOPE,
+    role: 'admin',
+    messages: $('#messages'),
+    typing: $('#typing'),
+    form: $('#composer'),
+    input: $('#input'),
+    typingText: 'Customer is typing…',
+    otherName: (m) => (m.sender_role === 'admin' ? `Agent #${m.sender_id}` : `Customer #${m.sender_id}`),
+  });
+
+  /* --- sessions ------------------------------------------------------------------------------ */
+
+  const unreadOf = (s) => Number(s.admin_unread ?? s.unread_count ?? 0) || 0;
+  const prioClass = (p) => (p >= 70 ? 'prio-high' : p >= 40 ? 'prio-med' : 'prio-low');
+  const STATUS_RANK = { active: 0, waiting: 1, closed: 2 };
+
+  function visible(s) {
+    if (filter === 'all') return true;
+    if (filter === 'open') return s.status !== 'closed';
+    return s.status === filter;
+  }
+
+  function sorted() {
+    return [...sessions.values()].filter(visible).sort((a, b) =>
+      (STATUS_RANK[a.status] ?? 3) - (STATUS_RANK[b.status] ?? 3)
+      || (b.priority || 0) - (a.priority || 0)
+      || String(b.last_message_at || b.updated_at || '').localeCompare(String(a.last_message_at || a.updated_at || ''))
+      || b.id - a.id);
+  }
+
+  function renderList() {
+    const list = $('#session-list');
+    const rows = sorted().map((s) => {
+      const unread = s.id === selected ? 0 : unreadOf(s);
+      const typing = typingUntil.has(s.id);
+      return el('li', {
+        class: 'session', role: 'option', tabindex: '0', 'aria-selected': String(s.id === selected),
+        dataset: { id: String(s.id), status: s.status },
+        onclick: () => select(s.id),
+        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(s.id); } },
+      },
+      el('div', { class: 's-title' },
+        el('span', { text: `Customer #${s.user_id}` }),
+        el('span', { class: `chip ${s.status}`, text: s.status }),
+        el('span', { class: `chip ${prioClass(s.priority || 0)}`, title: `Priority ${s.priority ?? 0}`, text: `P${s.priority ?? 0}` })),
+      typing ? el('div', { class: 's-last s-typing', text: 'typing…' })
+        : el('div', { class: 's-last', text: s.last_message || 'No messages yet' }),
+      el('div', { class: 's-side' },
+        el('span', { text: fmtTime(s.last_message_at || s.updated_at || s.created_at) }),
+        unread ? el('span', { class: 'badge unread', title: `${unread} unread`, text: String(unread) }) : null,
+        el('span', { text: `#${s.id}` })));
+    });
+    list.replaceChildren(...rows);
+    $('#sessions-empty').hidden = rows.length > 0 || !loadedOnce;
+    let total = 0;
+    for (const s of sessions.values()) if (s.status !== 'closed' && s.id !== selected) total += unreadOf(s);
+    $('#total-unread').textContent = String(total);
+    $('#total-unread').classList.toggle('zero', total === 0);
+    document.title = `${total ? `(${total}) ` : ''}Customer service — Herald`;
+  }
+
+  function upsert(s) {
+    if (!s || typeof s.id !== 'number') return;
+    sessions.set(s.id, { ...(sessions.get(s.id) || {}), ...s });
+  }
+
+  async function loadSessions() {
+    const seq = ++loadSeq;
+    try {
+      const query = { limit: 100 };
+      if (filter !== 'open' && filter !== 'all') query.status = filter;
+      const res = await api('/customer-service/sessions', { scope: SCOPE, query });
+      if (seq !== loadSeq) return;
+      for (const s of res?.items || []) upsert(s);
+      loadedOnce = true;
+      $('#sessions-loading').hidden = true;
+    } catch (err) {
+      if (seq !== loadSeq) return;
+      $('#sessions-loading').hidden = false;
+      $('#sessions-loading').replaceChildren(`Could not load sessions. ${err.message} `,
+        el('button', { type: 'button', class: 'btn-small', text: 'Retry', onclick: loadSessions }));
+    }
+    renderList();
+    if (selected) renderHead();
+  }
+
+  $('#status-filter').addEventListener('change', (e) => {
+    filter = e.target.value;
+    renderList();
+    loadSessions();
+  });
+
+  /* --- the open session ---------------------------------------------------------------------- */
+
+  function renderHead() {
+    const s = sessions.get(selected);
+    if (!s) return;
+    $('#chat-title').textContent = `Customer #${s.user_id} · session #${s.id}`;
+    const status = $('#chat-status');
+    status.className = `chip ${s.status}`;
+    status.textContent = s.status;
+    const prio = $('#chat-priority');
+    prio.className = `chip ${prioClass(s.priority || 0)}`;
+    prio.textContent = `P${s.priority ?? 0}`;
+    prio.title = `Priority ${s.priority ?? 0}`;
+    $('#chat-agent').textContent = s.admin_id === null || s.admin_id === undefined ? 'Unassigned'
+      : s.admin_id === me ? 'Assigned to you' : `Agent #${s.admin_id}`;
+    const closed = s.status === 'closed';
+    $('#take-btn').hidden = closed || s.admin_id === me;
+    $('#close-btn').hidden = closed;
+    if (closed) $('#confirm-close').hidden = true;
+    $('#composer').hidden = closed;
+    $('#closed-note').hidden = !closed;
+    $('#closed-note').textContent = closed ? `This session was closed${s.closed_at ? ` at ${fmtTime(s.closed_at)}` : ''}.` : '';
+    view.setEnabled(!closed);
+  }
+
+  function select(id) {
+    if (!sessions.has(id)) return;
+    const changed = selected !== id;
+    selected = id;
+    $('#workbench').classList.add('chat-open');
+    $('#chat-placeholder').hidden = true;
+    $('#chat-pane').hidden = false;
+    $('#confirm-close').hidden = true;
+    renderHead();
+    renderList();
+    if (changed) {
+      view.open(id);
+      $('#input').focus({ preventScroll: true });
+    }
+    markRead(id);
+  }
+
+  const reading = new Set();
+  async function markRead(id) {
+    const s = sessions.get(id);
+    if (!s || !unreadOf(s) || reading.has(id) || document.hidden) return;
+    reading.add(id);
+    try {
+      const res = await api(`/customer-service/sessions/${id}/read`, { scope: SCOPE, method: 'POST' });
+      if (res?.session) upsert(res.session);
+      else upsert({ id, admin_unread: 0, unread_count: 0 });
+      renderList();
+    } catch (err) {
+      showError(err, 'Could not mark the session read');
+    } finally {
+      reading.delete(id);
+    }
+  }
+
+  document.addEventListener('visibilitychange', () => { if (!document.hidden && selected) markRead(selected); });
+
+  $('#back-btn').addEventListener('click', () => $('#workbench').classList.remove('chat-open'));
+
+  $('#take-btn').addEventListener('click', async (e) => {
+    const id = selected;
+    e.currentTarget.disabled = true;
+    try {
+      const res = await api(`/customer-service/sessions/${id}/assign`, { scope: SCOPE, method: 'POST', body: {} });
+      if (res?.session) upsert(res.session);
+      toast({ title: 'Session taken', body: `Session #${id} is assigned to you.`, kind: 'success', timeout: 3000 });
+      renderList();
+      if (selected === id) renderHead();
+    } catch (err) {
+      showError(err, 'Could not take the session');
+    } finally {
+      $('#take-btn').disabled = false;
+    }
+  });
+
+  $('#close-btn').addEventListener('click', () => { $('#confirm-close').hidden = false; });
+  $('#confirm-close-no').addEventListener('click', () => { $('#confirm-close').hidden = true; });
+  $('#confirm-close-yes').addEventListener('click', async (e) => {
+    const id = selected;
+    e.currentTarget.disabled = true;
+    try {
+      const res = await api(`/customer-service/sessions/${id}/close`, { scope: SCOPE, method: 'POST' });
+      if (res?.session) upsert(res.session);
+      else upsert({ id, status: 'closed' });
+      $('#confirm-close').hidden = true;
+      renderList();
+      if (selected === id) renderHead();
+    } catch (err) {
+      showError(err, 'Could not close the session');
+    } finally {
+      $('#confirm-close-yes').disabled = false;
+    }
+  });
+
+  /* --- live ------------------------------------------------------------------------------ */
+
+  const justAssigned = new Set(); // the assignment toast covers the session's first message
+  H.on('chat:session_assigned', (a) => {
+    if (!a) return;
+    justAssigned.add(a.session_id);
+    setTimeout(() => justAssigned.delete(a.session_id), 3000);
+    toast({
+      title: 'New chat assigned to you',
+      body: `Session #${a.session_id} from customer #${a.user_id} · priority ${a.priority ?? 0}`,
+      kind: 'info',
+      timeout: 10000,
+      onClick: () => select(a.session_id),
+    });
+    loadSessions();
+  });
+
+  H.on('chat:session_update', (s) => {
+    if (!s || typeof s.id !== 'number') return;
+    upsert(s);
+    renderList();
+    if (s.id === selected) {
+      renderHead();
+      if (unreadOf(sessions.get(s.id))) markRead(s.id);
+    }
+  });
+
+  H.on('chat:new_message', (m) => {
+    if (!m) return;
+    const s = sessions.get(m.session_id);
+    if (!s) {
+      loadSessions(); // a session this page has not seen yet
+      return;
+    }
+    upsert({ id: s.id, last_message: m.content, last_message_at: m.created_at });
+    if (m.sender_role !== 'admin') clearTyping(m.session_id);
+    if (m.session_id === selected) {
+      view.add(m);
+    } else if (m.sender_role === 'user' && !justAssigned.has(m.session_id)) {
+      toast({ title: `Customer #${s.user_id}`, body: m.content, kind: 'info', timeout: 5000, onClick: () => select(s.id) });
+    }
+    renderList();
+  });
+
+  H.on('chat:typing', (t) => {
+    if (!t || t.role === 'admin') return;
+    view.onTyping(t);
+    clearTimeout(typingUntil.get(t.session_id));
+    typingUntil.set(t.session_id, setTimeout(() => clearTyping(t.session_id), TYPING_SHOW_MS));
+    renderList();
+  });
+
+  function clearTyping(id) {
+    if (!typingUntil.has(id)) return;
+    clearTimeout(typingUntil.get(id));
+    typingUntil.delete(id);
+    renderList();
+  }
+
+  H.onResync(() => {
+    loadSessions();
+    if (selected) view.open(selected);
+  });
+
+  loadSessions();
+})();

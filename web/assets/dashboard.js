@@ -1,0 +1,276 @@
+/* /admin/dashboard.html: live server state. /health and /metrics are sampled every 2 s (server state,
+ * not business data) and drawn as tiles and two small line charts on <canvas>: connections, and
+ * messages/s from the deltas of herald_ws_frames_total. System events arrive over the connection. */
+(function () {
+  'use strict';
+  const H = window.Herald;
+  const { $, el, fmtTime, fmtDuration } = H;
+  const INTERVAL_MS = 2000;
+  const KEEP = 90; // samples on the charts (3 minutes)
+
+  const auth = H.initAdminPage();
+  if (!auth) return;
+
+  /* --- Prometheus text ------------------------------------------------------------------ */
+
+  /** name{labels} -> value for every sample line. */
+  function parseMetrics(text) {
+    const out = new Map();
+    for (const line of text.split('\n')) {
+      if (!line || line[0] === '#') continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)/.exec(line);
+      if (m) out.set(m[1], Number(m[2]));
+    }
+    return out;
+  }
+
+  function sumOf(metrics, name) {
+    let total = 0;
+    for (const [key, value] of metrics) if (key === name || key.startsWith(`${name}{`)) total += value;
+    return total;
+  }
+
+  /* --- formatting ----------------------------------------------------------------------- */
+
+  const nf = new Intl.NumberFormat();
+  const num = (v) => (Number.isFinite(v) ? nf.format(Math.round(v)) : '—');
+  const rate = (v) => (!Number.isFinite(v) ? '—' : v >= 100 ? nf.format(Math.round(v)) : v.toFixed(1));
+  function bytes(v) {
+    if (!Number.isFinite(v)) return '—';
+    const units = ['B', 'KB', 'MB', 'GB'];
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  }
+
+  function tile(id, value, sub, state) {
+    const t = $(`#${id}`);
+    t.querySelector('[data-v]').textContent = value;
+    t.querySelector('[data-s]').textContent = sub || '';
+    t.classList.toggle('ok', state === 'ok');
+    t.classList.toggle('bad', state === 'bad');
+  }
+
+  /* --- charts ---------------------------------------------------------------------------- */
+
+  const series = {
+    conns: [
+      { color: '#3b5bdb', values: [] },
+      { color: '#2f9e44', values: [] },
+      { color: '#e67700', values: [] },
+    ],
+    msgs: [
+      { color: '#1c7ed6', values: [] },
+      { color: '#ae3ec9', values: [] },
+    ],
+  };
+
+  /** The top of the y axis: four steps of a round size (1, 2, 2.5, 5 x 10^k), at least 4. */
+  function niceMax(v) {
+    const raw = Math.max(v / 4, 1);
+    const p = 10 ** Math.floor(Math.log10(raw));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return 4 * m * p;
+    return 40 * p;
+  }
+
+  function draw(canvas, lines, fmt) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth, h = canvas.clientHeight;
+    if (!w || !h) return;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const left = 44, right = 8, top = 8, bottom = 20;
+    const cw = w - left - right, ch = h - top - bottom;
+    let max = 0;
+    for (const s of lines) for (const v of s.values) if (v > max) max = v;
+    max = niceMax(max * 1.1);
+
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = '#667085';
+    ctx.strokeStyle = '#e3e7ef';
+    ctx.lineWidth = 1;
+    ctx.textBaseline = 'middle';
+    ctx.textAlign = 'right';
+    for (let i = 0; i <= 4; i++) {
+      const y = top + ch - (ch * i) / 4;
+      ctx.beginPath();
+      ctx.moveTo(left, Math.round(y) + 0.5);
+      ctx.lineTo(w - right, Math.round(y) + 0.5);
+      ctx.stroke();
+      ctx.fillText(fmt((max * i) / 4), left - 6, y);
+    }
+    // the time axis spans the samples there are (up to KEEP): the left label says how far back
+    const n = Math.max(...lines.map((s) => s.values.length), 0);
+    ctx.textBaseline = 'top';
+    ctx.textAlign = 'left';
+    if (n > 1) ctx.fillText(`-${fmtDuration(((n - 1) * INTERVAL_MS) / 1000)}`, left, top + ch + 5);
+    ctx.textAlign = 'right';
+    ctx.fillText('now', w - right, top + ch + 5);
+
+    const step = n > 1 ? cw / (n - 1) : 0;
+    for (const s of lines) {
+      if (!s.values.length) continue;
+      const offset = n - s.values.length;
+      const points = s.values.map((v, i) => [n > 1 ? left + (offset + i) * step : w - right, top + ch - (ch * v) / max]);
+      if (points.length === 1) { // one sample: a dot
+        ctx.fillStyle = s.color;
+        ctx.beginPath();
+        ctx.arc(points[0][0], points[0][1], 2.5, 0, Math.PI * 2);
+        ctx.fill();
+        continue;
+      }
+      ctx.beginPath();
+      points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.strokeStyle = s.color;
+      ctx.lineWidth = 2;
+      ctx.lineJoin = 'round';
+      ctx.stroke();
+      // a light area under the line
+      ctx.lineTo(points[points.length - 1][0], top + ch);
+      ctx.lineTo(points[0][0], top + ch);
+      ctx.closePath();
+      ctx.globalAlpha = 0.07;
+      ctx.fillStyle = s.color;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+    }
+  }
+
+  const shortNum = (v) => (v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(v >= 1e4 ? 0 : 1)}k` : `${Math.round(v * 10) / 10}`);
+
+  function drawAll() {
+    draw($('#chart-conns'), series.conns, shortNum);
+    draw($('#chart-msgs'), series.msgs, shortNum);
+  }
+
+  function push(list, values) {
+    list.forEach((s, i) => {
+      s.values.push(values[i]);
+      if (s.values.length > KEEP) s.values.shift();
+    });
+  }
+
+  /* --- sampling -------------------------------------------------------------------------- */
+
+  let prev = null; // {t, framesIn, framesOut, bytesIn, bytesOut, http}
+  let paused = false;
+  let timer = null;
+  let failures = 0;
+
+  async function sample() {
+    timer = null;
+    if (paused) return;
+    try {
+      const [hRes, mRes] = await Promise.all([fetch('/health', { cache: 'no-store' }), fetch('/metrics', { cache: 'no-store' })]);
+      const health = await hRes.json();
+      const metrics = parseMetrics(await mRes.text());
+      if (!mRes.ok) throw new Error(`/metrics answered ${mRes.status}`);
+      failures = 0;
+      update(health, metrics);
+    } catch (err) {
+      failures++;
+      tile('t-status', 'unreachable', err.message || 'no answer', 'bad');
+      $('#updated').textContent = `Cannot reach the server (${failures} failed sample${failures > 1 ? 's' : ''}) — retrying…`;
+    }
+    if (!paused) timer = setTimeout(sample, INTERVAL_MS);
+  }
+
+  function update(health, metrics) {
+    const now = performance.now();
+    const cur = {
+      t: now,
+      framesIn: metrics.get('herald_ws_frames_total{direction="in"}') ?? 0,
+      framesOut: metrics.get('herald_ws_frames_total{direction="out"}') ?? 0,
+      bytesIn: metrics.get('herald_bytes_total{direction="in"}') ?? 0,
+      bytesOut: metrics.get('herald_bytes_total{direction="out"}') ?? 0,
+      http: sumOf(metrics, 'herald_http_requests_total'),
+    };
+    let r = null;
+    if (prev && now > prev.t) {
+      const dt = (now - prev.t) / 1000;
+      const d = (k) => Math.max(0, cur[k] - prev[k]) / dt; // a restarted server resets the counters
+      r = { fin: d('framesIn'), fout: d('framesOut'), bin: d('bytesIn'), bout: d('bytesOut'), http: d('http') };
+    }
+    prev = cur;
+
+    const c = health.connections || {};
+    const ws = health.websocket || {};
+    const sio = health.socketio || {};
+    tile('t-status', health.status || '?', health.version ? `version ${health.version}` : '', health.status === 'ok' ? 'ok' : 'bad');
+    tile('t-uptime', fmtDuration(health.uptime || 0), `since ${new Date(Date.now() - (health.uptime || 0) * 1000).toLocaleString()}`);
+    tile('t-conns', num(c.total), `HTTP ${num(c.http)} · WebSocket ${num(c.websocket)}`);
+    tile('t-sio', num(sio.sockets), `sockets · ${num(sio.sessions)} sessions · JSON ${num(health.json?.connections)}`);
+    tile('t-rooms', num(ws.rooms), 'Socket.IO rooms and topics');
+    tile('t-msgs', r ? rate(r.fin + r.fout) : '…', r ? `in ${rate(r.fin)} · out ${rate(r.fout)} (WebSocket frames)` : 'needs two samples');
+    tile('t-bytes', r ? `${bytes(r.bin + r.bout)}/s` : '…', r ? `in ${bytes(r.bin)}/s · out ${bytes(r.bout)}/s` : '');
+    tile('t-http', r ? rate(r.http) : '…', `${num(cur.http)} answered`);
+    const st = health.store;
+    if (st) {
+      tile('t-store', st.status || '?', [st.backend, Number.isFinite(st.commits) && `${num(st.commits)} commits`,
+        Number.isFinite(st.queue_depth) && `queue ${num(st.queue_depth)}`,
+        Number.isFinite(st.last_commit_ms) && `last commit ${st.last_commit_ms.toFixed(1)} ms`].filter(Boolean).join(' · '),
+      st.status === 'ok' ? 'ok' : 'bad');
+    } else tile('t-store', '—', 'not reported');
+    tile('t-chat', num(metrics.get('herald_chat_sessions_total')), `sessions · ${num(metrics.get('herald_chat_messages_total'))} messages`);
+    tile('t-notif', num(sumOf(metrics, 'herald_notifications_sent_total')),
+      `sent · ${num(metrics.get('herald_notifications_read_total'))} marked read`);
+    const lag = metrics.get('herald_event_loop_lag_seconds');
+    const lagMax = metrics.get('herald_event_loop_lag_max_seconds');
+    tile('t-lag', Number.isFinite(lag) ? `${(lag * 1000).toFixed(0)} ms` : '—',
+      Number.isFinite(lagMax) ? `largest ${(lagMax * 1000).toFixed(0)} ms` : '', Number.isFinite(lag) && lag > 0.1 ? 'bad' : null);
+
+    const rows = Object.entries(ws.byProtocol || {}).sort((a, b) => b[1] - a[1])
+      .map(([name, n]) => el('tr', {}, el('td', { text: name }), el('td', { text: num(n) })));
+    $('#by-protocol').replaceChildren(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', text: 'No WebSocket protocols' }), el('td', {}))));
+
+    push(series.conns, [c.total || 0, c.websocket || 0, sio.sockets || 0]);
+    if (r) push(series.msgs, [r.fin, r.fout]);
+    drawAll();
+    document.body.dataset.samples = String(series.conns[0].values.length);
+    $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()} · every ${INTERVAL_MS / 1000} s`;
+  }
+
+  $('#pause-btn').addEventListener('click', (e) => {
+    paused = !paused;
+    e.currentTarget.textContent = paused ? 'Resume' : 'Pause';
+    e.currentTarget.setAttribute('aria-pressed', String(paused));
+    if (paused) {
+      clearTimeout(timer);
+      timer = null;
+      $('#updated').textContent = 'Paused';
+    } else {
+      prev = null;
+      sample();
+    }
+  });
+
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(drawAll, 100);
+  });
+
+  /* --- system events (live, over the connection) --------------------------------------- */
+
+  function feed(kind, title, body, at) {
+    $('#feed-empty').hidden = true;
+    $('#feed').prepend(el('li', {},
+      el('div', {}, el('span', { class: `chip ${kind}`, text: kind === 'system' ? 'status' : kind }), ' ',
+        el('span', { class: 'f-title', text: title }),
+        el('span', { class: 'muted small', text: ` · ${fmtTime(at) || new Date().toLocaleTimeString()}` })),
+      body ? el('div', { class: 'f-body', text: body }) : null));
+    while ($('#feed').children.length > 50) $('#feed').lastElementChild.remove();
+  }
+
+  H.on('system:status_change', (s) => feed('system', `Status: ${s?.status ?? '?'}`, s?.message || '', s?.at));
+  H.on('system:alert', (a) => feed(H.alertKind(a?.level), a?.title || 'Alert', a?.message || '', a?.at));
+  H.on('system:maintenance', (m) => feed('warning', m?.title || 'Maintenance', H.maintenanceText(m), m?.at));
+
+  drawAll();
+  sample();
+})();

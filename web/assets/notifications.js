@@ -1,0 +1,263 @@
+/* /admin/notifications.html: the notification center. A paged list (newest first, "Load more"), the
+ * unread count, mark read (over the connection, REST when offline) and read all, a toast for every
+ * notification:new / notification:broadcast, all tabs kept in step by notification:update, and the
+ * send form (one admin or every admin). */
+(function () {
+  'use strict';
+  const H = window.Herald;
+  const { $, el, api, toast, showError, fmtTime } = H;
+  const SCOPE = 'admin';
+  const PAGE = 20;
+
+  const auth = H.initAdminPage();
+  if (!auth) return;
+  const me = H.userId(auth);
+
+  const list = $('#notif-list');
+  const items = new Map(); // id -> {data, node}
+  let filter = 'all';
+  let oldest = null; // smallest id loaded by paging (the next page is before it)
+  let hasMore = false;
+  let loadSeq = 0;
+  let unread = 0;
+
+  /* --- unread count ---------------------------------------------------------------------- */
+
+  function setUnread(n) {
+    unread = Math.max(0, n | 0);
+    const badge = $('#unread-count');
+    badge.textContent = String(unread);
+    badge.classList.toggle('zero', unread === 0);
+    $('#read-all').disabled = unread === 0;
+    document.title = `${unread ? `(${unread}) ` : ''}Notifications — Herald`;
+  }
+
+  async function refreshCount() {
+    try {
+      const res = await api('/notifications/unread-count', { scope: SCOPE });
+      setUnread(res?.count ?? 0);
+    } catch (err) {
+      showError(err, 'Could not load the unread count');
+    }
+  }
+
+  /* --- list ------------------------------------------------------------------------------- */
+
+  const TYPES = new Set(['info', 'success', 'warning', 'error', 'system']);
+  const typeClass = (t) => (TYPES.has(t) ? t : 'info');
+
+  function renderItem(n) {
+    const read = !!n.is_read;
+    const link = H.safeUrl(n.link);
+    const audience = n.target_user_id === null || n.target_user_id === undefined ? 'Broadcast' : 'To you';
+    return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.id) } },
+      el('span', { class: 'dot', 'aria-hidden': 'true' }),
+      el('div', { class: 'n-main' },
+        el('div', { class: 'n-head' },
+          el('span', { class: `chip ${typeClass(n.type)}`, text: n.type || 'info' }),
+          el('span', { class: 'n-title', text: n.title || '(no title)' }),
+          read ? null : el('span', { class: 'sr-only', text: '(unread)' })),
+        n.content ? el('div', { class: 'n-content', text: n.content }) : null,
+        link ? el('a', { class: 'small', href: link, target: '_blank', rel: 'noopener noreferrer', text: n.link }) : null,
+        el('div', { class: 'n-meta' },
+          el('time', { datetime: n.created_at || '', title: n.created_at || '', text: fmtTime(n.created_at) }),
+          el('span', { text: audience }),
+          n.sender_id ? el('span', { text: n.sender_id === me ? 'from you' : `from admin #${n.sender_id}` }) : null)),
+      el('div', { class: 'n-actions' },
+        read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: 'Mark read', onclick: () => markRead(n.id) })));
+  }
+
+  function put(n, where) {
+    const node = renderItem(n);
+    const old = items.get(n.id);
+    if (old) {
+      old.node.replaceWith(node);
+      old.data = n;
+      old.node = node;
+      return old;
+    }
+    const item = { data: n, node };
+    items.set(n.id, item);
+    if (where === 'top') {
+      node.classList.add('fresh');
+      list.prepend(node);
+    } else list.append(node);
+    return item;
+  }
+
+  function updateEmpty() {
+    $('#notif-empty').hidden = items.size > 0 || !$('#notif-loading').hidden;
+    $('#notif-empty').textContent = filter === 'unread' ? 'Nothing unread. 🎉' : 'No notifications yet.';
+    $('#load-more').hidden = !hasMore;
+  }
+
+  async function load(reset) {
+    const seq = ++loadSeq;
+    if (reset) {
+      items.clear();
+      list.replaceChildren();
+      oldest = null;
+      hasMore = false;
+      $('#notif-loading').hidden = false;
+      $('#notif-loading').textContent = 'Loading…';
+      updateEmpty();
+    }
+    const more = $('#load-more');
+    more.disabled = true;
+    try {
+      const res = await api('/notifications', {
+        scope: SCOPE,
+        query: { limit: PAGE, unread: filter === 'unread' ? 'true' : undefined, before: reset ? undefined : oldest },
+      });
+      if (seq !== loadSeq) return;
+      for (const n of res?.items || []) {
+        if (!items.has(n.id)) put(n, 'bottom');
+        if (oldest === null || n.id < oldest) oldest = n.id;
+      }
+      hasMore = !!res?.has_more;
+      $('#notif-loading').hidden = true;
+    } catch (err) {
+      if (seq !== loadSeq) return;
+      $('#notif-loading').hidden = false;
+      $('#notif-loading').replaceChildren(`Could not load notifications. ${err.message} `,
+        el('button', { type: 'button', class: 'btn-small', text: 'Retry', onclick: () => load(items.size === 0) }));
+    } finally {
+      if (seq === loadSeq) more.disabled = false;
+      updateEmpty();
+    }
+  }
+
+  /* --- read state -------------------------------------------------------------------------- */
+
+  function applyRead(id, isRead = true) {
+    const item = items.get(id);
+    if (!item) { // not on screen: ask the server for the count
+      refreshCount();
+      return;
+    }
+    if (!!item.data.is_read === isRead) return;
+    put({ ...item.data, is_read: isRead }, null);
+    setUnread(unread + (isRead ? -1 : 1));
+  }
+
+  async function markRead(id) {
+    const button = items.get(id)?.node.querySelector('.mark-read');
+    if (button) button.disabled = true;
+    try {
+      if (H.isConnected()) await H.emitWithAck('notification:mark_read', { notification_id: id });
+      else await api(`/notifications/${id}/read`, { scope: SCOPE, method: 'POST' });
+      applyRead(id, true);
+    } catch (err) {
+      if (button) button.disabled = false;
+      showError(err, 'Could not mark it read');
+    }
+  }
+
+  $('#read-all').addEventListener('click', async (e) => {
+    const button = e.currentTarget;
+    button.disabled = true;
+    try {
+      await api('/notifications/read-all', { scope: SCOPE, method: 'POST' });
+      applyAllRead();
+    } catch (err) {
+      showError(err, 'Could not mark all read');
+    } finally {
+      button.disabled = unread === 0;
+    }
+  });
+
+  function applyAllRead() {
+    for (const item of items.values()) if (!item.data.is_read) put({ ...item.data, is_read: true }, null);
+    setUnread(0);
+  }
+
+  /* --- live ------------------------------------------------------------------------------- */
+
+  function incoming(n, broadcast) {
+    if (!n || typeof n.id !== 'number') return;
+    if (!items.has(n.id)) {
+      if (!(filter === 'unread' && n.is_read)) put(n, 'top');
+      if (!n.is_read) setUnread(unread + 1);
+      updateEmpty();
+    }
+    toast({
+      title: n.title || (broadcast ? 'Broadcast' : 'New notification'),
+      body: n.content || '',
+      kind: typeClass(n.type),
+      timeout: 8000,
+      onClick: () => items.get(n.id)?.node.scrollIntoView({ behavior: 'smooth', block: 'center' }),
+    });
+  }
+
+  H.on('notification:new', (n) => incoming(n, false));
+  H.on('notification:broadcast', (n) => incoming(n, true));
+  H.on('notification:update', (u) => {
+    if (!u) return;
+    if (u.all) applyAllRead();
+    else if (u.notification_id !== undefined) applyRead(Number(u.notification_id), u.is_read !== false);
+  });
+  H.onResync(() => {
+    load(true);
+    refreshCount();
+  });
+
+  /* --- filter and paging ---------------------------------------------------------------- */
+
+  for (const [id, value] of [['#filter-all', 'all'], ['#filter-unread', 'unread']]) {
+    $(id).addEventListener('click', () => {
+      if (filter === value) return;
+      filter = value;
+      $('#filter-all').setAttribute('aria-pressed', String(value === 'all'));
+      $('#filter-unread').setAttribute('aria-pressed', String(value === 'unread'));
+      load(true);
+    });
+  }
+  $('#load-more').addEventListener('click', () => load(false));
+
+  /* --- send ------------------------------------------------------------------------------- */
+
+  // on a phone the form starts folded so the list is what one sees first
+  if (window.matchMedia('(max-width: 860px)').matches) $('#send-panel').open = false;
+  const form = $('#send-form');
+  $('#target-hint').textContent = `Your admin id is ${me}.`;
+  for (const radio of form.querySelectorAll('input[name="target"]')) {
+    radio.addEventListener('change', () => {
+      const one = form.querySelector('input[name="target"]:checked').value === 'one';
+      $('#target-row').hidden = !one;
+      if (one) $('#target-id').focus();
+    });
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    H.busy(form, async () => {
+      const one = form.querySelector('input[name="target"]:checked').value === 'one';
+      const body = {
+        type: $('#n-type').value,
+        title: $('#n-title').value.trim(),
+        content: $('#n-content').value.trim(),
+      };
+      if (!body.title) throw new Error('Give the notification a title.');
+      if (!body.content) throw new Error('Write a message.');
+      const link = $('#n-link').value.trim();
+      if (link) {
+        if (!H.safeUrl(link)) throw new Error('The link must be an http(s) address.');
+        body.link = link;
+      }
+      if (one) {
+        const target = Number($('#target-id').value);
+        if (!Number.isInteger(target) || target < 1) throw new Error('Enter the admin\'s user id (a positive number).');
+        body.target_user_id = target;
+      }
+      await api('/notifications/send', { scope: SCOPE, method: 'POST', body });
+      toast({ title: 'Notification sent', body: one ? `To admin #${body.target_user_id}` : 'To all admins', kind: 'success', timeout: 3000 });
+      $('#n-title').value = '';
+      $('#n-content').value = '';
+      $('#n-link').value = '';
+    });
+  });
+
+  setUnread(0);
+  refreshCount();
+  load(true);
+})();
