@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/path.h"
 #include "proto/echo.h"
 #include "proto/sio_test_handlers.h"
 
@@ -112,7 +113,7 @@ static int setup_json(hd_app_t *app) {
 static int route_client_bundle(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
   char real[PATH_MAX];
-  if (!realpath(cfg->socketio_client_dir, real)) {
+  if (hd_path_resolve(cfg->socketio_client_dir, real)) {
     HD_WARN("app", "socket.io-client files not found: the bundle is not served", "dir=%s", cfg->socketio_client_dir);
     return 0;
   }
@@ -132,7 +133,7 @@ static int route_client_bundle(hd_app_t *app) {
 /* Routes /herald-client.js to the JSON-protocol client in --js-client-dir. */
 static int route_js_client(hd_app_t *app) {
   char real[PATH_MAX];
-  if (!realpath(app->srv->cfg->js_client_dir, real)) {
+  if (hd_path_resolve(app->srv->cfg->js_client_dir, real)) {
     HD_WARN("app", "herald-client.js not found: it is not served", "dir=%s", app->srv->cfg->js_client_dir);
     return 0;
   }
