@@ -213,6 +213,8 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   s->closed = true;
   if (notify_peer && !s->websocket) queue_packet(s, HD_EIO_CLOSE, NULL, 0, false);
   else if (notify_peer && s->ws) ws_send_packet(s->ws, s->version, HD_EIO_CLOSE, NULL, 0, false);
+  else if (s->get && !s->out_head) /* a waiting poll learns the end: close, or noop when the client closed */
+    queue_packet(s, strcmp(reason, "transport close") ? HD_EIO_CLOSE : HD_EIO_NOOP, NULL, 0, false);
   hd_eio_server_t *eio = s->eio;
   hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
   if (s->get) answer_get(s, NULL);
@@ -270,6 +272,17 @@ static int open_packet(hd_eio_session_t *s, char *out, size_t len) {
 
 /* --- incoming packets --------------------------------------------------------------------- */
 
+/* Sends what waited in the polling queue over the WebSocket, in order. */
+static void flush_queue_to_ws(hd_eio_session_t *s) {
+  for (packet_t *p = s->out_head, *next; p; p = next) {
+    next = p->next;
+    if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
+    free(p);
+  }
+  s->out_head = s->out_tail = NULL;
+  s->out_bytes = 0;
+}
+
 static void finish_upgrade(hd_eio_session_t *s) {
   uv_timer_stop(&s->upgrade_timer);
   s->websocket = true;
@@ -280,13 +293,7 @@ static void finish_upgrade(hd_eio_session_t *s) {
     packet_t noop = {.type = HD_EIO_NOOP};
     answer_get(s, &noop);
   }
-  for (packet_t *p = s->out_head, *next; p; p = next) { /* what waited for polling goes out in order */
-    next = p->next;
-    if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
-    free(p);
-  }
-  s->out_head = s->out_tail = NULL;
-  s->out_bytes = 0;
+  flush_queue_to_ws(s);
 }
 
 /* Handles one packet from the client; `via` is the WebSocket it came on (NULL for polling). */
@@ -384,26 +391,26 @@ static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_htt
   if (req->method != HTTP_GET) return eio_error(ex, ERR_METHOD);
   hd_eio_session_t *s = session_new(eio, version, ex->conn);
   if (!s) return hd_http_respond_error(ex, 500, "out of memory");
-  s->websocket = websocket;
+  /* The layer above sees the request (auth in its query) before a WebSocket replaces it; what it
+   * sends meanwhile waits in the queue and goes out after the open packet. */
+  if (eio->cb->on_open && eio->cb->on_open(s, req, eio->udata)) {
+    eio_error(ex, ERR_FORBIDDEN);
+    session_close(s, "forced close", false);
+    return;
+  }
   hd_conn_t *conn = ex->conn; /* ex is gone once the upgrade switched the connection */
   if (websocket && hd_ws_upgrade(ex, &ws_handler, s)) { /* the upgrade answered the error */
-    s->websocket = false;
     session_close(s, "transport error", false);
     return;
   }
-  if (websocket) {
-    s->ws = conn;
-    hd_ws_set_max_message(s->ws, eio->opt.max_payload);
-  }
-  if (eio->cb->on_open && eio->cb->on_open(s, req, eio->udata)) {
-    if (!websocket) eio_error(ex, ERR_FORBIDDEN);
-    session_close(s, "forced close", websocket);
-    return;
-  }
+  s->websocket = websocket;
   char open[256];
   int n = open_packet(s, open, sizeof open);
   if (websocket) {
+    s->ws = conn;
+    hd_ws_set_max_message(s->ws, eio->opt.max_payload);
     ws_send_packet(s->ws, version, HD_EIO_OPEN, open, (size_t)n, false);
+    flush_queue_to_ws(s);
   } else {
     hd_sbuf_t body = {0};
     hd_eio_payload_append(&body, HD_EIO_OPEN, open, (size_t)n, false, version, true);
@@ -433,9 +440,8 @@ static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_r
     return;
   }
   if (req->method != HTTP_POST) return eio_error(ex, ERR_REQUEST);
-  if (req->body.len > s->eio->opt.max_payload) {
+  if (req->body.len > s->eio->opt.max_payload) { /* refused; the session stays, as in Engine.IO */
     hd_http_respond_error(ex, 413, "payload too large");
-    session_close(s, "transport error", false);
     return;
   }
   int rc = hd_eio_payload_decode(req->body.ptr ? req->body.ptr : "", req->body.len, s->version, on_polled_packet, s);

@@ -623,9 +623,14 @@ static int ws_open(hd_conn_t *c, void *udata) {
   char d[160];
   snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
   send_frame(j, "connect", d);
-  if (jp->opt.store) { /* notifications that waited for this user, from the store */
+  if (jp->opt.store) { /* notifications that waited for this user, from the store; the client's
+                        * frames wait until they are out, so every answer comes after the inbox */
     hd_conn_retain(c);
-    if (hd_store_inbox_take(jp->opt.store, j->claims.sub, inbox_taken, c)) hd_conn_release(c);
+    hd_conn_set_reading(c, false);
+    if (hd_store_inbox_take(jp->opt.store, j->claims.sub, inbox_taken, c)) {
+      hd_conn_set_reading(c, true);
+      hd_conn_release(c);
+    }
   }
   inbox_t *in = inbox_get(jp, j->claims.sub, false);
   if (in) { /* notifications that waited for this user */
@@ -663,6 +668,7 @@ static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
     if (msg) send_message(j, msg);
     hd_hub_msg_unref(msg);
   }
+  if (!c->closing && !c->ending) hd_conn_set_reading(c, true);
   hd_conn_release(c);
 }
 

@@ -13,6 +13,8 @@
 #include "proto/sio_packet.h"
 
 #define MAX_NAMESPACES 16
+#define MAX_LIFECYCLE_HANDLERS 4 /* connect / disconnect listeners per namespace */
+#define SOCKET_ID_MAX 160         /* "/nsp#" + an Engine.IO sid for v3 clients */
 #define MAX_ATTACHMENTS_HELD 16
 #define RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
 
@@ -35,7 +37,7 @@ typedef struct {
 
 typedef struct {
   char pid[24];
-  char id[24];
+  char id[SOCKET_ID_MAX];
   char sub[128];
   char **rooms;        /* hub room keys the socket was in (NULL-terminated) */
   uint64_t last_msg_id;
@@ -46,10 +48,15 @@ typedef struct {
   char name[128];
   char all_room[136]; /* hub room of every socket of the namespace */
   handler_t *handlers;
-  hd_sio_connect_fn on_connect;
-  void *connect_udata;
-  hd_sio_disconnect_fn on_disconnect;
-  void *disconnect_udata;
+  struct {
+    hd_sio_connect_fn fn;
+    void *udata;
+  } on_connect[MAX_LIFECYCLE_HANDLERS];
+  struct {
+    hd_sio_disconnect_fn fn;
+    void *udata;
+  } on_disconnect[MAX_LIFECYCLE_HANDLERS];
+  int connect_count, disconnect_count;
   recovery_packet_t *ring;
   uint32_t ring_head, ring_len;
 } nsp_t;
@@ -80,7 +87,7 @@ struct hd_sio_socket {
   client_t *client;
   nsp_t *nsp;
   int nsp_index;
-  char id[24];
+  char id[SOCKET_ID_MAX];
   char pid[24];
   hd_claims_t claims;
   bool authenticated;
@@ -110,7 +117,7 @@ struct hd_sio_server {
 
 /* --- small helpers ------------------------------------------------------------------------ */
 
-static void random_id(char out[24]) { hd_id_random(out, 20); }
+static void random_id(char *out) { hd_id_random(out, 20); }
 
 static nsp_t *find_nsp(hd_sio_server_t *sio, const char *name, size_t len) {
   for (int i = 0; i < sio->nsp_count; i++)
@@ -155,6 +162,18 @@ typedef struct {
   bool offset; /* append the message id as the recovery offset */
 } encode_ctx_t;
 
+/* Binary attachments travelling with a broadcast message (hub msg extra). */
+typedef struct {
+  size_t count;
+  hd_buf_t *bufs[];
+} attachments_t;
+
+static void attachments_free(void *extra) {
+  attachments_t *a = extra;
+  for (size_t i = 0; a && i < a->count; i++) hd_buf_unref(a->bufs[i]);
+  free(a);
+}
+
 static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
   const encode_ctx_t *ctx = arg;
   hd_sbuf_t args = {0}, text = {0};
@@ -167,8 +186,19 @@ static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
   }
   hd_buf_t *b = NULL;
   const char *event = msg->sio_event ? msg->sio_event : msg->event;
-  if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, event, args.ptr, args.len))
+  const attachments_t *att = msg->free_extra == attachments_free ? msg->extra : NULL;
+  if (att && args.ptr) { /* BINARY_EVENT: ["event", args...] with placeholders, then the attachments */
+    hd_sbuf_t data = {0};
+    hd_sbuf_puts(&data, "[\"");
+    hd_sbuf_json_escape(&data, event, strlen(event));
+    hd_sbuf_printf(&data, "\"%s%.*s]", args.len > 2 ? "," : "", (int)(args.len - 2), args.ptr + 1);
+    if (data.ptr && !hd_sio_packet_encode(&text, HD_SIO_BINARY_EVENT, ctx->nsp, HD_SIO_NO_ACK, (uint32_t)att->count,
+                                          data.ptr, data.len))
+      b = hd_buf_from(text.ptr, text.len);
+    hd_sbuf_free(&data);
+  } else if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, event, args.ptr, args.len)) {
     b = hd_buf_from(text.ptr, text.len);
+  }
   hd_sbuf_free(&args);
   hd_sbuf_free(&text);
   return b;
@@ -194,7 +224,9 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_buf_t *text = hd_hub_msg_encoded(msg, sio->enc_text, encode_text, &ctx);
   if (!text) return;
   hd_buf_t *frame = hd_eio_is_websocket(s->client->eio) ? hd_hub_msg_encoded(msg, sio->enc_ws, encode_ws, text) : NULL;
-  hd_eio_send_prebuilt(s->client->eio, frame, (const char *)text->data, text->len);
+  if (hd_eio_send_prebuilt(s->client->eio, frame, (const char *)text->data, text->len)) return;
+  const attachments_t *att = msg->free_extra == attachments_free ? msg->extra : NULL;
+  for (size_t i = 0; att && i < att->count; i++) hd_eio_send(s->client->eio, att->bufs[i]->data, att->bufs[i]->len, true);
 }
 
 /* --- recovery ----------------------------------------------------------------------------- */
@@ -325,7 +357,8 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   s->connected = false;
   while (s->acks) ack_finish(s->acks, NULL);
   if (was_connected && sio->opt.recovery_window_ms && recoverable(reason)) session_save(s);
-  if (was_connected && s->nsp->on_disconnect) s->nsp->on_disconnect(s, reason, s->nsp->disconnect_udata);
+  for (int i = 0; was_connected && i < s->nsp->disconnect_count; i++)
+    s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--;
@@ -389,7 +422,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   for (char **r = rs->rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
   s->connected = true;
   /* CONNECT reply, then what was missed, in order */
-  char body[96];
+  char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
   send_packet(s->client, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
   for (uint32_t i = 0; i < n->ring_len; i++) {
@@ -430,14 +463,17 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   sio->sockets++;
   bool recovered = recover(sio, s, auth);
   if (!recovered) {
-    random_id(s->id);
+    if (hd_eio_session_version(c->eio) == 3) /* as socket.io 2.x clients compute it: sid, or nsp#sid */
+      snprintf(s->id, sizeof s->id, "%s%s%s", strcmp(n->name, "/") ? n->name : "", strcmp(n->name, "/") ? "#" : "",
+               hd_eio_session_id(c->eio));
+    else random_id(s->id);
     random_id(s->pid);
-    char room[160];
+    char room[320];
     hd_sio_room_key(n->name, s->id, room, sizeof room);
     hd_hub_join(sio->hub, &s->member, room, strlen(room));
     hd_hub_join(sio->hub, &s->member, n->all_room, strlen(n->all_room));
     s->connected = true;
-    char body[96];
+    char body[256];
     int len = 0;
     if (hd_eio_session_version(c->eio) == 4) {
       len = sio->opt.recovery_window_ms ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
@@ -446,7 +482,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
   }
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims.sub, recovered);
-  if (n->on_connect && s->connected) n->on_connect(s, auth, n->connect_udata);
+  for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
 }
 
 static bool is_reserved(const char *event) {
@@ -702,32 +738,38 @@ int hd_sio_on(hd_sio_server_t *sio, const char *nsp, const char *event, hd_sio_e
 int hd_sio_on_connect(hd_sio_server_t *sio, const char *nsp, hd_sio_connect_fn fn, void *udata) {
   nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
   if (!n) return HD_ENOTFOUND;
-  n->on_connect = fn;
-  n->connect_udata = udata;
+  if (n->connect_count == MAX_LIFECYCLE_HANDLERS) return HD_ERANGE;
+  n->on_connect[n->connect_count].fn = fn;
+  n->on_connect[n->connect_count++].udata = udata;
   return 0;
 }
 
 int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnect_fn fn, void *udata) {
   nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
   if (!n) return HD_ENOTFOUND;
-  n->on_disconnect = fn;
-  n->disconnect_udata = udata;
+  if (n->disconnect_count == MAX_LIFECYCLE_HANDLERS) return HD_ERANGE;
+  n->on_disconnect[n->disconnect_count].fn = fn;
+  n->on_disconnect[n->disconnect_count++].udata = udata;
   return 0;
 }
 
-size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
+/* Broadcast with optional binary attachments (taken over by the message). */
+static size_t broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
                         const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
-                        const char *args_json) {
+                        const char *args_json, attachments_t *att) {
   nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
-  if (!n || room_count > 64 || except_count > 16) return 0;
+  if (!n || room_count > 64 || except_count > 16) {
+    attachments_free(att);
+    return 0;
+  }
   char keys[64][160], ekeys[16][160];
   const char *rk[64], *ek[16];
   for (size_t i = 0; i < room_count; i++) {
-    if (hd_sio_room_key(nsp, rooms[i], keys[i], sizeof keys[i]) < 0) return 0;
+    if (hd_sio_room_key(nsp, rooms[i], keys[i], sizeof keys[i]) < 0) return attachments_free(att), 0;
     rk[i] = keys[i];
   }
   for (size_t i = 0; i < except_count; i++) {
-    if (hd_sio_room_key(nsp, except[i], ekeys[i], sizeof ekeys[i]) < 0) return 0;
+    if (hd_sio_room_key(nsp, except[i], ekeys[i], sizeof ekeys[i]) < 0) return attachments_free(att), 0;
     ek[i] = ekeys[i];
   }
   if (!room_count) rk[room_count++] = n->all_room;
@@ -735,13 +777,23 @@ size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const
    * observer records it for recovery */
   bool topic = !strcmp(nsp, "/") && room_count == 1 && rk[0] != n->all_room && !except_count && !skip;
   hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, topic ? rk[0] : NULL, event, args_json, strlen(args_json));
-  if (!msg) return 0;
+  if (!msg) {
+    attachments_free(att);
+    return 0;
+  }
   msg->args = true;
+  if (att) msg->extra = att, msg->free_extra = attachments_free;
   if (sio->opt.recovery_window_ms && !topic)
     ring_push(sio, n, msg, rk[0] == n->all_room ? NULL : rk, rk[0] == n->all_room ? 0 : room_count, ek, except_count);
   size_t d = hd_hub_publish(sio->hub, msg, rk, room_count, ek, except_count, skip ? &skip->member : NULL);
   hd_hub_msg_unref(msg);
   return d;
+}
+
+size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
+                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
+                        const char *args_json) {
+  return broadcast(sio, nsp, rooms, room_count, except, except_count, skip, event, args_json, NULL);
 }
 
 int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
@@ -796,6 +848,22 @@ static int send_binary(hd_sio_socket_t *s, hd_sio_type_t type, int64_t ack_id, j
 
 int hd_sio_emit_binary(hd_sio_socket_t *s, const char *event, json_t *args) {
   if (!s->connected) return HD_ECLOSED;
+  hd_sio_server_t *sio = s->client->sio;
+  if (s->cur_att_n && sio->opt.recovery_window_ms) { /* through the socket's own room, recoverable */
+    attachments_t *att = malloc(sizeof(*att) + s->cur_att_n * sizeof(att->bufs[0]));
+    char *text = json_dumps(args, JSON_COMPACT);
+    if (!att || !text) {
+      free(att);
+      free(text);
+      return HD_ENOMEM;
+    }
+    att->count = s->cur_att_n;
+    for (size_t i = 0; i < att->count; i++) att->bufs[i] = hd_buf_ref(s->cur_att[i]);
+    const char *room = s->id;
+    size_t d = broadcast(sio, s->nsp->name, &room, 1, NULL, 0, NULL, event, text, att);
+    free(text);
+    return d ? 0 : HD_ECLOSED;
+  }
   json_t *data = json_array();
   json_array_append_new(data, json_string(event));
   json_array_extend(data, args);

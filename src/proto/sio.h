@@ -53,6 +53,7 @@ size_t hd_sio_client_count(const hd_sio_server_t *sio);
 
 /* Handlers of a namespace (it must be configured). event "*" catches events without a handler. */
 int hd_sio_on(hd_sio_server_t *sio, const char *nsp, const char *event, hd_sio_event_fn fn, void *udata);
+/* Adds a connect (disconnect) listener; up to 4 per namespace, called in registration order. */
 int hd_sio_on_connect(hd_sio_server_t *sio, const char *nsp, hd_sio_connect_fn fn, void *udata);
 int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnect_fn fn, void *udata);
 

@@ -2,11 +2,12 @@
 #include "proto/sio_test_handlers.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 
 static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
-  char *text = json_dumps(auth ? auth : json_object(), JSON_COMPACT);
+  char *text = auth ? json_dumps(auth, JSON_COMPACT) : strdup("{}");
   if (!text) return;
   hd_sbuf_t args = {0};
   hd_sbuf_printf(&args, "[%s]", text);

@@ -10,6 +10,7 @@ import { startHerald } from './lib/server.mjs';
 
 const SEP = '\x1e';
 const WAIT = 5000;
+const SUITE = { timeout: 30000 }; // a suite never hangs, even if the server dies
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- helpers ----
@@ -27,7 +28,7 @@ async function handshake(srv, headers = {}) {
 }
 
 function poll(srv, sid, headers = {}) {
-  return fetch(eioUrl(srv, `&sid=${sid}`), { headers, signal: AbortSignal.timeout(WAIT * 2) });
+  return fetch(eioUrl(srv, `&sid=${sid}`), { headers, signal: AbortSignal.timeout(WAIT) });
 }
 async function pollText(srv, sid) {
   const res = await poll(srv, sid);
@@ -43,12 +44,14 @@ async function postOk(srv, sid, body) {
   assert.equal(await res.text(), 'ok');
 }
 
-/** GETs until `count` packets came in (only call when that many are due, or a GET would hang). */
+/** GETs until `count` packets came in (only call when that many are due, or a GET would hang).
+ * The test handlers' "auth" event (sent on CONNECT) is skipped: it is tested in socketio.test.mjs. */
 async function pollPackets(srv, sid, count) {
   const packets = [];
-  while (packets.length < count) packets.push(...(await pollText(srv, sid)).split(SEP));
+  while (packets.length < count) packets.push(...(await pollText(srv, sid)).split(SEP).filter((p) => !isAuth(p)));
   return packets;
 }
+const isAuth = (packet) => packet.startsWith('42["auth"');
 
 /** The JSON array of a Socket.IO event packet "42[...]". */
 function eventArgs(packet) {
@@ -56,12 +59,12 @@ function eventArgs(packet) {
   return JSON.parse(packet.slice(2));
 }
 
-/** Socket.IO CONNECT over polling: the CONNECT reply and the test handlers' "auth" event. */
+/** Socket.IO CONNECT over polling; consumes the CONNECT reply (and the "auth" event sent with it). */
 async function sioConnect(srv, sid) {
   await postOk(srv, sid, '40');
-  const packets = await pollPackets(srv, sid, 2);
+  const packets = await pollPackets(srv, sid, 1);
+  assert.equal(packets.length, 1, JSON.stringify(packets));
   assert.match(packets[0], /^40\{"sid":/);
-  assert.equal(eventArgs(packets[1])[0], 'auth');
 }
 
 async function expectError(res, status, body) {
@@ -70,6 +73,17 @@ async function expectError(res, status, body) {
   assert.deepEqual(await res.json(), body);
 }
 const UNKNOWN_SID = { code: 1, message: 'Session ID unknown' };
+
+/** The session is gone: the next request gets code 1 (a close packet may come first, as from Node). */
+async function assertClosed(srv, sid) {
+  let res = await poll(srv, sid);
+  if (res.status === 200) {
+    const body = await res.text();
+    assert.equal(body.split(SEP).at(-1), '1', `a close packet or "Session ID unknown", got ${JSON.stringify(body)}`);
+    res = await poll(srv, sid);
+  }
+  await expectError(res, 400, UNKNOWN_SID);
+}
 const BAD_REQUEST = { code: 3, message: 'Bad request' };
 
 /** Opens a WebSocket; resolves {ws, messages, closed} or rejects with the HTTP status it got. */
@@ -92,7 +106,13 @@ function openWs(srv, query) {
         const check = () => { if (messages.length >= n) { clearTimeout(t); res(messages); } else if (ws.readyState > 1) { clearTimeout(t); rej(new Error(`closed with ${JSON.stringify(messages)}`)); } else waiters.push(check); };
         check();
       });
-      resolve({ ws, messages, closed, next, at: Date.now() });
+      /** Resolves once pred(messages) holds. */
+      const until = (pred, ms = WAIT) => new Promise((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`timed out waiting on ws messages ${JSON.stringify(messages).slice(0, 300)}`)), ms);
+        const check = () => { if (pred(messages)) { clearTimeout(t); res(messages); } else if (ws.readyState > 1) { clearTimeout(t); rej(new Error('closed')); } else waiters.push(check); };
+        check();
+      });
+      resolve({ ws, messages, closed, next, until, at: Date.now() });
     });
   });
 }
@@ -110,7 +130,7 @@ async function upgraded(srv) {
 
 // ---- the default server ----
 
-describe('Engine.IO v4, default options', () => {
+describe('Engine.IO v4, default options', SUITE, () => {
   let srv;
   const sockets = [];
   before(async () => { srv = await startHerald(['--test-handlers']); });
@@ -143,9 +163,8 @@ describe('Engine.IO v4, default options', () => {
     assert.deepEqual(open.upgrades, []);
     assert.equal(open.maxPayload, 1000000);
     c.ws.send('40');
-    await c.next(3);
+    await c.next(2);
     assert.match(c.messages[1], /^40\{"sid":"[^"]+"/);
-    assert.equal(eventArgs(c.messages[2])[0], 'auth');
   });
 
   test('error table: transport, sid, handshake method, protocol version', async () => {
@@ -181,17 +200,17 @@ describe('Engine.IO v4, default options', () => {
 
   test('POST of a payload with several packets joined by \\x1e: processed in order', async () => {
     const { sid } = await handshake(srv);
-    // CONNECT and two events in one payload: the events must see the socket connected
-    await postOk(srv, sid, ['40', '42["message","a"]', '42["message","b"]'].join(SEP));
-    const first = await pollPackets(srv, sid, 4);
-    assert.match(first[0], /^40\{"sid":/);
-    const events = first.slice(1).map(eventArgs);
-    assert.equal(events[0][0], 'auth');
-    assert.deepEqual(events.slice(1).map((e) => e.slice(0, 2)), [['message-back', 'a'], ['message-back', 'b']]);
+    await sioConnect(srv, sid);
+    await postOk(srv, sid, ['42["message","a"]', '42["message","b"]'].join(SEP));
+    const first = await pollPackets(srv, sid, 2);
+    assert.deepEqual(first.map((p) => eventArgs(p).slice(0, 2)), [['message-back', 'a'], ['message-back', 'b']]);
     const batch = Array.from({ length: 20 }, (_, i) => `42["message",${i}]`);
     await postOk(srv, sid, batch.join(SEP));
     const back = (await pollPackets(srv, sid, 20)).map(eventArgs);
     assert.deepEqual(back.map((e) => e.slice(0, 2)), Array.from({ length: 20 }, (_, i) => ['message-back', i]));
+    // a ping-free mix: noop packets in a payload are ignored
+    await postOk(srv, sid, ['6', '42["message","c"]', '6'].join(SEP));
+    assert.deepEqual(eventArgs((await pollPackets(srv, sid, 1))[0]).slice(0, 2), ['message-back', 'c']);
   });
 
   test('binary over polling: "b" + base64 packets, both ways', async () => {
@@ -207,14 +226,14 @@ describe('Engine.IO v4, default options', () => {
   });
 
   test('POST of an invalid packet closes the session', async () => {
-    const invalid = ['', '9', 'x42', '42[', '42["message"', '4{"not":"a socket.io packet"}', '40\x1e42[{}]', 'b', '451-["message",{"_placeholder":true,"num":3}]'];
+    const invalid = ['', '9', 'x42', '42[', '42["message"', '4{"not":"a socket.io packet"}', '42[{}]', 'b', '451-["message",{"_placeholder":true,"num":3}]'];
     for (const body of invalid) {
       const { sid } = await handshake(srv);
-      if (body !== '' && !body.startsWith('40')) await sioConnect(srv, sid);
+      if (body !== '') await sioConnect(srv, sid);
       const res = await post(srv, sid, body);
       await res.arrayBuffer();
       if (body.startsWith('451-')) await post(srv, sid, 'b!!!!').then((r) => r.arrayBuffer()); // invalid attachment
-      await expectError(await poll(srv, sid), 400, UNKNOWN_SID);
+      await assertClosed(srv, sid);
     }
   });
 
@@ -248,7 +267,7 @@ describe('Engine.IO v4, default options', () => {
   });
 
   describe('upgrade', () => {
-    test('2probe/3probe releases the waiting GET with a noop; what was queued is flushed over ws after 5, in order', async () => {
+    test('2probe/3probe releases the waiting GET with a noop; packets queued during the upgrade arrive once, in order', async () => {
       const { sid } = await handshake(srv);
       await sioConnect(srv, sid);
       const waiting = poll(srv, sid); // parked: nothing to send
@@ -260,20 +279,21 @@ describe('Engine.IO v4, default options', () => {
       const released = await waiting;
       assert.equal(released.status, 200);
       assert.equal(await released.text(), '6', 'noop to the waiting GET');
-      // during the upgrade the client may still POST; the replies wait for the new transport
+      // during the upgrade the client may still POST; the replies go out once, in order: over the new
+      // transport after 5 (herald), or to a GET that arrives during the upgrade (Node)
       await postOk(srv, sid, ['42["message",1]', '42["message",2]'].join(SEP));
       await postOk(srv, sid, '42["message",3]');
-      const lateGet = await poll(srv, sid); // a GET during the upgrade only gets a noop
-      assert.equal(await lateGet.text(), '6');
+      const late = await poll(srv, sid); // a real client does not poll while upgrading
+      const viaPolling = (await late.text()).split(SEP).filter((p) => p !== '6' && !isAuth(p));
       await sleep(100);
       assert.equal(probe.messages.length, 1, 'nothing goes over the probe before the upgrade packet');
       probe.ws.send('5');
-      await probe.next(4);
-      assert.deepEqual(probe.messages.slice(1).map((m) => eventArgs(m).slice(0, 2)),
-        [['message-back', 1], ['message-back', 2], ['message-back', 3]]);
+      const backs = (m) => m.filter((x) => x.startsWith('42["message-back"')).map((x) => eventArgs(x)[1]);
+      await probe.until((m) => viaPolling.length + backs(m).length >= 3);
       probe.ws.send('42["message",4]');
-      await probe.next(5);
-      assert.deepEqual(eventArgs(probe.messages[4]).slice(0, 2), ['message-back', 4]);
+      await probe.until((m) => viaPolling.length + backs(m).length >= 4);
+      await sleep(50);
+      assert.deepEqual([...viaPolling.map((p) => eventArgs(p)[1]), ...backs(probe.messages)], [1, 2, 3, 4]);
     });
 
     test('after the upgrade polling is refused (400 code 3) and a second WebSocket for the sid is refused', async () => {
@@ -290,7 +310,7 @@ describe('Engine.IO v4, default options', () => {
       }
       // the upgraded transport is unaffected
       c.ws.send('40');
-      await c.next(3);
+      await c.next(2);
       assert.match(c.messages[1], /^40\{"sid":/);
     });
 
@@ -320,7 +340,7 @@ describe('Engine.IO v4, default options', () => {
 
 // ---- options ----
 
-describe('Engine.IO options', () => {
+describe('Engine.IO options', SUITE, () => {
   test('--ping-interval, --ping-timeout, --max-http-buffer-size show in the open packet', async () => {
     const srv = await startHerald(['--test-handlers', '--ping-interval', '1234', '--ping-timeout', '2345', '--max-http-buffer-size', '4096']);
     try {
@@ -329,6 +349,8 @@ describe('Engine.IO options', () => {
     } finally { await srv.stop(); }
   });
 
+  // Node's engine.io reads any EIO other than "4" as 3 once allowEIO3 is set (so EIO=5 gets a v3
+  // session there); herald keeps refusing unknown versions, which is the stricter choice.
   test('--allow-eio3 accepts EIO=3 (length-prefixed payload); EIO=5 is still refused', async () => {
     const srv = await startHerald(['--test-handlers', '--allow-eio3']);
     try {
@@ -362,9 +384,9 @@ describe('Engine.IO options', () => {
       sockets.push(c.ws);
       await c.next(1);
       c.ws.send('40');
-      await c.next(3);
+      await c.next(2);
       c.ws.send(`42["message","${'x'.repeat(1024 - 16)}"]`);
-      await c.next(4);
+      await c.until((m) => m.some((x) => x.startsWith('42["message-back"')));
       c.ws.send(`42["message","${'x'.repeat(1024 - 15)}"]`);
       assert.equal((await c.closed).code, 1009);
     } finally {
@@ -392,8 +414,8 @@ describe('Engine.IO options', () => {
       again.ws.send('5');
       await sleep(50);
       again.ws.send('42["message","over ws"]');
-      await again.next(2);
-      assert.deepEqual(eventArgs(again.messages[1]).slice(0, 2), ['message-back', 'over ws']);
+      await again.until((m) => m.some((x) => x.startsWith('42["message-back"')));
+      assert.deepEqual(eventArgs(again.messages.find((x) => x.startsWith('42["message-back"'))).slice(0, 2), ['message-back', 'over ws']);
     } finally {
       for (const ws of sockets) ws.terminate();
       await srv.stop();
@@ -424,7 +446,7 @@ describe('Engine.IO options', () => {
 
 // ---- CORS ----
 
-describe('CORS (--cors-origin http://a.example)', () => {
+describe('CORS (--cors-origin http://a.example)', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--test-handlers', '--cors-origin', 'http://a.example']); });
   after(async () => { await srv?.stop(); });
@@ -464,12 +486,13 @@ describe('CORS (--cors-origin http://a.example)', () => {
     await res.arrayBuffer();
   });
 
-  test('another origin gets no Access-Control-Allow-Origin', async () => {
+  test('another origin is not allowed (no Access-Control-Allow-Origin for it)', async () => {
     const B = { Origin: 'http://b.example' };
+    const allowed = (v) => v === 'http://b.example' || v === '*';
     const { res } = await handshake(srv, B);
-    assert.equal(res.headers.get('access-control-allow-origin'), null);
+    assert.ok(!allowed(res.headers.get('access-control-allow-origin')), res.headers.get('access-control-allow-origin'));
     const pre = await fetch(eioUrl(srv), { method: 'OPTIONS', headers: { ...B, 'Access-Control-Request-Method': 'POST' } });
-    assert.equal(pre.headers.get('access-control-allow-origin'), null);
+    assert.ok(!allowed(pre.headers.get('access-control-allow-origin')));
     await pre.arrayBuffer();
   });
 });

@@ -22,6 +22,7 @@ import { io, Manager } from 'socket.io-client';
 import { startHerald } from './lib/server.mjs';
 
 const WAIT = 5000;
+const SUITE = { timeout: 30000 }; // a suite never hangs, even if the server dies
 const JWT_SECRET = 'interop-test-secret-0123456789abcdef';
 
 // ---- helpers ----
@@ -75,6 +76,14 @@ function connectError(socket, ms = WAIT) {
   });
 }
 
+/** Emits with an ack callback; resolves with all the ack's arguments (fails after ms). */
+function ackAll(socket, event, ...args) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ack for '${event}'`)), WAIT);
+    socket.emit(event, ...args, (...got) => { clearTimeout(t); resolve(got); });
+  });
+}
+
 /** Polls cond() until true (fails after ms). */
 async function until(cond, ms = WAIT, what = 'condition') {
   const end = Date.now() + ms;
@@ -109,7 +118,7 @@ const now = () => Math.floor(Date.now() / 1000);
 /** A raw Engine.IO v4 WebSocket (no Socket.IO client): resolves after the open packet. */
 function rawEngine(srv) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket`);
+    const ws = track(new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket`));
     ws.received = [];
     ws.closed = new Promise((r) => ws.on('close', (code) => r({ code, at: Date.now() })));
     ws.on('message', (data, isBinary) => {
@@ -126,7 +135,7 @@ function rawEngine(srv) {
 
 // ---- the conformance server (default options) ----
 
-describe('socket.io-client 4.7.2, herald --test-handlers', () => {
+describe('socket.io-client 4.7.2, herald --test-handlers', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--test-handlers']); });
   after(async () => { await srv?.stop(); });
@@ -135,7 +144,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     const s = client(srv, '/', { transports: ['polling'] });
     await connected(s);
     assert.equal(s.io.engine.transport.name, 'polling');
-    assert.equal(await s.emitWithAck('echo', 'over polling'), 'over polling');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'over polling'), 'over polling');
     await sleep(100);
     assert.equal(s.io.engine.transport.name, 'polling', 'no upgrade without the websocket transport');
   });
@@ -145,11 +154,11 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     assert.equal(s.io.engine.transport.name, 'websocket');
     await connected(s);
     assert.equal(s.io.engine.transport.name, 'websocket');
-    assert.equal(await s.emitWithAck('echo', 'over websocket'), 'over websocket');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'over websocket'), 'over websocket');
   });
 
-  /** Emits "message" 0..49 in three bursts (20 on start, 10 on 'upgrading', 20 on 'upgrade'); resolves
-   * with what came back once all 50 and the upgrade are in. */
+  /** Emits "message" 0..49 in three bursts (20 from start(), 10 on 'upgrading', 20 on 'upgrade') and
+   * checks that the 50 "message-back" events come back once each, in order, and the upgrade happened. */
   async function streamAroundUpgrade(s, start) {
     const engine = s.io.engine;
     const got = [];
@@ -166,7 +175,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     assert.equal(engine.transport.name, 'websocket');
     assert.equal(sent, 50);
     assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => [i]), 'each message once, in order');
-    assert.equal(await s.emitWithAck('echo', 'after upgrade'), 'after upgrade');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'after upgrade'), 'after upgrade');
   }
 
   test('upgrade (default transports): polling -> websocket, 50 numbered messages, none lost or duplicated', async () => {
@@ -202,8 +211,8 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     await connected(s);
     const values = ['', 'text', 0, -1.5, 9007199254740991, true, false, null, [], {}, [1, [2, [3]]],
       { a: { b: { c: 'd' } }, 'k e y': 'v' }, 'é ж € 中 😀 \u2028 \u0000 "quoted" \\ /', 'x'.repeat(100000)];
-    for (const v of values) assert.deepEqual(await s.emitWithAck('echo', v), v, JSON.stringify(v).slice(0, 40));
-    assert.deepEqual(await s.emitWithAck('echo', 'first', 'second'), 'first', 'only the first argument');
+    for (const v of values) assert.deepEqual(await s.timeout(WAIT).emitWithAck('echo', v), v, JSON.stringify(v).slice(0, 40));
+    assert.deepEqual(await s.timeout(WAIT).emitWithAck('echo', 'first', 'second'), 'first', 'only the first argument');
   });
 
   test('message-with-ack acks with every argument; message-back emits them back', async () => {
@@ -211,7 +220,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
       const s = client(srv, '/', { transports });
       await connected(s);
       const args = [1, 'two', { three: [3] }, [4, { five: 5 }], null, true];
-      const acked = await new Promise((resolve) => s.emit('message-with-ack', ...args, (...a) => resolve(a)));
+      const acked = await ackAll(s, 'message-with-ack', ...args);
       assert.deepEqual(acked, args, `ack over ${transports}`);
       const back = waitFor(s, 'message-back');
       s.emit('message', ...args);
@@ -228,7 +237,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     assert.ok(Date.now() - t0 >= 190);
     await assert.rejects(s.timeout(200).emitWithAck('message', 'no ack from message'), /operation has timed out/);
     assert.ok(s.connected);
-    assert.equal(await s.emitWithAck('echo', 'still here'), 'still here');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'still here'), 'still here');
   });
 
   test('polling: 200 messages batched in both directions keep their order', async () => {
@@ -266,16 +275,16 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
         const s = client(srv, '/', { transports });
         await connected(s);
         const args = [blob(10, 8), { x: [blob(3, 9), blob(4, 10)] }, 42];
-        const acked = await new Promise((resolve) => s.emit('message-with-ack', ...args, (...a) => resolve(a)));
+        const acked = await ackAll(s, 'message-with-ack', ...args);
         assert.deepEqual(acked, args);
       });
 
       test('echo with a Buffer, then text again (attachment state is reset)', async () => {
         const s = client(srv, '/', { transports });
         await connected(s);
-        assert.deepEqual(await s.emitWithAck('echo', blob(1000, 11)), blob(1000, 11));
-        assert.deepEqual(await s.emitWithAck('echo', { b: Buffer.alloc(0) }), { b: Buffer.alloc(0) });
-        assert.equal(await s.emitWithAck('echo', 'plain'), 'plain');
+        assert.deepEqual(await s.timeout(WAIT).emitWithAck('echo', blob(1000, 11)), blob(1000, 11));
+        assert.deepEqual(await s.timeout(WAIT).emitWithAck('echo', { b: Buffer.alloc(0) }), { b: Buffer.alloc(0) });
+        assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'plain'), 'plain');
         const back = waitFor(s, 'message-back');
         s.emit('message', 'plain again');
         assert.deepEqual(stripOffset(s, await back), ['plain again']);
@@ -289,7 +298,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
       const auth = waitFor(s, 'auth');
       await connected(s);
       assert.deepEqual(stripOffset(s, await auth), [{ where: 'custom' }]);
-      assert.equal(await s.emitWithAck('echo', 'custom echo'), 'custom echo');
+      assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'custom echo'), 'custom echo');
     });
 
     test('an unknown namespace gets connect_error "Invalid namespace"', async () => {
@@ -309,15 +318,15 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
       const engineId = engine.id;
       assert.ok(engineId);
       assert.notEqual(root.id, custom.id);
-      assert.equal(await root.emitWithAck('echo', 'root'), 'root');
-      assert.equal(await custom.emitWithAck('echo', 'custom'), 'custom');
+      assert.equal(await root.timeout(WAIT).emitWithAck('echo', 'root'), 'root');
+      assert.equal(await custom.timeout(WAIT).emitWithAck('echo', 'custom'), 'custom');
 
       // /custom broadcasts reach /custom sockets only
       const rootMsgs = collect(root, 'msg');
       const customMsgs = collect(custom, 'msg');
       custom.emit('broadcast', 'to custom');
       await until(() => customMsgs.length === 1, WAIT, 'the /custom broadcast');
-      assert.equal(await root.emitWithAck('echo', 'sync'), 'sync');
+      assert.equal(await root.timeout(WAIT).emitWithAck('echo', 'sync'), 'sync');
       assert.deepEqual(customMsgs, [['to custom']]);
       assert.deepEqual(rootMsgs, []);
 
@@ -328,13 +337,13 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
       assert.equal(manager.engine, engine, 'same engine');
       assert.equal(engine.id, engineId);
       assert.equal(engine.readyState, 'open');
-      assert.equal(await root.emitWithAck('echo', 'root still here'), 'root still here');
+      assert.equal(await root.timeout(WAIT).emitWithAck('echo', 'root still here'), 'root still here');
 
       // and /custom can come back on the same engine connection
       custom.connect();
       await connected(custom);
       assert.equal(manager.engine.id, engineId);
-      assert.equal(await custom.emitWithAck('echo', 'back'), 'back');
+      assert.equal(await custom.timeout(WAIT).emitWithAck('echo', 'back'), 'back');
       root.disconnect();
       custom.disconnect();
     });
@@ -369,7 +378,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
     await disconnected;
     await reconnected;
     await connected(s);
-    assert.equal(await s.emitWithAck('echo', 'after reconnect'), 'after reconnect');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'after reconnect'), 'after reconnect');
   });
 
   test('recovery offsets: text and binary events both carry one (as Node stores both for recovery)', async () => {
@@ -392,7 +401,7 @@ describe('socket.io-client 4.7.2, herald --test-handlers', () => {
 
 // ---- connection state recovery ----
 
-describe('connection state recovery', () => {
+describe('connection state recovery', SUITE, () => {
   /** a gets a broadcast, loses its TCP connection; b broadcasts twice meanwhile; a comes back. */
   async function dropAndMiss(srv) {
     const a = client(srv, '/', { transports: ['websocket'], reconnection: true, reconnectionDelay: 400,
@@ -409,7 +418,7 @@ describe('connection state recovery', () => {
     const [reason] = await disconnected;
     b.emit('broadcast', 'm1');
     b.emit('broadcast', 'm2');
-    assert.equal(await b.emitWithAck('echo', 'sync'), 'sync');
+    assert.equal(await b.timeout(WAIT).emitWithAck('echo', 'sync'), 'sync');
     const missedWhileDown = msgs.length;
     await waitFor(a, 'connect', WAIT);
     return { a, b, id, msgs, reason, missedWhileDown };
@@ -426,7 +435,7 @@ describe('connection state recovery', () => {
       await until(() => msgs.length >= 3, WAIT, 'the two missed broadcasts');
       await sleep(100);
       assert.deepEqual(msgs, ['m0', 'm1', 'm2']);
-      assert.equal(await a.emitWithAck('echo', 'recovered'), 'recovered');
+      assert.equal(await a.timeout(WAIT).emitWithAck('echo', 'recovered'), 'recovered');
     } finally {
       for (const x of open) x.close();
       await srv.stop();
@@ -451,7 +460,7 @@ describe('connection state recovery', () => {
 
 // ---- authentication (no test handlers: a token is required) ----
 
-describe('JWT authentication (--jwt-secret, no --test-handlers)', () => {
+describe('JWT authentication (--jwt-secret, no --test-handlers)', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--jwt-secret', JWT_SECRET]); });
   after(async () => { await srv?.stop(); });
@@ -505,7 +514,8 @@ describe('JWT authentication (--jwt-secret, no --test-handlers)', () => {
       const err = await connectError(client(th, '/', { auth: { token: mintJwt({ sub: 'u', exp: now() - 60 }) } }));
       assert.ok(err.message);
       const token = mintJwt({ sub: 'u3', role: 'admin', exp: now() + 3600 });
-      const s = client(th, '/', { auth: { token } });
+      await connected(client(th, '/', { auth: { token } }));
+      const s = client(th, '/custom', { auth: { token } });
       const auth = waitFor(s, 'auth');
       await connected(s);
       assert.deepEqual(stripOffset(s, await auth), [{ token }]);
@@ -518,7 +528,7 @@ describe('JWT authentication (--jwt-secret, no --test-handlers)', () => {
 
 // ---- limits ----
 
-describe('--max-http-buffer-size 10000', () => {
+describe('--max-http-buffer-size 10000', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--test-handlers', '--max-http-buffer-size', '10000']); });
   after(async () => { await srv?.stop(); });
@@ -532,7 +542,7 @@ describe('--max-http-buffer-size 10000', () => {
   test('websocket: a message under the limit passes; one over it closes the connection (transport close)', async () => {
     const s = client(srv, '/', { transports: ['websocket'] });
     await connected(s);
-    assert.equal((await s.emitWithAck('echo', 'x'.repeat(9000))).length, 9000);
+    assert.equal((await s.timeout(WAIT).emitWithAck('echo', 'x'.repeat(9000))).length, 9000);
     const disconnected = waitFor(s, 'disconnect');
     s.emit('echo', 'x'.repeat(20000));
     const [reason] = await disconnected;
@@ -551,7 +561,7 @@ describe('--max-http-buffer-size 10000', () => {
   test('polling: a POST over the limit ends the session; the client reports transport error', async () => {
     const s = client(srv, '/', { transports: ['polling'] });
     await connected(s);
-    assert.equal((await s.emitWithAck('echo', 'y'.repeat(9000))).length, 9000);
+    assert.equal((await s.timeout(WAIT).emitWithAck('echo', 'y'.repeat(9000))).length, 9000);
     const disconnected = waitFor(s, 'disconnect');
     s.emit('echo', 'y'.repeat(20000));
     const [reason] = await disconnected;
@@ -561,7 +571,7 @@ describe('--max-http-buffer-size 10000', () => {
 
 // ---- heartbeat ----
 
-describe('heartbeat (--ping-interval 300 --ping-timeout 200)', () => {
+describe('heartbeat (--ping-interval 300 --ping-timeout 200)', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--test-handlers', '--ping-interval', '300', '--ping-timeout', '200']); });
   after(async () => { await srv?.stop(); });
@@ -578,7 +588,7 @@ describe('heartbeat (--ping-interval 300 --ping-timeout 200)', () => {
     await sleep(2000);
     assert.deepEqual(drops, []);
     for (const [i, n] of pings.entries()) assert.ok(n >= 4, `socket ${i}: ${n} pings in 2 s`);
-    for (const s of sockets) assert.equal(await s.emitWithAck('echo', 'alive'), 'alive');
+    for (const s of sockets) assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'alive'), 'alive');
   });
 
   test('a raw client that never answers is closed within about interval + timeout', async () => {
@@ -594,7 +604,7 @@ describe('heartbeat (--ping-interval 300 --ping-timeout 200)', () => {
 
 // ---- connect timeout ----
 
-describe('--connect-timeout 500', () => {
+describe('--connect-timeout 500', SUITE, () => {
   let srv;
   before(async () => { srv = await startHerald(['--test-handlers', '--connect-timeout', '500']); });
   after(async () => { await srv?.stop(); });
@@ -609,8 +619,8 @@ describe('--connect-timeout 500', () => {
   test('an Engine.IO session that never sends a Socket.IO CONNECT is closed (polling: the poll gets a close packet)', async () => {
     const base = srv.url('/socket.io/?EIO=4&transport=polling');
     const t0 = Date.now();
-    const open = await (await fetch(base)).text();
-    const { sid } = JSON.parse(open.slice(1));
+    const openPacket = await (await fetch(base)).text();
+    const { sid } = JSON.parse(openPacket.slice(1));
     const poll = await fetch(`${base}&sid=${sid}`);
     assert.equal(poll.status, 200);
     assert.equal(await poll.text(), '1');
@@ -626,6 +636,6 @@ describe('--connect-timeout 500', () => {
     await connected(s);
     await sleep(800);
     assert.equal(s.connected, true);
-    assert.equal(await s.emitWithAck('echo', 'ok'), 'ok');
+    assert.equal(await s.timeout(WAIT).emitWithAck('echo', 'ok'), 'ok');
   });
 });
