@@ -111,21 +111,24 @@ static int cmd_token(int argc, char **argv) {
   }
   hd_config_t cfg;
   hd_config_defaults(&cfg);
-  char err[1024], secret[129];
+  char err[1024];
+  hd_app_keys_t keys = {0};
+  hd_jwt_config_t jwt;
   int rc = 2;
   if (!rest) fprintf(stderr, "herald token: out of memory\n");
   else if (!sub || !*sub) fprintf(stderr, "herald token: --sub ID is required (see herald token --help)\n");
   else if (strcmp(role, "admin") && strcmp(role, "user")) fprintf(stderr, "herald token: --role must be admin or user\n");
   else if (ttl <= 0 || ttl > 31536000) fprintf(stderr, "herald token: --ttl must be 1..31536000 seconds\n");
   else if (hd_config_load(&cfg, nrest, rest, environ, err, sizeof err)) fprintf(stderr, "herald token: %s\n", err);
-  else if (hd_app_load_secret(&cfg, secret, sizeof secret)) fprintf(stderr, "herald token: no signing key\n");
+  else if (hd_app_jwt_setup(&cfg, &keys, &jwt)) fprintf(stderr, "herald token: no signing key\n");
   else {
-    hd_jwt_config_t jwt = {secret, NULL, NULL, 0};
     char *token = NULL;
     rc = hd_jwt_sign(&jwt, sub, role, ttl, &token) ? 1 : 0;
     if (!rc) printf("%s\n", token);
+    else fprintf(stderr, "herald token: cannot sign (RS256/ES256 need --jwt-private-key)\n");
     free(token);
   }
+  hd_app_keys_free(&keys);
   hd_config_free(&cfg);
   free(rest);
   return rc;

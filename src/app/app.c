@@ -25,7 +25,7 @@
 #include "proto/sio_test_handlers.h"
 
 /* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
-int hd_app_load_secret(const hd_config_t *cfg, char *out, size_t len) {
+static int load_secret(const hd_config_t *cfg, char *out, size_t len) {
   if (*cfg->jwt_secret) {
     snprintf(out, len, "%s", cfg->jwt_secret);
     return 0;
@@ -56,6 +56,47 @@ int hd_app_load_secret(const hd_config_t *cfg, char *out, size_t len) {
   close(fd);
   HD_INFO("app", "generated a JWT signing key (set --jwt-secret to share one between nodes)", "path=%s", path);
   return 0;
+}
+
+/* Reads a whole (small) file into a malloc'd string. */
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  char *text = malloc(65537);
+  size_t n = text ? fread(text, 1, 65536, f) : 0;
+  fclose(f);
+  if (text) text[n] = '\0';
+  return text;
+}
+
+int hd_app_jwt_setup(const hd_config_t *cfg, hd_app_keys_t *keys, hd_jwt_config_t *jwt) {
+  memset(keys, 0, sizeof(*keys));
+  *jwt = (hd_jwt_config_t){.issuer = cfg->jwt_issuer, .audience = cfg->jwt_audience, .leeway_s = 5,
+                           .algorithm = cfg->jwt_algorithm};
+  if (!*cfg->jwt_algorithm || !strcmp(cfg->jwt_algorithm, "HS256")) {
+    int rc = load_secret(cfg, keys->secret, sizeof keys->secret);
+    jwt->secret = keys->secret;
+    return rc;
+  }
+  if (!*cfg->jwt_public_key || !(keys->public_key = read_file(cfg->jwt_public_key))) {
+    HD_ERROR("app", "--jwt-algorithm RS256/ES256 needs a readable --jwt-public-key PEM file", "path=%s",
+             cfg->jwt_public_key);
+    return HD_EINVAL;
+  }
+  if (*cfg->jwt_private_key && !(keys->private_key = read_file(cfg->jwt_private_key))) {
+    HD_ERROR("app", "cannot read --jwt-private-key", "path=%s", cfg->jwt_private_key);
+    hd_app_keys_free(keys);
+    return HD_EINVAL;
+  }
+  jwt->public_key = keys->public_key;
+  jwt->private_key = keys->private_key;
+  return 0;
+}
+
+void hd_app_keys_free(hd_app_keys_t *keys) {
+  free(keys->public_key);
+  free(keys->private_key);
+  memset(keys, 0, sizeof(*keys));
 }
 
 static int setup_sio(hd_app_t *app) {
@@ -147,9 +188,8 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
   memset(app, 0, sizeof(*app));
   app->srv = srv;
   const hd_config_t *cfg = srv->cfg;
-  int rc = hd_app_load_secret(cfg, app->jwt_secret, sizeof app->jwt_secret);
+  int rc = hd_app_jwt_setup(cfg, &app->keys, &app->jwt);
   if (rc) return rc;
-  app->jwt = (hd_jwt_config_t){app->jwt_secret, NULL, NULL, 5};
   char db[PATH_MAX], err[512];
   if (*cfg->db) snprintf(db, sizeof db, "%s", cfg->db);
   else snprintf(db, sizeof db, "%s/herald.db", cfg->data_dir);
@@ -191,5 +231,6 @@ void hd_app_free(hd_app_t *app) {
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);
   free((char *)app->js_root.root);
+  hd_app_keys_free(&app->keys);
   memset(app, 0, sizeof(*app));
 }

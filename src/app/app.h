@@ -10,6 +10,12 @@
 #include "proto/sio.h"
 #include "store/store.h"
 
+/* The key material behind a hd_jwt_config_t (owned). */
+typedef struct {
+  char secret[129];
+  char *public_key, *private_key; /* PEM text read from the configured files */
+} hd_app_keys_t;
+
 typedef struct hd_app {
   hd_server_t *srv;
   hd_hub_t *hub;
@@ -23,7 +29,7 @@ typedef struct hd_app {
   struct {
     uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
   } counters;
-  char jwt_secret[129];
+  hd_app_keys_t keys;
   hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */
   hd_static_root_t js_root;     /* clients/js: herald-client.js */
@@ -31,8 +37,12 @@ typedef struct hd_app {
 
 /* Builds the application on shard srv and registers every route. 0, or HD_E* with a logged reason. */
 int hd_app_init(hd_app_t *app, hd_server_t *srv);
-/* The JWT signing key: --jwt-secret, else <data-dir>/jwt-secret (created on first use). 0 or HD_E*. */
-int hd_app_load_secret(const hd_config_t *cfg, char *out, size_t len);
+/* Builds the JWT configuration from cfg: HS256 with --jwt-secret, else <data-dir>/jwt-secret
+ * (created on first use); RS256/ES256 with the PEM files named by --jwt-public-key and
+ * --jwt-private-key. keys holds the material jwt points into. 0, or HD_E* with a logged reason. */
+int hd_app_jwt_setup(const hd_config_t *cfg, hd_app_keys_t *keys, hd_jwt_config_t *jwt);
+/* Frees what hd_app_jwt_setup read. */
+void hd_app_keys_free(hd_app_keys_t *keys);
 /* Closes sessions and frees the application (before hd_server_free). */
 void hd_app_free(hd_app_t *app);
 

@@ -36,6 +36,15 @@ static int audience_matches(json_t *aud, const char *audience) {
   return 0;
 }
 
+static jwt_alg_t algorithm_of(const char *name) {
+  if (!name || !*name || !strcmp(name, "HS256")) return JWT_ALG_HS256;
+  if (!strcmp(name, "RS256")) return JWT_ALG_RS256;
+  if (!strcmp(name, "ES256")) return JWT_ALG_ES256;
+  return JWT_ALG_INVAL;
+}
+
+int hd_jwt_algorithm_valid(const char *algorithm) { return algorithm_of(algorithm) == JWT_ALG_INVAL ? HD_EINVAL : 0; }
+
 static int fail(const char **why, const char *reason, int code) {
   if (why) *why = reason;
   return code;
@@ -45,15 +54,17 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
   memset(out, 0, sizeof(*out));
   if (!token || !*token) return fail(why, "token missing", HD_EINVAL);
   if (strlen(token) > MAX_TOKEN_LEN) return fail(why, "token too long", HD_EINVAL);
-  if (!cfg->secret || !*cfg->secret) return fail(why, "no signing key configured", HD_EFORBIDDEN);
-  /* the header must name HS256 before anything is verified: no `none`, no algorithm switch */
+  jwt_alg_t alg = algorithm_of(cfg->algorithm);
+  const char *key = alg == JWT_ALG_HS256 ? cfg->secret : cfg->public_key;
+  if (alg == JWT_ALG_INVAL || !key || !*key) return fail(why, "no verification key configured", HD_EFORBIDDEN);
+  /* the token must use the configured algorithm: no `none`, no switch (e.g. RS256 -> HS256) */
   jwt_t *jwt = NULL;
-  int rc = jwt_decode(&jwt, token, (const unsigned char *)cfg->secret, (int)strlen(cfg->secret));
+  int rc = jwt_decode(&jwt, token, (const unsigned char *)key, (int)strlen(key));
   if (rc || !jwt) {
     jwt_free(jwt);
     return fail(why, rc == EINVAL ? "invalid token signature or format" : "invalid token", HD_EFORBIDDEN);
   }
-  if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+  if (jwt_get_alg(jwt) != alg) {
     jwt_free(jwt);
     return fail(why, "token algorithm not allowed", HD_EFORBIDDEN);
   }
@@ -91,7 +102,9 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
 
 int hd_jwt_sign(const hd_jwt_config_t *cfg, const char *sub, const char *role, int64_t ttl_s, char **out) {
   *out = NULL;
-  if (!cfg->secret || !*cfg->secret || !sub || !*sub || !role || ttl_s <= 0) return HD_EINVAL;
+  jwt_alg_t alg = algorithm_of(cfg->algorithm);
+  const char *key = alg == JWT_ALG_HS256 ? cfg->secret : cfg->private_key;
+  if (alg == JWT_ALG_INVAL || !key || !*key || !sub || !*sub || !role || ttl_s <= 0) return HD_EINVAL;
   int64_t now = (int64_t)time(NULL);
   json_t *claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "role", role, "iat", (json_int_t)now, "exp",
                              (json_int_t)(now + ttl_s));
@@ -102,7 +115,7 @@ int hd_jwt_sign(const hd_jwt_config_t *cfg, const char *sub, const char *role, i
   jwt_t *jwt = NULL;
   int rc = HD_ENOMEM;
   if (claims_json && jwt_new(&jwt) == 0 && jwt_add_grants_json(jwt, claims_json) == 0 &&
-      jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->secret, (int)strlen(cfg->secret)) == 0) {
+      jwt_set_alg(jwt, alg, (const unsigned char *)key, (int)strlen(key)) == 0) {
     *out = jwt_encode_str(jwt);
     rc = *out ? 0 : HD_ENOMEM;
   }

@@ -1,6 +1,7 @@
-/* JSON Web Tokens: verifying a client's token (HS256 with the configured secret; `alg: none` and
- * any other algorithm refused; exp/nbf checked with a small leeway; iss/aud when configured) and
- * minting tokens for `herald token` and the login endpoint. */
+/* JSON Web Tokens: verifying a client's token (HS256 with the configured secret by default, or
+ * RS256/ES256 with a public key; `alg: none` and any other algorithm than the configured one refused;
+ * exp/nbf checked with a small leeway; iss/aud when configured) and minting tokens for
+ * `herald token` and the login endpoint. */
 #ifndef HD_JWT_H
 #define HD_JWT_H
 
@@ -8,11 +9,17 @@
 #include <stdint.h>
 
 typedef struct {
-  const char *secret;   /* HS256 key; required */
-  const char *issuer;   /* required `iss` when non-empty */
-  const char *audience; /* required `aud` when non-empty */
-  int64_t leeway_s;     /* clock skew allowed on exp/nbf */
+  const char *secret;      /* HS256 key */
+  const char *issuer;      /* required `iss` when non-empty */
+  const char *audience;    /* required `aud` when non-empty */
+  int64_t leeway_s;        /* clock skew allowed on exp/nbf */
+  const char *algorithm;   /* "HS256" (NULL or empty too), "RS256" or "ES256" */
+  const char *public_key;  /* PEM, verifies RS256/ES256 tokens */
+  const char *private_key; /* PEM, signs RS256/ES256 tokens; NULL: this server cannot mint them */
 } hd_jwt_config_t;
+
+/* 0 when algorithm names a supported algorithm (HS256, RS256, ES256; empty = HS256), else HD_EINVAL. */
+int hd_jwt_algorithm_valid(const char *algorithm);
 
 typedef struct {
   char sub[128];  /* user id (string or integer claim, as text) */

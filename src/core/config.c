@@ -31,6 +31,10 @@ static int validate_offset(const char *v) {
   return h <= 14 && m < 60 ? 0 : HD_EINVAL;
 }
 
+static int validate_jwt_algorithm(const char *v) {
+  return !*v || !strcmp(v, "HS256") || !strcmp(v, "RS256") || !strcmp(v, "ES256") ? 0 : HD_EINVAL;
+}
+
 static int validate_log_level(const char *v) {
   hd_log_level_t l;
   return hd_log_level_parse(v, &l);
@@ -62,7 +66,15 @@ static const cfg_option_t options[] = {
         "comma-separated Origin values allowed to open WebSockets (default: any)"),
     OPT("echo-endpoint", CFG_BOOL, echo_endpoint, "false", 0, 0,
         "serve the raw WebSocket echo endpoint /ws/echo (tests, benchmarks)"),
-    OPT("jwt-secret", CFG_STR, jwt_secret, "", 0, 0, "HS256 key for signing and verifying tokens"),
+    OPT("jwt-secret", CFG_STR, jwt_secret, "", 0, 0,
+        "HS256 key for signing and verifying tokens (default: generated into <data-dir>/jwt-secret)"),
+    {"jwt-algorithm", CFG_STR, offsetof(hd_config_t, jwt_algorithm), "HS256", 0, 0,
+     "HS256 | RS256 | ES256: the only algorithm tokens may use", validate_jwt_algorithm},
+    OPT("jwt-public-key", CFG_STR, jwt_public_key, "", 0, 0, "PEM file of the public key verifying RS256/ES256 tokens"),
+    OPT("jwt-private-key", CFG_STR, jwt_private_key, "", 0, 0,
+        "PEM file of the private key signing RS256/ES256 tokens (sign-in, herald token); optional"),
+    OPT("jwt-issuer", CFG_STR, jwt_issuer, "", 0, 0, "when set, tokens must carry this `iss` (and minted ones do)"),
+    OPT("jwt-audience", CFG_STR, jwt_audience, "", 0, 0, "when set, tokens must carry this `aud` (and minted ones do)"),
     OPT("api-key", CFG_STR, api_key, "", 0, 0, "key for backend calls (X-API-Key header)"),
     OPT("max-request-line", CFG_INT, max_request_line, "8192", 64, 1 * MiB,
         "request line bytes at most (else 414)"),

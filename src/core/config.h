@@ -23,6 +23,11 @@ typedef struct {
   char *ws_origins;
   bool echo_endpoint;
   char *jwt_secret;
+  char *jwt_algorithm;
+  char *jwt_public_key;
+  char *jwt_private_key;
+  char *jwt_issuer;
+  char *jwt_audience;
   char *api_key;
   int64_t max_request_line;
   int64_t max_header_size;
