@@ -15,7 +15,7 @@
 #include "app/jwt.h"
 #include "core/error.h"
 
-static const hd_jwt_config_t cfg = {"test-secret", NULL, NULL, 5};
+static const hd_jwt_config_t cfg = {.secret = "test-secret", .leeway_s = 5};
 
 /* base64url without padding */
 static void b64url(const char *in, size_t len, char *out) {
@@ -55,7 +55,7 @@ static void test_sign_and_verify(void **state) {
   assert_string_equal(c.sub, "42");
   assert_string_equal(c.role, "admin");
   assert_true(c.exp > time(NULL));
-  hd_jwt_config_t other = {"another-secret", NULL, NULL, 0};
+  hd_jwt_config_t other = {.secret = "another-secret"};
   assert_int_equal(hd_jwt_verify(&other, token, &c, NULL), HD_EFORBIDDEN);
   free(token);
 }
@@ -86,7 +86,7 @@ static void test_refusals(void **state) {
 }
 
 static void test_issuer_audience(void **state) {
-  hd_jwt_config_t strict = {"test-secret", "herald", "console", 0};
+  hd_jwt_config_t strict = {.secret = "test-secret", .issuer = "herald", .audience = "console"};
   char *token = NULL;
   assert_int_equal(hd_jwt_sign(&strict, "1", "user", 60, &token), 0);
   hd_claims_t c;
