@@ -385,20 +385,15 @@ static int64_t session_id_of(json_t *data) {
 }
 
 /* A chat:send_message waiting for its ack. The socket may be gone when the store answers: it is
- * identified by its id, whose hub room holds exactly that socket while it is connected. */
+ * found again by its id. */
 typedef struct {
   hd_app_t *app;
-  uintptr_t socket;
   int64_t ack_id;
-  char sid[32];
+  char sid[64];
 } send_t;
 
 static hd_sio_socket_t *send_socket(const send_t *x) {
-  hd_hub_room_t *room = pushing(x->app) ? hd_hub_room(x->app->hub, x->sid, strlen(x->sid)) : NULL;
-  for (uint32_t i = 0; room && i < room->count; i++)
-    if ((uintptr_t)room->members[i] == x->socket) /* the hub member is a socket's first field */
-      return (hd_sio_socket_t *)room->members[i];
-  return NULL;
+  return pushing(x->app) ? hd_sio_socket_find(x->app->sio, "/", x->sid) : NULL;
 }
 
 static void ack_error(hd_sio_socket_t *s, int64_t ack_id, int status, const char *error) {
@@ -437,7 +432,7 @@ static void on_send_message(hd_sio_socket_t *s, const char *event, json_t *args,
   if ((why = hd_chat_check_message(data, who.admin, &content, &type))) return ack_error(s, ack_id, 400, why);
   send_t *x = malloc(sizeof(*x));
   if (!x) return ack_error(s, ack_id, 500, "out of memory");
-  *x = (send_t){app, (uintptr_t)s, ack_id, ""};
+  *x = (send_t){.app = app, .ack_id = ack_id};
   snprintf(x->sid, sizeof x->sid, "%s", hd_sio_socket_id(s));
   hd_chat_post(app, who, session_id, content, type, send_done, x);
 }

@@ -319,25 +319,18 @@ static void read_all_handle(hd_http_exchange_t *ex, const hd_http_request_t *req
 typedef struct {
   notif_t *n;
   hd_http_exchange_t *ex;     /* the REST request, or NULL for a socket */
-  hd_sio_socket_t *socket;    /* the socket that asked (compared, never followed, until found alive) */
-  char sid[24];
+  char sid[64];               /* the socket that asked, found again by its id */
   int64_t ack_id;             /* < 0: the socket wants no answer */
   char sub[sizeof(((hd_claims_t *)0)->sub)];
 } read_t;
 
-/* True when the socket that asked is still connected. Every socket is the one member of the hub room
- * named by its id, and its hub member is its first field: the pointer is compared with the room's
- * members (never dereferenced before it is found), then the id guards against a reused address. */
-static bool socket_alive(const read_t *r) {
-  hd_hub_room_t *room = hd_hub_room(r->n->app->hub, r->sid, strlen(r->sid));
-  for (uint32_t i = 0; room && i < room->count; i++)
-    if ((const void *)room->members[i] == (const void *)r->socket) return !strcmp(hd_sio_socket_id(r->socket), r->sid);
-  return false;
-}
+/* The socket that asked, if it is still connected. */
+static hd_sio_socket_t *asker(const read_t *r) { return hd_sio_socket_find(r->n->app->sio, "/", r->sid); }
 
 static void ack(read_t *r, json_t *answer) {
   char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
-  if (text && r->ack_id >= 0 && can_push(r->n) && socket_alive(r)) hd_sio_ack(r->socket, r->ack_id, text);
+  hd_sio_socket_t *s = text && r->ack_id >= 0 && can_push(r->n) ? asker(r) : NULL;
+  if (s) hd_sio_ack(s, r->ack_id, text);
   free(text);
   json_decref(answer);
 }
@@ -391,7 +384,6 @@ static void on_mark_read(hd_sio_socket_t *s, const char *event, json_t *args, in
   read_t *r = calloc(1, sizeof(*r));
   if (!r) return;
   r->n = n;
-  r->socket = s;
   r->ack_id = ack_id;
   snprintf(r->sid, sizeof r->sid, "%s", hd_sio_socket_id(s));
   int64_t admin_id = 0, id = json_id(json_object_get(json_array_get(args, 0), "notification_id"));

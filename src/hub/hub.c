@@ -42,9 +42,7 @@ static void room_free(void *value, void *arg) {
   hd_hub_room_t *r = value;
   for (uint32_t i = 0; i < r->history_len; i++) hd_hub_msg_unref(r->history[(r->history_head + i) % r->history_cap]);
   free(r->history);
-  free(r->members);
-  free(r->member_slots);
-  free(r->name);
+  free(r->seats);
   free(r);
 }
 
@@ -77,11 +75,8 @@ size_t hd_hub_room_count(const hd_hub_t *hub) { return hub->rooms.count; }
 static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t len) {
   hd_hub_room_t *r = hd_map_get(&hub->rooms, name, len);
   if (r) return r;
-  r = calloc(1, sizeof(*r));
-  if (!r || !(r->name = malloc(len + 1))) {
-    free(r);
-    return NULL;
-  }
+  r = calloc(1, sizeof(*r) + len + 1);
+  if (!r) return NULL;
   memcpy(r->name, name, len);
   r->name[len] = '\0';
   r->name_len = len;
@@ -100,9 +95,10 @@ static void room_maybe_drop(hd_hub_t *hub, hd_hub_room_t *r) {
   room_free(r, NULL);
 }
 
-static int grow(void **ptr, uint32_t *cap, size_t elem, uint32_t need) {
+/* Grows *ptr to hold need elements, doubling from first (small: most rooms and members stay tiny). */
+static int grow(void **ptr, uint32_t *cap, size_t elem, uint32_t need, uint32_t first) {
   if (need <= *cap) return 0;
-  uint32_t n = *cap ? *cap * 2 : 4;
+  uint32_t n = *cap ? *cap * 2 : first;
   while (n < need) n *= 2;
   void *p = realloc(*ptr, (size_t)n * elem);
   if (!p) return HD_ENOMEM;
@@ -124,16 +120,12 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
   if (hub->limits.max_rooms_per_member && m->room_count >= hub->limits.max_rooms_per_member) return HD_ERANGE;
   hd_hub_room_t *r = room_get_or_create(hub, name, len);
   if (!r) return HD_ENOMEM;
-  uint32_t member_cap = r->cap;
-  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1) ||
-      grow((void **)&r->members, &r->cap, sizeof(*r->members), r->count + 1) ||
-      grow((void **)&r->member_slots, &member_cap, sizeof(*r->member_slots), r->count + 1)) {
+  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 2) ||
+      grow((void **)&r->seats, &r->cap, sizeof(*r->seats), r->count + 1, 1)) {
     room_maybe_drop(hub, r);
     return HD_ENOMEM;
   }
-  r->cap = member_cap < r->cap ? member_cap : r->cap;
-  r->members[r->count] = m;
-  r->member_slots[r->count] = m->room_count;
+  r->seats[r->count] = (hd_hub_seat_t){m, m->room_count};
   m->rooms[m->room_count] = (hd_hub_membership_t){r, r->count};
   r->count++;
   m->room_count++;
@@ -145,17 +137,14 @@ static void leave_slot(hd_hub_t *hub, hd_hub_member_t *m, uint32_t i) {
   hd_hub_room_t *r = m->rooms[i].room;
   uint32_t idx = m->rooms[i].index, last = r->count - 1;
   if (idx != last) { /* move the room's last member into idx */
-    hd_hub_member_t *moved = r->members[last];
-    uint32_t moved_slot = r->member_slots[last];
-    r->members[idx] = moved;
-    r->member_slots[idx] = moved_slot;
-    moved->rooms[moved_slot].index = idx;
+    r->seats[idx] = r->seats[last];
+    r->seats[idx].member->rooms[r->seats[idx].slot].index = idx;
   }
   r->count--;
   uint32_t mlast = m->room_count - 1;
   if (i != mlast) { /* move m's last membership into i */
     m->rooms[i] = m->rooms[mlast];
-    m->rooms[i].room->member_slots[m->rooms[i].index] = i;
+    m->rooms[i].room->seats[m->rooms[i].index].slot = i;
   }
   m->room_count--;
   room_maybe_drop(hub, r);
@@ -284,7 +273,7 @@ size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms
     hd_hub_room_t *r = hd_map_get(&hub->rooms, rooms[i], strlen(rooms[i]));
     if (!r) continue;
     for (uint32_t j = 0; j < r->count; j++) {
-      hd_hub_member_t *m = r->members[j];
+      hd_hub_member_t *m = r->seats[j].member;
       if (m == skip || m->last_msg_id == msg->id) continue;
       m->last_msg_id = msg->id;
       if (n_excluded && in_any(m, excluded, n_excluded)) continue;

@@ -52,11 +52,14 @@ struct hd_hub_member {
   uint64_t last_msg_id; /* delivery stamp: at most one copy per publish */
 };
 
+typedef struct {
+  hd_hub_member_t *member;
+  uint32_t slot;          /* index of this room in member->rooms */
+} hd_hub_seat_t;
+
 struct hd_hub_room {
-  char *name;
   size_t name_len;
-  hd_hub_member_t **members;
-  uint32_t *member_slots; /* member_slots[i]: index of this room in members[i]->rooms */
+  hd_hub_seat_t *seats;   /* the members: count used of cap */
   uint32_t count, cap;
   bool sequenced;         /* messages published to it get sequence numbers */
   uint64_t seq;           /* last sequence given (starts at process start ms x 1000, so sequences
@@ -64,6 +67,7 @@ struct hd_hub_room {
   uint64_t evicted_seq;   /* highest sequence dropped from history */
   hd_hub_msg_t **history; /* ring of the last `history_cap` messages */
   uint32_t history_head, history_len, history_cap;
+  char name[];            /* NUL-terminated, in the same allocation */
 };
 
 typedef struct {

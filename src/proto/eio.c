@@ -54,10 +54,8 @@ struct hd_eio_session {
   size_t out_bytes;
   hd_eio_session_t *dirty_next;
   uv_timer_t heartbeat;
-  uv_timer_t upgrade_timer;
-  int closing_timers;      /* timers whose close callback has not run yet */
+  uv_timer_t *upgrade_timer; /* only while a probe WebSocket is being upgraded to */
   void *udata;
-  char peer[64];
 };
 
 /* --- helpers ------------------------------------------------------------------------------ */
@@ -194,10 +192,15 @@ static void heartbeat_reset(hd_eio_session_t *s) {
 
 /* --- session lifecycle -------------------------------------------------------------------- */
 
-/* Close callback of the session's two timers: the second one frees the session. */
-static void free_session(uv_handle_t *h) {
-  hd_eio_session_t *s = h->data;
-  if (--s->closing_timers == 0) free(s);
+static void free_session(uv_handle_t *h) { free(h->data); }
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+/* Stops and frees the upgrade timer, if any. */
+static void upgrade_timer_drop(hd_eio_session_t *s) {
+  if (!s->upgrade_timer) return;
+  uv_close((uv_handle_t *)s->upgrade_timer, free_handle);
+  s->upgrade_timer = NULL;
 }
 
 static void detach_ws(hd_conn_t *c, bool close_it) {
@@ -235,9 +238,8 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   s->ws = s->probe = NULL;
   HD_DEBUG("eio", "session closed", "sid=%s reason=\"%s\"", s->sid, reason);
   if (eio->cb->on_close) eio->cb->on_close(s, reason);
-  s->closing_timers = 2;
+  upgrade_timer_drop(s);
   uv_close((uv_handle_t *)&s->heartbeat, free_session);
-  uv_close((uv_handle_t *)&s->upgrade_timer, free_session);
 }
 
 static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_t *c) {
@@ -252,9 +254,7 @@ static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_
     return NULL;
   }
   uv_timer_init(eio->srv->loop, &s->heartbeat);
-  uv_timer_init(eio->srv->loop, &s->upgrade_timer);
-  s->heartbeat.data = s->upgrade_timer.data = s;
-  hd_conn_peer(c, s->peer, sizeof s->peer);
+  s->heartbeat.data = s;
   return s;
 }
 
@@ -284,7 +284,7 @@ static void flush_queue_to_ws(hd_eio_session_t *s) {
 }
 
 static void finish_upgrade(hd_eio_session_t *s) {
-  uv_timer_stop(&s->upgrade_timer);
+  upgrade_timer_drop(s);
   s->websocket = true;
   s->upgrading = false;
   s->ws = s->probe;
@@ -377,6 +377,7 @@ static const hd_ws_handler_t ws_handler = {.name = "socketio", .on_message = ws_
 
 static void on_upgrade_timeout(uv_timer_t *t) {
   hd_eio_session_t *s = t->data;
+  upgrade_timer_drop(s);
   if (s->probe) {
     detach_ws(s->probe, true);
     s->probe = NULL;
@@ -485,7 +486,11 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   if (hd_ws_upgrade(ex, &ws_handler, s)) return;
   s->probe = conn;
   hd_ws_set_max_message(s->probe, eio->opt.max_payload);
-  uv_timer_start(&s->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
+  if ((s->upgrade_timer = malloc(sizeof(*s->upgrade_timer)))) {
+    uv_timer_init(eio->srv->loop, s->upgrade_timer);
+    s->upgrade_timer->data = s;
+    uv_timer_start(s->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
+  }
 }
 
 /* --- public API --------------------------------------------------------------------------- */
@@ -552,4 +557,3 @@ const char *hd_eio_session_id(const hd_eio_session_t *s) { return s->sid; }
 int hd_eio_session_version(const hd_eio_session_t *s) { return s->version; }
 void *hd_eio_session_udata(const hd_eio_session_t *s) { return s->udata; }
 void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata) { s->udata = udata; }
-const char *hd_eio_session_peer(const hd_eio_session_t *s) { return s->peer; }

@@ -59,7 +59,5 @@ const char *hd_eio_session_id(const hd_eio_session_t *s);
 int hd_eio_session_version(const hd_eio_session_t *s);
 void *hd_eio_session_udata(const hd_eio_session_t *s);
 void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata);
-/* Peer address "ip:port" of the connection that opened the session. */
-const char *hd_eio_session_peer(const hd_eio_session_t *s);
 
 #endif

@@ -14,8 +14,7 @@
 
 #define MAX_NAMESPACES 16
 #define MAX_LIFECYCLE_HANDLERS 4 /* connect / disconnect listeners per namespace */
-#define SOCKET_ID_MAX 160         /* "/nsp#" + an Engine.IO sid for v3 clients */
-#define MAX_ATTACHMENTS_HELD 16
+#define SOCKET_ID_MAX 64          /* "/nsp#" + an Engine.IO sid for v3 clients */
 #define RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
 
 static const char *const reserved_events[] = {"connect", "connect_error", "disconnect", "disconnecting",
@@ -61,16 +60,22 @@ typedef struct {
   uint32_t ring_head, ring_len;
 } nsp_t;
 
+/* A binary packet waiting for its attachments. */
+typedef struct {
+  hd_sio_packet_t packet;
+  uint32_t received;
+  hd_buf_t *attachments[];
+} pending_t;
+
+/* One Engine.IO session: its sockets (one per namespace). Kept small: an idle client is this. */
 typedef struct client {
   hd_sio_server_t *sio;
   hd_eio_session_t *eio;
-  hd_sio_socket_t *sockets[MAX_NAMESPACES];
-  uv_timer_t connect_timer;
-  json_t *query_auth;     /* v3 clients authenticate with query parameters */
-  hd_sio_packet_t pending; /* a binary packet waiting for its attachments */
-  bool has_pending;
-  hd_buf_t *attachments[MAX_ATTACHMENTS_HELD];
-  uint32_t received;
+  hd_sio_socket_t **sockets;         /* nsp_count slots, allocated at the first CONNECT */
+  struct client *wait_prev, *wait_next; /* in sio->waiting until a namespace is connected */
+  uint64_t connect_deadline_ms;
+  json_t *query_auth;                /* v3 clients authenticate with query parameters */
+  pending_t *pending;
 } client_t;
 
 typedef struct pending_ack {
@@ -89,8 +94,7 @@ struct hd_sio_socket {
   int nsp_index;
   char id[SOCKET_ID_MAX];
   char pid[24];
-  hd_claims_t claims;
-  bool authenticated;
+  hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
   bool connected;
   int64_t next_ack_id;
   pending_ack_t *acks;
@@ -110,6 +114,7 @@ struct hd_sio_server {
   int nsp_count;
   int enc_text, enc_ws;   /* hub encoding slots */
   hd_map_t sessions;      /* pid -> recovery_session_t, for disconnected sockets */
+  client_t *waiting;      /* clients that have not connected a namespace yet (connect timeout) */
   uv_timer_t recovery_sweeper;
   size_t sockets;
   size_t clients;
@@ -123,6 +128,15 @@ static nsp_t *find_nsp(hd_sio_server_t *sio, const char *name, size_t len) {
   for (int i = 0; i < sio->nsp_count; i++)
     if (strlen(sio->nsps[i].name) == len && !memcmp(sio->nsps[i].name, name, len)) return &sio->nsps[i];
   return NULL;
+}
+
+/* Takes a client off the list of those still to connect a namespace. */
+static void waiting_remove(client_t *c) {
+  if (!c->connect_deadline_ms) return;
+  if (c->wait_prev) c->wait_prev->wait_next = c->wait_next;
+  else c->sio->waiting = c->wait_next;
+  if (c->wait_next) c->wait_next->wait_prev = c->wait_prev;
+  c->connect_deadline_ms = 0;
 }
 
 int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len) {
@@ -287,6 +301,10 @@ static void session_free(void *value, void *arg) {
 static void on_recovery_sweep(uv_timer_t *t) {
   hd_sio_server_t *sio = t->data;
   uint64_t now = uv_now(sio->srv->loop);
+  for (client_t *c = sio->waiting, *next; c; c = next) { /* Engine.IO open but no CONNECT in time */
+    next = c->wait_next;
+    if (now >= c->connect_deadline_ms) hd_eio_close(c->eio, "connect timeout");
+  }
   for (size_t i = 0; i < sio->sessions.cap; i++) {
     recovery_session_t *rs = sio->sessions.slots[i].value;
     if (sio->sessions.slots[i].hash && now - rs->disconnected_ms > sio->opt.recovery_window_ms) {
@@ -306,7 +324,7 @@ static void session_save(hd_sio_socket_t *s) {
   if (!rs) return;
   memcpy(rs->pid, s->pid, sizeof rs->pid);
   memcpy(rs->id, s->id, sizeof rs->id);
-  memcpy(rs->sub, s->claims.sub, sizeof rs->sub);
+  snprintf(rs->sub, sizeof rs->sub, "%s", s->claims ? s->claims->sub : "");
   rs->rooms = calloc(s->member.room_count + 1, sizeof(*rs->rooms));
   for (uint32_t i = 0; rs->rooms && i < s->member.room_count; i++) rs->rooms[i] = strdup(s->member.rooms[i].room->name);
   rs->last_msg_id = s->member.last_msg_id;
@@ -362,6 +380,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--;
+  free(s->claims);
   free(s);
 }
 
@@ -374,8 +393,10 @@ static int authenticate(hd_sio_server_t *sio, client_t *c, json_t *auth, hd_sio_
     *why = "authentication required: pass auth.token";
     return HD_EINVAL;
   }
-  int rc = hd_jwt_verify(&sio->opt.jwt, json_string_value(token), &s->claims, why);
-  if (!rc) s->authenticated = true;
+  hd_claims_t claims;
+  int rc = hd_jwt_verify(&sio->opt.jwt, json_string_value(token), &claims, why);
+  if (!rc && !(s->claims = malloc(sizeof(*s->claims)))) rc = HD_ENOMEM;
+  if (!rc) *s->claims = claims;
   return rc;
 }
 
@@ -405,7 +426,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   if (!sio->opt.recovery_window_ms || !json_is_string(pid)) return false;
   recovery_session_t *rs = hd_map_get(&sio->sessions, json_string_value(pid), json_string_length(pid));
   if (!rs || uv_now(sio->srv->loop) - rs->disconnected_ms > sio->opt.recovery_window_ms) return false;
-  if (strcmp(rs->sub, s->claims.sub)) return false; /* another identity cannot take the session over */
+  if (strcmp(rs->sub, s->claims ? s->claims->sub : "")) return false; /* no taking over another identity */
   nsp_t *n = s->nsp;
   ring_prune(sio, n, (int64_t)hd_clock_wall_ms());
   uint64_t after = rs->last_msg_id;
@@ -442,6 +463,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   nsp_t *n = find_nsp(sio, p->nsp, strlen(p->nsp));
   if (!n) return connect_error(c, p->nsp, "Invalid namespace", 0);
   int idx = (int)(n - sio->nsps);
+  if (!c->sockets && !(c->sockets = calloc((size_t)sio->nsp_count, sizeof(*c->sockets)))) return;
   if (c->sockets[idx]) return; /* already connected: ignore, as Socket.IO does */
   hd_sio_socket_t *s = calloc(1, sizeof(*s));
   if (!s) return;
@@ -455,18 +477,21 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   int rc = authenticate(sio, c, auth, s, &why);
   if (rc) {
     connect_error(c, n->name, why, 1001);
+    free(s->claims);
     free(s);
     return;
   }
   c->sockets[idx] = s;
-  uv_timer_stop(&c->connect_timer);
+  waiting_remove(c);
   sio->sockets++;
   bool recovered = recover(sio, s, auth);
   if (!recovered) {
-    if (hd_eio_session_version(c->eio) == 3) /* as socket.io 2.x clients compute it: sid, or nsp#sid */
-      snprintf(s->id, sizeof s->id, "%s%s%s", strcmp(n->name, "/") ? n->name : "", strcmp(n->name, "/") ? "#" : "",
-               hd_eio_session_id(c->eio));
-    else random_id(s->id);
+    bool root = !strcmp(n->name, "/");
+    /* v3: as socket.io 2.x clients compute it (sid, or nsp#sid) when it fits, else a random id */
+    if (hd_eio_session_version(c->eio) != 3 ||
+        snprintf(s->id, sizeof s->id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >=
+            (int)sizeof s->id)
+      random_id(s->id);
     random_id(s->pid);
     char room[320];
     hd_sio_room_key(n->name, s->id, room, sizeof room);
@@ -481,7 +506,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     }
     send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
   }
-  HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims.sub, recovered);
+  HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
 }
 
@@ -533,7 +558,7 @@ static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_
     return 0;
   }
   nsp_t *n = find_nsp(c->sio, p->nsp, strlen(p->nsp));
-  hd_sio_socket_t *s = n ? c->sockets[n - c->sio->nsps] : NULL;
+  hd_sio_socket_t *s = n && c->sockets ? c->sockets[n - c->sio->nsps] : NULL;
   if (!s || !s->connected) return 0; /* not connected to that namespace: dropped, as Socket.IO does */
   switch (p->type) {
     case HD_SIO_DISCONNECT:
@@ -551,18 +576,17 @@ static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_
 }
 
 static void clear_pending(client_t *c) {
-  for (uint32_t i = 0; i < c->received; i++) hd_buf_unref(c->attachments[i]);
-  c->received = 0;
-  if (c->has_pending) hd_sio_packet_free(&c->pending);
-  c->has_pending = false;
+  pending_t *pd = c->pending;
+  if (!pd) return;
+  for (uint32_t i = 0; i < pd->received; i++) hd_buf_unref(pd->attachments[i]);
+  hd_sio_packet_free(&pd->packet);
+  free(pd);
+  c->pending = NULL;
 }
+
+
 
 /* --- Engine.IO callbacks ------------------------------------------------------------------ */
-
-static void on_connect_timeout(uv_timer_t *t) {
-  client_t *c = t->data;
-  hd_eio_close(c->eio, "connect timeout");
-}
 
 static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *udata) {
   hd_sio_server_t *sio = udata;
@@ -571,8 +595,6 @@ static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *uda
   c->sio = sio;
   c->eio = e;
   hd_eio_session_set_udata(e, c);
-  uv_timer_init(sio->srv->loop, &c->connect_timer);
-  c->connect_timer.data = c;
   sio->clients++;
   if (hd_eio_session_version(e) == 3) { /* v3: query parameters are the auth, "/" connects at once */
     c->query_auth = json_object();
@@ -581,8 +603,11 @@ static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *uda
       json_object_set_new(c->query_auth, "token", json_string(token));
     hd_sio_packet_t p = {.type = HD_SIO_CONNECT, .nsp = "/", .ack_id = HD_SIO_NO_ACK};
     on_connect_packet(c, &p);
-  } else {
-    uv_timer_start(&c->connect_timer, on_connect_timeout, sio->opt.connect_timeout_ms, 0);
+  } else { /* the sweep closes it if no namespace is connected in time */
+    c->connect_deadline_ms = uv_now(sio->srv->loop) + sio->opt.connect_timeout_ms;
+    c->wait_next = sio->waiting;
+    if (sio->waiting) sio->waiting->wait_prev = c;
+    sio->waiting = c;
   }
   return 0;
 }
@@ -592,21 +617,21 @@ static void eio_message(hd_eio_session_t *e, const uint8_t *data, size_t len, bo
   if (!c) return;
   int rc = 0;
   if (binary) {
-    if (!c->has_pending) {
+    pending_t *pd = c->pending;
+    if (!pd) {
       rc = HD_EPROTO;
     } else {
       hd_buf_t *b = hd_buf_from(data, len);
       if (!b) rc = HD_ENOMEM;
-      else c->attachments[c->received++] = b;
-      if (!rc && c->received == c->pending.attachments) {
-        hd_sio_packet_t p = c->pending;
-        c->has_pending = false;
-        rc = dispatch(c, &p, c->attachments, c->received);
-        hd_sio_packet_free(&p);
+      else pd->attachments[pd->received++] = b;
+      if (!rc && pd->received == pd->packet.attachments) {
+        c->pending = NULL; /* dispatch may close the client */
+        rc = dispatch(c, &pd->packet, pd->attachments, pd->received);
+        c->pending = pd;
         clear_pending(c);
       }
     }
-  } else if (c->has_pending) {
+  } else if (c->pending) {
     rc = HD_EPROTO; /* text while attachments are expected */
   } else {
     hd_sio_limits_t limits = {c->sio->opt.max_attachments, 127};
@@ -616,9 +641,11 @@ static void eio_message(hd_eio_session_t *e, const uint8_t *data, size_t len, bo
       if (hd_sio_packet_check_placeholders(&p)) {
         hd_sio_packet_free(&p);
         rc = HD_EPROTO;
+      } else if (!(c->pending = calloc(1, sizeof(pending_t) + p.attachments * sizeof(hd_buf_t *)))) {
+        hd_sio_packet_free(&p);
+        rc = HD_ENOMEM;
       } else {
-        c->pending = p;
-        c->has_pending = true;
+        c->pending->packet = p;
       }
     } else if (!rc) {
       rc = dispatch(c, &p, NULL, 0);
@@ -631,18 +658,18 @@ static void eio_message(hd_eio_session_t *e, const uint8_t *data, size_t len, bo
   }
 }
 
-static void free_client(uv_handle_t *h) { free(h->data); }
-
 static void eio_close(hd_eio_session_t *e, const char *reason) {
   client_t *c = hd_eio_session_udata(e);
   if (!c) return;
-  for (int i = 0; i < MAX_NAMESPACES; i++)
+  for (int i = 0; c->sockets && i < c->sio->nsp_count; i++)
     if (c->sockets[i]) socket_close(c->sockets[i], reason, false);
+  waiting_remove(c);
   clear_pending(c);
   json_decref(c->query_auth);
   c->sio->clients--;
   hd_eio_session_set_udata(e, NULL);
-  uv_close((uv_handle_t *)&c->connect_timer, free_client);
+  free(c->sockets);
+  free(c);
 }
 
 static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close};
@@ -691,10 +718,9 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
   hd_hub_set_observer(hub, observe, sio);
   uv_timer_init(srv->loop, &sio->recovery_sweeper);
   sio->recovery_sweeper.data = sio;
-  if (opt->recovery_window_ms) {
-    uv_timer_start(&sio->recovery_sweeper, on_recovery_sweep, 1000, 1000);
-    uv_unref((uv_handle_t *)&sio->recovery_sweeper);
-  }
+  uint64_t period = opt->connect_timeout_ms < 4000 ? opt->connect_timeout_ms / 4 + 1 : 1000;
+  uv_timer_start(&sio->recovery_sweeper, on_recovery_sweep, period, period);
+  uv_unref((uv_handle_t *)&sio->recovery_sweeper);
   return sio;
 }
 
@@ -909,9 +935,21 @@ void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client) {
   else socket_close(s, "server namespace disconnect", true);
 }
 
+hd_sio_socket_t *hd_sio_socket_find(hd_sio_server_t *sio, const char *nsp, const char *id) {
+  char key[320];
+  if (hd_sio_room_key(nsp, id, key, sizeof key) < 0) return NULL;
+  hd_hub_room_t *room = hd_hub_room(sio->hub, key, strlen(key));
+  for (uint32_t i = 0; room && i < room->count; i++) { /* a JSON topic may share the name: check the kind */
+    hd_hub_member_t *m = room->seats[i].member;
+    if (m->deliver == deliver && ((hd_sio_socket_t *)m)->connected && !strcmp(((hd_sio_socket_t *)m)->id, id))
+      return (hd_sio_socket_t *)m;
+  }
+  return NULL;
+}
+
 const char *hd_sio_socket_id(const hd_sio_socket_t *s) { return s->id; }
 const char *hd_sio_socket_nsp(const hd_sio_socket_t *s) { return s->nsp->name; }
-const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s) { return s->authenticated ? &s->claims : NULL; }
+const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s) { return s->claims; }
 void *hd_sio_socket_udata(const hd_sio_socket_t *s) { return s->udata; }
 void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata) { s->udata = udata; }
 
