@@ -36,7 +36,16 @@ struct hd_eio_server {
   void *udata;
   hd_map_t sessions;
   hd_eio_session_t *dirty; /* polling sessions with output for a waiting GET */
+  hd_eio_session_t *dead;  /* closed sessions, freed on the next iteration (callers may still hold them) */
+  /* Heartbeat deadlines. Each queue holds sessions waiting for one fixed duration, so it is in
+   * deadline order by construction; one timer fires at the earliest head. */
+  struct {
+    hd_eio_session_t *head, *tail;
+  } hb[3];
+  uv_timer_t hb_timer;
 };
+
+enum { HB_PING, HB_PONG, HB_CLIENT }; /* v4: time to ping; v4: waiting for pong; v3: waiting for the client's ping */
 
 struct hd_eio_session {
   hd_eio_server_t *eio;
@@ -45,7 +54,7 @@ struct hd_eio_session {
   bool websocket;          /* current transport */
   bool upgrading;          /* a probe WebSocket answered 3probe, waiting for 5 */
   bool closed;
-  bool awaiting_pong;
+  uint8_t hb_queue;         /* which heartbeat queue it is in, when hb_deadline != 0 */
   bool in_dirty;
   hd_conn_t *ws;           /* the WebSocket transport */
   hd_conn_t *probe;        /* a WebSocket being upgraded to */
@@ -53,7 +62,8 @@ struct hd_eio_session {
   packet_t *out_head, *out_tail; /* queued for polling */
   size_t out_bytes;
   hd_eio_session_t *dirty_next;
-  uv_timer_t heartbeat;
+  hd_eio_session_t *hb_prev, *hb_next;
+  uint64_t hb_deadline;    /* 0: in no heartbeat queue */
   uv_timer_t *upgrade_timer; /* only while a probe WebSocket is being upgraded to */
   void *udata;
 };
@@ -161,6 +171,11 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
 /* Flush hook: answers the GETs of sessions that got output during this iteration. */
 static void flush_polling(void *arg) {
   hd_eio_server_t *eio = arg;
+  for (hd_eio_session_t *s = eio->dead, *next; s; s = next) { /* closed in an earlier iteration */
+    next = s->dirty_next;
+    free(s);
+  }
+  eio->dead = NULL;
   while (eio->dirty) {
     hd_eio_session_t *s = eio->dirty;
     eio->dirty = s->dirty_next;
@@ -171,28 +186,72 @@ static void flush_polling(void *arg) {
 
 /* --- heartbeat ---------------------------------------------------------------------------- */
 
-static void on_heartbeat(uv_timer_t *t) {
-  hd_eio_session_t *s = t->data;
-  const hd_eio_options_t *o = &s->eio->opt;
-  if (s->version == 3 || s->awaiting_pong) { /* v3: the client pings; v4: no pong in time */
-    session_close(s, "ping timeout", false);
+static uint64_t hb_duration(const hd_eio_server_t *eio, int q) {
+  const hd_eio_options_t *o = &eio->opt;
+  return q == HB_PING ? o->ping_interval_ms : q == HB_PONG ? o->ping_timeout_ms : o->ping_interval_ms + o->ping_timeout_ms;
+}
+
+static void hb_unlink(hd_eio_session_t *s) {
+  if (!s->hb_deadline) return;
+  hd_eio_server_t *eio = s->eio;
+  if (s->hb_prev) s->hb_prev->hb_next = s->hb_next;
+  else eio->hb[s->hb_queue].head = s->hb_next;
+  if (s->hb_next) s->hb_next->hb_prev = s->hb_prev;
+  else eio->hb[s->hb_queue].tail = s->hb_prev;
+  s->hb_prev = s->hb_next = NULL;
+  s->hb_deadline = 0;
+}
+
+static void on_hb_timer(uv_timer_t *t);
+
+/* Arms the timer for the earliest deadline of the three queues. */
+static void hb_arm(hd_eio_server_t *eio) {
+  uint64_t first = 0;
+  for (int q = 0; q < 3; q++)
+    if (eio->hb[q].head && (!first || eio->hb[q].head->hb_deadline < first)) first = eio->hb[q].head->hb_deadline;
+  if (!first) {
+    uv_timer_stop(&eio->hb_timer);
     return;
   }
-  s->awaiting_pong = true;
-  send_packet(s, HD_EIO_PING, NULL, 0, false);
-  uv_timer_start(&s->heartbeat, on_heartbeat, o->ping_timeout_ms, 0);
+  uint64_t now = uv_now(eio->srv->loop);
+  uv_timer_start(&eio->hb_timer, on_hb_timer, first > now ? first - now : 0, 0);
 }
 
-static void heartbeat_reset(hd_eio_session_t *s) {
-  const hd_eio_options_t *o = &s->eio->opt;
-  s->awaiting_pong = false;
-  uint64_t wait = s->version == 3 ? o->ping_interval_ms + o->ping_timeout_ms : o->ping_interval_ms;
-  uv_timer_start(&s->heartbeat, on_heartbeat, wait, 0);
+/* Puts s at the tail of queue q: its deadline is now + that queue's duration. */
+static void hb_schedule(hd_eio_session_t *s, int q) {
+  hd_eio_server_t *eio = s->eio;
+  hb_unlink(s);
+  s->hb_queue = (uint8_t)q;
+  s->hb_deadline = uv_now(eio->srv->loop) + hb_duration(eio, q);
+  s->hb_prev = eio->hb[q].tail;
+  if (eio->hb[q].tail) eio->hb[q].tail->hb_next = s;
+  else eio->hb[q].head = s;
+  eio->hb[q].tail = s;
+  if (eio->hb[q].head == s) hb_arm(eio);
 }
+
+static void on_hb_timer(uv_timer_t *t) {
+  hd_eio_server_t *eio = t->data;
+  uint64_t now = uv_now(eio->srv->loop);
+  for (int q = 0; q < 3; q++) {
+    hd_eio_session_t *s;
+    while ((s = eio->hb[q].head) && s->hb_deadline <= now) {
+      if (q == HB_PING) { /* time to ping: then wait for the pong */
+        hb_schedule(s, HB_PONG);
+        send_packet(s, HD_EIO_PING, NULL, 0, false);
+      } else { /* v4: no pong in time; v3: the client stopped pinging */
+        hb_unlink(s);
+        session_close(s, "ping timeout", false);
+      }
+    }
+  }
+  hb_arm(eio);
+}
+
+/* Life signs from the client: the next ping (v4) or the next expected client ping (v3) from now. */
+static void heartbeat_reset(hd_eio_session_t *s) { hb_schedule(s, s->version == 3 ? HB_CLIENT : HB_PING); }
 
 /* --- session lifecycle -------------------------------------------------------------------- */
-
-static void free_session(uv_handle_t *h) { free(h->data); }
 
 static void free_handle(uv_handle_t *h) { free(h); }
 
@@ -239,7 +298,10 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   HD_DEBUG("eio", "session closed", "sid=%s reason=\"%s\"", s->sid, reason);
   if (eio->cb->on_close) eio->cb->on_close(s, reason);
   upgrade_timer_drop(s);
-  uv_close((uv_handle_t *)&s->heartbeat, free_session);
+  hb_unlink(s);
+  s->dirty_next = eio->dead; /* freed on the next iteration */
+  eio->dead = s;
+  hd_server_wake(eio->srv);
 }
 
 static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_t *c) {
@@ -253,8 +315,6 @@ static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_
     free(s);
     return NULL;
   }
-  uv_timer_init(eio->srv->loop, &s->heartbeat);
-  s->heartbeat.data = s;
   return s;
 }
 
@@ -509,6 +569,9 @@ hd_eio_server_t *hd_eio_server_new(hd_server_t *srv, const hd_eio_options_t *opt
     free(eio);
     return NULL;
   }
+  uv_timer_init(srv->loop, &eio->hb_timer);
+  eio->hb_timer.data = eio;
+  uv_unref((uv_handle_t *)&eio->hb_timer);
   return eio;
 }
 
@@ -532,11 +595,20 @@ static void close_all(void *arg) {
   }
 }
 
+static void free_server(uv_handle_t *h) {
+  hd_eio_server_t *eio = h->data;
+  for (hd_eio_session_t *s = eio->dead, *next; s; s = next) {
+    next = s->dirty_next;
+    free(s);
+  }
+  free(eio);
+}
+
 void hd_eio_server_free(hd_eio_server_t *eio) {
   if (!eio) return;
   close_all(eio);
   hd_map_free(&eio->sessions);
-  free(eio);
+  uv_close((uv_handle_t *)&eio->hb_timer, free_server);
 }
 
 size_t hd_eio_session_count(const hd_eio_server_t *eio) { return eio->sessions.count; }
