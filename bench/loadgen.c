@@ -3,9 +3,11 @@
  * The engine opens N client connections at a bounded rate (at most --concurrency connects and
  * handshakes in flight, failed attempts retried), completes the RFC 6455 handshake, then runs
  * fixed phases: connect -> warm-up -> measure -> stop (close handshake) -> report. What travels
- * on the connections is up to a mode, a small struct of callbacks (lg_mode_t); `echo` and `idle`
- * exist, Socket.IO and Herald JSON modes plug in beside them. Output: a human summary on stdout
- * and, as its last line, one JSON object for scripts. Traffic goes to --host only. */
+ * on the connections is up to a mode, a small struct of callbacks (lg_mode_t): raw WebSocket
+ * `echo` and `idle`; Socket.IO v5 over Engine.IO v4 (`sio-fanout`, `sio-ack`, `sio-idle`,
+ * `sio-connect`); Herald's JSON protocol (`json-fanout`, publishing over the WebSocket or the
+ * HTTP publish API). Output: a human summary on stdout and, as its last line, one JSON object
+ * for scripts. Traffic goes to --host only. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <getopt.h>
@@ -40,7 +42,8 @@ enum {
   ST_NEW,         /* never started */
   ST_CONNECTING,  /* TCP connect in flight */
   ST_HANDSHAKE,   /* upgrade request sent, waiting for 101 */
-  ST_OPEN,        /* WebSocket open */
+  ST_PROTO,       /* WebSocket open, the mode's own handshake under way (counts as connecting) */
+  ST_OPEN,        /* open: WebSocket and, if any, the mode's handshake */
   ST_CLOSING,     /* close frame sent or received; waiting for the server's FIN */
   ST_CLOSED,      /* uv_close called; on_close pending */
   ST_RETRY,       /* attempt failed; queued for another */
@@ -48,7 +51,9 @@ enum {
   ST_DONE,        /* closed for good */
 };
 
-enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_STOP };
+/* PH_DRAIN: after the window, for modes with on_drain: nothing new is sent, in-flight traffic
+ * is awaited (at most --close-timeout) so that totals can be checked exactly. */
+enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_STOP };
 
 /* Error categories; one counter each, summed into "errors". */
 #define LG_ERRORS(X)                                                   \
@@ -91,6 +96,12 @@ typedef struct {
   int server_pid;
   const char *ready_file;
   bool quiet;
+  int window;            /* fan-out: broadcasts in flight */
+  const char *token;     /* json-fanout: JWT of the subscribers (and of the publisher by default) */
+  const char *pub_token; /* json-fanout: JWT of the publisher */
+  const char *api_key;   /* json-fanout --via-api: X-API-Key */
+  const char *topic;     /* json-fanout: topic */
+  bool via_api;          /* json-fanout: publish with POST /api/v1/publish */
 } lg_opts_t;
 
 typedef struct lg lg_t;
@@ -102,9 +113,15 @@ typedef struct {
   const char *name;
   const char *help;
   const char *default_url;
-  /* Checks options and builds shared state before any connection; 0 or -1 (message printed). */
+  /* The connection is open only once the mode's own handshake is done: the mode calls
+   * lg_conn_ready() (until then it counts against --concurrency and --connect-timeout). */
+  bool handshake;
+  /* Connection churn: from the warm-up on, a connection that closed normally is started again. */
+  bool recycle;
+  /* Checks options and builds shared state before any connection (it may change
+   * o.connections); 0 or -1 (message printed). */
   int (*on_init)(lg_t *lg);
-  /* One connection completed its handshake (protocol-level set-up goes here). */
+  /* One connection completed its WebSocket handshake (the mode's handshake starts here). */
   void (*on_open)(lg_conn_t *c);
   /* Every connection opened or failed for good: start the traffic. */
   void (*on_start)(lg_t *lg);
@@ -112,7 +129,38 @@ typedef struct {
   void (*on_message)(lg_conn_t *c, int opcode, const uint8_t *data, size_t len);
   /* Prints the mode's part of the summary and appends its JSON fields (",\"k\":v" ...). */
   void (*on_report)(lg_t *lg, hd_sbuf_t *json);
+  /* Queues the protocol's goodbye on an open connection, before the engine's close frame. */
+  void (*on_bye)(lg_conn_t *c);
+  /* The window ended (figures are frozen): send nothing new. Returns true when nothing is in
+   * flight; otherwise the mode calls lg_stop() once it is (the engine gives up after
+   * --close-timeout). */
+  bool (*on_drain)(lg_t *lg);
+  /* The run stops: close the mode's own handles. */
+  void (*on_stop)(lg_t *lg);
 } lg_mode_t;
+
+/* Fan-out modes: one publisher, every connection receives (see fan_* below). */
+typedef struct {
+  int receivers;          /* connections that only receive */
+  int members;            /* copies of each broadcast that come back: receivers (+ the publisher) */
+  lg_conn_t *pub;         /* the publishing connection, NULL with --via-api */
+  int (*publish)(lg_t *lg, uint64_t seq, const char *payload, size_t len);
+  uint64_t published;     /* broadcasts sent, whole run */
+  uint64_t released;      /* broadcasts out of the window: own copy back (or HTTP answer) */
+  uint64_t answers;       /* JSON acks or HTTP answers to the publisher */
+  uint64_t reported;      /* sum of the server's "delivered" counts in those answers */
+  uint64_t deliveries;    /* copies received, whole run */
+  uint64_t other_events;  /* other Socket.IO events (e.g. Herald's test-handler `auth`) */
+  bool answered;          /* the server answers each publish (JSON ack, HTTP response) */
+  bool draining;
+  hd_sbuf_t scratch;
+  /* --via-api */
+  uv_tcp_t http;
+  uv_connect_t http_req;
+  hd_sbuf_t http_in;
+  hd_sbuf_t http_out; /* requests queued by this round of fan_pump, written at once */
+  int http_state; /* 0 none, 1 connecting, 2 open, 3 closing */
+} lg_fan_t;
 
 struct lg_conn {
   uv_tcp_t tcp;
@@ -126,6 +174,10 @@ struct lg_conn {
   bool dirty;          /* on lg->dirty, out to be flushed before the next poll */
   bool in_frag;
   uint8_t frag_op;
+  uint8_t pstate;       /* the mode's protocol state */
+  uint64_t t_attempt;   /* uv_hrtime of the attempt's start */
+  uint64_t seq_out;     /* mode: last id or sequence sent */
+  uint64_t seq_in;      /* mode: last id or sequence received */
   uint64_t deadline_ns; /* ST_CONNECTING/ST_HANDSHAKE: give up the attempt after this */
   uint64_t retry_ns;    /* ST_RETRY: earliest restart */
   char key[32];         /* Sec-WebSocket-Key (base64 of 16 bytes) */
@@ -168,6 +220,8 @@ struct lg {
   uint64_t last_progress;
   /* counters: *_total over the whole run, the rest over the measurement window */
   uint64_t received, received_total; /* data messages accepted by the mode */
+  uint64_t frames_in;                /* every frame received, control frames included */
+  uint64_t counted_total;            /* sio-ack: acks, sio-connect: CONNECTs, whole run */
   uint64_t errors[LG_ERR_COUNT];
   char first_error[160];
   lg_hist_t hist;
@@ -175,8 +229,12 @@ struct lg {
   struct rusage ru_measure, ru_end;
   long long srv_ticks_measure, srv_ticks_end;
   long long all_ticks_measure, all_ticks_end; /* every CPU of the machine, busy */
+  int closed_recycled;              /* recycle modes: closes completed while churning */
   /* mode state */
+  const char *last_url; /* if set, the URL of the last connection (a publisher) */
+  lg_fan_t fan;
   uint8_t *payload; /* echo: the message every connection sends */
+  size_t payload_len;
   uint64_t rng;
   char read_buf[LG_READ_BUF];
 };
@@ -217,14 +275,20 @@ static uint64_t rng_next(lg_t *lg) { /* xorshift64* */
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 
-/* Counts one error of category cat; the first one's text is kept for the summary. */
-static void lg_error(lg_conn_t *c, int cat, const char *what, int uverr) {
-  lg_t *lg = c->lg;
+/* Counts one error of category cat (who: "connection 12", ...); the first one's text is kept for
+ * the summary. */
+static void lg_error_at(lg_t *lg, const char *who, int cat, const char *what, int uverr) {
   if (lg->phase == PH_STOP) return;
   lg->errors[cat]++;
   if (!lg->first_error[0])
-    snprintf(lg->first_error, sizeof lg->first_error, "connection %u: %s%s%s", (unsigned)c->id,
-             what, uverr ? ": " : "", uverr ? uv_strerror(uverr) : "");
+    snprintf(lg->first_error, sizeof lg->first_error, "%s: %s%s%s", who, what, uverr ? ": " : "",
+             uverr ? uv_strerror(uverr) : "");
+}
+
+static void lg_error(lg_conn_t *c, int cat, const char *what, int uverr) {
+  char who[32];
+  snprintf(who, sizeof who, "connection %u", (unsigned)c->id);
+  lg_error_at(c->lg, who, cat, what, uverr);
 }
 
 static uint64_t lg_errors_total(const lg_t *lg) {
@@ -439,7 +503,8 @@ static void on_flush_prepare(uv_prepare_t *h) {
   for (uint32_t i = 0; i < lg->n_dirty; i++) {
     lg_conn_t *c = lg->dirty[i];
     c->dirty = false;
-    if (c->state == ST_HANDSHAKE || c->state == ST_OPEN || c->state == ST_CLOSING) conn_flush(c);
+    if (c->state == ST_HANDSHAKE || c->state == ST_PROTO || c->state == ST_OPEN || c->state == ST_CLOSING)
+      conn_flush(c);
   }
   lg->n_dirty = 0;
 }
@@ -474,6 +539,12 @@ static void on_conn_close(uv_handle_t *h) {
         lg_check_settled(lg);
       }
     }
+  } else if (lg->mode->recycle && (lg->phase == PH_WARMUP || lg->phase == PH_MEASURE)) {
+    c->state = ST_RETRY; /* churn: the same slot connects again at once */
+    c->attempts = 0;
+    c->retry_ns = 0;
+    lg->retry_q[(lg->rq_head + lg->rq_len) % (uint32_t)lg->o.connections] = c->id;
+    lg->rq_len++;
   } else {
     c->state = ST_DONE;
   }
@@ -489,7 +560,8 @@ static void conn_close(lg_conn_t *c) {
   lg_t *lg = c->lg;
   switch (c->state) {
     case ST_CONNECTING:
-    case ST_HANDSHAKE: lg->connecting--; break;
+    case ST_HANDSHAKE:
+    case ST_PROTO: lg->connecting--; break;
     case ST_OPEN:
     case ST_CLOSING: lg->n_open--; break;
     default: return; /* no live handle */
@@ -508,18 +580,52 @@ static void conn_fail(lg_conn_t *c, const char *what, int uverr) {
   conn_close(c);
 }
 
-static void conn_opened(lg_conn_t *c) {
+/* The connection is open (after the mode's own handshake, if it has one). */
+static void lg_conn_ready(lg_conn_t *c) {
   lg_t *lg = c->lg;
+  if (c->state != ST_PROTO) return;
   lg->connecting--;
   lg->n_open++;
   c->state = ST_OPEN;
-  if (lg->mode->on_open) lg->mode->on_open(c);
   if (!c->ever_open) {
     c->ever_open = true;
     lg->n_settled++;
     lg_check_settled(lg);
   }
   lg_pump(lg);
+}
+
+/* A protocol error on c: counted, and the connection closed. During the mode's handshake the
+ * attempt fails for good (no retry: a protocol error is not transient), so connecting settles. */
+static void lg_conn_error(lg_conn_t *c, int cat, const char *what) {
+  lg_error(c, cat, what, 0);
+  if (c->state == ST_PROTO) {
+    c->attempts = (uint8_t)(c->lg->o.retries + 1);
+    conn_fail(c, what, 0);
+  } else {
+    conn_close(c);
+  }
+}
+
+/* Starts the close handshake on an open connection: the mode's goodbye, then a close frame. */
+static void lg_conn_bye(lg_conn_t *c) {
+  static const uint8_t normal[2] = {1000 >> 8, 1000 & 0xff};
+  if (c->state != ST_OPEN) return;
+  if (c->lg->mode->on_bye) c->lg->mode->on_bye(c);
+  if (c->state != ST_OPEN) return;
+  if (lg_send(c, OP_CLOSE, normal, 2)) {
+    conn_close(c);
+    return;
+  }
+  c->state = ST_CLOSING;
+  c->deadline_ns = uv_hrtime() + (uint64_t)(c->lg->o.close_timeout * 1e9);
+}
+
+/* The WebSocket handshake is done: the mode's own starts, or the connection is open. */
+static void conn_opened(lg_conn_t *c) {
+  c->state = ST_PROTO;
+  if (c->lg->mode->on_open) c->lg->mode->on_open(c);
+  if (!c->lg->mode->handshake) lg_conn_ready(c);
 }
 
 /* Validates the 101 response head (head_len bytes, ending in CRLF CRLF); 0 or -1. */
@@ -574,6 +680,7 @@ static int check_handshake(lg_conn_t *c, const char *head, size_t head_len) {
 /* Handles one complete frame. Returns 0, or -1 when the connection was closed. */
 static int on_frame(lg_conn_t *c, bool fin, int op, const uint8_t *p, size_t len) {
   lg_t *lg = c->lg;
+  lg->frames_in++;
   if (op >= 0x8) {
     if (!fin || len > 125) {
       lg_error(c, LG_ERR_protocol, "bad control frame", 0);
@@ -581,12 +688,16 @@ static int on_frame(lg_conn_t *c, bool fin, int op, const uint8_t *p, size_t len
       return -1;
     }
     if (op == OP_PING) {
-      if (c->state == ST_OPEN && lg_send(c, OP_PONG, p, len)) {
+      if ((c->state == ST_OPEN || c->state == ST_PROTO) && lg_send(c, OP_PONG, p, len)) {
         lg_error(c, LG_ERR_write, "out of memory", 0);
         conn_close(c);
         return -1;
       }
     } else if (op == OP_CLOSE) {
+      if (c->state == ST_PROTO) {
+        lg_conn_error(c, LG_ERR_closed, "server sent close during the protocol handshake");
+        return -1;
+      }
       if (c->state == ST_OPEN) { /* server-initiated: answer, then wait for its FIN */
         char what[64];
         snprintf(what, sizeof what, "server sent close %d", len >= 2 ? (p[0] << 8 | p[1]) : 1005);
@@ -621,7 +732,7 @@ static int on_frame(lg_conn_t *c, bool fin, int op, const uint8_t *p, size_t len
   } else {
     goto bad;
   }
-  if (c->state == ST_OPEN) {
+  if (c->state == ST_OPEN || c->state == ST_PROTO) {
     lg->received_total++;
     if (lg->mode->on_message) lg->mode->on_message(c, op, p, len);
   }
@@ -706,11 +817,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     int err = nread == UV_EOF ? 0 : (int)nread;
     if (c->state == ST_HANDSHAKE) conn_fail(c, "handshake: connection closed", err);
+    else if (c->state == ST_PROTO) conn_fail(c, "connection closed during the protocol handshake", err);
     else if (c->state == ST_OPEN) {
       lg_error(c, LG_ERR_closed, "connection closed by server", err);
       conn_close(c);
     } else { /* ST_CLOSING: the server's FIN ends the close handshake */
       if (c->lg->phase == PH_STOP) c->lg->closed_clean++;
+      else c->lg->closed_recycled++;
       conn_close(c);
     }
     return;
@@ -757,11 +870,12 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   EVP_EncodeBlock((unsigned char *)c->key, raw, 16);
   c->state = ST_HANDSHAKE;
+  const char *url = lg->last_url && c->id == (uint32_t)lg->o.connections - 1 ? lg->last_url : lg->o.url;
   if (hd_sbuf_printf(&c->out,
                      "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: herald-loadgen\r\n\r\n",
-                     lg->o.url, lg->addr.ss_family == AF_INET6 ? "[" : "", lg->o.host,
+                     url, lg->addr.ss_family == AF_INET6 ? "[" : "", lg->o.host,
                      lg->addr.ss_family == AF_INET6 ? "]" : "", lg->o.port, c->key)) {
     conn_fail(c, "out of memory", 0);
     return;
@@ -773,6 +887,7 @@ static void on_connect(uv_connect_t *req, int status) {
 static void conn_start(lg_conn_t *c) {
   lg_t *lg = c->lg;
   c->attempts++;
+  c->t_attempt = uv_hrtime();
   int r = uv_tcp_init(lg->loop, &c->tcp);
   if (r < 0) die("uv_tcp_init", r);
   c->tcp.data = c;
@@ -820,16 +935,32 @@ static void lg_measure_begin(lg_t *lg) {
     LG_CHECK(uv_timer_start(&lg->phase_timer, on_phase_timer, (uint64_t)(lg->o.duration * 1000), 0));
 }
 
+/* Freezes the window's figures. */
+static void lg_measure_end(lg_t *lg) {
+  lg->t_end = uv_hrtime();
+  if (getrusage(RUSAGE_SELF, &lg->ru_end) < 0) memset(&lg->ru_end, 0, sizeof lg->ru_end);
+  if (lg->o.server_pid) lg->srv_ticks_end = proc_cpu_ticks(lg->o.server_pid);
+  lg->all_ticks_end = machine_busy_ticks();
+}
+
 static void on_phase_timer(uv_timer_t *t) {
   lg_t *lg = t->data;
-  if (lg->phase == PH_WARMUP) lg_measure_begin(lg);
-  else if (lg->phase == PH_MEASURE) lg_stop(lg, NULL);
+  if (lg->phase == PH_WARMUP) {
+    lg_measure_begin(lg);
+  } else if (lg->phase == PH_MEASURE && lg->mode->on_drain) {
+    lg_measure_end(lg);
+    lg->phase = PH_DRAIN;
+    if (lg->mode->on_drain(lg)) lg_stop(lg, NULL);
+    else LG_CHECK(uv_timer_start(&lg->phase_timer, on_phase_timer, (uint64_t)(lg->o.close_timeout * 1000), 0));
+  } else if (lg->phase == PH_MEASURE || lg->phase == PH_DRAIN) {
+    lg_stop(lg, NULL);
+  }
 }
 
 static void lg_check_settled(lg_t *lg) {
   if (lg->phase != PH_CONNECT || lg->n_settled < lg->o.connections) return;
   lg->t_settled = uv_hrtime();
-  LG_CHECK(uv_timer_stop(&lg->tick_timer));
+  if (!lg->mode->recycle) LG_CHECK(uv_timer_stop(&lg->tick_timer)); /* churn needs the timeouts */
   if (!lg->o.quiet)
     fprintf(stderr, "loadgen: %d/%d connections open (%d failed, %" PRIu64 " retries) in %.2f s\n",
             lg->n_open, lg->o.connections, lg->n_failed, lg->retries,
@@ -853,11 +984,19 @@ static void on_tick(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
   for (int i = 0; i < lg->next_new; i++) {
     lg_conn_t *c = &lg->conns[i];
-    if ((c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) && now > c->deadline_ns)
-      conn_fail(c, c->state == ST_CONNECTING ? "connect timed out" : "handshake timed out", 0);
+    if ((c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->state == ST_PROTO) &&
+        now > c->deadline_ns)
+      conn_fail(c, c->state == ST_CONNECTING ? "connect timed out"
+                   : c->state == ST_HANDSHAKE ? "handshake timed out"
+                                              : "protocol handshake timed out", 0);
+    else if (c->state == ST_CLOSING && lg->phase != PH_STOP && now > c->deadline_ns) {
+      lg_error(c, LG_ERR_closed, "server did not close after our close frame", 0);
+      conn_close(c);
+    }
   }
   lg_pump(lg);
-  if (!lg->o.quiet && now - lg->last_progress >= 1000000000ull && now - lg->t_begin >= 1000000000ull) {
+  if (!lg->o.quiet && lg->phase == PH_CONNECT && now - lg->last_progress >= 1000000000ull &&
+      now - lg->t_begin >= 1000000000ull) {
     lg->last_progress = now;
     fprintf(stderr, "loadgen: connecting: %d open, %d failed, %d in flight, %u awaiting retry\n",
             lg->n_open, lg->n_failed, lg->connecting, (unsigned)lg->rq_len);
@@ -883,26 +1022,17 @@ static void lg_stop(lg_t *lg, const char *why) {
   if (lg->finished) return;
   if (lg->phase != PH_STOP) {
     if (why) fprintf(stderr, "loadgen: stopping: %s\n", why);
-    if (lg->phase == PH_MEASURE) {
-      lg->t_end = uv_hrtime();
-      if (getrusage(RUSAGE_SELF, &lg->ru_end) < 0) memset(&lg->ru_end, 0, sizeof lg->ru_end);
-      if (lg->o.server_pid) lg->srv_ticks_end = proc_cpu_ticks(lg->o.server_pid);
-      lg->all_ticks_end = machine_busy_ticks();
-    }
+    if (lg->phase == PH_MEASURE) lg_measure_end(lg);
     lg->open_at_stop = lg->n_open;
-    lg->complete = lg->phase == PH_MEASURE;
+    lg->complete = lg->phase == PH_MEASURE || lg->phase == PH_DRAIN;
     lg->phase = PH_STOP;
     LG_CHECK(uv_timer_stop(&lg->phase_timer));
     LG_CHECK(uv_timer_stop(&lg->tick_timer));
+    if (lg->mode->on_stop) lg->mode->on_stop(lg);
     for (int i = 0; i < lg->o.connections; i++) {
       lg_conn_t *c = &lg->conns[i];
-      if (c->state == ST_OPEN) {
-        static const uint8_t normal[2] = {1000 >> 8, 1000 & 0xff};
-        if (lg_send(c, OP_CLOSE, normal, 2)) conn_close(c);
-        else c->state = ST_CLOSING;
-      } else if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE) {
-        conn_close(c);
-      }
+      if (c->state == ST_OPEN) lg_conn_bye(c);
+      else if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->state == ST_PROTO) conn_close(c);
     }
     LG_CHECK(uv_timer_start(&lg->stop_timer, on_stop_timer, (uint64_t)(lg->o.close_timeout * 1000), 0));
   }
@@ -1042,15 +1172,698 @@ static void idle_report(lg_t *lg, hd_sbuf_t *json) {
                  lg->n_failed, lg->retries, connect_s, held);
 }
 
+/* ---- shared by the modes below ---------------------------------------------------------- */
+
+/* Prints and appends the rate and latency of what the mode counts in lg->received ("unit":
+ * deliveries, acks, connections). JSON: duration_s, messages, msgs_per_s, p50/p99/p999/max/mean. */
+static void report_rate(lg_t *lg, hd_sbuf_t *json, const char *unit, const char *latency) {
+  double dur = lg->t_end > lg->t_measure && lg->t_measure ? secs(lg->t_end - lg->t_measure) : 0;
+  double rate = dur > 0 ? (double)lg->received / dur : 0;
+  const lg_hist_t *h = &lg->hist;
+  double mean = h->total ? (double)h->sum_us / (double)h->total : 0;
+  uint64_t p50 = hist_quantile(h, 0.50), p99 = hist_quantile(h, 0.99), p999 = hist_quantile(h, 0.999);
+  if (!lg->complete) {
+    printf("  %-10s not measured: the run stopped before the measurement window\n", unit);
+  } else {
+    printf("  %-10s %" PRIu64 " in %.2f s (after %.2f s warm-up): %.0f/s\n", unit, lg->received, dur,
+           lg->o.warmup, rate);
+    printf("  latency    %s: p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64 " us, max %" PRIu64
+           " us, mean %.0f us\n", latency, p50, p99, p999, h->max_us, mean);
+  }
+  hd_sbuf_printf(json,
+                 ",\"duration_s\":%.3f,\"messages\":%" PRIu64 ",\"messages_total\":%" PRIu64
+                 ",\"msgs_per_s\":%.1f,\"p50_us\":%" PRIu64 ",\"p99_us\":%" PRIu64 ",\"p999_us\":%" PRIu64
+                 ",\"max_us\":%" PRIu64 ",\"mean_us\":%.1f",
+                 dur, lg->received, lg->received_total, rate, p50, p99, p999, h->max_us, mean);
+}
+
+/* Sends a text message; false (error counted, connection closed) when out of memory. */
+static bool send_text(lg_conn_t *c, const void *data, size_t len) {
+  if (lg_send(c, OP_TEXT, data, len) == 0) return true;
+  lg_error(c, LG_ERR_write, "out of memory", 0);
+  conn_close(c);
+  return false;
+}
+
+/* The benchmark payload, a JSON-safe string "hb:SEQ:T:xxx..." padded to --size characters (when
+ * longer than its head): SEQ numbers the message, T is when it was sent (us since the run began). */
+static size_t hb_format(lg_t *lg, char *out, size_t cap, uint64_t seq) {
+  uint64_t t_us = (uv_hrtime() - lg->t_begin) / 1000;
+  int n = snprintf(out, cap, "hb:%" PRIu64 ":%" PRIu64 ":", seq, t_us);
+  size_t len = (size_t)n;
+  while (len < lg->o.size && len + 1 < cap) out[len++] = 'x';
+  out[len] = '\0';
+  return len;
+}
+
+/* Finds "hb:SEQ:T: in data; false when absent or malformed. */
+static bool hb_parse(const uint8_t *data, size_t len, uint64_t *seq, uint64_t *t_us) {
+  const uint8_t *p = memmem(data, len, "\"hb:", 4), *end = data + len;
+  if (!p) return false;
+  p += 4;
+  uint64_t v[2] = {0, 0};
+  for (int i = 0; i < 2; i++) {
+    const uint8_t *start = p;
+    while (p < end && *p >= '0' && *p <= '9') v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
+    if (p == start || p == end || *p++ != ':') return false;
+  }
+  *seq = v[0];
+  *t_us = v[1];
+  return true;
+}
+
+#define LG_MAX_PAYLOAD 16384 /* --size limit of the Socket.IO and JSON modes */
+
+static int payload_init(lg_t *lg) {
+  if (lg->o.size > LG_MAX_PAYLOAD - 64) {
+    fprintf(stderr, "loadgen: --size must be at most %d in this mode\n", LG_MAX_PAYLOAD - 64);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- Socket.IO v5 over Engine.IO v4, WebSocket transport only ---------------------------- *
+ * GET /socket.io/?EIO=4&transport=websocket; the server sends the open packet 0{"sid":...};
+ * we send 40 (CONNECT to "/") and wait for 40{"sid":...}. Engine.IO pings (2) are answered (3).
+ * Inside an Engine.IO message (4), Socket.IO packets: 2 EVENT, 3 ACK, 1 DISCONNECT, 4 CONNECT_ERROR. */
+
+enum { SIO_WAIT_OPEN, SIO_WAIT_CONNECT, SIO_CONNECTED };
+enum { SIO_CONSUMED, SIO_JUST_CONNECTED, SIO_PACKET };
+
+static void sio_open(lg_conn_t *c) { c->pstate = SIO_WAIT_OPEN; }
+
+static void sio_bye(lg_conn_t *c) {
+  if (c->pstate == SIO_CONNECTED) send_text(c, "41", 2); /* DISCONNECT from "/" */
+}
+
+/* Handles Engine.IO packets and the namespace handshake. Returns SIO_PACKET, with *data and
+ * *len moved to the Socket.IO packet (its type digit first), for a packet of a connected
+ * socket; SIO_JUST_CONNECTED when the CONNECT was acknowledged; SIO_CONSUMED otherwise (also
+ * after an error, which closed the connection). */
+static int sio_frame(lg_conn_t *c, int opcode, const uint8_t **data, size_t *len) {
+  const uint8_t *d = *data;
+  size_t n = *len;
+  const char *bad;
+  if (opcode != OP_TEXT || n == 0) {
+    bad = "binary or empty Engine.IO packet";
+    goto fail;
+  }
+  switch (d[0]) {
+    case '0': /* open */
+      if (c->pstate != SIO_WAIT_OPEN || !memmem(d, n, "\"sid\"", 5)) {
+        bad = "unexpected or malformed Engine.IO open packet";
+        goto fail;
+      }
+      c->pstate = SIO_WAIT_CONNECT;
+      send_text(c, "40", 2);
+      return SIO_CONSUMED;
+    case '2': { /* ping: pong with the same data */
+      char pong[128];
+      if (n > sizeof pong) {
+        bad = "Engine.IO ping too long";
+        goto fail;
+      }
+      pong[0] = '3';
+      memcpy(pong + 1, d + 1, n - 1);
+      send_text(c, pong, n);
+      return SIO_CONSUMED;
+    }
+    case '6': return SIO_CONSUMED; /* noop */
+    case '1':
+      lg_conn_error(c, LG_ERR_closed, "Engine.IO close packet from the server");
+      return SIO_CONSUMED;
+    case '4':
+      if (n >= 2 && d[1] == '0') {
+        if (c->pstate != SIO_WAIT_CONNECT || !memmem(d, n, "\"sid\"", 5)) {
+          bad = "unexpected or malformed Socket.IO CONNECT";
+          goto fail;
+        }
+        c->pstate = SIO_CONNECTED;
+        return SIO_JUST_CONNECTED;
+      }
+      if (n >= 2 && d[1] == '4') {
+        bad = "Socket.IO CONNECT_ERROR";
+        goto fail;
+      }
+      if (n >= 2 && d[1] == '1') {
+        lg_conn_error(c, LG_ERR_closed, "Socket.IO DISCONNECT from the server");
+        return SIO_CONSUMED;
+      }
+      if (c->pstate != SIO_CONNECTED || n < 2) {
+        bad = "Socket.IO packet before CONNECT";
+        goto fail;
+      }
+      *data = d + 1;
+      *len = n - 1;
+      return SIO_PACKET;
+    default: bad = "unknown Engine.IO packet type"; goto fail;
+  }
+fail:
+  lg_conn_error(c, LG_ERR_protocol, bad);
+  return SIO_CONSUMED;
+}
+
+/* True when the Socket.IO EVENT packet p (type digit first) is event `name` (no ack id). */
+static bool sio_is_event(const uint8_t *p, size_t n, const char *name) {
+  size_t k = strlen(name);
+  return n >= k + 4 && p[0] == '2' && p[1] == '[' && p[2] == '"' && memcmp(p + 3, name, k) == 0 &&
+         p[3 + k] == '"';
+}
+
+/* ---- mode: sio-idle -------------------------------------------------------------------- */
+
+static void sio_idle_message(lg_conn_t *c, int opcode, const uint8_t *data, size_t len) {
+  int r = sio_frame(c, opcode, &data, &len);
+  if (r == SIO_JUST_CONNECTED) lg_conn_ready(c);
+  /* other packets (Herald's test-handler `auth` event) are ignored */
+}
+
+/* ---- mode: sio-ack --------------------------------------------------------------------- *
+ * Every connection: 42ID["echo","hb:..."], wait for 43ID["hb:..."], next id. The payload is the
+ * same for every emit; the ack must carry it back byte for byte. */
+
+static int sio_ack_init(lg_t *lg) {
+  if (payload_init(lg)) return -1;
+  char buf[LG_MAX_PAYLOAD];
+  size_t n = hb_format(lg, buf, sizeof buf, 0);
+  hd_sbuf_t b = {0};
+  hd_sbuf_printf(&b, "[\"%.*s\"]", (int)n, buf); /* the ack's arguments */
+  lg->payload = (uint8_t *)b.ptr;
+  lg->payload_len = b.len;
+  lg->o.pipeline = 1;
+  return 0;
+}
+
+static void sio_ack_send(lg_conn_t *c) {
+  lg_t *lg = c->lg;
+  if (lg->phase != PH_WARMUP && lg->phase != PH_MEASURE) return;
+  char buf[LG_MAX_PAYLOAD + 64];
+  c->seq_out++;
+  /* 42ID["echo", + the payload string + ] */
+  int n = snprintf(buf, sizeof buf, "42%" PRIu64 "[\"echo\",%.*s", c->seq_out, (int)(lg->payload_len - 1),
+                   (const char *)lg->payload + 1);
+  if (send_text(c, buf, (size_t)n)) lg_stamp_push(c, uv_hrtime());
+}
+
+static void sio_ack_start(lg_t *lg) {
+  for (int i = 0; i < lg->o.connections; i++)
+    if (lg->conns[i].state == ST_OPEN) sio_ack_send(&lg->conns[i]);
+}
+
+static void sio_ack_message(lg_conn_t *c, int opcode, const uint8_t *p, size_t n) {
+  lg_t *lg = c->lg;
+  int r = sio_frame(c, opcode, &p, &n);
+  if (r == SIO_JUST_CONNECTED) lg_conn_ready(c);
+  if (r != SIO_PACKET) return;
+  if (p[0] == '2') { /* an event: not ours (Herald's test handlers emit `auth` on connect) */
+    lg->fan.other_events++;
+    return;
+  }
+  uint64_t id = 0, sent_ns;
+  size_t i = 1;
+  while (i < n && p[i] >= '0' && p[i] <= '9') id = id * 10 + (uint64_t)(p[i++] - '0');
+  if (p[0] != '3' || i == 1) {
+    lg_conn_error(c, LG_ERR_protocol, "unexpected Socket.IO packet");
+    return;
+  }
+  if (!lg_stamp_pop(c, &sent_ns) || id != c->seq_out) {
+    lg_error(c, LG_ERR_mismatch, "ack for an id not in flight", 0);
+    return;
+  }
+  lg->counted_total++;
+  if (n - i != lg->payload_len || memcmp(p + i, lg->payload, lg->payload_len) != 0) {
+    lg_error(c, LG_ERR_mismatch, "ack arguments differ from the emitted payload", 0);
+  } else if (lg->phase == PH_MEASURE) {
+    lg->received++;
+    hist_add(&lg->hist, (lg->now_ns - sent_ns) / 1000);
+  }
+  sio_ack_send(c);
+}
+
+static void sio_ack_report(lg_t *lg, hd_sbuf_t *json) {
+  report_rate(lg, json, "acks", "emit to ack");
+  hd_sbuf_printf(json, ",\"size\":%zu,\"acks_total\":%" PRIu64 ",\"other_events\":%" PRIu64, lg->o.size,
+                 lg->counted_total, lg->fan.other_events);
+}
+
+/* ---- mode: sio-connect ----------------------------------------------------------------- *
+ * Connection churn: each of --connections slots connects (TCP, WebSocket, Engine.IO open,
+ * Socket.IO CONNECT), says goodbye (41 and a close frame) as soon as the CONNECT is acked, waits
+ * for the server to close, and starts again. Counted: CONNECTs acked in the window; latency from
+ * the TCP connect to the CONNECT ack. */
+
+static void sio_connect_message(lg_conn_t *c, int opcode, const uint8_t *data, size_t len) {
+  lg_t *lg = c->lg;
+  if (sio_frame(c, opcode, &data, &len) != SIO_JUST_CONNECTED) return;
+  lg_conn_ready(c);
+  lg->counted_total++;
+  if (lg->phase != PH_WARMUP && lg->phase != PH_MEASURE) return; /* held until every slot is up */
+  if (lg->phase == PH_MEASURE) {
+    lg->received++;
+    hist_add(&lg->hist, (lg->now_ns - c->t_attempt) / 1000);
+  }
+  lg_conn_bye(c);
+}
+
+static void sio_connect_start(lg_t *lg) {
+  for (int i = 0; i < lg->o.connections; i++) lg_conn_bye(&lg->conns[i]);
+}
+
+static void sio_connect_report(lg_t *lg, hd_sbuf_t *json) {
+  report_rate(lg, json, "connects", "TCP connect to CONNECT ack");
+  printf("  churn      %d closes completed by the server, %d slots failed for good, %" PRIu64 " retries\n",
+         lg->closed_recycled, lg->n_failed, lg->retries);
+  hd_sbuf_printf(json, ",\"connects_total\":%" PRIu64 ",\"closes\":%d,\"failed\":%d,\"retries\":%" PRIu64,
+                 lg->counted_total, lg->closed_recycled, lg->n_failed, lg->retries);
+}
+
+/* ---- fan-out (sio-fanout, json-fanout) ---------------------------------------------------- *
+ * --connections receivers plus one publisher (none with --via-api). The publisher keeps
+ * --window broadcasts in flight: one leaves the window when the publisher receives its own copy
+ * (Socket.IO io.emit reaches the sender too; the JSON publisher is subscribed to the topic) or,
+ * with --via-api, when the HTTP answer arrives. Each copy carries "hb:SEQ:T": every connection
+ * must see SEQ 1, 2, 3... in order, and the latency is receipt time - T. After the window the
+ * publisher stops and the run drains: every broadcast must reach every member exactly once. */
+
+static void api_flush(lg_t *lg);
+
+/* Publishes until --window are in flight. Like the WebSocket publishers' frames (one write per
+ * loop iteration), the HTTP requests of one round go out in one write. */
+static void fan_pump(lg_t *lg) {
+  lg_fan_t *f = &lg->fan;
+  char buf[LG_MAX_PAYLOAD];
+  while ((lg->phase == PH_WARMUP || lg->phase == PH_MEASURE) &&
+         f->published - f->released < (uint64_t)lg->o.window) {
+    size_t n = hb_format(lg, buf, sizeof buf, f->published + 1);
+    if (f->publish(lg, f->published + 1, buf, n) < 0) break;
+    f->published++;
+  }
+  if (lg->o.via_api) api_flush(lg);
+}
+
+/* Every copy of every broadcast arrived, and every answer to the publisher (JSON modes). */
+static bool fan_drained(lg_t *lg) {
+  const lg_fan_t *f = &lg->fan;
+  return f->deliveries >= f->published * (uint64_t)f->members && (!f->answered || f->answers >= f->published);
+}
+
+static void fan_check_drained(lg_t *lg) {
+  if (lg->phase == PH_DRAIN && fan_drained(lg)) lg_stop(lg, NULL);
+}
+
+/* One copy of broadcast SEQ (found in data) reached c. */
+static void fan_delivery(lg_conn_t *c, const uint8_t *data, size_t len) {
+  lg_t *lg = c->lg;
+  lg_fan_t *f = &lg->fan;
+  uint64_t seq, t_us;
+  if (!hb_parse(data, len, &seq, &t_us)) {
+    lg_conn_error(c, LG_ERR_protocol, "broadcast without a benchmark payload");
+    return;
+  }
+  if (seq != c->seq_in + 1) {
+    char what[96];
+    snprintf(what, sizeof what, "broadcast %" PRIu64 " after %" PRIu64 " (lost, repeated or reordered)", seq,
+             c->seq_in);
+    lg_error(c, LG_ERR_mismatch, what, 0);
+  }
+  if (seq > c->seq_in) c->seq_in = seq;
+  f->deliveries++;
+  if (lg->phase == PH_MEASURE) {
+    lg->received++;
+    uint64_t now_us = (lg->now_ns - lg->t_begin) / 1000;
+    hist_add(&lg->hist, now_us > t_us ? now_us - t_us : 0);
+  }
+  if (c == f->pub && !lg->o.via_api) {
+    f->released = seq > f->released ? seq : f->released;
+    fan_pump(lg);
+  }
+  fan_check_drained(lg);
+}
+
+static int fan_init(lg_t *lg, bool publisher_listens) {
+  if (payload_init(lg)) return -1;
+  if (lg->o.window < 1) {
+    fprintf(stderr, "loadgen: --window must be at least 1\n");
+    return -1;
+  }
+  lg->fan.receivers = lg->o.connections;
+  lg->fan.members = lg->o.connections + (publisher_listens ? 1 : 0);
+  if (publisher_listens) lg->o.connections++; /* the publisher is the last connection */
+  return 0;
+}
+
+static void fan_start(lg_t *lg) { fan_pump(lg); }
+
+static bool fan_drain(lg_t *lg) {
+  lg->fan.draining = true;
+  return fan_drained(lg);
+}
+
+static void fan_report(lg_t *lg, hd_sbuf_t *json) {
+  lg_fan_t *f = &lg->fan;
+  uint64_t expected = f->published * (uint64_t)f->members;
+  uint64_t missing = expected > f->deliveries ? expected - f->deliveries : 0;
+  if (f->draining && missing) { /* the drain timed out: copies were lost */
+    lg->errors[LG_ERR_mismatch] += missing;
+    if (!lg->first_error[0])
+      snprintf(lg->first_error, sizeof lg->first_error, "%" PRIu64 " copies never arrived", missing);
+  }
+  printf("  fan-out    %d receivers%s, window %d; %" PRIu64 " broadcasts, %" PRIu64 " copies of %" PRIu64
+         " expected (%d per broadcast)%s\n",
+         f->receivers, f->members > f->receivers ? " + the publisher" : "", lg->o.window, f->published,
+         f->deliveries, expected, f->members, f->draining ? ", drained" : "");
+  report_rate(lg, json, "deliveries", "publish to receipt");
+  if (f->answers)
+    printf("  publisher  %" PRIu64 " answers, the server reported %" PRIu64 " deliveries\n", f->answers,
+           f->reported);
+  hd_sbuf_printf(json,
+                 ",\"receivers\":%d,\"members\":%d,\"window\":%d,\"size\":%zu,\"broadcasts\":%" PRIu64
+                 ",\"deliveries_total\":%" PRIu64 ",\"deliveries_expected\":%" PRIu64 ",\"drained\":%s"
+                 ",\"answers\":%" PRIu64 ",\"server_reported\":%" PRIu64 ",\"other_events\":%" PRIu64,
+                 f->receivers, f->members, lg->o.window, lg->o.size, f->published, f->deliveries, expected,
+                 f->draining && !missing ? "true" : "false", f->answers, f->reported, f->other_events);
+}
+
+/* ---- mode: sio-fanout ------------------------------------------------------------------ *
+ * The publisher emits 42["broadcast","hb:..."]; the server sends 42["msg","hb:..."] to every
+ * socket of "/" (Herald with a recovery window appends an offset argument: ignored). */
+
+static int sio_publish(lg_t *lg, uint64_t seq, const char *payload, size_t len) {
+  (void)seq;
+  lg_conn_t *pub = lg->fan.pub;
+  if (pub->state != ST_OPEN) return -1;
+  hd_sbuf_t *b = &lg->fan.scratch;
+  b->len = 0;
+  if (hd_sbuf_printf(b, "42[\"broadcast\",\"%.*s\"]", (int)len, payload)) return -1;
+  return send_text(pub, b->ptr, b->len) ? 0 : -1;
+}
+
+static int sio_fanout_init(lg_t *lg) {
+  lg->fan.publish = sio_publish;
+  return fan_init(lg, true);
+}
+
+static void sio_fanout_message(lg_conn_t *c, int opcode, const uint8_t *p, size_t n) {
+  int r = sio_frame(c, opcode, &p, &n);
+  if (r == SIO_JUST_CONNECTED) lg_conn_ready(c);
+  if (r != SIO_PACKET) return;
+  if (sio_is_event(p, n, "msg")) fan_delivery(c, p, n);
+  else if (p[0] == '2') c->lg->fan.other_events++;
+  else lg_conn_error(c, LG_ERR_protocol, "unexpected Socket.IO packet");
+}
+
+/* ---- mode: json-fanout ----------------------------------------------------------------- *
+ * Herald's JSON protocol: every connection authenticates with ?token=JWT, waits for the
+ * `connect` frame, subscribes to --topic and waits for the ack. The publisher (an admin token,
+ * subscribed too) sends {"type":"data","topic":T,"data":{"v":"hb:..."},"messageId":"pSEQ"} and
+ * gets an ack with the server's delivery count; with --via-api it is an HTTP keep-alive
+ * connection sending POST /api/v1/publish (pipelined, --window in flight) with X-API-Key. */
+
+enum { JP_WAIT_CONNECT, JP_WAIT_SUB, JP_READY };
+
+static bool has_prefix(const uint8_t *p, size_t n, const char *prefix) {
+  size_t k = strlen(prefix);
+  return n >= k && memcmp(p, prefix, k) == 0;
+}
+
+/* The number after "key": in p, or -1. */
+static long long json_number(const uint8_t *p, size_t n, const char *key) {
+  char pat[64];
+  int k = snprintf(pat, sizeof pat, "\"%s\":", key);
+  const uint8_t *q = memmem(p, n, pat, (size_t)k);
+  if (!q) return -1;
+  q += k;
+  long long v = 0;
+  const uint8_t *start = q;
+  while (q < p + n && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+  return q == start ? -1 : v;
+}
+
+static void json_open(lg_conn_t *c) { c->pstate = JP_WAIT_CONNECT; }
+
+/* One answer to the publisher (JSON ack or HTTP response) reporting `delivered` copies. */
+static void json_answer(lg_t *lg, long long delivered, const char *who) {
+  lg_fan_t *f = &lg->fan;
+  f->answers++;
+  if (delivered < 0 || delivered != f->members) {
+    char what[96];
+    snprintf(what, sizeof what, "server reported %lld deliveries, expected %d", delivered, f->members);
+    lg_error_at(lg, who, LG_ERR_mismatch, what, 0);
+  }
+  if (delivered > 0) f->reported += (uint64_t)delivered;
+}
+
+static void json_message(lg_conn_t *c, int opcode, const uint8_t *p, size_t n) {
+  lg_t *lg = c->lg;
+  if (opcode != OP_TEXT) {
+    lg_conn_error(c, LG_ERR_protocol, "binary frame from the JSON protocol");
+    return;
+  }
+  if (has_prefix(p, n, "{\"type\":\"data\"")) {
+    if (c->pstate == JP_READY) fan_delivery(c, p, n);
+    else lg_conn_error(c, LG_ERR_protocol, "data before the subscription was acked");
+  } else if (has_prefix(p, n, "{\"type\":\"ack\"")) {
+    if (c->pstate == JP_WAIT_SUB && memmem(p, n, "\"messageId\":\"s1\"", 16)) {
+      c->pstate = JP_READY;
+      lg_conn_ready(c);
+    } else if (c->pstate == JP_READY && c == lg->fan.pub) {
+      json_answer(lg, json_number(p, n, "delivered"), "publisher");
+      fan_check_drained(lg);
+    } else {
+      lg_conn_error(c, LG_ERR_protocol, "unexpected ack");
+    }
+  } else if (has_prefix(p, n, "{\"type\":\"connect\"")) {
+    if (c->pstate != JP_WAIT_CONNECT) {
+      lg_conn_error(c, LG_ERR_protocol, "unexpected connect frame");
+      return;
+    }
+    c->pstate = JP_WAIT_SUB;
+    hd_sbuf_t *b = &lg->fan.scratch;
+    b->len = 0;
+    hd_sbuf_printf(b, "{\"type\":\"subscribe\",\"data\":{\"topic\":\"%s\"},\"messageId\":\"s1\"}", lg->o.topic);
+    send_text(c, b->ptr, b->len);
+  } else {
+    char what[120];
+    snprintf(what, sizeof what, "unexpected frame: %.80s", (const char *)p);
+    lg_conn_error(c, LG_ERR_protocol, what);
+  }
+}
+
+static int json_publish_ws(lg_t *lg, uint64_t seq, const char *payload, size_t len) {
+  lg_conn_t *pub = lg->fan.pub;
+  if (pub->state != ST_OPEN) return -1;
+  hd_sbuf_t *b = &lg->fan.scratch;
+  b->len = 0;
+  if (hd_sbuf_printf(b, "{\"type\":\"data\",\"topic\":\"%s\",\"data\":{\"v\":\"%.*s\"},\"messageId\":\"p%" PRIu64 "\"}",
+                     lg->o.topic, (int)len, payload, seq))
+    return -1;
+  return send_text(pub, b->ptr, b->len) ? 0 : -1;
+}
+
+/* --via-api: one keep-alive HTTP/1.1 connection, requests pipelined. */
+
+static void api_on_write(uv_write_t *req, int status) {
+  lg_t *lg = req->handle->data;
+  free(req);
+  if (status < 0 && status != UV_ECANCELED) lg_error_at(lg, "publish API", LG_ERR_write, "write", status);
+}
+
+static void api_closed(uv_handle_t *h) {
+  lg_t *lg = h->data;
+  lg->fan.http_state = 0;
+}
+
+static void api_close(lg_t *lg) {
+  if (lg->fan.http_state == 0 || lg->fan.http_state == 3) return;
+  lg->fan.http_state = 3;
+  uv_close((uv_handle_t *)&lg->fan.http, api_closed);
+}
+
+/* Queues one publish request on http_out (written by api_flush). */
+static int json_publish_api(lg_t *lg, uint64_t seq, const char *payload, size_t len) {
+  (void)seq;
+  if (lg->fan.http_state != 2) return -1;
+  char body[LG_MAX_PAYLOAD + 128];
+  int bn = snprintf(body, sizeof body, "{\"topic\":\"%s\",\"type\":\"data\",\"data\":{\"v\":\"%.*s\"}}", lg->o.topic,
+                    (int)len, payload);
+  return hd_sbuf_printf(&lg->fan.http_out,
+                        "POST /api/v1/publish HTTP/1.1\r\nHost: %s:%d\r\nX-API-Key: %s\r\n"
+                        "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                        lg->o.host, lg->o.port, lg->o.api_key, bn, body)
+             ? -1
+             : 0;
+}
+
+/* Writes the queued requests in one call (a copy owned by the write request). */
+static void api_flush(lg_t *lg) {
+  hd_sbuf_t *out = &lg->fan.http_out;
+  if (!out->len || lg->fan.http_state != 2) return;
+  uv_write_t *w = malloc(sizeof *w + out->len);
+  if (!w) {
+    lg_error_at(lg, "publish API", LG_ERR_write, "out of memory", 0);
+    api_close(lg);
+    return;
+  }
+  char *copy = (char *)(w + 1);
+  memcpy(copy, out->ptr, out->len);
+  uv_buf_t b = uv_buf_init(copy, (unsigned)out->len);
+  out->len = 0;
+  int r = uv_write(w, (uv_stream_t *)&lg->fan.http, &b, 1, api_on_write);
+  if (r < 0) {
+    free(w);
+    lg_error_at(lg, "publish API", LG_ERR_write, "write", r);
+    api_close(lg);
+  }
+}
+
+static void api_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  lg_t *lg = h->data;
+  *buf = uv_buf_init(lg->read_buf, LG_READ_BUF);
+}
+
+/* Parses complete responses out of http_in: each must be 200 with the delivery count, and
+ * releases a window slot. */
+static void api_parse(lg_t *lg) {
+  lg_fan_t *f = &lg->fan;
+  while (f->http_in.len) {
+    const char *p = f->http_in.ptr, *end = memmem(p, f->http_in.len, "\r\n\r\n", 4);
+    if (!end) return;
+    size_t head = (size_t)(end - p) + 4;
+    long long clen = -1;
+    for (const char *q = p; q < end;) {
+      const char *e = memmem(q, (size_t)(end - q) + 2, "\r\n", 2);
+      if (!e) break;
+      if (e - q > 15 && strncasecmp(q, "content-length:", 15) == 0) clen = strtoll(q + 15, NULL, 10);
+      q = e + 2;
+    }
+    if (clen < 0) {
+      lg_error_at(lg, "publish API", LG_ERR_protocol, "response without Content-Length", 0);
+      api_close(lg);
+      return;
+    }
+    if (f->http_in.len < head + (size_t)clen) return;
+    if (f->http_in.len < 12 || memcmp(p, "HTTP/1.1 200", 12) != 0) {
+      char what[120];
+      snprintf(what, sizeof what, "publish answered \"%.*s\"", (int)(clen > 80 ? 80 : clen), p + head);
+      lg_error_at(lg, "publish API", LG_ERR_protocol, what, 0);
+      f->answers++;
+    } else {
+      json_answer(lg, json_number((const uint8_t *)p + head, (size_t)clen, "delivered"), "publish API");
+    }
+    hd_sbuf_consume(&f->http_in, head + (size_t)clen);
+    f->released++;
+  }
+}
+
+static void api_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  lg_t *lg = s->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    lg_error_at(lg, "publish API", LG_ERR_closed, "connection closed by the server",
+                nread == UV_EOF ? 0 : (int)nread);
+    api_close(lg);
+    return;
+  }
+  lg->now_ns = uv_hrtime();
+  if (hd_sbuf_append(&lg->fan.http_in, buf->base, (size_t)nread)) {
+    lg_error_at(lg, "publish API", LG_ERR_protocol, "out of memory", 0);
+    api_close(lg);
+    return;
+  }
+  api_parse(lg);
+  fan_pump(lg); /* once for every answer of this read, so the next requests share a write */
+  fan_check_drained(lg);
+}
+
+static void api_connected(uv_connect_t *req, int status) {
+  lg_t *lg = req->data;
+  if (status == UV_ECANCELED || lg->fan.http_state != 1) return;
+  int r = status < 0 ? status : uv_tcp_nodelay(&lg->fan.http, 1);
+  if (r == 0) r = uv_read_start((uv_stream_t *)&lg->fan.http, api_alloc, api_read);
+  if (r < 0) {
+    lg_error_at(lg, "publish API", LG_ERR_connect, "connect", r);
+    api_close(lg);
+    return;
+  }
+  lg->fan.http_state = 2;
+  fan_pump(lg);
+}
+
+static int json_fanout_init(lg_t *lg) {
+  if (!lg->o.token) {
+    fprintf(stderr, "loadgen: json-fanout needs --token JWT (an admin token, or one that may subscribe)\n");
+    return -1;
+  }
+  if (lg->o.via_api && !lg->o.api_key) {
+    fprintf(stderr, "loadgen: --via-api needs --api-key KEY\n");
+    return -1;
+  }
+  if (fan_init(lg, !lg->o.via_api)) return -1;
+  lg->fan.publish = lg->o.via_api ? json_publish_api : json_publish_ws;
+  lg->fan.answered = true;
+  /* the URLs stay allocated for the whole run */
+  hd_sbuf_t u = {0}, pu = {0};
+  const char *base = lg->o.url ? lg->o.url : "/api/v1/ws";
+  hd_sbuf_printf(&u, "%s%stoken=%s", base, strchr(base, '?') ? "&" : "?", lg->o.token);
+  hd_sbuf_printf(&pu, "%s%stoken=%s", base, strchr(base, '?') ? "&" : "?",
+                 lg->o.pub_token ? lg->o.pub_token : lg->o.token);
+  lg->o.url = u.ptr;
+  if (!lg->o.via_api) lg->last_url = pu.ptr;
+  else hd_sbuf_free(&pu);
+  return 0;
+}
+
+static void json_fanout_start(lg_t *lg) {
+  if (!lg->o.via_api) {
+    fan_start(lg);
+    return;
+  }
+  lg_fan_t *f = &lg->fan;
+  LG_CHECK(uv_tcp_init(lg->loop, &f->http));
+  f->http.data = lg;
+  f->http_req.data = lg;
+  f->http_state = 1;
+  int r = uv_tcp_connect(&f->http_req, &f->http, (const struct sockaddr *)&lg->addr, api_connected);
+  if (r < 0) {
+    lg_error_at(lg, "publish API", LG_ERR_connect, "connect", r);
+    api_close(lg);
+  }
+}
+
+static void json_fanout_stop(lg_t *lg) { api_close(lg); }
+
 /* ---- modes table ------------------------------------------------------------------------ */
 
-/* Socket.IO (sio-fanout, sio-ack) and Herald JSON (json-fanout) modes go here: their on_open
- * runs the protocol's own handshake, on_message parses its packets. */
+#define SIO_URL "/socket.io/?EIO=4&transport=websocket"
+
 static const lg_mode_t lg_modes[] = {
-    {"echo", "closed-loop round trips: send --size bytes, wait for the echo, repeat",
-     "/ws/echo", echo_init, NULL, echo_start, echo_message, echo_report},
-    {"idle", "open --connections, hold them --hold seconds (0: until signalled)",
-     "/ws/echo", idle_init, NULL, idle_start, NULL, idle_report},
+    {.name = "echo", .help = "closed-loop round trips: send --size bytes, wait for the echo, repeat",
+     .default_url = "/ws/echo", .on_init = echo_init, .on_start = echo_start, .on_message = echo_message,
+     .on_report = echo_report},
+    {.name = "idle", .help = "open --connections, hold them --hold seconds (0: until signalled)",
+     .default_url = "/ws/echo", .on_init = idle_init, .on_start = idle_start, .on_report = idle_report},
+    {.name = "sio-fanout",
+     .help = "--connections Socket.IO receivers + 1 publisher emitting `broadcast`, --window in flight",
+     .default_url = SIO_URL, .handshake = true, .on_init = sio_fanout_init, .on_open = sio_open,
+     .on_start = fan_start, .on_message = sio_fanout_message, .on_report = fan_report, .on_bye = sio_bye,
+     .on_drain = fan_drain},
+    {.name = "sio-ack", .help = "closed-loop `echo` emits with ack, one in flight per connection",
+     .default_url = SIO_URL, .handshake = true, .on_init = sio_ack_init, .on_open = sio_open,
+     .on_start = sio_ack_start, .on_message = sio_ack_message, .on_report = sio_ack_report, .on_bye = sio_bye},
+    {.name = "sio-idle", .help = "Socket.IO sockets connected to \"/\" and held (like idle)",
+     .default_url = SIO_URL, .handshake = true, .on_init = idle_init, .on_open = sio_open,
+     .on_start = idle_start, .on_message = sio_idle_message, .on_report = idle_report, .on_bye = sio_bye},
+    {.name = "sio-connect",
+     .help = "connection churn: --connections slots each connect, CONNECT, close, again",
+     .default_url = SIO_URL, .handshake = true, .recycle = true, .on_open = sio_open,
+     .on_start = sio_connect_start, .on_message = sio_connect_message, .on_report = sio_connect_report,
+     .on_bye = sio_bye},
+    {.name = "json-fanout",
+     .help = "--connections JSON-protocol subscribers + 1 publisher (or --via-api), --window in flight",
+     .default_url = "/api/v1/ws", .handshake = true, .on_init = json_fanout_init, .on_open = json_open,
+     .on_start = json_fanout_start, .on_message = json_message, .on_report = fan_report,
+     .on_drain = fan_drain, .on_stop = json_fanout_stop},
 };
 
 /* ---- command line ----------------------------------------------------------------------- */
@@ -1060,14 +1873,16 @@ static void usage(FILE *f) {
           "usage: herald-loadgen MODE --port PORT [options]\n"
           "modes:\n");
   for (size_t i = 0; i < sizeof lg_modes / sizeof lg_modes[0]; i++)
-    fprintf(f, "  %-8s %s\n", lg_modes[i].name, lg_modes[i].help);
+    fprintf(f, "  %-11s %s\n", lg_modes[i].name, lg_modes[i].help);
   fprintf(f,
           "options:\n"
           "  --host ADDR            server address, IPv4 or IPv6 literal (127.0.0.1)\n"
           "  --port PORT            server port (required)\n"
-          "  --url PATH             WebSocket path (the mode's default, /ws/echo)\n"
-          "  --connections N        connections to open (100)\n"
-          "  --size BYTES           echo: message size (32)\n"
+          "  --url PATH             WebSocket path (the mode's default: /ws/echo, " SIO_URL ",\n"
+          "                         /api/v1/ws)\n"
+          "  --connections N        connections to open (100); fan-out: receivers (+1 publisher);\n"
+          "                         sio-connect: slots churning at once\n"
+          "  --size BYTES           echo: message size; sio-*, json-*: payload string length (32)\n"
           "  --binary               echo: send binary instead of text messages\n"
           "  --pipeline K           echo: messages in flight per connection (1)\n"
           "  --warmup S             seconds of traffic before measuring (2)\n"
@@ -1076,9 +1891,16 @@ static void usage(FILE *f) {
           "  --concurrency C        connects + handshakes in flight at once (500)\n"
           "  --retries R            extra attempts for a failed connection (3)\n"
           "  --connect-timeout S    limit for one connect + handshake attempt (10)\n"
-          "  --close-timeout S      wait for close handshakes at the end (3)\n"
+          "  --close-timeout S      wait for close handshakes at the end, and fan-out's drain (3)\n"
           "  --server-pid PID       read the server's CPU time over the measured window\n"
-          "  --ready-file PATH      idle: write PATH once every connection is settled\n"
+          "  --ready-file PATH      idle, sio-idle: write PATH once every connection is settled\n"
+          "  --window K             fan-out: broadcasts in flight (4); one leaves the window when the\n"
+          "                         publisher receives its own copy (--via-api: the HTTP answer)\n"
+          "  --token JWT            json-fanout: subscribers' token (query ?token=)\n"
+          "  --pub-token JWT        json-fanout: the publisher's token (--token); must be admin\n"
+          "  --topic NAME           json-fanout: topic (bench)\n"
+          "  --via-api              json-fanout: publish with POST /api/v1/publish (keep-alive, pipelined)\n"
+          "  --api-key KEY          json-fanout --via-api: X-API-Key\n"
           "  --quiet                no progress on stderr\n"
           "The last line of stdout is a JSON summary. SIGINT/SIGTERM end the run early.\n"
           "Errors, counted apart and summed into \"errors\":\n");
@@ -1101,7 +1923,8 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
 
 static int parse_args(lg_t *lg, int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_URL, O_CONN, O_SIZE, O_BIN, O_PIPE, O_WARM, O_DUR, O_HOLD,
-         O_CONC, O_RETR, O_CTO, O_CLTO, O_PID, O_READY, O_QUIET, O_HELP };
+         O_CONC, O_RETR, O_CTO, O_CLTO, O_PID, O_READY, O_QUIET, O_HELP, O_WIN, O_TOKEN, O_PTOKEN,
+         O_TOPIC, O_VIA_API, O_API_KEY };
   static const struct option opts[] = {
       {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"url", 1, 0, O_URL},
       {"connections", 1, 0, O_CONN}, {"size", 1, 0, O_SIZE}, {"binary", 0, 0, O_BIN},
@@ -1109,11 +1932,13 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       {"hold", 1, 0, O_HOLD}, {"concurrency", 1, 0, O_CONC}, {"retries", 1, 0, O_RETR},
       {"connect-timeout", 1, 0, O_CTO}, {"close-timeout", 1, 0, O_CLTO},
       {"server-pid", 1, 0, O_PID}, {"ready-file", 1, 0, O_READY}, {"quiet", 0, 0, O_QUIET},
-      {"help", 0, 0, O_HELP}, {0, 0, 0, 0}};
+      {"help", 0, 0, O_HELP}, {"window", 1, 0, O_WIN}, {"token", 1, 0, O_TOKEN},
+      {"pub-token", 1, 0, O_PTOKEN}, {"topic", 1, 0, O_TOPIC}, {"via-api", 0, 0, O_VIA_API},
+      {"api-key", 1, 0, O_API_KEY}, {0, 0, 0, 0}};
   lg_opts_t *o = &lg->o;
   *o = (lg_opts_t){.host = "127.0.0.1", .connections = 100, .size = 32, .pipeline = 1,
                    .duration = 10, .warmup = 2, .hold = 10, .concurrency = 500, .retries = 3,
-                   .connect_timeout = 10, .close_timeout = 3};
+                   .connect_timeout = 10, .close_timeout = 3, .window = 4, .topic = "bench"};
   if (argc < 2 || argv[1][0] == '-') {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
       usage(stdout);
@@ -1152,6 +1977,12 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       case O_READY: o->ready_file = optarg; break;
       case O_QUIET: o->quiet = true; break;
       case O_HELP: usage(stdout); exit(0);
+      case O_WIN: if (parse_num("--window", optarg, 1, 100000, &v)) return -1; o->window = (int)v; break;
+      case O_TOKEN: o->token = optarg; break;
+      case O_PTOKEN: o->pub_token = optarg; break;
+      case O_TOPIC: o->topic = optarg; break;
+      case O_VIA_API: o->via_api = true; break;
+      case O_API_KEY: o->api_key = optarg; break;
       default: usage(stderr); return -1;
     }
   }
@@ -1179,8 +2010,10 @@ bad_host:
 
 static void report(lg_t *lg) {
   hd_sbuf_t json = {0};
-  printf("%s: %d connections to %s:%d%s, %d open at the end of the run\n", lg->mode->name,
-         lg->o.connections, lg->o.host, lg->o.port, lg->o.url, lg->open_at_stop);
+  const char *tok = strstr(lg->o.url, "token=");
+  int url_len = tok ? (int)(tok - lg->o.url) + 6 : (int)strlen(lg->o.url);
+  printf("%s: %d connections to %s:%d%.*s%s, %d open at the end of the run\n", lg->mode->name,
+         lg->o.connections, lg->o.host, lg->o.port, url_len, lg->o.url, tok ? "..." : "", lg->open_at_stop);
   hd_sbuf_printf(&json, "{\"mode\":\"%s\",\"connections\":%d,\"open\":%d,\"complete\":%s",
                  lg->mode->name, lg->o.connections, lg->open_at_stop, lg->complete ? "true" : "false");
   if (lg->mode->on_report) lg->mode->on_report(lg, &json);
@@ -1231,7 +2064,7 @@ static void report(lg_t *lg) {
            srv_cpu >= 0 ? "processes other than loadgen and server" : "processes other than loadgen",
            other_pct > 10 && srv_cpu >= 0 ? " (busy machine: figures are disturbed)" : "");
   }
-  hd_sbuf_printf(&json, ",\"errors\":%" PRIu64, errors);
+  hd_sbuf_printf(&json, ",\"frames_in\":%" PRIu64 ",\"errors\":%" PRIu64, lg->frames_in, errors);
   for (int i = 0; i < LG_ERR_COUNT; i++)
     hd_sbuf_printf(&json, ",\"errors_%s\":%" PRIu64, names[i], lg->errors[i]);
   hd_sbuf_printf(&json, ",\"closed_forced\":%d,\"loadgen_cpu_pct\":%.1f", lg->closed_forced, cpu_pct);
@@ -1247,6 +2080,7 @@ int main(int argc, char **argv) {
   if (parse_args(&lg, argc, argv) < 0) return 2;
   signal(SIGPIPE, SIG_IGN);
   lg.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+  if (lg.mode->on_init && lg.mode->on_init(&lg) < 0) return 2;
   lg.conns = xcalloc((size_t)lg.o.connections, sizeof *lg.conns);
   lg.dirty = xcalloc((size_t)lg.o.connections, sizeof *lg.dirty);
   lg.retry_q = xcalloc((size_t)lg.o.connections, sizeof *lg.retry_q);
@@ -1257,7 +2091,7 @@ int main(int argc, char **argv) {
     c->stamp_cap = (uint32_t)lg.o.pipeline;
     c->stamps = xcalloc(c->stamp_cap, sizeof *c->stamps);
   }
-  if (lg.mode->on_init && lg.mode->on_init(&lg) < 0) return 2;
+  if (lg.fan.receivers) lg.fan.pub = lg.fan.members > lg.fan.receivers ? &lg.conns[lg.o.connections - 1] : NULL;
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -1298,6 +2132,9 @@ int main(int argc, char **argv) {
   free(lg.dirty);
   free(lg.retry_q);
   free(lg.payload);
+  hd_sbuf_free(&lg.fan.scratch);
+  hd_sbuf_free(&lg.fan.http_in);
+  hd_sbuf_free(&lg.fan.http_out);
   if (!lg.complete || lg.open_at_stop == 0 || rc < 0) return 1;
   return lg_errors_total(&lg) ? 1 : 0;
 }

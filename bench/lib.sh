@@ -1,0 +1,221 @@
+# shellcheck shell=bash disable=SC2034  # sets variables for the scripts that source it
+# Shell functions shared by bench/run-*.sh: environment, build, server start/stop pinned to a
+# core, waiting for a quiet machine, one generator run repeated while other processes disturb
+# it, the idle-RSS measurement, and reading the generator's JSON line. Sourced, never run.
+#
+# bench_init NAME sets, from the environment: DURATION (BENCH_DURATION, 10), WARMUP
+# (BENCH_WARMUP, 2), IDLE_CONNS (BENCH_IDLE_CONNECTIONS, 10000), BUILD_DIR (BENCH_BUILD_DIR,
+# build), SERVER_CPU / LOADGEN_CPU (BENCH_SERVER_CPU 0, BENCH_LOADGEN_CPU 1), QUIET_WAIT
+# (BENCH_QUIET_WAIT, 120), REPEAT (BENCH_REPEAT, 2); and WORK (a temporary directory removed on
+# exit, with every server started through start_server and the running generator stopped).
+
+bench_init() {
+  BENCH_NAME=$1
+  DURATION=${BENCH_DURATION:-10}
+  WARMUP=${BENCH_WARMUP:-2}
+  IDLE_CONNS=${BENCH_IDLE_CONNECTIONS:-10000}
+  BUILD_DIR=${BENCH_BUILD_DIR:-build}
+  SERVER_CPU=${BENCH_SERVER_CPU:-0}
+  LOADGEN_CPU=${BENCH_LOADGEN_CPU:-1}
+  QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
+  REPEAT=${BENCH_REPEAT:-2}
+  ulimit -n 20000 # generator and servers each hold IDLE_CONNS sockets
+  WORK=$(mktemp -d /tmp/herald-bench.XXXXXX)
+  SERVER_PIDS=()
+  GEN_PID=""
+  : >"$WORK/raw.jsonl"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local pid
+  [ -z "$GEN_PID" ] || kill -TERM "$GEN_PID" 2>/dev/null || true
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVER_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+
+log() { echo "$BENCH_NAME: $*" >&2; }
+
+# bench_build: builds herald and herald-loadgen (Release) unless BENCH_SKIP_BUILD=1. Sets
+# LOADGEN, and HERALD_OK=0 with HERALD_WHY when Herald cannot be used (the generator is then
+# built on its own from bench/loadgen.c and src/core, so the reference can still be measured).
+bench_build() {
+  HERALD_OK=1
+  HERALD_WHY=""
+  LOADGEN="$BUILD_DIR/herald-loadgen"
+  if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    log "building ($BUILD_DIR, Release)"
+    # Only the two targets used here: a broken unit test elsewhere must not stop the benchmark.
+    if ! { cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release &&
+           cmake --build "$BUILD_DIR" -j2 --target herald herald-loadgen; } >"$WORK/build.log" 2>&1; then
+      tail -n 20 "$WORK/build.log" >&2
+      HERALD_OK=0
+      HERALD_WHY="the build failed"
+      log "build failed; building only the generator, from bench/loadgen.c and src/core"
+      LOADGEN="$WORK/herald-loadgen"
+      gcc -O2 -g -Wall -Wextra -Werror -fno-strict-aliasing -Isrc bench/loadgen.c src/core/*.c \
+        $(pkg-config --cflags --libs libuv libcrypto) -lm -o "$LOADGEN"
+    fi
+  fi
+  [ -x "$LOADGEN" ] || { log "no generator at $LOADGEN"; exit 1; }
+  if [ "$HERALD_OK" = 1 ] && [ ! -x "$BUILD_DIR/herald" ]; then
+    HERALD_OK=0
+    HERALD_WHY="$BUILD_DIR/herald does not exist"
+  fi
+}
+
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# jget JSON KEY: a number or string field of a flat JSON line ("" if absent).
+jget() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"; }
+
+cpu_ticks() { # utime + stime of a process, in clock ticks
+  local stat
+  stat=$(cat "/proc/$1/stat") || return 1
+  stat=${stat##*) } # comm may hold spaces
+  awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+machine_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# Waits (up to QUIET_WAIT s) for the machine to be idle, so other work does not skew a run.
+wait_quiet() {
+  local waited=0 a b hz
+  hz=$(getconf CLK_TCK)
+  while :; do
+    a=$(machine_busy); sleep 1; b=$(machine_busy)
+    if [ $(( (b - a) * 100 / hz )) -lt 15 ]; then return 0; fi
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      log "warning: the machine is still busy ($(( (b - a) * 100 / hz ))% of a core); running anyway"
+      return 0
+    fi
+    [ "$waited" = 0 ] && log "waiting for other processes to finish (machine $(( (b - a) * 100 / hz ))% busy)"
+    waited=$((waited + 1))
+  done
+}
+
+# start_server NAME CMD...: starts a server pinned to SERVER_CPU; sets SRV_PID.
+start_server() {
+  local name=$1
+  shift
+  taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 &
+  SRV_PID=$!
+  SERVER_PIDS+=("$SRV_PID")
+}
+
+stop_server() {
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# wait_port PORT PID: 0 once PORT accepts connections, 1 if PID died or 10 s passed.
+wait_port() {
+  for _ in $(seq 1 100); do
+    kill -0 "$2" 2>/dev/null || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# run_gen NAME TAG GENERATOR-ARGS...: one generator run against the running server (SRV_PID),
+# generator pinned to LOADGEN_CPU, repeated (up to REPEAT more times) while other processes took
+# more than 10% of a core during it; the least disturbed attempt counts. Sets GEN_JSON (its JSON
+# line, also appended to raw.jsonl), GEN_TICKS (server CPU ticks over the whole generator run),
+# GEN_ATTEMPTS; and, when the caller defines server_counters (prints one line about the
+# server), GEN_CNT_BEFORE / GEN_CNT_AFTER around the kept attempt.
+run_gen() {
+  local name=$1 tag=$2 before after json attempt other best_other="" cb="" ca=""
+  shift 2
+  GEN_JSON="" GEN_TICKS=0 GEN_ATTEMPTS=0 GEN_CNT_BEFORE="" GEN_CNT_AFTER=""
+  for attempt in $(seq 0 "$REPEAT"); do
+    wait_quiet
+    log "$name: $tag, ${WARMUP}+${DURATION} s"
+    ! declare -F server_counters >/dev/null || cb=$(server_counters)
+    before=$(cpu_ticks "$SRV_PID")
+    taskset -c "$LOADGEN_CPU" "$LOADGEN" "$@" --warmup "$WARMUP" --duration "$DURATION" \
+      --server-pid "$SRV_PID" --quiet >"$WORK/$name-$tag.out" 2>"$WORK/$name-$tag.err" || true
+    after=$(cpu_ticks "$SRV_PID")
+    ! declare -F server_counters >/dev/null || ca=$(server_counters)
+    GEN_ATTEMPTS=$((attempt + 1))
+    sed '$d' "$WORK/$name-$tag.out" | sed "s/^/  /" >&2
+    json=$(tail -n 1 "$WORK/$name-$tag.out")
+    other=$(jget "$json" other_cpu_pct)
+    if [ -z "$GEN_JSON" ] || awk -v a="${other:-0}" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
+      GEN_JSON=$json best_other=${other:-0} GEN_TICKS=$((after - before))
+      GEN_CNT_BEFORE=$cb GEN_CNT_AFTER=$ca
+    fi
+    awk -v a="${other:-0}" 'BEGIN { exit !(a > 10) }' || break
+    [ "$attempt" = "$REPEAT" ] || log "$name: other processes took ${other}% of a core; running again"
+  done
+  echo "$GEN_JSON" >>"$WORK/raw.jsonl"
+}
+
+# per_msg_run TICKS COUNT: server CPU µs per item over the whole generator run ("" if COUNT is 0).
+per_msg_run() {
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v m="${2:-0}" 'BEGIN { if (m > 0) printf "%.2f", t / hz * 1e6 / m; }'
+}
+
+# run_idle NAME MODE [GENERATOR-ARGS...]: on the freshly started server (SRV_PID, SRV_PORT), RSS
+# before and with IDLE_CONNS connections of MODE (idle, sio-idle) open, read 2 s after the last
+# one opened. Sets IDLE_OPEN, IDLE_BEFORE, IDLE_AFTER (kB), IDLE_BYTES (per connection), IDLE_JSON.
+run_idle() {
+  local name=$1 mode=$2 ready="$WORK/$1-$2.ready" gen
+  shift 2
+  wait_quiet
+  sleep 1
+  IDLE_BEFORE=$(rss_kb "$SRV_PID")
+  log "$name: $mode, $IDLE_CONNS connections (RSS before: $IDLE_BEFORE kB)"
+  taskset -c "$LOADGEN_CPU" "$LOADGEN" "$mode" --port "$SRV_PORT" --connections "$IDLE_CONNS" --hold 0 \
+    --server-pid "$SRV_PID" "$@" \
+    --ready-file "$ready" --quiet >"$WORK/$name-$mode.out" 2>"$WORK/$name-$mode.err" &
+  gen=$!
+  GEN_PID=$gen
+  for _ in $(seq 1 1200); do [ -f "$ready" ] || ! kill -0 "$gen" 2>/dev/null && break; sleep 0.1; done
+  sleep 2 # let the server finish any deferred work
+  IDLE_AFTER=$(rss_kb "$SRV_PID")
+  kill -INT "$gen" 2>/dev/null || true
+  wait "$gen" || true
+  GEN_PID=""
+  sed '$d' "$WORK/$name-$mode.out" | sed "s/^/  /" >&2
+  IDLE_JSON=$(tail -n 1 "$WORK/$name-$mode.out")
+  echo "$IDLE_JSON" >>"$WORK/raw.jsonl"
+  IDLE_OPEN=$(sed -n 's/^open=\([0-9]*\).*/\1/p' "$ready" 2>/dev/null || true)
+  IDLE_OPEN=${IDLE_OPEN:-0}
+  IDLE_BYTES=""
+  if [ "$IDLE_OPEN" -gt 0 ]; then IDLE_BYTES=$(( (IDLE_AFTER - IDLE_BEFORE) * 1024 / IDLE_OPEN )); fi
+  log "$name: RSS $IDLE_BEFORE kB -> $IDLE_AFTER kB with $IDLE_OPEN open"
+}
+
+# ---- report helpers: R[server,key] = value (declared by the caller: declare -A R) -----------
+val() { local v=${R[$1,$2]:-}; echo "${v:-n/a}"; }
+ratio() { # herald/node of key $1
+  awk -v h="${R[herald,$1]:-}" -v n="${R[node,$1]:-}" \
+    'BEGIN { if (h == "" || n == "" || n + 0 == 0) print "n/a"; else printf "%.2f\n", h / n }'
+}
+fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.0f\n", v }'; }
+# gt A B: true when the number A > B (false when either is empty)
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && a + 0 > b + 0) }'; }
+machine_line() {
+  echo "$(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), Linux $(uname -r), Node $(node --version)"
+}
+commit_line() {
+  local c
+  c=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  git diff --quiet HEAD -- src 2>/dev/null || c="$c (src modified)"
+  echo "$c"
+}
