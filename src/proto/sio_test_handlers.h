@@ -1,6 +1,8 @@
 /* The Socket.IO conformance handlers of `herald serve --test-handlers`, on namespaces / and /custom:
  * `auth` emitted on connect with the CONNECT payload; `message` -> `message-back`; `message-with-ack`
- * and `echo` acked; `broadcast` -> `msg` to the whole namespace. Benchmarks use them too. */
+ * and `echo` acked; `broadcast` -> `msg` to the whole namespace; `server-ack` {timeout, data} ->
+ * the server emits `ack-me` with data and waits for the client's ack, then emits
+ * `server-ack-result` with the ack's arguments or "timeout". Benchmarks use them too. */
 #ifndef HD_SIO_TEST_HANDLERS_H
 #define HD_SIO_TEST_HANDLERS_H
 
