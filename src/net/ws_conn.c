@@ -45,7 +45,7 @@ static int on_close_frame(void *ud, uint16_t code, const uint8_t *reason, size_t
     hd_buf_t *f = code == HD_WS_CLOSE_NO_STATUS ? hd_ws_frame_build(HD_WS_OP_CLOSE, false, NULL, 0)
                                                 : hd_ws_close_frame_build(code, NULL);
     ws->close_sent = true;
-    if (f) hd_conn_write(c, f);
+    if (f && !hd_conn_write(c, f)) c->server->metrics.frames_out++;
     hd_buf_unref(f);
   }
   if (ws->handler->on_close && !ws->notified) {
