@@ -52,15 +52,17 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
   fuzz() {
     CC=clang build build-fuzz -DHERALD_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug || return 1
     local rc=0
+    mkdir -p build-fuzz/logs
     for f in build-fuzz/fuzz_*; do
+      [ -f "$f" ] && [ -x "$f" ] || continue
       local name; name=$(basename "$f")
       mkdir -p "fuzz/corpus-$name"
       echo "--- $name (${FUZZ_SECONDS}s)"
       local dirs=("fuzz/corpus-$name")
       [ -d "fuzz/seeds/$name" ] && dirs+=("fuzz/seeds/$name")
       "$f" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096 -print_final_stats=0 "${dirs[@]}" \
-        >"build-fuzz/$name.log" 2>&1 || { rc=1; tail -40 "build-fuzz/$name.log"; }
-      grep -E '^Done|#[0-9]+.*DONE' "build-fuzz/$name.log" | tail -1
+        >"build-fuzz/logs/$name.log" 2>&1 || { rc=1; tail -40 "build-fuzz/logs/$name.log"; }
+      grep -E '^Done|#[0-9]+.*DONE' "build-fuzz/logs/$name.log" | tail -1
     done
     return $rc
   }
