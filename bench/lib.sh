@@ -219,3 +219,14 @@ commit_line() {
   git diff --quiet HEAD -- src 2>/dev/null || c="$c (src modified)"
   echo "$c"
 }
+
+# record_idle NAME MODE: run_idle on the current (fresh) server, results into R[NAME,*].
+record_idle() {
+  local name=$1
+  run_idle "$name" "$2"
+  R[$name,idle_open]=$IDLE_OPEN
+  R[$name,rss_before]=$IDLE_BEFORE
+  R[$name,rss_after]=$IDLE_AFTER
+  R[$name,idle_err]=$(jget "$IDLE_JSON" errors)
+  [ -z "$IDLE_BYTES" ] || R[$name,bytes_idle]=$IDLE_BYTES
+}

@@ -67,17 +67,6 @@ run_echo() {
   R[$name,cpurun$n]=$(per_msg_run "$GEN_TICKS" "$(jget "$json" messages_total)")
 }
 
-# run_idle_echo NAME: fresh server, RSS before and with IDLE_CONNS idle connections open.
-run_idle_echo() {
-  local name=$1
-  run_idle "$name" idle
-  R[$name,idle_open]=$IDLE_OPEN
-  R[$name,rss_before]=$IDLE_BEFORE
-  R[$name,rss_after]=$IDLE_AFTER
-  R[$name,idle_err]=$(jget "$IDLE_JSON" errors)
-  [ -z "$IDLE_BYTES" ] || R[$name,bytes_idle]=$IDLE_BYTES
-}
-
 # bench NAME: every run against one server.
 bench() {
   local name=$1 n
@@ -87,7 +76,7 @@ bench() {
   # The idle figure comes from a fresh process: memory freed by the echo runs (heap, allocator
   # caches) would otherwise absorb new connections and hide their cost.
   launch "$name" || return 1
-  run_idle_echo "$name"
+  record_idle "$name" idle
   stop_server "$SRV_PID"
 }
 

@@ -132,16 +132,6 @@ run_connect() {
   fi
 }
 
-run_sio_idle() {
-  local name=$1
-  run_idle "$name" sio-idle
-  R[$name,idle_open]=$IDLE_OPEN
-  R[$name,rss_before]=$IDLE_BEFORE
-  R[$name,rss_after]=$IDLE_AFTER
-  R[$name,idle_err]=$(jget "$IDLE_JSON" errors)
-  [ -z "$IDLE_BYTES" ] || R[$name,bytes_idle]=$IDLE_BYTES
-}
-
 # bench NAME: every run against one server; the idle figure on a fresh process (memory freed
 # by the earlier runs would otherwise absorb the new connections and hide their cost).
 bench() {
@@ -152,7 +142,7 @@ bench() {
   run_connect "$name"
   stop_server "$SRV_PID"
   launch "$name" || return 1
-  run_sio_idle "$name"
+  record_idle "$name" sio-idle
   stop_server "$SRV_PID"
 }
 

@@ -58,12 +58,6 @@ json_t *hd_chat_message_json(const hd_app_t *app, const hd_store_message_t *m) {
                    hd_rest_time_json(app, m->created_at));
 }
 
-static size_t utf8_chars(const char *s, size_t len) {
-  size_t n = 0;
-  for (size_t i = 0; i < len; i++) n += ((unsigned char)s[i] & 0xC0) != 0x80;
-  return n;
-}
-
 static bool blank(const char *s) {
   for (; *s; s++)
     if (!strchr(" \t\r\n", *s)) return false;
@@ -76,7 +70,7 @@ const char *hd_chat_check_message(json_t *obj, bool admin, const char **content,
   size_t len = json_string_length(c);
   if (strlen(json_string_value(c)) != len) return "`content` must not contain NUL characters";
   if (!len || blank(json_string_value(c))) return "`content` must not be empty";
-  if (utf8_chars(json_string_value(c), len) > HD_STORE_CONTENT_MAX) return "`content` is longer than 10000 characters";
+  if (hd_rest_chars(json_string_value(c)) > HD_STORE_CONTENT_MAX) return "`content` is longer than 10000 characters";
   *content = json_string_value(c);
   *type = "text";
   if (t && !json_is_null(t)) {

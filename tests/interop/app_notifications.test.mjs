@@ -6,17 +6,16 @@
 // Tokens are minted here with the server's --jwt-secret (admins and users are just ids in a token);
 // one test signs in as a user created with `herald user add`. Every refusal is checked for its
 // status and its JSON {code, message} body, and for having written nothing.
-import { test, before, after, afterEach } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { io } from 'socket.io-client';
+import { WAIT, assertError, closeSockets, connect, next } from './lib/app.mjs';
 import { startHerald, HERALD_BIN } from './lib/server.mjs';
 
-const WAIT = 5000;
 const SECRET = 'app-notifications-secret-0123456789';
 const API_KEY = 'app-notifications-api-key-0123';
 const ARGS = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--demo-users', 'false'];
@@ -49,41 +48,13 @@ async function api(srv, method, path, { token, apiKey, body, raw, headers = {} }
 }
 
 /** Asserts an error answer: status and a JSON {code, message} body. */
-function assertError(res, status, what = '') {
-  assert.equal(res.status, status, `${what}: status ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(typeof res.body, 'object', `${what}: JSON body`);
-  assert.equal(res.body.code, status, `${what}: code`);
-  assert.equal(typeof res.body.message, 'string', `${what}: message`);
-  assert.ok(res.body.message.length > 0, `${what}: message not empty`);
-}
 
 const send = (srv, body, auth = { apiKey: API_KEY }) => api(srv, 'POST', '/api/v4/notifications/send', { ...auth, body });
 const list = (srv, id, query = '') => api(srv, 'GET', `/api/v4/notifications${query}`, { token: admin(id) });
 const unreadCount = async (srv, id) => (await api(srv, 'GET', '/api/v4/notifications/unread-count', { token: admin(id) })).body.count;
 
-const sockets = new Set();
-afterEach(() => { for (const s of sockets) s.close(); sockets.clear(); });
 
-/** A connected Socket.IO client for token. */
-async function connect(srv, token) {
-  const s = io(srv.url('/'), { auth: { token }, transports: ['websocket'], forceNew: true, reconnection: false, timeout: WAIT });
-  sockets.add(s);
-  await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('connect timed out')), WAIT);
-    s.once('connect', () => { clearTimeout(t); resolve(); });
-    s.once('connect_error', (e) => { clearTimeout(t); reject(e); });
-  });
-  return s;
-}
 
-/** Resolves with the first argument of the next `event` on socket. */
-function next(socket, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { socket.off(event, on); reject(new Error(`timed out waiting for ${event}`)); }, ms);
-    const on = (data) => { clearTimeout(t); socket.off(event, on); resolve(data); };
-    socket.on(event, on);
-  });
-}
 
 /** Records every `event` on the socket into an array. */
 function record(socket, ...events) {
@@ -404,8 +375,7 @@ test('sign in as a user made with `herald user add`, then use the token', async 
     assertError(await send(s2, { type: 'info', title: 't', content: '' }, { token: alice.body.token }), 403, 'a user cannot send');
     assertError(await api(s2, 'GET', '/api/v4/notifications', { token: alice.body.token }), 403, 'a user has no list');
   } finally {
-    for (const s of sockets) s.close();
-    sockets.clear();
+    closeSockets();
     await s2.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }

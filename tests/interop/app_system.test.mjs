@@ -3,13 +3,12 @@
 // `admins`), or with `all_users: true` (alerts, maintenance) to every socket, and answer {delivered}.
 // Every payload carries `at` (ISO 8601 in the configured offset). Refusals are checked for status and
 // JSON {code, message} and for pushing nothing.
-import { test, before, after, afterEach } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { io } from 'socket.io-client';
+import { WAIT, assertError, connect, next } from './lib/app.mjs';
 import { startHerald } from './lib/server.mjs';
 
-const WAIT = 5000;
 const SECRET = 'app-system-secret-0123456789abcdef';
 const API_KEY = 'app-system-api-key-0123';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$/;
@@ -38,34 +37,9 @@ async function api(srv, method, path, { token, apiKey, body, raw } = {}) {
   return { status: res.status, body: json };
 }
 
-function assertError(res, status, what = '') {
-  assert.equal(res.status, status, `${what}: status ${res.status} ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.code, status, `${what}: code`);
-  assert.equal(typeof res.body.message, 'string', `${what}: message`);
-  assert.ok(res.body.message.length > 0, `${what}: message not empty`);
-}
 
-const sockets = new Set();
-afterEach(() => { for (const s of sockets) s.close(); sockets.clear(); });
 
-async function connect(srv, token) {
-  const s = io(srv.url('/'), { auth: { token }, transports: ['websocket'], forceNew: true, reconnection: false, timeout: WAIT });
-  sockets.add(s);
-  await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('connect timed out')), WAIT);
-    s.once('connect', () => { clearTimeout(t); resolve(); });
-    s.once('connect_error', (e) => { clearTimeout(t); reject(e); });
-  });
-  return s;
-}
 
-function next(socket, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { socket.off(event, on); reject(new Error(`timed out waiting for ${event}`)); }, ms);
-    const on = (data) => { clearTimeout(t); socket.off(event, on); resolve(data); };
-    socket.on(event, on);
-  });
-}
 
 const EVENTS = ['system:alert', 'system:maintenance', 'system:status_change'];
 function record(socket) {
