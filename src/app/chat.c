@@ -39,11 +39,16 @@ bool hd_chat_visible(hd_chat_actor_t who, const hd_store_session_t *s) { return 
 
 static json_t *id_or_null(int64_t id) { return id ? json_integer((json_int_t)id) : json_null(); }
 
+int hd_chat_priority(int stored) {
+  if (stored < HD_CHAT_PRIORITY_MIN) return HD_CHAT_PRIORITY_DEFAULT;
+  return stored > HD_CHAT_PRIORITY_MAX ? HD_CHAT_PRIORITY_MAX : stored;
+}
+
 json_t *hd_chat_session_json(const hd_app_t *app, const hd_store_session_t *s, bool admin_view) {
-  return json_pack("{s:I, s:I, s:o, s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "id", (json_int_t)s->id,
-                   "user_id", (json_int_t)s->user_id, "admin_id", id_or_null(s->admin_id), "status", s->status,
-                   "priority", s->priority, "last_message",
-                   s->last_message && s->last_message_at ? json_string(s->last_message) : json_null(),
+  return json_pack("{s:I, s:I, s:I, s:o, s:s, s:i, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:o}", "session_id",
+                   (json_int_t)s->id, "id", (json_int_t)s->id, "user_id", (json_int_t)s->user_id, "admin_id",
+                   id_or_null(s->admin_id), "status", s->status, "priority", hd_chat_priority(s->priority),
+                   "last_message", s->last_message && s->last_message_at ? json_string(s->last_message) : json_null(),
                    "last_message_at", hd_rest_time_json(app, s->last_message_at), "unread_count",
                    (json_int_t)(admin_view ? s->admin_unread : s->user_unread), "user_unread",
                    (json_int_t)s->user_unread, "admin_unread", (json_int_t)s->admin_unread, "created_at",
@@ -52,10 +57,10 @@ json_t *hd_chat_session_json(const hd_app_t *app, const hd_store_session_t *s, b
 }
 
 json_t *hd_chat_message_json(const hd_app_t *app, const hd_store_message_t *m) {
-  return json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)m->id, "session_id",
-                   (json_int_t)m->session_id, "sender_id", (json_int_t)m->sender_id, "sender_role", m->sender_role,
-                   "content", m->content, "message_type", m->message_type, "created_at",
-                   hd_rest_time_json(app, m->created_at));
+  return json_pack("{s:I, s:I, s:I, s:s, s:I, s:s, s:s, s:o}", "message_id", (json_int_t)m->id, "id",
+                   (json_int_t)m->id, "session_id", (json_int_t)m->session_id, "sender_type", m->sender_role,
+                   "sender_id", (json_int_t)m->sender_id, "message_content", m->content, "message_type",
+                   m->message_type, "created_at", hd_rest_time_json(app, m->created_at));
 }
 
 static bool blank(const char *s) {
@@ -138,7 +143,7 @@ void hd_chat_push_assigned(hd_app_t *app, const hd_store_session_t *s) {
   if (s->admin_id)
     emit(app, rooms, 1, HD_EV_CHAT_SESSION_ASSIGNED,
          json_pack("{s:I, s:I, s:i}", "session_id", (json_int_t)s->id, "user_id", (json_int_t)s->user_id, "priority",
-                   s->priority));
+                   hd_chat_priority(s->priority)));
 }
 
 void hd_chat_emit(hd_app_t *app, int64_t user_id, int64_t admin_id, const char *event, json_t *payload) {

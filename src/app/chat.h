@@ -21,11 +21,24 @@ typedef struct {
   bool admin;
 } hd_chat_actor_t;
 
+/* Session priority, as the contract has it: 1 (lowest) .. 5 (most urgent); a session started without
+ * one gets HD_CHAT_PRIORITY_DEFAULT ("normal"). */
+#define HD_CHAT_PRIORITY_MIN 1
+#define HD_CHAT_PRIORITY_MAX HD_STORE_PRIORITY_MAX
+#define HD_CHAT_PRIORITY_DEFAULT 3
+/* The priority shown for a stored one: itself when in range; rows written before the 1..5 range
+ * (0 = none given, the old default, or up to 100) read as the default (below 1) or 5 (above 5). */
+int hd_chat_priority(int stored);
+
 /* A session is visible to its user and to every admin; to anyone else it does not exist (404). */
 bool hd_chat_visible(hd_chat_actor_t who, const hd_store_session_t *s);
-/* SessionData with unread_count for the admin side or the user side (new reference). */
+/* SessionData with unread_count for the admin side or the user side (new reference): the contract's
+ * fields (session_id, user_id, admin_id, status, priority, unread_count, last_message, created_at,
+ * updated_at) plus id (= session_id, for older clients), last_message_at, user_unread, admin_unread and
+ * closed_at. */
 json_t *hd_chat_session_json(const hd_app_t *app, const hd_store_session_t *s, bool admin_view);
-/* ChatMessageData (new reference). */
+/* ChatMessageData (new reference): message_id, session_id, sender_type ("user" | "admin"), sender_id,
+ * message_content, message_type, created_at, plus id (= message_id, for older clients). */
 json_t *hd_chat_message_json(const hd_app_t *app, const hd_store_message_t *m);
 /* Checks {content, message_type?} of obj: NULL with *content and *type set (borrowed from obj), or a
  * human reason for a 400. Users cannot send "system" messages. */

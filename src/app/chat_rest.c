@@ -121,17 +121,16 @@ static void start(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   const char *content, *type, *why = hd_chat_check_message(body, false, &content, &type);
   json_t *priority = json_object_get(body, "priority");
   if (!why && priority && !json_is_null(priority) &&
-      (!json_is_integer(priority) || json_integer_value(priority) < 0 ||
-       json_integer_value(priority) > HD_STORE_PRIORITY_MAX))
-    why = "`priority` must be an integer in [0, 100]";
+      (!json_is_integer(priority) || json_integer_value(priority) < HD_CHAT_PRIORITY_MIN ||
+       json_integer_value(priority) > HD_CHAT_PRIORITY_MAX))
+    why = "`priority` must be an integer from 1 (lowest) to 5 (most urgent)";
   if (why) {
     json_decref(body);
     return hd_http_respond_error(ex, 400, why);
   }
+  int level = json_is_integer(priority) ? (int)json_integer_value(priority) : HD_CHAT_PRIORITY_DEFAULT;
   req_t *r = begin(app, ex, who, 0);
-  if (r) queued(r, hd_store_session_create(app->store, who.id, content, type,
-                                           json_is_integer(priority) ? (int)json_integer_value(priority) : 0,
-                                           start_created, r));
+  if (r) queued(r, hd_store_session_create(app->store, who.id, content, type, level, start_created, r));
   json_decref(body);
 }
 

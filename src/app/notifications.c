@@ -60,9 +60,12 @@ static int64_t json_id(json_t *v) {
 
 static json_t *id_or_null(int64_t id) { return id ? json_integer(id) : json_null(); }
 
-/* NotificationData (a new reference), or NULL when out of memory. */
+/* NotificationData (a new reference), or NULL when out of memory: the contract's fields
+ * (notification_id, type, title, content, link, created_at, is_read, target_user_id) plus `id` (the same
+ * value, kept for older clients) and sender_id. */
 static json_t *notification_json(const hd_app_t *app, const hd_store_notification_t *x) {
-  return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "id", (json_int_t)x->id, "type", x->type,
+  return json_pack("{s:I, s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:b, s:o}", "notification_id", (json_int_t)x->id,
+                   "id", (json_int_t)x->id, "type", x->type,
                    "title", x->title, "content", x->content ? x->content : "", "link",
                    x->link ? json_string(x->link) : json_null(), "sender_id", id_or_null(x->sender_id),
                    "target_user_id", id_or_null(x->target_user_id), "is_read", (int)x->is_read, "created_at",

@@ -31,7 +31,7 @@
 #define HD_STORE_TITLE_MAX 200        /* notification title (characters) */
 #define HD_STORE_CONTENT_MAX 10000    /* notification and chat message content (characters) */
 #define HD_STORE_LINK_MAX 2048        /* notification link (characters) */
-#define HD_STORE_PRIORITY_MAX 100     /* session priority is 0..HD_STORE_PRIORITY_MAX */
+#define HD_STORE_PRIORITY_MAX 5       /* session priority: the contract's 1..5 (the store takes 0 too) */
 #define HD_STORE_LIST_MAX 100         /* `limit` of every paged list is 1..HD_STORE_LIST_MAX */
 #define HD_STORE_PREVIEW_MAX 200      /* a session's last_message keeps this many characters */
 #define HD_STORE_SUB_MAX 256          /* inbox user_sub and message_id (bytes) */

@@ -136,7 +136,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       const toast = page.locator('.toast', { hasText: 'Disk almost full' });
       await toast.waitFor({ timeout: WAIT });
       assert.match(await toast.textContent(), /Node 3 is at 91%/);
-      const item = page.locator(`.notif[data-id="${sent.notification.id}"]`);
+      const item = page.locator(`.notif[data-id="${sent.notification.notification_id}"]`);
       await item.waitFor({ timeout: WAIT });
       assert.match(await item.getAttribute('class'), /\bunread\b/);
       assert.match(await item.textContent(), /Broadcast/);
@@ -168,7 +168,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     await storeAuth({ admin: 'admin' });
     const ids = [];
     for (const title of ['Sync one', 'Sync two', 'Sync three']) {
-      ids.push((await rest('POST', '/notifications/send', 'admin2', { type: 'info', title, content: `${title} body` })).notification.id);
+      ids.push((await rest('POST', '/notifications/send', 'admin2', { type: 'info', title, content: `${title} body` })).notification.notification_id);
     }
     const { count: before } = await rest('GET', '/notifications/unread-count', 'admin');
     assert.ok(before >= 3);
@@ -232,6 +232,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       const sid = Number((/Session #(\d+)/.exec(await toast.textContent()) || [])[1]);
       assert.ok(sid > 0, 'the toast names the session');
       await agent.locator(`.session[data-id="${sid}"]`).waitFor({ timeout: WAIT });
+      assert.equal(await text(agent, `.session[data-id="${sid}"] .chip.prio-med`), 'P3', 'no priority given: 3 of 1..5');
       await agent.bringToFront(); // the front tab gets animation frames at full rate (click waits for them)
       await toast.click();
       await agent.locator('#messages .msg.theirs', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
@@ -264,7 +265,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       assert.equal(await customer.locator('#messages .msg.mine', { hasText: 'placed Monday' }).count(), 1, 'shown once on the sender\'s side');
 
       const stored = await rest('GET', `/customer-service/sessions/${sid}/messages`, 'admin');
-      assert.deepEqual(stored.items.map((m) => m.sender_role), ['user', 'admin', 'user']);
+      assert.deepEqual(stored.items.map((m) => m.sender_type), ['user', 'admin', 'user']);
 
       // the agent closes the session; the customer sees it closed
       await agent.bringToFront();
@@ -275,7 +276,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       assert.equal(await text(customer, '#chat-status'), 'closed');
       assert.ok(await customer.locator('#composer').isHidden());
       const mine = await rest('GET', '/customer-service/sessions', 'user');
-      assert.equal(mine.items.find((x) => x.id === sid)?.status, 'closed');
+      assert.equal(mine.items.find((x) => x.session_id === sid)?.status, 'closed');
       await shot(customer, 'chat-customer-closed');
       await shot(agent, 'workbench-closed');
       assert.deepEqual(agent.problems, []);
@@ -292,16 +293,16 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     const n = (await rest('POST', '/notifications/send', 'admin2',
       { type: 'error', title: XSS, content: `content ${XSS}`, target_user_id: adminId })).notification;
     const created = await rest('POST', '/customer-service/sessions', 'mallory', { content: XSS });
-    const sid = created.session.id;
+    const sid = created.session.session_id;
     await rest('POST', `/customer-service/sessions/${sid}/assign`, 'admin', {}); // to this admin, whoever was online
 
     const notif = await open('/admin/notifications.html');
     const agent = await open('/admin/customer-service.html');
     const customer = await open('/chat.html');
     try {
-      await notif.locator(`.notif[data-id="${n.id}"]`).waitFor({ timeout: WAIT });
-      assert.equal(await text(notif, `.notif[data-id="${n.id}"] .n-title`), XSS);
-      assert.equal(await text(notif, `.notif[data-id="${n.id}"] .n-content`), `content ${XSS}`);
+      await notif.locator(`.notif[data-id="${n.notification_id}"]`).waitFor({ timeout: WAIT });
+      assert.equal(await text(notif, `.notif[data-id="${n.notification_id}"] .n-title`), XSS);
+      assert.equal(await text(notif, `.notif[data-id="${n.notification_id}"] .n-content`), `content ${XSS}`);
       // a live one, through the toast
       await connected(notif);
       await rest('POST', '/notifications/send', 'admin2', { type: 'info', title: `live ${XSS}`, content: XSS, target_user_id: adminId });
@@ -350,7 +351,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     const total = (await rest('GET', '/notifications?limit=100', 'admin')).items.length;
     assert.ok(total > 25 && total <= 40, `${total} notifications`);
     const { session } = await rest('POST', '/customer-service/sessions', 'user', { content: 'message 0' });
-    for (let i = 1; i <= 34; i++) await rest('POST', `/customer-service/sessions/${session.id}/messages`, 'user', { content: `message ${i}` });
+    for (let i = 1; i <= 34; i++) await rest('POST', `/customer-service/sessions/${session.session_id}/messages`, 'user', { content: `message ${i}` });
 
     const notif = await open('/admin/notifications.html');
     const chat = await open('/chat.html');
@@ -386,7 +387,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     } finally {
       await notif.close();
       await chat.close();
-      await fetch(srv.url(`/api/v4/customer-service/sessions/${session.id}/close`), // closed above unless the test failed
+      await fetch(srv.url(`/api/v4/customer-service/sessions/${session.session_id}/close`), // closed above unless the test failed
         { method: 'POST', headers: { authorization: `Bearer ${login.user.token}` } }).then((r) => r.arrayBuffer());
     }
   });
@@ -503,7 +504,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       srv = await startHerald(SERVER_ARGS, { dataDir, port, webRoot: join(ROOT, 'web') });
       const n = (await rest('POST', '/notifications/send', 'admin2', { type: 'success', title: 'Back online', content: 'sent around the restart' })).notification;
       await page.waitForSelector('body[data-conn="connected"] #conn-banner[hidden]', { state: 'attached', timeout: 15000 });
-      await page.locator(`.notif[data-id="${n.id}"]`).waitFor({ timeout: WAIT });
+      await page.locator(`.notif[data-id="${n.notification_id}"]`).waitFor({ timeout: WAIT });
     } finally {
       await page.close();
     }

@@ -10,11 +10,12 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { startHerald } from './lib/server.mjs';
+import { startHerald, HERALD_BIN } from './lib/server.mjs';
 
 const WAIT = 5000;
 const SECRET = 'chat-interop-secret-0123456789abcdef';
@@ -101,22 +102,37 @@ function emitAck(s, event, data) {
   return s.timeout(WAIT).emitWithAck(event, data);
 }
 
-function assertSession(s) {
-  for (const k of ['id', 'user_id', 'priority', 'unread_count', 'user_unread', 'admin_unread']) assert.equal(typeof s[k], 'number', k);
-  assert.ok(s.admin_id === null || Number.isInteger(s.admin_id));
-  assert.ok(['waiting', 'active', 'closed'].includes(s.status));
-  for (const k of ['created_at', 'updated_at']) assert.match(s[k], ISO, k);
-  assert.ok(s.last_message_at === null || ISO.test(s.last_message_at));
-  assert.ok(s.closed_at === null || ISO.test(s.closed_at));
+/** The SessionData of the product contract (APP.md): session_id, user_id, admin_id, status, priority
+ * (1..5), unread_count, last_message, created_at, updated_at; the extras are id (= session_id),
+ * last_message_at, user_unread, admin_unread and closed_at. */
+function assertSession(s, what = 'SessionData') {
   assert.deepEqual(Object.keys(s).sort(), ['admin_id', 'admin_unread', 'closed_at', 'created_at', 'id', 'last_message',
-    'last_message_at', 'priority', 'status', 'unread_count', 'updated_at', 'user_id', 'user_unread']);
+    'last_message_at', 'priority', 'session_id', 'status', 'unread_count', 'updated_at', 'user_id', 'user_unread'], `${what}: fields`);
+  assert.ok(Number.isInteger(s.session_id) && s.session_id > 0, `${what}: integer session_id`);
+  assert.equal(s.id, s.session_id, `${what}: id is session_id`);
+  assert.ok(Number.isInteger(s.user_id) && s.user_id > 0, `${what}: user_id`);
+  assert.ok(s.admin_id === null || (Number.isInteger(s.admin_id) && s.admin_id > 0), `${what}: admin_id`);
+  assert.ok(['waiting', 'active', 'closed'].includes(s.status), `${what}: status`);
+  assert.ok(Number.isInteger(s.priority) && s.priority >= 1 && s.priority <= 5, `${what}: priority ${s.priority} in 1..5`);
+  for (const k of ['unread_count', 'user_unread', 'admin_unread']) assert.ok(Number.isInteger(s[k]) && s[k] >= 0, `${what}: ${k}`);
+  assert.ok(s.last_message === null || typeof s.last_message === 'string', `${what}: last_message`);
+  for (const k of ['created_at', 'updated_at']) assert.match(s[k], ISO, `${what}: ${k}`);
+  assert.ok(s.last_message_at === null || ISO.test(s.last_message_at), `${what}: last_message_at`);
+  assert.ok(s.closed_at === null || ISO.test(s.closed_at), `${what}: closed_at`);
 }
 
-function assertMessage(m) {
-  assert.deepEqual(Object.keys(m).sort(), ['content', 'created_at', 'id', 'message_type', 'sender_id', 'sender_role', 'session_id']);
-  for (const k of ['id', 'session_id', 'sender_id']) assert.equal(typeof m[k], 'number', k);
-  assert.ok(['user', 'admin'].includes(m.sender_role));
-  assert.match(m.created_at, ISO);
+/** The ChatMessageData of the product contract (APP.md): message_id, session_id, sender_type ("user" |
+ * "admin"), sender_id, message_content, message_type, created_at; the one extra is id (= message_id). */
+function assertMessage(m, what = 'ChatMessageData') {
+  assert.deepEqual(Object.keys(m).sort(), ['created_at', 'id', 'message_content', 'message_id', 'message_type', 'sender_id',
+    'sender_type', 'session_id'], `${what}: fields`);
+  assert.ok(Number.isInteger(m.message_id) && m.message_id > 0, `${what}: integer message_id`);
+  assert.equal(m.id, m.message_id, `${what}: id is message_id`);
+  for (const k of ['session_id', 'sender_id']) assert.ok(Number.isInteger(m[k]) && m[k] > 0, `${what}: ${k}`);
+  assert.ok(['user', 'admin'].includes(m.sender_type), `${what}: sender_type`);
+  assert.equal(typeof m.message_content, 'string', `${what}: message_content`);
+  assert.ok(['text', 'image', 'file', 'system'].includes(m.message_type), `${what}: message_type`);
+  assert.match(m.created_at, ISO, `${what}: created_at`);
 }
 
 /** A session of user u, assigned to admin a (when given) through the REST API. */
@@ -155,20 +171,103 @@ describe('customer service endpoints', () => {
 
   test('a user starts a session: 201 {session, message}, the first message stored', async () => {
     const u = who('user');
-    const res = await call(srv, 'POST', BASE, { as: u, body: { content: 'my order is late', priority: 7 } });
+    const res = await call(srv, 'POST', BASE, { as: u, body: { content: 'my order is late', priority: 4 } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const { session: s, message: m } = res.body;
     assertSession(s);
     assertMessage(m);
     assert.equal(s.user_id, u.id);
-    assert.equal(s.priority, 7);
+    assert.equal(s.priority, 4);
     assert.equal(s.last_message, 'my order is late');
     assert.equal(s.unread_count, 0, 'the user has read their own message');
     assert.equal(s.admin_unread, 1);
-    assert.deepEqual([m.session_id, m.sender_id, m.sender_role, m.content, m.message_type], [s.id, u.id, 'user', 'my order is late', 'text']);
+    assert.deepEqual([m.session_id, m.sender_id, m.sender_type, m.message_content, m.message_type], [s.id, u.id, 'user', 'my order is late', 'text']);
     const list = await call(srv, 'GET', `${BASE}/${s.id}/messages`, { as: u });
     assert.equal(list.status, 200);
     assert.deepEqual(list.body.items, [m]);
+  });
+
+  test('priority is 1..5 as the contract says: each accepted, 0 and 6 refused (400 JSON), absent or null is 3', async () => {
+    const u = who('user'), a = who('admin');
+    const at = await connect(srv, a);
+    for (const priority of [1, 2, 3, 4, 5]) {
+      const res = await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assertSession(res.body.session);
+      assert.equal(res.body.session.priority, priority);
+      const got = await call(srv, 'POST', `${BASE}/${res.body.session.session_id}/assign`, { as: a, body: {} });
+      assert.equal(got.body.session.priority, priority, 'kept when assigned');
+      assert.deepEqual(await received(at, 'chat:session_assigned', (x) => x.session_id === res.body.session.session_id),
+        { session_id: res.body.session.session_id, user_id: u.id, priority });
+    }
+    for (const body of [{ content: 'no priority' }, { content: 'null priority', priority: null }]) {
+      const res = await call(srv, 'POST', BASE, { as: u, body });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.equal(res.body.session.priority, 3, `${JSON.stringify(body)}: the default, "normal"`);
+    }
+    for (const priority of [0, 6]) {
+      // a JSON {code: 400, message} naming the range
+      refused(await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority } }), 400, /priority.*1.*5/);
+    }
+    const listed = (await call(srv, 'GET', BASE, { as: u })).body.items;
+    assert.deepEqual(listed.map((x) => x.priority).sort(), [1, 2, 3, 3, 3, 4, 5], 'what was refused was not stored');
+  });
+
+  test('contract: chat:new_message is ChatMessageData, chat:session_update and GET sessions are SessionData', async () => {
+    const u = who('user'), a = who('admin');
+    const [ut, at] = [await connect(srv, u), await connect(srv, a)];
+    const start = await call(srv, 'POST', BASE, { as: u, body: { content: 'my parcel is lost', priority: 2 } });
+    assert.equal(start.status, 201, JSON.stringify(start.body));
+    assertSession(start.body.session, 'POST sessions: session');
+    assertMessage(start.body.message, 'POST sessions: message');
+    const sid = start.body.session.session_id;
+    assert.deepEqual([start.body.message.message_content, start.body.message.sender_type, start.body.message.sender_id,
+      start.body.message.session_id], ['my parcel is lost', 'user', u.id, sid]);
+    const taken = await call(srv, 'POST', `${BASE}/${sid}/assign`, { as: a, body: {} });
+    assertSession(taken.body.session, 'assign: session');
+
+    // REST post by the admin, socket post by the user: both parties get ChatMessageData
+    const byAdmin = await call(srv, 'POST', `${BASE}/${sid}/messages`, { as: a, body: { content: 'we are looking', message_type: 'text' } });
+    assert.equal(byAdmin.status, 201);
+    assertMessage(byAdmin.body.message, 'POST messages: message');
+    for (const [t, side] of [[ut, 'user'], [at, 'admin']]) {
+      const m = await received(t, 'chat:new_message', (x) => x.message_id === byAdmin.body.message.message_id);
+      assertMessage(m, `chat:new_message to the ${side}`);
+      assert.deepEqual([m.message_content, m.sender_type, m.sender_id, m.session_id, m.message_type],
+        ['we are looking', 'admin', a.id, sid, 'text']);
+    }
+    const ack = await emitAck(ut, 'chat:send_message', { session_id: sid, content: 'thanks' });
+    assert.equal(ack.success, true, JSON.stringify(ack));
+    assertMessage(ack.data, 'chat:send_message ack');
+    const pushed = await received(at, 'chat:new_message', (x) => x.message_id === ack.data.message_id);
+    assert.deepEqual(pushed, ack.data);
+    assert.deepEqual([pushed.message_content, pushed.sender_type], ['thanks', 'user']);
+
+    // chat:session_update on both sides, with that side's unread count
+    const us = await received(ut, 'chat:session_update', (x) => x.session_id === sid && x.last_message === 'thanks');
+    const as = await received(at, 'chat:session_update', (x) => x.session_id === sid && x.last_message === 'thanks');
+    assertSession(us, 'chat:session_update to the user');
+    assertSession(as, 'chat:session_update to the admin');
+    for (const x of [us, as]) {
+      assert.deepEqual([x.session_id, x.user_id, x.admin_id, x.status, x.priority], [sid, u.id, a.id, 'active', 2]);
+    }
+    assert.equal(us.unread_count, us.user_unread);
+    assert.equal(as.unread_count, as.admin_unread);
+
+    // the lists
+    for (const [w, side] of [[u, 'user'], [a, 'admin']]) {
+      const items = (await call(srv, 'GET', BASE, { as: w })).body.items;
+      items.forEach((x, i) => assertSession(x, `GET sessions (${side}) item ${i}`));
+      const mine = items.find((x) => x.session_id === sid);
+      assert.ok(mine, `${side} lists the session`);
+      assert.deepEqual([mine.last_message, mine.priority, mine.status], ['thanks', 2, 'active']);
+    }
+    const history = (await call(srv, 'GET', `${BASE}/${sid}/messages`, { as: a })).body.items;
+    history.forEach((m, i) => assertMessage(m, `GET messages item ${i}`));
+    assert.deepEqual(history.map((m) => m.message_content), ['thanks', 'we are looking', 'my parcel is lost']);
+    const closed = await call(srv, 'POST', `${BASE}/${sid}/close`, { as: u });
+    assertSession(closed.body.session, 'close: session');
+    assertSession(await received(at, 'chat:session_update', (x) => x.session_id === sid && x.status === 'closed'), 'chat:session_update (closed)');
   });
 
   test('starting a session: 403 for admins, 400 per field, 413 past the body limit', async () => {
@@ -182,8 +281,9 @@ describe('customer service endpoints', () => {
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x'.repeat(10001) } }), 400, /10000/);
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', message_type: 'video' } }), 400, /message_type/);
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', message_type: 'system' } }), 400, /system/);
-    refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', priority: 101 } }), 400, /priority/);
-    refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', priority: 'high' } }), 400, /priority/);
+    for (const priority of [0, 6, 101, -1, 2.5, 'high', '3', true]) {
+      refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', priority } }), 400, /priority/);
+    }
     refused(await call(srv, 'POST', BASE, { as: u, body: 'not json' }), 400);
     refused(await call(srv, 'POST', BASE, { as: u, body: '[1]' }), 400);
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x'.repeat(200 * 1024) } }), 413);
@@ -191,7 +291,7 @@ describe('customer service endpoints', () => {
     // the limits themselves are accepted: 10000 characters (multi-byte ones too), each message type
     const long = await call(srv, 'POST', BASE, { as: u, body: { content: '字'.repeat(10000), message_type: 'image' } });
     assert.equal(long.status, 201, JSON.stringify(long.body).slice(0, 200));
-    assert.equal(long.body.message.content.length, 10000);
+    assert.equal(long.body.message.message_content.length, 10000);
     assert.equal(long.body.message.message_type, 'image');
     assert.equal(long.body.session.last_message.length, 200, 'the preview is cut');
   });
@@ -231,10 +331,10 @@ describe('customer service endpoints', () => {
       assert.equal((await call(srv, 'POST', `${BASE}/${s.id}/messages`, { as, body: { content: `m${i}` } })).status, 201);
     }
     const all = await call(srv, 'GET', `${BASE}/${s.id}/messages`, { as: u });
-    assert.deepEqual(all.body.items.map((m) => m.content), ['m4', 'm3', 'm2', 'm1', 'm0']);
-    assert.deepEqual(all.body.items.map((m) => m.sender_role), ['user', 'admin', 'user', 'admin', 'user']);
+    assert.deepEqual(all.body.items.map((m) => m.message_content), ['m4', 'm3', 'm2', 'm1', 'm0']);
+    assert.deepEqual(all.body.items.map((m) => m.sender_type), ['user', 'admin', 'user', 'admin', 'user']);
     const page = await call(srv, 'GET', `${BASE}/${s.id}/messages?before=${all.body.items[1].id}&limit=2`, { as: a });
-    assert.deepEqual(page.body.items.map((m) => m.content), ['m2', 'm1']);
+    assert.deepEqual(page.body.items.map((m) => m.message_content), ['m2', 'm1']);
     const byOther = await call(srv, 'GET', `${BASE}/${s.id}/messages`, { as: other });
     const missing = await call(srv, 'GET', `${BASE}/99999999/messages`, { as: other });
     refused(byOther, 404);
@@ -267,7 +367,7 @@ describe('customer service endpoints', () => {
     // the admin answers: the user's tab gets it, and the user's unread count rises
     const reply = await call(srv, 'POST', `${BASE}/${s.id}/messages`, { as: a, body: { content: 'on its way', message_type: 'text' } });
     assert.equal(reply.status, 201);
-    assert.equal(reply.body.message.sender_role, 'admin');
+    assert.equal(reply.body.message.sender_type, 'admin');
     await received(ut, 'chat:new_message', (m) => m.id === reply.body.message.id);
     const after = await received(ut, 'chat:session_update', (x) => x.id === s.id && x.last_message === 'on its way');
     assert.equal(after.unread_count, 1);
@@ -292,7 +392,7 @@ describe('customer service endpoints', () => {
     assert.equal(byA2.status, 201);
     assert.equal(byA2.body.message.sender_id, a2.id);
     const items = (await call(srv, 'GET', `${BASE}/${s.id}/messages`, { as: u })).body.items;
-    assert.deepEqual(items.map((m) => m.content), ['a colleague helps', 'transferred', 'hello'], 'refused posts wrote nothing');
+    assert.deepEqual(items.map((m) => m.message_content), ['a colleague helps', 'transferred', 'hello'], 'refused posts wrote nothing');
     const still = (await call(srv, 'GET', BASE, { as: u })).body.items.find((x) => x.id === s.id);
     assert.equal(still.admin_id, a.id, 'writing does not take a session already assigned');
   });
@@ -327,7 +427,7 @@ describe('customer service endpoints', () => {
     const moved = await call(srv, 'POST', `${BASE}/${s.id}/assign`, { as: a1, body: { admin_id: a2.id } });
     assert.equal(moved.status, 200);
     assert.equal(moved.body.session.admin_id, a2.id);
-    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === s.id), { session_id: s.id, user_id: u.id, priority: 0 });
+    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === s.id), { session_id: s.id, user_id: u.id, priority: 3 });
     assert.equal((await received(t1, 'chat:session_update', (x) => x.id === s.id)).admin_id, a2.id, 'the previous admin learns it moved');
     assert.equal((await received(t2, 'chat:session_update', (x) => x.id === s.id)).admin_id, a2.id);
     assert.equal((await received(ut, 'chat:session_update', (x) => x.id === s.id)).admin_id, a2.id);
@@ -392,11 +492,11 @@ describe('customer service endpoints', () => {
     const ack = await emitAck(ut1, 'chat:send_message', { session_id: s.id, content: 'sent over the socket' });
     assert.equal(ack.success, true, JSON.stringify(ack));
     assertMessage(ack.data);
-    assert.deepEqual([ack.data.session_id, ack.data.sender_id, ack.data.sender_role, ack.data.content], [s.id, u.id, 'user', 'sent over the socket']);
+    assert.deepEqual([ack.data.session_id, ack.data.sender_id, ack.data.sender_type, ack.data.message_content], [s.id, u.id, 'user', 'sent over the socket']);
     for (const t of [ut1, ut2, at1, at2]) assert.deepEqual(await received(t, 'chat:new_message', (m) => m.id === ack.data.id), ack.data);
     const back = await emitAck(at2, 'chat:send_message', { session_id: s.id, content: 'answer from tab 2', message_type: 'file' });
     assert.equal(back.success, true);
-    assert.deepEqual([back.data.sender_role, back.data.sender_id, back.data.message_type], ['admin', a.id, 'file']);
+    assert.deepEqual([back.data.sender_type, back.data.sender_id, back.data.message_type], ['admin', a.id, 'file']);
     for (const t of [ut1, ut2, at1, at2]) await received(t, 'chat:new_message', (m) => m.id === back.data.id);
     await received(ut1, 'chat:session_update', (x) => x.id === s.id && x.last_message === 'answer from tab 2');
     const stored = (await call(srv, 'GET', `${BASE}/${s.id}/messages?limit=2`, { as: u })).body.items;
@@ -430,7 +530,7 @@ describe('customer service endpoints', () => {
     assert.equal((await call(srv, 'GET', `${BASE}/${s.id}/messages`, { as: u })).body.items.length, 1, 'nothing stored');
     // without an ack callback the message is still stored and pushed
     ut.emit('chat:send_message', { session_id: s.id, content: 'no ack wanted' });
-    await received(ut, 'chat:new_message', (m) => m.content === 'no ack wanted');
+    await received(ut, 'chat:new_message', (m) => m.message_content === 'no ack wanted');
   });
 
   test('chat:typing is relayed to the other party only, and rate limited', async () => {
@@ -466,7 +566,7 @@ describe('customer service endpoints', () => {
     await emitAck(at, 'chat:send_message', { session_id: s2.id, content: 'to user 2' });
     t1.emit('chat:typing', { session_id: s1.id });
     await call(srv, 'POST', `${BASE}/${s1.id}/close`, { as: u1 });
-    await received(t2, 'chat:new_message', (m) => m.content === 'to user 2');
+    await received(t2, 'chat:new_message', (m) => m.message_content === 'to user 2');
     await received(at, 'chat:session_update', (x) => x.id === s1.id && x.status === 'closed');
     await sleep(100);
     for (const e of t2.got) {
@@ -497,18 +597,18 @@ describe('assignment', () => {
     const t2 = await connect(srv, a2);
     const ids = [];
     for (const c of ['three', 'four', 'five']) {
-      const res = await call(srv, 'POST', BASE, { as: u, body: { content: c, priority: 9 } });
+      const res = await call(srv, 'POST', BASE, { as: u, body: { content: c, priority: 5 } });
       assert.equal(res.status, 201);
       ids.push([res.body.session.id, res.body.session.admin_id]);
     }
     // loads 2/0 -> a2 (least loaded, higher id); 2/1 -> a2; 2/2 -> a1 (tie: lowest id)
     assert.deepEqual(ids.map(([, admin]) => admin), [a2.id, a2.id, a1.id]);
-    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), { session_id: ids[0][0], user_id: u.id, priority: 9 });
+    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), { session_id: ids[0][0], user_id: u.id, priority: 5 });
     await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[1][0]);
     await received(t1, 'chat:session_assigned', (x) => x.session_id === ids[2][0]);
     assert.equal(count(t1, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), 0);
     // the first message reaches the assigned admin
-    await received(t2, 'chat:new_message', (m) => m.session_id === ids[0][0] && m.content === 'three');
+    await received(t2, 'chat:new_message', (m) => m.session_id === ids[0][0] && m.message_content === 'three');
   });
 
   test('with no admin online a session waits; an admin coming online gets the waiting queue', async () => {
@@ -525,7 +625,7 @@ describe('assignment', () => {
     await received(ut, 'chat:session_update', (x) => x.id === created[0] && x.status === 'waiting');
     await received(ut, 'chat:new_message', (m) => m.session_id === created[0]);
     const at = await connect(srv, a);
-    for (const id of created) assert.deepEqual(await received(at, 'chat:session_assigned', (x) => x.session_id === id), { session_id: id, user_id: u.id, priority: 0 });
+    for (const id of created) assert.deepEqual(await received(at, 'chat:session_assigned', (x) => x.session_id === id), { session_id: id, user_id: u.id, priority: 3 });
     assert.deepEqual(at.got.filter((e) => e.event === 'chat:session_assigned').map((e) => e.data.session_id), created, 'oldest first');
     for (const id of created) {
       const upd = await received(ut, 'chat:session_update', (x) => x.id === id && x.status === 'active');
@@ -556,11 +656,46 @@ describe('assignment', () => {
       for (const id of created) await received(at, 'chat:session_assigned', (x) => x.session_id === id);
       const mine = (await call(srv, 'GET', BASE, { as: u })).body.items;
       assert.ok(mine.every((s) => s.status === 'active' && s.admin_id === a.id));
-      assert.equal((await call(srv, 'GET', `${BASE}/${created[0]}/messages`, { as: a })).body.items[0].content, 'q0');
+      assert.equal((await call(srv, 'GET', `${BASE}/${created[0]}/messages`, { as: a })).body.items[0].message_content, 'q0');
     } finally {
       await srv?.stop();
       srv = null;
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+});
+
+// ---- sessions stored before priority was 1..5 ----
+
+test('a database from before the 1..5 range: priority 0 (the old default) reads as 3, above 5 as 5', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-chat-legacy-'));
+  let srv2;
+  try {
+    execFileSync(HERALD_BIN, ['migrate', '--data-dir', dataDir], { stdio: 'pipe' });
+    const u = who('user'), a = who('admin');
+    // rows as the 0..100 range wrote them: waiting sessions with priority 0 and 50, an active one with 4
+    const now = Date.now();
+    const script = `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for (admin, status, prio) in [(None, 'waiting', 0), (None, 'waiting', 50), (${a.id}, 'active', 4)]:
+    db.execute("INSERT INTO chat_sessions (user_id, admin_id, status, priority, last_message, last_message_at, created_at, updated_at)"
+               " VALUES (?, ?, ?, ?, 'old', ?, ?, ?)", (${u.id}, admin, status, prio, ${now}, ${now}, ${now}))
+db.commit()
+`;
+    execFileSync('python3', ['-c', script, join(dataDir, 'herald.db')], { stdio: 'pipe' });
+    srv2 = await startHerald(ARGS, { dataDir });
+    const items = (await call(srv2, 'GET', BASE, { as: u })).body.items;
+    items.forEach((x, i) => assertSession(x, `legacy item ${i}`));
+    assert.deepEqual(items.map((x) => x.priority).sort(), [3, 4, 5]);
+    // the waiting ones go to the admin coming online, and chat:session_assigned says 3 and 5 too
+    const at = await connect(srv2, a);
+    const ids = items.filter((x) => x.status === 'waiting').map((x) => x.session_id);
+    const assigned = [];
+    for (const id of ids) assigned.push((await received(at, 'chat:session_assigned', (x) => x.session_id === id)).priority);
+    assert.deepEqual(assigned.sort(), [3, 5]);
+  } finally {
+    await srv2?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

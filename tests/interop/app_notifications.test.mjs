@@ -63,12 +63,21 @@ function record(socket, ...events) {
   return got;
 }
 
-function assertNotification(n) {
-  assert.deepEqual(Object.keys(n).sort(),
-    ['content', 'created_at', 'id', 'is_read', 'link', 'sender_id', 'target_user_id', 'title', 'type']);
-  assert.ok(Number.isInteger(n.id) && n.id > 0, 'integer id');
-  assert.match(n.created_at, ISO);
-  assert.equal(typeof n.is_read, 'boolean');
+/** The NotificationData of the product contract (APP.md): notification_id, type, title, content, link?,
+ * created_at, is_read, target_user_id? with their types; `id` (= notification_id) and sender_id are
+ * the extras the server adds. */
+const NOTIFICATION_KEYS = ['content', 'created_at', 'id', 'is_read', 'link', 'notification_id', 'sender_id', 'target_user_id', 'title', 'type'];
+function assertNotification(n, what = 'NotificationData') {
+  assert.equal(typeof n, 'object', what);
+  assert.deepEqual(Object.keys(n).sort(), NOTIFICATION_KEYS, `${what}: fields`);
+  assert.ok(Number.isInteger(n.notification_id) && n.notification_id > 0, `${what}: integer notification_id`);
+  assert.equal(n.id, n.notification_id, `${what}: id is notification_id`);
+  for (const k of ['type', 'title', 'content']) assert.equal(typeof n[k], 'string', `${what}: ${k}`);
+  assert.ok(n.link === null || typeof n.link === 'string', `${what}: link string or null`);
+  assert.match(n.created_at, ISO, `${what}: created_at`);
+  assert.equal(typeof n.is_read, 'boolean', `${what}: is_read`);
+  assert.ok(n.target_user_id === null || (Number.isInteger(n.target_user_id) && n.target_user_id > 0), `${what}: target_user_id`);
+  assert.ok(n.sender_id === null || Number.isInteger(n.sender_id), `${what}: sender_id`);
 }
 
 // ---- server ----
@@ -85,8 +94,8 @@ test('send: 201 with the stored notification (admin token: to one admin; API key
   assert.equal(direct.status, 201, JSON.stringify(direct.body));
   const n = direct.body.notification;
   assertNotification(n);
-  assert.deepEqual({ ...n, id: 0, created_at: '' }, {
-    id: 0, type: 'info', title: 'Order #1', content: 'paid', link: '/orders/1', sender_id: 1, target_user_id: 2,
+  assert.deepEqual({ ...n, notification_id: 0, id: 0, created_at: '' }, {
+    notification_id: 0, id: 0, type: 'info', title: 'Order #1', content: 'paid', link: '/orders/1', sender_id: 1, target_user_id: 2,
     is_read: false, created_at: '',
   });
   const t = Date.parse(n.created_at);
@@ -204,6 +213,40 @@ test('push: notification:broadcast reaches every online admin (all tabs), not us
     const l = await list(srv, id, '?limit=5');
     assert.ok(l.body.items.some((x) => x.id === r.body.notification.id), `admin ${id} lists it`);
   }
+});
+
+test('contract: notification:new, notification:broadcast, the send answer and GET items are NotificationData', async () => {
+  const [target, other] = await Promise.all([connect(srv, admin(35)), connect(srv, admin(36))]);
+  const direct = next(target, 'notification:new');
+  const broad = next(other, 'notification:broadcast');
+  const d = await send(srv, { type: 'success', title: 'Order #35 paid', content: 'total 12.50', link: 'https://example.com/o/35', target_user_id: 35 },
+    { token: admin(1) });
+  const b = await send(srv, { type: 'warning', title: 'Disk 90%', content: 'node a' });
+  assert.deepEqual([d.status, b.status], [201, 201]);
+  assertNotification(d.body.notification, 'send answer (direct)');
+  assertNotification(b.body.notification, 'send answer (broadcast)');
+
+  const pushed = await direct;
+  assertNotification(pushed, 'notification:new');
+  assert.deepEqual(
+    { notification_id: pushed.notification_id, type: pushed.type, title: pushed.title, content: pushed.content, link: pushed.link, is_read: pushed.is_read, target_user_id: pushed.target_user_id },
+    { notification_id: d.body.notification.notification_id, type: 'success', title: 'Order #35 paid', content: 'total 12.50', link: 'https://example.com/o/35', is_read: false, target_user_id: 35 });
+  const everyone = await broad;
+  assertNotification(everyone, 'notification:broadcast');
+  assert.equal(everyone.notification_id, b.body.notification.notification_id);
+  assert.deepEqual([everyone.target_user_id, everyone.link, everyone.is_read], [null, null, false]);
+
+  const items = (await list(srv, 35, '?limit=100')).body.items;
+  items.forEach((n, i) => assertNotification(n, `GET /notifications item ${i}`));
+  const listed = items.find((n) => n.notification_id === d.body.notification.notification_id);
+  assert.deepEqual(listed, d.body.notification, 'listed as sent');
+  assert.ok(items.some((n) => n.notification_id === b.body.notification.notification_id), 'the broadcast is listed');
+  // the id a client marks read with is the notification_id it was given
+  const read = await api(srv, 'POST', `/api/v4/notifications/${pushed.notification_id}/read`, { token: admin(35) });
+  assert.deepEqual(read.body, { notification_id: pushed.notification_id, is_read: true });
+  const unread = (await list(srv, 35, '?unread=true&limit=100')).body.items;
+  unread.forEach((n, i) => assertNotification(n, `GET /notifications?unread=true item ${i}`));
+  assert.ok(!unread.some((n) => n.notification_id === pushed.notification_id), 'read: no longer unread');
 });
 
 test('the answer comes after the commit: a notification pushed to a socket is already listed', async () => {

@@ -1,5 +1,5 @@
 /* A conversation pane shared by the workbench and the customer chat: paged history ("Load earlier"),
- * messages added once each (by id) in order, send over the connection (REST when offline), and the
+ * messages added once each (by message_id) in order, send over the connection (REST when offline), and the
  * typing indicator both ways (chat:typing emitted at most every 2 s while typing; "typing…" shown for
  * 3 s after the other party's last chat:typing). Message text is set with textContent only. */
 (function () {
@@ -12,13 +12,13 @@
 
   class ChatView {
     /**
-     * opts: {scope, role ('admin'|'user'), messages, typing, form, input, otherName (role -> label),
+     * opts: {scope, role ('admin'|'user'), messages, typing, form, input, otherName (message -> label),
      *        typingText, onSent(message)}
      */
     constructor(opts) {
       this.o = opts;
       this.sessionId = null;
-      this.nodes = new Map(); // message id -> node
+      this.nodes = new Map(); // message_id -> node
       this.oldest = null;
       this.hasOlder = false;
       this.seq = 0;
@@ -120,38 +120,39 @@
 
     /** Adds a message of the open session (once); returns true if it was new. */
     add(m) {
-      if (!m || m.session_id !== this.sessionId || this.nodes.has(m.id)) return false;
+      if (!m || m.session_id !== this.sessionId || this.nodes.has(m.message_id)) return false;
       const box = this.o.messages;
       const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
       const empty = box.querySelector(':scope > .empty');
       if (empty) empty.remove();
       this.insert(m);
-      if (m.sender_role !== this.o.role) this.hideTyping();
-      if (nearEnd || m.sender_role === this.o.role) this.scrollToEnd();
+      if (m.sender_type !== this.o.role) this.hideTyping();
+      if (nearEnd || m.sender_type === this.o.role) this.scrollToEnd();
       return true;
     }
 
     insert(m) {
-      if (this.nodes.has(m.id)) return;
+      const mid = m.message_id;
+      if (this.nodes.has(mid)) return;
       const node = this.render(m);
-      this.nodes.set(m.id, node);
-      if (this.oldest === null || m.id < this.oldest) this.oldest = m.id;
+      this.nodes.set(mid, node);
+      if (this.oldest === null || mid < this.oldest) this.oldest = mid;
       // keep id order: find the first shown message with a larger id
       let after = null;
-      for (const [id, n] of this.nodes) if (id > m.id && (after === null || id < after.id)) after = { id, n };
+      for (const [id, n] of this.nodes) if (id > mid && (after === null || id < after.id)) after = { id, n };
       if (after) after.n.before(node);
       else this.o.messages.append(node);
     }
 
     render(m) {
-      const mine = m.sender_role === this.o.role;
+      const mine = m.sender_type === this.o.role;
       const kind = m.message_type === 'system' ? 'system' : mine ? 'mine' : 'theirs';
       const who = mine ? 'You' : this.o.otherName(m);
-      const url = (m.message_type === 'image' || m.message_type === 'file') ? H.safeUrl(m.content) : null;
+      const url = (m.message_type === 'image' || m.message_type === 'file') ? H.safeUrl(m.message_content) : null;
       const body = url
-        ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', text: `${m.message_type === 'image' ? '🖼' : '📎'} ${m.content}` })
-        : String(m.content ?? '');
-      return el('div', { class: `msg ${kind}`, dataset: { id: String(m.id), role: m.sender_role || '' } },
+        ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', text: `${m.message_type === 'image' ? '🖼' : '📎'} ${m.message_content}` })
+        : String(m.message_content ?? '');
+      return el('div', { class: `msg ${kind}`, dataset: { id: String(m.message_id), role: m.sender_type || '' } },
         el('div', { class: 'bubble' }, body),
         el('div', { class: 'meta', title: m.created_at || '' }, kind === 'system' ? fmtTime(m.created_at) : `${who} · ${fmtTime(m.created_at)}`));
     }

@@ -65,7 +65,7 @@
   });
   H.connect(SCOPE);
 
-  const sessions = new Map(); // id -> SessionData (mine)
+  const sessions = new Map(); // session_id -> SessionData (mine)
   let current = null; // id of the session on screen
 
   const view = new window.HeraldChatView({
@@ -76,11 +76,11 @@
     form: $('#composer'),
     input: $('#input'),
     typingText: 'Agent is typing…',
-    otherName: (m) => (m.sender_role === 'admin' ? 'Agent' : 'Customer'),
+    otherName: (m) => (m.sender_type === 'admin' ? 'Agent' : 'Customer'),
   });
 
   const isOpen = (s) => s.status === 'waiting' || s.status === 'active';
-  const newest = (a, b) => String(b.created_at || '').localeCompare(String(a.created_at || '')) || b.id - a.id;
+  const newest = (a, b) => String(b.created_at || '').localeCompare(String(a.created_at || '')) || b.session_id - a.session_id;
 
   function renderStatus() {
     const s = sessions.get(current);
@@ -88,7 +88,7 @@
     const chip = $('#chat-status');
     chip.className = `chip ${s.status}`;
     chip.textContent = s.status;
-    $('#chat-title').textContent = `Conversation #${s.id}`;
+    $('#chat-title').textContent = `Conversation #${s.session_id}`;
     const line = {
       waiting: 'Waiting for an agent — we will be with you shortly.',
       active: s.admin_id ? `You are chatting with agent #${s.admin_id}.` : 'An agent is on it.',
@@ -123,16 +123,16 @@
     $('#past-view').hidden = past.length === 0;
     $('#past-list').replaceChildren(...past.map((s) => el('li', {},
       el('span', { class: `chip ${s.status}`, text: s.status }),
-      el('span', { class: 'p-text', text: s.last_message || `Conversation #${s.id}` }),
+      el('span', { class: 'p-text', text: s.last_message || `Conversation #${s.session_id}` }),
       el('span', { class: 'muted small', text: fmtTime(s.last_message_at || s.created_at) }),
-      el('button', { type: 'button', class: 'btn-small', text: isOpen(s) ? 'Continue' : 'View', onclick: () => openChat(s.id) }))));
+      el('button', { type: 'button', class: 'btn-small', text: isOpen(s) ? 'Continue' : 'View', onclick: () => openChat(s.session_id) }))));
     $('#start-text').focus();
   }
 
   async function loadSessions({ pick = true } = {}) {
     try {
       const res = await api('/customer-service/sessions', { scope: SCOPE });
-      for (const s of res?.items || []) sessions.set(s.id, s);
+      for (const s of res?.items || []) sessions.set(s.session_id, s);
     } catch (err) {
       if (err.status === 401) return;
       show('#start-view');
@@ -144,7 +144,7 @@
       return;
     }
     const open = [...sessions.values()].filter(isOpen).sort(newest)[0];
-    if (open) openChat(open.id);
+    if (open) openChat(open.session_id);
     else showStart();
   }
 
@@ -172,9 +172,9 @@
       if (!content) throw new Error('Tell us briefly what you need.');
       const res = await api('/customer-service/sessions', { scope: SCOPE, method: 'POST', body: { content } });
       if (!res?.session) throw new Error('The server did not return the new session.');
-      sessions.set(res.session.id, res.session);
+      sessions.set(res.session.session_id, res.session);
       $('#start-text').value = '';
-      openChat(res.session.id);
+      openChat(res.session.session_id);
       if (res.message) view.add(res.message);
     });
   });
@@ -204,21 +204,21 @@
   H.on('chat:new_message', (m) => {
     if (!m) return;
     const s = sessions.get(m.session_id);
-    if (s) sessions.set(s.id, { ...s, last_message: m.content, last_message_at: m.created_at });
+    if (s) sessions.set(s.session_id, { ...s, last_message: m.message_content, last_message_at: m.created_at });
     if (m.session_id === current) view.add(m);
   });
 
   H.on('chat:session_update', (s) => {
-    if (!s || typeof s.id !== 'number') return;
-    const before = sessions.get(s.id);
-    sessions.set(s.id, { ...(before || {}), ...s });
-    if (s.id === current) {
+    if (!s || typeof s.session_id !== 'number') return;
+    const before = sessions.get(s.session_id);
+    sessions.set(s.session_id, { ...(before || {}), ...s });
+    if (s.session_id === current) {
       renderStatus();
       if (before && before.status !== s.status) {
         if (s.status === 'active') toast({ title: 'An agent joined', body: 'You are now chatting with our support team.', kind: 'success', timeout: 4000 });
         if (s.status === 'closed') toast({ title: 'Conversation closed', body: 'Start a new conversation any time.', kind: 'info', timeout: 5000 });
       }
-      if (Number(s.user_unread ?? 0)) markRead(s.id);
+      if (Number(s.user_unread ?? 0)) markRead(s.session_id);
     } else if (!$('#start-view').hidden) showStart();
   });
 

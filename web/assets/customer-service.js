@@ -12,7 +12,7 @@
   if (!auth) return;
   const me = H.userId(auth);
 
-  const sessions = new Map(); // id -> SessionData
+  const sessions = new Map(); // session_id -> SessionData
   const typingUntil = new Map(); // session id -> timer
   let selected = null;
   let filter = 'open';
@@ -27,13 +27,15 @@
     form: $('#composer'),
     input: $('#input'),
     typingText: 'Customer is typing…',
-    otherName: (m) => (m.sender_role === 'admin' ? `Agent #${m.sender_id}` : `Customer #${m.sender_id}`),
+    otherName: (m) => (m.sender_type === 'admin' ? `Agent #${m.sender_id}` : `Customer #${m.sender_id}`),
   });
 
   /* --- sessions ------------------------------------------------------------------------------ */
 
   const unreadOf = (s) => Number(s.admin_unread ?? s.unread_count ?? 0) || 0;
-  const prioClass = (p) => (p >= 70 ? 'prio-high' : p >= 40 ? 'prio-med' : 'prio-low');
+  // priority: 1 (lowest) .. 5 (most urgent), 3 when none was given
+  const prioOf = (s) => Number(s.priority ?? 3) || 3;
+  const prioClass = (p) => (p >= 4 ? 'prio-high' : p === 3 ? 'prio-med' : 'prio-low');
   const STATUS_RANK = { active: 0, waiting: 1, closed: 2 };
 
   function visible(s) {
@@ -45,45 +47,46 @@
   function sorted() {
     return [...sessions.values()].filter(visible).sort((a, b) =>
       (STATUS_RANK[a.status] ?? 3) - (STATUS_RANK[b.status] ?? 3)
-      || (b.priority || 0) - (a.priority || 0)
+      || prioOf(b) - prioOf(a)
       || String(b.last_message_at || b.updated_at || '').localeCompare(String(a.last_message_at || a.updated_at || ''))
-      || b.id - a.id);
+      || b.session_id - a.session_id);
   }
 
   function renderList() {
     const list = $('#session-list');
     const rows = sorted().map((s) => {
-      const unread = s.id === selected ? 0 : unreadOf(s);
-      const typing = typingUntil.has(s.id);
+      const id = s.session_id;
+      const unread = id === selected ? 0 : unreadOf(s);
+      const typing = typingUntil.has(id);
       return el('li', {
-        class: 'session', role: 'option', tabindex: '0', 'aria-selected': String(s.id === selected),
-        dataset: { id: String(s.id), status: s.status },
-        onclick: () => select(s.id),
-        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(s.id); } },
+        class: 'session', role: 'option', tabindex: '0', 'aria-selected': String(id === selected),
+        dataset: { id: String(id), status: s.status },
+        onclick: () => select(id),
+        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(id); } },
       },
       el('div', { class: 's-title' },
         el('span', { text: `Customer #${s.user_id}` }),
         el('span', { class: `chip ${s.status}`, text: s.status }),
-        el('span', { class: `chip ${prioClass(s.priority || 0)}`, title: `Priority ${s.priority ?? 0}`, text: `P${s.priority ?? 0}` })),
+        el('span', { class: `chip ${prioClass(prioOf(s))}`, title: `Priority ${prioOf(s)} of 5`, text: `P${prioOf(s)}` })),
       typing ? el('div', { class: 's-last s-typing', text: 'typing…' })
         : el('div', { class: 's-last', text: s.last_message || 'No messages yet' }),
       el('div', { class: 's-side' },
         el('span', { text: fmtTime(s.last_message_at || s.updated_at || s.created_at) }),
         unread ? el('span', { class: 'badge unread', title: `${unread} unread`, text: String(unread) }) : null,
-        el('span', { text: `#${s.id}` })));
+        el('span', { text: `#${id}` })));
     });
     list.replaceChildren(...rows);
     $('#sessions-empty').hidden = rows.length > 0 || !loadedOnce;
     let total = 0;
-    for (const s of sessions.values()) if (s.status !== 'closed' && s.id !== selected) total += unreadOf(s);
+    for (const s of sessions.values()) if (s.status !== 'closed' && s.session_id !== selected) total += unreadOf(s);
     $('#total-unread').textContent = String(total);
     $('#total-unread').classList.toggle('zero', total === 0);
     document.title = `${total ? `(${total}) ` : ''}Customer service — Herald`;
   }
 
   function upsert(s) {
-    if (!s || typeof s.id !== 'number') return;
-    sessions.set(s.id, { ...(sessions.get(s.id) || {}), ...s });
+    if (!s || typeof s.session_id !== 'number') return;
+    sessions.set(s.session_id, { ...(sessions.get(s.session_id) || {}), ...s });
   }
 
   async function loadSessions() {
@@ -117,14 +120,14 @@
   function renderHead() {
     const s = sessions.get(selected);
     if (!s) return;
-    $('#chat-title').textContent = `Customer #${s.user_id} · session #${s.id}`;
+    $('#chat-title').textContent = `Customer #${s.user_id} · session #${s.session_id}`;
     const status = $('#chat-status');
     status.className = `chip ${s.status}`;
     status.textContent = s.status;
     const prio = $('#chat-priority');
-    prio.className = `chip ${prioClass(s.priority || 0)}`;
-    prio.textContent = `P${s.priority ?? 0}`;
-    prio.title = `Priority ${s.priority ?? 0}`;
+    prio.className = `chip ${prioClass(prioOf(s))}`;
+    prio.textContent = `P${prioOf(s)}`;
+    prio.title = `Priority ${prioOf(s)} of 5`;
     $('#chat-agent').textContent = s.admin_id === null || s.admin_id === undefined ? 'Unassigned'
       : s.admin_id === me ? 'Assigned to you' : `Agent #${s.admin_id}`;
     const closed = s.status === 'closed';
@@ -162,7 +165,7 @@
     try {
       const res = await api(`/customer-service/sessions/${id}/read`, { scope: SCOPE, method: 'POST' });
       if (res?.session) upsert(res.session);
-      else upsert({ id, admin_unread: 0, unread_count: 0 });
+      else upsert({ session_id: id, admin_unread: 0, unread_count: 0 });
       renderList();
     } catch (err) {
       showError(err, 'Could not mark the session read');
@@ -199,7 +202,7 @@
     try {
       const res = await api(`/customer-service/sessions/${id}/close`, { scope: SCOPE, method: 'POST' });
       if (res?.session) upsert(res.session);
-      else upsert({ id, status: 'closed' });
+      else upsert({ session_id: id, status: 'closed' });
       $('#confirm-close').hidden = true;
       renderList();
       if (selected === id) renderHead();
@@ -219,7 +222,7 @@
     setTimeout(() => justAssigned.delete(a.session_id), 3000);
     toast({
       title: 'New chat assigned to you',
-      body: `Session #${a.session_id} from customer #${a.user_id} · priority ${a.priority ?? 0}`,
+      body: `Session #${a.session_id} from customer #${a.user_id} · priority ${a.priority ?? 3}`,
       kind: 'info',
       timeout: 10000,
       onClick: () => select(a.session_id),
@@ -228,12 +231,12 @@
   });
 
   H.on('chat:session_update', (s) => {
-    if (!s || typeof s.id !== 'number') return;
+    if (!s || typeof s.session_id !== 'number') return;
     upsert(s);
     renderList();
-    if (s.id === selected) {
+    if (s.session_id === selected) {
       renderHead();
-      if (unreadOf(sessions.get(s.id))) markRead(s.id);
+      if (unreadOf(sessions.get(s.session_id))) markRead(s.session_id);
     }
   });
 
@@ -244,12 +247,12 @@
       loadSessions(); // a session this page has not seen yet
       return;
     }
-    upsert({ id: s.id, last_message: m.content, last_message_at: m.created_at });
-    if (m.sender_role !== 'admin') clearTyping(m.session_id);
+    upsert({ session_id: s.session_id, last_message: m.message_content, last_message_at: m.created_at });
+    if (m.sender_type !== 'admin') clearTyping(m.session_id);
     if (m.session_id === selected) {
       view.add(m);
-    } else if (m.sender_role === 'user' && !justAssigned.has(m.session_id)) {
-      toast({ title: `Customer #${s.user_id}`, body: m.content, kind: 'info', timeout: 5000, onClick: () => select(s.id) });
+    } else if (m.sender_type === 'user' && !justAssigned.has(m.session_id)) {
+      toast({ title: `Customer #${s.user_id}`, body: m.message_content, kind: 'info', timeout: 5000, onClick: () => select(s.session_id) });
     }
     renderList();
   });

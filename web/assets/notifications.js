@@ -14,9 +14,9 @@
   const me = H.userId(auth);
 
   const list = $('#notif-list');
-  const items = new Map(); // id -> {data, node}
+  const items = new Map(); // notification_id -> {data, node}
   let filter = 'all';
-  let oldest = null; // smallest id loaded by paging (the next page is before it)
+  let oldest = null; // smallest notification_id loaded by paging (the next page is before it)
   let hasMore = false;
   let loadSeq = 0;
   let unread = 0;
@@ -50,7 +50,7 @@
     const read = !!n.is_read;
     const link = H.safeUrl(n.link);
     const audience = n.target_user_id === null || n.target_user_id === undefined ? 'Broadcast' : 'To you';
-    return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.id) } },
+    return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.notification_id) } },
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('div', { class: 'n-main' },
         el('div', { class: 'n-head' },
@@ -64,12 +64,12 @@
           el('span', { text: audience }),
           n.sender_id ? el('span', { text: n.sender_id === me ? 'from you' : `from admin #${n.sender_id}` }) : null)),
       el('div', { class: 'n-actions' },
-        read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: 'Mark read', onclick: () => markRead(n.id) })));
+        read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: 'Mark read', onclick: () => markRead(n.notification_id) })));
   }
 
   function put(n, where) {
     const node = renderItem(n);
-    const old = items.get(n.id);
+    const old = items.get(n.notification_id);
     if (old) {
       old.node.replaceWith(node);
       old.data = n;
@@ -77,7 +77,7 @@
       return old;
     }
     const item = { data: n, node };
-    items.set(n.id, item);
+    items.set(n.notification_id, item);
     if (where === 'top') {
       node.classList.add('fresh');
       list.prepend(node);
@@ -111,8 +111,8 @@
       });
       if (seq !== loadSeq) return;
       for (const n of res?.items || []) {
-        if (!items.has(n.id)) put(n, 'bottom');
-        if (oldest === null || n.id < oldest) oldest = n.id;
+        if (!items.has(n.notification_id)) put(n, 'bottom');
+        if (oldest === null || n.notification_id < oldest) oldest = n.notification_id;
       }
       hasMore = !!res?.has_more;
       $('#notif-loading').hidden = true;
@@ -174,8 +174,8 @@
   /* --- live ------------------------------------------------------------------------------- */
 
   function incoming(n, broadcast) {
-    if (!n || typeof n.id !== 'number') return;
-    if (!items.has(n.id)) {
+    if (!n || typeof n.notification_id !== 'number') return;
+    if (!items.has(n.notification_id)) {
       if (!(filter === 'unread' && n.is_read)) put(n, 'top');
       if (!n.is_read) setUnread(unread + 1);
       updateEmpty();
@@ -185,7 +185,7 @@
       body: n.content || '',
       kind: typeClass(n.type),
       timeout: 8000,
-      onClick: () => items.get(n.id)?.node.scrollIntoView({ behavior: 'smooth', block: 'center' }),
+      onClick: () => items.get(n.notification_id)?.node.scrollIntoView({ behavior: 'smooth', block: 'center' }),
     });
   }
 
