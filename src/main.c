@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "node/node.h"
 #include "net/server.h"
 
 extern char **environ;
@@ -60,35 +61,9 @@ static int cmd_serve(int argc, char **argv) {
   hd_log_set_level(level);
   raise_fd_limit();
 
-  uv_loop_t *loop = uv_default_loop();
-  hd_server_t *server = malloc(sizeof(*server));
-  hd_app_t app;
-  int rc = server ? hd_server_init(server, loop, &cfg) : HD_ENOMEM;
-  if (!rc) rc = hd_app_init(&app, server);
-  if (rc) {
-    fprintf(stderr, "herald: cannot start: %s\n", hd_strerror(rc));
-    return 1;
-  }
-  if ((rc = hd_server_listen(server))) {
-    fprintf(stderr, "herald: cannot listen on %s:%lld: %s\n", cfg.host, (long long)cfg.port,
-            rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
-    hd_app_free(&app);
-    hd_server_free(server);
-    free(server);
-    hd_config_free(&cfg);
-    return 1;
-  }
-  HD_INFO("server", "listening", "host=%s port=%d version=%s echo_endpoint=%s web_root=%s", cfg.host,
-          hd_server_port(server), HERALD_VERSION, cfg.echo_endpoint ? "on" : "off",
-          server->web_root_real ? server->web_root_real : "(missing)");
-  uv_run(loop, UV_RUN_DEFAULT);
-  HD_INFO("server", "stopped", "connections_left=%u", server->conn_count);
-  hd_app_free(&app);
-  hd_server_free(server);
-  free(server);
+  int rc = hd_node_run(&cfg);
   hd_config_free(&cfg);
-  uv_loop_close(loop);
-  return 0;
+  return rc;
 }
 
 /* herald token --sub ID --role ROLE [--ttl SECONDS] [config options]: prints a signed JWT. */

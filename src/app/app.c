@@ -99,6 +99,11 @@ void hd_app_keys_free(hd_app_keys_t *keys) {
   memset(keys, 0, sizeof(*keys));
 }
 
+/* Token verification installed into the protocols. */
+static int authenticate(void *arg, const char *token, hd_claims_t *out, const char **why) {
+  return hd_jwt_verify(arg, token, out, why);
+}
+
 static int setup_sio(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
   char namespaces[1024];
@@ -112,11 +117,12 @@ static int setup_sio(hd_app_t *app) {
       .connect_timeout_ms = (uint64_t)cfg->connect_timeout,
       .max_payload = (size_t)cfg->max_http_buffer_size,
       .allow_eio3 = cfg->allow_eio3,
-      .recovery_window_ms = (uint64_t)cfg->recovery_window,
+      .recovery = app->shared->recovery,
       .max_rooms_per_socket = (uint32_t)cfg->max_rooms_per_socket,
       .max_attachments = 10,
       .auth_optional = cfg->test_handlers,
-      .jwt = app->jwt,
+      .authenticate = authenticate,
+      .auth_arg = &app->shared->jwt,
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;
@@ -141,7 +147,7 @@ static int setup_json(hd_app_t *app) {
       .publish_user = cfg->topic_publish_user,
       .inbox_max = (uint32_t)cfg->inbox_max,
       .dedupe_window = (uint32_t)cfg->dedupe_window,
-      .jwt = app->jwt,
+      .jwt = app->shared->jwt,
       .store = app->store,
   };
   app->jp = hd_jp_server_new(app->srv, app->hub, &opt);
@@ -184,23 +190,51 @@ static int route_js_client(hd_app_t *app) {
                            : HD_ENOMEM;
 }
 
-int hd_app_init(hd_app_t *app, hd_server_t *srv) {
-  memset(app, 0, sizeof(*app));
-  app->srv = srv;
-  const hd_config_t *cfg = srv->cfg;
-  int rc = hd_app_jwt_setup(cfg, &app->keys, &app->jwt);
+int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t shard_count) {
+  memset(sh, 0, sizeof(*sh));
+  sh->cfg = cfg;
+  sh->shard_count = shard_count;
+  int rc = hd_app_jwt_setup(cfg, &sh->keys, &sh->jwt);
   if (rc) return rc;
-  char db[PATH_MAX], err[512];
-  if (*cfg->db) snprintf(db, sizeof db, "%s", cfg->db);
-  else snprintf(db, sizeof db, "%s/herald.db", cfg->data_dir);
-  if (!(app->store = hd_store_open(srv->loop, db, err, sizeof err))) {
-    HD_ERROR("app", "cannot open the store", "path=%s err=\"%s\"", db, err);
-    return HD_EIO;
+  if ((rc = hd_hub_shared_init(&sh->hub, shard_count))) return rc;
+  sh->history = hd_history_new((uint32_t)cfg->topic_history, (uint64_t)cfg->topic_history_age);
+  sh->presence = hd_presence_shared_new();
+  sh->apps = calloc(shard_count, sizeof(*sh->apps));
+  if (cfg->recovery_window > 0)
+    sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
+  if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
+  sh->hub.history = sh->history;
+  if (sh->recovery) {
+    sh->hub.observer = hd_recovery_observe;
+    sh->hub.observer_arg = sh->recovery;
   }
-  hd_hub_limits_t limits = {.history_count = (uint32_t)cfg->topic_history,
-                            .history_max_age_ms = (uint64_t)cfg->topic_history_age,
-                            .max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
-  app->hub = hd_hub_new(&limits);
+  return 0;
+}
+
+void hd_app_shared_free(hd_app_shared_t *sh) {
+  hd_recovery_free(sh->recovery);
+  hd_history_free(sh->history);
+  hd_presence_shared_free(sh->presence);
+  hd_users_limiter_free(sh->login_limiter);
+  hd_hub_shared_destroy(&sh->hub);
+  free(sh->apps);
+  hd_app_keys_free(&sh->keys);
+  memset(sh, 0, sizeof(*sh));
+}
+
+int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_server_t *srv, hd_mailbox_t *mailbox,
+                hd_store_t *store) {
+  memset(app, 0, sizeof(*app));
+  app->shared = shared;
+  app->shard = shard;
+  app->mailbox = mailbox;
+  app->srv = srv;
+  app->store = store;
+  shared->apps[shard] = app;
+  const hd_config_t *cfg = srv->cfg;
+  int rc;
+  hd_hub_limits_t limits = {.max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
+  app->hub = hd_hub_new(&limits, &shared->hub, shard, mailbox);
   if (!app->hub) return HD_ENOMEM;
   if ((rc = setup_sio(app))) return rc;
   if ((rc = setup_json(app))) return rc;
@@ -220,17 +254,17 @@ int hd_app_init(hd_app_t *app, hd_server_t *srv) {
 
 void hd_app_free(hd_app_t *app) {
   /* the store first: its last callbacks (answers, pushes) still find every module alive; when it
-   * returns, every answered write is durable */
+   * returns, every answered write of this shard is durable */
   hd_store_close(app->store);
+  app->store = NULL;
   hd_notifications_free(app);
   hd_system_events_free(app);
   hd_jp_server_free(app->jp);
   hd_sio_server_free(app->sio);
-  hd_users_free(app);
   hd_presence_free(app);
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);
   free((char *)app->js_root.root);
-  hd_app_keys_free(&app->keys);
+  if (app->shared) app->shared->apps[app->shard] = NULL;
   memset(app, 0, sizeof(*app));
 }

@@ -1,9 +1,15 @@
-/* The application: everything a shard serves on top of the network core — the hub, the Socket.IO
- * server, the routes (health, metrics, echo, static pages, the socket.io client bundle). */
+/* The application: everything a shard serves on top of the network core — its hub, Socket.IO and
+ * JSON-protocol servers, the services and routes (health, metrics, echo, static pages, the client
+ * bundles) — and what the shards of a node share (hd_app_shared_t: keys, the publish path's shared
+ * part, topic history, Socket.IO recovery, presence), which the node creates once. */
 #ifndef HD_APP_H
 #define HD_APP_H
 
+#include "app/presence.h"
 #include "app/static_files.h"
+#include "core/mailbox.h"
+#include "delivery/history.h"
+#include "delivery/recovery.h"
 #include "hub/hub.h"
 #include "net/server.h"
 #include "proto/json_proto.h"
@@ -16,27 +22,47 @@ typedef struct {
   char *public_key, *private_key; /* PEM text read from the configured files */
 } hd_app_keys_t;
 
+/* What every shard's app shares; created by the node before the shards, freed after them. */
+typedef struct hd_app_shared {
+  const hd_config_t *cfg;
+  uint32_t shard_count;
+  hd_app_keys_t keys;
+  hd_jwt_config_t jwt;
+  hd_hub_shared_t hub;          /* publish lock, ids, adapter (set by the node), history, observer */
+  hd_history_t *history;
+  hd_recovery_t *recovery;      /* NULL with --recovery-window 0 */
+  hd_presence_shared_t *presence;
+  void *login_limiter;          /* users.c: failed sign-ins per address */
+  struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
+} hd_app_shared_t;
+
+/* Builds what the shards share from cfg for shard_count shards. 0, or HD_E* with a logged reason. */
+int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t shard_count);
+void hd_app_shared_free(hd_app_shared_t *sh);
+
 typedef struct hd_app {
+  hd_app_shared_t *shared;
+  uint32_t shard;
+  hd_mailbox_t *mailbox;        /* this shard's */
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_sio_server_t *sio;
   hd_jp_server_t *jp;
   hd_store_t *store;
-  void *login_limiter;          /* users.c: failed sign-ins per address */
   void *presence;               /* presence.c: online sockets and admins */
   void *notifications;          /* notifications.c: counters */
   void *system_events;          /* system_events.c: counters */
   struct {
     uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
   } counters;
-  hd_app_keys_t keys;
-  hd_jwt_config_t jwt;
   hd_static_root_t client_root; /* socket.io-client dist files */
   hd_static_root_t js_root;     /* clients/js: herald-client.js */
 } hd_app_t;
 
-/* Builds the application on shard srv and registers every route. 0, or HD_E* with a logged reason. */
-int hd_app_init(hd_app_t *app, hd_server_t *srv);
+/* Builds the application of shard `shard` on srv (its mailbox and store handle borrowed) and
+ * registers every route. 0, or HD_E* with a logged reason. */
+int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_server_t *srv, hd_mailbox_t *mailbox,
+                hd_store_t *store);
 /* Builds the JWT configuration from cfg: HS256 with --jwt-secret, else <data-dir>/jwt-secret
  * (created on first use); RS256/ES256 with the PEM files named by --jwt-public-key and
  * --jwt-private-key. keys holds the material jwt points into. 0, or HD_E* with a logged reason. */

@@ -110,7 +110,8 @@ static void emit(hd_app_t *app, const char *const *rooms, size_t n, const char *
     text = args ? json_dumps(args, JSON_COMPACT) : NULL;
     json_decref(args);
   }
-  if (text) hd_sio_broadcast(app->sio, "/", rooms, n, NULL, 0, NULL, event, text);
+  hd_sio_target_t to = {"/", rooms, n, NULL, 0, 0};
+  if (text) hd_sio_broadcast(app->sio, &to, NULL, event, text, NULL, NULL);
   free(text);
   json_decref(payload);
 }

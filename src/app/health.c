@@ -6,32 +6,65 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/figures.h"
 #include "app/notifications.h"
 #include "app/system_events.h"
+#include "core/error.h"
 #include "net/server.h"
 
-void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
-  hd_server_t *s = hd_http_server(ex);
-  const hd_metrics_t *m = &s->metrics;
+/* The node's sum of every shard's figures (gauges and counters add up; the loop lag is the worst). */
+static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
+  hd_shard_figures_t t = figs[0];
+  for (uint32_t i = 1; i < count; i++) {
+    const hd_shard_figures_t *f = &figs[i];
+    hd_metrics_t *m = &t.net;
+    m->accepted += f->net.accepted, m->refused += f->net.refused;
+    m->frames_in += f->net.frames_in, m->frames_out += f->net.frames_out;
+    m->bytes_in += f->net.bytes_in, m->bytes_out += f->net.bytes_out;
+    m->slow_consumers += f->net.slow_consumers;
+    for (int c = 0; c < 600; c++) m->http_requests[c] += f->net.http_requests[c];
+    if (f->net.loop_lag_ms > m->loop_lag_ms) m->loop_lag_ms = f->net.loop_lag_ms;
+    if (f->net.loop_lag_max_ms > m->loop_lag_max_ms) m->loop_lag_max_ms = f->net.loop_lag_max_ms;
+    m->conns_http += f->net.conns_http;
+    for (uint32_t p = 0; p < HD_MAX_PROTOCOLS; p++) m->conns_ws[p] += f->net.conns_ws[p];
+    t.connections += f->connections;
+    t.stopping |= f->stopping;
+    t.rooms += f->rooms, t.sio_sessions += f->sio_sessions, t.sio_sockets += f->sio_sockets;
+    t.json_connections += f->json_connections;
+    t.chat_sessions += f->chat_sessions, t.chat_messages += f->chat_messages;
+    t.notifications.sent_direct += f->notifications.sent_direct;
+    t.notifications.sent_broadcast += f->notifications.sent_broadcast;
+    t.notifications.marked_read += f->notifications.marked_read;
+    t.notifications.pushes += f->notifications.pushes;
+    t.notifications.store_errors += f->notifications.store_errors;
+    t.system.alerts += f->system.alerts, t.system.maintenance += f->system.maintenance;
+    t.system.status_changes += f->system.status_changes, t.system.deliveries += f->system.deliveries;
+  }
+  return t;
+}
+
+static void answer_health(hd_app_t *app, const hd_shard_figures_t *figs, uint32_t count, void *arg) {
+  hd_http_exchange_t *ex = arg;
+  hd_shard_figures_t t = sum(figs, count);
+  const hd_metrics_t *m = &t.net;
   json_t *by_proto = json_object();
   uint32_t ws_total = 0;
   for (uint32_t i = 1; i < m->protocol_count; i++) {
     json_object_set_new(by_proto, m->protocol_names[i], json_integer(m->conns_ws[i]));
     ws_total += m->conns_ws[i];
   }
-  const hd_app_t *app = udata;
-  double uptime = (double)hd_server_uptime_ms(s) / 1000.0;
-  json_t *root = json_pack("{s:s, s:s, s:f, s:{s:i, s:i, s:i}, s:{s:i, s:o, s:i, s:f}, s:{s:i, s:i}, s:{s:i}}",
-                           "status", s->stopping ? "stopping" : "ok",
+  double uptime = (double)t.uptime_ms / 1000.0;
+  json_t *root = json_pack("{s:s, s:s, s:f, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:o, s:i, s:f}, s:{s:i, s:i}, s:{s:i}}",
+                           "status", t.stopping ? "stopping" : "ok",
                            "version", HERALD_VERSION,
                            "uptime", uptime,
-                           "connections", "total", (json_int_t)s->conn_count, "http", (json_int_t)m->conns_http,
+                           "shards", (int)count,
+                           "connections", "total", (json_int_t)t.connections, "http", (json_int_t)m->conns_http,
                            "websocket", (json_int_t)ws_total,
                            "websocket", "connections", (json_int_t)ws_total, "byProtocol", by_proto,
-                           "rooms", (json_int_t)hd_hub_room_count(app->hub), "uptime", uptime,
-                           "socketio", "sessions", (json_int_t)hd_sio_client_count(app->sio),
-                           "sockets", (json_int_t)hd_sio_socket_count(app->sio),
-                           "json", "connections", (json_int_t)hd_jp_connection_count(app->jp));
+                           "rooms", (json_int_t)t.rooms, "uptime", uptime,
+                           "socketio", "sessions", (json_int_t)t.sio_sessions, "sockets", (json_int_t)t.sio_sockets,
+                           "json", "connections", (json_int_t)t.json_connections);
   hd_store_health_t st = {0};
   bool store_ok = !hd_store_health(app->store, &st) && st.ok;
   json_t *store = store_ok || st.backend ? json_pack("{s:s, s:s, s:i, s:I, s:I, s:I, s:f}", "status", store_ok ? "ok" : "failing",
@@ -43,35 +76,65 @@ void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void
                                          : json_pack("{s:s}", "status", "failing");
   json_object_set_new(root, "store", store);
   json_object_set_new(root, "cluster", json_pack("{s:b, s:i}", "enabled", 0, "nodes", 1));
-  if (!store_ok && !s->stopping) json_object_set_new(root, "status", json_string("degraded"));
+  if (!store_ok && !t.stopping) json_object_set_new(root, "status", json_string("degraded"));
   char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-  if (text) hd_http_respond_json(ex, s->stopping || !store_ok ? 503 : 200, text);
+  if (text) hd_http_respond_json(ex, t.stopping || !store_ok ? 503 : 200, text);
   else hd_http_respond_error(ex, 500, "cannot encode health");
   free(text);
   json_decref(root);
 }
 
-void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
-  hd_server_t *s = hd_http_server(ex);
-  const hd_metrics_t *m = &s->metrics;
+void hd_health_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_http_defer(ex);
+  if (hd_figures_collect(udata, answer_health, ex)) hd_http_respond_error(ex, 500, "out of memory");
+}
+
+/* Per-shard gauges, labelled shard="i". */
+static void shard_series(hd_sbuf_t *b, const hd_shard_figures_t *figs, uint32_t count) {
+  hd_sbuf_puts(b, "# HELP herald_shard_connections Open connections by shard.\n# TYPE herald_shard_connections gauge\n");
+  for (uint32_t i = 0; i < count; i++)
+    hd_sbuf_printf(b, "herald_shard_connections{shard=\"%u\"} %u\n", i, figs[i].connections);
+  hd_sbuf_puts(b, "# HELP herald_shard_rooms Rooms by shard.\n# TYPE herald_shard_rooms gauge\n");
+  for (uint32_t i = 0; i < count; i++) hd_sbuf_printf(b, "herald_shard_rooms{shard=\"%u\"} %zu\n", i, figs[i].rooms);
+  hd_sbuf_puts(b, "# HELP herald_shard_socketio_sockets Socket.IO sockets by shard.\n"
+                  "# TYPE herald_shard_socketio_sockets gauge\n");
+  for (uint32_t i = 0; i < count; i++)
+    hd_sbuf_printf(b, "herald_shard_socketio_sockets{shard=\"%u\"} %zu\n", i, figs[i].sio_sockets);
+  hd_sbuf_puts(b, "# HELP herald_shard_event_loop_lag_seconds Delay of the last timer tick, by shard.\n"
+                  "# TYPE herald_shard_event_loop_lag_seconds gauge\n");
+  for (uint32_t i = 0; i < count; i++)
+    hd_sbuf_printf(b, "herald_shard_event_loop_lag_seconds{shard=\"%u\"} %.3f\n", i,
+                   (double)figs[i].net.loop_lag_ms / 1000.0);
+  hd_sbuf_puts(b, "# HELP herald_shard_bytes_total Socket bytes by shard and direction.\n"
+                  "# TYPE herald_shard_bytes_total counter\n");
+  for (uint32_t i = 0; i < count; i++)
+    hd_sbuf_printf(b, "herald_shard_bytes_total{shard=\"%u\",direction=\"in\"} %llu\n"
+                      "herald_shard_bytes_total{shard=\"%u\",direction=\"out\"} %llu\n",
+                   i, (unsigned long long)figs[i].net.bytes_in, i, (unsigned long long)figs[i].net.bytes_out);
+}
+
+static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32_t count, void *arg) {
+  hd_http_exchange_t *ex = arg;
+  hd_shard_figures_t t = sum(figs, count);
+  const hd_metrics_t *m = &t.net;
   hd_sbuf_t b = {0};
   hd_sbuf_printf(&b,
                  "# HELP herald_up 1 while the server runs.\n# TYPE herald_up gauge\nherald_up 1\n"
                  "# HELP herald_uptime_seconds Seconds since start.\n# TYPE herald_uptime_seconds gauge\n"
                  "herald_uptime_seconds %.3f\n"
+                 "# HELP herald_shards Event loops serving connections.\n# TYPE herald_shards gauge\nherald_shards %u\n"
                  "# HELP herald_connections Open connections by protocol.\n# TYPE herald_connections gauge\n"
                  "herald_connections{protocol=\"http\"} %u\n",
-                 (double)hd_server_uptime_ms(s) / 1000.0, m->conns_http);
+                 (double)t.uptime_ms / 1000.0, count, m->conns_http);
   for (uint32_t i = 1; i < m->protocol_count; i++)
     hd_sbuf_printf(&b, "herald_connections{protocol=\"%s\"} %u\n", m->protocol_names[i], m->conns_ws[i]);
-  const hd_app_t *app = udata;
   hd_sbuf_printf(&b,
                  "# HELP herald_rooms Rooms and topics in the hub.\n# TYPE herald_rooms gauge\nherald_rooms %zu\n"
                  "# HELP herald_socketio_sessions Engine.IO sessions (polling or WebSocket).\n"
                  "# TYPE herald_socketio_sessions gauge\nherald_socketio_sessions %zu\n"
                  "# HELP herald_socketio_sockets Socket.IO sockets (one per namespace joined).\n"
                  "# TYPE herald_socketio_sockets gauge\nherald_socketio_sockets %zu\n",
-                 hd_hub_room_count(app->hub), hd_sio_client_count(app->sio), hd_sio_socket_count(app->sio));
+                 t.rooms, t.sio_sessions, t.sio_sockets);
   hd_sbuf_printf(&b,
                  "# HELP herald_connections_accepted_total TCP connections accepted.\n"
                  "# TYPE herald_connections_accepted_total counter\nherald_connections_accepted_total %llu\n"
@@ -83,7 +146,7 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
                  "herald_ws_frames_total{direction=\"in\"} %llu\nherald_ws_frames_total{direction=\"out\"} %llu\n"
                  "# HELP herald_bytes_total Socket bytes by direction.\n# TYPE herald_bytes_total counter\n"
                  "herald_bytes_total{direction=\"in\"} %llu\nherald_bytes_total{direction=\"out\"} %llu\n"
-                 "# HELP herald_event_loop_lag_seconds Delay of the last timer tick.\n"
+                 "# HELP herald_event_loop_lag_seconds Delay of the last timer tick (the worst shard).\n"
                  "# TYPE herald_event_loop_lag_seconds gauge\nherald_event_loop_lag_seconds %.3f\n"
                  "# HELP herald_event_loop_lag_max_seconds Largest timer delay seen.\n"
                  "# TYPE herald_event_loop_lag_max_seconds gauge\nherald_event_loop_lag_max_seconds %.3f\n"
@@ -104,7 +167,7 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
                  "# TYPE herald_chat_sessions_total counter\nherald_chat_sessions_total %llu\n"
                  "# HELP herald_chat_messages_total Customer-service messages stored since start.\n"
                  "# TYPE herald_chat_messages_total counter\nherald_chat_messages_total %llu\n",
-                 (unsigned long long)app->counters.chat_sessions, (unsigned long long)app->counters.chat_messages);
+                 (unsigned long long)t.chat_sessions, (unsigned long long)t.chat_messages);
   hd_store_health_t st = {0};
   if (!hd_store_health(app->store, &st))
     hd_sbuf_printf(&b,
@@ -117,8 +180,14 @@ void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
                    "# TYPE herald_store_commit_seconds gauge\nherald_store_commit_seconds %.6f\n",
                    st.ok ? 1 : 0, (unsigned long long)st.queue_depth, (unsigned long long)st.commits,
                    (double)st.last_commit_us / 1e6);
-  hd_notifications_metrics(app, &b);
-  hd_system_events_metrics(app, &b);
+  hd_notifications_metrics(&t.notifications, &b);
+  hd_system_events_metrics(&t.system, &b);
+  shard_series(&b, figs, count);
   hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
   hd_sbuf_free(&b);
+}
+
+void hd_metrics_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_http_defer(ex);
+  if (hd_figures_collect(udata, answer_metrics, ex)) hd_http_respond_error(ex, 500, "out of memory");
 }

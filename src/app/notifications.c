@@ -76,12 +76,15 @@ static json_t *notification_json(const hd_app_t *app, const hd_store_notificatio
  * after the Socket.IO server is freed (inside hd_store_close). Clients list what they missed. */
 static bool can_push(const notif_t *n) { return !n->app->srv->stopping; }
 
+static void count_pushes(void *arg, const hd_hub_msg_t *msg, size_t delivered) { ((notif_t *)arg)->stats.pushes += delivered; }
+
 /* Emits event with payload as its one argument to the sockets in room. */
 static void push(notif_t *n, const char *room, const char *event, json_t *payload) {
   if (!can_push(n)) return;
   json_t *args = payload ? json_pack("[O]", payload) : NULL;
   char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-  if (text) n->stats.pushes += hd_sio_broadcast(n->app->sio, "/", &room, 1, NULL, 0, NULL, event, text);
+  hd_sio_target_t to = {"/", &room, 1, NULL, 0, 0};
+  if (text) hd_sio_broadcast(n->app->sio, &to, NULL, event, text, count_pushes, n);
   else HD_WARN("notifications", "cannot encode a push: out of memory", "event=%s room=%s", event, room);
   free(text);
   json_decref(args);
@@ -430,9 +433,7 @@ void hd_notifications_stats(const hd_app_t *app, hd_notifications_stats_t *out) 
   else memset(out, 0, sizeof(*out));
 }
 
-void hd_notifications_metrics(const hd_app_t *app, hd_sbuf_t *out) {
-  hd_notifications_stats_t s;
-  hd_notifications_stats(app, &s);
+void hd_notifications_metrics(const hd_notifications_stats_t *s, hd_sbuf_t *out) {
   hd_sbuf_printf(out,
                  "# HELP herald_notifications_sent_total Notifications stored, by target.\n"
                  "# TYPE herald_notifications_sent_total counter\n"
@@ -445,9 +446,9 @@ void hd_notifications_metrics(const hd_app_t *app, hd_sbuf_t *out) {
                  "# HELP herald_notifications_store_errors_total Notification requests the store failed.\n"
                  "# TYPE herald_notifications_store_errors_total counter\n"
                  "herald_notifications_store_errors_total %llu\n",
-                 (unsigned long long)s.sent_direct, (unsigned long long)s.sent_broadcast,
-                 (unsigned long long)s.marked_read, (unsigned long long)s.pushes,
-                 (unsigned long long)s.store_errors);
+                 (unsigned long long)s->sent_direct, (unsigned long long)s->sent_broadcast,
+                 (unsigned long long)s->marked_read, (unsigned long long)s->pushes,
+                 (unsigned long long)s->store_errors);
 }
 
 void hd_notifications_free(hd_app_t *app) {

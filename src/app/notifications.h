@@ -21,8 +21,8 @@ typedef struct {
 int hd_notifications_register(hd_app_t *app);
 /* Copies the counters into *out (zeros before registration). */
 void hd_notifications_stats(const hd_app_t *app, hd_notifications_stats_t *out);
-/* Appends the counters to a Prometheus text exposition (HELP, TYPE and samples). */
-void hd_notifications_metrics(const hd_app_t *app, hd_sbuf_t *out);
+/* Appends counters s (the node's sum) to a Prometheus text exposition (HELP, TYPE and samples). */
+void hd_notifications_metrics(const hd_notifications_stats_t *s, hd_sbuf_t *out);
 /* Frees the module's state, once, from hd_app_free AFTER hd_store_close (its last callbacks use it). */
 void hd_notifications_free(hd_app_t *app);
 

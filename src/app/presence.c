@@ -17,14 +17,40 @@ typedef struct {
   uint32_t sockets;
 } admin_t;
 
-typedef struct {
-  hd_map_t admins; /* id text -> admin_t, admins with at least one socket */
+/* Who is online on any shard of the node. */
+struct hd_presence_shared {
+  uv_mutex_t mu;
+  hd_map_t admins; /* id text -> admin_t, admins with at least one socket (under mu) */
   size_t sockets_admin, sockets_user;
+};
+
+/* One shard's view: the shared counts and this shard's listener. */
+typedef struct {
+  hd_presence_shared_t *shared;
   hd_presence_admin_fn on_admin;
   void *on_admin_arg;
 } presence_t;
 
 static presence_t *state(const hd_app_t *app) { return app->presence; }
+
+hd_presence_shared_t *hd_presence_shared_new(void) {
+  hd_presence_shared_t *sh = calloc(1, sizeof(*sh));
+  if (sh && uv_mutex_init(&sh->mu)) {
+    free(sh);
+    return NULL;
+  }
+  return sh;
+}
+
+static void free_admin(void *value, void *arg) { free(value); }
+
+void hd_presence_shared_free(hd_presence_shared_t *sh) {
+  if (!sh) return;
+  hd_map_each(&sh->admins, free_admin, NULL);
+  hd_map_free(&sh->admins);
+  uv_mutex_destroy(&sh->mu);
+  free(sh);
+}
 
 static int64_t numeric_id(const char *sub) {
   char *end;
@@ -38,39 +64,47 @@ static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
   const hd_claims_t *c = hd_sio_socket_claims(s);
   if (!c) return; /* anonymous (test handlers): no identity rooms */
   char room[160];
+  hd_presence_shared_t *sh = p->shared;
   if (!strcmp(c->role, "admin")) {
     hd_sio_join(s, "admins");
     snprintf(room, sizeof room, "admin:%s", c->sub);
     hd_sio_join(s, room);
-    p->sockets_admin++;
-    admin_t *a = hd_map_get(&p->admins, c->sub, strlen(c->sub));
+    uv_mutex_lock(&sh->mu);
+    sh->sockets_admin++;
+    admin_t *a = hd_map_get(&sh->admins, c->sub, strlen(c->sub));
     if (!a && (a = calloc(1, sizeof(*a)))) {
       snprintf(a->key, sizeof a->key, "%s", c->sub);
       a->id = numeric_id(c->sub);
-      if (hd_map_put(&p->admins, a->key, strlen(a->key), a)) free(a), a = NULL;
+      if (hd_map_put(&sh->admins, a->key, strlen(a->key), a)) free(a), a = NULL;
     }
-    if (a && a->sockets++ == 0 && a->id && p->on_admin) p->on_admin(app, a->id, p->on_admin_arg);
+    int64_t came_online = a && a->sockets++ == 0 ? a->id : 0;
+    uv_mutex_unlock(&sh->mu);
+    if (came_online && p->on_admin) p->on_admin(app, came_online, p->on_admin_arg);
   } else {
     snprintf(room, sizeof room, "user:%s", c->sub);
     hd_sio_join(s, room);
-    p->sockets_user++;
+    uv_mutex_lock(&sh->mu);
+    sh->sockets_user++;
+    uv_mutex_unlock(&sh->mu);
   }
 }
 
 static void on_disconnect(hd_sio_socket_t *s, const char *reason, void *udata) {
-  presence_t *p = state(udata);
+  hd_presence_shared_t *sh = state(udata)->shared;
   const hd_claims_t *c = hd_sio_socket_claims(s);
   if (!c) return;
+  uv_mutex_lock(&sh->mu);
   if (strcmp(c->role, "admin")) {
-    p->sockets_user--;
-    return;
+    sh->sockets_user--;
+  } else {
+    sh->sockets_admin--;
+    admin_t *a = hd_map_get(&sh->admins, c->sub, strlen(c->sub));
+    if (a && --a->sockets == 0) {
+      hd_map_del(&sh->admins, a->key, strlen(a->key));
+      free(a);
+    }
   }
-  p->sockets_admin--;
-  admin_t *a = hd_map_get(&p->admins, c->sub, strlen(c->sub));
-  if (a && --a->sockets == 0) {
-    hd_map_del(&p->admins, a->key, strlen(a->key));
-    free(a);
-  }
+  uv_mutex_unlock(&sh->mu);
 }
 
 /* register_user {user_id, role?}: only the token's own identity is accepted. */
@@ -87,7 +121,10 @@ static void on_register_user(hd_sio_socket_t *s, const char *event, json_t *args
 }
 
 int hd_presence_register(hd_app_t *app) {
-  if (!(app->presence = calloc(1, sizeof(presence_t)))) return HD_ENOMEM;
+  presence_t *p = calloc(1, sizeof(presence_t));
+  if (!p) return HD_ENOMEM;
+  p->shared = app->shared->presence;
+  app->presence = p;
   int rc = hd_sio_on_connect(app->sio, "/", on_connect, app);
   if (!rc) rc = hd_sio_on_disconnect(app->sio, "/", on_disconnect, app);
   if (!rc) rc = hd_sio_on(app->sio, "/", "register_user", on_register_user, app); /* legacy name */
@@ -95,14 +132,8 @@ int hd_presence_register(hd_app_t *app) {
   return rc;
 }
 
-static void free_admin(void *value, void *arg) { free(value); }
-
 void hd_presence_free(hd_app_t *app) {
-  presence_t *p = state(app);
-  if (!p) return;
-  hd_map_each(&p->admins, free_admin, NULL);
-  hd_map_free(&p->admins);
-  free(p);
+  free(app->presence);
   app->presence = NULL;
 }
 
@@ -112,24 +143,34 @@ void hd_presence_on_admin_online(hd_app_t *app, hd_presence_admin_fn fn, void *a
 }
 
 size_t hd_presence_online_admins(const hd_app_t *app, int64_t *ids, size_t max) {
-  const presence_t *p = state(app);
+  hd_presence_shared_t *sh = state(app)->shared;
   size_t n = 0;
-  for (size_t i = 0; i < p->admins.cap; i++) {
-    const admin_t *a = p->admins.slots[i].value;
-    if (p->admins.slots[i].hash && a->id) {
+  uv_mutex_lock(&sh->mu);
+  for (size_t i = 0; i < sh->admins.cap; i++) {
+    const admin_t *a = sh->admins.slots[i].value;
+    if (sh->admins.slots[i].hash && a->id) {
       if (n < max) ids[n] = a->id;
       n++;
     }
   }
+  uv_mutex_unlock(&sh->mu);
   return n;
 }
 
 bool hd_presence_admin_online(const hd_app_t *app, int64_t admin_id) {
+  hd_presence_shared_t *sh = state(app)->shared;
   char key[32];
   snprintf(key, sizeof key, "%lld", (long long)admin_id);
-  return hd_map_get(&state(app)->admins, key, strlen(key)) != NULL;
+  uv_mutex_lock(&sh->mu);
+  bool online = hd_map_get(&sh->admins, key, strlen(key)) != NULL;
+  uv_mutex_unlock(&sh->mu);
+  return online;
 }
 
 size_t hd_presence_count(const hd_app_t *app, const char *role) {
-  return !strcmp(role, "admin") ? state(app)->sockets_admin : state(app)->sockets_user;
+  hd_presence_shared_t *sh = state(app)->shared;
+  uv_mutex_lock(&sh->mu);
+  size_t n = !strcmp(role, "admin") ? sh->sockets_admin : sh->sockets_user;
+  uv_mutex_unlock(&sh->mu);
+  return n;
 }

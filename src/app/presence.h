@@ -9,11 +9,17 @@
 #include <stdint.h>
 
 typedef struct hd_app hd_app_t;
+typedef struct hd_presence_shared hd_presence_shared_t;
+
+/* The node-wide presence counts shared by every shard's app; NULL when out of memory. */
+hd_presence_shared_t *hd_presence_shared_new(void);
+void hd_presence_shared_free(hd_presence_shared_t *sh);
 
 /* Called when an admin's first socket connects (to assign waiting sessions). */
 typedef void (*hd_presence_admin_fn)(hd_app_t *app, int64_t admin_id, void *arg);
 
-/* Registers the connect/disconnect handlers on namespace "/". 0 or HD_E*. */
+/* Registers the connect/disconnect handlers on namespace "/" of this shard (counting into
+ * app->shared->presence). 0 or HD_E*. */
 int hd_presence_register(hd_app_t *app);
 void hd_presence_free(hd_app_t *app);
 /* Sets the one listener told when an admin comes online. */

@@ -11,12 +11,20 @@
 #include "core/error.h"
 #include "proto/envelope.h"
 
+/* Every shard delivered: the answer with the count. */
+static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+  char out[200];
+  snprintf(out, sizeof out, "{\"messageId\":\"%s\",\"sequence\":%llu,\"delivered\":%zu}", msg->message_id,
+           (unsigned long long)msg->seq, delivered);
+  hd_http_respond_json(arg, 200, out);
+}
+
 void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
   hd_app_t *app = udata;
   const hd_config_t *cfg = app->srv->cfg;
   hd_caller_t caller;
   const char *why = "unauthorized";
-  if (hd_auth_request(req, &app->jwt, cfg->api_key, true, &caller, &why)) return hd_http_respond_error(ex, 401, why);
+  if (hd_auth_request(req, &app->shared->jwt, cfg->api_key, true, &caller, &why)) return hd_http_respond_error(ex, 401, why);
   if (!hd_caller_is_admin(&caller)) return hd_http_respond_error(ex, 403, "publishing needs the API key or an admin token");
   if (req->body.len > (size_t)cfg->json_max_message) return hd_http_respond_error(ex, 413, "message too large");
   json_error_t jerr;
@@ -36,16 +44,14 @@ void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
   }
   char *data = json_dumps(json_object_get(body, "data") ? json_object_get(body, "data") : json_null(),
                           JSON_ENCODE_ANY | JSON_COMPACT);
-  hd_jp_publish_result_t res;
-  int rc = data ? hd_jp_publish(app->jp, json_string_value(topic), params, json_string_value(type), data,
-                                event ? json_string_value(event) : NULL, &res)
-                : HD_ENOMEM;
+  int rc = HD_ENOMEM;
+  if (data) {
+    hd_http_defer(ex);
+    rc = hd_jp_publish(app->jp, json_string_value(topic), params, json_string_value(type), data,
+                       event ? json_string_value(event) : NULL, published, ex);
+  }
   free(data);
   json_decref(body);
   if (rc == HD_EINVAL) return hd_http_respond_error(ex, 400, "`params` must be a flat object of strings and numbers");
   if (rc) return hd_http_respond_error(ex, 500, "cannot publish now");
-  char out[200];
-  snprintf(out, sizeof out, "{\"messageId\":\"%s\",\"sequence\":%llu,\"delivered\":%zu}", res.message_id,
-           (unsigned long long)res.sequence, res.delivered);
-  hd_http_respond_json(ex, 200, out);
 }

@@ -28,7 +28,7 @@ json_t *hd_rest_body(hd_http_exchange_t *ex, const hd_http_request_t *req, size_
 bool hd_rest_caller(hd_app_t *app, hd_http_exchange_t *ex, const hd_http_request_t *req, bool allow_api_key,
                     hd_caller_t *out) {
   const char *why = "unauthorized";
-  if (hd_auth_request(req, &app->jwt, app->srv->cfg->api_key, allow_api_key, out, &why)) {
+  if (hd_auth_request(req, &app->shared->jwt, app->srv->cfg->api_key, allow_api_key, out, &why)) {
     hd_http_respond_error(ex, 401, why);
     return false;
   }

@@ -138,23 +138,46 @@ static bool time_field(const hd_app_t *app, json_t *body, const char *name, int6
 
 /* --- pushing ------------------------------------------------------------------------------ */
 
+typedef struct {
+  sys_t *sys;
+  hd_http_exchange_t *ex;
+  const char *event;
+  bool everyone;
+} pushed_t;
+
+/* Every shard delivered: answer {delivered}. */
+static void pushed(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+  pushed_t *p = arg;
+  p->sys->stats.deliveries += delivered;
+  HD_INFO("system", "system event pushed", "event=%s audience=%s delivered=%zu", p->event,
+          p->everyone ? "everyone" : "admins", delivered);
+  hd_rest_json(p->ex, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+  free(p);
+}
+
 /* Pushes event with payload (reference stolen) to the admins, or to every socket of "/" when
- * everyone; answers {delivered}. */
+ * everyone; answers {delivered} once every shard delivered. */
 static void push(sys_t *sys, hd_http_exchange_t *ex, const char *event, json_t *payload, bool everyone,
                  uint64_t *counter) {
   json_t *args = payload ? json_pack("[o]", payload) : NULL;
   char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
   json_decref(args);
-  if (!text) return hd_http_respond_error(ex, 500, "out of memory");
+  pushed_t *p = text ? malloc(sizeof(*p)) : NULL;
+  if (!p) {
+    free(text);
+    return hd_http_respond_error(ex, 500, "out of memory");
+  }
+  *p = (pushed_t){sys, ex, event, everyone};
   const char *admins = "admins";
-  size_t delivered = hd_sio_broadcast(sys->app->sio, "/", everyone ? NULL : &admins, everyone ? 0 : 1, NULL, 0, NULL,
-                                      event, text);
+  hd_sio_target_t to = {"/", everyone ? NULL : &admins, everyone ? 0 : 1, NULL, 0, 0};
+  hd_http_defer(ex);
+  int rc = hd_sio_broadcast(sys->app->sio, &to, NULL, event, text, pushed, p);
   free(text);
   (*counter)++;
-  sys->stats.deliveries += delivered;
-  HD_INFO("system", "system event pushed", "event=%s audience=%s delivered=%zu", event,
-          everyone ? "everyone" : "admins", delivered);
-  hd_rest_json(ex, 200, json_pack("{s:I}", "delivered", (json_int_t)delivered));
+  if (rc) {
+    free(p);
+    hd_http_respond_error(ex, rc == HD_ENOMEM ? 500 : 503, "cannot push the event now");
+  }
 }
 
 /* The caller must be an admin or hold the API key; then the body. NULL after answering. */
@@ -258,9 +281,7 @@ void hd_system_events_stats(const hd_app_t *app, hd_system_events_stats_t *out) 
   else memset(out, 0, sizeof(*out));
 }
 
-void hd_system_events_metrics(const hd_app_t *app, hd_sbuf_t *out) {
-  hd_system_events_stats_t s;
-  hd_system_events_stats(app, &s);
+void hd_system_events_metrics(const hd_system_events_stats_t *s, hd_sbuf_t *out) {
   hd_sbuf_printf(out,
                  "# HELP herald_system_events_total System events pushed, by event.\n"
                  "# TYPE herald_system_events_total counter\n"
@@ -269,8 +290,8 @@ void hd_system_events_metrics(const hd_app_t *app, hd_sbuf_t *out) {
                  "herald_system_events_total{event=\"status_change\"} %llu\n"
                  "# HELP herald_system_event_deliveries_total Socket.IO deliveries of system events.\n"
                  "# TYPE herald_system_event_deliveries_total counter\nherald_system_event_deliveries_total %llu\n",
-                 (unsigned long long)s.alerts, (unsigned long long)s.maintenance,
-                 (unsigned long long)s.status_changes, (unsigned long long)s.deliveries);
+                 (unsigned long long)s->alerts, (unsigned long long)s->maintenance,
+                 (unsigned long long)s->status_changes, (unsigned long long)s->deliveries);
 }
 
 void hd_system_events_free(hd_app_t *app) {

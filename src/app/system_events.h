@@ -18,8 +18,8 @@ typedef struct {
 int hd_system_events_register(hd_app_t *app);
 /* Copies the counters into *out (zeros before registration). */
 void hd_system_events_stats(const hd_app_t *app, hd_system_events_stats_t *out);
-/* Appends the counters to a Prometheus text exposition (HELP, TYPE and samples). */
-void hd_system_events_metrics(const hd_app_t *app, hd_sbuf_t *out);
+/* Appends counters s (the node's sum) to a Prometheus text exposition (HELP, TYPE and samples). */
+void hd_system_events_metrics(const hd_system_events_stats_t *s, hd_sbuf_t *out);
 /* Frees the module's state, once, from hd_app_free. */
 void hd_system_events_free(hd_app_t *app);
 

@@ -12,6 +12,7 @@
 #include "app/rest.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/map.h"
 
 #define FAILURE_WINDOW_MS 60000
@@ -23,8 +24,10 @@ typedef struct {
   uint64_t window_start;
 } failures_t;
 
+/* Failed sign-ins per client address, shared by every shard of the node. */
 typedef struct {
-  hd_map_t by_addr; /* client address -> failures_t */
+  uv_mutex_t mu;
+  hd_map_t by_addr; /* client address -> failures_t (under mu) */
 } login_limiter_t;
 
 int hd_users_hash_password(const char *password, char *out, size_t len) {
@@ -56,10 +59,10 @@ static void client_addr(hd_http_exchange_t *ex, char out[64]) {
   if (colon) *colon = '\0';
 }
 
-static failures_t *failures_of(hd_app_t *app, const char *addr, bool create) {
-  login_limiter_t *l = app->login_limiter;
+/* The failures of addr in the current window (created when asked); the caller holds the lock. */
+static failures_t *failures_of(login_limiter_t *l, const char *addr, bool create) {
   failures_t *f = hd_map_get(&l->by_addr, addr, strlen(addr));
-  uint64_t now = uv_now(app->srv->loop);
+  uint64_t now = hd_clock_mono_ms();
   if (f && now - f->window_start > FAILURE_WINDOW_MS) f->failures = 0, f->window_start = now;
   if (f || !create || l->by_addr.count >= MAX_TRACKED_ADDRESSES) return f;
   if (!(f = calloc(1, sizeof(*f)))) return NULL;
@@ -85,8 +88,11 @@ static void verify_done(uv_work_t *w, int status) {
   login_t *l = w->data;
   hd_app_t *app = l->app;
   if (!l->ok) {
-    failures_t *f = failures_of(app, l->addr, true);
+    login_limiter_t *lim = app->shared->login_limiter;
+    uv_mutex_lock(&lim->mu);
+    failures_t *f = failures_of(lim, l->addr, true);
     if (f) f->failures++;
+    uv_mutex_unlock(&lim->mu);
     hd_http_respond_error(l->ex, 401, "wrong user name or password");
     free(l);
     return;
@@ -94,7 +100,7 @@ static void verify_done(uv_work_t *w, int status) {
   char *token = NULL;
   char sub[24];
   snprintf(sub, sizeof sub, "%lld", (long long)l->id);
-  if (hd_jwt_sign(&app->jwt, sub, l->role, app->srv->cfg->token_ttl, &token)) {
+  if (hd_jwt_sign(&app->shared->jwt, sub, l->role, app->srv->cfg->token_ttl, &token)) {
     hd_http_respond_error(l->ex, 500, "cannot sign a token");
   } else {
     hd_rest_json(l->ex, 200,
@@ -132,8 +138,12 @@ static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   hd_app_t *app = udata;
   char addr[64];
   client_addr(ex, addr);
-  failures_t *f = failures_of(app, addr, false);
-  if (f && f->failures >= (uint32_t)app->srv->cfg->login_max_failures)
+  login_limiter_t *lim = app->shared->login_limiter;
+  uv_mutex_lock(&lim->mu);
+  failures_t *f = failures_of(lim, addr, false);
+  bool limited = f && f->failures >= (uint32_t)app->srv->cfg->login_max_failures;
+  uv_mutex_unlock(&lim->mu);
+  if (limited)
     return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
   json_t *body = hd_rest_body(ex, req, 4096);
   if (!body) return;
@@ -200,24 +210,29 @@ static void demo_check(void *arg, int status, const hd_store_users_t *users) {
 
 int hd_users_register(hd_app_t *app) {
   if (sodium_init() < 0) return HD_EINVAL;
-  login_limiter_t *l = calloc(1, sizeof(*l));
-  if (!l) return HD_ENOMEM;
-  app->login_limiter = l;
+  if (!app->shared->login_limiter) { /* the first shard creates it for all */
+    login_limiter_t *l = calloc(1, sizeof(*l));
+    if (!l || uv_mutex_init(&l->mu)) {
+      free(l);
+      return HD_ENOMEM;
+    }
+    app->shared->login_limiter = l;
+  }
   int rc = hd_router_add(app->srv->router, "POST", "/api/v4/auth/login", login, app);
   if (!rc) rc = hd_router_add(app->srv->router, "GET", "/api/v4/auth/me", me, app);
-  if (!rc && app->srv->cfg->demo_users) rc = hd_store_users_list(app->store, NULL, demo_check, app);
+  if (!rc && app->shard == 0 && app->srv->cfg->demo_users) rc = hd_store_users_list(app->store, NULL, demo_check, app);
   return rc;
 }
 
 static void free_failures(void *value, void *arg) { free(value); }
 
-void hd_users_free(hd_app_t *app) {
-  login_limiter_t *l = app->login_limiter;
+void hd_users_limiter_free(void *limiter) {
+  login_limiter_t *l = limiter;
   if (!l) return;
   hd_map_each(&l->by_addr, free_failures, NULL);
   hd_map_free(&l->by_addr);
+  uv_mutex_destroy(&l->mu);
   free(l);
-  app->login_limiter = NULL;
 }
 
 /* --- CLI ---------------------------------------------------------------------------------- */

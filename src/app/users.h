@@ -12,8 +12,8 @@ typedef struct hd_app hd_app_t;
 /* Routes the auth endpoints and, with --demo-users, creates the demo accounts when there are no
  * users yet. 0 or HD_E*. */
 int hd_users_register(hd_app_t *app);
-/* Frees what hd_users_register allocated. */
-void hd_users_free(hd_app_t *app);
+/* Frees the node-wide sign-in failure counts (app->shared->login_limiter). */
+void hd_users_limiter_free(void *limiter);
 /* argon2id hash of password into out (crypto_pwhash_STRBYTES). Slow: not for the event loop. 0 or HD_E*. */
 int hd_users_hash_password(const char *password, char *out, size_t len);
 /* `herald user add NAME --role admin|user [--password PW | stdin]` and `herald user list`. Exit code. */

@@ -58,6 +58,8 @@ static const cfg_option_t options[] = {
     OPT("max-connections", CFG_INT, max_connections, "10000", 1, 1000000,
         "open connections at most; beyond it HTTP gets 503 and WebSocket close 1013"),
     OPT("backlog", CFG_INT, backlog, "511", 1, 65535, "listen(2) backlog"),
+    OPT("shards", CFG_INT, shards, "0", 0, 64,
+        "event loops (threads) serving connections, each with its own SO_REUSEPORT listener (0 = one per CPU)"),
     OPT("cors-origin", CFG_STR, cors_origin, "", 0, 0,
         "comma-separated origins allowed by CORS, or * (default: none)"),
     OPT("cors-credentials", CFG_BOOL, cors_credentials, "false", 0, 0,

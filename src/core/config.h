@@ -18,6 +18,7 @@ typedef struct {
   char *web_root;
   int64_t max_connections;
   int64_t backlog;
+  int64_t shards;
   char *cors_origin;
   bool cors_credentials;
   char *ws_origins;

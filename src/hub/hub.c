@@ -1,4 +1,4 @@
-/* Rooms, members, fan-out and per-room history (see hub.h). */
+/* Rooms, members, messages, local fan-out and the publish path (see hub.h). */
 #include "hub/hub.h"
 
 #include <openssl/rand.h>
@@ -8,40 +8,43 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "delivery/history.h"
+#include "hub/adapter.h"
 
-#define MAX_ENCODING_NAMES HD_HUB_ENCODINGS
+#define MAX_EXCEPT 16
 
 struct hd_hub {
   hd_map_t rooms;
   hd_hub_limits_t limits;
-  uint64_t next_msg_id;
-  uint64_t id_prefix; /* random per process: message ids stay unique across restarts */
-  uint64_t seq_base;  /* start time (ms) x 1000: sequences keep increasing across restarts */
-  const char *encodings[MAX_ENCODING_NAMES];
+  hd_hub_shared_t *shared;
+  uint32_t shard;
+  hd_mailbox_t *mailbox;
+  const char *encodings[HD_HUB_ENCODINGS];
   int encoding_count;
-  void (*observer)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg);
-  void *observer_arg;
 };
 
-void hd_hub_set_observer(hd_hub_t *hub,
-                         void (*fn)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg), void *arg) {
-  hub->observer = fn;
-  hub->observer_arg = arg;
+int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count) {
+  memset(shared, 0, sizeof(*shared));
+  shared->shard_count = shard_count ? shard_count : 1;
+  if (RAND_bytes((unsigned char *)&shared->id_prefix, sizeof shared->id_prefix) != 1)
+    shared->id_prefix = hd_clock_mono_ns();
+  return uv_mutex_init(&shared->publish_mu) ? HD_ENOMEM : 0;
 }
 
-hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits) {
+void hd_hub_shared_destroy(hd_hub_shared_t *shared) { uv_mutex_destroy(&shared->publish_mu); }
+
+hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits, hd_hub_shared_t *shared, uint32_t shard, hd_mailbox_t *mailbox) {
   hd_hub_t *hub = calloc(1, sizeof(*hub));
   if (!hub) return NULL;
   hub->limits = *limits;
-  hub->seq_base = (uint64_t)hd_clock_wall_ms() * 1000;
-  if (RAND_bytes((unsigned char *)&hub->id_prefix, sizeof hub->id_prefix) != 1) hub->id_prefix = hd_clock_mono_ns();
+  hub->shared = shared;
+  hub->shard = shard;
+  hub->mailbox = mailbox;
   return hub;
 }
 
 static void room_free(void *value, void *arg) {
   hd_hub_room_t *r = value;
-  for (uint32_t i = 0; i < r->history_len; i++) hd_hub_msg_unref(r->history[(r->history_head + i) % r->history_cap]);
-  free(r->history);
   free(r->seats);
   free(r);
 }
@@ -53,17 +56,20 @@ void hd_hub_free(hd_hub_t *hub) {
   free(hub);
 }
 
+uint32_t hd_hub_shard(const hd_hub_t *hub) { return hub->shard; }
+hd_hub_shared_t *hd_hub_shared(const hd_hub_t *hub) { return hub->shared; }
+
 int hd_hub_encoding_id(hd_hub_t *hub, const char *name) {
   for (int i = 0; i < hub->encoding_count; i++)
     if (!strcmp(hub->encodings[i], name)) return i;
-  if (hub->encoding_count == MAX_ENCODING_NAMES) return HD_ERANGE;
+  if (hub->encoding_count == HD_HUB_ENCODINGS) return HD_ERANGE;
   hub->encodings[hub->encoding_count] = name;
   return hub->encoding_count++;
 }
 
-void hd_hub_member_init(hd_hub_member_t *m, hd_hub_deliver_fn deliver) {
+void hd_hub_member_init(hd_hub_member_t *m, const hd_hub_member_ops_t *ops) {
   memset(m, 0, sizeof(*m));
-  m->deliver = deliver;
+  m->ops = ops;
 }
 
 hd_hub_room_t *hd_hub_room(const hd_hub_t *hub, const char *name, size_t len) {
@@ -80,7 +86,6 @@ static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t
   memcpy(r->name, name, len);
   r->name[len] = '\0';
   r->name_len = len;
-  r->seq = r->evicted_seq = hub->seq_base; /* what came before this process is not here */
   if (hd_map_put(&hub->rooms, r->name, len, r)) {
     room_free(r, NULL);
     return NULL;
@@ -88,9 +93,9 @@ static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t
   return r;
 }
 
-/* Frees a room nobody is in and that keeps no history. */
+/* Frees a room nobody is in. */
 static void room_maybe_drop(hd_hub_t *hub, hd_hub_room_t *r) {
-  if (r->count || r->sequenced) return;
+  if (r->count) return;
   hd_map_del(&hub->rooms, r->name, r->name_len);
   room_free(r, NULL);
 }
@@ -107,12 +112,19 @@ static int grow(void **ptr, uint32_t *cap, size_t elem, uint32_t need, uint32_t 
   return 0;
 }
 
-bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len) {
+static hd_hub_membership_t *membership(const hd_hub_member_t *m, const char *name, size_t len) {
   for (uint32_t i = 0; i < m->room_count; i++) {
     const hd_hub_room_t *r = m->rooms[i].room;
-    if (r->name_len == len && !memcmp(r->name, name, len)) return true;
+    if (r->name_len == len && !memcmp(r->name, name, len)) return &m->rooms[i];
   }
-  return false;
+  return NULL;
+}
+
+bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len) { return membership(m, name, len); }
+
+void hd_hub_member_set_floor(hd_hub_member_t *m, const char *name, size_t len, uint64_t seq) {
+  hd_hub_membership_t *ms = membership(m, name, len);
+  if (ms && seq > ms->floor_seq) ms->floor_seq = seq;
 }
 
 int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len) {
@@ -126,7 +138,7 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
     return HD_ENOMEM;
   }
   r->seats[r->count] = (hd_hub_seat_t){m, m->room_count};
-  m->rooms[m->room_count] = (hd_hub_membership_t){r, r->count};
+  m->rooms[m->room_count] = (hd_hub_membership_t){r, r->count, 0};
   r->count++;
   m->room_count++;
   return 0;
@@ -151,14 +163,10 @@ static void leave_slot(hd_hub_t *hub, hd_hub_member_t *m, uint32_t i) {
 }
 
 int hd_hub_leave(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len) {
-  for (uint32_t i = 0; i < m->room_count; i++) {
-    const hd_hub_room_t *r = m->rooms[i].room;
-    if (r->name_len == len && !memcmp(r->name, name, len)) {
-      leave_slot(hub, m, i);
-      return 0;
-    }
-  }
-  return HD_ENOTFOUND;
+  hd_hub_membership_t *ms = membership(m, name, len);
+  if (!ms) return HD_ENOTFOUND;
+  leave_slot(hub, m, (uint32_t)(ms - m->rooms));
+  return 0;
 }
 
 void hd_hub_leave_all(hd_hub_t *hub, hd_hub_member_t *m) {
@@ -168,79 +176,121 @@ void hd_hub_leave_all(hd_hub_t *hub, hd_hub_member_t *m) {
   m->room_cap = 0;
 }
 
-static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
+/* --- messages ----------------------------------------------------------------------------- */
 
-hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const char *room, const char *event, const char *data, size_t data_len) {
-  hd_hub_msg_t *msg = calloc(1, sizeof(*msg));
-  if (!msg) return NULL;
+static void free_strv(char **v, uint32_t n) {
+  for (uint32_t i = 0; v && i < n; i++) free(v[i]);
+  free(v);
+}
+
+static char **dup_strv(const char *const *v, size_t n) {
+  if (!n) return NULL;
+  char **out = calloc(n, sizeof(*out));
+  for (size_t i = 0; out && i < n; i++)
+    if (!(out[i] = strdup(v[i]))) {
+      free_strv(out, (uint32_t)n);
+      return NULL;
+    }
+  return out;
+}
+
+static void release_attachments(hd_buf_t **att, uint32_t n) {
+  for (uint32_t i = 0; att && i < n; i++) hd_buf_unref(att[i]);
+  free(att);
+}
+
+hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const hd_hub_target_t *to, const char *event, const char *args_json,
+                             size_t len, hd_buf_t **attachments, uint32_t attachment_count) {
+  uint32_t rows = hub->shared->shard_count;
+  hd_hub_msg_t *msg = calloc(1, sizeof(*msg) + (size_t)rows * HD_HUB_ENCODINGS * sizeof(hd_buf_t *));
+  if (!msg || to->except_count > MAX_EXCEPT) {
+    free(msg);
+    release_attachments(attachments, attachment_count);
+    return NULL;
+  }
   msg->refs = 1;
-  msg->id = ++hub->next_msg_id;
+  msg->rows = rows;
+  msg->flags = to->flags;
   msg->timestamp = hd_clock_wall_ms();
-  msg->room = dup_str(room);
-  msg->event = dup_str(event);
-  msg->data = malloc(data_len + 1);
-  if ((room && !msg->room) || (event && !msg->event) || !msg->data) {
+  msg->attachments = attachments;
+  msg->attachment_count = attachment_count;
+  msg->nsp = strdup(to->nsp ? to->nsp : "/");
+  msg->rooms = dup_strv(to->rooms, to->room_count); /* none: a message that is never published */
+  msg->room_count = (uint32_t)to->room_count;
+  msg->except = dup_strv(to->except, to->except_count);
+  msg->except_count = (uint32_t)to->except_count;
+  msg->event = strdup(event ? event : "");
+  msg->args = malloc(len + 1);
+  if (!msg->nsp || (to->room_count && !msg->rooms) || (to->except_count && !msg->except) || !msg->event || !msg->args) {
     hd_hub_msg_unref(msg);
     return NULL;
   }
-  memcpy(msg->data, data, data_len);
-  msg->data[data_len] = '\0';
-  msg->data_len = data_len;
-  snprintf(msg->message_id, sizeof msg->message_id, "%016llx-%llu", (unsigned long long)hub->id_prefix,
-           (unsigned long long)msg->id);
+  memcpy(msg->args, args_json, len);
+  msg->args[len] = '\0';
+  msg->args_len = len;
+  return msg;
+}
+
+hd_hub_msg_t *hd_hub_msg_new_value(hd_hub_t *hub, const hd_hub_target_t *to, const char *event,
+                                   const char *value_json, size_t len) {
+  char *args = malloc(len + 3);
+  if (!args) return NULL;
+  args[0] = '[';
+  memcpy(args + 1, value_json, len);
+  args[len + 1] = ']';
+  args[len + 2] = '\0';
+  hd_hub_msg_t *msg = hd_hub_msg_new(hub, to, event, args, len + 2, NULL, 0);
+  free(args);
+  if (msg) msg->single_arg = true;
   return msg;
 }
 
 hd_hub_msg_t *hd_hub_msg_ref(hd_hub_msg_t *msg) {
-  msg->refs++;
+  __atomic_add_fetch(&msg->refs, 1, __ATOMIC_RELAXED);
   return msg;
 }
 
 void hd_hub_msg_unref(hd_hub_msg_t *msg) {
-  if (!msg || --msg->refs) return;
-  for (int i = 0; i < HD_HUB_ENCODINGS; i++) hd_buf_unref(msg->encoded[i]);
-  if (msg->free_extra) msg->free_extra(msg->extra);
-  free(msg->room);
-  free(msg->subroom);
+  if (!msg || __atomic_sub_fetch(&msg->refs, 1, __ATOMIC_ACQ_REL)) return;
+  for (uint32_t i = 0; i < msg->rows * HD_HUB_ENCODINGS; i++) hd_buf_unref(msg->encoded[i]);
+  release_attachments(msg->attachments, msg->attachment_count);
+  free_strv(msg->rooms, msg->room_count);
+  free_strv(msg->except, msg->except_count);
+  free(msg->nsp);
   free(msg->event);
-  free(msg->sio_event);
-  free(msg->data);
+  free(msg->type);
+  free(msg->args);
   free(msg);
 }
 
-hd_buf_t *hd_hub_msg_encoded(hd_hub_msg_t *msg, int enc, hd_buf_t *(*encode)(const hd_hub_msg_t *msg, void *arg),
-                             void *arg) {
-  if (enc < 0 || enc >= HD_HUB_ENCODINGS) return NULL;
-  if (!msg->encoded[enc]) msg->encoded[enc] = encode(msg, arg);
-  return msg->encoded[enc];
+hd_buf_t *hd_hub_msg_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc,
+                             hd_buf_t *(*encode)(const hd_hub_msg_t *msg, void *arg), void *arg) {
+  if (enc < 0 || enc >= HD_HUB_ENCODINGS || hub->shard >= msg->rows) return NULL;
+  hd_buf_t **slot = &msg->encoded[hub->shard * HD_HUB_ENCODINGS + (uint32_t)enc];
+  if (!*slot) *slot = encode(msg, arg);
+  return *slot;
 }
 
-/* Drops the oldest history entry. */
-static void history_drop_oldest(hd_hub_room_t *r) {
-  hd_hub_msg_t *oldest = r->history[r->history_head];
-  r->evicted_seq = oldest->seq;
-  hd_hub_msg_unref(oldest);
-  r->history_head = (r->history_head + 1) % r->history_cap;
-  r->history_len--;
+void hd_hub_msg_set_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc, hd_buf_t *frame) {
+  if (enc < 0 || enc >= HD_HUB_ENCODINGS || hub->shard >= msg->rows) return;
+  hd_buf_t **slot = &msg->encoded[hub->shard * HD_HUB_ENCODINGS + (uint32_t)enc];
+  hd_buf_unref(*slot);
+  *slot = hd_buf_ref(frame);
 }
 
-/* Drops history entries older than the age limit. */
-static void history_prune(const hd_hub_t *hub, hd_hub_room_t *r, int64_t now) {
-  uint64_t max_age = hub->limits.history_max_age_ms;
-  while (max_age && r->history_len && now - r->history[r->history_head]->timestamp > (int64_t)max_age)
-    history_drop_oldest(r);
+int hd_hub_msg_set_type(hd_hub_msg_t *msg, const char *type) {
+  free(msg->type);
+  msg->type = type ? strdup(type) : NULL;
+  return !type || msg->type ? 0 : HD_ENOMEM;
 }
 
-int hd_hub_room_keep_history(hd_hub_t *hub, const char *name, size_t len) {
-  hd_hub_room_t *r = room_get_or_create(hub, name, len);
-  if (!r) return HD_ENOMEM;
-  r->sequenced = true;
-  if (r->history_cap || !hub->limits.history_count) return 0;
-  r->history = calloc(hub->limits.history_count, sizeof(*r->history));
-  if (!r->history) return HD_ENOMEM;
-  r->history_cap = hub->limits.history_count;
-  return 0;
+bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name) {
+  for (uint32_t i = 0; i < msg->room_count; i++)
+    if (!strcmp(msg->rooms[i], name)) return true;
+  return false;
 }
+
+/* --- delivery ----------------------------------------------------------------------------- */
 
 static bool in_any(const hd_hub_member_t *m, hd_hub_room_t *const *rooms, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -250,34 +300,29 @@ static bool in_any(const hd_hub_member_t *m, hd_hub_room_t *const *rooms, size_t
   return false;
 }
 
-size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms, size_t room_count,
-                      const char *const *except, size_t except_count, hd_hub_member_t *skip) {
-  if (msg->room) {
-    hd_hub_room_t *own = hd_map_get(&hub->rooms, msg->room, strlen(msg->room));
-    if (own && own->sequenced) msg->seq = ++own->seq;
-    if (own && own->history_cap) {
-      history_prune(hub, own, msg->timestamp);
-      if (own->history_len == own->history_cap) history_drop_oldest(own);
-      own->history[(own->history_head + own->history_len) % own->history_cap] = hd_hub_msg_ref(msg);
-      own->history_len++;
-    }
-    if (hub->observer) hub->observer(msg, rooms, room_count, hub->observer_arg);
-  }
-  hd_hub_room_t *excluded[16];
-  size_t n_excluded = 0;
-  for (size_t i = 0; i < except_count && n_excluded < 16; i++)
-    excluded[n_excluded++] = hd_map_get(&hub->rooms, except[i], strlen(except[i]));
+/* Resolves the except rooms on this shard (NULL where there is no such room). */
+static size_t except_rooms(const hd_hub_t *hub, const char *const *except, size_t n, hd_hub_room_t **out) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k < MAX_EXCEPT; i++) out[k++] = hd_map_get(&hub->rooms, except[i], strlen(except[i]));
+  return k;
+}
+
+size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
+  hd_hub_room_t *excluded[MAX_EXCEPT];
+  size_t n_excluded = except_rooms(hub, (const char *const *)msg->except, msg->except_count, excluded);
+  bool sequenced = msg->seq != 0; /* a sequence was given: replayed members may skip it */
   size_t delivered = 0;
   hd_hub_msg_ref(msg); /* deliver callbacks may drop members and rooms, never the message */
-  for (size_t i = 0; i < room_count; i++) {
-    hd_hub_room_t *r = hd_map_get(&hub->rooms, rooms[i], strlen(rooms[i]));
+  for (uint32_t i = 0; i < msg->room_count; i++) {
+    hd_hub_room_t *r = hd_map_get(&hub->rooms, msg->rooms[i], strlen(msg->rooms[i]));
     if (!r) continue;
     for (uint32_t j = 0; j < r->count; j++) {
       hd_hub_member_t *m = r->seats[j].member;
-      if (m == skip || m->last_msg_id == msg->id) continue;
+      if (m == skip || m->last_msg_id == msg->id || msg->id <= m->floor_id) continue;
+      if (sequenced && msg->seq <= m->rooms[r->seats[j].slot].floor_seq) continue;
       m->last_msg_id = msg->id;
       if (n_excluded && in_any(m, excluded, n_excluded)) continue;
-      m->deliver(m, msg);
+      m->ops->deliver(m, msg);
       delivered++;
     }
   }
@@ -285,17 +330,56 @@ size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms
   return delivered;
 }
 
-bool hd_hub_replay(hd_hub_t *hub, const char *name, size_t len, const char *member_room, uint64_t after_seq,
-                   void (*fn)(hd_hub_msg_t *msg, void *arg), void *arg) {
-  hd_hub_room_t *r = hd_map_get(&hub->rooms, name, len);
-  if (!r) return after_seq == 0;
-  history_prune(hub, r, hd_clock_wall_ms());
-  bool complete = after_seq >= r->evicted_seq && after_seq <= r->seq;
-  for (uint32_t i = 0; i < r->history_len; i++) {
-    hd_hub_msg_t *msg = r->history[(r->history_head + i) % r->history_cap];
-    if (msg->seq <= after_seq) continue;
-    bool reaches = !member_room || !strcmp(member_room, msg->room) || (msg->subroom && !strcmp(member_room, msg->subroom));
-    if (reaches && fn) fn(msg, arg);
+void hd_hub_drain(hd_hub_t *hub) {
+  if (hub->mailbox) hd_mailbox_drain(hub->mailbox);
+}
+
+int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_hub_count_fn on_count, void *arg) {
+  hd_hub_shared_t *sh = hub->shared;
+  uv_mutex_lock(&sh->publish_mu);
+  msg->id = ++sh->next_msg_id;
+  snprintf(msg->message_id, sizeof msg->message_id, "%016llx-%llu", (unsigned long long)sh->id_prefix,
+           (unsigned long long)msg->id);
+  int rc = 0;
+  if ((msg->flags & HD_MSG_SEQUENCED) && sh->history) rc = hd_history_append(sh->history, msg);
+  if (!rc && sh->observer) sh->observer(msg, sh->observer_arg);
+  if (!rc) rc = sh->adapter->ops->broadcast(sh->adapter, hub, msg, skip, on_count, arg);
+  uv_mutex_unlock(&sh->publish_mu);
+  hd_hub_drain(hub);
+  return rc;
+}
+
+static bool matches(const hd_hub_t *hub, const hd_hub_member_t *m, const hd_hub_target_t *to) {
+  hd_hub_room_t *excluded[MAX_EXCEPT];
+  size_t n = except_rooms(hub, to->except, to->except_count, excluded);
+  return !n || !in_any(m, excluded, n);
+}
+
+size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
+  /* collect first: a request changes the very rooms being walked */
+  hd_hub_member_t **targets = NULL;
+  uint32_t count = 0, cap = 0;
+  uv_mutex_lock(&hub->shared->publish_mu); /* a fresh stamp for "at most once", never a message's */
+  uint64_t stamp = ++hub->shared->next_msg_id;
+  uv_mutex_unlock(&hub->shared->publish_mu);
+  for (size_t i = 0; i < to->room_count; i++) {
+    hd_hub_room_t *r = hd_map_get(&hub->rooms, to->rooms[i], strlen(to->rooms[i]));
+    for (uint32_t j = 0; r && j < r->count; j++) {
+      hd_hub_member_t *m = r->seats[j].member;
+      if (m->last_msg_id == stamp || !m->ops->on_request || !matches(hub, m, to)) continue;
+      m->last_msg_id = stamp;
+      if (grow((void **)&targets, &cap, sizeof(*targets), count + 1, 8)) break;
+      targets[count++] = m;
+    }
   }
-  return complete;
+  for (uint32_t i = 0; i < count; i++) targets[i]->ops->on_request(targets[i], req, room);
+  free(targets);
+  return count;
+}
+
+int hd_hub_request(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
+  hd_adapter_t *a = hub->shared->adapter;
+  int rc = a->ops->request(a, hub, req, to, room);
+  hd_hub_drain(hub);
+  return rc;
 }

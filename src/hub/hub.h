@@ -1,55 +1,92 @@
-/* The hub: rooms (Socket.IO rooms and JSON-protocol topics share one namespace of names), members,
- * fan-out, and per-room sequence numbers with a bounded history for recovery. It knows nothing of
- * protocols: a member carries the deliver callback of its protocol adapter, and a message caches
- * one encoded frame per encoding so a publish to N members encodes each wire form once. */
+/* The hub: rooms (Socket.IO rooms and JSON-protocol topics share one namespace of names), members and
+ * fan-out, one per shard, plus the one publish path of the node. It knows nothing of protocols: a
+ * message is protocol-neutral (event, JSON arguments, binary attachments, flags, target rooms); a
+ * member carries the deliver callback of its protocol, and each protocol registers the encoder of
+ * its wire form, run at most once per message per shard (each shard fills its own cache row).
+ *
+ * Publishing goes through the node's adapter (hub/adapter.h): the local adapter posts the message to
+ * every shard's mailbox, a cluster adapter also to other nodes. Under one publish lock a message gets
+ * its node-wide id, its topic sequence (SEQUENCED: delivery/history.h) and is shown to the observer
+ * (Socket.IO recovery), so every shard sees messages in the same order as ids and sequences. */
 #ifndef HD_HUB_H
 #define HD_HUB_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "core/buf.h"
+#include "core/mailbox.h"
 #include "core/map.h"
 
-#define HD_HUB_ENCODINGS 8 /* cached wire forms per message (see hd_hub_encoding_id) */
+#define HD_HUB_ENCODINGS 8 /* cached wire forms per message and shard (see hd_hub_encoding_id) */
 
 typedef struct hd_hub hd_hub_t;
 typedef struct hd_hub_room hd_hub_room_t;
 typedef struct hd_hub_member hd_hub_member_t;
+typedef struct hd_adapter hd_adapter_t;
+typedef struct hd_history hd_history_t;
 
-/* A published message; immutable once published, refcounted, shared by every recipient. */
+/* Message flags. */
+enum {
+  HD_MSG_VOLATILE = 1u << 0,  /* may be dropped; never recorded for recovery */
+  HD_MSG_SEQUENCED = 1u << 1, /* rooms[0] is a topic: the message gets its next sequence and is kept
+                               * in its history (rooms[1], when present, is the topic with params) */
+  HD_MSG_WANTS_ACKS = 1u << 2,/* recipients are asked to acknowledge (never recorded for recovery) */
+  HD_MSG_LOCAL = 1u << 3,     /* delivered on the publishing shard only (its rooms live there) */
+};
+
+/* A published message: immutable once published, refcounted across threads, shared by every
+ * recipient on every shard. */
 typedef struct hd_hub_msg {
-  uint32_t refs;
-  uint64_t id;          /* hub-wide, increasing: Socket.IO recovery offsets */
-  uint64_t seq;         /* per-room sequence of `room` (0 when the room keeps none) */
-  int64_t timestamp;    /* ms since the epoch */
-  char *room;           /* the room (topic) it was published to, owned */
-  char *subroom;        /* the narrower room it also went to (topic with params), owned, or NULL */
-  char *event;          /* envelope type (JSON protocol) and, unless sio_event, the Socket.IO event; owned */
-  char *sio_event;      /* Socket.IO event name when it differs from event; owned, or NULL */
-  char *data;           /* JSON text: one value, or the arguments array when `args` */
-  size_t data_len;
-  bool args;            /* data is a JSON array of Socket.IO arguments */
-  char message_id[40];  /* unique id for clients to drop duplicates */
-  void *extra;          /* protocol-specific payload (e.g. binary attachments), freed by free_extra */
-  void (*free_extra)(void *extra);
-  hd_buf_t *encoded[HD_HUB_ENCODINGS];
+  uint32_t refs;          /* atomic */
+  uint32_t flags;         /* HD_MSG_* */
+  uint64_t id;            /* node-wide, increasing in publish order: Socket.IO recovery offsets */
+  uint64_t seq;           /* topic sequence (SEQUENCED), else 0 */
+  int64_t timestamp;      /* ms since the epoch */
+  char *nsp;              /* Socket.IO namespace of the rooms ("/" also holds the JSON topics) */
+  char **rooms;           /* hub room keys it goes to (room_count >= 1) */
+  char **except;          /* members of these rooms are skipped */
+  uint32_t room_count, except_count;
+  char *event;            /* the event name (Socket.IO event, JSON-protocol envelope type) */
+  char *type;             /* the envelope type when a publisher names it apart from event, or NULL */
+  char *args;             /* JSON array text of the arguments */
+  size_t args_len;
+  bool single_arg;        /* args is "[" value "]": JSON protocol data is that value */
+  hd_buf_t **attachments; /* binary attachments (Socket.IO placeholders in args), or NULL */
+  uint32_t attachment_count;
+  uint32_t rows;          /* shards: rows of the encoded cache */
+  char message_id[40];    /* unique, for clients to drop duplicates */
+  hd_buf_t *encoded[];    /* rows x HD_HUB_ENCODINGS: row r is written by shard r only */
 } hd_hub_msg_t;
 
-typedef void (*hd_hub_deliver_fn)(hd_hub_member_t *m, hd_hub_msg_t *msg);
+/* A membership request from the adapter (hub/adapter.h), applied to one matching member. */
+typedef enum { HD_HUB_REQ_JOIN, HD_HUB_REQ_LEAVE, HD_HUB_REQ_DISCONNECT } hd_hub_req_t;
+
+/* What a kind of member (a protocol) does with what the hub hands it. */
+typedef struct {
+  void (*deliver)(hd_hub_member_t *m, hd_hub_msg_t *msg);
+  /* Optional: join or leave `room` (a room key), or disconnect (room NULL). */
+  void (*on_request)(hd_hub_member_t *m, hd_hub_req_t req, const char *room);
+} hd_hub_member_ops_t;
+/* Total deliveries of one publish over every shard (runs on the publishing shard); msg is the
+ * published message (its id, sequence and message id set), borrowed for the call. */
+typedef void (*hd_hub_count_fn)(void *arg, const hd_hub_msg_t *msg, size_t delivered);
 
 typedef struct {
   hd_hub_room_t *room;
-  uint32_t index; /* position in room->members */
+  uint32_t index;     /* position in room->seats */
+  uint64_t floor_seq; /* sequenced messages at or below it were replayed already: skipped */
 } hd_hub_membership_t;
 
 /* Something that can be in rooms: a Socket.IO socket or a JSON-protocol connection. Embed it. */
 struct hd_hub_member {
-  hd_hub_deliver_fn deliver;
+  const hd_hub_member_ops_t *ops;
   hd_hub_membership_t *rooms;
   uint32_t room_count, room_cap;
   uint64_t last_msg_id; /* delivery stamp: at most one copy per publish */
+  uint64_t floor_id;    /* messages with ids at or below it were replayed already: skipped */
 };
 
 typedef struct {
@@ -61,69 +98,109 @@ struct hd_hub_room {
   size_t name_len;
   hd_hub_seat_t *seats;   /* the members: count used of cap */
   uint32_t count, cap;
-  bool sequenced;         /* messages published to it get sequence numbers */
-  uint64_t seq;           /* last sequence given (starts at process start ms x 1000, so sequences
-                           * keep increasing across restarts while staying below 2^53) */
-  uint64_t evicted_seq;   /* highest sequence dropped from history */
-  hd_hub_msg_t **history; /* ring of the last `history_cap` messages */
-  uint32_t history_head, history_len, history_cap;
   char name[];            /* NUL-terminated, in the same allocation */
 };
 
 typedef struct {
-  uint32_t history_count;  /* messages kept per room at most (0 = none) */
-  uint64_t history_max_age_ms;
   uint32_t max_rooms_per_member;
 } hd_hub_limits_t;
 
-/* A new hub, or NULL. */
-hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits);
+/* What the shards of one node share: the publish lock, the id counter, the adapter, the topic
+ * history and the publish observer. Set up by the node before any shard publishes. */
+typedef struct {
+  uv_mutex_t publish_mu;
+  uint64_t next_msg_id;   /* under publish_mu */
+  uint64_t id_prefix;     /* random per process: message ids stay unique across restarts */
+  uint32_t shard_count;
+  hd_adapter_t *adapter;
+  hd_history_t *history;  /* sequences and replay of topics */
+  /* Told of every published message under the publish lock, in id order (recovery records). */
+  void (*observer)(hd_hub_msg_t *msg, void *arg);
+  void *observer_arg;
+} hd_hub_shared_t;
+
+/* Prepares shared for shard_count shards (adapter and history set by the caller). 0 or HD_E*. */
+int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count);
+void hd_hub_shared_destroy(hd_hub_shared_t *shared);
+
+/* A new hub for shard `shard` of the node sharing `shared`; mailbox is that shard's (own-shard
+ * deliveries drain it at once). NULL when out of memory. */
+hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits, hd_hub_shared_t *shared, uint32_t shard, hd_mailbox_t *mailbox);
 void hd_hub_free(hd_hub_t *hub);
-/* Registers an encoding name (e.g. "json/ws") and returns its cache slot, or HD_ERANGE when full. */
+/* This hub's shard index. */
+uint32_t hd_hub_shard(const hd_hub_t *hub);
+/* The node-level part shared by every shard. */
+hd_hub_shared_t *hd_hub_shared(const hd_hub_t *hub);
+/* Registers an encoding name (e.g. "json/ws") and returns its cache slot, or HD_ERANGE when full.
+ * Every shard registers the same names in the same order. */
 int hd_hub_encoding_id(hd_hub_t *hub, const char *name);
 
-/* Initialises an embedded member with its protocol's deliver callback. */
-void hd_hub_member_init(hd_hub_member_t *m, hd_hub_deliver_fn deliver);
+/* Initialises an embedded member with its protocol's callbacks (static storage). */
+void hd_hub_member_init(hd_hub_member_t *m, const hd_hub_member_ops_t *ops);
 /* Adds m to the room named name (created on first join). 0 (also when already in), HD_ERANGE past
  * max_rooms_per_member, HD_ENOMEM. */
 int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len);
-/* Removes m from the room; an empty room without history is freed. 0 or HD_ENOTFOUND. */
+/* Removes m from the room; an empty room is freed. 0 or HD_ENOTFOUND. */
 int hd_hub_leave(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len);
 /* Removes m from every room (before freeing it). */
 void hd_hub_leave_all(hd_hub_t *hub, hd_hub_member_t *m);
 /* True when m is in the room. */
 bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len);
-/* The room of that name, or NULL. */
+/* Sequenced messages of room `name` with seq <= seq will not be delivered to m (they were replayed). */
+void hd_hub_member_set_floor(hd_hub_member_t *m, const char *name, size_t len, uint64_t seq);
+/* The room of that name on this shard, or NULL. */
 hd_hub_room_t *hd_hub_room(const hd_hub_t *hub, const char *name, size_t len);
-/* Number of rooms. */
+/* Number of rooms on this shard. */
 size_t hd_hub_room_count(const hd_hub_t *hub);
 
-/* A new message (refs 1) for publishing to room: copies event and data; NULL when out of memory. */
-hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const char *room, const char *event, const char *data, size_t data_len);
-hd_hub_msg_t *hd_hub_msg_ref(hd_hub_msg_t *msg);
-void hd_hub_msg_unref(hd_hub_msg_t *msg);
-/* The frame for encoding slot `enc`, built by encode(msg, arg) on first use and cached; the result
- * is borrowed from the message (take a ref to keep it). NULL when encode fails. */
-hd_buf_t *hd_hub_msg_encoded(hd_hub_msg_t *msg, int enc, hd_buf_t *(*encode)(const hd_hub_msg_t *msg, void *arg),
-                             void *arg);
+/* Describes a message's target for hd_hub_msg_new. */
+typedef struct {
+  const char *nsp;                 /* NULL = "/" */
+  const char *const *rooms;        /* room keys, at least one */
+  size_t room_count;
+  const char *const *except;
+  size_t except_count;
+  uint32_t flags;                  /* HD_MSG_* */
+} hd_hub_target_t;
 
-/* Delivers msg to every member of the rooms in `rooms` (each member once), skipping members of any
- * room in `except` and the member `skip` (may be NULL). When msg->room names a room with history,
- * msg gets that room's next sequence and is appended to its history (even with no member online).
- * Returns the number of deliveries. */
-size_t hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, const char *const *rooms, size_t room_count,
-                      const char *const *except, size_t except_count, hd_hub_member_t *skip);
-/* Sets the one observer told of every publish of a message with a room (msg->room), before
- * delivery: Socket.IO's recovery ring records topic publishes through it. */
-void hd_hub_set_observer(hd_hub_t *hub,
-                         void (*fn)(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg), void *arg);
-/* Makes the room a sequenced topic: its messages get sequence numbers and the last history_count
- * of them are kept (the room outlives its members). */
-int hd_hub_room_keep_history(hd_hub_t *hub, const char *name, size_t len);
-/* Calls fn for each message in the room's history with seq > after_seq, oldest first, that a
- * member of room `member_room` received (member_room is the room itself or a message's subroom). Returns
- * true when history reaches back far enough (nothing after after_seq was dropped). */
-bool hd_hub_replay(hd_hub_t *hub, const char *name, size_t len, const char *member_room, uint64_t after_seq,
-                   void (*fn)(hd_hub_msg_t *msg, void *arg), void *arg);
+/* A new message (refs 1) for `to`: copies everything. args_json is the JSON array of arguments, or
+ * with HD_MSG_... single value semantics use hd_hub_msg_new_value. attachments (may be NULL) are
+ * taken over: the message owns those references. NULL when out of memory (attachments released). */
+hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const hd_hub_target_t *to, const char *event, const char *args_json,
+                             size_t len, hd_buf_t **attachments, uint32_t attachment_count);
+/* Same, with one argument given as a JSON value text (the JSON protocol's `data`). */
+hd_hub_msg_t *hd_hub_msg_new_value(hd_hub_t *hub, const hd_hub_target_t *to, const char *event,
+                                   const char *value_json, size_t len);
+hd_hub_msg_t *hd_hub_msg_ref(hd_hub_msg_t *msg);
+/* Drops one reference (any thread); the last frees the message and its cached frames. */
+void hd_hub_msg_unref(hd_hub_msg_t *msg);
+/* This shard's frame for encoding slot `enc`, built by encode(msg, arg) on first use and cached;
+ * borrowed from the message (take a ref to keep it). NULL when encode fails. */
+hd_buf_t *hd_hub_msg_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc,
+                             hd_buf_t *(*encode)(const hd_hub_msg_t *msg, void *arg), void *arg);
+/* Sets the envelope type of a not yet published message (copied). 0 or HD_ENOMEM. */
+int hd_hub_msg_set_type(hd_hub_msg_t *msg, const char *type);
+/* Puts a prebuilt frame (reference taken) in this shard's cache slot enc of a not yet shared msg. */
+void hd_hub_msg_set_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc, hd_buf_t *frame);
+/* True when msg's target includes room name (for replays that filter by the member's room). */
+bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name);
+
+/* Publishes msg to its target on every shard through the adapter (and other nodes with a cluster
+ * adapter): under the publish lock it gets its id, its sequence when SEQUENCED, and is shown to the
+ * observer; this shard's share is delivered before returning unless a delivery is already running
+ * on this shard's stack. skip: a member of this shard to leave out (or NULL). on_count (may be NULL)
+ * runs on this shard with the total deliveries once every shard has delivered. 0 or HD_E* (then
+ * on_count is not called). */
+int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_hub_count_fn on_count, void *arg);
+/* Delivers msg to this shard's members of its target rooms (each once), minus except rooms and skip.
+ * Called by adapters on the shard's thread. Returns the number of deliveries. */
+size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip);
+/* Runs this shard's queued deliveries now (own thread). */
+void hd_hub_drain(hd_hub_t *hub);
+/* Applies a membership request to this shard's members of to's rooms minus its except rooms
+ * (called by adapters on the shard's thread). Returns the number of members it was applied to. */
+size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
+/* Asks every shard (and node) through the adapter to apply req to the members matching to. */
+int hd_hub_request(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
 
 #endif

@@ -2,9 +2,12 @@
  * timer (timeouts, pings, loop lag) and graceful shutdown (see server.h). */
 #include "net/server.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -95,17 +98,6 @@ static void on_sweep(uv_timer_t *t) {
   if (s->stopping && !s->conns) uv_stop(s->loop);
 }
 
-static void on_signal(uv_signal_t *h, int signum) {
-  hd_server_t *s = h->data;
-  HD_INFO("server", "signal received, shutting down", "signal=%d grace_ms=%lld", signum,
-          (long long)s->cfg->shutdown_grace);
-  if (s->stopping) { /* a second signal: stop now */
-    uv_stop(s->loop);
-    return;
-  }
-  hd_server_stop(s);
-}
-
 static void on_grace_expired(uv_timer_t *t) {
   hd_server_t *s = t->data;
   HD_WARN("server", "grace period over, closing remaining connections", "count=%u", s->conn_count);
@@ -136,26 +128,38 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   s->sweeper.data = s;
   uv_timer_init(loop, &s->grace);
   s->grace.data = s;
-  uv_signal_init(loop, &s->sig_term);
-  uv_signal_init(loop, &s->sig_int);
-  s->sig_term.data = s->sig_int.data = s;
   return 0;
 }
 
-int hd_server_listen(hd_server_t *s) {
+/* A socket bound to addr with SO_REUSEPORT (libuv 1.44 cannot ask for it), handed to the listener. */
+static int bind_shared(hd_server_t *s, const struct sockaddr *addr) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int on = 1;
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+      bind(fd, addr, len)) {
+    int err = uv_translate_sys_error(errno);
+    close(fd);
+    return err;
+  }
+  int rc = uv_tcp_open(&s->listener, fd);
+  if (rc) close(fd);
+  return rc;
+}
+
+int hd_server_listen(hd_server_t *s, int port, bool shared) {
   const hd_config_t *cfg = s->cfg;
   struct sockaddr_storage addr;
-  int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, (int)cfg->port, (struct sockaddr_in6 *)&addr)
-                                   : uv_ip4_addr(cfg->host, (int)cfg->port, (struct sockaddr_in *)&addr);
+  int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, port, (struct sockaddr_in6 *)&addr)
+                                   : uv_ip4_addr(cfg->host, port, (struct sockaddr_in *)&addr);
   if (rc) return rc;
-  if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0))) return rc;
+  if ((rc = shared ? bind_shared(s, (struct sockaddr *)&addr) : uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)))
+    return rc;
   if ((rc = uv_listen((uv_stream_t *)&s->listener, (int)cfg->backlog, on_connection))) return rc;
   s->listening = true;
   uint64_t period = sweep_period(cfg);
   uv_timer_start(&s->sweeper, on_sweep, period, period);
-  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
-  uv_signal_start(&s->sig_int, on_signal, SIGINT);
-  signal(SIGPIPE, SIG_IGN);
   return 0;
 }
 
@@ -199,8 +203,6 @@ void hd_server_free(hd_server_t *s) {
   close_if_open((uv_handle_t *)&s->waker);
   close_if_open((uv_handle_t *)&s->sweeper);
   close_if_open((uv_handle_t *)&s->grace);
-  close_if_open((uv_handle_t *)&s->sig_term);
-  close_if_open((uv_handle_t *)&s->sig_int);
   uv_run(s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
   hd_router_free(s->router);
   for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);

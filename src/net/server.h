@@ -49,7 +49,7 @@ typedef struct hd_server {
   uint32_t stop_hook_count;
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
-  uv_signal_t sig_term, sig_int;
+  uint32_t shard;            /* index of this shard in its node */
   hd_conn_t *conns;          /* all open connections (doubly linked) */
   hd_conn_t *flush_list;     /* connections with queued, unflushed bytes */
   uint32_t conn_count;
@@ -65,8 +65,9 @@ typedef struct hd_server {
 
 /* Prepares a shard on loop with cfg (borrowed, must outlive the server). 0 or HD_E*. */
 int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg);
-/* Binds and listens on cfg host:port; installs SIGTERM/SIGINT handlers. 0 or a negative uv/HD error. */
-int hd_server_listen(hd_server_t *s);
+/* Binds and listens on cfg host and `port` (0 = any free port), with SO_REUSEPORT when `shared` so
+ * the shards of a node listen on one port side by side. 0 or a negative uv/HD error. */
+int hd_server_listen(hd_server_t *s, int port, bool shared);
 /* The port actually bound (useful with --port 0). */
 int hd_server_port(const hd_server_t *s);
 /* Begins a graceful stop: no new connections, WebSocket close 1001 to everyone, in-flight HTTP

@@ -11,6 +11,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "delivery/history.h"
 #include "net/http_conn.h"
 #include "net/ws_conn.h"
 #include "proto/envelope.h"
@@ -144,18 +145,22 @@ static void say_goodbye(jconn_t *j, const char *reason, uint16_t code) {
 
 /* The shared frame of a published message: the envelope with sequence, topic and params. */
 static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
-  const char *data = msg->data;
+  const char *data = msg->args;
   char *unwrapped = NULL;
-  if (msg->args) { /* a Socket.IO broadcast: one argument is the data, several are an array */
-    json_t *args = json_loadb(msg->data, msg->data_len, 0, NULL);
+  if (msg->single_arg) { /* "[" value "]": the value is the data */
+    unwrapped = strndup(msg->args + 1, msg->args_len - 2);
+  } else { /* a Socket.IO broadcast: one argument is the data, several are an array */
+    json_t *args = json_loadb(msg->args, msg->args_len, 0, NULL);
     if (json_array_size(args) == 1) unwrapped = json_dumps(json_array_get(args, 0), JSON_ENCODE_ANY | JSON_COMPACT);
     json_decref(args);
-    if (unwrapped) data = unwrapped;
   }
-  const char *params = msg->subroom && msg->room ? msg->subroom + strlen(msg->room) + 1 : NULL;
+  if (unwrapped) data = unwrapped;
+  const char *topic = msg->seq && msg->room_count ? msg->rooms[0] : NULL;
+  const char *params = topic && msg->room_count > 1 ? msg->rooms[1] + strlen(topic) + 1 : NULL;
   hd_sbuf_t b = {0};
   hd_buf_t *frame = NULL;
-  if (!hd_envelope_encode(&b, msg->event, data, msg->timestamp, msg->message_id, msg->seq, msg->room, params)) {
+  if (!hd_envelope_encode(&b, msg->type ? msg->type : msg->event, data, msg->timestamp, msg->message_id, msg->seq,
+                          topic, params)) {
     frame = hd_buf_new(b.len + 10);
     if (frame) {
       size_t h = hd_ws_frame_header_write(frame->data, true, false, HD_WS_OP_TEXT, b.len);
@@ -259,7 +264,7 @@ static hd_slice_t frame_text(const hd_buf_t *frame) {
 static void track(jconn_t *j, hd_hub_msg_t *msg) {
   hd_jp_server_t *jp = j->jp;
   if (jp->opt.store && jp->opt.inbox_max) { /* durable from delivery until the ack */
-    hd_buf_t *frame = hd_hub_msg_encoded(msg, jp->enc, encode_message, NULL);
+    hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, msg, jp->enc, encode_message, NULL);
     hd_slice_t text = frame ? frame_text(frame) : (hd_slice_t){0};
     char *copy = text.ptr ? strndup(text.ptr, text.len) : NULL;
     if (copy) hd_store_inbox_put(jp->opt.store, j->claims.sub, msg->message_id, copy, text.len, jp->opt.inbox_max, NULL, NULL);
@@ -285,14 +290,16 @@ static void track(jconn_t *j, hd_hub_msg_t *msg) {
 }
 
 static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
-  hd_buf_t *frame = hd_hub_msg_encoded(msg, j->jp->enc, encode_message, NULL);
+  hd_buf_t *frame = hd_hub_msg_encoded(j->jp->hub, msg, j->jp->enc, encode_message, NULL);
   if (frame) hd_ws_send_frame(j->conn, frame);
   /* a notification is tracked even when the connection is closing: it then goes to the inbox */
-  if (!strcmp(msg->event, "notification")) track(j, msg);
+  if (!strcmp(msg->type ? msg->type : msg->event, "notification")) track(j, msg);
 }
 
 /* Hub delivery to one connection. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) { send_message((jconn_t *)m, msg); }
+
+static const hd_hub_member_ops_t member_ops = {deliver, NULL};
 
 static bool acknowledge(jconn_t *j, const char *id) {
   if (j->jp->opt.store) hd_store_inbox_remove(j->jp->opt.store, j->claims.sub, id, NULL, NULL);
@@ -403,7 +410,23 @@ static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
   return 0;
 }
 
-static void replay_one(hd_hub_msg_t *msg, void *arg) { send_message(arg, msg); }
+typedef struct {
+  hd_hub_msg_t **msgs;
+  size_t count, cap;
+} replay_t;
+
+/* Collects a replayed message (sent after the ack). */
+static void replay_collect(hd_hub_msg_t *msg, void *arg) {
+  replay_t *r = arg;
+  if (r->count == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 16;
+    hd_hub_msg_t **m = realloc(r->msgs, cap * sizeof(*m));
+    if (!m) return;
+    r->msgs = m;
+    r->cap = cap;
+  }
+  r->msgs[r->count++] = hd_hub_msg_ref(msg);
+}
 
 static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_jp_server_t *jp = j->jp;
@@ -417,25 +440,34 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
              j->member.room_count >= jp->opt.max_subscriptions) {
     send_error(j, E_SUBSCRIBE, "subscription limit reached", e->message_id);
-  } else if (hd_hub_room_keep_history(jp->hub, ref.topic, strlen(ref.topic)) ||
+  } else if (hd_history_keep(hd_hub_shared(jp->hub)->history, ref.topic) ||
              (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
               hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
     send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
   } else {
-    hd_hub_room_t *room = hd_hub_room(jp->hub, ref.topic, strlen(ref.topic));
+    hd_history_t *history = hd_hub_shared(jp->hub)->history;
     hd_sbuf_t extra = {0};
     char *params = ref.params ? json_dumps(ref.params, JSON_COMPACT) : NULL;
     hd_sbuf_puts(&extra, "\"topic\":\"");
     hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
-    hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)room->seq);
-    if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
-    if (last) { /* the ack, then the replay, before any live message (same loop iteration) */
-      uint64_t after = json_integer_value(last) < 0 ? 0 : (uint64_t)json_integer_value(last);
-      bool recovered = hd_hub_replay(jp->hub, ref.topic, strlen(ref.topic), ref.key.ptr, after, NULL, NULL);
+    if (last) { /* the ack, then the replay, before any live message: live copies of what was
+                 * replayed, still queued from other shards, are skipped (the membership's floor) */
+      uint64_t after = json_integer_value(last) < 0 ? 0 : (uint64_t)json_integer_value(last), top = 0;
+      replay_t r = {0};
+      bool recovered = hd_history_replay(history, ref.topic, ref.key.ptr, after, replay_collect, &r, &top);
+      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)top);
+      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
       hd_sbuf_printf(&extra, ",\"recovered\":%s", recovered ? "true" : "false");
       send_ack(j, e->message_id, extra.ptr);
-      hd_hub_replay(jp->hub, ref.topic, strlen(ref.topic), ref.key.ptr, after, replay_one, j);
+      for (size_t i = 0; i < r.count; i++) {
+        send_message(j, r.msgs[i]);
+        hd_hub_msg_unref(r.msgs[i]);
+      }
+      free(r.msgs);
+      hd_hub_member_set_floor(&j->member, ref.key.ptr, ref.key.len, top);
     } else {
+      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)hd_history_top(history, ref.topic));
+      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
       send_ack(j, e->message_id, extra.ptr);
     }
     free(params);
@@ -457,6 +489,26 @@ static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_sbuf_free(&ref.key);
 }
 
+typedef struct {
+  hd_conn_t *conn;        /* held until the answer */
+  char *ref_id;           /* the client's messageId */
+} published_t;
+
+/* Every shard delivered a client's publish: its ack with the count. */
+static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+  published_t *p = arg;
+  jconn_t *j = p->conn->closing ? NULL : hd_ws_udata(p->conn);
+  if (j) {
+    char extra[160];
+    snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
+             (unsigned long long)msg->seq, delivered, msg->message_id);
+    send_ack(j, p->ref_id, extra);
+  }
+  hd_conn_release(p->conn);
+  free(p->ref_id);
+  free(p);
+}
+
 /* A business message from the client: published to its topic when the claims allow it. */
 static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
   json_t *topic = json_object_get(e->root, "topic");
@@ -469,18 +521,24 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     return;
   }
   char *data = e->data ? json_dumps(e->data, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-  hd_jp_publish_result_t res;
-  int rc = hd_jp_publish(j->jp, json_string_value(topic), json_object_get(e->root, "params"), e->type,
-                         data ? data : "null", NULL, &res);
-  free(data);
-  if (rc) {
-    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT, "cannot publish: bad topic or params", e->message_id);
+  published_t *p = calloc(1, sizeof(*p));
+  if (!p || (e->message_id && !(p->ref_id = strdup(e->message_id)))) {
+    free(p);
+    free(data);
+    send_error(j, E_CONNECT, "cannot publish now", e->message_id);
     return;
   }
-  char extra[160];
-  snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
-           (unsigned long long)res.sequence, res.delivered, res.message_id);
-  send_ack(j, e->message_id, extra);
+  p->conn = j->conn;
+  hd_conn_retain(p->conn); /* the answer may come after the connection closed */
+  int rc = hd_jp_publish(j->jp, json_string_value(topic), json_object_get(e->root, "params"), e->type,
+                         data ? data : "null", NULL, published, p);
+  free(data);
+  if (rc) {
+    hd_conn_release(p->conn);
+    free(p->ref_id);
+    free(p);
+    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT, "cannot publish: bad topic or params", e->message_id);
+  }
 }
 
 /* Token bucket: true when a frame may be processed now. */
@@ -590,7 +648,7 @@ static int ws_open(hd_conn_t *c, void *udata) {
     free(p);
     return HD_ENOMEM;
   }
-  hd_hub_member_init(&j->member, deliver);
+  hd_hub_member_init(&j->member, &member_ops);
   j->jp = jp;
   j->conn = c;
   j->claims = p->claims;
@@ -643,7 +701,8 @@ static int ws_open(hd_conn_t *c, void *udata) {
 
 /* A message rebuilt from a stored envelope: its frame is prebuilt, so redelivery sends the same bytes. */
 static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, const char *frame, size_t len) {
-  hd_hub_msg_t *msg = hd_hub_msg_new(jp->hub, NULL, "notification", "null", 4);
+  hd_hub_target_t none = {0};
+  hd_hub_msg_t *msg = hd_hub_msg_new_value(jp->hub, &none, "notification", "null", 4);
   hd_buf_t *b = msg ? hd_buf_new(len + 10) : NULL;
   if (!b) {
     hd_hub_msg_unref(msg);
@@ -652,7 +711,8 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
   size_t h = hd_ws_frame_header_write(b->data, true, false, HD_WS_OP_TEXT, len);
   memcpy(b->data + h, frame, len);
   b->len = h + len;
-  msg->encoded[jp->enc] = b;
+  hd_hub_msg_set_encoded(jp->hub, msg, jp->enc, b);
+  hd_buf_unref(b);
   snprintf(msg->message_id, sizeof msg->message_id, "%s", message_id);
   return msg;
 }
@@ -737,7 +797,7 @@ static void on_sweep(uv_timer_t *t) {
         hd_hub_msg_unref(u->msg);
         free(u);
       } else {
-        hd_buf_t *frame = hd_hub_msg_encoded(u->msg, jp->enc, encode_message, NULL);
+        hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, u->msg, jp->enc, encode_message, NULL);
         if (frame) hd_ws_send_frame(j->conn, frame);
         u->sent++;
         u->due_ms = now + jp->opt.ack_timeout_ms;
@@ -801,7 +861,7 @@ void hd_jp_server_free(hd_jp_server_t *jp) {
 size_t hd_jp_connection_count(const hd_jp_server_t *jp) { return jp->count; }
 
 int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, const char *type,
-                  const char *data_json, const char *sio_event, hd_jp_publish_result_t *res) {
+                  const char *data_json, const char *event, hd_hub_count_fn on_count, void *arg) {
   if (!hd_topic_valid(topic)) return HD_EINVAL;
   hd_sbuf_t key = {0};
   hd_sbuf_puts(&key, topic);
@@ -811,20 +871,16 @@ int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, c
     hd_sbuf_free(&key);
     return HD_EINVAL;
   }
-  int rc = hd_hub_room_keep_history(jp->hub, topic, strlen(topic));
-  hd_hub_msg_t *msg = rc ? NULL : hd_hub_msg_new(jp->hub, topic, type, data_json, strlen(data_json));
-  if (msg && with_params) msg->subroom = strdup(key.ptr);
-  if (msg && sio_event) msg->sio_event = strdup(sio_event);
-  if (!msg || (with_params && !msg->subroom) || (sio_event && !msg->sio_event)) {
+  const char *rooms[2] = {topic, key.ptr};
+  hd_hub_target_t to = {"/", rooms, with_params ? 2 : 1, NULL, 0, HD_MSG_SEQUENCED};
+  int rc = hd_history_keep(hd_hub_shared(jp->hub)->history, topic);
+  hd_hub_msg_t *msg = rc ? NULL : hd_hub_msg_new_value(jp->hub, &to, event ? event : type, data_json, strlen(data_json));
+  hd_sbuf_free(&key);
+  if (!msg || (event && hd_hub_msg_set_type(msg, type))) {
     hd_hub_msg_unref(msg);
-    hd_sbuf_free(&key);
     return HD_ENOMEM;
   }
-  const char *rooms[2] = {topic, key.ptr};
-  res->delivered = hd_hub_publish(jp->hub, msg, rooms, with_params ? 2 : 1, NULL, 0, NULL);
-  res->sequence = msg->seq;
-  snprintf(res->message_id, sizeof res->message_id, "%s", msg->message_id);
+  rc = hd_hub_publish(jp->hub, msg, NULL, on_count, arg);
   hd_hub_msg_unref(msg);
-  hd_sbuf_free(&key);
-  return 0;
+  return rc;
 }

@@ -30,12 +30,6 @@ typedef struct {
   hd_store_t *store;             /* durable inbox; NULL keeps it in memory */
 } hd_jp_options_t;
 
-typedef struct {
-  uint64_t sequence;
-  size_t delivered;
-  char message_id[40];
-} hd_jp_publish_result_t;
-
 /* A JSON-protocol server on srv sharing hub; NULL when out of memory. */
 hd_jp_server_t *hd_jp_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_jp_options_t *opt);
 /* Routes GET /api/v1/ws. 0 or HD_E*. */
@@ -43,12 +37,13 @@ int hd_jp_server_route(hd_jp_server_t *jp, hd_router_t *router);
 void hd_jp_server_free(hd_jp_server_t *jp);
 size_t hd_jp_connection_count(const hd_jp_server_t *jp);
 
-/* Publishes `type` with data_json to topic (+ params, may be NULL): to JSON-protocol subscribers of
- * the topic and of the topic with exactly these params, and to Socket.IO sockets in the room of the
- * same name (event sio_event, or type when NULL). Returns 0 with res filled, HD_EINVAL for a bad
- * topic or params, HD_ENOMEM. */
+/* Publishes `type` with data_json to topic (+ params, may be NULL) on every shard: to JSON-protocol
+ * subscribers of the topic and of the topic with exactly these params, and to Socket.IO sockets in
+ * the room of the same name (event `event`, or type when NULL). Returns 0, HD_EINVAL for a bad topic
+ * or params, HD_ENOMEM; on_count (may be NULL) then gets the message (its sequence and message id)
+ * and the total deliveries on this shard's thread once every shard delivered. */
 int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, const char *type,
-                  const char *data_json, const char *sio_event, hd_jp_publish_result_t *res);
+                  const char *data_json, const char *event, hd_hub_count_fn on_count, void *arg);
 /* True when a token with these claims may publish to topic (admins always). */
 int hd_jp_may_publish(const hd_jp_server_t *jp, const hd_claims_t *claims, const char *topic);
 

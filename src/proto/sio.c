@@ -9,13 +9,13 @@
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "delivery/recovery.h"
 #include "net/ws_frame.h"
 #include "proto/sio_packet.h"
 
 #define MAX_NAMESPACES 16
 #define MAX_LIFECYCLE_HANDLERS 4 /* connect / disconnect listeners per namespace */
 #define SOCKET_ID_MAX 64          /* "/nsp#" + an Engine.IO sid for v3 clients */
-#define RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
 
 static const char *const reserved_events[] = {"connect", "connect_error", "disconnect", "disconnecting",
                                               "newListener", "removeListener"};
@@ -26,22 +26,6 @@ typedef struct handler {
   void *udata;
   char event[];
 } handler_t;
-
-typedef struct {
-  uint64_t id;         /* hub message id, also the offset clients echo back */
-  hd_hub_msg_t *msg;   /* holds the encoded forms */
-  char **rooms;        /* hub room keys it went to (NULL-terminated); NULL = every socket of nsp */
-  char **except;
-} recovery_packet_t;
-
-typedef struct {
-  char pid[24];
-  char id[SOCKET_ID_MAX];
-  char sub[128];
-  char **rooms;        /* hub room keys the socket was in (NULL-terminated) */
-  uint64_t last_msg_id;
-  uint64_t disconnected_ms;
-} recovery_session_t;
 
 typedef struct {
   char name[128];
@@ -56,8 +40,6 @@ typedef struct {
     void *udata;
   } on_disconnect[MAX_LIFECYCLE_HANDLERS];
   int connect_count, disconnect_count;
-  recovery_packet_t *ring;
-  uint32_t ring_head, ring_len;
 } nsp_t;
 
 /* A binary packet waiting for its attachments. */
@@ -113,7 +95,6 @@ struct hd_sio_server {
   nsp_t nsps[MAX_NAMESPACES];
   int nsp_count;
   int enc_text, enc_ws;   /* hub encoding slots */
-  hd_map_t sessions;      /* pid -> recovery_session_t, for disconnected sockets */
   client_t *waiting;      /* clients that have not connected a namespace yet (connect timeout) */
   uv_timer_t recovery_sweeper;
   size_t sockets;
@@ -144,21 +125,6 @@ int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len) {
   return n < 0 || (size_t)n >= len ? HD_ETOOBIG : n;
 }
 
-static void free_strv(char **v) {
-  for (char **p = v; p && *p; p++) free(*p);
-  free(v);
-}
-
-static char **dup_strv(const char *const *v, size_t n) {
-  char **out = calloc(n + 1, sizeof(*out));
-  for (size_t i = 0; out && i < n; i++)
-    if (!(out[i] = strdup(v[i]))) {
-      free_strv(out);
-      return NULL;
-    }
-  return out;
-}
-
 /* Sends a packet to the client (text part; binary attachments follow separately). */
 static int send_packet(client_t *c, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,
                        const char *data, size_t len) {
@@ -176,41 +142,25 @@ typedef struct {
   bool offset; /* append the message id as the recovery offset */
 } encode_ctx_t;
 
-/* Binary attachments travelling with a broadcast message (hub msg extra). */
-typedef struct {
-  size_t count;
-  hd_buf_t *bufs[];
-} attachments_t;
-
-static void attachments_free(void *extra) {
-  attachments_t *a = extra;
-  for (size_t i = 0; a && i < a->count; i++) hd_buf_unref(a->bufs[i]);
-  free(a);
-}
-
 static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
   const encode_ctx_t *ctx = arg;
   hd_sbuf_t args = {0}, text = {0};
-  /* the arguments: msg->data is either the array of them or one value */
-  if (msg->args) hd_sbuf_append(&args, msg->data, msg->data_len);
-  else hd_sbuf_printf(&args, "[%s]", msg->data);
+  hd_sbuf_append(&args, msg->args, msg->args_len);
   if (ctx->offset && args.len >= 2) {
     args.len--; /* drop ']' */
     hd_sbuf_printf(&args, "%s\"%llu\"]", args.len > 1 ? "," : "", (unsigned long long)msg->id);
   }
   hd_buf_t *b = NULL;
-  const char *event = msg->sio_event ? msg->sio_event : msg->event;
-  const attachments_t *att = msg->free_extra == attachments_free ? msg->extra : NULL;
-  if (att && args.ptr) { /* BINARY_EVENT: ["event", args...] with placeholders, then the attachments */
+  if (msg->attachment_count && args.ptr) { /* BINARY_EVENT: ["event", args...] with placeholders */
     hd_sbuf_t data = {0};
     hd_sbuf_puts(&data, "[\"");
-    hd_sbuf_json_escape(&data, event, strlen(event));
+    hd_sbuf_json_escape(&data, msg->event, strlen(msg->event));
     hd_sbuf_printf(&data, "\"%s%.*s]", args.len > 2 ? "," : "", (int)(args.len - 2), args.ptr + 1);
-    if (data.ptr && !hd_sio_packet_encode(&text, HD_SIO_BINARY_EVENT, ctx->nsp, HD_SIO_NO_ACK, (uint32_t)att->count,
+    if (data.ptr && !hd_sio_packet_encode(&text, HD_SIO_BINARY_EVENT, ctx->nsp, HD_SIO_NO_ACK, msg->attachment_count,
                                           data.ptr, data.len))
       b = hd_buf_from(text.ptr, text.len);
     hd_sbuf_free(&data);
-  } else if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, event, args.ptr, args.len)) {
+  } else if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, msg->event, args.ptr, args.len)) {
     b = hd_buf_from(text.ptr, text.len);
   }
   hd_sbuf_free(&args);
@@ -234,69 +184,17 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   if (!s->connected) return;
   hd_sio_server_t *sio = s->client->sio;
-  encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery_window_ms > 0};
-  hd_buf_t *text = hd_hub_msg_encoded(msg, sio->enc_text, encode_text, &ctx);
+  encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery != NULL};
+  hd_buf_t *text = hd_hub_msg_encoded(sio->hub, msg, sio->enc_text, encode_text, &ctx);
   if (!text) return;
-  hd_buf_t *frame = hd_eio_is_websocket(s->client->eio) ? hd_hub_msg_encoded(msg, sio->enc_ws, encode_ws, text) : NULL;
+  hd_buf_t *frame =
+      hd_eio_is_websocket(s->client->eio) ? hd_hub_msg_encoded(sio->hub, msg, sio->enc_ws, encode_ws, text) : NULL;
   if (hd_eio_send_prebuilt(s->client->eio, frame, (const char *)text->data, text->len)) return;
-  const attachments_t *att = msg->free_extra == attachments_free ? msg->extra : NULL;
-  for (size_t i = 0; att && i < att->count; i++) hd_eio_send(s->client->eio, att->bufs[i]->data, att->bufs[i]->len, true);
+  for (uint32_t i = 0; i < msg->attachment_count; i++)
+    hd_eio_send(s->client->eio, msg->attachments[i]->data, msg->attachments[i]->len, true);
 }
 
 /* --- recovery ----------------------------------------------------------------------------- */
-
-static void ring_drop_oldest(nsp_t *n) {
-  recovery_packet_t *p = &n->ring[n->ring_head];
-  hd_hub_msg_unref(p->msg);
-  free_strv(p->rooms);
-  free_strv(p->except);
-  n->ring_head = (n->ring_head + 1) % RECOVERY_MAX_PACKETS;
-  n->ring_len--;
-}
-
-static void ring_prune(hd_sio_server_t *sio, nsp_t *n, int64_t now_ms) {
-  while (n->ring_len &&
-         now_ms - n->ring[n->ring_head].msg->timestamp > (int64_t)sio->opt.recovery_window_ms)
-    ring_drop_oldest(n);
-}
-
-static void ring_push(hd_sio_server_t *sio, nsp_t *n, hd_hub_msg_t *msg, const char *const *rooms, size_t nrooms,
-                      const char *const *except, size_t nexcept) {
-  if (!n->ring && !(n->ring = calloc(RECOVERY_MAX_PACKETS, sizeof(*n->ring)))) return;
-  ring_prune(sio, n, msg->timestamp);
-  if (n->ring_len == RECOVERY_MAX_PACKETS) ring_drop_oldest(n);
-  recovery_packet_t *p = &n->ring[(n->ring_head + n->ring_len) % RECOVERY_MAX_PACKETS];
-  p->id = msg->id;
-  p->msg = hd_hub_msg_ref(msg);
-  p->rooms = nrooms ? dup_strv(rooms, nrooms) : NULL;
-  p->except = nexcept ? dup_strv(except, nexcept) : NULL;
-  n->ring_len++;
-}
-
-static bool strv_has(char **v, const char *s) {
-  for (; v && *v; v++)
-    if (!strcmp(*v, s)) return true;
-  return false;
-}
-
-/* Would a socket in `rooms` have received packet p? */
-static bool packet_reaches(const recovery_packet_t *p, char **rooms) {
-  if (p->rooms) {
-    bool in = false;
-    for (char **r = p->rooms; *r && !in; r++) in = strv_has(rooms, *r);
-    if (!in) return false;
-  }
-  for (char **e = p->except; e && *e; e++)
-    if (strv_has(rooms, *e)) return false;
-  return true;
-}
-
-static void session_free(void *value, void *arg) {
-  recovery_session_t *rs = value;
-  if (!rs) return;
-  free_strv(rs->rooms);
-  free(rs);
-}
 
 static void on_recovery_sweep(uv_timer_t *t) {
   hd_sio_server_t *sio = t->data;
@@ -305,42 +203,36 @@ static void on_recovery_sweep(uv_timer_t *t) {
     next = c->wait_next;
     if (now >= c->connect_deadline_ms) hd_eio_close(c->eio, "connect timeout");
   }
-  for (size_t i = 0; i < sio->sessions.cap; i++) {
-    recovery_session_t *rs = sio->sessions.slots[i].value;
-    if (sio->sessions.slots[i].hash && now - rs->disconnected_ms > sio->opt.recovery_window_ms) {
-      hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid));
-      session_free(rs, NULL);
-      i--; /* backward shift may have moved another entry into this slot */
-    }
-  }
-  int64_t wall = (int64_t)hd_clock_wall_ms();
-  for (int i = 0; i < sio->nsp_count; i++) ring_prune(sio, &sio->nsps[i], wall);
+  if (sio->opt.recovery) hd_recovery_sweep(sio->opt.recovery);
 }
 
-/* Remembers a socket that dropped without saying goodbye, so it can come back. */
+/* Remembers a socket that dropped without saying goodbye, so it can come back (on any shard). */
 static void session_save(hd_sio_socket_t *s) {
-  hd_sio_server_t *sio = s->client->sio;
-  recovery_session_t *rs = calloc(1, sizeof(*rs));
-  if (!rs) return;
-  memcpy(rs->pid, s->pid, sizeof rs->pid);
-  memcpy(rs->id, s->id, sizeof rs->id);
-  snprintf(rs->sub, sizeof rs->sub, "%s", s->claims ? s->claims->sub : "");
-  rs->rooms = calloc(s->member.room_count + 1, sizeof(*rs->rooms));
-  for (uint32_t i = 0; rs->rooms && i < s->member.room_count; i++) rs->rooms[i] = strdup(s->member.rooms[i].room->name);
-  rs->last_msg_id = s->member.last_msg_id;
-  rs->disconnected_ms = uv_now(sio->srv->loop);
-  session_free(hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid)), NULL);
-  if (hd_map_put(&sio->sessions, rs->pid, strlen(rs->pid), rs)) session_free(rs, NULL);
-}
-
-/* Hub observer: publishes to topics (rooms of "/") are recorded for recovery too. */
-static void observe(hd_hub_msg_t *msg, const char *const *rooms, size_t n, void *arg) {
-  hd_sio_server_t *sio = arg;
-  nsp_t *root = find_nsp(sio, "/", 1);
-  if (root && sio->opt.recovery_window_ms) ring_push(sio, root, msg, rooms, n, NULL, 0);
+  hd_recovery_session_t rs = {.last_msg_id = s->member.last_msg_id};
+  memcpy(rs.pid, s->pid, sizeof rs.pid);
+  snprintf(rs.id, sizeof rs.id, "%s", s->id);
+  snprintf(rs.sub, sizeof rs.sub, "%s", s->claims ? s->claims->sub : "");
+  snprintf(rs.nsp, sizeof rs.nsp, "%s", s->nsp->name);
+  rs.rooms = calloc(s->member.room_count + 1, sizeof(*rs.rooms));
+  for (uint32_t i = 0; rs.rooms && i < s->member.room_count; i++) rs.rooms[i] = strdup(s->member.rooms[i].room->name);
+  hd_recovery_save(s->client->sio->opt.recovery, &rs);
 }
 
 /* --- sockets ------------------------------------------------------------------------------ */
+
+static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client);
+
+/* A membership request from the adapter (socketsJoin, socketsLeave, disconnectSockets). */
+static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
+  hd_sio_socket_t *s = (hd_sio_socket_t *)m;
+  if (!s->connected) return;
+  hd_sio_server_t *sio = s->client->sio;
+  if (req == HD_HUB_REQ_JOIN && room) hd_hub_join(sio->hub, m, room, strlen(room));
+  else if (req == HD_HUB_REQ_LEAVE && room) hd_hub_leave(sio->hub, m, room, strlen(room));
+  else if (req == HD_HUB_REQ_DISCONNECT) socket_close(s, "server namespace disconnect", true);
+}
+
+static const hd_hub_member_ops_t member_ops = {deliver, on_request};
 
 static void ack_free(uv_handle_t *h) { free(h->data); }
 
@@ -374,7 +266,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   bool was_connected = s->connected;
   s->connected = false;
   while (s->acks) ack_finish(s->acks, NULL);
-  if (was_connected && sio->opt.recovery_window_ms && recoverable(reason)) session_save(s);
+  if (was_connected && sio->opt.recovery && recoverable(reason)) session_save(s);
   for (int i = 0; was_connected && i < s->nsp->disconnect_count; i++)
     s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
   hd_hub_leave_all(sio->hub, &s->member);
@@ -394,7 +286,7 @@ static int authenticate(hd_sio_server_t *sio, client_t *c, json_t *auth, hd_sio_
     return HD_EINVAL;
   }
   hd_claims_t claims;
-  int rc = hd_jwt_verify(&sio->opt.jwt, json_string_value(token), &claims, why);
+  int rc = sio->opt.authenticate(sio->opt.auth_arg, json_string_value(token), &claims, why);
   if (!rc && !(s->claims = malloc(sizeof(*s->claims)))) rc = HD_ENOMEM;
   if (!rc) *s->claims = claims;
   return rc;
@@ -416,43 +308,32 @@ static void connect_error(client_t *c, const char *nsp, const char *message, int
   hd_sbuf_free(&body);
 }
 
-typedef struct {
-  hd_sio_socket_t *socket;
-} replay_ctx_t;
-
 /* Tries to restore a dropped socket's id, rooms and missed packets; true when done. */
 static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   json_t *pid = json_object_get(auth, "pid"), *offset = json_object_get(auth, "offset");
-  if (!sio->opt.recovery_window_ms || !json_is_string(pid)) return false;
-  recovery_session_t *rs = hd_map_get(&sio->sessions, json_string_value(pid), json_string_length(pid));
-  if (!rs || uv_now(sio->srv->loop) - rs->disconnected_ms > sio->opt.recovery_window_ms) return false;
-  if (strcmp(rs->sub, s->claims ? s->claims->sub : "")) return false; /* no taking over another identity */
-  nsp_t *n = s->nsp;
-  ring_prune(sio, n, (int64_t)hd_clock_wall_ms());
-  uint64_t after = rs->last_msg_id;
-  if (json_is_string(offset)) { /* the client's last offset must still be in the ring */
-    after = strtoull(json_string_value(offset), NULL, 10);
-    bool found = false;
-    for (uint32_t i = 0; i < n->ring_len && !found; i++) found = n->ring[(n->ring_head + i) % RECOVERY_MAX_PACKETS].id == after;
-    if (!found) return false;
-  } else if (n->ring_len && n->ring[n->ring_head].id > after + 1 && after) {
-    return false; /* packets after the last delivery were dropped */
-  }
-  memcpy(s->id, rs->id, sizeof s->id);
-  memcpy(s->pid, rs->pid, sizeof s->pid);
-  for (char **r = rs->rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
+  if (!sio->opt.recovery || !json_is_string(pid)) return false;
+  hd_recovery_session_t rs;
+  hd_hub_msg_t **missed;
+  size_t n_missed;
+  if (!hd_recovery_take(sio->opt.recovery, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
+                        json_is_string(offset) ? json_string_value(offset) : NULL, &rs, &missed, &n_missed))
+    return false;
+  snprintf(s->id, sizeof s->id, "%s", rs.id);
+  memcpy(s->pid, rs.pid, sizeof s->pid);
+  for (char **r = rs.rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
   s->connected = true;
-  /* CONNECT reply, then what was missed, in order */
+  /* CONNECT reply, then what was missed, in order; their live copies still queued are skipped */
   char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
-  send_packet(s->client, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
-  for (uint32_t i = 0; i < n->ring_len; i++) {
-    recovery_packet_t *p = &n->ring[(n->ring_head + i) % RECOVERY_MAX_PACKETS];
-    if (p->id > after && packet_reaches(p, rs->rooms)) deliver(&s->member, p->msg);
+  send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  for (size_t i = 0; i < n_missed; i++) {
+    deliver(&s->member, missed[i]);
+    s->member.floor_id = missed[i]->id;
+    hd_hub_msg_unref(missed[i]);
   }
+  free(missed);
   s->member.last_msg_id = 0;
-  hd_map_del(&sio->sessions, rs->pid, strlen(rs->pid));
-  session_free(rs, NULL);
+  hd_recovery_session_clear(&rs);
   return true;
 }
 
@@ -467,7 +348,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   if (c->sockets[idx]) return; /* already connected: ignore, as Socket.IO does */
   hd_sio_socket_t *s = calloc(1, sizeof(*s));
   if (!s) return;
-  hd_hub_member_init(&s->member, deliver);
+  hd_hub_member_init(&s->member, &member_ops);
   s->client = c;
   s->nsp = n;
   s->nsp_index = idx;
@@ -501,7 +382,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     char body[256];
     int len = 0;
     if (hd_eio_session_version(c->eio) == 4) {
-      len = sio->opt.recovery_window_ms ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+      len = sio->opt.recovery ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
                                         : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
     }
     send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
@@ -715,7 +596,6 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
     free(sio);
     return NULL;
   }
-  hd_hub_set_observer(hub, observe, sio);
   uv_timer_init(srv->loop, &sio->recovery_sweeper);
   sio->recovery_sweeper.data = sio;
   uint64_t period = opt->connect_timeout_ms < 4000 ? opt->connect_timeout_ms / 4 + 1 : 1000;
@@ -733,15 +613,11 @@ void hd_sio_server_free(hd_sio_server_t *sio) {
   hd_eio_server_free(sio->eio);
   for (int i = 0; i < sio->nsp_count; i++) {
     nsp_t *n = &sio->nsps[i];
-    while (n->ring_len) ring_drop_oldest(n);
-    free(n->ring);
     for (handler_t *h = n->handlers, *next; h; h = next) {
       next = h->next;
       free(h);
     }
   }
-  hd_map_each(&sio->sessions, session_free, NULL);
-  hd_map_free(&sio->sessions);
   uv_close((uv_handle_t *)&sio->recovery_sweeper, free_server);
 }
 
@@ -780,55 +656,55 @@ int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnec
 }
 
 /* Broadcast with optional binary attachments (taken over by the message). */
-static size_t broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
-                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
-                        const char *args_json, attachments_t *att) {
-  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
-  if (!n || room_count > 64 || except_count > 16) {
-    attachments_free(att);
-    return 0;
-  }
+static int broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_member_t *skip, const char *event,
+                     const char *args_json, hd_buf_t **att, uint32_t natt, hd_hub_count_fn on_count, void *arg) {
+  nsp_t *n = find_nsp(sio, to->nsp, strlen(to->nsp));
   char keys[64][160], ekeys[16][160];
   const char *rk[64], *ek[16];
-  for (size_t i = 0; i < room_count; i++) {
-    if (hd_sio_room_key(nsp, rooms[i], keys[i], sizeof keys[i]) < 0) return attachments_free(att), 0;
+  size_t room_count = to->room_count;
+  bool ok = n && room_count <= 64 && to->except_count <= 16;
+  for (size_t i = 0; ok && i < room_count; i++) {
+    ok = hd_sio_room_key(to->nsp, to->rooms[i], keys[i], sizeof keys[i]) >= 0;
     rk[i] = keys[i];
   }
-  for (size_t i = 0; i < except_count; i++) {
-    if (hd_sio_room_key(nsp, except[i], ekeys[i], sizeof ekeys[i]) < 0) return attachments_free(att), 0;
+  for (size_t i = 0; ok && i < to->except_count; i++) {
+    ok = hd_sio_room_key(to->nsp, to->except[i], ekeys[i], sizeof ekeys[i]) >= 0;
     ek[i] = ekeys[i];
   }
-  if (!room_count) rk[room_count++] = n->all_room;
-  /* one room of "/" is also a JSON-protocol topic: it gets the topic's sequence, and the hub
-   * observer records it for recovery */
-  bool topic = !strcmp(nsp, "/") && room_count == 1 && rk[0] != n->all_room && !except_count && !skip;
-  hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, topic ? rk[0] : NULL, event, args_json, strlen(args_json));
-  if (!msg) {
-    attachments_free(att);
-    return 0;
+  if (!ok) {
+    for (uint32_t i = 0; i < natt; i++) hd_buf_unref(att[i]);
+    free(att);
+    return HD_EINVAL;
   }
-  msg->args = true;
-  if (att) msg->extra = att, msg->free_extra = attachments_free;
-  if (sio->opt.recovery_window_ms && !topic)
-    ring_push(sio, n, msg, rk[0] == n->all_room ? NULL : rk, rk[0] == n->all_room ? 0 : room_count, ek, except_count);
-  size_t d = hd_hub_publish(sio->hub, msg, rk, room_count, ek, except_count, skip ? &skip->member : NULL);
+  if (!room_count) rk[room_count++] = n->all_room;
+  /* one room of "/" is also a JSON-protocol topic (docs/protocol.md): the message gets its sequence */
+  uint32_t flags = to->flags;
+  if (!strcmp(n->name, "/") && room_count == 1 && rk[0] != n->all_room && !to->except_count && !skip)
+    flags |= HD_MSG_SEQUENCED;
+  hd_hub_target_t target = {n->name, rk, room_count, ek, to->except_count, flags};
+  hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, &target, event, args_json, strlen(args_json), att, natt);
+  if (!msg) return HD_ENOMEM;
+  int rc = hd_hub_publish(sio->hub, msg, skip, on_count, arg);
   hd_hub_msg_unref(msg);
-  return d;
+  return rc;
 }
 
-size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
-                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
-                        const char *args_json) {
-  return broadcast(sio, nsp, rooms, room_count, except, except_count, skip, event, args_json, NULL);
+int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,
+                     const char *args_json, hd_hub_count_fn on_count, void *arg) {
+  return broadcast(sio, to, skip ? &skip->member : NULL, event, args_json, NULL, 0, on_count, arg);
+}
+
+/* A broadcast to the socket's own room, on its own shard: recorded, so it can be recovered. */
+static int emit_recoverable(hd_sio_socket_t *s, const char *event, const char *args_json, hd_buf_t **att,
+                            uint32_t natt) {
+  const char *room = s->id;
+  hd_sio_target_t to = {s->nsp->name, &room, 1, NULL, 0, 0}; /* its id may be a JSON topic elsewhere */
+  return broadcast(s->client->sio, &to, NULL, event, args_json, att, natt, NULL, NULL);
 }
 
 int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
   if (!s->connected) return HD_ECLOSED;
-  hd_sio_server_t *sio = s->client->sio;
-  if (sio->opt.recovery_window_ms) { /* through the socket's own room, so it can be recovered */
-    const char *room = s->id;
-    return hd_sio_broadcast(sio, s->nsp->name, &room, 1, NULL, 0, NULL, event, args_json) ? 0 : HD_ECLOSED;
-  }
+  if (s->client->sio->opt.recovery) return emit_recoverable(s, event, args_json, NULL, 0);
   hd_sbuf_t text = {0};
   int rc = hd_sio_event_encode(&text, s->nsp->name, HD_SIO_NO_ACK, event, args_json, strlen(args_json));
   if (!rc) rc = hd_eio_send(s->client->eio, text.ptr, text.len, false);
@@ -875,20 +751,18 @@ static int send_binary(hd_sio_socket_t *s, hd_sio_type_t type, int64_t ack_id, j
 int hd_sio_emit_binary(hd_sio_socket_t *s, const char *event, json_t *args) {
   if (!s->connected) return HD_ECLOSED;
   hd_sio_server_t *sio = s->client->sio;
-  if (s->cur_att_n && sio->opt.recovery_window_ms) { /* through the socket's own room, recoverable */
-    attachments_t *att = malloc(sizeof(*att) + s->cur_att_n * sizeof(att->bufs[0]));
+  if (s->cur_att_n && sio->opt.recovery) { /* through the socket's own room, recoverable */
+    hd_buf_t **att = malloc(s->cur_att_n * sizeof(*att));
     char *text = json_dumps(args, JSON_COMPACT);
     if (!att || !text) {
       free(att);
       free(text);
       return HD_ENOMEM;
     }
-    att->count = s->cur_att_n;
-    for (size_t i = 0; i < att->count; i++) att->bufs[i] = hd_buf_ref(s->cur_att[i]);
-    const char *room = s->id;
-    size_t d = broadcast(sio, s->nsp->name, &room, 1, NULL, 0, NULL, event, text, att);
+    for (size_t i = 0; i < s->cur_att_n; i++) att[i] = hd_buf_ref(s->cur_att[i]);
+    int rc = emit_recoverable(s, event, text, att, (uint32_t)s->cur_att_n);
     free(text);
-    return d ? 0 : HD_ECLOSED;
+    return rc;
   }
   json_t *data = json_array();
   json_array_append_new(data, json_string(event));
@@ -941,7 +815,7 @@ hd_sio_socket_t *hd_sio_socket_find(hd_sio_server_t *sio, const char *nsp, const
   hd_hub_room_t *room = hd_hub_room(sio->hub, key, strlen(key));
   for (uint32_t i = 0; room && i < room->count; i++) { /* a JSON topic may share the name: check the kind */
     hd_hub_member_t *m = room->seats[i].member;
-    if (m->deliver == deliver && ((hd_sio_socket_t *)m)->connected && !strcmp(((hd_sio_socket_t *)m)->id, id))
+    if (m->ops == &member_ops && ((hd_sio_socket_t *)m)->connected && !strcmp(((hd_sio_socket_t *)m)->id, id))
       return (hd_sio_socket_t *)m;
   }
   return NULL;

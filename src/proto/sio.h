@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "auth/jwt.h"
+#include "auth/jwt.h" /* hd_claims_t only: tokens are verified by the authenticate callback */
+#include "delivery/recovery.h"
 #include "hub/hub.h"
 #include "net/server.h"
 #include "proto/eio.h"
@@ -35,12 +36,25 @@ typedef struct {
   uint64_t ping_interval_ms, ping_timeout_ms, upgrade_timeout_ms, connect_timeout_ms;
   size_t max_payload;
   bool allow_eio3;
-  uint64_t recovery_window_ms; /* 0 = no connection state recovery */
+  hd_recovery_t *recovery;     /* connection state recovery shared by the shards; NULL = off */
   uint32_t max_rooms_per_socket;
   uint32_t max_attachments;
   bool auth_optional;          /* sockets without auth.token are let in (anonymous) */
-  hd_jwt_config_t jwt;
+  /* Verifies a CONNECT's auth.token: 0 with *out filled, else a negative HD_E* with *why. */
+  int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
+  void *auth_arg;
 } hd_sio_options_t;
+
+/* Where a broadcast goes: rooms of nsp (application names; none = every socket of nsp), minus the
+ * sockets in except rooms; flags HD_MSG_* (volatile, local). */
+typedef struct {
+  const char *nsp;
+  const char *const *rooms;
+  size_t room_count;
+  const char *const *except;
+  size_t except_count;
+  uint32_t flags;
+} hd_sio_target_t;
 
 /* A new Socket.IO server on srv using hub for rooms; NULL when out of memory or a namespace is invalid. */
 hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio_options_t *opt);
@@ -68,11 +82,11 @@ int hd_sio_emit_binary(hd_sio_socket_t *s, const char *event, json_t *args);
 int hd_sio_ack(hd_sio_socket_t *s, int64_t ack_id, const char *args_json);
 /* Same with the current event's binary attachments (BINARY_ACK). */
 int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args);
-/* Broadcasts to the sockets of nsp in any of rooms (all sockets of nsp when room_count is 0), except
- * those in except rooms and `skip`. Encoded once per wire form. Returns deliveries. */
-size_t hd_sio_broadcast(hd_sio_server_t *sio, const char *nsp, const char *const *rooms, size_t room_count,
-                        const char *const *except, size_t except_count, hd_sio_socket_t *skip, const char *event,
-                        const char *args_json);
+/* Broadcasts event with args_json (a JSON array text) to `to` on every shard, skipping `skip` (may
+ * be NULL), through the hub's one publish path: encoded once per wire form and shard. on_count (may
+ * be NULL) gets the total deliveries on this shard's thread once every shard delivered. 0 or HD_E*. */
+int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,
+                     const char *args_json, hd_hub_count_fn on_count, void *arg);
 /* Room membership of a socket (room names as the application sees them). */
 int hd_sio_join(hd_sio_socket_t *s, const char *room);
 int hd_sio_leave(hd_sio_socket_t *s, const char *room);

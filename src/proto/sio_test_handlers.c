@@ -58,7 +58,8 @@ static void on_broadcast(hd_sio_socket_t *s, const char *event, json_t *args, in
   char *text = json_dumps(first, JSON_COMPACT);
   json_decref(first);
   if (!text) return;
-  hd_sio_broadcast(udata, hd_sio_socket_nsp(s), NULL, 0, NULL, 0, NULL, "msg", text);
+  hd_sio_target_t to = {.nsp = hd_sio_socket_nsp(s)};
+  hd_sio_broadcast(udata, &to, NULL, "msg", text, NULL, NULL);
   free(text);
 }
 

@@ -1,45 +1,105 @@
-/* Unit tests for the hub: join/leave bookkeeping, fan-out once per member across rooms, except
- * rooms, per-room sequence and bounded history with replay, encoded-frame caching. */
+/* Unit tests for the hub and the publish path: join/leave bookkeeping, fan-out once per member across
+ * rooms, except rooms, topic sequences and bounded history with replay, per-shard encoded-frame
+ * caches, and several shards on their own threads delivering through mailboxes (counts gathered
+ * back, concurrent publishes to one topic in sequence order everywhere). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <uv.h>
 
+#include "cluster/local.h"
 #include "core/error.h"
+#include "delivery/history.h"
 #include "hub/hub.h"
 
 typedef struct {
   hd_hub_member_t member; /* first: the deliver callback casts back */
   int received;
   uint64_t last_seq;
+  bool in_order;          /* every sequenced message was last_seq + 1 */
 } test_member_t;
 
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   test_member_t *t = (test_member_t *)m;
   t->received++;
-  t->last_seq = msg->seq;
+  if (msg->seq) {
+    if (t->last_seq && msg->seq != t->last_seq + 1) t->in_order = false;
+    t->last_seq = msg->seq;
+  }
 }
+
+static const hd_hub_member_ops_t ops = {deliver, NULL};
 
 #define JOIN(hub, m, name) assert_int_equal(hd_hub_join(hub, &(m)->member, name, strlen(name)), 0)
 
-static hd_hub_limits_t limits = {.history_count = 3, .history_max_age_ms = 0, .max_rooms_per_member = 4};
+static hd_hub_limits_t limits = {.max_rooms_per_member = 4};
 
-static size_t publish(hd_hub_t *hub, const char *room, const char *const *rooms, size_t n, const char *const *except,
+/* A node of `count` shards, each with its loop, mailbox and hub. */
+typedef struct {
+  uint32_t count;
+  hd_hub_shared_t shared;
+  hd_adapter_t *adapter;
+  hd_history_t *history;
+  uv_loop_t loops[2];
+  hd_mailbox_t mailboxes[2];
+  hd_hub_t *hubs[2];
+} node_t;
+
+static void node_init(node_t *n, uint32_t count, uint32_t history) {
+  memset(n, 0, sizeof(*n));
+  n->count = count;
+  assert_int_equal(hd_hub_shared_init(&n->shared, count), 0);
+  n->adapter = hd_local_adapter_new(count);
+  n->history = hd_history_new(history, 0);
+  n->shared.adapter = n->adapter;
+  n->shared.history = n->history;
+  for (uint32_t i = 0; i < count; i++) {
+    uv_loop_init(&n->loops[i]);
+    assert_int_equal(hd_mailbox_init(&n->mailboxes[i], &n->loops[i]), 0);
+    n->hubs[i] = hd_hub_new(&limits, &n->shared, i, &n->mailboxes[i]);
+    hd_local_adapter_attach(n->adapter, i, n->hubs[i], &n->mailboxes[i]);
+  }
+}
+
+static void node_free(node_t *n) {
+  for (uint32_t i = 0; i < n->count; i++) hd_mailbox_close(&n->mailboxes[i]);
+  for (uint32_t i = 0; i < n->count; i++) {
+    hd_hub_free(n->hubs[i]);
+    uv_run(&n->loops[i], UV_RUN_DEFAULT);
+    hd_mailbox_destroy(&n->mailboxes[i]);
+    assert_int_equal(uv_loop_close(&n->loops[i]), 0);
+  }
+  n->adapter->ops->free(n->adapter);
+  hd_history_free(n->history);
+  hd_hub_shared_destroy(&n->shared);
+}
+
+static void add_count(void *arg, const hd_hub_msg_t *msg, size_t delivered) { *(size_t *)arg += delivered + 1000; }
+
+/* Publishes to rooms (the first a topic when sequenced) and returns the deliveries of one shard. */
+static size_t publish(hd_hub_t *hub, uint32_t flags, const char *const *rooms, size_t n, const char *const *except,
                       size_t ne) {
-  hd_hub_msg_t *msg = hd_hub_msg_new(hub, room, "ev", "{}", 2);
-  size_t d = hd_hub_publish(hub, msg, rooms, n, except, ne, NULL);
+  hd_hub_target_t to = {NULL, rooms, n, except, ne, flags};
+  hd_hub_msg_t *msg = hd_hub_msg_new(hub, &to, "ev", "[{}]", 4, NULL, 0);
+  size_t total = 0;
+  assert_int_equal(hd_hub_publish(hub, msg, NULL, add_count, &total), 0);
   hd_hub_msg_unref(msg);
-  return d;
+  assert_true(total >= 1000); /* one shard: counted before publish returns */
+  return total - 1000;
 }
 
 static void test_join_leave(void **state) {
-  hd_hub_t *hub = hd_hub_new(&limits);
+  node_t node;
+  node_init(&node, 1, 0);
+  hd_hub_t *hub = node.hubs[0];
   test_member_t a = {0}, b = {0}, c = {0};
-  hd_hub_member_init(&a.member, deliver);
-  hd_hub_member_init(&b.member, deliver);
-  hd_hub_member_init(&c.member, deliver);
+  hd_hub_member_init(&a.member, &ops);
+  hd_hub_member_init(&b.member, &ops);
+  hd_hub_member_init(&c.member, &ops);
   JOIN(hub, &a, "r1");
   JOIN(hub, &a, "r1"); /* idempotent */
   JOIN(hub, &b, "r1");
@@ -64,77 +124,165 @@ static void test_join_leave(void **state) {
   hd_hub_leave_all(hub, &b.member);
   hd_hub_leave_all(hub, &c.member);
   assert_int_equal(hd_hub_room_count(hub), 0);
-  hd_hub_free(hub);
+  node_free(&node);
 }
 
 static void test_fanout_once_and_except(void **state) {
-  hd_hub_t *hub = hd_hub_new(&limits);
+  node_t node;
+  node_init(&node, 1, 0);
+  hd_hub_t *hub = node.hubs[0];
   test_member_t m[3] = {0};
-  for (int i = 0; i < 3; i++) hd_hub_member_init(&m[i].member, deliver);
+  for (int i = 0; i < 3; i++) hd_hub_member_init(&m[i].member, &ops);
   JOIN(hub, &m[0], "a");
   JOIN(hub, &m[0], "b");
   JOIN(hub, &m[1], "b");
   JOIN(hub, &m[2], "c");
   JOIN(hub, &m[2], "b");
   const char *ab[] = {"a", "b", "nobody"};
-  assert_int_equal(publish(hub, NULL, ab, 3, NULL, 0), 3); /* m0 once although in a and b */
+  assert_int_equal(publish(hub, 0, ab, 3, NULL, 0), 3); /* m0 once although in a and b */
   assert_int_equal(m[0].received, 1);
   const char *except[] = {"c"};
-  assert_int_equal(publish(hub, NULL, ab, 2, except, 1), 2);
+  assert_int_equal(publish(hub, 0, ab, 2, except, 1), 2);
   assert_int_equal(m[2].received, 1);
   for (int i = 0; i < 3; i++) hd_hub_leave_all(hub, &m[i].member);
-  hd_hub_free(hub);
+  node_free(&node);
 }
 
 static void collect(hd_hub_msg_t *msg, void *arg) { ((uint64_t *)arg)[((uint64_t *)arg)[0]++ + 1] = msg->seq; }
 
 static void test_history_and_replay(void **state) {
-  hd_hub_t *hub = hd_hub_new(&limits);
+  node_t node;
+  node_init(&node, 1, 3);
+  hd_hub_t *hub = node.hubs[0];
+  hd_history_t *h = node.history;
   test_member_t a = {0};
-  hd_hub_member_init(&a.member, deliver);
-  assert_int_equal(hd_hub_room_keep_history(hub, "t", 1), 0);
+  hd_hub_member_init(&a.member, &ops);
   const char *t[] = {"t"};
-  for (int i = 0; i < 2; i++) publish(hub, "t", t, 1, NULL, 0); /* nobody online: kept anyway */
+  publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0); /* not a kept topic yet: no sequence */
+  assert_int_equal(hd_history_topic_count(h), 0);
+  assert_int_equal(hd_history_keep(h, "t"), 0);
+  for (int i = 0; i < 2; i++) publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0); /* nobody online: kept anyway */
   JOIN(hub, &a, "t");
-  publish(hub, "t", t, 1, NULL, 0);
+  publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0);
   uint64_t base = a.last_seq - 3; /* sequences start at a per-process base */
   assert_true(base > 1000000000000000ULL && a.last_seq < (1ULL << 53));
-  uint64_t got[8] = {0};
-  assert_true(hd_hub_replay(hub, "t", 1, NULL, base + 1, collect, got));
+  assert_int_equal(hd_history_top(h, "t"), base + 3);
+  uint64_t got[8] = {0}, top = 0;
+  assert_true(hd_history_replay(h, "t", NULL, base + 1, collect, got, &top));
+  assert_int_equal(top, base + 3);
   assert_int_equal(got[0], 2);
   assert_int_equal(got[1], base + 2);
   assert_int_equal(got[2], base + 3);
-  publish(hub, "t", t, 1, NULL, 0); /* seq 4 evicts seq 1 (history of 3) */
+  publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0); /* seq 4 evicts seq 1 (history of 3) */
   memset(got, 0, sizeof got);
-  assert_false(hd_hub_replay(hub, "t", 1, NULL, base, collect, got)); /* seq 1 is gone */
+  assert_false(hd_history_replay(h, "t", NULL, base, collect, got, NULL)); /* seq 1 is gone */
   assert_int_equal(got[0], 3);
   memset(got, 0, sizeof got);
-  assert_true(hd_hub_replay(hub, "t", 1, NULL, base + 1, collect, got));
+  assert_true(hd_history_replay(h, "t", NULL, base + 1, collect, got, NULL));
   memset(got, 0, sizeof got);
-  assert_false(hd_hub_replay(hub, "t", 1, NULL, base - 5, collect, got)); /* from before this process */
+  assert_false(hd_history_replay(h, "t", NULL, base - 5, collect, got, NULL)); /* from before this process */
   memset(got, 0, sizeof got);
-  assert_false(hd_hub_replay(hub, "t", 1, NULL, base + 99, collect, got)); /* from the future */
+  assert_false(hd_history_replay(h, "t", NULL, base + 99, collect, got, NULL)); /* from the future */
+  /* a member's floor skips what it was already replayed */
+  int before = a.received;
+  hd_hub_member_set_floor(&a.member, "t", 1, base + 5);
+  publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0); /* seq 5: at the floor */
+  assert_int_equal(a.received, before);
+  publish(hub, HD_MSG_SEQUENCED, t, 1, NULL, 0); /* seq 6 */
+  assert_int_equal(a.received, before + 1);
   hd_hub_leave_all(hub, &a.member);
-  assert_non_null(hd_hub_room(hub, "t", 1)); /* history keeps the room */
-  hd_hub_free(hub);
+  node_free(&node);
 }
 
 static int encodes;
 static hd_buf_t *encode(const hd_hub_msg_t *msg, void *arg) {
   encodes++;
-  return hd_buf_from(msg->data, msg->data_len);
+  return hd_buf_from(msg->args, msg->args_len);
 }
 
-static void test_encoded_cache(void **state) {
-  hd_hub_t *hub = hd_hub_new(&limits);
-  int enc = hd_hub_encoding_id(hub, "test/plain");
-  assert_int_equal(hd_hub_encoding_id(hub, "test/plain"), enc);
-  hd_hub_msg_t *msg = hd_hub_msg_new(hub, "r", "ev", "[1]", 3);
-  for (int i = 0; i < 100; i++) assert_memory_equal(hd_hub_msg_encoded(msg, enc, encode, NULL)->data, "[1]", 3);
-  assert_int_equal(encodes, 1);
-  assert_string_not_equal(msg->message_id, "");
+static void test_encoded_cache_per_shard(void **state) {
+  node_t node;
+  node_init(&node, 2, 0);
+  int enc = hd_hub_encoding_id(node.hubs[0], "test/plain");
+  assert_int_equal(hd_hub_encoding_id(node.hubs[0], "test/plain"), enc);
+  const char *r[] = {"r"};
+  hd_hub_target_t to = {NULL, r, 1, NULL, 0, 0};
+  hd_hub_msg_t *msg = hd_hub_msg_new_value(node.hubs[0], &to, "ev", "1", 1);
+  encodes = 0;
+  for (int i = 0; i < 100; i++)
+    assert_memory_equal(hd_hub_msg_encoded(node.hubs[i % 2], msg, enc, encode, NULL)->data, "[1]", 3);
+  assert_int_equal(encodes, 2); /* once per shard */
+  assert_ptr_not_equal(hd_hub_msg_encoded(node.hubs[0], msg, enc, encode, NULL),
+                       hd_hub_msg_encoded(node.hubs[1], msg, enc, encode, NULL));
+  assert_true(msg->single_arg);
   hd_hub_msg_unref(msg);
-  hd_hub_free(hub);
+  node_free(&node);
+}
+
+/* --- two shards on two threads ------------------------------------------------------------ */
+
+typedef struct {
+  node_t *node;
+  uint32_t shard;
+  test_member_t members[3];
+  int publishes;
+  size_t counted;     /* deliveries reported back for this shard's publishes (+1000 each) */
+  uv_barrier_t *start;
+} worker_t;
+
+static void run_worker(void *arg) {
+  worker_t *w = arg;
+  hd_hub_t *hub = w->node->hubs[w->shard];
+  uv_barrier_wait(w->start);
+  const char *t[] = {"topic"};
+  for (int i = 0; i < w->publishes; i++) {
+    hd_hub_target_t to = {NULL, t, 1, NULL, 0, HD_MSG_SEQUENCED};
+    hd_hub_msg_t *msg = hd_hub_msg_new(hub, &to, "ev", "[1]", 3, NULL, 0);
+    assert_int_equal(hd_hub_publish(hub, msg, NULL, add_count, &w->counted), 0);
+    hd_hub_msg_unref(msg);
+    if (i % 16 == 0) uv_run(&w->node->loops[w->shard], UV_RUN_NOWAIT);
+  }
+  /* let the other shard's messages and the counts arrive */
+  for (int spins = 0; spins < 2000 && w->counted < (size_t)w->publishes * 1000 + (size_t)w->publishes * 6; spins++) {
+    uv_run(&w->node->loops[w->shard], UV_RUN_NOWAIT);
+    uv_sleep(1);
+  }
+}
+
+static void test_two_shards_in_sequence_order(void **state) {
+  node_t node;
+  node_init(&node, 2, 16);
+  assert_int_equal(hd_history_keep(node.history, "topic"), 0);
+  uv_barrier_t start;
+  uv_barrier_init(&start, 2);
+  worker_t w[2];
+  for (uint32_t s = 0; s < 2; s++) {
+    w[s] = (worker_t){.node = &node, .shard = s, .publishes = 300, .start = &start};
+    for (int i = 0; i < 3; i++) {
+      hd_hub_member_init(&w[s].members[i].member, &ops);
+      w[s].members[i].in_order = true;
+      JOIN(node.hubs[s], &w[s].members[i], "topic");
+    }
+  }
+  uv_thread_t thread;
+  assert_int_equal(uv_thread_create(&thread, run_worker, &w[1]), 0);
+  run_worker(&w[0]);
+  uv_thread_join(&thread);
+  for (int k = 0; k < 50; k++) /* the last counts may still be in flight */
+    for (uint32_t s = 0; s < 2; s++) uv_run(&node.loops[s], UV_RUN_NOWAIT);
+  for (uint32_t s = 0; s < 2; s++) {
+    /* every publish reached the 3 members of each shard: 6 deliveries counted back per publish */
+    assert_int_equal(w[s].counted, (size_t)w[s].publishes * 1006);
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(w[s].members[i].received, 600);
+      assert_true(w[s].members[i].in_order);
+      assert_int_equal(w[s].members[i].last_seq, hd_history_top(node.history, "topic"));
+    }
+  }
+  for (uint32_t s = 0; s < 2; s++)
+    for (int i = 0; i < 3; i++) hd_hub_leave_all(node.hubs[s], &w[s].members[i].member);
+  uv_barrier_destroy(&start);
+  node_free(&node);
 }
 
 int main(void) {
@@ -142,7 +290,8 @@ int main(void) {
       cmocka_unit_test(test_join_leave),
       cmocka_unit_test(test_fanout_once_and_except),
       cmocka_unit_test(test_history_and_replay),
-      cmocka_unit_test(test_encoded_cache),
+      cmocka_unit_test(test_encoded_cache_per_shard),
+      cmocka_unit_test(test_two_shards_in_sequence_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,36 @@
+/* Topic sequences and history (a delivery guarantee): every message published to a topic gets the
+ * topic's next sequence, strictly increasing and gap-free whichever shard publishes, and the last
+ * `count` of them (younger than max_age_ms) stay replayable. Shared by the shards of a node: the
+ * hub appends under its publish lock; subscribers read under this module's own lock. Sequences start
+ * at the process start time in ms x 1000, so they keep increasing across restarts (below 2^53). */
+#ifndef HD_HISTORY_H
+#define HD_HISTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/hub.h"
+
+/* A new history keeping `count` messages per topic (0 = sequences only) for at most max_age_ms
+ * (0 = no age limit); NULL when out of memory. */
+hd_history_t *hd_history_new(uint32_t count, uint64_t max_age_ms);
+void hd_history_free(hd_history_t *h);
+/* Makes topic a sequenced topic that keeps its history from now on (JSON-protocol topics:
+ * subscribed or published to); messages to other rooms get no sequence. 0 or HD_ENOMEM. */
+int hd_history_keep(hd_history_t *h, const char *topic);
+/* Gives msg the next sequence of its topic (msg->rooms[0]) and keeps it, when that is a sequenced
+ * topic (else msg->seq stays 0). 0. */
+int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg);
+/* The last sequence given in topic (its starting point when none was). */
+uint64_t hd_history_top(hd_history_t *h, const char *topic);
+/* Calls fn for each kept message of topic with seq > after_seq, oldest first, that reached
+ * member_room (the topic itself or the topic with params); fn runs outside the lock. *top gets the
+ * topic's last sequence at the time of the read. Returns true when the history reaches back far
+ * enough (nothing after after_seq was dropped). */
+bool hd_history_replay(hd_history_t *h, const char *topic, const char *member_room, uint64_t after_seq,
+                       void (*fn)(hd_hub_msg_t *msg, void *arg), void *arg, uint64_t *top);
+/* Topics known. */
+size_t hd_history_topic_count(hd_history_t *h);
+
+#endif

@@ -1,0 +1,48 @@
+/* Socket.IO connection state recovery (a delivery guarantee), shared by the shards of a node: the
+ * packets broadcast in each namespace during the recovery window (recorded under the hub's publish
+ * lock, in id order), and the sessions of sockets that dropped, by private id (pid), so a client
+ * that comes back on any shard gets its id, its rooms and what it missed. */
+#ifndef HD_RECOVERY_H
+#define HD_RECOVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/hub.h"
+
+#define HD_RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
+
+typedef struct hd_recovery hd_recovery_t;
+
+/* What a dropped socket leaves behind. rooms: hub room keys (NULL-terminated, owned). */
+typedef struct {
+  char pid[24];
+  char id[64];
+  char sub[128];          /* identity of its token ("" when anonymous): only it may take it back */
+  char nsp[128];
+  char **rooms;
+  uint64_t last_msg_id;   /* the last message it was sent */
+} hd_recovery_session_t;
+
+/* A recovery store keeping window_ms of packets (at most max_packets per namespace). NULL on OOM. */
+hd_recovery_t *hd_recovery_new(uint64_t window_ms, uint32_t max_packets);
+void hd_recovery_free(hd_recovery_t *rec);
+/* Hub observer (hd_hub_shared_t.observer): records msg unless it is volatile or wants acks. */
+void hd_recovery_observe(hd_hub_msg_t *msg, void *rec);
+/* Keeps a dropped socket's session (rooms taken over; any older one with its pid replaced). */
+void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s);
+/* Takes back the session of pid for identity sub in nsp when it is still within the window and the
+ * client's offset (NULL: the session's last message) is still recorded: fills *out (caller frees
+ * with hd_recovery_session_clear) and the missed messages that a socket in its rooms would have got,
+ * in order (*missed: refs the caller drops, array freed with free()). False when not recoverable. */
+bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, const char *sub, const char *offset,
+                      hd_recovery_session_t *out, hd_hub_msg_t ***missed, size_t *n_missed);
+/* Frees a session's rooms. */
+void hd_recovery_session_clear(hd_recovery_session_t *s);
+/* Drops sessions and packets older than the window (any thread). */
+void hd_recovery_sweep(hd_recovery_t *rec);
+/* Sessions waiting to be taken back. */
+size_t hd_recovery_session_count(hd_recovery_t *rec);
+
+#endif

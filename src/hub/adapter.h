@@ -1,0 +1,31 @@
+/* The adapter: how a publish reaches every shard of this node and, for a cluster adapter, the other
+ * nodes — a struct of functions, like socket.io's Adapter. The local adapter (cluster/local.c)
+ * delivers across this node's shards through their mailboxes; a Redis adapter plugs in behind the
+ * same interface. */
+#ifndef HD_ADAPTER_H
+#define HD_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub/hub.h"
+
+typedef struct {
+  /* Delivers msg (its target inside) on every shard, from shard `from` (skip is a member of from, or
+   * NULL). Called under the hub's publish lock, so messages leave in id order. on_count(arg, total)
+   * runs on from's thread once every shard delivered (NULL: nobody waits). 0 or HD_E*. */
+  int (*broadcast)(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_member_t *skip,
+                   hd_hub_count_fn on_count, void *arg);
+  /* Applies req (join/leave `room`, or disconnect) on every shard to the members of to's rooms minus
+   * its except rooms (hd_hub_apply). 0 or HD_E*. */
+  int (*request)(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
+  /* Nodes in the cluster, this one included (1 for the local adapter). */
+  uint32_t (*server_count)(hd_adapter_t *a);
+  void (*free)(hd_adapter_t *a);
+} hd_adapter_ops_t;
+
+struct hd_adapter {
+  const hd_adapter_ops_t *ops;
+};
+
+#endif

@@ -1,0 +1,159 @@
+/* The node: shared state, the shards and their threads, signals, start-up and teardown (see node.h). */
+#include "node/node.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cluster/local.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "node/shard.h"
+hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop); /* TEMPORARY */
+
+typedef struct {
+  const hd_config_t *cfg;
+  uint32_t count;
+  hd_app_shared_t shared;
+  hd_adapter_t *adapter;
+  hd_shard_t *shards;
+  hd_store_t *store;          /* the first handle (shard 0's) */
+  uv_signal_t sig_term, sig_int;
+  bool stopping;
+} node_t;
+
+unsigned hd_node_shard_count(const hd_config_t *cfg) {
+  if (cfg->shards > 0) return (unsigned)cfg->shards;
+  unsigned n = uv_available_parallelism();
+  return n ? n : 1;
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  node_t *node = h->data;
+  HD_INFO("server", "signal received, shutting down", "signal=%d grace_ms=%lld shards=%u", signum,
+          (long long)node->cfg->shutdown_grace, node->count);
+  if (node->stopping) { /* a second signal: stop now */
+    for (uint32_t i = 0; i < node->count; i++) hd_shard_halt(&node->shards[i]);
+    return;
+  }
+  node->stopping = true;
+  for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
+  uv_close((uv_handle_t *)&node->sig_term, NULL); /* the loop may end once the shards are done */
+  uv_close((uv_handle_t *)&node->sig_int, NULL);
+  node->sig_term.data = node->sig_int.data = NULL;
+}
+
+static void shard_thread(void *arg) {
+  hd_shard_t *sh = arg;
+  uv_run(&sh->loop, UV_RUN_DEFAULT);
+}
+
+/* Opens the store on shard 0's loop and a handle for each other shard. */
+static int open_store(node_t *node) {
+  const hd_config_t *cfg = node->cfg;
+  char db[4096], err[512];
+  if (*cfg->db) snprintf(db, sizeof db, "%s", cfg->db);
+  else snprintf(db, sizeof db, "%s/herald.db", cfg->data_dir);
+  if (!(node->store = hd_store_open(&node->shards[0].loop, db, err, sizeof err))) {
+    HD_ERROR("app", "cannot open the store", "path=%s err=\"%s\"", db, err);
+    return HD_EIO;
+  }
+  node->shards[0].store = node->store;
+  for (uint32_t i = 1; i < node->count; i++)
+    if (!(node->shards[i].store = hd_store_attach(node->store, &node->shards[i].loop))) return HD_ENOMEM;
+  return 0;
+}
+
+/* Refuses a port another process listens on: the shards' SO_REUSEPORT would otherwise share it with
+ * that process silently. A plain bind (no SO_REUSEPORT) fails with EADDRINUSE when it is taken. */
+static int probe_port(const hd_config_t *cfg, int port) {
+  struct sockaddr_storage addr;
+  int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, port, (struct sockaddr_in6 *)&addr)
+                                   : uv_ip4_addr(cfg->host, port, (struct sockaddr_in *)&addr);
+  if (rc) return rc;
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+  if (fd < 0) return uv_translate_sys_error(errno);
+  socklen_t len = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) || bind(fd, (struct sockaddr *)&addr, len)
+           ? uv_translate_sys_error(errno)
+           : 0;
+  close(fd);
+  return rc;
+}
+
+/* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
+static int start(node_t *node) {
+  const hd_config_t *cfg = node->cfg;
+  int rc = hd_app_shared_init(&node->shared, cfg, node->count);
+  if (rc) return rc;
+  if (!(node->adapter = hd_local_adapter_new(node->count))) return HD_ENOMEM;
+  node->shared.hub.adapter = node->adapter;
+  for (uint32_t i = 0; i < node->count; i++)
+    if ((rc = hd_shard_init(&node->shards[i], i, cfg))) return rc;
+  if ((rc = open_store(node))) return rc;
+  for (uint32_t i = 0; i < node->count; i++) {
+    hd_shard_t *sh = &node->shards[i];
+    if ((rc = hd_shard_start_app(sh, &node->shared, sh->store))) return rc;
+    hd_local_adapter_attach(node->adapter, i, sh->app.hub, &sh->mailbox);
+  }
+  int port = (int)cfg->port;
+  if (node->count > 1 && port && (rc = probe_port(cfg, port))) {
+    HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port, uv_strerror(rc));
+    return rc;
+  }
+  for (uint32_t i = 0; i < node->count; i++) { /* shard 0 picks the port (--port 0), the others share it */
+    if ((rc = hd_server_listen(&node->shards[i].server, port, node->count > 1))) {
+      HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port,
+               rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+      return rc;
+    }
+    if (i == 0) port = hd_server_port(&node->shards[0].server);
+  }
+  return 0;
+}
+
+int hd_node_run(const hd_config_t *cfg) {
+  node_t node = {.cfg = cfg, .count = hd_node_shard_count(cfg)};
+  signal(SIGPIPE, SIG_IGN);
+  node.shards = calloc(node.count, sizeof(*node.shards));
+  int rc = node.shards ? start(&node) : HD_ENOMEM;
+  if (!rc) {
+    uv_loop_t *main_loop = &node.shards[0].loop;
+    uv_signal_init(main_loop, &node.sig_term);
+    uv_signal_init(main_loop, &node.sig_int);
+    node.sig_term.data = node.sig_int.data = &node;
+    uv_signal_start(&node.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&node.sig_int, on_signal, SIGINT);
+    const hd_server_t *s0 = &node.shards[0].server;
+    HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
+            hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",
+            s0->web_root_real ? s0->web_root_real : "(missing)");
+    for (uint32_t i = 1; i < node.count; i++) {
+      hd_shard_t *sh = &node.shards[i];
+      if (uv_thread_create(&sh->thread, shard_thread, sh) == 0) sh->thread_started = true;
+      else HD_ERROR("server", "cannot start a shard thread", "shard=%u", i);
+    }
+    uv_run(main_loop, UV_RUN_DEFAULT);
+    for (uint32_t i = 1; i < node.count; i++)
+      if (node.shards[i].thread_started) uv_thread_join(&node.shards[i].thread);
+    uint32_t left = 0;
+    for (uint32_t i = 0; i < node.count; i++) left += node.shards[i].server.conn_count;
+    HD_INFO("server", "stopped", "connections_left=%u", left);
+    if (node.sig_term.data) {
+      uv_close((uv_handle_t *)&node.sig_term, NULL);
+      uv_close((uv_handle_t *)&node.sig_int, NULL);
+    }
+  } else {
+    HD_ERROR("server", "cannot start", "err=\"%s\"", rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+  }
+  for (uint32_t i = 0; node.shards && i < node.count; i++) hd_shard_close_mailbox(&node.shards[i]);
+  for (uint32_t i = 0; node.shards && i < node.count; i++) hd_shard_free(&node.shards[i]);
+  if (node.adapter) node.adapter->ops->free(node.adapter);
+  hd_app_shared_free(&node.shared);
+  free(node.shards);
+  return rc ? 1 : 0;
+}
