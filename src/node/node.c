@@ -40,11 +40,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     for (uint32_t i = 0; i < node->count; i++) hd_shard_halt(&node->shards[i]);
     return;
   }
-  node->stopping = true;
+  node->stopping = true; /* the handlers stay: a second signal stops at once */
   for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
-  uv_close((uv_handle_t *)&node->sig_term, NULL); /* the loop may end once the shards are done */
-  uv_close((uv_handle_t *)&node->sig_int, NULL);
-  node->sig_term.data = node->sig_int.data = NULL;
 }
 
 static void shard_thread(void *arg) {
@@ -143,10 +140,8 @@ int hd_node_run(const hd_config_t *cfg) {
     uint32_t left = 0;
     for (uint32_t i = 0; i < node.count; i++) left += node.shards[i].server.conn_count;
     HD_INFO("server", "stopped", "connections_left=%u", left);
-    if (node.sig_term.data) {
-      uv_close((uv_handle_t *)&node.sig_term, NULL);
-      uv_close((uv_handle_t *)&node.sig_int, NULL);
-    }
+    uv_close((uv_handle_t *)&node.sig_term, NULL);
+    uv_close((uv_handle_t *)&node.sig_int, NULL);
   } else {
     HD_ERROR("server", "cannot start", "err=\"%s\"", rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
   }
