@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "net/server.h"
+#include "net/ws_conn.h"
 
 extern char **environ;
 
@@ -64,6 +65,7 @@ static int cmd_serve(int argc, char **argv) {
   hd_server_t *server = malloc(sizeof(*server));
   hd_app_t app;
   int rc = server ? hd_server_init(server, loop, &cfg) : HD_ENOMEM;
+  if (!rc) hd_ws_serve(server); /* connections are HTTP, upgradable to WebSocket */
   if (!rc) rc = hd_app_init(&app, server);
   if (rc) {
     fprintf(stderr, "herald: cannot start: %s\n", hd_strerror(rc));

@@ -10,12 +10,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "net/http_parse.h"
-#include "net/ws_conn.h"
 
 #define DRAIN_THRESHOLD (256 * 1024) /* stop reading pipelined requests above this many unsent bytes */
 #define INLINE_BODY_MAX (16 * 1024)  /* bodies up to this size share the header buffer */
 
-struct hd_http_conn {
+typedef struct hd_http_conn {
   hd_http_parser_t parser;
   hd_http_exchange_t ex;
   hd_sbuf_t in;      /* received bytes not parsed yet (while busy or held back) */
@@ -24,7 +23,7 @@ struct hd_http_conn {
   bool orphaned;     /* the connection closed while an exchange was deferred */
   bool close_after;  /* close once the current response is written */
   bool eof;          /* the client half-closed: close once buffered requests are answered */
-};
+} hd_http_conn_t;
 
 const char *hd_http_status_text(int status) {
   switch (status) {
@@ -64,7 +63,10 @@ bool hd_origin_allowed(const char *list, hd_slice_t origin) {
   return false;
 }
 
-static hd_http_conn_t *http_of(hd_conn_t *c) { return c->kind == HD_CONN_HTTP ? c->u.http : NULL; }
+static bool is_http(const hd_conn_t *c) { return hd_conn_handler(c) == &hd_http_conn_handler; }
+
+/* The HTTP state of c, NULL before its first bytes or once it is no longer HTTP. */
+static hd_http_conn_t *http_of(hd_conn_t *c) { return is_http(c) ? hd_conn_udata(c) : NULL; }
 
 hd_server_t *hd_http_server(const hd_http_exchange_t *ex) { return ex->conn->server; }
 
@@ -202,7 +204,7 @@ static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
 
 /* Routes one complete request. */
 static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
-  hd_http_conn_t *h = c->u.http;
+  hd_http_conn_t *h = hd_conn_udata(c);
   hd_http_exchange_t *ex = &h->ex;
   memset(ex, 0, sizeof(*ex));
   ex->conn = c;
@@ -242,10 +244,10 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
 
 /* Parses and answers requests from data; returns bytes consumed. Stops at a deferred or held
  * request, an upgrade (the rest is handed to the new protocol) or an error (the conn is ending). */
-static size_t process(hd_conn_t *c, const char *data, size_t len) {
+static size_t process(hd_conn_t *c, char *data, size_t len) {
   size_t off = 0;
-  while (off < len && c->kind == HD_CONN_HTTP && !c->closing && !c->ending) {
-    hd_http_conn_t *h = c->u.http;
+  while (off < len && is_http(c) && !c->closing && !c->ending) {
+    hd_http_conn_t *h = hd_conn_udata(c);
     if (h->busy || h->held) break;
     if (c->pending_bytes > DRAIN_THRESHOLD) {
       h->held = true;
@@ -267,8 +269,8 @@ static size_t process(hd_conn_t *c, const char *data, size_t len) {
     off += (size_t)n;
     if (!req) break; /* the parser keeps partial requests itself */
     dispatch(c, req);
-    if (c->kind == HD_CONN_WS) { /* upgraded: the rest is WebSocket data */
-      if (off < len) hd_ws_on_data(c, (uint8_t *)data + off, len - off);
+    if (!is_http(c)) { /* upgraded: the rest is the new protocol's data */
+      if (off < len && !c->closing) hd_conn_handler(c)->on_data(c, data + off, len - off);
       return len;
     }
   }
@@ -277,20 +279,23 @@ static size_t process(hd_conn_t *c, const char *data, size_t len) {
 
 /* Keeps the unconsumed tail of data for later. */
 static void keep_rest(hd_conn_t *c, const char *data, size_t len, size_t used) {
-  if (c->closing || c->kind != HD_CONN_HTTP || used >= len) return;
-  hd_http_conn_t *h = c->u.http;
+  if (c->closing || !is_http(c) || used >= len) return;
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (hd_sbuf_append(&h->in, data + used, len - used)) hd_conn_abort(c);
   else hd_conn_set_reading(c, false); /* resumed when the current request is answered */
 }
 
-void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
-  hd_http_conn_t *h = c->u.http;
+static void on_drain(hd_conn_t *c);
+
+static void on_data(hd_conn_t *c, char *data, size_t len) {
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (!h) {
-    h = c->u.http = calloc(1, sizeof(*h));
+    h = calloc(1, sizeof(*h));
     if (!h) {
       hd_conn_abort(c);
       return;
     }
+    hd_conn_set_handler(c, &hd_http_conn_handler, h);
     const hd_config_t *cfg = c->server->cfg;
     hd_http_limits_t limits = {(size_t)cfg->max_request_line, (size_t)cfg->max_header_size,
                                (size_t)cfg->max_header_count, (size_t)cfg->max_body_size};
@@ -301,7 +306,7 @@ void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
       hd_conn_abort(c);
       return;
     }
-    hd_http_conn_on_drain(c);
+    on_drain(c);
     return;
   }
   size_t used = process(c, data, len);
@@ -309,7 +314,7 @@ void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
 }
 
 /* Continues with buffered input once the connection is free again. */
-void hd_http_conn_on_drain(hd_conn_t *c) {
+static void on_drain(hd_conn_t *c) {
   hd_http_conn_t *h = http_of(c);
   if (!h || c->closing || c->ending || h->busy) return;
   if (h->held && c->pending_bytes > DRAIN_THRESHOLD) return;
@@ -321,8 +326,8 @@ void hd_http_conn_on_drain(hd_conn_t *c) {
     keep_rest(c, in.ptr, in.len, used);
     hd_sbuf_free(&in);
   }
-  if (c->closing || c->kind != HD_CONN_HTTP) return;
-  h = c->u.http;
+  if (c->closing || !is_http(c)) return;
+  h = hd_conn_udata(c);
   if (h->busy || h->held || h->in.len) return;
   if (h->eof) hd_conn_end(c);
   else hd_conn_set_reading(c, true);
@@ -330,8 +335,8 @@ void hd_http_conn_on_drain(hd_conn_t *c) {
 
 /* The response to the current request is queued: get ready for the next one. */
 static void request_done(hd_conn_t *c, bool resume) {
-  hd_http_conn_t *h = c->u.http;
-  if (c->kind != HD_CONN_HTTP) return;
+  hd_http_conn_t *h = hd_conn_udata(c);
+  if (!is_http(c)) return;
   h->busy = false;
   c->since_ms = uv_now(c->server->loop);
   if (h->close_after) {
@@ -339,11 +344,12 @@ static void request_done(hd_conn_t *c, bool resume) {
     return;
   }
   hd_http_parser_reset(&h->parser);
-  if (resume || h->eof) hd_http_conn_on_drain(c); /* resume what was held back */
+  if (resume || h->eof) on_drain(c); /* resume what was held back */
 }
 
-void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
-  hd_http_conn_t *h = c->u.http;
+/* The request (header) and keep-alive timeouts. */
+static void on_sweep(hd_conn_t *c, uint64_t now_ms) {
+  hd_http_conn_t *h = hd_conn_udata(c);
   const hd_config_t *cfg = c->server->cfg;
   if (c->ending || c->closing) return;
   bool started = h && hd_http_parser_started(&h->parser);
@@ -359,23 +365,29 @@ void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
   }
 }
 
-void hd_http_conn_on_eof(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
+/* The client half-closed: answer what is being answered, then close. A read error closes now. */
+static void on_eof(hd_conn_t *c, int err) {
+  hd_http_conn_t *h = hd_conn_udata(c);
+  if (err) {
+    hd_conn_abort(c);
+    return;
+  }
   hd_conn_set_reading(c, false);
   if (h && (h->busy || h->in.len)) h->eof = true;
   else hd_conn_end(c);
 }
 
-void hd_http_conn_shutdown(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
+/* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
+static void on_shutdown(hd_conn_t *c) {
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (!h || (!h->busy && !hd_http_parser_started(&h->parser))) hd_conn_end(c);
   else h->close_after = true;
 }
 
 void hd_http_conn_free(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
-  c->u.http = NULL;
+  hd_http_conn_t *h = http_of(c);
   if (!h) return;
+  hd_conn_set_handler(c, &hd_http_conn_handler, NULL);
   if (h->ex.deferred) {
     h->orphaned = true; /* freed by the deferred responder; it holds a conn reference */
     return;
@@ -384,3 +396,21 @@ void hd_http_conn_free(hd_conn_t *c) {
   hd_sbuf_free(&h->in);
   free(h);
 }
+
+static void on_open(hd_conn_t *c) { c->server->metrics.conns_http++; }
+
+static void on_free(hd_conn_t *c) {
+  c->server->metrics.conns_http--;
+  hd_http_conn_free(c);
+}
+
+const hd_conn_handler_t hd_http_conn_handler = {
+    .name = "http",
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_drain = on_drain,
+    .on_sweep = on_sweep,
+    .on_shutdown = on_shutdown,
+    .on_free = on_free,
+};

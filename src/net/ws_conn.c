@@ -10,20 +10,37 @@
 
 #define CLOSE_WAIT_MS 5000 /* how long to wait for the peer's close frame */
 
+/* The WebSocket state of a connection; it lives in the conn's extension space (hd_conn_ext). */
+typedef struct hd_ws {
+  hd_ws_reader_t reader;
+  hd_ws_deflate_params_t deflate;
+  const hd_ws_handler_t *handler;
+  void *udata;      /* the protocol's per-connection state */
+  uint8_t proto_id; /* metrics slot */
+  bool ping_sent, close_sent, close_received, notified;
+} hd_ws_t;
+
+static const hd_conn_handler_t ws_conn_handler;
+
+/* The WebSocket state of c; NULL when c is not (or no longer) a WebSocket. */
+static hd_ws_t *ws_of(const hd_conn_t *c) {
+  return hd_conn_handler(c) == &ws_conn_handler ? hd_conn_udata(c) : NULL;
+}
+
 static int on_message(void *ud, uint8_t opcode, const uint8_t *data, size_t len) {
   hd_conn_t *c = ud;
-  hd_ws_t *ws = c->u.ws;
+  hd_ws_t *ws = ws_of(c);
   c->server->metrics.frames_in++;
   if (ws->close_sent) return 0; /* closing: input after our close frame is discarded */
   int rc = ws->handler->on_message ? ws->handler->on_message(c, opcode, data, len) : 0;
   if (rc && !c->closing) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
-  return c->closing || c->u.ws->close_sent ? 1 : 0;
+  return c->closing || ws_of(c)->close_sent ? 1 : 0;
 }
 
 static int on_ping(void *ud, const uint8_t *data, size_t len) {
   hd_conn_t *c = ud;
   c->server->metrics.frames_in++;
-  if (c->u.ws->close_sent) return 0;
+  if (ws_of(c)->close_sent) return 0;
   hd_buf_t *pong = hd_ws_frame_build(HD_WS_OP_PONG, false, data, len);
   int rc = pong ? hd_ws_send_frame(c, pong) : HD_ENOMEM;
   hd_buf_unref(pong);
@@ -38,7 +55,7 @@ static int on_pong(void *ud, const uint8_t *data, size_t len) {
 
 static int on_close_frame(void *ud, uint16_t code, const uint8_t *reason, size_t len) {
   hd_conn_t *c = ud;
-  hd_ws_t *ws = c->u.ws;
+  hd_ws_t *ws = ws_of(c);
   c->server->metrics.frames_in++;
   ws->close_received = true;
   if (!ws->close_sent) { /* answer with the same code (none when the peer sent none) */
@@ -67,8 +84,7 @@ static void switch_to_ws(hd_http_exchange_t *ex, hd_ws_t *ws, hd_buf_t *response
   hd_http_conn_free(c);
   s->metrics.conns_http--;
   s->metrics.conns_ws[ws->proto_id]++;
-  c->kind = HD_CONN_WS;
-  c->u.ws = ws;
+  hd_conn_set_handler(c, &ws_conn_handler, ws);
   c->last_read_ms = uv_now(s->loop);
   hd_ws_reader_init(&ws->reader, &reader_callbacks, c, (size_t)s->cfg->ws_max_message_size, &ws->deflate);
   if (hd_conn_write(c, response)) hd_conn_abort(c);
@@ -114,7 +130,11 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   if (rc) return rc;
   hd_conn_t *c = ex->conn;
   const hd_config_t *cfg = c->server->cfg;
-  hd_ws_t *ws = hd_conn_ws_slot(c);
+  if (c->server->conn_ext_size < sizeof(hd_ws_t)) { /* the server was not set up with hd_ws_serve */
+    hd_http_respond_error(ex, 500, "WebSocket not enabled");
+    return HD_EINVAL;
+  }
+  hd_ws_t *ws = hd_conn_ext(c); /* in the conn's allocation: an idle WebSocket is one block */
   char ext[256] = "";
   if (cfg->ws_deflate) {
     /* all offers, joined, in case the client sent several header lines */
@@ -150,7 +170,7 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
 
 /* The peer cannot keep up: last words (1008), then the socket closes. */
 static int slow_consumer(hd_conn_t *c) {
-  hd_ws_t *ws = c->u.ws;
+  hd_ws_t *ws = ws_of(c);
   c->server->metrics.slow_consumers++;
   char peer[64];
   hd_conn_peer(c, peer, sizeof peer);
@@ -166,7 +186,7 @@ static int slow_consumer(hd_conn_t *c) {
 }
 
 int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame) {
-  if (c->closing || c->kind != HD_CONN_WS || c->u.ws->close_sent) return HD_ECLOSED;
+  if (c->closing || !ws_of(c) || ws_of(c)->close_sent) return HD_ECLOSED;
   int rc = hd_conn_write(c, frame);
   if (rc == HD_ETOOBIG) return slow_consumer(c);
   if (!rc) c->server->metrics.frames_out++;
@@ -174,8 +194,8 @@ int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame) {
 }
 
 int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len) {
-  if (c->closing || c->kind != HD_CONN_WS) return HD_ECLOSED;
-  hd_ws_t *ws = c->u.ws;
+  hd_ws_t *ws = ws_of(c);
+  if (c->closing || !ws) return HD_ECLOSED;
   hd_buf_t *frame = NULL;
   if (ws->deflate.enabled && len >= (size_t)c->server->cfg->ws_deflate_threshold) {
     hd_ws_deflater_t *d = hd_server_deflater(c->server, ws->deflate.server_max_window_bits);
@@ -189,9 +209,8 @@ int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len) {
 }
 
 void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
-  if (c->closing || c->kind != HD_CONN_WS) return;
-  hd_ws_t *ws = c->u.ws;
-  if (ws->close_sent) return;
+  hd_ws_t *ws = ws_of(c);
+  if (c->closing || !ws || ws->close_sent) return;
   ws->close_sent = true;
   c->since_ms = uv_now(c->server->loop);
   hd_buf_t *f = hd_ws_close_frame_build(code, reason);
@@ -207,17 +226,23 @@ void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
 }
 
 void hd_ws_set_max_message(hd_conn_t *c, size_t max) {
-  if (c->kind == HD_CONN_WS) c->u.ws->reader.max_message = max;
+  hd_ws_t *ws = ws_of(c);
+  if (ws) ws->reader.max_message = max;
 }
 
-void *hd_ws_udata(const hd_conn_t *c) { return c->kind == HD_CONN_WS ? c->u.ws->udata : NULL; }
+void *hd_ws_udata(const hd_conn_t *c) {
+  hd_ws_t *ws = ws_of(c);
+  return ws ? ws->udata : NULL;
+}
 
 void hd_ws_set_udata(hd_conn_t *c, void *udata) {
-  if (c->kind == HD_CONN_WS) c->u.ws->udata = udata;
+  hd_ws_t *ws = ws_of(c);
+  if (ws) ws->udata = udata;
 }
 
-void hd_ws_on_data(hd_conn_t *c, uint8_t *data, size_t len) {
-  hd_ws_t *ws = c->u.ws;
+static void on_data(hd_conn_t *c, char *bytes, size_t len) {
+  uint8_t *data = (uint8_t *)bytes;
+  hd_ws_t *ws = ws_of(c);
   ws->ping_sent = false;
   int rc = hd_ws_reader_feed(&ws->reader, data, len);
   if (rc < 0 && !c->closing) {
@@ -231,16 +256,24 @@ void hd_ws_on_data(hd_conn_t *c, uint8_t *data, size_t len) {
   }
 }
 
-void hd_ws_on_eof(hd_conn_t *c) {
-  hd_ws_t *ws = c->u.ws;
+/* Tells the protocol the connection is gone (once). */
+static void notify_closed(hd_conn_t *c) {
+  hd_ws_t *ws = ws_of(c);
   if (ws && ws->handler->on_close && !ws->notified) {
     ws->notified = true;
     ws->handler->on_close(c, HD_WS_CLOSE_ABNORMAL);
   }
 }
 
-void hd_ws_sweep(hd_conn_t *c, uint64_t now_ms) {
-  hd_ws_t *ws = c->u.ws;
+/* The peer went away (FIN or a read error): the protocol hears 1006, the socket closes. */
+static void on_eof(hd_conn_t *c, int err) {
+  notify_closed(c);
+  hd_conn_abort(c);
+}
+
+/* The close handshake's deadline, the idle timeout and server pings. */
+static void on_sweep(hd_conn_t *c, uint64_t now_ms) {
+  hd_ws_t *ws = ws_of(c);
   const hd_config_t *cfg = c->server->cfg;
   if (ws->close_sent || c->ending) {
     if (now_ms - c->since_ms > CLOSE_WAIT_MS) hd_conn_abort(c);
@@ -257,11 +290,26 @@ void hd_ws_sweep(hd_conn_t *c, uint64_t now_ms) {
   }
 }
 
-void hd_ws_free(hd_conn_t *c) {
-  hd_ws_t *ws = c->u.ws;
+/* The connection closes: the protocol hears 1006 unless told already; the state lives on in the
+ * conn's allocation, which goes with the conn. */
+static void on_free(hd_conn_t *c) {
+  hd_ws_t *ws = ws_of(c);
   if (!ws) return;
-  hd_ws_on_eof(c);
+  notify_closed(c);
   c->server->metrics.conns_ws[ws->proto_id]--;
   hd_ws_reader_free(&ws->reader);
-  c->u.ws = NULL; /* the state lives in the conn's allocation */
+  hd_conn_set_handler(c, &ws_conn_handler, NULL);
 }
+
+static void on_shutdown(hd_conn_t *c) { hd_ws_close(c, HD_WS_CLOSE_GOING_AWAY, "server shutting down"); }
+
+static const hd_conn_handler_t ws_conn_handler = {
+    .name = "ws",
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_sweep = on_sweep,
+    .on_shutdown = on_shutdown,
+    .on_free = on_free,
+};
+
+void hd_ws_serve(hd_server_t *s) { hd_server_set_accept(s, &hd_http_conn_handler, sizeof(hd_ws_t)); }
