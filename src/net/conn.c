@@ -8,9 +8,35 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "net/server.h"
 
 #define WQ_BATCH 64   /* iovecs per try_write/uv_write */
 #define LINGER_MS 2000 /* after our FIN, how long unread input is drained before closing */
+
+typedef struct {
+  hd_buf_t *buf;
+  size_t off; /* bytes of buf already written */
+} hd_wq_entry_t;
+
+/* The conn is its libuv handle (first member); tcp.data holds the handler's per-conn state. */
+struct hd_conn {
+  uv_tcp_t tcp;
+  hd_server_t *server;
+  hd_conn_t *prev, *next;     /* server->conns */
+  hd_conn_t *flush_next;      /* server->flush_list */
+  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
+  uint32_t wq_head, wq_len, wq_cap;
+  uint32_t inflight;          /* entries handed to a uv_write not yet completed */
+  size_t pending_bytes;       /* queued, unwritten bytes */
+  uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
+  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
+  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
+  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
+  bool in_flush_list, closing, ending, reading, write_active, over_limit;
+  bool lingering;             /* half-closed: reading and discarding until the peer closes */
+  const hd_conn_handler_t *handler;
+  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
+};
 
 typedef struct {
   uv_write_t req;
@@ -47,6 +73,16 @@ void hd_conn_set_reading(hd_conn_t *c, bool on) {
   if (on) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   else uv_read_stop((uv_stream_t *)&c->tcp);
 }
+
+hd_server_t *hd_conn_server(const hd_conn_t *c) { return c->server; }
+bool hd_conn_is_closing(const hd_conn_t *c) { return c->closing; }
+bool hd_conn_is_ending(const hd_conn_t *c) { return c->ending || c->closing; }
+bool hd_conn_is_over_limit(const hd_conn_t *c) { return c->over_limit; }
+size_t hd_conn_pending_bytes(const hd_conn_t *c) { return c->pending_bytes; }
+uint64_t hd_conn_last_read_ms(const hd_conn_t *c) { return c->last_read_ms; }
+void hd_conn_touch_read(hd_conn_t *c) { c->last_read_ms = uv_now(c->server->loop); }
+uint64_t hd_conn_since_ms(const hd_conn_t *c) { return c->since_ms; }
+void hd_conn_mark_since(hd_conn_t *c) { c->since_ms = uv_now(c->server->loop); }
 
 void *hd_conn_udata(const hd_conn_t *c) { return c->tcp.data; }
 
@@ -384,4 +420,5 @@ void hd_conn_abort_all(hd_server_t *s) {
     next = c->next;
     hd_conn_abort(c);
   }
+  hd_conn_flush_all(s); /* nothing to write: drops the flush list's holds (the flusher may be gone) */
 }

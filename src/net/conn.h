@@ -6,11 +6,13 @@
 #define HD_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "core/buf.h"
-#include "net/server.h"
+
+typedef struct hd_conn hd_conn_t;     /* opaque: only conn.c sees the fields */
+typedef struct hd_server hd_server_t; /* see server.h */
 
 /* What the kind of a connection (HTTP, WebSocket) does with it, as in uSockets: conn.c calls the
  * layers above only through this table. Switching handler (hd_conn_set_handler) is how an HTTP
@@ -33,31 +35,24 @@ typedef struct hd_conn_handler {
   void (*on_free)(hd_conn_t *c);
 } hd_conn_handler_t;
 
-typedef struct {
-  hd_buf_t *buf;
-  size_t off; /* bytes of buf already written */
-} hd_wq_entry_t;
-
-/* The conn is its libuv handle (first member); tcp.data holds the handler's per-conn state. */
-struct hd_conn {
-  uv_tcp_t tcp;
-  hd_server_t *server;
-  hd_conn_t *prev, *next;     /* server->conns */
-  hd_conn_t *flush_next;      /* server->flush_list */
-  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
-  uint32_t wq_head, wq_len, wq_cap;
-  uint32_t inflight;          /* entries handed to a uv_write not yet completed */
-  size_t pending_bytes;       /* queued, unwritten bytes */
-  uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
-  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
-  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
-  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
-  bool in_flush_list, closing, ending, reading, write_active, over_limit;
-  bool lingering;             /* half-closed: reading and discarding until the peer closes */
-  const hd_conn_handler_t *handler;
-  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
-};
-
+/* The shard serving c. */
+hd_server_t *hd_conn_server(const hd_conn_t *c);
+/* True once c is closed (aborted): nothing more is written or read; its memory stays until released. */
+bool hd_conn_is_closing(const hd_conn_t *c);
+/* True once c is ending (hd_conn_end: queued bytes go out, then it closes) or closing. */
+bool hd_conn_is_ending(const hd_conn_t *c);
+/* True when c was accepted past max-connections: it only answers 503 / close 1013. */
+bool hd_conn_is_over_limit(const hd_conn_t *c);
+/* Bytes queued and not yet written. */
+size_t hd_conn_pending_bytes(const hd_conn_t *c);
+/* Monotonic ms of the last bytes received (accept or hd_conn_touch_read count as reads). */
+uint64_t hd_conn_last_read_ms(const hd_conn_t *c);
+/* Restarts the read-silence clock now (e.g. a new protocol starts on the conn). */
+void hd_conn_touch_read(hd_conn_t *c);
+/* Start of the kind's current timed phase (request, close wait, ...); accept starts the first. */
+uint64_t hd_conn_since_ms(const hd_conn_t *c);
+/* Starts a new timed phase now. */
+void hd_conn_mark_since(hd_conn_t *c);
 /* The handler's per-conn state, as given to hd_conn_set_handler (NULL at accept). */
 void *hd_conn_udata(const hd_conn_t *c);
 /* The current handler. */
@@ -105,7 +100,7 @@ void hd_conn_flush_all(hd_server_t *s);
 void hd_conn_sweep_all(hd_server_t *s, uint64_t now_ms);
 /* Asks every conn's kind to stop gracefully (on_shutdown). */
 void hd_conn_shutdown_all(hd_server_t *s);
-/* Closes every conn now. */
+/* Closes every conn now, queued data dropped; memory goes as the close callbacks run. */
 void hd_conn_abort_all(hd_server_t *s);
 
 #endif

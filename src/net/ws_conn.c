@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "net/server.h"
 #include "net/ws_handshake.h"
 
 #define CLOSE_WAIT_MS 5000 /* how long to wait for the peer's close frame */
@@ -30,16 +31,16 @@ static hd_ws_t *ws_of(const hd_conn_t *c) {
 static int on_message(void *ud, uint8_t opcode, const uint8_t *data, size_t len) {
   hd_conn_t *c = ud;
   hd_ws_t *ws = ws_of(c);
-  c->server->metrics.frames_in++;
+  hd_conn_server(c)->metrics.frames_in++;
   if (ws->close_sent) return 0; /* closing: input after our close frame is discarded */
   int rc = ws->handler->on_message ? ws->handler->on_message(c, opcode, data, len) : 0;
-  if (rc && !c->closing) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
-  return c->closing || ws_of(c)->close_sent ? 1 : 0;
+  if (rc && !hd_conn_is_closing(c)) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
+  return hd_conn_is_closing(c) || ws_of(c)->close_sent ? 1 : 0;
 }
 
 static int on_ping(void *ud, const uint8_t *data, size_t len) {
   hd_conn_t *c = ud;
-  c->server->metrics.frames_in++;
+  hd_conn_server(c)->metrics.frames_in++;
   if (ws_of(c)->close_sent) return 0;
   hd_buf_t *pong = hd_ws_frame_build(HD_WS_OP_PONG, false, data, len);
   int rc = pong ? hd_ws_send_frame(c, pong) : HD_ENOMEM;
@@ -49,20 +50,20 @@ static int on_ping(void *ud, const uint8_t *data, size_t len) {
 
 static int on_pong(void *ud, const uint8_t *data, size_t len) {
   hd_conn_t *c = ud;
-  c->server->metrics.frames_in++;
+  hd_conn_server(c)->metrics.frames_in++;
   return 0;
 }
 
 static int on_close_frame(void *ud, uint16_t code, const uint8_t *reason, size_t len) {
   hd_conn_t *c = ud;
   hd_ws_t *ws = ws_of(c);
-  c->server->metrics.frames_in++;
+  hd_conn_server(c)->metrics.frames_in++;
   ws->close_received = true;
   if (!ws->close_sent) { /* answer with the same code (none when the peer sent none) */
     hd_buf_t *f = code == HD_WS_CLOSE_NO_STATUS ? hd_ws_frame_build(HD_WS_OP_CLOSE, false, NULL, 0)
                                                 : hd_ws_close_frame_build(code, NULL);
     ws->close_sent = true;
-    if (f && !hd_conn_write(c, f)) c->server->metrics.frames_out++;
+    if (f && !hd_conn_write(c, f)) hd_conn_server(c)->metrics.frames_out++;
     hd_buf_unref(f);
   }
   if (ws->handler->on_close && !ws->notified) {
@@ -78,14 +79,14 @@ static const hd_ws_reader_callbacks_t reader_callbacks = {on_message, on_ping, o
 /* Writes the handshake response and turns the HTTP connection into a WebSocket one. */
 static void switch_to_ws(hd_http_exchange_t *ex, hd_ws_t *ws, hd_buf_t *response) {
   hd_conn_t *c = ex->conn;
-  hd_server_t *s = c->server;
+  hd_server_t *s = hd_conn_server(c);
   s->metrics.http_requests[101]++;
   ex->responded = true;
   hd_http_conn_free(c);
   s->metrics.conns_http--;
   s->metrics.conns_ws[ws->proto_id]++;
   hd_conn_set_handler(c, &ws_conn_handler, ws);
-  c->last_read_ms = uv_now(s->loop);
+  hd_conn_touch_read(c);
   hd_ws_reader_init(&ws->reader, &reader_callbacks, c, (size_t)s->cfg->ws_max_message_size, &ws->deflate);
   if (hd_conn_write(c, response)) hd_conn_abort(c);
   else hd_conn_set_reading(c, true);
@@ -106,7 +107,7 @@ static int check(hd_http_exchange_t *ex, char accept[HD_WS_ACCEPT_LEN + 1]) {
     hd_http_respond_error(ex, rc == HD_EMETHOD ? 405 : 400, why);
     return rc;
   }
-  const char *origins = ex->conn->server->cfg->ws_origins;
+  const char *origins = hd_conn_server(ex->conn)->cfg->ws_origins;
   hd_slice_t origin = hd_http_request_header(req, "Origin");
   if (*origins && origin.ptr && !hd_origin_allowed(origins, origin)) {
     hd_http_respond_error(ex, 403, "origin not allowed");
@@ -119,7 +120,7 @@ static int check(hd_http_exchange_t *ex, char accept[HD_WS_ACCEPT_LEN + 1]) {
 static const hd_ws_handler_t refused_handler = {.name = "refused"};
 
 static void refuse(hd_conn_t *c, const hd_ws_handler_t *handler, void *udata) {
-  bool full = c->over_limit;
+  bool full = hd_conn_is_over_limit(c);
   if (handler->on_refused) handler->on_refused(c, udata);
   hd_ws_close(c, full ? HD_WS_CLOSE_TRY_AGAIN : HD_WS_CLOSE_GOING_AWAY, full ? "server full" : "server shutting down");
 }
@@ -129,8 +130,8 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   int rc = check(ex, accept);
   if (rc) return rc;
   hd_conn_t *c = ex->conn;
-  const hd_config_t *cfg = c->server->cfg;
-  if (c->server->conn_ext_size < sizeof(hd_ws_t)) { /* the server was not set up with hd_ws_serve */
+  const hd_config_t *cfg = hd_conn_server(c)->cfg;
+  if (hd_conn_server(c)->conn_ext_size < sizeof(hd_ws_t)) { /* the server was not set up with hd_ws_serve */
     hd_http_respond_error(ex, 500, "WebSocket not enabled");
     return HD_EINVAL;
   }
@@ -157,12 +158,12 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
   }
   ws->handler = handler;
   ws->udata = udata;
-  ws->proto_id = (uint8_t)hd_server_protocol_id(c->server, handler->name);
-  bool refused = c->over_limit || c->server->stopping;
+  ws->proto_id = (uint8_t)hd_server_protocol_id(hd_conn_server(c), handler->name);
+  bool refused = hd_conn_is_over_limit(c) || hd_conn_server(c)->stopping;
   if (refused) ws->handler = &refused_handler; /* no protocol callbacks for a refused connection */
   switch_to_ws(ex, ws, resp);
   hd_buf_unref(resp);
-  if (c->closing) return 0;
+  if (hd_conn_is_closing(c)) return 0;
   if (refused) refuse(c, handler, udata);
   else if (handler->on_open && handler->on_open(c, udata)) hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "internal error");
   return 0;
@@ -171,10 +172,10 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
 /* The peer cannot keep up: last words (1008), then the socket closes. */
 static int slow_consumer(hd_conn_t *c) {
   hd_ws_t *ws = ws_of(c);
-  c->server->metrics.slow_consumers++;
+  hd_conn_server(c)->metrics.slow_consumers++;
   char peer[64];
   hd_conn_peer(c, peer, sizeof peer);
-  HD_WARN("ws", "slow consumer disconnected", "peer=%s pending=%zu", peer, c->pending_bytes);
+  HD_WARN("ws", "slow consumer disconnected", "peer=%s pending=%zu", peer, hd_conn_pending_bytes(c));
   if (!ws->close_sent) {
     ws->close_sent = true;
     hd_buf_t *f = hd_ws_close_frame_build(HD_WS_CLOSE_POLICY, "send queue limit exceeded");
@@ -186,19 +187,19 @@ static int slow_consumer(hd_conn_t *c) {
 }
 
 int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame) {
-  if (c->closing || !ws_of(c) || ws_of(c)->close_sent) return HD_ECLOSED;
+  if (hd_conn_is_closing(c) || !ws_of(c) || ws_of(c)->close_sent) return HD_ECLOSED;
   int rc = hd_conn_write(c, frame);
   if (rc == HD_ETOOBIG) return slow_consumer(c);
-  if (!rc) c->server->metrics.frames_out++;
+  if (!rc) hd_conn_server(c)->metrics.frames_out++;
   return rc;
 }
 
 int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len) {
   hd_ws_t *ws = ws_of(c);
-  if (c->closing || !ws) return HD_ECLOSED;
+  if (hd_conn_is_closing(c) || !ws) return HD_ECLOSED;
   hd_buf_t *frame = NULL;
-  if (ws->deflate.enabled && len >= (size_t)c->server->cfg->ws_deflate_threshold) {
-    hd_ws_deflater_t *d = hd_server_deflater(c->server, ws->deflate.server_max_window_bits);
+  if (ws->deflate.enabled && len >= (size_t)hd_conn_server(c)->cfg->ws_deflate_threshold) {
+    hd_ws_deflater_t *d = hd_server_deflater(hd_conn_server(c), ws->deflate.server_max_window_bits);
     if (d) frame = hd_ws_deflater_frame(d, opcode, data, len);
   }
   if (!frame) frame = hd_ws_frame_build(opcode, false, data, len);
@@ -210,9 +211,9 @@ int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len) {
 
 void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
   hd_ws_t *ws = ws_of(c);
-  if (c->closing || !ws || ws->close_sent) return;
+  if (hd_conn_is_closing(c) || !ws || ws->close_sent) return;
   ws->close_sent = true;
-  c->since_ms = uv_now(c->server->loop);
+  hd_conn_mark_since(c);
   hd_buf_t *f = hd_ws_close_frame_build(code, reason);
   if (!f || hd_conn_write(c, f)) {
     hd_buf_unref(f);
@@ -220,7 +221,7 @@ void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
     return;
   }
   hd_buf_unref(f);
-  c->server->metrics.frames_out++;
+  hd_conn_server(c)->metrics.frames_out++;
   if (ws->close_received) hd_conn_end(c);
   /* else keep reading until the peer's close frame arrives (or CLOSE_WAIT_MS passes) */
 }
@@ -245,14 +246,14 @@ static void on_data(hd_conn_t *c, char *bytes, size_t len) {
   hd_ws_t *ws = ws_of(c);
   ws->ping_sent = false;
   int rc = hd_ws_reader_feed(&ws->reader, data, len);
-  if (rc < 0 && !c->closing) {
+  if (rc < 0 && !hd_conn_is_closing(c)) {
     char peer[64];
     hd_conn_peer(c, peer, sizeof peer);
     HD_DEBUG("ws", "protocol violation", "peer=%s err=%s code=%u", peer, hd_errname(rc), ws->reader.close_code);
     const char *why = rc == HD_EUTF8 ? "invalid UTF-8" : rc == HD_ETOOBIG ? "message too big" : "protocol error";
     if (ws->handler->on_violation && !ws->close_sent) ws->handler->on_violation(c, rc);
     hd_ws_close(c, ws->reader.close_code ? ws->reader.close_code : HD_WS_CLOSE_PROTOCOL, why);
-    if (!c->closing) hd_conn_end(c); /* no more reading after a protocol error */
+    if (!hd_conn_is_closing(c)) hd_conn_end(c); /* no more reading after a protocol error */
   }
 }
 
@@ -274,12 +275,12 @@ static void on_eof(hd_conn_t *c, int err) {
 /* The close handshake's deadline, the idle timeout and server pings. */
 static void on_sweep(hd_conn_t *c, uint64_t now_ms) {
   hd_ws_t *ws = ws_of(c);
-  const hd_config_t *cfg = c->server->cfg;
-  if (ws->close_sent || c->ending) {
-    if (now_ms - c->since_ms > CLOSE_WAIT_MS) hd_conn_abort(c);
+  const hd_config_t *cfg = hd_conn_server(c)->cfg;
+  if (ws->close_sent || hd_conn_is_ending(c)) {
+    if (now_ms - hd_conn_since_ms(c) > CLOSE_WAIT_MS) hd_conn_abort(c);
     return;
   }
-  uint64_t silent = now_ms - c->last_read_ms;
+  uint64_t silent = now_ms - hd_conn_last_read_ms(c);
   if (cfg->ws_idle_timeout && silent > (uint64_t)cfg->ws_idle_timeout) {
     hd_ws_close(c, HD_WS_CLOSE_GOING_AWAY, "idle timeout");
   } else if (cfg->ws_ping_interval && silent > (uint64_t)cfg->ws_ping_interval && !ws->ping_sent) {
@@ -296,7 +297,7 @@ static void on_free(hd_conn_t *c) {
   hd_ws_t *ws = ws_of(c);
   if (!ws) return;
   notify_closed(c);
-  c->server->metrics.conns_ws[ws->proto_id]--;
+  hd_conn_server(c)->metrics.conns_ws[ws->proto_id]--;
   hd_ws_reader_free(&ws->reader);
   hd_conn_set_handler(c, &ws_conn_handler, NULL);
 }

@@ -537,7 +537,7 @@ static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t 
     snprintf(msg, sizeof msg, "unknown or not allowed message type '%.60s'", e.type);
     send_error(j, E_OPERATION, msg, e.message_id);
   }
-  if (e.message_id && !idempotent && !c->closing && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
+  if (e.message_id && !idempotent && !hd_conn_is_closing(c) && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
   hd_envelope_free(&e);
   return 0;
 }
@@ -659,7 +659,7 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
 
 static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
   hd_conn_t *c = arg;
-  jconn_t *j = c->closing ? NULL : hd_ws_udata(c);
+  jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
   for (size_t i = 0; j && !status && i < res->count; i++) {
     bool pending = false; /* delivered live meanwhile: already tracked */
     for (unacked_t *u = j->unacked; u && !pending; u = u->next) pending = !strcmp(u->msg->message_id, res->items[i].message_id);
@@ -668,12 +668,12 @@ static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
     if (msg) send_message(j, msg);
     hd_hub_msg_unref(msg);
   }
-  if (!c->closing && !c->ending) hd_conn_set_reading(c, true);
+  if (!hd_conn_is_ending(c)) hd_conn_set_reading(c, true);
   hd_conn_release(c);
 }
 
 static void ws_refused(hd_conn_t *c, void *udata) {
-  send_error_conn(c, E_CONNECT, c->over_limit ? "server full, try again later" : "server not ready", NULL);
+  send_error_conn(c, E_CONNECT, hd_conn_is_over_limit(c) ? "server full, try again later" : "server not ready", NULL);
   free(udata);
 }
 
@@ -721,7 +721,7 @@ static void on_sweep(uv_timer_t *t) {
   if (++jp->sweeps % (60000 / SWEEP_MS) == 0) dedupe_expire(jp, now);
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
-    if (j->conn->closing || j->conn->ending) continue;
+    if (hd_conn_is_ending(j->conn)) continue;
     if (j->claims.exp && wall_s > j->claims.exp) {
       say_goodbye(j, "token expired", HD_WS_CLOSE_POLICY);
       continue;
