@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "node/node.h"
 #include "net/server.h"
+#include "net/ws_conn.h"
 
 extern char **environ;
 

@@ -29,7 +29,7 @@ static void respond(uv_work_t *w, int status) {
   static_job_t *job = w->data;
   hd_http_exchange_t *ex = job->ex;
   hd_static_result_t *r = &job->result;
-  const hd_config_t *cfg = ex->conn->server->cfg;
+  const hd_config_t *cfg = hd_http_server(ex)->cfg;
   char headers[256];
   if (cfg->static_max_age > 0)
     snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: public, max-age=%lld\r\n", r->etag,

@@ -8,11 +8,35 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "net/http_conn.h"
-#include "net/ws_conn.h"
+#include "net/server.h"
 
 #define WQ_BATCH 64   /* iovecs per try_write/uv_write */
 #define LINGER_MS 2000 /* after our FIN, how long unread input is drained before closing */
+
+typedef struct {
+  hd_buf_t *buf;
+  size_t off; /* bytes of buf already written */
+} hd_wq_entry_t;
+
+/* The conn is its libuv handle (first member); tcp.data holds the handler's per-conn state. */
+struct hd_conn {
+  uv_tcp_t tcp;
+  hd_server_t *server;
+  hd_conn_t *prev, *next;     /* server->conns */
+  hd_conn_t *flush_next;      /* server->flush_list */
+  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
+  uint32_t wq_head, wq_len, wq_cap;
+  uint32_t inflight;          /* entries handed to a uv_write not yet completed */
+  size_t pending_bytes;       /* queued, unwritten bytes */
+  uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
+  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
+  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
+  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
+  bool in_flush_list, closing, ending, reading, write_active, over_limit;
+  bool lingering;             /* half-closed: reading and discarding until the peer closes */
+  const hd_conn_handler_t *handler;
+  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
+};
 
 typedef struct {
   uv_write_t req;
@@ -20,32 +44,27 @@ typedef struct {
 } write_req_t;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  hd_conn_t *c = h->data;
+  hd_conn_t *c = (hd_conn_t *)h;
   buf->base = c->server->read_buf;
   buf->len = sizeof c->server->read_buf;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  hd_conn_t *c = stream->data;
+  hd_conn_t *c = (hd_conn_t *)stream;
   if (nread == 0) return;
   if (c->lingering) { /* input after our FIN is discarded; the peer's FIN ends it */
     if (nread < 0) hd_conn_abort(c);
     return;
   }
   if (nread < 0) {
-    if (nread == UV_EOF && c->kind == HD_CONN_HTTP && !c->closing) {
-      hd_http_conn_on_eof(c); /* a half-closed client still gets its response */
-      return;
-    }
-    if (c->kind == HD_CONN_WS) hd_ws_on_eof(c);
-    hd_conn_abort(c);
+    if (c->closing) return;
+    c->handler->on_eof(c, nread == UV_EOF ? 0 : HD_EIO); /* it ends or aborts the conn */
     return;
   }
   c->server->metrics.bytes_in += (uint64_t)nread;
   c->last_read_ms = uv_now(c->server->loop);
   if (c->closing) return;
-  if (c->kind == HD_CONN_HTTP) hd_http_conn_on_data(c, buf->base, (size_t)nread);
-  else hd_ws_on_data(c, (uint8_t *)buf->base, (size_t)nread);
+  c->handler->on_data(c, buf->base, (size_t)nread);
 }
 
 void hd_conn_set_reading(hd_conn_t *c, bool on) {
@@ -55,33 +74,78 @@ void hd_conn_set_reading(hd_conn_t *c, bool on) {
   else uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
-hd_ws_t *hd_conn_ws_slot(hd_conn_t *c) { return (hd_ws_t *)(c + 1); }
+hd_server_t *hd_conn_server(const hd_conn_t *c) { return c->server; }
+bool hd_conn_is_closing(const hd_conn_t *c) { return c->closing; }
+bool hd_conn_is_ending(const hd_conn_t *c) { return c->ending || c->closing; }
+bool hd_conn_is_over_limit(const hd_conn_t *c) { return c->over_limit; }
+size_t hd_conn_pending_bytes(const hd_conn_t *c) { return c->pending_bytes; }
+uint64_t hd_conn_last_read_ms(const hd_conn_t *c) { return c->last_read_ms; }
+void hd_conn_touch_read(hd_conn_t *c) { c->last_read_ms = uv_now(c->server->loop); }
+uint64_t hd_conn_since_ms(const hd_conn_t *c) { return c->since_ms; }
+void hd_conn_mark_since(hd_conn_t *c) { c->since_ms = uv_now(c->server->loop); }
 
-int hd_conn_accept(hd_server_t *s, bool over_limit) {
-  hd_conn_t *c = calloc(1, sizeof(*c) + sizeof(hd_ws_t));
-  if (!c) return HD_ENOMEM;
+void *hd_conn_udata(const hd_conn_t *c) { return c->tcp.data; }
+
+const hd_conn_handler_t *hd_conn_handler(const hd_conn_t *c) { return c->handler; }
+
+void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata) {
+  c->handler = h;
+  c->tcp.data = udata;
+}
+
+void *hd_conn_ext(hd_conn_t *c) { return c + 1; }
+
+/* A zeroed conn of s with its extension space, its handle initialized on s's loop. */
+static hd_conn_t *conn_new(hd_server_t *s, const hd_conn_handler_t *h) {
+  hd_conn_t *c = calloc(1, sizeof(*c) + s->conn_ext_size);
+  if (!c) return NULL;
   c->wq = c->wq_inline;
   c->wq_cap = sizeof c->wq_inline / sizeof c->wq_inline[0];
   uv_tcp_init(s->loop, &c->tcp);
-  c->tcp.data = c;
   c->server = s;
+  c->handler = h;
   c->refs = 1;
-  if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-    return HD_EIO;
-  }
+  return c;
+}
+
+/* Links a conn whose socket is connected into the server, and starts serving it. */
+static void conn_start(hd_conn_t *c) {
+  hd_server_t *s = c->server;
   uv_tcp_nodelay(&c->tcp, 1);
-  c->over_limit = over_limit;
-  c->kind = HD_CONN_HTTP;
   c->last_read_ms = c->since_ms = uv_now(s->loop);
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->conn_count++;
-  s->metrics.accepted++;
-  s->metrics.conns_http++;
+  if (c->handler->on_open) c->handler->on_open(c);
   hd_conn_set_reading(c, true);
+}
+
+int hd_conn_accept(hd_server_t *s, const hd_conn_handler_t *h, bool over_limit) {
+  hd_conn_t *c = conn_new(s, h);
+  if (!c) return HD_ENOMEM;
+  if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return HD_EIO;
+  }
+  c->over_limit = over_limit;
+  s->metrics.accepted++;
+  conn_start(c);
+  return 0;
+}
+
+int hd_conn_adopt(hd_server_t *s, int fd, const hd_conn_handler_t *h, void *udata, hd_conn_t **out) {
+  hd_conn_t *c = conn_new(s, h);
+  if (!c) return HD_ENOMEM;
+  if (uv_tcp_open(&c->tcp, (uv_os_sock_t)fd) != 0) {
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return HD_EIO;
+  }
+  c->tcp.data = udata;
+  conn_start(c);
+  *out = c;
   return 0;
 }
 
@@ -143,6 +207,8 @@ void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf) {
 
 static void finish_end(hd_conn_t *c);
 
+static void conn_flush(hd_conn_t *c);
+
 static void on_write(uv_write_t *req, int status) {
   write_req_t *wr = (write_req_t *)req;
   hd_conn_t *c = wr->conn;
@@ -159,13 +225,14 @@ static void on_write(uv_write_t *req, int status) {
   }
   wq_release(c, done);
   if (status < 0) hd_conn_abort(c);
-  else if (c->wq_len > c->wq_head) hd_conn_flush(c);
+  else if (c->wq_len > c->wq_head) conn_flush(c);
   else if (c->ending) finish_end(c);
-  else if (c->kind == HD_CONN_HTTP) hd_http_conn_on_drain(c);
+  else if (c->handler->on_drain) c->handler->on_drain(c);
   hd_conn_release(c);
 }
 
-void hd_conn_flush(hd_conn_t *c) {
+/* Writes every queued buffer: try_write, then one uv_write for the rest. */
+static void conn_flush(hd_conn_t *c) {
   if (c->closing || c->write_active) return;
   while (c->wq_len > c->wq_head) {
     uv_buf_t bufs[WQ_BATCH];
@@ -225,10 +292,10 @@ void hd_conn_flush(hd_conn_t *c) {
     }
   }
   if (c->ending) finish_end(c);
-  else if (c->kind == HD_CONN_HTTP) hd_http_conn_on_drain(c);
+  else if (c->handler->on_drain) c->handler->on_drain(c);
 }
 
-static void on_close(uv_handle_t *h) { hd_conn_release(h->data); }
+static void on_close(uv_handle_t *h) { hd_conn_release((hd_conn_t *)h); }
 
 /* Unlinks the conn from the server and closes the handle; memory goes with the last reference. */
 void hd_conn_abort(hd_conn_t *c) {
@@ -236,12 +303,7 @@ void hd_conn_abort(hd_conn_t *c) {
   hd_server_t *s = c->server;
   c->closing = true;
   c->reading = false;
-  if (c->kind == HD_CONN_HTTP) {
-    s->metrics.conns_http--;
-    hd_http_conn_free(c);
-  } else {
-    hd_ws_free(c);
-  }
+  c->handler->on_free(c);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -265,7 +327,9 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   hd_conn_release(c);
 }
 
-bool hd_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
+/* Closes a conn that lingers too long or whose peer stopped reading; true when it is done with
+ * (closed, or lingering: no kind timeouts apply). */
+static bool conn_sweep(hd_conn_t *c, uint64_t now_ms) {
   uint64_t send_timeout = (uint64_t)c->server->cfg->send_timeout;
   if ((c->lingering && now_ms - c->since_ms > LINGER_MS) ||
       (c->pending_bytes && now_ms - c->last_write_ms > send_timeout)) {
@@ -324,4 +388,37 @@ void hd_conn_peer(const hd_conn_t *c, char *out, size_t len) {
     }
   }
   snprintf(out, len, "%s:%d", ip, port);
+}
+
+void hd_conn_flush_all(hd_server_t *s) {
+  while (s->flush_list) {
+    hd_conn_t *c = s->flush_list;
+    s->flush_list = c->flush_next;
+    c->in_flush_list = false;
+    conn_flush(c);
+    hd_conn_release(c);
+  }
+}
+
+void hd_conn_sweep_all(hd_server_t *s, uint64_t now_ms) {
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->closing || conn_sweep(c, now_ms)) continue;
+    c->handler->on_sweep(c, now_ms);
+  }
+}
+
+void hd_conn_shutdown_all(hd_server_t *s) {
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    c->handler->on_shutdown(c);
+  }
+}
+
+void hd_conn_abort_all(hd_server_t *s) {
+  for (hd_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    hd_conn_abort(c);
+  }
+  hd_conn_flush_all(s); /* nothing to write: drops the flush list's holds (the flusher may be gone) */
 }

@@ -1,56 +1,76 @@
 /* A TCP connection of a shard: shared-buffer reads, a queue of refcounted buffers written in one
- * batch per loop iteration, backpressure limit, deferred close. It is served first as HTTP and may
- * be upgraded to WebSocket (see http_conn.h, ws_conn.h). */
+ * batch per loop iteration, backpressure limit, deferred close. What the bytes mean is up to the
+ * connection's kind, a table of callbacks (hd_conn_handler_t): HTTP at accept, switched to
+ * WebSocket on upgrade (see http_conn.h, ws_conn.h). conn.c knows no kind by name. */
 #ifndef HD_CONN_H
 #define HD_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 #include "core/buf.h"
-#include "net/server.h"
 
-typedef struct hd_http_conn hd_http_conn_t;
-typedef struct hd_ws hd_ws_t;
+typedef struct hd_conn hd_conn_t;     /* opaque: only conn.c sees the fields */
+typedef struct hd_server hd_server_t; /* see server.h */
 
-typedef enum { HD_CONN_HTTP, HD_CONN_WS } hd_conn_kind_t;
+/* What the kind of a connection (HTTP, WebSocket) does with it, as in uSockets: conn.c calls the
+ * layers above only through this table. Switching handler (hd_conn_set_handler) is how an HTTP
+ * connection becomes a WebSocket. */
+typedef struct hd_conn_handler {
+  const char *name;
+  /* Optional: the conn was accepted or adopted with this handler (not called on a switch). */
+  void (*on_open)(hd_conn_t *c);
+  /* Bytes received (data is the shard's read buffer, valid until return; may be modified). */
+  void (*on_data)(hd_conn_t *c, char *data, size_t len);
+  /* The peer closed its side (err 0) or the read failed (err < 0): end or abort the conn. */
+  void (*on_eof)(hd_conn_t *c, int err);
+  /* Optional: the write queue drained (and the conn is not ending). */
+  void (*on_drain)(hd_conn_t *c);
+  /* Timeouts of the kind, called by the server's sweep for conns still open. */
+  void (*on_sweep)(hd_conn_t *c, uint64_t now_ms);
+  /* A graceful stop began: close politely or finish the work under way. */
+  void (*on_shutdown)(hd_conn_t *c);
+  /* The conn is closing (aborted): release the kind's state. Called once. */
+  void (*on_free)(hd_conn_t *c);
+} hd_conn_handler_t;
 
-typedef struct {
-  hd_buf_t *buf;
-  size_t off; /* bytes of buf already written */
-} hd_wq_entry_t;
+/* The shard serving c. */
+hd_server_t *hd_conn_server(const hd_conn_t *c);
+/* True once c is closed (aborted): nothing more is written or read; its memory stays until released. */
+bool hd_conn_is_closing(const hd_conn_t *c);
+/* True once c is ending (hd_conn_end: queued bytes go out, then it closes) or closing. */
+bool hd_conn_is_ending(const hd_conn_t *c);
+/* True when c was accepted past max-connections: it only answers 503 / close 1013. */
+bool hd_conn_is_over_limit(const hd_conn_t *c);
+/* Bytes queued and not yet written. */
+size_t hd_conn_pending_bytes(const hd_conn_t *c);
+/* Monotonic ms of the last bytes received (accept or hd_conn_touch_read count as reads). */
+uint64_t hd_conn_last_read_ms(const hd_conn_t *c);
+/* Restarts the read-silence clock now (e.g. a new protocol starts on the conn). */
+void hd_conn_touch_read(hd_conn_t *c);
+/* Start of the kind's current timed phase (request, close wait, ...); accept starts the first. */
+uint64_t hd_conn_since_ms(const hd_conn_t *c);
+/* Starts a new timed phase now. */
+void hd_conn_mark_since(hd_conn_t *c);
+/* The handler's per-conn state, as given to hd_conn_set_handler (NULL at accept). */
+void *hd_conn_udata(const hd_conn_t *c);
+/* The current handler. */
+const hd_conn_handler_t *hd_conn_handler(const hd_conn_t *c);
+/* Switches the conn to handler h with state udata; the old handler's on_free is not called (the
+ * switching layer releases the old state itself). */
+void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata);
+/* The zeroed space of s->conn_ext_size bytes reserved after the conn in its allocation (the
+ * state of a kind switched to later, e.g. WebSocket, so an upgraded idle conn is one allocation). */
+void *hd_conn_ext(hd_conn_t *c);
 
-struct hd_conn {
-  uv_tcp_t tcp;
-  hd_server_t *server;
-  hd_conn_t *prev, *next;     /* server->conns */
-  hd_conn_t *flush_next;      /* server->flush_list */
-  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
-  uint32_t wq_head, wq_len, wq_cap;
-  uint32_t inflight;          /* entries handed to a uv_write not yet completed */
-  size_t pending_bytes;       /* queued, unwritten bytes */
-  uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
-  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
-  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
-  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
-  uint8_t kind;               /* hd_conn_kind_t */
-  bool in_flush_list, closing, ending, reading, write_active, over_limit;
-  bool lingering;             /* half-closed: reading and discarding until the peer closes */
-  union {
-    hd_http_conn_t *http;
-    hd_ws_t *ws;              /* lives in the same allocation, right after the conn */
-  } u;
-  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
-};
-
-/* The space reserved after a conn for its WebSocket state (zeroed), so an upgraded idle
- * connection is one allocation. */
-hd_ws_t *hd_conn_ws_slot(hd_conn_t *c);
-
-/* Accepts a pending connection on the listener into a new conn and starts serving HTTP.
- * over_limit: the server is full; the conn only answers 503 / close 1013. */
-int hd_conn_accept(hd_server_t *s, bool over_limit);
+/* Accepts a pending connection on the listener into a new conn served by h, and starts reading.
+ * over_limit: the server is full; the conn only answers 503 / close 1013. 0 or HD_E*. */
+int hd_conn_accept(hd_server_t *s, const hd_conn_handler_t *h, bool over_limit);
+/* Takes over fd, an already connected TCP socket (e.g. handed over by another shard), as a new
+ * conn of s served by h with state udata, and starts reading. 0 and *out, or HD_E* (then the fd
+ * is still the caller's). */
+int hd_conn_adopt(hd_server_t *s, int fd, const hd_conn_handler_t *h, void *udata, hd_conn_t **out);
 /* Queues a reference to buf (the caller keeps its own) to be written in this iteration's batch.
  * Returns 0, HD_ECLOSED when the conn is closing, or HD_ETOOBIG when the queue would pass
  * max_backpressure (the caller closes the conn as a slow consumer). */
@@ -59,11 +79,6 @@ int hd_conn_write(hd_conn_t *c, hd_buf_t *buf);
 int hd_conn_write_force(hd_conn_t *c, hd_buf_t *buf);
 /* Queues buf past the backpressure limit (last words such as a close frame), then ends the conn. */
 void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf);
-/* Closes connections that linger too long or whose peer stopped reading; called by the sweep.
- * Returns true when the conn was closed. */
-bool hd_conn_sweep(hd_conn_t *c, uint64_t now_ms);
-/* Writes every queued buffer: try_write, then one uv_write for the rest. Called by the flusher. */
-void hd_conn_flush(hd_conn_t *c);
 /* Stops reading, writes what is queued, then closes the socket. */
 void hd_conn_end(hd_conn_t *c);
 /* Closes the socket now, dropping queued data. */
@@ -76,5 +91,16 @@ void hd_conn_retain(hd_conn_t *c);
 void hd_conn_release(hd_conn_t *c);
 /* Peer address as "ip:port" into out (for logs and rate limits). */
 void hd_conn_peer(const hd_conn_t *c, char *out, size_t len);
+
+
+/* The server's connections as a whole (the list and the flush list are conn.c's). */
+/* Writes every conn's queued buffers, one batch each (the flusher, once per loop iteration). */
+void hd_conn_flush_all(hd_server_t *s);
+/* Closes conns that linger too long or whose peer stopped reading, then runs each kind's sweep. */
+void hd_conn_sweep_all(hd_server_t *s, uint64_t now_ms);
+/* Asks every conn's kind to stop gracefully (on_shutdown). */
+void hd_conn_shutdown_all(hd_server_t *s);
+/* Closes every conn now, queued data dropped; memory goes as the close callbacks run. */
+void hd_conn_abort_all(hd_server_t *s);
 
 #endif

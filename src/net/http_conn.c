@@ -9,13 +9,13 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "net/server.h"
 #include "net/http_parse.h"
-#include "net/ws_conn.h"
 
 #define DRAIN_THRESHOLD (256 * 1024) /* stop reading pipelined requests above this many unsent bytes */
 #define INLINE_BODY_MAX (16 * 1024)  /* bodies up to this size share the header buffer */
 
-struct hd_http_conn {
+typedef struct hd_http_conn {
   hd_http_parser_t parser;
   hd_http_exchange_t ex;
   hd_sbuf_t in;      /* received bytes not parsed yet (while busy or held back) */
@@ -24,7 +24,7 @@ struct hd_http_conn {
   bool orphaned;     /* the connection closed while an exchange was deferred */
   bool close_after;  /* close once the current response is written */
   bool eof;          /* the client half-closed: close once buffered requests are answered */
-};
+} hd_http_conn_t;
 
 const char *hd_http_status_text(int status) {
   switch (status) {
@@ -64,9 +64,12 @@ bool hd_origin_allowed(const char *list, hd_slice_t origin) {
   return false;
 }
 
-static hd_http_conn_t *http_of(hd_conn_t *c) { return c->kind == HD_CONN_HTTP ? c->u.http : NULL; }
+static bool is_http(const hd_conn_t *c) { return hd_conn_handler(c) == &hd_http_conn_handler; }
 
-hd_server_t *hd_http_server(const hd_http_exchange_t *ex) { return ex->conn->server; }
+/* The HTTP state of c, NULL before its first bytes or once it is no longer HTTP. */
+static hd_http_conn_t *http_of(hd_conn_t *c) { return is_http(c) ? hd_conn_udata(c) : NULL; }
+
+hd_server_t *hd_http_server(const hd_http_exchange_t *ex) { return hd_conn_server(ex->conn); }
 
 hd_slice_t hd_http_param(const hd_http_exchange_t *ex, const char *name) { return hd_route_param(&ex->match, name); }
 
@@ -86,7 +89,7 @@ static const char *http_date(void) {
 
 /* CORS response headers for an allowed Origin, appended to b. */
 static void cors_headers(hd_conn_t *c, const hd_http_request_t *req, hd_sbuf_t *b) {
-  const hd_config_t *cfg = c->server->cfg;
+  const hd_config_t *cfg = hd_conn_server(c)->cfg;
   hd_slice_t origin = req ? hd_http_request_header(req, "Origin") : (hd_slice_t){0};
   if (!origin.ptr || !hd_origin_allowed(cfg->cors_origin, origin)) return;
   hd_sbuf_puts(b, "Access-Control-Allow-Origin: ");
@@ -112,9 +115,9 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
     hd_conn_release(c);
     return;
   }
-  if (status >= 100 && status < 600) c->server->metrics.http_requests[status]++;
+  if (status >= 100 && status < 600) hd_conn_server(c)->metrics.http_requests[status]++;
   hd_http_request_t *req = ex->req;
-  bool keep = req && req->keep_alive && !req->upgrade && !h->close_after && !c->server->stopping && !c->over_limit;
+  bool keep = req && req->keep_alive && !req->upgrade && !h->close_after && !hd_conn_server(c)->stopping && !hd_conn_is_over_limit(c);
   if (!keep) h->close_after = true;
   size_t body_len = body ? body->len : 0;
   hd_sbuf_t head = {0};
@@ -168,7 +171,7 @@ void hd_http_respond_error(hd_http_exchange_t *ex, int status, const char *messa
 
 bool hd_http_exchange_alive(const hd_http_exchange_t *ex) {
   const hd_http_conn_t *h = (const hd_http_conn_t *)((const char *)ex - offsetof(hd_http_conn_t, ex));
-  return !h->orphaned && !ex->conn->closing;
+  return !h->orphaned && !hd_conn_is_closing(ex->conn);
 }
 
 void hd_http_defer(hd_http_exchange_t *ex) {
@@ -182,7 +185,7 @@ static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
   hd_slice_t origin = hd_http_request_header(req, "Origin");
   hd_slice_t method = hd_http_request_header(req, "Access-Control-Request-Method");
   if (req->method != HTTP_OPTIONS || !origin.ptr || !method.ptr) return false;
-  if (!hd_origin_allowed(ex->conn->server->cfg->cors_origin, origin)) {
+  if (!hd_origin_allowed(hd_conn_server(ex->conn)->cfg->cors_origin, origin)) {
     hd_http_respond_error(ex, 403, "origin not allowed by CORS");
     return true;
   }
@@ -202,7 +205,7 @@ static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
 
 /* Routes one complete request. */
 static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
-  hd_http_conn_t *h = c->u.http;
+  hd_http_conn_t *h = hd_conn_udata(c);
   hd_http_exchange_t *ex = &h->ex;
   memset(ex, 0, sizeof(*ex));
   ex->conn = c;
@@ -210,8 +213,8 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
   ex->head_only = req->method == HTTP_HEAD;
   h->busy = true;
   bool websocket = req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr;
-  if ((c->over_limit || c->server->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
-    hd_http_respond_error(ex, 503, c->over_limit ? "server full: too many connections" : "server shutting down");
+  if ((hd_conn_is_over_limit(c) || hd_conn_server(c)->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
+    hd_http_respond_error(ex, 503, hd_conn_is_over_limit(c) ? "server full: too many connections" : "server shutting down");
     return;
   }
   if (preflight(ex, req)) return;
@@ -219,7 +222,7 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
     hd_http_respond(ex, 204, NULL, NULL, 0, "Allow: GET, HEAD, POST, OPTIONS\r\n");
     return;
   }
-  int rc = hd_router_match(c->server->router, req->method_name, req->path, &ex->match);
+  int rc = hd_router_match(hd_conn_server(c)->router, req->method_name, req->path, &ex->match);
   if (rc == HD_ENOTFOUND) {
     hd_http_respond_error(ex, 404, "no such resource");
   } else if (rc == HD_EMETHOD) {
@@ -242,16 +245,16 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
 
 /* Parses and answers requests from data; returns bytes consumed. Stops at a deferred or held
  * request, an upgrade (the rest is handed to the new protocol) or an error (the conn is ending). */
-static size_t process(hd_conn_t *c, const char *data, size_t len) {
+static size_t process(hd_conn_t *c, char *data, size_t len) {
   size_t off = 0;
-  while (off < len && c->kind == HD_CONN_HTTP && !c->closing && !c->ending) {
-    hd_http_conn_t *h = c->u.http;
+  while (off < len && is_http(c) && !hd_conn_is_ending(c)) {
+    hd_http_conn_t *h = hd_conn_udata(c);
     if (h->busy || h->held) break;
-    if (c->pending_bytes > DRAIN_THRESHOLD) {
+    if (hd_conn_pending_bytes(c) > DRAIN_THRESHOLD) {
       h->held = true;
       break;
     }
-    if (!hd_http_parser_started(&h->parser)) c->since_ms = uv_now(c->server->loop);
+    if (!hd_http_parser_started(&h->parser)) hd_conn_mark_since(c);
     hd_http_request_t *req = NULL;
     ssize_t n = hd_http_parser_feed(&h->parser, data + off, len - off, &req);
     if (n < 0) {
@@ -267,8 +270,8 @@ static size_t process(hd_conn_t *c, const char *data, size_t len) {
     off += (size_t)n;
     if (!req) break; /* the parser keeps partial requests itself */
     dispatch(c, req);
-    if (c->kind == HD_CONN_WS) { /* upgraded: the rest is WebSocket data */
-      if (off < len) hd_ws_on_data(c, (uint8_t *)data + off, len - off);
+    if (!is_http(c)) { /* upgraded: the rest is the new protocol's data */
+      if (off < len && !hd_conn_is_closing(c)) hd_conn_handler(c)->on_data(c, data + off, len - off);
       return len;
     }
   }
@@ -277,21 +280,24 @@ static size_t process(hd_conn_t *c, const char *data, size_t len) {
 
 /* Keeps the unconsumed tail of data for later. */
 static void keep_rest(hd_conn_t *c, const char *data, size_t len, size_t used) {
-  if (c->closing || c->kind != HD_CONN_HTTP || used >= len) return;
-  hd_http_conn_t *h = c->u.http;
+  if (hd_conn_is_closing(c) || !is_http(c) || used >= len) return;
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (hd_sbuf_append(&h->in, data + used, len - used)) hd_conn_abort(c);
   else hd_conn_set_reading(c, false); /* resumed when the current request is answered */
 }
 
-void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
-  hd_http_conn_t *h = c->u.http;
+static void on_drain(hd_conn_t *c);
+
+static void on_data(hd_conn_t *c, char *data, size_t len) {
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (!h) {
-    h = c->u.http = calloc(1, sizeof(*h));
+    h = calloc(1, sizeof(*h));
     if (!h) {
       hd_conn_abort(c);
       return;
     }
-    const hd_config_t *cfg = c->server->cfg;
+    hd_conn_set_handler(c, &hd_http_conn_handler, h);
+    const hd_config_t *cfg = hd_conn_server(c)->cfg;
     hd_http_limits_t limits = {(size_t)cfg->max_request_line, (size_t)cfg->max_header_size,
                                (size_t)cfg->max_header_count, (size_t)cfg->max_body_size};
     hd_http_parser_init(&h->parser, &limits);
@@ -301,7 +307,7 @@ void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
       hd_conn_abort(c);
       return;
     }
-    hd_http_conn_on_drain(c);
+    on_drain(c);
     return;
   }
   size_t used = process(c, data, len);
@@ -309,10 +315,10 @@ void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len) {
 }
 
 /* Continues with buffered input once the connection is free again. */
-void hd_http_conn_on_drain(hd_conn_t *c) {
+static void on_drain(hd_conn_t *c) {
   hd_http_conn_t *h = http_of(c);
-  if (!h || c->closing || c->ending || h->busy) return;
-  if (h->held && c->pending_bytes > DRAIN_THRESHOLD) return;
+  if (!h || hd_conn_is_ending(c) || h->busy) return;
+  if (h->held && hd_conn_pending_bytes(c) > DRAIN_THRESHOLD) return;
   h->held = false;
   if (h->in.len) {
     hd_sbuf_t in = h->in; /* process() may append to h->in; work on the taken buffer */
@@ -321,8 +327,8 @@ void hd_http_conn_on_drain(hd_conn_t *c) {
     keep_rest(c, in.ptr, in.len, used);
     hd_sbuf_free(&in);
   }
-  if (c->closing || c->kind != HD_CONN_HTTP) return;
-  h = c->u.http;
+  if (hd_conn_is_closing(c) || !is_http(c)) return;
+  h = hd_conn_udata(c);
   if (h->busy || h->held || h->in.len) return;
   if (h->eof) hd_conn_end(c);
   else hd_conn_set_reading(c, true);
@@ -330,52 +336,59 @@ void hd_http_conn_on_drain(hd_conn_t *c) {
 
 /* The response to the current request is queued: get ready for the next one. */
 static void request_done(hd_conn_t *c, bool resume) {
-  hd_http_conn_t *h = c->u.http;
-  if (c->kind != HD_CONN_HTTP) return;
+  hd_http_conn_t *h = hd_conn_udata(c);
+  if (!is_http(c)) return;
   h->busy = false;
-  c->since_ms = uv_now(c->server->loop);
+  hd_conn_mark_since(c);
   if (h->close_after) {
     hd_conn_end(c);
     return;
   }
   hd_http_parser_reset(&h->parser);
-  if (resume || h->eof) hd_http_conn_on_drain(c); /* resume what was held back */
+  if (resume || h->eof) on_drain(c); /* resume what was held back */
 }
 
-void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms) {
-  hd_http_conn_t *h = c->u.http;
-  const hd_config_t *cfg = c->server->cfg;
-  if (c->ending || c->closing) return;
+/* The request (header) and keep-alive timeouts. */
+static void on_sweep(hd_conn_t *c, uint64_t now_ms) {
+  hd_http_conn_t *h = hd_conn_udata(c);
+  const hd_config_t *cfg = hd_conn_server(c)->cfg;
+  if (hd_conn_is_ending(c)) return;
   bool started = h && hd_http_parser_started(&h->parser);
   if (h && h->busy) return;
-  if (started && now_ms - c->since_ms > (uint64_t)cfg->header_timeout) {
+  if (started && now_ms - hd_conn_since_ms(c) > (uint64_t)cfg->header_timeout) {
     h->busy = true;
     h->close_after = true;
     memset(&h->ex, 0, sizeof h->ex);
     h->ex.conn = c;
     hd_http_respond_error(&h->ex, 408, "request not received in time");
-  } else if (!started && c->pending_bytes == 0 && now_ms - c->since_ms > (uint64_t)cfg->keepalive_timeout) {
+  } else if (!started && hd_conn_pending_bytes(c) == 0 && now_ms - hd_conn_since_ms(c) > (uint64_t)cfg->keepalive_timeout) {
     hd_conn_abort(c);
   }
 }
 
-void hd_http_conn_on_eof(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
+/* The client half-closed: answer what is being answered, then close. A read error closes now. */
+static void on_eof(hd_conn_t *c, int err) {
+  hd_http_conn_t *h = hd_conn_udata(c);
+  if (err) {
+    hd_conn_abort(c);
+    return;
+  }
   hd_conn_set_reading(c, false);
   if (h && (h->busy || h->in.len)) h->eof = true;
   else hd_conn_end(c);
 }
 
-void hd_http_conn_shutdown(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
+/* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
+static void on_shutdown(hd_conn_t *c) {
+  hd_http_conn_t *h = hd_conn_udata(c);
   if (!h || (!h->busy && !hd_http_parser_started(&h->parser))) hd_conn_end(c);
   else h->close_after = true;
 }
 
 void hd_http_conn_free(hd_conn_t *c) {
-  hd_http_conn_t *h = c->u.http;
-  c->u.http = NULL;
+  hd_http_conn_t *h = http_of(c);
   if (!h) return;
+  hd_conn_set_handler(c, &hd_http_conn_handler, NULL);
   if (h->ex.deferred) {
     h->orphaned = true; /* freed by the deferred responder; it holds a conn reference */
     return;
@@ -384,3 +397,21 @@ void hd_http_conn_free(hd_conn_t *c) {
   hd_sbuf_free(&h->in);
   free(h);
 }
+
+static void on_open(hd_conn_t *c) { hd_conn_server(c)->metrics.conns_http++; }
+
+static void on_free(hd_conn_t *c) {
+  hd_conn_server(c)->metrics.conns_http--;
+  hd_http_conn_free(c);
+}
+
+const hd_conn_handler_t hd_http_conn_handler = {
+    .name = "http",
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_drain = on_drain,
+    .on_sweep = on_sweep,
+    .on_shutdown = on_shutdown,
+    .on_free = on_free,
+};

@@ -20,18 +20,12 @@ struct hd_http_exchange {
   bool responded, deferred, head_only;
 };
 
-/* Feeds bytes received on an HTTP connection (called by conn.c). */
-void hd_http_conn_on_data(hd_conn_t *c, const char *data, size_t len);
-/* The write queue drained: resume requests held back by backpressure (called by conn.c). */
-void hd_http_conn_on_drain(hd_conn_t *c);
-/* Enforces the request (header) and keep-alive timeouts; called by the server's sweep. */
-void hd_http_conn_sweep(hd_conn_t *c, uint64_t now_ms);
-/* Stops serving HTTP on c (before an upgrade or on close); a deferred exchange stays valid. */
+/* The HTTP kind of connection: the handler accepted connections start with (hd_server_set_accept).
+ * Its per-conn state is allocated at the first bytes received. */
+extern const hd_conn_handler_t hd_http_conn_handler;
+/* Stops serving HTTP on c (before an upgrade switches its handler); a deferred exchange stays
+ * valid. Does not touch the metrics (the upgrading layer moves c from conns_http itself). */
 void hd_http_conn_free(hd_conn_t *c);
-/* The client half-closed: answer what is being answered, then close. */
-void hd_http_conn_on_eof(hd_conn_t *c);
-/* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
-void hd_http_conn_shutdown(hd_conn_t *c);
 
 /* Marks the exchange as answered later; the connection reads no further request until then. */
 void hd_http_defer(hd_http_exchange_t *ex);

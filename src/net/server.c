@@ -13,8 +13,6 @@
 #include "core/log.h"
 #include "core/path.h"
 #include "net/conn.h"
-#include "net/http_conn.h"
-#include "net/ws_conn.h"
 
 #define REFUSING_SLACK 64 /* connections accepted past the limit only to be told 503 / 1013 */
 
@@ -35,20 +33,14 @@ static void on_connection(uv_stream_t *listener, int status) {
   }
   bool over = s->conn_count >= max;
   if (over) s->metrics.refused++;
-  hd_conn_accept(s, over);
+  hd_conn_accept(s, s->accept_handler, over);
 }
 
 /* After each poll: write everything queued during this iteration, one batch per connection. */
 static void on_check(uv_check_t *h) {
   hd_server_t *s = h->data;
   for (uint32_t i = 0; i < s->flush_hook_count; i++) s->flush_hooks[i].fn(s->flush_hooks[i].arg);
-  while (s->flush_list) {
-    hd_conn_t *c = s->flush_list;
-    s->flush_list = c->flush_next;
-    c->in_flush_list = false;
-    hd_conn_flush(c);
-    hd_conn_release(c);
-  }
+  hd_conn_flush_all(s);
   uv_idle_stop(&s->waker);
 }
 
@@ -89,22 +81,14 @@ static void on_sweep(uv_timer_t *t) {
     if (lag > s->metrics.loop_lag_max_ms) s->metrics.loop_lag_max_ms = lag;
   }
   s->sweep_expected_ms = now + uv_timer_get_repeat(t);
-  for (hd_conn_t *c = s->conns, *next; c; c = next) {
-    next = c->next;
-    if (c->closing || hd_conn_sweep(c, now)) continue;
-    if (c->kind == HD_CONN_HTTP) hd_http_conn_sweep(c, now);
-    else hd_ws_sweep(c, now);
-  }
+  hd_conn_sweep_all(s, now);
   if (s->stopping && !s->conns) uv_stop(s->loop);
 }
 
 static void on_grace_expired(uv_timer_t *t) {
   hd_server_t *s = t->data;
   HD_WARN("server", "grace period over, closing remaining connections", "count=%u", s->conn_count);
-  for (hd_conn_t *c = s->conns, *next; c; c = next) {
-    next = c->next;
-    hd_conn_abort(c);
-  }
+  hd_conn_abort_all(s);
   uv_stop(s->loop);
 }
 
@@ -131,6 +115,11 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   return 0;
 }
 
+void hd_server_set_accept(hd_server_t *s, const hd_conn_handler_t *h, size_t ext_size) {
+  s->accept_handler = h;
+  s->conn_ext_size = ext_size;
+}
+
 /* A socket bound to addr with SO_REUSEPORT (libuv 1.44 cannot ask for it), handed to the listener. */
 static int bind_shared(hd_server_t *s, const struct sockaddr *addr) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -150,6 +139,7 @@ static int bind_shared(hd_server_t *s, const struct sockaddr *addr) {
 
 int hd_server_listen(hd_server_t *s, int port, bool shared) {
   const hd_config_t *cfg = s->cfg;
+  if (!s->accept_handler) return HD_EINVAL;
   struct sockaddr_storage addr;
   int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, port, (struct sockaddr_in6 *)&addr)
                                    : uv_ip4_addr(cfg->host, port, (struct sockaddr_in *)&addr);
@@ -179,11 +169,7 @@ void hd_server_stop(hd_server_t *s) {
     s->listening = false;
   }
   for (uint32_t i = 0; i < s->stop_hook_count; i++) s->stop_hooks[i].fn(s->stop_hooks[i].arg);
-  for (hd_conn_t *c = s->conns, *next; c; c = next) {
-    next = c->next;
-    if (c->kind == HD_CONN_WS) hd_ws_close(c, HD_WS_CLOSE_GOING_AWAY, "server shutting down");
-    else hd_http_conn_shutdown(c);
-  }
+  hd_conn_shutdown_all(s);
   uv_timer_start(&s->grace, on_grace_expired, (uint64_t)s->cfg->shutdown_grace, 0);
   uv_timer_stop(&s->sweeper);
   uv_timer_start(&s->sweeper, on_sweep, 25, 25); /* notices quickly when the last conn is gone */
@@ -194,10 +180,7 @@ static void close_if_open(uv_handle_t *h) {
 }
 
 void hd_server_free(hd_server_t *s) {
-  for (hd_conn_t *c = s->conns, *next; c; c = next) {
-    next = c->next;
-    hd_conn_abort(c);
-  }
+  hd_conn_abort_all(s);
   close_if_open((uv_handle_t *)&s->listener);
   close_if_open((uv_handle_t *)&s->flusher);
   close_if_open((uv_handle_t *)&s->waker);

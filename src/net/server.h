@@ -13,6 +13,7 @@
 #include "net/ws_deflate.h"
 
 typedef struct hd_conn hd_conn_t;
+typedef struct hd_conn_handler hd_conn_handler_t; /* see conn.h */
 
 #define HD_MAX_PROTOCOLS 8
 
@@ -50,8 +51,10 @@ typedef struct hd_server {
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
   uint32_t shard;            /* index of this shard in its node */
-  hd_conn_t *conns;          /* all open connections (doubly linked) */
-  hd_conn_t *flush_list;     /* connections with queued, unflushed bytes */
+  const hd_conn_handler_t *accept_handler; /* the kind of accepted connections (HTTP) */
+  size_t conn_ext_size;      /* bytes reserved per connection for the kind it may switch to */
+  hd_conn_t *conns;          /* all open connections (doubly linked; conn.c's business) */
+  hd_conn_t *flush_list;     /* connections with queued, unflushed bytes (conn.c's business) */
   uint32_t conn_count;
   bool listening, stopping;
   uint64_t started_ms;       /* monotonic */
@@ -65,8 +68,12 @@ typedef struct hd_server {
 
 /* Prepares a shard on loop with cfg (borrowed, must outlive the server). 0 or HD_E*. */
 int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg);
+/* Serves accepted connections with handler h, reserving ext_size bytes in each connection's
+ * allocation for the state of a kind it may switch to (see hd_conn_ext). Call before listening. */
+void hd_server_set_accept(hd_server_t *s, const hd_conn_handler_t *h, size_t ext_size);
 /* Binds and listens on cfg host and `port` (0 = any free port), with SO_REUSEPORT when `shared` so
- * the shards of a node listen on one port side by side. 0 or a negative uv/HD error. */
+ * the shards of a node listen on one port side by side. 0 or a negative uv/HD error (HD_EINVAL
+ * when no accept handler was set). */
 int hd_server_listen(hd_server_t *s, int port, bool shared);
 /* The port actually bound (useful with --port 0). */
 int hd_server_port(const hd_server_t *s);

@@ -29,15 +29,6 @@ typedef struct {
   void (*on_refused)(hd_conn_t *c, void *udata);
 } hd_ws_handler_t;
 
-struct hd_ws {
-  hd_ws_reader_t reader;
-  hd_ws_deflate_params_t deflate;
-  const hd_ws_handler_t *handler;
-  void *udata;      /* the protocol's per-connection state */
-  uint8_t proto_id; /* metrics slot */
-  bool ping_sent, close_sent, close_received, notified;
-};
-
 /* Upgrades the exchange's connection: validates the handshake and Origin (else answers 400, 403,
  * 405 or 426 with a JSON body and returns a negative HD_E*), negotiates deflate, queues the 101
  * and switches the conn to WebSocket with handler. udata is passed to on_open. When the server is
@@ -56,10 +47,8 @@ void hd_ws_set_max_message(hd_conn_t *c, size_t max);
 void *hd_ws_udata(const hd_conn_t *c);
 void hd_ws_set_udata(hd_conn_t *c, void *udata);
 
-/* Called by conn.c and the server. */
-void hd_ws_on_data(hd_conn_t *c, uint8_t *data, size_t len);
-void hd_ws_on_eof(hd_conn_t *c);
-void hd_ws_sweep(hd_conn_t *c, uint64_t now_ms);
-void hd_ws_free(hd_conn_t *c);
+/* Serves every connection s accepts as HTTP that may be upgraded to WebSocket (room for the
+ * WebSocket state is reserved in each connection's allocation). Call before hd_server_listen. */
+void hd_ws_serve(hd_server_t *s);
 
 #endif

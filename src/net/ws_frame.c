@@ -63,6 +63,20 @@ hd_buf_t *hd_ws_frame_build(uint8_t opcode, bool rsv1, const void *payload, size
   return b;
 }
 
+hd_buf_t *hd_ws_frame_new(uint8_t opcode, const void *payload, size_t len) {
+  return hd_ws_frame_build(opcode, false, payload, len);
+}
+
+hd_buf_t *hd_ws_frame_new_prefixed(uint8_t opcode, char prefix, const void *payload, size_t len) {
+  hd_buf_t *b = hd_buf_new(11 + len);
+  if (!b) return NULL;
+  b->len = hd_ws_frame_header_write(b->data, true, false, opcode, len + 1);
+  b->data[b->len++] = (uint8_t)prefix;
+  if (len) memcpy(b->data + b->len, payload, len);
+  b->len += len;
+  return b;
+}
+
 hd_buf_t *hd_ws_close_frame_build(uint16_t code, const char *reason) {
   uint8_t body[125] = {(uint8_t)(code >> 8), (uint8_t)code};
   size_t n = reason ? strlen(reason) : 0;

@@ -53,6 +53,11 @@ void hd_ws_mask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offse
 size_t hd_ws_frame_header_write(uint8_t out[10], bool fin, bool rsv1, uint8_t opcode, uint64_t payload_len);
 /* A complete unmasked frame (header + payload) in a new buffer with refs 1, or NULL. */
 hd_buf_t *hd_ws_frame_build(uint8_t opcode, bool rsv1, const void *payload, size_t len);
+/* The frame builder for protocols: a complete unmasked, uncompressed, final frame of payload in a
+ * new buffer with refs 1 (shareable by any number of connections), or NULL when out of memory. */
+hd_buf_t *hd_ws_frame_new(uint8_t opcode, const void *payload, size_t len);
+/* Same with one byte before the payload (Engine.IO's packet type: '4' + text), or NULL. */
+hd_buf_t *hd_ws_frame_new_prefixed(uint8_t opcode, char prefix, const void *payload, size_t len);
 /* A close frame carrying code and reason (reason cut to 123 bytes on a UTF-8 boundary), or NULL;
  * code 1005 (no status) gives an empty body, since 1005 may not appear on the wire. */
 hd_buf_t *hd_ws_close_frame_build(uint16_t code, const char *reason);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "net/ws_conn.h"
 
 int hd_shard_init(hd_shard_t *sh, uint32_t index, const hd_config_t *cfg) {
   memset(sh, 0, sizeof(*sh));
@@ -16,6 +17,7 @@ int hd_shard_init(hd_shard_t *sh, uint32_t index, const hd_config_t *cfg) {
   if (rc) return rc;
   sh->server_ready = true;
   sh->server.shard = index;
+  hd_ws_serve(&sh->server); /* connections are HTTP, upgradable to WebSocket */
   return 0;
 }
 

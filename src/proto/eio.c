@@ -617,6 +617,10 @@ int hd_eio_send(hd_eio_session_t *s, const void *data, size_t len, bool binary) 
   return send_packet(s, HD_EIO_MESSAGE, data, len, binary);
 }
 
+hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len) {
+  return hd_ws_frame_new_prefixed(HD_WS_OP_TEXT, '0' + HD_EIO_MESSAGE, text, len);
+}
+
 int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *text, size_t len) {
   if (s->closed) return HD_ECLOSED;
   if (s->websocket && ws_frame) return hd_ws_send_frame(s->ws, ws_frame);

@@ -50,6 +50,9 @@ int hd_eio_send(hd_eio_session_t *s, const void *data, size_t len, bool binary);
  * "4"+text, `text` the bare message text (for polling). Either may be built lazily by the caller's
  * cache; both are borrowed. Same returns as hd_eio_send. */
 int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *text, size_t len);
+/* The WebSocket frame of a text message packet ("4" + text) for hd_eio_send_prebuilt, built once
+ * and shared by every recipient; refs 1, or NULL when out of memory. */
+hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len);
 /* True when the session writes through a WebSocket (prebuilt frames apply). */
 bool hd_eio_is_websocket(const hd_eio_session_t *s);
 /* Closes the session (a close packet is sent); on_close follows. */

@@ -160,14 +160,8 @@ static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
   hd_sbuf_t b = {0};
   hd_buf_t *frame = NULL;
   if (!hd_envelope_encode(&b, msg->type ? msg->type : msg->event, data, msg->timestamp, msg->message_id, msg->seq,
-                          topic, params)) {
-    frame = hd_buf_new(b.len + 10);
-    if (frame) {
-      size_t h = hd_ws_frame_header_write(frame->data, true, false, HD_WS_OP_TEXT, b.len);
-      memcpy(frame->data + h, b.ptr, b.len);
-      frame->len = h + b.len;
-    }
-  }
+                          topic, params))
+    frame = hd_ws_frame_new(HD_WS_OP_TEXT, b.ptr, b.len);
   hd_sbuf_free(&b);
   free(unwrapped);
   return frame;
@@ -497,7 +491,7 @@ typedef struct {
 /* Every shard delivered a client's publish: its ack with the count. */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
   published_t *p = arg;
-  jconn_t *j = p->conn->closing ? NULL : hd_ws_udata(p->conn);
+  jconn_t *j = hd_conn_is_closing(p->conn) ? NULL : hd_ws_udata(p->conn);
   if (j) {
     char extra[160];
     snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
@@ -595,7 +589,7 @@ static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t 
     snprintf(msg, sizeof msg, "unknown or not allowed message type '%.60s'", e.type);
     send_error(j, E_OPERATION, msg, e.message_id);
   }
-  if (e.message_id && !idempotent && !c->closing && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
+  if (e.message_id && !idempotent && !hd_conn_is_closing(c) && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
   hd_envelope_free(&e);
   return 0;
 }
@@ -703,14 +697,11 @@ static int ws_open(hd_conn_t *c, void *udata) {
 static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, const char *frame, size_t len) {
   hd_hub_target_t none = {0};
   hd_hub_msg_t *msg = hd_hub_msg_new_value(jp->hub, &none, "notification", "null", 4);
-  hd_buf_t *b = msg ? hd_buf_new(len + 10) : NULL;
+  hd_buf_t *b = msg ? hd_ws_frame_new(HD_WS_OP_TEXT, frame, len) : NULL;
   if (!b) {
     hd_hub_msg_unref(msg);
     return NULL;
   }
-  size_t h = hd_ws_frame_header_write(b->data, true, false, HD_WS_OP_TEXT, len);
-  memcpy(b->data + h, frame, len);
-  b->len = h + len;
   hd_hub_msg_set_encoded(jp->hub, msg, jp->enc, b);
   hd_buf_unref(b);
   snprintf(msg->message_id, sizeof msg->message_id, "%s", message_id);
@@ -719,7 +710,7 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
 
 static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
   hd_conn_t *c = arg;
-  jconn_t *j = c->closing ? NULL : hd_ws_udata(c);
+  jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
   for (size_t i = 0; j && !status && i < res->count; i++) {
     bool pending = false; /* delivered live meanwhile: already tracked */
     for (unacked_t *u = j->unacked; u && !pending; u = u->next) pending = !strcmp(u->msg->message_id, res->items[i].message_id);
@@ -728,12 +719,12 @@ static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
     if (msg) send_message(j, msg);
     hd_hub_msg_unref(msg);
   }
-  if (!c->closing && !c->ending) hd_conn_set_reading(c, true);
+  if (!hd_conn_is_ending(c)) hd_conn_set_reading(c, true);
   hd_conn_release(c);
 }
 
 static void ws_refused(hd_conn_t *c, void *udata) {
-  send_error_conn(c, E_CONNECT, c->over_limit ? "server full, try again later" : "server not ready", NULL);
+  send_error_conn(c, E_CONNECT, hd_conn_is_over_limit(c) ? "server full, try again later" : "server not ready", NULL);
   free(udata);
 }
 
@@ -781,7 +772,7 @@ static void on_sweep(uv_timer_t *t) {
   if (++jp->sweeps % (60000 / SWEEP_MS) == 0) dedupe_expire(jp, now);
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
-    if (j->conn->closing || j->conn->ending) continue;
+    if (hd_conn_is_ending(j->conn)) continue;
     if (j->claims.exp && wall_s > j->claims.exp) {
       say_goodbye(j, "token expired", HD_WS_CLOSE_POLICY);
       continue;

@@ -170,13 +170,7 @@ static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
 
 static hd_buf_t *encode_ws(const hd_hub_msg_t *msg, void *arg) {
   hd_buf_t *text = arg;
-  hd_buf_t *frame = hd_buf_new(text->len + 11);
-  if (!frame) return NULL;
-  size_t h = hd_ws_frame_header_write(frame->data, true, false, HD_WS_OP_TEXT, text->len + 1);
-  frame->data[h] = '4';
-  memcpy(frame->data + h + 1, text->data, text->len);
-  frame->len = h + 1 + text->len;
-  return frame;
+  return hd_eio_message_frame_new(text->data, text->len);
 }
 
 /* Hub delivery to one socket. */

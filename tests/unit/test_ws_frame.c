@@ -132,6 +132,31 @@ static void test_frame_build(void **state) {
   }
 }
 
+/* The protocols' builders: plain and with a one-byte prefix, at each length encoding boundary. */
+static void test_frame_new(void **state) {
+  static uint8_t big[70000];
+  memset(big, 'x', sizeof big);
+  static const size_t lens[] = {0, 1, 124, 125, 126, 65534, 65535, 65536, sizeof big};
+  for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+    for (int prefixed = 0; prefixed <= 1; prefixed++) {
+      hd_buf_t *b = prefixed ? hd_ws_frame_new_prefixed(HD_WS_OP_TEXT, '4', big, lens[i])
+                             : hd_ws_frame_new(HD_WS_OP_BINARY, big, lens[i]);
+      assert_non_null(b);
+      assert_int_equal(b->refs, 1);
+      hd_ws_frame_t f;
+      int n = hd_ws_frame_parse_header(b->data, b->len, &f);
+      assert_true(n > 0);
+      assert_true(f.fin && !f.masked && !f.rsv1);
+      assert_int_equal(f.opcode, prefixed ? HD_WS_OP_TEXT : HD_WS_OP_BINARY);
+      assert_true(f.payload_len == lens[i] + (size_t)prefixed);
+      assert_int_equal(b->len, (size_t)n + lens[i] + (size_t)prefixed);
+      if (prefixed) assert_int_equal(b->data[n], '4');
+      assert_memory_equal(b->data + n + prefixed, big, lens[i]);
+      hd_buf_unref(b);
+    }
+  }
+}
+
 static hd_buf_t *check_close(uint16_t code, const char *reason, size_t want_reason) {
   hd_buf_t *b = hd_ws_close_frame_build(code, reason);
   assert_non_null(b);
@@ -181,6 +206,7 @@ int main(void) {
       cmocka_unit_test(test_parse_lengths), cmocka_unit_test(test_parse_bits),
       cmocka_unit_test(test_parse_top_bit), cmocka_unit_test(test_mask),
       cmocka_unit_test(test_header_write),  cmocka_unit_test(test_frame_build),
+      cmocka_unit_test(test_frame_new),
       cmocka_unit_test(test_close_frame),   cmocka_unit_test(test_close_codes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
