@@ -117,6 +117,7 @@ static int setup_sio(hd_app_t *app) {
       .connect_timeout_ms = (uint64_t)cfg->connect_timeout,
       .max_payload = (size_t)cfg->max_http_buffer_size,
       .allow_eio3 = cfg->allow_eio3,
+      .node_tag = app->shared->node_tag,
       .recovery = app->shared->recovery,
       .max_rooms_per_socket = (uint32_t)cfg->max_rooms_per_socket,
       .max_attachments = 10,
@@ -194,6 +195,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   memset(sh, 0, sizeof(*sh));
   sh->cfg = cfg;
   sh->shard_count = shard_count;
+  hd_id_random(sh->node_tag, 3);
   int rc = hd_app_jwt_setup(cfg, &sh->keys, &sh->jwt);
   if (rc) return rc;
   if ((rc = hd_hub_shared_init(&sh->hub, shard_count))) return rc;

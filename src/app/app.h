@@ -26,6 +26,7 @@ typedef struct {
 typedef struct hd_app_shared {
   const hd_config_t *cfg;
   uint32_t shard_count;
+  char node_tag[4];             /* names this node in Engine.IO session ids (random per process) */
   hd_app_keys_t keys;
   hd_jwt_config_t jwt;
   hd_hub_shared_t hub;          /* publish lock, ids, adapter (set by the node), history, observer */

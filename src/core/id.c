@@ -3,9 +3,11 @@
 
 #include <openssl/rand.h>
 #include <stdlib.h>
+#include <string.h>
+
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void hd_id_random(char *out, size_t len) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   unsigned char raw[64];
   while (len) {
     size_t n = len < sizeof raw ? len : sizeof raw;
@@ -14,4 +16,11 @@ void hd_id_random(char *out, size_t len) {
     len -= n;
   }
   *out = '\0';
+}
+
+char hd_id_char(unsigned v) { return alphabet[v & 63]; }
+
+int hd_id_value(char c) {
+  const char *p = c ? strchr(alphabet, c) : NULL;
+  return p ? (int)(p - alphabet) : -1;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -298,6 +299,13 @@ static void conn_flush(hd_conn_t *c) {
 static void on_close(uv_handle_t *h) { hd_conn_release((hd_conn_t *)h); }
 
 /* Unlinks the conn from the server and closes the handle; memory goes with the last reference. */
+int hd_conn_take_fd(hd_conn_t *c) {
+  uv_os_fd_t fd;
+  int copy = c->closing || uv_fileno((uv_handle_t *)&c->tcp, &fd) ? -1 : dup(fd);
+  hd_conn_abort(c); /* closes our descriptor only: the socket lives on in the copy */
+  return copy < 0 ? HD_EIO : copy;
+}
+
 void hd_conn_abort(hd_conn_t *c) {
   if (c->closing) return;
   hd_server_t *s = c->server;

@@ -83,6 +83,10 @@ void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf);
 void hd_conn_end(hd_conn_t *c);
 /* Closes the socket now, dropping queued data. */
 void hd_conn_abort(hd_conn_t *c);
+/* Hands the socket over (to another shard): returns a duplicate of its descriptor, which the caller
+ * owns, and closes the conn without sending anything; queued data is dropped. HD_EIO when the
+ * descriptor cannot be duplicated (the conn is closed then too). */
+int hd_conn_take_fd(hd_conn_t *c);
 /* Starts or stops reading from the socket. */
 void hd_conn_set_reading(hd_conn_t *c, bool on);
 /* Holds the conn across an async operation (its memory outlives the socket until released). */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -24,6 +25,7 @@ typedef struct hd_http_conn {
   bool orphaned;     /* the connection closed while an exchange was deferred */
   bool close_after;  /* close once the current response is written */
   bool eof;          /* the client half-closed: close once buffered requests are answered */
+  uint32_t handoff;  /* 1 + the shard this connection moves to with its current request, or 0 */
 } hd_http_conn_t;
 
 const char *hd_http_status_text(int status) {
@@ -126,6 +128,7 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
   if (content_type) hd_sbuf_printf(&head, "Content-Type: %s\r\n", content_type);
   if (status != 304 && status != 204 && status >= 200) hd_sbuf_printf(&head, "Content-Length: %zu\r\n", body_len);
   hd_sbuf_puts(&head, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  if (hd_conn_server(c)->peer_count > 1) hd_sbuf_printf(&head, "X-Herald-Shard: %u\r\n", hd_conn_server(c)->shard);
   cors_headers(c, req, &head);
   if (extra_headers) hd_sbuf_puts(&head, extra_headers);
   hd_sbuf_puts(&head, "\r\n");
@@ -278,6 +281,55 @@ static size_t process(hd_conn_t *c, char *data, size_t len) {
   return off;
 }
 
+/* --- handing a connection to another shard ------------------------------------------------ */
+
+typedef struct {
+  hd_server_t *server; /* the receiving shard */
+  int fd;
+  hd_sbuf_t bytes;     /* the request being handed over, then whatever followed it */
+} handoff_t;
+
+/* On the receiving shard: the socket becomes one of its connections and reads the bytes again. */
+static void run_adopt(void *arg, bool cancelled) {
+  handoff_t *t = arg;
+  hd_conn_t *c = NULL;
+  if (cancelled || hd_conn_adopt(t->server, t->fd, &hd_http_conn_handler, NULL, &c)) close(t->fd);
+  else if (t->bytes.len) hd_http_conn_handler.on_data(c, t->bytes.ptr, t->bytes.len);
+  hd_sbuf_free(&t->bytes);
+  free(t);
+}
+
+/* Moves c, its current request and its unread input to the shard named by h->handoff, once nothing
+ * it wrote is still queued. */
+static void try_handoff(hd_conn_t *c, hd_http_conn_t *h) {
+  if (hd_conn_pending_bytes(c)) return; /* on_drain comes back here */
+  hd_server_t *s = hd_conn_server(c);
+  handoff_t *t = calloc(1, sizeof(*t));
+  if (!t || hd_http_request_serialize(h->ex.req, &t->bytes) || hd_sbuf_append(&t->bytes, h->in.ptr, h->in.len)) {
+    if (t) hd_sbuf_free(&t->bytes);
+    free(t);
+    hd_conn_abort(c);
+    return;
+  }
+  const hd_server_peer_t *to = &s->peers[h->handoff - 1];
+  t->server = to->server;
+  t->fd = hd_conn_take_fd(c); /* c is gone from here on */
+  if (t->fd < 0 || hd_mailbox_post(to->mailbox, run_adopt, t)) {
+    if (t->fd >= 0) close(t->fd);
+    hd_sbuf_free(&t->bytes);
+    free(t);
+  }
+}
+
+int hd_http_handoff(hd_http_exchange_t *ex, uint32_t shard) {
+  hd_server_t *s = hd_http_server(ex);
+  hd_http_conn_t *h = (hd_http_conn_t *)((char *)ex - offsetof(hd_http_conn_t, ex));
+  if (!s->peers || shard >= s->peer_count || shard == s->shard || ex->deferred || ex->responded || !ex->req)
+    return HD_EINVAL;
+  h->handoff = shard + 1;
+  return 0;
+}
+
 /* Keeps the unconsumed tail of data for later. */
 static void keep_rest(hd_conn_t *c, const char *data, size_t len, size_t used) {
   if (hd_conn_is_closing(c) || !is_http(c) || used >= len) return;
@@ -312,11 +364,13 @@ static void on_data(hd_conn_t *c, char *data, size_t len) {
   }
   size_t used = process(c, data, len);
   keep_rest(c, data, len, used);
+  if (!hd_conn_is_closing(c) && is_http(c) && h->handoff) try_handoff(c, h);
 }
 
 /* Continues with buffered input once the connection is free again. */
 static void on_drain(hd_conn_t *c) {
   hd_http_conn_t *h = http_of(c);
+  if (h && h->handoff && !hd_conn_is_ending(c)) return try_handoff(c, h);
   if (!h || hd_conn_is_ending(c) || h->busy) return;
   if (h->held && hd_conn_pending_bytes(c) > DRAIN_THRESHOLD) return;
   h->held = false;
@@ -326,6 +380,7 @@ static void on_drain(hd_conn_t *c) {
     size_t used = process(c, in.ptr, in.len);
     keep_rest(c, in.ptr, in.len, used);
     hd_sbuf_free(&in);
+    if (!hd_conn_is_closing(c) && is_http(c) && h->handoff) return try_handoff(c, h);
   }
   if (hd_conn_is_closing(c) || !is_http(c)) return;
   h = hd_conn_udata(c);

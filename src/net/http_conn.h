@@ -27,6 +27,11 @@ extern const hd_conn_handler_t hd_http_conn_handler;
  * valid. Does not touch the metrics (the upgrading layer moves c from conns_http itself). */
 void hd_http_conn_free(hd_conn_t *c);
 
+/* Hands the exchange's connection, with this request and whatever the client sent after it, to
+ * shard `shard` of the node, which serves the request as if it had arrived there (an Engine.IO
+ * request for a session that lives on that shard). Call from the handler instead of answering.
+ * 0, or HD_EINVAL (no such other shard, or the exchange is already answered or deferred). */
+int hd_http_handoff(hd_http_exchange_t *ex, uint32_t shard);
 /* Marks the exchange as answered later; the connection reads no further request until then. */
 void hd_http_defer(hd_http_exchange_t *ex);
 /* False once the client of a deferred exchange has gone away (the answer would be dropped). */

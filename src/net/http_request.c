@@ -1,4 +1,4 @@
-/* Header and query lookups on a parsed request (see http_request.h). */
+/* Header and query lookups on a parsed request, and its serialization for a hand-over (see http_request.h). */
 #include "net/http_request.h"
 
 #include <string.h>
@@ -49,4 +49,18 @@ int hd_http_request_query(const hd_http_request_t *req, const char *name, char *
     return (int)url_decode(value, out, outlen);
   }
   return HD_ENOTFOUND;
+}
+
+int hd_http_request_serialize(const hd_http_request_t *req, hd_sbuf_t *out) {
+  int rc = hd_sbuf_printf(out, "%.*s %.*s HTTP/%u.%u\r\n", (int)req->method_name.len, req->method_name.ptr,
+                          (int)req->target.len, req->target.ptr, req->http_major, req->http_minor);
+  for (size_t i = 0; !rc && i < req->header_count; i++) {
+    const hd_http_header_t *h = &req->headers[i];
+    if (hd_slice_eq_nocase(h->name, "Content-Length") || hd_slice_eq_nocase(h->name, "Transfer-Encoding")) continue;
+    rc = hd_sbuf_printf(out, "%.*s: %.*s\r\n", (int)h->name.len, h->name.ptr, (int)h->value.len, h->value.ptr);
+  }
+  if (!rc && req->body.len) rc = hd_sbuf_printf(out, "Content-Length: %zu\r\n", req->body.len);
+  if (!rc) rc = hd_sbuf_puts(out, "\r\n");
+  if (!rc && req->body.len) rc = hd_sbuf_append(out, req->body.ptr, req->body.len);
+  return rc;
 }

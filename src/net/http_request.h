@@ -41,4 +41,9 @@ hd_slice_t hd_http_request_header(const hd_http_request_t *req, const char *name
  * returns its length, or HD_ENOTFOUND. */
 int hd_http_request_query(const hd_http_request_t *req, const char *name, char *out, size_t outlen);
 
+/* Appends req as HTTP/1.1 bytes that parse back to the same request (method, target, version,
+ * headers in order, the de-chunked body with its Content-Length): for handing a request to another
+ * shard. 0 or HD_ENOMEM. */
+int hd_http_request_serialize(const hd_http_request_t *req, hd_sbuf_t *out);
+
 #endif

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/mailbox.h"
 #include "net/http_router.h"
 #include "net/ws_deflate.h"
 
@@ -31,7 +32,15 @@ typedef struct {
   uint32_t protocol_count;
 } hd_metrics_t;
 
-typedef struct hd_server {
+typedef struct hd_server hd_server_t;
+
+/* Another shard of the node, for handing a connection to it. */
+typedef struct {
+  hd_server_t *server;
+  hd_mailbox_t *mailbox;
+} hd_server_peer_t;
+
+struct hd_server {
   uv_loop_t *loop;
   const hd_config_t *cfg;
   hd_router_t *router;
@@ -51,6 +60,8 @@ typedef struct hd_server {
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
   uint32_t shard;            /* index of this shard in its node */
+  const hd_server_peer_t *peers; /* every shard of the node, by index (set by the node), or NULL */
+  uint32_t peer_count;
   const hd_conn_handler_t *accept_handler; /* the kind of accepted connections (HTTP) */
   size_t conn_ext_size;      /* bytes reserved per connection for the kind it may switch to */
   hd_conn_t *conns;          /* all open connections (doubly linked; conn.c's business) */
@@ -64,7 +75,7 @@ typedef struct hd_server {
   hd_metrics_t metrics;
   char read_buf[65536];      /* shared by all reads: connections keep only leftovers */
   int exit_code;
-} hd_server_t;
+};
 
 /* Prepares a shard on loop with cfg (borrowed, must outlive the server). 0 or HD_E*. */
 int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg);

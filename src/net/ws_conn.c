@@ -151,6 +151,15 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
     hd_sbuf_free(&offers);
   }
   hd_buf_t *resp = hd_ws_handshake_response(accept, ws->deflate.enabled ? ext : NULL, NULL);
+  const hd_server_t *srv = hd_conn_server(ex->conn);
+  if (resp && srv->peer_count > 1) { /* name the shard, as every HTTP response does */
+    hd_buf_t *named = hd_buf_new(resp->len + 32);
+    if (named)
+      named->len = (size_t)snprintf((char *)named->data, named->cap, "%.*sX-Herald-Shard: %u\r\n\r\n",
+                                    (int)resp->len - 2, (const char *)resp->data, srv->shard);
+    hd_buf_unref(resp);
+    resp = named;
+  }
   if (!resp) {
     memset(ws, 0, sizeof(*ws));
     hd_http_respond_error(ex, 500, "out of memory");

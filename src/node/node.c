@@ -13,7 +13,6 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "node/shard.h"
-hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop); /* TEMPORARY */
 
 typedef struct {
   const hd_config_t *cfg;
@@ -21,6 +20,7 @@ typedef struct {
   hd_app_shared_t shared;
   hd_adapter_t *adapter;
   hd_shard_t *shards;
+  hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   hd_store_t *store;          /* the first handle (shard 0's) */
   uv_signal_t sig_term, sig_int;
   bool stopping;
@@ -91,6 +91,12 @@ static int start(node_t *node) {
   node->shared.hub.adapter = node->adapter;
   for (uint32_t i = 0; i < node->count; i++)
     if ((rc = hd_shard_init(&node->shards[i], i, cfg))) return rc;
+  if (!(node->peers = calloc(node->count, sizeof(*node->peers)))) return HD_ENOMEM;
+  for (uint32_t i = 0; i < node->count; i++) { /* every shard may hand a connection to any other */
+    node->peers[i] = (hd_server_peer_t){&node->shards[i].server, &node->shards[i].mailbox};
+    node->shards[i].server.peers = node->peers;
+    node->shards[i].server.peer_count = node->count;
+  }
   if ((rc = open_store(node))) return rc;
   for (uint32_t i = 0; i < node->count; i++) {
     hd_shard_t *sh = &node->shards[i];
@@ -150,5 +156,6 @@ int hd_node_run(const hd_config_t *cfg) {
   if (node.adapter) node.adapter->ops->free(node.adapter);
   hd_app_shared_free(&node.shared);
   free(node.shards);
+  free(node.peers);
   return rc ? 1 : 0;
 }

@@ -80,7 +80,12 @@ static int query(const hd_http_request_t *req, const char *name, char *out, size
   return hd_http_request_query(req, name, out, len);
 }
 
-static void make_sid(char out[24]) { hd_id_random(out, 20); }
+/* A session id that names its owner: [0] the shard, [1..3] the node, then 16 random characters. */
+static void make_sid(const hd_eio_server_t *eio, char out[24]) {
+  hd_id_random(out, 20);
+  out[0] = hd_id_char(eio->srv->shard);
+  memcpy(out + 1, eio->opt.node_tag, 3);
+}
 
 static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer);
 static void close_all(void *arg);
@@ -309,7 +314,7 @@ static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_
   if (!s) return NULL;
   s->eio = eio;
   s->version = version;
-  do make_sid(s->sid);
+  do make_sid(eio, s->sid);
   while (hd_map_get(&eio->sessions, s->sid, 20));
   if (hd_map_put(&eio->sessions, s->sid, 20, s)) {
     free(s);
@@ -533,6 +538,10 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
 
   char sid[64];
   if (query(req, "sid", sid, sizeof sid) < 0) return handshake(eio, ex, req, version, websocket);
+  int owner = hd_id_value(sid[0]); /* a session of another shard of this node: the connection goes there */
+  if (owner >= 0 && (uint32_t)owner != eio->srv->shard && (uint32_t)owner < eio->srv->peer_count &&
+      !memcmp(sid + 1, eio->opt.node_tag, 3) && !hd_http_handoff(ex, (uint32_t)owner))
+    return;
   hd_eio_session_t *s = hd_map_get(&eio->sessions, sid, strlen(sid));
   if (!s || s->closed) return eio_error(ex, ERR_SID);
   if (s->version != version) return eio_error(ex, ERR_REQUEST);

@@ -32,6 +32,7 @@ typedef struct {
   uint64_t upgrade_timeout_ms;
   size_t max_payload;        /* maxHttpBufferSize */
   bool allow_eio3;
+  char node_tag[4];          /* 3 characters naming this node in session ids (after the shard) */
 } hd_eio_options_t;
 
 /* A new Engine.IO server on shard srv with options (copied) and callbacks (borrowed). NULL on OOM. */

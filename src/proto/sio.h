@@ -36,6 +36,7 @@ typedef struct {
   uint64_t ping_interval_ms, ping_timeout_ms, upgrade_timeout_ms, connect_timeout_ms;
   size_t max_payload;
   bool allow_eio3;
+  const char *node_tag;        /* 3 characters naming this node in Engine.IO session ids */
   hd_recovery_t *recovery;     /* connection state recovery shared by the shards; NULL = off */
   uint32_t max_rooms_per_socket;
   uint32_t max_attachments;

@@ -1,6 +1,7 @@
-/* The store's machinery: requests validated and copied on the loop thread, queued under one mutex,
+/* The store's machinery: requests validated and copied on a loop thread, queued under one mutex,
  * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
- * write), and answered on the loop thread through a uv_async_t in submission order.
+ * write), and answered on the loop of the handle that submitted them (each shard has its own handle,
+ * hd_store_attach) through that handle's uv_async_t, in submission order per handle.
  *
  * Ownership: a request (inputs, result, arena) belongs to the loop thread until it is queued, to
  * the store thread while it runs, and to the loop thread again once it is in the done list; the
@@ -17,9 +18,8 @@
 
 #define BATCH_MAX 4096 /* requests in one transaction */
 
-struct hd_store {
-  uv_loop_t *loop;
-  uv_async_t *async;               /* malloc'd: freed by its close callback, which may come after st is gone */
+/* The database and its thread, shared by every handle. */
+typedef struct {
   uv_thread_t thread;
   const hd_store_backend_t *be;
   void *db;                        /* store thread only (and close, after the join) */
@@ -30,7 +30,8 @@ struct hd_store {
   uv_cond_t ready;                 /* to hd_store_open: the database opened (or failed) */
   hd_store_req_t *queue, *queue_tail;
   size_t queue_len;
-  hd_store_req_t *done, *done_tail;
+  uint32_t handles;                /* open handles: the last one to close stops the thread */
+  uv_cond_t drained;               /* to a closing handle: one of its requests was answered */
   bool stopping;
   bool opened;
   int open_rc;
@@ -43,6 +44,15 @@ struct hd_store {
   hd_store_backend_stats_t final_stats;
   bool final_has_thread;
   uv_thread_t final_thread;
+} core_t;
+
+/* A handle: one loop's way into the store. */
+struct hd_store {
+  core_t *c;
+  uv_loop_t *loop;
+  uv_async_t *async;               /* malloc'd: freed by its close callback, which may come after st is gone */
+  hd_store_req_t *done, *done_tail; /* answered by the store thread, under c->mu */
+  size_t queued;                   /* submitted and not yet in done, under c->mu */
 
   /* loop thread only */
   hd_store_req_t *running;         /* taken from done, being answered */
@@ -183,18 +193,21 @@ static int submit(hd_store_t *st, hd_store_req_t *r) {
     req_free(r);
     return HD_ECLOSED;
   }
-  uv_mutex_lock(&st->mu);
-  if (st->queue_len >= HD_STORE_QUEUE_MAX) {
-    uv_mutex_unlock(&st->mu);
+  core_t *c = st->c;
+  r->handle = st;
+  uv_mutex_lock(&c->mu);
+  if (c->queue_len >= HD_STORE_QUEUE_MAX) {
+    uv_mutex_unlock(&c->mu);
     req_free(r);
     return HD_EBUSY;
   }
-  if (st->queue_tail) st->queue_tail->next = r;
-  else st->queue = r;
-  st->queue_tail = r;
-  st->queue_len++;
-  uv_cond_signal(&st->wake);
-  uv_mutex_unlock(&st->mu);
+  if (c->queue_tail) c->queue_tail->next = r;
+  else c->queue = r;
+  c->queue_tail = r;
+  c->queue_len++;
+  st->queued++;
+  uv_cond_signal(&c->wake);
+  uv_mutex_unlock(&c->mu);
   st->outstanding++;
   return 0;
 }
@@ -219,7 +232,7 @@ static void fail_all(hd_store_req_t *batch, int status) {
 }
 
 /* Runs one batch in one transaction; every request gets its status. */
-static void run_batch(hd_store_t *st, hd_store_req_t *batch, size_t n) {
+static void run_batch(core_t *st, hd_store_req_t *batch, size_t n) {
   bool writes = false;
   for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
   uint64_t t0 = hd_clock_mono_ns();
@@ -253,8 +266,31 @@ static void run_batch(hd_store_t *st, hd_store_req_t *batch, size_t n) {
   uv_mutex_unlock(&st->mu);
 }
 
+/* Hands each answered request of batch to its handle, in order, and wakes those handles. */
+static void hand_back(core_t *st, hd_store_req_t *batch) {
+  hd_store_t *woken[8];
+  size_t n_woken = 0;
+  uv_mutex_lock(&st->mu);
+  for (hd_store_req_t *r = batch, *next; r; r = next) {
+    next = r->next;
+    r->next = NULL;
+    hd_store_t *h = r->handle;
+    if (h->done_tail) h->done_tail->next = r;
+    else h->done = r;
+    h->done_tail = r;
+    h->queued--;
+    bool seen = false;
+    for (size_t i = 0; i < n_woken && !seen; i++) seen = woken[i] == h;
+    if (!seen && n_woken < sizeof woken / sizeof woken[0]) woken[n_woken++] = h;
+    else if (!seen) uv_async_send(h->async); /* more handles than slots: wake it now */
+  }
+  for (size_t i = 0; i < n_woken; i++) uv_async_send(woken[i]->async);
+  uv_cond_broadcast(&st->drained);
+  uv_mutex_unlock(&st->mu);
+}
+
 static void thread_main(void *p) {
-  hd_store_t *st = p;
+  core_t *st = p;
   int applied = 0;
   char err[sizeof st->open_err] = "";
   int rc = st->be->open(st->path, &st->db, &applied, err, sizeof err);
@@ -287,13 +323,7 @@ static void thread_main(void *p) {
     uv_mutex_unlock(&st->mu);
 
     run_batch(st, batch, n);
-
-    uv_mutex_lock(&st->mu);
-    if (st->done_tail) st->done_tail->next = batch;
-    else st->done = batch;
-    st->done_tail = last;
-    uv_mutex_unlock(&st->mu);
-    uv_async_send(st->async);
+    hand_back(st, batch);
   }
   uv_mutex_lock(&st->mu); /* health and sql_thread read the closed database's last figures */
   st->be->stats(st->db, &st->final_stats);
@@ -337,11 +367,22 @@ static void answer(hd_store_req_t *r) {
 #undef CALL
 }
 
+static void free_core(core_t *c) {
+  uv_mutex_destroy(&c->mu);
+  uv_cond_destroy(&c->wake);
+  uv_cond_destroy(&c->ready);
+  uv_cond_destroy(&c->drained);
+  free(c->path);
+  free(c);
+}
+
+/* Frees a closed handle, and the core with the last one. */
 static void free_store(hd_store_t *st) {
-  uv_mutex_destroy(&st->mu);
-  uv_cond_destroy(&st->wake);
-  uv_cond_destroy(&st->ready);
-  free(st->path);
+  core_t *c = st->c;
+  uv_mutex_lock(&c->mu);
+  bool last = --c->handles == 0;
+  uv_mutex_unlock(&c->mu);
+  if (last) free_core(c);
   free(st);
 }
 
@@ -353,10 +394,10 @@ static void dispatch(hd_store_t *st, bool all) {
   for (;;) {
     if (!st->running) {
       if (refilled && !all) break;
-      uv_mutex_lock(&st->mu);
+      uv_mutex_lock(&st->c->mu);
       st->running = st->done;
       st->done = st->done_tail = NULL;
-      uv_mutex_unlock(&st->mu);
+      uv_mutex_unlock(&st->c->mu);
       refilled = true;
       if (!st->running) break;
     }
@@ -386,72 +427,105 @@ static const hd_store_backend_t *backend_for(const char *path, char *err, size_t
   return &hd_store_sqlite_backend;
 }
 
+/* A handle on c for loop (the caller counts it in c->handles); NULL when out of memory. */
+static hd_store_t *handle_new(core_t *c, uv_loop_t *loop) {
+  hd_store_t *st = calloc(1, sizeof *st);
+  uv_async_t *async = malloc(sizeof *async);
+  if (!st || !async || uv_async_init(loop, async, on_async)) {
+    free(st);
+    free(async);
+    return NULL;
+  }
+  st->c = c;
+  st->loop = loop;
+  st->async = async;
+  async->data = st;
+  return st;
+}
+
+/* Closes a handle's async (its memory goes with the close callback). */
+static void handle_close_async(hd_store_t *st) {
+  st->async->data = NULL;
+  uv_close((uv_handle_t *)st->async, on_async_closed);
+}
+
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen) {
   if (errlen) err[0] = '\0';
   const hd_store_backend_t *be = backend_for(path, err, errlen);
   if (!be) return NULL;
-  hd_store_t *st = calloc(1, sizeof *st);
-  uv_async_t *async = malloc(sizeof *async);
+  core_t *c = calloc(1, sizeof *c);
   char *copy = strdup(path);
-  if (!st || !async || !copy) {
-    free(st);
-    free(async);
+  if (!c || !copy) {
+    free(c);
     free(copy);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
-  st->loop = loop;
-  st->be = be;
-  st->path = copy;
-  st->async = async;
+  c->be = be;
+  c->path = copy;
+  c->handles = 1;
   int step = 0; /* how many of the primitives below exist, to undo on failure */
-  if (!uv_mutex_init(&st->mu)) step = 1;
-  if (step == 1 && !uv_cond_init(&st->wake)) step = 2;
-  if (step == 2 && !uv_cond_init(&st->ready)) step = 3;
-  if (step == 3 && !uv_async_init(loop, async, on_async)) step = 4;
-  async->data = st;
-  if (step == 4 && !uv_thread_create(&st->thread, thread_main, st)) step = 5;
-  if (step < 5) {
+  if (!uv_mutex_init(&c->mu)) step = 1;
+  if (step == 1 && !uv_cond_init(&c->wake)) step = 2;
+  if (step == 2 && !uv_cond_init(&c->ready)) step = 3;
+  if (step == 3 && !uv_cond_init(&c->drained)) step = 4;
+  hd_store_t *st = step == 4 ? handle_new(c, loop) : NULL;
+  if (st) step = 5;
+  if (step == 5 && !uv_thread_create(&c->thread, thread_main, c)) step = 6;
+  if (step < 6) {
     snprintf(err, errlen, "cannot start the store thread");
-    if (step >= 4) {
-      async->data = NULL;
-      uv_close((uv_handle_t *)async, on_async_closed);
-    } else {
-      free(async);
+    if (st) {
+      handle_close_async(st);
+      free(st);
     }
-    if (step >= 3) uv_cond_destroy(&st->ready);
-    if (step >= 2) uv_cond_destroy(&st->wake);
-    if (step >= 1) uv_mutex_destroy(&st->mu);
-    free(st->path);
-    free(st);
+    if (step >= 4) uv_cond_destroy(&c->drained);
+    if (step >= 3) uv_cond_destroy(&c->ready);
+    if (step >= 2) uv_cond_destroy(&c->wake);
+    if (step >= 1) uv_mutex_destroy(&c->mu);
+    free(c->path);
+    free(c);
     return NULL;
   }
-  uv_mutex_lock(&st->mu);
-  while (!st->opened) uv_cond_wait(&st->ready, &st->mu);
-  int rc = st->open_rc;
-  uv_mutex_unlock(&st->mu);
+  uv_mutex_lock(&c->mu);
+  while (!c->opened) uv_cond_wait(&c->ready, &c->mu);
+  int rc = c->open_rc;
+  uv_mutex_unlock(&c->mu);
   if (rc) {
-    uv_thread_join(&st->thread);
-    snprintf(err, errlen, "%s", st->open_err[0] ? st->open_err : hd_strerror(rc));
-    async->data = NULL;
-    uv_close((uv_handle_t *)async, on_async_closed);
+    uv_thread_join(&c->thread);
+    snprintf(err, errlen, "%s", c->open_err[0] ? c->open_err : hd_strerror(rc));
+    handle_close_async(st);
     free_store(st);
     return NULL;
   }
   return st;
 }
 
+hd_store_t *hd_store_attach(hd_store_t *first, uv_loop_t *loop) {
+  core_t *c = first->c;
+  hd_store_t *st = handle_new(c, loop);
+  if (!st) return NULL;
+  uv_mutex_lock(&c->mu);
+  c->handles++;
+  uv_mutex_unlock(&c->mu);
+  return st;
+}
+
 void hd_store_close(hd_store_t *st) {
   if (!st || st->closing) return;
   st->closing = true;
-  uv_mutex_lock(&st->mu);
-  st->stopping = true;
-  uv_cond_signal(&st->wake);
-  uv_mutex_unlock(&st->mu);
-  uv_thread_join(&st->thread); /* the thread answers everything queued, then closes the database */
+  core_t *c = st->c;
+  uv_mutex_lock(&c->mu);
+  bool last = c->handles == 1;
+  if (last) { /* the thread answers everything queued, then closes the database */
+    c->stopping = true;
+    uv_cond_signal(&c->wake);
+  } else { /* the others go on: wait for this handle's own requests */
+    while (st->queued) uv_cond_wait(&c->drained, &c->mu);
+  }
+  uv_mutex_unlock(&c->mu);
+  if (last) uv_thread_join(&c->thread);
   dispatch(st, true);
-  st->async->data = NULL;
-  uv_close((uv_handle_t *)st->async, on_async_closed);
+  handle_close_async(st);
   if (st->dispatching) st->free_pending = true;
   else free_store(st);
 }
@@ -468,11 +542,12 @@ int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
   return applied;
 }
 
-const char *hd_store_backend_name(const hd_store_t *st) { return st->be->name; }
+const char *hd_store_backend_name(const hd_store_t *st) { return st->c->be->name; }
 
-int hd_store_health(hd_store_t *st, hd_store_health_t *out) {
+int hd_store_health(hd_store_t *h, hd_store_health_t *out) {
   memset(out, 0, sizeof *out);
   hd_store_backend_stats_t bs;
+  core_t *st = h->c;
   uv_mutex_lock(&st->mu);
   if (st->db_closed) bs = st->final_stats;
   else st->be->stats(st->db, &bs);
@@ -485,15 +560,18 @@ int hd_store_health(hd_store_t *st, hd_store_health_t *out) {
   out->max_batch = st->max_batch;
   uv_mutex_unlock(&st->mu);
   out->backend = st->be->name;
-  out->in_flight = st->outstanding - out->queue_depth;
-  out->requests = st->answered;
+  /* taken by the thread, not yet answered here (exact with one handle; other handles' queued
+   * requests count in queue_depth) */
+  out->in_flight = h->outstanding > out->queue_depth ? h->outstanding - out->queue_depth : 0;
+  out->requests = h->answered;
   out->schema_version = bs.schema_version;
   out->statements = bs.statements;
   out->statements_off_thread = bs.statements_off_thread;
   return 0;
 }
 
-int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out) {
+int hd_store_sql_thread(hd_store_t *h, uv_thread_t *out) {
+  core_t *st = h->c;
   uv_mutex_lock(&st->mu);
   bool found = st->db_closed ? st->final_has_thread : st->be->last_thread(st->db, out);
   if (st->db_closed && found) *out = st->final_thread;

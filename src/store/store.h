@@ -197,10 +197,16 @@ typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t 
 /* Opens (creating it and its directory when missing) the database at path, applies pending
  * migrations and starts the store thread; call on the loop thread. NULL with a message in err. */
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen);
-/* On the loop thread (or after the loop stopped): refuses new requests, lets the thread finish every
- * queued one, stops it, closes the database, runs the remaining callbacks synchronously and frees st
- * (once the current callback returns, when called from one). Run the loop once more to free the
- * uv_async_t before uv_loop_close(). */
+/* Another handle on the same database and store thread, answering on loop (another shard's): call
+ * on the thread of `first`'s loop before loop's thread starts, or on loop's thread. Operations are
+ * answered on the loop of the handle they were submitted through, in submission order per handle;
+ * group commit spans every handle. NULL when out of memory. */
+hd_store_t *hd_store_attach(hd_store_t *first, uv_loop_t *loop);
+/* On the handle's loop thread (or after that loop stopped): refuses new requests through st, waits
+ * until the thread has answered st's queued ones (the last handle: stops the thread and closes the
+ * database), runs the remaining callbacks synchronously and frees st (once the current callback
+ * returns, when called from one). Run the loop once more to free the uv_async_t before
+ * uv_loop_close(). */
 void hd_store_close(hd_store_t *st);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */

@@ -1004,6 +1004,74 @@ static void test_sql_never_on_loop_thread(void **state) {
   assert_int_equal(h.statements_off_thread, 0); /* every statement, migrations included, ran on t */
 }
 
+/* --- several loops on one store (shards) ------------------------------------------------------- */
+
+typedef struct {
+  hd_store_t *st;
+  uv_loop_t loop;
+  uv_thread_t self;
+  int answered, next, wrong_thread, out_of_order;
+  char sub[16];
+} shard_fx_t;
+
+static void shard_on_put(void *arg, int status, const hd_store_inbox_put_t *res) {
+  shard_fx_t *s = *(shard_fx_t **)arg;
+  int n = (int)((intptr_t *)arg)[1];
+  uv_thread_t me = uv_thread_self();
+  if (!uv_thread_equal(&me, &s->self)) s->wrong_thread++;
+  if (status || n != s->next) s->out_of_order++;
+  s->next++;
+  s->answered++;
+}
+
+static void shard_run(void *arg) {
+  shard_fx_t *s = arg;
+  s->self = uv_thread_self();
+  static _Thread_local intptr_t args[300][2];
+  char id[32];
+  for (int i = 0; i < 300; i++) {
+    args[i][0] = (intptr_t)s;
+    args[i][1] = i;
+    snprintf(id, sizeof id, "%s-%d", s->sub, i);
+    assert_int_equal(hd_store_inbox_put(s->st, s->sub, id, "{}", 2, 100000, shard_on_put, args[i]), 0);
+  }
+  while (s->answered < 300) uv_run(&s->loop, UV_RUN_ONCE);
+}
+
+/* Two loops on their own threads share the store: each gets its own answers, on its own thread, in
+ * the order it submitted them; closing the handles in either order releases everything. */
+static void test_handles_per_loop(void **state) {
+  fx_t *fx = *state;
+  for (int order = 0; order < 2; order++) {
+    shard_fx_t sh[2];
+    memset(sh, 0, sizeof sh);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(uv_loop_init(&sh[i].loop), 0);
+      sh[i].st = hd_store_attach(fx->st, &sh[i].loop);
+      assert_non_null(sh[i].st);
+      snprintf(sh[i].sub, sizeof sh[i].sub, "o%d-s%d", order, i);
+    }
+    uv_thread_t t[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(uv_thread_create(&t[i], shard_run, &sh[i]), 0);
+    for (int i = 0; i < 2; i++) uv_thread_join(&t[i]);
+    for (int i = 0; i < 2; i++) {
+      assert_int_equal(sh[i].answered, 300);
+      assert_int_equal(sh[i].wrong_thread, 0);
+      assert_int_equal(sh[i].out_of_order, 0);
+    }
+    for (int k = 0; k < 2; k++) { /* order 0: first then second; order 1: the reverse */
+      int i = order ? 1 - k : k;
+      hd_store_close(sh[i].st);
+      uv_run(&sh[i].loop, UV_RUN_DEFAULT);
+      assert_int_equal(uv_loop_close(&sh[i].loop), 0);
+    }
+  }
+  /* the first handle still works after the others closed */
+  DO(fx, g, hd_store_inbox_take(fx->st, "o0-s1", on_inbox, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.count, 300);
+}
+
 int main(void) {
   hd_log_set_level(HD_LOG_WARN);
   const struct CMUnitTest tests[] = {
@@ -1022,6 +1090,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_close_inside_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_external_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sql_never_on_loop_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_handles_per_loop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
