@@ -8,7 +8,7 @@
 
 #include "app/app.h"
 #include "app/events.h"
-#include "app/jwt.h"
+#include "auth/jwt.h"
 #include "app/users.h"
 #include "store/store.h"
 #include "core/config.h"

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "app/jwt.h"
+#include "auth/jwt.h"
 #include "net/http_request.h"
 
 typedef struct {

@@ -1,5 +1,5 @@
 /* JWT verification and signing over libjwt (see jwt.h). */
-#include "app/jwt.h"
+#include "auth/jwt.h"
 
 #include <errno.h>
 #include <jansson.h>

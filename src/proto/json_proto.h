@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app/jwt.h"
+#include "auth/jwt.h"
 #include "hub/hub.h"
 #include "net/server.h"
 #include "store/store.h"

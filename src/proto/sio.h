@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app/jwt.h"
+#include "auth/jwt.h"
 #include "hub/hub.h"
 #include "net/server.h"
 #include "proto/eio.h"

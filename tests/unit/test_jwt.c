@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "app/jwt.h"
+#include "auth/jwt.h"
 #include "core/error.h"
 
 static const hd_jwt_config_t cfg = {.secret = "test-secret", .leeway_s = 5};
