@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds Herald and runs every test: unit tests (cmocka/ctest), interop tests with real clients
 # (node:test + ws + socket.io-client, python3-websockets, python3-socketio) and end-to-end tests in
-# headless Chromium (tests/e2e) against the release server, the unit and interop tests again
-# under AddressSanitizer + UBSan, and a short libFuzzer pass. Installs what it needs first.
+# headless Chromium (tests/e2e) against the release server, twice and in parallel: with one shard
+# (HERALD_SHARDS=1) and with two (HERALD_SHARDS=2); then the unit and interop tests again under
+# AddressSanitizer + UBSan (2 shards) and under ThreadSanitizer (2 shards), and a short libFuzzer
+# pass. Installs what it needs first. Every suite's time is printed with its result and at the end.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips fuzzing)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +15,18 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 bash scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
 
-passed=0; failed=0; failures=()
-suite() { # suite NAME COMMAND...: runs one suite, records its result
+passed=0; failed=0; failures=(); suite_times=()
+SUITE_SECONDS="" # a suite run in the background sets this to its own duration (see interop_wait)
+suite() { # suite NAME COMMAND...: runs one suite, records its result and duration
   local name=$1; shift
   echo; echo "=== $name"
-  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok"
-  else failed=$((failed + 1)); failures+=("$name"); echo "=== $name: FAILED"; fi
+  local t0=$SECONDS result
+  SUITE_SECONDS=""
+  if "$@"; then passed=$((passed + 1)); result=ok
+  else failed=$((failed + 1)); failures+=("$name"); result=FAILED; fi
+  local took=${SUITE_SECONDS:-$((SECONDS - t0))}
+  suite_times+=("$(printf '%5ss  %s (%s)' "$took" "$name" "$result")")
+  echo "=== $name: $result (${took}s)"
 }
 
 build() { # build DIR CMAKE_ARGS...
@@ -38,15 +46,53 @@ interop() { # interop HERALD_BINARY: node and python interop tests against that 
   return $rc
 }
 
+# interop_start SHARDS BINARY: the interop suite with HERALD_SHARDS=SHARDS in a background job, its
+# output in build/logs/interop-shards-SHARDS.log (tests use --port 0 and their own temporary
+# directories; screenshots go to test-artifacts/shards-SHARDS/), so runs do not clash.
+declare -A interop_pid
+interop_start() {
+  local n=$1 bin=$2
+  mkdir -p build/logs
+  rm -f "build/logs/interop-shards-$n.seconds"
+  (
+    start=$SECONDS
+    HERALD_SHARDS=$n HERALD_TEST_ARTIFACTS="$ROOT/test-artifacts/shards-$n" interop "$bin"
+    rc=$?
+    echo $((SECONDS - start)) >"build/logs/interop-shards-$n.seconds"
+    exit $rc
+  ) >"build/logs/interop-shards-$n.log" 2>&1 &
+  interop_pid[$n]=$!
+}
+# interop_wait SHARDS: waits for that run; prints its log when it failed.
+interop_wait() {
+  local n=$1 rc=0
+  wait "${interop_pid[$n]}" || rc=$?
+  SUITE_SECONDS=$(cat "build/logs/interop-shards-$n.seconds" 2>/dev/null)
+  echo "log: build/logs/interop-shards-$n.log ($(grep -E '^# (pass|fail) ' "build/logs/interop-shards-$n.log" | tr '\n' ' '))"
+  [ "$rc" -eq 0 ] || cat "build/logs/interop-shards-$n.log"
+  return "$rc"
+}
+
 suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
 suite "unit tests" ctest --test-dir build --output-on-failure
-suite "interop tests" interop "$ROOT/build/herald"
+interop_start 1 "$ROOT/build/herald"
+interop_start 2 "$ROOT/build/herald"
+suite "interop tests (1 shard)" interop_wait 1
+suite "interop tests (2 shards)" interop_wait 2
 
 suite "build (asan+ubsan)" build build-san -DCMAKE_BUILD_TYPE=Sanitize
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (asan+ubsan)" ctest --test-dir build-san --output-on-failure
-suite "interop tests (asan+ubsan)" interop "$ROOT/build-san/herald"
+HERALD_SHARDS=2 suite "interop tests (asan+ubsan)" interop "$ROOT/build-san/herald"
 unset ASAN_OPTIONS UBSAN_OPTIONS
+
+# ThreadSanitizer: data races between shards (and the store thread). A report stops the process
+# (halt_on_error) and the harness also fails a test whose server log holds "WARNING: ThreadSanitizer".
+suite "build (tsan)" build build-tsan -DCMAKE_BUILD_TYPE=Tsan
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+suite "unit tests (tsan)" ctest --test-dir build-tsan --output-on-failure
+HERALD_SHARDS=2 suite "interop tests (tsan)" interop "$ROOT/build-tsan/herald"
+unset TSAN_OPTIONS
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
   fuzz() {
@@ -70,6 +116,9 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 echo
+echo "suite times (the two release interop runs overlap):"
+printf '  %s\n' "${suite_times[@]}"
+echo "total: $((SECONDS / 60))m $((SECONDS % 60))s"
 if [ "$failed" -gt 0 ]; then echo "failed suites: ${failures[*]}"; fi
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,7 +3,8 @@
 // workbench with the customer chat page (assignment toast, messages both ways, typing indicator on
 // each side, close), user content carrying markup shown as text, paged history, system events, every
 // page free of console errors at desktop and phone widths, a refused or expired token, and the
-// connection banner across a server restart. Screenshots go to test-artifacts/app-*.png (git-ignored).
+// connection banner across a server restart. Screenshots go to test-artifacts/app-*.png (git-ignored;
+// $HERALD_TEST_ARTIFACTS instead when set).
 //
 // One server and one browser for the file: accounts are made with `herald user add` in a fresh data
 // dir before the server starts (admin/admin123, user/user123 as the demo accounts would be, plus a
@@ -23,7 +24,7 @@ import { startHerald, HERALD_BIN } from '../interop/lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'test-artifacts');
+const ARTIFACTS = process.env.HERALD_TEST_ARTIFACTS || join(ROOT, 'test-artifacts'); // scripts/test.sh: one per parallel run
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (scripts/install-deps.sh installs Debian's chromium)`;
 const WAIT = 8000;
 const XSS = '<script>window.__xss="script"</script><img src=x onerror="window.__xss=\'img\'">';

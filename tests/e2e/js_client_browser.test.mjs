@@ -5,7 +5,8 @@
 // server on the same port (SIGTERM, then the same --jwt-secret, --api-key and --data-dir), waits
 // until the page's client has reconnected and resubscribed by itself, publishes 5 more, and checks
 // that the page holds exactly the 10 messages, in order, without duplicates. A screenshot goes to
-// test-artifacts/js_client_browser.png. Skipped only when /usr/bin/chromium is missing.
+// test-artifacts/js_client_browser.png ($HERALD_TEST_ARTIFACTS instead when set). Skipped only when
+// /usr/bin/chromium is missing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -19,7 +20,7 @@ import { startHerald } from '../interop/lib/server.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (scripts/install-deps.sh installs Debian's chromium)`;
-const ARTIFACTS = join(ROOT, 'test-artifacts');
+const ARTIFACTS = process.env.HERALD_TEST_ARTIFACTS || join(ROOT, 'test-artifacts'); // scripts/test.sh: one per parallel run
 
 const SECRET = 'e2e-js-client-secret-0123456789abcdef';
 const API_KEY = 'e2e-js-client-api-key';

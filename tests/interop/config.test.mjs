@@ -8,7 +8,7 @@ import net from 'node:net';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HERALD_BIN, startHerald } from './lib/server.mjs';
+import { HERALD_BIN, SANITIZER_REPORT, startHerald, withShards } from './lib/server.mjs';
 
 const OPTIONS = [
   'config', 'host', 'port', 'data-dir', 'log-level', 'web-root', 'max-connections', 'backlog', 'cors-origin',
@@ -29,16 +29,26 @@ function cleanEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/** `serve` args with --shards $HERALD_SHARDS first (as the harness does; first, so a test's last
+ * argument stays last, e.g. a flag missing its value). Other commands unchanged. */
+function shardArgs(args) {
+  if (args[0] !== 'serve') return args;
+  const rest = args.slice(1);
+  const added = withShards(rest);
+  return added === rest ? args : ['serve', ...added.slice(rest.length), ...rest];
+}
+
 /** Runs herald to completion (for commands that must exit at once). */
 function run(args, env = {}) {
-  const r = spawnSync(HERALD_BIN, args, { env: cleanEnv(env), encoding: 'utf8', timeout: 10000 });
+  const r = spawnSync(HERALD_BIN, shardArgs(args), { env: cleanEnv(env), encoding: 'utf8', timeout: 10000 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts herald with exactly these args/env (no harness defaults); resolves {port, stop}. */
+/** Starts herald with exactly these args/env (no harness defaults but --shards $HERALD_SHARDS);
+ * resolves {port, stop}. */
 function startRaw(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(HERALD_BIN, ['serve', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(HERALD_BIN, shardArgs(['serve', ...args]), { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
     const t = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`herald did not start:\n${log}`)); }, 10000);
@@ -54,7 +64,7 @@ function startRaw(args, env = {}) {
           async stop() {
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
             const res = await exited;
-            if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(log)) throw new Error(`sanitizer report:\n${log}`);
+            if (SANITIZER_REPORT.test(log)) throw new Error(`sanitizer report:\n${log}`);
             return res;
           },
         });

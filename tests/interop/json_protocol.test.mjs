@@ -16,7 +16,7 @@ import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
-import { startHerald } from './lib/server.mjs';
+import { SANITIZER_REPORT, startHerald } from './lib/server.mjs';
 
 const SECRET = 'interop-json-secret-0123456789abcdef';
 const API_KEY = 'interop-api-key-42';
@@ -67,7 +67,7 @@ async function testHerald(t, args = []) {
 /** The interesting part of a dead server's log: the sanitizer report if any, else the tail. */
 function crashLog(srv) {
   const log = srv.log;
-  const i = log.search(/ERROR: AddressSanitizer|runtime error:/);
+  const i = log.search(SANITIZER_REPORT);
   return i >= 0 ? log.slice(Math.max(0, log.lastIndexOf('\n', i - 1)), i + 2500) : log.slice(-1500);
 }
 

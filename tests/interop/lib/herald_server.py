@@ -1,4 +1,7 @@
-"""Starts a herald server for Python interop tests (same contract as lib/server.mjs)."""
+"""Starts a herald server for Python interop tests (same contract as lib/server.mjs).
+
+HERALD_SHARDS=N in the environment runs every server with `--shards N` unless the caller's args
+name --shards themselves."""
 import os
 import re
 import shutil
@@ -10,6 +13,16 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 HERALD_BIN = os.environ.get("HERALD_BIN", os.path.join(ROOT, "build", "herald"))
+# Sanitizer reports (ASan, UBSan, LSan, TSan) that fail a test when found in the server's log.
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|runtime error:|LeakSanitizer|WARNING: ThreadSanitizer")
+
+
+def with_shards(args):
+    """args plus `--shards $HERALD_SHARDS` when that variable is set and args do not name --shards."""
+    n = os.environ.get("HERALD_SHARDS", "")
+    if not n or any(a == "--shards" or a.startswith("--shards=") for a in args):
+        return list(args)
+    return [*args, "--shards", n]
 
 
 class HeraldServer:
@@ -17,7 +30,7 @@ class HeraldServer:
         self.data_dir = tempfile.mkdtemp(prefix="herald-py-")
         self.proc = subprocess.Popen(
             [HERALD_BIN, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", self.data_dir,
-             "--web-root", os.path.join(ROOT, "web"), *args],
+             "--web-root", os.path.join(ROOT, "web"), *with_shards(args)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = ""
         self.port = None
@@ -48,6 +61,6 @@ class HeraldServer:
         code = self.proc.wait(timeout=20)
         self._reader.join(timeout=5)
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        if re.search(r"ERROR: AddressSanitizer|runtime error:|LeakSanitizer", self.log):
+        if SANITIZER_REPORT.search(self.log):
             raise AssertionError("sanitizer report in herald log:\n" + self.log)
         return code

@@ -4,6 +4,8 @@
 // Options: env (added to the environment), webRoot (--web-root), port (a fixed port, e.g. to restart
 // on the port of a stopped server), dataDir (a --data-dir the caller owns: kept by stop(), so a
 // restarted server finds its state; by default a temporary one is made and removed by stop()).
+// HERALD_SHARDS=N in the environment runs every server with `--shards N` unless the caller's args
+// name --shards themselves (scripts/test.sh runs the suite with 1 and with 2 shards).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +15,20 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const HERALD_BIN = process.env.HERALD_BIN || join(ROOT, 'build', 'herald');
 
+/** Sanitizer reports (ASan, UBSan, LSan, TSan) that fail a test when found in a server's log. */
+export const SANITIZER_REPORT = /ERROR: AddressSanitizer|runtime error:|LeakSanitizer|WARNING: ThreadSanitizer/;
+
+/** args plus `--shards $HERALD_SHARDS` when that variable is set and args do not name --shards. */
+export function withShards(args) {
+  const n = process.env.HERALD_SHARDS;
+  if (n === undefined || n === '' || args.some((a) => a === '--shards' || a.startsWith('--shards='))) return args;
+  return [...args, '--shards', n];
+}
+
 export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir } = {}) {
   const dataDir = ownDir || mkdtempSync(join(tmpdir(), 'herald-test-'));
   const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
-    '--web-root', webRoot, '--log-level', 'info', ...args], {
+    '--web-root', webRoot, '--log-level', 'info', ...withShards(args)], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -47,7 +59,7 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const result = await exited;
       if (!ownDir) rmSync(dataDir, { recursive: true, force: true });
-      if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(log)) {
+      if (SANITIZER_REPORT.test(log)) {
         throw new Error(`sanitizer report in herald log:\n${log}`);
       }
       return result;
