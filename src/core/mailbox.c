@@ -42,25 +42,23 @@ int hd_mailbox_post(hd_mailbox_t *mb, hd_task_fn run, void *arg) {
   return 0;
 }
 
-/* Takes the whole queue. */
-static hd_task_t *take_all(hd_mailbox_t *mb) {
+#define MAX_NESTING 8 /* drains inside tasks inside drains: deeper ones leave the work to the outer */
+
+/* Takes the oldest task, or NULL. */
+static hd_task_t *take_one(hd_mailbox_t *mb) {
   uv_mutex_lock(&mb->mu);
-  hd_task_t *list = mb->head;
-  mb->head = mb->tail = NULL;
+  hd_task_t *t = mb->head;
+  if (t && !(mb->head = t->next)) mb->tail = NULL;
   uv_mutex_unlock(&mb->mu);
-  return list;
+  return t;
 }
 
 void hd_mailbox_drain(hd_mailbox_t *mb) {
-  if (mb->draining) return;
+  if (mb->draining >= MAX_NESTING) return;
   mb->draining++;
-  for (hd_task_t *list; (list = take_all(mb));) {
-    while (list) {
-      hd_task_t *t = list;
-      list = t->next;
-      t->run(t->arg, false);
-      free(t);
-    }
+  for (hd_task_t *t; (t = take_one(mb));) { /* one at a time: a nested drain goes on in order */
+    t->run(t->arg, false);
+    free(t);
   }
   mb->draining--;
 }

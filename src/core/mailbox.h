@@ -30,8 +30,10 @@ int hd_mailbox_init(hd_mailbox_t *mb, uv_loop_t *loop);
 /* Queues run(arg) for the owner; any thread. 0, HD_ENOMEM, or HD_ECLOSED once closed (run is not
  * called then: the caller still owns arg). */
 int hd_mailbox_post(hd_mailbox_t *mb, hd_task_fn run, void *arg);
-/* Runs every queued task, in order (owner thread). Tasks posted while draining run too; a nested
- * call (a task that drains) returns at once and leaves the work to the outer one. */
+/* Runs every queued task, in order (owner thread). Tasks posted while draining run too. A task may
+ * drain again (a publish inside a delivery or a handed-over request): the nested call goes on with
+ * the next tasks in the same order, so the caller sees its own publish delivered before it returns;
+ * past a few levels of nesting the work is left to the outer call. */
 void hd_mailbox_drain(hd_mailbox_t *mb);
 /* Refuses further posts, cancels what is queued, and closes the async handle (owner thread; the
  * memory of mb must stay valid until the loop has run the close callback). */

@@ -15,7 +15,7 @@ const OPTIONS = [
   'cors-credentials', 'ws-origins', 'echo-endpoint', 'jwt-secret', 'api-key', 'max-request-line', 'max-header-size',
   'max-header-count', 'max-body-size', 'header-timeout', 'keepalive-timeout', 'static-max-age', 'ws-max-message-size',
   'max-backpressure', 'ws-idle-timeout', 'ws-ping-interval', 'ws-deflate', 'ws-deflate-threshold',
-  'ws-deflate-window-bits', 'shutdown-grace',
+  'ws-deflate-window-bits', 'shutdown-grace', 'shards',
 ];
 const envName = (opt) => `HERALD_${opt.toUpperCase().replace(/-/g, '_')}`;
 
