@@ -122,11 +122,6 @@ static hd_hub_membership_t *membership(const hd_hub_member_t *m, const char *nam
 
 bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len) { return membership(m, name, len); }
 
-void hd_hub_member_set_floor(hd_hub_member_t *m, const char *name, size_t len, uint64_t seq) {
-  hd_hub_membership_t *ms = membership(m, name, len);
-  if (ms && seq > ms->floor_seq) ms->floor_seq = seq;
-}
-
 int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len) {
   if (hd_hub_member_in(m, name, len)) return 0;
   if (hub->limits.max_rooms_per_member && m->room_count >= hub->limits.max_rooms_per_member) return HD_ERANGE;
@@ -138,7 +133,7 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
     return HD_ENOMEM;
   }
   r->seats[r->count] = (hd_hub_seat_t){m, m->room_count};
-  m->rooms[m->room_count] = (hd_hub_membership_t){r, r->count, 0};
+  m->rooms[m->room_count] = (hd_hub_membership_t){r, r->count};
   r->count++;
   m->room_count++;
   return 0;
@@ -310,7 +305,6 @@ static size_t except_rooms(const hd_hub_t *hub, const char *const *except, size_
 size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
   hd_hub_room_t *excluded[MAX_EXCEPT];
   size_t n_excluded = except_rooms(hub, (const char *const *)msg->except, msg->except_count, excluded);
-  bool sequenced = msg->seq != 0; /* a sequence was given: replayed members may skip it */
   size_t delivered = 0;
   hd_hub_msg_ref(msg); /* deliver callbacks may drop members and rooms, never the message */
   for (uint32_t i = 0; i < msg->room_count; i++) {
@@ -318,8 +312,7 @@ size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
     if (!r) continue;
     for (uint32_t j = 0; j < r->count; j++) {
       hd_hub_member_t *m = r->seats[j].member;
-      if (m == skip || m->last_msg_id == msg->id || msg->id <= m->floor_id) continue;
-      if (sequenced && msg->seq <= m->rooms[r->seats[j].slot].floor_seq) continue;
+      if (m == skip || m->last_msg_id == msg->id) continue;
       m->last_msg_id = msg->id;
       if (n_excluded && in_any(m, excluded, n_excluded)) continue;
       m->ops->deliver(m, msg);

@@ -77,7 +77,6 @@ typedef void (*hd_hub_count_fn)(void *arg, const hd_hub_msg_t *msg, size_t deliv
 typedef struct {
   hd_hub_room_t *room;
   uint32_t index;     /* position in room->seats */
-  uint64_t floor_seq; /* sequenced messages at or below it were replayed already: skipped */
 } hd_hub_membership_t;
 
 /* Something that can be in rooms: a Socket.IO socket or a JSON-protocol connection. Embed it. */
@@ -86,7 +85,6 @@ struct hd_hub_member {
   hd_hub_membership_t *rooms;
   uint32_t room_count, room_cap;
   uint64_t last_msg_id; /* delivery stamp: at most one copy per publish */
-  uint64_t floor_id;    /* messages with ids at or below it were replayed already: skipped */
 };
 
 typedef struct {
@@ -146,8 +144,6 @@ int hd_hub_leave(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len
 void hd_hub_leave_all(hd_hub_t *hub, hd_hub_member_t *m);
 /* True when m is in the room. */
 bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len);
-/* Sequenced messages of room `name` with seq <= seq will not be delivered to m (they were replayed). */
-void hd_hub_member_set_floor(hd_hub_member_t *m, const char *name, size_t len, uint64_t seq);
 /* The room of that name on this shard, or NULL. */
 hd_hub_room_t *hd_hub_room(const hd_hub_t *hub, const char *name, size_t len);
 /* Number of rooms on this shard. */

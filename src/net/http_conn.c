@@ -75,18 +75,16 @@ hd_server_t *hd_http_server(const hd_http_exchange_t *ex) { return hd_conn_serve
 
 hd_slice_t hd_http_param(const hd_http_exchange_t *ex, const char *name) { return hd_route_param(&ex->match, name); }
 
-/* "Date: ..." value, regenerated once per second. */
-static const char *http_date(void) {
-  static char buf[40];
-  static time_t cached;
+/* "Date: ..." value, regenerated once per second (a cache per shard). */
+static const char *http_date(hd_server_t *s) {
   time_t now = time(NULL);
-  if (now != cached) {
+  if (now != s->date_at) {
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    cached = now;
+    strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    s->date_at = now;
   }
-  return buf;
+  return s->date;
 }
 
 /* CORS response headers for an allowed Origin, appended to b. */
@@ -124,7 +122,7 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
   size_t body_len = body ? body->len : 0;
   hd_sbuf_t head = {0};
   hd_sbuf_printf(&head, "HTTP/1.1 %d %s\r\nServer: herald\r\nDate: %s\r\n", status, hd_http_status_text(status),
-                 http_date());
+                 http_date(hd_conn_server(c)));
   if (content_type) hd_sbuf_printf(&head, "Content-Type: %s\r\n", content_type);
   if (status != 304 && status != 204 && status >= 200) hd_sbuf_printf(&head, "Content-Length: %zu\r\n", body_len);
   hd_sbuf_puts(&head, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "core/config.h"
@@ -62,6 +63,8 @@ struct hd_server {
   uint32_t shard;            /* index of this shard in its node */
   const hd_server_peer_t *peers; /* every shard of the node, by index (set by the node), or NULL */
   uint32_t peer_count;
+  char date[40];             /* the HTTP Date header's value, for the second date_at */
+  time_t date_at;
   const hd_conn_handler_t *accept_handler; /* the kind of accepted connections (HTTP) */
   size_t conn_ext_size;      /* bytes reserved per connection for the kind it may switch to */
   hd_conn_t *conns;          /* all open connections (doubly linked; conn.c's business) */

@@ -56,6 +56,11 @@ typedef struct jconn {
   uint32_t unacked_count;
   dedupe_t *dd;
   bool refused;           /* the frame being handled was answered with an error */
+  struct floor {          /* after a replay: live copies of what was replayed, still queued, are skipped */
+    char *topic;
+    uint64_t seq;
+  } *floors;
+  uint32_t floor_count;
   double tokens;
   uint64_t refill_ms;
 } jconn_t;
@@ -290,8 +295,31 @@ static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
   if (!strcmp(msg->type ? msg->type : msg->event, "notification")) track(j, msg);
 }
 
+/* True when msg is a live copy of a message replayed to j already (and forgets floors passed). */
+static bool replayed(jconn_t *j, const hd_hub_msg_t *msg) {
+  for (uint32_t i = 0; msg->seq && i < j->floor_count; i++) {
+    struct floor *f = &j->floors[i];
+    if (strcmp(f->topic, msg->rooms[0])) continue;
+    if (msg->seq <= f->seq) return true;
+    free(f->topic); /* messages of this topic come in order: nothing older follows */
+    *f = j->floors[--j->floor_count];
+    return false;
+  }
+  return false;
+}
+
+static void floor_set(jconn_t *j, const char *topic, uint64_t seq) {
+  struct floor *f = realloc(j->floors, (j->floor_count + 1) * sizeof(*f));
+  if (!f) return;
+  j->floors = f;
+  if ((f[j->floor_count].topic = strdup(topic))) f[j->floor_count++].seq = seq;
+}
+
 /* Hub delivery to one connection. */
-static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) { send_message((jconn_t *)m, msg); }
+static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
+  jconn_t *j = (jconn_t *)m;
+  if (!replayed(j, msg)) send_message(j, msg);
+}
 
 static const hd_hub_member_ops_t member_ops = {deliver, NULL};
 
@@ -458,7 +486,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
         hd_hub_msg_unref(r.msgs[i]);
       }
       free(r.msgs);
-      hd_hub_member_set_floor(&j->member, ref.key.ptr, ref.key.len, top);
+      floor_set(j, ref.topic, top);
     } else {
       hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)hd_history_top(history, ref.topic));
       if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
@@ -605,6 +633,8 @@ static void ws_violation(hd_conn_t *c, int err) {
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
   hd_hub_leave_all(jp->hub, &j->member);
+  for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
+  free(j->floors);
   for (unacked_t *u = j->unacked, *next; u; u = next) { /* what was not acknowledged waits for later */
     next = u->next;
     inbox_add(jp, j->claims.sub, u->msg);

@@ -82,7 +82,7 @@ struct hd_sio_socket {
   pending_ack_t *acks;
   hd_buf_t *const *cur_att;
   size_t cur_att_n;
-  uint64_t joined_msg_id;
+  uint64_t floor_id;      /* after a recovery: live copies of what was replayed (ids up to it) are skipped */
   void *udata;
 };
 
@@ -176,7 +176,7 @@ static hd_buf_t *encode_ws(const hd_hub_msg_t *msg, void *arg) {
 /* Hub delivery to one socket. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
-  if (!s->connected) return;
+  if (!s->connected || msg->id <= s->floor_id) return;
   hd_sio_server_t *sio = s->client->sio;
   encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery != NULL};
   hd_buf_t *text = hd_hub_msg_encoded(sio->hub, msg, sio->enc_text, encode_text, &ctx);
@@ -322,7 +322,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
   for (size_t i = 0; i < n_missed; i++) {
     deliver(&s->member, missed[i]);
-    s->member.floor_id = missed[i]->id;
+    s->floor_id = missed[i]->id;
     hd_hub_msg_unref(missed[i]);
   }
   free(missed);
@@ -346,7 +346,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   s->client = c;
   s->nsp = n;
   s->nsp_index = idx;
-  s->joined_msg_id = 0;
+
   const char *why = "authentication failed";
   json_t *auth = json_is_object(p->data) ? p->data : NULL;
   int rc = authenticate(sio, c, auth, s, &why);
