@@ -15,6 +15,7 @@
 #include "app/notifications.h"
 #include "app/system_events.h"
 #include "app/presence.h"
+#include "app/topic_policy.h"
 #include "app/users.h"
 #include "app/publish_api.h"
 #include "core/error.h"
@@ -137,6 +138,7 @@ static int setup_sio(hd_app_t *app) {
 
 static int setup_json(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
+  app->json_inbox = (hd_json_inbox_t){app->store, (uint32_t)cfg->inbox_max};
   hd_jp_options_t opt = {
       .ack_timeout_ms = (uint64_t)cfg->ack_timeout,
       .ack_retries = (uint32_t)cfg->ack_retries,
@@ -144,12 +146,10 @@ static int setup_json(hd_app_t *app) {
       .max_message = (size_t)cfg->json_max_message,
       .rate = (uint32_t)cfg->json_rate,
       .burst = (uint32_t)cfg->json_burst,
-      .subscribe_user = cfg->topic_subscribe_user,
-      .publish_user = cfg->topic_publish_user,
-      .inbox_max = (uint32_t)cfg->inbox_max,
-      .dedupe_window = (uint32_t)cfg->dedupe_window,
-      .jwt = app->shared->jwt,
-      .store = app->store,
+      .policy = hd_topic_policy(&app->shared->topics),
+      .inbox = hd_json_inbox(&app->json_inbox),
+      .dedupe = app->shared->dedupe,
+      .clients = app->shared->json_clients,
   };
   app->jp = hd_jp_server_new(app->srv, app->hub, &opt);
   if (!app->jp) return HD_ENOMEM;
@@ -200,6 +200,11 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   if (rc) return rc;
   if ((rc = hd_hub_shared_init(&sh->hub, shard_count))) return rc;
   sh->history = hd_history_new((uint32_t)cfg->topic_history, (uint64_t)cfg->topic_history_age);
+  sh->dedupe = hd_dedupe_new((uint32_t)cfg->dedupe_window, DEDUPE_KEEP_MS);
+  sh->json_clients = hd_jp_clients_new(shard_count);
+  if (!sh->dedupe || !sh->json_clients ||
+      hd_topic_policy_init(&sh->topics, &sh->jwt, cfg->topic_subscribe_user, cfg->topic_publish_user))
+    return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
@@ -216,6 +221,9 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
 void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_recovery_free(sh->recovery);
   hd_history_free(sh->history);
+  hd_dedupe_free(sh->dedupe);
+  hd_jp_clients_free(sh->json_clients);
+  hd_topic_policy_free(&sh->topics);
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
   hd_hub_shared_destroy(&sh->hub);

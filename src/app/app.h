@@ -5,9 +5,12 @@
 #ifndef HD_APP_H
 #define HD_APP_H
 
+#include "app/json_inbox.h"
 #include "app/presence.h"
 #include "app/static_files.h"
+#include "app/topic_policy.h"
 #include "core/mailbox.h"
+#include "delivery/dedupe.h"
 #include "delivery/history.h"
 #include "delivery/recovery.h"
 #include "hub/hub.h"
@@ -22,6 +25,8 @@ typedef struct {
   char *public_key, *private_key; /* PEM text read from the configured files */
 } hd_app_keys_t;
 
+#define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a JSON client's processed messageIds outlive its connection */
+
 /* What every shard's app shares; created by the node before the shards, freed after them. */
 typedef struct hd_app_shared {
   const hd_config_t *cfg;
@@ -33,6 +38,9 @@ typedef struct hd_app_shared {
   hd_history_t *history;
   hd_recovery_t *recovery;      /* NULL with --recovery-window 0 */
   hd_presence_shared_t *presence;
+  hd_topic_policy_t topics;     /* JSON protocol: tokens and topic rules */
+  hd_dedupe_t *dedupe;          /* JSON protocol: client messageIds, whatever shard they reconnect to */
+  hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
   void *login_limiter;          /* users.c: failed sign-ins per address */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
 } hd_app_shared_t;
@@ -49,6 +57,7 @@ typedef struct hd_app {
   hd_hub_t *hub;
   hd_sio_server_t *sio;
   hd_jp_server_t *jp;
+  hd_json_inbox_t json_inbox;   /* the JSON protocol's inbox in this shard's store handle */
   hd_store_t *store;
   void *presence;               /* presence.c: online sockets and admins */
   void *notifications;          /* notifications.c: counters */

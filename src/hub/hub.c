@@ -58,6 +58,7 @@ void hd_hub_free(hd_hub_t *hub) {
 
 uint32_t hd_hub_shard(const hd_hub_t *hub) { return hub->shard; }
 hd_hub_shared_t *hd_hub_shared(const hd_hub_t *hub) { return hub->shared; }
+hd_mailbox_t *hd_hub_mailbox(const hd_hub_t *hub) { return hub->mailbox; }
 
 int hd_hub_encoding_id(hd_hub_t *hub, const char *name) {
   for (int i = 0; i < hub->encoding_count; i++)

@@ -127,6 +127,8 @@ hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits, hd_hub_shared_t *shared, uin
 void hd_hub_free(hd_hub_t *hub);
 /* This hub's shard index. */
 uint32_t hd_hub_shard(const hd_hub_t *hub);
+/* This shard's mailbox. */
+hd_mailbox_t *hd_hub_mailbox(const hd_hub_t *hub);
 /* The node-level part shared by every shard. */
 hd_hub_shared_t *hd_hub_shared(const hd_hub_t *hub);
 /* Registers an encoding name (e.g. "json/ws") and returns its cache slot, or HD_ERANGE when full.

@@ -118,6 +118,7 @@ static void conn_start(hd_conn_t *c) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->conn_count++;
+  if (s->node_conn_count) __atomic_add_fetch(s->node_conn_count, 1, __ATOMIC_RELAXED);
   if (c->handler->on_open) c->handler->on_open(c);
   hd_conn_set_reading(c, true);
 }
@@ -316,6 +317,7 @@ void hd_conn_abort(hd_conn_t *c) {
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->conn_count--;
+  if (s->node_conn_count) __atomic_sub_fetch(s->node_conn_count, 1, __ATOMIC_RELAXED);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 

@@ -23,7 +23,8 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   uint32_t max = (uint32_t)s->cfg->max_connections;
-  if (s->conn_count >= max + REFUSING_SLACK) { /* past even the refusal budget: close at once */
+  uint32_t open = hd_server_node_connections(s);
+  if (open >= max + REFUSING_SLACK) { /* past even the refusal budget: close at once */
     uv_tcp_t *t = malloc(sizeof(*t));
     if (!t) return;
     uv_tcp_init(s->loop, t);
@@ -31,7 +32,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     uv_close((uv_handle_t *)t, (uv_close_cb)free);
     return;
   }
-  bool over = s->conn_count >= max;
+  bool over = open >= max;
   if (over) s->metrics.refused++;
   hd_conn_accept(s, s->accept_handler, over);
 }
@@ -190,6 +191,10 @@ void hd_server_free(hd_server_t *s) {
   hd_router_free(s->router);
   for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);
   free(s->web_root_real);
+}
+
+uint32_t hd_server_node_connections(const hd_server_t *s) {
+  return s->node_conn_count ? __atomic_load_n(s->node_conn_count, __ATOMIC_RELAXED) : s->conn_count;
 }
 
 int hd_server_protocol_id(hd_server_t *s, const char *name) {

@@ -70,6 +70,8 @@ struct hd_server {
   hd_conn_t *conns;          /* all open connections (doubly linked; conn.c's business) */
   hd_conn_t *flush_list;     /* connections with queued, unflushed bytes (conn.c's business) */
   uint32_t conn_count;
+  uint32_t *node_conn_count; /* the node's open connections over every shard (atomic; set by the node,
+                              * else this shard's own count): --max-connections bounds it */
   bool listening, stopping;
   uint64_t started_ms;       /* monotonic */
   uint64_t sweep_expected_ms;
@@ -105,6 +107,8 @@ hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits);
 int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
 /* Registers fn to run when a graceful stop begins (protocols close their sessions). 0 or HD_ERANGE. */
 int hd_server_add_stop_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
+/* Open connections of the whole node (every shard), for the connection limit. */
+uint32_t hd_server_node_connections(const hd_server_t *s);
 /* Makes sure the loop flushes soon even when nothing else is pending (called by conn.c). */
 void hd_server_wake(hd_server_t *s);
 /* Milliseconds since the server started. */

@@ -21,6 +21,7 @@ typedef struct {
   hd_adapter_t *adapter;
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
+  uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
   hd_store_t *store;          /* the first handle (shard 0's) */
   uv_signal_t sig_term, sig_int;
   bool stopping;
@@ -96,6 +97,7 @@ static int start(node_t *node) {
     node->peers[i] = (hd_server_peer_t){&node->shards[i].server, &node->shards[i].mailbox};
     node->shards[i].server.peers = node->peers;
     node->shards[i].server.peer_count = node->count;
+    node->shards[i].server.node_conn_count = &node->conn_count;
   }
   if ((rc = open_store(node))) return rc;
   for (uint32_t i = 0; i < node->count; i++) {

@@ -11,7 +11,11 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/rate.h"
+#include "delivery/acks.h"
+#include "delivery/dedupe.h"
 #include "delivery/history.h"
+#include "proto/json_clients.h"
 #include "net/http_conn.h"
 #include "net/ws_conn.h"
 #include "proto/envelope.h"
@@ -19,30 +23,13 @@
 #define PROTOCOL_VERSION "1.0"
 #define SWEEP_MS 250
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
-#define MAX_UNACKED 1000 /* per connection; the oldest go to the inbox beyond it */
-#define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a client's processed ids outlive its connection this long */
+#define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
+#define HELD_MAX (1 << 20) /* bytes of frames held per connection while a publish is being delivered */
 
 enum {
   E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
   E_SUBSCRIBE = 3000, E_DENIED = 3001, E_OPERATION = 3002,
 };
-
-typedef struct unacked {
-  struct unacked *next;
-  hd_hub_msg_t *msg;
-  uint64_t due_ms;
-  uint32_t sent;
-} unacked_t;
-
-/* The messageIds a client (user + clientId) had processed: shared by its successive connections, so
- * a frame resent after a reconnect is not processed twice. */
-typedef struct {
-  char key[208];
-  char **seen;      /* ring of the last dedupe_window ids */
-  uint32_t next, count;
-  uint32_t refs;    /* connections using it */
-  uint64_t released_ms;
-} dedupe_t;
 
 typedef struct jconn {
   hd_hub_member_t member; /* first: the hub hands it back to deliver() */
@@ -52,24 +39,19 @@ typedef struct jconn {
   hd_claims_t claims;
   char client_id[72];
   char key[208];          /* sub + 0x1f + clientId: a second connection with it replaces this one */
-  unacked_t *unacked;
-  uint32_t unacked_count;
-  dedupe_t *dd;
+  uint64_t gen;           /* node-wide number of this connection of the key (json_clients.h) */
+  hd_acks_t acks;         /* notifications waiting for their ack */
+  hd_dedupe_window_t *dd; /* the client's processed messageIds */
   bool refused;           /* the frame being handled was answered with an error */
   struct floor {          /* after a replay: live copies of what was replayed, still queued, are skipped */
     char *topic;
     uint64_t seq;
   } *floors;
   uint32_t floor_count;
-  double tokens;
-  uint64_t refill_ms;
+  hd_rate_t rate;
+  uint32_t publishing;    /* client publishes waiting for their delivery count (other shards) */
+  hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
 } jconn_t;
-
-typedef struct {
-  char sub[128];
-  hd_hub_msg_t **msgs;
-  uint32_t count, cap;
-} inbox_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
 typedef struct {
@@ -84,18 +66,15 @@ struct hd_jp_server {
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_jp_options_t opt;
-  char *subscribe_user, *publish_user; /* owned copies of the pattern lists */
   int enc;                             /* hub encoding slot of the envelope frame */
   jconn_t *conns;
   size_t count;
-  hd_map_t by_key;                     /* jconn key -> jconn */
-  hd_map_t inboxes;                    /* sub -> inbox_t */
-  hd_map_t dedupes;                    /* jconn key -> dedupe_t */
+  hd_map_t by_key;                     /* jconn key -> jconn (this shard's) */
   uint32_t sweeps;
   uv_timer_t sweeper;
 };
 
-static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res);
+static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, size_t n);
 
 /* --- frames ------------------------------------------------------------------------------- */
 
@@ -172,86 +151,7 @@ static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
   return frame;
 }
 
-/* --- permissions -------------------------------------------------------------------------- */
-
-/* True when topic matches one of the comma-separated patterns ({sub} = user id, trailing * = prefix). */
-static int topic_allowed(const char *patterns, const char *sub, const char *topic) {
-  for (const char *p = patterns; p && *p;) {
-    size_t n = strcspn(p, ",");
-    char pat[256], expanded[512];
-    hd_slice_t item = hd_slice_trim((hd_slice_t){p, n});
-    p += n + (p[n] == ',');
-    if (!item.len || item.len >= sizeof pat) continue;
-    memcpy(pat, item.ptr, item.len);
-    pat[item.len] = '\0';
-    char *at = strstr(pat, "{sub}");
-    if (at) snprintf(expanded, sizeof expanded, "%.*s%s%s", (int)(at - pat), pat, sub, at + 5);
-    else snprintf(expanded, sizeof expanded, "%s", pat);
-    size_t len = strlen(expanded);
-    if (len && expanded[len - 1] == '*') {
-      if (!strncmp(topic, expanded, len - 1)) return 1;
-    } else if (!strcmp(topic, expanded)) {
-      return 1;
-    }
-  }
-  return 0;
-}
-
-static int is_admin(const hd_claims_t *c) { return !strcmp(c->role, "admin"); }
-
-static int may_subscribe(const hd_jp_server_t *jp, const hd_claims_t *c, const char *topic) {
-  return is_admin(c) || topic_allowed(jp->subscribe_user, c->sub, topic);
-}
-
-int hd_jp_may_publish(const hd_jp_server_t *jp, const hd_claims_t *c, const char *topic) {
-  return is_admin(c) || topic_allowed(jp->publish_user, c->sub, topic);
-}
-
-/* --- inbox and acknowledgements ----------------------------------------------------------- */
-
-static inbox_t *inbox_get(hd_jp_server_t *jp, const char *sub, bool create) {
-  inbox_t *in = hd_map_get(&jp->inboxes, sub, strlen(sub));
-  if (in || !create) return in;
-  in = calloc(1, sizeof(*in));
-  if (!in) return NULL;
-  snprintf(in->sub, sizeof in->sub, "%s", sub);
-  if (hd_map_put(&jp->inboxes, in->sub, strlen(in->sub), in)) {
-    free(in);
-    return NULL;
-  }
-  return in;
-}
-
-/* Keeps an unacknowledged notification for the user's next connection (in memory: with a store it
- * is already there since its delivery). */
-static void inbox_add(hd_jp_server_t *jp, const char *sub, hd_hub_msg_t *msg) {
-  if (!jp->opt.inbox_max || jp->opt.store) return;
-  inbox_t *in = inbox_get(jp, sub, true);
-  if (!in) return;
-  for (uint32_t i = 0; i < in->count; i++)
-    if (in->msgs[i] == msg) return; /* already waiting (from another connection of the user) */
-  if (in->count == jp->opt.inbox_max) { /* full: the oldest goes */
-    hd_hub_msg_unref(in->msgs[0]);
-    memmove(in->msgs, in->msgs + 1, (in->count - 1) * sizeof(*in->msgs));
-    in->count--;
-    HD_WARN("json", "inbox full, oldest notification dropped", "sub=%s", sub);
-  }
-  if (in->count == in->cap) {
-    uint32_t cap = in->cap ? in->cap * 2 : 8;
-    hd_hub_msg_t **m = realloc(in->msgs, cap * sizeof(*m));
-    if (!m) return;
-    in->msgs = m;
-    in->cap = cap;
-  }
-  in->msgs[in->count++] = hd_hub_msg_ref(msg);
-}
-
-static void inbox_free(void *value, void *arg) {
-  inbox_t *in = value;
-  for (uint32_t i = 0; i < in->count; i++) hd_hub_msg_unref(in->msgs[i]);
-  free(in->msgs);
-  free(in);
-}
+/* --- acknowledgements --------------------------------------------------------------------- */
 
 /* The envelope text inside a shared frame (the payload after the WebSocket header). */
 static hd_slice_t frame_text(const hd_buf_t *frame) {
@@ -260,32 +160,16 @@ static hd_slice_t frame_text(const hd_buf_t *frame) {
   return (hd_slice_t){(const char *)frame->data + h, frame->len - h};
 }
 
+/* A notification waits for its ack: durable in the inbox from its delivery until then. */
 static void track(jconn_t *j, hd_hub_msg_t *msg) {
   hd_jp_server_t *jp = j->jp;
-  if (jp->opt.store && jp->opt.inbox_max) { /* durable from delivery until the ack */
+  const hd_jp_inbox_t *in = &jp->opt.inbox;
+  if (in->put) {
     hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, msg, jp->enc, encode_message, NULL);
     hd_slice_t text = frame ? frame_text(frame) : (hd_slice_t){0};
-    char *copy = text.ptr ? strndup(text.ptr, text.len) : NULL;
-    if (copy) hd_store_inbox_put(jp->opt.store, j->claims.sub, msg->message_id, copy, text.len, jp->opt.inbox_max, NULL, NULL);
-    free(copy);
+    if (text.ptr) in->put(in->arg, j->claims.sub, msg->message_id, text.ptr, text.len);
   }
-  unacked_t *u = malloc(sizeof(*u));
-  if (!u) return;
-  u->msg = hd_hub_msg_ref(msg);
-  u->due_ms = uv_now(j->jp->srv->loop) + j->jp->opt.ack_timeout_ms;
-  u->sent = 1;
-  u->next = NULL;
-  unacked_t **tail = &j->unacked;
-  while (*tail) tail = &(*tail)->next;
-  *tail = u;
-  if (++j->unacked_count > MAX_UNACKED) { /* too many in flight: the oldest waits in the inbox */
-    unacked_t *old = j->unacked;
-    j->unacked = old->next;
-    j->unacked_count--;
-    inbox_add(j->jp, j->claims.sub, old->msg);
-    hd_hub_msg_unref(old->msg);
-    free(old);
-  }
+  hd_acks_track(&j->acks, msg, uv_now(jp->srv->loop) + jp->opt.ack_timeout_ms, MAX_UNACKED);
 }
 
 static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
@@ -323,73 +207,13 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
 
 static const hd_hub_member_ops_t member_ops = {deliver, NULL};
 
-static bool acknowledge(jconn_t *j, const char *id) {
-  if (j->jp->opt.store) hd_store_inbox_remove(j->jp->opt.store, j->claims.sub, id, NULL, NULL);
-  for (unacked_t **pp = &j->unacked; *pp; pp = &(*pp)->next)
-    if (!strcmp((*pp)->msg->message_id, id)) {
-      unacked_t *u = *pp;
-      *pp = u->next;
-      j->unacked_count--;
-      hd_hub_msg_unref(u->msg);
-      free(u);
-      return true;
-    }
-  return false;
+static void acknowledge(jconn_t *j, const char *id) {
+  const hd_jp_inbox_t *in = &j->jp->opt.inbox;
+  if (in->remove) in->remove(in->arg, j->claims.sub, id);
+  hd_acks_ack(&j->acks, id);
 }
 
 /* --- client frames ------------------------------------------------------------------------ */
-
-static bool seen_before(const jconn_t *j, const char *id) {
-  for (uint32_t i = 0; j->dd && i < j->dd->count; i++)
-    if (!strcmp(j->dd->seen[i], id)) return true;
-  return false;
-}
-
-static void remember(jconn_t *j, const char *id) {
-  dedupe_t *dd = j->dd;
-  uint32_t window = j->jp->opt.dedupe_window;
-  if (!dd || (!dd->seen && !(dd->seen = calloc(window, sizeof(*dd->seen))))) return;
-  char *copy = strdup(id);
-  if (!copy) return;
-  free(dd->seen[dd->next]);
-  dd->seen[dd->next] = copy;
-  dd->next = (dd->next + 1) % window;
-  if (dd->count < window) dd->count++;
-}
-
-static void dedupe_free(void *value, void *arg) {
-  dedupe_t *dd = value;
-  for (uint32_t i = 0; dd->seen && i < dd->count; i++) free(dd->seen[i]);
-  free(dd->seen);
-  free(dd);
-}
-
-/* The dedupe window of a client key, created on first use. */
-static dedupe_t *dedupe_acquire(hd_jp_server_t *jp, const char *key) {
-  dedupe_t *dd = hd_map_get(&jp->dedupes, key, strlen(key));
-  if (!dd) {
-    if (!(dd = calloc(1, sizeof(*dd)))) return NULL;
-    snprintf(dd->key, sizeof dd->key, "%s", key);
-    if (hd_map_put(&jp->dedupes, dd->key, strlen(dd->key), dd)) {
-      free(dd);
-      return NULL;
-    }
-  }
-  dd->refs++;
-  return dd;
-}
-
-/* Frees the windows of clients gone for longer than DEDUPE_KEEP_MS. */
-static void dedupe_expire(hd_jp_server_t *jp, uint64_t now) {
-  for (size_t i = 0; i < jp->dedupes.cap; i++) {
-    dedupe_t *dd = jp->dedupes.slots[i].value;
-    if (jp->dedupes.slots[i].hash && !dd->refs && now - dd->released_ms > DEDUPE_KEEP_MS) {
-      hd_map_del(&jp->dedupes, dd->key, strlen(dd->key));
-      dedupe_free(dd, NULL);
-      i--; /* backward shift may have moved another entry here */
-    }
-  }
-}
 
 static void send_ack(jconn_t *j, const char *ref_id, const char *extra_json) {
   hd_sbuf_t d = {0};
@@ -457,7 +281,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   json_t *last = json_object_get(e->data, "lastSequence");
   if (last && !json_is_integer(last)) {
     send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
-  } else if (!may_subscribe(jp, &j->claims, ref.topic)) {
+  } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.arg, &j->claims, ref.topic)) {
     send_error(j, E_DENIED, "not allowed to subscribe to this topic", e->message_id);
   } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
              j->member.room_count >= jp->opt.max_subscriptions) {
@@ -516,7 +340,9 @@ typedef struct {
   char *ref_id;           /* the client's messageId */
 } published_t;
 
-/* Every shard delivered a client's publish: its ack with the count. */
+static void handle_held(jconn_t *j);
+
+/* Every shard delivered a client's publish: its ack with the count, then the frames held meanwhile. */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
   published_t *p = arg;
   jconn_t *j = hd_conn_is_closing(p->conn) ? NULL : hd_ws_udata(p->conn);
@@ -525,6 +351,7 @@ static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
     snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
              (unsigned long long)msg->seq, delivered, msg->message_id);
     send_ack(j, p->ref_id, extra);
+    if (!--j->publishing) handle_held(j);
   }
   hd_conn_release(p->conn);
   free(p->ref_id);
@@ -538,7 +365,8 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     send_error(j, E_INVALID, "`topic` is required to publish", e->message_id);
     return;
   }
-  if (!hd_jp_may_publish(j->jp, &j->claims, json_string_value(topic))) {
+  const hd_jp_policy_t *pol = &j->jp->opt.policy;
+  if (!pol->may_publish(pol->arg, &j->claims, json_string_value(topic))) {
     send_error(j, E_DENIED, "not allowed to publish to this topic", e->message_id);
     return;
   }
@@ -552,10 +380,12 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
   }
   p->conn = j->conn;
   hd_conn_retain(p->conn); /* the answer may come after the connection closed */
+  j->publishing++;
   int rc = hd_jp_publish(j->jp, json_string_value(topic), json_object_get(e->root, "params"), e->type,
                          data ? data : "null", NULL, published, p);
   free(data);
   if (rc) {
+    j->publishing--;
     hd_conn_release(p->conn);
     free(p->ref_id);
     free(p);
@@ -563,40 +393,30 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
   }
 }
 
-/* Token bucket: true when a frame may be processed now. */
-static bool take_token(jconn_t *j) {
-  uint64_t now = uv_now(j->jp->srv->loop);
-  j->tokens += (double)(now - j->refill_ms) * j->jp->opt.rate / 1000.0;
-  if (j->tokens > j->jp->opt.burst) j->tokens = j->jp->opt.burst;
-  j->refill_ms = now;
-  if (j->tokens < 1) return false;
-  j->tokens -= 1;
-  return true;
-}
-
-static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
-  jconn_t *j = hd_ws_udata(c);
-  if (!j) return 0;
-  bool allowed = take_token(j);
+/* Handles one client frame. */
+static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len) {
+  hd_conn_t *c = j->conn;
+  bool allowed = hd_rate_take(&j->rate, j->jp->opt.rate, j->jp->opt.burst, uv_now(j->jp->srv->loop));
   if (opcode != HD_WS_OP_TEXT) {
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? "frames must be JSON text" : "rate limit exceeded: frame dropped",
                NULL);
-    return 0;
+    return;
   }
   hd_envelope_t e;
   const char *why = "invalid message";
   if (hd_envelope_parse((const char *)data, len, &e, &why)) {
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? why : "rate limit exceeded: frame dropped", NULL);
-    return 0;
+    return;
   }
   if (!allowed) { /* parsed only to name the dropped frame, so the client can retry it */
     send_error(j, E_RATE, "rate limit exceeded: frame dropped", e.message_id);
     hd_envelope_free(&e);
-    return 0;
+    return;
   }
   bool idempotent = !strcmp(e.type, "ack") || !strcmp(e.type, "heartbeat");
   j->refused = false;
-  if (e.message_id && !idempotent && seen_before(j, e.message_id)) {
+  hd_dedupe_t *dd = j->jp->opt.dedupe;
+  if (e.message_id && !idempotent && hd_dedupe_seen(dd, j->dd, e.message_id)) {
     send_ack(j, e.message_id, "\"duplicate\":true"); /* processed already: acknowledged again only */
   } else if (!strcmp(e.type, "heartbeat")) {
     char d[64];
@@ -617,8 +437,39 @@ static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t 
     snprintf(msg, sizeof msg, "unknown or not allowed message type '%.60s'", e.type);
     send_error(j, E_OPERATION, msg, e.message_id);
   }
-  if (e.message_id && !idempotent && !hd_conn_is_closing(c) && !j->refused) remember(j, e.message_id); /* a refusal may be retried */
+  if (e.message_id && !idempotent && !hd_conn_is_closing(c) && !j->refused) /* a refusal may be retried */
+    hd_dedupe_remember(dd, j->dd, e.message_id);
   hd_envelope_free(&e);
+}
+
+/* Handles the frames held while publishes waited, until one waits again. */
+static void handle_held(jconn_t *j) {
+  size_t off = 0;
+  while (off < j->held.len && !j->publishing && !hd_conn_is_ending(j->conn)) {
+    uint8_t opcode = (uint8_t)j->held.ptr[off];
+    uint32_t len;
+    memcpy(&len, j->held.ptr + off + 1, 4);
+    off += 5 + len;
+    handle_frame(j, opcode, (const uint8_t *)j->held.ptr + off - len, len);
+  }
+  hd_sbuf_consume(&j->held, off);
+}
+
+static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
+  jconn_t *j = hd_ws_udata(c);
+  if (!j) return 0;
+  if (!j->publishing) {
+    handle_frame(j, opcode, data, len);
+    return 0;
+  }
+  /* a publish waits for its count from the other shards: answers keep the order of the frames */
+  uint32_t n = (uint32_t)len;
+  if (j->held.len + len > HELD_MAX) {
+    send_error(j, E_RATE, "too many frames while a publish is being delivered: frame dropped", NULL);
+  } else if (hd_sbuf_append(&j->held, &opcode, 1) || hd_sbuf_append(&j->held, &n, 4) ||
+             hd_sbuf_append(&j->held, data, len)) {
+    hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "out of memory");
+  }
   return 0;
 }
 
@@ -630,23 +481,32 @@ static void ws_violation(hd_conn_t *c, int err) {
 
 /* --- connection lifecycle ----------------------------------------------------------------- */
 
+/* Another connection of the same client took over: this one says why and goes; what it had not
+ * acknowledged reaches the new one through the inbox. */
+static void replace(jconn_t *old) {
+  say_goodbye(old, "replaced", HD_WS_CLOSE_NORMAL);
+  hd_acks_clear(&old->acks);
+}
+
+void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
+  jconn_t *j = hd_map_get(&jp->by_key, key, strlen(key));
+  if (j && j->gen == gen && !hd_conn_is_ending(j->conn)) replace(j);
+}
+
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
   hd_hub_leave_all(jp->hub, &j->member);
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
   free(j->floors);
-  for (unacked_t *u = j->unacked, *next; u; u = next) { /* what was not acknowledged waits for later */
-    next = u->next;
-    inbox_add(jp, j->claims.sub, u->msg);
-    hd_hub_msg_unref(u->msg);
-    free(u);
-  }
+  hd_acks_clear(&j->acks); /* what was not acknowledged waits in the inbox */
+  hd_sbuf_free(&j->held);
   if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
+  if (jp->opt.clients) hd_jp_clients_release(jp->opt.clients, j->key, j->gen);
   if (j->prev) j->prev->next = j->next;
   else jp->conns = j->next;
   if (j->next) j->next->prev = j->prev;
   jp->count--;
-  if (j->dd && !--j->dd->refs) j->dd->released_ms = uv_now(jp->srv->loop);
+  hd_dedupe_release(jp->opt.dedupe, j->dd);
   free(j);
 }
 
@@ -676,11 +536,10 @@ static int ws_open(hd_conn_t *c, void *udata) {
   j->jp = jp;
   j->conn = c;
   j->claims = p->claims;
-  j->tokens = jp->opt.burst;
-  j->refill_ms = uv_now(jp->srv->loop);
+  hd_rate_init(&j->rate, jp->opt.burst, uv_now(jp->srv->loop));
   memcpy(j->client_id, p->client_id, sizeof j->client_id);
   snprintf(j->key, sizeof j->key, "%s\x1f%s", j->claims.sub, j->client_id);
-  j->dd = dedupe_acquire(jp, j->key);
+  j->dd = hd_dedupe_acquire(jp->opt.dedupe, j->key);
   free(p);
   j->next = jp->conns;
   if (jp->conns) jp->conns->prev = j;
@@ -688,37 +547,24 @@ static int ws_open(hd_conn_t *c, void *udata) {
   jp->count++;
   hd_ws_set_udata(c, j);
   hd_ws_set_max_message(c, jp->opt.max_message);
+  /* a connection of the same client on any shard is replaced: what it had not acknowledged is this
+   * one's to deliver, through the inbox (which has it since its delivery), after the connect frame */
   jconn_t *old = hd_map_get(&jp->by_key, j->key, strlen(j->key));
-  if (old) { /* what the replaced connection had not acknowledged is this one's to deliver: it goes
-               * through the inbox (the store has it since its delivery), after the connect frame */
-    say_goodbye(old, "replaced", HD_WS_CLOSE_NORMAL);
-    for (unacked_t *u = old->unacked, *next; u; u = next) {
-      next = u->next;
-      inbox_add(jp, j->claims.sub, u->msg);
-      hd_hub_msg_unref(u->msg);
-      free(u);
-    }
-    old->unacked = NULL;
-    old->unacked_count = 0;
-  }
+  if (old) replace(old);
+  if (jp->opt.clients) j->gen = hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub));
   hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
   char d[160];
   snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
   send_frame(j, "connect", d);
-  if (jp->opt.store) { /* notifications that waited for this user, from the store; the client's
-                        * frames wait until they are out, so every answer comes after the inbox */
+  const hd_jp_inbox_t *in = &jp->opt.inbox;
+  if (in->take) { /* notifications that waited for this user; the client's frames wait until they
+                   * are out, so every answer comes after the inbox */
     hd_conn_retain(c);
     hd_conn_set_reading(c, false);
-    if (hd_store_inbox_take(jp->opt.store, j->claims.sub, inbox_taken, c)) {
+    if (in->take(in->arg, j->claims.sub, inbox_taken, c)) {
       hd_conn_set_reading(c, true);
       hd_conn_release(c);
     }
-  }
-  inbox_t *in = inbox_get(jp, j->claims.sub, false);
-  if (in) { /* notifications that waited for this user */
-    hd_map_del(&jp->inboxes, in->sub, strlen(in->sub));
-    for (uint32_t i = 0; i < in->count; i++) send_message(j, in->msgs[i]);
-    inbox_free(in, NULL);
   }
   return 0;
 }
@@ -738,14 +584,12 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
   return msg;
 }
 
-static void inbox_taken(void *arg, int status, const hd_store_inbox_t *res) {
+static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, size_t n) {
   hd_conn_t *c = arg;
   jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
-  for (size_t i = 0; j && !status && i < res->count; i++) {
-    bool pending = false; /* delivered live meanwhile: already tracked */
-    for (unacked_t *u = j->unacked; u && !pending; u = u->next) pending = !strcmp(u->msg->message_id, res->items[i].message_id);
-    if (pending) continue;
-    hd_hub_msg_t *msg = stored_message(j->jp, res->items[i].message_id, res->items[i].frame, res->items[i].frame_len);
+  for (size_t i = 0; j && !status && i < n; i++) {
+    if (hd_acks_waiting(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
+    hd_hub_msg_t *msg = stored_message(j->jp, items[i].message_id, items[i].frame, items[i].frame_len);
     if (msg) send_message(j, msg);
     hd_hub_msg_unref(msg);
   }
@@ -783,7 +627,7 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   if (strcmp(protocol, PROTOCOL_VERSION) && strcmp(protocol, "1")) {
     p->error = E_PROTOCOL;
     p->why = "unsupported protocol version (use 1.0)";
-  } else if (hd_jwt_verify(&jp->opt.jwt, token, &p->claims, &p->why)) {
+  } else if (jp->opt.policy.authenticate(jp->opt.policy.arg, token, &p->claims, &p->why)) {
     p->error = E_AUTH;
   }
   if (hd_http_request_query(req, "clientId", p->client_id, sizeof p->client_id) <= 0 || !hd_topic_valid(p->client_id)) {
@@ -795,11 +639,18 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
 
 /* --- sweep: token expiry and redelivery --------------------------------------------------- */
 
+/* Sends a tracked notification again, the very same frame. */
+static void resend(hd_hub_msg_t *msg, void *arg) {
+  jconn_t *j = arg;
+  hd_buf_t *frame = hd_hub_msg_encoded(j->jp->hub, msg, j->jp->enc, encode_message, NULL);
+  if (frame) hd_ws_send_frame(j->conn, frame);
+}
+
 static void on_sweep(uv_timer_t *t) {
   hd_jp_server_t *jp = t->data;
   uint64_t now = uv_now(jp->srv->loop);
   int64_t wall_s = hd_clock_wall_ms() / 1000;
-  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) dedupe_expire(jp, now);
+  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) hd_dedupe_expire(jp->opt.dedupe);
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
     if (hd_conn_is_ending(j->conn)) continue;
@@ -807,24 +658,7 @@ static void on_sweep(uv_timer_t *t) {
       say_goodbye(j, "token expired", HD_WS_CLOSE_POLICY);
       continue;
     }
-    for (unacked_t **pp = &j->unacked; *pp;) {
-      unacked_t *u = *pp;
-      if (u->due_ms > now) {
-        pp = &u->next;
-      } else if (u->sent > jp->opt.ack_retries) { /* given up on this connection: the inbox keeps it */
-        *pp = u->next;
-        j->unacked_count--;
-        inbox_add(jp, j->claims.sub, u->msg);
-        hd_hub_msg_unref(u->msg);
-        free(u);
-      } else {
-        hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, u->msg, jp->enc, encode_message, NULL);
-        if (frame) hd_ws_send_frame(j->conn, frame);
-        u->sent++;
-        u->due_ms = now + jp->opt.ack_timeout_ms;
-        pp = &u->next;
-      }
-    }
+    hd_acks_due(&j->acks, now, jp->opt.ack_timeout_ms, jp->opt.ack_retries, resend, j);
   }
 }
 
@@ -841,15 +675,13 @@ hd_jp_server_t *hd_jp_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_jp_op
   jp->srv = srv;
   jp->hub = hub;
   jp->opt = *opt;
-  jp->subscribe_user = strdup(opt->subscribe_user ? opt->subscribe_user : "");
-  jp->publish_user = strdup(opt->publish_user ? opt->publish_user : "");
   jp->enc = hd_hub_encoding_id(hub, "json/ws");
-  if (!jp->subscribe_user || !jp->publish_user || jp->enc < 0 || hd_server_add_stop_hook(srv, on_stop, jp)) {
-    free(jp->subscribe_user);
-    free(jp->publish_user);
+  if (jp->enc < 0 || !opt->dedupe || !opt->policy.authenticate || !opt->policy.may_subscribe || !opt->policy.may_publish ||
+      hd_server_add_stop_hook(srv, on_stop, jp)) {
     free(jp);
     return NULL;
   }
+  if (opt->clients) hd_jp_clients_attach(opt->clients, hd_hub_shard(hub), jp, hd_hub_mailbox(hub));
   uv_timer_init(srv->loop, &jp->sweeper);
   jp->sweeper.data = jp;
   uv_timer_start(&jp->sweeper, on_sweep, SWEEP_MS, SWEEP_MS);
@@ -869,13 +701,7 @@ void hd_jp_server_free(hd_jp_server_t *jp) {
     hd_ws_set_udata(jp->conns->conn, NULL);
     jconn_free(jp->conns);
   }
-  hd_map_each(&jp->inboxes, inbox_free, NULL);
-  hd_map_free(&jp->inboxes);
-  hd_map_each(&jp->dedupes, dedupe_free, NULL);
-  hd_map_free(&jp->dedupes);
   hd_map_free(&jp->by_key);
-  free(jp->subscribe_user);
-  free(jp->publish_user);
   uv_close((uv_handle_t *)&jp->sweeper, free_server);
 }
 

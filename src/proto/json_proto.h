@@ -1,7 +1,8 @@
-/* The Herald JSON protocol at /api/v1/ws (contract: PROTOCOL.md): token auth at connect, heartbeat,
- * topic subscriptions with params and permission rules, per-topic sequences with replay, notifications
- * redelivered until acknowledged and kept in the user's inbox, duplicate suppression, rate and size
- * limits, and publishing to JSON-protocol and Socket.IO subscribers alike through the hub. */
+/* The Herald JSON protocol at /api/v1/ws (contract: PROTOCOL.md): envelopes, heartbeat, topic
+ * subscriptions with params, replay from the topic history, client publishes, and the connection's
+ * lifecycle. What it does not decide itself reaches it from the app: who a token is and what it may
+ * subscribe or publish to (hd_jp_policy_t), where unacknowledged notifications wait (hd_jp_inbox_t),
+ * and the delivery guarantees shared by the shards (acks, dedupe, history, client registry). */
 #ifndef HD_JSON_PROTO_H
 #define HD_JSON_PROTO_H
 
@@ -9,12 +10,43 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "auth/jwt.h"
+#include "auth/jwt.h" /* hd_claims_t only */
+#include "delivery/dedupe.h"
 #include "hub/hub.h"
 #include "net/server.h"
-#include "store/store.h"
+#include "proto/json_clients.h"
 
 typedef struct hd_jp_server hd_jp_server_t;
+
+/* Who a token is and what it may do: installed by the app. */
+typedef struct {
+  /* Verifies a token: 0 with *out filled, else a negative HD_E* and a short reason in *why. */
+  int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
+  bool (*may_subscribe)(void *arg, const hd_claims_t *claims, const char *topic);
+  bool (*may_publish)(void *arg, const hd_claims_t *claims, const char *topic);
+  void *arg;
+} hd_jp_policy_t;
+
+/* A notification waiting in a user's inbox. */
+typedef struct {
+  const char *message_id;
+  const char *frame; /* the envelope text as it was delivered */
+  size_t frame_len;
+} hd_jp_inbox_item_t;
+
+/* What waited for a user (items borrowed for the call), or a negative status. */
+typedef void (*hd_jp_inbox_cb)(void *arg, int status, const hd_jp_inbox_item_t *items, size_t n);
+
+/* The durable inbox, installed by the app (all NULL: none; unacknowledged notifications are then
+ * lost after their retries). A notification is put at its delivery and removed at its ack, so
+ * whatever is unacknowledged when a connection goes is already there for the next one. */
+typedef struct {
+  void (*put)(void *arg, const char *sub, const char *message_id, const char *frame, size_t len);
+  void (*remove)(void *arg, const char *sub, const char *message_id);
+  /* Answers cb later on this shard; 0, or HD_E* (cb is not called). */
+  int (*take)(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg);
+  void *arg;
+} hd_jp_inbox_t;
 
 typedef struct {
   uint64_t ack_timeout_ms;
@@ -22,12 +54,10 @@ typedef struct {
   uint32_t max_subscriptions;
   size_t max_message;
   uint32_t rate, burst;          /* frames per second, bucket size */
-  const char *subscribe_user;    /* topic patterns a user may subscribe to */
-  const char *publish_user;      /* topic patterns a user may publish to */
-  uint32_t inbox_max;
-  uint32_t dedupe_window;
-  hd_jwt_config_t jwt;
-  hd_store_t *store;             /* durable inbox; NULL keeps it in memory */
+  hd_jp_policy_t policy;         /* required */
+  hd_jp_inbox_t inbox;
+  hd_dedupe_t *dedupe;           /* the node's client messageId windows (required) */
+  hd_jp_clients_t *clients;      /* the node's client registry (NULL: replacement on this shard only) */
 } hd_jp_options_t;
 
 /* A JSON-protocol server on srv sharing hub; NULL when out of memory. */
@@ -44,7 +74,8 @@ size_t hd_jp_connection_count(const hd_jp_server_t *jp);
  * and the total deliveries on this shard's thread once every shard delivered. */
 int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, const char *type,
                   const char *data_json, const char *event, hd_hub_count_fn on_count, void *arg);
-/* True when a token with these claims may publish to topic (admins always). */
-int hd_jp_may_publish(const hd_jp_server_t *jp, const hd_claims_t *claims, const char *topic);
+/* Tells the connection of client key with generation gen on this shard to go: a newer connection
+ * of the client replaced it on another shard (json_clients.h). */
+void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen);
 
 #endif

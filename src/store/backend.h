@@ -58,10 +58,10 @@ void hd_store_arena_free(hd_store_arena_t *a);
 typedef struct hd_store_req hd_store_req_t;
 struct hd_store_req {
   hd_store_req_t *next;
-  struct hd_store *handle;         /* the handle that submitted it: answered on its loop */
   hd_store_op_t op;
   int status;                      /* set by the store thread */
   bool oom;                        /* the backend ran out of memory filling the result */
+  hd_store_t *handle;              /* submitted through it: answered on its loop */
   void *arg;
   union {
     hd_store_user_cb user;

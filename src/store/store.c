@@ -1,12 +1,20 @@
 /* The store's machinery: requests validated and copied on a loop thread, queued under one mutex,
  * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
- * write), and answered on the loop of the handle that submitted them (each shard has its own handle,
- * hd_store_attach) through that handle's uv_async_t, in submission order per handle.
+ * write), and answered on the loop thread of the handle that submitted them, through that handle's
+ * uv_async_t, in submission order.
  *
- * Ownership: a request (inputs, result, arena) belongs to the loop thread until it is queued, to
- * the store thread while it runs, and to the loop thread again once it is in the done list; the
- * mutex hand-offs order every access. The database handle is touched only by the store thread. */
+ * One shared part (database, store thread, queue, statistics) serves any number of handles, one per
+ * loop: hd_store_open makes it with the first handle, hd_store_attach adds handles, and the last
+ * hd_store_close releases it. A batch may mix handles; the store thread moves each finished request
+ * to its own handle's done list. A handle's close waits until the thread has handed over all of its
+ * requests, so the thread never touches a handle that is gone.
+ *
+ * Ownership: a request (inputs, result, arena) belongs to its handle's loop thread until it is
+ * queued, to the store thread while it runs, and to that loop thread again once it is in the done
+ * list; the mutex hand-offs order every access. The database handle is touched only by the store
+ * thread. */
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +26,22 @@
 
 #define BATCH_MAX 4096 /* requests in one transaction */
 
-/* The database and its thread, shared by every handle. */
+/* The shared part: one database, one store thread, the queue, the statistics. */
 typedef struct {
   uv_thread_t thread;
   const hd_store_backend_t *be;
   void *db;                        /* store thread only (and close, after the join) */
   char *path;
+  atomic_size_t outstanding;       /* submitted through any handle and not yet answered */
+  atomic_uint_least64_t answered;
 
-  uv_mutex_t mu;                   /* guards everything down to the next comment */
+  uv_mutex_t mu;                   /* guards everything down to the end, and each handle's done and pending */
   uv_cond_t wake;                  /* to the store thread: requests queued, or stopping */
   uv_cond_t ready;                 /* to hd_store_open: the database opened (or failed) */
+  uv_cond_t handed;                /* to closing handles: a batch went to the done lists */
   hd_store_req_t *queue, *queue_tail;
   size_t queue_len;
-  uint32_t handles;                /* open handles: the last one to close stops the thread */
-  uv_cond_t drained;               /* to a closing handle: one of its requests was answered */
+  size_t handles;                  /* open handles: the last one to close releases everything */
   bool stopping;
   bool opened;
   int open_rc;
@@ -44,20 +54,19 @@ typedef struct {
   hd_store_backend_stats_t final_stats;
   bool final_has_thread;
   uv_thread_t final_thread;
-} core_t;
+} shared_t;
 
-/* A handle: one loop's way into the store. */
+/* A handle: one loop's door to the shared store; its requests are answered on its loop. */
 struct hd_store {
-  core_t *c;
-  uv_loop_t *loop;
+  shared_t *sh;
   uv_async_t *async;               /* malloc'd: freed by its close callback, which may come after st is gone */
-  hd_store_req_t *done, *done_tail; /* answered by the store thread, under c->mu */
-  size_t queued;                   /* submitted and not yet in done, under c->mu */
+
+  /* under sh->mu */
+  hd_store_req_t *done, *done_tail;
+  size_t pending;                  /* submitted, not yet in done: the store thread may still touch st */
 
   /* loop thread only */
   hd_store_req_t *running;         /* taken from done, being answered */
-  size_t outstanding;              /* queued and not yet answered */
-  uint64_t answered;
   int dispatching;                 /* depth of answer loops on the stack */
   bool closing;
   bool free_pending;               /* closed inside a callback: free when the answer loop unwinds */
@@ -193,22 +202,22 @@ static int submit(hd_store_t *st, hd_store_req_t *r) {
     req_free(r);
     return HD_ECLOSED;
   }
-  core_t *c = st->c;
+  shared_t *sh = st->sh;
   r->handle = st;
-  uv_mutex_lock(&c->mu);
-  if (c->queue_len >= HD_STORE_QUEUE_MAX) {
-    uv_mutex_unlock(&c->mu);
+  uv_mutex_lock(&sh->mu);
+  if (sh->queue_len >= HD_STORE_QUEUE_MAX) {
+    uv_mutex_unlock(&sh->mu);
     req_free(r);
     return HD_EBUSY;
   }
-  if (c->queue_tail) c->queue_tail->next = r;
-  else c->queue = r;
-  c->queue_tail = r;
-  c->queue_len++;
-  st->queued++;
-  uv_cond_signal(&c->wake);
-  uv_mutex_unlock(&c->mu);
-  st->outstanding++;
+  if (sh->queue_tail) sh->queue_tail->next = r;
+  else sh->queue = r;
+  sh->queue_tail = r;
+  sh->queue_len++;
+  st->pending++;
+  atomic_fetch_add_explicit(&sh->outstanding, 1, memory_order_relaxed);
+  uv_cond_signal(&sh->wake);
+  uv_mutex_unlock(&sh->mu);
   return 0;
 }
 
@@ -232,105 +241,106 @@ static void fail_all(hd_store_req_t *batch, int status) {
 }
 
 /* Runs one batch in one transaction; every request gets its status. */
-static void run_batch(core_t *st, hd_store_req_t *batch, size_t n) {
+static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   bool writes = false;
   for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
   uint64_t t0 = hd_clock_mono_ns();
-  int lost = st->be->begin(st->db, writes);
+  int lost = sh->be->begin(sh->db, writes);
   for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
     if (!hd_store_op_writes(r->op)) {
-      r->status = st->be->exec(st->db, r);
+      r->status = sh->be->exec(sh->db, r);
       continue;
     }
-    if ((lost = st->be->savepoint(st->db))) break;
-    r->status = st->be->exec(st->db, r);
-    lost = r->status ? st->be->undo(st->db) : st->be->release(st->db);
+    if ((lost = sh->be->savepoint(sh->db))) break;
+    r->status = sh->be->exec(sh->db, r);
+    lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
   }
-  if (!lost) lost = st->be->commit(st->db);
+  if (!lost) lost = sh->be->commit(sh->db);
   if (lost) {
-    st->be->rollback(st->db);
+    sh->be->rollback(sh->db);
     fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
     HD_ERROR("store", "transaction failed", "requests=%zu err=%s", n, hd_errname(lost));
   }
   uint64_t us = (hd_clock_mono_ns() - t0) / 1000;
-  uv_mutex_lock(&st->mu);
-  st->last_failed = lost != 0;
+  uv_mutex_lock(&sh->mu);
+  sh->last_failed = lost != 0;
   if (lost) {
-    st->failed++;
+    sh->failed++;
   } else if (writes) {
-    st->commits++;
-    st->last_commit_us = us;
+    sh->commits++;
+    sh->last_commit_us = us;
   }
-  st->last_batch = n;
-  if (n > st->max_batch) st->max_batch = n;
-  uv_mutex_unlock(&st->mu);
+  sh->last_batch = n;
+  if (n > sh->max_batch) sh->max_batch = n;
+  uv_mutex_unlock(&sh->mu);
 }
 
-/* Hands each answered request of batch to its handle, in order, and wakes those handles. */
-static void hand_back(core_t *st, hd_store_req_t *batch) {
-  hd_store_t *woken[8];
-  size_t n_woken = 0;
-  uv_mutex_lock(&st->mu);
-  for (hd_store_req_t *r = batch, *next; r; r = next) {
-    next = r->next;
+/* Under sh->mu: moves each request of a finished batch to the done list of its handle, in order,
+ * waking that handle's loop when its list was empty (a non-empty one has a wake-up on the way). A
+ * handle's close waits under the mutex until its pending count is 0, so st and its async live here. */
+static void hand_over(hd_store_req_t *batch) {
+  while (batch) {
+    hd_store_req_t *r = batch;
+    hd_store_t *st = r->handle;
+    batch = r->next;
     r->next = NULL;
-    hd_store_t *h = r->handle;
-    if (h->done_tail) h->done_tail->next = r;
-    else h->done = r;
-    h->done_tail = r;
-    h->queued--;
-    bool seen = false;
-    for (size_t i = 0; i < n_woken && !seen; i++) seen = woken[i] == h;
-    if (!seen && n_woken < sizeof woken / sizeof woken[0]) woken[n_woken++] = h;
-    else if (!seen) uv_async_send(h->async); /* more handles than slots: wake it now */
+    if (st->done_tail) {
+      st->done_tail->next = r;
+    } else {
+      st->done = r;
+      uv_async_send(st->async);
+    }
+    st->done_tail = r;
+    st->pending--;
   }
-  for (size_t i = 0; i < n_woken; i++) uv_async_send(woken[i]->async);
-  uv_cond_broadcast(&st->drained);
-  uv_mutex_unlock(&st->mu);
 }
 
 static void thread_main(void *p) {
-  core_t *st = p;
+  shared_t *sh = p;
   int applied = 0;
-  char err[sizeof st->open_err] = "";
-  int rc = st->be->open(st->path, &st->db, &applied, err, sizeof err);
-  uv_mutex_lock(&st->mu);
-  st->opened = true;
-  st->open_rc = rc;
-  memcpy(st->open_err, err, sizeof err);
-  uv_cond_signal(&st->ready);
-  uv_mutex_unlock(&st->mu);
+  char err[sizeof sh->open_err] = "";
+  int rc = sh->be->open(sh->path, &sh->db, &applied, err, sizeof err);
+  uv_mutex_lock(&sh->mu);
+  sh->opened = true;
+  sh->open_rc = rc;
+  memcpy(sh->open_err, err, sizeof err);
+  uv_cond_signal(&sh->ready);
+  uv_mutex_unlock(&sh->mu);
   if (rc) return;
-  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied, st->path);
+  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied, sh->path);
 
   for (;;) {
-    uv_mutex_lock(&st->mu);
-    while (!st->queue && !st->stopping) uv_cond_wait(&st->wake, &st->mu);
-    hd_store_req_t *batch = st->queue, *last = batch;
+    uv_mutex_lock(&sh->mu);
+    while (!sh->queue && !sh->stopping) uv_cond_wait(&sh->wake, &sh->mu);
+    hd_store_req_t *batch = sh->queue, *last = batch;
     size_t n = batch ? 1 : 0;
-    if (!batch) { /* stopping, and everything queued has been answered */
-      uv_mutex_unlock(&st->mu);
+    if (!batch) { /* stopping: the last handle closed, nothing is queued */
+      uv_mutex_unlock(&sh->mu);
       break;
     }
     while (last->next && n < BATCH_MAX) {
       last = last->next;
       n++;
     }
-    st->queue = last->next;
-    if (!st->queue) st->queue_tail = NULL;
-    st->queue_len -= n;
+    sh->queue = last->next;
+    if (!sh->queue) sh->queue_tail = NULL;
+    sh->queue_len -= n;
     last->next = NULL;
-    uv_mutex_unlock(&st->mu);
+    uv_mutex_unlock(&sh->mu);
 
-    run_batch(st, batch, n);
-    hand_back(st, batch);
+    run_batch(sh, batch, n);
+
+    uv_mutex_lock(&sh->mu);
+    hand_over(batch);
+    uv_cond_broadcast(&sh->handed);
+    uv_mutex_unlock(&sh->mu);
   }
-  uv_mutex_lock(&st->mu); /* health and sql_thread read the closed database's last figures */
-  st->be->stats(st->db, &st->final_stats);
-  st->final_has_thread = st->be->last_thread(st->db, &st->final_thread);
-  st->db_closed = true;
-  uv_mutex_unlock(&st->mu);
-  st->be->close(st->db);
+  uv_mutex_lock(&sh->mu); /* health and sql_thread read the closed database's last figures */
+  sh->be->stats(sh->db, &sh->final_stats);
+  sh->final_has_thread = sh->be->last_thread(sh->db, &sh->final_thread);
+  sh->db_closed = true;
+  uv_mutex_unlock(&sh->mu);
+  sh->be->close(sh->db);
 }
 
 /* --- answers (loop thread) --------------------------------------------------------------------- */
@@ -367,48 +377,32 @@ static void answer(hd_store_req_t *r) {
 #undef CALL
 }
 
-static void free_core(core_t *c) {
-  uv_mutex_destroy(&c->mu);
-  uv_cond_destroy(&c->wake);
-  uv_cond_destroy(&c->ready);
-  uv_cond_destroy(&c->drained);
-  free(c->path);
-  free(c);
-}
-
-/* Frees a closed handle, and the core with the last one. */
-static void free_store(hd_store_t *st) {
-  core_t *c = st->c;
-  uv_mutex_lock(&c->mu);
-  bool last = --c->handles == 0;
-  uv_mutex_unlock(&c->mu);
-  if (last) free_core(c);
-  free(st);
-}
-
-/* Answers what the store thread has finished, in order; all: until nothing is left (close),
- * else one hand-off's worth, so callbacks that submit more cannot starve the loop. */
+/* Answers what the store thread has handed to st, in order; all: until nothing is left (close),
+ * else one hand-off's worth, so callbacks that submit more cannot starve the loop. A callback may
+ * close st (the last handle: then sh is gone), so after one returns nothing touches sh unless st
+ * still has requests to answer. */
 static void dispatch(hd_store_t *st, bool all) {
+  shared_t *sh = st->sh;
   st->dispatching++;
   bool refilled = false;
   for (;;) {
     if (!st->running) {
       if (refilled && !all) break;
-      uv_mutex_lock(&st->c->mu);
+      uv_mutex_lock(&sh->mu);
       st->running = st->done;
       st->done = st->done_tail = NULL;
-      uv_mutex_unlock(&st->c->mu);
+      uv_mutex_unlock(&sh->mu);
       refilled = true;
       if (!st->running) break;
     }
     hd_store_req_t *r = st->running;
     st->running = r->next;
-    st->outstanding--;
-    st->answered++;
+    atomic_fetch_sub_explicit(&sh->outstanding, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sh->answered, 1, memory_order_relaxed);
     answer(r);
     req_free(r);
   }
-  if (--st->dispatching == 0 && st->free_pending) free_store(st);
+  if (--st->dispatching == 0 && st->free_pending) free(st);
 }
 
 static void on_async(uv_async_t *h) {
@@ -427,8 +421,43 @@ static const hd_store_backend_t *backend_for(const char *path, char *err, size_t
   return &hd_store_sqlite_backend;
 }
 
-/* A handle on c for loop (the caller counts it in c->handles); NULL when out of memory. */
-static hd_store_t *handle_new(core_t *c, uv_loop_t *loop) {
+static void shared_free(shared_t *sh) {
+  uv_mutex_destroy(&sh->mu);
+  uv_cond_destroy(&sh->wake);
+  uv_cond_destroy(&sh->ready);
+  uv_cond_destroy(&sh->handed);
+  free(sh->path);
+  free(sh);
+}
+
+/* The shared part with one handle counted and no thread yet, or NULL. */
+static shared_t *shared_new(const hd_store_backend_t *be, const char *path) {
+  shared_t *sh = calloc(1, sizeof *sh);
+  if (!sh) return NULL;
+  if (!(sh->path = strdup(path))) {
+    free(sh);
+    return NULL;
+  }
+  sh->be = be;
+  sh->handles = 1;
+  atomic_init(&sh->outstanding, 0);
+  atomic_init(&sh->answered, 0);
+  int step = 0; /* how many of the primitives below exist, to undo on failure */
+  if (!uv_mutex_init(&sh->mu)) step = 1;
+  if (step == 1 && !uv_cond_init(&sh->wake)) step = 2;
+  if (step == 2 && !uv_cond_init(&sh->ready)) step = 3;
+  if (step == 3 && !uv_cond_init(&sh->handed)) step = 4;
+  if (step == 4) return sh;
+  if (step >= 3) uv_cond_destroy(&sh->ready);
+  if (step >= 2) uv_cond_destroy(&sh->wake);
+  if (step >= 1) uv_mutex_destroy(&sh->mu);
+  free(sh->path);
+  free(sh);
+  return NULL;
+}
+
+/* A handle on sh answered on loop (not yet counted in sh->handles), or NULL. */
+static hd_store_t *handle_new(shared_t *sh, uv_loop_t *loop) {
   hd_store_t *st = calloc(1, sizeof *st);
   uv_async_t *async = malloc(sizeof *async);
   if (!st || !async || uv_async_init(loop, async, on_async)) {
@@ -436,98 +465,78 @@ static hd_store_t *handle_new(core_t *c, uv_loop_t *loop) {
     free(async);
     return NULL;
   }
-  st->c = c;
-  st->loop = loop;
-  st->async = async;
   async->data = st;
+  st->sh = sh;
+  st->async = async;
   return st;
 }
 
-/* Closes a handle's async (its memory goes with the close callback). */
-static void handle_close_async(hd_store_t *st) {
+/* Frees a handle that never submitted anything (open failed). */
+static void handle_drop(hd_store_t *st) {
   st->async->data = NULL;
   uv_close((uv_handle_t *)st->async, on_async_closed);
+  free(st);
 }
 
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen) {
   if (errlen) err[0] = '\0';
   const hd_store_backend_t *be = backend_for(path, err, errlen);
   if (!be) return NULL;
-  core_t *c = calloc(1, sizeof *c);
-  char *copy = strdup(path);
-  if (!c || !copy) {
-    free(c);
-    free(copy);
-    snprintf(err, errlen, "out of memory");
+  shared_t *sh = shared_new(be, path);
+  hd_store_t *st = sh ? handle_new(sh, loop) : NULL;
+  if (!st || uv_thread_create(&sh->thread, thread_main, sh)) {
+    snprintf(err, errlen, "%s", sh && st ? "cannot start the store thread" : "out of memory");
+    if (st) handle_drop(st);
+    if (sh) shared_free(sh);
     return NULL;
   }
-  c->be = be;
-  c->path = copy;
-  c->handles = 1;
-  int step = 0; /* how many of the primitives below exist, to undo on failure */
-  if (!uv_mutex_init(&c->mu)) step = 1;
-  if (step == 1 && !uv_cond_init(&c->wake)) step = 2;
-  if (step == 2 && !uv_cond_init(&c->ready)) step = 3;
-  if (step == 3 && !uv_cond_init(&c->drained)) step = 4;
-  hd_store_t *st = step == 4 ? handle_new(c, loop) : NULL;
-  if (st) step = 5;
-  if (step == 5 && !uv_thread_create(&c->thread, thread_main, c)) step = 6;
-  if (step < 6) {
-    snprintf(err, errlen, "cannot start the store thread");
-    if (st) {
-      handle_close_async(st);
-      free(st);
-    }
-    if (step >= 4) uv_cond_destroy(&c->drained);
-    if (step >= 3) uv_cond_destroy(&c->ready);
-    if (step >= 2) uv_cond_destroy(&c->wake);
-    if (step >= 1) uv_mutex_destroy(&c->mu);
-    free(c->path);
-    free(c);
-    return NULL;
-  }
-  uv_mutex_lock(&c->mu);
-  while (!c->opened) uv_cond_wait(&c->ready, &c->mu);
-  int rc = c->open_rc;
-  uv_mutex_unlock(&c->mu);
+  uv_mutex_lock(&sh->mu);
+  while (!sh->opened) uv_cond_wait(&sh->ready, &sh->mu);
+  int rc = sh->open_rc;
+  uv_mutex_unlock(&sh->mu);
   if (rc) {
-    uv_thread_join(&c->thread);
-    snprintf(err, errlen, "%s", c->open_err[0] ? c->open_err : hd_strerror(rc));
-    handle_close_async(st);
-    free_store(st);
+    uv_thread_join(&sh->thread);
+    snprintf(err, errlen, "%s", sh->open_err[0] ? sh->open_err : hd_strerror(rc));
+    handle_drop(st);
+    shared_free(sh);
     return NULL;
   }
   return st;
 }
 
-hd_store_t *hd_store_attach(hd_store_t *first, uv_loop_t *loop) {
-  core_t *c = first->c;
-  hd_store_t *st = handle_new(c, loop);
-  if (!st) return NULL;
-  uv_mutex_lock(&c->mu);
-  c->handles++;
-  uv_mutex_unlock(&c->mu);
-  return st;
+hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop) {
+  shared_t *sh = st->sh;
+  hd_store_t *h = handle_new(sh, loop);
+  if (!h) return NULL;
+  uv_mutex_lock(&sh->mu);
+  sh->handles++;
+  uv_mutex_unlock(&sh->mu);
+  return h;
 }
 
 void hd_store_close(hd_store_t *st) {
   if (!st || st->closing) return;
   st->closing = true;
-  core_t *c = st->c;
-  uv_mutex_lock(&c->mu);
-  bool last = c->handles == 1;
-  if (last) { /* the thread answers everything queued, then closes the database */
-    c->stopping = true;
-    uv_cond_signal(&c->wake);
-  } else { /* the others go on: wait for this handle's own requests */
-    while (st->queued) uv_cond_wait(&c->drained, &c->mu);
-  }
-  uv_mutex_unlock(&c->mu);
-  if (last) uv_thread_join(&c->thread);
+  shared_t *sh = st->sh;
+  uv_mutex_lock(&sh->mu); /* until the store thread has handed over st's last request */
+  while (st->pending) uv_cond_wait(&sh->handed, &sh->mu);
+  uv_mutex_unlock(&sh->mu);
   dispatch(st, true);
-  handle_close_async(st);
+  uv_mutex_lock(&sh->mu);
+  bool last = --sh->handles == 0;
+  if (last) {
+    sh->stopping = true;
+    uv_cond_signal(&sh->wake);
+  }
+  uv_mutex_unlock(&sh->mu); /* unless last, sh may be gone from here on: another thread may free it */
+  if (last) {
+    uv_thread_join(&sh->thread); /* nothing queued: the thread closes the database and ends */
+    shared_free(sh);
+  }
+  st->async->data = NULL;
+  uv_close((uv_handle_t *)st->async, on_async_closed);
   if (st->dispatching) st->free_pending = true;
-  else free_store(st);
+  else free(st);
 }
 
 int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
@@ -542,40 +551,38 @@ int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
   return applied;
 }
 
-const char *hd_store_backend_name(const hd_store_t *st) { return st->c->be->name; }
+const char *hd_store_backend_name(const hd_store_t *st) { return st->sh->be->name; }
 
-int hd_store_health(hd_store_t *h, hd_store_health_t *out) {
+int hd_store_health(hd_store_t *st, hd_store_health_t *out) {
+  shared_t *sh = st->sh;
   memset(out, 0, sizeof *out);
   hd_store_backend_stats_t bs;
-  core_t *st = h->c;
-  uv_mutex_lock(&st->mu);
-  if (st->db_closed) bs = st->final_stats;
-  else st->be->stats(st->db, &bs);
-  out->ok = !st->stopping && !st->last_failed;
-  out->queue_depth = st->queue_len;
-  out->commits = st->commits;
-  out->failed_transactions = st->failed;
-  out->last_commit_us = st->last_commit_us;
-  out->last_batch = st->last_batch;
-  out->max_batch = st->max_batch;
-  uv_mutex_unlock(&st->mu);
-  out->backend = st->be->name;
-  /* taken by the thread, not yet answered here (exact with one handle; other handles' queued
-   * requests count in queue_depth) */
-  out->in_flight = h->outstanding > out->queue_depth ? h->outstanding - out->queue_depth : 0;
-  out->requests = h->answered;
+  uv_mutex_lock(&sh->mu);
+  if (sh->db_closed) bs = sh->final_stats;
+  else sh->be->stats(sh->db, &bs);
+  out->ok = !sh->stopping && !sh->last_failed;
+  out->queue_depth = sh->queue_len;
+  out->in_flight = atomic_load(&sh->outstanding) - sh->queue_len; /* submissions count under mu */
+  out->commits = sh->commits;
+  out->failed_transactions = sh->failed;
+  out->last_commit_us = sh->last_commit_us;
+  out->last_batch = sh->last_batch;
+  out->max_batch = sh->max_batch;
+  uv_mutex_unlock(&sh->mu);
+  out->backend = sh->be->name;
+  out->requests = atomic_load(&sh->answered);
   out->schema_version = bs.schema_version;
   out->statements = bs.statements;
   out->statements_off_thread = bs.statements_off_thread;
   return 0;
 }
 
-int hd_store_sql_thread(hd_store_t *h, uv_thread_t *out) {
-  core_t *st = h->c;
-  uv_mutex_lock(&st->mu);
-  bool found = st->db_closed ? st->final_has_thread : st->be->last_thread(st->db, out);
-  if (st->db_closed && found) *out = st->final_thread;
-  uv_mutex_unlock(&st->mu);
+int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out) {
+  shared_t *sh = st->sh;
+  uv_mutex_lock(&sh->mu);
+  bool found = sh->db_closed ? sh->final_has_thread : sh->be->last_thread(sh->db, out);
+  if (sh->db_closed && found) *out = sh->final_thread;
+  uv_mutex_unlock(&sh->mu);
   return found ? 0 : HD_ENOTFOUND;
 }
 

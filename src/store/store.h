@@ -1,21 +1,25 @@
 /* The store: everything durable (users, notifications and their per-admin read state,
  * customer-service sessions and messages, the JSON-protocol inbox) goes through here.
  *
- * The event loop never blocks on it: every operation is queued from the loop thread, run on ONE
- * dedicated store thread, and answered on the loop thread (through a uv_async_t) in submission
- * order. Writes are group-committed: the store thread takes every queued request, runs them in one
- * transaction with a savepoint per request (a failing request fails alone), commits, and only then
- * answers — a write's callback runs after its data is durable (SQLite WAL, synchronous=FULL).
+ * The event loop never blocks on it: every operation is queued from a loop thread, run on ONE
+ * dedicated store thread, and answered on that loop thread (through a uv_async_t) in submission
+ * order. Several loops (shards) share one store: each has its own handle (hd_store_open makes the
+ * first, hd_store_attach the others), submits through it on its own thread, and gets the answers
+ * on its own loop. Writes are group-committed across handles: the store thread takes every queued
+ * request, runs them in one transaction with a savepoint per request (a failing request fails
+ * alone), commits, and only then answers — a write's callback runs after its data is durable
+ * (SQLite WAL, synchronous=FULL).
  *
- * Every operation `hd_store_<op>(st, inputs..., cb, arg)` runs on the loop thread, copies its
- * inputs, and returns 0 (queued: cb will run exactly once, on the loop thread) or a negative HD_E*
- * code (not queued: cb never runs): HD_EINVAL for invalid input, HD_EBUSY when the queue is full,
- * HD_ECLOSED once closing, HD_ENOMEM. cb may be NULL (fire and forget). The callback gets status 0
- * and a result, or a negative HD_E* status (HD_ENOTFOUND, HD_EEXISTS, HD_EINVAL, HD_EBUSY, HD_EIO)
- * and res == NULL. A result and everything it points to is owned by the store and valid only during
- * the callback: copy what you keep. Ids are int64 (0 means "none"); times are int64 milliseconds
- * since the Unix epoch (UTC). Text limits count characters (UTF-8 code points; invalid UTF-8 is
- * HD_EINVAL). User ids are not checked against the users table: tokens minted elsewhere name them. */
+ * Every operation `hd_store_<op>(st, inputs..., cb, arg)` runs on the loop thread of handle st,
+ * copies its inputs, and returns 0 (queued: cb will run exactly once, on that loop thread) or a
+ * negative HD_E* code (not queued: cb never runs): HD_EINVAL for invalid input, HD_EBUSY when the
+ * queue (shared by every handle) is full, HD_ECLOSED once st is closing, HD_ENOMEM. cb may be NULL
+ * (fire and forget). The callback gets status 0 and a result, or a negative HD_E* status
+ * (HD_ENOTFOUND, HD_EEXISTS, HD_EINVAL, HD_EBUSY, HD_EIO) and res == NULL. A result and everything
+ * it points to is owned by the store and valid only during the callback: copy what you keep. Ids are
+ * int64 (0 means "none"); times are int64 milliseconds since the Unix epoch (UTC). Text limits count
+ * characters (UTF-8 code points; invalid UTF-8 is HD_EINVAL). User ids are not checked against the
+ * users table: tokens minted elsewhere name them. */
 #ifndef HD_STORE_H
 #define HD_STORE_H
 
@@ -195,27 +199,28 @@ typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
 /* Opens (creating it and its directory when missing) the database at path, applies pending
- * migrations and starts the store thread; call on the loop thread. NULL with a message in err. */
+ * migrations and starts the store thread; call on the loop thread. Returns the first handle, answered
+ * on loop; NULL with a message in err. */
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen);
-/* Another handle on the same database and store thread, answering on loop (another shard's): call
- * on the thread of `first`'s loop before loop's thread starts, or on loop's thread. Operations are
- * answered on the loop of the handle they were submitted through, in submission order per handle;
- * group commit spans every handle. NULL when out of memory. */
-hd_store_t *hd_store_attach(hd_store_t *first, uv_loop_t *loop);
-/* On the handle's loop thread (or after that loop stopped): refuses new requests through st, waits
- * until the thread has answered st's queued ones (the last handle: stops the thread and closes the
- * database), runs the remaining callbacks synchronously and frees st (once the current callback
- * returns, when called from one). Run the loop once more to free the uv_async_t before
- * uv_loop_close(). */
+/* Another handle on st's database and store thread, answered on loop. Call on the thread that runs
+ * loop, or before loop runs on any thread; st is any open handle (of any thread) and must stay open
+ * during the call. NULL when out of memory. Close it like any handle, on loop's thread. */
+hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop);
+/* On st's loop thread (or after that loop stopped): refuses new requests through st, waits for the
+ * store thread to finish st's queued ones, runs their callbacks synchronously and frees st (once the
+ * current callback returns, when called from one); other handles keep working. The last handle to
+ * close also stops the store thread and closes the database. Run st's loop once more to free its
+ * uv_async_t before uv_loop_close(). */
 void hd_store_close(hd_store_t *st);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
 int hd_store_migrate_path(const char *path, char *err, size_t errlen);
 /* The backend's name ("sqlite"); never NULL. */
 const char *hd_store_backend_name(const hd_store_t *st);
-/* Fills out with a snapshot of the queue and transaction statistics for /health; 0. */
+/* Fills out with a snapshot of the queue and transaction statistics for /health; 0. Any open handle,
+ * from any thread: the figures are the shared store's (every handle's requests). */
 int hd_store_health(hd_store_t *st, hd_store_health_t *out);
-/* For tests: the thread that ran the last SQL statement; 0, or HD_ENOTFOUND before any. */
+/* For tests: the thread that ran the last SQL statement (any handle); 0, or HD_ENOTFOUND before any. */
 int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out);
 
 /* --- users ------------------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* Unit tests for the store against a real SQLite file in a temp directory and a real uv loop:
  * every operation's results and refusals, callback order, group commit, savepoint isolation inside
- * a batch, durability across close/reopen and across kill -9, migrations, drain on close, and that
- * no SQL ever runs on the loop thread. */
+ * a batch, durability across close/reopen and across kill -9, migrations, drain on close, that
+ * no SQL ever runs on the loop thread, and several loops on their own threads sharing one store
+ * through their own handles (answers on the submitting thread, in order, closes in any order). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1004,72 +1005,319 @@ static void test_sql_never_on_loop_thread(void **state) {
   assert_int_equal(h.statements_off_thread, 0); /* every statement, migrations included, ran on t */
 }
 
-/* --- several loops on one store (shards) ------------------------------------------------------- */
+/* --- several loops sharing one store ----------------------------------------------------------- */
+
+/* Shard threads must not fail cmocka assertions (longjmp across threads): they count what went
+ * wrong, and the main thread asserts the counts after joining them. */
+
+#define SHARD_OPS 300 /* per shard: notification create, inbox put, inbox take, in turn */
+#define SHARD_WAVE 150
+
+static _Thread_local int tl_shard = -1; /* the shard whose loop runs on this thread */
+
+typedef struct shard shard_t;
+
+typedef struct {
+  shard_t *s;
+  int seq;                   /* submission number within the shard */
+  int kind;                  /* 0: notification create, 1: inbox put, 2: inbox take */
+  int want;                  /* inbox take: the puts submitted before it */
+} shard_op_t;
+
+struct shard {
+  int index;
+  uv_loop_t own;             /* the loop of a shard on its own thread */
+  uv_loop_t *loop;
+  hd_store_t *st;            /* NULL: attach from parent on the shard's own thread */
+  hd_store_t *parent;
+  uv_thread_t thread, self;  /* self: what the shard's thread calls itself */
+  bool close;                /* close st on its thread once every answer came */
+  uv_sem_t *waved, *go;      /* set: after the first wave post waved, wait for go, then the rest */
+  int submitted, calls, puts;
+  int wrong_thread, out_of_order, bad_result, refused, timed_out, unhealthy;
+  int64_t last_id;
+  char sub[24];
+  shard_op_t ops[SHARD_OPS];
+};
+
+static void shard_note(shard_op_t *op, int status) {
+  shard_t *s = op->s;
+  uv_thread_t self = uv_thread_self();
+  if (tl_shard != s->index || !uv_thread_equal(&self, &s->self)) s->wrong_thread++;
+  if (op->seq != s->calls) s->out_of_order++;
+  if (status) s->bad_result++;
+  s->calls++;
+  if (s->calls % 50 == 0) { /* health from this thread, while others submit and answer */
+    hd_store_health_t h;
+    if (hd_store_health(s->st, &h) || !h.ok || strcmp(h.backend, "sqlite")) s->unhealthy++;
+  }
+}
+
+static void shard_on_notification(void *arg, int status, const hd_store_notification_t *res) {
+  shard_op_t *op = arg;
+  shard_note(op, status);
+  if (status) return;
+  if (res->id <= op->s->last_id) op->s->bad_result++; /* ids grow in submission order */
+  op->s->last_id = res->id;
+}
+
+static void shard_on_put(void *arg, int status, const hd_store_inbox_put_t *res) {
+  shard_op_t *op = arg;
+  shard_note(op, status);
+  if (!status && !res->inserted) op->s->bad_result++;
+}
+
+static void shard_on_take(void *arg, int status, const hd_store_inbox_t *res) {
+  shard_op_t *op = arg;
+  shard_note(op, status);
+  if (!status && res->count != (size_t)op->want) op->s->bad_result++; /* every earlier put, none later */
+}
+
+static void shard_submit(shard_t *s) {
+  int i = s->submitted++;
+  shard_op_t *op = &s->ops[i];
+  *op = (shard_op_t){s, i, i % 3, s->puts};
+  char id[32];
+  int rc;
+  if (op->kind == 0) {
+    hd_store_notification_new_t n = {"info", s->sub, "c", NULL, 0, 0};
+    rc = hd_store_notification_create(s->st, &n, shard_on_notification, op);
+  } else if (op->kind == 1) {
+    snprintf(id, sizeof id, "m%d", i);
+    rc = hd_store_inbox_put(s->st, s->sub, id, "{}", 2, 100000, shard_on_put, op);
+    s->puts++;
+  } else {
+    rc = hd_store_inbox_take(s->st, s->sub, shard_on_take, op);
+  }
+  if (rc) s->refused++;
+}
+
+/* Runs s's loop until want answers came (false after 20 s). */
+static bool shard_wait(shard_t *s, int want) {
+  uv_timer_t tick;
+  uv_timer_init(s->loop, &tick);
+  uv_timer_start(&tick, on_tick, 50, 50);
+  uint64_t deadline = uv_now(s->loop) + 20000;
+  while (s->calls < want && uv_now(s->loop) <= deadline) uv_run(s->loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&tick, NULL);
+  uv_run(s->loop, UV_RUN_NOWAIT);
+  return s->calls >= want;
+}
+
+/* A shard's life on its thread: attach if needed, submit in small steps while answers come, wait. */
+static void shard_run(shard_t *s) {
+  tl_shard = s->index;
+  s->self = uv_thread_self();
+  if (!s->st && !(s->st = hd_store_attach(s->parent, s->loop))) {
+    s->refused++;
+    return;
+  }
+  while (s->submitted < SHARD_OPS) {
+    if (s->waved && s->submitted == SHARD_WAVE) {
+      if (!shard_wait(s, SHARD_WAVE)) s->timed_out++;
+      uv_sem_post(s->waved);
+      uv_sem_wait(s->go);
+    }
+    for (int k = 0; k < 10 && s->submitted < SHARD_OPS; k++) shard_submit(s);
+    uv_run(s->loop, UV_RUN_NOWAIT);
+  }
+  if (!shard_wait(s, SHARD_OPS)) s->timed_out++;
+  if (s->close) {
+    hd_store_close(s->st);
+    s->st = NULL;
+    uv_run(s->loop, UV_RUN_DEFAULT); /* frees the handle's uv_async_t */
+  }
+}
+
+static void shard_thread(void *p) { shard_run(p); }
+
+static void shard_init(shard_t *s, int index, fx_t *fx) {
+  memset(s, 0, sizeof *s);
+  s->index = index;
+  snprintf(s->sub, sizeof s->sub, "shard-%d", index);
+  if (index == 0) { /* the main thread's loop and the first handle */
+    s->loop = &fx->loop;
+    s->st = fx->st;
+    return;
+  }
+  assert_int_equal(uv_loop_init(&s->own), 0);
+  s->loop = &s->own;
+  s->parent = fx->st;
+  s->close = true;
+}
+
+static void shard_check(shard_t *s, int want) {
+  assert_int_equal(s->refused, 0);
+  assert_int_equal(s->timed_out, 0);
+  assert_int_equal(s->calls, want);
+  assert_int_equal(s->wrong_thread, 0);
+  assert_int_equal(s->out_of_order, 0);
+  assert_int_equal(s->bad_result, 0);
+  assert_int_equal(s->unhealthy, 0);
+}
+
+static bool wal_exists(fx_t *fx) {
+  char wal[160];
+  snprintf(wal, sizeof wal, "%s-wal", fx->path);
+  return access(wal, F_OK) == 0;
+}
+
+/* What every shard wrote is there: its inbox, and SHARD_OPS / 3 notifications titled with its name. */
+static void check_shards_data(fx_t *fx, int n) {
+  fx->st = open_store(fx);
+  for (int i = 0; i < n; i++) {
+    char sub[24];
+    snprintf(sub, sizeof sub, "shard-%d", i);
+    DO(fx, g, hd_store_inbox_take(fx->st, sub, on_inbox, &g));
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.count, SHARD_OPS / 3);
+  }
+  DO(fx, g, hd_store_notifications_unread_count(fx->st, 1, on_count, &g));
+  assert_int_equal(g.n, n * SHARD_OPS / 3);
+}
+
+static shard_t shards[3]; /* large: static */
+
+/* Three loops (the main one and two threads) submit writes and reads at once through their own
+ * handles; shard 1 attaches before its thread starts, shard 2 on its own thread. */
+static void run_shards(fx_t *fx, bool first_handle_first) {
+  tl_shard = 0;
+  for (int i = 0; i < 3; i++) shard_init(&shards[i], i, fx);
+  assert_non_null(shards[1].st = hd_store_attach(fx->st, shards[1].loop));
+  shards[0].close = first_handle_first;
+  for (int i = 1; i < 3; i++) assert_int_equal(uv_thread_create(&shards[i].thread, shard_thread, &shards[i]), 0);
+  shard_run(&shards[0]);
+  if (first_handle_first) fx->st = NULL; /* closed by shard_run, maybe while the others still work */
+  for (int i = 1; i < 3; i++) {
+    assert_int_equal(uv_thread_join(&shards[i].thread), 0);
+    assert_int_equal(uv_loop_close(&shards[i].own), 0);
+  }
+  for (int i = 0; i < 3; i++) shard_check(&shards[i], SHARD_OPS);
+  if (!first_handle_first) { /* the others closed; the first handle still sees the whole store */
+    hd_store_health_t h;
+    assert_int_equal(hd_store_health(fx->st, &h), 0);
+    assert_true(h.ok);
+    assert_int_equal(h.requests, 3 * SHARD_OPS);
+    assert_int_equal(h.queue_depth, 0);
+    assert_int_equal(h.in_flight, 0);
+    assert_true(h.commits >= 1);
+    assert_true(wal_exists(fx)); /* the database is still open */
+  }
+  close_store(fx); /* first_handle_first: already closed, this only runs the main loop */
+  assert_false(wal_exists(fx)); /* the last close closed the database (SQLite removes the WAL) */
+  check_shards_data(fx, 3);
+}
+
+static void test_shards_close_first_handle_first(void **state) { run_shards(*state, true); }
+
+static void test_shards_close_first_handle_last(void **state) { run_shards(*state, false); }
+
+/* The first handle closes (answering its queued writes at once, on its own thread) while another
+ * handle's loop works; that one keeps working afterwards, and its close releases everything. */
+static void test_close_one_handle_while_another_works(void **state) {
+  fx_t *fx = *state;
+  uv_sem_t waved, go;
+  assert_int_equal(uv_sem_init(&waved, 0), 0);
+  assert_int_equal(uv_sem_init(&go, 0), 0);
+  shard_init(&shards[0], 0, fx);
+  shard_init(&shards[1], 1, fx);
+  shards[1].waved = &waved;
+  shards[1].go = &go;
+  tl_shard = 0;
+  assert_int_equal(uv_thread_create(&shards[1].thread, shard_thread, &shards[1]), 0);
+
+  memset(&seq, 0, sizeof seq);
+  char id[32];
+  for (int i = 0; i < 100; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    snprintf(id, sizeof id, "c%d", i);
+    assert_int_equal(hd_store_inbox_put(fx->st, "shard-0", id, "{}", 2, 1000, seq_on_inbox_put, &seq_args[i]), 0);
+  }
+  hd_store_close(fx->st); /* the loop never ran: every callback runs inside close, here */
+  fx->st = NULL;
+  assert_int_equal(seq.calls, 100);
+  for (int i = 0; i < 100; i++) {
+    assert_int_equal(seq.order[i], i);
+    assert_int_equal(seq.status[i], 0);
+  }
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+
+  uv_sem_wait(&waved); /* shard 1's first wave is answered; the second starts after the close */
+  assert_true(wal_exists(fx));
+  uv_sem_post(&go);
+  assert_int_equal(uv_thread_join(&shards[1].thread), 0);
+  assert_int_equal(uv_loop_close(&shards[1].own), 0);
+  shard_check(&shards[1], SHARD_OPS);
+  assert_false(wal_exists(fx));
+  uv_sem_destroy(&waved);
+  uv_sem_destroy(&go);
+
+  fx->st = open_store(fx);
+  DO(fx, g, hd_store_inbox_take(fx->st, "shard-0", on_inbox, &g));
+  assert_int_equal(g.count, 100);
+  DO(fx, g, hd_store_inbox_take(fx->st, "shard-1", on_inbox, &g));
+  assert_int_equal(g.count, SHARD_OPS / 3);
+}
 
 typedef struct {
   hd_store_t *st;
-  uv_loop_t loop;
-  uv_thread_t self;
-  int answered, next, wrong_thread, out_of_order;
-  char sub[16];
-} shard_fx_t;
+  int calls, close_at, refused_rc;
+  int answered_in_close;     /* calls when close returned: all of them, none left for the loop */
+  int order[300];
+} two_t;
 
-static void shard_on_put(void *arg, int status, const hd_store_inbox_put_t *res) {
-  shard_fx_t *s = *(shard_fx_t **)arg;
-  int n = (int)((intptr_t *)arg)[1];
-  uv_thread_t me = uv_thread_self();
-  if (!uv_thread_equal(&me, &s->self)) s->wrong_thread++;
-  if (status || n != s->next) s->out_of_order++;
-  s->next++;
-  s->answered++;
-}
+typedef struct {
+  two_t *t;
+  int index;
+} two_arg_t;
 
-static void shard_run(void *arg) {
-  shard_fx_t *s = arg;
-  s->self = uv_thread_self();
-  static _Thread_local intptr_t args[300][2];
-  char id[32];
-  for (int i = 0; i < 300; i++) {
-    args[i][0] = (intptr_t)s;
-    args[i][1] = i;
-    snprintf(id, sizeof id, "%s-%d", s->sub, i);
-    assert_int_equal(hd_store_inbox_put(s->st, s->sub, id, "{}", 2, 100000, shard_on_put, args[i]), 0);
+static void two_on_put(void *arg, int status, const hd_store_inbox_put_t *res) {
+  two_arg_t *a = arg;
+  two_t *t = a->t;
+  assert_int_equal(status, 0);
+  t->order[t->calls++] = a->index;
+  if (t->calls == t->close_at) {
+    hd_store_close(t->st); /* answers its other requests now; frees it once this callback returns */
+    t->answered_in_close = t->calls;
+    t->refused_rc = hd_store_inbox_take(t->st, "both", NULL, NULL);
+    t->st = NULL;
   }
-  while (s->answered < 300) uv_run(&s->loop, UV_RUN_ONCE);
 }
 
-/* Two loops on their own threads share the store: each gets its own answers, on its own thread, in
- * the order it submitted them; closing the handles in either order releases everything. */
-static void test_handles_per_loop(void **state) {
+/* Two handles on the same loop, submissions alternating: a batch of more than one request holds
+ * both handles' requests, and each answer still goes to its own handle, in its order. Handle b
+ * closes inside one of its callbacks; a keeps working. */
+static void test_handles_share_batches(void **state) {
   fx_t *fx = *state;
-  for (int order = 0; order < 2; order++) {
-    shard_fx_t sh[2];
-    memset(sh, 0, sizeof sh);
-    for (int i = 0; i < 2; i++) {
-      assert_int_equal(uv_loop_init(&sh[i].loop), 0);
-      sh[i].st = hd_store_attach(fx->st, &sh[i].loop);
-      assert_non_null(sh[i].st);
-      snprintf(sh[i].sub, sizeof sh[i].sub, "o%d-s%d", order, i);
-    }
-    uv_thread_t t[2];
-    for (int i = 0; i < 2; i++) assert_int_equal(uv_thread_create(&t[i], shard_run, &sh[i]), 0);
-    for (int i = 0; i < 2; i++) uv_thread_join(&t[i]);
-    for (int i = 0; i < 2; i++) {
-      assert_int_equal(sh[i].answered, 300);
-      assert_int_equal(sh[i].wrong_thread, 0);
-      assert_int_equal(sh[i].out_of_order, 0);
-    }
-    for (int k = 0; k < 2; k++) { /* order 0: first then second; order 1: the reverse */
-      int i = order ? 1 - k : k;
-      hd_store_close(sh[i].st);
-      uv_run(&sh[i].loop, UV_RUN_DEFAULT);
-      assert_int_equal(uv_loop_close(&sh[i].loop), 0);
-    }
+  static two_t a, b;
+  static two_arg_t args[2][300];
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.st = fx->st;
+  assert_non_null(b.st = hd_store_attach(fx->st, &fx->loop));
+  b.close_at = 100;
+  char id[32];
+  for (int i = 0; i < 600; i++) {
+    two_t *t = i % 2 ? &b : &a;
+    args[i % 2][i / 2] = (two_arg_t){t, i / 2};
+    snprintf(id, sizeof id, "%c%d", i % 2 ? 'b' : 'a', i / 2);
+    assert_int_equal(hd_store_inbox_put(t->st, "both", id, "{}", 2, 100000, two_on_put, &args[i % 2][i / 2]), 0);
   }
-  /* the first handle still works after the others closed */
-  DO(fx, g, hd_store_inbox_take(fx->st, "o0-s1", on_inbox, &g));
-  assert_int_equal(g.status, 0);
-  assert_int_equal(g.count, 300);
+  run_until(fx, &a.calls, 300);
+  assert_int_equal(b.calls, 300);
+  for (int i = 0; i < 300; i++) {
+    assert_int_equal(a.order[i], i);
+    assert_int_equal(b.order[i], i);
+  }
+  assert_int_equal(b.answered_in_close, 300);
+  assert_int_equal(b.refused_rc, HD_ECLOSED);
+  assert_null(b.st);
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_true(h.max_batch > 1);
+  assert_int_equal(h.requests, 600);
+  DO(fx, g, hd_store_inbox_take(fx->st, "both", on_inbox, &g));
+  assert_int_equal(g.count, 600);
 }
 
 int main(void) {
@@ -1090,7 +1338,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_close_inside_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_external_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sql_never_on_loop_thread, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_handles_per_loop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shards_close_first_handle_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shards_close_first_handle_last, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_close_one_handle_while_another_works, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_handles_share_batches, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
