@@ -89,7 +89,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 # ThreadSanitizer: data races between shards (and the store thread). A report stops the process
 # (halt_on_error) and the harness also fails a test whose server log holds "WARNING: ThreadSanitizer".
 suite "build (tsan)" build build-tsan -DCMAKE_BUILD_TYPE=Tsan
-export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
 suite "unit tests (tsan)" ctest --test-dir build-tsan --output-on-failure
 HERALD_SHARDS=2 suite "interop tests (tsan)" interop "$ROOT/build-tsan/herald"
 unset TSAN_OPTIONS

@@ -51,6 +51,7 @@ typedef struct jconn {
   hd_rate_t rate;
   uint32_t publishing;    /* client publishes waiting for their delivery count (other shards) */
   hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
+  bool in_held;           /* handle_held is on the stack */
 } jconn_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
@@ -442,23 +443,29 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
   hd_envelope_free(&e);
 }
 
-/* Handles the frames held while publishes waited, until one waits again. */
+/* Handles the frames held while publishes waited, oldest first, until one waits again. A publish
+ * answered at once while a held frame is handled calls this again: the outer call goes on. */
 static void handle_held(jconn_t *j) {
-  size_t off = 0;
-  while (off < j->held.len && !j->publishing && !hd_conn_is_ending(j->conn)) {
-    uint8_t opcode = (uint8_t)j->held.ptr[off];
+  if (j->in_held) return;
+  j->in_held = true;
+  while (j->held.len && !j->publishing && !hd_conn_is_ending(j->conn)) {
+    uint8_t opcode = (uint8_t)j->held.ptr[0];
     uint32_t len;
-    memcpy(&len, j->held.ptr + off + 1, 4);
-    off += 5 + len;
-    handle_frame(j, opcode, (const uint8_t *)j->held.ptr + off - len, len);
+    memcpy(&len, j->held.ptr + 1, 4);
+    uint8_t *frame = malloc(len ? len : 1);
+    if (!frame) break;
+    memcpy(frame, j->held.ptr + 5, len);
+    hd_sbuf_consume(&j->held, 5 + (size_t)len); /* taken before it is handled */
+    handle_frame(j, opcode, frame, len);
+    free(frame);
   }
-  hd_sbuf_consume(&j->held, off);
+  j->in_held = false;
 }
 
 static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
   jconn_t *j = hd_ws_udata(c);
   if (!j) return 0;
-  if (!j->publishing) {
+  if (!j->publishing && !j->held.len) {
     handle_frame(j, opcode, data, len);
     return 0;
   }
