@@ -146,7 +146,8 @@ static int setup_json(hd_app_t *app) {
       .max_message = (size_t)cfg->json_max_message,
       .rate = (uint32_t)cfg->json_rate,
       .burst = (uint32_t)cfg->json_burst,
-      .policy = hd_topic_policy(&app->shared->topics),
+      .policy = {authenticate, &app->shared->jwt, hd_topic_policy_may_subscribe, hd_topic_policy_may_publish,
+                 app->shared->topics},
       .inbox = hd_json_inbox(&app->json_inbox),
       .dedupe = app->shared->dedupe,
       .clients = app->shared->json_clients,
@@ -202,9 +203,8 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->history = hd_history_new((uint32_t)cfg->topic_history, (uint64_t)cfg->topic_history_age);
   sh->dedupe = hd_dedupe_new((uint32_t)cfg->dedupe_window, DEDUPE_KEEP_MS);
   sh->json_clients = hd_jp_clients_new(shard_count);
-  if (!sh->dedupe || !sh->json_clients ||
-      hd_topic_policy_init(&sh->topics, &sh->jwt, cfg->topic_subscribe_user, cfg->topic_publish_user))
-    return HD_ENOMEM;
+  sh->topics = hd_topic_policy_new(cfg->topic_subscribe_user, cfg->topic_publish_user);
+  if (!sh->dedupe || !sh->json_clients || !sh->topics) return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
@@ -223,7 +223,7 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_history_free(sh->history);
   hd_dedupe_free(sh->dedupe);
   hd_jp_clients_free(sh->json_clients);
-  hd_topic_policy_free(&sh->topics);
+  hd_topic_policy_free(sh->topics);
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
   hd_hub_shared_destroy(&sh->hub);

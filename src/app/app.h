@@ -38,7 +38,7 @@ typedef struct hd_app_shared {
   hd_history_t *history;
   hd_recovery_t *recovery;      /* NULL with --recovery-window 0 */
   hd_presence_shared_t *presence;
-  hd_topic_policy_t topics;     /* JSON protocol: tokens and topic rules */
+  hd_topic_policy_t *topics;    /* JSON protocol: topic rules */
   hd_dedupe_t *dedupe;          /* JSON protocol: client messageIds, whatever shard they reconnect to */
   hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
   void *login_limiter;          /* users.c: failed sign-ins per address */

@@ -1,4 +1,4 @@
-/* Per-connection ack tracking and redelivery (see acks.h). */
+/* Acknowledgements and redelivery (see acks.h): a singly linked FIFO with a tail pointer. */
 #include "delivery/acks.h"
 
 #include <stdlib.h>
@@ -6,67 +6,93 @@
 
 #include "core/error.h"
 
-struct hd_unacked {
-  hd_unacked_t *next;
-  hd_hub_msg_t *msg;
+struct hd_acks_entry {
+  hd_acks_entry_t *next;
+  const char *id;
+  void *item;
   uint64_t due_ms;
   uint32_t sent;
 };
 
-/* Unlinks u, whose predecessor is prev (NULL for the head), and frees it. */
-static void forget(hd_acks_t *a, hd_unacked_t *prev, hd_unacked_t *u) {
-  if (prev) prev->next = u->next;
-  else a->head = u->next;
-  if (a->tail == u) a->tail = prev;
-  a->count--;
-  hd_hub_msg_unref(u->msg);
-  free(u);
+static void drop(hd_acks_t *a, hd_acks_entry_t *e) {
+  if (a->limits->release) a->limits->release(e->item);
+  free(e);
 }
 
-int hd_acks_track(hd_acks_t *a, hd_hub_msg_t *msg, uint64_t due_ms, uint32_t max) {
-  hd_unacked_t *u = malloc(sizeof(*u));
-  if (!u) return HD_ENOMEM;
-  *u = (hd_unacked_t){NULL, hd_hub_msg_ref(msg), due_ms, 1};
-  if (a->tail) a->tail->next = u;
-  else a->head = u;
-  a->tail = u;
-  a->count++;
-  if (max && a->count > max) forget(a, NULL, a->head); /* too many in flight: the inbox keeps the oldest */
+void hd_acks_init(hd_acks_t *a, const hd_acks_limits_t *limits) { *a = (hd_acks_t){.limits = limits}; }
+
+int hd_acks_track(hd_acks_t *a, const char *id, void *item, uint64_t now_ms) {
+  hd_acks_entry_t *e = malloc(sizeof(*e));
+  if (!e) {
+    if (a->limits->release) a->limits->release(item);
+    return HD_ENOMEM;
+  }
+  *e = (hd_acks_entry_t){.id = id, .item = item, .due_ms = now_ms + a->limits->timeout_ms, .sent = 1};
+  if (a->tail) a->tail->next = e;
+  else a->head = e;
+  a->tail = e;
+  if (++a->count > a->limits->max) { /* too many in flight: the oldest is given up */
+    hd_acks_entry_t *old = a->head;
+    a->head = old->next;
+    if (!a->head) a->tail = NULL;
+    a->count--;
+    drop(a, old);
+  }
   return 0;
 }
 
-bool hd_acks_ack(hd_acks_t *a, const char *message_id) {
-  for (hd_unacked_t *u = a->head, *prev = NULL; u; prev = u, u = u->next)
-    if (!strcmp(u->msg->message_id, message_id)) {
-      forget(a, prev, u);
+/* Unlinks *pp (prev: the entry before it, or NULL) and releases it. */
+static void unlink_entry(hd_acks_t *a, hd_acks_entry_t **pp, hd_acks_entry_t *prev) {
+  hd_acks_entry_t *e = *pp;
+  *pp = e->next;
+  if (a->tail == e) a->tail = prev;
+  a->count--;
+  drop(a, e);
+}
+
+bool hd_acks_ack(hd_acks_t *a, const char *id) {
+  hd_acks_entry_t *prev = NULL;
+  for (hd_acks_entry_t **pp = &a->head; *pp; prev = *pp, pp = &(*pp)->next)
+    if (!strcmp((*pp)->id, id)) {
+      unlink_entry(a, pp, prev);
       return true;
     }
   return false;
 }
 
-bool hd_acks_waiting(const hd_acks_t *a, const char *message_id) {
-  for (const hd_unacked_t *u = a->head; u; u = u->next)
-    if (!strcmp(u->msg->message_id, message_id)) return true;
+bool hd_acks_pending(const hd_acks_t *a, const char *id) {
+  for (const hd_acks_entry_t *e = a->head; e; e = e->next)
+    if (!strcmp(e->id, id)) return true;
   return false;
 }
 
-void hd_acks_due(hd_acks_t *a, uint64_t now_ms, uint64_t timeout_ms, uint32_t retries,
-                 void (*resend)(hd_hub_msg_t *msg, void *arg), void *arg) {
-  for (hd_unacked_t *u = a->head, *prev = NULL, *next; u; u = next) {
-    next = u->next;
-    if (u->due_ms > now_ms) {
-      prev = u;
-    } else if (u->sent > retries) { /* given up on this connection: the inbox keeps it */
-      forget(a, prev, u);
+size_t hd_acks_due(hd_acks_t *a, uint64_t now_ms, hd_acks_resend_fn resend, void *arg) {
+  size_t given_up = 0;
+  hd_acks_entry_t *prev = NULL;
+  for (hd_acks_entry_t **pp = &a->head; *pp;) {
+    hd_acks_entry_t *e = *pp;
+    if (e->due_ms > now_ms) {
+      prev = e;
+      pp = &e->next;
+    } else if (e->sent > a->limits->retries) {
+      unlink_entry(a, pp, prev);
+      given_up++;
     } else {
-      resend(u->msg, arg);
-      u->sent++;
-      u->due_ms = now_ms + timeout_ms;
-      prev = u;
+      if (resend) resend(e->item, arg);
+      e->sent++;
+      e->due_ms = now_ms + a->limits->timeout_ms;
+      prev = e;
+      pp = &e->next;
     }
   }
+  return given_up;
 }
 
 void hd_acks_clear(hd_acks_t *a) {
-  while (a->head) forget(a, NULL, a->head);
+  for (hd_acks_entry_t *e = a->head, *next; e; e = next) {
+    next = e->next;
+    drop(a, e);
+  }
+  a->head = a->tail = NULL;
+  a->count = 0;
 }

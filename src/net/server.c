@@ -1,5 +1,6 @@
 /* The shard: listener, accept with a connection limit, per-iteration write flushing, the sweep
  * timer (timeouts, pings, loop lag) and graceful shutdown (see server.h). */
+#define _GNU_SOURCE /* accept4 */
 #include "net/server.h"
 
 #include <errno.h>
@@ -162,10 +163,22 @@ int hd_server_port(const hd_server_t *s) {
                                         : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* Takes the connections still waiting in the listener's queue: with SO_REUSEPORT the kernel would
+ * reset them when the listener closes, instead of letting the stopping server answer them. */
+static void accept_pending(hd_server_t *s) {
+  uv_os_fd_t lfd;
+  if (uv_fileno((uv_handle_t *)&s->listener, &lfd)) return;
+  for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+    hd_conn_t *c;
+    if (hd_conn_adopt(s, fd, s->accept_handler, NULL, &c)) close(fd);
+  }
+}
+
 void hd_server_stop(hd_server_t *s) {
   if (s->stopping) return;
   s->stopping = true;
   if (s->listening) {
+    accept_pending(s);
     uv_close((uv_handle_t *)&s->listener, NULL);
     s->listening = false;
   }

@@ -41,7 +41,7 @@ typedef struct jconn {
   char key[208];          /* sub + 0x1f + clientId: a second connection with it replaces this one */
   uint64_t gen;           /* node-wide number of this connection of the key (json_clients.h) */
   hd_acks_t acks;         /* notifications waiting for their ack */
-  hd_dedupe_window_t *dd; /* the client's processed messageIds */
+  hd_dedupe_client_t *dd; /* the client's processed messageIds */
   bool refused;           /* the frame being handled was answered with an error */
   struct floor {          /* after a replay: live copies of what was replayed, still queued, are skipped */
     char *topic;
@@ -67,6 +67,7 @@ struct hd_jp_server {
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_jp_options_t opt;
+  hd_acks_limits_t acks_limits;        /* of every connection's tracker */
   int enc;                             /* hub encoding slot of the envelope frame */
   jconn_t *conns;
   size_t count;
@@ -170,7 +171,7 @@ static void track(jconn_t *j, hd_hub_msg_t *msg) {
     hd_slice_t text = frame ? frame_text(frame) : (hd_slice_t){0};
     if (text.ptr) in->put(in->arg, j->claims.sub, msg->message_id, text.ptr, text.len);
   }
-  hd_acks_track(&j->acks, msg, uv_now(jp->srv->loop) + jp->opt.ack_timeout_ms, MAX_UNACKED);
+  hd_acks_track(&j->acks, msg->message_id, hd_hub_msg_ref(msg), uv_now(jp->srv->loop));
 }
 
 static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
@@ -282,7 +283,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   json_t *last = json_object_get(e->data, "lastSequence");
   if (last && !json_is_integer(last)) {
     send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
-  } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.arg, &j->claims, ref.topic)) {
+  } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.policy_arg, &j->claims, ref.topic)) {
     send_error(j, E_DENIED, "not allowed to subscribe to this topic", e->message_id);
   } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
              j->member.room_count >= jp->opt.max_subscriptions) {
@@ -367,7 +368,7 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     return;
   }
   const hd_jp_policy_t *pol = &j->jp->opt.policy;
-  if (!pol->may_publish(pol->arg, &j->claims, json_string_value(topic))) {
+  if (!pol->may_publish(pol->policy_arg, &j->claims, json_string_value(topic))) {
     send_error(j, E_DENIED, "not allowed to publish to this topic", e->message_id);
     return;
   }
@@ -397,7 +398,7 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
 /* Handles one client frame. */
 static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len) {
   hd_conn_t *c = j->conn;
-  bool allowed = hd_rate_take(&j->rate, j->jp->opt.rate, j->jp->opt.burst, uv_now(j->jp->srv->loop));
+  bool allowed = hd_rate_take(&j->rate, uv_now(j->jp->srv->loop));
   if (opcode != HD_WS_OP_TEXT) {
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? "frames must be JSON text" : "rate limit exceeded: frame dropped",
                NULL);
@@ -513,7 +514,7 @@ static void jconn_free(jconn_t *j) {
   else jp->conns = j->next;
   if (j->next) j->next->prev = j->prev;
   jp->count--;
-  hd_dedupe_release(jp->opt.dedupe, j->dd);
+  hd_dedupe_release(jp->opt.dedupe, j->dd, uv_now(jp->srv->loop));
   free(j);
 }
 
@@ -543,7 +544,8 @@ static int ws_open(hd_conn_t *c, void *udata) {
   j->jp = jp;
   j->conn = c;
   j->claims = p->claims;
-  hd_rate_init(&j->rate, jp->opt.burst, uv_now(jp->srv->loop));
+  hd_rate_init(&j->rate, jp->opt.rate, jp->opt.burst, uv_now(jp->srv->loop));
+  hd_acks_init(&j->acks, &jp->acks_limits);
   memcpy(j->client_id, p->client_id, sizeof j->client_id);
   snprintf(j->key, sizeof j->key, "%s\x1f%s", j->claims.sub, j->client_id);
   j->dd = hd_dedupe_acquire(jp->opt.dedupe, j->key);
@@ -595,7 +597,7 @@ static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, 
   hd_conn_t *c = arg;
   jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
   for (size_t i = 0; j && !status && i < n; i++) {
-    if (hd_acks_waiting(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
+    if (hd_acks_pending(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
     hd_hub_msg_t *msg = stored_message(j->jp, items[i].message_id, items[i].frame, items[i].frame_len);
     if (msg) send_message(j, msg);
     hd_hub_msg_unref(msg);
@@ -634,7 +636,7 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   if (strcmp(protocol, PROTOCOL_VERSION) && strcmp(protocol, "1")) {
     p->error = E_PROTOCOL;
     p->why = "unsupported protocol version (use 1.0)";
-  } else if (jp->opt.policy.authenticate(jp->opt.policy.arg, token, &p->claims, &p->why)) {
+  } else if (jp->opt.policy.authenticate(jp->opt.policy.auth_arg, token, &p->claims, &p->why)) {
     p->error = E_AUTH;
   }
   if (hd_http_request_query(req, "clientId", p->client_id, sizeof p->client_id) <= 0 || !hd_topic_valid(p->client_id)) {
@@ -647,8 +649,9 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
 /* --- sweep: token expiry and redelivery --------------------------------------------------- */
 
 /* Sends a tracked notification again, the very same frame. */
-static void resend(hd_hub_msg_t *msg, void *arg) {
+static void resend(void *item, void *arg) {
   jconn_t *j = arg;
+  hd_hub_msg_t *msg = item;
   hd_buf_t *frame = hd_hub_msg_encoded(j->jp->hub, msg, j->jp->enc, encode_message, NULL);
   if (frame) hd_ws_send_frame(j->conn, frame);
 }
@@ -657,7 +660,7 @@ static void on_sweep(uv_timer_t *t) {
   hd_jp_server_t *jp = t->data;
   uint64_t now = uv_now(jp->srv->loop);
   int64_t wall_s = hd_clock_wall_ms() / 1000;
-  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) hd_dedupe_expire(jp->opt.dedupe);
+  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) hd_dedupe_expire(jp->opt.dedupe, now);
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
     if (hd_conn_is_ending(j->conn)) continue;
@@ -665,7 +668,7 @@ static void on_sweep(uv_timer_t *t) {
       say_goodbye(j, "token expired", HD_WS_CLOSE_POLICY);
       continue;
     }
-    hd_acks_due(&j->acks, now, jp->opt.ack_timeout_ms, jp->opt.ack_retries, resend, j);
+    hd_acks_due(&j->acks, now, resend, j);
   }
 }
 
@@ -676,12 +679,15 @@ static void on_stop(void *arg) {
 
 /* --- public API --------------------------------------------------------------------------- */
 
+static void release_msg(void *item) { hd_hub_msg_unref(item); }
+
 hd_jp_server_t *hd_jp_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_jp_options_t *opt) {
   hd_jp_server_t *jp = calloc(1, sizeof(*jp));
   if (!jp) return NULL;
   jp->srv = srv;
   jp->hub = hub;
   jp->opt = *opt;
+  jp->acks_limits = (hd_acks_limits_t){opt->ack_timeout_ms, opt->ack_retries, MAX_UNACKED, release_msg};
   jp->enc = hd_hub_encoding_id(hub, "json/ws");
   if (jp->enc < 0 || !opt->dedupe || !opt->policy.authenticate || !opt->policy.may_subscribe || !opt->policy.may_publish ||
       hd_server_add_stop_hook(srv, on_stop, jp)) {

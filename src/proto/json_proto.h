@@ -22,9 +22,10 @@ typedef struct hd_jp_server hd_jp_server_t;
 typedef struct {
   /* Verifies a token: 0 with *out filled, else a negative HD_E* and a short reason in *why. */
   int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
+  void *auth_arg;
   bool (*may_subscribe)(void *arg, const hd_claims_t *claims, const char *topic);
   bool (*may_publish)(void *arg, const hd_claims_t *claims, const char *topic);
-  void *arg;
+  void *policy_arg;
 } hd_jp_policy_t;
 
 /* A notification waiting in a user's inbox. */
