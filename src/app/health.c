@@ -26,7 +26,16 @@ static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
     if (f->net.loop_lag_ms > m->loop_lag_ms) m->loop_lag_ms = f->net.loop_lag_ms;
     if (f->net.loop_lag_max_ms > m->loop_lag_max_ms) m->loop_lag_max_ms = f->net.loop_lag_max_ms;
     m->conns_http += f->net.conns_http;
-    for (uint32_t p = 0; p < HD_MAX_PROTOCOLS; p++) m->conns_ws[p] += f->net.conns_ws[p];
+    for (uint32_t p = 1; p < f->net.protocol_count; p++) { /* shards number protocols as they meet them */
+      uint32_t q = 1;
+      while (q < m->protocol_count && strcmp(m->protocol_names[q], f->net.protocol_names[p])) q++;
+      if (q == m->protocol_count) {
+        if (q == HD_MAX_PROTOCOLS) continue;
+        m->protocol_names[m->protocol_count++] = f->net.protocol_names[p];
+        m->conns_ws[q] = 0;
+      }
+      m->conns_ws[q] += f->net.conns_ws[p];
+    }
     t.connections += f->connections;
     t.stopping |= f->stopping;
     t.rooms += f->rooms, t.sio_sessions += f->sio_sessions, t.sio_sockets += f->sio_sockets;

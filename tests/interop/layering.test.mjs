@@ -1,6 +1,7 @@
 // Keeps the layering of DESIGN.md true by reading the #include lines of src/ (no binary needed):
 // no include cycle among the headers of net/, the connection core (conn, server) never includes the
-// kinds above it (http_conn, ws_conn), and protocols do not reach into app/ or store/.
+// kinds above it (http_conn, ws_conn), protocols, hub and delivery modules do not reach into app/,
+// store/, node/ or cluster/, and core/net/auth include nothing above them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -40,14 +41,19 @@ test('the connection core (conn, server) does not include the kinds above it (ht
   }
 });
 
-test('protocols do not include app/ or store/', () => {
-  // TODO(json_proto): only the protocols that already comply are checked. json_proto.h still
-  // includes store/store.h; its owner is removing that, then this filter goes and all of src/proto/
-  // is checked (replace the regular expression with /\.[ch]$/).
-  const checked = files('proto', /^(sio|eio|echo).*\.[ch]$|packet.*\.[ch]$/);
-  assert.ok(checked.length >= 6, `expected the sio/eio/echo/packet files, found ${checked.join(', ')}`);
+test('protocols, the hub and the delivery modules do not include app/, store/, node/ or cluster/', () => {
+  const checked = [...files('proto', /\.[ch]$/), ...files('hub', /\.[ch]$/), ...files('delivery', /\.[ch]$/)];
+  assert.ok(checked.length >= 20, `expected the proto/hub/delivery files, found ${checked.join(', ')}`);
   for (const f of checked) {
-    const bad = includes(f).filter((i) => i.startsWith('app/') || i.startsWith('store/'));
+    const bad = includes(f).filter((i) => /^(app|store|node|cluster)\//.test(i));
+    assert.deepEqual(bad, [], `${f} includes ${bad.join(', ')}: the app installs callbacks and interfaces instead`);
+  }
+});
+
+test('the layers below proto (core, net, auth) include nothing above them', () => {
+  const checked = [...files('core', /\.[ch]$/), ...files('net', /\.[ch]$/), ...files('auth', /\.[ch]$/)];
+  for (const f of checked) {
+    const bad = includes(f).filter((i) => /^(proto|hub|delivery|app|store|node|cluster)\//.test(i));
     assert.deepEqual(bad, [], `${f} includes ${bad.join(', ')}`);
   }
 });
