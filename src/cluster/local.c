@@ -92,61 +92,60 @@ static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_
   return 0;
 }
 
+/* What a membership request or a fetch targets, copied once and shared by every shard's task. */
 typedef struct {
-  hd_hub_t *hub;
-  hd_hub_req_t req;
-  hd_hub_target_t to;
-  char **rooms, **except, *room; /* owned copies behind `to` */
-  size_t room_count, except_count;
-  uint32_t *refs;                /* shared by the copies posted to every shard */
-} request_t;
+  uint32_t refs;           /* atomic: one per task, one held while posting */
+  hd_hub_target_t to;      /* points into the copies below */
+  char *room;
+  char **strings;          /* rooms then except rooms */
+} order_t;
 
-static void request_free(request_t *r) {
-  if (__atomic_sub_fetch(r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-    for (size_t i = 0; i < r->room_count; i++) free(r->rooms[i]);
-    for (size_t i = 0; i < r->except_count; i++) free(r->except[i]);
-    free(r->rooms);
-    free(r->except);
-    free(r->room);
-    free(r->refs);
-  }
-  free(r);
+static void order_unref(order_t *o) {
+  if (!o || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL)) return;
+  for (size_t i = 0; i < o->to.room_count + o->to.except_count; i++) free(o->strings[i]);
+  free(o->strings);
+  free(o->room);
+  free((char *)o->to.nsp);
+  free(o);
 }
+
+static order_t *order_new(const hd_hub_target_t *to, const char *room) {
+  order_t *o = calloc(1, sizeof(*o));
+  size_t n = to->room_count + to->except_count;
+  if (!o || !(o->strings = calloc(n ? n : 1, sizeof(char *)))) {
+    free(o);
+    return NULL;
+  }
+  o->refs = 1;
+  o->to = (hd_hub_target_t){NULL, (const char *const *)o->strings, to->room_count,
+                            (const char *const *)o->strings + to->room_count, to->except_count, to->flags};
+  bool ok = (o->to.nsp = strdup(to->nsp ? to->nsp : "/")) && (!room || (o->room = strdup(room)));
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (o->strings[i] = strdup(i < to->room_count ? to->rooms[i] : to->except[i - to->room_count])) != NULL;
+  if (!ok) {
+    order_unref(o);
+    return NULL;
+  }
+  return o;
+}
+
+typedef struct {
+  order_t *order;
+  hd_hub_t *hub;           /* the shard it runs on */
+  hd_hub_req_t req;
+} request_t;
 
 static void run_request(void *arg, bool cancelled) {
   request_t *r = arg;
-  if (!cancelled) hd_hub_apply(r->hub, r->req, &r->to, r->room);
-  request_free(r);
-}
-
-static char **copy_strv(const char *const *v, size_t n, bool *ok) {
-  char **out = n ? calloc(n, sizeof(*out)) : NULL;
-  if (n && !out) *ok = false;
-  for (size_t i = 0; out && i < n; i++)
-    if (!(out[i] = strdup(v[i]))) *ok = false;
-  return out;
+  if (!cancelled) hd_hub_apply(r->hub, r->req, &r->order->to, r->order->room);
+  order_unref(r->order);
+  free(r);
 }
 
 static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
   local_t *l = (local_t *)a;
-  bool ok = true;
-  request_t proto = {.req = req, .room_count = to->room_count, .except_count = to->except_count};
-  proto.rooms = copy_strv(to->rooms, to->room_count, &ok);
-  proto.except = copy_strv(to->except, to->except_count, &ok);
-  proto.room = room ? strdup(room) : NULL;
-  proto.refs = malloc(sizeof(*proto.refs));
-  if (!ok || (room && !proto.room) || !proto.refs) {
-    proto.refs = proto.refs ? proto.refs : malloc(sizeof(*proto.refs));
-    if (proto.refs) {
-      *proto.refs = 1;
-      request_t *r = malloc(sizeof(*r));
-      if (r) *r = proto, request_free(r);
-    }
-    return HD_ENOMEM;
-  }
-  *proto.refs = 1; /* held while posting */
-  proto.to = (hd_hub_target_t){to->nsp, (const char *const *)proto.rooms, proto.room_count,
-                               (const char *const *)proto.except, proto.except_count, to->flags};
+  order_t *o = order_new(to, room);
+  if (!o) return HD_ENOMEM;
   int rc = 0;
   for (uint32_t i = 0; i < l->count; i++) {
     request_t *r = malloc(sizeof(*r));
@@ -154,21 +153,104 @@ static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_h
       rc = HD_ENOMEM;
       continue;
     }
-    *r = proto;
-    r->hub = l->shards[i].hub;
-    __atomic_add_fetch(proto.refs, 1, __ATOMIC_RELAXED);
-    if (hd_mailbox_post(l->shards[i].mailbox, run_request, r)) request_free(r);
+    *r = (request_t){o, l->shards[i].hub, req};
+    __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+    if (hd_mailbox_post(l->shards[i].mailbox, run_request, r)) {
+      order_unref(o);
+      free(r);
+    }
   }
-  request_t *self = malloc(sizeof(*self));
-  if (self) *self = proto, request_free(self); /* drops the posting hold */
+  order_unref(o); /* the posting hold */
   return rc;
+}
+
+/* Member descriptions gathered on the asking shard (its thread only). */
+typedef struct {
+  uint32_t remaining;
+  size_t total;
+  hd_sbuf_t json;          /* the array being built */
+  hd_hub_fetch_fn fn;
+  void *arg;
+} fetch_t;
+
+typedef struct {
+  order_t *order;
+  hd_hub_t *hub;           /* the shard describing */
+  shard_t *origin;
+  fetch_t *fetch;
+  hd_sbuf_t part;          /* this shard's descriptions, comma-separated */
+  size_t count;
+} part_t;
+
+static void fetch_add(fetch_t *f, part_t *p) {
+  if (p->count) {
+    if (f->total) hd_sbuf_puts(&f->json, ",");
+    hd_sbuf_append(&f->json, p->part.ptr, p->part.len);
+    f->total += p->count;
+  }
+  if (--f->remaining == 0) {
+    hd_sbuf_puts(&f->json, "]");
+    f->fn(f->arg, f->json.ptr ? f->json.ptr : "[]", f->json.ptr ? f->total : 0);
+    hd_sbuf_free(&f->json);
+    free(f);
+  }
+}
+
+/* On the asking shard: a part came back (cancelled: the node's teardown, completed all the same). */
+static void run_part_back(void *arg, bool cancelled) {
+  part_t *p = arg;
+  fetch_add(p->fetch, p);
+  hd_sbuf_free(&p->part);
+  free(p);
+}
+
+static void run_describe(void *arg, bool cancelled) {
+  part_t *p = arg;
+  if (!cancelled) p->count = hd_hub_describe(p->hub, &p->order->to, &p->part);
+  order_unref(p->order);
+  p->order = NULL;
+  if (cancelled || p->hub == p->origin->hub || hd_mailbox_post(p->origin->mailbox, run_part_back, p))
+    run_part_back(p, cancelled);
+}
+
+static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  local_t *l = (local_t *)a;
+  order_t *o = order_new(to, NULL);
+  fetch_t *f = o ? calloc(1, sizeof(*f)) : NULL;
+  if (!f || hd_sbuf_puts(&f->json, "[")) {
+    free(f);
+    order_unref(o);
+    return HD_ENOMEM;
+  }
+  f->remaining = l->count + 1; /* +1: held until every shard was asked */
+  f->fn = fn;
+  f->arg = arg;
+  shard_t *origin = &l->shards[hd_hub_shard(from)];
+  for (uint32_t i = 0; i < l->count; i++) {
+    part_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+      f->remaining--;
+      continue;
+    }
+    *p = (part_t){o, l->shards[i].hub, origin, f, {0}, 0};
+    __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+    if (hd_mailbox_post(l->shards[i].mailbox, run_describe, p)) {
+      order_unref(o);
+      free(p);
+      f->remaining--;
+    }
+  }
+  order_unref(o);
+  part_t none = {0};
+  fetch_add(f, &none);
+  return 0;
 }
 
 static uint32_t server_count(hd_adapter_t *a) { return 1; }
 
 static void adapter_free(hd_adapter_t *a) { free(a); }
 
-static const hd_adapter_ops_t local_ops = {broadcast, request, server_count, adapter_free};
+static const hd_adapter_ops_t local_ops = {broadcast, request, fetch, server_count, adapter_free};
 
 hd_adapter_t *hd_local_adapter_new(uint32_t shard_count) {
   local_t *l = calloc(1, sizeof(*l) + shard_count * sizeof(shard_t));

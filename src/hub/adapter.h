@@ -19,6 +19,9 @@ typedef struct {
   /* Applies req (join/leave `room`, or disconnect) on every shard to the members of to's rooms minus
    * its except rooms (hd_hub_apply). 0 or HD_E*. */
   int (*request)(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
+  /* Gathers the descriptions of the members of to's rooms minus its except rooms on every shard
+   * (hd_hub_describe); fn runs on from's thread once all have answered. 0 or HD_E*. */
+  int (*fetch)(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
   /* Nodes in the cluster, this one included (1 for the local adapter). */
   uint32_t (*server_count)(hd_adapter_t *a);
   void (*free)(hd_adapter_t *a);

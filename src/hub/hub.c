@@ -349,8 +349,10 @@ static bool matches(const hd_hub_t *hub, const hd_hub_member_t *m, const hd_hub_
   return !n || !in_any(m, excluded, n);
 }
 
-size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
-  /* collect first: a request changes the very rooms being walked */
+/* The members of to's rooms (each once) minus except rooms that can do what `has` says, into
+ * *out (malloc'd, caller frees); returns how many. */
+static uint32_t collect(hd_hub_t *hub, const hd_hub_target_t *to, bool (*has)(const hd_hub_member_ops_t *ops),
+                        hd_hub_member_t ***out) {
   hd_hub_member_t **targets = NULL;
   uint32_t count = 0, cap = 0;
   uv_mutex_lock(&hub->shared->publish_mu); /* a fresh stamp for "at most once", never a message's */
@@ -360,15 +362,43 @@ size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, 
     hd_hub_room_t *r = hd_map_get(&hub->rooms, to->rooms[i], strlen(to->rooms[i]));
     for (uint32_t j = 0; r && j < r->count; j++) {
       hd_hub_member_t *m = r->seats[j].member;
-      if (m->last_msg_id == stamp || !m->ops->on_request || !matches(hub, m, to)) continue;
+      if (m->last_msg_id == stamp || !has(m->ops) || !matches(hub, m, to)) continue;
       m->last_msg_id = stamp;
       if (grow((void **)&targets, &cap, sizeof(*targets), count + 1, 8)) break;
       targets[count++] = m;
     }
   }
+  *out = targets;
+  return count;
+}
+
+static bool takes_requests(const hd_hub_member_ops_t *ops) { return ops->on_request != NULL; }
+static bool describes(const hd_hub_member_ops_t *ops) { return ops->describe != NULL; }
+
+size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
+  hd_hub_member_t **targets; /* collected first: a request changes the very rooms being walked */
+  uint32_t count = collect(hub, to, takes_requests, &targets);
   for (uint32_t i = 0; i < count; i++) targets[i]->ops->on_request(targets[i], req, room);
   free(targets);
   return count;
+}
+
+size_t hd_hub_describe(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out) {
+  hd_hub_member_t **targets;
+  uint32_t count = collect(hub, to, describes, &targets);
+  for (uint32_t i = 0; i < count; i++) {
+    if (i) hd_sbuf_puts(out, ",");
+    targets[i]->ops->describe(targets[i], out);
+  }
+  free(targets);
+  return count;
+}
+
+int hd_hub_fetch(hd_hub_t *hub, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  hd_adapter_t *a = hub->shared->adapter;
+  int rc = a->ops->fetch(a, hub, to, fn, arg);
+  hd_hub_drain(hub);
+  return rc;
 }
 
 int hd_hub_request(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {

@@ -69,7 +69,13 @@ typedef struct {
   void (*deliver)(hd_hub_member_t *m, hd_hub_msg_t *msg);
   /* Optional: join or leave `room` (a room key), or disconnect (room NULL). */
   void (*on_request)(hd_hub_member_t *m, hd_hub_req_t req, const char *room);
+  /* Optional: appends a JSON object describing the member (fetch sockets) to out. */
+  void (*describe)(hd_hub_member_t *m, hd_sbuf_t *out);
 } hd_hub_member_ops_t;
+
+/* The descriptions of the matching members of every shard: a JSON array text (borrowed for the
+ * call) and how many it holds; runs on the asking shard. */
+typedef void (*hd_hub_fetch_fn)(void *arg, const char *members_json, size_t count);
 /* Total deliveries of one publish over every shard (runs on the publishing shard); msg is the
  * published message (its id, sequence and message id set), borrowed for the call. */
 typedef void (*hd_hub_count_fn)(void *arg, const hd_hub_msg_t *msg, size_t delivered);
@@ -200,5 +206,11 @@ void hd_hub_drain(hd_hub_t *hub);
 size_t hd_hub_apply(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
 /* Asks every shard (and node) through the adapter to apply req to the members matching to. */
 int hd_hub_request(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, const char *room);
+/* Appends the descriptions of this shard's members matching to (comma-separated JSON objects) to
+ * out; returns how many (called by adapters on the shard's thread). */
+size_t hd_hub_describe(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out);
+/* Asks every shard (and node) through the adapter for the members matching to (fetchSockets);
+ * fn runs on this shard once all have answered. 0 or HD_E* (fn not called). */
+int hd_hub_fetch(hd_hub_t *hub, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
 
 #endif

@@ -207,7 +207,7 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   if (!replayed(j, msg)) send_message(j, msg);
 }
 
-static const hd_hub_member_ops_t member_ops = {deliver, NULL};
+static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
 
 static void acknowledge(jconn_t *j, const char *id) {
   const hd_jp_inbox_t *in = &j->jp->opt.inbox;

@@ -226,7 +226,39 @@ static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
   else if (req == HD_HUB_REQ_DISCONNECT) socket_close(s, "server namespace disconnect", true);
 }
 
-static const hd_hub_member_ops_t member_ops = {deliver, on_request};
+/* fetchSockets: {id, nsp, rooms (the application's names), data: {sub, role}}. */
+static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
+  hd_sio_socket_t *s = (hd_sio_socket_t *)m;
+  const char *nsp = s->nsp->name;
+  hd_sbuf_puts(out, "{\"id\":\"");
+  hd_sbuf_json_escape(out, s->id, strlen(s->id));
+  hd_sbuf_puts(out, "\",\"nsp\":\"");
+  hd_sbuf_json_escape(out, nsp, strlen(nsp));
+  hd_sbuf_puts(out, "\",\"rooms\":[");
+  bool root = !strcmp(nsp, "/"), first = true;
+  for (uint32_t i = 0; i < m->room_count; i++) {
+    const char *key = m->rooms[i].room->name;
+    if (key[0] == '\x1e') continue; /* the namespace's all-room */
+    const char *name = root ? key : strchr(key, '\x1f');
+    if (!name) continue;
+    if (!root) name++;
+    hd_sbuf_puts(out, first ? "\"" : ",\"");
+    hd_sbuf_json_escape(out, name, strlen(name));
+    hd_sbuf_puts(out, "\"");
+    first = false;
+  }
+  hd_sbuf_puts(out, "],\"data\":{");
+  if (s->claims) {
+    hd_sbuf_puts(out, "\"sub\":\"");
+    hd_sbuf_json_escape(out, s->claims->sub, strlen(s->claims->sub));
+    hd_sbuf_puts(out, "\",\"role\":\"");
+    hd_sbuf_json_escape(out, s->claims->role, strlen(s->claims->role));
+    hd_sbuf_puts(out, "\"");
+  }
+  hd_sbuf_puts(out, "}}");
+}
+
+static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe};
 
 static void ack_free(uv_handle_t *h) { free(h->data); }
 
@@ -650,38 +682,66 @@ int hd_sio_on_disconnect(hd_sio_server_t *sio, const char *nsp, hd_sio_disconnec
   return 0;
 }
 
-/* Broadcast with optional binary attachments (taken over by the message). */
-static int broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_member_t *skip, const char *event,
-                     const char *args_json, hd_buf_t **att, uint32_t natt, hd_hub_count_fn on_count, void *arg) {
-  nsp_t *n = find_nsp(sio, to->nsp, strlen(to->nsp));
+/* Room keys of a target (application names turned into the hub's). */
+typedef struct {
   char keys[64][160], ekeys[16][160];
   const char *rk[64], *ek[16];
+} keys_t;
+
+/* The hub target of `to` (no rooms: every socket of the namespace), its keys in k; HD_EINVAL for an
+ * unknown namespace, more than 64 rooms or 16 except rooms, or a name too long. */
+static int hub_target(hd_sio_server_t *sio, const hd_sio_target_t *to, keys_t *k, hd_hub_target_t *out) {
+  nsp_t *n = find_nsp(sio, to->nsp, strlen(to->nsp));
   size_t room_count = to->room_count;
   bool ok = n && room_count <= 64 && to->except_count <= 16;
   for (size_t i = 0; ok && i < room_count; i++) {
-    ok = hd_sio_room_key(to->nsp, to->rooms[i], keys[i], sizeof keys[i]) >= 0;
-    rk[i] = keys[i];
+    ok = hd_sio_room_key(to->nsp, to->rooms[i], k->keys[i], sizeof k->keys[i]) >= 0;
+    k->rk[i] = k->keys[i];
   }
   for (size_t i = 0; ok && i < to->except_count; i++) {
-    ok = hd_sio_room_key(to->nsp, to->except[i], ekeys[i], sizeof ekeys[i]) >= 0;
-    ek[i] = ekeys[i];
+    ok = hd_sio_room_key(to->nsp, to->except[i], k->ekeys[i], sizeof k->ekeys[i]) >= 0;
+    k->ek[i] = k->ekeys[i];
   }
-  if (!ok) {
+  if (!ok) return HD_EINVAL;
+  if (!room_count) k->rk[room_count++] = n->all_room;
+  *out = (hd_hub_target_t){n->name, k->rk, room_count, k->ek, to->except_count, to->flags};
+  return 0;
+}
+
+/* Broadcast with optional binary attachments (taken over by the message). */
+static int broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_member_t *skip, const char *event,
+                     const char *args_json, hd_buf_t **att, uint32_t natt, hd_hub_count_fn on_count, void *arg) {
+  keys_t k;
+  hd_hub_target_t target;
+  if (hub_target(sio, to, &k, &target)) {
     for (uint32_t i = 0; i < natt; i++) hd_buf_unref(att[i]);
     free(att);
     return HD_EINVAL;
   }
-  if (!room_count) rk[room_count++] = n->all_room;
   /* one room of "/" is also a JSON-protocol topic (docs/protocol.md): the message gets its sequence */
-  uint32_t flags = to->flags;
-  if (!strcmp(n->name, "/") && room_count == 1 && rk[0] != n->all_room && !to->except_count && !skip)
-    flags |= HD_MSG_SEQUENCED;
-  hd_hub_target_t target = {n->name, rk, room_count, ek, to->except_count, flags};
+  if (!strcmp(target.nsp, "/") && target.room_count == 1 && target.rooms[0][0] != '\x1e' && !to->except_count && !skip)
+    target.flags |= HD_MSG_SEQUENCED;
   hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, &target, event, args_json, strlen(args_json), att, natt);
   if (!msg) return HD_ENOMEM;
   int rc = hd_hub_publish(sio->hub, msg, skip, on_count, arg);
   hd_hub_msg_unref(msg);
   return rc;
+}
+
+int hd_sio_sockets_request(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_req_t req, const char *room) {
+  keys_t k;
+  hd_hub_target_t target;
+  char key[300];
+  if (hub_target(sio, to, &k, &target) || (room && hd_sio_room_key(to->nsp, room, key, sizeof key) < 0))
+    return HD_EINVAL;
+  return hd_hub_request(sio->hub, req, &target, room ? key : NULL);
+}
+
+int hd_sio_fetch_sockets(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  keys_t k;
+  hd_hub_target_t target;
+  if (hub_target(sio, to, &k, &target)) return HD_EINVAL;
+  return hd_hub_fetch(sio->hub, &target, fn, arg);
 }
 
 int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,

@@ -88,6 +88,13 @@ int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args);
  * be NULL) gets the total deliveries on this shard's thread once every shard delivered. 0 or HD_E*. */
 int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,
                      const char *args_json, hd_hub_count_fn on_count, void *arg);
+/* socket.io's io.in(rooms).except(except).socketsJoin(room) / socketsLeave(room) /
+ * disconnectSockets() (req HD_HUB_REQ_JOIN, _LEAVE, _DISCONNECT; room NULL for the last), applied on
+ * every shard. 0 or HD_E*. */
+int hd_sio_sockets_request(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_req_t req, const char *room);
+/* socket.io's fetchSockets(): fn gets a JSON array of {id, nsp, rooms, data: {sub, role}} of the
+ * matching sockets of every shard, on this shard's thread. 0 or HD_E*. */
+int hd_sio_fetch_sockets(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_fetch_fn fn, void *arg);
 /* Room membership of a socket (room names as the application sees them). */
 int hd_sio_join(hd_sio_socket_t *s, const char *room);
 int hd_sio_leave(hd_sio_socket_t *s, const char *room);

@@ -1,6 +1,7 @@
 /* Socket.IO conformance handlers (see sio_test_handlers.h). */
 #include "proto/sio_test_handlers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,92 @@ static void on_broadcast(hd_sio_socket_t *s, const char *event, json_t *args, in
   free(text);
 }
 
+/* --- the server API over every shard: {rooms?, except?, room?, event?, data?} ---------------- */
+
+/* Up to 16 strings of a JSON array into out (borrowed from it); returns how many. */
+static size_t strings(json_t *array, const char **out) {
+  size_t n = 0;
+  for (size_t i = 0; i < json_array_size(array) && n < 16; i++)
+    if (json_is_string(json_array_get(array, i))) out[n++] = json_string_value(json_array_get(array, i));
+  return n;
+}
+
+/* The target described by opt in the socket's namespace (strings borrowed from opt). */
+static hd_sio_target_t target_of(hd_sio_socket_t *s, json_t *opt, const char **rooms, const char **except) {
+  return (hd_sio_target_t){hd_sio_socket_nsp(s), rooms, strings(json_object_get(opt, "rooms"), rooms), except,
+                           strings(json_object_get(opt, "except"), except), 0};
+}
+
+static void ack_rc(hd_sio_socket_t *s, int64_t ack_id, int rc) {
+  hd_sio_ack(s, ack_id, rc ? "[{\"ok\":false}]" : "[{\"ok\":true}]");
+}
+
+/* `join` room: this socket joins room. */
+static void on_join(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *room = json_array_get(args, 0);
+  ack_rc(s, ack_id, json_is_string(room) ? hd_sio_join(s, json_string_value(room)) : HD_EINVAL);
+}
+
+/* `sockets-join` / `sockets-leave` {rooms, except, room}, `disconnect-sockets` {rooms, except}. */
+static void on_sockets(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *opt = json_array_get(args, 0), *room = json_object_get(opt, "room");
+  const char *rooms[16], *except[16];
+  hd_sio_target_t to = target_of(s, opt, rooms, except);
+  hd_hub_req_t req = !strcmp(event, "sockets-join")    ? HD_HUB_REQ_JOIN
+                     : !strcmp(event, "sockets-leave") ? HD_HUB_REQ_LEAVE
+                                                        : HD_HUB_REQ_DISCONNECT;
+  bool need_room = req != HD_HUB_REQ_DISCONNECT;
+  ack_rc(s, ack_id, need_room && !json_is_string(room)
+                        ? HD_EINVAL
+                        : hd_sio_sockets_request(udata, &to, req, need_room ? json_string_value(room) : NULL));
+}
+
+typedef struct {
+  hd_sio_server_t *sio;
+  char nsp[128], id[64];
+  int64_t ack_id;
+} fetching_t;
+
+/* The sockets of every shard: acked to the asking socket when it is still there. */
+static void fetched(void *arg, const char *json, size_t count) {
+  fetching_t *f = arg;
+  hd_sio_socket_t *s = hd_sio_socket_find(f->sio, f->nsp, f->id);
+  hd_sbuf_t out = {0};
+  hd_sbuf_printf(&out, "[%s]", json);
+  if (s && out.ptr) hd_sio_ack(s, f->ack_id, out.ptr);
+  hd_sbuf_free(&out);
+  free(f);
+}
+
+/* `fetch-sockets` {rooms, except}: acked with [{id, nsp, rooms, data}] of every shard. */
+static void on_fetch(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  const char *rooms[16], *except[16];
+  hd_sio_target_t to = target_of(s, json_array_get(args, 0), rooms, except);
+  fetching_t *f = malloc(sizeof(*f));
+  if (!f) return;
+  *f = (fetching_t){.sio = udata, .ack_id = ack_id};
+  snprintf(f->nsp, sizeof f->nsp, "%s", hd_sio_socket_nsp(s));
+  snprintf(f->id, sizeof f->id, "%s", hd_sio_socket_id(s));
+  if (hd_sio_fetch_sockets(udata, &to, fetched, f)) {
+    free(f);
+    ack_rc(s, ack_id, HD_EINVAL);
+  }
+}
+
+/* `broadcast-to` {rooms, except, event, data}: event with data to those sockets, on every shard. */
+static void on_broadcast_to(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *opt = json_array_get(args, 0), *ev = json_object_get(opt, "event");
+  const char *rooms[16], *except[16];
+  hd_sio_target_t to = target_of(s, opt, rooms, except);
+  json_t *list = json_pack("[O]", json_object_get(opt, "data") ? json_object_get(opt, "data") : json_null());
+  char *text = list ? json_dumps(list, JSON_COMPACT) : NULL;
+  json_decref(list);
+  int rc = text && json_is_string(ev) ? hd_sio_broadcast(udata, &to, NULL, json_string_value(ev), text, NULL, NULL)
+                                      : HD_EINVAL;
+  free(text);
+  if (ack_id >= 0) ack_rc(s, ack_id, rc);
+}
+
 int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps, size_t count) {
   for (size_t i = 0; i < count; i++) {
     int rc;
@@ -70,7 +157,13 @@ int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps,
         (rc = hd_sio_on(sio, nsps[i], "message-with-ack", on_message_with_ack, NULL)) ||
         (rc = hd_sio_on(sio, nsps[i], "echo", on_echo, NULL)) ||
         (rc = hd_sio_on(sio, nsps[i], "broadcast", on_broadcast, sio)) ||
-        (rc = hd_sio_on(sio, nsps[i], "server-ack", on_server_ack, NULL)))
+        (rc = hd_sio_on(sio, nsps[i], "server-ack", on_server_ack, NULL)) ||
+        (rc = hd_sio_on(sio, nsps[i], "join", on_join, NULL)) ||
+        (rc = hd_sio_on(sio, nsps[i], "sockets-join", on_sockets, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "sockets-leave", on_sockets, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "disconnect-sockets", on_sockets, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "fetch-sockets", on_fetch, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "broadcast-to", on_broadcast_to, sio)))
       return rc;
   }
   return 0;

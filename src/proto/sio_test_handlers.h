@@ -2,7 +2,10 @@
  * `auth` emitted on connect with the CONNECT payload; `message` -> `message-back`; `message-with-ack`
  * and `echo` acked; `broadcast` -> `msg` to the whole namespace; `server-ack` {timeout, data} ->
  * the server emits `ack-me` with data and waits for the client's ack, then emits
- * `server-ack-result` with the ack's arguments or "timeout". Benchmarks use them too. */
+ * `server-ack-result` with the ack's arguments or "timeout"; the server API over every shard (acked):
+ * `join` room, `sockets-join` / `sockets-leave` {rooms, except, room}, `disconnect-sockets` {rooms,
+ * except}, `fetch-sockets` {rooms, except} (acked with the sockets), `broadcast-to` {rooms, except,
+ * event, data}. Benchmarks use them too. */
 #ifndef HD_SIO_TEST_HANDLERS_H
 #define HD_SIO_TEST_HANDLERS_H
 

@@ -393,6 +393,55 @@ describe('socket.io-client 4.7.2 against --shards 2', () => {
   }
 });
 
+describe('the server API over every shard (the adapter\'s membership requests)', () => {
+  test('socketsJoin, fetchSockets, a broadcast to the joined room, socketsLeave and disconnectSockets reach sockets on both shards', T, async (t) => {
+    const srv = await herald(t, ['--test-handlers']);
+    const clients = Array.from({ length: 16 }, () => io(srv.url('/'), { forceNew: true, reconnection: false, timeout: WAIT, transports: ['websocket'] }));
+    t.after(() => { for (const s of clients) s.close(); });
+    await Promise.all(clients.map((s) => (s.connected ? null : new Promise((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('connect_error', reject);
+    }))));
+    const metrics = await (await fetch(srv.url('/metrics'))).text();
+    const perShard = [0, 1].map((i) => Number(new RegExp(`herald_shard_socketio_sockets\\{shard="${i}"\\} (\\d+)`).exec(metrics)?.[1]));
+    assert.ok(perShard[0] > 0 && perShard[1] > 0, `sockets on both shards: ${perShard}`);
+    const ask = (s, ev, arg) => s.timeout(WAIT).emitWithAck(ev, arg);
+    const odd = clients.filter((_, i) => i % 2);
+    const even = clients.filter((_, i) => i % 2 === 0);
+    for (const s of odd) assert.deepEqual(await ask(s, 'join', 'r1'), { ok: true });
+    // every socket in r1, whichever shard, joins r2; one of them is left out by except
+    assert.deepEqual(await ask(even[0], 'join', 'vip'), { ok: true });
+    assert.deepEqual(await ask(odd[0], 'join', 'vip'), { ok: true });
+    assert.deepEqual(await ask(even[0], 'sockets-join', { rooms: ['r1'], except: ['vip'], room: 'r2' }), { ok: true });
+    const ids = (list) => list.map((x) => x.id).sort();
+    let list = await ask(even[1], 'fetch-sockets', { rooms: ['r2'] });
+    assert.deepEqual(ids(list), ids(odd.slice(1)));
+    for (const x of list) {
+      assert.ok(x.rooms.includes('r1') && x.rooms.includes('r2') && x.rooms.includes(x.id), JSON.stringify(x));
+      assert.equal(x.nsp, '/');
+    }
+    // a broadcast to r2 reaches exactly those sockets
+    const got = new Set();
+    for (const s of clients) s.on('to-r2', () => got.add(s.id));
+    assert.deepEqual(await ask(even[2], 'broadcast-to', { rooms: ['r2'], event: 'to-r2', data: 1 }), { ok: true });
+    const end = Date.now() + WAIT;
+    while (got.size < odd.length - 1 && Date.now() < end) await sleep(10);
+    await sleep(100);
+    assert.deepEqual([...got].sort(), ids(odd.slice(1)));
+    // socketsLeave empties r2 on every shard
+    assert.deepEqual(await ask(even[0], 'sockets-leave', { rooms: ['r2'], room: 'r2' }), { ok: true });
+    list = await ask(even[1], 'fetch-sockets', { rooms: ['r2'] });
+    assert.deepEqual(list, []);
+    // disconnectSockets: the sockets of r1 go, the others stay
+    const gone = odd.map((s) => new Promise((resolve) => s.once('disconnect', resolve)));
+    assert.deepEqual(await ask(even[0], 'disconnect-sockets', { rooms: ['r1'] }), { ok: true });
+    assert.deepEqual(await Promise.all(gone), odd.map(() => 'io server disconnect'));
+    assert.ok(even.every((s) => s.connected));
+    list = await ask(even[1], 'fetch-sockets', {});
+    assert.deepEqual(ids(list), ids(even));
+  });
+});
+
 // ---- c. JSON protocol: one topic, publishers and subscribers on both shards ----
 
 const SECRET = 'interop-shards-secret-0123456789abcdef';

@@ -32,7 +32,18 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   }
 }
 
-static const hd_hub_member_ops_t ops = {deliver, NULL};
+static int requests;
+
+/* Joins the requested room on the test's own hub pointer (kept in the member's user field). */
+static hd_hub_t *member_hub;
+static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
+  requests++;
+  if (req == HD_HUB_REQ_JOIN) hd_hub_join(member_hub, m, room, strlen(room));
+}
+
+static void describe(hd_hub_member_t *m, hd_sbuf_t *out) { hd_sbuf_printf(out, "{\"rooms\":%u}", m->room_count); }
+
+static const hd_hub_member_ops_t ops = {deliver, on_request, describe};
 
 #define JOIN(hub, m, name) assert_int_equal(hd_hub_join(hub, &(m)->member, name, strlen(name)), 0)
 
@@ -278,6 +289,39 @@ static void test_two_shards_in_sequence_order(void **state) {
   node_free(&node);
 }
 
+static void got_fetch(void *arg, const char *json, size_t count) {
+  snprintf(arg, 256, "%zu %s", count, json);
+}
+
+/* Membership requests and fetches go to every shard's members of the target (except rooms left out). */
+static void test_request_and_fetch(void **state) {
+  node_t node;
+  node_init(&node, 1, 0);
+  hd_hub_t *hub = node.hubs[0];
+  member_hub = hub;
+  test_member_t m[3] = {0};
+  for (int i = 0; i < 3; i++) hd_hub_member_init(&m[i].member, &ops);
+  JOIN(hub, &m[0], "a");
+  JOIN(hub, &m[1], "a");
+  JOIN(hub, &m[1], "vip");
+  JOIN(hub, &m[2], "b");
+  const char *a[] = {"a"}, *vip[] = {"vip"};
+  hd_hub_target_t to = {NULL, a, 1, vip, 1, 0};
+  char got[256] = "";
+  assert_int_equal(hd_hub_fetch(hub, &to, got_fetch, got), 0);
+  assert_string_equal(got, "1 [{\"rooms\":1}]"); /* m0 only: m1 is in vip */
+  requests = 0;
+  assert_int_equal(hd_hub_request(hub, HD_HUB_REQ_JOIN, &to, "c"), 0);
+  assert_int_equal(requests, 1);
+  assert_true(hd_hub_member_in(&m[0].member, "c", 1));
+  assert_false(hd_hub_member_in(&m[1].member, "c", 1));
+  hd_hub_target_t all = {NULL, a, 1, NULL, 0, 0};
+  assert_int_equal(hd_hub_fetch(hub, &all, got_fetch, got), 0);
+  assert_string_equal(got, "2 [{\"rooms\":2},{\"rooms\":2}]");
+  for (int i = 0; i < 3; i++) hd_hub_leave_all(hub, &m[i].member);
+  node_free(&node);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_join_leave),
@@ -285,6 +329,7 @@ int main(void) {
       cmocka_unit_test(test_history_and_replay),
       cmocka_unit_test(test_encoded_cache_per_shard),
       cmocka_unit_test(test_two_shards_in_sequence_order),
+      cmocka_unit_test(test_request_and_fetch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
