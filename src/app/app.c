@@ -138,7 +138,8 @@ static int setup_sio(hd_app_t *app) {
 
 static int setup_json(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
-  app->json_inbox = (hd_json_inbox_t){app->store, (uint32_t)cfg->inbox_max};
+  app->json_inbox = (hd_json_inbox_t){.store = app->store, .max = (uint32_t)cfg->inbox_max};
+  if (cfg->inbox_max && hd_server_add_flush_hook(app->srv, hd_json_inbox_flush, &app->json_inbox)) return HD_ERANGE;
   hd_jp_options_t opt = {
       .ack_timeout_ms = (uint64_t)cfg->ack_timeout,
       .ack_retries = (uint32_t)cfg->ack_retries,
@@ -265,6 +266,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
 void hd_app_free(hd_app_t *app) {
   /* the store first: its last callbacks (answers, pushes) still find every module alive; when it
    * returns, every answered write of this shard is durable */
+  hd_json_inbox_close(&app->json_inbox);
   hd_store_close(app->store);
   app->store = NULL;
   hd_notifications_free(app);

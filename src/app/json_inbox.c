@@ -1,16 +1,55 @@
-/* The JSON-protocol inbox in the store (see json_inbox.h). */
+/* The JSON-protocol inbox in the store, puts batched per loop iteration (see json_inbox.h). */
 #include "app/json_inbox.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
+#include "core/log.h"
+
+static void drop_entries(hd_store_inbox_entry_t *e, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free((char *)e[i].user_sub);
+    free((char *)e[i].message_id);
+    free((char *)e[i].frame);
+  }
+}
+
+void hd_json_inbox_flush(void *arg) {
+  hd_json_inbox_t *in = arg;
+  for (size_t off = 0; off < in->count;) {
+    size_t n = in->count - off < HD_STORE_BATCH_MAX ? in->count - off : HD_STORE_BATCH_MAX;
+    int rc = hd_store_inbox_put_many(in->store, in->pending + off, n, in->max, NULL, NULL);
+    if (rc) HD_WARN("json", "inbox entries not stored", "count=%zu err=%s", n, hd_errname(rc));
+    else in->batches++, in->entries += n;
+    off += n;
+  }
+  drop_entries(in->pending, in->count);
+  in->count = 0;
+}
+
+void hd_json_inbox_close(hd_json_inbox_t *in) {
+  if (in->store) hd_json_inbox_flush(in);
+  free(in->pending);
+  in->pending = NULL;
+  in->cap = 0;
+}
 
 static void put(void *arg, const char *sub, const char *message_id, const char *frame, size_t len) {
   hd_json_inbox_t *in = arg;
-  char *copy = strndup(frame, len); /* the store takes NUL-terminated text */
-  if (copy) hd_store_inbox_put(in->store, sub, message_id, copy, len, in->max, NULL, NULL);
-  free(copy);
+  if (in->count == in->cap) {
+    size_t cap = in->cap ? in->cap * 2 : 16;
+    hd_store_inbox_entry_t *p = realloc(in->pending, cap * sizeof(*p));
+    if (!p) return;
+    in->pending = p;
+    in->cap = cap;
+  }
+  hd_store_inbox_entry_t e = {strdup(sub), strdup(message_id), strndup(frame, len), len};
+  if (!e.user_sub || !e.message_id || !e.frame) {
+    drop_entries(&e, 1);
+    return;
+  }
+  in->pending[in->count++] = e;
 }
 
 static void remove_one(void *arg, const char *sub, const char *message_id) {
@@ -34,10 +73,12 @@ static void taken(void *arg, int status, const hd_store_inbox_t *res) {
 }
 
 static int take(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg) {
+  hd_json_inbox_t *in = arg;
+  hd_json_inbox_flush(in); /* what this iteration delivered is in the inbox before it is read */
   taking_t *t = malloc(sizeof(*t));
   if (!t) return HD_ENOMEM;
   *t = (taking_t){cb, cb_arg};
-  int rc = hd_store_inbox_take(((hd_json_inbox_t *)arg)->store, sub, taken, t);
+  int rc = hd_store_inbox_take(in->store, sub, taken, t);
   if (rc) free(t);
   return rc;
 }

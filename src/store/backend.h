@@ -32,6 +32,7 @@
   X(MESSAGES_LIST, false)           \
   X(SESSION_MARK_READ, true)        \
   X(INBOX_PUT, true)                \
+  X(INBOX_PUT_MANY, true)           \
   X(INBOX_TAKE, false)              \
   X(INBOX_REMOVE, true)
 
@@ -92,6 +93,7 @@ struct hd_store_req {
       int priority, limit;
     } chat;
     struct { const char *user_sub, *message_id, *frame; size_t frame_len; int64_t cap; } inbox;
+    struct { hd_store_inbox_entry_t *items; size_t count; int64_t cap; } inbox_many;
   } in;
   union {                          /* the result, strings in the arena */
     hd_store_user_t user;

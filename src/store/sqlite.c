@@ -347,6 +347,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGES_LIST] = hd_sqlite_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_sqlite_session_mark_read,
     [HD_STORE_OP_INBOX_PUT] = hd_sqlite_inbox_put,
+    [HD_STORE_OP_INBOX_PUT_MANY] = hd_sqlite_inbox_put_many,
     [HD_STORE_OP_INBOX_TAKE] = hd_sqlite_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
 };

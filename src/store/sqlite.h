@@ -94,6 +94,7 @@ int hd_sqlite_message_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_messages_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r);
 

@@ -358,7 +358,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_LIST: CALL(notifications, notifications); break;
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
-  case HD_STORE_OP_INBOX_REMOVE: CALL(count, count); break;
+  case HD_STORE_OP_INBOX_REMOVE:
+  case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
   case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
   case HD_STORE_OP_SESSION_CREATE:
   case HD_STORE_OP_MESSAGE_CREATE: CALL(chat_post, chat_post); break;
@@ -795,6 +796,31 @@ int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb 
   if (!key_ok(user_sub)) return HD_EINVAL;
   NEW_REQ(INBOX_TAKE, inbox);
   DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  return submit(st, r);
+}
+
+int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
+                            hd_store_count_cb cb, void *arg) {
+  if (!items || !count || count > HD_STORE_BATCH_MAX || cap < 1 || cap > HD_STORE_INBOX_CAP_MAX) return HD_EINVAL;
+  for (size_t i = 0; i < count; i++)
+    if (!key_ok(items[i].user_sub) || !key_ok(items[i].message_id) || !items[i].frame ||
+        items[i].frame_len > HD_STORE_FRAME_MAX)
+      return HD_EINVAL;
+  NEW_REQ(INBOX_PUT_MANY, count);
+  hd_store_inbox_entry_t *copy = hd_store_arena_alloc(&r->arena, count * sizeof(*copy));
+  for (size_t i = 0; copy && i < count; i++) {
+    copy[i].frame_len = items[i].frame_len;
+    if (!dup(r, &copy[i].user_sub, items[i].user_sub) || !dup(r, &copy[i].message_id, items[i].message_id) ||
+        !(copy[i].frame = hd_store_arena_strndup(&r->arena, items[i].frame, items[i].frame_len)))
+      copy = NULL;
+  }
+  if (!copy) {
+    req_free(r);
+    return HD_ENOMEM;
+  }
+  r->in.inbox_many.items = copy;
+  r->in.inbox_many.count = count;
+  r->in.inbox_many.cap = cap;
   return submit(st, r);
 }
 

@@ -42,6 +42,7 @@
 #define HD_STORE_FRAME_MAX (1 << 20)  /* inbox frame (bytes) */
 #define HD_STORE_INBOX_CAP_MAX 1000000
 #define HD_STORE_USERS_MAX 10000      /* users_list returns at most this many (lowest ids) */
+#define HD_STORE_BATCH_MAX 10000      /* entries of one hd_store_inbox_put_many */
 #define HD_STORE_QUEUE_MAX 100000     /* requests waiting for the store thread; beyond: HD_EBUSY */
 
 typedef struct hd_store hd_store_t;
@@ -298,6 +299,15 @@ int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *r
  * drops that user's oldest entries beyond cap (1..HD_STORE_INBOX_CAP_MAX). */
 int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message_id, const char *frame,
                        size_t frame_len, int64_t cap, hd_store_inbox_put_cb cb, void *arg);
+/* One inbox entry of hd_store_inbox_put_many. */
+typedef struct {
+  const char *user_sub, *message_id, *frame;
+  size_t frame_len;
+} hd_store_inbox_entry_t;
+/* Puts `count` entries (1..HD_STORE_BATCH_MAX, each as hd_store_inbox_put would, same cap) in one
+ * request: one publish to many users is one write. cb gets how many were new. */
+int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
+                            hd_store_count_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
 /* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */

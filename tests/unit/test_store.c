@@ -665,6 +665,25 @@ static void test_sessions(void **state) {
   assert_int_equal(hd_store_session_mark_read(st, s2, "bot", on_session, &g), HD_EINVAL);
 }
 
+/* One request puts the entries of many users (a publish to many), each within its user's cap. */
+static void test_inbox_put_many(void **state) {
+  fx_t *fx = *state;
+  hd_store_inbox_entry_t e[4] = {
+      {"ua", "m1", "{\"n\":1}", 7}, {"ub", "m1", "{\"n\":1}", 7}, {"ua", "m2", "{\"n\":2}", 7}, {"ua", "m3", "{\"n\":3}", 7}};
+  DO(fx, g, hd_store_inbox_put_many(fx->st, e, 4, 2, on_count, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.n, 4);
+  DO(fx, g, hd_store_inbox_put_many(fx->st, e + 1, 1, 2, on_count, &g)); /* already there */
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_inbox_take(fx->st, "ua", on_inbox, &g));
+  assert_int_equal(g.count, 2); /* the cap: m2, m3 */
+  DO(fx, g, hd_store_inbox_take(fx->st, "ub", on_inbox, &g));
+  assert_int_equal(g.count, 1);
+  hd_store_inbox_entry_t bad = {"ua", "", "{}", 2};
+  assert_int_equal(hd_store_inbox_put_many(fx->st, &bad, 1, 2, NULL, NULL), HD_EINVAL);
+  assert_int_equal(hd_store_inbox_put_many(fx->st, e, 0, 2, NULL, NULL), HD_EINVAL);
+}
+
 static void test_inbox(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
@@ -1329,6 +1348,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inbox_put_many, setup, teardown),
       cmocka_unit_test_setup_teardown(test_callback_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failure_isolated_in_batch, setup, teardown),
