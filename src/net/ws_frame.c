@@ -91,3 +91,10 @@ hd_buf_t *hd_ws_close_frame_build(uint16_t code, const char *reason) {
 bool hd_ws_close_code_valid(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
+
+hd_slice_t hd_ws_frame_payload(const hd_buf_t *frame) {
+  uint8_t len7 = frame->len > 1 ? frame->data[1] & 0x7f : 0;
+  size_t h = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
+  if (frame->len < h) return (hd_slice_t){NULL, 0};
+  return (hd_slice_t){(const char *)frame->data + h, frame->len - h};
+}

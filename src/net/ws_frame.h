@@ -58,6 +58,8 @@ hd_buf_t *hd_ws_frame_build(uint8_t opcode, bool rsv1, const void *payload, size
 hd_buf_t *hd_ws_frame_new(uint8_t opcode, const void *payload, size_t len);
 /* Same with one byte before the payload (Engine.IO's packet type: '4' + text), or NULL. */
 hd_buf_t *hd_ws_frame_new_prefixed(uint8_t opcode, char prefix, const void *payload, size_t len);
+/* The payload of an unmasked frame built by the functions above (borrowed from frame). */
+hd_slice_t hd_ws_frame_payload(const hd_buf_t *frame);
 /* A close frame carrying code and reason (reason cut to 123 bytes on a UTF-8 boundary), or NULL;
  * code 1005 (no status) gives an empty body, since 1005 may not appear on the wire. */
 hd_buf_t *hd_ws_close_frame_build(uint16_t code, const char *reason);

@@ -155,20 +155,13 @@ static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
 
 /* --- acknowledgements --------------------------------------------------------------------- */
 
-/* The envelope text inside a shared frame (the payload after the WebSocket header). */
-static hd_slice_t frame_text(const hd_buf_t *frame) {
-  uint8_t len7 = frame->data[1] & 0x7f;
-  size_t h = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
-  return (hd_slice_t){(const char *)frame->data + h, frame->len - h};
-}
-
 /* A notification waits for its ack: durable in the inbox from its delivery until then. */
 static void track(jconn_t *j, hd_hub_msg_t *msg) {
   hd_jp_server_t *jp = j->jp;
   const hd_jp_inbox_t *in = &jp->opt.inbox;
   if (in->put) {
     hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, msg, jp->enc, encode_message, NULL);
-    hd_slice_t text = frame ? frame_text(frame) : (hd_slice_t){0};
+    hd_slice_t text = frame ? hd_ws_frame_payload(frame) : (hd_slice_t){0};
     if (text.ptr) in->put(in->arg, j->claims.sub, msg->message_id, text.ptr, text.len);
   }
   hd_acks_track(&j->acks, msg->message_id, hd_hub_msg_ref(msg), uv_now(jp->srv->loop));

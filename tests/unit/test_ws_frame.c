@@ -152,6 +152,9 @@ static void test_frame_new(void **state) {
       assert_int_equal(b->len, (size_t)n + lens[i] + (size_t)prefixed);
       if (prefixed) assert_int_equal(b->data[n], '4');
       assert_memory_equal(b->data + n + prefixed, big, lens[i]);
+      hd_slice_t payload = hd_ws_frame_payload(b); /* and back: what the protocols read of it */
+      assert_ptr_equal(payload.ptr, (const char *)b->data + n);
+      assert_int_equal(payload.len, lens[i] + (size_t)prefixed);
       hd_buf_unref(b);
     }
   }
