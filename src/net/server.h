@@ -1,6 +1,7 @@
-/* One shard of the server: a libuv loop with its listener, connections, router, write batching,
- * timeouts (one sweep timer for all connections), metrics and graceful shutdown. Herald runs one
- * shard today; all mutable state lives here so N shards can run side by side later. */
+/* One shard's network side: a libuv loop with its listener (SO_REUSEPORT when the node runs several
+ * shards), connections, router, write batching, timeouts (one sweep timer for all connections),
+ * metrics, graceful shutdown, and what it knows of the other shards (to hand a connection over).
+ * All mutable state of a shard lives here and in its app; the node (src/node) runs N of them. */
 #ifndef HD_SERVER_H
 #define HD_SERVER_H
 
