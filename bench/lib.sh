@@ -6,8 +6,13 @@
 # bench_init NAME sets, from the environment: DURATION (BENCH_DURATION, 10), WARMUP
 # (BENCH_WARMUP, 2), IDLE_CONNS (BENCH_IDLE_CONNECTIONS, 10000), BUILD_DIR (BENCH_BUILD_DIR,
 # build), SERVER_CPU / LOADGEN_CPU (BENCH_SERVER_CPU 0, BENCH_LOADGEN_CPU 1), QUIET_WAIT
-# (BENCH_QUIET_WAIT, 120), REPEAT (BENCH_REPEAT, 2); and WORK (a temporary directory removed on
-# exit, with every server started through start_server and the running generator stopped).
+# (BENCH_QUIET_WAIT, 120), REPEAT (BENCH_REPEAT, 2), MULTI_CPUS (BENCH_MULTI_SERVER_CPUS, every
+# CPU: the cores a server with more than one shard may use); and WORK (a temporary directory
+# removed on exit, with every server started through start_server and the running generator
+# stopped).
+#
+# bench_shards DEFAULT ARGS...: sets SHARDS (Herald's shard counts to measure, one server per
+# count) from `--shards LIST` among ARGS, else BENCH_SHARDS, else DEFAULT.
 
 bench_init() {
   BENCH_NAME=$1
@@ -19,6 +24,7 @@ bench_init() {
   LOADGEN_CPU=${BENCH_LOADGEN_CPU:-1}
   QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
   REPEAT=${BENCH_REPEAT:-2}
+  MULTI_CPUS=${BENCH_MULTI_SERVER_CPUS:-0-$(($(nproc) - 1))}
   ulimit -n 20000 # generator and servers each hold IDLE_CONNS sockets
   WORK=$(mktemp -d /tmp/herald-bench.XXXXXX)
   SERVER_PIDS=()
@@ -43,6 +49,27 @@ bench_cleanup() {
 }
 
 log() { echo "$BENCH_NAME: $*" >&2; }
+
+bench_shards() {
+  SHARDS=${BENCH_SHARDS:-$1}
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --shards) [ $# -ge 2 ] || { echo "--shards needs a list, e.g. --shards \"1 2\"" >&2; exit 2; }
+        SHARDS=$2; shift 2 ;;
+      --shards=*) SHARDS=${1#--shards=}; shift ;;
+      *) echo "unknown argument: $1 (only --shards LIST)" >&2; exit 2 ;;
+    esac
+  done
+  local n
+  for n in $SHARDS; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "--shards: \"$n\" is not a shard count (1, 2, ...)" >&2; exit 2; }
+  done
+}
+
+# server_cpus SHARDS: the cores a server with that many shards is pinned to: SERVER_CPU for one
+# (its other threads share that core, as Node's do), MULTI_CPUS for more.
+server_cpus() { if [ "$1" -gt 1 ]; then echo "$MULTI_CPUS"; else echo "$SERVER_CPU"; fi; }
 
 # bench_build: builds herald and herald-loadgen (Release) unless BENCH_SKIP_BUILD=1. Sets
 # LOADGEN, and HERALD_OK=0 with HERALD_WHY when Herald cannot be used (the generator is then
@@ -106,11 +133,12 @@ wait_quiet() {
   done
 }
 
-# start_server NAME CMD...: starts a server pinned to SERVER_CPU; sets SRV_PID.
+# start_server NAME CMD...: starts a server pinned to SRV_CPUS (SERVER_CPU when unset or
+# empty); sets SRV_PID.
 start_server() {
   local name=$1
   shift
-  taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 &
+  taskset -c "${SRV_CPUS:-$SERVER_CPU}" "$@" >"$WORK/$name.log" 2>&1 &
   SRV_PID=$!
   SERVER_PIDS+=("$SRV_PID")
 }
@@ -203,8 +231,9 @@ run_idle() {
 
 # ---- report helpers: R[server,key] = value (declared by the caller: declare -A R) -----------
 val() { local v=${R[$1,$2]:-}; echo "${v:-n/a}"; }
-ratio() { # herald/node of key $1
-  awk -v h="${R[herald,$1]:-}" -v n="${R[node,$1]:-}" \
+ratio() { ratio_of herald node "$1"; } # herald/node of key $1
+ratio_of() { # R[$1,$3] / R[$2,$3]
+  awk -v h="${R[$1,$3]:-}" -v n="${R[$2,$3]:-}" \
     'BEGIN { if (h == "" || n == "" || n + 0 == 0) print "n/a"; else printf "%.2f\n", h / n }'
 }
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.0f\n", v }'; }

@@ -97,6 +97,7 @@ typedef struct {
   const char *ready_file;
   bool quiet;
   int window;            /* fan-out: broadcasts in flight */
+  double rate;           /* fan-out: broadcasts per second at most (0: as fast as the window allows) */
   const char *token;     /* json-fanout: JWT of the subscribers (and of the publisher by default) */
   const char *pub_token; /* json-fanout: JWT of the publisher */
   const char *api_key;   /* json-fanout --via-api: X-API-Key */
@@ -160,6 +161,10 @@ typedef struct {
   hd_sbuf_t http_in;
   hd_sbuf_t http_out; /* requests queued by this round of fan_pump, written at once */
   int http_state; /* 0 none, 1 connecting, 2 open, 3 closing */
+  /* --rate: broadcast n+1 may leave once n / rate seconds have passed since the first */
+  uv_timer_t pace;
+  uint64_t pace_t0;
+  bool pacing;
 } lg_fan_t;
 
 struct lg_conn {
@@ -1446,14 +1451,35 @@ static void sio_connect_report(lg_t *lg, hd_sbuf_t *json) {
  * publisher stops and the run drains: every broadcast must reach every member exactly once. */
 
 static void api_flush(lg_t *lg);
+static void fan_pump(lg_t *lg);
 
-/* Publishes until --window are in flight. Like the WebSocket publishers' frames (one write per
+static void on_pace(uv_timer_t *t) { fan_pump(t->data); }
+
+/* Broadcasts --rate allows by now (all of them without --rate); starts the 1 ms pacing timer
+ * on the first call, which is also the time origin. */
+static uint64_t fan_allowed(lg_t *lg) {
+  lg_fan_t *f = &lg->fan;
+  if (lg->o.rate <= 0) return UINT64_MAX;
+  uint64_t now = uv_hrtime();
+  if (!f->pacing) {
+    LG_CHECK(uv_timer_init(lg->loop, &f->pace));
+    f->pace.data = lg;
+    LG_CHECK(uv_timer_start(&f->pace, on_pace, 1, 1));
+    f->pacing = true;
+    f->pace_t0 = now;
+  }
+  return (uint64_t)(lg->o.rate * (double)(now - f->pace_t0) / 1e9) + 1;
+}
+
+/* Publishes until --window are in flight (and, with --rate, no sooner than the rate allows). Like the WebSocket publishers' frames (one write per
  * loop iteration), the HTTP requests of one round go out in one write. */
 static void fan_pump(lg_t *lg) {
   lg_fan_t *f = &lg->fan;
   char buf[LG_MAX_PAYLOAD];
+  if (lg->phase != PH_WARMUP && lg->phase != PH_MEASURE) return;
+  uint64_t allowed = fan_allowed(lg);
   while ((lg->phase == PH_WARMUP || lg->phase == PH_MEASURE) &&
-         f->published - f->released < (uint64_t)lg->o.window) {
+         f->published - f->released < (uint64_t)lg->o.window && f->published < allowed) {
     size_t n = hb_format(lg, buf, sizeof buf, f->published + 1);
     if (f->publish(lg, f->published + 1, buf, n) < 0) break;
     f->published++;
@@ -1514,6 +1540,10 @@ static int fan_init(lg_t *lg, bool publisher_listens) {
 
 static void fan_start(lg_t *lg) { fan_pump(lg); }
 
+static void fan_stop(lg_t *lg) {
+  if (lg->fan.pacing && !uv_is_closing((uv_handle_t *)&lg->fan.pace)) uv_close((uv_handle_t *)&lg->fan.pace, NULL);
+}
+
 static bool fan_drain(lg_t *lg) {
   lg->fan.draining = true;
   return fan_drained(lg);
@@ -1537,10 +1567,10 @@ static void fan_report(lg_t *lg, hd_sbuf_t *json) {
     printf("  publisher  %" PRIu64 " answers, the server reported %" PRIu64 " deliveries\n", f->answers,
            f->reported);
   hd_sbuf_printf(json,
-                 ",\"receivers\":%d,\"members\":%d,\"window\":%d,\"size\":%zu,\"broadcasts\":%" PRIu64
+                 ",\"receivers\":%d,\"members\":%d,\"window\":%d,\"rate\":%g,\"size\":%zu,\"broadcasts\":%" PRIu64
                  ",\"deliveries_total\":%" PRIu64 ",\"deliveries_expected\":%" PRIu64 ",\"drained\":%s"
                  ",\"answers\":%" PRIu64 ",\"server_reported\":%" PRIu64 ",\"other_events\":%" PRIu64,
-                 f->receivers, f->members, lg->o.window, lg->o.size, f->published, f->deliveries, expected,
+                 f->receivers, f->members, lg->o.window, lg->o.rate, lg->o.size, f->published, f->deliveries, expected,
                  f->draining && !missing ? "true" : "false", f->answers, f->reported, f->other_events);
 }
 
@@ -1831,7 +1861,10 @@ static void json_fanout_start(lg_t *lg) {
   }
 }
 
-static void json_fanout_stop(lg_t *lg) { api_close(lg); }
+static void json_fanout_stop(lg_t *lg) {
+  fan_stop(lg);
+  api_close(lg);
+}
 
 /* ---- modes table ------------------------------------------------------------------------ */
 
@@ -1847,7 +1880,7 @@ static const lg_mode_t lg_modes[] = {
      .help = "--connections Socket.IO receivers + 1 publisher emitting `broadcast`, --window in flight",
      .default_url = SIO_URL, .handshake = true, .on_init = sio_fanout_init, .on_open = sio_open,
      .on_start = fan_start, .on_message = sio_fanout_message, .on_report = fan_report, .on_bye = sio_bye,
-     .on_drain = fan_drain},
+     .on_drain = fan_drain, .on_stop = fan_stop},
     {.name = "sio-ack", .help = "closed-loop `echo` emits with ack, one in flight per connection",
      .default_url = SIO_URL, .handshake = true, .on_init = sio_ack_init, .on_open = sio_open,
      .on_start = sio_ack_start, .on_message = sio_ack_message, .on_report = sio_ack_report, .on_bye = sio_bye},
@@ -1896,6 +1929,8 @@ static void usage(FILE *f) {
           "  --ready-file PATH      idle, sio-idle: write PATH once every connection is settled\n"
           "  --window K             fan-out: broadcasts in flight (4); one leaves the window when the\n"
           "                         publisher receives its own copy (--via-api: the HTTP answer)\n"
+          "  --rate R               fan-out: at most R broadcasts per second (paced every 1 ms; 0 =\n"
+          "                         as fast as the window allows) (0)\n"
           "  --token JWT            json-fanout: subscribers' token (query ?token=)\n"
           "  --pub-token JWT        json-fanout: the publisher's token (--token); must be admin\n"
           "  --topic NAME           json-fanout: topic (bench)\n"
@@ -1924,7 +1959,7 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
 static int parse_args(lg_t *lg, int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_URL, O_CONN, O_SIZE, O_BIN, O_PIPE, O_WARM, O_DUR, O_HOLD,
          O_CONC, O_RETR, O_CTO, O_CLTO, O_PID, O_READY, O_QUIET, O_HELP, O_WIN, O_TOKEN, O_PTOKEN,
-         O_TOPIC, O_VIA_API, O_API_KEY };
+         O_TOPIC, O_VIA_API, O_API_KEY, O_RATE };
   static const struct option opts[] = {
       {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"url", 1, 0, O_URL},
       {"connections", 1, 0, O_CONN}, {"size", 1, 0, O_SIZE}, {"binary", 0, 0, O_BIN},
@@ -1934,7 +1969,7 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       {"server-pid", 1, 0, O_PID}, {"ready-file", 1, 0, O_READY}, {"quiet", 0, 0, O_QUIET},
       {"help", 0, 0, O_HELP}, {"window", 1, 0, O_WIN}, {"token", 1, 0, O_TOKEN},
       {"pub-token", 1, 0, O_PTOKEN}, {"topic", 1, 0, O_TOPIC}, {"via-api", 0, 0, O_VIA_API},
-      {"api-key", 1, 0, O_API_KEY}, {0, 0, 0, 0}};
+      {"api-key", 1, 0, O_API_KEY}, {"rate", 1, 0, O_RATE}, {0, 0, 0, 0}};
   lg_opts_t *o = &lg->o;
   *o = (lg_opts_t){.host = "127.0.0.1", .connections = 100, .size = 32, .pipeline = 1,
                    .duration = 10, .warmup = 2, .hold = 10, .concurrency = 500, .retries = 3,
@@ -1983,6 +2018,7 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       case O_TOPIC: o->topic = optarg; break;
       case O_VIA_API: o->via_api = true; break;
       case O_API_KEY: o->api_key = optarg; break;
+      case O_RATE: if (parse_num("--rate", optarg, 0, 1e9, &o->rate)) return -1; break;
       default: usage(stderr); return -1;
     }
   }

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Side-by-side WebSocket echo benchmark: Herald's /ws/echo against the Node `ws` reference
 # (bench/ws-echo-server.js), driven by the same generator (herald-loadgen). Each server runs
-# pinned to one core, the generator to the other. Prints a markdown table and writes it to
-# bench/results/echo-<date>.md. See bench/README.md for what each figure means.
+# pinned to one core, the generator to the other; Herald runs once per shard count of
+# `--shards LIST` (BENCH_SHARDS; default "1", the figures comparable with those before shards
+# existed), a server with more than one shard on every core (BENCH_MULTI_SERVER_CPUS). Prints a
+# markdown table and writes it to bench/results/echo-<date>.md. See bench/README.md.
+#
+# Usage: bench/run-echo.sh [--shards LIST]
 #
 # Environment: BENCH_DURATION (s measured, 10), BENCH_WARMUP (s, 2), BENCH_SIZE (bytes, 32),
 # BENCH_CONNECTIONS ("100 1000"), BENCH_IDLE_CONNECTIONS (10000), BENCH_BUILD_DIR (build),
 # BENCH_SERVER_CPU (0), BENCH_LOADGEN_CPU (1), BENCH_QUIET_WAIT (s to wait for an idle machine, 120),
 # BENCH_SKIP_BUILD (1: use the binaries already in BENCH_BUILD_DIR), BENCH_REPEAT (extra attempts
-# of an echo run disturbed by other processes, 2).
+# of an echo run disturbed by other processes, 2), BENCH_SHARDS ("1").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +22,11 @@ CONNECTIONS=${BENCH_CONNECTIONS:-"100 1000"}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 bench_init run-echo # DURATION, WARMUP, IDLE_CONNS, BUILD_DIR, CPUs, QUIET_WAIT, REPEAT, WORK
+bench_shards 1 "$@"
+HERALDS=""
+for n in $SHARDS; do HERALDS="$HERALDS herald$n"; done
+HERALDS=${HERALDS# }
+H1=${HERALDS%% *} # compared with Node
 
 # ---- build -------------------------------------------------------------------------------
 bench_build
@@ -30,15 +39,17 @@ probe() {
   [ "$(jget "$out" errors)" = 0 ] && [ "$(jget "$out" messages)" != 0 ] && [ -n "$(jget "$out" messages)" ]
 }
 
-# launch NAME: starts server NAME on a free port; sets SRV_PID and SRV_PORT; 1 if unusable.
+# launch NAME: starts server NAME (node, or heraldN: Herald with N shards) on a free port; sets
+# SRV_PID and SRV_PORT; 1 if unusable.
 launch() {
   SRV_PORT=$(free_port)
   case $1 in
-    node) start_server node node bench/ws-echo-server.js "$SRV_PORT" ;;
-    herald)
-      mkdir -p "$WORK/herald-data"
-      start_server herald "$BUILD_DIR/herald" serve --host 127.0.0.1 --port "$SRV_PORT" --echo-endpoint \
-        --max-connections $((IDLE_CONNS + 1000)) --log-level warn --data-dir "$WORK/herald-data" \
+    node) SRV_CPUS=$SERVER_CPU start_server node node bench/ws-echo-server.js "$SRV_PORT" ;;
+    herald*)
+      mkdir -p "$WORK/$1-data"
+      SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
+        --port "$SRV_PORT" --shards "${1#herald}" --echo-endpoint \
+        --max-connections $((IDLE_CONNS + 1000)) --log-level warn --data-dir "$WORK/$1-data" \
         --shutdown-grace 1000 ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
@@ -82,9 +93,10 @@ bench() {
 
 # ---- runs --------------------------------------------------------------------------------
 bench node || { log "the Node reference server failed"; exit 1; }
-if [ "$HERALD_OK" = 1 ]; then
-  if ! bench herald; then HERALD_OK=0; HERALD_WHY="it does not serve ws://127.0.0.1:PORT/ws/echo"; fi
-fi
+for h in $HERALDS; do
+  [ "$HERALD_OK" = 1 ] || break
+  if ! bench "$h"; then HERALD_OK=0; HERALD_WHY="it does not serve ws://127.0.0.1:PORT/ws/echo ($h)"; fi
+done
 [ "$HERALD_OK" = 1 ] || log "herald unavailable: $HERALD_WHY; Node figures only"
 
 # ---- report ------------------------------------------------------------------------------
@@ -97,9 +109,12 @@ rate() {
 }
 saturated() { awk -v g="${R[$1,gen$2]:-0}" 'BEGIN { exit !(g > 90) }'; }
 SATURATED=0
-for name in herald node; do
+for name in $HERALDS node; do
   for n in $CONNECTIONS; do saturated "$name" "$n" && SATURATED=1; done
 done
+
+c_val() { val "$2" "$1"; }
+c_rss() { echo "$(val "$1" rss_before) / $(val "$1" rss_after)"; }
 
 DATE=$(date +%Y-%m-%d-%H%M%S)
 COMMIT=$(commit_line)
@@ -109,38 +124,54 @@ OUT="bench/results/echo-$DATE.md"
   echo "# WebSocket echo: Herald vs Node ws ($DATE)"
   echo
   echo "- commit $COMMIT; $(machine_line)"
-  echo "- server pinned to CPU $SERVER_CPU, generator (herald-loadgen) to CPU $LOADGEN_CPU"
+  echo "- node and a 1-shard herald pinned to CPU $SERVER_CPU, generator (herald-loadgen) to CPU $LOADGEN_CPU; herald \`serve --shards N --echo-endpoint\`"
+  for n in $SHARDS; do
+    [ "$n" -gt 1 ] && { echo "- herald with more than one shard: \`taskset -c $MULTI_CPUS\`, the generator still on CPU $LOADGEN_CPU (the extra shards time-slice with it); compare CPU µs/echo, not msgs/s"; break; }
+  done
   echo "- echo: $SIZE-byte text messages, 1 in flight per connection, ${WARMUP} s warm-up + ${DURATION} s measured"
   echo "- idle: $IDLE_CONNS connections on a freshly started server; (RSS open - RSS before) / connections open"
   [ "$HERALD_OK" = 1 ] || echo "- **herald unavailable**: $HERALD_WHY"
   echo
-  echo "| metric | herald | node ws | herald/node |"
-  echo "|---|---:|---:|---:|"
-  for n in $CONNECTIONS; do
-    echo "| msgs/s @$n (higher is better) | $(rate herald "$n") | $(rate node "$n") | $(ratio rate$n) |"
-  done
-  for n in $CONNECTIONS; do
-    echo "| server CPU µs/echo @$n | $(val herald cpu$n) | $(val node cpu$n) | $(ratio cpu$n) |"
-  done
-  for n in $CONNECTIONS; do
-    echo "| p99 latency µs @$n | $(val herald p99$n) | $(val node p99$n) | $(ratio p99$n) |"
-  done
-  echo "| bytes/idle connection @$IDLE_CONNS | $(val herald bytes_idle) | $(val node bytes_idle) | $(ratio bytes_idle) |"
+  hdr="| metric" sep="|---"
+  for h in $HERALDS; do hdr="$hdr | herald ${h#herald} shard(s)"; sep="$sep|---:"; done
+  echo "$hdr | node ws | herald (${H1#herald})/node |"
+  echo "$sep|---:|---:|"
+  # erow LABEL KEY [rate]: one row, the Herald columns, Node, and herald (first count)/node
+  erow() {
+    local line="| $1" h
+    for h in $HERALDS; do
+      if [ "${3:-}" = rate ]; then line="$line | $(rate "$h" "${2#rate}")"; else line="$line | $(val "$h" "$2")"; fi
+    done
+    if [ "${3:-}" = rate ]; then line="$line | $(rate node "${2#rate}")"; else line="$line | $(val node "$2")"; fi
+    echo "$line | $(ratio_of "$H1" node "$2") |"
+  }
+  for n in $CONNECTIONS; do erow "msgs/s @$n (higher is better)" "rate$n" rate; done
+  for n in $CONNECTIONS; do erow "server CPU µs/echo @$n" "cpu$n"; done
+  for n in $CONNECTIONS; do erow "p99 latency µs @$n" "p99$n"; done
+  erow "bytes/idle connection @$IDLE_CONNS" bytes_idle
   echo
   [ "$SATURATED" = 0 ] || { echo "⁽ᵍ⁾ the generator used over 90% of its core: this is its limit, the server could do more (CPU µs/echo still holds)."; echo; }
   echo "Checks (should be: errors 0, every idle connection open, other load near 0, generator below 90%):"
   echo
-  echo "| check | herald | node ws |"
-  echo "|---|---:|---:|"
+  hdr="| check" sep="|---"
+  for h in $HERALDS; do hdr="$hdr | herald ${h#herald} shard(s)"; sep="$sep|---:"; done
+  echo "$hdr | node ws |"
+  echo "$sep|---:|"
+  crow() { # LABEL CMD...: CMD NAME for every server
+    local line="| $1" h
+    shift
+    for h in $HERALDS node; do line="$line | $("$@" "$h")"; done
+    echo "$line |"
+  }
   for n in $CONNECTIONS; do
-    echo "| errors @$n | $(val herald err$n) | $(val node err$n) |"
-    echo "| generator CPU % @$n | $(val herald gen$n) | $(val node gen$n) |"
-    echo "| other processes, % of a core @$n | $(val herald other$n) | $(val node other$n) |"
-    echo "| CPU µs/echo @$n, whole run incl. connect/close | $(val herald cpurun$n) | $(val node cpurun$n) |"
+    crow "errors @$n" c_val "err$n"
+    crow "generator CPU % @$n" c_val "gen$n"
+    crow "other processes, % of a core @$n" c_val "other$n"
+    crow "CPU µs/echo @$n, whole run incl. connect/close" c_val "cpurun$n"
   done
-  echo "| idle connections open | $(val herald idle_open) | $(val node idle_open) |"
-  echo "| idle errors | $(val herald idle_err) | $(val node idle_err) |"
-  echo "| RSS before / with idle connections, kB | $(val herald rss_before) / $(val herald rss_after) | $(val node rss_before) / $(val node rss_after) |"
+  crow "idle connections open" c_val idle_open
+  crow "idle errors" c_val idle_err
+  crow "RSS before / with idle connections, kB" c_rss
   echo
   echo "<details><summary>generator JSON lines</summary>"
   echo
