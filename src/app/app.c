@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/path.h"
 #include "proto/echo.h"
+#include "proto/eio_echo.h"
 #include "proto/sio_test_handlers.h"
 
 /* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
@@ -132,6 +133,12 @@ static int setup_sio(hd_app_t *app) {
     const char *nsps[] = {"/", "/custom"};
     int rc = hd_sio_test_handlers_register(app->sio, nsps, 2);
     if (rc) return rc;
+    /* the raw Engine.IO echo the engine.io protocol's test suite expects */
+    hd_eio_options_t eo = {"/engine.io/", opt.ping_interval_ms, opt.ping_timeout_ms, opt.upgrade_timeout_ms,
+                           opt.max_payload, cfg->allow_eio3, {0}};
+    memcpy(eo.node_tag, app->shared->node_tag, 3);
+    if (!(app->eio_echo = hd_eio_echo_new(app->srv, &eo))) return HD_ENOMEM;
+    if ((rc = hd_eio_server_route(app->eio_echo, app->srv->router))) return rc;
   }
   return hd_sio_server_route(app->sio, app->srv->router);
 }
@@ -273,6 +280,7 @@ void hd_app_free(hd_app_t *app) {
   hd_system_events_free(app);
   hd_jp_server_free(app->jp);
   hd_sio_server_free(app->sio);
+  hd_eio_server_free(app->eio_echo);
   hd_presence_free(app);
   hd_hub_free(app->hub);
   free((char *)app->client_root.root);

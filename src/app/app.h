@@ -56,6 +56,7 @@ typedef struct hd_app {
   hd_server_t *srv;
   hd_hub_t *hub;
   hd_sio_server_t *sio;
+  hd_eio_server_t *eio_echo;    /* --test-handlers: raw Engine.IO echo at /engine.io/ */
   hd_jp_server_t *jp;
   hd_json_inbox_t json_inbox;   /* the JSON protocol's inbox in this shard's store handle */
   hd_store_t *store;

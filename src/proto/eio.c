@@ -440,6 +440,15 @@ static void ws_closed(hd_conn_t *c, uint16_t code) {
 
 static const hd_ws_handler_t ws_handler = {.name = "socketio", .on_message = ws_message, .on_close = ws_closed};
 
+/* A WebSocket for a session that has one already (or is probing): accepted, then closed at once,
+ * as Node's engine.io does, so raw clients see a close rather than an HTTP error. */
+static int extra_ws_open(hd_conn_t *c, void *udata) {
+  hd_ws_close(c, HD_WS_CLOSE_NORMAL, "");
+  return 0;
+}
+
+static const hd_ws_handler_t extra_ws_handler = {.name = "socketio", .on_open = extra_ws_open};
+
 static void on_upgrade_timeout(uv_timer_t *t) {
   hd_eio_session_t *s = t->data;
   upgrade_timer_drop(s);
@@ -521,6 +530,8 @@ static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_r
 
 static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
   hd_eio_server_t *eio = udata;
+  if (req->method == HTTP_OPTIONS) return hd_http_respond(ex, 204, NULL, NULL, 0, "Allow: GET, POST, OPTIONS\r\n");
+  if (req->method != HTTP_GET && req->method != HTTP_POST) return eio_error(ex, ERR_METHOD);
   char value[64];
   int version = 0;
   if (query(req, "EIO", value, sizeof value) >= 0) {
@@ -550,7 +561,10 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
     return polling(s, ex, req);
   }
   /* an upgrade probe: only from polling, and only one */
-  if (s->websocket || s->probe) return eio_error(ex, ERR_REQUEST);
+  if (s->websocket || s->probe) {
+    hd_ws_upgrade(ex, &extra_ws_handler, NULL);
+    return;
+  }
   hd_conn_t *conn = ex->conn; /* ex is gone once the upgrade switched the connection */
   if (hd_ws_upgrade(ex, &ws_handler, s)) return;
   s->probe = conn;
@@ -588,8 +602,7 @@ int hd_eio_server_route(hd_eio_server_t *eio, hd_router_t *router) {
   char pattern[300];
   size_t n = strlen(eio->path);
   snprintf(pattern, sizeof pattern, "%s%s*", eio->path, n && eio->path[n - 1] == '/' ? "" : "/");
-  int rc = hd_router_add(router, "GET", pattern, handle, eio);
-  return rc ? rc : hd_router_add(router, "POST", pattern, handle, eio);
+  return hd_router_add(router, "*", pattern, handle, eio); /* other methods: 400 code 2, as Node's */
 }
 
 /* Closes every session, telling each client (server stop and free). */

@@ -40,7 +40,7 @@ typedef struct {
   hd_recovery_t *recovery;     /* connection state recovery shared by the shards; NULL = off */
   uint32_t max_rooms_per_socket;
   uint32_t max_attachments;
-  bool auth_optional;          /* sockets without auth.token are let in (anonymous) */
+  bool auth_optional;          /* test mode: sockets without a valid auth.token are let in (anonymous) */
   /* Verifies a CONNECT's auth.token: 0 with *out filled, else a negative HD_E* with *why. */
   int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
   void *auth_arg;

@@ -204,6 +204,12 @@ describe('socket.io-client 4.7.2, herald --test-handlers', SUITE, () => {
     const got2 = waitFor(bare, 'auth');
     await connected(bare);
     assert.deepEqual(stripOffset(bare, await got2), [{}], 'no CONNECT payload -> {}');
+    // test mode echoes whatever comes, a token that is no JWT included (authentication is off here)
+    const token = { token: 'not-a-jwt', n: 1 };
+    const withToken = client(srv, '/', { auth: token, transports: ['websocket'] });
+    const got3 = waitFor(withToken, 'auth');
+    await connected(withToken);
+    assert.deepEqual(stripOffset(withToken, await got3), [token]);
   });
 
   test('echo ack returns the first argument unchanged (JSON values, unicode)', async () => {
@@ -507,12 +513,15 @@ describe('JWT authentication (--jwt-secret, no --test-handlers)', SUITE, () => {
     assert.ok(s.id);
   });
 
-  test('with --test-handlers the token is optional, but a given one must be valid', async () => {
+  test('with --test-handlers authentication is off: no token, a bad one (echoed as given) or a valid one all connect', async () => {
     const th = await startHerald(['--test-handlers', '--jwt-secret', JWT_SECRET]);
     try {
       await connected(client(th));
-      const err = await connectError(client(th, '/', { auth: { token: mintJwt({ sub: 'u', exp: now() - 60 }) } }));
-      assert.ok(err.message);
+      const expired = { token: mintJwt({ sub: 'u', exp: now() - 60 }) };
+      const bad = client(th, '/', { auth: expired });
+      const echoed = waitFor(bad, 'auth');
+      await connected(bad);
+      assert.deepEqual(stripOffset(bad, await echoed), [expired]);
       const token = mintJwt({ sub: 'u3', role: 'admin', exp: now() + 3600 });
       await connected(client(th, '/', { auth: { token } }));
       const s = client(th, '/custom', { auth: { token } });
