@@ -35,9 +35,10 @@ static int pack_json(msgpack_packer *pk, json_t *v, hd_buf_t *const *att, uint32
     if (json_object_get(v, "_placeholder") && json_is_true(json_object_get(v, "_placeholder"))) return HD_EINVAL;
     if (msgpack_pack_map(pk, json_object_size(v))) return HD_ENOMEM;
     const char *key;
+    size_t key_len;
     json_t *val;
-    json_object_foreach(v, key, val) {
-      int rc = pack_str(pk, key, strlen(key));
+    json_object_keylen_foreach(v, key, key_len, val) {
+      int rc = pack_str(pk, key, key_len);
       if (rc || (rc = pack_json(pk, val, att, natt, depth + 1))) return rc;
     }
     return 0;
@@ -73,7 +74,7 @@ static int pack_strv(msgpack_packer *pk, char *const *v, uint32_t n) {
 
 int hd_redis_encode_bcast(const hd_redis_bcast_t *b, uint8_t **out, size_t *len) {
   json_error_t jerr;
-  json_t *args = json_loadb(b->args ? b->args : "[]", b->args ? b->args_len : 2, 0, &jerr);
+  json_t *args = json_loadb(b->args ? b->args : "[]", b->args ? b->args_len : 2, JSON_ALLOW_NUL, &jerr);
   if (!json_is_array(args)) {
     json_decref(args);
     return HD_EINVAL;
@@ -156,6 +157,14 @@ static int attach(rd_t *r, const uint8_t *data, uint64_t n, json_t **out) {
 
 static int read_value(rd_t *r, int depth, json_t **out);
 
+/* A JavaScript number: integral values (and -0) as integers, as JSON.stringify writes them; NaN and
+ * the infinities as null (the same). */
+static json_t *number(double d) {
+  if (!isfinite(d)) return json_null();
+  if (d == floor(d) && fabs(d) <= 9007199254740991.0) return json_integer((json_int_t)d);
+  return json_real(d);
+}
+
 /* A string value of n bytes (UTF-8 checked by jansson). */
 static int read_str(rd_t *r, uint64_t n, json_t **out) {
   const uint8_t *s = take(r, n);
@@ -188,7 +197,8 @@ static int read_map(rd_t *r, uint64_t n, int depth, json_t **out) {
   for (uint64_t i = 0; i < n; i++) {
     json_t *k = NULL, *v = NULL;
     int rc = read_value(r, depth + 1, &k);
-    if (!rc && !json_is_string(k)) rc = HD_EPROTO; /* notepack writes object keys only */
+    if (!rc && (!json_is_string(k) || memchr(json_string_value(k), 0, json_string_length(k))))
+      rc = HD_EPROTO; /* notepack writes object keys only; a NUL in one is refused (JSON text can't hold it) */
     if (!rc) rc = read_value(r, depth + 1, &v);
     if (!rc && v && json_object_setn_new(m, json_string_value(k), json_string_length(k), v)) rc = HD_ENOMEM;
     json_decref(k);
@@ -243,7 +253,7 @@ static int read_value(rd_t *r, int depth, json_t **out) {
     uint32_t u = (uint32_t)be(b, 4);
     float f;
     memcpy(&f, &u, 4);
-    return (*out = json_real(isfinite(f) ? f : 0)) ? 0 : HD_ENOMEM;
+    return (*out = number(f)) ? 0 : HD_ENOMEM;
   }
   case 0xcb: {
     const uint8_t *b = take(r, 8);
@@ -251,7 +261,7 @@ static int read_value(rd_t *r, int depth, json_t **out) {
     uint64_t u = be(b, 8);
     double d;
     memcpy(&d, &u, 8);
-    return (*out = isfinite(d) ? json_real(d) : json_null()) ? 0 : HD_ENOMEM; /* JSON has no NaN: null, as JSON.stringify */
+    return (*out = number(d)) ? 0 : HD_ENOMEM;
   }
   case 0xcc: case 0xcd: case 0xce: case 0xcf:
     if ((rc = len_of(r, 1 << (t - 0xcc), &n))) return rc;
