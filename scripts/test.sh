@@ -73,7 +73,42 @@ interop_wait() {
   return "$rc"
 }
 
+# A redis-server for the cluster tests (tests/interop/cluster.test.mjs): a free loopback port, no
+# persistence, stopped on exit whatever happens (also when a suite fails or the script is interrupted).
+REDIS_PID=""
+stop_redis() {
+  if [ -n "$REDIS_PID" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+    kill "$REDIS_PID" 2>/dev/null
+    wait "$REDIS_PID" 2>/dev/null
+  fi
+  REDIS_PID=""
+}
+start_redis() {
+  command -v redis-server >/dev/null || { echo "redis-server not found (scripts/install-deps.sh installs it)"; return 1; }
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || return 1
+  mkdir -p build/logs
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    >build/logs/redis.log 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+      export HERALD_TEST_REDIS_URL="redis://127.0.0.1:$port"
+      echo "redis-server on port $port (pid $REDIS_PID)"
+      return 0
+    fi
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat build/logs/redis.log
+  stop_redis
+  return 1
+}
+trap stop_redis EXIT
+trap 'exit 130' INT TERM
+
 suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
+suite "redis-server for the cluster tests" start_redis
 suite "unit tests" ctest --test-dir build --output-on-failure
 interop_start 1 "$ROOT/build/herald"
 interop_start 2 "$ROOT/build/herald"

@@ -10,6 +10,7 @@
 #include "app/notifications.h"
 #include "app/system_events.h"
 #include "core/error.h"
+#include "hub/adapter.h"
 #include "net/server.h"
 
 /* The node's sum of every shard's figures (gauges and counters add up; the loop lag is the worst). */
@@ -84,7 +85,13 @@ static void answer_health(hd_app_t *app, const hd_shard_figures_t *figs, uint32_
                                                       (double)st.last_commit_us / 1000.0)
                                          : json_pack("{s:s}", "status", "failing");
   json_object_set_new(root, "store", store);
-  json_object_set_new(root, "cluster", json_pack("{s:b, s:i}", "enabled", 0, "nodes", 1));
+  hd_adapter_t *adapter = app->shared->hub.adapter;
+  hd_adapter_health_t cl = {.nodes = 1};
+  if (adapter && adapter->ops->health) adapter->ops->health(adapter, &cl);
+  json_t *cluster = json_pack("{s:s, s:b, s:b, s:i}", "status", !cl.enabled ? "disabled" : cl.connected ? "ok" : "degraded",
+                              "enabled", cl.enabled, "connected", cl.connected, "nodes", (json_int_t)cl.nodes);
+  if (cluster && cl.enabled) json_object_set_new(cluster, "redis", json_string(cl.where));
+  json_object_set_new(root, "cluster", cluster);
   if (!store_ok && !t.stopping) json_object_set_new(root, "status", json_string("degraded"));
   char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
   if (text) hd_http_respond_json(ex, t.stopping || !store_ok ? 503 : 200, text);

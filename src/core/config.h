@@ -30,6 +30,8 @@ typedef struct {
   char *jwt_issuer;
   char *jwt_audience;
   char *api_key;
+  char *redis_url;
+  char *redis_prefix;
   int64_t max_request_line;
   int64_t max_header_size;
   int64_t max_header_count;

@@ -5,10 +5,19 @@
 #ifndef HD_ADAPTER_H
 #define HD_ADAPTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "hub/hub.h"
+
+/* What /health shows of the cluster. */
+typedef struct {
+  bool enabled;            /* a cluster adapter */
+  bool connected;          /* its link to the other nodes is up */
+  uint32_t nodes;          /* nodes seen, this one included */
+  char where[300];         /* e.g. the Redis host:port */
+} hd_adapter_health_t;
 
 typedef struct {
   /* Delivers msg (its target inside) on every shard, from shard `from` (skip is a member of from, or
@@ -25,6 +34,8 @@ typedef struct {
   /* Nodes in the cluster, this one included (1 for the local adapter). */
   uint32_t (*server_count)(hd_adapter_t *a);
   void (*free)(hd_adapter_t *a);
+  /* Optional (any thread): fills out for /health; absent = a single node. */
+  void (*health)(hd_adapter_t *a, hd_adapter_health_t *out);
 } hd_adapter_ops_t;
 
 struct hd_adapter {

@@ -35,6 +35,8 @@ enum {
                                * in its history (rooms[1], when present, is the topic with params) */
   HD_MSG_WANTS_ACKS = 1u << 2,/* recipients are asked to acknowledge (never recorded for recovery) */
   HD_MSG_LOCAL = 1u << 3,     /* delivered on the publishing shard only (its rooms live there) */
+  HD_MSG_REMOTE = 1u << 4,    /* came from another node (cluster adapter): every shard, never sent back */
+  HD_MSG_NODE = 1u << 5,      /* every shard of this node but never other nodes (a socket's own emit) */
 };
 
 /* A published message: immutable once published, refcounted across threads, shared by every

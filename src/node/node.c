@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "cluster/local.h"
+#include "cluster/redis.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "node/shard.h"
@@ -19,6 +20,7 @@ typedef struct {
   uint32_t count;
   hd_app_shared_t shared;
   hd_adapter_t *adapter;
+  bool clustered;             /* adapter is the Redis adapter (--redis-url) */
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
@@ -42,6 +44,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   node->stopping = true; /* the handlers stay: a second signal stops at once */
+  if (node->clustered) hd_redis_adapter_stop(node->adapter); /* on shard 0's loop, where it runs */
   for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
 }
 
@@ -88,10 +91,26 @@ static int start(node_t *node) {
   const hd_config_t *cfg = node->cfg;
   int rc = hd_app_shared_init(&node->shared, cfg, node->count);
   if (rc) return rc;
-  if (!(node->adapter = hd_local_adapter_new(node->count))) return HD_ENOMEM;
-  node->shared.hub.adapter = node->adapter;
+  hd_adapter_t *local = hd_local_adapter_new(node->count);
+  if (!(node->adapter = local)) return HD_ENOMEM;
   for (uint32_t i = 0; i < node->count; i++)
     if ((rc = hd_shard_init(&node->shards[i], i, cfg))) return rc;
+  if (*cfg->redis_url) { /* the cluster adapter wraps the local one; it runs on shard 0's loop */
+    hd_redis_url_t url;
+    if (hd_redis_url_parse(cfg->redis_url, &url)) {
+      HD_ERROR("cluster", "invalid --redis-url (redis://[[user]:password@]host[:port][/db])", "url_len=%zu",
+               strlen(cfg->redis_url));
+      return HD_EINVAL;
+    }
+    char nsps[1100];
+    snprintf(nsps, sizeof nsps, "%s%s", cfg->namespaces, cfg->test_handlers ? ",/custom" : "");
+    hd_adapter_t *redis = hd_redis_adapter_new(local, &url, cfg->redis_prefix, nsps, &node->shards[0].loop,
+                                               &node->shards[0].mailbox);
+    if (!redis) return HD_ENOMEM;
+    node->adapter = redis;
+    node->clustered = true;
+  }
+  node->shared.hub.adapter = node->adapter;
   if (!(node->peers = calloc(node->count, sizeof(*node->peers)))) return HD_ENOMEM;
   for (uint32_t i = 0; i < node->count; i++) { /* every shard may hand a connection to any other */
     node->peers[i] = (hd_server_peer_t){&node->shards[i].server, &node->shards[i].mailbox};
@@ -103,8 +122,9 @@ static int start(node_t *node) {
   for (uint32_t i = 0; i < node->count; i++) {
     hd_shard_t *sh = &node->shards[i];
     if ((rc = hd_shard_start_app(sh, &node->shared, sh->store))) return rc;
-    hd_local_adapter_attach(node->adapter, i, sh->app.hub, &sh->mailbox);
+    hd_local_adapter_attach(local, i, sh->app.hub, &sh->mailbox);
   }
+  if (node->clustered) hd_redis_adapter_set_hub(node->adapter, node->shards[0].app.hub);
   int port = (int)cfg->port;
   if (node->count > 1 && port && (rc = probe_port(cfg, port))) {
     HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port, uv_strerror(rc));
@@ -133,6 +153,7 @@ int hd_node_run(const hd_config_t *cfg) {
     node.sig_term.data = node.sig_int.data = &node;
     uv_signal_start(&node.sig_term, on_signal, SIGTERM);
     uv_signal_start(&node.sig_int, on_signal, SIGINT);
+    if (node.clustered) hd_redis_adapter_start(node.adapter);
     const hd_server_t *s0 = &node.shards[0].server;
     HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
             hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",

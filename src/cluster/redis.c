@@ -1,0 +1,502 @@
+/* The Redis adapter (see redis.h): outgoing broadcasts, incoming ones, the connections' life. */
+#include "cluster/redis.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <async.h>
+#include <hiredis.h>
+#include <adapters/libuv.h>
+#pragma GCC diagnostic pop
+
+#include "cluster/redis_codec.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "proto/sio.h"
+
+#define TICK_MS 100          /* the timer: reconnect attempts and the node count poll */
+#define NODES_EVERY_TICKS 20 /* PUBSUB NUMSUB every 2 s */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef struct {
+  hd_adapter_t base;
+  hd_adapter_t *local;
+  hd_redis_url_t url;
+  char *prefix;
+  char uid[8];
+  char **nsps;
+  uint32_t nsp_count;
+  uv_loop_t *loop;             /* shard 0's: everything below the atomics runs on its thread */
+  hd_mailbox_t *mailbox;
+  hd_hub_t *hub;
+  redisAsyncContext *pub, *sub;
+  bool pub_up, sub_up, started, stopping, resolving;
+  uv_timer_t timer;
+  uv_getaddrinfo_t gai;
+  uint32_t ticks;
+  uint64_t backoff_ms, retry_at;
+  char addr[256];              /* the host resolved */
+  uint32_t connected;          /* atomic: both connections up */
+  uint32_t nodes;              /* atomic: PUBSUB NUMSUB of the request channel of "/" */
+  uint32_t stopped;            /* atomic: posts refused */
+} redis_t;
+
+/* --- URL ------------------------------------------------------------------------------------- */
+
+int hd_redis_url_parse(const char *url, hd_redis_url_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->port = 6379;
+  if (strncmp(url, "redis://", 8)) return HD_EINVAL;
+  const char *p = url + 8, *at = strrchr(p, '@');
+  if (at) { /* [user]:password@ */
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (!colon || (size_t)(colon - p) >= sizeof out->user || (size_t)(at - colon - 1) >= sizeof out->password)
+      return HD_EINVAL;
+    memcpy(out->user, p, (size_t)(colon - p));
+    memcpy(out->password, colon + 1, (size_t)(at - colon - 1));
+    p = at + 1;
+  }
+  size_t hl = strcspn(p, ":/");
+  if (!hl || hl >= sizeof out->host) return HD_EINVAL;
+  memcpy(out->host, p, hl);
+  p += hl;
+  if (*p == ':') {
+    char *end;
+    long port = strtol(p + 1, &end, 10);
+    if (end == p + 1 || port < 1 || port > 65535) return HD_EINVAL;
+    out->port = (int)port;
+    p = end;
+  }
+  if (*p == '/' && p[1]) {
+    char *end;
+    long db = strtol(p + 1, &end, 10);
+    if (end == p + 1 || *end || db < 0 || db > 1000000) return HD_EINVAL;
+    out->db = (int)db;
+  } else if (*p && strcmp(p, "/")) {
+    return HD_EINVAL;
+  }
+  return 0;
+}
+
+/* --- outgoing -------------------------------------------------------------------------------- */
+
+/* The application name of a hub room key of nsp ("nsp\x1froom" -> "room"; "/" keys are names). */
+static char *room_name(const char *nsp, char *key) {
+  size_t n = strlen(nsp);
+  return strcmp(nsp, "/") && !strncmp(key, nsp, n) && key[n] == '\x1f' ? key + n + 1 : key;
+}
+
+typedef struct {
+  redis_t *r;
+  hd_hub_msg_t *msg;
+} publish_t;
+
+static void publish_now(redis_t *r, hd_hub_msg_t *msg) {
+  if (!r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return;
+  bool all = msg->room_count == 1 && msg->rooms[0][0] == '\x1e';
+  char *rooms[64], *except[16];
+  uint32_t nr = all ? 0 : msg->room_count, ne = msg->except_count;
+  if (nr > 64 || ne > 16) {
+    HD_WARN("cluster", "broadcast not sent to the cluster: too many rooms", "rooms=%u except=%u", nr, ne);
+    return;
+  }
+  for (uint32_t i = 0; i < nr; i++) rooms[i] = room_name(msg->nsp, msg->rooms[i]);
+  for (uint32_t i = 0; i < ne; i++) except[i] = room_name(msg->nsp, msg->except[i]);
+  hd_redis_bcast_t b = {r->uid, msg->nsp, msg->event, msg->args, msg->args_len, msg->attachments,
+                        msg->attachment_count, rooms, nr, except, ne,
+                        (msg->flags & HD_MSG_VOLATILE) ? HD_REDIS_VOLATILE : 0};
+  uint8_t *data = NULL;
+  size_t len = 0;
+  hd_sbuf_t ch = {0};
+  int rc = hd_redis_encode_bcast(&b, &data, &len);
+  if (!rc && hd_redis_channel(&ch, r->prefix, msg->nsp, nr == 1 ? rooms[0] : NULL)) rc = HD_ENOMEM;
+  if (!rc) rc = redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, data, len) ? HD_EIO : 0;
+  if (rc) HD_WARN("cluster", "broadcast not sent to the cluster", "event=%s err=\"%s\"", msg->event, hd_strerror(rc));
+  free(data);
+  hd_sbuf_free(&ch);
+}
+
+static void run_publish_task(void *arg, bool cancelled) {
+  publish_t *p = arg;
+  if (!cancelled && !p->r->stopping) publish_now(p->r, p->msg);
+  hd_hub_msg_unref(p->msg);
+  free(p);
+}
+
+static bool goes_to_cluster(const hd_hub_msg_t *msg) {
+  return !(msg->flags & (HD_MSG_LOCAL | HD_MSG_REMOTE | HD_MSG_NODE)) && !msg->single_arg && msg->room_count;
+}
+
+static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_member_t *skip,
+                     hd_hub_count_fn on_count, void *arg) {
+  redis_t *r = (redis_t *)a;
+  int rc = r->local->ops->broadcast(r->local, from, msg, skip, on_count, arg);
+  if (rc || !goes_to_cluster(msg) || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) ||
+      __atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE))
+    return rc;
+  publish_t *p = malloc(sizeof(*p)); /* encoded on shard 0, in id order (posted under the publish lock) */
+  if (!p) return 0;
+  *p = (publish_t){r, hd_hub_msg_ref(msg)};
+  if (hd_mailbox_post(r->mailbox, run_publish_task, p)) run_publish_task(p, true);
+  return 0;
+}
+
+/* --- incoming -------------------------------------------------------------------------------- */
+
+/* The namespace whose broadcast channels hold channel, and the room of a room channel into *room
+ * (NULL for the namespace channel); NULL when none of ours. */
+static const char *channel_nsp(redis_t *r, const char *ch, size_t len, char *room, size_t room_cap, bool *has_room) {
+  size_t pl = strlen(r->prefix);
+  if (len < pl + 2 || memcmp(ch, r->prefix, pl) || ch[pl] != '#') return NULL;
+  for (uint32_t i = 0; i < r->nsp_count; i++) {
+    size_t nl = strlen(r->nsps[i]), base = pl + 1 + nl + 1;
+    if (len < base || memcmp(ch + pl + 1, r->nsps[i], nl) || ch[base - 1] != '#') continue;
+    size_t rest = len - base;
+    *has_room = rest > 0;
+    if (rest && (ch[len - 1] != '#' || rest - 1 >= room_cap)) return NULL;
+    if (rest) {
+      memcpy(room, ch + base, rest - 1);
+      room[rest - 1] = '\0';
+    }
+    return r->nsps[i];
+  }
+  return NULL;
+}
+
+static void deliver_remote(redis_t *r, const char *nsp, hd_redis_bcast_t *b) {
+  if (b->except_count > 16 || b->room_count > 64) {
+    HD_WARN("cluster", "broadcast from the cluster dropped: too many rooms", "rooms=%u except=%u", b->room_count,
+            b->except_count);
+    return;
+  }
+  char keys[64][300], ekeys[16][300], all[300];
+  const char *rk[64], *ek[16];
+  uint32_t nr = 0;
+  for (uint32_t i = 0; i < b->room_count; i++)
+    if (hd_sio_room_key(nsp, b->rooms[i], keys[nr], sizeof keys[nr]) >= 0) rk[nr] = keys[nr], nr++;
+  for (uint32_t i = 0; i < b->except_count; i++)
+    if (hd_sio_room_key(nsp, b->except[i], ekeys[i], sizeof ekeys[i]) < 0) return;
+    else ek[i] = ekeys[i];
+  if (!b->room_count) {
+    snprintf(all, sizeof all, "\x1e%s", nsp);
+    rk[nr++] = all;
+  }
+  if (!nr) return;
+  hd_hub_target_t to = {nsp, rk, nr, ek, b->except_count,
+                        HD_MSG_REMOTE | ((b->flags & HD_REDIS_VOLATILE) ? HD_MSG_VOLATILE : 0)};
+  hd_hub_msg_t *msg = hd_hub_msg_new(r->hub, &to, b->event, b->args, b->args_len, b->attachments, b->attachment_count);
+  b->attachments = NULL; /* taken over */
+  b->attachment_count = 0;
+  if (!msg) return;
+  hd_hub_publish(r->hub, msg, NULL, NULL, NULL);
+  hd_hub_msg_unref(msg);
+}
+
+static void on_pmessage(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = privdata;
+  redisReply *rep = reply;
+  if (!rep || r->stopping || !r->hub || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
+      rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "pmessage") ||
+      rep->element[2]->type != REDIS_REPLY_STRING || rep->element[3]->type != REDIS_REPLY_STRING)
+    return;
+  char room[256];
+  bool has_room = false;
+  const char *nsp = channel_nsp(r, rep->element[2]->str, rep->element[2]->len, room, sizeof room, &has_room);
+  if (!nsp) return;
+  hd_redis_bcast_t b;
+  int rc = hd_redis_decode_bcast(rep->element[3]->str, rep->element[3]->len, &b);
+  if (rc) {
+    HD_DEBUG("cluster", "undecodable broadcast dropped", "channel=%.*s err=\"%s\"", (int)rep->element[2]->len,
+             rep->element[2]->str, hd_strerror(rc));
+    return;
+  }
+  if (strcmp(b.uid, r->uid) && !strcmp(b.nsp, nsp)) deliver_remote(r, nsp, &b);
+  hd_redis_bcast_free(&b);
+}
+
+static void poll_nodes(redis_t *r);
+
+/* Requests from other nodes: not answered yet (the subscription makes this node count); the
+ * subscription's confirmation asks for the node count at once. */
+static void on_request(redisAsyncContext *c, void *reply, void *privdata) {
+  redisReply *rep = reply;
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+      !strcmp(rep->element[0]->str, "subscribe"))
+    poll_nodes(privdata);
+}
+
+/* --- connections ----------------------------------------------------------------------------- */
+
+static void drop(redisAsyncContext **slot) {
+  redisAsyncContext *c = *slot;
+  *slot = NULL;
+  if (c) redisAsyncDisconnect(c); /* its callbacks find no slot holding it any more */
+}
+
+/* c is gone (connect failed or connection lost; hiredis frees it): both go, a reconnect is planned. */
+static void forget(redis_t *r, const redisAsyncContext *c, const char *why) {
+  if (c == r->pub) r->pub = NULL, r->pub_up = false;
+  else if (c == r->sub) r->sub = NULL, r->sub_up = false;
+  else return;
+  bool was = __atomic_exchange_n(&r->connected, 0, __ATOMIC_ACQ_REL);
+  __atomic_store_n(&r->nodes, 1, __ATOMIC_RELEASE);
+  if (r->stopping) return;
+  if (was) HD_WARN("cluster", "redis connection lost; broadcasts stay on this node until it is back", "redis=%s:%d err=\"%s\"",
+                   r->url.host, r->url.port, why);
+  else HD_DEBUG("cluster", "redis not reachable", "redis=%s:%d err=\"%s\" retry_ms=%llu", r->url.host, r->url.port, why,
+                (unsigned long long)r->backoff_ms);
+  drop(&r->pub);
+  drop(&r->sub);
+  r->retry_at = uv_now(r->loop) + r->backoff_ms;
+  r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static void on_numsub(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = privdata;
+  redisReply *rep = reply;
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 || rep->element[1]->type != REDIS_REPLY_INTEGER)
+    return;
+  long long n = rep->element[1]->integer;
+  if (__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) __atomic_store_n(&r->nodes, n > 1 ? (uint32_t)n : 1, __ATOMIC_RELEASE);
+}
+
+static void poll_nodes(redis_t *r) {
+  if (r->pub && r->pub_up) redisAsyncCommand(r->pub, on_numsub, r, "PUBSUB NUMSUB %s-request#/#", r->prefix);
+}
+
+static void on_connect(const redisAsyncContext *c, int status) {
+  redis_t *r = c->data;
+  if (status != REDIS_OK) {
+    forget(r, c, c->errstr);
+    return;
+  }
+  if (c == r->pub) r->pub_up = true;
+  if (c == r->sub) r->sub_up = true;
+  if (r->pub_up && r->sub_up) {
+    __atomic_store_n(&r->connected, 1, __ATOMIC_RELEASE);
+    r->backoff_ms = BACKOFF_MIN_MS;
+    HD_INFO("cluster", "redis connected", "redis=%s:%d prefix=%s uid=%s", r->url.host, r->url.port, r->prefix, r->uid);
+    poll_nodes(r);
+  }
+}
+
+static void on_disconnect(const redisAsyncContext *c, int status) {
+  forget(c->data, c, c->errstr[0] ? c->errstr : "disconnected");
+}
+
+static void on_setup_reply(redisAsyncContext *c, void *reply, void *privdata) {
+  redisReply *rep = reply;
+  if (rep && rep->type == REDIS_REPLY_ERROR)
+    HD_ERROR("cluster", "redis refused a set-up command", "what=%s err=\"%s\"", (const char *)privdata, rep->str);
+}
+
+static redisAsyncContext *open_ctx(redis_t *r) {
+  redisAsyncContext *c = redisAsyncConnect(r->addr, r->url.port);
+  if (!c) return NULL;
+  if (c->err) {
+    HD_DEBUG("cluster", "redis connect failed", "err=\"%s\"", c->errstr);
+    redisAsyncFree(c);
+    return NULL;
+  }
+  c->data = r;
+  redisLibuvAttach(c, r->loop);
+  redisAsyncSetConnectCallback(c, on_connect);
+  redisAsyncSetDisconnectCallback(c, on_disconnect);
+  if (*r->url.user)
+    redisAsyncCommand(c, on_setup_reply, "AUTH", "AUTH %s %s", r->url.user, r->url.password);
+  else if (*r->url.password)
+    redisAsyncCommand(c, on_setup_reply, "AUTH", "AUTH %s", r->url.password);
+  return c;
+}
+
+/* A glob pattern matching s literally (Redis PSUBSCRIBE escapes with a backslash). */
+static void glob_escape(hd_sbuf_t *out, const char *s) {
+  for (; *s; s++) {
+    if (strchr("*?[]\\", *s)) hd_sbuf_append(out, "\\", 1);
+    hd_sbuf_append(out, s, 1);
+  }
+}
+
+static void connect_now(redis_t *r) {
+  r->pub = open_ctx(r);
+  r->sub = r->pub ? open_ctx(r) : NULL;
+  if (!r->pub || !r->sub) {
+    if (r->pub) r->pub->onDisconnect = NULL;
+    drop(&r->pub);
+    r->retry_at = uv_now(r->loop) + r->backoff_ms;
+    return;
+  }
+  if (r->url.db) redisAsyncCommand(r->pub, on_setup_reply, "SELECT", "SELECT %d", r->url.db);
+  for (uint32_t i = 0; i < r->nsp_count; i++) {
+    hd_sbuf_t pat = {0}, req = {0};
+    glob_escape(&pat, r->prefix);
+    hd_sbuf_puts(&pat, "#");
+    glob_escape(&pat, r->nsps[i]);
+    hd_sbuf_puts(&pat, "#*");
+    hd_sbuf_printf(&req, "%s-request#%s#", r->prefix, r->nsps[i]);
+    if (pat.ptr && req.ptr) {
+      redisAsyncCommand(r->sub, on_pmessage, r, "PSUBSCRIBE %b", pat.ptr, pat.len);
+      redisAsyncCommand(r->sub, on_request, r, "SUBSCRIBE %b", req.ptr, req.len);
+    }
+    hd_sbuf_free(&pat);
+    hd_sbuf_free(&req);
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  redis_t *r = req->data;
+  r->resolving = false;
+  if (!status && res) {
+    if (res->ai_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, r->addr, sizeof r->addr);
+    else uv_ip4_name((struct sockaddr_in *)res->ai_addr, r->addr, sizeof r->addr);
+  }
+  uv_freeaddrinfo(res);
+  if (r->stopping) return;
+  if (status) {
+    HD_WARN("cluster", "cannot resolve the redis host", "host=%s err=\"%s\"", r->url.host, uv_strerror(status));
+    r->retry_at = uv_now(r->loop) + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+    return;
+  }
+  connect_now(r);
+}
+
+/* Connects both (the host resolved off the loop first: hiredis would resolve it blocking). */
+static void connect_all(redis_t *r) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+  r->resolving = true;
+  r->gai.data = r;
+  if (uv_getaddrinfo(r->loop, &r->gai, on_resolved, r->url.host, NULL, &hints)) {
+    r->resolving = false;
+    r->retry_at = uv_now(r->loop) + r->backoff_ms;
+  }
+}
+
+static void on_timer(uv_timer_t *t) {
+  redis_t *r = t->data;
+  if (r->stopping) return;
+  r->ticks++;
+  if (!r->pub && !r->sub && !r->resolving && uv_now(r->loop) >= r->retry_at) connect_all(r);
+  else if (r->ticks % NODES_EVERY_TICKS == 0 && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) poll_nodes(r);
+}
+
+void hd_redis_adapter_start(hd_adapter_t *a) {
+  redis_t *r = (redis_t *)a;
+  if (r->started) return;
+  r->started = true;
+  uv_timer_init(r->loop, &r->timer);
+  r->timer.data = r;
+  uv_timer_start(&r->timer, on_timer, TICK_MS, TICK_MS);
+  connect_all(r);
+}
+
+void hd_redis_adapter_stop(hd_adapter_t *a) {
+  redis_t *r = (redis_t *)a;
+  if (!r->started || r->stopping) return;
+  r->stopping = true;
+  __atomic_store_n(&r->stopped, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&r->connected, 0, __ATOMIC_RELEASE);
+  if (r->resolving) uv_cancel((uv_req_t *)&r->gai);
+  uv_timer_stop(&r->timer);
+  uv_close((uv_handle_t *)&r->timer, NULL);
+  drop(&r->pub);
+  drop(&r->sub);
+  HD_INFO("cluster", "left the cluster", "redis=%s:%d", r->url.host, r->url.port);
+}
+
+void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub) { ((redis_t *)a)->hub = hub; }
+
+const char *hd_redis_adapter_uid(const hd_adapter_t *a) { return ((const redis_t *)a)->uid; }
+
+/* --- the rest of the adapter ----------------------------------------------------------------- */
+
+static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
+  redis_t *r = (redis_t *)a;
+  return r->local->ops->request(r->local, from, req, to, room);
+}
+
+static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  redis_t *r = (redis_t *)a;
+  return r->local->ops->fetch(r->local, from, to, fn, arg);
+}
+
+static uint32_t server_count(hd_adapter_t *a) {
+  uint32_t n = __atomic_load_n(&((redis_t *)a)->nodes, __ATOMIC_ACQUIRE);
+  return n ? n : 1;
+}
+
+static void health(hd_adapter_t *a, hd_adapter_health_t *out) {
+  redis_t *r = (redis_t *)a;
+  out->enabled = true;
+  out->connected = __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE);
+  out->nodes = server_count(a);
+  snprintf(out->where, sizeof out->where, "%s:%d", r->url.host, r->url.port);
+}
+
+static void adapter_free(hd_adapter_t *a) {
+  redis_t *r = (redis_t *)a;
+  r->local->ops->free(r->local);
+  for (uint32_t i = 0; i < r->nsp_count; i++) free(r->nsps[i]);
+  free(r->nsps);
+  free(r->prefix);
+  free(r);
+}
+
+static const hd_adapter_ops_t redis_ops = {broadcast, request, fetch, server_count, adapter_free, health};
+
+/* Splits the comma-separated namespaces (trimmed, each once, "/" always). */
+static int set_nsps(redis_t *r, const char *list) {
+  char *copy = malloc(strlen(list) + 3);
+  if (!copy) return HD_ENOMEM;
+  sprintf(copy, "/,%s", list);
+  int rc = 0;
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') tok++;
+    size_t n = strlen(tok);
+    while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t')) tok[--n] = '\0';
+    bool seen = !n;
+    for (uint32_t i = 0; !seen && i < r->nsp_count; i++) seen = !strcmp(r->nsps[i], tok);
+    if (seen) continue;
+    char **grown = realloc(r->nsps, (r->nsp_count + 1) * sizeof(char *));
+    if (!grown) rc = HD_ENOMEM;
+    else if (!((r->nsps = grown)[r->nsp_count] = strdup(tok))) rc = HD_ENOMEM;
+    else r->nsp_count++;
+  }
+  free(copy);
+  return rc;
+}
+
+hd_adapter_t *hd_redis_adapter_new(hd_adapter_t *local, const hd_redis_url_t *url, const char *prefix,
+                                   const char *nsps, uv_loop_t *loop, hd_mailbox_t *mailbox) {
+  redis_t *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->base.ops = &redis_ops;
+  r->local = local;
+  r->url = *url;
+  snprintf(r->addr, sizeof r->addr, "%s", url->host);
+  r->loop = loop;
+  r->mailbox = mailbox;
+  r->nodes = 1;
+  r->backoff_ms = BACKOFF_MIN_MS;
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  uint8_t rnd[6];
+  if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL)) {
+    uint64_t t = uv_hrtime();
+    memcpy(rnd, &t, sizeof rnd);
+  }
+  for (int i = 0; i < 6; i++) r->uid[i] = alphabet[rnd[i] & 63];
+  if (!(r->prefix = strdup(prefix)) || set_nsps(r, nsps)) {
+    r->local = NULL;
+    for (uint32_t i = 0; i < r->nsp_count; i++) free(r->nsps[i]);
+    free(r->nsps);
+    free(r->prefix);
+    free(r);
+    return NULL;
+  }
+  return &r->base;
+}

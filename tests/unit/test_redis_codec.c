@@ -1,0 +1,210 @@
+/* Unit tests for the redis-adapter codec: the CLUSTER.md example byte for byte, notepack's number
+ * and string forms, attachments as bin both ways, what Node and the emitter send, channels, and
+ * malformed input refused (truncated, trailing bytes, wrong shapes, huge counts, deep nesting). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/redis_codec.h"
+#include "core/error.h"
+
+/* Bytes from a description: "quoted" parts are their characters, the rest hex pairs. */
+static size_t bytes(const char *desc, uint8_t *out) {
+  size_t n = 0;
+  for (const char *p = desc; *p;) {
+    if (*p == ' ') p++;
+    else if (*p == '"') {
+      for (p++; *p != '"'; p++) out[n++] = (uint8_t)*p;
+      p++;
+    } else {
+      unsigned v;
+      sscanf(p, "%2x", &v);
+      out[n++] = (uint8_t)v;
+      p += 2;
+    }
+  }
+  return n;
+}
+
+static const char *EXAMPLE =
+    "93 a6\"abc123\" 83 a4\"type\"02 a4\"data\"92 a5\"hello\" a5\"world\" a3\"nsp\" a1\"/\" "
+    "83 a5\"rooms\"91 a5\"room1\" a6\"except\"90 a5\"flags\"81 a8\"volatile\"c3";
+
+static void encode_example(void **state) {
+  char *rooms[] = {"room1"};
+  hd_redis_bcast_t b = {"abc123", "/", "hello", "[\"world\"]", 9, NULL, 0, rooms, 1, NULL, 0, HD_REDIS_VOLATILE};
+  uint8_t want[256], *got;
+  size_t n = bytes(EXAMPLE, want), len;
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
+  assert_int_equal(len, n);
+  assert_memory_equal(got, want, n);
+  free(got);
+}
+
+static void decode_example(void **state) {
+  uint8_t in[256];
+  size_t n = bytes(EXAMPLE, in);
+  hd_redis_bcast_t b;
+  assert_int_equal(hd_redis_decode_bcast(in, n, &b), 0);
+  assert_string_equal(b.uid, "abc123");
+  assert_string_equal(b.nsp, "/");
+  assert_string_equal(b.event, "hello");
+  assert_string_equal(b.args, "[\"world\"]");
+  assert_int_equal(b.room_count, 1);
+  assert_string_equal(b.rooms[0], "room1");
+  assert_int_equal(b.except_count, 0);
+  assert_int_equal(b.flags, HD_REDIS_VOLATILE);
+  assert_int_equal(b.attachment_count, 0);
+  hd_redis_bcast_free(&b);
+  assert_null(b.uid);
+}
+
+/* Encodes args, checks the data part's bytes (after the event), decodes and compares the JSON. */
+static void number_forms(void **state) {
+  hd_redis_bcast_t b = {"u", "/", "e", "[0,127,128,255,256,65536,4294967296,-1,-32,-33,-129,-32769,0.5,2.0,\"x\"]",
+                        0, NULL, 0, NULL, 0, NULL, 0, 0};
+  b.args_len = strlen(b.args);
+  uint8_t *got, want[128];
+  size_t len;
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
+  size_t n = bytes("a4\"data\"dc0010 a1\"e\" 00 7f cc80 ccff cd0100 ce00010000 cf0000000100000000 ff e0 d0df "
+                   "d1ff7f d2ffff7fff cb3fe0000000000000 02 a1\"x\"", want);
+  assert_non_null(memmem(got, len, want, n));
+  hd_redis_bcast_t d;
+  assert_int_equal(hd_redis_decode_bcast(got, len, &d), 0);
+  assert_string_equal(d.args, "[0,127,128,255,256,65536,4294967296,-1,-32,-33,-129,-32769,0.5,2,\"x\"]");
+  hd_redis_bcast_free(&d);
+  free(got);
+}
+
+static void str8_from_32(void **state) {
+  char args[64];
+  snprintf(args, sizeof args, "[\"%s\"]", "0123456789012345678901234567890X"); /* 32 bytes */
+  hd_redis_bcast_t b = {"u", "/", "e", args, strlen(args), NULL, 0, NULL, 0, NULL, 0, 0};
+  uint8_t *got;
+  size_t len;
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
+  assert_non_null(memmem(got, len, "\xd9\x20" "0123", 6));
+  free(got);
+}
+
+static void attachments_round_trip(void **state) {
+  hd_buf_t *att[2] = {hd_buf_from("\x00\x01\xff", 3), hd_buf_from("zz", 2)};
+  const char *args = "[\"f\",{\"_placeholder\":true,\"num\":0},{\"n\":{\"_placeholder\":true,\"num\":1}}]";
+  char *except[] = {"a", "b"};
+  hd_redis_bcast_t b = {"abcdef", "/custom", "file", (char *)args, strlen(args), att, 2, NULL, 0, except, 2, 0};
+  uint8_t *got;
+  size_t len;
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
+  assert_non_null(memmem(got, len, "\xc4\x03\x00\x01\xff", 5));
+  assert_non_null(memmem(got, len, "\xc4\x02zz", 4));
+  assert_null(memmem(got, len, "_placeholder", 12));
+  hd_redis_bcast_t d;
+  assert_int_equal(hd_redis_decode_bcast(got, len, &d), 0);
+  assert_string_equal(d.nsp, "/custom");
+  assert_string_equal(d.args, args);
+  assert_int_equal(d.attachment_count, 2);
+  assert_int_equal(d.attachments[0]->len, 3);
+  assert_memory_equal(d.attachments[0]->data, "\x00\x01\xff", 3);
+  assert_memory_equal(d.attachments[1]->data, "zz", 2);
+  assert_int_equal(d.except_count, 2);
+  assert_string_equal(d.except[1], "b");
+  hd_redis_bcast_free(&d);
+  free(got);
+  hd_buf_unref(att[0]);
+  hd_buf_unref(att[1]);
+}
+
+/* As the emitter writes it: keys in another order, no nsp, undefined (fixext1 0) and ext 0. */
+static void emitter_shape(void **state) {
+  uint8_t in[256];
+  size_t n = bytes("93 a7\"emitter\" 82 a4\"type\"02 a4\"data\"95 a2\"ev\" d40000 81a1\"k\"d40000 c7020061 62 cb4004000000000000 "
+                   "83 a5\"rooms\"90 a5\"flags\"80 a6\"except\"91 a1\"x\"", in);
+  hd_redis_bcast_t b;
+  assert_int_equal(hd_redis_decode_bcast(in, n, &b), 0);
+  assert_string_equal(b.uid, "emitter");
+  assert_string_equal(b.nsp, "/");
+  assert_string_equal(b.event, "ev");
+  assert_string_equal(b.args, "[null,{},{\"_placeholder\":true,\"num\":0},2.5]");
+  assert_int_equal(b.attachment_count, 1);
+  assert_memory_equal(b.attachments[0]->data, "ab", 2);
+  assert_int_equal(b.room_count, 0);
+  assert_int_equal(b.except_count, 1);
+  hd_redis_bcast_free(&b);
+}
+
+static void refuse(const char *desc) {
+  uint8_t in[256];
+  size_t n = bytes(desc, in);
+  hd_redis_bcast_t b;
+  int rc = hd_redis_decode_bcast(in, n, &b);
+  if (!rc) fail_msg("accepted: %s", desc);
+  assert_null(b.uid);
+}
+
+static void malformed(void **state) {
+  uint8_t in[256];
+  size_t n = bytes(EXAMPLE, in);
+  hd_redis_bcast_t b;
+  for (size_t i = 0; i < n; i++) assert_int_not_equal(hd_redis_decode_bcast(in, i, &b), 0); /* every truncation */
+  in[n] = 0xc0;
+  assert_int_equal(hd_redis_decode_bcast(in, n + 1, &b), HD_EPROTO); /* trailing byte */
+  refuse("");
+  refuse("c0");
+  refuse("92 a1\"u\" 80");                                       /* two elements */
+  refuse("93 01 81a4\"type\"02 80");                             /* uid not a string */
+  refuse("93 a1\"u\" 82 a4\"type\"01 a4\"data\"91a1\"e\" 80");   /* not an EVENT */
+  refuse("93 a1\"u\" 81 a4\"type\"02 80");                       /* no data */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"91 01 80");       /* event not a string */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"90 80");          /* empty data */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"91a1\"e\" 81 a5\"rooms\"91 01"); /* room not a string */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"91a1\"e\" 81 a5\"flags\"c401 00"); /* bin outside data */
+  refuse("93 c40175 82 a4\"type\"02 a4\"data\"91a1\"e\" 80");    /* uid as bin */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" a2c328 80"); /* invalid UTF-8 */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" dd ffffffff 80"); /* a count past the bytes */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" df 7fffffff 80");
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" 81 01 02 80"); /* map key not a string */
+  refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" c1 80");  /* never used */
+  /* nesting deeper than HD_REDIS_MAX_DEPTH */
+  size_t k = bytes("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\"", in);
+  for (int i = 0; i < 40; i++) in[k++] = 0x91;
+  in[k++] = 0xc0;
+  in[k++] = 0x80;
+  assert_int_equal(hd_redis_decode_bcast(in, k, &b), HD_EPROTO);
+}
+
+static void encode_refuses(void **state) {
+  uint8_t *got;
+  size_t len;
+  hd_redis_bcast_t b = {"u", "/", "e", "{}", 2, NULL, 0, NULL, 0, NULL, 0, 0};
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), HD_EINVAL);
+  b.args = "[{\"_placeholder\":true,\"num\":0}]"; /* no attachment 0 */
+  b.args_len = strlen(b.args);
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), HD_EINVAL);
+}
+
+static void channels(void **state) {
+  hd_sbuf_t s = {0};
+  assert_int_equal(hd_redis_channel(&s, "socket.io", "/", NULL), 0);
+  assert_string_equal(s.ptr, "socket.io#/#");
+  s.len = 0;
+  assert_int_equal(hd_redis_channel(&s, "k", "/chat", "room 1"), 0);
+  assert_string_equal(s.ptr, "k#/chat#room 1#");
+  hd_sbuf_free(&s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(encode_example),  cmocka_unit_test(decode_example),        cmocka_unit_test(number_forms),
+      cmocka_unit_test(str8_from_32),    cmocka_unit_test(attachments_round_trip), cmocka_unit_test(emitter_shape),
+      cmocka_unit_test(malformed),       cmocka_unit_test(encode_refuses),        cmocka_unit_test(channels),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
