@@ -169,9 +169,10 @@ typedef struct {
   uint32_t flags;                  /* HD_MSG_* */
 } hd_hub_target_t;
 
-/* A new message (refs 1) for `to`: copies everything. args_json is the JSON array of arguments, or
- * with HD_MSG_... single value semantics use hd_hub_msg_new_value. attachments (may be NULL) are
- * taken over: the message owns those references. NULL when out of memory (attachments released). */
+/* A new message (refs 1) for `to` (no rooms: a message that is never published): copies everything.
+ * args_json is the JSON array of the arguments (one value: hd_hub_msg_new_value). attachments (may
+ * be NULL) are taken over: the message owns those references. NULL when out of memory (attachments
+ * released). */
 hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const hd_hub_target_t *to, const char *event, const char *args_json,
                              size_t len, hd_buf_t **attachments, uint32_t attachment_count);
 /* Same, with one argument given as a JSON value text (the JSON protocol's `data`). */
