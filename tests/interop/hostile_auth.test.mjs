@@ -1,0 +1,78 @@
+// Hostile input against authentication and the browser-facing surface (issue 11, "Authentication
+// and the browser"): each test sends what an attacker would and asserts the safe answer, against a
+// real herald started with startHerald. Bounded in time: every wait has a timeout.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import WebSocket from 'ws';
+import { startHerald } from './lib/server.mjs';
+
+const SECRET = 'hostile-auth-secret-0123456789abcdef';
+const API_KEY = 'hostile-auth-api-key-0123';
+const ARGS = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--demo-users', 'false'];
+const WAIT = 5000;
+
+const b64url = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+/** An HS256 token with these claims (and header fields). */
+function sign(claims, header = {}, secret = SECRET) {
+  const head = `${b64url({ alg: 'HS256', typ: 'JWT', ...header })}.${b64url(claims)}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+const now = () => Math.floor(Date.now() / 1000);
+const mint = (sub, role = 'admin') => sign({ sub: String(sub), role, iat: now(), exp: now() + 3600 });
+
+/** Opens /api/v1/ws with this query; resolves {frames, code} when the server closes or after ms. */
+function wsSession(srv, query, ms = 1500) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?${query}`), { perMessageDeflate: false });
+    const frames = [];
+    const timer = setTimeout(() => { ws.terminate(); resolve({ frames, code: null }); }, ms);
+    ws.on('message', (m) => frames.push(JSON.parse(m.toString())));
+    ws.on('close', (code) => { clearTimeout(timer); resolve({ frames, code }); });
+    ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+let srv;
+before(async () => { srv = await startHerald(ARGS); });
+after(async () => { await srv?.stop(); });
+
+test('connect frame: a clientId with quotes cannot inject keys (built with the JSON library)', async () => {
+  const evil = 'a","admin":true,"x":"';
+  const r = await wsSession(srv, `token=${mint(1)}&protocol=1.0&clientId=${encodeURIComponent(evil)}`, 500);
+  assert.equal(r.frames[0].type, 'connect');
+  assert.deepEqual(Object.keys(r.frames[0].data).sort(), ['clientId', 'serverTime']);
+  assert.equal(r.frames[0].data.clientId, evil);
+});
+
+test('clientId: too long, control or non-ASCII characters are refused; a valid one is echoed as JSON', async () => {
+  for (const bad of ['x'.repeat(72), 'a\tb', 'a b', 'caf\u00e9', 'a\u0001']) {
+    const r = await wsSession(srv, `token=${mint(2)}&protocol=1.0&clientId=${encodeURIComponent(bad)}`);
+    assert.equal(r.code, 1008, JSON.stringify(bad));
+    assert.equal(r.frames[0]?.data?.code, 2000, JSON.stringify(bad));
+  }
+  const ok = 'x'.repeat(71);
+  const r = await wsSession(srv, `token=${mint(3)}&protocol=1.0&clientId=${ok}`, 500);
+  assert.equal(r.frames[0].type, 'connect');
+  assert.deepEqual(Object.keys(r.frames[0].data).sort(), ['clientId', 'serverTime']);
+  assert.equal(r.frames[0].data.clientId, ok);
+  const q = await wsSession(srv, `token=${mint(4)}&protocol=1.0&clientId=${encodeURIComponent('a"b\\c')}`, 500);
+  assert.equal(q.frames[0].type, 'connect');
+  assert.equal(q.frames[0].data.clientId, 'a"b\\c');
+  const g = await wsSession(srv, `token=${mint(5)}&protocol=1.0`, 500);
+  assert.match(g.frames[0].data.clientId, /^c.{15}$/);
+});
+
+test('integer query parameters are parsed strictly', async () => {
+  const paths = ['/api/v4/notifications', '/api/v4/chat/conversations'];
+  for (const bad of ['limit=%2B5', 'limit=+5', 'limit=%205', 'limit=5x', 'limit=0x5', 'limit=', 'before=-1', 'before=%201', 'limit=5%00', `limit=${'0'.repeat(40)}5`]) {
+    const res = await fetch(srv.url(`/api/v4/notifications?${bad}`), { headers: { Authorization: `Bearer ${mint(6)}` } });
+    if (bad === 'limit=') { assert.equal(res.status, 200, bad); continue; }
+    assert.equal(res.status, 400, bad);
+    const body = await res.json();
+    assert.equal(typeof body.message, 'string', bad);
+  }
+  const res = await fetch(srv.url('/api/v4/notifications?limit=5&before=10'), { headers: { Authorization: `Bearer ${mint(6)}` } });
+  assert.equal(res.status, 200);
+  void paths;
+});
