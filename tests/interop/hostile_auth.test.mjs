@@ -76,3 +76,18 @@ test('integer query parameters are parsed strictly', async () => {
   assert.equal(res.status, 200);
   void paths;
 });
+
+test('pages and assets carry CSP (no inline script, no framing), nosniff and Referrer-Policy', async () => {
+  for (const path of ['/', '/chat.html', '/admin/login.html', '/assets/app.js']) {
+    const res = await fetch(srv.url(path));
+    assert.equal(res.status, 200, path);
+    const csp = res.headers.get('content-security-policy') || '';
+    assert.match(csp, /script-src 'self'(;|$)/, path);
+    assert.doesNotMatch(csp, /script-src[^;]*unsafe-inline/, path);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+    assert.equal(res.headers.get('referrer-policy'), 'same-origin', path);
+    await res.arrayBuffer();
+  }
+});
