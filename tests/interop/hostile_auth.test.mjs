@@ -91,3 +91,31 @@ test('pages and assets carry CSP (no inline script, no framing), nosniff and Ref
     await res.arrayBuffer();
   }
 });
+
+test("CORS '*' with credentials: never reflects an origin (nor null) with Allow-Credentials", async () => {
+  const s = await startHerald([...ARGS, '--cors-origin', 'https://good.example,*', '--cors-credentials', 'true']);
+  try {
+    for (const origin of ['https://evil.example', 'null']) {
+      const res = await fetch(s.url('/health'), { headers: { Origin: origin } });
+      await res.arrayBuffer();
+      assert.equal(res.headers.get('access-control-allow-origin'), '*', origin);
+      assert.equal(res.headers.get('access-control-allow-credentials'), null, origin);
+    }
+    const res = await fetch(s.url('/health'), { headers: { Origin: 'https://good.example' } });
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('access-control-allow-origin'), 'https://good.example');
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+  } finally { await s.stop(); }
+});
+
+test('--ws-origins applies to Engine.IO polling: 403 {code:4, message:"Forbidden"}', async () => {
+  const s = await startHerald([...ARGS, '--ws-origins', 'https://good.example']);
+  try {
+    const bad = await fetch(s.url('/socket.io/?EIO=4&transport=polling'), { headers: { Origin: 'https://evil.example' } });
+    assert.equal(bad.status, 403);
+    assert.deepEqual(await bad.json(), { code: 4, message: 'Forbidden' });
+    const ok = await fetch(s.url('/socket.io/?EIO=4&transport=polling'), { headers: { Origin: 'https://good.example' } });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /^0\{"sid"/);
+  } finally { await s.stop(); }
+});
