@@ -119,3 +119,63 @@ test('--ws-origins applies to Engine.IO polling: 403 {code:4, message:"Forbidden
     assert.match(await ok.text(), /^0\{"sid"/);
   } finally { await s.stop(); }
 });
+
+test('notification links: site paths, or http(s) URLs on --link-hosts only', async () => {
+  const s = await startHerald([...ARGS, '--link-hosts', 'shop.example, docs.example']);
+  try {
+    const send = (link) => fetch(s.url('/api/v4/notifications/send'), {
+      method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ type: 'info', title: 't', content: 'c', link }),
+    });
+    for (const good of ['/orders/1', '/', 'https://shop.example/o/1', 'http://SHOP.example', 'https://shop.example:8443/x?y#z', 'https://docs.example/a']) {
+      const res = await send(good);
+      assert.equal(res.status, 201, good);
+      assert.equal((await res.json()).notification.link, good);
+    }
+    for (const bad of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', 'https://shop.example@evil.example/',
+      'https://shop.example.evil.example/', 'https://evil.example#shop.example', 'https://shop.example:x/', 'https:///shop.example',
+      'javascript:alert(1)', 'data:text/html,x', '/a b', 'HTTPS:evil.example']) {
+      const res = await send(bad);
+      assert.equal(res.status, 400, bad);
+      const body = await res.json();
+      assert.match(body.message, /link/, bad);
+    }
+  } finally { await s.stop(); }
+  // default: no hosts, site paths only
+  const res = await fetch(srv.url('/api/v4/notifications/send'), {
+    method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ type: 'info', title: 't', content: 'c', link: 'https://example.com/x' }),
+  });
+  assert.equal(res.status, 400);
+});
+
+test('JWT: crit header, no exp, too long a lifetime and pattern characters in sub are refused', async () => {
+  const me = (token) => fetch(srv.url('/api/v4/auth/me'), { headers: { Authorization: `Bearer ${token}` } });
+  const ok = await me(mint(9));
+  assert.equal(ok.status, 200);
+  await ok.arrayBuffer();
+  const refused = [
+    ['crit', sign({ sub: '9', role: 'admin', exp: now() + 60 }, { crit: ['b64'], b64: true })],
+    ['no exp', sign({ sub: '9', role: 'admin' })],
+    ['30 days', sign({ sub: '9', role: 'admin', iat: now(), exp: now() + 30 * 86400 })],
+    ['sub *', sign({ sub: '*', role: 'admin', exp: now() + 60 })],
+    ['sub {x}', sign({ sub: 'a{x}', role: 'admin', exp: now() + 60 })],
+    ['sub a,b', sign({ sub: 'a,b', role: 'admin', exp: now() + 60 })],
+    ['sub control', sign({ sub: 'a\u0007', role: 'admin', exp: now() + 60 })],
+  ];
+  for (const [what, token] of refused) {
+    const res = await me(token);
+    assert.equal(res.status, 401, what);
+    await res.arrayBuffer();
+    const r = await wsSession(srv, `token=${token}&protocol=1.0`);
+    assert.equal(r.frames[0]?.data?.code, 1001, what);
+    assert.equal(r.code, 1008, what);
+  }
+  // --jwt-max-ttl 0: no cap, a token without exp passes
+  const s = await startHerald([...ARGS, '--jwt-max-ttl', '0']);
+  try {
+    const res = await fetch(s.url('/api/v4/auth/me'), { headers: { Authorization: `Bearer ${sign({ sub: '9', role: 'admin' })}` } });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+  } finally { await s.stop(); }
+});
