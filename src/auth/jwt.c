@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,10 +99,13 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
   json_t *iat = json_object_get(claims, "iat");
   rc = 0;
   /* lifetime: from iat (or now, whichever is earlier) to exp */
-  int64_t from = json_is_number(iat) && (int64_t)json_number_value(iat) < now ? (int64_t)json_number_value(iat) : now;
+  int64_t from = json_is_number(iat) && json_number_value(iat) > 0 && json_number_value(iat) < (double)now
+                     ? (int64_t)json_number_value(iat)
+                     : now;
   if (claim_text(claims, "sub", out->sub, sizeof out->sub)) rc = fail(why, "token has no subject", HD_EINVAL);
   else if (!hd_jwt_sub_valid(out->sub)) rc = fail(why, "token subject has invalid characters", HD_EINVAL);
-  else if (exp && !json_is_number(exp)) rc = fail(why, "token exp malformed", HD_EINVAL);
+  else if (exp && (!json_is_number(exp) || json_number_value(exp) < 0 || json_number_value(exp) > 1e15))
+    rc = fail(why, "token exp malformed", HD_EINVAL); /* also keeps the casts to int64_t defined */
   else if (!exp && cfg->max_ttl_s > 0) rc = fail(why, "token has no exp", HD_EFORBIDDEN);
   else if (exp && (int64_t)json_number_value(exp) + cfg->leeway_s < now) rc = fail(why, "token expired", HD_ETIMEOUT);
   else if (exp && cfg->max_ttl_s > 0 && (int64_t)json_number_value(exp) - from > cfg->max_ttl_s + cfg->leeway_s)
@@ -117,7 +121,7 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
   if (!rc) {
     if (claim_text(claims, "role", out->role, sizeof out->role)) snprintf(out->role, sizeof out->role, "user");
     out->exp = exp ? (int64_t)json_number_value(exp) : 0;
-    out->iat = json_is_number(iat) ? (int64_t)json_number_value(iat) : 0;
+    out->iat = json_is_number(iat) && fabs(json_number_value(iat)) < 1e15 ? (int64_t)json_number_value(iat) : 0;
   }
   json_decref(claims);
   return rc;

@@ -128,6 +128,10 @@ static void test_crit_ttl_sub(void **state) {
   assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), HD_EFORBIDDEN);
   snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"iat\":%ld,\"exp\":%ld}", now - 100, now + 3000);
   assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), 0);
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\",\"exp\":1e300}", "test-secret"), &c, &why),
+                   HD_EINVAL);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\",\"iat\":-1e300,\"exp\":1}", "test-secret"),
+                                 &c, &why), HD_ETIMEOUT);
   char *token = NULL; /* minted tokens are capped, so they pass */
   assert_int_equal(hd_jwt_sign(&capped, "1", "user", 86400, &token), 0);
   assert_int_equal(hd_jwt_verify(&capped, token, &c, &why), 0);
