@@ -74,7 +74,7 @@ static char *read_file(const char *path) {
 int hd_app_jwt_setup(const hd_config_t *cfg, hd_app_keys_t *keys, hd_jwt_config_t *jwt) {
   memset(keys, 0, sizeof(*keys));
   *jwt = (hd_jwt_config_t){.issuer = cfg->jwt_issuer, .audience = cfg->jwt_audience, .leeway_s = 5,
-                           .algorithm = cfg->jwt_algorithm};
+                           .algorithm = cfg->jwt_algorithm, .max_ttl_s = cfg->jwt_max_ttl};
   if (!*cfg->jwt_algorithm || !strcmp(cfg->jwt_algorithm, "HS256")) {
     int rc = load_secret(cfg, keys->secret, sizeof keys->secret);
     jwt->secret = keys->secret;

@@ -38,12 +38,42 @@ static notif_t *state_of(const hd_app_t *app) {
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
-/* A link a page can put in an href: a path on this site or an http(s) URL, no control characters. */
-static bool link_ok(const char *s) {
-  if (s[0] != '/' && strncasecmp(s, "http://", 7) && strncasecmp(s, "https://", 8)) return false;
+/* True when host (len bytes) is named in the comma-separated list (case-insensitive). */
+static bool host_listed(const char *list, const char *host, size_t len) {
+  for (const char *p = list ? list : ""; *p;) {
+    size_t n = strcspn(p, ",");
+    const char *a = p, *b = p + n;
+    while (a < b && (*a == ' ' || *a == '\t')) a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+    if ((size_t)(b - a) == len && len && !strncasecmp(a, host, len)) return true;
+    p += n + (p[n] == ',');
+  }
+  return false;
+}
+
+/* A link a page can put in an href: a path on this site (`/…`, not `//host` nor `/\host`) or an
+ * http(s) URL whose host (without userinfo; port allowed) is on the --link-hosts list; no control
+ * characters, spaces or backslashes anywhere. */
+static bool link_ok(const char *s, const char *hosts) {
   for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-    if (*p < 0x20 || *p == 0x7f) return false;
-  return true;
+    if (*p <= 0x20 || *p == 0x7f || *p == '\\') return false;
+  if (s[0] == '/') return s[1] != '/';
+  const char *auth;
+  if (!strncasecmp(s, "http://", 7)) auth = s + 7;
+  else if (!strncasecmp(s, "https://", 8)) auth = s + 8;
+  else return false;
+  size_t n = strcspn(auth, "/?#");
+  if (memchr(auth, '@', n)) return false; /* userinfo: https://trusted@evil */
+  size_t host = n;
+  if (auth[0] != '[') { /* strip :port */
+    const char *colon = memchr(auth, ':', n);
+    if (colon) {
+      host = (size_t)(colon - auth);
+      for (const char *d = colon + 1; d < auth + n; d++)
+        if (*d < '0' || *d > '9') return false;
+    }
+  }
+  return host > 0 && host_listed(hosts, auth, host);
 }
 
 /* A positive integer id from a JSON integer or a string of digits; 0 when it is neither. */
@@ -157,8 +187,8 @@ static void send_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, vo
             hd_rest_text_field(body, "content", true, 0, HD_STORE_CONTENT_MAX, &in.content, msg, sizeof msg) &&
             hd_rest_text_field(body, "link", false, 0, HD_STORE_LINK_MAX, &in.link, msg, sizeof msg);
   if (ok && in.link && !*in.link) in.link = NULL; /* "" from an empty form field: no link */
-  if (ok && in.link && !link_ok(in.link)) {
-    snprintf(msg, sizeof msg, "`link` must be a path starting with / or an http(s) URL");
+  if (ok && in.link && !link_ok(in.link, n->app->srv->cfg->link_hosts)) {
+    snprintf(msg, sizeof msg, "`link` must be a site path (/..., not //...) or an http(s) URL on --link-hosts");
     ok = false;
   }
   if (ok && target && !json_is_null(target)) {

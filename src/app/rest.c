@@ -83,7 +83,11 @@ json_t *hd_rest_time_json(const hd_app_t *app, int64_t ms) {
   return json_string(buf);
 }
 
+/* Parses a whole decimal integer strictly: an optional '-' then digits only (no '+', no spaces,
+ * no trailing characters), within [min, max]. The one parser of integer query parameters and ids. */
 static bool parse_int(const char *text, int64_t min, int64_t max, int64_t *out) {
+  const char *d = text[0] == '-' ? text + 1 : text;
+  if (*d < '0' || *d > '9') return false;
   errno = 0;
   char *end;
   long long v = strtoll(text, &end, 10);
@@ -100,7 +104,8 @@ bool hd_rest_query_int(hd_http_exchange_t *ex, const hd_http_request_t *req, con
     *out = def;
     return true;
   }
-  if (parse_int(value, min, max, out)) return true;
+  /* a NUL decoded from %00, or a value cut short by the buffer, is not a number */
+  if ((size_t)n == strlen(value) && (size_t)n < sizeof value - 1 && parse_int(value, min, max, out)) return true;
   char msg[128];
   snprintf(msg, sizeof msg, "`%s` must be an integer in [%lld, %lld]", name, (long long)min, (long long)max);
   hd_http_respond_error(ex, 400, msg);

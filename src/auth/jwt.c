@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,16 @@ static jwt_alg_t algorithm_of(const char *name) {
 
 int hd_jwt_algorithm_valid(const char *algorithm) { return algorithm_of(algorithm) == JWT_ALG_INVAL ? HD_EINVAL : 0; }
 
+int hd_jwt_sub_valid(const char *sub) {
+  size_t n = sub ? strlen(sub) : 0;
+  if (!n || n > 127) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)sub[i];
+    if (c < 0x20 || c == 0x7f || c == '*' || c == '{' || c == '}' || c == ',') return 0;
+  }
+  return 1;
+}
+
 static int fail(const char **why, const char *reason, int code) {
   if (why) *why = reason;
   return code;
@@ -68,6 +79,13 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
     jwt_free(jwt);
     return fail(why, "token algorithm not allowed", HD_EFORBIDDEN);
   }
+  /* no extension is understood here, so a token naming any critical one is refused (RFC 7515 4.1.11) */
+  char *crit = jwt_get_headers_json(jwt, "crit");
+  if (crit) {
+    free(crit);
+    jwt_free(jwt);
+    return fail(why, "token crit header not supported", HD_EFORBIDDEN);
+  }
   char *grants = jwt_get_grants_json(jwt, NULL);
   jwt_free(jwt);
   json_t *claims = grants ? json_loads(grants, 0, NULL) : NULL;
@@ -80,9 +98,18 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
   json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
   json_t *iat = json_object_get(claims, "iat");
   rc = 0;
+  /* lifetime: from iat (or now, whichever is earlier) to exp */
+  int64_t from = json_is_number(iat) && json_number_value(iat) > 0 && json_number_value(iat) < (double)now
+                     ? (int64_t)json_number_value(iat)
+                     : now;
   if (claim_text(claims, "sub", out->sub, sizeof out->sub)) rc = fail(why, "token has no subject", HD_EINVAL);
-  else if (exp && !json_is_number(exp)) rc = fail(why, "token exp malformed", HD_EINVAL);
+  else if (!hd_jwt_sub_valid(out->sub)) rc = fail(why, "token subject has invalid characters", HD_EINVAL);
+  else if (exp && (!json_is_number(exp) || json_number_value(exp) < 0 || json_number_value(exp) > 1e15))
+    rc = fail(why, "token exp malformed", HD_EINVAL); /* also keeps the casts to int64_t defined */
+  else if (!exp && cfg->max_ttl_s > 0) rc = fail(why, "token has no exp", HD_EFORBIDDEN);
   else if (exp && (int64_t)json_number_value(exp) + cfg->leeway_s < now) rc = fail(why, "token expired", HD_ETIMEOUT);
+  else if (exp && cfg->max_ttl_s > 0 && (int64_t)json_number_value(exp) - from > cfg->max_ttl_s + cfg->leeway_s)
+    rc = fail(why, "token lifetime exceeds --jwt-max-ttl", HD_EFORBIDDEN);
   else if (nbf && (!json_is_number(nbf) || (int64_t)json_number_value(nbf) - cfg->leeway_s > now))
     rc = fail(why, "token not yet valid", HD_ETIMEOUT);
   else if (cfg->issuer && *cfg->issuer &&
@@ -94,7 +121,7 @@ int hd_jwt_verify(const hd_jwt_config_t *cfg, const char *token, hd_claims_t *ou
   if (!rc) {
     if (claim_text(claims, "role", out->role, sizeof out->role)) snprintf(out->role, sizeof out->role, "user");
     out->exp = exp ? (int64_t)json_number_value(exp) : 0;
-    out->iat = json_is_number(iat) ? (int64_t)json_number_value(iat) : 0;
+    out->iat = json_is_number(iat) && fabs(json_number_value(iat)) < 1e15 ? (int64_t)json_number_value(iat) : 0;
   }
   json_decref(claims);
   return rc;
@@ -104,7 +131,8 @@ int hd_jwt_sign(const hd_jwt_config_t *cfg, const char *sub, const char *role, i
   *out = NULL;
   jwt_alg_t alg = algorithm_of(cfg->algorithm);
   const char *key = alg == JWT_ALG_HS256 ? cfg->secret : cfg->private_key;
-  if (alg == JWT_ALG_INVAL || !key || !*key || !sub || !*sub || !role || ttl_s <= 0) return HD_EINVAL;
+  if (alg == JWT_ALG_INVAL || !key || !*key || !hd_jwt_sub_valid(sub) || !role || ttl_s <= 0) return HD_EINVAL;
+  if (cfg->max_ttl_s > 0 && ttl_s > cfg->max_ttl_s) ttl_s = cfg->max_ttl_s;
   int64_t now = (int64_t)time(NULL);
   json_t *claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "role", role, "iat", (json_int_t)now, "exp",
                              (json_int_t)(now + ttl_s));

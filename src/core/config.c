@@ -63,9 +63,9 @@ static const cfg_option_t options[] = {
     OPT("cors-origin", CFG_STR, cors_origin, "", 0, 0,
         "comma-separated origins allowed by CORS, or * (default: none)"),
     OPT("cors-credentials", CFG_BOOL, cors_credentials, "false", 0, 0,
-        "send Access-Control-Allow-Credentials: true to allowed origins"),
+        "send Access-Control-Allow-Credentials: true to origins named in --cors-origin (never to those allowed by *)"),
     OPT("ws-origins", CFG_STR, ws_origins, "", 0, 0,
-        "comma-separated Origin values allowed to open WebSockets (default: any)"),
+        "comma-separated Origin values allowed to open WebSockets and Engine.IO polling sessions (default: any)"),
     OPT("echo-endpoint", CFG_BOOL, echo_endpoint, "false", 0, 0,
         "serve the raw WebSocket echo endpoint /ws/echo (tests, benchmarks)"),
     OPT("jwt-secret", CFG_STR, jwt_secret, "", 0, 0,
@@ -77,6 +77,9 @@ static const cfg_option_t options[] = {
         "PEM file of the private key signing RS256/ES256 tokens (sign-in, herald token); optional"),
     OPT("jwt-issuer", CFG_STR, jwt_issuer, "", 0, 0, "when set, tokens must carry this `iss` (and minted ones do)"),
     OPT("jwt-audience", CFG_STR, jwt_audience, "", 0, 0, "when set, tokens must carry this `aud` (and minted ones do)"),
+    OPT("jwt-max-ttl", CFG_INT, jwt_max_ttl, "604800", 0, 315360000,
+        "longest token lifetime accepted, seconds (exp - iat, or exp - now): tokens without exp or living longer "
+        "are refused, minted ones are capped (0 = no cap)"),
     OPT("api-key", CFG_STR, api_key, "", 0, 0, "key for backend calls (X-API-Key header)"),
     OPT("redis-url", CFG_STR, redis_url, "", 0, 0,
         "redis://[[user]:password@]host[:port][/db] to join a cluster of Herald and socket.io nodes (empty = single node)"),
@@ -170,6 +173,8 @@ static const cfg_option_t options[] = {
     OPT("demo-users", CFG_BOOL, demo_users, "true", 0, 0,
         "on first start with no users, create admin/admin123 and user/user123 and say so"),
     OPT("token-ttl", CFG_INT, token_ttl, "86400", 60, 31536000, "seconds a token from /api/v4/auth/login is valid"),
+    OPT("link-hosts", CFG_STR, link_hosts, "", 0, 0,
+        "comma-separated hosts notification links may point to as http(s) URLs (default: none, site paths only)"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 

@@ -29,6 +29,7 @@ typedef struct {
   char *jwt_private_key;
   char *jwt_issuer;
   char *jwt_audience;
+  int64_t jwt_max_ttl;
   char *api_key;
   char *redis_url;
   char *redis_prefix;
@@ -78,6 +79,7 @@ typedef struct {
   int64_t login_max_failures;
   bool demo_users;
   int64_t token_ttl;
+  char *link_hosts;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

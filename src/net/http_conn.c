@@ -54,6 +54,18 @@ const char *hd_http_status_text(int status) {
   return "Unknown";
 }
 
+/* True when origin is named in list itself (a "*" entry does not count). */
+static bool origin_listed(const char *list, hd_slice_t origin) {
+  if (!list || !origin.ptr) return false;
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    hd_slice_t item = hd_slice_trim((hd_slice_t){p, n});
+    if (item.len == origin.len && item.len && !strncasecmp(item.ptr, origin.ptr, item.len)) return true;
+    p += n + (p[n] == ',');
+  }
+  return false;
+}
+
 bool hd_origin_allowed(const char *list, hd_slice_t origin) {
   if (!list || !origin.ptr) return false;
   for (const char *p = list; *p;) {
@@ -87,11 +99,18 @@ static const char *http_date(hd_server_t *s) {
   return s->date;
 }
 
-/* CORS response headers for an allowed Origin, appended to b. */
+/* CORS response headers for an allowed Origin, appended to b. An origin named in --cors-origin is
+ * reflected (with credentials when --cors-credentials); one allowed only by "*" gets
+ * `Access-Control-Allow-Origin: *` and never credentials, so no site (nor `null`) reads answers
+ * made with the user's cookies. */
 static void cors_headers(hd_conn_t *c, const hd_http_request_t *req, hd_sbuf_t *b) {
   const hd_config_t *cfg = hd_conn_server(c)->cfg;
   hd_slice_t origin = req ? hd_http_request_header(req, "Origin") : (hd_slice_t){0};
   if (!origin.ptr || !hd_origin_allowed(cfg->cors_origin, origin)) return;
+  if (!origin_listed(cfg->cors_origin, origin)) {
+    hd_sbuf_puts(b, "Access-Control-Allow-Origin: *\r\n");
+    return;
+  }
   hd_sbuf_puts(b, "Access-Control-Allow-Origin: ");
   hd_sbuf_append(b, origin.ptr, origin.len);
   hd_sbuf_puts(b, "\r\nVary: Origin\r\n");

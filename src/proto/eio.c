@@ -546,6 +546,11 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   else return eio_error(ex, ERR_TRANSPORT);
   if (query(req, "j", value, sizeof value) >= 0) return eio_error(ex, ERR_REQUEST); /* JSONP is not served */
   if (websocket && !req->upgrade) return eio_error(ex, ERR_REQUEST);
+  if (!websocket) { /* --ws-origins holds for polling as for the WebSocket upgrade (allowRequest) */
+    const char *origins = eio->srv->cfg->ws_origins;
+    hd_slice_t origin = hd_http_request_header(req, "Origin");
+    if (*origins && origin.ptr && !hd_origin_allowed(origins, origin)) return eio_error(ex, ERR_FORBIDDEN);
+  }
 
   char sid[64];
   if (query(req, "sid", sid, sizeof sid) < 0) return handshake(eio, ex, req, version, websocket);

@@ -57,7 +57,7 @@ typedef struct jconn {
 /* What the route handler learned before the upgrade, for on_open. */
 typedef struct {
   hd_jp_server_t *jp;
-  int error;          /* 0, E_AUTH or E_PROTOCOL */
+  int error;          /* 0, E_AUTH, E_PROTOCOL or E_INVALID (clientId) */
   const char *why;
   hd_claims_t claims;
   char client_id[72];
@@ -518,13 +518,22 @@ static void ws_closed(hd_conn_t *c, uint16_t code) {
   jconn_free(j);
 }
 
+/* True when a client-chosen clientId is 1-71 printable ASCII characters without spaces: it goes
+ * into the replacement key (sub 0x1f clientId) and the connect frame. */
+static bool client_id_valid(const char *s, size_t n) {
+  if (!n || n > 71) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
+  return true;
+}
+
 static int ws_open(hd_conn_t *c, void *udata) {
   pending_t *p = udata;
   hd_jp_server_t *jp = p->jp;
   hd_ws_set_udata(c, NULL);
   if (p->error) {
     send_error_conn(c, p->error, p->why, NULL);
-    hd_ws_close(c, p->error == E_AUTH ? HD_WS_CLOSE_POLICY : HD_WS_CLOSE_PROTOCOL, p->why);
+    hd_ws_close(c, p->error == E_PROTOCOL ? HD_WS_CLOSE_PROTOCOL : HD_WS_CLOSE_POLICY, p->why);
     free(p);
     return 0;
   }
@@ -555,9 +564,11 @@ static int ws_open(hd_conn_t *c, void *udata) {
   if (old) replace(old);
   if (jp->opt.clients) j->gen = hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub));
   hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
-  char d[160];
-  snprintf(d, sizeof d, "{\"clientId\":\"%s\",\"serverTime\":%lld}", j->client_id, (long long)hd_clock_wall_ms());
-  send_frame(j, "connect", d);
+  json_t *cd = json_pack("{s:s, s:I}", "clientId", j->client_id, "serverTime", (json_int_t)hd_clock_wall_ms());
+  char *d = cd ? json_dumps(cd, JSON_COMPACT) : NULL;
+  json_decref(cd);
+  if (d) send_frame(j, "connect", d);
+  free(d);
   const hd_jp_inbox_t *in = &jp->opt.inbox;
   if (in->take) { /* notifications that waited for this user; the client's frames wait until they
                    * are out, so every answer comes after the inbox */
@@ -632,9 +643,18 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   } else if (jp->opt.policy.authenticate(jp->opt.policy.auth_arg, token, &p->claims, &p->why)) {
     p->error = E_AUTH;
   }
-  if (hd_http_request_query(req, "clientId", p->client_id, sizeof p->client_id) <= 0 || !hd_topic_valid(p->client_id)) {
+  char cid[256];
+  int cn = hd_http_request_query(req, "clientId", cid, sizeof cid);
+  if (cn <= 0) { /* absent or empty: one is generated */
     p->client_id[0] = 'c';
     hd_id_random(p->client_id + 1, 15);
+  } else if (!client_id_valid(cid, (size_t)cn)) {
+    if (!p->error) {
+      p->error = E_INVALID;
+      p->why = "invalid clientId: 1-71 printable ASCII characters (0x21-0x7e)";
+    }
+  } else {
+    memcpy(p->client_id, cid, (size_t)cn + 1);
   }
   if (hd_ws_upgrade(ex, &handler, p)) free(p);
 }

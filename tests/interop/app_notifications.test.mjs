@@ -18,7 +18,7 @@ import { startHerald, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'app-notifications-secret-0123456789';
 const API_KEY = 'app-notifications-api-key-0123';
-const ARGS = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--demo-users', 'false'];
+const ARGS = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--demo-users', 'false', '--link-hosts', 'example.com'];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$/;
 
 // ---- helpers ----

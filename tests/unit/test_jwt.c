@@ -1,5 +1,6 @@
 /* Unit tests for JWT verification: valid tokens, every refusal (signature, alg none, algorithm
- * switch, expiry, nbf, iss, aud, malformed), integer subjects. */
+ * switch, expiry, nbf, iss, aud, malformed, crit header, missing exp or too long a lifetime under
+ * max_ttl_s, subjects with pattern or control characters), integer subjects. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -100,11 +101,67 @@ static void test_issuer_audience(void **state) {
                                                      "test-secret"), &c, NULL), 0);
 }
 
+static void test_crit_ttl_sub(void **state) {
+  hd_claims_t c;
+  const char *why = NULL;
+  char payload[256];
+  long now = (long)time(NULL);
+  snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"exp\":%ld}", now + 60);
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":true}", payload,
+                                                  "test-secret"), &c, &why), HD_EFORBIDDEN);
+  assert_string_equal(why, "token crit header not supported");
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\",\"crit\":[]}", payload, "test-secret"), &c, &why),
+                   HD_EFORBIDDEN);
+  /* max_ttl_s: exp required, exp - min(iat, now) at most the cap (plus leeway) */
+  hd_jwt_config_t capped = {.secret = "test-secret", .leeway_s = 5, .max_ttl_s = 3600};
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\"}", "test-secret"), &c, &why),
+                   HD_EFORBIDDEN);
+  assert_string_equal(why, "token has no exp");
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\"}", "test-secret"), &c, &why),
+                   0); /* no cap: no exp needed */
+  snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"exp\":%ld}", now + 7200);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), HD_EFORBIDDEN);
+  assert_string_equal(why, "token lifetime exceeds --jwt-max-ttl");
+  snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"iat\":%ld,\"exp\":%ld}", now - 3000, now + 1000);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), HD_EFORBIDDEN);
+  snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"iat\":%ld,\"exp\":%ld}", now + 5000, now + 7000);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), HD_EFORBIDDEN);
+  snprintf(payload, sizeof payload, "{\"sub\":\"1\",\"iat\":%ld,\"exp\":%ld}", now - 100, now + 3000);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), 0);
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\",\"exp\":1e300}", "test-secret"), &c, &why),
+                   HD_EINVAL);
+  assert_int_equal(hd_jwt_verify(&capped, make_token("{\"alg\":\"HS256\"}", "{\"sub\":\"1\",\"iat\":-1e300,\"exp\":1}", "test-secret"),
+                                 &c, &why), HD_ETIMEOUT);
+  char *token = NULL; /* minted tokens are capped, so they pass */
+  assert_int_equal(hd_jwt_sign(&capped, "1", "user", 86400, &token), 0);
+  assert_int_equal(hd_jwt_verify(&capped, token, &c, &why), 0);
+  assert_true(c.exp <= now + 3600 + 2);
+  free(token);
+  /* subjects: no pattern characters, no controls, bounded length */
+  const char *bad[] = {"*", "a*", "{sub}", "a}", "1,2", "a\\u0001b", "a\\u007f", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(payload, sizeof payload, "{\"sub\":\"%s\",\"exp\":%ld}", bad[i], now + 60);
+    assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), HD_EINVAL);
+  }
+  snprintf(payload, sizeof payload, "{\"sub\":\"user:7 \\u00e9\",\"exp\":%ld}", now + 60);
+  assert_int_equal(hd_jwt_verify(&cfg, make_token("{\"alg\":\"HS256\"}", payload, "test-secret"), &c, &why), 0);
+  assert_false(hd_jwt_sub_valid("a*"));
+  assert_false(hd_jwt_sub_valid(NULL));
+  char longsub[200];
+  memset(longsub, 'a', sizeof longsub - 1);
+  longsub[sizeof longsub - 1] = '\0';
+  assert_false(hd_jwt_sub_valid(longsub));
+  longsub[127] = '\0';
+  assert_true(hd_jwt_sub_valid(longsub));
+  assert_int_equal(hd_jwt_sign(&cfg, "a,b", "user", 60, &token), HD_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sign_and_verify),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_issuer_audience),
+      cmocka_unit_test(test_crit_ttl_sub),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
