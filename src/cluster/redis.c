@@ -221,13 +221,173 @@ static void on_pmessage(redisAsyncContext *c, void *reply, void *privdata) {
 
 static void poll_nodes(redis_t *r);
 
-/* Requests from other nodes: not answered yet (the subscription makes this node count); the
- * subscription's confirmation asks for the node count at once. */
+/* --- requests from other nodes (types 0, 2, 3, 4, 5 answered; 1, 6, 7 not yet) -------------- */
+
+#include <jansson.h>
+#include <time.h>
+
+/* The namespace of a request channel `<prefix>-request#<nsp>#`, NULL when none of ours. */
+static const char *request_nsp(redis_t *r, const char *ch, size_t len) {
+  size_t pl = strlen(r->prefix);
+  if (len < pl + 10 || memcmp(ch, r->prefix, pl) || memcmp(ch + pl, "-request#", 9)) return NULL;
+  for (uint32_t i = 0; i < r->nsp_count; i++) {
+    size_t nl = strlen(r->nsps[i]);
+    if (len == pl + 9 + nl + 1 && !memcmp(ch + pl + 9, r->nsps[i], nl) && ch[len - 1] == '#') return r->nsps[i];
+  }
+  return NULL;
+}
+
+#define REQ_ROOMS 64
+typedef struct {
+  char keys[REQ_ROOMS][300], ekeys[16][300];
+  const char *rk[REQ_ROOMS], *ek[16];
+  hd_hub_target_t to;
+} req_target_t;
+
+/* Fills t from opts {rooms, except} (missing or empty rooms = the whole namespace). 0 or HD_EINVAL. */
+static int req_target(const char *nsp, json_t *opts, req_target_t *t) {
+  json_t *rooms = json_object_get(opts, "rooms"), *except = json_object_get(opts, "except");
+  size_t nr = 0, ne = 0, i;
+  json_t *v;
+  if (json_is_array(rooms)) json_array_foreach(rooms, i, v) {
+      if (!json_is_string(v) || nr >= REQ_ROOMS) return HD_EINVAL;
+      if (hd_sio_room_key(nsp, json_string_value(v), t->keys[nr], sizeof t->keys[nr]) < 0) return HD_EINVAL;
+      t->rk[nr] = t->keys[nr], nr++;
+    }
+  if (json_is_array(except)) json_array_foreach(except, i, v) {
+      if (!json_is_string(v) || ne >= 16) return HD_EINVAL;
+      if (hd_sio_room_key(nsp, json_string_value(v), t->ekeys[ne], sizeof t->ekeys[ne]) < 0) return HD_EINVAL;
+      t->ek[ne] = t->ekeys[ne], ne++;
+    }
+  if (!nr) {
+    snprintf(t->keys[0], sizeof t->keys[0], "\x1e%s", nsp);
+    t->rk[nr++] = t->keys[0];
+  }
+  t->to = (hd_hub_target_t){nsp, t->rk, nr, t->ek, ne, 0};
+  return 0;
+}
+
+static void publish_response(redis_t *r, const char *nsp, json_t *resp) {
+  char *text = json_dumps(resp, JSON_COMPACT);
+  if (text && r->pub && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
+    hd_sbuf_t ch = {0};
+    hd_sbuf_printf(&ch, "%s-response#%s#", r->prefix, nsp);
+    redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, text, strlen(text));
+    hd_sbuf_free(&ch);
+  }
+  free(text);
+}
+
+typedef struct {
+  redis_t *r;
+  const char *nsp;
+  int type;
+  char *request_id;
+} fetch_req_t;
+
+/* This node's members gathered over its shards: answers SOCKETS (ids) or REMOTE_FETCH. */
+static void on_fetched(void *arg, const char *members_json, size_t count) {
+  fetch_req_t *f = arg;
+  json_t *members = json_loads(members_json, 0, NULL), *out = json_array(), *m;
+  size_t i;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  json_int_t now = (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  char when[64];
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+  if (json_is_array(members)) json_array_foreach(members, i, m) {
+      json_t *id = json_object_get(m, "id");
+      if (!json_is_string(id)) continue;
+      if (f->type == 0) {
+        json_array_append(out, id);
+        continue;
+      }
+      /* Herald keeps no handshake of a socket: the fields are there, mostly empty */
+      json_t *hs = json_pack("{s:{},s:s,s:s,s:b,s:b,s:I,s:s,s:{},s:{}}", "headers", "time", when, "address", "",
+                             "xdomain", 0, "secure", 0, "issued", now, "url", "", "query", "auth");
+      json_t *rooms = json_object_get(m, "rooms"), *data = json_object_get(m, "data");
+      json_array_append_new(out, json_pack("{s:O,s:o,s:O,s:O}", "id", id, "handshake", hs, "rooms",
+                                           rooms ? rooms : json_array(), "data", data ? data : json_object()));
+    }
+  json_decref(members);
+  (void)count;
+  publish_response(f->r, f->nsp, json_pack("{s:s,s:o}", "requestId", f->request_id, "sockets", out));
+  free(f->request_id);
+  free(f);
+}
+
+/* One JSON request from the request channel of nsp. */
+static void handle_request(redis_t *r, const char *nsp, const char *text, size_t len) {
+  json_t *req = json_loadb(text, len, 0, NULL);
+  if (!json_is_object(req)) goto done;
+  const char *uid = json_string_value(json_object_get(req, "uid"));
+  const char *rid = json_string_value(json_object_get(req, "requestId"));
+  json_t *opts = json_object_get(req, "opts");
+  int type = (int)json_integer_value(json_object_get(req, "type"));
+  if (uid && !strcmp(uid, r->uid) && type != 2 && type != 3 && type != 4) goto done; /* our own echo */
+  req_target_t *t = calloc(1, sizeof(*t));
+  if (!t) goto done;
+  switch (type) {
+  case 2:
+  case 3:
+  case 4:
+    if (!json_is_object(opts)) { /* legacy (sid): not applied, answered so the asker does not wait */
+      if (rid) publish_response(r, nsp, json_pack("{s:s}", "requestId", rid));
+      break;
+    }
+    if (req_target(nsp, opts, t)) break;
+    if (type == 4) {
+      r->local->ops->request(r->local, r->hub, HD_HUB_REQ_DISCONNECT, &t->to, NULL);
+      break;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(req, "rooms"), i, v) {
+      char key[300];
+      if (json_is_string(v) && hd_sio_room_key(nsp, json_string_value(v), key, sizeof key) >= 0)
+        r->local->ops->request(r->local, r->hub, type == 2 ? HD_HUB_REQ_JOIN : HD_HUB_REQ_LEAVE, &t->to, key);
+    }
+    break;
+  case 0:
+  case 5: {
+    if (!rid) break;
+    json_t *o = type == 5 ? opts : json_pack("{s:O}", "rooms", json_object_get(req, "rooms"));
+    int rc = req_target(nsp, o, t);
+    if (type == 0) json_decref(o);
+    if (rc) break;
+    fetch_req_t *f = malloc(sizeof(*f));
+    if (!f || !(f->request_id = strdup(rid))) {
+      free(f);
+      break;
+    }
+    f->r = r, f->nsp = nsp, f->type = type;
+    if (r->local->ops->fetch(r->local, r->hub, &t->to, on_fetched, f)) free(f->request_id), free(f);
+    break;
+  }
+  default:
+    HD_DEBUG("cluster", "request type not answered yet", "type=%d", type);
+  }
+  free(t);
+done:
+  json_decref(req);
+}
+
+/* The request channels: the subscription's confirmation asks for the node count at once; messages
+ * are requests (JSON; msgpack BROADCAST with acks is not answered yet). */
 static void on_request(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = privdata;
   redisReply *rep = reply;
-  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
-      !strcmp(rep->element[0]->str, "subscribe"))
-    poll_nodes(privdata);
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING)
+    return;
+  if (!strcmp(rep->element[0]->str, "subscribe")) poll_nodes(r);
+  else if (!strcmp(rep->element[0]->str, "message") && !r->stopping && r->hub &&
+           rep->element[1]->type == REDIS_REPLY_STRING && rep->element[2]->type == REDIS_REPLY_STRING &&
+           rep->element[2]->len && rep->element[2]->str[0] == '{') {
+    const char *nsp = request_nsp(r, rep->element[1]->str, rep->element[1]->len);
+    if (nsp) handle_request(r, nsp, rep->element[2]->str, rep->element[2]->len);
+  }
 }
 
 /* --- connections ----------------------------------------------------------------------------- */

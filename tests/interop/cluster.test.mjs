@@ -190,4 +190,52 @@ describe('cluster over Redis (Herald + Node.js socket.io + emitter)', { skip: !R
     for (const s of seen) await received(s, 'sentinel');
     assert.deepEqual(seen.map((s) => s.filter((e) => e[0] === 'fan').length), many.map(() => 1));
   });
+  test('io.in(room).fetchSockets() on the Node node lists Herald sockets (id, rooms, handshake) of every shard', T, async () => {
+    const room = `f-${crypto.randomBytes(3).toString('hex')}`;
+    const hs = [await client(h1.url('')), await client(h1.url('')), await client(h2.url(''))];
+    const n = await client(node.url);
+    for (const s of [...hs, n]) assert.deepEqual(await s.timeout(WAIT).emitWithAck('join', room), { ok: true });
+    const found = await node.io.in(room).fetchSockets();
+    assert.deepEqual(found.map((s) => s.id).sort(), [...hs, n].map((s) => s.id).sort());
+    const one = found.find((s) => s.id === hs[2].id);
+    assert.ok(one.rooms.has(room));
+    assert.equal(typeof one.handshake.issued, 'number');
+    const all = await node.io.fetchSockets();
+    for (const s of [...hs, n]) assert.ok(all.some((f) => f.id === s.id), `${s.id} in io.fetchSockets()`);
+  });
+
+  test('io.socketsJoin / io.in(room).socketsLeave / io.in(room).disconnectSockets() from the Node node reach Herald sockets', T, async () => {
+    const tag = crypto.randomBytes(3).toString('hex');
+    const a = await client(h1.url('')), b = await client(h2.url(''));
+    for (const s of [a, b]) assert.deepEqual(await s.timeout(WAIT).emitWithAck('join', `src-${tag}`), { ok: true });
+    node.io.in(`src-${tag}`).socketsJoin(`dst-${tag}`);
+    const end = Date.now() + WAIT;
+    let ids = [];
+    while (Date.now() < end && ids.length < 2) { ids = (await node.io.in(`dst-${tag}`).fetchSockets()).map((s) => s.id); await sleep(20); }
+    assert.deepEqual(ids.sort(), [a.id, b.id].sort());
+    node.io.in(`src-${tag}`).except(`nope-${tag}`).socketsLeave(`dst-${tag}`);
+    while (Date.now() < end && ids.length) { ids = (await node.io.in(`dst-${tag}`).fetchSockets()).map((s) => s.id); await sleep(20); }
+    assert.deepEqual(ids, []);
+    const gone = [once(a, 'disconnect'), once(b, 'disconnect')];
+    node.io.in(`src-${tag}`).disconnectSockets();
+    await Promise.all(gone);
+  });
+
+  test("the emitter's socketsJoin / socketsLeave / disconnectSockets reach Herald sockets", T, async () => {
+    const tag = crypto.randomBytes(3).toString('hex');
+    const a = await client(h1.url('')), b = await client(h2.url(''));
+    assert.deepEqual(await a.timeout(WAIT).emitWithAck('join', `src-${tag}`), { ok: true });
+    emitter.in(`src-${tag}`).socketsJoin(`dst-${tag}`);
+    const end = Date.now() + WAIT;
+    let ids = [];
+    while (Date.now() < end && ids.length < 1) { ids = (await node.io.in(`dst-${tag}`).fetchSockets()).map((s) => s.id); await sleep(20); }
+    assert.deepEqual(ids, [a.id]);
+    emitter.in(`src-${tag}`).socketsLeave(`dst-${tag}`);
+    while (Date.now() < end && ids.length) { ids = (await node.io.in(`dst-${tag}`).fetchSockets()).map((s) => s.id); await sleep(20); }
+    assert.deepEqual(ids, []);
+    const gone = once(a, 'disconnect');
+    emitter.in(`src-${tag}`).disconnectSockets();
+    await gone;
+    assert.ok(b.connected);
+  });
 });
