@@ -44,6 +44,8 @@ typedef struct {
   uint32_t connected;          /* atomic: both connections up */
   uint32_t nodes;              /* atomic: PUBSUB NUMSUB of the request channel of "/" */
   uint32_t stopped;            /* atomic: posts refused */
+  struct cfetch *fetches;      /* cluster fetches waiting for answers (shard 0's thread) */
+  uint64_t next_request;
 } redis_t;
 
 /* --- URL ------------------------------------------------------------------------------------- */
@@ -267,8 +269,10 @@ static int req_target(const char *nsp, json_t *opts, req_target_t *t) {
   return 0;
 }
 
+/* Publishes resp (stolen) on nsp's shared response channel. */
 static void publish_response(redis_t *r, const char *nsp, json_t *resp) {
-  char *text = json_dumps(resp, JSON_COMPACT);
+  char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+  json_decref(resp);
   if (text && r->pub && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
     hd_sbuf_t ch = {0};
     hd_sbuf_printf(&ch, "%s-response#%s#", r->prefix, nsp);
@@ -308,8 +312,9 @@ static void on_fetched(void *arg, const char *members_json, size_t count) {
       json_t *hs = json_pack("{s:{},s:s,s:s,s:b,s:b,s:I,s:s,s:{},s:{}}", "headers", "time", when, "address", "",
                              "xdomain", 0, "secure", 0, "issued", now, "url", "", "query", "auth");
       json_t *rooms = json_object_get(m, "rooms"), *data = json_object_get(m, "data");
-      json_array_append_new(out, json_pack("{s:O,s:o,s:O,s:O}", "id", id, "handshake", hs, "rooms",
-                                           rooms ? rooms : json_array(), "data", data ? data : json_object()));
+      json_array_append_new(out, json_pack("{s:O,s:o,s:o,s:o}", "id", id, "handshake", hs, "rooms",
+                                           rooms ? json_incref(rooms) : json_array(), "data",
+                                           data ? json_incref(data) : json_object()));
     }
   json_decref(members);
   (void)count;
@@ -388,6 +393,249 @@ static void on_request(redisAsyncContext *c, void *reply, void *privdata) {
     const char *nsp = request_nsp(r, rep->element[1]->str, rep->element[1]->len);
     if (nsp) handle_request(r, nsp, rep->element[2]->str, rep->element[2]->len);
   }
+}
+
+static uint32_t server_count(hd_adapter_t *a);
+
+/* --- this node's requests to the cluster ------------------------------------------------------ */
+
+#define REQUEST_TIMEOUT_MS 5000
+
+/* The application room name of a hub room key in nsp; NULL for the namespace's all-room. */
+static const char *key_name(const char *nsp, const char *key) {
+  if (key[0] == '\x1e') return NULL;
+  if (!nsp || !strcmp(nsp, "/")) return key;
+  const char *sep = strchr(key, '\x1f');
+  return sep ? sep + 1 : key;
+}
+
+/* {rooms, except} of to, by application names. */
+static json_t *opts_of(const hd_hub_target_t *to) {
+  json_t *rooms = json_array(), *except = json_array();
+  for (size_t i = 0; i < to->room_count; i++) {
+    const char *n = key_name(to->nsp, to->rooms[i]);
+    if (!n) { /* the whole namespace */
+      json_array_clear(rooms);
+      break;
+    }
+    json_array_append_new(rooms, json_string(n));
+  }
+  for (size_t i = 0; i < to->except_count; i++) {
+    const char *n = key_name(to->nsp, to->except[i]);
+    if (n) json_array_append_new(except, json_string(n));
+  }
+  return json_pack("{s:o,s:o}", "rooms", rooms, "except", except);
+}
+
+typedef struct {
+  redis_t *r;
+  char *nsp;
+  char *text;
+} out_request_t;
+
+static void run_out_request(void *arg, bool cancelled) {
+  out_request_t *o = arg;
+  redis_t *r = o->r;
+  if (!cancelled && !r->stopping && r->pub && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
+    hd_sbuf_t ch = {0};
+    hd_sbuf_printf(&ch, "%s-request#%s#", r->prefix, o->nsp);
+    redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, o->text, strlen(o->text));
+    hd_sbuf_free(&ch);
+  }
+  free(o->nsp);
+  free(o->text);
+  free(o);
+}
+
+/* Posts req (stolen) for publishing on nsp's request channel from shard 0. 0 or HD_E*. */
+static int post_request(redis_t *r, const char *nsp, json_t *req) {
+  out_request_t *o = malloc(sizeof(*o));
+  char *text = json_dumps(req, JSON_COMPACT);
+  json_decref(req);
+  if (!o || !text || !(o->nsp = strdup(nsp ? nsp : "/"))) {
+    free(o);
+    free(text);
+    return HD_ENOMEM;
+  }
+  o->r = r, o->text = text;
+  if (hd_mailbox_post(r->mailbox, run_out_request, o)) {
+    run_out_request(o, true);
+    return HD_ECLOSED;
+  }
+  return 0;
+}
+
+static bool cluster_up(redis_t *r) {
+  return __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
+}
+
+/* Join/leave/disconnect: published only; every node, this one too, applies it when the request comes
+ * back on the request channel (as the adapter does). Without Redis: this node only. */
+static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
+  redis_t *r = (redis_t *)a;
+  if (!cluster_up(r) || (to->flags & HD_MSG_LOCAL)) return r->local->ops->request(r->local, from, req, to, room);
+  json_t *j = json_pack("{s:s,s:i,s:o}", "uid", r->uid, "type", req == HD_HUB_REQ_JOIN ? 2 : req == HD_HUB_REQ_LEAVE ? 3 : 4,
+                        "opts", opts_of(to));
+  if (!j) return HD_ENOMEM;
+  if (req == HD_HUB_REQ_DISCONNECT) json_object_set_new(j, "close", json_false());
+  else {
+    const char *n = room ? key_name(to->nsp, room) : NULL;
+    if (!n) {
+      json_decref(j);
+      return HD_EINVAL;
+    }
+    json_object_set_new(j, "rooms", json_pack("[s]", n));
+  }
+  return post_request(r, to->nsp, j);
+}
+
+/* A fetch across the cluster: this node's part first, then the other nodes' answers. */
+typedef struct cfetch {
+  struct cfetch *next;
+  redis_t *r;
+  hd_hub_t *from;
+  hd_hub_fetch_fn fn;
+  void *arg;
+  char *nsp;
+  char request_id[32];
+  json_t *request;   /* published by shard 0 */
+  json_t *sockets;   /* gathered descriptions */
+  uint32_t expected, got;
+  uv_timer_t timer;
+} cfetch_t;
+
+static void cfetch_free(uv_handle_t *h) {
+  cfetch_t *f = h->data;
+  json_decref(f->sockets);
+  json_decref(f->request);
+  free(f->nsp);
+  free(f);
+}
+
+static void run_cfetch_back(void *arg, bool cancelled) {
+  cfetch_t *f = arg;
+  char *text = json_dumps(f->sockets, JSON_COMPACT);
+  f->fn(f->arg, text ? text : "[]", text ? json_array_size(f->sockets) : 0);
+  free(text);
+  json_decref(f->sockets);
+  json_decref(f->request);
+  free(f->nsp);
+  free(f);
+}
+
+/* Shard 0: hands f's sockets back to the asking shard. */
+static void cfetch_done(cfetch_t *f, bool armed) {
+  redis_t *r = f->r;
+  for (cfetch_t **pp = &r->fetches; *pp; pp = &(*pp)->next)
+    if (*pp == f) {
+      *pp = f->next;
+      break;
+    }
+  cfetch_t *back = malloc(sizeof(*back));
+  if (back) {
+    *back = *f;
+    f->sockets = NULL, f->request = NULL, f->nsp = NULL;
+    if (back->from == r->hub) run_cfetch_back(back, false);
+    else if (hd_mailbox_post(hd_hub_mailbox(back->from), run_cfetch_back, back)) /* shutting down: dropped */
+      json_decref(back->sockets), json_decref(back->request), free(back->nsp), free(back);
+  }
+  if (armed) {
+    uv_timer_stop(&f->timer);
+    uv_close((uv_handle_t *)&f->timer, cfetch_free);
+  } else {
+    json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
+  }
+}
+
+static void on_cfetch_timeout(uv_timer_t *t) {
+  cfetch_t *f = t->data;
+  HD_DEBUG("cluster", "fetch timed out", "requestId=%s answers=%u of %u", f->request_id, f->got, f->expected);
+  cfetch_done(f, true);
+}
+
+/* Shard 0: publishes the request and waits for the answers. */
+static void run_cfetch(void *arg, bool cancelled) {
+  cfetch_t *f = arg;
+  redis_t *r = f->r;
+  uint32_t n = server_count(&r->base);
+  if (cancelled || r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) || n <= 1) {
+    if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
+      json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
+      return;
+    }
+    f->next = r->fetches, r->fetches = f;
+    cfetch_done(f, false);
+    return;
+  }
+  f->expected = n - 1;
+  f->next = r->fetches, r->fetches = f;
+  char *text = json_dumps(f->request, JSON_COMPACT);
+  hd_sbuf_t ch = {0};
+  hd_sbuf_printf(&ch, "%s-request#%s#", r->prefix, f->nsp);
+  if (text) redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, text, strlen(text));
+  hd_sbuf_free(&ch);
+  free(text);
+  uv_timer_init(r->loop, &f->timer);
+  f->timer.data = f;
+  uv_timer_start(&f->timer, on_cfetch_timeout, REQUEST_TIMEOUT_MS, 0);
+}
+
+/* The asking shard: this node's part, then on to shard 0 for the rest. */
+static void on_local_part(void *arg, const char *members_json, size_t count) {
+  cfetch_t *f = arg;
+  f->sockets = json_loads(members_json, 0, NULL);
+  if (!json_is_array(f->sockets)) json_decref(f->sockets), f->sockets = json_array();
+  if (hd_mailbox_post(f->r->mailbox, run_cfetch, f)) {
+    char *text = json_dumps(f->sockets, JSON_COMPACT);
+    f->fn(f->arg, text ? text : "[]", text ? json_array_size(f->sockets) : 0);
+    free(text);
+    json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
+  }
+}
+
+static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  redis_t *r = (redis_t *)a;
+  if (!cluster_up(r) || (to->flags & HD_MSG_LOCAL) || server_count(a) <= 1)
+    return r->local->ops->fetch(r->local, from, to, fn, arg);
+  cfetch_t *f = calloc(1, sizeof(*f));
+  if (!f || !(f->nsp = strdup(to->nsp ? to->nsp : "/"))) {
+    free(f);
+    return HD_ENOMEM;
+  }
+  *f = (cfetch_t){.r = r, .from = from, .fn = fn, .arg = arg, .nsp = f->nsp};
+  snprintf(f->request_id, sizeof f->request_id, "%s%llu", r->uid,
+           (unsigned long long)__atomic_add_fetch(&r->next_request, 1, __ATOMIC_RELAXED));
+  f->request = json_pack("{s:s,s:s,s:i,s:o}", "uid", r->uid, "requestId", f->request_id, "type", 5, "opts", opts_of(to));
+  int rc = f->request ? r->local->ops->fetch(r->local, from, to, on_local_part, f) : HD_ENOMEM;
+  if (rc) json_decref(f->request), free(f->nsp), free(f);
+  return rc;
+}
+
+/* The response channels: answers to this node's fetches. */
+static void on_response(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = privdata;
+  redisReply *rep = reply;
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
+      strcmp(rep->element[0]->str, "message") || rep->element[2]->type != REDIS_REPLY_STRING ||
+      !rep->element[2]->len || rep->element[2]->str[0] != '{' || !r->fetches)
+    return;
+  json_t *j = json_loadb(rep->element[2]->str, rep->element[2]->len, 0, NULL);
+  const char *rid = json_string_value(json_object_get(j, "requestId"));
+  cfetch_t *f = r->fetches;
+  while (f && rid && strcmp(f->request_id, rid)) f = f->next;
+  json_t *sockets = json_object_get(j, "sockets");
+  if (f && json_is_array(sockets)) {
+    size_t i;
+    json_t *s;
+    json_array_foreach(sockets, i, s) {
+      if (!json_is_object(s)) continue;
+      json_t *d = json_pack("{s:O?,s:s,s:O?,s:O?}", "id", json_object_get(s, "id"), "nsp", f->nsp, "rooms",
+                            json_object_get(s, "rooms"), "data", json_object_get(s, "data"));
+      if (d) json_array_append_new(f->sockets, d);
+    }
+    if (++f->got >= f->expected) cfetch_done(f, true);
+  }
+  json_decref(j);
 }
 
 /* --- connections ----------------------------------------------------------------------------- */
@@ -502,6 +750,10 @@ static void connect_now(redis_t *r) {
     if (pat.ptr && req.ptr) {
       redisAsyncCommand(r->sub, on_pmessage, r, "PSUBSCRIBE %b", pat.ptr, pat.len);
       redisAsyncCommand(r->sub, on_request, r, "SUBSCRIBE %b", req.ptr, req.len);
+      hd_sbuf_t resp = {0};
+      hd_sbuf_printf(&resp, "%s-response#%s#", r->prefix, r->nsps[i]);
+      redisAsyncCommand(r->sub, on_response, r, "SUBSCRIBE %b", resp.ptr, resp.len);
+      hd_sbuf_free(&resp);
     }
     hd_sbuf_free(&pat);
     hd_sbuf_free(&req);
@@ -564,6 +816,7 @@ void hd_redis_adapter_stop(hd_adapter_t *a) {
   if (r->resolving) uv_cancel((uv_req_t *)&r->gai);
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, NULL);
+  while (r->fetches) cfetch_done(r->fetches, true); /* with the answers so far */
   drop(&r->pub);
   drop(&r->sub);
   HD_INFO("cluster", "left the cluster", "redis=%s:%d", r->url.host, r->url.port);
@@ -574,16 +827,6 @@ void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub) { ((redis_t *)a)->
 const char *hd_redis_adapter_uid(const hd_adapter_t *a) { return ((const redis_t *)a)->uid; }
 
 /* --- the rest of the adapter ----------------------------------------------------------------- */
-
-static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
-  redis_t *r = (redis_t *)a;
-  return r->local->ops->request(r->local, from, req, to, room);
-}
-
-static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
-  redis_t *r = (redis_t *)a;
-  return r->local->ops->fetch(r->local, from, to, fn, arg);
-}
 
 static uint32_t server_count(hd_adapter_t *a) {
   uint32_t n = __atomic_load_n(&((redis_t *)a)->nodes, __ATOMIC_ACQUIRE);

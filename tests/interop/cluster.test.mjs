@@ -238,4 +238,27 @@ describe('cluster over Redis (Herald + Node.js socket.io + emitter)', { skip: !R
     await gone;
     assert.ok(b.connected);
   });
+  test('from Herald (sockets-join / fetch-sockets / sockets-leave / disconnect-sockets): the Node node and the other Herald node are reached', T, async () => {
+    const tag = crypto.randomBytes(3).toString('hex');
+    const asker = await client(h1.url(''));
+    const n = await client(node.url), b = await client(h2.url('')), a2 = await client(h1.url(''));
+    for (const s of [n, b, a2]) assert.deepEqual(await s.timeout(WAIT).emitWithAck('join', `src-${tag}`), { ok: true });
+    const ids = async (room) => (await asker.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [room] })).map((d) => d.id).sort();
+    assert.deepEqual(await ids(`src-${tag}`), [n.id, b.id, a2.id].sort());
+    const fetched = await asker.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [`src-${tag}`] });
+    assert.ok(fetched.find((d) => d.id === n.id).rooms.includes(`src-${tag}`));
+    assert.deepEqual(await asker.timeout(WAIT).emitWithAck('sockets-join', { rooms: [`src-${tag}`], except: [], room: `dst-${tag}` }), { ok: true });
+    const end = Date.now() + WAIT;
+    let got = [];
+    while (Date.now() < end && got.length < 3) { got = await ids(`dst-${tag}`); await sleep(20); }
+    assert.deepEqual(got, [n.id, b.id, a2.id].sort());
+    assert.deepEqual((await node.io.in(`dst-${tag}`).fetchSockets()).map((s) => s.id).sort(), got);
+    assert.deepEqual(await asker.timeout(WAIT).emitWithAck('sockets-leave', { rooms: [`dst-${tag}`], room: `dst-${tag}` }), { ok: true });
+    while (Date.now() < end && got.length) { got = await ids(`dst-${tag}`); await sleep(20); }
+    assert.deepEqual(got, []);
+    const gone = [n, b, a2].map((s) => once(s, 'disconnect'));
+    assert.deepEqual(await asker.timeout(WAIT).emitWithAck('disconnect-sockets', { rooms: [`src-${tag}`] }), { ok: true });
+    await Promise.all(gone);
+    assert.ok(asker.connected);
+  });
 });
