@@ -70,7 +70,10 @@ test('herald-client.js in Chromium: 5 messages, server restart on the same port,
   const webRoot = mkdtempSync(join(tmpdir(), 'herald-e2e-web-'));
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-e2e-data-'));
   const profile = mkdtempSync(join(tmpdir(), 'herald-e2e-chromium-'));
-  writeFileSync(join(webRoot, 'news.html'), PAGE);
+  // the server's Content-Security-Policy allows no inline script: the page's script is a file of its own
+  const inline = /<script>([\s\S]*?)<\/script>/.exec(PAGE);
+  writeFileSync(join(webRoot, 'news.html'), PAGE.replace(inline[0], '<script src="/news.js"></script>'));
+  writeFileSync(join(webRoot, 'news.js'), inline[1]);
   const args = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--js-client-dir', join(ROOT, 'clients', 'js'),
     '--topic-subscribe-user', 'user:{sub},news'];
   let srv = null, context = null;

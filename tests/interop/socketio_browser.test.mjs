@@ -71,7 +71,10 @@ describe('socket.io-client in Chromium', { skip, timeout: 50000 }, () => {
   before(async () => {
     webRoot = mkdtempSync(join(tmpdir(), 'herald-web-'));
     profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
-    writeFileSync(join(webRoot, 'sio.html'), PAGE);
+    // the server's Content-Security-Policy allows no inline script: the page's script is a file of its own
+    const inline = /<script>([\s\S]*?)<\/script>/.exec(PAGE);
+    writeFileSync(join(webRoot, 'sio.html'), PAGE.replace(inline[0], '<script src="/sio.js"></script>'));
+    writeFileSync(join(webRoot, 'sio.js'), inline[1]);
     srv = await startHerald(['--test-handlers', '--socketio-client-dir', join(ROOT, 'node_modules', 'socket.io-client', 'dist')], { webRoot });
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
