@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -300,6 +301,13 @@ static void conn_flush(hd_conn_t *c) {
 static void on_close(uv_handle_t *h) { hd_conn_release((hd_conn_t *)h); }
 
 /* Unlinks the conn from the server and closes the handle; memory goes with the last reference. */
+size_t hd_conn_unread_bytes(const hd_conn_t *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (c->closing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) || ioctl(fd, FIONREAD, &n) < 0 || n < 0) return 0;
+  return (size_t)n;
+}
+
 int hd_conn_take_fd(hd_conn_t *c) {
   uv_os_fd_t fd;
   int copy = c->closing || uv_fileno((uv_handle_t *)&c->tcp, &fd) ? -1 : dup(fd);

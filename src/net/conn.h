@@ -87,6 +87,8 @@ void hd_conn_abort(hd_conn_t *c);
  * owns, and closes the conn without sending anything; queued data is dropped. HD_EIO when the
  * descriptor cannot be duplicated (the conn is closed then too). */
 int hd_conn_take_fd(hd_conn_t *c);
+/* Bytes received by the kernel and not read yet (0 when unknown). */
+size_t hd_conn_unread_bytes(const hd_conn_t *c);
 /* Starts or stops reading from the socket. */
 void hd_conn_set_reading(hd_conn_t *c, bool on);
 /* Holds the conn across an async operation (its memory outlives the socket until released). */

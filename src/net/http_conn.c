@@ -26,6 +26,7 @@ typedef struct hd_http_conn {
   bool close_after;  /* close once the current response is written */
   bool eof;          /* the client half-closed: close once buffered requests are answered */
   uint32_t handoff;  /* 1 + the shard this connection moves to with its current request, or 0 */
+  uint32_t requests; /* dispatched on this connection (0: a new one, its first request may be coming) */
 } hd_http_conn_t;
 
 const char *hd_http_status_text(int status) {
@@ -232,6 +233,7 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
   ex->req = req;
   ex->head_only = req->method == HTTP_HEAD;
   h->busy = true;
+  h->requests++;
   bool websocket = req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr;
   if ((hd_conn_is_over_limit(c) || hd_conn_server(c)->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
     hd_http_respond_error(ex, 503, hd_conn_is_over_limit(c) ? "server full: too many connections" : "server shutting down");
@@ -357,20 +359,25 @@ static void keep_rest(hd_conn_t *c, const char *data, size_t len, size_t used) {
 
 static void on_drain(hd_conn_t *c);
 
-static void on_data(hd_conn_t *c, char *data, size_t len) {
+/* The HTTP state of a connection, created with its first bytes; NULL when out of memory (c aborted). */
+static hd_http_conn_t *http_state(hd_conn_t *c) {
   hd_http_conn_t *h = hd_conn_udata(c);
-  if (!h) {
-    h = calloc(1, sizeof(*h));
-    if (!h) {
-      hd_conn_abort(c);
-      return;
-    }
-    hd_conn_set_handler(c, &hd_http_conn_handler, h);
-    const hd_config_t *cfg = hd_conn_server(c)->cfg;
-    hd_http_limits_t limits = {(size_t)cfg->max_request_line, (size_t)cfg->max_header_size,
-                               (size_t)cfg->max_header_count, (size_t)cfg->max_body_size};
-    hd_http_parser_init(&h->parser, &limits);
+  if (h) return h;
+  if (!(h = calloc(1, sizeof(*h)))) {
+    hd_conn_abort(c);
+    return NULL;
   }
+  hd_conn_set_handler(c, &hd_http_conn_handler, h);
+  const hd_config_t *cfg = hd_conn_server(c)->cfg;
+  hd_http_limits_t limits = {(size_t)cfg->max_request_line, (size_t)cfg->max_header_size,
+                             (size_t)cfg->max_header_count, (size_t)cfg->max_body_size};
+  hd_http_parser_init(&h->parser, &limits);
+  return h;
+}
+
+static void on_data(hd_conn_t *c, char *data, size_t len) {
+  hd_http_conn_t *h = http_state(c);
+  if (!h) return;
   if (h->in.len) { /* older bytes first */
     if (hd_sbuf_append(&h->in, data, len)) {
       hd_conn_abort(c);
@@ -450,10 +457,12 @@ static void on_eof(hd_conn_t *c, int err) {
   else hd_conn_end(c);
 }
 
-/* Stops an idle keep-alive connection at shutdown; busy ones close after their response. */
+/* Stops an idle connection at shutdown; busy ones, and new ones whose first bytes have arrived but
+ * were not read yet (accepted just before the stop), close after their response. */
 static void on_shutdown(hd_conn_t *c) {
   hd_http_conn_t *h = hd_conn_udata(c);
-  if (!h || (!h->busy && !hd_http_parser_started(&h->parser))) hd_conn_end(c);
+  if (!h && hd_conn_unread_bytes(c) > 0 && !(h = http_state(c))) return;
+  if (!h || (!h->busy && !hd_http_parser_started(&h->parser) && h->requests)) hd_conn_end(c);
   else h->close_after = true;
 }
 
