@@ -15,19 +15,40 @@
 
 #define DRAIN_THRESHOLD (256 * 1024) /* stop reading pipelined requests above this many unsent bytes */
 #define INLINE_BODY_MAX (16 * 1024)  /* bodies up to this size share the header buffer */
+#define PIPELINE_MAX 32              /* requests of one connection being answered at once */
+#define PIPELINE_BYTES (256 * 1024)  /* ... and their request and buffered response bytes */
 
-typedef struct hd_http_conn {
+typedef struct hd_http_conn hd_http_conn_t;
+
+/* One request of a connection being answered: its own copy of the request (the parser moves on to
+ * the next one), and its response while an earlier request of the connection is still unanswered
+ * (responses leave in request order). */
+typedef struct exchange {
+  hd_http_exchange_t ex;   /* first: handlers see only this */
+  hd_http_request_t req;
+  struct exchange *next;
+  hd_http_conn_t *h;       /* NULL once orphaned: the connection closed while it was deferred */
+  hd_buf_t *head, *body;   /* the response, held until it is this exchange's turn */
+  size_t bytes;            /* request + held response bytes, counted in h->queued_bytes */
+  bool close;              /* its response ends the connection */
+  bool in_handler;         /* its route handler is running: freed by dispatch, not by others */
+} exchange_t;
+
+struct hd_http_conn {
   hd_http_parser_t parser;
-  hd_http_exchange_t ex;
-  hd_sbuf_t in;      /* received bytes not parsed yet (while busy or held back) */
-  bool busy;         /* a request is being answered */
-  bool held;         /* processing paused until the write queue drains */
-  bool orphaned;     /* the connection closed while an exchange was deferred */
-  bool close_after;  /* close once the current response is written */
-  bool eof;          /* the client half-closed: close once buffered requests are answered */
-  uint32_t handoff;  /* 1 + the shard this connection moves to with its current request, or 0 */
-  uint32_t requests; /* dispatched on this connection (0: a new one, its first request may be coming) */
-} hd_http_conn_t;
+  hd_sbuf_t in;        /* received bytes not parsed yet (while busy or held back) */
+  exchange_t *first, *last; /* requests being answered, oldest first */
+  uint32_t count;      /* ... how many */
+  size_t queued_bytes; /* ... their bytes */
+  bool held;           /* processing paused until the write queue drains */
+  bool close_after;    /* no new request: close once the queued responses are written */
+  bool eof;            /* the client half-closed: close once buffered requests are answered */
+  bool upgrade_waits;  /* an upgrade request waits in `in` until the earlier ones are answered */
+  uint32_t handoff;    /* 1 + the shard this connection moves to with its current request, or 0 */
+  uint32_t requests;   /* dispatched on this connection (0: a new one, its first request may be coming) */
+};
+
+static exchange_t *exchange_of(const hd_http_exchange_t *ex) { return (exchange_t *)ex; }
 
 const char *hd_http_status_text(int status) {
   switch (status) {
@@ -118,27 +139,68 @@ static void cors_headers(hd_conn_t *c, const hd_http_request_t *req, hd_sbuf_t *
   if (cfg->cors_credentials) hd_sbuf_puts(b, "Access-Control-Allow-Credentials: true\r\n");
 }
 
-static void request_done(hd_conn_t *c, bool resume);
+static void on_drain(hd_conn_t *c);
+
+static void exchange_free(exchange_t *x) {
+  hd_buf_unref(x->head);
+  hd_buf_unref(x->body);
+  hd_http_request_free(&x->req);
+  free(x);
+}
+
+/* Removes the oldest exchange of h and frees it unless its handler is still running. */
+static void exchange_pop(hd_http_conn_t *h) {
+  exchange_t *x = h->first;
+  h->first = x->next;
+  if (!h->first) h->last = NULL;
+  h->count--;
+  h->queued_bytes -= x->bytes;
+  if (x->in_handler) x->h = NULL; /* dispatch frees it */
+  else exchange_free(x);
+}
+
+/* Writes the answered exchanges at the head of the queue, in order. False when c is ending. */
+static bool flush_answers(hd_conn_t *c, hd_http_conn_t *h) {
+  while (h->first && h->first->ex.responded && !h->first->ex.deferred) {
+    exchange_t *x = h->first;
+    /* HTTP output is bounded by DRAIN_THRESHOLD; a body is written whole, or not at all */
+    int rc = x->head ? hd_conn_write_force(c, x->head) : 0;
+    if (!rc && x->body) rc = hd_conn_write_force(c, x->body);
+    bool close = x->close || (h->close_after && x == h->last);
+    exchange_pop(h);
+    if (rc) {
+      hd_conn_abort(c);
+      return false;
+    }
+    if (close) {
+      h->close_after = true;
+      hd_conn_end(c);
+      return false;
+    }
+  }
+  if (!h->first) hd_conn_mark_since(c);
+  return true;
+}
 
 void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content_type, hd_buf_t *body,
                          const char *extra_headers) {
   hd_conn_t *c = ex->conn;
-  hd_http_conn_t *h = (hd_http_conn_t *)((char *)ex - offsetof(hd_http_conn_t, ex));
+  exchange_t *x = exchange_of(ex);
   if (ex->responded) return;
   ex->responded = true;
   bool was_deferred = ex->deferred;
   ex->deferred = false;
-  if (h->orphaned) { /* the client went away while we worked */
-    hd_http_parser_free(&h->parser);
-    hd_sbuf_free(&h->in);
-    free(h);
-    hd_conn_release(c);
+  hd_http_conn_t *h = x->h;
+  if (!h) { /* the client went away while we worked */
+    if (!x->in_handler) exchange_free(x);
+    if (was_deferred) hd_conn_release(c);
     return;
   }
   if (status >= 100 && status < 600) hd_conn_server(c)->metrics.http_requests[status]++;
   hd_http_request_t *req = ex->req;
-  bool keep = req && req->keep_alive && !req->upgrade && !h->close_after && !hd_conn_server(c)->stopping && !hd_conn_is_over_limit(c);
-  if (!keep) h->close_after = true;
+  if (hd_conn_server(c)->stopping || hd_conn_is_over_limit(c)) h->close_after = true;
+  bool keep = req && req->keep_alive && !req->upgrade && !(h->close_after && x == h->last);
+  x->close = !keep;
   size_t body_len = body ? body->len : 0;
   hd_sbuf_t head = {0};
   hd_sbuf_printf(&head, "HTTP/1.1 %d %s\r\nServer: herald\r\nDate: %s\r\n", status, hd_http_status_text(status),
@@ -151,22 +213,18 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
   if (extra_headers) hd_sbuf_puts(&head, extra_headers);
   hd_sbuf_puts(&head, "\r\n");
   bool send_body = body && body_len && !ex->head_only && status != 304 && status != 204;
-  if (!head.ptr) {
-    hd_conn_abort(c);
-    goto out;
-  }
   if (send_body && body_len <= INLINE_BODY_MAX) hd_sbuf_append(&head, body->data, body_len);
-  hd_buf_t *hb = hd_buf_from(head.ptr, head.len);
-  int rc = hb ? hd_conn_write_force(c, hb) : HD_ENOMEM; /* HTTP output is bounded by DRAIN_THRESHOLD */
-  hd_buf_unref(hb);
-  if (!rc && send_body && body_len > INLINE_BODY_MAX) rc = hd_conn_write_force(c, body); /* whole, or not at all */
-  if (rc) {
-    hd_conn_abort(c);
-    goto out;
-  }
-  request_done(c, was_deferred);
-out:
+  x->head = head.ptr ? hd_buf_from(head.ptr, head.len) : NULL;
   hd_sbuf_free(&head);
+  if (!x->head) {
+    hd_conn_abort(c);
+  } else {
+    if (send_body && body_len > INLINE_BODY_MAX) x->body = hd_buf_ref(body);
+    size_t out = x->head->len + (x->body ? x->body->len : 0);
+    x->bytes += out;
+    h->queued_bytes += out;
+    if (x == h->first && flush_answers(c, h) && was_deferred) on_drain(c); /* resume what was held back */
+  }
   if (was_deferred) hd_conn_release(c);
 }
 
@@ -191,8 +249,7 @@ void hd_http_respond_error(hd_http_exchange_t *ex, int status, const char *messa
 }
 
 bool hd_http_exchange_alive(const hd_http_exchange_t *ex) {
-  const hd_http_conn_t *h = (const hd_http_conn_t *)((const char *)ex - offsetof(hd_http_conn_t, ex));
-  return !h->orphaned && !hd_conn_is_closing(ex->conn);
+  return exchange_of(ex)->h && !hd_conn_is_closing(ex->conn);
 }
 
 void hd_http_defer(hd_http_exchange_t *ex) {
@@ -224,16 +281,8 @@ static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
   return true;
 }
 
-/* Routes one complete request. */
-static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
-  hd_http_conn_t *h = hd_conn_udata(c);
-  hd_http_exchange_t *ex = &h->ex;
-  memset(ex, 0, sizeof(*ex));
-  ex->conn = c;
-  ex->req = req;
-  ex->head_only = req->method == HTTP_HEAD;
-  h->busy = true;
-  h->requests++;
+/* Routes one request. */
+static void route(hd_conn_t *c, hd_http_exchange_t *ex, hd_http_request_t *req) {
   bool websocket = req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr;
   if ((hd_conn_is_over_limit(c) || hd_conn_server(c)->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
     hd_http_respond_error(ex, 503, hd_conn_is_over_limit(c) ? "server full: too many connections" : "server shutting down");
@@ -265,13 +314,56 @@ static void dispatch(hd_conn_t *c, hd_http_request_t *req) {
   }
 }
 
-/* Parses and answers requests from data; returns bytes consumed. Stops at a deferred or held
- * request, an upgrade (the rest is handed to the new protocol) or an error (the conn is ending). */
+/* A new exchange at the end of h's queue (its request not filled in yet); NULL when out of memory. */
+static exchange_t *exchange_push(hd_conn_t *c, hd_http_conn_t *h) {
+  exchange_t *x = calloc(1, sizeof(*x));
+  if (!x) return NULL;
+  x->ex.conn = c;
+  x->h = h;
+  if (h->last) h->last->next = x;
+  else h->first = x;
+  h->last = x;
+  h->count++;
+  return x;
+}
+
+/* Takes the request the parser completed into a new exchange and routes it. */
+static void dispatch(hd_conn_t *c, hd_http_conn_t *h) {
+  exchange_t *x = exchange_push(c, h);
+  if (!x) {
+    hd_conn_abort(c);
+    return;
+  }
+  hd_http_parser_take(&h->parser, &x->req);
+  x->ex.req = &x->req;
+  x->ex.head_only = x->req.method == HTTP_HEAD;
+  x->bytes = x->req.head.len + x->req.body.len;
+  h->queued_bytes += x->bytes;
+  h->requests++;
+  if (!x->req.keep_alive) h->close_after = true; /* the client's last request */
+  x->in_handler = true;
+  route(c, &x->ex, &x->req);
+  x->in_handler = false;
+  if (!x->h && !x->ex.deferred) exchange_free(x); /* answered and written, or its connection is gone */
+}
+
+/* True when h may start on another request now. */
+static bool may_take_request(const hd_http_conn_t *h) {
+  if (!h->count) return true;
+  return !h->held && !h->handoff && !h->close_after && !h->upgrade_waits && h->count < PIPELINE_MAX &&
+         h->queued_bytes < PIPELINE_BYTES;
+}
+
+/* Parses and answers requests from data; returns bytes consumed. Requests are answered in order;
+ * while earlier ones are deferred, later ones are parsed and routed already (pipelining), up to
+ * PIPELINE_MAX requests and PIPELINE_BYTES. Stops at a held connection, a hand-over, an upgrade (the
+ * rest is handed to the new protocol; one that arrives behind unanswered requests waits in `in`
+ * until they are answered) or an error (the conn is ending). */
 static size_t process(hd_conn_t *c, char *data, size_t len) {
   size_t off = 0;
   while (off < len && is_http(c) && !hd_conn_is_ending(c)) {
     hd_http_conn_t *h = hd_conn_udata(c);
-    if (h->busy || h->held) break;
+    if (h->held || !may_take_request(h)) break;
     if (hd_conn_pending_bytes(c) > DRAIN_THRESHOLD) {
       h->held = true;
       break;
@@ -282,16 +374,22 @@ static size_t process(hd_conn_t *c, char *data, size_t len) {
     if (n < 0) {
       int status = hd_http_parse_error_status((int)n);
       HD_DEBUG("http", "bad request", "status=%d err=%s", status, hd_errname((int)n));
-      memset(&h->ex, 0, sizeof h->ex);
-      h->ex.conn = c;
-      h->busy = true;
+      exchange_t *x = exchange_push(c, h);
       h->close_after = true;
-      hd_http_respond_error(&h->ex, status, status == 501 ? "method not implemented" : hd_strerror((int)n));
+      if (!x) hd_conn_abort(c);
+      else hd_http_respond_error(&x->ex, status, status == 501 ? "method not implemented" : hd_strerror((int)n));
       return len;
     }
     off += (size_t)n;
     if (!req) break; /* the parser keeps partial requests itself */
-    dispatch(c, req);
+    if (req->upgrade && h->count) { /* waits, as bytes again, until the connection is its alone */
+      h->upgrade_waits = true;
+      int rc = hd_http_request_serialize(req, &h->in);
+      hd_http_parser_reset(&h->parser);
+      if (rc) hd_conn_abort(c);
+      break;
+    }
+    dispatch(c, h);
     if (!is_http(c)) { /* upgraded: the rest is the new protocol's data */
       if (off < len && !hd_conn_is_closing(c)) hd_conn_handler(c)->on_data(c, data + off, len - off);
       return len;
@@ -318,13 +416,13 @@ static void run_adopt(void *arg, bool cancelled) {
   free(t);
 }
 
-/* Moves c, its current request and its unread input to the shard named by h->handoff, once nothing
- * it wrote is still queued. */
+/* Moves c, its last request and its unread input to the shard named by h->handoff, once the
+ * requests before it are answered and nothing it wrote is still queued. */
 static void try_handoff(hd_conn_t *c, hd_http_conn_t *h) {
-  if (hd_conn_pending_bytes(c)) return; /* on_drain comes back here */
+  if (hd_conn_pending_bytes(c) || h->count != 1) return; /* on_drain comes back here */
   hd_server_t *s = hd_conn_server(c);
   handoff_t *t = calloc(1, sizeof(*t));
-  if (!t || hd_http_request_serialize(h->ex.req, &t->bytes) || hd_sbuf_append(&t->bytes, h->in.ptr, h->in.len)) {
+  if (!t || hd_http_request_serialize(&h->last->req, &t->bytes) || hd_sbuf_append(&t->bytes, h->in.ptr, h->in.len)) {
     if (t) hd_sbuf_free(&t->bytes);
     free(t);
     hd_conn_abort(c);
@@ -342,8 +440,8 @@ static void try_handoff(hd_conn_t *c, hd_http_conn_t *h) {
 
 int hd_http_handoff(hd_http_exchange_t *ex, uint32_t shard) {
   hd_server_t *s = hd_http_server(ex);
-  hd_http_conn_t *h = (hd_http_conn_t *)((char *)ex - offsetof(hd_http_conn_t, ex));
-  if (!s->peers || shard >= s->peer_count || shard == s->shard || ex->deferred || ex->responded || !ex->req)
+  hd_http_conn_t *h = exchange_of(ex)->h;
+  if (!h || !s->peers || shard >= s->peer_count || shard == s->shard || ex->deferred || ex->responded || !ex->req)
     return HD_EINVAL;
   h->handoff = shard + 1;
   return 0;
@@ -391,13 +489,18 @@ static void on_data(hd_conn_t *c, char *data, size_t len) {
   if (!hd_conn_is_closing(c) && is_http(c) && h->handoff) try_handoff(c, h);
 }
 
-/* Continues with buffered input once the connection is free again. */
+/* Continues with buffered input once the connection may take requests again. */
 static void on_drain(hd_conn_t *c) {
   hd_http_conn_t *h = http_of(c);
   if (h && h->handoff && !hd_conn_is_ending(c)) return try_handoff(c, h);
-  if (!h || hd_conn_is_ending(c) || h->busy) return;
+  if (!h || hd_conn_is_ending(c)) return;
   if (h->held && hd_conn_pending_bytes(c) > DRAIN_THRESHOLD) return;
   h->held = false;
+  if (h->upgrade_waits) {
+    if (h->count) return;
+    h->upgrade_waits = false;
+  }
+  if (!may_take_request(h)) return;
   if (h->in.len) {
     hd_sbuf_t in = h->in; /* process() may append to h->in; work on the taken buffer */
     h->in = (hd_sbuf_t){0};
@@ -408,23 +511,9 @@ static void on_drain(hd_conn_t *c) {
   }
   if (hd_conn_is_closing(c) || !is_http(c)) return;
   h = hd_conn_udata(c);
-  if (h->busy || h->held || h->in.len) return;
+  if (h->count || h->held || h->in.len) return;
   if (h->eof) hd_conn_end(c);
   else hd_conn_set_reading(c, true);
-}
-
-/* The response to the current request is queued: get ready for the next one. */
-static void request_done(hd_conn_t *c, bool resume) {
-  hd_http_conn_t *h = hd_conn_udata(c);
-  if (!is_http(c)) return;
-  h->busy = false;
-  hd_conn_mark_since(c);
-  if (h->close_after) {
-    hd_conn_end(c);
-    return;
-  }
-  hd_http_parser_reset(&h->parser);
-  if (resume || h->eof) on_drain(c); /* resume what was held back */
 }
 
 /* The request (header) and keep-alive timeouts. */
@@ -433,13 +522,12 @@ static void on_sweep(hd_conn_t *c, uint64_t now_ms) {
   const hd_config_t *cfg = hd_conn_server(c)->cfg;
   if (hd_conn_is_ending(c)) return;
   bool started = h && hd_http_parser_started(&h->parser);
-  if (h && h->busy) return;
+  if (h && h->count) return;
   if (started && now_ms - hd_conn_since_ms(c) > (uint64_t)cfg->header_timeout) {
-    h->busy = true;
+    exchange_t *x = exchange_push(c, h);
     h->close_after = true;
-    memset(&h->ex, 0, sizeof h->ex);
-    h->ex.conn = c;
-    hd_http_respond_error(&h->ex, 408, "request not received in time");
+    if (x) hd_http_respond_error(&x->ex, 408, "request not received in time");
+    else hd_conn_abort(c);
   } else if (!started && hd_conn_pending_bytes(c) == 0 && now_ms - hd_conn_since_ms(c) > (uint64_t)cfg->keepalive_timeout) {
     hd_conn_abort(c);
   }
@@ -453,16 +541,16 @@ static void on_eof(hd_conn_t *c, int err) {
     return;
   }
   hd_conn_set_reading(c, false);
-  if (h && (h->busy || h->in.len)) h->eof = true;
+  if (h && (h->count || h->in.len)) h->eof = true;
   else hd_conn_end(c);
 }
 
 /* Stops an idle connection at shutdown; busy ones, and new ones whose first bytes have arrived but
- * were not read yet (accepted just before the stop), close after their response. */
+ * were not read yet (accepted just before the stop), close after their responses. */
 static void on_shutdown(hd_conn_t *c) {
   hd_http_conn_t *h = hd_conn_udata(c);
   if (!h && hd_conn_unread_bytes(c) > 0 && !(h = http_state(c))) return;
-  if (!h || (!h->busy && !hd_http_parser_started(&h->parser) && h->requests)) hd_conn_end(c);
+  if (!h || (!h->count && !hd_http_parser_started(&h->parser) && h->requests)) hd_conn_end(c);
   else h->close_after = true;
 }
 
@@ -470,9 +558,11 @@ void hd_http_conn_free(hd_conn_t *c) {
   hd_http_conn_t *h = http_of(c);
   if (!h) return;
   hd_conn_set_handler(c, &hd_http_conn_handler, NULL);
-  if (h->ex.deferred) {
-    h->orphaned = true; /* freed by the deferred responder; it holds a conn reference */
-    return;
+  for (exchange_t *x = h->first, *next; x; x = next) {
+    next = x->next;
+    x->h = NULL; /* orphaned: a deferred one is freed by its responder, a running one by dispatch */
+    x->next = NULL;
+    if (!x->ex.deferred && !x->in_handler) exchange_free(x);
   }
   hd_http_parser_free(&h->parser);
   hd_sbuf_free(&h->in);

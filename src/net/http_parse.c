@@ -236,6 +236,12 @@ void hd_http_parser_reset(hd_http_parser_t *p) {
   hd_http_parser_init(p, &limits);
 }
 
+void hd_http_parser_take(hd_http_parser_t *p, hd_http_request_t *out) {
+  *out = p->req;
+  p->req = (hd_http_request_t){0}; /* its buffers now belong to out */
+  hd_http_parser_reset(p);
+}
+
 bool hd_http_parser_started(const hd_http_parser_t *p) { return p->started; }
 
 void hd_http_parser_free(hd_http_parser_t *p) {

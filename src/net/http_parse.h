@@ -38,6 +38,10 @@ void hd_http_parser_init(hd_http_parser_t *p, const hd_http_limits_t *limits);
 ssize_t hd_http_parser_feed(hd_http_parser_t *p, const char *data, size_t len, hd_http_request_t **out);
 /* Forgets the completed request, ready for the next one on the same connection. */
 void hd_http_parser_reset(hd_http_parser_t *p);
+/* Moves the completed request into *out (which then owns its buffers: free them with
+ * hd_http_request_free) and gets ready for the next one, so a request can outlive the parsing of
+ * those that follow it. */
+void hd_http_parser_take(hd_http_parser_t *p, hd_http_request_t *out);
 /* True once any byte of a request has arrived (header timeout applies rather than idle timeout). */
 bool hd_http_parser_started(const hd_http_parser_t *p);
 /* Frees what the parser owns. */

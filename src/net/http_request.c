@@ -1,6 +1,7 @@
 /* Header and query lookups on a parsed request, and its serialization for a hand-over (see http_request.h). */
 #include "net/http_request.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -63,4 +64,11 @@ int hd_http_request_serialize(const hd_http_request_t *req, hd_sbuf_t *out) {
   if (!rc) rc = hd_sbuf_puts(out, "\r\n");
   if (!rc && req->body.len) rc = hd_sbuf_append(out, req->body.ptr, req->body.len);
   return rc;
+}
+
+void hd_http_request_free(hd_http_request_t *req) {
+  hd_sbuf_free(&req->head);
+  hd_sbuf_free(&req->body);
+  free(req->headers);
+  *req = (hd_http_request_t){0};
 }

@@ -41,6 +41,9 @@ hd_slice_t hd_http_request_header(const hd_http_request_t *req, const char *name
  * returns its length, or HD_ENOTFOUND. */
 int hd_http_request_query(const hd_http_request_t *req, const char *name, char *out, size_t outlen);
 
+/* Frees what a request taken from its parser (hd_http_parser_take) owns. */
+void hd_http_request_free(hd_http_request_t *req);
+
 /* Appends req as HTTP/1.1 bytes that parse back to the same request (method, target, version,
  * headers in order, the de-chunked body with its Content-Length): for handing a request to another
  * shard. 0 or HD_ENOMEM. */

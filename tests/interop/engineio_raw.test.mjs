@@ -5,6 +5,7 @@
 // Expected behaviour is that of Node's engine.io 6.5 (socket.io 4.7.2) unless noted.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
 
@@ -375,6 +376,29 @@ describe('as Node\'s engine.io answers (--test-handlers)', SUITE, () => {
     ws.close();
     assert.match(got[0], /^0\{"sid":"/);
     assert.deepEqual(got.slice(1), ['4hi', [7, 8]]);
+  });
+  test('pipelining: a waiting long-poll GET does not hold back a POST behind it on the same connection', async () => {
+    // The GET is deferred until a packet is due; the POST pipelined after it is parsed and routed at
+    // once (its message is echoed into the waiting GET), and the answers leave in request order.
+    const base = '/engine.io/?EIO=4&transport=polling';
+    const open = await (await fetch(srv.url(base))).text();
+    const { sid } = JSON.parse(open.slice(1));
+    const body = '4pipelined';
+    const sock = net.connect({ host: '127.0.0.1', port: srv.port });
+    try {
+      await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+      let text = '';
+      sock.on('data', (d) => { text += d.toString('latin1'); });
+      sock.write(`GET ${base}&sid=${sid} HTTP/1.1\r\nHost: x\r\n\r\n` +
+        `POST ${base}&sid=${sid} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const deadline = Date.now() + 3000; // far below the 25 s ping interval that would release the GET
+      while ((text.match(/HTTP\/1\.1 200/g) ?? []).length < 2) {
+        if (Date.now() > deadline) assert.fail(`both answers expected; got ${JSON.stringify(text.slice(0, 600))}`);
+        await sleep(20);
+      }
+      const first = text.indexOf('4pipelined'), second = text.indexOf('\r\n\r\nok');
+      assert.ok(first > 0 && second > first, `GET answer (the echo) first, then the POST's "ok":\n${text}`);
+    } finally { sock.destroy(); }
   });
 });
 
