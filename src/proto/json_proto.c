@@ -15,6 +15,7 @@
 #include "delivery/acks.h"
 #include "delivery/dedupe.h"
 #include "delivery/history.h"
+#include "proto/json_answers.h"
 #include "proto/json_clients.h"
 #include "net/http_conn.h"
 #include "net/ws_conn.h"
@@ -24,7 +25,8 @@
 #define SWEEP_MS 250
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
 #define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
-#define HELD_MAX (1 << 20) /* bytes of frames held per connection while a publish is being delivered */
+#define ANSWERS_MAX (1 << 20)  /* bytes of answers waiting per connection behind a publish being delivered */
+#define PUBLISHES_MAX 1024     /* a connection's publishes waiting for their delivery count */
 
 enum {
   E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
@@ -49,9 +51,7 @@ typedef struct jconn {
   } *floors;
   uint32_t floor_count;
   hd_rate_t rate;
-  uint32_t publishing;    /* client publishes waiting for their delivery count (other shards) */
-  hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
-  bool in_held;           /* handle_held is on the stack */
+  hd_answers_t answers;   /* answers in frame order: a publish's waits for its count from every shard */
 } jconn_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
@@ -85,28 +85,47 @@ static void message_id(char out[40]) {
   hd_id_random(out + 1, 21);
 }
 
-/* Sends a server frame built on the spot (not shared). */
-static int send_frame(jconn_t *j, const char *type, const char *data_json) {
+/* Builds a server frame (not shared) into b. 0 or HD_E*. */
+static int build_frame(hd_sbuf_t *b, const char *type, const char *data_json) {
   char id[40];
   message_id(id);
+  return hd_envelope_encode(b, type, data_json, hd_clock_wall_ms(), id, 0, NULL, NULL);
+}
+
+/* Sends a server frame built on the spot, at once. */
+static int send_frame(jconn_t *j, const char *type, const char *data_json) {
   hd_sbuf_t b = {0};
-  int rc = hd_envelope_encode(&b, type, data_json, hd_clock_wall_ms(), id, 0, NULL, NULL);
+  int rc = build_frame(&b, type, data_json);
   if (!rc) rc = hd_ws_send(j->conn, HD_WS_OP_TEXT, b.ptr, b.len);
   hd_sbuf_free(&b);
   return rc;
 }
 
+/* Answers a client frame: sent after the answers to the frames before it. */
+static int answer(jconn_t *j, const char *type, const char *data_json) {
+  hd_sbuf_t b = {0};
+  int rc = build_frame(&b, type, data_json);
+  if (!rc) rc = hd_answers_send(&j->answers, j->conn, b.ptr, b.len);
+  hd_sbuf_free(&b);
+  return rc;
+}
+
+/* The data of an `error` frame into d. */
+static void error_data(hd_sbuf_t *d, int code, const char *message, const char *ref_id) {
+  hd_sbuf_printf(d, "{\"code\":%d,\"message\":\"", code);
+  hd_sbuf_json_escape(d, message, strlen(message));
+  hd_sbuf_puts(d, "\"");
+  if (ref_id) {
+    hd_sbuf_puts(d, ",\"details\":{\"messageId\":\"");
+    hd_sbuf_json_escape(d, ref_id, strlen(ref_id));
+    hd_sbuf_puts(d, "\"}");
+  }
+  hd_sbuf_puts(d, "}");
+}
+
 static void send_error_conn(hd_conn_t *c, int code, const char *message, const char *ref_id) {
   hd_sbuf_t d = {0};
-  hd_sbuf_printf(&d, "{\"code\":%d,\"message\":\"", code);
-  hd_sbuf_json_escape(&d, message, strlen(message));
-  hd_sbuf_puts(&d, "\"");
-  if (ref_id) {
-    hd_sbuf_puts(&d, ",\"details\":{\"messageId\":\"");
-    hd_sbuf_json_escape(&d, ref_id, strlen(ref_id));
-    hd_sbuf_puts(&d, "\"}");
-  }
-  hd_sbuf_puts(&d, "}");
+  error_data(&d, code, message, ref_id);
   char id[40];
   message_id(id);
   hd_sbuf_t b = {0};
@@ -116,9 +135,13 @@ static void send_error_conn(hd_conn_t *c, int code, const char *message, const c
   hd_sbuf_free(&d);
 }
 
+/* Answers a client frame with an error. */
 static void send_error(jconn_t *j, int code, const char *message, const char *ref_id) {
   j->refused = true;
-  send_error_conn(j->conn, code, message, ref_id);
+  hd_sbuf_t d = {0};
+  error_data(&d, code, message, ref_id);
+  if (d.ptr) answer(j, "error", d.ptr);
+  hd_sbuf_free(&d);
 }
 
 /* Sends `disconnect {reason}` and closes with code. */
@@ -217,7 +240,7 @@ static void send_ack(jconn_t *j, const char *ref_id, const char *extra_json) {
   hd_sbuf_puts(&d, "\"");
   if (extra_json) hd_sbuf_printf(&d, ",%s", extra_json);
   hd_sbuf_puts(&d, "}");
-  if (d.ptr) send_frame(j, "ack", d.ptr);
+  if (d.ptr) answer(j, "ack", d.ptr);
   hd_sbuf_free(&d);
 }
 
@@ -332,21 +355,24 @@ static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
 
 typedef struct {
   hd_conn_t *conn;        /* held until the answer */
+  hd_answer_t *place;     /* of the ack among the connection's answers */
   char *ref_id;           /* the client's messageId */
 } published_t;
 
-static void handle_held(jconn_t *j);
-
-/* Every shard delivered a client's publish: its ack with the count, then the frames held meanwhile. */
+/* Every shard delivered a client's publish: its ack with the count, in its place. */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
   published_t *p = arg;
   jconn_t *j = hd_conn_is_closing(p->conn) ? NULL : hd_ws_udata(p->conn);
   if (j) {
-    char extra[160];
-    snprintf(extra, sizeof extra, "\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"",
-             (unsigned long long)msg->seq, delivered, msg->message_id);
-    send_ack(j, p->ref_id, extra);
-    if (!--j->publishing) handle_held(j);
+    hd_sbuf_t d = {0}, b = {0};
+    hd_sbuf_puts(&d, "{\"messageId\":\"");
+    if (p->ref_id) hd_sbuf_json_escape(&d, p->ref_id, strlen(p->ref_id));
+    hd_sbuf_printf(&d, "\",\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"}",
+                   (unsigned long long)msg->seq, delivered, msg->message_id);
+    bool built = d.ptr && !build_frame(&b, "ack", d.ptr);
+    hd_answers_fill(&j->answers, j->conn, p->place, built ? b.ptr : NULL, built ? b.len : 0);
+    hd_sbuf_free(&d);
+    hd_sbuf_free(&b);
   }
   hd_conn_release(p->conn);
   free(p->ref_id);
@@ -365,9 +391,14 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     send_error(j, E_DENIED, "not allowed to publish to this topic", e->message_id);
     return;
   }
+  if (j->answers.reserved >= PUBLISHES_MAX || j->answers.bytes >= ANSWERS_MAX) {
+    send_error(j, E_RATE, "too many publishes waiting for delivery: frame dropped", e->message_id);
+    return;
+  }
   char *data = e->data ? json_dumps(e->data, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
   published_t *p = calloc(1, sizeof(*p));
-  if (!p || (e->message_id && !(p->ref_id = strdup(e->message_id)))) {
+  if (!p || (e->message_id && !(p->ref_id = strdup(e->message_id))) || !(p->place = hd_answers_reserve(&j->answers))) {
+    if (p) free(p->ref_id);
     free(p);
     free(data);
     send_error(j, E_CONNECT, "cannot publish now", e->message_id);
@@ -375,12 +406,11 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
   }
   p->conn = j->conn;
   hd_conn_retain(p->conn); /* the answer may come after the connection closed */
-  j->publishing++;
   int rc = hd_jp_publish(j->jp, json_string_value(topic), json_object_get(e->root, "params"), e->type,
                          data ? data : "null", NULL, published, p);
   free(data);
   if (rc) {
-    j->publishing--;
+    hd_answers_fill(&j->answers, j->conn, p->place, NULL, 0); /* the error below takes its place */
     hd_conn_release(p->conn);
     free(p->ref_id);
     free(p);
@@ -416,7 +446,7 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
   } else if (!strcmp(e.type, "heartbeat")) {
     char d[64];
     snprintf(d, sizeof d, "{\"serverTime\":%lld}", (long long)hd_clock_wall_ms());
-    send_frame(j, "heartbeat", d);
+    answer(j, "heartbeat", d);
   } else if (!strcmp(e.type, "subscribe")) {
     on_subscribe(j, &e);
   } else if (!strcmp(e.type, "unsubscribe")) {
@@ -437,40 +467,10 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
   hd_envelope_free(&e);
 }
 
-/* Handles the frames held while publishes waited, oldest first, until one waits again. A publish
- * answered at once while a held frame is handled calls this again: the outer call goes on. */
-static void handle_held(jconn_t *j) {
-  if (j->in_held) return;
-  j->in_held = true;
-  while (j->held.len && !j->publishing && !hd_conn_is_ending(j->conn)) {
-    uint8_t opcode = (uint8_t)j->held.ptr[0];
-    uint32_t len;
-    memcpy(&len, j->held.ptr + 1, 4);
-    uint8_t *frame = malloc(len ? len : 1);
-    if (!frame) break;
-    memcpy(frame, j->held.ptr + 5, len);
-    hd_sbuf_consume(&j->held, 5 + (size_t)len); /* taken before it is handled */
-    handle_frame(j, opcode, frame, len);
-    free(frame);
-  }
-  j->in_held = false;
-}
-
 static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
   jconn_t *j = hd_ws_udata(c);
   if (!j) return 0;
-  if (!j->publishing && !j->held.len) {
-    handle_frame(j, opcode, data, len);
-    return 0;
-  }
-  /* a publish waits for its count from the other shards: answers keep the order of the frames */
-  uint32_t n = (uint32_t)len;
-  if (j->held.len + len > HELD_MAX) {
-    send_error(j, E_RATE, "too many frames while a publish is being delivered: frame dropped", NULL);
-  } else if (hd_sbuf_append(&j->held, &opcode, 1) || hd_sbuf_append(&j->held, &n, 4) ||
-             hd_sbuf_append(&j->held, data, len)) {
-    hd_ws_close(c, HD_WS_CLOSE_INTERNAL, "out of memory");
-  }
+  handle_frame(j, opcode, data, len);
   return 0;
 }
 
@@ -500,7 +500,7 @@ static void jconn_free(jconn_t *j) {
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
   free(j->floors);
   hd_acks_clear(&j->acks); /* what was not acknowledged waits in the inbox */
-  hd_sbuf_free(&j->held);
+  hd_answers_free(&j->answers);
   if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
   if (jp->opt.clients) hd_jp_clients_release(jp->opt.clients, j->key, j->gen);
   if (j->prev) j->prev->next = j->next;

@@ -573,6 +573,32 @@ describe('JSON protocol across shards', () => {
   });
 });
 
+describe('JSON protocol: answers in frame order while publishes wait for the other shard', () => {
+  test('40 pipelined publishes with an invalid frame and a heartbeat among them: every answer in the order of the frames', T, async (t) => {
+    const srv = await herald(t, ['--jwt-secret', SECRET, '--json-rate', '100000', '--json-burst', '100000']);
+    const topic = 'public:order';
+    const [subs0, subs1] = await jsonOnBothShards(srv, 'user', 1);
+    for (const c of [subs0[0], subs1[0]]) await request(c, 'subscribe', { topic });
+    const [pubs] = await jsonOnBothShards(srv, 'admin', 1);
+    const pub = pubs[0];
+    const frames = [];
+    for (let i = 0; i < 40; i++) {
+      if (i === 20) frames.push({ type: 'data', data: {}, timestamp: Date.now(), messageId: 'no-topic' });
+      frames.push({ type: 'data', topic, data: { i }, timestamp: Date.now(), messageId: `ordered-${i}` });
+    }
+    frames.push({ type: 'heartbeat', data: {}, timestamp: Date.now(), messageId: 'hb-last' });
+    for (const f of frames) pub.send(f);
+    const answers = [];
+    for (let k = 0; k < frames.length; k++) {
+      const a = await pub.take((f) => ['ack', 'error', 'heartbeat'].includes(f.type), WAIT, `answer ${k + 1} of ${frames.length}`);
+      answers.push(a.type === 'heartbeat' ? 'heartbeat' : `${a.type}:${a.data?.messageId ?? a.data?.details?.messageId}`);
+      if (a.type === 'ack') assert.equal(a.data.delivered, 2, `one subscriber on each shard: ${JSON.stringify(a)}`);
+    }
+    const expected = frames.map((f) => f.type === 'heartbeat' ? 'heartbeat' : f.messageId === 'no-topic' ? 'error:no-topic' : `ack:${f.messageId}`);
+    assert.deepEqual(answers, expected);
+  });
+});
+
 // ---- d. Socket.IO connection state recovery across shards ----
 
 describe('Socket.IO connection state recovery across shards (raw Engine.IO over ws)', () => {
