@@ -754,7 +754,7 @@ int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_soc
 static int emit_recoverable(hd_sio_socket_t *s, const char *event, const char *args_json, hd_buf_t **att,
                             uint32_t natt) {
   const char *room = s->id;
-  hd_sio_target_t to = {s->nsp->name, &room, 1, NULL, 0, HD_MSG_NODE}; /* its id may be a JSON topic elsewhere */
+  hd_sio_target_t to = {s->nsp->name, &room, 1, NULL, 0, HD_MSG_LOCAL}; /* its id may be a JSON topic elsewhere */
   return broadcast(s->client->sio, &to, NULL, event, args_json, att, natt, NULL, NULL);
 }
 
