@@ -327,8 +327,9 @@ static void broadcast_with_acks(hd_redis_t *r, const char *nsp, json_t *req, hd_
   }
   remote_acks_t *a = calloc(1, sizeof(*a));
   if (!a) goto drop;
-  json_int_t ms = json_is_number(timeout) ? (json_int_t)json_number_value(timeout) : HD_REDIS_REQUEST_TIMEOUT_MS;
-  a->base = (hd_hub_acks_t){1, (uint64_t)(ms < 1 ? 1 : ms > ACK_TIMEOUT_MAX_MS ? ACK_TIMEOUT_MAX_MS : ms),
+  /* clamped while a double: a huge or NaN timeout never reaches the integer cast */
+  double ms = json_is_number(timeout) ? json_number_value(timeout) : HD_REDIS_REQUEST_TIMEOUT_MS;
+  a->base = (hd_hub_acks_t){1, (uint64_t)(!(ms >= 1) ? 1 : ms > ACK_TIMEOUT_MAX_MS ? ACK_TIMEOUT_MAX_MS : ms),
                             remote_on_ack, remote_on_clients, remote_acks_free};
   a->r = r, a->nsp = nsp;
   snprintf(a->request_id, sizeof a->request_id, "%s", rid);

@@ -219,6 +219,8 @@ describe('cluster requests over Redis (allRooms, serverSideEmit, broadcast with 
       msgpack.encode({ uid: 'x', type: 7, requestId: 'g' }), msgpack.encode({ uid: 'x', type: 7, requestId: 'g', packet: { data: 'no' }, opts: {} }),
       msgpack.encode({ uid: 'x', type: 7, requestId: 'g', packet: { type: 2, data: ['ev', Buffer.from([1])] }, opts: { rooms: [1] } }),
       msgpack.encode({ uid: 'x', type: 7, requestId: 'g'.repeat(100), packet: { type: 2, data: ['ev'] }, opts: {} }),
+      msgpack.encode({ uid: 'x', type: 7, requestId: 'g', packet: { type: 2, data: ['ev'] }, opts: { flags: { timeout: 1e300 } } }),
+      msgpack.encode({ uid: 'x', type: 7, requestId: 'g', packet: { type: 2, data: ['ev'] }, opts: { flags: { timeout: -1e300 } } }),
       msgpack.encode({ uid: 'x', type: 0, requestId: 'g', rooms: [Buffer.from([1])] }), msgpack.encode([1, 2, 3]),
       msgpack.encode({ type: 9, requestId: 'g', packet: Buffer.alloc(10) }), Buffer.from([0x81, 0xa4, 0x74, 0x79, 0x70, 0x65]),
       Buffer.from(JSON.stringify({ uid: 'x', type: 0, requestId: 'g', rooms: Array.from({ length: 500 }, (_, i) => `r${i}`) })),
