@@ -1,6 +1,7 @@
 /* The local adapter: fan-out across this node's shards (see local.h). */
 #include "cluster/local.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,16 +67,13 @@ static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_
                      hd_hub_count_fn on_count, void *arg) {
   local_t *l = (local_t *)a;
   shard_t *origin = &l->shards[hd_hub_shard(from)];
-  bool local_only = msg->flags & HD_MSG_LOCAL;
-  uint32_t targets = local_only ? 1 : l->count;
   gather_t *g = NULL;
   if (on_count) {
     if (!(g = malloc(sizeof(*g)))) return HD_ENOMEM;
-    *g = (gather_t){targets + 1, 0, hd_hub_msg_ref(msg), on_count, arg}; /* +1: held until every share is posted */
+    *g = (gather_t){l->count + 1, 0, hd_hub_msg_ref(msg), on_count, arg}; /* +1: held until every share is posted */
   }
   for (uint32_t i = 0; i < l->count; i++) {
     shard_t *s = &l->shards[i];
-    if (local_only && s != origin) continue;
     delivery_t *d = malloc(sizeof(*d));
     if (!d) {
       if (g) g->remaining--;
@@ -164,14 +162,31 @@ static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_h
   return rc;
 }
 
-/* Member descriptions gathered on the asking shard (its thread only). */
+/* Member descriptions (or room keys) gathered on the asking shard (its thread only). */
 typedef struct {
   uint32_t remaining;
   size_t total;
+  bool rooms;              /* room keys: each once over the shards */
   hd_sbuf_t json;          /* the array being built */
   hd_hub_fetch_fn fn;
   void *arg;
 } fetch_t;
+
+/* The room keys of every shard, each once, to fn. */
+static void rooms_done(fetch_t *f) {
+  json_t *all = json_loadb(f->json.ptr, f->json.len, 0, NULL), *set = json_object(), *out = json_array(), *v;
+  size_t i;
+  json_array_foreach(all, i, v) {
+    if (json_is_string(v) && !json_object_get(set, json_string_value(v))) {
+      json_object_set_new(set, json_string_value(v), json_true());
+      json_array_append(out, v);
+    }
+  }
+  char *text = json_dumps(out, JSON_COMPACT);
+  f->fn(f->arg, text ? text : "[]", text ? json_array_size(out) : 0);
+  free(text);
+  json_decref(all), json_decref(set), json_decref(out);
+}
 
 typedef struct {
   order_t *order;
@@ -190,7 +205,8 @@ static void fetch_add(fetch_t *f, part_t *p) {
   }
   if (--f->remaining == 0) {
     hd_sbuf_puts(&f->json, "]");
-    f->fn(f->arg, f->json.ptr ? f->json.ptr : "[]", f->json.ptr ? f->total : 0);
+    if (f->rooms && f->json.ptr) rooms_done(f);
+    else f->fn(f->arg, f->json.ptr ? f->json.ptr : "[]", f->json.ptr ? f->total : 0);
     hd_sbuf_free(&f->json);
     free(f);
   }
@@ -206,15 +222,17 @@ static void run_part_back(void *arg, bool cancelled) {
 
 static void run_describe(void *arg, bool cancelled) {
   part_t *p = arg;
-  if (!cancelled) p->count = hd_hub_describe(p->hub, &p->order->to, &p->part);
+  if (!cancelled)
+    p->count = p->fetch->rooms ? hd_hub_room_keys(p->hub, &p->order->to, &p->part)
+                               : hd_hub_describe(p->hub, &p->order->to, &p->part);
   order_unref(p->order);
   p->order = NULL;
   if (cancelled || p->hub == p->origin->hub || hd_mailbox_post(p->origin->mailbox, run_part_back, p))
     run_part_back(p, cancelled);
 }
 
-static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
-  local_t *l = (local_t *)a;
+/* Asks every shard for descriptions (or room keys) of the members matching to. */
+static int ask_shards(local_t *l, hd_hub_t *from, const hd_hub_target_t *to, bool rooms, hd_hub_fetch_fn fn, void *arg) {
   order_t *o = order_new(to, NULL);
   fetch_t *f = o ? calloc(1, sizeof(*f)) : NULL;
   if (!f || hd_sbuf_puts(&f->json, "[")) {
@@ -223,6 +241,7 @@ static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_
     return HD_ENOMEM;
   }
   f->remaining = l->count + 1; /* +1: held until every shard was asked */
+  f->rooms = rooms;
   f->fn = fn;
   f->arg = arg;
   shard_t *origin = &l->shards[hd_hub_shard(from)];
@@ -246,11 +265,27 @@ static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_
   return 0;
 }
 
+static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  return ask_shards((local_t *)a, from, to, false, fn, arg);
+}
+
+static int all_rooms(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  return ask_shards((local_t *)a, from, to, true, fn, arg);
+}
+
+/* No other node: nothing is sent; the answers (none) are complete at once. */
+static int server_side_emit(hd_adapter_t *a, hd_hub_t *from, const char *nsp, const char *args_json,
+                            hd_hub_answers_fn fn, void *arg) {
+  if (fn) fn(arg, true, "[]", 0);
+  return 0;
+}
+
 static uint32_t server_count(hd_adapter_t *a) { return 1; }
 
 static void adapter_free(hd_adapter_t *a) { free(a); }
 
-static const hd_adapter_ops_t local_ops = {broadcast, request, fetch, server_count, adapter_free, NULL};
+static const hd_adapter_ops_t local_ops = {broadcast, request, fetch, all_rooms, server_side_emit, server_count,
+                                           adapter_free, NULL};
 
 hd_adapter_t *hd_local_adapter_new(uint32_t shard_count) {
   local_t *l = calloc(1, sizeof(*l) + shard_count * sizeof(shard_t));

@@ -1,6 +1,8 @@
 /* The local adapter: delivers a publish on every shard of this node through the shards' mailboxes
  * (the publishing shard's share too, so each shard sees messages in id order), gathers per-shard
- * delivery counts back to the publishing shard, and applies membership requests on every shard. */
+ * delivery counts back to the publishing shard, applies membership requests on every shard and
+ * gathers member descriptions (fetchSockets) and room keys (allRooms). A single node has no other
+ * node: serverSideEmit goes nowhere and its answers (none) are complete at once. */
 #ifndef HD_LOCAL_ADAPTER_H
 #define HD_LOCAL_ADAPTER_H
 

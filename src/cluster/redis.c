@@ -1,5 +1,8 @@
-/* The Redis adapter (see redis.h): outgoing broadcasts, incoming ones, the connections' life. */
-#include "cluster/redis.h"
+/* The Redis adapter (see redis.h, redis_internal.h): the URL, the two connections (commands and
+ * (P)SUBSCRIBE) on shard 0's loop with reconnection and backoff, the node count poll, and the
+ * adapter's table. What arrives on the subscribed channels is handed to redis_broadcast.c,
+ * redis_requests.c and redis_asks.c. */
+#include "cluster/redis_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,40 +16,15 @@
 #include <adapters/libuv.h>
 #pragma GCC diagnostic pop
 
-#include "cluster/redis_codec.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "proto/sio.h"
 
 #define TICK_MS 100          /* the timer: reconnect attempts and the node count poll */
 #define NODES_EVERY_TICKS 20 /* PUBSUB NUMSUB every 2 s */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-typedef struct {
-  hd_adapter_t base;
-  hd_adapter_t *local;
-  hd_redis_url_t url;
-  char *prefix;
-  char uid[8];
-  char **nsps;
-  uint32_t nsp_count;
-  uv_loop_t *loop;             /* shard 0's: everything below the atomics runs on its thread */
-  hd_mailbox_t *mailbox;
-  hd_hub_t *hub;
-  redisAsyncContext *pub, *sub;
-  bool pub_up, sub_up, started, stopping, resolving;
-  uv_timer_t timer;
-  uv_getaddrinfo_t gai;
-  uint32_t ticks;
-  uint64_t backoff_ms, retry_at;
-  char addr[256];              /* the host resolved */
-  uint32_t connected;          /* atomic: both connections up */
-  uint32_t nodes;              /* atomic: PUBSUB NUMSUB of the request channel of "/" */
-  uint32_t stopped;            /* atomic: posts refused */
-  struct cfetch *fetches;      /* cluster fetches waiting for answers (shard 0's thread) */
-  uint64_t next_request;
-} redis_t;
+typedef hd_redis_t redis_t;
 
 /* --- URL ------------------------------------------------------------------------------------- */
 
@@ -85,557 +63,59 @@ int hd_redis_url_parse(const char *url, hd_redis_url_t *out) {
   return 0;
 }
 
-/* --- outgoing -------------------------------------------------------------------------------- */
+/* --- publishing and what the subscriptions bring ---------------------------------------------- */
 
-/* The application name of a hub room key of nsp ("nsp\x1froom" -> "room"; "/" keys are names). */
-static char *room_name(const char *nsp, char *key) {
-  size_t n = strlen(nsp);
-  return strcmp(nsp, "/") && !strncmp(key, nsp, n) && key[n] == '\x1f' ? key + n + 1 : key;
+bool hd_redis_up(hd_redis_t *r) {
+  return __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
 }
 
-typedef struct {
-  redis_t *r;
-  hd_hub_msg_t *msg;
-} publish_t;
+void hd_redis_publish(hd_redis_t *r, const char *channel, size_t channel_len, const void *data, size_t len) {
+  if (r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return;
+  redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", channel, channel_len, data, len);
+}
 
-static void publish_now(redis_t *r, hd_hub_msg_t *msg) {
-  if (!r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return;
-  bool all = msg->room_count == 1 && msg->rooms[0][0] == '\x1e';
-  char *rooms[64], *except[16];
-  uint32_t nr = all ? 0 : msg->room_count, ne = msg->except_count;
-  if (nr > 64 || ne > 16) {
-    HD_WARN("cluster", "broadcast not sent to the cluster: too many rooms", "rooms=%u except=%u", nr, ne);
-    return;
-  }
-  for (uint32_t i = 0; i < nr; i++) rooms[i] = room_name(msg->nsp, msg->rooms[i]);
-  for (uint32_t i = 0; i < ne; i++) except[i] = room_name(msg->nsp, msg->except[i]);
-  hd_redis_bcast_t b = {r->uid, msg->nsp, msg->event, msg->args, msg->args_len, msg->attachments,
-                        msg->attachment_count, rooms, nr, except, ne,
-                        (msg->flags & HD_MSG_VOLATILE) ? HD_REDIS_VOLATILE : 0};
-  uint8_t *data = NULL;
-  size_t len = 0;
+void hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len) {
   hd_sbuf_t ch = {0};
-  int rc = hd_redis_encode_bcast(&b, &data, &len);
-  if (!rc && hd_redis_channel(&ch, r->prefix, msg->nsp, nr == 1 ? rooms[0] : NULL)) rc = HD_ENOMEM;
-  if (!rc) rc = redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, data, len) ? HD_EIO : 0;
-  if (rc) HD_WARN("cluster", "broadcast not sent to the cluster", "event=%s err=\"%s\"", msg->event, hd_strerror(rc));
-  free(data);
+  if (!hd_sbuf_printf(&ch, "%s-%s#%s#", r->prefix, kind, nsp)) hd_redis_publish(r, ch.ptr, ch.len, data, len);
   hd_sbuf_free(&ch);
 }
 
-static void run_publish_task(void *arg, bool cancelled) {
-  publish_t *p = arg;
-  if (!cancelled && !p->r->stopping) publish_now(p->r, p->msg);
-  hd_hub_msg_unref(p->msg);
-  free(p);
+void hd_redis_request_id(hd_redis_t *r, char out[32]) {
+  snprintf(out, 32, "%s%llu", r->uid, (unsigned long long)__atomic_add_fetch(&r->next_request, 1, __ATOMIC_RELAXED));
 }
 
-static bool goes_to_cluster(const hd_hub_msg_t *msg) {
-  return !(msg->flags & (HD_MSG_LOCAL | HD_MSG_REMOTE | HD_MSG_NODE)) && !msg->single_arg && msg->room_count;
-}
-
-static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_member_t *skip,
-                     hd_hub_count_fn on_count, void *arg) {
-  redis_t *r = (redis_t *)a;
-  int rc = r->local->ops->broadcast(r->local, from, msg, skip, on_count, arg);
-  if (rc || !goes_to_cluster(msg) || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) ||
-      __atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE))
-    return rc;
-  publish_t *p = malloc(sizeof(*p)); /* encoded on shard 0, in id order (posted under the publish lock) */
-  if (!p) return 0;
-  *p = (publish_t){r, hd_hub_msg_ref(msg)};
-  if (hd_mailbox_post(r->mailbox, run_publish_task, p)) run_publish_task(p, true);
-  return 0;
-}
-
-/* --- incoming -------------------------------------------------------------------------------- */
-
-/* The namespace whose broadcast channels hold channel, and the room of a room channel into *room
- * (NULL for the namespace channel); NULL when none of ours. */
-static const char *channel_nsp(redis_t *r, const char *ch, size_t len, char *room, size_t room_cap, bool *has_room) {
-  size_t pl = strlen(r->prefix);
-  if (len < pl + 2 || memcmp(ch, r->prefix, pl) || ch[pl] != '#') return NULL;
-  for (uint32_t i = 0; i < r->nsp_count; i++) {
-    size_t nl = strlen(r->nsps[i]), base = pl + 1 + nl + 1;
-    if (len < base || memcmp(ch + pl + 1, r->nsps[i], nl) || ch[base - 1] != '#') continue;
-    size_t rest = len - base;
-    *has_room = rest > 0;
-    if (rest && (ch[len - 1] != '#' || rest - 1 >= room_cap)) return NULL;
-    if (rest) {
-      memcpy(room, ch + base, rest - 1);
-      room[rest - 1] = '\0';
-    }
-    return r->nsps[i];
-  }
-  return NULL;
-}
-
-static void deliver_remote(redis_t *r, const char *nsp, hd_redis_bcast_t *b) {
-  if (b->except_count > 16 || b->room_count > 64) {
-    HD_WARN("cluster", "broadcast from the cluster dropped: too many rooms", "rooms=%u except=%u", b->room_count,
-            b->except_count);
-    return;
-  }
-  char keys[64][300], ekeys[16][300], all[300];
-  const char *rk[64], *ek[16];
-  uint32_t nr = 0;
-  for (uint32_t i = 0; i < b->room_count; i++)
-    if (hd_sio_room_key(nsp, b->rooms[i], keys[nr], sizeof keys[nr]) >= 0) rk[nr] = keys[nr], nr++;
-  for (uint32_t i = 0; i < b->except_count; i++)
-    if (hd_sio_room_key(nsp, b->except[i], ekeys[i], sizeof ekeys[i]) < 0) return;
-    else ek[i] = ekeys[i];
-  if (!b->room_count) {
-    snprintf(all, sizeof all, "\x1e%s", nsp);
-    rk[nr++] = all;
-  }
-  if (!nr) return;
-  hd_hub_target_t to = {nsp, rk, nr, ek, b->except_count,
-                        HD_MSG_REMOTE | ((b->flags & HD_REDIS_VOLATILE) ? HD_MSG_VOLATILE : 0)};
-  hd_hub_msg_t *msg = hd_hub_msg_new(r->hub, &to, b->event, b->args, b->args_len, b->attachments, b->attachment_count);
-  b->attachments = NULL; /* taken over */
-  b->attachment_count = 0;
-  if (!msg) return;
-  hd_hub_publish(r->hub, msg, NULL, NULL, NULL);
-  hd_hub_msg_unref(msg);
+static bool is_message(redisReply *rep, const char *kind, size_t elements) {
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != elements) return false;
+  for (size_t i = 0; i < elements; i++)
+    if (rep->element[i]->type != REDIS_REPLY_STRING) return false;
+  return !strcmp(rep->element[0]->str, kind);
 }
 
 static void on_pmessage(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (!rep || r->stopping || !r->hub || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 ||
-      rep->element[0]->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "pmessage") ||
-      rep->element[2]->type != REDIS_REPLY_STRING || rep->element[3]->type != REDIS_REPLY_STRING)
-    return;
-  char room[256];
-  bool has_room = false;
-  const char *nsp = channel_nsp(r, rep->element[2]->str, rep->element[2]->len, room, sizeof room, &has_room);
-  if (!nsp) return;
-  hd_redis_bcast_t b;
-  int rc = hd_redis_decode_bcast(rep->element[3]->str, rep->element[3]->len, &b);
-  if (rc) {
-    HD_DEBUG("cluster", "undecodable broadcast dropped", "channel=%.*s err=\"%s\"", (int)rep->element[2]->len,
-             rep->element[2]->str, hd_strerror(rc));
-    return;
-  }
-  if (strcmp(b.uid, r->uid) && !strcmp(b.nsp, nsp)) deliver_remote(r, nsp, &b);
-  hd_redis_bcast_free(&b);
+  if (r->stopping || !r->hub || !is_message(rep, "pmessage", 4)) return;
+  hd_redis_got_broadcast(r, rep->element[2]->str, rep->element[2]->len, rep->element[3]->str, rep->element[3]->len);
 }
 
 static void poll_nodes(redis_t *r);
 
-/* --- requests from other nodes (types 0, 2, 3, 4, 5 answered; 1, 6, 7 not yet) -------------- */
-
-#include <jansson.h>
-#include <time.h>
-
-/* The namespace of a request channel `<prefix>-request#<nsp>#`, NULL when none of ours. */
-static const char *request_nsp(redis_t *r, const char *ch, size_t len) {
-  size_t pl = strlen(r->prefix);
-  if (len < pl + 10 || memcmp(ch, r->prefix, pl) || memcmp(ch + pl, "-request#", 9)) return NULL;
-  for (uint32_t i = 0; i < r->nsp_count; i++) {
-    size_t nl = strlen(r->nsps[i]);
-    if (len == pl + 9 + nl + 1 && !memcmp(ch + pl + 9, r->nsps[i], nl) && ch[len - 1] == '#') return r->nsps[i];
-  }
-  return NULL;
-}
-
-#define REQ_ROOMS 64
-typedef struct {
-  char keys[REQ_ROOMS][300], ekeys[16][300];
-  const char *rk[REQ_ROOMS], *ek[16];
-  hd_hub_target_t to;
-} req_target_t;
-
-/* Fills t from opts {rooms, except} (missing or empty rooms = the whole namespace). 0 or HD_EINVAL. */
-static int req_target(const char *nsp, json_t *opts, req_target_t *t) {
-  json_t *rooms = json_object_get(opts, "rooms"), *except = json_object_get(opts, "except");
-  size_t nr = 0, ne = 0, i;
-  json_t *v;
-  if (json_is_array(rooms)) json_array_foreach(rooms, i, v) {
-      if (!json_is_string(v) || nr >= REQ_ROOMS) return HD_EINVAL;
-      if (hd_sio_room_key(nsp, json_string_value(v), t->keys[nr], sizeof t->keys[nr]) < 0) return HD_EINVAL;
-      t->rk[nr] = t->keys[nr], nr++;
-    }
-  if (json_is_array(except)) json_array_foreach(except, i, v) {
-      if (!json_is_string(v) || ne >= 16) return HD_EINVAL;
-      if (hd_sio_room_key(nsp, json_string_value(v), t->ekeys[ne], sizeof t->ekeys[ne]) < 0) return HD_EINVAL;
-      t->ek[ne] = t->ekeys[ne], ne++;
-    }
-  if (!nr) {
-    snprintf(t->keys[0], sizeof t->keys[0], "\x1e%s", nsp);
-    t->rk[nr++] = t->keys[0];
-  }
-  t->to = (hd_hub_target_t){nsp, t->rk, nr, t->ek, ne, 0};
-  return 0;
-}
-
-/* Publishes resp (stolen) on nsp's shared response channel. */
-static void publish_response(redis_t *r, const char *nsp, json_t *resp) {
-  char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-  json_decref(resp);
-  if (text && r->pub && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
-    hd_sbuf_t ch = {0};
-    hd_sbuf_printf(&ch, "%s-response#%s#", r->prefix, nsp);
-    redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, text, strlen(text));
-    hd_sbuf_free(&ch);
-  }
-  free(text);
-}
-
-typedef struct {
-  redis_t *r;
-  const char *nsp;
-  int type;
-  char *request_id;
-} fetch_req_t;
-
-/* This node's members gathered over its shards: answers SOCKETS (ids) or REMOTE_FETCH. */
-static void on_fetched(void *arg, const char *members_json, size_t count) {
-  fetch_req_t *f = arg;
-  json_t *members = json_loads(members_json, 0, NULL), *out = json_array(), *m;
-  size_t i;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  json_int_t now = (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-  char when[64];
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
-  if (json_is_array(members)) json_array_foreach(members, i, m) {
-      json_t *id = json_object_get(m, "id");
-      if (!json_is_string(id)) continue;
-      if (f->type == 0) {
-        json_array_append(out, id);
-        continue;
-      }
-      /* Herald keeps no handshake of a socket: the fields are there, mostly empty */
-      json_t *hs = json_pack("{s:{},s:s,s:s,s:b,s:b,s:I,s:s,s:{},s:{}}", "headers", "time", when, "address", "",
-                             "xdomain", 0, "secure", 0, "issued", now, "url", "", "query", "auth");
-      json_t *rooms = json_object_get(m, "rooms"), *data = json_object_get(m, "data");
-      json_array_append_new(out, json_pack("{s:O,s:o,s:o,s:o}", "id", id, "handshake", hs, "rooms",
-                                           rooms ? json_incref(rooms) : json_array(), "data",
-                                           data ? json_incref(data) : json_object()));
-    }
-  json_decref(members);
-  (void)count;
-  publish_response(f->r, f->nsp, json_pack("{s:s,s:o}", "requestId", f->request_id, "sockets", out));
-  free(f->request_id);
-  free(f);
-}
-
-/* One JSON request from the request channel of nsp. */
-static void handle_request(redis_t *r, const char *nsp, const char *text, size_t len) {
-  json_t *req = json_loadb(text, len, 0, NULL);
-  if (!json_is_object(req)) goto done;
-  const char *uid = json_string_value(json_object_get(req, "uid"));
-  const char *rid = json_string_value(json_object_get(req, "requestId"));
-  json_t *opts = json_object_get(req, "opts");
-  int type = (int)json_integer_value(json_object_get(req, "type"));
-  if (uid && !strcmp(uid, r->uid) && type != 2 && type != 3 && type != 4) goto done; /* our own echo */
-  req_target_t *t = calloc(1, sizeof(*t));
-  if (!t) goto done;
-  switch (type) {
-  case 2:
-  case 3:
-  case 4:
-    if (!json_is_object(opts)) { /* legacy (sid): not applied, answered so the asker does not wait */
-      if (rid) publish_response(r, nsp, json_pack("{s:s}", "requestId", rid));
-      break;
-    }
-    if (req_target(nsp, opts, t)) break;
-    if (type == 4) {
-      r->local->ops->request(r->local, r->hub, HD_HUB_REQ_DISCONNECT, &t->to, NULL);
-      break;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(req, "rooms"), i, v) {
-      char key[300];
-      if (json_is_string(v) && hd_sio_room_key(nsp, json_string_value(v), key, sizeof key) >= 0)
-        r->local->ops->request(r->local, r->hub, type == 2 ? HD_HUB_REQ_JOIN : HD_HUB_REQ_LEAVE, &t->to, key);
-    }
-    break;
-  case 0:
-  case 5: {
-    if (!rid) break;
-    json_t *o = type == 5 ? opts : json_pack("{s:O}", "rooms", json_object_get(req, "rooms"));
-    int rc = req_target(nsp, o, t);
-    if (type == 0) json_decref(o);
-    if (rc) break;
-    fetch_req_t *f = malloc(sizeof(*f));
-    if (!f || !(f->request_id = strdup(rid))) {
-      free(f);
-      break;
-    }
-    f->r = r, f->nsp = nsp, f->type = type;
-    if (r->local->ops->fetch(r->local, r->hub, &t->to, on_fetched, f)) free(f->request_id), free(f);
-    break;
-  }
-  default:
-    HD_DEBUG("cluster", "request type not answered yet", "type=%d", type);
-  }
-  free(t);
-done:
-  json_decref(req);
-}
-
-/* The request channels: the subscription's confirmation asks for the node count at once; messages
- * are requests (JSON; msgpack BROADCAST with acks is not answered yet). */
+/* The request channels: the subscription's confirmation asks for the node count at once. */
 static void on_request(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING)
-    return;
-  if (!strcmp(rep->element[0]->str, "subscribe")) poll_nodes(r);
-  else if (!strcmp(rep->element[0]->str, "message") && !r->stopping && r->hub &&
-           rep->element[1]->type == REDIS_REPLY_STRING && rep->element[2]->type == REDIS_REPLY_STRING &&
-           rep->element[2]->len && rep->element[2]->str[0] == '{') {
-    const char *nsp = request_nsp(r, rep->element[1]->str, rep->element[1]->len);
-    if (nsp) handle_request(r, nsp, rep->element[2]->str, rep->element[2]->len);
-  }
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
+      !strcmp(rep->element[0]->str, "subscribe"))
+    poll_nodes(r);
+  else if (!r->stopping && r->hub && is_message(rep, "message", 3))
+    hd_redis_got_request(r, rep->element[1]->str, rep->element[1]->len, rep->element[2]->str, rep->element[2]->len);
 }
 
-static uint32_t server_count(hd_adapter_t *a);
-
-/* --- this node's requests to the cluster ------------------------------------------------------ */
-
-#define REQUEST_TIMEOUT_MS 5000
-
-/* The application room name of a hub room key in nsp; NULL for the namespace's all-room. */
-static const char *key_name(const char *nsp, const char *key) {
-  if (key[0] == '\x1e') return NULL;
-  if (!nsp || !strcmp(nsp, "/")) return key;
-  const char *sep = strchr(key, '\x1f');
-  return sep ? sep + 1 : key;
-}
-
-/* {rooms, except} of to, by application names. */
-static json_t *opts_of(const hd_hub_target_t *to) {
-  json_t *rooms = json_array(), *except = json_array();
-  for (size_t i = 0; i < to->room_count; i++) {
-    const char *n = key_name(to->nsp, to->rooms[i]);
-    if (!n) { /* the whole namespace */
-      json_array_clear(rooms);
-      break;
-    }
-    json_array_append_new(rooms, json_string(n));
-  }
-  for (size_t i = 0; i < to->except_count; i++) {
-    const char *n = key_name(to->nsp, to->except[i]);
-    if (n) json_array_append_new(except, json_string(n));
-  }
-  return json_pack("{s:o,s:o}", "rooms", rooms, "except", except);
-}
-
-typedef struct {
-  redis_t *r;
-  char *nsp;
-  char *text;
-} out_request_t;
-
-static void run_out_request(void *arg, bool cancelled) {
-  out_request_t *o = arg;
-  redis_t *r = o->r;
-  if (!cancelled && !r->stopping && r->pub && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
-    hd_sbuf_t ch = {0};
-    hd_sbuf_printf(&ch, "%s-request#%s#", r->prefix, o->nsp);
-    redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, o->text, strlen(o->text));
-    hd_sbuf_free(&ch);
-  }
-  free(o->nsp);
-  free(o->text);
-  free(o);
-}
-
-/* Posts req (stolen) for publishing on nsp's request channel from shard 0. 0 or HD_E*. */
-static int post_request(redis_t *r, const char *nsp, json_t *req) {
-  out_request_t *o = malloc(sizeof(*o));
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  if (!o || !text || !(o->nsp = strdup(nsp ? nsp : "/"))) {
-    free(o);
-    free(text);
-    return HD_ENOMEM;
-  }
-  o->r = r, o->text = text;
-  if (hd_mailbox_post(r->mailbox, run_out_request, o)) {
-    run_out_request(o, true);
-    return HD_ECLOSED;
-  }
-  return 0;
-}
-
-static bool cluster_up(redis_t *r) {
-  return __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
-}
-
-/* Join/leave/disconnect: published only; every node, this one too, applies it when the request comes
- * back on the request channel (as the adapter does). Without Redis: this node only. */
-static int request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd_hub_target_t *to, const char *room) {
-  redis_t *r = (redis_t *)a;
-  if (!cluster_up(r) || (to->flags & HD_MSG_LOCAL)) return r->local->ops->request(r->local, from, req, to, room);
-  json_t *j = json_pack("{s:s,s:i,s:o}", "uid", r->uid, "type", req == HD_HUB_REQ_JOIN ? 2 : req == HD_HUB_REQ_LEAVE ? 3 : 4,
-                        "opts", opts_of(to));
-  if (!j) return HD_ENOMEM;
-  if (req == HD_HUB_REQ_DISCONNECT) json_object_set_new(j, "close", json_false());
-  else {
-    const char *n = room ? key_name(to->nsp, room) : NULL;
-    if (!n) {
-      json_decref(j);
-      return HD_EINVAL;
-    }
-    json_object_set_new(j, "rooms", json_pack("[s]", n));
-  }
-  return post_request(r, to->nsp, j);
-}
-
-/* A fetch across the cluster: this node's part first, then the other nodes' answers. */
-typedef struct cfetch {
-  struct cfetch *next;
-  redis_t *r;
-  hd_hub_t *from;
-  hd_hub_fetch_fn fn;
-  void *arg;
-  char *nsp;
-  char request_id[32];
-  json_t *request;   /* published by shard 0 */
-  json_t *sockets;   /* gathered descriptions */
-  uint32_t expected, got;
-  uv_timer_t timer;
-} cfetch_t;
-
-static void cfetch_free(uv_handle_t *h) {
-  cfetch_t *f = h->data;
-  json_decref(f->sockets);
-  json_decref(f->request);
-  free(f->nsp);
-  free(f);
-}
-
-static void run_cfetch_back(void *arg, bool cancelled) {
-  cfetch_t *f = arg;
-  char *text = json_dumps(f->sockets, JSON_COMPACT);
-  f->fn(f->arg, text ? text : "[]", text ? json_array_size(f->sockets) : 0);
-  free(text);
-  json_decref(f->sockets);
-  json_decref(f->request);
-  free(f->nsp);
-  free(f);
-}
-
-/* Shard 0: hands f's sockets back to the asking shard. */
-static void cfetch_done(cfetch_t *f, bool armed) {
-  redis_t *r = f->r;
-  for (cfetch_t **pp = &r->fetches; *pp; pp = &(*pp)->next)
-    if (*pp == f) {
-      *pp = f->next;
-      break;
-    }
-  cfetch_t *back = malloc(sizeof(*back));
-  if (back) {
-    *back = *f;
-    f->sockets = NULL, f->request = NULL, f->nsp = NULL;
-    if (back->from == r->hub) run_cfetch_back(back, false);
-    else if (hd_mailbox_post(hd_hub_mailbox(back->from), run_cfetch_back, back)) /* shutting down: dropped */
-      json_decref(back->sockets), json_decref(back->request), free(back->nsp), free(back);
-  }
-  if (armed) {
-    uv_timer_stop(&f->timer);
-    uv_close((uv_handle_t *)&f->timer, cfetch_free);
-  } else {
-    json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
-  }
-}
-
-static void on_cfetch_timeout(uv_timer_t *t) {
-  cfetch_t *f = t->data;
-  HD_DEBUG("cluster", "fetch timed out", "requestId=%s answers=%u of %u", f->request_id, f->got, f->expected);
-  cfetch_done(f, true);
-}
-
-/* Shard 0: publishes the request and waits for the answers. */
-static void run_cfetch(void *arg, bool cancelled) {
-  cfetch_t *f = arg;
-  redis_t *r = f->r;
-  uint32_t n = server_count(&r->base);
-  if (cancelled || r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) || n <= 1) {
-    if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
-      json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
-      return;
-    }
-    f->next = r->fetches, r->fetches = f;
-    cfetch_done(f, false);
-    return;
-  }
-  f->expected = n - 1;
-  f->next = r->fetches, r->fetches = f;
-  char *text = json_dumps(f->request, JSON_COMPACT);
-  hd_sbuf_t ch = {0};
-  hd_sbuf_printf(&ch, "%s-request#%s#", r->prefix, f->nsp);
-  if (text) redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", ch.ptr, ch.len, text, strlen(text));
-  hd_sbuf_free(&ch);
-  free(text);
-  uv_timer_init(r->loop, &f->timer);
-  f->timer.data = f;
-  uv_timer_start(&f->timer, on_cfetch_timeout, REQUEST_TIMEOUT_MS, 0);
-}
-
-/* The asking shard: this node's part, then on to shard 0 for the rest. */
-static void on_local_part(void *arg, const char *members_json, size_t count) {
-  cfetch_t *f = arg;
-  f->sockets = json_loads(members_json, 0, NULL);
-  if (!json_is_array(f->sockets)) json_decref(f->sockets), f->sockets = json_array();
-  if (hd_mailbox_post(f->r->mailbox, run_cfetch, f)) {
-    char *text = json_dumps(f->sockets, JSON_COMPACT);
-    f->fn(f->arg, text ? text : "[]", text ? json_array_size(f->sockets) : 0);
-    free(text);
-    json_decref(f->sockets), json_decref(f->request), free(f->nsp), free(f);
-  }
-}
-
-static int fetch(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
-  redis_t *r = (redis_t *)a;
-  if (!cluster_up(r) || (to->flags & HD_MSG_LOCAL) || server_count(a) <= 1)
-    return r->local->ops->fetch(r->local, from, to, fn, arg);
-  cfetch_t *f = calloc(1, sizeof(*f));
-  if (!f || !(f->nsp = strdup(to->nsp ? to->nsp : "/"))) {
-    free(f);
-    return HD_ENOMEM;
-  }
-  *f = (cfetch_t){.r = r, .from = from, .fn = fn, .arg = arg, .nsp = f->nsp};
-  snprintf(f->request_id, sizeof f->request_id, "%s%llu", r->uid,
-           (unsigned long long)__atomic_add_fetch(&r->next_request, 1, __ATOMIC_RELAXED));
-  f->request = json_pack("{s:s,s:s,s:i,s:o}", "uid", r->uid, "requestId", f->request_id, "type", 5, "opts", opts_of(to));
-  int rc = f->request ? r->local->ops->fetch(r->local, from, to, on_local_part, f) : HD_ENOMEM;
-  if (rc) json_decref(f->request), free(f->nsp), free(f);
-  return rc;
-}
-
-/* The response channels: answers to this node's fetches. */
+/* The response channels (shared, and this node's own): answers to this node's requests. */
 static void on_response(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
-      strcmp(rep->element[0]->str, "message") || rep->element[2]->type != REDIS_REPLY_STRING ||
-      !rep->element[2]->len || rep->element[2]->str[0] != '{' || !r->fetches)
-    return;
-  json_t *j = json_loadb(rep->element[2]->str, rep->element[2]->len, 0, NULL);
-  const char *rid = json_string_value(json_object_get(j, "requestId"));
-  cfetch_t *f = r->fetches;
-  while (f && rid && strcmp(f->request_id, rid)) f = f->next;
-  json_t *sockets = json_object_get(j, "sockets");
-  if (f && json_is_array(sockets)) {
-    size_t i;
-    json_t *s;
-    json_array_foreach(sockets, i, s) {
-      if (!json_is_object(s)) continue;
-      json_t *d = json_pack("{s:O?,s:s,s:O?,s:O?}", "id", json_object_get(s, "id"), "nsp", f->nsp, "rooms",
-                            json_object_get(s, "rooms"), "data", json_object_get(s, "data"));
-      if (d) json_array_append_new(f->sockets, d);
-    }
-    if (++f->got >= f->expected) cfetch_done(f, true);
-  }
-  json_decref(j);
+  if (!r->stopping && is_message(rep, "message", 3)) hd_redis_got_response(r, rep->element[2]->str, rep->element[2]->len);
 }
 
 /* --- connections ----------------------------------------------------------------------------- */
@@ -753,6 +233,8 @@ static void connect_now(redis_t *r) {
       hd_sbuf_t resp = {0};
       hd_sbuf_printf(&resp, "%s-response#%s#", r->prefix, r->nsps[i]);
       redisAsyncCommand(r->sub, on_response, r, "SUBSCRIBE %b", resp.ptr, resp.len);
+      hd_sbuf_printf(&resp, "%s#", r->uid); /* publishOnSpecificResponseChannel answers to this node */
+      redisAsyncCommand(r->sub, on_response, r, "SUBSCRIBE %b", resp.ptr, resp.len);
       hd_sbuf_free(&resp);
     }
     hd_sbuf_free(&pat);
@@ -816,7 +298,7 @@ void hd_redis_adapter_stop(hd_adapter_t *a) {
   if (r->resolving) uv_cancel((uv_req_t *)&r->gai);
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, NULL);
-  while (r->fetches) cfetch_done(r->fetches, true); /* with the answers so far */
+  hd_redis_asks_stop(r); /* with the answers so far */
   drop(&r->pub);
   drop(&r->sub);
   HD_INFO("cluster", "left the cluster", "redis=%s:%d", r->url.host, r->url.port);
@@ -828,7 +310,7 @@ const char *hd_redis_adapter_uid(const hd_adapter_t *a) { return ((const redis_t
 
 /* --- the rest of the adapter ----------------------------------------------------------------- */
 
-static uint32_t server_count(hd_adapter_t *a) {
+uint32_t hd_redis_server_count(hd_adapter_t *a) {
   uint32_t n = __atomic_load_n(&((redis_t *)a)->nodes, __ATOMIC_ACQUIRE);
   return n ? n : 1;
 }
@@ -837,7 +319,7 @@ static void health(hd_adapter_t *a, hd_adapter_health_t *out) {
   redis_t *r = (redis_t *)a;
   out->enabled = true;
   out->connected = __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE);
-  out->nodes = server_count(a);
+  out->nodes = hd_redis_server_count(a);
   snprintf(out->where, sizeof out->where, "%s:%d", r->url.host, r->url.port);
 }
 
@@ -850,7 +332,9 @@ static void adapter_free(hd_adapter_t *a) {
   free(r);
 }
 
-static const hd_adapter_ops_t redis_ops = {broadcast, request, fetch, server_count, adapter_free, health};
+static const hd_adapter_ops_t redis_ops = {hd_redis_broadcast,        hd_redis_request,      hd_redis_fetch,
+                                           hd_redis_all_rooms,        hd_redis_server_side_emit,
+                                           hd_redis_server_count,     adapter_free,          health};
 
 /* Splits the comma-separated namespaces (trimmed, each once, "/" always). */
 static int set_nsps(redis_t *r, const char *list) {

@@ -5,7 +5,8 @@
  * the hub of shard 0 (node-wide ids, recovery records) marked HD_MSG_REMOTE, so it is never sent
  * back. hiredis async runs on shard 0's loop only (two connections: commands and (P)SUBSCRIBE);
  * other shards reach it through shard 0's mailbox. Redis gone: broadcasts stay local, reconnects
- * with backoff. Requests (fetchSockets, socketsJoin, ...) are not yet sent to other nodes. */
+ * with backoff. Every request type 0-9 is answered once per node and sent where socket.io sends it
+ * (redis_internal.h lists the files and who does what). */
 #ifndef HD_REDIS_ADAPTER_H
 #define HD_REDIS_ADAPTER_H
 

@@ -390,3 +390,37 @@ void hd_redis_bcast_free(hd_redis_bcast_t *b) {
   free_strv(b->except, b->except_count);
   memset(b, 0, sizeof(*b));
 }
+
+/* --- any value (requests and responses in msgpack: types 7 and 9) ---------------------------- */
+
+int hd_redis_encode_value(json_t *v, hd_buf_t *const *att, uint32_t natt, uint8_t **out, size_t *len) {
+  msgpack_sbuffer sb;
+  msgpack_packer pk;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  int rc = pack_json(&pk, v, att, natt, 0);
+  if (rc) {
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+  }
+  *out = (uint8_t *)sb.data;
+  *len = sb.size;
+  return 0;
+}
+
+int hd_redis_decode_value(const void *data, size_t len, json_t **out, hd_buf_t ***att, uint32_t *natt) {
+  rd_t r = {data, (const uint8_t *)data + len, true, NULL, 0};
+  *out = NULL;
+  int rc = read_value(&r, 0, out);
+  if (!rc && (!*out || r.p != r.end)) rc = HD_EPROTO;
+  if (rc) {
+    json_decref(*out);
+    *out = NULL;
+    for (uint32_t i = 0; i < r.natt; i++) hd_buf_unref(r.att[i]);
+    free(r.att);
+    return rc;
+  }
+  *att = r.att;
+  *natt = r.natt;
+  return 0;
+}

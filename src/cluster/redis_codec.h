@@ -6,6 +6,7 @@
 #ifndef HD_REDIS_CODEC_H
 #define HD_REDIS_CODEC_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,5 +50,14 @@ int hd_redis_decode_bcast(const void *data, size_t len, hd_redis_bcast_t *out);
 void hd_redis_bcast_free(hd_redis_bcast_t *b);
 /* Appends the broadcast channel <prefix>#<nsp># (room NULL) or <prefix>#<nsp>#<room># to out. 0 or HD_ENOMEM. */
 int hd_redis_channel(hd_sbuf_t *out, const char *prefix, const char *nsp, const char *room);
+
+/* The msgpack bytes of any JSON value v into *out (malloc'd, *len bytes), Socket.IO placeholders
+ * replaced by att as bin (requests of type 7, responses of type 9). 0, HD_EINVAL, HD_ENOMEM. */
+int hd_redis_encode_value(json_t *v, hd_buf_t *const *att, uint32_t natt, uint8_t **out, size_t *len);
+/* Decodes one msgpack value (the whole of data) into *out (a new reference); bin and ArrayBuffer
+ * values anywhere become placeholders, their bytes in *att (malloc'd, *natt references; release
+ * each and free the vector). 0, HD_EPROTO (malformed, trailing bytes, undefined alone, too deep),
+ * HD_EUTF8, HD_ETOOBIG (too many attachments), HD_ENOMEM. */
+int hd_redis_decode_value(const void *data, size_t len, json_t **out, hd_buf_t ***att, uint32_t *natt);
 
 #endif

@@ -21,8 +21,10 @@ typedef struct {
 
 typedef struct {
   /* Delivers msg (its target inside) on every shard, from shard `from` (skip is a member of from, or
-   * NULL). Called under the hub's publish lock, so messages leave in id order. on_count(arg, total)
-   * runs on from's thread once every shard delivered (NULL: nobody waits). 0 or HD_E*. */
+   * NULL), and, unless LOCAL or REMOTE, on the other nodes. Called under the hub's publish lock, so
+   * messages leave in id order. on_count(arg, total) runs on from's thread once every shard of this
+   * node delivered (NULL: nobody waits). With WANTS_ACKS, the other nodes' recipient counts and
+   * their clients' answers reach msg->acks. 0 or HD_E*. */
   int (*broadcast)(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_member_t *skip,
                    hd_hub_count_fn on_count, void *arg);
   /* Applies req (join/leave `room`, or disconnect) on every shard to the members of to's rooms minus
@@ -31,6 +33,12 @@ typedef struct {
   /* Gathers the descriptions of the members of to's rooms minus its except rooms on every shard
    * (hd_hub_describe); fn runs on from's thread once all have answered. 0 or HD_E*. */
   int (*fetch)(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
+  /* Gathers the room keys of the members of to's rooms minus its except rooms on every shard (and
+   * node), each once (hd_hub_room_keys); fn runs on from's thread. 0 or HD_E*. */
+  int (*all_rooms)(hd_adapter_t *a, hd_hub_t *from, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
+  /* Sends a serverSideEmit to the other nodes (hd_hub_server_side_emit). 0 or HD_E*. */
+  int (*server_side_emit)(hd_adapter_t *a, hd_hub_t *from, const char *nsp, const char *args_json,
+                          hd_hub_answers_fn fn, void *arg);
   /* Nodes in the cluster, this one included (1 for the local adapter). */
   uint32_t (*server_count)(hd_adapter_t *a);
   void (*free)(hd_adapter_t *a);

@@ -21,6 +21,8 @@ struct hd_hub {
   hd_mailbox_t *mailbox;
   const char *encodings[HD_HUB_ENCODINGS];
   int encoding_count;
+  hd_hub_server_emit_fn server_emit;
+  void *server_emit_arg;
 };
 
 int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count) {
@@ -256,7 +258,23 @@ void hd_hub_msg_unref(hd_hub_msg_t *msg) {
   free(msg->event);
   free(msg->type);
   free(msg->args);
+  hd_hub_acks_unref(msg->acks);
   free(msg);
+}
+
+hd_hub_acks_t *hd_hub_acks_ref(hd_hub_acks_t *acks) {
+  __atomic_add_fetch(&acks->refs, 1, __ATOMIC_RELAXED);
+  return acks;
+}
+
+void hd_hub_acks_unref(hd_hub_acks_t *acks) {
+  if (acks && !__atomic_sub_fetch(&acks->refs, 1, __ATOMIC_ACQ_REL)) acks->free(acks);
+}
+
+void hd_hub_msg_set_acks(hd_hub_msg_t *msg, hd_hub_acks_t *acks) {
+  hd_hub_acks_unref(msg->acks);
+  msg->acks = hd_hub_acks_ref(acks);
+  msg->flags |= HD_MSG_WANTS_ACKS;
 }
 
 hd_buf_t *hd_hub_msg_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc,
@@ -406,4 +424,51 @@ int hd_hub_request(hd_hub_t *hub, hd_hub_req_t req, const hd_hub_target_t *to, c
   int rc = a->ops->request(a, hub, req, to, room);
   hd_hub_drain(hub);
   return rc;
+}
+
+/* A room key seen once per call (keys borrowed from the rooms, which outlive the call). */
+static int seen_key(hd_map_t *seen, const char *key) {
+  size_t n = strlen(key);
+  if (hd_map_get(seen, key, n)) return 1;
+  return hd_map_put(seen, key, n, (void *)key) ? HD_ENOMEM : 0;
+}
+
+size_t hd_hub_room_keys(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out) {
+  hd_hub_member_t **targets;
+  uint32_t count = collect(hub, to, describes, &targets);
+  hd_map_t seen = {0};
+  size_t keys = 0;
+  for (uint32_t i = 0; i < count; i++)
+    for (uint32_t j = 0; j < targets[i]->room_count; j++) {
+      const char *key = targets[i]->rooms[j].room->name;
+      if (key[0] == '\x1e' || seen_key(&seen, key)) continue;
+      hd_sbuf_puts(out, keys++ ? ",\"" : "\"");
+      hd_sbuf_json_escape(out, key, strlen(key));
+      hd_sbuf_puts(out, "\"");
+    }
+  hd_map_free(&seen);
+  free(targets);
+  return keys;
+}
+
+int hd_hub_all_rooms(hd_hub_t *hub, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg) {
+  hd_adapter_t *a = hub->shared->adapter;
+  int rc = a->ops->all_rooms(a, hub, to, fn, arg);
+  hd_hub_drain(hub);
+  return rc;
+}
+
+void hd_hub_on_server_emit(hd_hub_t *hub, hd_hub_server_emit_fn fn, void *arg) {
+  hub->server_emit = fn;
+  hub->server_emit_arg = arg;
+}
+
+void hd_hub_server_emit(hd_hub_t *hub, const char *nsp, const char *args_json, hd_hub_reply_t *reply) {
+  if (hub->server_emit) hub->server_emit(hub->server_emit_arg, nsp, args_json, reply);
+  else if (reply) reply->send(reply, NULL);
+}
+
+int hd_hub_server_side_emit(hd_hub_t *hub, const char *nsp, const char *args_json, hd_hub_answers_fn fn, void *arg) {
+  hd_adapter_t *a = hub->shared->adapter;
+  return a->ops->server_side_emit(a, hub, nsp ? nsp : "/", args_json, fn, arg);
 }

@@ -34,10 +34,31 @@ enum {
   HD_MSG_SEQUENCED = 1u << 1, /* rooms[0] is a topic: the message gets its next sequence and is kept
                                * in its history (rooms[1], when present, is the topic with params) */
   HD_MSG_WANTS_ACKS = 1u << 2,/* recipients are asked to acknowledge (never recorded for recovery) */
-  HD_MSG_LOCAL = 1u << 3,     /* delivered on the publishing shard only (its rooms live there) */
+  HD_MSG_LOCAL = 1u << 3,     /* this node only: every shard of this node, never another node (socket.io's
+                               * `local` flag; a socket's own emit). Requests and fetches: this node's
+                               * shards only. There is no "this shard only". */
   HD_MSG_REMOTE = 1u << 4,    /* came from another node (cluster adapter): every shard, never sent back */
-  HD_MSG_NODE = 1u << 5,      /* every shard of this node but never other nodes (a socket's own emit) */
 };
+
+typedef struct hd_hub_acks hd_hub_acks_t;
+/* Where the answers of a broadcast with acks go (HD_MSG_WANTS_ACKS, hd_hub_msg_set_acks): every
+ * recipient asks its client for an ack and hands the answer here. The callbacks run on any thread;
+ * the sink takes them to its own. Refcounted (hd_hub_acks_ref / hd_hub_acks_unref). */
+struct hd_hub_acks {
+  uint32_t refs;            /* atomic; the creator holds the first */
+  uint64_t timeout_ms;      /* how long a recipient waits for its client's answer */
+  /* One client's answer: the JSON array text of its ack arguments with Socket.IO placeholders and
+   * their binary attachments (all borrowed for the call). */
+  void (*on_ack)(hd_hub_acks_t *acks, const char *args_json, size_t len, hd_buf_t *const *att, size_t natt);
+  /* One node's number of recipients (each node once: this one from its publish count, the others'
+   * from the cluster). */
+  void (*on_clients)(hd_hub_acks_t *acks, size_t count);
+  void (*free)(hd_hub_acks_t *acks);
+};
+
+hd_hub_acks_t *hd_hub_acks_ref(hd_hub_acks_t *acks);
+/* Drops one reference (any thread); the last calls acks->free. */
+void hd_hub_acks_unref(hd_hub_acks_t *acks);
 
 /* A published message: immutable once published, refcounted across threads, shared by every
  * recipient on every shard. */
@@ -58,6 +79,7 @@ typedef struct hd_hub_msg {
   bool single_arg;        /* args is "[" value "]": JSON protocol data is that value */
   hd_buf_t **attachments; /* binary attachments (Socket.IO placeholders in args), or NULL */
   uint32_t attachment_count;
+  hd_hub_acks_t *acks;    /* WANTS_ACKS: where the answers go (a reference), else NULL */
   uint32_t rows;          /* shards: rows of the encoded cache */
   char message_id[40];    /* unique, for clients to drop duplicates */
   hd_buf_t *encoded[];    /* rows x HD_HUB_ENCODINGS: row r is written by shard r only */
@@ -75,8 +97,8 @@ typedef struct {
   void (*describe)(hd_hub_member_t *m, hd_sbuf_t *out);
 } hd_hub_member_ops_t;
 
-/* The descriptions of the matching members of every shard: a JSON array text (borrowed for the
- * call) and how many it holds; runs on the asking shard. */
+/* The descriptions of the matching members of every shard (or their room keys, all_rooms): a JSON
+ * array text (borrowed for the call) and how many it holds; runs on the asking shard. */
 typedef void (*hd_hub_fetch_fn)(void *arg, const char *members_json, size_t count);
 /* Total deliveries of one publish over every shard (runs on the publishing shard); msg is the
  * published message (its id, sequence and message id set), borrowed for the call. */
@@ -189,6 +211,8 @@ hd_buf_t *hd_hub_msg_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc,
 int hd_hub_msg_set_type(hd_hub_msg_t *msg, const char *type);
 /* Puts a prebuilt frame (reference taken) in this shard's cache slot enc of a not yet shared msg. */
 void hd_hub_msg_set_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc, hd_buf_t *frame);
+/* Makes a not yet published msg a broadcast with acks: WANTS_ACKS set, a reference to acks kept. */
+void hd_hub_msg_set_acks(hd_hub_msg_t *msg, hd_hub_acks_t *acks);
 /* True when msg's target includes room name (for replays that filter by the member's room). */
 bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name);
 
@@ -215,5 +239,38 @@ size_t hd_hub_describe(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out)
 /* Asks every shard (and node) through the adapter for the members matching to (fetchSockets);
  * fn runs on this shard once all have answered. 0 or HD_E* (fn not called). */
 int hd_hub_fetch(hd_hub_t *hub, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
+/* Appends the keys of the rooms (JSON strings, comma-separated, each once, all-rooms "\x1e..." left
+ * out) that this shard's describable members matching to are in; returns how many. */
+size_t hd_hub_room_keys(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out);
+/* Asks every shard (and node) for the room keys of the members matching to (allRooms): fn gets a
+ * JSON array of keys, each once, on this shard. 0 or HD_E* (fn not called). */
+int hd_hub_all_rooms(hd_hub_t *hub, const hd_hub_target_t *to, hd_hub_fetch_fn fn, void *arg);
+
+/* --- serverSideEmit: messages between the servers of a cluster, never to clients -------------- */
+
+typedef struct hd_hub_reply hd_hub_reply_t;
+/* The way back to a node that waits for an answer to its serverSideEmit. */
+struct hd_hub_reply {
+  /* Answers with one JSON value (value_json), or with nothing when NULL; frees the reply. Called
+   * exactly once, on the thread the reply was handed to. */
+  void (*send)(hd_hub_reply_t *reply, const char *value_json);
+};
+/* A serverSideEmit from another node to namespace nsp: args_json is [event, ...args] (borrowed);
+ * reply is non-NULL when the sender waits for an answer (then the handler must call reply->send). */
+typedef void (*hd_hub_server_emit_fn)(void *arg, const char *nsp, const char *args_json, hd_hub_reply_t *reply);
+/* The other nodes' answers to a serverSideEmit: a JSON array text (borrowed) of count answers;
+ * complete is false when not every node answered in time. Runs on the asking shard. */
+typedef void (*hd_hub_answers_fn)(void *arg, bool complete, const char *answers_json, size_t count);
+
+/* Sets this shard's handler of serverSideEmits from other nodes (NULL: none, they are dropped and
+ * never answered, as a socket.io server without a listener does). */
+void hd_hub_on_server_emit(hd_hub_t *hub, hd_hub_server_emit_fn fn, void *arg);
+/* Hands a serverSideEmit from another node to this shard's handler (adapters, on this shard's
+ * thread); without a handler reply (if any) is sent NULL. */
+void hd_hub_server_emit(hd_hub_t *hub, const char *nsp, const char *args_json, hd_hub_reply_t *reply);
+/* Sends [event, ...args] (args_json) to every other node of the cluster (never to this one); fn
+ * (NULL: no answer wanted) gets their answers on this shard, at once with none on a single node.
+ * 0 or HD_E* (fn not called). */
+int hd_hub_server_side_emit(hd_hub_t *hub, const char *nsp, const char *args_json, hd_hub_answers_fn fn, void *arg);
 
 #endif

@@ -139,7 +139,8 @@ static int send_packet(client_t *c, hd_sio_type_t type, const char *nsp, int64_t
 
 typedef struct {
   const char *nsp;
-  bool offset; /* append the message id as the recovery offset */
+  bool offset;    /* append the message id as the recovery offset */
+  int64_t ack_id; /* HD_SIO_NO_ACK, or the recipient's ack id (a broadcast with acks, never cached) */
 } encode_ctx_t;
 
 static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
@@ -156,11 +157,11 @@ static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
     hd_sbuf_puts(&data, "[\"");
     hd_sbuf_json_escape(&data, msg->event, strlen(msg->event));
     hd_sbuf_printf(&data, "\"%s%.*s]", args.len > 2 ? "," : "", (int)(args.len - 2), args.ptr + 1);
-    if (data.ptr && !hd_sio_packet_encode(&text, HD_SIO_BINARY_EVENT, ctx->nsp, HD_SIO_NO_ACK, msg->attachment_count,
+    if (data.ptr && !hd_sio_packet_encode(&text, HD_SIO_BINARY_EVENT, ctx->nsp, ctx->ack_id, msg->attachment_count,
                                           data.ptr, data.len))
       b = hd_buf_from(text.ptr, text.len);
     hd_sbuf_free(&data);
-  } else if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, HD_SIO_NO_ACK, msg->event, args.ptr, args.len)) {
+  } else if (args.ptr && !hd_sio_event_encode(&text, ctx->nsp, ctx->ack_id, msg->event, args.ptr, args.len)) {
     b = hd_buf_from(text.ptr, text.len);
   }
   hd_sbuf_free(&args);
@@ -173,12 +174,48 @@ static hd_buf_t *encode_ws(const hd_hub_msg_t *msg, void *arg) {
   return hd_eio_message_frame_new(text->data, text->len);
 }
 
+static pending_ack_t *ack_new(hd_sio_socket_t *s, hd_sio_ack_fn fn, void *arg);
+static void ack_arm(pending_ack_t *a, uint64_t timeout_ms);
+
+/* A client's answer to a broadcast with acks goes to the message's sink (args NULL: none came). */
+static void broadcast_acked(hd_sio_socket_t *s, json_t *args, void *arg) {
+  hd_hub_acks_t *acks = arg;
+  char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+  size_t natt = 0;
+  hd_buf_t *const *att = hd_sio_attachments(s, &natt);
+  if (text) acks->on_ack(acks, text, strlen(text), att, natt);
+  free(text);
+  hd_hub_acks_unref(acks);
+}
+
+/* A broadcast with acks to one socket: encoded for it (its own ack id), no recovery offset. */
+static void deliver_with_ack(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
+  pending_ack_t *a = ack_new(s, broadcast_acked, msg->acks);
+  if (!a) return;
+  encode_ctx_t ctx = {s->nsp->name, false, a->id};
+  hd_buf_t *text = encode_text(msg, &ctx);
+  int rc = text ? hd_eio_send(s->client->eio, (const char *)text->data, text->len, false) : HD_ENOMEM;
+  for (uint32_t i = 0; !rc && i < msg->attachment_count; i++)
+    rc = hd_eio_send(s->client->eio, msg->attachments[i]->data, msg->attachments[i]->len, true);
+  hd_buf_unref(text);
+  if (rc) {
+    free(a);
+    return;
+  }
+  hd_hub_acks_ref(msg->acks);
+  ack_arm(a, msg->acks->timeout_ms);
+}
+
 /* Hub delivery to one socket. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   if (!s->connected || msg->id <= s->floor_id) return;
+  if (msg->acks) {
+    deliver_with_ack(s, msg);
+    return;
+  }
   hd_sio_server_t *sio = s->client->sio;
-  encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery != NULL};
+  encode_ctx_t ctx = {s->nsp->name, sio->opt.recovery != NULL, HD_SIO_NO_ACK};
   hd_buf_t *text = hd_hub_msg_encoded(sio->hub, msg, sio->enc_text, encode_text, &ctx);
   if (!text) return;
   hd_buf_t *frame =
@@ -450,10 +487,13 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
   return 0;
 }
 
-static int on_ack_packet(hd_sio_socket_t *s, hd_sio_packet_t *p) {
+static int on_ack_packet(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att, size_t natt) {
   for (pending_ack_t *a = s->acks; a; a = a->next)
     if (a->id == p->ack_id) {
+      s->cur_att = att; /* a BINARY_ACK's attachments, for the answer's callback */
+      s->cur_att_n = natt;
       ack_finish(a, p->data);
+      if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
       return 0;
     }
   return 0; /* late or unknown acks are ignored, as Socket.IO does */
@@ -477,7 +517,7 @@ static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_
       return on_event(s, p, att, natt);
     case HD_SIO_ACK:
     case HD_SIO_BINARY_ACK:
-      return on_ack_packet(s, p);
+      return on_ack_packet(s, p, att, natt);
     default: /* CONNECT_ERROR from a client */
       return HD_EPROTO;
   }
@@ -709,9 +749,10 @@ static int hub_target(hd_sio_server_t *sio, const hd_sio_target_t *to, keys_t *k
   return 0;
 }
 
-/* Broadcast with optional binary attachments (taken over by the message). */
+/* Broadcast with optional binary attachments (taken over by the message), with acks when acks. */
 static int broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_member_t *skip, const char *event,
-                     const char *args_json, hd_buf_t **att, uint32_t natt, hd_hub_count_fn on_count, void *arg) {
+                     const char *args_json, hd_buf_t **att, uint32_t natt, hd_hub_acks_t *acks,
+                     hd_hub_count_fn on_count, void *arg) {
   keys_t k;
   hd_hub_target_t target;
   if (hub_target(sio, to, &k, &target)) {
@@ -720,10 +761,12 @@ static int broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub_mem
     return HD_EINVAL;
   }
   /* one room of "/" is also a JSON-protocol topic (docs/protocol.md): the message gets its sequence */
-  if (!strcmp(target.nsp, "/") && target.room_count == 1 && target.rooms[0][0] != '\x1e' && !to->except_count && !skip)
+  if (!strcmp(target.nsp, "/") && target.room_count == 1 && target.rooms[0][0] != '\x1e' && !to->except_count && !skip &&
+      !acks)
     target.flags |= HD_MSG_SEQUENCED;
   hd_hub_msg_t *msg = hd_hub_msg_new(sio->hub, &target, event, args_json, strlen(args_json), att, natt);
   if (!msg) return HD_ENOMEM;
+  if (acks) hd_hub_msg_set_acks(msg, acks);
   int rc = hd_hub_publish(sio->hub, msg, skip, on_count, arg);
   hd_hub_msg_unref(msg);
   return rc;
@@ -747,15 +790,23 @@ int hd_sio_fetch_sockets(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub
 
 int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,
                      const char *args_json, hd_hub_count_fn on_count, void *arg) {
-  return broadcast(sio, to, skip ? &skip->member : NULL, event, args_json, NULL, 0, on_count, arg);
+  return broadcast(sio, to, skip ? &skip->member : NULL, event, args_json, NULL, 0, NULL, on_count, arg);
 }
+
+int hd_sio_broadcast_acked(hd_sio_server_t *sio, const hd_sio_target_t *to, const char *event, const char *args_json,
+                           hd_hub_acks_t *acks, hd_hub_count_fn on_count, void *arg) {
+  return broadcast(sio, to, NULL, event, args_json, NULL, 0, acks, on_count, arg);
+}
+
+hd_hub_t *hd_sio_hub(const hd_sio_server_t *sio) { return sio->hub; }
+uv_loop_t *hd_sio_loop(const hd_sio_server_t *sio) { return sio->srv->loop; }
 
 /* A broadcast to the socket's own room, on its own shard: recorded, so it can be recovered. */
 static int emit_recoverable(hd_sio_socket_t *s, const char *event, const char *args_json, hd_buf_t **att,
                             uint32_t natt) {
   const char *room = s->id;
-  hd_sio_target_t to = {s->nsp->name, &room, 1, NULL, 0, HD_MSG_NODE}; /* its id may be a JSON topic elsewhere */
-  return broadcast(s->client->sio, &to, NULL, event, args_json, att, natt, NULL, NULL);
+  hd_sio_target_t to = {s->nsp->name, &room, 1, NULL, 0, HD_MSG_LOCAL}; /* its id may be a JSON topic elsewhere */
+  return broadcast(s->client->sio, &to, NULL, event, args_json, att, natt, NULL, NULL, NULL);
 }
 
 int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
@@ -768,15 +819,32 @@ int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
   return rc;
 }
 
-int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args_json, uint64_t timeout_ms,
-                         hd_sio_ack_fn fn, void *arg) {
-  if (!s->connected) return HD_ECLOSED;
+/* A pending ack of s with the next ack id, not yet waited for (ack_arm) nor listed. */
+static pending_ack_t *ack_new(hd_sio_socket_t *s, hd_sio_ack_fn fn, void *arg) {
   pending_ack_t *a = calloc(1, sizeof(*a));
-  if (!a) return HD_ENOMEM;
+  if (!a) return NULL;
   a->socket = s;
   a->id = s->next_ack_id++;
   a->fn = fn;
   a->arg = arg;
+  return a;
+}
+
+/* Waits for a's answer up to timeout_ms (a sent). */
+static void ack_arm(pending_ack_t *a, uint64_t timeout_ms) {
+  hd_sio_socket_t *s = a->socket;
+  uv_timer_init(s->client->sio->srv->loop, &a->timer);
+  a->timer.data = a;
+  uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
+  a->next = s->acks;
+  s->acks = a;
+}
+
+int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args_json, uint64_t timeout_ms,
+                         hd_sio_ack_fn fn, void *arg) {
+  if (!s->connected) return HD_ECLOSED;
+  pending_ack_t *a = ack_new(s, fn, arg);
+  if (!a) return HD_ENOMEM;
   hd_sbuf_t text = {0};
   int rc = hd_sio_event_encode(&text, s->nsp->name, a->id, event, args_json, strlen(args_json));
   if (!rc) rc = hd_eio_send(s->client->eio, text.ptr, text.len, false);
@@ -785,11 +853,7 @@ int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args
     free(a);
     return rc;
   }
-  uv_timer_init(s->client->sio->srv->loop, &a->timer);
-  a->timer.data = a;
-  uv_timer_start(&a->timer, on_ack_timeout, timeout_ms, 0);
-  a->next = s->acks;
-  s->acks = a;
+  ack_arm(a, timeout_ms);
   return 0;
 }
 

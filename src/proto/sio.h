@@ -88,6 +88,14 @@ int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args);
  * be NULL) gets the total deliveries on this shard's thread once every shard delivered. 0 or HD_E*. */
 int hd_sio_broadcast(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_sio_socket_t *skip, const char *event,
                      const char *args_json, hd_hub_count_fn on_count, void *arg);
+/* hd_sio_broadcast as a broadcast with acks (socket.io's broadcastWithAck): every recipient, on
+ * every node, asks its client for an ack and hands the answer to acks (hub.h; a reference is kept).
+ * on_count gets this node's recipients. proto/sio_cluster.h gathers the answers. 0 or HD_E*. */
+int hd_sio_broadcast_acked(hd_sio_server_t *sio, const hd_sio_target_t *to, const char *event, const char *args_json,
+                           hd_hub_acks_t *acks, hd_hub_count_fn on_count, void *arg);
+/* The hub of this server's shard, and its loop. */
+hd_hub_t *hd_sio_hub(const hd_sio_server_t *sio);
+uv_loop_t *hd_sio_loop(const hd_sio_server_t *sio);
 /* socket.io's io.in(rooms).except(except).socketsJoin(room) / socketsLeave(room) /
  * disconnectSockets() (req HD_HUB_REQ_JOIN, _LEAVE, _DISCONNECT; room NULL for the last), applied on
  * every shard. 0 or HD_E*. */

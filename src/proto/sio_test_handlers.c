@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "proto/sio_cluster.h"
 
 static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
   char *text = auth ? json_dumps(auth, JSON_COMPACT) : strdup("{}");
@@ -150,6 +151,97 @@ static void on_broadcast_to(hd_sio_socket_t *s, const char *event, json_t *args,
   if (ack_id >= 0) ack_rc(s, ack_id, rc);
 }
 
+/* A pending answer to the asking socket, found again by id (it may have gone meanwhile). */
+static fetching_t *answer_to(hd_sio_socket_t *s, int64_t ack_id, void *sio) {
+  fetching_t *f = malloc(sizeof(*f));
+  if (!f) return NULL;
+  *f = (fetching_t){.sio = sio, .ack_id = ack_id};
+  snprintf(f->nsp, sizeof f->nsp, "%s", hd_sio_socket_nsp(s));
+  snprintf(f->id, sizeof f->id, "%s", hd_sio_socket_id(s));
+  return f;
+}
+
+/* `all-rooms`: acked with the names of the namespace's rooms on every node. */
+static void on_all_rooms(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  fetching_t *f = answer_to(s, ack_id, udata);
+  if (f && hd_sio_all_rooms(udata, hd_sio_socket_nsp(s), fetched, f)) {
+    free(f);
+    ack_rc(s, ack_id, HD_EINVAL);
+  }
+}
+
+/* {complete, <key>: list} to the asking socket. */
+static void answer_list(fetching_t *f, bool complete, const char *key, const char *list_json) {
+  hd_sio_socket_t *s = hd_sio_socket_find(f->sio, f->nsp, f->id);
+  hd_sbuf_t out = {0};
+  hd_sbuf_printf(&out, "[{\"complete\":%s,\"%s\":%s}]", complete ? "true" : "false", key, list_json);
+  if (s && out.ptr) hd_sio_ack(s, f->ack_id, out.ptr);
+  hd_sbuf_free(&out);
+  free(f);
+}
+
+static void server_answers(void *arg, bool complete, const char *answers_json, size_t count) {
+  answer_list(arg, complete, "answers", answers_json);
+}
+
+/* `server-side-emit` event, ...args: io.serverSideEmit to the other nodes; with an ack, acked with
+ * {complete, answers} (their answers, serverCount - 1 expected, 5 s timeout). */
+static void on_server_side_emit(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  char *text = json_dumps(args, JSON_COMPACT);
+  fetching_t *f = ack_id >= 0 ? answer_to(s, ack_id, udata) : NULL;
+  int rc = text && (ack_id < 0 || f) ? hd_sio_server_side_emit(udata, hd_sio_socket_nsp(s), text,
+                                                               f ? server_answers : NULL, f)
+                                     : HD_ENOMEM;
+  free(text);
+  if (rc) {
+    free(f);
+    if (ack_id >= 0) ack_rc(s, ack_id, rc);
+  }
+}
+
+static void client_answers(void *arg, bool complete, const char *responses_json, size_t count) {
+  answer_list(arg, complete, "responses", responses_json);
+}
+
+/* `broadcast-with-ack` {rooms, except, event, data, timeout}: io.timeout(timeout).to(rooms)
+ * .except(except).emit(event, data, cb) over the cluster, acked with {complete, responses}. */
+static void on_broadcast_with_ack(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  json_t *opt = json_array_get(args, 0), *ev = json_object_get(opt, "event");
+  json_int_t timeout = json_integer_value(json_object_get(opt, "timeout"));
+  const char *rooms[16], *except[16];
+  hd_sio_target_t to = target_of(s, opt, rooms, except);
+  json_t *list = json_pack("[O]", json_object_get(opt, "data") ? json_object_get(opt, "data") : json_null());
+  char *text = list ? json_dumps(list, JSON_COMPACT) : NULL;
+  json_decref(list);
+  fetching_t *f = answer_to(s, ack_id, udata);
+  int rc = text && f && json_is_string(ev)
+               ? hd_sio_broadcast_with_ack(udata, &to, json_string_value(ev), text,
+                                           timeout > 0 && timeout <= 60000 ? (uint64_t)timeout : 2000, client_answers, f)
+               : HD_EINVAL;
+  free(text);
+  if (rc) {
+    free(f);
+    ack_rc(s, ack_id, rc);
+  }
+}
+
+/* A serverSideEmit from another node: `server-side` [event, ...args] to this node's sockets of the
+ * namespace, and, when the sender waits, the answer {from: "herald", event}. */
+static void on_server_emit(void *arg, const char *nsp, const char *args_json, hd_hub_reply_t *reply) {
+  json_t *args = json_loads(args_json, 0, NULL);
+  const char *ev = json_string_value(json_array_get(args, 0));
+  hd_sio_target_t to = {.nsp = nsp, .flags = HD_MSG_LOCAL};
+  hd_sio_broadcast(arg, &to, NULL, "server-side", args_json, NULL, NULL);
+  if (reply) {
+    json_t *answer = json_pack("{s:s,s:s?}", "from", "herald", "event", ev);
+    char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+    reply->send(reply, text);
+    free(text);
+    json_decref(answer);
+  }
+  json_decref(args);
+}
+
 int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps, size_t count) {
   for (size_t i = 0; i < count; i++) {
     int rc;
@@ -163,8 +255,12 @@ int hd_sio_test_handlers_register(hd_sio_server_t *sio, const char *const *nsps,
         (rc = hd_sio_on(sio, nsps[i], "sockets-leave", on_sockets, sio)) ||
         (rc = hd_sio_on(sio, nsps[i], "disconnect-sockets", on_sockets, sio)) ||
         (rc = hd_sio_on(sio, nsps[i], "fetch-sockets", on_fetch, sio)) ||
-        (rc = hd_sio_on(sio, nsps[i], "broadcast-to", on_broadcast_to, sio)))
+        (rc = hd_sio_on(sio, nsps[i], "broadcast-to", on_broadcast_to, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "all-rooms", on_all_rooms, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "server-side-emit", on_server_side_emit, sio)) ||
+        (rc = hd_sio_on(sio, nsps[i], "broadcast-with-ack", on_broadcast_with_ack, sio)))
       return rc;
   }
+  hd_sio_on_server_emit(sio, on_server_emit, sio);
   return 0;
 }

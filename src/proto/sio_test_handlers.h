@@ -5,7 +5,12 @@
  * `server-ack-result` with the ack's arguments or "timeout"; the server API over every shard (acked):
  * `join` room, `sockets-join` / `sockets-leave` {rooms, except, room}, `disconnect-sockets` {rooms,
  * except}, `fetch-sockets` {rooms, except} (acked with the sockets), `broadcast-to` {rooms, except,
- * event, data}. Benchmarks use them too. */
+ * event, data}; across the cluster (sio_cluster.h): `all-rooms` (acked with the room names of every
+ * node), `server-side-emit` event, ...args (serverSideEmit; with an ack, acked with {complete,
+ * answers}), `broadcast-with-ack` {rooms, except, event, data, timeout} (acked with {complete,
+ * responses}). A serverSideEmit from another node is emitted as `server-side` [event, ...args] to
+ * this node's sockets of the namespace and answered {from: "herald", event} when the sender waits.
+ * Benchmarks use them too. */
 #ifndef HD_SIO_TEST_HANDLERS_H
 #define HD_SIO_TEST_HANDLERS_H
 

@@ -1,6 +1,7 @@
 /* Unit tests for the redis-adapter codec: the CLUSTER.md example byte for byte, notepack's number
  * and string forms, attachments as bin both ways, what Node and the emitter send, channels, and
- * malformed input refused (truncated, trailing bytes, wrong shapes, huge counts, deep nesting). */
+ * malformed input refused (truncated, trailing bytes, wrong shapes, huge counts, deep nesting); any
+ * value (requests 7, responses 9) both ways with bin as placeholders. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,11 +201,44 @@ static void channels(void **state) {
   hd_sbuf_free(&s);
 }
 
+/* Requests 7 and responses 9: any msgpack value, bin anywhere as placeholders, and back. */
+static void any_value(void **state) {
+  /* {"type":9,"requestId":"ab","packet":<bin 01 ff>} as notepack writes it */
+  uint8_t in[64];
+  size_t n = bytes("83 a4\"type\"09 a9\"requestId\"a2\"ab\" a6\"packet\"c4 02 01ff", in);
+  json_t *v = NULL;
+  hd_buf_t **att = NULL;
+  uint32_t natt = 0;
+  assert_int_equal(hd_redis_decode_value(in, n, &v, &att, &natt), 0);
+  assert_int_equal(natt, 1);
+  assert_int_equal(att[0]->len, 2);
+  char *text = json_dumps(v, JSON_COMPACT);
+  assert_string_equal(text, "{\"type\":9,\"requestId\":\"ab\",\"packet\":{\"_placeholder\":true,\"num\":0}}");
+  uint8_t *out = NULL;
+  size_t len = 0;
+  assert_int_equal(hd_redis_encode_value(v, att, natt, &out, &len), 0);
+  assert_int_equal(len, n);
+  assert_memory_equal(out, in, n);
+  free(out);
+  free(text);
+  json_decref(v);
+  hd_buf_unref(att[0]);
+  free(att);
+  /* refused: trailing bytes, truncated, undefined alone, a reserved byte */
+  static const char *const bad[] = {"c0 c0", "82 a1\"a\"", "d4 00 00", "c1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    n = bytes(bad[i], in);
+    assert_int_equal(hd_redis_decode_value(in, n, &v, &att, &natt), HD_EPROTO);
+    assert_null(v);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(encode_example),  cmocka_unit_test(decode_example),        cmocka_unit_test(number_forms),
       cmocka_unit_test(str8_from_32),    cmocka_unit_test(attachments_round_trip), cmocka_unit_test(emitter_shape),
       cmocka_unit_test(malformed),       cmocka_unit_test(encode_refuses),        cmocka_unit_test(channels),
+      cmocka_unit_test(any_value),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
