@@ -1,5 +1,6 @@
 /* Serving HTTP/1.1 on a connection: feeding the parser, CORS, routing to handlers, responses with
- * keep-alive and pipelining (one request at a time, in order), request and idle timeouts. */
+ * keep-alive and pipelining (later requests are routed while earlier ones wait for a deferred answer;
+ * answers leave in request order), request and idle timeouts. */
 #ifndef HD_HTTP_CONN_H
 #define HD_HTTP_CONN_H
 
@@ -29,10 +30,12 @@ void hd_http_conn_free(hd_conn_t *c);
 
 /* Hands the exchange's connection, with this request and whatever the client sent after it, to
  * shard `shard` of the node, which serves the request as if it had arrived there (an Engine.IO
- * request for a session that lives on that shard). Call from the handler instead of answering.
+ * request for a session that lives on that shard), once the requests before it are answered. Call
+ * from the handler instead of answering.
  * 0, or HD_EINVAL (no such other shard, or the exchange is already answered or deferred). */
 int hd_http_handoff(hd_http_exchange_t *ex, uint32_t shard);
-/* Marks the exchange as answered later; the connection reads no further request until then. */
+/* Marks the exchange as answered later (from any callback on the same loop). Requests behind it on
+ * the connection are routed meanwhile; their answers wait until this one is sent. */
 void hd_http_defer(hd_http_exchange_t *ex);
 /* False once the client of a deferred exchange has gone away (the answer would be dropped). */
 bool hd_http_exchange_alive(const hd_http_exchange_t *ex);
