@@ -77,6 +77,7 @@ function startProxy(backends) {
     let b = backends[next++ % backends.length];
     while (b.tag === owner(req.url)) b = backends[next++ % backends.length];
     if (owner(req.url)) stats.upgradesElsewhere++;
+    stats.upgradePort = b.port;
     const up = net.connect(b.port, '127.0.0.1', () => {
       let raw = `${req.method} ${req.url} HTTP/1.1\r\n`;
       for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
@@ -171,6 +172,9 @@ describe('no sticky sessions: three Herald nodes behind a round-robin proxy', { 
     if (c.io.engine.transport.name !== 'websocket') await once(c.io.engine, 'upgrade', 10000);
     assert.equal(c.io.engine.transport.name, 'websocket');
     assert.ok(proxy.stats.upgradesElsewhere >= 1, 'the upgrade went to a node that forwarded it');
+    const via = nodes.find((n) => n.port === proxy.stats.upgradePort);
+    assert.notEqual(via.tag, c.io.engine.id.slice(1, 4));
+    assert.ok((await health(via)).websocket.byProtocol.forwarded >= 1, 'the forwarding node counts its pipe');
     for (let i = 0; i < 10; i++) assert.deepEqual(await c.timeout(5000).emitWithAck('echo', `ws${i}`), `ws${i}`);
     const big = 'x'.repeat(300000); // more than one read each way through the pipe
     assert.equal((await c.timeout(5000).emitWithAck('echo', big)).length, big.length);
