@@ -1,6 +1,7 @@
 /* Forwarding Engine.IO requests to their session's node (see forward.h). */
 #include "cluster/forward.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,8 @@ static int forward_request(void *arg, hd_http_exchange_t *ex, const char *node_t
     HD_WARN("cluster", "request not forwarded: too many under way (--forward-max)", "to=%s", url);
     hd_http_respond_error(ex, 503, "too many requests forwarded to other nodes; try again");
   } else if (rc) {
-    hd_http_respond_error(ex, rc == HD_ENOMEM ? 503 : 400, rc == HD_ENOMEM ? "out of memory" : "cannot forward this request");
+    bool oom = rc == HD_ENOMEM;
+    hd_http_respond_error(ex, oom ? 503 : 400, oom ? "out of memory" : "cannot forward this request");
   }
   return 0;
 }

@@ -37,6 +37,8 @@ typedef struct fwd {
   bool answered;          /* up sent its first bytes */
   bool up_paused;         /* reading up stops while the client has too much queued */
   bool client_eof;        /* the pipe's client half-closed: it is not read again */
+  bool resolving;         /* gai is under way (its callback still to run) */
+  bool unreachable;       /* connecting failed at once: the timer (due now) reports it */
   hd_conn_t *client;      /* a pipe's client, until its on_free */
   hd_http_exchange_t *ex; /* not a pipe: the deferred exchange, until answered */
   char peer[300];         /* host:port, for logs */
@@ -50,7 +52,7 @@ typedef struct fwd {
   uint64_t last_io_ms;
   /* the answer to an ordinary request */
   http_parser parser;
-  size_t answer_bytes;
+  size_t answer_len;
   bool complete, in_value;
   hd_sbuf_t name, value, headers, body;
   char content_type[128];
@@ -124,7 +126,7 @@ static void finish(fwd_t *f, int status, const char *message) {
   } else if (f->client) {
     hd_conn_end(f->client); /* what up sent is queued: it goes out, then the client closes */
   }
-  if (was == RESOLVING) uv_cancel((uv_req_t *)&f->gai); /* its callback still runs, then releases */
+  if (f->resolving) uv_cancel((uv_req_t *)&f->gai); /* its callback still runs, then releases */
   uv_timer_stop(&f->timer);
   uv_close((uv_handle_t *)&f->timer, on_handle_closed);
   if (was >= CONNECTING) uv_close((uv_handle_t *)&f->up, on_handle_closed);
@@ -134,12 +136,21 @@ static void on_timer(uv_timer_t *t) {
   fwd_t *f = t->data;
   hd_http_proxy_t *p = f->p;
   uint64_t now = uv_now(p->srv->loop);
-  if (f->phase == RESOLVING || f->phase == CONNECTING) return finish(f, 502, "the owning node cannot be reached (connect timed out)");
+  if (f->unreachable) return finish(f, 502, "the owning node cannot be reached");
+  if (f->phase == RESOLVING || f->phase == CONNECTING)
+    return finish(f, 502, "the owning node cannot be reached (connect timed out)");
   if (f->phase == WAITING) return finish(f, 504, "the owning node did not answer in time");
   if (f->phase == PIPING) {
     if (now - f->last_io_ms >= p->limits.idle_timeout_ms) return finish(f, 0, NULL);
     uv_timer_start(&f->timer, on_timer, f->last_io_ms + p->limits.idle_timeout_ms - now, 0);
   }
+}
+
+/* A failure while the request is being taken (inside the client's handler): reported from the
+ * timer, so the client's connection is not answered from within its own dispatch. */
+static void fail_soon(fwd_t *f) {
+  f->unreachable = true;
+  uv_timer_start(&f->timer, on_timer, 0, 0);
 }
 
 /* --- writing to up --------------------------------------------------------------------------- */
@@ -238,7 +249,7 @@ static void relay_answer(fwd_t *f) {
 
 /* Bytes of the answer (len 0: the other server closed). */
 static void answer_bytes(fwd_t *f, const char *data, size_t len) {
-  if ((f->answer_bytes += len) > f->p->limits.max_response) return finish(f, 502, "the owning node's answer is too large");
+  if ((f->answer_len += len) > f->p->limits.max_response) return finish(f, 502, "the owning node's answer is too large");
   size_t n = http_parser_execute(&f->parser, &answer_settings, data, len);
   if (f->complete) {
     relay_answer(f);
@@ -311,7 +322,7 @@ static void connect_to(fwd_t *f, const struct sockaddr *addr) {
   f->connect.data = f;
   int rc = uv_tcp_connect(&f->connect, &f->up, addr, on_up_connected);
   if (rc) {
-    finish(f, 502, "the owning node cannot be reached");
+    fail_soon(f);
     return;
   }
   f->refs++; /* the connect request */
@@ -319,6 +330,7 @@ static void connect_to(fwd_t *f, const struct sockaddr *addr) {
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
   fwd_t *f = req->data;
+  f->resolving = false;
   if (f->phase == RESOLVING) {
     if (status || !res) finish(f, 502, "the owning node's address cannot be resolved");
     else {
@@ -499,10 +511,11 @@ int hd_http_proxy_forward(hd_http_proxy_t *p, hd_http_exchange_t *ex, const char
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
   f->gai.data = f;
   if (uv_getaddrinfo(p->srv->loop, &f->gai, on_resolved, host, NULL, &hints)) {
-    finish(f, 502, "the owning node's address cannot be resolved");
+    fail_soon(f);
     return 0;
   }
   f->refs++; /* the resolution */
+  f->resolving = true;
   return 0;
 }
 

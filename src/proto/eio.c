@@ -554,7 +554,8 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
 
   char sid[64];
   if (query(req, "sid", sid, sizeof sid) < 0) return handshake(eio, ex, req, version, websocket);
-  if (eio->opt.node_tag[0] && strlen(sid) >= 4 && memcmp(sid + 1, eio->opt.node_tag, 3)) { /* another node's session: to its owner */
+  /* another node's session: forwarded to its owner (srv->forward), else unknown here */
+  if (eio->opt.node_tag[0] && strlen(sid) >= 4 && memcmp(sid + 1, eio->opt.node_tag, 3)) {
     hd_server_t *srv = eio->srv;
     if (!srv->forward || srv->forward(srv->forward_arg, ex, sid + 1)) eio_error(ex, ERR_SID);
     return;

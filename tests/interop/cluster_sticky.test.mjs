@@ -189,14 +189,18 @@ describe('no sticky sessions: three Herald nodes behind a round-robin proxy', { 
       res.writeHead(200, { 'Content-Type': 'text/plain; charset=UTF-8', 'X-Fake': 'yes' });
       res.end('6');
     });
-    await new Promise((r) => fake.listen(0, '127.0.0.1', r));
+    await new Promise((r) => fake.listen(0, r)); // every address: "localhost" may resolve to ::1 or 127.0.0.1
     const fakeUrl = `http://127.0.0.1:${fake.address().port}`;
     // and one whose URL is node 1 although the tag is not node 1's (a stale entry): no loop
     const [secs] = await redis.time().then((t) => [t.getTime()]);
-    await redis.hSet(`${prefix}#herald#nodes`, { zzz: JSON.stringify({ url: fakeUrl, uid: 'fake01' }), yyy: JSON.stringify({ url: nodes[1].url('').replace(/\/$/, ''), uid: 'fake02' }) });
-    await redis.zAdd(`${prefix}#herald#nodes#seen`, [{ score: secs, value: 'zzz' }, { score: secs, value: 'yyy' }]);
+    await redis.hSet(`${prefix}#herald#nodes`, {
+      zzz: JSON.stringify({ url: fakeUrl, uid: 'fake01' }),
+      yyy: JSON.stringify({ url: nodes[1].url('').replace(/\/$/, ''), uid: 'fake02' }),
+      www: JSON.stringify({ url: `http://localhost:${fake.address().port}`, uid: 'fake04' }), // a name: resolved off the loop
+    });
+    await redis.zAdd(`${prefix}#herald#nodes#seen`, ['zzz', 'yyy', 'www'].map((value) => ({ score: secs, value })));
     try {
-      await until(async () => (await health(nodes[0])).cluster.registry.length === 5, 3000, 'fake nodes seen');
+      await until(async () => (await health(nodes[0])).cluster.registry.length === 6, 3000, 'fake nodes seen');
       let res = await fetch(nodes[0].url('/socket.io/?EIO=4&transport=polling&sid=Azzz0123456789abcdef'), { headers: { 'X-Forwarded-For': '203.0.113.7' } });
       assert.equal(res.status, 200);
       assert.equal(await res.text(), '6');
@@ -204,6 +208,10 @@ describe('no sticky sessions: three Herald nodes behind a round-robin proxy', { 
       assert.equal(seen.length, 1);
       assert.equal(seen[0]['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
       assert.equal(seen[0]['x-herald-forwarded'], nodes[0].tag);
+      res = await fetch(nodes[0].url('/socket.io/?EIO=4&transport=polling&sid=Awww0123456789abcdef'), { method: 'POST', body: '2' });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), '6');
+      assert.equal(seen.length, 2);
       // the stale entry: node 0 forwards to node 1, which must not forward again
       res = await fetch(nodes[0].url('/socket.io/?EIO=4&transport=polling&sid=Ayyy0123456789abcdef'));
       assert.equal(res.status, 400);
@@ -211,13 +219,13 @@ describe('no sticky sessions: three Herald nodes behind a round-robin proxy', { 
       // a request that says it was forwarded is not forwarded
       res = await fetch(nodes[0].url('/socket.io/?EIO=4&transport=polling&sid=Azzz0123456789abcdef'), { headers: { 'X-Herald-Forwarded': 'abc' } });
       assert.equal(res.status, 400);
-      assert.equal(seen.length, 1);
+      assert.equal(seen.length, 2);
       // a tag no node has
       res = await fetch(nodes[0].url('/socket.io/?EIO=4&transport=polling&sid=A!!!0123456789abcdef'));
       assert.deepEqual([res.status, await res.json()], [400, { code: 1, message: 'Session ID unknown' }]);
     } finally {
-      await redis.hDel(`${prefix}#herald#nodes`, ['zzz', 'yyy']);
-      await redis.zRem(`${prefix}#herald#nodes#seen`, ['zzz', 'yyy']);
+      await redis.hDel(`${prefix}#herald#nodes`, ['zzz', 'yyy', 'www']);
+      await redis.zRem(`${prefix}#herald#nodes#seen`, ['zzz', 'yyy', 'www']);
       fake.closeAllConnections?.();
       await new Promise((r) => fake.close(r));
     }
