@@ -291,3 +291,9 @@ describe('no sticky sessions: three Herald nodes behind a round-robin proxy', { 
     }
   });
 });
+
+test('--advertise-url must be http://host[:port]: anything else is refused at start, naming the option', async () => {
+  for (const bad of ['https://a:1', 'http://a:1/path', 'http://', 'a:1', 'http://user@a:1']) {
+    await assert.rejects(startHerald(['--advertise-url', bad]), (err) => /advertise-url/.test(err.message), bad);
+  }
+});
