@@ -43,6 +43,8 @@ typedef struct hd_app_shared {
   hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
   void *login_limiter;          /* users.c: failed sign-ins per address */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
+  void *(*cluster_nodes)(void *arg); /* clustered: the registry's nodes for /health (a new jansson array) */
+  void *cluster_nodes_arg;
 } hd_app_shared_t;
 
 /* Builds what the shards share from cfg for shard_count shards. 0, or HD_E* with a logged reason. */

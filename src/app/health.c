@@ -91,6 +91,9 @@ static void answer_health(hd_app_t *app, const hd_shard_figures_t *figs, uint32_
   json_t *cluster = json_pack("{s:s, s:b, s:b, s:i}", "status", !cl.enabled ? "disabled" : cl.connected ? "ok" : "degraded",
                               "enabled", cl.enabled, "connected", cl.connected, "nodes", (json_int_t)cl.nodes);
   if (cluster && cl.enabled) json_object_set_new(cluster, "redis", json_string(cl.where));
+  const hd_app_shared_t *sh = app->shared;
+  json_t *registry = cluster && sh->cluster_nodes ? sh->cluster_nodes(sh->cluster_nodes_arg) : NULL;
+  if (registry) json_object_set_new(cluster, "registry", registry);
   json_object_set_new(root, "cluster", cluster);
   if (!store_ok && !t.stopping) json_object_set_new(root, "status", json_string("degraded"));
   char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;

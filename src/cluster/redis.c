@@ -4,6 +4,7 @@
  * redis_requests.c and redis_asks.c. */
 #include "cluster/redis_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,4 +387,34 @@ hd_adapter_t *hd_redis_adapter_new(hd_adapter_t *local, const hd_redis_url_t *ur
     return NULL;
   }
   return &r->base;
+}
+
+/* --- one command for the other cluster modules (the node registry) ---------------------------- */
+
+typedef struct {
+  hd_redis_reply_fn fn;
+  void *arg;
+} command_t;
+
+static void on_command_reply(redisAsyncContext *c, void *reply, void *privdata) {
+  command_t *cmd = privdata;
+  cmd->fn(reply, cmd->arg);
+  free(cmd);
+}
+
+int hd_redis_adapter_command(hd_adapter_t *a, hd_redis_reply_fn fn, void *arg, const char *fmt, ...) {
+  redis_t *r = (redis_t *)a;
+  if (r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return HD_ECLOSED;
+  command_t *cmd = malloc(sizeof(*cmd));
+  if (!cmd) return HD_ENOMEM;
+  *cmd = (command_t){fn, arg};
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = redisvAsyncCommand(r->pub, on_command_reply, cmd, fmt, ap);
+  va_end(ap);
+  if (rc != REDIS_OK) {
+    free(cmd);
+    return HD_EIO;
+  }
+  return 0;
 }

@@ -43,4 +43,12 @@ void hd_redis_adapter_stop(hd_adapter_t *a);
 /* This node's uid on the wire (6 characters). */
 const char *hd_redis_adapter_uid(const hd_adapter_t *a);
 
+/* One Redis command for the other cluster modules (the node registry), on the adapter's command
+ * connection: fn(reply, arg) runs on the loop's thread with the hiredis redisReply (NULL when the
+ * connection went away before the answer). fmt and the arguments as redisAsyncCommand's. Call on the
+ * loop's thread. 0 (fn will run once), HD_ECLOSED when Redis is not connected or the adapter stops,
+ * HD_ENOMEM or HD_EIO (fn will not run). */
+typedef void (*hd_redis_reply_fn)(void *reply, void *arg);
+int hd_redis_adapter_command(hd_adapter_t *a, hd_redis_reply_fn fn, void *arg, const char *fmt, ...);
+
 #endif

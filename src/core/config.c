@@ -35,6 +35,15 @@ static int validate_jwt_algorithm(const char *v) {
   return !*v || !strcmp(v, "HS256") || !strcmp(v, "RS256") || !strcmp(v, "ES256") ? 0 : HD_EINVAL;
 }
 
+/* "" or http://host[:port] (no path: the node is reached at its root). */
+static int validate_advertise_url(const char *v) {
+  if (!*v) return 0;
+  if (strncmp(v, "http://", 7) || !v[7] || strlen(v) > 255) return HD_EINVAL;
+  for (const char *p = v + 7; *p; p++)
+    if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ' || *p == 0x7f) return HD_EINVAL;
+  return 0;
+}
+
 static int validate_log_level(const char *v) {
   hd_log_level_t l;
   return hd_log_level_parse(v, &l);
@@ -85,6 +94,11 @@ static const cfg_option_t options[] = {
         "redis://[[user]:password@]host[:port][/db] to join a cluster of Herald and socket.io nodes (empty = single node)"),
     OPT("redis-prefix", CFG_STR, redis_prefix, "socket.io", 0, 0,
         "Redis channel prefix of the cluster (the `key` of @socket.io/redis-adapter)"),
+    {"advertise-url", CFG_STR, offsetof(hd_config_t, advertise_url), "", 0, 0,
+     "http://host[:port] where the other nodes reach this one, for Engine.IO requests of its sessions that "
+     "land elsewhere (empty = the listen address; 0.0.0.0 becomes 127.0.0.1)", validate_advertise_url},
+    OPT("forward-max", CFG_INT, forward_max, "1024", 1, 1000000,
+        "requests forwarded to other nodes at once per shard (polling requests and WebSocket pipes); beyond it 503"),
     OPT("max-request-line", CFG_INT, max_request_line, "8192", 64, 1 * MiB,
         "request line bytes at most (else 414)"),
     OPT("max-header-size", CFG_INT, max_header_size, "16384", 256, 1 * MiB,

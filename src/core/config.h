@@ -33,6 +33,8 @@ typedef struct {
   char *api_key;
   char *redis_url;
   char *redis_prefix;
+  char *advertise_url;
+  int64_t forward_max;
   int64_t max_request_line;
   int64_t max_header_size;
   int64_t max_header_count;

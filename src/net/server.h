@@ -57,7 +57,7 @@ struct hd_server {
   struct {
     void (*fn)(void *arg);
     void *arg;
-  } stop_hooks[4];           /* run when a graceful stop begins */
+  } stop_hooks[8];           /* run when a graceful stop begins */
   uint32_t stop_hook_count;
   uv_timer_t sweeper;        /* timeouts, pings, loop-lag measurement */
   uv_timer_t grace;          /* shutdown deadline */
@@ -73,6 +73,11 @@ struct hd_server {
   uint32_t conn_count;
   uint32_t *node_conn_count; /* the node's open connections over every shard (atomic; set by the node,
                               * else this shard's own count): --max-connections bounds it */
+  /* Sends a request for something another node of the cluster owns (an Engine.IO session whose id
+   * names node_tag, 3 characters) to that node; set by the node when clustered, else NULL. 0 when
+   * it took the exchange; otherwise the caller answers as if the thing did not exist. */
+  int (*forward)(void *arg, hd_http_exchange_t *ex, const char *node_tag);
+  void *forward_arg;
   bool listening, stopping;
   uint64_t started_ms;       /* monotonic */
   uint64_t sweep_expected_ms;

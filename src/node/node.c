@@ -9,8 +9,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cluster/forward.h"
 #include "cluster/local.h"
 #include "cluster/redis.h"
+#include "cluster/registry.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "node/shard.h"
@@ -21,6 +23,8 @@ typedef struct {
   hd_app_shared_t shared;
   hd_adapter_t *adapter;
   bool clustered;             /* adapter is the Redis adapter (--redis-url) */
+  hd_registry_t *registry;    /* clustered: the node registry (advertised URLs) */
+  hd_forward_t **forwards;    /* clustered: each shard's forwarding of other nodes' Engine.IO requests */
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
@@ -44,6 +48,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   }
   node->stopping = true; /* the handlers stay: a second signal stops at once */
+  if (node->registry) hd_registry_stop(node->registry); /* its entry goes before the adapter disconnects */
   if (node->clustered) hd_redis_adapter_stop(node->adapter); /* on shard 0's loop, where it runs */
   for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
 }
@@ -84,6 +89,24 @@ static int probe_port(const hd_config_t *cfg, int port) {
            : 0;
   close(fd);
   return rc;
+}
+
+static void *registry_nodes(void *arg) { return hd_registry_nodes_json(arg); }
+
+/* Clustered: the node registry (this node's advertised URL) and every shard's forwarding of
+ * Engine.IO requests whose session lives on another node. 0 or HD_E*. */
+static int start_forwarding(node_t *node, int port) {
+  hd_registry_self_t self = {.shards = node->count, .uid = hd_redis_adapter_uid(node->adapter)};
+  memcpy(self.tag, node->shared.node_tag, 3);
+  if (hd_forward_advertise_url(node->cfg, port, self.url, sizeof self.url)) return HD_ERANGE;
+  node->registry = hd_registry_new(node->adapter, &node->shards[0].loop, node->cfg->redis_prefix, &self);
+  if (!node->registry || !(node->forwards = calloc(node->count, sizeof(*node->forwards)))) return HD_ENOMEM;
+  for (uint32_t i = 0; i < node->count; i++)
+    if (!(node->forwards[i] = hd_forward_new(&node->shards[i].server, node->registry, self.tag))) return HD_ENOMEM;
+  node->shared.cluster_nodes = registry_nodes;
+  node->shared.cluster_nodes_arg = node->registry;
+  HD_INFO("cluster", "advertised", "url=%s tag=%s", self.url, self.tag);
+  return 0;
 }
 
 /* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
@@ -138,7 +161,7 @@ static int start(node_t *node) {
     }
     if (i == 0) port = hd_server_port(&node->shards[0].server);
   }
-  return 0;
+  return node->clustered ? start_forwarding(node, port) : 0;
 }
 
 int hd_node_run(const hd_config_t *cfg) {
@@ -154,6 +177,7 @@ int hd_node_run(const hd_config_t *cfg) {
     uv_signal_start(&node.sig_term, on_signal, SIGTERM);
     uv_signal_start(&node.sig_int, on_signal, SIGINT);
     if (node.clustered) hd_redis_adapter_start(node.adapter);
+    if (node.registry) hd_registry_start(node.registry);
     const hd_server_t *s0 = &node.shards[0].server;
     HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
             hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",
@@ -177,6 +201,9 @@ int hd_node_run(const hd_config_t *cfg) {
   for (uint32_t i = 0; node.shards && i < node.count; i++) hd_shard_close_mailbox(&node.shards[i]);
   for (uint32_t i = 0; node.shards && i < node.count; i++) hd_shard_free(&node.shards[i]);
   if (node.adapter) node.adapter->ops->free(node.adapter);
+  for (uint32_t i = 0; node.forwards && i < node.count; i++) hd_forward_free(node.forwards[i]);
+  free(node.forwards);
+  hd_registry_free(node.registry); /* after the adapter: its last replies are in */
   hd_app_shared_free(&node.shared);
   free(node.shards);
   free(node.peers);

@@ -554,6 +554,12 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
 
   char sid[64];
   if (query(req, "sid", sid, sizeof sid) < 0) return handshake(eio, ex, req, version, websocket);
+  /* another node's session: forwarded to its owner (srv->forward), else unknown here */
+  if (eio->opt.node_tag[0] && strlen(sid) >= 4 && memcmp(sid + 1, eio->opt.node_tag, 3)) {
+    hd_server_t *srv = eio->srv;
+    if (!srv->forward || srv->forward(srv->forward_arg, ex, sid + 1)) eio_error(ex, ERR_SID);
+    return;
+  }
   int owner = hd_id_value(sid[0]); /* a session of another shard of this node: the connection goes there */
   if (owner >= 0 && (uint32_t)owner != eio->srv->shard && (uint32_t)owner < eio->srv->peer_count &&
       !memcmp(sid + 1, eio->opt.node_tag, 3) && !hd_http_handoff(ex, (uint32_t)owner))
