@@ -1052,6 +1052,7 @@ struct shard {
   uv_thread_t thread, self;  /* self: what the shard's thread calls itself */
   bool close;                /* close st on its thread once every answer came */
   uv_sem_t *waved, *go;      /* set: after the first wave post waved, wait for go, then the rest */
+  uv_sem_t *attached;        /* set: posted once the shard's thread holds its handle */
   int submitted, calls, puts;
   int wrong_thread, out_of_order, bad_result, refused, timed_out, unhealthy;
   int64_t last_id;
@@ -1129,8 +1130,10 @@ static void shard_run(shard_t *s) {
   s->self = uv_thread_self();
   if (!s->st && !(s->st = hd_store_attach(s->parent, s->loop))) {
     s->refused++;
+    if (s->attached) uv_sem_post(s->attached);
     return;
   }
+  if (s->attached) uv_sem_post(s->attached);
   while (s->submitted < SHARD_OPS) {
     if (s->waved && s->submitted == SHARD_WAVE) {
       if (!shard_wait(s, SHARD_WAVE)) s->timed_out++;
@@ -1235,15 +1238,18 @@ static void test_shards_close_first_handle_last(void **state) { run_shards(*stat
  * handle's loop works; that one keeps working afterwards, and its close releases everything. */
 static void test_close_one_handle_while_another_works(void **state) {
   fx_t *fx = *state;
-  uv_sem_t waved, go;
+  uv_sem_t waved, go, attached;
   assert_int_equal(uv_sem_init(&waved, 0), 0);
   assert_int_equal(uv_sem_init(&go, 0), 0);
+  assert_int_equal(uv_sem_init(&attached, 0), 0);
   shard_init(&shards[0], 0, fx);
   shard_init(&shards[1], 1, fx);
   shards[1].waved = &waved;
   shards[1].go = &go;
+  shards[1].attached = &attached;
   tl_shard = 0;
   assert_int_equal(uv_thread_create(&shards[1].thread, shard_thread, &shards[1]), 0);
+  uv_sem_wait(&attached); /* the database stays open for shard 1 when handle 0 closes below */
 
   memset(&seq, 0, sizeof seq);
   char id[32];
@@ -1270,6 +1276,7 @@ static void test_close_one_handle_while_another_works(void **state) {
   assert_false(wal_exists(fx));
   uv_sem_destroy(&waved);
   uv_sem_destroy(&go);
+  uv_sem_destroy(&attached);
 
   fx->st = open_store(fx);
   DO(fx, g, hd_store_inbox_take(fx->st, "shard-0", on_inbox, &g));
