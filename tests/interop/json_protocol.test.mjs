@@ -877,9 +877,9 @@ describe('notifications: acks, redelivery, inbox', () => {
   test('unacked: sent again with the same messageId and sequence after the ack timeout; acked: no more', T, async (t) => {
     const c = await connect(t, srv, { token: userToken('n1') });
     await c.subscribed('user:n1');
+    const t0 = Date.now(); // before the publish: the server's timer starts at its send, after this
     const p = await notify('n1', { text: 'hello' });
     const first = await c.next((f) => f.type === 'notification');
-    const t0 = Date.now();
     assert.deepEqual([first.messageId, first.sequence, first.topic, first.data], [p.messageId, p.sequence, 'user:n1', { text: 'hello' }]);
     const again = await c.next(isNote(p.messageId), { ms: 3000, what: 'the redelivery' });
     assert.ok(Date.now() - t0 >= 250, `redelivered after ${Date.now() - t0} ms, the ack timeout is 300`);
