@@ -199,6 +199,8 @@ static int read_map(rd_t *r, uint64_t n, int depth, json_t **out) {
     int rc = read_value(r, depth + 1, &k);
     if (!rc && (!json_is_string(k) || memchr(json_string_value(k), 0, json_string_length(k))))
       rc = HD_EPROTO; /* notepack writes object keys only; a NUL in one is refused (JSON text can't hold it) */
+    if (!rc && json_object_getn(m, json_string_value(k), json_string_length(k)))
+      rc = HD_EPROTO; /* a key twice (no JavaScript object has that): the first value's attachments would dangle */
     if (!rc) rc = read_value(r, depth + 1, &v);
     if (!rc && v && json_object_setn_new(m, json_string_value(k), json_string_length(k), v)) rc = HD_ENOMEM;
     json_decref(k);
