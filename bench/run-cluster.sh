@@ -60,18 +60,42 @@ wait_port "$REDIS_PORT" "$REDIS_PID" || { log "redis-server did not start:"; tai
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
-# redis_calls: "publish=N all=M cpu_us=C" from INFO commandstats (all: every command but INFO
-# itself) and INFO cpu (Redis's own user + system time, main thread and children, in µs: finer
-# than /proc's 10 ms ticks).
+# redis_calls: "publish=N all=M pub_us=U cpu_us=C t_us=T" from INFO commandstats (all: every
+# command but INFO itself; pub_us: µs Redis spent executing PUBLISH, handing each message to
+# its subscribers included) and INFO cpu (Redis's own user + system time, in µs: finer than
+# /proc's 10 ms ticks), T the wall clock in µs.
 redis_calls() {
-  { rcli INFO commandstats; rcli INFO cpu; } | tr -d '\r' | awk -F'[:,=]' '
+  { rcli INFO commandstats; rcli INFO cpu; } | tr -d '\r' | awk -F'[:,=]' -v t="$(date +%s%6N)" '
     /^cmdstat_/ { name = substr($1, 9); calls = $3
-                  if (name == "publish") p += calls
+                  if (name == "publish") { p += calls; u += $5 }
                   if (name != "info") a += calls }
     /^used_cpu_(sys|user):/ { c += $2 }
-    END { printf "publish=%d all=%d cpu_us=%.0f\n", p, a, c * 1e6 }'
+    END { printf "publish=%d all=%d pub_us=%d cpu_us=%.0f t_us=%s\n", p, a, u, c * 1e6, t }'
+}
+# delta AFTER BEFORE: "k=after-before ..." for every field of two redis_calls lines.
+delta() {
+  local k out=""
+  for k in publish all pub_us cpu_us t_us; do out="$out $k=$(( $(field "$1" "$k") - $(field "$2" "$k") ))"; done
+  echo "${out# }"
+}
+# user_sys PID...: "utime stime" (clock ticks) summed over the processes.
+user_sys() {
+  local pid stat u=0 s=0
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    read -r _ _ _ _ _ _ _ _ _ _ _ ut st _ <<<"$stat"
+    u=$((u + ut)) s=$((s + st))
+  done
+  echo "$u $s"
 }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+# Redis's own CPU when nothing is published (its timers: serverCron, 10 times a second), per
+# second, so that the figure per broadcast leaves it out.
+rb=$(redis_calls); sleep 2; ra=$(redis_calls)
+REDIS_IDLE=$(awk -v c="$(( $(field "$ra" cpu_us) - $(field "$rb" cpu_us) ))" -v t="$(( $(field "$ra" t_us) - $(field "$rb" t_us) ))" \
+  'BEGIN { printf "%.0f", (t > 0 ? c * 1e6 / t : 0) }')
+log "redis-server idle: $REDIS_IDLE µs of CPU per second"
 
 # ---- clusters ----------------------------------------------------------------------------
 NODE_PIDS=()  # the running cluster's nodes, node 1 first
@@ -141,10 +165,11 @@ cluster_counters() {
 
 # run_cluster_gen NAME TAG K: one fan-out run against the running cluster, repeated (up to
 # REPEAT more times) while other processes took more than 10% of a core; the least disturbed
-# attempt counts. Sets GEN_JSON, GEN_ATTEMPTS, GEN_REDIS (commandstats delta "publish=N all=M"),
-# GEN_COUNTER (cluster_counters delta).
+# attempt counts. Sets GEN_JSON, GEN_ATTEMPTS, GEN_REDIS (redis_calls delta), GEN_COUNTER
+# (cluster_counters delta), GEN_US_FIRST / GEN_US_REST ("utime stime" deltas of node 1 and of the
+# other nodes, whole run).
 run_cluster_gen() {
-  local name=$1 tag=$2 k=$3 json attempt other best_other="" rb ra cb ca ports pids
+  local name=$1 tag=$2 k=$3 json attempt other best_other="" rb ra cb ca ports pids f0 f1 r0 r1
   ports=$(IFS=,; echo "${NODE_PORTS[*]}")
   pids=$(IFS=,; echo "${NODE_PIDS[*]}")
   GEN_JSON="" GEN_ATTEMPTS=0
@@ -153,10 +178,12 @@ run_cluster_gen() {
     log "$name: $tag, ${WARMUP}+${DURATION} s"
     cb=$(cluster_counters)
     rb=$(redis_calls)
+    f0=$(user_sys "${NODE_PIDS[0]}") r0=$(user_sys "${NODE_PIDS[@]:1}")
     taskset -c "$LOADGEN_CPU" "$LOADGEN" sio-fanout --port "$ports" --connections "$RECEIVERS" --window "$k" \
       --window-all --size "$SIZE" --warmup "$WARMUP" --duration "$DURATION" --server-pid "$pids" \
       --aux-pid "$REDIS_PID" --quiet >"$WORK/$name-$tag.out" 2>"$WORK/$name-$tag.err" || true
     ra=$(redis_calls)
+    f1=$(user_sys "${NODE_PIDS[0]}") r1=$(user_sys "${NODE_PIDS[@]:1}")
     ca=$(cluster_counters)
     GEN_ATTEMPTS=$((attempt + 1))
     sed '$d' "$WORK/$name-$tag.out" | sed "s/^/  /" >&2
@@ -164,7 +191,9 @@ run_cluster_gen() {
     other=$(jget "$json" other_cpu_pct)
     if [ -z "$GEN_JSON" ] || awk -v a="${other:-0}" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
       GEN_JSON=$json best_other=${other:-0}
-      GEN_REDIS="publish=$(( $(field "$ra" publish) - $(field "$rb" publish) )) all=$(( $(field "$ra" all) - $(field "$rb" all) )) cpu_us=$(( $(field "$ra" cpu_us) - $(field "$rb" cpu_us) ))"
+      GEN_REDIS=$(delta "$ra" "$rb")
+      GEN_US_FIRST="$(( ${f1% *} - ${f0% *} )) $(( ${f1#* } - ${f0#* } ))"
+      GEN_US_REST="$(( ${r1% *} - ${r0% *} )) $(( ${r1#* } - ${r0#* } ))"
       GEN_COUNTER=$((ca - cb))
     fi
     awk -v a="${other:-0}" 'BEGIN { exit !(a > 10) }' || break
@@ -184,7 +213,7 @@ declare -A R # R[server-N,K_key] = value
 
 # keep NAME K: figures of the kept run under R[NAME,K_*].
 keep() {
-  local name=$1 k=$2 j=$GEN_JSON n cpus ports redis_s dur msgs bc first_cpu rest_cpu first_del rest_del
+  local name=$1 k=$2 j=$GEN_JSON n cpus ports dur msgs bc first_cpu rest_cpu first_del rest_del
   R[$name,${k}_rate]=$(jget "$j" msgs_per_s)
   R[$name,${k}_p99]=$(jget "$j" p99_us)
   R[$name,${k}_cpu]=$(jget "$j" server_cpu_us_per_msg)
@@ -205,9 +234,14 @@ keep() {
   R[$name,${k}_cpu1]=$(calc "if ($first_del > 0) printf \"%.3f\", $first_cpu * 1e6 / $first_del")
   R[$name,${k}_cpux]=$(calc "if ($rest_del > 0) printf \"%.3f\", $rest_cpu * 1e6 / $rest_del")
   R[$name,${k}_cpueach]=$(IFS=/; echo "${cpus[*]}")
-  redis_s=$(num "$(jarr "$j" aux_cpu_s_each)")
-  R[$name,${k}_redis_pct]=$(calc "if ($dur > 0) printf \"%.1f\", 100 * $redis_s / $dur")
-  R[$name,${k}_redis_bc]=$(calc "if ($bc > 0) printf \"%.2f\", $(num "$(field "$GEN_REDIS" cpu_us)") / $bc")
+  R[$name,${k}_redis_pct]=$(calc "t = $(num "$(field "$GEN_REDIS" t_us)"); if (t > 0) printf \"%.1f\", 100 * $(num "$(field "$GEN_REDIS" cpu_us)") / t")
+  R[$name,${k}_redis_bc]=$(calc "c = $(num "$(field "$GEN_REDIS" cpu_us)") - $REDIS_IDLE * $(num "$(field "$GEN_REDIS" t_us)") / 1e6;
+    if ($bc > 0) printf \"%.2f\", (c > 0 ? c : 0) / $bc")
+  R[$name,${k}_redis_pub]=$(calc "if ($bc > 0) printf \"%.2f\", $(num "$(field "$GEN_REDIS" pub_us)") / $bc")
+  # the kernel's share of the CPU of the nodes that receive from Redis (node 1 when it is alone)
+  local us=$GEN_US_REST
+  [ ${#cpus[@]} -gt 1 ] || us=$GEN_US_FIRST
+  R[$name,${k}_sys]=$(calc "u = ${us% *}; s = ${us#* }; if (u + s > 0) printf \"%.0f\", 100 * s / (u + s)")
   R[$name,${k}_pub]=$(calc "if ($bc > 0) printf \"%.3f\", $(num "$(field "$GEN_REDIS" publish)") / $bc")
   R[$name,${k}_cmds]=$(calc "if ($bc > 0) printf \"%.3f\", $(num "$(field "$GEN_REDIS" all)") / $bc")
   R[$name,${k}_redis_raw]="$GEN_REDIS over $(jget "$j" broadcasts) broadcasts"
@@ -301,7 +335,8 @@ OUT="bench/results/cluster-$DATE.md"
   echo "- herald: \`serve --shards $HERALD_SHARDS --test-handlers --recovery-window 0 --redis-url … --redis-prefix …\`; node: \`bench/sio-redis-server.js\` (socket.io 4.7.2, @socket.io/redis-adapter 8.3.0 on redis 4.x clients, perMessageDeflate off, recovery off)"
   echo "- fan-out: $RECEIVERS receivers spread evenly over the nodes (connection i to node i mod N) + 1 publisher on node 1 emitting \`broadcast\` (\`io.emit('msg')\`: every socket of every node), a $SIZE-character payload; $((RECEIVERS + 1)) copies per broadcast, all counted; K broadcasts in flight, one leaving the window once **every** receiver (on every node) has it (\`--window-all\`). With N nodes, (N−1)/N of the deliveries cross Redis"
   echo "- server CPU: user + system of every node (all threads), from /proc over the measured window; *node 1* = the publisher's node per delivery to its own sockets (it also reads the publisher's emits and publishes); *other nodes* = the nodes that get each broadcast from Redis, per delivery to their sockets: the cost of a cross-node delivery. Redis CPU is reported apart"
-  echo "- Redis commands per broadcast: \`INFO commandstats\` deltas over the whole generator run (warm-up and drain included; INFO itself left out) divided by the broadcasts of the run; Redis CPU µs per broadcast likewise from \`INFO cpu\` (used_cpu_user + used_cpu_sys, µs resolution); Redis CPU % of a core from /proc over the measured window"
+  echo "- Redis commands per broadcast: \`INFO commandstats\` deltas over the whole generator run (warm-up and drain included; INFO itself left out) divided by the broadcasts of the run; Redis CPU µs per broadcast likewise from \`INFO cpu\` (used_cpu_user + used_cpu_sys, µs resolution) minus what it uses idle ($REDIS_IDLE µs per second, measured before the runs), and the time inside PUBLISH from commandstats' usec; Redis CPU % of a core: the same CPU time over the run's wall-clock time"
+  echo "- kernel share: system / (user + system) time of the nodes that receive from Redis (node 1 when alone), whole generator run, from /proc"
   echo
   for k in $WINDOWS; do
     echo "## K = $k"
@@ -313,8 +348,10 @@ OUT="bench/results/cluster-$DATE.md"
     row "other nodes CPU µs/delivery (crossed Redis)" "${k}_cpux"
     row "server CPU % of a core, all nodes" "${k}_srvpct"
     row "p99 delivery latency µs" "${k}_p99"
-    row "Redis CPU µs/broadcast" "${k}_redis_bc"
-    row "Redis CPU % of a core" "${k}_redis_pct"
+    row "other nodes: kernel (system) share of their CPU %" "${k}_sys"
+    row "Redis CPU µs/broadcast (its idle timers left out)" "${k}_redis_bc"
+    row "Redis µs executing PUBLISH per broadcast" "${k}_redis_pub"
+    row "Redis CPU % of a core (whole run)" "${k}_redis_pct"
     row "Redis PUBLISH per broadcast" "${k}_pub"
     row "Redis commands per broadcast (all)" "${k}_cmds"
     echo
