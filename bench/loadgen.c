@@ -7,7 +7,8 @@
  * `echo` and `idle`; Socket.IO v5 over Engine.IO v4 (`sio-fanout`, `sio-ack`, `sio-idle`,
  * `sio-connect`); Herald's JSON protocol (`json-fanout`, publishing over the WebSocket or the
  * HTTP publish API). Output: a human summary on stdout and, as its last line, one JSON object
- * for scripts. Traffic goes to --host only. */
+ * for scripts. Traffic goes to --host only (to several ports of it with --port P1,P2,...: the
+ * connections are spread over them, e.g. the nodes of a cluster). */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,8 @@
 #define LG_MAX_RESPONSE_HEAD 8192      /* handshake response header limit */
 #define LG_TICK_MS 100
 #define LG_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define LG_MAX_PORTS 16 /* --port P1,P2,...: servers the connections are spread over */
+#define LG_MAX_PIDS 16  /* --server-pid / --aux-pid lists */
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xA };
 
@@ -84,7 +87,9 @@ typedef struct {
 
 typedef struct {
   const char *host;
-  int port;
+  int port;                  /* the first of ports: the publisher's, the API's */
+  int ports[LG_MAX_PORTS];   /* connection i (the publisher aside) goes to ports[i % n_ports] */
+  int n_ports;
   const char *url;
   int connections;
   size_t size;
@@ -93,7 +98,12 @@ typedef struct {
   double duration, warmup, hold;
   int concurrency, retries;
   double connect_timeout, close_timeout;
-  int server_pid;
+  int server_pid;                  /* the first of server_pids (0: none) */
+  int server_pids[LG_MAX_PIDS];    /* their CPU is summed as the server's */
+  int n_server_pids;
+  int aux_pids[LG_MAX_PIDS];       /* --aux-pid: CPU reported apart (e.g. a Redis the servers use) */
+  int n_aux_pids;
+  bool window_all;                 /* fan-out: a broadcast leaves the window once every member has it */
   const char *ready_file;
   bool quiet;
   int window;            /* fan-out: broadcasts in flight */
@@ -153,6 +163,7 @@ typedef struct {
   uint64_t deliveries;    /* copies received, whole run */
   uint64_t other_events;  /* other Socket.IO events (e.g. Herald's test-handler `auth`) */
   bool answered;          /* the server answers each publish (JSON ack, HTTP response) */
+  uint32_t *copies;       /* --window-all: copies of broadcast SEQ received so far, at SEQ % window */
   bool draining;
   hd_sbuf_t scratch;
   /* --via-api */
@@ -180,6 +191,7 @@ struct lg_conn {
   bool in_frag;
   uint8_t frag_op;
   uint8_t pstate;       /* the mode's protocol state */
+  uint8_t port_idx;     /* index in o.ports of the server it connects to */
   uint64_t t_attempt;   /* uv_hrtime of the attempt's start */
   uint64_t seq_out;     /* mode: last id or sequence sent */
   uint64_t seq_in;      /* mode: last id or sequence received */
@@ -197,7 +209,7 @@ struct lg {
   uv_loop_t *loop;
   const lg_mode_t *mode;
   lg_opts_t o;
-  struct sockaddr_storage addr;
+  struct sockaddr_storage addr[LG_MAX_PORTS]; /* one per --port */
   lg_conn_t *conns;
   lg_conn_t **dirty;
   uint32_t n_dirty;
@@ -232,7 +244,9 @@ struct lg {
   lg_hist_t hist;
   /* CPU: the loadgen itself and, with --server-pid, the server (clock ticks) */
   struct rusage ru_measure, ru_end;
-  long long srv_ticks_measure, srv_ticks_end;
+  long long srv_ticks_measure, srv_ticks_end; /* summed over --server-pid */
+  long long pid_ticks_measure[2 * LG_MAX_PIDS], pid_ticks_end[2 * LG_MAX_PIDS]; /* servers, then aux */
+  uint64_t received_by_port[LG_MAX_PORTS]; /* fan-out: copies received in the window, per server */
   long long all_ticks_measure, all_ticks_end; /* every CPU of the machine, busy */
   int closed_recycled;              /* recycle modes: closes completed while churning */
   /* mode state */
@@ -318,6 +332,19 @@ static long long proc_cpu_ticks(int pid) {
   if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
   return (long long)(utime + stime);
+}
+
+/* Reads the CPU ticks of every --server-pid, then every --aux-pid, into ticks[]; returns the
+ * servers' sum, or -1 when one of them could not be read (or there is none). */
+static long long pids_cpu_ticks(lg_t *lg, long long *ticks) {
+  long long sum = 0;
+  for (int i = 0; i < lg->o.n_server_pids + lg->o.n_aux_pids; i++) {
+    bool server = i < lg->o.n_server_pids;
+    ticks[i] = proc_cpu_ticks(server ? lg->o.server_pids[i] : lg->o.aux_pids[i - lg->o.n_server_pids]);
+    if (server && (sum < 0 || ticks[i] < 0)) sum = -1;
+    else if (server) sum += ticks[i];
+  }
+  return lg->o.n_server_pids ? sum : -1;
 }
 
 /* Busy time of the whole machine (all CPUs, /proc/stat) in clock ticks, or -1. */
@@ -880,8 +907,8 @@ static void on_connect(uv_connect_t *req, int status) {
                      "GET %s HTTP/1.1\r\nHost: %s%s%s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "User-Agent: herald-loadgen\r\n\r\n",
-                     url, lg->addr.ss_family == AF_INET6 ? "[" : "", lg->o.host,
-                     lg->addr.ss_family == AF_INET6 ? "]" : "", lg->o.port, c->key)) {
+                     url, lg->addr[0].ss_family == AF_INET6 ? "[" : "", lg->o.host,
+                     lg->addr[0].ss_family == AF_INET6 ? "]" : "", lg->o.ports[c->port_idx], c->key)) {
     conn_fail(c, "out of memory", 0);
     return;
   }
@@ -901,7 +928,7 @@ static void conn_start(lg_conn_t *c) {
   lg->connecting++;
   c->state = ST_CONNECTING;
   c->deadline_ns = uv_hrtime() + (uint64_t)(lg->o.connect_timeout * 1e9);
-  r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&lg->addr, on_connect);
+  r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&lg->addr[c->port_idx], on_connect);
   if (r < 0) conn_fail(c, "connect", r); /* e.g. EMFILE, EADDRNOTAVAIL */
 }
 
@@ -934,7 +961,7 @@ static void lg_measure_begin(lg_t *lg) {
   memset(&lg->hist, 0, sizeof lg->hist);
   lg->t_measure = uv_hrtime();
   if (getrusage(RUSAGE_SELF, &lg->ru_measure) < 0) memset(&lg->ru_measure, 0, sizeof lg->ru_measure);
-  if (lg->o.server_pid) lg->srv_ticks_measure = proc_cpu_ticks(lg->o.server_pid);
+  lg->srv_ticks_measure = pids_cpu_ticks(lg, lg->pid_ticks_measure);
   lg->all_ticks_measure = machine_busy_ticks();
   if (lg->o.duration > 0)
     LG_CHECK(uv_timer_start(&lg->phase_timer, on_phase_timer, (uint64_t)(lg->o.duration * 1000), 0));
@@ -944,7 +971,7 @@ static void lg_measure_begin(lg_t *lg) {
 static void lg_measure_end(lg_t *lg) {
   lg->t_end = uv_hrtime();
   if (getrusage(RUSAGE_SELF, &lg->ru_end) < 0) memset(&lg->ru_end, 0, sizeof lg->ru_end);
-  if (lg->o.server_pid) lg->srv_ticks_end = proc_cpu_ticks(lg->o.server_pid);
+  lg->srv_ticks_end = pids_cpu_ticks(lg, lg->pid_ticks_end);
   lg->all_ticks_end = machine_busy_ticks();
 }
 
@@ -1446,7 +1473,8 @@ static void sio_connect_report(lg_t *lg, hd_sbuf_t *json) {
  * --connections receivers plus one publisher (none with --via-api). The publisher keeps
  * --window broadcasts in flight: one leaves the window when the publisher receives its own copy
  * (Socket.IO io.emit reaches the sender too; the JSON publisher is subscribed to the topic) or,
- * with --via-api, when the HTTP answer arrives. Each copy carries "hb:SEQ:T": every connection
+ * with --via-api, when the HTTP answer arrives; with --window-all, once every member has its copy
+ * (a cluster: receivers on other nodes than the publisher's may lag it). Each copy carries "hb:SEQ:T": every connection
  * must see SEQ 1, 2, 3... in order, and the latency is receipt time - T. After the window the
  * publisher stops and the run drains: every broadcast must reach every member exactly once. */
 
@@ -1516,10 +1544,20 @@ static void fan_delivery(lg_conn_t *c, const uint8_t *data, size_t len) {
   f->deliveries++;
   if (lg->phase == PH_MEASURE) {
     lg->received++;
+    lg->received_by_port[c->port_idx]++;
     uint64_t now_us = (lg->now_ns - lg->t_begin) / 1000;
     hist_add(&lg->hist, now_us > t_us ? now_us - t_us : 0);
   }
-  if (c == f->pub && !lg->o.via_api) {
+  if (f->copies) {
+    if (seq > f->released && seq <= f->published) f->copies[seq % (uint64_t)lg->o.window]++;
+    bool moved = false;
+    while (f->released < f->published && f->copies[(f->released + 1) % (uint64_t)lg->o.window] >= (uint32_t)f->members) {
+      f->copies[(f->released + 1) % (uint64_t)lg->o.window] = 0;
+      f->released++;
+      moved = true;
+    }
+    if (moved) fan_pump(lg);
+  } else if (c == f->pub && !lg->o.via_api) {
     f->released = seq > f->released ? seq : f->released;
     fan_pump(lg);
   }
@@ -1534,6 +1572,7 @@ static int fan_init(lg_t *lg, bool publisher_listens) {
   }
   lg->fan.receivers = lg->o.connections;
   lg->fan.members = lg->o.connections + (publisher_listens ? 1 : 0);
+  if (lg->o.window_all) lg->fan.copies = xcalloc((size_t)lg->o.window, sizeof *lg->fan.copies);
   if (publisher_listens) lg->o.connections++; /* the publisher is the last connection */
   return 0;
 }
@@ -1572,6 +1611,20 @@ static void fan_report(lg_t *lg, hd_sbuf_t *json) {
                  ",\"answers\":%" PRIu64 ",\"server_reported\":%" PRIu64 ",\"other_events\":%" PRIu64,
                  f->receivers, f->members, lg->o.window, lg->o.rate, lg->o.size, f->published, f->deliveries, expected,
                  f->draining && !missing ? "true" : "false", f->answers, f->reported, f->other_events);
+  if (lg->o.window_all) hd_sbuf_puts(json, ",\"window_all\":true");
+  if (lg->o.n_ports > 1) {
+    printf("  per server");
+    hd_sbuf_puts(json, ",\"deliveries_by_port\":[");
+    for (int i = 0; i < lg->o.n_ports; i++) {
+      int members = 0;
+      for (int k = 0; k < lg->o.connections; k++) members += lg->conns[k].port_idx == i;
+      printf("%s port %d: %d connections, %" PRIu64 " copies in the window", i ? ";" : "", lg->o.ports[i], members,
+             lg->received_by_port[i]);
+      hd_sbuf_printf(json, "%s%" PRIu64, i ? "," : "", lg->received_by_port[i]);
+    }
+    printf("\n");
+    hd_sbuf_puts(json, "]");
+  }
 }
 
 /* ---- mode: sio-fanout ------------------------------------------------------------------ *
@@ -1854,7 +1907,7 @@ static void json_fanout_start(lg_t *lg) {
   f->http.data = lg;
   f->http_req.data = lg;
   f->http_state = 1;
-  int r = uv_tcp_connect(&f->http_req, &f->http, (const struct sockaddr *)&lg->addr, api_connected);
+  int r = uv_tcp_connect(&f->http_req, &f->http, (const struct sockaddr *)&lg->addr[0], api_connected);
   if (r < 0) {
     lg_error_at(lg, "publish API", LG_ERR_connect, "connect", r);
     api_close(lg);
@@ -1910,7 +1963,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "options:\n"
           "  --host ADDR            server address, IPv4 or IPv6 literal (127.0.0.1)\n"
-          "  --port PORT            server port (required)\n"
+          "  --port PORT[,PORT...]  server port (required); with several (up to 16, e.g. the nodes of a\n"
+          "                         cluster) connection i goes to the (i mod n)-th, the publisher to the first\n"
           "  --url PATH             WebSocket path (the mode's default: /ws/echo, " SIO_URL ",\n"
           "                         /api/v1/ws)\n"
           "  --connections N        connections to open (100); fan-out: receivers (+1 publisher);\n"
@@ -1925,10 +1979,14 @@ static void usage(FILE *f) {
           "  --retries R            extra attempts for a failed connection (3)\n"
           "  --connect-timeout S    limit for one connect + handshake attempt (10)\n"
           "  --close-timeout S      wait for close handshakes at the end, and fan-out's drain (3)\n"
-          "  --server-pid PID       read the server's CPU time over the measured window\n"
+          "  --server-pid PID[,PID...]  read the server's CPU time over the measured window (several:\n"
+          "                         summed, and each one reported in server_cpu_s_each)\n"
+          "  --aux-pid PID[,PID...] CPU over the window reported apart (aux_cpu_s_each), e.g. a Redis\n"
           "  --ready-file PATH      idle, sio-idle: write PATH once every connection is settled\n"
           "  --window K             fan-out: broadcasts in flight (4); one leaves the window when the\n"
           "                         publisher receives its own copy (--via-api: the HTTP answer)\n"
+          "  --window-all           fan-out: a broadcast leaves the window once every connection has\n"
+          "                         its copy (for servers, e.g. cluster nodes, that may lag the publisher's)\n"
           "  --rate R               fan-out: at most R broadcasts per second (paced every 1 ms; 0 =\n"
           "                         as fast as the window allows) (0)\n"
           "  --token JWT            json-fanout: subscribers' token (query ?token=)\n"
@@ -1956,10 +2014,29 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
   return 0;
 }
 
+/* A comma-separated list of 1 to max whole numbers in [1, hi] into out[] (appended: the option
+ * may be repeated); 0 or -1 (message printed). */
+static int parse_list(const char *name, const char *s, long hi, int *out, int *n, int max) {
+  const char *p = s;
+  do {
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno || end == p || (*end && *end != ',') || v < 1 || v > hi || *n >= max) {
+      fprintf(stderr, "loadgen: %s: expected up to %d numbers in [1, %ld] separated by commas, got \"%s\"\n", name,
+              max, hi, s);
+      return -1;
+    }
+    out[(*n)++] = (int)v;
+    p = *end ? end + 1 : end;
+  } while (*p);
+  return p[-1] == ',' ? (fprintf(stderr, "loadgen: %s: trailing comma in \"%s\"\n", name, s), -1) : 0;
+}
+
 static int parse_args(lg_t *lg, int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_URL, O_CONN, O_SIZE, O_BIN, O_PIPE, O_WARM, O_DUR, O_HOLD,
          O_CONC, O_RETR, O_CTO, O_CLTO, O_PID, O_READY, O_QUIET, O_HELP, O_WIN, O_TOKEN, O_PTOKEN,
-         O_TOPIC, O_VIA_API, O_API_KEY, O_RATE };
+         O_TOPIC, O_VIA_API, O_API_KEY, O_RATE, O_AUX, O_WALL };
   static const struct option opts[] = {
       {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"url", 1, 0, O_URL},
       {"connections", 1, 0, O_CONN}, {"size", 1, 0, O_SIZE}, {"binary", 0, 0, O_BIN},
@@ -1969,7 +2046,8 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       {"server-pid", 1, 0, O_PID}, {"ready-file", 1, 0, O_READY}, {"quiet", 0, 0, O_QUIET},
       {"help", 0, 0, O_HELP}, {"window", 1, 0, O_WIN}, {"token", 1, 0, O_TOKEN},
       {"pub-token", 1, 0, O_PTOKEN}, {"topic", 1, 0, O_TOPIC}, {"via-api", 0, 0, O_VIA_API},
-      {"api-key", 1, 0, O_API_KEY}, {"rate", 1, 0, O_RATE}, {0, 0, 0, 0}};
+      {"api-key", 1, 0, O_API_KEY}, {"rate", 1, 0, O_RATE}, {"aux-pid", 1, 0, O_AUX},
+      {"window-all", 0, 0, O_WALL}, {0, 0, 0, 0}};
   lg_opts_t *o = &lg->o;
   *o = (lg_opts_t){.host = "127.0.0.1", .connections = 100, .size = 32, .pipeline = 1,
                    .duration = 10, .warmup = 2, .hold = 10, .concurrency = 500, .retries = 3,
@@ -1995,7 +2073,7 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (ch) {
       case O_HOST: o->host = optarg; break;
-      case O_PORT: if (parse_num("--port", optarg, 1, 65535, &v)) return -1; o->port = (int)v; break;
+      case O_PORT: if (parse_list("--port", optarg, 65535, o->ports, &o->n_ports, LG_MAX_PORTS)) return -1; break;
       case O_URL: o->url = optarg; break;
       case O_CONN: if (parse_num("--connections", optarg, 1, 1000000, &v)) return -1; o->connections = (int)v; break;
       case O_SIZE: if (parse_num("--size", optarg, 0, LG_MAX_MESSAGE, &v)) return -1; o->size = (size_t)v; break;
@@ -2008,7 +2086,9 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       case O_RETR: if (parse_num("--retries", optarg, 0, 100, &v)) return -1; o->retries = (int)v; break;
       case O_CTO: if (parse_num("--connect-timeout", optarg, 0.001, 3600, &o->connect_timeout)) return -1; break;
       case O_CLTO: if (parse_num("--close-timeout", optarg, 0, 3600, &o->close_timeout)) return -1; break;
-      case O_PID: if (parse_num("--server-pid", optarg, 1, 1 << 30, &v)) return -1; o->server_pid = (int)v; break;
+      case O_PID: if (parse_list("--server-pid", optarg, 1 << 30, o->server_pids, &o->n_server_pids, LG_MAX_PIDS)) return -1; break;
+      case O_AUX: if (parse_list("--aux-pid", optarg, 1 << 30, o->aux_pids, &o->n_aux_pids, LG_MAX_PIDS)) return -1; break;
+      case O_WALL: o->window_all = true; break;
       case O_READY: o->ready_file = optarg; break;
       case O_QUIET: o->quiet = true; break;
       case O_HELP: usage(stdout); exit(0);
@@ -2026,15 +2106,23 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
     fprintf(stderr, "loadgen: unexpected argument \"%s\"\n", argv[optind]);
     return -1;
   }
-  if (!o->port) {
+  if (!o->n_ports) {
     fprintf(stderr, "loadgen: --port is required\n");
     return -1;
   }
+  if (o->window_all && o->via_api) {
+    fprintf(stderr, "loadgen: --window-all needs a listening publisher (not --via-api)\n");
+    return -1;
+  }
+  o->port = o->ports[0];
+  o->server_pid = o->n_server_pids ? o->server_pids[0] : 0;
   if (!o->url) o->url = lg->mode->default_url;
-  if (strchr(o->host, ':')) {
-    if (uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&lg->addr) < 0) goto bad_host;
-  } else if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)&lg->addr) < 0) {
-    goto bad_host;
+  for (int i = 0; i < o->n_ports; i++) {
+    if (strchr(o->host, ':')) {
+      if (uv_ip6_addr(o->host, o->ports[i], (struct sockaddr_in6 *)&lg->addr[i]) < 0) goto bad_host;
+    } else if (uv_ip4_addr(o->host, o->ports[i], (struct sockaddr_in *)&lg->addr[i]) < 0) {
+      goto bad_host;
+    }
   }
   return 0;
 bad_host:
@@ -2078,9 +2166,15 @@ static void report(lg_t *lg) {
   if (window > 0 && lg->o.server_pid && lg->srv_ticks_measure >= 0 &&
       lg->srv_ticks_end >= lg->srv_ticks_measure) {
     srv_cpu = (double)(lg->srv_ticks_end - lg->srv_ticks_measure) / tick;
-    printf("  server     pid %d: %.2f s CPU in the window (%.0f%% of a core)", lg->o.server_pid,
-           srv_cpu, 100 * srv_cpu / window);
+    printf("  server     pid %d%s: %.2f s CPU in the window (%.0f%% of a core)", lg->o.server_pid,
+           lg->o.n_server_pids > 1 ? " and the others" : "", srv_cpu, 100 * srv_cpu / window);
     hd_sbuf_printf(&json, ",\"server_cpu_s\":%.2f", srv_cpu);
+    if (lg->o.n_server_pids > 1) {
+      hd_sbuf_puts(&json, ",\"server_cpu_s_each\":[");
+      for (int i = 0; i < lg->o.n_server_pids; i++)
+        hd_sbuf_printf(&json, "%s%.2f", i ? "," : "", (double)(lg->pid_ticks_end[i] - lg->pid_ticks_measure[i]) / tick);
+      hd_sbuf_puts(&json, "]");
+    }
     if (lg->received > 0) {
       double per = srv_cpu * 1e6 / (double)lg->received;
       printf(", %.2f us per message", per);
@@ -2091,10 +2185,25 @@ static void report(lg_t *lg) {
   if (window > 0)
     printf("  loadgen    %.0f%% of one core during the measured window%s\n", cpu_pct,
            cpu_pct > 90 ? " (saturated: figures may be the generator's limit)" : "");
+  double aux_cpu = 0; /* --aux-pid: reported apart, and not counted as "other" */
+  if (window > 0 && lg->o.n_aux_pids) {
+    hd_sbuf_puts(&json, ",\"aux_cpu_s_each\":[");
+    for (int i = 0; i < lg->o.n_aux_pids; i++) {
+      int k = lg->o.n_server_pids + i;
+      double s = lg->pid_ticks_measure[k] >= 0 && lg->pid_ticks_end[k] >= lg->pid_ticks_measure[k]
+                     ? (double)(lg->pid_ticks_end[k] - lg->pid_ticks_measure[k]) / tick
+                     : 0;
+      aux_cpu += s;
+      printf("%s pid %d: %.2f s", i ? "," : "  aux       ", lg->o.aux_pids[i], s);
+      hd_sbuf_printf(&json, "%s%.2f", i ? "," : "", s);
+    }
+    printf(" CPU in the window\n");
+    hd_sbuf_puts(&json, "]");
+  }
   double other_pct = -1;
   if (window > 0 && lg->all_ticks_measure >= 0 && lg->all_ticks_end >= lg->all_ticks_measure) {
     double busy = (double)(lg->all_ticks_end - lg->all_ticks_measure) / tick;
-    other_pct = 100 * (busy - self_cpu - (srv_cpu > 0 ? srv_cpu : 0)) / window;
+    other_pct = 100 * (busy - self_cpu - (srv_cpu > 0 ? srv_cpu : 0) - aux_cpu) / window;
     if (other_pct < 0) other_pct = 0; /* tick granularity */
     printf("  machine    %.0f%% of a core used by %s during the window%s\n", other_pct,
            srv_cpu >= 0 ? "processes other than loadgen and server" : "processes other than loadgen",
@@ -2124,10 +2233,12 @@ int main(int argc, char **argv) {
     lg_conn_t *c = &lg.conns[i];
     c->lg = &lg;
     c->id = (uint32_t)i;
+    c->port_idx = (uint8_t)(i % lg.o.n_ports);
     c->stamp_cap = (uint32_t)lg.o.pipeline;
     c->stamps = xcalloc(c->stamp_cap, sizeof *c->stamps);
   }
   if (lg.fan.receivers) lg.fan.pub = lg.fan.members > lg.fan.receivers ? &lg.conns[lg.o.connections - 1] : NULL;
+  if (lg.fan.pub) lg.fan.pub->port_idx = 0; /* the publisher talks to the first server */
 
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -2168,6 +2279,7 @@ int main(int argc, char **argv) {
   free(lg.dirty);
   free(lg.retry_q);
   free(lg.payload);
+  free(lg.fan.copies);
   hd_sbuf_free(&lg.fan.scratch);
   hd_sbuf_free(&lg.fan.http_in);
   hd_sbuf_free(&lg.fan.http_out);
