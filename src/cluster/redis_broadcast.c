@@ -32,7 +32,7 @@ static void publish_now(hd_redis_t *r, hd_hub_msg_t *msg) {
   for (uint32_t i = 0; i < ne; i++) except[i] = (char *)hd_redis_room_name(msg->nsp, msg->except[i]);
   hd_redis_bcast_t b = {r->uid, msg->nsp, msg->event, msg->args, msg->args_len, msg->attachments,
                         msg->attachment_count, rooms, nr, except, ne,
-                        (msg->flags & HD_MSG_VOLATILE) ? HD_REDIS_VOLATILE : 0};
+                        (msg->flags & HD_MSG_VOLATILE) ? HD_REDIS_VOLATILE : 0, msg->cluster_offset};
   uint8_t *data = NULL;
   size_t len = 0;
   hd_sbuf_t ch = {0};
@@ -147,6 +147,7 @@ int hd_redis_deliver(hd_redis_t *r, const char *nsp, hd_redis_bcast_t *b, hd_hub
   b->attachments = NULL; /* taken over */
   b->attachment_count = 0;
   if (!msg) return HD_ENOMEM;
+  msg->cluster_offset = b->offset; /* a Herald publisher's recovery offset (cluster recovery) */
   if (acks) hd_hub_msg_set_acks(msg, acks);
   int rc = hd_hub_publish(r->hub, msg, NULL, on_count, arg);
   hd_hub_msg_unref(msg);

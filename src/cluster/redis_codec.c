@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,13 @@ static int pack_strv(msgpack_packer *pk, char *const *v, uint32_t n) {
   return 0;
 }
 
+/* opts.heraldOffset: the recovery offset as a decimal string (exact in JavaScript too). */
+static int pack_offset(msgpack_packer *pk, uint64_t offset) {
+  char text[24];
+  int n = snprintf(text, sizeof text, "%llu", (unsigned long long)offset);
+  return pack_str(pk, "heraldOffset", 12) || pack_str(pk, text, (size_t)n);
+}
+
 int hd_redis_encode_bcast(const hd_redis_bcast_t *b, uint8_t **out, size_t *len) {
   json_error_t jerr;
   json_t *args = json_loadb(b->args ? b->args : "[]", b->args ? b->args_len : 2, JSON_ALLOW_NUL, &jerr);
@@ -92,7 +100,8 @@ int hd_redis_encode_bcast(const hd_redis_bcast_t *b, uint8_t **out, size_t *len)
   for (size_t i = 0; !rc && i < json_array_size(args); i++)
     rc = pack_json(&pk, json_array_get(args, i), b->attachments, b->attachment_count, 1);
   uint32_t nflags = !!(b->flags & HD_REDIS_VOLATILE) + !!(b->flags & HD_REDIS_COMPRESS) + !!(b->flags & HD_REDIS_LOCAL);
-  if (!rc && (pack_str(&pk, "nsp", 3) || pack_str(&pk, nsp, strlen(nsp)) || msgpack_pack_map(&pk, 3) ||
+  if (!rc && (pack_str(&pk, "nsp", 3) || pack_str(&pk, nsp, strlen(nsp)) ||
+              (b->offset ? msgpack_pack_map(&pk, 4) || pack_offset(&pk, b->offset) : msgpack_pack_map(&pk, 3)) ||
               pack_str(&pk, "rooms", 5) || pack_strv(&pk, b->rooms, b->room_count) || pack_str(&pk, "except", 6) ||
               pack_strv(&pk, b->except, b->except_count) || pack_str(&pk, "flags", 5) || msgpack_pack_map(&pk, nflags)))
     rc = HD_ENOMEM;
@@ -361,6 +370,9 @@ static int decode(rd_t *r, hd_redis_bcast_t *b) {
   if (json_is_true(json_object_get(flags, "volatile"))) b->flags |= HD_REDIS_VOLATILE;
   if (json_is_true(json_object_get(flags, "compress"))) b->flags |= HD_REDIS_COMPRESS;
   if (json_is_true(json_object_get(flags, "local"))) b->flags |= HD_REDIS_LOCAL;
+  const char *offset = json_string_value(json_object_get(opts, "heraldOffset"));
+  if (offset && strspn(offset, "0123456789") == strlen(offset) && strlen(offset) <= 20)
+    b->offset = strtoull(offset, NULL, 10);
   json_decref(uid);
   json_decref(opts);
   return rc;

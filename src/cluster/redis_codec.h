@@ -37,6 +37,8 @@ typedef struct {
   char **except;
   uint32_t except_count;
   uint32_t flags;             /* HD_REDIS_* */
+  uint64_t offset;            /* Herald's recovery offset (opts.heraldOffset, a decimal string that
+                               * socket.io nodes ignore); 0 = none */
 } hd_redis_bcast_t;
 
 /* The msgpack bytes of b into *out (malloc'd, *len bytes); attachments replace their placeholders

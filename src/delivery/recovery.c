@@ -27,6 +27,8 @@ struct hd_recovery {
   nsp_ring_t nsps[MAX_NAMESPACES];
   uint32_t nsp_count;
   hd_map_t sessions; /* pid -> saved_t */
+  hd_recovery_cluster_t *cluster; /* clustered: sessions and packets live there */
+  uint64_t offset_tag;            /* clustered: this process's high 24 bits of its offsets */
 };
 
 hd_recovery_t *hd_recovery_new(uint64_t window_ms, uint32_t max_packets) {
@@ -86,8 +88,22 @@ static void prune(hd_recovery_t *rec, nsp_ring_t *n, int64_t now) {
   while (n->len && now - n->ring[n->head]->timestamp > (int64_t)rec->window_ms) drop_oldest(rec, n);
 }
 
+void hd_recovery_set_cluster(hd_recovery_t *rec, hd_recovery_cluster_t *cluster) {
+  uint32_t tag = 0;
+  if (uv_random(NULL, NULL, &tag, sizeof tag, 0, NULL)) tag = (uint32_t)uv_hrtime();
+  rec->offset_tag = (uint64_t)((tag & 0xffffff) | 1) << 40; /* never 0: 0 means "no cluster offset" */
+  rec->cluster = cluster;
+}
+
+hd_recovery_cluster_t *hd_recovery_cluster(const hd_recovery_t *rec) { return rec ? rec->cluster : NULL; }
+
 void hd_recovery_observe(hd_hub_msg_t *msg, void *arg) {
   hd_recovery_t *rec = arg;
+  if (rec->cluster) { /* under the publish lock: offsets and records leave in id order */
+    if (!msg->cluster_offset) msg->cluster_offset = rec->offset_tag | (msg->id & ((1ull << 40) - 1));
+    if (!(msg->flags & (HD_MSG_VOLATILE | HD_MSG_WANTS_ACKS | HD_MSG_REMOTE))) rec->cluster->record(rec->cluster, msg);
+    return;
+  }
   if (msg->flags & (HD_MSG_VOLATILE | HD_MSG_WANTS_ACKS)) return;
   uv_mutex_lock(&rec->mu);
   nsp_ring_t *n = ring_of(rec, msg->nsp, true);
@@ -101,6 +117,11 @@ void hd_recovery_observe(hd_hub_msg_t *msg, void *arg) {
 }
 
 void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s) {
+  if (rec->cluster) {
+    rec->cluster->save(rec->cluster, s);
+    hd_recovery_session_clear(s);
+    return;
+  }
   saved_t *sv = malloc(sizeof(*sv));
   if (!sv) {
     hd_recovery_session_clear(s);
@@ -119,14 +140,14 @@ void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s) {
   if (old) saved_free(old, NULL);
 }
 
-static bool strv_has(char **v, const char *s) {
+static bool strv_has(char *const *v, const char *s) {
   for (; v && *v; v++)
     if (!strcmp(*v, s)) return true;
   return false;
 }
 
-/* Would a socket in `rooms` have received msg? (its own room and the namespace's all-room included) */
-static bool reaches(const hd_hub_msg_t *msg, char **rooms) {
+/* Its own room and the namespace's all-room are among the rooms. */
+bool hd_recovery_reaches(const hd_hub_msg_t *msg, char *const *rooms) {
   bool in = false;
   for (uint32_t i = 0; i < msg->room_count && !in; i++) in = strv_has(rooms, msg->rooms[i]);
   if (!in) return false;
@@ -158,7 +179,7 @@ bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, cons
     hd_hub_msg_t **picked = n && n->len ? malloc(n->len * sizeof(*picked)) : NULL;
     for (uint32_t i = 0; picked && i < n->len; i++) {
       hd_hub_msg_t *msg = n->ring[(n->head + i) % rec->max_packets];
-      if (msg->id > after && reaches(msg, sv->s.rooms)) picked[(*n_missed)++] = hd_hub_msg_ref(msg);
+      if (msg->id > after && hd_recovery_reaches(msg, sv->s.rooms)) picked[(*n_missed)++] = hd_hub_msg_ref(msg);
     }
     *missed = picked;
     *out = sv->s;

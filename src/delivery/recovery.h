@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mailbox.h"
 #include "hub/hub.h"
 
 #define HD_RECOVERY_MAX_PACKETS 10000 /* per namespace, besides the age limit */
@@ -25,12 +26,46 @@ typedef struct {
   uint64_t last_msg_id;   /* the last message it was sent */
 } hd_recovery_session_t;
 
+/* --- clustered recovery (--redis-url): sessions and packets kept where every node finds them ----
+ * The cluster part (cluster/redis_recovery.h) implements this table. With it, every published message
+ * gets a cluster-wide offset (hd_hub_msg_t.cluster_offset: its publisher's, carried to the other
+ * nodes), dropped sessions are saved there (not kept here), and sio takes them back asynchronously. */
+typedef struct hd_recovery_cluster hd_recovery_cluster_t;
+/* A session taken back (status 0: *s filled, the callee takes its rooms) or not (HD_ENOTFOUND, or an
+ * error: Redis down...). Runs on the thread of the reply_to mailbox given to the call. */
+typedef void (*hd_recovery_session_fn)(void *arg, int status, hd_recovery_session_t *s);
+/* The packets after an offset, in order (status 0: msgs are refs the callee drops, array freed with
+ * free()), or HD_ENOTFOUND when the offset is no longer kept, or an error. On reply_to's thread. */
+typedef void (*hd_recovery_missed_fn)(void *arg, int status, hd_hub_msg_t **msgs, size_t n);
+struct hd_recovery_cluster {
+  /* Keeps msg (under the hub's publish lock, any thread; not VOLATILE / WANTS_ACKS / REMOTE). */
+  void (*record)(hd_recovery_cluster_t *c, const hd_hub_msg_t *msg);
+  /* Keeps a dropped socket's session for the window (any thread; s's rooms are left to the caller). */
+  void (*save)(hd_recovery_cluster_t *c, const hd_recovery_session_t *s);
+  /* Takes (reads and removes) the session of pid; fn runs on reply_to's thread. 0 or HD_E* (fn not run). */
+  int (*take)(hd_recovery_cluster_t *c, const char *pid, hd_mailbox_t *reply_to, hd_recovery_session_fn fn, void *arg);
+  /* The packets of nsp after offset `after`, as messages of hub; fn runs on reply_to's thread. 0 or HD_E*. */
+  int (*missed)(hd_recovery_cluster_t *c, hd_hub_t *hub, const char *nsp, uint64_t after, hd_mailbox_t *reply_to,
+                hd_recovery_missed_fn fn, void *arg);
+};
+
+/* Makes rec clustered (before any publish): cluster (borrowed) keeps sessions and packets. */
+void hd_recovery_set_cluster(hd_recovery_t *rec, hd_recovery_cluster_t *cluster);
+/* The cluster part, or NULL on a single node. */
+hd_recovery_cluster_t *hd_recovery_cluster(const hd_recovery_t *rec);
+/* Would a socket in `rooms` (hub room keys, NULL-terminated) have received msg? */
+bool hd_recovery_reaches(const hd_hub_msg_t *msg, char *const *rooms);
+/* Time a clustered CONNECT waits for Redis before it becomes a new session. */
+#define HD_RECOVERY_CLUSTER_TIMEOUT_MS 2000
+
 /* A recovery store keeping window_ms of packets (at most max_packets per namespace). NULL on OOM. */
 hd_recovery_t *hd_recovery_new(uint64_t window_ms, uint32_t max_packets);
 void hd_recovery_free(hd_recovery_t *rec);
-/* Hub observer (hd_hub_shared_t.observer): records msg unless it is volatile or wants acks. */
+/* Hub observer (hd_hub_shared_t.observer): records msg unless it is volatile or wants acks; when
+ * clustered, gives it its cluster offset and hands it to the cluster part instead. */
 void hd_recovery_observe(hd_hub_msg_t *msg, void *rec);
-/* Keeps a dropped socket's session (rooms taken over; any older one with its pid replaced). */
+/* Keeps a dropped socket's session (rooms taken over; any older one with its pid replaced); when
+ * clustered, in the cluster only. */
 void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s);
 /* Takes back the session of pid for identity sub in nsp when it is still within the window and the
  * client's offset (NULL: the session's last message) is still recorded: fills *out (caller frees

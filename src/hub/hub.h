@@ -82,6 +82,8 @@ typedef struct hd_hub_msg {
   hd_hub_acks_t *acks;    /* WANTS_ACKS: where the answers go (a reference), else NULL */
   uint32_t rows;          /* shards: rows of the encoded cache */
   char message_id[40];    /* unique, for clients to drop duplicates */
+  uint64_t cluster_offset;/* clustered recovery: the offset every Herald node gives it (its publisher's,
+                           * carried to the others; delivery/recovery.h), else 0 */
   hd_buf_t *encoded[];    /* rows x HD_HUB_ENCODINGS: row r is written by shard r only */
 } hd_hub_msg_t;
 

@@ -12,6 +12,7 @@
 #include "cluster/forward.h"
 #include "cluster/local.h"
 #include "cluster/redis.h"
+#include "cluster/redis_recovery.h"
 #include "cluster/registry.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -24,6 +25,7 @@ typedef struct {
   hd_adapter_t *adapter;
   bool clustered;             /* adapter is the Redis adapter (--redis-url) */
   hd_registry_t *registry;    /* clustered: the node registry (advertised URLs) */
+  hd_recovery_cluster_t *recovery; /* clustered with --recovery-window: recovery kept in Redis */
   hd_forward_t **forwards;    /* clustered: each shard's forwarding of other nodes' Engine.IO requests */
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
@@ -132,6 +134,12 @@ static int start(node_t *node) {
     if (!redis) return HD_ENOMEM;
     node->adapter = redis;
     node->clustered = true;
+    if (node->shared.recovery) { /* sessions and missed packets in Redis, for every node */
+      node->recovery = hd_redis_recovery_new(redis, &node->shards[0].mailbox, cfg->redis_prefix,
+                                             (uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
+      if (!node->recovery) return HD_ENOMEM;
+      hd_recovery_set_cluster(node->shared.recovery, node->recovery);
+    }
   }
   node->shared.hub.adapter = node->adapter;
   if (!(node->peers = calloc(node->count, sizeof(*node->peers)))) return HD_ENOMEM;
@@ -204,6 +212,7 @@ int hd_node_run(const hd_config_t *cfg) {
   for (uint32_t i = 0; node.forwards && i < node.count; i++) hd_forward_free(node.forwards[i]);
   free(node.forwards);
   hd_registry_free(node.registry); /* after the adapter: its last replies are in */
+  hd_redis_recovery_free(node.recovery);
   hd_app_shared_free(&node.shared);
   free(node.shards);
   free(node.peers);

@@ -83,6 +83,9 @@ struct hd_sio_socket {
   hd_buf_t *const *cur_att;
   size_t cur_att_n;
   uint64_t floor_id;      /* after a recovery: live copies of what was replayed (ids up to it) are skipped */
+  struct restore *restore;/* clustered recovery under way (CONNECT not answered yet), or NULL */
+  hd_hub_msg_t **held;    /* what reached it meanwhile (refs), sent after the missed packets */
+  uint32_t n_held, held_cap;
   void *udata;
 };
 
@@ -149,7 +152,8 @@ static hd_buf_t *encode_text(const hd_hub_msg_t *msg, void *arg) {
   hd_sbuf_append(&args, msg->args, msg->args_len);
   if (ctx->offset && args.len >= 2) {
     args.len--; /* drop ']' */
-    hd_sbuf_printf(&args, "%s\"%llu\"]", args.len > 1 ? "," : "", (unsigned long long)msg->id);
+    uint64_t offset = msg->cluster_offset ? msg->cluster_offset : msg->id; /* the cluster's, when clustered */
+    hd_sbuf_printf(&args, "%s\"%llu\"]", args.len > 1 ? "," : "", (unsigned long long)offset);
   }
   hd_buf_t *b = NULL;
   if (msg->attachment_count && args.ptr) { /* BINARY_EVENT: ["event", args...] with placeholders */
@@ -206,10 +210,44 @@ static void deliver_with_ack(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
   ack_arm(a, msg->acks->timeout_ms);
 }
 
+/* Keeps what reaches a socket whose clustered recovery is under way (at most the recovery's packet
+ * bound: past it the recovery fails). */
+static void hold(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
+  if (s->n_held == s->held_cap) {
+    uint32_t cap = s->held_cap ? s->held_cap * 2 : 8;
+    hd_hub_msg_t **grown = cap <= HD_RECOVERY_MAX_PACKETS ? realloc(s->held, cap * sizeof(*grown)) : NULL;
+    if (!grown) {
+      s->held_cap = UINT32_MAX; /* overflowed: the recovery fails */
+      return;
+    }
+    s->held = grown;
+    s->held_cap = cap;
+  }
+  s->held[s->n_held++] = hd_hub_msg_ref(msg);
+}
+
+static void drop_held(hd_sio_socket_t *s) {
+  for (uint32_t i = 0; i < s->n_held; i++) hd_hub_msg_unref(s->held[i]);
+  free(s->held);
+  s->held = NULL;
+  s->n_held = s->held_cap = 0;
+}
+
+static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg);
+
 /* Hub delivery to one socket. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
+  if (s->restore) {
+    if (s->held_cap != UINT32_MAX) hold(s, msg);
+    return;
+  }
   if (!s->connected || msg->id <= s->floor_id) return;
+  send_to(s, msg);
+}
+
+/* Sends msg to s (a broadcast with acks asks for s's ack). */
+static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
   if (msg->acks) {
     deliver_with_ack(s, msg);
     return;
@@ -322,9 +360,13 @@ static bool recoverable(const char *reason) {
 }
 
 /* Removes a socket from its namespace; `reason` as Socket.IO reports it. */
+static void restore_detach(struct restore *r);
+
 static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client) {
   client_t *c = s->client;
   hd_sio_server_t *sio = c->sio;
+  if (s->restore) restore_detach(s->restore);
+  drop_held(s);
   if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
   bool was_connected = s->connected;
   s->connected = false;
@@ -401,6 +443,10 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   return true;
 }
 
+static void connect_fresh(hd_sio_socket_t *s);
+static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered);
+static bool cluster_recover_start(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth);
+
 static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   hd_sio_server_t *sio = c->sio;
   char *q = strchr(p->nsp, '?'); /* v3 clients append the query to the namespace */
@@ -428,31 +474,212 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   }
   c->sockets[idx] = s;
   waiting_remove(c);
+  if (cluster_recover_start(sio, s, auth)) return; /* answered once Redis has */
   sio->sockets++;
   bool recovered = recover(sio, s, auth);
-  if (!recovered) {
-    bool root = !strcmp(n->name, "/");
-    /* v3: as socket.io 2.x clients compute it (sid, or nsp#sid) when it fits, else a random id */
-    if (hd_eio_session_version(c->eio) != 3 ||
-        snprintf(s->id, sizeof s->id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >=
-            (int)sizeof s->id)
-      random_id(s->id);
-    random_id(s->pid);
-    char room[320];
-    hd_sio_room_key(n->name, s->id, room, sizeof room);
-    hd_hub_join(sio->hub, &s->member, room, strlen(room));
-    hd_hub_join(sio->hub, &s->member, n->all_room, strlen(n->all_room));
-    s->connected = true;
-    char body[256];
-    int len = 0;
-    if (hd_eio_session_version(c->eio) == 4) {
-      len = sio->opt.recovery ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
-                                        : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
-    }
-    send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
+  if (!recovered) connect_fresh(s);
+  announce(s, auth, recovered);
+}
+
+/* A new session for s: its ids, its own room and the namespace's, the CONNECT answer. */
+static void connect_fresh(hd_sio_socket_t *s) {
+  client_t *c = s->client;
+  hd_sio_server_t *sio = c->sio;
+  nsp_t *n = s->nsp;
+  bool root = !strcmp(n->name, "/");
+  /* v3: as socket.io 2.x clients compute it (sid, or nsp#sid) when it fits, else a random id */
+  if (hd_eio_session_version(c->eio) != 3 ||
+      snprintf(s->id, sizeof s->id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >=
+          (int)sizeof s->id)
+    random_id(s->id);
+  random_id(s->pid);
+  char room[320];
+  hd_sio_room_key(n->name, s->id, room, sizeof room);
+  hd_hub_join(sio->hub, &s->member, room, strlen(room));
+  hd_hub_join(sio->hub, &s->member, n->all_room, strlen(n->all_room));
+  s->connected = true;
+  char body[256];
+  int len = 0;
+  if (hd_eio_session_version(c->eio) == 4) {
+    len = sio->opt.recovery ? snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+                            : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
   }
+  send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
+}
+
+/* Tells the namespace's connect listeners of s (connected, recovered or not). */
+static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
+  nsp_t *n = s->nsp;
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
+}
+
+/* --- recovery across nodes (clustered: delivery/recovery.h, cluster/redis_recovery.h) --------
+ * The CONNECT of a client that names {pid, offset} waits for Redis, bounded by
+ * HD_RECOVERY_CLUSTER_TIMEOUT_MS: (1) its session is taken (GETDEL); the socket gets its id back and
+ * joins its rooms, and what reaches it from then on is held; (2) the packets after its offset are
+ * read; the CONNECT answer goes out, then those packets, then what was held minus what the packets
+ * already carried (by offset). Any failure (no session, another identity, offset gone, Redis down,
+ * timeout) makes it a new session, as socket.io does: `recovered` false. */
+
+typedef struct restore {
+  hd_sio_socket_t *socket; /* NULL once settled or the socket is gone */
+  hd_sio_server_t *sio;
+  uv_timer_t timer;
+  int refs;                /* the answer awaited, the timer */
+  json_t *auth;            /* the CONNECT's, for the connect listeners */
+  uint64_t offset;         /* the client's */
+  hd_recovery_session_t session;
+} restore_t;
+
+static void restore_release(restore_t *r) {
+  if (--r->refs) return;
+  json_decref(r->auth);
+  hd_recovery_session_clear(&r->session);
+  free(r);
+}
+
+static void on_restore_timer_closed(uv_handle_t *h) { restore_release(h->data); }
+
+/* Settles r: the socket no longer waits for it (its timer goes; a late answer is dropped). */
+static void restore_detach(restore_t *r) {
+  if (!r->socket) return;
+  r->socket->restore = NULL;
+  r->socket = NULL;
+  uv_timer_stop(&r->timer);
+  uv_close((uv_handle_t *)&r->timer, on_restore_timer_closed);
+}
+
+/* Not recoverable after all: a new session (rooms joined for the recovery left, what was held dropped). */
+static void restore_fail(restore_t *r, const char *why) {
+  hd_sio_socket_t *s = r->socket;
+  hd_sio_server_t *sio = r->sio;
+  json_t *auth = json_incref(r->auth);
+  restore_detach(r);
+  drop_held(s);
+  hd_hub_leave_all(sio->hub, &s->member);
+  HD_DEBUG("sio", "not recovered", "nsp=%s why=\"%s\"", s->nsp->name, why);
+  sio->sockets++;
+  connect_fresh(s);
+  announce(s, auth, false);
+  json_decref(auth);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Recovered: CONNECT, the missed packets of its rooms in order, then what was held that they did not carry. */
+static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
+  hd_sio_socket_t *s = r->socket;
+  hd_sio_server_t *sio = r->sio;
+  json_t *auth = json_incref(r->auth);
+  char **rooms = r->session.rooms;
+  r->session.rooms = NULL;
+  restore_detach(r);
+  s->connected = true;
+  sio->sockets++;
+  char body[256];
+  int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
+  send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  uint64_t *sent = n ? malloc(n * sizeof(*sent)) : NULL;
+  size_t n_sent = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s->connected && hd_recovery_reaches(msgs[i], rooms)) send_to(s, msgs[i]);
+    if (sent) sent[n_sent++] = msgs[i]->cluster_offset;
+    hd_hub_msg_unref(msgs[i]);
+  }
+  free(msgs);
+  if (sent) qsort(sent, n_sent, sizeof(*sent), cmp_u64);
+  hd_hub_msg_t **held = s->held;
+  uint32_t n_held = s->n_held;
+  s->held = NULL;
+  s->n_held = s->held_cap = 0;
+  for (uint32_t i = 0; i < n_held; i++) {
+    uint64_t off = held[i]->cluster_offset;
+    bool dup = off && n_sent && bsearch(&off, sent, n_sent, sizeof(*sent), cmp_u64);
+    if (s->connected && !dup) send_to(s, held[i]);
+    hd_hub_msg_unref(held[i]);
+  }
+  free(held);
+  free(sent);
+  for (char **p = rooms; p && *p; p++) free(*p);
+  free(rooms);
+  announce(s, auth, true);
+  json_decref(auth);
+}
+
+static void on_missed(void *arg, int status, hd_hub_msg_t **msgs, size_t n) {
+  restore_t *r = arg;
+  if (!r->socket || status || r->socket->held_cap == UINT32_MAX) {
+    for (size_t i = 0; i < n; i++) hd_hub_msg_unref(msgs[i]);
+    free(msgs);
+    if (r->socket) restore_fail(r, status == HD_ENOTFOUND ? "offset no longer kept" : status ? hd_strerror(status) : "too much held");
+  } else {
+    restore_succeed(r, msgs, n);
+  }
+  restore_release(r);
+}
+
+static void on_session(void *arg, int status, hd_recovery_session_t *rs) {
+  restore_t *r = arg;
+  hd_sio_socket_t *s = r->socket;
+  if (!s) return restore_release(r);
+  hd_sio_server_t *sio = r->sio;
+  const char *sub = s->claims ? s->claims->sub : "";
+  if (status || strcmp(rs->sub, sub) || strcmp(rs->nsp, s->nsp->name)) { /* no taking over another identity */
+    restore_fail(r, status == HD_ENOTFOUND ? "no such session" : status ? hd_strerror(status) : "another identity");
+    return restore_release(r);
+  }
+  snprintf(s->id, sizeof s->id, "%s", rs->id);
+  memcpy(s->pid, rs->pid, sizeof s->pid);
+  r->session = *rs;
+  rs->rooms = NULL;
+  for (char **p = r->session.rooms; p && *p; p++) hd_hub_join(sio->hub, &s->member, *p, strlen(*p));
+  r->refs++; /* now awaiting the missed packets */
+  hd_recovery_cluster_t *cl = hd_recovery_cluster(sio->opt.recovery);
+  int rc = cl->missed(cl, sio->hub, s->nsp->name, r->offset, hd_hub_mailbox(sio->hub), on_missed, r);
+  if (rc) {
+    r->refs--;
+    restore_fail(r, hd_strerror(rc));
+  }
+  restore_release(r);
+}
+
+static void on_restore_timeout(uv_timer_t *t) {
+  restore_t *r = t->data;
+  if (r->socket) restore_fail(r, "redis did not answer in time");
+}
+
+/* Starts a clustered recovery when the CONNECT names a pid and an offset; true when started (the
+ * CONNECT is answered later). */
+static bool cluster_recover_start(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
+  hd_recovery_cluster_t *cl = hd_recovery_cluster(sio->opt.recovery);
+  const char *pid = json_string_value(json_object_get(auth, "pid"));
+  const char *offset = json_string_value(json_object_get(auth, "offset"));
+  if (!cl || !pid || !offset || !*offset || strlen(offset) > 20 || strspn(offset, "0123456789") != strlen(offset))
+    return false;
+  restore_t *r = calloc(1, sizeof(*r));
+  if (!r) return false;
+  r->socket = s;
+  r->sio = sio;
+  r->refs = 2;
+  r->auth = json_incref(auth);
+  r->offset = strtoull(offset, NULL, 10);
+  uv_timer_init(sio->srv->loop, &r->timer);
+  r->timer.data = r;
+  s->restore = r;
+  int rc = cl->take(cl, pid, hd_hub_mailbox(sio->hub), on_session, r);
+  if (rc) {
+    s->restore = NULL;
+    r->socket = NULL;
+    r->refs = 1;
+    uv_close((uv_handle_t *)&r->timer, on_restore_timer_closed);
+    return false;
+  }
+  uv_timer_start(&r->timer, on_restore_timeout, HD_RECOVERY_CLUSTER_TIMEOUT_MS, 0);
+  return true;
 }
 
 static bool is_reserved(const char *event) {

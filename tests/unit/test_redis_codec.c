@@ -40,7 +40,7 @@ static const char *EXAMPLE =
 
 static void encode_example(void **state) {
   char *rooms[] = {"room1"};
-  hd_redis_bcast_t b = {"abc123", "/", "hello", "[\"world\"]", 9, NULL, 0, rooms, 1, NULL, 0, HD_REDIS_VOLATILE};
+  hd_redis_bcast_t b = {"abc123", "/", "hello", "[\"world\"]", 9, NULL, 0, rooms, 1, NULL, 0, HD_REDIS_VOLATILE, 0};
   uint8_t want[256], *got;
   size_t n = bytes(EXAMPLE, want), len;
   assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
@@ -67,10 +67,32 @@ static void decode_example(void **state) {
   assert_null(b.uid);
 }
 
+/* Herald's recovery offset rides in opts.heraldOffset (a decimal string socket.io nodes ignore), both
+ * ways; without it the bytes are the adapter's exactly (encode_example); a malformed one is ignored. */
+static void recovery_offset(void **state) {
+  char *rooms[] = {"room1"};
+  hd_redis_bcast_t b = {"abc123", "/", "hello", "[\"world\"]", 9, NULL, 0, rooms, 1, NULL, 0, 0, 18446744073709551615ull};
+  uint8_t *got;
+  size_t len;
+  assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
+  assert_non_null(memmem(got, len, "\x84\xacheraldOffset\xb4" "18446744073709551615", 35));
+  hd_redis_bcast_t d;
+  assert_int_equal(hd_redis_decode_bcast(got, len, &d), 0);
+  assert_true(d.offset == 18446744073709551615ull);
+  assert_string_equal(d.rooms[0], "room1");
+  hd_redis_bcast_free(&d);
+  free(got);
+  uint8_t in[256];
+  size_t n = bytes("93 a1\"u\" 82 a4\"type\"02 a4\"data\"91 a1\"e\" 82 ac\"heraldOffset\" a2\"1x\" a5\"rooms\"90", in);
+  assert_int_equal(hd_redis_decode_bcast(in, n, &d), 0);
+  assert_true(d.offset == 0);
+  hd_redis_bcast_free(&d);
+}
+
 /* Encodes args, checks the data part's bytes (after the event), decodes and compares the JSON. */
 static void number_forms(void **state) {
   hd_redis_bcast_t b = {"u", "/", "e", "[0,127,128,255,256,65536,4294967296,-1,-32,-33,-129,-32769,0.5,2.0,\"x\"]",
-                        0, NULL, 0, NULL, 0, NULL, 0, 0};
+                        0, NULL, 0, NULL, 0, NULL, 0, 0, 0};
   b.args_len = strlen(b.args);
   uint8_t *got, want[128];
   size_t len;
@@ -88,7 +110,7 @@ static void number_forms(void **state) {
 static void str8_from_32(void **state) {
   char args[64];
   snprintf(args, sizeof args, "[\"%s\"]", "0123456789012345678901234567890X"); /* 32 bytes */
-  hd_redis_bcast_t b = {"u", "/", "e", args, strlen(args), NULL, 0, NULL, 0, NULL, 0, 0};
+  hd_redis_bcast_t b = {"u", "/", "e", args, strlen(args), NULL, 0, NULL, 0, NULL, 0, 0, 0};
   uint8_t *got;
   size_t len;
   assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
@@ -100,7 +122,7 @@ static void attachments_round_trip(void **state) {
   hd_buf_t *att[2] = {hd_buf_from("\x00\x01\xff", 3), hd_buf_from("zz", 2)};
   const char *args = "[\"f\",{\"_placeholder\":true,\"num\":0},{\"n\":{\"_placeholder\":true,\"num\":1}}]";
   char *except[] = {"a", "b"};
-  hd_redis_bcast_t b = {"abcdef", "/custom", "file", (char *)args, strlen(args), att, 2, NULL, 0, except, 2, 0};
+  hd_redis_bcast_t b = {"abcdef", "/custom", "file", (char *)args, strlen(args), att, 2, NULL, 0, except, 2, 0, 0};
   uint8_t *got;
   size_t len;
   assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), 0);
@@ -185,7 +207,7 @@ static void malformed(void **state) {
 static void encode_refuses(void **state) {
   uint8_t *got;
   size_t len;
-  hd_redis_bcast_t b = {"u", "/", "e", "{}", 2, NULL, 0, NULL, 0, NULL, 0, 0};
+  hd_redis_bcast_t b = {"u", "/", "e", "{}", 2, NULL, 0, NULL, 0, NULL, 0, 0, 0};
   assert_int_equal(hd_redis_encode_bcast(&b, &got, &len), HD_EINVAL);
   b.args = "[{\"_placeholder\":true,\"num\":0}]"; /* no attachment 0 */
   b.args_len = strlen(b.args);
@@ -239,7 +261,7 @@ int main(void) {
       cmocka_unit_test(encode_example),  cmocka_unit_test(decode_example),        cmocka_unit_test(number_forms),
       cmocka_unit_test(str8_from_32),    cmocka_unit_test(attachments_round_trip), cmocka_unit_test(emitter_shape),
       cmocka_unit_test(malformed),       cmocka_unit_test(encode_refuses),        cmocka_unit_test(channels),
-      cmocka_unit_test(any_value),
+      cmocka_unit_test(any_value),       cmocka_unit_test(recovery_offset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
