@@ -22,6 +22,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "core/path.h"
+#include "delivery/topic_log.h"
 #include "proto/echo.h"
 #include "proto/eio_echo.h"
 #include "proto/sio_test_handlers.h"
@@ -219,6 +220,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
   if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
   sh->hub.history = sh->history;
+  if (!(sh->hub.topics = hd_topic_log_local_new(sh->history))) return HD_ENOMEM; /* a cluster's replaces it */
   if (sh->recovery) {
     sh->hub.observer = hd_recovery_observe;
     sh->hub.observer_arg = sh->recovery;
@@ -228,6 +230,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
 
 void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_recovery_free(sh->recovery);
+  if (sh->hub.topics) sh->hub.topics->ops->free(sh->hub.topics);
   hd_history_free(sh->history);
   hd_dedupe_free(sh->dedupe);
   hd_jp_clients_free(sh->json_clients);

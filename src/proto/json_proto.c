@@ -14,7 +14,7 @@
 #include "core/rate.h"
 #include "delivery/acks.h"
 #include "delivery/dedupe.h"
-#include "delivery/history.h"
+#include "delivery/topic_log.h"
 #include "proto/json_clients.h"
 #include "net/http_conn.h"
 #include "net/ws_conn.h"
@@ -25,6 +25,7 @@
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
 #define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
 #define HELD_MAX (1 << 20) /* bytes of frames held per connection while a publish is being delivered */
+#define LIVE_MAX 10000 /* live messages held per connection while a subscribe waits for its replay */
 
 enum {
   E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
@@ -43,13 +44,22 @@ typedef struct jconn {
   hd_acks_t acks;         /* notifications waiting for their ack */
   hd_dedupe_client_t *dd; /* the client's processed messageIds */
   bool refused;           /* the frame being handled was answered with an error */
-  struct floor {          /* after a replay: live copies of what was replayed, still queued, are skipped */
+  struct floor {          /* after a subscribe: live copies of what came before its answer (replayed or
+                           * older than the subscription), still queued, are skipped */
     char *topic;
+    char *key;            /* the room subscribed to */
     uint64_t seq;
   } *floors;
   uint32_t floor_count;
+  struct {                /* the subscribe waiting for the topic log (one at a time: frames are held) */
+    char *topic;          /* NULL: none */
+    hd_hub_msg_t **live;  /* what reached the connection in that topic meanwhile, in order */
+    uint32_t count, cap;
+    bool overflow;
+  } sub;
   hd_rate_t rate;
-  uint32_t publishing;    /* client publishes waiting for their delivery count (other shards) */
+  uint32_t publishing;    /* client publishes and subscribes waiting for their answer (other shards,
+                           * other nodes): the frames that come meanwhile are held */
   hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
   bool in_held;           /* handle_held is on the stack */
 } jconn_t;
@@ -174,30 +184,61 @@ static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
   if (!strcmp(msg->type ? msg->type : msg->event, "notification")) track(j, msg);
 }
 
-/* True when msg is a live copy of a message replayed to j already (and forgets floors passed). */
+/* True when msg is a live copy of a message that came before a subscribe's answer, in the room
+ * subscribed to (and forgets floors passed). */
 static bool replayed(jconn_t *j, const hd_hub_msg_t *msg) {
   for (uint32_t i = 0; msg->seq && i < j->floor_count; i++) {
     struct floor *f = &j->floors[i];
     if (strcmp(f->topic, msg->rooms[0])) continue;
-    if (msg->seq <= f->seq) return true;
+    if (msg->seq <= f->seq) return hd_hub_msg_targets(msg, f->key);
     free(f->topic); /* messages of this topic come in order: nothing older follows */
+    free(f->key);
     *f = j->floors[--j->floor_count];
     return false;
   }
   return false;
 }
 
-static void floor_set(jconn_t *j, const char *topic, uint64_t seq) {
+static void floor_set(jconn_t *j, const char *topic, const char *key, uint64_t seq) {
   struct floor *f = realloc(j->floors, (j->floor_count + 1) * sizeof(*f));
   if (!f) return;
   j->floors = f;
-  if ((f[j->floor_count].topic = strdup(topic))) f[j->floor_count++].seq = seq;
+  f += j->floor_count;
+  f->topic = strdup(topic);
+  f->key = strdup(key);
+  f->seq = seq;
+  if (f->topic && f->key) j->floor_count++;
+  else free(f->topic), free(f->key);
+}
+
+static void sub_clear(jconn_t *j) {
+  for (uint32_t i = 0; i < j->sub.count; i++) hd_hub_msg_unref(j->sub.live[i]);
+  free(j->sub.live);
+  free(j->sub.topic);
+  memset(&j->sub, 0, sizeof j->sub);
+}
+
+/* Holds a live message of the topic whose subscribe waits for its replay; false when it is not one. */
+static bool hold_live(jconn_t *j, hd_hub_msg_t *msg) {
+  if (!j->sub.topic || !msg->room_count || strcmp(j->sub.topic, msg->rooms[0])) return false;
+  if (j->sub.count == j->sub.cap) {
+    uint32_t cap = j->sub.cap ? j->sub.cap * 2 : 8;
+    hd_hub_msg_t **live = cap <= LIVE_MAX ? realloc(j->sub.live, cap * sizeof(*live)) : NULL;
+    if (!live) {
+      j->sub.overflow = true;
+      return true;
+    }
+    j->sub.live = live;
+    j->sub.cap = cap;
+  }
+  j->sub.live[j->sub.count++] = hd_hub_msg_ref(msg);
+  return true;
 }
 
 /* Hub delivery to one connection. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   jconn_t *j = (jconn_t *)m;
-  if (!replayed(j, msg)) send_message(j, msg);
+  if (!replayed(j, msg) && !hold_live(j, msg)) send_message(j, msg);
 }
 
 static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
@@ -251,68 +292,97 @@ static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
   return 0;
 }
 
-typedef struct {
-  hd_hub_msg_t **msgs;
-  size_t count, cap;
-} replay_t;
+static void handle_held(jconn_t *j);
 
-/* Collects a replayed message (sent after the ack). */
-static void replay_collect(hd_hub_msg_t *msg, void *arg) {
-  replay_t *r = arg;
-  if (r->count == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 16;
-    hd_hub_msg_t **m = realloc(r->msgs, cap * sizeof(*m));
-    if (!m) return;
-    r->msgs = m;
-    r->cap = cap;
-  }
-  r->msgs[r->count++] = hd_hub_msg_ref(msg);
+/* A subscribe waiting for the topic log; owns its strings. */
+typedef struct {
+  hd_conn_t *conn;        /* held until the answer */
+  char *ref_id;           /* the client's messageId */
+  char *topic, *key;
+  char *params;           /* JSON text of the params, or NULL */
+  bool replay;            /* lastSequence was given */
+  uint64_t after;
+} sub_wait_t;
+
+static void sub_wait_free(sub_wait_t *w) {
+  free(w->ref_id);
+  free(w->topic);
+  free(w->key);
+  free(w->params);
+  free(w);
 }
 
+/* The topic log answered: the ack, the replay, then what came live meanwhile and was not in it. */
+static void subscribed(void *arg, const hd_topic_read_t *res) {
+  sub_wait_t *w = arg;
+  jconn_t *j = hd_conn_is_closing(w->conn) ? NULL : hd_ws_udata(w->conn);
+  if (j && j->sub.overflow) {
+    hd_ws_close(j->conn, HD_WS_CLOSE_POLICY, "too many messages while subscribing");
+  } else if (j) {
+    hd_sbuf_t extra = {0};
+    hd_sbuf_puts(&extra, "\"topic\":\"");
+    hd_sbuf_json_escape(&extra, w->topic, strlen(w->topic));
+    hd_sbuf_puts(&extra, "\"");
+    if (!res->status) hd_sbuf_printf(&extra, ",\"sequence\":%llu", (unsigned long long)res->top);
+    if (w->params) hd_sbuf_printf(&extra, ",\"params\":%s", w->params);
+    if (w->replay) hd_sbuf_printf(&extra, ",\"recovered\":%s", !res->status && res->complete ? "true" : "false");
+    send_ack(j, w->ref_id, extra.ptr);
+    hd_sbuf_free(&extra);
+    for (size_t i = 0; !res->status && i < res->count; i++) send_message(j, res->msgs[i]);
+    for (uint32_t i = 0; i < j->sub.count; i++) { /* live: what the ack's sequence already covers, in
+                                                   * the room subscribed to, is left out */
+      hd_hub_msg_t *msg = j->sub.live[i];
+      bool covered = !res->status && msg->seq && msg->seq <= res->top && hd_hub_msg_targets(msg, w->key);
+      if (!covered && !replayed(j, msg)) send_message(j, msg);
+    }
+    sub_clear(j);
+    if (!res->status) floor_set(j, w->topic, w->key, res->top);
+  }
+  if (j && !--j->publishing) handle_held(j);
+  hd_conn_release(w->conn);
+  sub_wait_free(w);
+}
+
+/* Subscribes at once (live messages are held meanwhile), then asks the topic log for the topic's
+ * sequence and, with lastSequence, the replay: the ack, the replay and the held messages follow in
+ * that order when it answers (at once on a single node, after a Redis round trip in a cluster). */
 static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_jp_server_t *jp = j->jp;
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
   json_t *last = json_object_get(e->data, "lastSequence");
+  bool was_in = hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len);
+  sub_wait_t *w = NULL;
   if (last && !json_is_integer(last)) {
     send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
   } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.policy_arg, &j->claims, ref.topic)) {
     send_error(j, E_DENIED, "not allowed to subscribe to this topic", e->message_id);
-  } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
-             j->member.room_count >= jp->opt.max_subscriptions) {
+  } else if (!was_in && j->member.room_count >= jp->opt.max_subscriptions) {
     send_error(j, E_SUBSCRIBE, "subscription limit reached", e->message_id);
-  } else if (hd_history_keep(hd_hub_shared(jp->hub)->history, ref.topic) ||
-             (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
-              hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+  } else if (!(w = calloc(1, sizeof(*w))) || !(w->topic = strdup(ref.topic)) || !(w->key = strdup(ref.key.ptr)) ||
+             (e->message_id && !(w->ref_id = strdup(e->message_id))) ||
+             (ref.params && !(w->params = json_dumps(ref.params, JSON_COMPACT))) ||
+             !(j->sub.topic = strdup(ref.topic)) ||
+             (!was_in && hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+    if (w) sub_wait_free(w);
+    sub_clear(j);
     send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
   } else {
-    hd_history_t *history = hd_hub_shared(jp->hub)->history;
-    hd_sbuf_t extra = {0};
-    char *params = ref.params ? json_dumps(ref.params, JSON_COMPACT) : NULL;
-    hd_sbuf_puts(&extra, "\"topic\":\"");
-    hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
-    if (last) { /* the ack, then the replay, before any live message: live copies of what was
-                 * replayed, still queued from other shards, are skipped (the membership's floor) */
-      uint64_t after = json_integer_value(last) < 0 ? 0 : (uint64_t)json_integer_value(last), top = 0;
-      replay_t r = {0};
-      bool recovered = hd_history_replay(history, ref.topic, ref.key.ptr, after, replay_collect, &r, &top);
-      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)top);
-      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
-      hd_sbuf_printf(&extra, ",\"recovered\":%s", recovered ? "true" : "false");
-      send_ack(j, e->message_id, extra.ptr);
-      for (size_t i = 0; i < r.count; i++) {
-        send_message(j, r.msgs[i]);
-        hd_hub_msg_unref(r.msgs[i]);
-      }
-      free(r.msgs);
-      floor_set(j, ref.topic, top);
-    } else {
-      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)hd_history_top(history, ref.topic));
-      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
-      send_ack(j, e->message_id, extra.ptr);
+    w->conn = j->conn;
+    w->replay = last != NULL;
+    w->after = last && json_integer_value(last) > 0 ? (uint64_t)json_integer_value(last) : 0;
+    hd_conn_retain(w->conn); /* the answer may come after the connection closed */
+    j->publishing++;
+    hd_topic_log_t *log = hd_hub_shared(jp->hub)->topics;
+    int rc = log->ops->read(log, jp->hub, ref.topic, ref.key.ptr, w->replay, w->after, subscribed, w);
+    if (rc) {
+      j->publishing--;
+      sub_clear(j);
+      if (!was_in) hd_hub_leave(jp->hub, &j->member, ref.key.ptr, ref.key.len);
+      hd_conn_release(w->conn);
+      sub_wait_free(w);
+      send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
     }
-    free(params);
-    hd_sbuf_free(&extra);
   }
   hd_sbuf_free(&ref.key);
 }
@@ -334,8 +404,6 @@ typedef struct {
   hd_conn_t *conn;        /* held until the answer */
   char *ref_id;           /* the client's messageId */
 } published_t;
-
-static void handle_held(jconn_t *j);
 
 /* Every shard delivered a client's publish: its ack with the count, then the frames held meanwhile. */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
@@ -497,8 +565,9 @@ void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
   hd_hub_leave_all(jp->hub, &j->member);
-  for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
+  for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic), free(j->floors[i].key);
   free(j->floors);
+  sub_clear(j);
   hd_acks_clear(&j->acks); /* what was not acknowledged waits in the inbox */
   hd_sbuf_free(&j->held);
   if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
@@ -746,14 +815,14 @@ int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, c
   }
   const char *rooms[2] = {topic, key.ptr};
   hd_hub_target_t to = {"/", rooms, with_params ? 2 : 1, NULL, 0, HD_MSG_SEQUENCED};
-  int rc = hd_history_keep(hd_hub_shared(jp->hub)->history, topic);
-  hd_hub_msg_t *msg = rc ? NULL : hd_hub_msg_new_value(jp->hub, &to, event ? event : type, data_json, strlen(data_json));
+  hd_hub_msg_t *msg = hd_hub_msg_new_value(jp->hub, &to, event ? event : type, data_json, strlen(data_json));
   hd_sbuf_free(&key);
   if (!msg || (event && hd_hub_msg_set_type(msg, type))) {
     hd_hub_msg_unref(msg);
     return HD_ENOMEM;
   }
-  rc = hd_hub_publish(jp->hub, msg, NULL, on_count, arg);
+  hd_topic_log_t *log = hd_hub_shared(jp->hub)->topics;
+  int rc = log->ops->publish(log, jp->hub, msg, on_count, arg);
   hd_hub_msg_unref(msg);
   return rc;
 }
