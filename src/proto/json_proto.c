@@ -151,7 +151,8 @@ static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
     json_decref(args);
   }
   if (unwrapped) data = unwrapped;
-  const char *topic = msg->seq && msg->room_count ? msg->rooms[0] : NULL;
+  /* a topic publish names its topic even without a sequence (a cluster whose Redis is down) */
+  const char *topic = (msg->seq || msg->single_arg) && msg->room_count ? msg->rooms[0] : NULL;
   const char *params = topic && msg->room_count > 1 ? msg->rooms[1] + strlen(topic) + 1 : NULL;
   hd_sbuf_t b = {0};
   hd_buf_t *frame = NULL;
