@@ -220,6 +220,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
   if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
   sh->hub.history = sh->history;
+  hd_history_set_max_bytes(sh->history, (size_t)cfg->topic_history_bytes);
   if (!(sh->hub.topics = hd_topic_log_local_new(sh->history))) return HD_ENOMEM; /* a cluster's replaces it */
   if (sh->recovery) {
     sh->hub.observer = hd_recovery_observe;

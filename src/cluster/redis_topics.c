@@ -540,7 +540,7 @@ static void log_free(hd_topic_log_t *log) {
   free(t);
 }
 
-static const hd_topic_log_ops_t redis_topics_ops = {publish, read_log, log_free};
+static const hd_topic_log_ops_t redis_topics_ops = {publish, read_log, NULL, NULL, log_free};
 
 hd_topic_log_t *hd_redis_topics_new(hd_adapter_t *redis, const char *prefix, uint32_t max_len, uint64_t max_age_ms,
                                     uv_loop_t *loop, hd_mailbox_t *mailbox) {

@@ -55,9 +55,15 @@ static int read_log(hd_topic_log_t *log, hd_hub_t *from, const char *topic, cons
   return 0;
 }
 
+static void hold(hd_topic_log_t *log, const char *topic) { hd_history_hold(((local_log_t *)log)->history, topic); }
+
+static void release(hd_topic_log_t *log, const char *topic) {
+  hd_history_release(((local_log_t *)log)->history, topic);
+}
+
 static void log_free(hd_topic_log_t *log) { free(log); }
 
-static const hd_topic_log_ops_t local_ops = {publish, read_log, log_free};
+static const hd_topic_log_ops_t local_ops = {publish, read_log, hold, release, log_free};
 
 hd_topic_log_t *hd_topic_log_local_new(hd_history_t *history) {
   local_log_t *l = calloc(1, sizeof(*l));

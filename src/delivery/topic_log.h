@@ -39,6 +39,10 @@ typedef struct {
    * history. fn runs on from's thread, possibly before this returns. 0 or HD_E* (fn not called). */
   int (*read)(hd_topic_log_t *log, hd_hub_t *from, const char *topic, const char *member_room, bool replay,
               uint64_t after, hd_topic_read_fn fn, void *arg);
+  /* Optional (any shard): a subscription to topic came / went on this node; the local log forgets
+   * a topic no one holds whose history is empty. */
+  void (*hold)(hd_topic_log_t *log, const char *topic);
+  void (*release)(hd_topic_log_t *log, const char *topic);
   void (*free)(hd_topic_log_t *log);
 } hd_topic_log_ops_t;
 

@@ -376,6 +376,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
     j->publishing++;
     hd_topic_log_t *log = hd_hub_shared(jp->hub)->topics;
     int rc = log->ops->read(log, jp->hub, ref.topic, ref.key.ptr, w->replay, w->after, subscribed, w);
+    if (!rc && !was_in && log->ops->hold) log->ops->hold(log, ref.topic);
     if (rc) {
       j->publishing--;
       sub_clear(j);
@@ -388,10 +389,23 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_sbuf_free(&ref.key);
 }
 
+/* A subscription of this connection went (the topic log may forget a topic no one holds). */
+static void release_topic(jconn_t *j, const char *key) {
+  hd_topic_log_t *log = hd_hub_shared(j->jp->hub)->topics;
+  if (!log->ops->release) return;
+  const char *sep = strstr(key, PARAMS_SEPARATOR);
+  char topic[256];
+  size_t n = sep ? (size_t)(sep - key) : strlen(key);
+  if (n >= sizeof topic) return;
+  memcpy(topic, key, n);
+  topic[n] = '\0';
+  log->ops->release(log, topic);
+}
+
 static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
-  hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len);
+  if (!hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len)) release_topic(j, ref.topic);
   hd_sbuf_t extra = {0};
   hd_sbuf_puts(&extra, "\"topic\":\"");
   hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
@@ -565,6 +579,7 @@ void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
 
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
+  for (uint32_t i = 0; i < j->member.room_count; i++) release_topic(j, j->member.rooms[i].room->name);
   hd_hub_leave_all(jp->hub, &j->member);
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic), free(j->floors[i].key);
   free(j->floors);
