@@ -467,7 +467,8 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     hd_conn_release(p->conn);
     free(p->ref_id);
     free(p);
-    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT, "cannot publish: bad topic or params", e->message_id);
+    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT,
+               rc == HD_EINVAL ? "cannot publish: bad topic or params" : "cannot publish now", e->message_id);
   }
 }
 
