@@ -1,12 +1,10 @@
 /* The cluster's topic log on Redis (see redis_topics.h): the two scripts, publishes waiting for
  * their echo, the echoes, and replays. Keys: `<prefix>-herald#seq#<topic>` (the counter, never
  * expires: sequences only grow) and `<prefix>-herald#stream#<topic>` (the history). A stream entry
- * and a channel message are the same JSON text, {"s":seq,"m":messageId,"t":topic,"k":roomKey?,
- * "y":type?,"e":event,"ts":ms,"a":"[data]"}: the publisher sends it without "s" and the script puts
- * the sequence in front. */
+ * and a channel message are the same JSON text (delivery/topic_entry.h): the publisher sends it
+ * without "s" and the script puts the sequence in front. */
 #include "cluster/redis_topics.h"
 
-#include <jansson.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +21,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "proto/envelope.h"
+#include "delivery/topic_entry.h"
 
 #define TICK_MS 500
 #define ECHO_WAIT_MS 3000   /* a publish Redis confirmed whose echo has not come is delivered from the reply */
@@ -222,39 +220,9 @@ static void deliver_from_reply(topics_t *t, pending_t *p) {
   deliver_pending(t, p, p->msg);
 }
 
-/* A message of a stream entry or channel message; NULL when it is not one of ours. */
-static hd_hub_msg_t *decode_entry(topics_t *t, const char *text, size_t len) {
-  json_t *j = json_loadb(text, len, 0, NULL);
-  json_int_t seq = json_integer_value(json_object_get(j, "s")), ts = json_integer_value(json_object_get(j, "ts"));
-  const char *id = json_string_value(json_object_get(j, "m")), *topic = json_string_value(json_object_get(j, "t"));
-  const char *key = json_string_value(json_object_get(j, "k")), *type = json_string_value(json_object_get(j, "y"));
-  const char *event = json_string_value(json_object_get(j, "e")), *args = json_string_value(json_object_get(j, "a"));
-  size_t args_len = args ? strlen(args) : 0;
-  hd_hub_msg_t *msg = NULL;
-  if (seq > 0 && id && strlen(id) < sizeof msg->message_id && topic && hd_topic_valid(topic) && event &&
-      args_len >= 2 && args[0] == '[' && args[args_len - 1] == ']' &&
-      (!key || (!strncmp(key, topic, strlen(topic)) && key[strlen(topic)] == '\x1f'))) {
-    const char *rooms[2] = {topic, key};
-    hd_hub_target_t to = {"/", rooms, key ? 2 : 1, NULL, 0, HD_MSG_SEQUENCED | HD_MSG_REMOTE};
-    msg = hd_hub_msg_new(t->hub, &to, event, args, args_len, NULL, 0);
-    if (msg && type && hd_hub_msg_set_type(msg, type)) {
-      hd_hub_msg_unref(msg);
-      msg = NULL;
-    }
-    if (msg) {
-      msg->single_arg = true;
-      msg->seq = (uint64_t)seq;
-      if (ts > 0) msg->timestamp = ts;
-      snprintf(msg->message_id, sizeof msg->message_id, "%s", id);
-    }
-  }
-  json_decref(j);
-  return msg;
-}
-
 /* A message came back on the channel: delivered on this node, in Redis's order. */
 static void on_echo(topics_t *t, const char *text, size_t len) {
-  hd_hub_msg_t *msg = decode_entry(t, text, len);
+  hd_hub_msg_t *msg = hd_topic_entry_decode(t->hub, text, len);
   if (!msg) {
     HD_DEBUG("cluster", "undecodable topic message dropped", "len=%zu", len);
     return;
@@ -351,27 +319,6 @@ static void run_publish(void *arg, bool cancelled) {
   t->tail = p;
 }
 
-/* The stream entry of msg, without its sequence. 0 or HD_ENOMEM. */
-static int encode_entry(const hd_hub_msg_t *msg, hd_sbuf_t *b) {
-  hd_sbuf_puts(b, "{\"m\":\"");
-  hd_sbuf_json_escape(b, msg->message_id, strlen(msg->message_id));
-  hd_sbuf_puts(b, "\",\"t\":\"");
-  hd_sbuf_json_escape(b, msg->rooms[0], strlen(msg->rooms[0]));
-  if (msg->room_count > 1) {
-    hd_sbuf_puts(b, "\",\"k\":\"");
-    hd_sbuf_json_escape(b, msg->rooms[1], strlen(msg->rooms[1]));
-  }
-  if (msg->type) {
-    hd_sbuf_puts(b, "\",\"y\":\"");
-    hd_sbuf_json_escape(b, msg->type, strlen(msg->type));
-  }
-  hd_sbuf_puts(b, "\",\"e\":\"");
-  hd_sbuf_json_escape(b, msg->event, strlen(msg->event));
-  hd_sbuf_printf(b, "\",\"ts\":%lld,\"a\":\"", (long long)msg->timestamp);
-  hd_sbuf_json_escape(b, msg->args, msg->args_len);
-  return hd_sbuf_puts(b, "\"}") || !b->ptr ? HD_ENOMEM : 0;
-}
-
 static int publish(hd_topic_log_t *log, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_count_fn on_count, void *arg) {
   topics_t *t = (topics_t *)log;
   if (!up(t)) { /* Redis is not there: this node only, without a sequence */
@@ -386,7 +333,7 @@ static int publish(hd_topic_log_t *log, hd_hub_t *from, hd_hub_msg_t *msg, hd_hu
            (unsigned long long)__atomic_add_fetch(&t->next_id, 1, __ATOMIC_RELAXED));
   pending_t *p = calloc(1, sizeof(*p));
   hd_sbuf_t entry = {0};
-  if (!p || encode_entry(msg, &entry)) {
+  if (!p || hd_topic_entry_encode(msg, false, &entry)) {
     __atomic_sub_fetch(&t->in_flight, 1, __ATOMIC_ACQ_REL);
     free(p);
     hd_sbuf_free(&entry);
@@ -454,7 +401,7 @@ static void on_read(redisAsyncContext *c, void *reply, void *privdata) {
   rd->res.msgs = n ? calloc(n, sizeof(*rd->res.msgs)) : NULL;
   for (size_t i = 0; rd->res.msgs && i < n; i++) {
     const redisReply *e = rep->element[2 + i];
-    hd_hub_msg_t *msg = e->type == REDIS_REPLY_STRING ? decode_entry(rd->t, e->str, e->len) : NULL;
+    hd_hub_msg_t *msg = e->type == REDIS_REPLY_STRING ? hd_topic_entry_decode(rd->t->hub, e->str, e->len) : NULL;
     if (msg && hd_hub_msg_targets(msg, rd->room)) rd->res.msgs[rd->res.count++] = msg;
     else if (msg) hd_hub_msg_unref(msg);
   }
