@@ -18,6 +18,7 @@
 #include "app/topic_policy.h"
 #include "app/users.h"
 #include "app/publish_api.h"
+#include "app/topic_store.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -258,6 +259,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   hd_hub_limits_t limits = {.max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
   app->hub = hd_hub_new(&limits, &shared->hub, shard, mailbox);
   if (!app->hub) return HD_ENOMEM;
+  if ((rc = hd_topic_store_start(app))) return rc;
   if ((rc = setup_sio(app))) return rc;
   if ((rc = setup_json(app))) return rc;
   if ((rc = hd_presence_register(app))) return rc;
@@ -278,6 +280,7 @@ void hd_app_free(hd_app_t *app) {
   /* the store first: its last callbacks (answers, pushes) still find every module alive; when it
    * returns, every answered write of this shard is durable */
   hd_json_inbox_close(&app->json_inbox);
+  hd_topic_store_stop(app);
   hd_store_close(app->store);
   app->store = NULL;
   hd_notifications_free(app);

@@ -12,6 +12,7 @@
 
 #define SWEEP_EVERY_MS 10000 /* topics past their age, unheld and empty, are looked for this often */
 #define IDLE_MS 10000        /* an unheld, empty topic is forgotten once unused this long */
+#define UNSAVED_MAX 100000   /* messages waiting for hd_history_take_unsaved; beyond them some are lost */
 
 typedef struct entry entry_t;
 typedef struct topic topic_t;
@@ -45,6 +46,10 @@ struct hd_history {
   uint64_t seq_base;      /* start time (ms) x 1000 */
   uint64_t seq_high;      /* highest sequence of a forgotten topic: a topic made again starts above it */
   int64_t swept_ms;
+  bool saving;            /* kept messages also wait in unsaved (the node persists its history) */
+  bool unsaved_lost;
+  hd_hub_msg_t **unsaved;
+  size_t unsaved_count, unsaved_cap;
 };
 
 hd_history_t *hd_history_new(uint32_t count, uint64_t max_age_ms) {
@@ -74,7 +79,7 @@ static void drop_oldest(hd_history_t *h, topic_t *t) {
   t->head = e->next_in_topic;
   if (!t->head) t->tail = NULL;
   t->len--;
-  t->evicted_seq = e->msg->seq;
+  if (e->msg->seq > t->evicted_seq) t->evicted_seq = e->msg->seq;
   if (e->prev) e->prev->next = e->next;
   else h->oldest = e->next;
   if (e->next) e->next->prev = e->prev;
@@ -93,6 +98,8 @@ static void topic_free(void *value, void *arg) {
 
 void hd_history_free(hd_history_t *h) {
   if (!h) return;
+  for (size_t i = 0; i < h->unsaved_count; i++) hd_hub_msg_unref(h->unsaved[i]);
+  free(h->unsaved);
   hd_map_each(&h->topics, topic_free, h);
   hd_map_free(&h->topics);
   uv_mutex_destroy(&h->mu);
@@ -197,6 +204,40 @@ static size_t msg_bytes(const hd_hub_msg_t *msg) {
   return sizeof(*msg) + (size_t)msg->rows * HD_HUB_ENCODINGS * sizeof(void *) + 2 * msg->args_len + 256;
 }
 
+/* Keeps msg (its sequence set) as t's newest; false when out of memory. */
+static bool keep_entry(hd_history_t *h, topic_t *t, hd_hub_msg_t *msg) {
+  entry_t *e = calloc(1, sizeof(*e));
+  if (!e) return false;
+  prune(h, t, msg->timestamp);
+  if (t->len == h->count) drop_oldest(h, t);
+  *e = (entry_t){hd_hub_msg_ref(msg), t, NULL, h->newest, NULL, msg_bytes(msg)};
+  if (t->tail) t->tail->next_in_topic = e;
+  else t->head = e;
+  t->tail = e;
+  t->len++;
+  if (h->newest) h->newest->next = e;
+  else h->oldest = e;
+  h->newest = e;
+  h->bytes += e->bytes;
+  while (h->bytes > h->max_bytes && h->oldest != e) drop_oldest(h, h->oldest->topic);
+  return true;
+}
+
+/* Queues msg for hd_history_take_unsaved. */
+static void remember_unsaved(hd_history_t *h, hd_hub_msg_t *msg) {
+  if (h->unsaved_count == h->unsaved_cap) {
+    size_t cap = h->unsaved_cap ? h->unsaved_cap * 2 : 64;
+    hd_hub_msg_t **u = cap <= UNSAVED_MAX ? realloc(h->unsaved, cap * sizeof(*u)) : NULL;
+    if (!u) {
+      h->unsaved_lost = true;
+      return;
+    }
+    h->unsaved = u;
+    h->unsaved_cap = cap;
+  }
+  h->unsaved[h->unsaved_count++] = hd_hub_msg_ref(msg);
+}
+
 int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg) {
   uv_mutex_lock(&h->mu);
   maybe_sweep(h, msg->timestamp);
@@ -207,23 +248,49 @@ int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg) {
   }
   msg->seq = ++t->seq;
   t->used_ms = msg->timestamp;
-  entry_t *e = h->count && t->keeps ? calloc(1, sizeof(*e)) : NULL;
-  if (e) {
-    prune(h, t, msg->timestamp);
-    if (t->len == h->count) drop_oldest(h, t);
-    *e = (entry_t){hd_hub_msg_ref(msg), t, NULL, h->newest, NULL, msg_bytes(msg)};
-    if (t->tail) t->tail->next_in_topic = e;
-    else t->head = e;
-    t->tail = e;
-    t->len++;
-    if (h->newest) h->newest->next = e;
-    else h->oldest = e;
-    h->newest = e;
-    h->bytes += e->bytes;
-    while (h->bytes > h->max_bytes && h->oldest != e) drop_oldest(h, h->oldest->topic);
-  } else if (h->count && t->keeps) { /* out of memory: not kept, so not replayable */
+  if (h->count && t->keeps && h->saving) remember_unsaved(h, msg);
+  if (h->count && t->keeps && !keep_entry(h, t, msg)) { /* out of memory: not kept, so not replayable */
     while (t->head) drop_oldest(h, t);
     t->evicted_seq = msg->seq;
+  }
+  uv_mutex_unlock(&h->mu);
+  return 0;
+}
+
+void hd_history_set_saving(hd_history_t *h, bool on) {
+  uv_mutex_lock(&h->mu);
+  h->saving = on;
+  uv_mutex_unlock(&h->mu);
+}
+
+void hd_history_take_unsaved(hd_history_t *h, hd_hub_msg_t ***out, size_t *n, bool *lost) {
+  uv_mutex_lock(&h->mu);
+  *out = h->unsaved;
+  *n = h->unsaved_count;
+  *lost = h->unsaved_lost;
+  h->unsaved = NULL;
+  h->unsaved_count = h->unsaved_cap = 0;
+  h->unsaved_lost = false;
+  uv_mutex_unlock(&h->mu);
+}
+
+int hd_history_restore(hd_history_t *h, hd_hub_msg_t *msg, bool clean) {
+  uv_mutex_lock(&h->mu);
+  topic_t *t = msg->room_count && msg->seq ? topic_get(h, msg->rooms[0], true) : NULL;
+  if (!t) {
+    uv_mutex_unlock(&h->mu);
+    return msg->room_count && msg->seq ? HD_ENOMEM : HD_EINVAL;
+  }
+  if (!t->keeps) { /* the topic's first: what came before it is not here */
+    t->keeps = true;
+    t->evicted_seq = msg->seq - 1;
+  }
+  t->used_ms = hd_clock_wall_ms();
+  if ((!t->tail || msg->seq > t->tail->msg->seq) && h->count) {
+    keep_entry(h, t, msg);
+    if (clean) t->seq = msg->seq; /* everything given before the stop was saved: no gap */
+    else if (msg->seq > t->seq) t->seq = msg->seq;
+    if (!clean) t->evicted_seq = t->seq; /* what came last before a crash may be missing */
   }
   uv_mutex_unlock(&h->mu);
   return 0;

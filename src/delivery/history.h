@@ -31,6 +31,18 @@ void hd_history_set_max_bytes(hd_history_t *h, size_t max_bytes);
  * and whose history is empty may be forgotten. hold: 0 or HD_ENOMEM. */
 int hd_history_hold(hd_history_t *h, const char *topic);
 void hd_history_release(hd_history_t *h, const char *topic);
+/* From now on (on) kept messages also wait for hd_history_take_unsaved: the node saves them. */
+void hd_history_set_saving(hd_history_t *h, bool on);
+/* Hands over the kept messages appended since the last call, oldest first: *out (malloc'd, with a
+ * reference to each: the caller releases both) and *n; *lost when some could not wait (over 100,000
+ * or out of memory). */
+void hd_history_take_unsaved(hd_history_t *h, hd_hub_msg_t ***out, size_t *n, bool *lost);
+/* Puts back a message kept before a restart (msg->seq and rooms set; per topic in sequence order,
+ * before any publish): its topic keeps its history from then on. clean: everything given before the
+ * stop was saved, so the topic goes on from msg's sequence without a gap; else it goes on above
+ * both and replays reaching back before the restart are not complete (the last messages before a
+ * crash may be missing). 0, HD_EINVAL, HD_ENOMEM. */
+int hd_history_restore(hd_history_t *h, hd_hub_msg_t *msg, bool clean);
 /* Gives msg the next sequence of its topic (msg->rooms[0]) and keeps it, when that is a sequenced
  * topic (else msg->seq stays 0). 0. */
 int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg);
