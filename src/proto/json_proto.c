@@ -200,7 +200,20 @@ static bool replayed(jconn_t *j, const hd_hub_msg_t *msg) {
   return false;
 }
 
+/* Forgets the floor of the room key (unsubscribed, or replaced by a newer one). */
+static void floor_drop(jconn_t *j, const char *key) {
+  for (uint32_t i = 0; i < j->floor_count; i++)
+    if (!strcmp(j->floors[i].key, key)) {
+      free(j->floors[i].topic);
+      free(j->floors[i].key);
+      j->floors[i] = j->floors[--j->floor_count];
+      return;
+    }
+}
+
+/* Sets the floor of the room key (one per subscription at most). */
 static void floor_set(jconn_t *j, const char *topic, const char *key, uint64_t seq) {
+  floor_drop(j, key);
   struct floor *f = realloc(j->floors, (j->floor_count + 1) * sizeof(*f));
   if (!f) return;
   j->floors = f;
@@ -406,6 +419,7 @@ static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
   if (!hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len)) release_topic(j, ref.topic);
+  floor_drop(j, ref.key.ptr);
   hd_sbuf_t extra = {0};
   hd_sbuf_puts(&extra, "\"topic\":\"");
   hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
