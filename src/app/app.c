@@ -18,10 +18,12 @@
 #include "app/topic_policy.h"
 #include "app/users.h"
 #include "app/publish_api.h"
+#include "app/topic_store.h"
 #include "core/error.h"
 #include "core/id.h"
 #include "core/log.h"
 #include "core/path.h"
+#include "delivery/topic_log.h"
 #include "proto/echo.h"
 #include "proto/eio_echo.h"
 #include "proto/sio_test_handlers.h"
@@ -219,6 +221,8 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
   if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
   sh->hub.history = sh->history;
+  hd_history_set_max_bytes(sh->history, (size_t)cfg->topic_history_bytes);
+  if (!(sh->hub.topics = hd_topic_log_local_new(sh->history))) return HD_ENOMEM; /* a cluster's replaces it */
   if (sh->recovery) {
     sh->hub.observer = hd_recovery_observe;
     sh->hub.observer_arg = sh->recovery;
@@ -228,6 +232,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
 
 void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_recovery_free(sh->recovery);
+  if (sh->hub.topics) sh->hub.topics->ops->free(sh->hub.topics);
   hd_history_free(sh->history);
   hd_dedupe_free(sh->dedupe);
   hd_jp_clients_free(sh->json_clients);
@@ -254,6 +259,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   hd_hub_limits_t limits = {.max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
   app->hub = hd_hub_new(&limits, &shared->hub, shard, mailbox);
   if (!app->hub) return HD_ENOMEM;
+  if ((rc = hd_topic_store_start(app))) return rc;
   if ((rc = setup_sio(app))) return rc;
   if ((rc = setup_json(app))) return rc;
   if ((rc = hd_presence_register(app))) return rc;
@@ -274,6 +280,7 @@ void hd_app_free(hd_app_t *app) {
   /* the store first: its last callbacks (answers, pushes) still find every module alive; when it
    * returns, every answered write of this shard is durable */
   hd_json_inbox_close(&app->json_inbox);
+  hd_topic_store_stop(app);
   hd_store_close(app->store);
   app->store = NULL;
   hd_notifications_free(app);

@@ -70,6 +70,7 @@ typedef struct hd_app {
   } counters;
   hd_static_root_t client_root; /* socket.io-client dist files */
   hd_static_root_t js_root;     /* clients/js: herald-client.js */
+  void *topic_store;            /* topic_store.c (shard 0 of a single node): history kept across restarts */
 } hd_app_t;
 
 /* Builds the application of shard `shard` on srv (its mailbox and store handle borrowed) and

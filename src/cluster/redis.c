@@ -241,6 +241,8 @@ static void connect_now(redis_t *r) {
     hd_sbuf_free(&pat);
     hd_sbuf_free(&req);
   }
+  for (uint32_t i = 0; i < r->extra_count; i++)
+    redisAsyncCommand(r->sub, r->extra[i].fn, r->extra[i].privdata, "SUBSCRIBE %s", r->extra[i].channel);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -327,6 +329,7 @@ static void health(hd_adapter_t *a, hd_adapter_health_t *out) {
 static void adapter_free(hd_adapter_t *a) {
   redis_t *r = (redis_t *)a;
   r->local->ops->free(r->local);
+  for (uint32_t i = 0; i < r->extra_count; i++) free(r->extra[i].channel);
   for (uint32_t i = 0; i < r->nsp_count; i++) free(r->nsps[i]);
   free(r->nsps);
   free(r->prefix);
@@ -416,5 +419,26 @@ int hd_redis_adapter_command(hd_adapter_t *a, hd_redis_reply_fn fn, void *arg, c
     free(cmd);
     return HD_EIO;
   }
+  return 0;
+}
+
+bool hd_redis_adapter_connected(const hd_adapter_t *a) {
+  const redis_t *r = (const redis_t *)a;
+  return __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
+}
+
+int hd_redis_adapter_command_argv(hd_adapter_t *a, hd_redis_raw_reply_fn fn, void *privdata, int argc,
+                                  const char **argv, const size_t *lens) {
+  redis_t *r = (redis_t *)a;
+  if (r->stopping || !r->pub || !r->pub_up || !hd_redis_adapter_connected(a)) return HD_EIO;
+  return redisAsyncCommandArgv(r->pub, fn, privdata, argc, argv, lens) == REDIS_OK ? 0 : HD_EIO;
+}
+
+int hd_redis_adapter_subscribe(hd_adapter_t *a, const char *channel, hd_redis_raw_reply_fn fn, void *privdata) {
+  redis_t *r = (redis_t *)a;
+  if (r->extra_count == sizeof r->extra / sizeof r->extra[0]) return HD_ERANGE;
+  char *copy = strdup(channel);
+  if (!copy) return HD_ENOMEM;
+  r->extra[r->extra_count++] = (struct extra_sub){copy, fn, privdata};
   return 0;
 }

@@ -51,4 +51,22 @@ const char *hd_redis_adapter_uid(const hd_adapter_t *a);
 typedef void (*hd_redis_reply_fn)(void *reply, void *arg);
 int hd_redis_adapter_command(hd_adapter_t *a, hd_redis_reply_fn fn, void *arg, const char *fmt, ...);
 
+/* --- for cluster/redis_topics.c: binary-safe commands, one more subscription ------------------ */
+
+struct redisAsyncContext;
+/* hiredis's own reply callback: reply is a redisReply, or NULL when the connection went away. */
+typedef void (*hd_redis_raw_reply_fn)(struct redisAsyncContext *c, void *reply, void *privdata);
+
+/* True when both connections are up (any thread). */
+bool hd_redis_adapter_connected(const hd_adapter_t *a);
+/* Sends one command (argv with lengths, binary-safe) on the command connection; fn gets its reply
+ * on the loop's thread (NULL reply: the connection went away). Loop's thread. 0, or HD_EIO when not
+ * connected (fn not called). */
+int hd_redis_adapter_command_argv(hd_adapter_t *a, hd_redis_raw_reply_fn fn, void *privdata, int argc,
+                                  const char **argv, const size_t *lens);
+/* Subscribes channel on every connection of the subscriber link from now on (call before
+ * hd_redis_adapter_start): fn gets ["subscribe", channel, n], each ["message", channel, payload],
+ * and NULL when the link goes. 0, HD_ERANGE past 4 channels, HD_ENOMEM. */
+int hd_redis_adapter_subscribe(hd_adapter_t *a, const char *channel, hd_redis_raw_reply_fn fn, void *privdata);
+
 #endif

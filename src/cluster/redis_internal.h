@@ -49,6 +49,12 @@ typedef struct {
   uint32_t stopped;            /* atomic: posts refused */
   hd_redis_ask_t *asks;        /* this node's requests waiting for answers */
   uint64_t next_request;       /* atomic: request ids */
+  struct extra_sub {           /* channels other modules subscribe (hd_redis_adapter_subscribe) */
+    char *channel;
+    hd_redis_raw_reply_fn fn;
+    void *privdata;
+  } extra[4];
+  uint32_t extra_count;
 } hd_redis_t;
 
 /* --- redis.c --------------------------------------------------------------------------------- */

@@ -163,6 +163,8 @@ static const cfg_option_t options[] = {
         "messages kept per topic for replay (lastSequence)"),
     OPT("topic-history-age", CFG_INT, topic_history_age, "3600000", 0, 604800000,
         "ms a topic message stays replayable (0 = no age limit)"),
+    OPT("topic-history-bytes", CFG_INT, topic_history_bytes, "67108864", 64 * KiB, 1024 * GiB,
+        "bytes of topic history kept in memory on a single node, all topics together (the oldest go first)"),
     OPT("max-subscriptions", CFG_INT, max_subscriptions, "100", 1, 100000,
         "topics one JSON-protocol connection may subscribe to"),
     OPT("json-max-message", CFG_INT, json_max_message, "65536", 128, 64 * MiB,

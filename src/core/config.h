@@ -68,6 +68,7 @@ typedef struct {
   int64_t ack_retries;
   int64_t topic_history;
   int64_t topic_history_age;
+  int64_t topic_history_bytes;
   int64_t max_subscriptions;
   int64_t json_max_message;
   int64_t json_rate;

@@ -350,8 +350,9 @@ int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_h
   hd_hub_shared_t *sh = hub->shared;
   uv_mutex_lock(&sh->publish_mu);
   msg->id = ++sh->next_msg_id;
-  snprintf(msg->message_id, sizeof msg->message_id, "%016llx-%llu", (unsigned long long)sh->id_prefix,
-           (unsigned long long)msg->id);
+  if (!msg->message_id[0])
+    snprintf(msg->message_id, sizeof msg->message_id, "%016llx-%llu", (unsigned long long)sh->id_prefix,
+             (unsigned long long)msg->id);
   int rc = 0;
   if ((msg->flags & HD_MSG_SEQUENCED) && sh->history) rc = hd_history_append(sh->history, msg);
   if (!rc && sh->observer) sh->observer(msg, sh->observer_arg);

@@ -27,6 +27,7 @@ typedef struct hd_hub_room hd_hub_room_t;
 typedef struct hd_hub_member hd_hub_member_t;
 typedef struct hd_adapter hd_adapter_t;
 typedef struct hd_history hd_history_t;
+typedef struct hd_topic_log hd_topic_log_t;
 
 /* Message flags. */
 enum {
@@ -143,7 +144,8 @@ typedef struct {
   uint64_t id_prefix;     /* random per process: message ids stay unique across restarts */
   uint32_t shard_count;
   hd_adapter_t *adapter;
-  hd_history_t *history;  /* sequences and replay of topics */
+  hd_history_t *history;  /* sequences and replay of topics kept on this node (NULL in a cluster) */
+  hd_topic_log_t *topics; /* where JSON-protocol topic publishes and replays go (delivery/topic_log.h) */
   /* Told of every published message under the publish lock, in id order (recovery records). */
   void (*observer)(hd_hub_msg_t *msg, void *arg);
   void *observer_arg;
@@ -219,8 +221,9 @@ void hd_hub_msg_set_acks(hd_hub_msg_t *msg, hd_hub_acks_t *acks);
 bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name);
 
 /* Publishes msg to its target on every shard through the adapter (and other nodes with a cluster
- * adapter): under the publish lock it gets its id, its sequence when SEQUENCED, and is shown to the
- * observer; this shard's share is delivered before returning unless a delivery is already running
+ * adapter): under the publish lock it gets its id, its message id unless one is set already (a
+ * message from another node keeps its own), its sequence when SEQUENCED and the node keeps a
+ * history, and is shown to the observer; this shard's share is delivered before returning unless a delivery is already running
  * on this shard's stack. skip: a member of this shard to leave out (or NULL). on_count (may be NULL)
  * runs on this shard with the total deliveries once every shard has delivered. 0 or HD_E* (then
  * on_count is not called). */

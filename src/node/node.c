@@ -13,6 +13,7 @@
 #include "cluster/local.h"
 #include "cluster/redis.h"
 #include "cluster/redis_recovery.h"
+#include "cluster/redis_topics.h"
 #include "cluster/registry.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -27,6 +28,7 @@ typedef struct {
   hd_registry_t *registry;    /* clustered: the node registry (advertised URLs) */
   hd_recovery_cluster_t *recovery; /* clustered with --recovery-window: recovery kept in Redis */
   hd_forward_t **forwards;    /* clustered: each shard's forwarding of other nodes' Engine.IO requests */
+  hd_topic_log_t *topics;     /* clustered: the topic log on Redis (owned by shared.hub) */
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
@@ -51,7 +53,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   node->stopping = true; /* the handlers stay: a second signal stops at once */
   if (node->registry) hd_registry_stop(node->registry); /* its entry goes before the adapter disconnects */
-  if (node->clustered) hd_redis_adapter_stop(node->adapter); /* on shard 0's loop, where it runs */
+  if (node->clustered) { /* on shard 0's loop, where they run */
+    hd_redis_topics_stop(node->topics);
+    hd_redis_adapter_stop(node->adapter);
+  }
   for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
 }
 
@@ -140,6 +145,13 @@ static int start(node_t *node) {
       if (!node->recovery) return HD_ENOMEM;
       hd_recovery_set_cluster(node->shared.recovery, node->recovery);
     }
+    /* JSON-protocol topics: sequences and history in Redis, none kept in this node's memory */
+    node->topics = hd_redis_topics_new(redis, cfg->redis_prefix, (uint32_t)cfg->topic_history,
+                                       (uint64_t)cfg->topic_history_age, &node->shards[0].loop, &node->shards[0].mailbox);
+    if (!node->topics) return HD_ENOMEM;
+    node->shared.hub.topics->ops->free(node->shared.hub.topics);
+    node->shared.hub.topics = node->topics;
+    node->shared.hub.history = NULL;
   }
   node->shared.hub.adapter = node->adapter;
   if (!(node->peers = calloc(node->count, sizeof(*node->peers)))) return HD_ENOMEM;
@@ -155,7 +167,10 @@ static int start(node_t *node) {
     if ((rc = hd_shard_start_app(sh, &node->shared, sh->store))) return rc;
     hd_local_adapter_attach(local, i, sh->app.hub, &sh->mailbox);
   }
-  if (node->clustered) hd_redis_adapter_set_hub(node->adapter, node->shards[0].app.hub);
+  if (node->clustered) {
+    hd_redis_adapter_set_hub(node->adapter, node->shards[0].app.hub);
+    hd_redis_topics_start(node->topics, node->shards[0].app.hub);
+  }
   int port = (int)cfg->port;
   if (node->count > 1 && port && (rc = probe_port(cfg, port))) {
     HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port, uv_strerror(rc));

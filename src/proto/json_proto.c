@@ -14,7 +14,7 @@
 #include "core/rate.h"
 #include "delivery/acks.h"
 #include "delivery/dedupe.h"
-#include "delivery/history.h"
+#include "delivery/topic_log.h"
 #include "proto/json_answers.h"
 #include "proto/json_clients.h"
 #include "net/http_conn.h"
@@ -25,8 +25,11 @@
 #define SWEEP_MS 250
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
 #define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
+#define HELD_MAX (1 << 20) /* bytes of frames held per connection while a subscribe waits for its replay */
 #define ANSWERS_MAX (1 << 20)  /* bytes of answers waiting per connection behind a publish being delivered */
 #define PUBLISHES_MAX 1024     /* a connection's publishes waiting for their delivery count */
+#define HELD_CHARGED 0x80      /* on a held frame's opcode: its rate token is taken already */
+#define LIVE_MAX 10000 /* live messages held per connection while a subscribe waits for its replay */
 
 enum {
   E_CONNECT = 1000, E_AUTH = 1001, E_PROTOCOL = 1002, E_INVALID = 2000, E_TOO_LARGE = 2001, E_RATE = 2002,
@@ -45,13 +48,25 @@ typedef struct jconn {
   hd_acks_t acks;         /* notifications waiting for their ack */
   hd_dedupe_client_t *dd; /* the client's processed messageIds */
   bool refused;           /* the frame being handled was answered with an error */
-  struct floor {          /* after a replay: live copies of what was replayed, still queued, are skipped */
+  struct floor {          /* after a subscribe: live copies of what came before its answer (replayed or
+                           * older than the subscription), still queued, are skipped */
     char *topic;
+    char *key;            /* the room subscribed to */
     uint64_t seq;
   } *floors;
   uint32_t floor_count;
+  struct {                /* the subscribe waiting for the topic log (one at a time: frames are held) */
+    char *topic;          /* NULL: none */
+    hd_hub_msg_t **live;  /* what reached the connection in that topic meanwhile, in order */
+    uint32_t count, cap;
+    bool overflow;
+  } sub;
   hd_rate_t rate;
   hd_answers_t answers;   /* answers in frame order: a publish's waits for its count from every shard */
+  uint32_t subscribing;   /* a subscribe waiting for the topic log: the frames that come meanwhile are held */
+  hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): handled in order */
+  bool held_for_answers;  /* a subscribe is held until the answers before it are sent */
+  bool in_held;           /* handle_held is on the stack */
 } jconn_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
@@ -164,7 +179,8 @@ static hd_buf_t *encode_message(const hd_hub_msg_t *msg, void *arg) {
     json_decref(args);
   }
   if (unwrapped) data = unwrapped;
-  const char *topic = msg->seq && msg->room_count ? msg->rooms[0] : NULL;
+  /* a topic publish names its topic even without a sequence (a cluster whose Redis is down) */
+  const char *topic = (msg->seq || msg->single_arg) && msg->room_count ? msg->rooms[0] : NULL;
   const char *params = topic && msg->room_count > 1 ? msg->rooms[1] + strlen(topic) + 1 : NULL;
   hd_sbuf_t b = {0};
   hd_buf_t *frame = NULL;
@@ -197,30 +213,74 @@ static void send_message(jconn_t *j, hd_hub_msg_t *msg) {
   if (!strcmp(msg->type ? msg->type : msg->event, "notification")) track(j, msg);
 }
 
-/* True when msg is a live copy of a message replayed to j already (and forgets floors passed). */
+/* True when msg is a live copy of a message that came before a subscribe's answer, in the room
+ * subscribed to (and forgets floors passed). */
 static bool replayed(jconn_t *j, const hd_hub_msg_t *msg) {
   for (uint32_t i = 0; msg->seq && i < j->floor_count; i++) {
     struct floor *f = &j->floors[i];
     if (strcmp(f->topic, msg->rooms[0])) continue;
-    if (msg->seq <= f->seq) return true;
+    if (msg->seq <= f->seq) return hd_hub_msg_targets(msg, f->key);
     free(f->topic); /* messages of this topic come in order: nothing older follows */
+    free(f->key);
     *f = j->floors[--j->floor_count];
     return false;
   }
   return false;
 }
 
-static void floor_set(jconn_t *j, const char *topic, uint64_t seq) {
+/* Forgets the floor of the room key (unsubscribed, or replaced by a newer one). */
+static void floor_drop(jconn_t *j, const char *key) {
+  for (uint32_t i = 0; i < j->floor_count; i++)
+    if (!strcmp(j->floors[i].key, key)) {
+      free(j->floors[i].topic);
+      free(j->floors[i].key);
+      j->floors[i] = j->floors[--j->floor_count];
+      return;
+    }
+}
+
+/* Sets the floor of the room key (one per subscription at most). */
+static void floor_set(jconn_t *j, const char *topic, const char *key, uint64_t seq) {
+  floor_drop(j, key);
   struct floor *f = realloc(j->floors, (j->floor_count + 1) * sizeof(*f));
   if (!f) return;
   j->floors = f;
-  if ((f[j->floor_count].topic = strdup(topic))) f[j->floor_count++].seq = seq;
+  f += j->floor_count;
+  f->topic = strdup(topic);
+  f->key = strdup(key);
+  f->seq = seq;
+  if (f->topic && f->key) j->floor_count++;
+  else free(f->topic), free(f->key);
+}
+
+static void sub_clear(jconn_t *j) {
+  for (uint32_t i = 0; i < j->sub.count; i++) hd_hub_msg_unref(j->sub.live[i]);
+  free(j->sub.live);
+  free(j->sub.topic);
+  memset(&j->sub, 0, sizeof j->sub);
+}
+
+/* Holds a live message of the topic whose subscribe waits for its replay; false when it is not one. */
+static bool hold_live(jconn_t *j, hd_hub_msg_t *msg) {
+  if (!j->sub.topic || !msg->room_count || strcmp(j->sub.topic, msg->rooms[0])) return false;
+  if (j->sub.count == j->sub.cap) {
+    uint32_t cap = j->sub.cap ? j->sub.cap * 2 : 8;
+    hd_hub_msg_t **live = cap <= LIVE_MAX ? realloc(j->sub.live, cap * sizeof(*live)) : NULL;
+    if (!live) {
+      j->sub.overflow = true;
+      return true;
+    }
+    j->sub.live = live;
+    j->sub.cap = cap;
+  }
+  j->sub.live[j->sub.count++] = hd_hub_msg_ref(msg);
+  return true;
 }
 
 /* Hub delivery to one connection. */
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   jconn_t *j = (jconn_t *)m;
-  if (!replayed(j, msg)) send_message(j, msg);
+  if (!replayed(j, msg) && !hold_live(j, msg)) send_message(j, msg);
 }
 
 static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
@@ -274,76 +334,120 @@ static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
   return 0;
 }
 
-typedef struct {
-  hd_hub_msg_t **msgs;
-  size_t count, cap;
-} replay_t;
+static void handle_held(jconn_t *j);
 
-/* Collects a replayed message (sent after the ack). */
-static void replay_collect(hd_hub_msg_t *msg, void *arg) {
-  replay_t *r = arg;
-  if (r->count == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 16;
-    hd_hub_msg_t **m = realloc(r->msgs, cap * sizeof(*m));
-    if (!m) return;
-    r->msgs = m;
-    r->cap = cap;
-  }
-  r->msgs[r->count++] = hd_hub_msg_ref(msg);
+/* A subscribe waiting for the topic log; owns its strings. */
+typedef struct {
+  hd_conn_t *conn;        /* held until the answer */
+  char *ref_id;           /* the client's messageId */
+  char *topic, *key;
+  char *params;           /* JSON text of the params, or NULL */
+  bool replay;            /* lastSequence was given */
+  uint64_t after;
+} sub_wait_t;
+
+static void sub_wait_free(sub_wait_t *w) {
+  free(w->ref_id);
+  free(w->topic);
+  free(w->key);
+  free(w->params);
+  free(w);
 }
 
+/* The topic log answered: the ack, the replay, then what came live meanwhile and was not in it. */
+static void subscribed(void *arg, const hd_topic_read_t *res) {
+  sub_wait_t *w = arg;
+  jconn_t *j = hd_conn_is_closing(w->conn) ? NULL : hd_ws_udata(w->conn);
+  if (j && j->sub.overflow) {
+    hd_ws_close(j->conn, HD_WS_CLOSE_POLICY, "too many messages while subscribing");
+  } else if (j) {
+    hd_sbuf_t extra = {0};
+    hd_sbuf_puts(&extra, "\"topic\":\"");
+    hd_sbuf_json_escape(&extra, w->topic, strlen(w->topic));
+    hd_sbuf_puts(&extra, "\"");
+    if (!res->status) hd_sbuf_printf(&extra, ",\"sequence\":%llu", (unsigned long long)res->top);
+    if (w->params) hd_sbuf_printf(&extra, ",\"params\":%s", w->params);
+    if (w->replay) hd_sbuf_printf(&extra, ",\"recovered\":%s", !res->status && res->complete ? "true" : "false");
+    send_ack(j, w->ref_id, extra.ptr);
+    hd_sbuf_free(&extra);
+    for (size_t i = 0; !res->status && i < res->count; i++) send_message(j, res->msgs[i]);
+    for (uint32_t i = 0; i < j->sub.count; i++) { /* live: what the ack's sequence already covers, in
+                                                   * the room subscribed to, is left out */
+      hd_hub_msg_t *msg = j->sub.live[i];
+      bool covered = !res->status && msg->seq && msg->seq <= res->top && hd_hub_msg_targets(msg, w->key);
+      if (!covered && !replayed(j, msg)) send_message(j, msg);
+    }
+    sub_clear(j);
+    if (!res->status) floor_set(j, w->topic, w->key, res->top);
+  }
+  if (j && !--j->subscribing) handle_held(j);
+  hd_conn_release(w->conn);
+  sub_wait_free(w);
+}
+
+/* Subscribes at once (live messages are held meanwhile), then asks the topic log for the topic's
+ * sequence and, with lastSequence, the replay: the ack, the replay and the held messages follow in
+ * that order when it answers (at once on a single node, after a Redis round trip in a cluster). */
 static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_jp_server_t *jp = j->jp;
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
   json_t *last = json_object_get(e->data, "lastSequence");
+  bool was_in = hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len);
+  sub_wait_t *w = NULL;
   if (last && !json_is_integer(last)) {
     send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
   } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.policy_arg, &j->claims, ref.topic)) {
     send_error(j, E_DENIED, "not allowed to subscribe to this topic", e->message_id);
-  } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
-             j->member.room_count >= jp->opt.max_subscriptions) {
+  } else if (!was_in && j->member.room_count >= jp->opt.max_subscriptions) {
     send_error(j, E_SUBSCRIBE, "subscription limit reached", e->message_id);
-  } else if (hd_history_keep(hd_hub_shared(jp->hub)->history, ref.topic) ||
-             (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
-              hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+  } else if (!(w = calloc(1, sizeof(*w))) || !(w->topic = strdup(ref.topic)) || !(w->key = strdup(ref.key.ptr)) ||
+             (e->message_id && !(w->ref_id = strdup(e->message_id))) ||
+             (ref.params && !(w->params = json_dumps(ref.params, JSON_COMPACT))) ||
+             !(j->sub.topic = strdup(ref.topic)) ||
+             (!was_in && hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+    if (w) sub_wait_free(w);
+    sub_clear(j);
     send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
   } else {
-    hd_history_t *history = hd_hub_shared(jp->hub)->history;
-    hd_sbuf_t extra = {0};
-    char *params = ref.params ? json_dumps(ref.params, JSON_COMPACT) : NULL;
-    hd_sbuf_puts(&extra, "\"topic\":\"");
-    hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
-    if (last) { /* the ack, then the replay, before any live message: live copies of what was
-                 * replayed, still queued from other shards, are skipped (the membership's floor) */
-      uint64_t after = json_integer_value(last) < 0 ? 0 : (uint64_t)json_integer_value(last), top = 0;
-      replay_t r = {0};
-      bool recovered = hd_history_replay(history, ref.topic, ref.key.ptr, after, replay_collect, &r, &top);
-      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)top);
-      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
-      hd_sbuf_printf(&extra, ",\"recovered\":%s", recovered ? "true" : "false");
-      send_ack(j, e->message_id, extra.ptr);
-      for (size_t i = 0; i < r.count; i++) {
-        send_message(j, r.msgs[i]);
-        hd_hub_msg_unref(r.msgs[i]);
-      }
-      free(r.msgs);
-      floor_set(j, ref.topic, top);
-    } else {
-      hd_sbuf_printf(&extra, "\",\"sequence\":%llu", (unsigned long long)hd_history_top(history, ref.topic));
-      if (params) hd_sbuf_printf(&extra, ",\"params\":%s", params);
-      send_ack(j, e->message_id, extra.ptr);
+    w->conn = j->conn;
+    w->replay = last != NULL;
+    w->after = last && json_integer_value(last) > 0 ? (uint64_t)json_integer_value(last) : 0;
+    hd_conn_retain(w->conn); /* the answer may come after the connection closed */
+    j->subscribing++;
+    hd_topic_log_t *log = hd_hub_shared(jp->hub)->topics;
+    int rc = log->ops->read(log, jp->hub, ref.topic, ref.key.ptr, w->replay, w->after, subscribed, w);
+    if (!rc && !was_in && log->ops->hold) log->ops->hold(log, ref.topic);
+    if (rc) {
+      j->subscribing--;
+      sub_clear(j);
+      if (!was_in) hd_hub_leave(jp->hub, &j->member, ref.key.ptr, ref.key.len);
+      hd_conn_release(w->conn);
+      sub_wait_free(w);
+      send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
     }
-    free(params);
-    hd_sbuf_free(&extra);
   }
   hd_sbuf_free(&ref.key);
+}
+
+/* A subscription of this connection went (the topic log may forget a topic no one holds). */
+static void release_topic(jconn_t *j, const char *key) {
+  hd_topic_log_t *log = hd_hub_shared(j->jp->hub)->topics;
+  if (!log->ops->release) return;
+  const char *sep = strstr(key, PARAMS_SEPARATOR);
+  char topic[256];
+  size_t n = sep ? (size_t)(sep - key) : strlen(key);
+  if (n >= sizeof topic) return;
+  memcpy(topic, key, n);
+  topic[n] = '\0';
+  log->ops->release(log, topic);
 }
 
 static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
-  hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len);
+  if (!hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len)) release_topic(j, ref.topic);
+  floor_drop(j, ref.key.ptr);
   hd_sbuf_t extra = {0};
   hd_sbuf_puts(&extra, "\"topic\":\"");
   hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
@@ -359,7 +463,8 @@ typedef struct {
   char *ref_id;           /* the client's messageId */
 } published_t;
 
-/* Every shard delivered a client's publish: its ack with the count, in its place. */
+/* Every shard delivered a client's publish: its ack with the count, in its place; a subscribe held
+ * until then goes on. */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
   published_t *p = arg;
   jconn_t *j = hd_conn_is_closing(p->conn) ? NULL : hd_ws_udata(p->conn);
@@ -373,6 +478,7 @@ static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
     hd_answers_fill(&j->answers, j->conn, p->place, built ? b.ptr : NULL, built ? b.len : 0);
     hd_sbuf_free(&d);
     hd_sbuf_free(&b);
+    if (!j->answers.first && j->held_for_answers) handle_held(j);
   }
   hd_conn_release(p->conn);
   free(p->ref_id);
@@ -414,14 +520,17 @@ static void on_client_publish(jconn_t *j, const hd_envelope_t *e) {
     hd_conn_release(p->conn);
     free(p->ref_id);
     free(p);
-    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT, "cannot publish: bad topic or params", e->message_id);
+    send_error(j, rc == HD_EINVAL ? E_INVALID : E_CONNECT,
+               rc == HD_EINVAL ? "cannot publish: bad topic or params" : "cannot publish now", e->message_id);
   }
 }
 
-/* Handles one client frame. */
-static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len) {
+static int hold(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len);
+
+/* Handles one client frame (charged: its rate token was taken when it was held). */
+static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len, bool charged) {
   hd_conn_t *c = j->conn;
-  bool allowed = hd_rate_take(&j->rate, uv_now(j->jp->srv->loop));
+  bool allowed = charged || hd_rate_take(&j->rate, uv_now(j->jp->srv->loop));
   if (opcode != HD_WS_OP_TEXT) {
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? "frames must be JSON text" : "rate limit exceeded: frame dropped",
                NULL);
@@ -435,6 +544,12 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
   }
   if (!allowed) { /* parsed only to name the dropped frame, so the client can retry it */
     send_error(j, E_RATE, "rate limit exceeded: frame dropped", e.message_id);
+    hd_envelope_free(&e);
+    return;
+  }
+  if (!strcmp(e.type, "subscribe") && j->answers.first) {
+    /* its ack and replay go out at once when the log answers: after the answers before it */
+    if (!hold(j, opcode | HELD_CHARGED, data, len)) j->held_for_answers = true;
     hd_envelope_free(&e);
     return;
   }
@@ -467,10 +582,57 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
   hd_envelope_free(&e);
 }
 
+/* Handles the frames held while a subscribe waited, oldest first, until one waits again. A
+ * subscribe answered at once while a held frame is handled calls this again: the outer call goes on. */
+static void handle_held(jconn_t *j) {
+  if (j->in_held) return;
+  j->in_held = true;
+  while (j->held.len && !j->subscribing && !(j->held_for_answers && j->answers.first) &&
+         !hd_conn_is_ending(j->conn)) {
+    j->held_for_answers = false;
+    uint8_t opcode = (uint8_t)j->held.ptr[0];
+    uint32_t len;
+    memcpy(&len, j->held.ptr + 1, 4);
+    uint8_t *frame = malloc(len ? len : 1);
+    if (!frame) break;
+    memcpy(frame, j->held.ptr + 5, len);
+    hd_sbuf_consume(&j->held, 5 + (size_t)len); /* taken before it is handled */
+    handle_frame(j, opcode & ~HELD_CHARGED, frame, len, opcode & HELD_CHARGED);
+    free(frame);
+  }
+  j->in_held = false;
+}
+
+/* Keeps a frame for handle_held: last, or first again when handle_held itself took it from there.
+ * 0, or HD_E* (answered or closed here). */
+static int hold(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t len) {
+  uint32_t n = (uint32_t)len;
+  if (j->held.len + len > HELD_MAX) {
+    send_error(j, E_RATE, "too many frames while a subscribe waits: frame dropped", NULL);
+    return HD_ETOOBIG;
+  }
+  hd_sbuf_t rec = {0};
+  int rc = hd_sbuf_append(&rec, &opcode, 1) || hd_sbuf_append(&rec, &n, 4) || hd_sbuf_append(&rec, data, len) ||
+           (j->in_held && j->held.len && hd_sbuf_append(&rec, j->held.ptr, j->held.len)) ||
+           (!j->in_held && hd_sbuf_append(&j->held, rec.ptr, rec.len));
+  if (!rc && j->in_held) { /* the record, then what was held behind it */
+    hd_sbuf_free(&j->held);
+    j->held = rec;
+    rec = (hd_sbuf_t){0};
+  }
+  hd_sbuf_free(&rec);
+  if (rc) {
+    hd_ws_close(j->conn, HD_WS_CLOSE_INTERNAL, "out of memory");
+    return HD_ENOMEM;
+  }
+  return 0;
+}
+
 static int ws_message(hd_conn_t *c, uint8_t opcode, const uint8_t *data, size_t len) {
   jconn_t *j = hd_ws_udata(c);
   if (!j) return 0;
-  handle_frame(j, opcode, data, len);
+  if (!j->subscribing && !j->held.len) handle_frame(j, opcode, data, len, false);
+  else hold(j, opcode, data, len); /* a subscribe waits for the topic log: frames stay in order */
   return 0;
 }
 
@@ -496,10 +658,13 @@ void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
 
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
+  for (uint32_t i = 0; i < j->member.room_count; i++) release_topic(j, j->member.rooms[i].room->name);
   hd_hub_leave_all(jp->hub, &j->member);
-  for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
+  for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic), free(j->floors[i].key);
   free(j->floors);
+  sub_clear(j);
   hd_acks_clear(&j->acks); /* what was not acknowledged waits in the inbox */
+  hd_sbuf_free(&j->held);
   hd_answers_free(&j->answers);
   if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
   if (jp->opt.clients) hd_jp_clients_release(jp->opt.clients, j->key, j->gen);
@@ -746,14 +911,14 @@ int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, c
   }
   const char *rooms[2] = {topic, key.ptr};
   hd_hub_target_t to = {"/", rooms, with_params ? 2 : 1, NULL, 0, HD_MSG_SEQUENCED};
-  int rc = hd_history_keep(hd_hub_shared(jp->hub)->history, topic);
-  hd_hub_msg_t *msg = rc ? NULL : hd_hub_msg_new_value(jp->hub, &to, event ? event : type, data_json, strlen(data_json));
+  hd_hub_msg_t *msg = hd_hub_msg_new_value(jp->hub, &to, event ? event : type, data_json, strlen(data_json));
   hd_sbuf_free(&key);
   if (!msg || (event && hd_hub_msg_set_type(msg, type))) {
     hd_hub_msg_unref(msg);
     return HD_ENOMEM;
   }
-  rc = hd_hub_publish(jp->hub, msg, NULL, on_count, arg);
+  hd_topic_log_t *log = hd_hub_shared(jp->hub)->topics;
+  int rc = log->ops->publish(log, jp->hub, msg, on_count, arg);
   hd_hub_msg_unref(msg);
   return rc;
 }

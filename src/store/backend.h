@@ -34,7 +34,9 @@
   X(INBOX_PUT, true)                \
   X(INBOX_PUT_MANY, true)           \
   X(INBOX_TAKE, false)              \
-  X(INBOX_REMOVE, true)
+  X(INBOX_REMOVE, true)             \
+  X(TOPICS_SAVE, true)              \
+  X(TOPICS_LOAD, true)
 
 typedef enum {
 #define HD_STORE_OP_ENUM(name, w) HD_STORE_OP_##name,
@@ -79,6 +81,7 @@ struct hd_store_req {
     hd_store_admin_loads_cb admin_loads;
     hd_store_inbox_put_cb inbox_put;
     hd_store_inbox_cb inbox;
+    hd_store_topics_cb topics;
   } cb;
   hd_store_arena_t arena;          /* owns the copied input strings and the result's strings */
   void *list;                      /* malloc'd result array (see hd_store_req_list), freed with the request */
@@ -94,6 +97,7 @@ struct hd_store_req {
     } chat;
     struct { const char *user_sub, *message_id, *frame; size_t frame_len; int64_t cap; } inbox;
     struct { hd_store_inbox_entry_t *items; size_t count; int64_t cap; } inbox_many;
+    struct { hd_store_topic_entry_t *items; size_t count; int64_t keep, min_created_at; bool clean; } topics;
   } in;
   union {                          /* the result, strings in the arena */
     hd_store_user_t user;
@@ -110,6 +114,7 @@ struct hd_store_req {
     hd_store_admin_loads_t admin_loads;
     hd_store_inbox_put_t inbox_put;
     hd_store_inbox_t inbox;
+    hd_store_topics_t topics;
   } out;
 };
 

@@ -74,6 +74,20 @@ static const hd_store_migration_t migrations[] = {
      "  UNIQUE (user_sub, message_id)\n"
      ");\n"
      "CREATE INDEX inbox_user ON inbox (user_sub, id);\n"},
+    {2, "topic history",
+     "CREATE TABLE topic_history (\n"
+     "  topic TEXT NOT NULL,\n"
+     "  seq INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  entry TEXT NOT NULL,                -- the message (delivery/topic_entry.h)\n"
+     "  PRIMARY KEY (topic, seq)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX topic_history_age ON topic_history (created_at);\n"
+     "\n"
+     "CREATE TABLE topic_history_state (\n"
+     "  name TEXT PRIMARY KEY,              -- 'clean': 1 when the last save came from a graceful stop\n"
+     "  value INTEGER NOT NULL\n"
+     ") WITHOUT ROWID;\n"},
 };
 
 const hd_store_migration_t *hd_store_migrations(size_t *count) {

@@ -350,6 +350,8 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_INBOX_PUT_MANY] = hd_sqlite_inbox_put_many,
     [HD_STORE_OP_INBOX_TAKE] = hd_sqlite_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
+    [HD_STORE_OP_TOPICS_SAVE] = hd_sqlite_topics_save,
+    [HD_STORE_OP_TOPICS_LOAD] = hd_sqlite_topics_load,
 };
 
 static int sq_exec(void *p, hd_store_req_t *r) {

@@ -48,6 +48,12 @@ enum {
   HD_SQL_INBOX_TRIM,
   HD_SQL_INBOX_TAKE,
   HD_SQL_INBOX_DELETE,
+  HD_SQL_TOPIC_INSERT,
+  HD_SQL_TOPIC_TRIM,
+  HD_SQL_TOPIC_EXPIRE,
+  HD_SQL_TOPIC_STATE_SET,
+  HD_SQL_TOPIC_STATE_GET,
+  HD_SQL_TOPIC_ALL,
   HD_SQL_COUNT
 };
 
@@ -95,6 +101,8 @@ int hd_sqlite_messages_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_topics_load(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r);
 

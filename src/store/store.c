@@ -360,6 +360,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
   case HD_STORE_OP_INBOX_REMOVE:
   case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
+  case HD_STORE_OP_TOPICS_SAVE: CALL(count, count); break;
+  case HD_STORE_OP_TOPICS_LOAD: CALL(topics, topics); break;
   case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
   case HD_STORE_OP_SESSION_CREATE:
   case HD_STORE_OP_MESSAGE_CREATE: CALL(chat_post, chat_post); break;
@@ -830,5 +832,39 @@ int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *mess
   NEW_REQ(INBOX_REMOVE, count);
   DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
   DUP_OR_FAIL(r->in.inbox.message_id, message_id);
+  return submit(st, r);
+}
+
+/* --- topic history ------------------------------------------------------------------------------ */
+
+int hd_store_topics_save(hd_store_t *st, const hd_store_topic_entry_t *items, size_t count, int64_t keep,
+                         int64_t min_created_at, bool clean, hd_store_count_cb cb, void *arg) {
+  if ((count && !items) || count > HD_STORE_BATCH_MAX || keep < 1 || keep > 1000000) return HD_EINVAL;
+  for (size_t i = 0; i < count; i++)
+    if (!key_ok(items[i].topic) || items[i].seq <= 0 || !items[i].entry || items[i].entry_len > HD_STORE_FRAME_MAX)
+      return HD_EINVAL;
+  NEW_REQ(TOPICS_SAVE, count);
+  hd_store_topic_entry_t *copy = count ? hd_store_arena_alloc(&r->arena, count * sizeof(*copy)) : NULL;
+  bool ok = !count || copy;
+  for (size_t i = 0; ok && i < count; i++) {
+    copy[i] = items[i];
+    ok = dup(r, &copy[i].topic, items[i].topic) &&
+         (copy[i].entry = hd_store_arena_strndup(&r->arena, items[i].entry, items[i].entry_len));
+  }
+  if (!ok) {
+    req_free(r);
+    return HD_ENOMEM;
+  }
+  r->in.topics.items = copy;
+  r->in.topics.count = count;
+  r->in.topics.keep = keep;
+  r->in.topics.min_created_at = min_created_at;
+  r->in.topics.clean = clean;
+  return submit(st, r);
+}
+
+int hd_store_topics_load(hd_store_t *st, int64_t min_created_at, hd_store_topics_cb cb, void *arg) {
+  NEW_REQ(TOPICS_LOAD, topics);
+  r->in.topics.min_created_at = min_created_at;
   return submit(st, r);
 }

@@ -44,6 +44,7 @@
 #define HD_STORE_USERS_MAX 10000      /* users_list returns at most this many (lowest ids) */
 #define HD_STORE_BATCH_MAX 10000      /* entries of one hd_store_inbox_put_many */
 #define HD_STORE_QUEUE_MAX 100000     /* requests waiting for the store thread; beyond: HD_EBUSY */
+#define HD_STORE_TOPICS_MAX 1000000   /* topic history entries one hd_store_topics_load answers at most */
 
 typedef struct hd_store hd_store_t;
 
@@ -196,6 +197,8 @@ typedef void (*hd_store_messages_cb)(void *arg, int status, const hd_store_messa
 typedef void (*hd_store_admin_loads_cb)(void *arg, int status, const hd_store_admin_loads_t *res);
 typedef void (*hd_store_inbox_put_cb)(void *arg, int status, const hd_store_inbox_put_t *res);
 typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t *res);
+typedef struct hd_store_topics hd_store_topics_t;
+typedef void (*hd_store_topics_cb)(void *arg, int status, const hd_store_topics_t *res);
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
@@ -313,5 +316,30 @@ int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb 
 /* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */
 int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
                           void *arg);
+
+/* --- JSON-protocol topic history of a single node (kept across restarts) ------------------------ */
+
+/* One kept topic message: its topic, sequence, time and entry text (delivery/topic_entry.h). */
+typedef struct {
+  const char *topic;
+  int64_t seq, created_at;
+  const char *entry;
+  size_t entry_len;
+} hd_store_topic_entry_t;
+
+struct hd_store_topics {
+  const hd_store_topic_entry_t *items; /* by topic, then sequence */
+  size_t count;
+  bool clean;                /* the last save before this load was a graceful stop's */
+};
+
+/* Keeps `count` entries (0..HD_STORE_BATCH_MAX; a duplicate (topic, seq) is ignored), then drops
+ * the oldest of their topics beyond keep (1..1000000) and every entry older than min_created_at;
+ * records whether this is a graceful stop's last save (clean). cb gets how many were new. */
+int hd_store_topics_save(hd_store_t *st, const hd_store_topic_entry_t *items, size_t count, int64_t keep,
+                         int64_t min_created_at, bool clean, hd_store_count_cb cb, void *arg);
+/* Drops entries older than min_created_at, then answers every kept entry (at most HD_STORE_TOPICS_MAX,
+ * the newest first when over) by topic and sequence, with the clean mark, which it clears. */
+int hd_store_topics_load(hd_store_t *st, int64_t min_created_at, hd_store_topics_cb cb, void *arg);
 
 #endif

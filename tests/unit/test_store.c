@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -316,7 +317,7 @@ static void test_open_and_health(void **state) {
   assert_true(h.ok);
   assert_string_equal(h.backend, "sqlite");
   assert_string_equal(hd_store_backend_name(fx->st), "sqlite");
-  assert_int_equal(h.schema_version, 1);
+  assert_int_equal(h.schema_version, 2);
   assert_int_equal(h.queue_depth, 0);
   assert_int_equal(h.in_flight, 0);
   assert_int_equal(h.commits, 0);
@@ -332,11 +333,11 @@ static void test_open_and_health(void **state) {
   assert_int_equal(sqlite3_prepare_v2(db,
                                       "SELECT count(*) FROM sqlite_master WHERE name IN ('users', 'notifications', "
                                       "'notification_reads', 'chat_sessions', 'chat_messages', 'inbox', "
-                                      "'schema_migrations')",
+                                      "'schema_migrations', 'topic_history', 'topic_history_state')",
                                       -1, &s, NULL),
                    SQLITE_OK);
   assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(s, 0), 7);
+  assert_int_equal(sqlite3_column_int(s, 0), 9);
   sqlite3_finalize(s);
   sqlite3_close(db);
 
@@ -357,9 +358,9 @@ static void test_migrations_idempotent(void **state) {
   close_store(fx);
   fx->st = open_store(fx);
 
-  /* a fresh file: migrate applies one migration, then none */
+  /* a fresh file: migrate applies every migration, then none */
   snprintf(other, sizeof other, "%s/m/other.db", fx->dir);
-  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 1);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 2);
   assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 0);
 
   /* a database from a newer herald is refused */
@@ -682,6 +683,49 @@ static void test_inbox_put_many(void **state) {
   hd_store_inbox_entry_t bad = {"ua", "", "{}", 2};
   assert_int_equal(hd_store_inbox_put_many(fx->st, &bad, 1, 2, NULL, NULL), HD_EINVAL);
   assert_int_equal(hd_store_inbox_put_many(fx->st, e, 0, 2, NULL, NULL), HD_EINVAL);
+}
+
+static void on_topics(void *arg, int status, const hd_store_topics_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  if (status) return;
+  g->flag = res->clean;
+  g->count = res->count;
+  g->text[0] = '\0';
+  for (size_t i = 0; i < res->count && i < 1100; i++) {
+    char one[64];
+    snprintf(one, sizeof one, "%s/%lld", res->items[i].topic, (long long)res->items[i].seq);
+    append(g->text, sizeof g->text, one);
+    g->ids[i] = res->items[i].created_at;
+  }
+}
+
+/* Topic history: per topic the last `keep`, older than the cut-off dropped, a duplicate ignored,
+ * the clean mark answered once (a load clears it). */
+static void test_topics_save_load(void **state) {
+  fx_t *fx = *state;
+  int64_t now = hd_clock_wall_ms();
+  hd_store_topic_entry_t e[5] = {{"a", 1, now, "{\"s\":1}", 7}, {"a", 2, now, "{\"s\":2}", 7}, {"a", 3, now, "{\"s\":3}", 7},
+                                 {"b", 7, now - 5000, "{\"s\":7}", 7}, {"b", 8, now, "{\"s\":8}", 7}};
+  DO(fx, g, hd_store_topics_save(fx->st, e, 5, 2, 0, false, on_count, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.n, 5);
+  DO(fx, g, hd_store_topics_save(fx->st, e + 2, 1, 2, 0, true, on_count, &g)); /* already there */
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_topics_load(fx->st, now - 1000, on_topics, &g));
+  assert_int_equal(g.status, 0);
+  assert_true(g.flag);
+  assert_string_equal(g.text, "a/2,a/3,b/8,"); /* a kept 2; b/7 too old */
+  DO(fx, g, hd_store_topics_load(fx->st, 0, on_topics, &g));
+  assert_false(g.flag); /* cleared by the load before */
+  assert_int_equal(g.count, 3);
+  DO(fx, g, hd_store_topics_save(fx->st, NULL, 0, 2, 0, true, on_count, &g)); /* only the mark */
+  DO(fx, g, hd_store_topics_load(fx->st, 0, on_topics, &g));
+  assert_true(g.flag);
+  hd_store_topic_entry_t bad = {"", 1, now, "{}", 2};
+  assert_int_equal(hd_store_topics_save(fx->st, &bad, 1, 2, 0, false, NULL, NULL), HD_EINVAL);
+  assert_int_equal(hd_store_topics_save(fx->st, e, 1, 0, 0, false, NULL, NULL), HD_EINVAL);
 }
 
 static void test_inbox(void **state) {
@@ -1351,6 +1395,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_open_and_health, setup, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_topics_save_load, setup, teardown),
       cmocka_unit_test_setup_teardown(test_users, setup, teardown),
       cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
