@@ -195,9 +195,10 @@ json_t *hd_presence_json(const hd_app_t *app, json_t *urls) {
   truncated = sh->users.count > HD_PRESENCE_LIST_USERS;
   users_total = sh->users.count;
   const hd_presence_remote_t *r = hd_presence_remote_fresh(sh);
+  uint64_t since = r ? (uv_hrtime() - sh->remote_ns) / 1000000 : 0; /* the read's own age */
   for (size_t i = 0; r && i < r->count; i++) {
     const hd_presence_node_t *d = &r->nodes[i];
-    json_array_append_new(nodes, node_json(d->tag, false, url_of(urls, d->tag), d->age_ms, d->connections,
+    json_array_append_new(nodes, node_json(d->tag, false, url_of(urls, d->tag), d->age_ms + since, d->connections,
                                            d->sockets_admin, d->sockets_user, d->admin_count, d->users_total));
     for (size_t j = 0; j < d->admin_count; j++) list_add(admins, &d->admins[j], d->tag);
     for (size_t j = 0; j < d->user_count; j++) list_add(users, &d->users[j], d->tag);
