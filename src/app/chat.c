@@ -6,7 +6,8 @@
  * The module keeps no state of its own between requests: each request carries a context freed by its
  * last callback (the store runs every callback exactly once, the last ones inside hd_store_close).
  * Assignment: a new session goes to the online admin with the fewest active sessions (ties: lowest
- * id), else it waits; when an admin comes online, the waiting sessions (oldest first) are spread over
+ * id) — online on any node of the cluster with --redis-url (presence.h; the loads are the store's, so
+ * the nodes must share it: docs/cluster-presence.md) — else it waits; when an admin comes online, the waiting sessions (oldest first) are spread over
  * every online admin the same way, so a lone admin takes them all and several stay balanced. Two
  * sessions started at the same instant may both see the same loads (no reservation is kept).
  *

@@ -1,4 +1,5 @@
-/* Socket.IO presence and identity rooms (see presence.h). */
+/* Socket.IO presence and identity rooms (see presence.h): this node's sockets, counted node-wide
+ * under one mutex; the queries merge in the other nodes' view (presence_cluster.c) when clustered. */
 #include "app/presence.h"
 
 #include <stdio.h>
@@ -7,22 +8,9 @@
 
 #include "app/app.h"
 #include "app/events.h"
+#include "app/presence_internal.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/map.h"
-
-typedef struct {
-  char key[128];  /* admin id as text (the token's sub) */
-  int64_t id;
-  uint32_t sockets;
-} admin_t;
-
-/* Who is online on any shard of the node. */
-struct hd_presence_shared {
-  uv_mutex_t mu;
-  hd_map_t admins; /* id text -> admin_t, admins with at least one socket (under mu) */
-  size_t sockets_admin, sockets_user;
-};
 
 /* One shard's view: the shared counts and this shard's listener. */
 typedef struct {
@@ -42,20 +30,57 @@ hd_presence_shared_t *hd_presence_shared_new(void) {
   return sh;
 }
 
-static void free_admin(void *value, void *arg) { free(value); }
+static void free_ident(void *value, void *arg) { free(value); }
 
 void hd_presence_shared_free(hd_presence_shared_t *sh) {
   if (!sh) return;
-  hd_map_each(&sh->admins, free_admin, NULL);
+  hd_map_each(&sh->admins, free_ident, NULL);
   hd_map_free(&sh->admins);
+  hd_map_each(&sh->users, free_ident, NULL);
+  hd_map_free(&sh->users);
+  hd_presence_remote_free(sh->remote);
   uv_mutex_destroy(&sh->mu);
   free(sh);
+}
+
+void hd_presence_shared_set_cluster(hd_presence_shared_t *sh, const char *self_tag, void (*changed)(void *arg),
+                                    void *arg) {
+  memcpy(sh->self_tag, self_tag, 3);
+  sh->changed = changed;
+  sh->changed_arg = arg;
 }
 
 static int64_t numeric_id(const char *sub) {
   char *end;
   long long v = strtoll(sub, &end, 10);
   return *sub && !*end && v > 0 ? v : 0;
+}
+
+/* One more socket of identity sub in map (under mu); true when it is the identity's first. */
+static bool add_socket(hd_map_t *map, const char *sub) {
+  size_t len = strlen(sub);
+  if (len >= HD_PRESENCE_KEY_MAX) return false; /* counted by role only */
+  hd_presence_ident_t *a = hd_map_get(map, sub, len);
+  if (!a && (a = calloc(1, sizeof(*a)))) {
+    memcpy(a->key, sub, len + 1);
+    a->id = numeric_id(sub);
+    if (hd_map_put(map, a->key, len, a)) free(a), a = NULL;
+  }
+  return a && a->sockets++ == 0;
+}
+
+/* One socket fewer of identity sub in map (under mu). */
+static void remove_socket(hd_map_t *map, const char *sub) {
+  size_t len = strlen(sub);
+  hd_presence_ident_t *a = len < HD_PRESENCE_KEY_MAX ? hd_map_get(map, sub, len) : NULL;
+  if (a && --a->sockets == 0) {
+    hd_map_del(map, a->key, len);
+    free(a);
+  }
+}
+
+static void tell_cluster(hd_presence_shared_t *sh) {
+  if (sh->changed) sh->changed(sh->changed_arg);
 }
 
 static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
@@ -65,46 +90,35 @@ static void on_connect(hd_sio_socket_t *s, json_t *auth, void *udata) {
   if (!c) return; /* anonymous (test handlers): no identity rooms */
   char room[160];
   hd_presence_shared_t *sh = p->shared;
-  if (!strcmp(c->role, "admin")) {
+  bool admin = !strcmp(c->role, "admin");
+  if (admin) {
     hd_sio_join(s, "admins");
     snprintf(room, sizeof room, "admin:%s", c->sub);
-    hd_sio_join(s, room);
-    uv_mutex_lock(&sh->mu);
-    sh->sockets_admin++;
-    admin_t *a = hd_map_get(&sh->admins, c->sub, strlen(c->sub));
-    if (!a && (a = calloc(1, sizeof(*a)))) {
-      snprintf(a->key, sizeof a->key, "%s", c->sub);
-      a->id = numeric_id(c->sub);
-      if (hd_map_put(&sh->admins, a->key, strlen(a->key), a)) free(a), a = NULL;
-    }
-    int64_t came_online = a && a->sockets++ == 0 ? a->id : 0;
-    uv_mutex_unlock(&sh->mu);
-    if (came_online && p->on_admin) p->on_admin(app, came_online, p->on_admin_arg);
   } else {
     snprintf(room, sizeof room, "user:%s", c->sub);
-    hd_sio_join(s, room);
-    uv_mutex_lock(&sh->mu);
-    sh->sockets_user++;
-    uv_mutex_unlock(&sh->mu);
   }
+  hd_sio_join(s, room);
+  uv_mutex_lock(&sh->mu);
+  bool first = add_socket(admin ? &sh->admins : &sh->users, c->sub);
+  if (admin) sh->sockets_admin++;
+  else sh->sockets_user++;
+  uv_mutex_unlock(&sh->mu);
+  tell_cluster(sh);
+  int64_t id = numeric_id(c->sub);
+  if (admin && first && id && p->on_admin) p->on_admin(app, id, p->on_admin_arg);
 }
 
 static void on_disconnect(hd_sio_socket_t *s, const char *reason, void *udata) {
   hd_presence_shared_t *sh = state(udata)->shared;
   const hd_claims_t *c = hd_sio_socket_claims(s);
   if (!c) return;
+  bool admin = !strcmp(c->role, "admin");
   uv_mutex_lock(&sh->mu);
-  if (strcmp(c->role, "admin")) {
-    sh->sockets_user--;
-  } else {
-    sh->sockets_admin--;
-    admin_t *a = hd_map_get(&sh->admins, c->sub, strlen(c->sub));
-    if (a && --a->sockets == 0) {
-      hd_map_del(&sh->admins, a->key, strlen(a->key));
-      free(a);
-    }
-  }
+  remove_socket(admin ? &sh->admins : &sh->users, c->sub);
+  if (admin) sh->sockets_admin--;
+  else sh->sockets_user--;
   uv_mutex_unlock(&sh->mu);
+  tell_cluster(sh);
 }
 
 /* register_user {user_id, role?}: only the token's own identity is accepted. */
@@ -129,7 +143,7 @@ int hd_presence_register(hd_app_t *app) {
   if (!rc) rc = hd_sio_on_disconnect(app->sio, "/", on_disconnect, app);
   if (!rc) rc = hd_sio_on(app->sio, "/", "register_user", on_register_user, app); /* legacy name */
   if (!rc) rc = hd_sio_on(app->sio, "/", HD_EV_SYSTEM_REGISTER_USER, on_register_user, app);
-  return rc;
+  return rc ? rc : hd_presence_rest_register(app);
 }
 
 void hd_presence_free(hd_app_t *app) {
@@ -147,8 +161,16 @@ size_t hd_presence_online_admins(const hd_app_t *app, int64_t *ids, size_t max) 
   size_t n = 0;
   uv_mutex_lock(&sh->mu);
   for (size_t i = 0; i < sh->admins.cap; i++) {
-    const admin_t *a = sh->admins.slots[i].value;
+    const hd_presence_ident_t *a = sh->admins.slots[i].value;
     if (sh->admins.slots[i].hash && a->id) {
+      if (n < max) ids[n] = a->id;
+      n++;
+    }
+  }
+  const hd_presence_remote_t *r = hd_presence_remote_fresh(sh);
+  for (size_t i = 0; r && i < r->admins.cap; i++) { /* the other nodes' admins not online here */
+    const hd_presence_ident_t *a = r->admins.slots[i].value;
+    if (r->admins.slots[i].hash && a->id && !hd_map_get(&sh->admins, a->key, strlen(a->key))) {
       if (n < max) ids[n] = a->id;
       n++;
     }
@@ -162,7 +184,8 @@ bool hd_presence_admin_online(const hd_app_t *app, int64_t admin_id) {
   char key[32];
   snprintf(key, sizeof key, "%lld", (long long)admin_id);
   uv_mutex_lock(&sh->mu);
-  bool online = hd_map_get(&sh->admins, key, strlen(key)) != NULL;
+  const hd_presence_remote_t *r = hd_presence_remote_fresh(sh);
+  bool online = hd_map_get(&sh->admins, key, strlen(key)) || (r && hd_map_get(&r->admins, key, strlen(key)));
   uv_mutex_unlock(&sh->mu);
   return online;
 }

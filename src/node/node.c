@@ -11,6 +11,7 @@
 
 #include "cluster/forward.h"
 #include "cluster/local.h"
+#include "cluster/presence_redis.h"
 #include "cluster/redis.h"
 #include "cluster/redis_recovery.h"
 #include "cluster/redis_topics.h"
@@ -29,6 +30,7 @@ typedef struct {
   hd_recovery_cluster_t *recovery; /* clustered with --recovery-window: recovery kept in Redis */
   hd_forward_t **forwards;    /* clustered: each shard's forwarding of other nodes' Engine.IO requests */
   hd_topic_log_t *topics;     /* clustered: the topic log on Redis (owned by shared.hub) */
+  hd_presence_redis_t *presence; /* clustered: who is online on every node */
   hd_shard_t *shards;
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
@@ -53,6 +55,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   node->stopping = true; /* the handlers stay: a second signal stops at once */
   if (node->registry) hd_registry_stop(node->registry); /* its entry goes before the adapter disconnects */
+  if (node->presence) hd_presence_redis_stop(node->presence);
   if (node->clustered) { /* on shard 0's loop, where they run */
     hd_redis_topics_stop(node->topics);
     hd_redis_adapter_stop(node->adapter);
@@ -100,6 +103,33 @@ static int probe_port(const hd_config_t *cfg, int port) {
 
 static void *registry_nodes(void *arg) { return hd_registry_nodes_json(arg); }
 
+/* Presence between the application (app/presence.h) and Redis (cluster/presence_redis.h). */
+static char *presence_describe(void *arg) {
+  node_t *node = arg;
+  return hd_presence_shared_describe(node->shared.presence, hd_server_node_connections(&node->shards[0].server));
+}
+
+static void presence_snapshot(void *arg, const hd_presence_redis_entry_t *nodes, size_t count) {
+  node_t *node = arg;
+  hd_presence_entry_t *e = count ? calloc(count, sizeof(*e)) : NULL;
+  if (count && !e) return;
+  for (size_t i = 0; i < count; i++) e[i] = (hd_presence_entry_t){nodes[i].tag, nodes[i].entry, nodes[i].len, nodes[i].age_ms};
+  hd_presence_shared_take(node->shared.presence, e, count);
+  free(e);
+}
+
+static void presence_changed(void *arg) { hd_presence_redis_changed(arg); }
+
+/* Clustered: this node's presence written to Redis, the other nodes' read back. 0 or HD_E*. */
+static int start_presence(node_t *node) {
+  hd_presence_redis_hooks_t hooks = {presence_describe, presence_snapshot, node};
+  node->presence = hd_presence_redis_new(node->adapter, &node->shards[0].loop, node->cfg->redis_prefix,
+                                         node->shared.node_tag, &hooks);
+  if (!node->presence) return HD_ENOMEM;
+  hd_presence_shared_set_cluster(node->shared.presence, node->shared.node_tag, presence_changed, node->presence);
+  return 0;
+}
+
 /* Clustered: the node registry (this node's advertised URL) and every shard's forwarding of
  * Engine.IO requests whose session lives on another node. 0 or HD_E*. */
 static int start_forwarding(node_t *node, int port) {
@@ -113,7 +143,7 @@ static int start_forwarding(node_t *node, int port) {
   node->shared.cluster_nodes = registry_nodes;
   node->shared.cluster_nodes_arg = node->registry;
   HD_INFO("cluster", "advertised", "url=%s tag=%s", self.url, self.tag);
-  return 0;
+  return start_presence(node);
 }
 
 /* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
@@ -201,6 +231,7 @@ int hd_node_run(const hd_config_t *cfg) {
     uv_signal_start(&node.sig_int, on_signal, SIGINT);
     if (node.clustered) hd_redis_adapter_start(node.adapter);
     if (node.registry) hd_registry_start(node.registry);
+    if (node.presence) hd_presence_redis_start(node.presence);
     const hd_server_t *s0 = &node.shards[0].server;
     HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
             hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",
@@ -228,6 +259,7 @@ int hd_node_run(const hd_config_t *cfg) {
   free(node.forwards);
   hd_registry_free(node.registry); /* after the adapter: its last replies are in */
   hd_redis_recovery_free(node.recovery);
+  hd_presence_redis_free(node.presence);
   hd_app_shared_free(&node.shared);
   free(node.shards);
   free(node.peers);

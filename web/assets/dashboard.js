@@ -1,6 +1,9 @@
 /* /admin/dashboard.html: live server state. /health and /metrics are sampled every 2 s (server state,
  * not business data) and drawn as tiles and two small line charts on <canvas>: connections, and
- * messages/s from the deltas of herald_ws_frames_total. System events arrive over the connection. */
+ * messages/s from the deltas of herald_ws_frames_total. GET /api/v4/presence (admin token), sampled
+ * with them, fills the cluster's nodes (tag, URL, connections, online users and admins, heartbeat
+ * age; this node alone without --redis-url) and the "Online now" tile. System events arrive over
+ * the connection. */
 (function () {
   'use strict';
   const H = window.Herald;
@@ -162,9 +165,34 @@
   let timer = null;
   let failures = 0;
 
+  /** The cluster's nodes and who is online, from GET /api/v4/presence (a failure shows in the panel). */
+  async function samplePresence() {
+    let p;
+    try {
+      p = await H.api('/presence', { scope: 'admin' });
+    } catch (err) {
+      $('#nodes-scope').textContent = `Cannot read the online list: ${err.message}`;
+      return;
+    }
+    const nodes = [...(p.nodes || [])].sort((a, b) => (b.self - a.self) || String(a.tag).localeCompare(String(b.tag)));
+    const rows = nodes.map((n) => el('tr', { class: n.self ? 'self' : '' },
+      el('td', {}, el('code', { text: n.tag }), n.self ? el('span', { class: 'muted small', text: ' (this node)' }) : null),
+      el('td', { text: n.url || '—' }),
+      el('td', { class: 'num', text: num(n.connections) }),
+      el('td', { class: 'num', text: num(n.users) }),
+      el('td', { class: 'num', text: num(n.admins) }),
+      el('td', { class: 'num', text: n.self ? 'live' : `${(n.age_ms / 1000).toFixed(1)} s ago` })));
+    $('#nodes tbody').replaceWith(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', colspan: '6', text: 'No node reported' }))));
+    document.body.dataset.nodes = String(nodes.length);
+    $('#nodes-scope').textContent = p.scope === 'cluster'
+      ? `${nodes.length} node${nodes.length === 1 ? '' : 's'} in the cluster (Redis)` : 'Single node (no --redis-url)';
+    tile('t-online', num(p.users_online), `user${p.users_online === 1 ? '' : 's'}${p.users_truncated ? ' (at least)' : ''} · ${num(p.admins_online)} admin${p.admins_online === 1 ? '' : 's'}${p.scope === 'cluster' ? ' · whole cluster' : ''}`);
+  }
+
   async function sample() {
     timer = null;
     if (paused) return;
+    samplePresence();
     try {
       const [hRes, mRes] = await Promise.all([fetch('/health', { cache: 'no-store' }), fetch('/metrics', { cache: 'no-store' })]);
       const health = await hRes.json();
