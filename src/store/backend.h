@@ -25,6 +25,7 @@
   X(SESSION_GET, false)             \
   X(SESSIONS_LIST, false)           \
   X(SESSION_ASSIGN, true)           \
+  X(SESSION_CLAIM, true)            \
   X(SESSION_CLOSE, true)            \
   X(SESSIONS_WAITING, false)        \
   X(ADMIN_LOADS, false)             \
@@ -34,7 +35,8 @@
   X(INBOX_PUT, true)                \
   X(INBOX_PUT_MANY, true)           \
   X(INBOX_TAKE, false)              \
-  X(INBOX_REMOVE, true)
+  X(INBOX_REMOVE, true)             \
+  X(PRUNE, true)
 
 typedef enum {
 #define HD_STORE_OP_ENUM(name, w) HD_STORE_OP_##name,
@@ -94,6 +96,7 @@ struct hd_store_req {
     } chat;
     struct { const char *user_sub, *message_id, *frame; size_t frame_len; int64_t cap; } inbox;
     struct { hd_store_inbox_entry_t *items; size_t count; int64_t cap; } inbox_many;
+    struct { hd_store_prune_t what; int64_t before; int limit; } prune;
   } in;
   union {                          /* the result, strings in the arena */
     hd_store_user_t user;
@@ -149,12 +152,14 @@ typedef struct {
 } hd_store_backend_t;
 
 extern const hd_store_backend_t hd_store_sqlite_backend;
+extern const hd_store_backend_t hd_store_pg_backend;
 
 /* One numbered schema migration: applied in version order, each in its own transaction. */
 typedef struct {
   int version;
   const char *name;
   const char *sqlite;              /* SQL script for the SQLite backend */
+  const char *postgres;            /* the same schema change for the PostgreSQL backend */
 } hd_store_migration_t;
 
 /* The migrations, in version order; *count gets their number. */

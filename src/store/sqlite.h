@@ -36,6 +36,7 @@ enum {
   HD_SQL_SESSIONS_OF_USER,
   HD_SQL_SESSIONS_OF_ADMIN,
   HD_SQL_SESSION_ASSIGN,
+  HD_SQL_SESSION_CLAIM,
   HD_SQL_SESSION_CLOSE,
   HD_SQL_SESSIONS_WAITING,
   HD_SQL_ADMIN_LOADS,
@@ -48,6 +49,9 @@ enum {
   HD_SQL_INBOX_TRIM,
   HD_SQL_INBOX_TAKE,
   HD_SQL_INBOX_DELETE,
+  HD_SQL_PRUNE_NOTIFICATIONS,
+  HD_SQL_PRUNE_CHAT_MESSAGES,
+  HD_SQL_PRUNE_CHAT_SESSIONS,
   HD_SQL_COUNT
 };
 
@@ -87,6 +91,7 @@ int hd_sqlite_session_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_get(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_sessions_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_assign(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_session_claim(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_close(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_sessions_waiting(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_admin_loads(hd_sqlite_t *s, hd_store_req_t *r);
@@ -97,5 +102,6 @@ int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_prune(hd_sqlite_t *s, hd_store_req_t *r);
 
 #endif

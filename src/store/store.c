@@ -359,12 +359,14 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
   case HD_STORE_OP_INBOX_REMOVE:
+  case HD_STORE_OP_PRUNE:
   case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
   case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
   case HD_STORE_OP_SESSION_CREATE:
   case HD_STORE_OP_MESSAGE_CREATE: CALL(chat_post, chat_post); break;
   case HD_STORE_OP_SESSION_GET:
   case HD_STORE_OP_SESSION_ASSIGN:
+  case HD_STORE_OP_SESSION_CLAIM:
   case HD_STORE_OP_SESSION_MARK_READ: CALL(session, session); break;
   case HD_STORE_OP_SESSIONS_LIST:
   case HD_STORE_OP_SESSIONS_WAITING: CALL(sessions, sessions); break;
@@ -415,10 +417,8 @@ static void on_async_closed(uv_handle_t *h) { free(h); }
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
 static const hd_store_backend_t *backend_for(const char *path, char *err, size_t errlen) {
-  if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13)) {
-    snprintf(err, errlen, "the PostgreSQL backend is not built into this herald");
-    return NULL;
-  }
+  (void)err, (void)errlen;
+  if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13)) return &hd_store_pg_backend;
   return &hd_store_sqlite_backend;
 }
 
@@ -550,6 +550,14 @@ int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
   if (rc) return rc;
   be->close(db);
   return applied;
+}
+
+const char *hd_store_redact(const char *path, char *buf, size_t len) {
+  const char *scheme = strstr(path, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+  const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+  if (colon) snprintf(buf, len, "%.*s:***%s", (int)(colon - path), path, at);
+  else snprintf(buf, len, "%s", path);
+  return buf;
 }
 
 const char *hd_store_backend_name(const hd_store_t *st) { return st->sh->be->name; }
@@ -725,6 +733,14 @@ int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_
   return submit(st, r);
 }
 
+int hd_store_session_claim(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || admin_id <= 0) return HD_EINVAL;
+  NEW_REQ(SESSION_CLAIM, session);
+  r->in.chat.session_id = session_id;
+  r->in.chat.admin_id = admin_id;
+  return submit(st, r);
+}
+
 int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg) {
   if (!limit_ok(limit)) return HD_EINVAL;
   NEW_REQ(SESSIONS_WAITING, sessions);
@@ -830,5 +846,18 @@ int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *mess
   NEW_REQ(INBOX_REMOVE, count);
   DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
   DUP_OR_FAIL(r->in.inbox.message_id, message_id);
+  return submit(st, r);
+}
+
+/* --- retention -------------------------------------------------------------------------------- */
+
+int hd_store_prune(hd_store_t *st, hd_store_prune_t what, int64_t before, int limit, hd_store_count_cb cb, void *arg) {
+  if (what < HD_STORE_PRUNE_NOTIFICATIONS || what > HD_STORE_PRUNE_CHAT_SESSIONS || limit < 1 ||
+      limit > HD_STORE_PRUNE_MAX)
+    return HD_EINVAL;
+  NEW_REQ(PRUNE, count);
+  r->in.prune.what = what;
+  r->in.prune.before = before;
+  r->in.prune.limit = limit;
   return submit(st, r);
 }

@@ -43,6 +43,7 @@
 #define HD_STORE_INBOX_CAP_MAX 1000000
 #define HD_STORE_USERS_MAX 10000      /* users_list returns at most this many (lowest ids) */
 #define HD_STORE_BATCH_MAX 10000      /* entries of one hd_store_inbox_put_many */
+#define HD_STORE_PRUNE_MAX 10000     /* rows one hd_store_prune deletes at most */
 #define HD_STORE_QUEUE_MAX 100000     /* requests waiting for the store thread; beyond: HD_EBUSY */
 
 typedef struct hd_store hd_store_t;
@@ -165,7 +166,7 @@ typedef struct {
 
 typedef struct {
   bool ok;                   /* the thread runs and the last transaction did not fail */
-  const char *backend;       /* "sqlite" */
+  const char *backend;       /* "sqlite" | "postgres" */
   int schema_version;
   size_t queue_depth;        /* requests waiting for the store thread */
   size_t in_flight;          /* requests taken by the store thread, not yet answered */
@@ -199,6 +200,12 @@ typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t 
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
+/* path names the database: a SQLite file, or a PostgreSQL URL (postgres:// or postgresql://,
+ * libpq's URI syntax). With PostgreSQL the store thread holds one connection; when it is lost,
+ * requests fail at once with HD_EBUSY while the thread reconnects with backoff (0.25 s doubling to
+ * 8 s between attempts, each attempt bounded by connect_timeout, 5 s unless the URL says otherwise).
+ * Many Herald nodes may share one PostgreSQL database. */
+
 /* Opens (creating it and its directory when missing) the database at path, applies pending
  * migrations and starts the store thread; call on the loop thread. Returns the first handle, answered
  * on loop; NULL with a message in err. */
@@ -216,7 +223,9 @@ void hd_store_close(hd_store_t *st);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
 int hd_store_migrate_path(const char *path, char *err, size_t errlen);
-/* The backend's name ("sqlite"); never NULL. */
+/* path made fit for logs: a PostgreSQL URL's password replaced by ***; returns buf. */
+const char *hd_store_redact(const char *path, char *buf, size_t len);
+/* The backend's name ("sqlite" | "postgres"); never NULL. */
 const char *hd_store_backend_name(const hd_store_t *st);
 /* Fills out with a snapshot of the queue and transaction statistics for /health; 0. Any open handle,
  * from any thread: the figures are the shared store's (every handle's requests). */
@@ -278,6 +287,11 @@ int hd_store_sessions_list(hd_store_t *st, int64_t viewer_id, const char *viewer
 int hd_store_session_assign(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg);
 /* Closes a session (status "closed", closed_at); an already closed one comes back unchanged, changed false. */
 int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_close_cb cb, void *arg);
+/* Assigns a session to admin_id only if it is still waiting and unassigned (automatic assignment:
+ * whichever node or request claims it first wins, the others get HD_EEXISTS, also while another
+ * node's transaction holds the session: a later assignment round picks it up if that one did not
+ * take it); the updated session; HD_ENOTFOUND, HD_EINVAL when it is closed. */
+int hd_store_session_claim(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg);
 /* Waiting sessions, oldest first. */
 int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg);
 /* Active-session counts per admin, for least-loaded assignment (admins with none are absent). */
@@ -313,5 +327,16 @@ int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb 
 /* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */
 int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
                           void *arg);
+
+/* --- retention -------------------------------------------------------------------------------- */
+
+typedef enum {
+  HD_STORE_PRUNE_NOTIFICATIONS,  /* notifications created before `before` (their read state with them) */
+  HD_STORE_PRUNE_CHAT_MESSAGES,  /* messages of sessions closed before `before` */
+  HD_STORE_PRUNE_CHAT_SESSIONS,  /* sessions closed before `before` that have no message left */
+} hd_store_prune_t;
+
+/* Deletes at most limit (1..HD_STORE_PRUNE_MAX) rows of that kind, oldest first; count is how many. */
+int hd_store_prune(hd_store_t *st, hd_store_prune_t what, int64_t before, int limit, hd_store_count_cb cb, void *arg);
 
 #endif
