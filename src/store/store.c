@@ -1,6 +1,6 @@
 /* The store's machinery: requests validated and copied on a loop thread, queued under one mutex,
  * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
- * write), and answered on the loop thread of the handle that submitted them, through that handle's
+ * write unless the batch is that one request), and answered on the loop thread of the handle that submitted them, through that handle's
  * uv_async_t, in submission order.
  *
  * One shared part (database, store thread, queue, statistics) serves any number of handles, one per
@@ -246,8 +246,9 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
   uint64_t t0 = hd_clock_mono_ns();
   int lost = sh->be->begin(sh->db, writes);
+  bool solo = n == 1; /* a request alone needs no savepoint: when it fails, the transaction is rolled back */
   for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
-    if (!hd_store_op_writes(r->op)) {
+    if (solo || !hd_store_op_writes(r->op)) {
       r->status = sh->be->exec(sh->db, r);
       continue;
     }
@@ -255,7 +256,12 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
     r->status = sh->be->exec(sh->db, r);
     lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
   }
-  if (!lost) lost = sh->be->commit(sh->db);
+  if (!lost && solo && batch->status) {
+    sh->be->rollback(sh->db); /* keeps the request's own status */
+    writes = false;
+  } else if (!lost) {
+    lost = sh->be->commit(sh->db);
+  }
   if (lost) {
     sh->be->rollback(sh->db);
     fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
