@@ -165,6 +165,20 @@ static int control(hd_pg_t *s, const char *sql) {
 
 /* --- connection -------------------------------------------------------------------------------- */
 
+/* Copies libpq's message into buf with the URL it may quote (libpq quotes a URI it cannot parse)
+ * redacted, and without the trailing newline; returns buf. */
+static const char *scrub(const char *msg, const char *url, char *buf, size_t len) {
+  char shown[512];
+  const char *hit = msg ? strstr(msg, url) : NULL;
+  if (hit)
+    snprintf(buf, len, "%.*s%s%s", (int)(hit - msg), msg, hd_store_redact(url, shown, sizeof shown), hit + strlen(url));
+  else
+    snprintf(buf, len, "%s", msg ? msg : "");
+  size_t n = strlen(buf);
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = '\0';
+  return buf;
+}
+
 static void ignore_notice(void *arg, const char *message) { (void)arg, (void)message; }
 
 /* A new connection to s->url (check PQstatus). The URL's own settings win over the defaults. */
@@ -192,8 +206,9 @@ static int ensure_connected(hd_pg_t *s) {
     HD_INFO("store", "postgres connection restored", "backend=%s", "postgres");
     return 0;
   }
+  char msg[512];
   HD_WARN("store", "postgres reconnection failed", "retry_ms=%llu err=\"%s\"", (unsigned long long)s->retry_ms,
-          PQerrorMessage(s->conn));
+          scrub(PQerrorMessage(s->conn), s->url, msg, sizeof msg));
   s->next_attempt = hd_clock_mono_ns() / 1000000 + s->retry_ms;
   s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
   return HD_EBUSY;
@@ -220,11 +235,9 @@ static int pg_open(const char *url, void **out, int *applied, char *err, size_t 
   s->retry_ms = RETRY_MIN_MS;
   s->conn = connect_to(url);
   if (PQstatus(s->conn) != CONNECTION_OK) {
-    char where[512];
+    char where[512], msg[512];
     snprintf(err, errlen, "cannot connect to %s: %s", hd_store_redact(url, where, sizeof where),
-             s->conn ? PQerrorMessage(s->conn) : "out of memory");
-    size_t n = strlen(err);
-    while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+             s->conn ? scrub(PQerrorMessage(s->conn), url, msg, sizeof msg) : "out of memory");
     pg_close(s);
     return HD_EIO;
   }

@@ -224,3 +224,18 @@ test('two nodes starting together on an empty PostgreSQL database migrate it onc
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a --postgres-url that cannot be reached or parsed: herald exits at start with a clear error, no password shown', async () => {
+  for (const [url, re] of [
+    ['postgresql://herald:s3cret-pw@127.0.0.1:1/herald', /cannot connect to postgresql:\/\/herald:\*\*\*@127\.0\.0\.1:1\/herald/],
+    ['postgresql://herald:s3cret-pw@[::1/herald', /cannot connect to postgresql:\/\/herald:\*\*\*@/],
+  ]) {
+    await assert.rejects(startHerald([...ARGS, '--postgres-url', url]), (err) => {
+      assert.match(err.message, /herald exited \(\d+\)/);
+      assert.match(err.message, /cannot open the store/);
+      assert.match(err.message, re);
+      assert.doesNotMatch(err.message, /s3cret-pw/);
+      return true;
+    });
+  }
+});
