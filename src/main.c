@@ -28,7 +28,7 @@ static void usage(FILE *out) {
           "  serve     run the server (herald serve --help lists every option)\n"
           "  token     print a signed JWT for scripts and tests\n"
           "  user      manage users (add, list)\n"
-          "  migrate   apply storage schema migrations\n"
+          "  migrate   apply storage schema migrations (SQLite, or PostgreSQL with --postgres-url)\n"
           "  events    print the Socket.IO event catalog (JSON)\n"
           "  version   print the version\n",
           HERALD_VERSION);
