@@ -144,6 +144,9 @@ typedef struct {
   int (*savepoint)(void *db);
   int (*release)(void *db);
   int (*undo)(void *db);
+  /* NULL, or: true when the transaction can no longer be used (an error broke it). A backend that
+   * sets it has savepoints that cost round trips: store.c runs a batch without them first. */
+  bool (*aborted)(void *db);
   /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. */
   int (*exec)(void *db, hd_store_req_t *r);
   /* The thread that ran the last statement; false before any. */

@@ -1,6 +1,6 @@
 /* The PostgreSQL backend: one libpq connection owned by the store thread, statements prepared once
- * per connection, transactions and per-request savepoints (the group commit of store.c: one COMMIT
- * per batch), reconnection with backoff, and the dispatch of each request to its domain file
+ * per connection, transactions (the group commit of store.c: one COMMIT per batch; savepoints only
+ * when a batch must run again because a request broke its first attempt), reconnection with backoff, and the dispatch of each request to its domain file
  * (pg_users.c, pg_notify.c, pg_chat.c, pg_inbox.c, pg_prune.c). Migrations are in pg_schema.c.
  *
  * Outage: when the connection is lost, the batch that noticed fails (HD_EBUSY; a COMMIT whose answer
@@ -317,6 +317,11 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_pg_t *, hd_store_req_t *) = {
     [HD_STORE_OP_PRUNE] = hd_pg_prune,
 };
 
+static bool pg_aborted(void *p) {
+  hd_pg_t *s = p;
+  return PQstatus(s->conn) != CONNECTION_OK || PQtransactionStatus(s->conn) != PQTRANS_INTRANS;
+}
+
 static int pg_exec(void *p, hd_store_req_t *r) {
   int rc = ops[r->op](p, r);
   return !rc && r->oom ? HD_ENOMEM : rc;
@@ -346,6 +351,7 @@ const hd_store_backend_t hd_store_pg_backend = {
     .savepoint = pg_savepoint,
     .release = pg_release,
     .undo = pg_undo,
+    .aborted = pg_aborted,
     .exec = pg_exec,
     .last_thread = pg_last_thread,
     .stats = pg_stats,

@@ -27,9 +27,13 @@ int hd_pg_user_create(hd_pg_t *s, hd_store_req_t *r) {
   PGresult *res;
   int rc = hd_pg_exec(s, HD_PG_USER_INSERT,
                       "INSERT INTO users (name, role, password_hash, display_name, created_at) "
-                      "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id",
                       &p, &res);
   if (rc) return rc;
+  if (!PQntuples(res)) { /* the name is taken: no error, so the batch's transaction goes on */
+    PQclear(res);
+    return HD_EEXISTS;
+  }
   r->out.user = (hd_store_user_t){
       .id = hd_pg_get_int(res, 0, 0),
       .name = r->in.user.name,

@@ -1,6 +1,6 @@
 /* The store's machinery: requests validated and copied on a loop thread, queued under one mutex,
  * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
- * write unless the batch is that one request), and answered on the loop thread of the handle that submitted them, through that handle's
+ * write when needed: see run_batch), and answered on the loop thread of the handle that submitted them, through that handle's
  * uv_async_t, in submission order.
  *
  * One shared part (database, store thread, queue, statistics) serves any number of handles, one per
@@ -240,23 +240,48 @@ static void fail_all(hd_store_req_t *batch, int status) {
   for (hd_store_req_t *r = batch; r; r = r->next) r->status = status;
 }
 
-/* Runs one batch in one transaction; every request gets its status. */
+/* Forgets what a pass over the batch produced, to run it again. */
+static void reset_results(hd_store_req_t *batch) {
+  for (hd_store_req_t *r = batch; r; r = r->next) {
+    r->status = 0;
+    r->oom = false;
+    memset(&r->out, 0, sizeof r->out);
+  }
+}
+
+/* Runs one batch in one transaction; every request gets its status. A write normally runs inside a
+ * savepoint, so that a failing request fails alone. Without savepoints: a request alone (when it
+ * fails, the transaction is rolled back), and first every batch on a backend whose savepoints cost
+ * round trips (`aborted` set, PostgreSQL): if a request breaks that transaction, it is rolled back
+ * and the batch runs again with savepoints. */
 static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   bool writes = false;
   for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
   uint64_t t0 = hd_clock_mono_ns();
-  int lost = sh->be->begin(sh->db, writes);
-  bool solo = n == 1; /* a request alone needs no savepoint: when it fails, the transaction is rolled back */
-  for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
-    if (solo || !hd_store_op_writes(r->op)) {
+  bool plain = n == 1 || sh->be->aborted;
+  int lost;
+  for (;;) {
+    bool again = false;
+    lost = sh->be->begin(sh->db, writes);
+    for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
+      if (plain || !hd_store_op_writes(r->op)) {
+        r->status = sh->be->exec(sh->db, r);
+        if (plain && n > 1 && r->status && (r->status == HD_ENOMEM || sh->be->aborted(sh->db))) {
+          again = true;
+          break;
+        }
+        continue;
+      }
+      if ((lost = sh->be->savepoint(sh->db))) break;
       r->status = sh->be->exec(sh->db, r);
-      continue;
+      lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
     }
-    if ((lost = sh->be->savepoint(sh->db))) break;
-    r->status = sh->be->exec(sh->db, r);
-    lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
+    if (!again) break;
+    sh->be->rollback(sh->db);
+    reset_results(batch);
+    plain = false;
   }
-  if (!lost && solo && batch->status) {
+  if (!lost && n == 1 && batch->status) {
     sh->be->rollback(sh->db); /* keeps the request's own status */
     writes = false;
   } else if (!lost) {

@@ -1586,6 +1586,30 @@ static void test_pg_reconnect(void **state) {
   assert_int_equal(g.count, 2);
 }
 
+static void test_pg_error_isolated_in_batch(void **state) {
+  fx_t *fx = *state;
+  /* a trigger makes one insert fail with an SQL error, which breaks PostgreSQL's transaction: the
+   * batch runs again with savepoints and only that request fails */
+  pg_query(fx, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "IF NEW.title = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$");
+  pg_query(fx, "CREATE TRIGGER boom BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION boom()");
+  memset(&seq, 0, sizeof seq);
+  const char *titles[] = {"a", "b", "boom", "d", "e"};
+  for (int i = 0; i < 5; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    hd_store_notification_new_t n = {"info", titles[i], "c", NULL, 0, 0};
+    assert_int_equal(hd_store_notification_create(fx->st, &n, seq_on_notification, &seq_args[i]), 0);
+  }
+  run_until(fx, &seq.calls, 5);
+  for (int i = 0; i < 5; i++) assert_int_equal(seq.status[i], i == 2 ? HD_EIO : 0);
+  DO(fx, g, hd_store_notifications_list(fx->st, 1, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 4);
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_true(h.ok);
+  assert_int_equal(h.failed_transactions, 0);
+}
+
 int main(void) {
   hd_log_set_level(HD_LOG_WARN);
 #define BOTH(X)                                  \
@@ -1599,7 +1623,7 @@ int main(void) {
       T(test_open_and_health), T(test_migrations_idempotent), T(test_external_writer), BOTH(T),
   };
   const struct CMUnitTest pg_tests[] = {
-      T(test_pg_open_and_migrate), T(test_pg_reconnect), BOTH(T),
+      T(test_pg_open_and_migrate), T(test_pg_reconnect), T(test_pg_error_isolated_in_batch), BOTH(T),
   };
   int failed = cmocka_run_group_tests_name("store (sqlite)", sqlite_tests, NULL, NULL);
   pg_url = getenv("HERALD_TEST_POSTGRES_URL");
