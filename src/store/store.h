@@ -7,8 +7,9 @@
  * first, hd_store_attach the others), submits through it on its own thread, and gets the answers
  * on its own loop. Writes are group-committed across handles: the store thread takes every queued
  * request, runs them in one transaction (a savepoint per request where a failing one could take the
- * others with it: a failing request fails alone), commits, and only then answers — a write's callback runs after its data is durable
- * (SQLite WAL, synchronous=FULL; PostgreSQL synchronous_commit as the server has it, on by default).
+ * others with it: a failing request fails alone), commits, and only then answers — a write's
+ * callback runs after its data is durable (SQLite WAL, synchronous=FULL; PostgreSQL:
+ * synchronous_commit as the server has it, on by default).
  *
  * Every operation `hd_store_<op>(st, inputs..., cb, arg)` runs on the loop thread of handle st,
  * copies its inputs, and returns 0 (queued: cb will run exactly once, on that loop thread) or a
