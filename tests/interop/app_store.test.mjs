@@ -239,3 +239,33 @@ test('a --postgres-url that cannot be reached or parsed: herald exits at start w
     });
   }
 });
+
+test('PostgreSQL connection lost: the request that finds it gone gets 503 and /health says failing, the next ones reconnect', { skip: STORE !== 'postgres' && 'PostgreSQL only' }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-pg-outage-'));
+  let srv;
+  try {
+    srv = await startHerald(ARGS, { dataDir });
+    const send = (title) => call(srv, 'POST', '/api/v4/notifications/send', { as: 'api', body: { type: 'info', title, content: 'c' } });
+    assert.equal((await send('before')).status, 201);
+    // the server drops Herald's connection (a restart or failover would)
+    const killed = storeSql(dataDir, 'SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity ' +
+      "WHERE datname = current_database() AND application_name = 'herald'").trim();
+    assert.equal(killed, '1');
+    await sleep(100);
+    const during = await send('during');
+    assert.equal(during.status, 503, JSON.stringify(during.body));
+    assert.equal(during.body.code, 503);
+    const health = await call(srv, 'GET', '/health');
+    assert.equal(health.status, 503);
+    assert.equal(health.body.store.status, 'failing');
+    assert.equal((await send('after')).status, 201);
+    assert.equal((await call(srv, 'GET', '/health')).body.store.status, 'ok');
+    const titles = (await call(srv, 'GET', '/api/v4/notifications?limit=10', { as: token(1, 'admin') })).body.items.map((n) => n.title);
+    assert.deepEqual(titles, ['after', 'before']);
+    assert.match(srv.log, /postgres connection lost/);
+    assert.match(srv.log, /postgres connection restored/);
+  } finally {
+    await srv?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
