@@ -2,8 +2,9 @@
 // PostgreSQL with HERALD_STORE=postgres): retention pruning (old rows aged with direct SQL, then
 // pruned in the background and counted in /metrics), chat assignment exactly once when automatic
 // assignments race (admins coming online while sessions start, on one node and on two), and two
-// nodes on one store agreeing on notifications and read state. PostgreSQL only: two nodes
-// starting together on an empty database migrate it once.
+// nodes on one store agreeing on notifications and read state (and, with HERALD_TEST_REDIS_URL, live:
+// a notification sent through one node reaches the admin's socket on the other). PostgreSQL only:
+// nodes starting together on an empty database migrate it once; a connection the server drops.
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -202,6 +203,35 @@ test('two nodes on one store: notifications, read state and unread counts agree;
     assert.equal((await call(b, 'POST', '/api/v4/notifications/read-all', { as: admin })).status, 200);
     assert.equal((await call(a, 'GET', '/api/v4/notifications/unread-count', { as: admin })).body.count, 0);
     await raceAssignments([a, b], 40);
+  } finally {
+    await a?.stop();
+    await b?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('two nodes on one store and one Redis: a notification sent through node B reaches the admin on node A, read state syncs',
+  { skip: !process.env.HERALD_TEST_REDIS_URL && 'HERALD_TEST_REDIS_URL is not set (scripts/test.sh starts a redis-server)' }, async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'herald-two-nodes-redis-'));
+  const cluster = ['--redis-url', process.env.HERALD_TEST_REDIS_URL, '--redis-prefix', `store-test-${process.pid}-${Date.now()}`];
+  let a, b;
+  try {
+    a = await startHerald([...ARGS, ...cluster], { dataDir });
+    b = await startHerald([...ARGS, ...cluster], { dataDir });
+    const admin = token(9200, 'admin');
+    const onA = await connect(a, admin), onB = await connect(b, admin);
+    await until('both nodes see each other', async () => (await call(a, 'GET', '/health')).body.cluster?.nodes >= 2);
+    const sent = await call(b, 'POST', '/api/v4/notifications/send', { as: 'api', body: { type: 'info', title: 'B to A', content: 'c', target_user_id: 9200 } });
+    assert.equal(sent.status, 201);
+    const id = sent.body.notification.id;
+    const got = await until('notification:new on node A', () => onA.got.find((e) => e.event === 'notification:new'));
+    assert.equal(got.data.id, id);
+    assert.equal(got.data.title, 'B to A');
+    // read on node A (socket): node B's tab hears notification:update, and both nodes count 0 unread
+    const ack = await onA.timeout(WAIT).emitWithAck('notification:mark_read', { notification_id: id });
+    assert.equal(ack.success, true, JSON.stringify(ack));
+    await until('notification:update on node B', () => onB.got.find((e) => e.event === 'notification:update' && e.data.notification_id === id));
+    for (const n of [a, b]) assert.equal((await call(n, 'GET', '/api/v4/notifications/unread-count', { as: admin })).body.count, 0);
   } finally {
     await a?.stop();
     await b?.stop();
