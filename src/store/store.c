@@ -338,7 +338,9 @@ static void thread_main(void *p) {
   uv_cond_signal(&sh->ready);
   uv_mutex_unlock(&sh->mu);
   if (rc) return;
-  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied, sh->path);
+  char shown[512];
+  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied,
+                       hd_store_redact(sh->path, shown, sizeof shown));
 
   for (;;) {
     uv_mutex_lock(&sh->mu);

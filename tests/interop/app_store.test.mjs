@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { startHerald, storeSql, STORE } from './lib/server.mjs';
+import { startHerald, storeArgs, storeSql, STORE } from './lib/server.mjs';
 
 const WAIT = 5000;
 const SECRET = 'store-interop-secret-0123456789abcdef';
@@ -243,9 +243,13 @@ test('two nodes starting together on an empty PostgreSQL database migrate it onc
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-migrate-'));
   let nodes = [];
   try {
-    nodes = await Promise.all([0, 1, 2].map(() => startHerald(ARGS, { dataDir })));
+    // a password in the URL (the test server trusts loopback, so any will do): it must not be logged
+    const url = storeArgs(dataDir)[1].replace('://herald@', '://herald:pw-secret-1@');
+    nodes = await Promise.all([0, 1, 2].map(() => startHerald([...ARGS, '--postgres-url', url], { dataDir })));
     await sleep(100);
     const applied = nodes.map((n) => /msg="migrations applied" count=(\d+)/.exec(n.log)?.[1] ?? '0').map(Number);
+    for (const n of nodes) assert.doesNotMatch(n.log, /pw-secret-1/, 'no password in the log');
+    assert.match(nodes.map((n) => n.log).join(''), /msg="migrations applied" count=2 path=postgresql:\/\/herald:\*\*\*@/);
     assert.deepEqual(applied.sort(), [0, 0, 2], nodes.map((n) => n.log).join('\n'));
     assert.equal(storeSql(dataDir, 'SELECT count(*) FROM schema_migrations').trim(), '2');
     for (const n of nodes) assert.equal((await call(n, 'GET', '/health')).body.store.status, 'ok');
