@@ -4,7 +4,10 @@
 # headless Chromium (tests/e2e) against the release server, twice and in parallel: with one shard
 # (HERALD_SHARDS=1) and with two (HERALD_SHARDS=2); then the unit and interop tests again under
 # AddressSanitizer + UBSan (2 shards) and under ThreadSanitizer (2 shards), and a short libFuzzer
-# pass. Installs what it needs first. Every suite's time is printed with its result and at the end.
+# pass. The store tests run on both backends: a throw-away PostgreSQL (scripts/pg-test-server.sh) serves
+# the store unit tests and a second run of the store-backed interop files (tests/interop/app_*.test.mjs,
+# HERALD_STORE=postgres). Installs what it needs first. Every suite's time is printed with its result
+# and at the end.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips fuzzing)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,21 +107,46 @@ start_redis() {
   stop_redis
   return 1
 }
-trap stop_redis EXIT
+
+# A PostgreSQL server for the store tests (scripts/pg-test-server.sh: initdb into a temporary
+# directory as an unprivileged user, a free loopback port, fsync on), stopped on exit whatever
+# happens. The store unit tests use it through HERALD_TEST_POSTGRES_URL; the store-backed interop
+# files (PG_INTEROP below) run a second time with HERALD_STORE=postgres.
+PG_DIR=""
+PG_INTEROP=(tests/interop/app_*.test.mjs)
+stop_postgres() {
+  [ -n "$PG_DIR" ] && bash scripts/pg-test-server.sh stop "$PG_DIR"
+  PG_DIR=""
+}
+start_postgres() {
+  local env
+  env=$(bash scripts/pg-test-server.sh start) || return 1
+  eval "$env"
+  PG_DIR=$HERALD_TEST_POSTGRES_DIR
+  echo "postgres for the store tests: ${HERALD_TEST_POSTGRES_URL} ($PG_DIR)"
+}
+interop_postgres() { # interop_postgres HERALD_BINARY: the store-backed interop files on PostgreSQL
+  HERALD_STORE=postgres HERALD_SHARDS=2 HERALD_BIN="$1" node --test --test-concurrency=1 "${PG_INTEROP[@]}"
+}
+cleanup() { stop_redis; stop_postgres; }
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
 suite "redis-server for the cluster tests" start_redis
+suite "postgres for the store tests" start_postgres
 suite "unit tests" ctest --test-dir build --output-on-failure
 interop_start 1 "$ROOT/build/herald"
 interop_start 2 "$ROOT/build/herald"
 suite "interop tests (1 shard)" interop_wait 1
 suite "interop tests (2 shards)" interop_wait 2
+suite "store interop tests on postgres (2 shards)" interop_postgres "$ROOT/build/herald"
 
 suite "build (asan+ubsan)" build build-san -DCMAKE_BUILD_TYPE=Sanitize
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 suite "unit tests (asan+ubsan)" ctest --test-dir build-san --output-on-failure
 HERALD_SHARDS=2 suite "interop tests (asan+ubsan)" interop "$ROOT/build-san/herald"
+suite "store interop tests on postgres (asan+ubsan)" interop_postgres "$ROOT/build-san/herald"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # ThreadSanitizer: data races between shards (and the store thread). A report stops the process

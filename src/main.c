@@ -28,7 +28,7 @@ static void usage(FILE *out) {
           "  serve     run the server (herald serve --help lists every option)\n"
           "  token     print a signed JWT for scripts and tests\n"
           "  user      manage users (add, list)\n"
-          "  migrate   apply storage schema migrations\n"
+          "  migrate   apply storage schema migrations (SQLite, or PostgreSQL with --postgres-url)\n"
           "  events    print the Socket.IO event catalog (JSON)\n"
           "  version   print the version\n",
           HERALD_VERSION);
@@ -114,16 +114,16 @@ static int cmd_token(int argc, char **argv) {
 static int cmd_migrate(int argc, char **argv) {
   hd_config_t cfg;
   hd_config_defaults(&cfg);
-  char err[1024] = "", path[4096];
+  char err[1024] = "", path[4096], shown[4096];
   int rc = 2;
   if (hd_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
     fprintf(stderr, "herald migrate: %s\n", err);
   } else {
-    if (*cfg.db) snprintf(path, sizeof path, "%s", cfg.db);
-    else snprintf(path, sizeof path, "%s/herald.db", cfg.data_dir);
+    hd_config_store_location(&cfg, path, sizeof path);
+    hd_store_redact(path, shown, sizeof shown);
     int n = hd_store_migrate_path(path, err, sizeof err);
-    if (n < 0) fprintf(stderr, "herald migrate: %s: %s\n", path, *err ? err : hd_strerror(n)), rc = 1;
-    else printf("%s: %d migration(s) applied, schema up to date\n", path, n), rc = 0;
+    if (n < 0) fprintf(stderr, "herald migrate: %s: %s\n", shown, *err ? err : hd_strerror(n)), rc = 1;
+    else printf("%s: %d migration(s) applied, schema up to date\n", shown, n), rc = 0;
   }
   hd_config_free(&cfg);
   return rc;

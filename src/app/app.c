@@ -13,6 +13,7 @@
 #include "app/chat.h"
 #include "app/health.h"
 #include "app/notifications.h"
+#include "app/retention.h"
 #include "app/system_events.h"
 #include "app/presence.h"
 #include "app/topic_policy.h"
@@ -267,6 +268,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = hd_notifications_register(app))) return rc;
   if ((rc = hd_system_events_register(app))) return rc;
   if ((rc = hd_chat_register(app))) return rc;
+  if (shard == 0 && (rc = hd_retention_start(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   if ((rc = route_js_client(app))) return rc;
   hd_router_t *r = srv->router;
@@ -281,6 +283,7 @@ void hd_app_free(hd_app_t *app) {
    * returns, every answered write of this shard is durable */
   hd_json_inbox_close(&app->json_inbox);
   hd_topic_store_stop(app);
+  hd_retention_stop(app);
   hd_store_close(app->store);
   app->store = NULL;
   hd_notifications_free(app);

@@ -7,6 +7,7 @@
 
 #include "app/json_inbox.h"
 #include "app/presence.h"
+#include "app/retention.h"
 #include "app/static_files.h"
 #include "app/topic_policy.h"
 #include "core/mailbox.h"
@@ -45,6 +46,7 @@ typedef struct hd_app_shared {
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
   void *(*cluster_nodes)(void *arg); /* clustered: the registry's nodes for /health (a new jansson array) */
   void *cluster_nodes_arg;
+  hd_retention_counts_t retention; /* retention.c: what this node pruned */
 } hd_app_shared_t;
 
 /* Builds what the shards share from cfg for shard_count shards. 0, or HD_E* with a logged reason. */
@@ -65,6 +67,7 @@ typedef struct hd_app {
   void *presence;               /* presence.c: online sockets and admins */
   void *notifications;          /* notifications.c: counters */
   void *system_events;          /* system_events.c: counters */
+  void *retention;              /* retention.c: the pruning timer (shard 0 only) */
   struct {
     uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
   } counters;

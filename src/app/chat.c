@@ -9,7 +9,10 @@
  * id) — online on any node of the cluster with --redis-url (presence.h; the loads are the store's, so
  * the nodes must share it: docs/cluster-presence.md) — else it waits; when an admin comes online, the waiting sessions (oldest first) are spread over
  * every online admin the same way, so a lone admin takes them all and several stay balanced. Two
- * sessions started at the same instant may both see the same loads (no reservation is kept).
+ * sessions started at the same instant may both see the same loads (no reservation is kept). Every
+ * automatic assignment (a new session, the waiting-queue round, an admin answering a waiting session)
+ * is a claim that succeeds only while the session still waits, so a session is assigned and
+ * announced exactly once even when those race, on one node or on several sharing one store.
  *
  * A closed session takes no message (409). chat:send_message is acknowledged after the message is
  * stored, with {success, data | error, code}; chat:typing is relayed to the other party only (the
@@ -205,7 +208,9 @@ typedef struct {
 
 static void assign_done(void *arg, int status, const hd_store_session_t *s) {
   assign_t *a = arg;
-  if (status) {
+  if (status == HD_EEXISTS) {
+    HD_DEBUG("chat", "session already taken", "session=%lld", (long long)a->session_id);
+  } else if (status) {
     HD_WARN("chat", "cannot assign a new session: it waits", "session=%lld err=%s", (long long)a->session_id,
             hd_errname(status));
   } else {
@@ -221,7 +226,7 @@ static void assign_loads(void *arg, int status, const hd_store_admin_loads_t *lo
   size_t n = 0;
   admin_load_t *admins = status ? NULL : online_loads(a->app, loads, &n);
   admin_load_t *best = least_loaded(admins, n);
-  int rc = best ? hd_store_session_assign(a->app->store, a->session_id, best->id, assign_done, a) : HD_ENOTFOUND;
+  int rc = best ? hd_store_session_claim(a->app->store, a->session_id, best->id, assign_done, a) : HD_ENOTFOUND;
   free(admins);
   if (rc) {
     a->fn(a->arg, NULL);
@@ -271,7 +276,7 @@ static void batch_loads(void *arg, int status, const hd_store_admin_loads_t *loa
   b->pending = 1; /* held until every assignment is queued */
   for (size_t i = 0; admins && i < b->count; i++) {
     admin_load_t *best = least_loaded(admins, n);
-    if (hd_store_session_assign(b->app->store, b->ids[i], best->id, batch_assigned, b)) break;
+    if (hd_store_session_claim(b->app->store, b->ids[i], best->id, batch_assigned, b)) break;
     best->load++;
     b->pending++;
   }
@@ -335,6 +340,7 @@ static void post_store(post_t *p) {
 
 static void post_assigned(void *arg, int status, const hd_store_session_t *s) {
   post_t *p = arg;
+  if (status == HD_EEXISTS) return post_store(p); /* another admin or node took it meanwhile: just answer */
   if (status) return post_fail(p, status);
   hd_chat_push_assigned(p->app, s);
   hd_chat_push_session(p->app, s, 0);
@@ -348,7 +354,7 @@ static void post_session(void *arg, int status, const hd_store_session_t *s) {
   if (!strcmp(s->status, "closed")) return post_fail(p, HD_EINVAL);
   if (!p->who.admin || s->admin_id) return post_store(p);
   /* an admin answering a waiting session takes it */
-  int rc = hd_store_session_assign(p->app->store, p->session_id, p->who.id, post_assigned, p);
+  int rc = hd_store_session_claim(p->app->store, p->session_id, p->who.id, post_assigned, p);
   if (rc) post_fail(p, rc == HD_EINVAL ? HD_EIO : rc);
 }
 

@@ -201,6 +201,7 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                    (double)st.last_commit_us / 1e6);
   hd_notifications_metrics(&t.notifications, &b);
   hd_system_events_metrics(&t.system, &b);
+  hd_retention_metrics(&app->shared->retention, &b);
   shard_series(&b, figs, count);
   hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
   hd_sbuf_free(&b);

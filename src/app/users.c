@@ -297,14 +297,14 @@ int hd_users_cli(int argc, char **argv, char **envp) {
     rc = 2;
   }
   if (!rc) {
-    snprintf(path, sizeof path, "%s", *cfg.db ? cfg.db : "");
-    if (!*cfg.db) snprintf(path, sizeof path, "%s/herald.db", cfg.data_dir);
+    hd_config_store_location(&cfg, path, sizeof path);
     uv_loop_t loop;
     uv_loop_init(&loop);
     hd_store_t *st = hd_store_open(&loop, path, err, sizeof err);
     cli_result_t r = {0};
     if (!st) {
-      fprintf(stderr, "herald user: cannot open %s: %s\n", path, err);
+      char shown[4096];
+      fprintf(stderr, "herald user: cannot open %s: %s\n", hd_store_redact(path, shown, sizeof shown), err);
       rc = 1;
     } else {
       char hash[crypto_pwhash_STRBYTES];

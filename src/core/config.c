@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,6 +183,14 @@ static const cfg_option_t options[] = {
     OPT("dedupe-window", CFG_INT, dedupe_window, "256", 1, 65536,
         "client messageIds remembered per connection to acknowledge repeats without reprocessing"),
     OPT("db", CFG_STR, db, "", 0, 0, "SQLite database file (default <data-dir>/herald.db)"),
+    OPT("postgres-url", CFG_STR, postgres_url, "", 0, 0,
+        "postgresql://user:password@host:port/db: keep the store in PostgreSQL, shared by many nodes (empty = SQLite)"),
+    OPT("retention-notifications-days", CFG_INT, retention_notifications_days, "0", 0, 36500,
+        "days notifications are kept, then pruned in the background (0 = forever)"),
+    OPT("retention-chat-days", CFG_INT, retention_chat_days, "0", 0, 36500,
+        "days closed chat sessions and their messages are kept after closing (0 = forever)"),
+    OPT("retention-interval", CFG_INT, retention_interval, "60000", 100, 86400000,
+        "ms between background pruning rounds (each deletes in batches of 500 rows)"),
     {"time-offset", CFG_STR, offsetof(hd_config_t, time_offset), "+08:00", 0, 0,
      "UTC offset of the times in API payloads, +HH:MM | -HH:MM | Z", validate_offset},
     OPT("login-max-failures", CFG_INT, login_max_failures, "5", 1, 1000,
@@ -193,6 +202,13 @@ static const cfg_option_t options[] = {
         "comma-separated hosts notification links may point to as http(s) URLs (default: none, site paths only)"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const char *hd_config_store_location(const hd_config_t *cfg, char *buf, size_t len) {
+  if (*cfg->postgres_url) snprintf(buf, len, "%s", cfg->postgres_url);
+  else if (*cfg->db) snprintf(buf, len, "%s", cfg->db);
+  else snprintf(buf, len, "%s/herald.db", cfg->data_dir);
+  return buf;
+}
 
 static const cfg_option_t *find_option(const char *name, size_t len) {
   for (size_t i = 0; i < N_OPTIONS; i++) {

@@ -78,6 +78,10 @@ typedef struct {
   int64_t inbox_max;
   int64_t dedupe_window;
   char *db;
+  char *postgres_url;
+  int64_t retention_notifications_days;
+  int64_t retention_chat_days;
+  int64_t retention_interval;
   char *time_offset;
   int64_t login_max_failures;
   bool demo_users;
@@ -85,6 +89,8 @@ typedef struct {
   char *link_hosts;
 } hd_config_t;
 
+/* Where the store lives: --postgres-url when set, else --db, else <data-dir>/herald.db (in buf). */
+const char *hd_config_store_location(const hd_config_t *cfg, char *buf, size_t len);
 /* Fills cfg with every option's default. Free with hd_config_free(). */
 void hd_config_defaults(hd_config_t *cfg);
 /* Applies, in order, the config file (--config / HERALD_CONFIG), HERALD_* variables from envp

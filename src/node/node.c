@@ -71,11 +71,10 @@ static void shard_thread(void *arg) {
 /* Opens the store on shard 0's loop and a handle for each other shard. */
 static int open_store(node_t *node) {
   const hd_config_t *cfg = node->cfg;
-  char db[4096], err[512];
-  if (*cfg->db) snprintf(db, sizeof db, "%s", cfg->db);
-  else snprintf(db, sizeof db, "%s/herald.db", cfg->data_dir);
+  char db[4096], err[512], shown[4096];
+  hd_config_store_location(cfg, db, sizeof db);
   if (!(node->store = hd_store_open(&node->shards[0].loop, db, err, sizeof err))) {
-    HD_ERROR("app", "cannot open the store", "path=%s err=\"%s\"", db, err);
+    HD_ERROR("app", "cannot open the store", "path=%s err=\"%s\"", hd_store_redact(db, shown, sizeof shown), err);
     return HD_EIO;
   }
   node->shards[0].store = node->store;

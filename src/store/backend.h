@@ -25,6 +25,7 @@
   X(SESSION_GET, false)             \
   X(SESSIONS_LIST, false)           \
   X(SESSION_ASSIGN, true)           \
+  X(SESSION_CLAIM, true)            \
   X(SESSION_CLOSE, true)            \
   X(SESSIONS_WAITING, false)        \
   X(ADMIN_LOADS, false)             \
@@ -36,7 +37,8 @@
   X(INBOX_TAKE, false)              \
   X(INBOX_REMOVE, true)             \
   X(TOPICS_SAVE, true)              \
-  X(TOPICS_LOAD, true)
+  X(TOPICS_LOAD, true)              \
+  X(PRUNE, true)
 
 typedef enum {
 #define HD_STORE_OP_ENUM(name, w) HD_STORE_OP_##name,
@@ -98,6 +100,7 @@ struct hd_store_req {
     struct { const char *user_sub, *message_id, *frame; size_t frame_len; int64_t cap; } inbox;
     struct { hd_store_inbox_entry_t *items; size_t count; int64_t cap; } inbox_many;
     struct { hd_store_topic_entry_t *items; size_t count; int64_t keep, min_created_at; bool clean; } topics;
+    struct { hd_store_prune_t what; int64_t before; int limit; } prune;
   } in;
   union {                          /* the result, strings in the arena */
     hd_store_user_t user;
@@ -146,6 +149,9 @@ typedef struct {
   int (*savepoint)(void *db);
   int (*release)(void *db);
   int (*undo)(void *db);
+  /* NULL, or: true when the transaction can no longer be used (an error broke it). A backend that
+   * sets it has savepoints that cost round trips: store.c runs a batch without them first. */
+  bool (*aborted)(void *db);
   /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. */
   int (*exec)(void *db, hd_store_req_t *r);
   /* The thread that ran the last statement; false before any. */
@@ -154,12 +160,14 @@ typedef struct {
 } hd_store_backend_t;
 
 extern const hd_store_backend_t hd_store_sqlite_backend;
+extern const hd_store_backend_t hd_store_pg_backend;
 
 /* One numbered schema migration: applied in version order, each in its own transaction. */
 typedef struct {
   int version;
   const char *name;
   const char *sqlite;              /* SQL script for the SQLite backend */
+  const char *postgres;            /* the same schema change for the PostgreSQL backend */
 } hd_store_migration_t;
 
 /* The migrations, in version order; *count gets their number. */

@@ -1,7 +1,7 @@
 /* The SQLite backend: connection set-up (WAL, synchronous=FULL, foreign keys, busy timeout),
  * the statement cache, transactions and per-request savepoints, schema migrations, and the
  * dispatch of each request to its domain file (sqlite_users.c, sqlite_notify.c, sqlite_chat.c,
- * sqlite_inbox.c). Only constant SQL is ever compiled; user data is always bound. */
+ * sqlite_inbox.c, sqlite_prune.c). Only constant SQL is ever compiled; user data is always bound. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -340,6 +340,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_SESSION_GET] = hd_sqlite_session_get,
     [HD_STORE_OP_SESSIONS_LIST] = hd_sqlite_sessions_list,
     [HD_STORE_OP_SESSION_ASSIGN] = hd_sqlite_session_assign,
+    [HD_STORE_OP_SESSION_CLAIM] = hd_sqlite_session_claim,
     [HD_STORE_OP_SESSION_CLOSE] = hd_sqlite_session_close,
     [HD_STORE_OP_SESSIONS_WAITING] = hd_sqlite_sessions_waiting,
     [HD_STORE_OP_ADMIN_LOADS] = hd_sqlite_admin_loads,
@@ -352,6 +353,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
     [HD_STORE_OP_TOPICS_SAVE] = hd_sqlite_topics_save,
     [HD_STORE_OP_TOPICS_LOAD] = hd_sqlite_topics_load,
+    [HD_STORE_OP_PRUNE] = hd_sqlite_prune,
 };
 
 static int sq_exec(void *p, hd_store_req_t *r) {

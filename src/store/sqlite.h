@@ -36,6 +36,7 @@ enum {
   HD_SQL_SESSIONS_OF_USER,
   HD_SQL_SESSIONS_OF_ADMIN,
   HD_SQL_SESSION_ASSIGN,
+  HD_SQL_SESSION_CLAIM,
   HD_SQL_SESSION_CLOSE,
   HD_SQL_SESSIONS_WAITING,
   HD_SQL_ADMIN_LOADS,
@@ -54,6 +55,9 @@ enum {
   HD_SQL_TOPIC_STATE_SET,
   HD_SQL_TOPIC_STATE_GET,
   HD_SQL_TOPIC_ALL,
+  HD_SQL_PRUNE_NOTIFICATIONS,
+  HD_SQL_PRUNE_CHAT_MESSAGES,
+  HD_SQL_PRUNE_CHAT_SESSIONS,
   HD_SQL_COUNT
 };
 
@@ -93,6 +97,7 @@ int hd_sqlite_session_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_get(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_sessions_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_assign(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_session_claim(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_close(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_sessions_waiting(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_admin_loads(hd_sqlite_t *s, hd_store_req_t *r);
@@ -105,5 +110,6 @@ int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_topics_load(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_prune(hd_sqlite_t *s, hd_store_req_t *r);
 
 #endif

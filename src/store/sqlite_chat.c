@@ -147,6 +147,21 @@ int hd_sqlite_session_assign(hd_sqlite_t *s, hd_store_req_t *r) {
   return rc ? rc : HD_EINVAL;
 }
 
+int hd_sqlite_session_claim(hd_sqlite_t *s, hd_store_req_t *r) {
+  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_SESSION_CLAIM,
+                                      "UPDATE chat_sessions SET admin_id = ?2, status = 'active', updated_at = ?3 "
+                                      "WHERE id = ?1 AND status = 'waiting' AND admin_id IS NULL "
+                                      "RETURNING " SESSION_COLS);
+  if (!stmt) return HD_EIO;
+  sqlite3_bind_int64(stmt, 1, r->in.chat.session_id);
+  sqlite3_bind_int64(stmt, 2, r->in.chat.admin_id);
+  sqlite3_bind_int64(stmt, 3, hd_clock_wall_ms());
+  int rc = one_session(s, r, stmt, &r->out.session);
+  if (rc != HD_ENOTFOUND) return rc;
+  rc = get_session(s, r, r->in.chat.session_id, &r->out.session); /* missing, closed, or taken */
+  return rc ? rc : !strcmp(r->out.session.status, "closed") ? HD_EINVAL : HD_EEXISTS;
+}
+
 int hd_sqlite_session_close(hd_sqlite_t *s, hd_store_req_t *r) {
   sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_SESSION_CLOSE,
                                       "UPDATE chat_sessions SET status = 'closed', closed_at = ?2, updated_at = ?2 "

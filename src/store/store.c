@@ -1,6 +1,6 @@
 /* The store's machinery: requests validated and copied on a loop thread, queued under one mutex,
  * run by one store thread in group-committed batches (one transaction per batch, a savepoint per
- * write), and answered on the loop thread of the handle that submitted them, through that handle's
+ * write when needed: see run_batch), and answered on the loop thread of the handle that submitted them, through that handle's
  * uv_async_t, in submission order.
  *
  * One shared part (database, store thread, queue, statistics) serves any number of handles, one per
@@ -240,22 +240,53 @@ static void fail_all(hd_store_req_t *batch, int status) {
   for (hd_store_req_t *r = batch; r; r = r->next) r->status = status;
 }
 
-/* Runs one batch in one transaction; every request gets its status. */
+/* Forgets what a pass over the batch produced, to run it again. */
+static void reset_results(hd_store_req_t *batch) {
+  for (hd_store_req_t *r = batch; r; r = r->next) {
+    r->status = 0;
+    r->oom = false;
+    memset(&r->out, 0, sizeof r->out);
+  }
+}
+
+/* Runs one batch in one transaction; every request gets its status. A write normally runs inside a
+ * savepoint, so that a failing request fails alone. Without savepoints: a request alone (when it
+ * fails, the transaction is rolled back), and first every batch on a backend whose savepoints cost
+ * round trips (`aborted` set, PostgreSQL): if a request breaks that transaction, it is rolled back
+ * and the batch runs again with savepoints. */
 static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   bool writes = false;
   for (hd_store_req_t *r = batch; r; r = r->next) writes |= hd_store_op_writes(r->op);
   uint64_t t0 = hd_clock_mono_ns();
-  int lost = sh->be->begin(sh->db, writes);
-  for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
-    if (!hd_store_op_writes(r->op)) {
+  bool plain = n == 1 || sh->be->aborted;
+  int lost;
+  for (;;) {
+    bool again = false;
+    lost = sh->be->begin(sh->db, writes);
+    for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
+      if (plain || !hd_store_op_writes(r->op)) {
+        r->status = sh->be->exec(sh->db, r);
+        if (plain && n > 1 && r->status && (r->status == HD_ENOMEM || sh->be->aborted(sh->db))) {
+          again = true;
+          break;
+        }
+        continue;
+      }
+      if ((lost = sh->be->savepoint(sh->db))) break;
       r->status = sh->be->exec(sh->db, r);
-      continue;
+      lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
     }
-    if ((lost = sh->be->savepoint(sh->db))) break;
-    r->status = sh->be->exec(sh->db, r);
-    lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
+    if (!again) break;
+    sh->be->rollback(sh->db);
+    reset_results(batch);
+    plain = false;
   }
-  if (!lost) lost = sh->be->commit(sh->db);
+  if (!lost && n == 1 && batch->status) {
+    sh->be->rollback(sh->db); /* keeps the request's own status */
+    writes = false;
+  } else if (!lost) {
+    lost = sh->be->commit(sh->db);
+  }
   if (lost) {
     sh->be->rollback(sh->db);
     fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
@@ -307,7 +338,9 @@ static void thread_main(void *p) {
   uv_cond_signal(&sh->ready);
   uv_mutex_unlock(&sh->mu);
   if (rc) return;
-  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied, sh->path);
+  char shown[512];
+  if (applied) HD_INFO("store", "migrations applied", "count=%d path=%s", applied,
+                       hd_store_redact(sh->path, shown, sizeof shown));
 
   for (;;) {
     uv_mutex_lock(&sh->mu);
@@ -359,6 +392,7 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
   case HD_STORE_OP_INBOX_REMOVE:
+  case HD_STORE_OP_PRUNE:
   case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
   case HD_STORE_OP_TOPICS_SAVE: CALL(count, count); break;
   case HD_STORE_OP_TOPICS_LOAD: CALL(topics, topics); break;
@@ -367,6 +401,7 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_MESSAGE_CREATE: CALL(chat_post, chat_post); break;
   case HD_STORE_OP_SESSION_GET:
   case HD_STORE_OP_SESSION_ASSIGN:
+  case HD_STORE_OP_SESSION_CLAIM:
   case HD_STORE_OP_SESSION_MARK_READ: CALL(session, session); break;
   case HD_STORE_OP_SESSIONS_LIST:
   case HD_STORE_OP_SESSIONS_WAITING: CALL(sessions, sessions); break;
@@ -417,10 +452,8 @@ static void on_async_closed(uv_handle_t *h) { free(h); }
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
 static const hd_store_backend_t *backend_for(const char *path, char *err, size_t errlen) {
-  if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13)) {
-    snprintf(err, errlen, "the PostgreSQL backend is not built into this herald");
-    return NULL;
-  }
+  (void)err, (void)errlen;
+  if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13)) return &hd_store_pg_backend;
   return &hd_store_sqlite_backend;
 }
 
@@ -552,6 +585,14 @@ int hd_store_migrate_path(const char *path, char *err, size_t errlen) {
   if (rc) return rc;
   be->close(db);
   return applied;
+}
+
+const char *hd_store_redact(const char *path, char *buf, size_t len) {
+  const char *scheme = strstr(path, "://"), *at = scheme ? strchr(scheme + 3, '@') : NULL;
+  const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+  if (colon) snprintf(buf, len, "%.*s:***%s", (int)(colon - path), path, at);
+  else snprintf(buf, len, "%s", path);
+  return buf;
 }
 
 const char *hd_store_backend_name(const hd_store_t *st) { return st->sh->be->name; }
@@ -727,6 +768,14 @@ int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_
   return submit(st, r);
 }
 
+int hd_store_session_claim(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || admin_id <= 0) return HD_EINVAL;
+  NEW_REQ(SESSION_CLAIM, session);
+  r->in.chat.session_id = session_id;
+  r->in.chat.admin_id = admin_id;
+  return submit(st, r);
+}
+
 int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg) {
   if (!limit_ok(limit)) return HD_EINVAL;
   NEW_REQ(SESSIONS_WAITING, sessions);
@@ -866,5 +915,18 @@ int hd_store_topics_save(hd_store_t *st, const hd_store_topic_entry_t *items, si
 int hd_store_topics_load(hd_store_t *st, int64_t min_created_at, hd_store_topics_cb cb, void *arg) {
   NEW_REQ(TOPICS_LOAD, topics);
   r->in.topics.min_created_at = min_created_at;
+  return submit(st, r);
+}
+
+/* --- retention -------------------------------------------------------------------------------- */
+
+int hd_store_prune(hd_store_t *st, hd_store_prune_t what, int64_t before, int limit, hd_store_count_cb cb, void *arg) {
+  if (what < HD_STORE_PRUNE_NOTIFICATIONS || what > HD_STORE_PRUNE_CHAT_SESSIONS || limit < 1 ||
+      limit > HD_STORE_PRUNE_MAX)
+    return HD_EINVAL;
+  NEW_REQ(PRUNE, count);
+  r->in.prune.what = what;
+  r->in.prune.before = before;
+  r->in.prune.limit = limit;
   return submit(st, r);
 }

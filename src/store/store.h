@@ -6,9 +6,10 @@
  * order. Several loops (shards) share one store: each has its own handle (hd_store_open makes the
  * first, hd_store_attach the others), submits through it on its own thread, and gets the answers
  * on its own loop. Writes are group-committed across handles: the store thread takes every queued
- * request, runs them in one transaction with a savepoint per request (a failing request fails
- * alone), commits, and only then answers — a write's callback runs after its data is durable
- * (SQLite WAL, synchronous=FULL).
+ * request, runs them in one transaction (a savepoint per request where a failing one could take the
+ * others with it: a failing request fails alone), commits, and only then answers — a write's
+ * callback runs after its data is durable (SQLite WAL, synchronous=FULL; PostgreSQL:
+ * synchronous_commit as the server has it, on by default).
  *
  * Every operation `hd_store_<op>(st, inputs..., cb, arg)` runs on the loop thread of handle st,
  * copies its inputs, and returns 0 (queued: cb will run exactly once, on that loop thread) or a
@@ -43,6 +44,7 @@
 #define HD_STORE_INBOX_CAP_MAX 1000000
 #define HD_STORE_USERS_MAX 10000      /* users_list returns at most this many (lowest ids) */
 #define HD_STORE_BATCH_MAX 10000      /* entries of one hd_store_inbox_put_many */
+#define HD_STORE_PRUNE_MAX 10000     /* rows one hd_store_prune deletes at most */
 #define HD_STORE_QUEUE_MAX 100000     /* requests waiting for the store thread; beyond: HD_EBUSY */
 #define HD_STORE_TOPICS_MAX 1000000   /* topic history entries one hd_store_topics_load answers at most */
 
@@ -166,7 +168,7 @@ typedef struct {
 
 typedef struct {
   bool ok;                   /* the thread runs and the last transaction did not fail */
-  const char *backend;       /* "sqlite" */
+  const char *backend;       /* "sqlite" | "postgres" */
   int schema_version;
   size_t queue_depth;        /* requests waiting for the store thread */
   size_t in_flight;          /* requests taken by the store thread, not yet answered */
@@ -202,6 +204,12 @@ typedef void (*hd_store_topics_cb)(void *arg, int status, const hd_store_topics_
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
+/* path names the database: a SQLite file, or a PostgreSQL URL (postgres:// or postgresql://,
+ * libpq's URI syntax). With PostgreSQL the store thread holds one connection; when it is lost,
+ * requests fail at once with HD_EBUSY while the thread reconnects with backoff (0.25 s doubling to
+ * 8 s between attempts, each attempt bounded by connect_timeout, 5 s unless the URL says otherwise).
+ * Many Herald nodes may share one PostgreSQL database. */
+
 /* Opens (creating it and its directory when missing) the database at path, applies pending
  * migrations and starts the store thread; call on the loop thread. Returns the first handle, answered
  * on loop; NULL with a message in err. */
@@ -219,7 +227,9 @@ void hd_store_close(hd_store_t *st);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
 int hd_store_migrate_path(const char *path, char *err, size_t errlen);
-/* The backend's name ("sqlite"); never NULL. */
+/* path made fit for logs: a PostgreSQL URL's password replaced by ***; returns buf. */
+const char *hd_store_redact(const char *path, char *buf, size_t len);
+/* The backend's name ("sqlite" | "postgres"); never NULL. */
 const char *hd_store_backend_name(const hd_store_t *st);
 /* Fills out with a snapshot of the queue and transaction statistics for /health; 0. Any open handle,
  * from any thread: the figures are the shared store's (every handle's requests). */
@@ -281,6 +291,11 @@ int hd_store_sessions_list(hd_store_t *st, int64_t viewer_id, const char *viewer
 int hd_store_session_assign(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg);
 /* Closes a session (status "closed", closed_at); an already closed one comes back unchanged, changed false. */
 int hd_store_session_close(hd_store_t *st, int64_t session_id, hd_store_session_close_cb cb, void *arg);
+/* Assigns a session to admin_id only if it is still waiting and unassigned (automatic assignment:
+ * whichever node or request claims it first wins, the others get HD_EEXISTS, also while another
+ * node's transaction holds the session: a later assignment round picks it up if that one did not
+ * take it); the updated session; HD_ENOTFOUND, HD_EINVAL when it is closed. */
+int hd_store_session_claim(hd_store_t *st, int64_t session_id, int64_t admin_id, hd_store_session_cb cb, void *arg);
 /* Waiting sessions, oldest first. */
 int hd_store_sessions_waiting(hd_store_t *st, int limit, hd_store_sessions_cb cb, void *arg);
 /* Active-session counts per admin, for least-loaded assignment (admins with none are absent). */
@@ -341,5 +356,16 @@ int hd_store_topics_save(hd_store_t *st, const hd_store_topic_entry_t *items, si
 /* Drops entries older than min_created_at, then answers every kept entry (at most HD_STORE_TOPICS_MAX,
  * the newest first when over) by topic and sequence, with the clean mark, which it clears. */
 int hd_store_topics_load(hd_store_t *st, int64_t min_created_at, hd_store_topics_cb cb, void *arg);
+
+/* --- retention -------------------------------------------------------------------------------- */
+
+typedef enum {
+  HD_STORE_PRUNE_NOTIFICATIONS,  /* notifications created before `before` (their read state with them) */
+  HD_STORE_PRUNE_CHAT_MESSAGES,  /* messages of sessions closed before `before` */
+  HD_STORE_PRUNE_CHAT_SESSIONS,  /* sessions closed before `before` that have no message left */
+} hd_store_prune_t;
+
+/* Deletes at most limit (1..HD_STORE_PRUNE_MAX) rows of that kind, oldest first; count is how many. */
+int hd_store_prune(hd_store_t *st, hd_store_prune_t what, int64_t before, int limit, hd_store_count_cb cb, void *arg);
 
 #endif

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
-import { startHerald, HERALD_BIN } from './lib/server.mjs';
+import { startHerald, storeArgs, storeSql, HERALD_BIN } from './lib/server.mjs';
 
 const WAIT = 5000;
 const SECRET = 'chat-interop-secret-0123456789abcdef';
@@ -671,19 +671,14 @@ test('a database from before the 1..5 range: priority 0 (the old default) reads 
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-chat-legacy-'));
   let srv2;
   try {
-    execFileSync(HERALD_BIN, ['migrate', '--data-dir', dataDir], { stdio: 'pipe' });
+    execFileSync(HERALD_BIN, ['migrate', '--data-dir', dataDir, ...storeArgs(dataDir)], { stdio: 'pipe' });
     const u = who('user'), a = who('admin');
     // rows as the 0..100 range wrote them: waiting sessions with priority 0 and 50, an active one with 4
     const now = Date.now();
-    const script = `
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-for (admin, status, prio) in [(None, 'waiting', 0), (None, 'waiting', 50), (${a.id}, 'active', 4)]:
-    db.execute("INSERT INTO chat_sessions (user_id, admin_id, status, priority, last_message, last_message_at, created_at, updated_at)"
-               " VALUES (?, ?, ?, ?, 'old', ?, ?, ?)", (${u.id}, admin, status, prio, ${now}, ${now}, ${now}))
-db.commit()
-`;
-    execFileSync('python3', ['-c', script, join(dataDir, 'herald.db')], { stdio: 'pipe' });
+    const rows = [['NULL', 'waiting', 0], ['NULL', 'waiting', 50], [a.id, 'active', 4]]
+      .map(([admin, status, prio]) => `(${u.id}, ${admin}, '${status}', ${prio}, 'old', ${now}, ${now}, ${now})`);
+    storeSql(dataDir, 'INSERT INTO chat_sessions (user_id, admin_id, status, priority, last_message, last_message_at, ' +
+      `created_at, updated_at) VALUES ${rows.join(', ')}`);
     srv2 = await startHerald(ARGS, { dataDir });
     const items = (await call(srv2, 'GET', BASE, { as: u })).body.items;
     items.forEach((x, i) => assertSession(x, `legacy item ${i}`));

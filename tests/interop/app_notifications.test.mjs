@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WAIT, assertError, closeSockets, connect, next } from './lib/app.mjs';
-import { startHerald, HERALD_BIN } from './lib/server.mjs';
+import { startHerald, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'app-notifications-secret-0123456789';
 const API_KEY = 'app-notifications-api-key-0123';
@@ -397,8 +397,8 @@ test('GET list / unread-count refusals: 401, 403, 400 bad query', async () => {
 
 test('sign in as a user made with `herald user add`, then use the token', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-notif-login-'));
-  execFileSync(HERALD_BIN, ['user', 'add', 'ops', '--role', 'admin', '--password', 'ops-password', '--data-dir', dataDir], { stdio: 'pipe' });
-  execFileSync(HERALD_BIN, ['user', 'add', 'alice', '--role', 'user', '--password', 'alice-password', '--data-dir', dataDir], { stdio: 'pipe' });
+  execFileSync(HERALD_BIN, ['user', 'add', 'ops', '--role', 'admin', '--password', 'ops-password', '--data-dir', dataDir, ...storeArgs(dataDir)], { stdio: 'pipe' });
+  execFileSync(HERALD_BIN, ['user', 'add', 'alice', '--role', 'user', '--password', 'alice-password', '--data-dir', dataDir, ...storeArgs(dataDir)], { stdio: 'pipe' });
   const s2 = await startHerald(ARGS, { dataDir });
   try {
     const login = async (username, password) => api(s2, 'POST', '/api/v4/auth/login', { body: { username, password } });

@@ -1,4 +1,6 @@
-/* Unit tests for the store against a real SQLite file in a temp directory and a real uv loop:
+/* Unit tests for the store against a real SQLite file in a temp directory and a real uv loop, and
+ * again against PostgreSQL when HERALD_TEST_POSTGRES_URL names a server (scripts/pg-test-server.sh;
+ * each test gets a fresh database there):
  * every operation's results and refusals, callback order, group commit, savepoint isolation inside
  * a batch, durability across close/reopen and across kill -9, migrations, drain on close, that
  * no SQL ever runs on the loop thread, and several loops on their own threads sharing one store
@@ -10,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +28,8 @@
 
 typedef struct {
   char dir[64];
-  char path[128];
+  char path[512];
+  char dbname[64];                 /* PostgreSQL: this test's database */
   uv_loop_t loop;
   hd_store_t *st;
 } fx_t;
@@ -45,11 +49,52 @@ static hd_store_t *open_store(fx_t *fx) {
   return st;
 }
 
+/* PostgreSQL: the server URL (HERALD_TEST_POSTGRES_URL); NULL runs SQLite only. */
+static const char *pg_url;
+static bool pg; /* the tests now running use PostgreSQL */
+static int pg_seq;
+
+/* Runs one statement on the server's maintenance database; fails the test on error. */
+static void pg_admin(const char *sql) {
+  PGconn *c = PQconnectdb(pg_url);
+  if (PQstatus(c) != CONNECTION_OK) fail_msg("postgres: %s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* Runs one statement on this test's database; returns the first cell as an integer (0 when none). */
+static long long pg_query(fx_t *fx, const char *sql) {
+  PGconn *c = PQconnectdb(fx->path);
+  if (PQstatus(c) != CONNECTION_OK) fail_msg("postgres: %s", PQerrorMessage(c));
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+  long long v = st == PGRES_TUPLES_OK && PQntuples(r) ? atoll(PQgetvalue(r, 0, 0)) : 0;
+  PQclear(r);
+  PQfinish(c);
+  return v;
+}
+
+/* fx->path for a new database named after this process and a counter (created). */
+static void pg_new_database(fx_t *fx) {
+  char sql[160];
+  snprintf(fx->dbname, sizeof fx->dbname, "herald_ut_%d_%d", (int)getpid(), ++pg_seq);
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s", fx->dbname);
+  pg_admin(sql);
+  const char *slash = strrchr(pg_url, '/');
+  size_t base = slash && slash > strstr(pg_url, "://") + 2 ? (size_t)(slash - pg_url) : strlen(pg_url);
+  snprintf(fx->path, sizeof fx->path, "%.*s/%s", (int)base, pg_url, fx->dbname);
+}
+
 static int setup(void **state) {
   fx_t *fx = calloc(1, sizeof *fx);
   snprintf(fx->dir, sizeof fx->dir, "/tmp/herald-store-XXXXXX");
   assert_non_null(mkdtemp(fx->dir));
-  snprintf(fx->path, sizeof fx->path, "%s/data/herald.db", fx->dir); /* data/ does not exist yet */
+  if (pg) pg_new_database(fx);
+  else snprintf(fx->path, sizeof fx->path, "%s/data/herald.db", fx->dir); /* data/ does not exist yet */
   assert_int_equal(uv_loop_init(&fx->loop), 0);
   fx->st = open_store(fx);
   *state = fx;
@@ -68,6 +113,11 @@ static int teardown(void **state) {
   close_store(fx);
   assert_int_equal(uv_loop_close(&fx->loop), 0);
   rm_rf(fx->dir);
+  if (pg) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", fx->dbname);
+    pg_admin(sql);
+  }
   free(fx);
   return 0;
 }
@@ -317,7 +367,7 @@ static void test_open_and_health(void **state) {
   assert_true(h.ok);
   assert_string_equal(h.backend, "sqlite");
   assert_string_equal(hd_store_backend_name(fx->st), "sqlite");
-  assert_int_equal(h.schema_version, 2);
+  assert_int_equal(h.schema_version, 3);
   assert_int_equal(h.queue_depth, 0);
   assert_int_equal(h.in_flight, 0);
   assert_int_equal(h.commits, 0);
@@ -342,8 +392,9 @@ static void test_open_and_health(void **state) {
   sqlite3_close(db);
 
   char err[256];
-  assert_null(hd_store_open(&fx->loop, "postgres://localhost/herald", err, sizeof err));
-  assert_non_null(strstr(err, "PostgreSQL"));
+  assert_null(hd_store_open(&fx->loop, "postgresql://herald:secret@127.0.0.1:1/herald", err, sizeof err));
+  assert_non_null(strstr(err, "cannot connect to postgresql://herald:***@127.0.0.1:1/herald"));
+  assert_null(strstr(err, "secret"));
   assert_null(hd_store_open(&fx->loop, "/proc/no/such/dir/herald.db", err, sizeof err));
   assert_true(err[0] != '\0');
 }
@@ -360,7 +411,7 @@ static void test_migrations_idempotent(void **state) {
 
   /* a fresh file: migrate applies every migration, then none */
   snprintf(other, sizeof other, "%s/m/other.db", fx->dir);
-  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 2);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 3);
   assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 0);
 
   /* a database from a newer herald is refused */
@@ -1113,7 +1164,7 @@ static void shard_note(shard_op_t *op, int status) {
   s->calls++;
   if (s->calls % 50 == 0) { /* health from this thread, while others submit and answer */
     hd_store_health_t h;
-    if (hd_store_health(s->st, &h) || !h.ok || strcmp(h.backend, "sqlite")) s->unhealthy++;
+    if (hd_store_health(s->st, &h) || !h.ok || strcmp(h.backend, pg ? "postgres" : "sqlite")) s->unhealthy++;
   }
 }
 
@@ -1223,7 +1274,7 @@ static void shard_check(shard_t *s, int want) {
 }
 
 static bool wal_exists(fx_t *fx) {
-  char wal[160];
+  char wal[600];
   snprintf(wal, sizeof wal, "%s-wal", fx->path);
   return access(wal, F_OK) == 0;
 }
@@ -1267,10 +1318,10 @@ static void run_shards(fx_t *fx, bool first_handle_first) {
     assert_int_equal(h.queue_depth, 0);
     assert_int_equal(h.in_flight, 0);
     assert_true(h.commits >= 1);
-    assert_true(wal_exists(fx)); /* the database is still open */
+    assert_true(pg || wal_exists(fx)); /* the database is still open */
   }
   close_store(fx); /* first_handle_first: already closed, this only runs the main loop */
-  assert_false(wal_exists(fx)); /* the last close closed the database (SQLite removes the WAL) */
+  assert_false(!pg && wal_exists(fx)); /* the last close closed the database (SQLite removes the WAL) */
   check_shards_data(fx, 3);
 }
 
@@ -1312,12 +1363,12 @@ static void test_close_one_handle_while_another_works(void **state) {
   uv_run(&fx->loop, UV_RUN_DEFAULT);
 
   uv_sem_wait(&waved); /* shard 1's first wave is answered; the second starts after the close */
-  assert_true(wal_exists(fx));
+  assert_true(pg || wal_exists(fx));
   uv_sem_post(&go);
   assert_int_equal(uv_thread_join(&shards[1].thread), 0);
   assert_int_equal(uv_loop_close(&shards[1].own), 0);
   shard_check(&shards[1], SHARD_OPS);
-  assert_false(wal_exists(fx));
+  assert_false(!pg && wal_exists(fx));
   uv_sem_destroy(&waved);
   uv_sem_destroy(&go);
   uv_sem_destroy(&attached);
@@ -1390,30 +1441,249 @@ static void test_handles_share_batches(void **state) {
   assert_int_equal(g.count, 600);
 }
 
+/* --- claim (assignment exactly once), retention ------------------------------------------------ */
+
+static int claims_won[64], claims_lost[64], claims_other[64], claims_done;
+
+static void on_claim(void *arg, int status, const hd_store_session_t *res) {
+  int i = (int)(intptr_t)arg;
+  if (status == 0 && res) claims_won[i]++;
+  else if (status == HD_EEXISTS) claims_lost[i]++;
+  else claims_other[i]++;
+  claims_done++;
+}
+
+static void test_claim_once(void **state) {
+  fx_t *fx = *state;
+  DO(fx, g, hd_store_session_create(fx->st, 10, "help", NULL, 1, on_post, &g));
+  int64_t sid = g.sess.id;
+  /* two claims in one batch: the first wins, the second finds it taken */
+  got_t a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  assert_int_equal(hd_store_session_claim(fx->st, sid, 7, on_session, &a), 0);
+  assert_int_equal(hd_store_session_claim(fx->st, sid, 8, on_session, &b), 0);
+  run_until(fx, &b.calls, 1);
+  assert_int_equal(a.status, 0);
+  assert_int_equal(a.sess.admin_id, 7);
+  assert_string_equal(a.sess.status, "active");
+  assert_int_equal(b.status, HD_EEXISTS);
+  DO(fx, g, hd_store_session_get(fx->st, sid, on_session, &g));
+  assert_int_equal(g.sess.admin_id, 7);
+  /* an explicit assignment (transfer) still moves it */
+  DO(fx, g, hd_store_session_assign(fx->st, sid, 8, on_session, &g));
+  assert_int_equal(g.sess.admin_id, 8);
+  DO(fx, g, hd_store_session_close(fx->st, sid, on_close, &g));
+  DO(fx, g, hd_store_session_claim(fx->st, sid, 7, on_session, &g));
+  assert_int_equal(g.status, HD_EINVAL);
+  DO(fx, g, hd_store_session_claim(fx->st, 999999, 7, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  assert_int_equal(hd_store_session_claim(fx->st, 0, 7, on_session, &g), HD_EINVAL);
+
+  /* two stores (two connections, two store threads, as two nodes) claim the same 64 sessions at once */
+  int64_t ids[64];
+  for (int i = 0; i < 64; i++) {
+    DO(fx, g, hd_store_session_create(fx->st, 100 + i, "race", NULL, 1, on_post, &g));
+    ids[i] = g.sess.id;
+  }
+  hd_store_t *other = open_store(fx);
+  memset(claims_won, 0, sizeof claims_won);
+  memset(claims_lost, 0, sizeof claims_lost);
+  memset(claims_other, 0, sizeof claims_other);
+  claims_done = 0;
+  for (int i = 0; i < 64; i++) {
+    assert_int_equal(hd_store_session_claim(fx->st, ids[i], 1, on_claim, (void *)(intptr_t)i), 0);
+    assert_int_equal(hd_store_session_claim(other, ids[63 - i], 2, on_claim, (void *)(intptr_t)(63 - i)), 0);
+  }
+  run_until(fx, &claims_done, 128);
+  hd_store_close(other);
+  for (int i = 0; i < 64; i++) {
+    assert_int_equal(claims_won[i], 1);
+    assert_int_equal(claims_lost[i], 1);
+    assert_int_equal(claims_other[i], 0);
+  }
+}
+
+static void test_prune(void **state) {
+  fx_t *fx = *state;
+  int64_t admin = make_user(fx, "pruner", "admin");
+  for (int i = 0; i < 5; i++) notify(fx, i % 2 ? admin : 0, "old");
+  DO(fx, g, hd_store_notifications_mark_all_read(fx->st, admin, on_count, &g));
+  assert_int_equal(g.n, 5);
+  /* a closed session with 3 messages, an open one */
+  DO(fx, g, hd_store_session_create(fx->st, 10, "m1", NULL, 1, on_post, &g));
+  int64_t closed = g.sess.id;
+  DO(fx, g, hd_store_message_create(fx->st, closed, 10, "user", "m2", NULL, on_post, &g));
+  DO(fx, g, hd_store_message_create(fx->st, closed, 10, "user", "m3", NULL, on_post, &g));
+  DO(fx, g, hd_store_session_close(fx->st, closed, on_close, &g));
+  DO(fx, g, hd_store_session_create(fx->st, 11, "open", NULL, 1, on_post, &g));
+  int64_t open = g.sess.id;
+
+  /* nothing is older than an hour ago */
+  int64_t past = g.sess.created_at - 3600 * 1000, future = g.sess.created_at + 60 * 1000;
+  DO(fx, g, hd_store_prune(fx->st, HD_STORE_PRUNE_NOTIFICATIONS, past, 100, on_count, &g));
+  assert_int_equal(g.n, 0);
+  /* batches of 2: 2, 2, 1, 0 */
+  int64_t want[] = {2, 2, 1, 0};
+  for (int i = 0; i < 4; i++) {
+    DO(fx, g, hd_store_prune(fx->st, HD_STORE_PRUNE_NOTIFICATIONS, future, 2, on_count, &g));
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.n, want[i]);
+  }
+  DO(fx, g, hd_store_notifications_unread_count(fx->st, admin, on_count, &g));
+  assert_int_equal(g.n, 0); /* the read state went with them: no negative count */
+  DO(fx, g, hd_store_notifications_list(fx->st, admin, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 0);
+  notify(fx, admin, "new");
+  DO(fx, g, hd_store_notifications_unread_count(fx->st, admin, on_count, &g));
+  assert_int_equal(g.n, 1);
+
+  /* sessions: messages first (2, 1, 0), then the emptied session; the open one stays */
+  DO(fx, g, hd_store_prune(fx->st, HD_STORE_PRUNE_CHAT_SESSIONS, future, 10, on_count, &g));
+  assert_int_equal(g.n, 0); /* it still has messages */
+  int64_t msgs[] = {2, 1, 0};
+  for (int i = 0; i < 3; i++) {
+    DO(fx, g, hd_store_prune(fx->st, HD_STORE_PRUNE_CHAT_MESSAGES, future, 2, on_count, &g));
+    assert_int_equal(g.n, msgs[i]);
+  }
+  DO(fx, g, hd_store_prune(fx->st, HD_STORE_PRUNE_CHAT_SESSIONS, future, 10, on_count, &g));
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_session_get(fx->st, closed, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_messages_list(fx->st, open, 0, 10, on_messages, &g));
+  assert_string_equal(g.text, "open,");
+  assert_int_equal(hd_store_prune(fx->st, HD_STORE_PRUNE_NOTIFICATIONS, future, 0, on_count, &g), HD_EINVAL);
+  assert_int_equal(hd_store_prune(fx->st, HD_STORE_PRUNE_NOTIFICATIONS, future, HD_STORE_PRUNE_MAX + 1, on_count, &g),
+                   HD_EINVAL);
+}
+
+/* --- PostgreSQL only --------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *url;
+  int rc;
+  char err[256];
+} migrate_arg_t;
+
+static void migrate_thread(void *p) {
+  migrate_arg_t *m = p;
+  m->rc = hd_store_migrate_path(m->url, m->err, sizeof m->err);
+}
+
+static void test_pg_open_and_migrate(void **state) {
+  fx_t *fx = *state;
+  hd_store_health_t h;
+  assert_int_equal(hd_store_health(fx->st, &h), 0);
+  assert_true(h.ok);
+  assert_string_equal(h.backend, "postgres");
+  assert_string_equal(hd_store_backend_name(fx->st), "postgres");
+  assert_int_equal(h.schema_version, 3);
+  assert_int_equal(pg_query(fx, "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', "
+                                "'notifications', 'notification_reads', 'chat_sessions', 'chat_messages', 'inbox', "
+                                "'schema_migrations', 'topic_history', 'topic_history_state')"),
+                   9);
+  char err[256];
+  assert_int_equal(hd_store_migrate_path(fx->path, err, sizeof err), 0);
+
+  /* four nodes migrate a fresh database at once: the advisory lock lets each migration run once */
+  close_store(fx);
+  char sql[160];
+  snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", fx->dbname);
+  pg_admin(sql);
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s", fx->dbname);
+  pg_admin(sql);
+  migrate_arg_t m[4];
+  uv_thread_t t[4];
+  for (int i = 0; i < 4; i++) {
+    m[i] = (migrate_arg_t){fx->path, -1, ""};
+    assert_int_equal(uv_thread_create(&t[i], migrate_thread, &m[i]), 0);
+  }
+  int total = 0;
+  for (int i = 0; i < 4; i++) {
+    uv_thread_join(&t[i]);
+    if (m[i].rc < 0) fail_msg("migrate %d: %s", i, m[i].err);
+    total += m[i].rc;
+  }
+  assert_int_equal(total, 3);
+  assert_int_equal(pg_query(fx, "SELECT count(*) FROM schema_migrations"), 3);
+
+  /* a database from a newer herald is refused */
+  pg_query(fx, "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
+  assert_int_equal(hd_store_migrate_path(fx->path, err, sizeof err), HD_EVERSION);
+  assert_non_null(strstr(err, "newer"));
+  assert_null(hd_store_open(&fx->loop, fx->path, err, sizeof err));
+}
+
+static void test_pg_reconnect(void **state) {
+  fx_t *fx = *state;
+  int64_t before = notify(fx, 0, "before");
+  /* the server drops our connection (a restart, a failover) */
+  assert_int_equal(pg_query(fx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                                "datname = current_database() AND pid <> pg_backend_pid()"),
+                   1);
+  usleep(100 * 1000);
+  hd_store_notification_new_t n = {"info", "during", "c", NULL, 0, 0};
+  DO(fx, g, hd_store_notification_create(fx->st, &n, on_notification, &g));
+  assert_int_equal(g.status, HD_EBUSY); /* the batch that finds the connection gone fails, clearly */
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_false(h.ok);
+  /* the next one reconnects (prepared statements again) and works */
+  int64_t after = notify(fx, 0, "after");
+  assert_true(after > before);
+  hd_store_health(fx->st, &h);
+  assert_true(h.ok);
+  DO(fx, g, hd_store_notifications_list(fx->st, 1, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 2);
+}
+
+static void test_pg_error_isolated_in_batch(void **state) {
+  fx_t *fx = *state;
+  /* a trigger makes one insert fail with an SQL error, which breaks PostgreSQL's transaction: the
+   * batch runs again with savepoints and only that request fails */
+  pg_query(fx, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "IF NEW.title = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$");
+  pg_query(fx, "CREATE TRIGGER boom BEFORE INSERT ON notifications FOR EACH ROW EXECUTE FUNCTION boom()");
+  memset(&seq, 0, sizeof seq);
+  const char *titles[] = {"a", "b", "boom", "d", "e"};
+  for (int i = 0; i < 5; i++) {
+    seq_args[i] = (seq_arg_t){&seq, i};
+    hd_store_notification_new_t n = {"info", titles[i], "c", NULL, 0, 0};
+    assert_int_equal(hd_store_notification_create(fx->st, &n, seq_on_notification, &seq_args[i]), 0);
+  }
+  run_until(fx, &seq.calls, 5);
+  for (int i = 0; i < 5; i++) assert_int_equal(seq.status[i], i == 2 ? HD_EIO : 0);
+  DO(fx, g, hd_store_notifications_list(fx->st, 1, false, 10, 0, on_notifications, &g));
+  assert_int_equal(g.count, 4);
+  hd_store_health_t h;
+  hd_store_health(fx->st, &h);
+  assert_true(h.ok);
+  assert_int_equal(h.failed_transactions, 0);
+}
+
 int main(void) {
   hd_log_set_level(HD_LOG_WARN);
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_open_and_health, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_topics_save_load, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_users, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_inbox_put_many, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_callback_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_failure_isolated_in_batch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_durable_across_reopen, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_durable_across_kill, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_close_drains_queue, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_close_inside_callback, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_external_writer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sql_never_on_loop_thread, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_shards_close_first_handle_first, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_shards_close_first_handle_last, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_close_one_handle_while_another_works, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_handles_share_batches, setup, teardown),
+#define BOTH(X)                                  \
+  X(test_users), X(test_notifications), X(test_sessions), X(test_inbox), X(test_inbox_put_many), \
+  X(test_callback_order), X(test_group_commit), X(test_failure_isolated_in_batch), X(test_durable_across_reopen), \
+  X(test_durable_across_kill), X(test_close_drains_queue), X(test_close_inside_callback), \
+  X(test_sql_never_on_loop_thread), X(test_shards_close_first_handle_first), X(test_shards_close_first_handle_last), \
+  X(test_close_one_handle_while_another_works), X(test_handles_share_batches), X(test_claim_once), X(test_prune), \
+  X(test_topics_save_load)
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+  const struct CMUnitTest sqlite_tests[] = {
+      T(test_open_and_health), T(test_migrations_idempotent), T(test_external_writer), BOTH(T),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  const struct CMUnitTest pg_tests[] = {
+      T(test_pg_open_and_migrate), T(test_pg_reconnect), T(test_pg_error_isolated_in_batch), BOTH(T),
+  };
+  int failed = cmocka_run_group_tests_name("store (sqlite)", sqlite_tests, NULL, NULL);
+  pg_url = getenv("HERALD_TEST_POSTGRES_URL");
+  if (pg_url && *pg_url) {
+    pg = true;
+    failed += cmocka_run_group_tests_name("store (postgres)", pg_tests, NULL, NULL);
+  } else {
+    printf("# store (postgres): skipped, HERALD_TEST_POSTGRES_URL is not set\n");
+  }
+  return failed;
 }
