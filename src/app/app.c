@@ -17,6 +17,7 @@
 #include "app/presence.h"
 #include "app/topic_policy.h"
 #include "app/users.h"
+#include "app/users_api.h"
 #include "app/user_states.h"
 #include "app/user_watch.h"
 #include "app/publish_api.h"
@@ -269,6 +270,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = setup_json(app))) return rc;
   if ((rc = hd_presence_register(app))) return rc;
   if ((rc = hd_users_register(app))) return rc;
+  if ((rc = hd_users_api_register(app))) return rc;
   if ((rc = hd_notifications_register(app))) return rc;
   if ((rc = hd_system_events_register(app))) return rc;
   if ((rc = hd_chat_register(app))) return rc;

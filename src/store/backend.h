@@ -21,6 +21,7 @@
   X(USERS_SEARCH, false)            \
   X(USER_STATES, false)             \
   X(USERS_VERSION, false)           \
+  X(USERS_GET_MANY, false)          \
   X(NOTIFICATION_CREATE, true)      \
   X(NOTIFICATIONS_LIST, false)      \
   X(NOTIFICATIONS_UNREAD, false)    \

@@ -336,6 +336,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_USERS_SEARCH] = hd_sqlite_users_search,
     [HD_STORE_OP_USER_STATES] = hd_sqlite_user_states,
     [HD_STORE_OP_USERS_VERSION] = hd_sqlite_users_version,
+    [HD_STORE_OP_USERS_GET_MANY] = hd_sqlite_users_get_many,
     [HD_STORE_OP_NOTIFICATION_CREATE] = hd_sqlite_notification_create,
     [HD_STORE_OP_NOTIFICATIONS_LIST] = hd_sqlite_notifications_list,
     [HD_STORE_OP_NOTIFICATIONS_UNREAD] = hd_sqlite_notifications_unread,

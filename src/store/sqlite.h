@@ -33,6 +33,8 @@ enum {
   HD_SQL_USER_STATES,
   HD_SQL_USERS_VERSION,
   HD_SQL_NOTIFICATION_INSERT,
+  HD_SQL_NOTIFICATION_TARGET,
+  HD_SQL_USERS_BY_IDS,
   HD_SQL_NOTIFICATIONS_LIST,
   HD_SQL_NOTIFICATIONS_UNREAD,
   HD_SQL_NOTIFICATION_VISIBLE,
@@ -90,6 +92,7 @@ int hd_sqlite_user_delete(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_users_search(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_user_states(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_users_version(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_users_get_many(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notification_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notifications_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notifications_unread(hd_sqlite_t *s, hd_store_req_t *r);

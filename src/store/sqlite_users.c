@@ -195,3 +195,12 @@ int hd_sqlite_users_version(hd_sqlite_t *s, hd_store_req_t *r) {
   r->out.count.count = hd_sqlite_int(stmt, 0);
   return 0;
 }
+
+int hd_sqlite_users_get_many(hd_sqlite_t *s, hd_store_req_t *r) {
+  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_USERS_BY_IDS,
+                                      "SELECT " USER_COLS " FROM users WHERE id IN (SELECT value FROM json_each(?1)) "
+                                      "ORDER BY id");
+  if (!stmt) return HD_EIO;
+  hd_sqlite_bind_text(stmt, 1, r->in.user.query); /* a JSON array of the ids */
+  return read_users(s, r, stmt);
+}

@@ -357,7 +357,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_USER_DELETE: CALL(user, user); break;
   case HD_STORE_OP_USERS_LIST:
   case HD_STORE_OP_USERS_SEARCH:
-  case HD_STORE_OP_USER_STATES: CALL(users, users); break;
+  case HD_STORE_OP_USER_STATES:
+  case HD_STORE_OP_USERS_GET_MANY: CALL(users, users); break;
   case HD_STORE_OP_USERS_VERSION: CALL(count, count); break;
   case HD_STORE_OP_NOTIFICATION_CREATE: CALL(notification, notification); break;
   case HD_STORE_OP_NOTIFICATIONS_LIST: CALL(notifications, notifications); break;
@@ -665,6 +666,21 @@ int hd_store_users_search(hd_store_t *st, const char *query, const char *role, i
 
 int hd_store_user_states(hd_store_t *st, hd_store_users_cb cb, void *arg) {
   NEW_REQ(USER_STATES, users);
+  return submit(st, r);
+}
+
+int hd_store_users_get_many(hd_store_t *st, const int64_t *ids, size_t n, hd_store_users_cb cb, void *arg) {
+  if (n < 1 || n > HD_STORE_LIST_MAX) return HD_EINVAL;
+  char text[HD_STORE_LIST_MAX * 21 + 3], *p = text;
+  *p++ = '[';
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] <= 0) return HD_EINVAL;
+    p += sprintf(p, "%s%lld", i ? "," : "", (long long)ids[i]);
+  }
+  *p++ = ']';
+  *p = '\0';
+  NEW_REQ(USERS_GET_MANY, users);
+  DUP_OR_FAIL(r->in.user.query, text);
   return submit(st, r);
 }
 

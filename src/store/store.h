@@ -262,6 +262,8 @@ int hd_store_users_search(hd_store_t *st, const char *query, const char *role, i
 /* Every user whose tokens may be refused (disabled, demo, tokens_after set) and every deleted id
  * (deleted set, name ""), at most HD_STORE_USERS_MAX. */
 int hd_store_user_states(hd_store_t *st, hd_store_users_cb cb, void *arg);
+/* The users with these ids (1..HD_STORE_LIST_MAX of them, > 0), by id; ids that name nobody are absent. */
+int hd_store_users_get_many(hd_store_t *st, const int64_t *ids, size_t n, hd_store_users_cb cb, void *arg);
 /* A counter that grows with every change to the users (from any process sharing the database). */
 int hd_store_users_version(hd_store_t *st, hd_store_count_cb cb, void *arg);
 
@@ -276,7 +278,9 @@ typedef struct {
   int64_t target_user_id;    /* 0: broadcast to every admin */
 } hd_store_notification_new_t;
 
-/* Stores a notification (the struct and its strings are copied). */
+/* Stores a notification (the struct and its strings are copied). A target must be an admin of
+ * this database: HD_ENOTFOUND (no such user), HD_ERANGE (not an admin). A broadcast with a sender
+ * is stored read for that sender. */
 int hd_store_notification_create(hd_store_t *st, const hd_store_notification_new_t *n,
                                  hd_store_notification_cb cb, void *arg);
 /* The notifications visible to admin_id (targeted at them or broadcast) with id < before_id

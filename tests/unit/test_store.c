@@ -480,10 +480,38 @@ static void test_user_states(void **state) {
   assert_int_equal(hd_store_users_search(st, "", NULL, 0, on_users, &g), HD_EINVAL);
 }
 
+/* a notification's target must be an admin of the database; a broadcast is read for its sender */
+static void test_notification_targets(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t A = make_user(fx, "a", "admin"), B = make_user(fx, "b", "admin"), C = make_user(fx, "c", "user");
+  /* a target must be an admin of the database */
+  hd_store_notification_new_t bad = {"info", "x", "y", NULL, 0, 999};
+  DO(fx, g, hd_store_notification_create(st, &bad, on_notification, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  bad.target_user_id = C;
+  DO(fx, g, hd_store_notification_create(st, &bad, on_notification, &g));
+  assert_int_equal(g.status, HD_ERANGE);
+  /* a broadcast is read for its sender only */
+  hd_store_notification_new_t own = {"info", "mine", "y", NULL, B, 0};
+  DO(fx, g, hd_store_notification_create(st, &own, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, B, on_count, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, A, on_count, &g));
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_notifications_mark_all_read(st, A, on_count, &g));
+  int64_t ids[] = {B, 999, C};
+  DO(fx, g, hd_store_users_get_many(st, ids, 3, on_users, &g));
+  assert_string_equal(g.text, "b,c,");
+
+}
+
 static void test_notifications(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
-  const int64_t A = 1, B = 2;
+  const int64_t A = make_user(fx, "a", "admin"), B = make_user(fx, "b", "admin");
+  assert_true(A == 1 && B == 2);
   hd_store_notification_new_t n = {"warning", "Disk", "Disk 91% full", "/admin/disk", 7, A};
   DO(fx, g, hd_store_notification_create(st, &n, on_notification, &g));
   assert_int_equal(g.status, 0);
@@ -1407,6 +1435,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_users, setup, teardown),
       cmocka_unit_test_setup_teardown(test_user_states, setup, teardown),
       cmocka_unit_test_setup_teardown(test_notifications, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_notification_targets, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbox_put_many, setup, teardown),
