@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { io } from 'socket.io-client';
 import { startHerald, HERALD_BIN } from '../interop/lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -297,6 +298,35 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     } finally {
       await agent.close();
       await customer.close();
+    }
+  });
+
+  test('the workbench transfers a session to an online admin picked by name', async () => {
+    await storeAuth({ admin: 'admin', customer: null });
+    const { session } = await rest('POST', '/customer-service/sessions', 'user', { content: 'Please pass me on' });
+    await rest('POST', `/customer-service/sessions/${session.session_id}/assign`, 'admin', {});
+    const other = io(srv.url('/'), { auth: { token: login.admin2.token }, transports: ['websocket'], forceNew: true, reconnection: false });
+    await new Promise((resolve, reject) => { other.once('connect', resolve); other.once('connect_error', reject); });
+    const agent = await open('/admin/customer-service.html');
+    try {
+      await connected(agent);
+      await agent.bringToFront();
+      await agent.locator(`.session[data-id="${session.session_id}"]`).click();
+      await agent.waitForFunction(() => document.querySelector('#chat-agent').textContent === 'Assigned to you', null, { timeout: WAIT });
+      await agent.focus('#transfer-to'); // loads the online admins, by name
+      await agent.locator(`#transfer-to option[value="${login.admin2.user.id}"]`, { hasText: '李娜' }).waitFor({ state: 'attached', timeout: WAIT });
+      await agent.selectOption('#transfer-to', String(login.admin2.user.id));
+      await agent.locator('.toast', { hasText: 'Assigned to 李娜' }).waitFor({ timeout: WAIT });
+      await agent.waitForFunction(() => /Assigned to 李娜/.test(document.querySelector('#chat-agent').textContent), null, { timeout: WAIT });
+      const theirs = await rest('GET', '/customer-service/sessions', 'admin2');
+      assert.equal(theirs.items.find((x) => x.session_id === session.session_id)?.admin_id, login.admin2.user.id);
+      await shot(agent, 'workbench-transferred');
+      assert.deepEqual(agent.problems, []);
+    } finally {
+      other.close();
+      await agent.close();
+      // later tests expect the customer's sessions closed
+      await rest('POST', `/customer-service/sessions/${session.session_id}/close`, 'admin2');
     }
   });
 
