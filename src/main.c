@@ -3,13 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "app/app.h"
 #include "app/events.h"
 #include "auth/jwt.h"
-#include "app/users.h"
+#include "app/users_cli.h"
 #include "store/store.h"
 #include "core/config.h"
 #include "core/error.h"
@@ -27,7 +29,7 @@ static void usage(FILE *out) {
           "Commands:\n"
           "  serve     run the server (herald serve --help lists every option)\n"
           "  token     print a signed JWT for scripts and tests\n"
-          "  user      manage users (add, list)\n"
+          "  user      manage users (add, passwd, disable, enable, delete, list)\n"
           "  migrate   apply storage schema migrations (SQLite, or PostgreSQL with --postgres-url)\n"
           "  events    print the Socket.IO event catalog (JSON)\n"
           "  version   print the version\n",
@@ -67,6 +69,22 @@ static int cmd_serve(int argc, char **argv) {
   return rc;
 }
 
+/* True when cfg names a signing key that exists (said on stderr): --jwt-secret, a private key file, or
+ * <data-dir>/jwt-secret made by the server's first start; `herald token` never creates one. */
+static bool signing_key_exists(const hd_config_t *cfg) {
+  if (*cfg->jwt_secret) return true;
+  if (*cfg->jwt_algorithm && strcmp(cfg->jwt_algorithm, "HS256")) return true; /* PEM files: checked by the setup */
+  char path[4096], abs[PATH_MAX];
+  snprintf(path, sizeof path, "%s/jwt-secret", cfg->data_dir);
+  if (access(path, R_OK)) {
+    fprintf(stderr, "herald token: no signing key at %s (data dir %s): give the server's --data-dir, or --jwt-secret\n",
+            path, cfg->data_dir);
+    return false;
+  }
+  fprintf(stderr, "herald token: signing key %s\n", realpath(path, abs) ? abs : path);
+  return true;
+}
+
 /* herald token --sub ID --role ROLE [--ttl SECONDS] [config options]: prints a signed JWT. */
 static int cmd_token(int argc, char **argv) {
   const char *sub = NULL, *role = "user";
@@ -96,7 +114,8 @@ static int cmd_token(int argc, char **argv) {
   else if (strcmp(role, "admin") && strcmp(role, "user")) fprintf(stderr, "herald token: --role must be admin or user\n");
   else if (ttl <= 0 || ttl > 31536000) fprintf(stderr, "herald token: --ttl must be 1..31536000 seconds\n");
   else if (hd_config_load(&cfg, nrest, rest, environ, err, sizeof err)) fprintf(stderr, "herald token: %s\n", err);
-  else if (hd_app_jwt_setup(&cfg, &keys, &jwt)) fprintf(stderr, "herald token: no signing key\n");
+  else if (!signing_key_exists(&cfg)) {
+  } else if (hd_app_jwt_setup(&cfg, &keys, &jwt)) fprintf(stderr, "herald token: no signing key\n");
   else {
     char *token = NULL;
     rc = hd_jwt_sign(&jwt, sub, role, ttl, &token) ? 1 : 0;

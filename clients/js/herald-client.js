@@ -326,10 +326,18 @@
     } else {
       base = base.replace(/^http(s?):/i, 'ws$1:');
     }
+    var query = [];
+    if (this.token !== undefined && this.token !== null && this.token !== '') query.push(['token', String(this.token)]);
+    query.push(['clientId', this.clientId], ['protocol', this.protocol]);
+    if (typeof URL !== 'function') { // WeChat mini programs have no URL: the query is appended by hand
+      var hash = base.indexOf('#');
+      if (hash >= 0) base = base.slice(0, hash);
+      return base + (base.indexOf('?') >= 0 ? '&' : '?') + query.map(function (kv) {
+        return encodeURIComponent(kv[0]) + '=' + encodeURIComponent(kv[1]);
+      }).join('&');
+    }
     var u = new URL(base);
-    if (this.token !== undefined && this.token !== null && this.token !== '') u.searchParams.set('token', String(this.token));
-    u.searchParams.set('clientId', this.clientId);
-    u.searchParams.set('protocol', this.protocol);
+    query.forEach(function (kv) { u.searchParams.set(kv[0], kv[1]); });
     return u.toString();
   };
 

@@ -18,6 +18,9 @@
 #include "app/presence.h"
 #include "app/topic_policy.h"
 #include "app/users.h"
+#include "app/users_api.h"
+#include "app/user_states.h"
+#include "app/user_watch.h"
 #include "app/publish_api.h"
 #include "app/topic_store.h"
 #include "core/error.h"
@@ -104,9 +107,16 @@ void hd_app_keys_free(hd_app_keys_t *keys) {
   memset(keys, 0, sizeof(*keys));
 }
 
-/* Token verification installed into the protocols. */
+/* Token verification installed into the protocols: a valid token of a user who is not refused. */
 static int authenticate(void *arg, const char *token, hd_claims_t *out, const char **why) {
-  return hd_jwt_verify(arg, token, out, why);
+  hd_app_shared_t *sh = arg;
+  int rc = hd_jwt_verify(&sh->jwt, token, out, why);
+  return rc ? rc : hd_user_states_check(sh->user_states, out, why);
+}
+
+/* True when host names the loopback interface only. */
+static bool loopback_host(const char *host) {
+  return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
 }
 
 static int setup_sio(hd_app_t *app) {
@@ -128,7 +138,7 @@ static int setup_sio(hd_app_t *app) {
       .max_attachments = 10,
       .auth_optional = cfg->test_handlers,
       .authenticate = authenticate,
-      .auth_arg = &app->shared->jwt,
+      .auth_arg = app->shared,
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;
@@ -157,7 +167,7 @@ static int setup_json(hd_app_t *app) {
       .max_message = (size_t)cfg->json_max_message,
       .rate = (uint32_t)cfg->json_rate,
       .burst = (uint32_t)cfg->json_burst,
-      .policy = {authenticate, &app->shared->jwt, hd_topic_policy_may_subscribe, hd_topic_policy_may_publish,
+      .policy = {authenticate, app->shared, hd_topic_policy_may_subscribe, hd_topic_policy_may_publish,
                  app->shared->topics},
       .inbox = hd_json_inbox(&app->json_inbox),
       .dedupe = app->shared->dedupe,
@@ -217,6 +227,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->topics = hd_topic_policy_new(cfg->topic_subscribe_user, cfg->topic_publish_user);
   if (!sh->dedupe || !sh->json_clients || !sh->topics) return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
+  if (!(sh->user_states = hd_user_states_new(loopback_host(cfg->host)))) return HD_ENOMEM;
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
@@ -240,6 +251,7 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_topic_policy_free(sh->topics);
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
+  hd_user_states_free(sh->user_states);
   hd_hub_shared_destroy(&sh->hub);
   free(sh->apps);
   hd_app_keys_free(&sh->keys);
@@ -265,6 +277,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = setup_json(app))) return rc;
   if ((rc = hd_presence_register(app))) return rc;
   if ((rc = hd_users_register(app))) return rc;
+  if ((rc = hd_users_api_register(app))) return rc;
   if ((rc = hd_notifications_register(app))) return rc;
   if ((rc = hd_system_events_register(app))) return rc;
   if ((rc = hd_chat_register(app))) return rc;
@@ -286,6 +299,7 @@ void hd_app_free(hd_app_t *app) {
   hd_retention_stop(app);
   hd_store_close(app->store);
   app->store = NULL;
+  hd_user_watch_stop(app);
   hd_notifications_free(app);
   hd_system_events_free(app);
   hd_jp_server_free(app->jp);

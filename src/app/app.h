@@ -43,6 +43,7 @@ typedef struct hd_app_shared {
   hd_dedupe_t *dedupe;          /* JSON protocol: client messageIds, whatever shard they reconnect to */
   hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
   void *login_limiter;          /* users.c: failed sign-ins per address */
+  struct hd_user_states *user_states; /* whose tokens are refused (user_states.h) */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
   void *(*cluster_nodes)(void *arg); /* clustered: the registry's nodes for /health (a new jansson array) */
   void *cluster_nodes_arg;
@@ -65,6 +66,7 @@ typedef struct hd_app {
   hd_json_inbox_t json_inbox;   /* the JSON protocol's inbox in this shard's store handle */
   hd_store_t *store;
   void *presence;               /* presence.c: online sockets and admins */
+  void *user_watch;             /* shard 0: user_watch.c's poll */
   void *notifications;          /* notifications.c: counters */
   void *system_events;          /* system_events.c: counters */
   void *retention;              /* retention.c: the pruning timer (shard 0 only) */

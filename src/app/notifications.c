@@ -152,6 +152,13 @@ typedef struct {
 static void sent(void *arg, int status, const hd_store_notification_t *res) {
   send_t *s = arg;
   notif_t *n = s->n;
+  if (status == HD_ENOTFOUND || status == HD_ERANGE) {
+    hd_http_respond_error(s->ex, status == HD_ENOTFOUND ? 404 : 400,
+                          status == HD_ENOTFOUND ? "`target_user_id` names no user"
+                                                 : "`target_user_id` must name an admin (customers get no notifications)");
+    free(s);
+    return;
+  }
   if (status) {
     n->stats.store_errors++;
     hd_rest_error(s->ex, status, status == HD_EINVAL ? "invalid notification" : "cannot store the notification now");

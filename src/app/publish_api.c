@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/rest.h"
 #include "app/auth.h"
 #include "core/error.h"
 #include "proto/envelope.h"
@@ -23,8 +24,7 @@ void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
   hd_app_t *app = udata;
   const hd_config_t *cfg = app->srv->cfg;
   hd_caller_t caller;
-  const char *why = "unauthorized";
-  if (hd_auth_request(req, &app->shared->jwt, cfg->api_key, true, &caller, &why)) return hd_http_respond_error(ex, 401, why);
+  if (!hd_rest_caller(app, ex, req, true, &caller)) return;
   if (!hd_caller_is_admin(&caller)) return hd_http_respond_error(ex, 403, "publishing needs the API key or an admin token");
   if (req->body.len > (size_t)cfg->json_max_message) return hd_http_respond_error(ex, 413, "message too large");
   json_error_t jerr;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "app/user_states.h"
 #include "core/error.h"
 
 json_t *hd_rest_body(hd_http_exchange_t *ex, const hd_http_request_t *req, size_t limit) {
@@ -28,7 +29,8 @@ json_t *hd_rest_body(hd_http_exchange_t *ex, const hd_http_request_t *req, size_
 bool hd_rest_caller(hd_app_t *app, hd_http_exchange_t *ex, const hd_http_request_t *req, bool allow_api_key,
                     hd_caller_t *out) {
   const char *why = "unauthorized";
-  if (hd_auth_request(req, &app->shared->jwt, app->srv->cfg->api_key, allow_api_key, out, &why)) {
+  if (hd_auth_request(req, &app->shared->jwt, app->srv->cfg->api_key, allow_api_key, out, &why) ||
+      (!out->api_key && hd_user_states_check(app->shared->user_states, &out->claims, &why))) {
     hd_http_respond_error(ex, 401, why);
     return false;
   }

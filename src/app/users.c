@@ -1,8 +1,7 @@
-/* Users, sign-in and the user CLI (see users.h). */
+/* Users and sign-in (see users.h). */
 #include "app/users.h"
 
 #include <jansson.h>
-#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,8 @@
 
 #include "app/app.h"
 #include "app/rest.h"
+#include "app/user_states.h"
+#include "app/user_watch.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/clock.h"
@@ -47,7 +48,7 @@ typedef struct {
   char addr[64];
   char password[256];
   char hash[HD_STORE_HASH_MAX];
-  bool found, ok;
+  bool found, ok, disabled, demo;
   int64_t id;
   char name[HD_STORE_NAME_MAX * 4 + 1], role[16], display[HD_STORE_NAME_MAX * 4 + 1];
 } login_t;
@@ -97,6 +98,13 @@ static void verify_done(uv_work_t *w, int status) {
     free(l);
     return;
   }
+  if (l->disabled || (l->demo && !hd_user_states_loopback(app->shared->user_states))) {
+    hd_http_respond_error(l->ex, 403, l->disabled ? "this account is disabled"
+                                                  : "demo account: its password must be changed (herald user passwd "
+                                                    "NAME) before the server listens beyond loopback");
+    free(l);
+    return;
+  }
   char *token = NULL;
   char sub[24];
   snprintf(sub, sizeof sub, "%lld", (long long)l->id);
@@ -122,6 +130,8 @@ static void user_found(void *arg, int status, const hd_store_user_t *u) {
   if (u) {
     l->found = true;
     l->id = u->id;
+    l->disabled = u->disabled;
+    l->demo = u->demo;
     snprintf(l->hash, sizeof l->hash, "%s", u->password_hash);
     snprintf(l->name, sizeof l->name, "%s", u->name);
     snprintf(l->role, sizeof l->role, "%s", u->role);
@@ -196,13 +206,19 @@ static void demo_created(void *arg, int status, const hd_store_user_t *u) {
 static void demo_check(void *arg, int status, const hd_store_users_t *users) {
   hd_app_t *app = arg;
   if (status || users->count) return;
+  if (!hd_user_states_loopback(app->shared->user_states)) {
+    HD_WARN("users", "no users yet: create an admin with `herald user add NAME --role admin` (demo accounts are "
+            "made only when the server listens on a loopback address)", "host=%s", app->srv->cfg->host);
+    return;
+  }
   static const char *accounts[][3] = {{"admin", "admin123", "admin"}, {"user", "user123", "user"}};
   for (size_t i = 0; i < 2; i++) {
     char hash[crypto_pwhash_STRBYTES];
     if (hd_users_hash_password(accounts[i][1], hash, sizeof hash)) continue;
-    hd_store_user_create(app->store, accounts[i][0], accounts[i][2], hash, accounts[i][0], demo_created, NULL);
+    hd_store_user_create(app->store, accounts[i][0], accounts[i][2], hash, accounts[i][0], true, demo_created, NULL);
   }
-  HD_INFO("users", "first start: sign in at /admin/login.html as admin / admin123 (customer: /chat.html as user / user123)",
+  HD_INFO("users", "first start on loopback: demo accounts admin / admin123 (sign in at /admin/login.html) and "
+          "user / user123 (/chat.html); they are refused beyond loopback until `herald user passwd NAME`",
           "port=%d", hd_server_port(app->srv));
 }
 
@@ -220,6 +236,7 @@ int hd_users_register(hd_app_t *app) {
   }
   int rc = hd_router_add(app->srv->router, "POST", "/api/v4/auth/login", login, app);
   if (!rc) rc = hd_router_add(app->srv->router, "GET", "/api/v4/auth/me", me, app);
+  if (!rc && app->shard == 0) rc = hd_user_watch_start(app);
   if (!rc && app->shard == 0 && app->srv->cfg->demo_users) rc = hd_store_users_list(app->store, NULL, demo_check, app);
   return rc;
 }
@@ -233,97 +250,4 @@ void hd_users_limiter_free(void *limiter) {
   hd_map_free(&l->by_addr);
   uv_mutex_destroy(&l->mu);
   free(l);
-}
-
-/* --- CLI ---------------------------------------------------------------------------------- */
-
-typedef struct {
-  int status;
-  bool done;
-  char line[256];
-} cli_result_t;
-
-static void cli_created(void *arg, int status, const hd_store_user_t *u) {
-  cli_result_t *r = arg;
-  r->status = status;
-  r->done = true;
-  if (!status) snprintf(r->line, sizeof r->line, "created user %lld: %s (%s)", (long long)u->id, u->name, u->role);
-}
-
-static void cli_listed(void *arg, int status, const hd_store_users_t *users) {
-  cli_result_t *r = arg;
-  r->status = status;
-  r->done = true;
-  for (size_t i = 0; !status && i < users->count; i++)
-    printf("%lld\t%s\t%s\t%s\n", (long long)users->items[i].id, users->items[i].name, users->items[i].role,
-           users->items[i].display_name ? users->items[i].display_name : "");
-}
-
-int hd_users_cli(int argc, char **argv, char **envp) {
-  if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "list"))) {
-    fprintf(stderr, "Usage: herald user add NAME --role admin|user [--password PW] [--display-name N] [options]\n"
-                    "       herald user list [options]\n"
-                    "Without --password the password is read from standard input. Options as for serve\n"
-                    "(--data-dir, --db, --config).\n");
-    return 2;
-  }
-  bool add = !strcmp(argv[0], "add");
-  const char *name = NULL, *role = "user", *password = NULL, *display = NULL;
-  char **rest = calloc((size_t)argc + 1, sizeof(*rest)), pwbuf[256] = "";
-  int nrest = 0, i = 1;
-  if (add && argc > 1 && strncmp(argv[1], "--", 2)) name = argv[i++];
-  for (; rest && i < argc; i++) {
-    if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
-    else if (!strcmp(argv[i], "--password") && i + 1 < argc) password = argv[++i];
-    else if (!strcmp(argv[i], "--display-name") && i + 1 < argc) display = argv[++i];
-    else rest[nrest++] = argv[i];
-  }
-  hd_config_t cfg;
-  hd_config_defaults(&cfg);
-  char err[1024] = "", path[PATH_MAX];
-  int rc = 2;
-  if (!rest) fprintf(stderr, "herald user: out of memory\n");
-  else if (hd_config_load(&cfg, nrest, rest, envp, err, sizeof err)) fprintf(stderr, "herald user: %s\n", err);
-  else if (add && !name) fprintf(stderr, "herald user add: a NAME is required\n");
-  else if (add && strcmp(role, "admin") && strcmp(role, "user")) fprintf(stderr, "herald user add: --role admin|user\n");
-  else rc = 0;
-  if (!rc && add && !password) { /* from standard input, first line */
-    if (!fgets(pwbuf, sizeof pwbuf, stdin)) pwbuf[0] = '\0';
-    pwbuf[strcspn(pwbuf, "\r\n")] = '\0';
-    password = pwbuf;
-  }
-  if (!rc && add && strlen(password) < 6) {
-    fprintf(stderr, "herald user add: the password needs 6 characters at least\n");
-    rc = 2;
-  }
-  if (!rc) {
-    hd_config_store_location(&cfg, path, sizeof path);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    hd_store_t *st = hd_store_open(&loop, path, err, sizeof err);
-    cli_result_t r = {0};
-    if (!st) {
-      char shown[4096];
-      fprintf(stderr, "herald user: cannot open %s: %s\n", hd_store_redact(path, shown, sizeof shown), err);
-      rc = 1;
-    } else {
-      char hash[crypto_pwhash_STRBYTES];
-      int sub = add ? hd_users_hash_password(password, hash, sizeof hash) : 0;
-      if (!sub) sub = add ? hd_store_user_create(st, name, role, hash, display ? display : name, cli_created, &r)
-                          : hd_store_users_list(st, NULL, cli_listed, &r);
-      while (!sub && !r.done && uv_run(&loop, UV_RUN_ONCE)) {}
-      rc = sub || r.status ? 1 : 0;
-      if (sub || r.status) fprintf(stderr, "herald user: %s\n",
-                                   (sub ? sub : r.status) == HD_EEXISTS ? "a user with that name exists"
-                                                                        : hd_strerror(sub ? sub : r.status));
-      else if (add) printf("%s\n", r.line);
-      hd_store_close(st);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-  }
-  sodium_memzero(pwbuf, sizeof pwbuf);
-  hd_config_free(&cfg);
-  free(rest);
-  return rc;
 }

@@ -1,5 +1,5 @@
 /* Users: argon2id password hashes (libsodium), sign-in at POST /api/v4/auth/login with a per-address
- * limit on failures, `herald user add|list`, and the demo accounts of a first start. */
+ * limit on failures, and the demo accounts of a first start (`herald user` is users_cli.h). */
 #ifndef HD_USERS_H
 #define HD_USERS_H
 
@@ -16,7 +16,5 @@ int hd_users_register(hd_app_t *app);
 void hd_users_limiter_free(void *limiter);
 /* argon2id hash of password into out (crypto_pwhash_STRBYTES). Slow: not for the event loop. 0 or HD_E*. */
 int hd_users_hash_password(const char *password, char *out, size_t len);
-/* `herald user add NAME --role admin|user [--password PW | stdin]` and `herald user list`. Exit code. */
-int hd_users_cli(int argc, char **argv, char **envp);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -64,7 +65,7 @@ static const cfg_option_t options[] = {
     {"log-level", CFG_STR, offsetof(hd_config_t, log_level), "info", 0, 0,
      "debug | info | warn | error | off", validate_log_level},
     OPT("web-root", CFG_STR, web_root, "web", 0, 0,
-        "directory of static pages served at / (relative paths: from the working directory, else from the checkout of the binary)"),
+        "directory of static pages served at / (relative paths: from the working directory, else from the checkout of the binary); a missing one stops the start; \"\" = no pages"),
     OPT("max-connections", CFG_INT, max_connections, "10000", 1, 1000000,
         "open connections at most; beyond it HTTP gets 503 and WebSocket close 1013"),
     OPT("backlog", CFG_INT, backlog, "511", 1, 65535, "listen(2) backlog"),
@@ -196,7 +197,7 @@ static const cfg_option_t options[] = {
     OPT("login-max-failures", CFG_INT, login_max_failures, "5", 1, 1000,
         "failed sign-ins per client address per minute before 429"),
     OPT("demo-users", CFG_BOOL, demo_users, "true", 0, 0,
-        "on first start with no users, create admin/admin123 and user/user123 and say so"),
+        "on first start with no users and a loopback --host, create admin/admin123 and user/user123 and say so (refused beyond loopback until their password changes)"),
     OPT("token-ttl", CFG_INT, token_ttl, "86400", 60, 31536000, "seconds a token from /api/v4/auth/login is valid"),
     OPT("link-hosts", CFG_STR, link_hosts, "", 0, 0,
         "comma-separated hosts notification links may point to as http(s) URLs (default: none, site paths only)"),
@@ -289,6 +290,11 @@ int hd_config_set(hd_config_t *cfg, const char *name, const char *value, char *e
 }
 
 static int load_file(hd_config_t *cfg, const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "--config '%s' is a directory: give the config file itself", path);
+    return HD_EINVAL;
+  }
   FILE *f = fopen(path, "r");
   if (!f) {
     snprintf(err, errlen, "cannot open config file '%s': %s", path, strerror(errno));

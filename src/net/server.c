@@ -102,7 +102,7 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   if (!s->router) return HD_ENOMEM;
   s->started_ms = uv_now(loop);
   char real[PATH_MAX];
-  if (!hd_path_resolve(cfg->web_root, real)) s->web_root_real = strdup(real);
+  if (*cfg->web_root && !hd_path_resolve(cfg->web_root, real)) s->web_root_real = strdup(real); /* "": no pages */
   hd_server_protocol_id(s, "http"); /* id 0 unused by WebSocket protocols; keeps ids stable */
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;

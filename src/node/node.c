@@ -1,7 +1,10 @@
 /* The node: shared state, the shards and their threads, signals, start-up and teardown (see node.h). */
 #include "node/node.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "cluster/registry.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/path.h"
 #include "node/shard.h"
 
 typedef struct {
@@ -98,6 +102,43 @@ static int probe_port(const hd_config_t *cfg, int port) {
            : 0;
   close(fd);
   return rc;
+}
+
+/* Before anything is created or announced (data dir, keys, database, demo users): the host
+ * resolves (its numeric address into numeric), the port can be bound there, and the pages directory
+ * exists unless pages are off (--web-root ""). 0, or an error with its cause logged. */
+static int preflight(const hd_config_t *cfg, char *numeric, size_t len) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+  int gai = getaddrinfo(cfg->host, NULL, &hints, &res);
+  if (gai || !res) {
+    HD_ERROR("server", "cannot resolve host", "host=%s err=\"%s\"", cfg->host, gai ? gai_strerror(gai) : "no address");
+    return HD_EINVAL;
+  }
+  const struct addrinfo *pick = res; /* an IPv4 address when the name has one, as uv_ip4_addr would */
+  for (const struct addrinfo *a = res; a; a = a->ai_next)
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+  int rc = getnameinfo(pick->ai_addr, pick->ai_addrlen, numeric, (socklen_t)len, NULL, 0, NI_NUMERICHOST);
+  freeaddrinfo(res);
+  if (rc) {
+    HD_ERROR("server", "cannot resolve host", "host=%s err=\"%s\"", cfg->host, gai_strerror(rc));
+    return HD_EINVAL;
+  }
+  hd_config_t probe = *cfg;
+  probe.host = numeric;
+  if ((rc = probe_port(&probe, (int)cfg->port))) {
+    HD_ERROR("server", "cannot listen", "host=%s port=%lld err=\"%s\"", cfg->host, (long long)cfg->port, uv_strerror(rc));
+    return rc;
+  }
+  char real[PATH_MAX];
+  if (*cfg->web_root && hd_path_resolve(cfg->web_root, real)) {
+    HD_ERROR("server", "pages directory not found: give --web-root DIR, or --web-root '' to serve no pages",
+             "web_root=%s", cfg->web_root);
+    return HD_ENOTFOUND;
+  }
+  return 0;
 }
 
 static void *registry_nodes(void *arg) { return hd_registry_nodes_json(arg); }
@@ -201,10 +242,6 @@ static int start(node_t *node) {
     hd_redis_topics_start(node->topics, node->shards[0].app.hub);
   }
   int port = (int)cfg->port;
-  if (node->count > 1 && port && (rc = probe_port(cfg, port))) {
-    HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port, uv_strerror(rc));
-    return rc;
-  }
   for (uint32_t i = 0; i < node->count; i++) { /* shard 0 picks the port (--port 0), the others share it */
     if ((rc = hd_server_listen(&node->shards[i].server, port, node->count > 1))) {
       HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port,
@@ -216,7 +253,12 @@ static int start(node_t *node) {
   return node->clustered ? start_forwarding(node, port) : 0;
 }
 
-int hd_node_run(const hd_config_t *cfg) {
+int hd_node_run(const hd_config_t *given) {
+  char numeric[INET6_ADDRSTRLEN];
+  if (preflight(given, numeric, sizeof numeric)) return 1;
+  hd_config_t local = *given; /* the same options, the host as the address it resolved to */
+  local.host = numeric;
+  const hd_config_t *cfg = &local;
   node_t node = {.cfg = cfg, .count = hd_node_shard_count(cfg)};
   signal(SIGPIPE, SIG_IGN);
   node.shards = calloc(node.count, sizeof(*node.shards));
@@ -234,7 +276,7 @@ int hd_node_run(const hd_config_t *cfg) {
     const hd_server_t *s0 = &node.shards[0].server;
     HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
             hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",
-            s0->web_root_real ? s0->web_root_real : "(missing)");
+            s0->web_root_real ? s0->web_root_real : "(off)");
     for (uint32_t i = 1; i < node.count; i++) {
       hd_shard_t *sh = &node.shards[i];
       if (uv_thread_create(&sh->thread, shard_thread, sh) == 0) sh->thread_started = true;

@@ -850,6 +850,17 @@ static void on_sweep(uv_timer_t *t) {
   }
 }
 
+size_t hd_jp_close_sub(hd_jp_server_t *jp, const char *sub, const char *reason) {
+  size_t n = 0;
+  for (jconn_t *j = jp->conns, *next; j; j = next) {
+    next = j->next;
+    if (hd_conn_is_ending(j->conn) || strcmp(j->claims.sub, sub)) continue;
+    say_goodbye(j, reason, HD_WS_CLOSE_POLICY);
+    n++;
+  }
+  return n;
+}
+
 static void on_stop(void *arg) {
   hd_jp_server_t *jp = arg;
   for (jconn_t *j = jp->conns; j; j = j->next) send_frame(j, "disconnect", "{\"reason\":\"shutdown\"}");

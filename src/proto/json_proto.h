@@ -78,5 +78,8 @@ int hd_jp_publish(hd_jp_server_t *jp, const char *topic, const json_t *params, c
 /* Tells the connection of client key with generation gen on this shard to go: a newer connection
  * of the client replaced it on another shard (json_clients.h). */
 void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen);
+/* Closes (policy violation, with a `disconnect` frame saying reason) every connection on this shard
+ * whose token names sub: the app refuses that user now. Returns how many. */
+size_t hd_jp_close_sub(hd_jp_server_t *jp, const char *sub, const char *reason);
 
 #endif

@@ -16,6 +16,12 @@
   X(USER_GET_BY_NAME, false)        \
   X(USER_GET, false)                \
   X(USERS_LIST, false)              \
+  X(USER_UPDATE, true)              \
+  X(USER_DELETE, true)              \
+  X(USERS_SEARCH, false)            \
+  X(USER_STATES, false)             \
+  X(USERS_VERSION, false)           \
+  X(USERS_GET_MANY, false)          \
   X(NOTIFICATION_CREATE, true)      \
   X(NOTIFICATIONS_LIST, false)      \
   X(NOTIFICATIONS_UNREAD, false)    \
@@ -89,7 +95,13 @@ struct hd_store_req {
   void *list;                      /* malloc'd result array (see hd_store_req_list), freed with the request */
   size_t list_cap;
   union {                          /* inputs, strings in the arena */
-    struct { const char *name, *role, *password_hash, *display_name; int64_t id; } user;
+    struct {
+      const char *name, *role, *password_hash, *display_name, *query;
+      int64_t id;
+      int disabled;                /* update: -1 keep, 0 enable, 1 disable */
+      bool demo;                   /* create: a demo account (cleared by a new password) */
+      int limit;
+    } user;
     hd_store_notification_new_t notification;
     struct { int64_t admin_id, notification_id, before_id; int limit; bool unread_only; } notifications;
     struct {

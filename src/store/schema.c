@@ -177,6 +177,26 @@ static const hd_store_migration_t migrations[] = {
      "CREATE INDEX chat_sessions_closed ON chat_sessions (closed_at) WHERE closed_at IS NOT NULL;\n",
      "CREATE INDEX notifications_created ON notifications (created_at);\n"
      "CREATE INDEX chat_sessions_closed ON chat_sessions (closed_at) WHERE closed_at IS NOT NULL;\n"},
+    {4, "user states: disabled, demo, tokens_after, deleted ids, names unique in any case, a change counter",
+     "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;\n"
+     "ALTER TABLE users ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;      -- demo password never changed\n"
+     "ALTER TABLE users ADD COLUMN tokens_after INTEGER NOT NULL DEFAULT 0; -- s: older tokens refused\n"
+     "CREATE UNIQUE INDEX users_name_nocase ON users (name COLLATE NOCASE);\n"
+     "CREATE TABLE users_deleted (\n"
+     "  id INTEGER PRIMARY KEY,            -- a deleted user's id: its tokens stay refused\n"
+     "  deleted_at INTEGER NOT NULL\n"
+     ");\n"
+     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;\n"
+     "INSERT INTO counters (name, value) VALUES ('users', 0);\n"
+     "-- every change to the users, from the server or `herald user` in another process, bumps it\n"
+     "CREATE TRIGGER users_changed_insert AFTER INSERT ON users\n"
+     "  BEGIN UPDATE counters SET value = value + 1 WHERE name = 'users'; END;\n"
+     "CREATE TRIGGER users_changed_update AFTER UPDATE ON users\n"
+     "  BEGIN UPDATE counters SET value = value + 1 WHERE name = 'users'; END;\n"
+     "CREATE TRIGGER users_changed_delete AFTER DELETE ON users\n"
+     "  BEGIN UPDATE counters SET value = value + 1 WHERE name = 'users'; END;\n",
+     /* PostgreSQL */
+     "SELECT 1;\n"},
 };
 
 const hd_store_migration_t *hd_store_migrations(size_t *count) {

@@ -25,7 +25,16 @@ enum {
   HD_SQL_USER_BY_ID,
   HD_SQL_USERS_ALL,
   HD_SQL_USERS_ROLE,
+  HD_SQL_USER_ID_BY_NAME,
+  HD_SQL_USER_UPDATE,
+  HD_SQL_USER_DELETE,
+  HD_SQL_USER_TOMBSTONE,
+  HD_SQL_USERS_SEARCH,
+  HD_SQL_USER_STATES,
+  HD_SQL_USERS_VERSION,
   HD_SQL_NOTIFICATION_INSERT,
+  HD_SQL_NOTIFICATION_TARGET,
+  HD_SQL_USERS_BY_IDS,
   HD_SQL_NOTIFICATIONS_LIST,
   HD_SQL_NOTIFICATIONS_UNREAD,
   HD_SQL_NOTIFICATION_VISIBLE,
@@ -88,6 +97,12 @@ int64_t hd_sqlite_int(sqlite3_stmt *stmt, int col);
 int hd_sqlite_user_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_user_get(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_users_list(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_user_update(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_user_delete(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_users_search(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_user_states(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_users_version(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_users_get_many(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notification_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notifications_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_notifications_unread(hd_sqlite_t *s, hd_store_req_t *r);

@@ -2,7 +2,8 @@
  * targeted at them and the broadcasts (target NULL); their read state is a row per (notification,
  * admin) in notification_reads, so marking read is an idempotent INSERT OR IGNORE. A read row is
  * only ever written for a notification visible to that admin, so unread = visible - read, both
- * counted on indexes alone. Lists walk each visibility branch down its index and stop at the limit. */
+ * counted on indexes alone. A notification's target must be an admin of this database; a
+ * broadcast is stored read for the admin who sent it. Lists walk each visibility branch down its index and stop at the limit. */
 #include <stdint.h>
 
 #include "core/clock.h"
@@ -11,7 +12,22 @@
 
 #define VISIBLE_TO_ADMIN "(n.target_user_id = ?1 OR n.target_user_id IS NULL)"
 
+/* 0 when the target names an admin of this database; HD_ENOTFOUND (no such user), HD_ERANGE (a customer). */
+static int target_is_admin(hd_sqlite_t *s, int64_t id) {
+  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_NOTIFICATION_TARGET, "SELECT role = 'admin' FROM users WHERE id = ?1");
+  if (!stmt) return HD_EIO;
+  sqlite3_bind_int64(stmt, 1, id);
+  int rc = hd_sqlite_step(s, stmt);
+  if (rc == SQLITE_DONE) return HD_ENOTFOUND;
+  if (rc != SQLITE_ROW) return hd_sqlite_error(s, rc);
+  return hd_sqlite_int(stmt, 0) ? 0 : HD_ERANGE;
+}
+
 int hd_sqlite_notification_create(hd_sqlite_t *s, hd_store_req_t *r) {
+  if (r->in.notification.target_user_id) {
+    int rc = target_is_admin(s, r->in.notification.target_user_id);
+    if (rc) return rc;
+  }
   sqlite3_stmt *stmt =
       hd_sqlite_stmt(s, HD_SQL_NOTIFICATION_INSERT,
                      "INSERT INTO notifications (type, title, content, link, sender_id, target_user_id, created_at) "
@@ -28,8 +44,19 @@ int hd_sqlite_notification_create(hd_sqlite_t *s, hd_store_req_t *r) {
   sqlite3_bind_int64(stmt, 7, now);
   int rc = hd_sqlite_run(s, stmt);
   if (rc) return rc;
+  int64_t id = hd_sqlite_last_id(s);
+  if (!n->target_user_id && n->sender_id) { /* the sender's own broadcast is read for them */
+    sqlite3_stmt *read = hd_sqlite_stmt(s, HD_SQL_NOTIFICATION_READ,
+                                        "INSERT OR IGNORE INTO notification_reads (notification_id, admin_id, read_at) "
+                                        "VALUES (?1, ?2, ?3)");
+    if (!read) return HD_EIO;
+    sqlite3_bind_int64(read, 1, id);
+    sqlite3_bind_int64(read, 2, n->sender_id);
+    sqlite3_bind_int64(read, 3, now);
+    if ((rc = hd_sqlite_run(s, read))) return rc;
+  }
   r->out.notification = (hd_store_notification_t){
-      .id = hd_sqlite_last_id(s),
+      .id = id,
       .type = n->type,
       .title = n->title,
       .content = n->content,

@@ -385,8 +385,14 @@ static void answer(hd_store_req_t *r) {
   switch (r->op) {
   case HD_STORE_OP_USER_CREATE:
   case HD_STORE_OP_USER_GET_BY_NAME:
-  case HD_STORE_OP_USER_GET: CALL(user, user); break;
-  case HD_STORE_OP_USERS_LIST: CALL(users, users); break;
+  case HD_STORE_OP_USER_GET:
+  case HD_STORE_OP_USER_UPDATE:
+  case HD_STORE_OP_USER_DELETE: CALL(user, user); break;
+  case HD_STORE_OP_USERS_LIST:
+  case HD_STORE_OP_USERS_SEARCH:
+  case HD_STORE_OP_USER_STATES:
+  case HD_STORE_OP_USERS_GET_MANY: CALL(users, users); break;
+  case HD_STORE_OP_USERS_VERSION: CALL(count, count); break;
   case HD_STORE_OP_NOTIFICATION_CREATE: CALL(notification, notification); break;
   case HD_STORE_OP_NOTIFICATIONS_LIST: CALL(notifications, notifications); break;
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
@@ -633,7 +639,7 @@ int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out) {
 /* --- users ------------------------------------------------------------------------------------- */
 
 int hd_store_user_create(hd_store_t *st, const char *name, const char *role, const char *password_hash,
-                         const char *display_name, hd_store_user_cb cb, void *arg) {
+                         const char *display_name, bool demo, hd_store_user_cb cb, void *arg) {
   if (!text_ok(name, 1, HD_STORE_NAME_MAX) || !role_ok(role) || !password_hash || !password_hash[0] ||
       strlen(password_hash) > HD_STORE_HASH_MAX || (display_name && !text_ok(display_name, 0, HD_STORE_NAME_MAX)))
     return HD_EINVAL;
@@ -642,6 +648,7 @@ int hd_store_user_create(hd_store_t *st, const char *name, const char *role, con
   DUP_OR_FAIL(r->in.user.role, role);
   DUP_OR_FAIL(r->in.user.password_hash, password_hash);
   DUP_OR_FAIL(r->in.user.display_name, display_name ? display_name : "");
+  r->in.user.demo = demo;
   return submit(st, r);
 }
 
@@ -663,6 +670,65 @@ int hd_store_users_list(hd_store_t *st, const char *role, hd_store_users_cb cb, 
   if (role && !role_ok(role)) return HD_EINVAL;
   NEW_REQ(USERS_LIST, users);
   DUP_OR_FAIL(r->in.user.role, role);
+  return submit(st, r);
+}
+
+int hd_store_user_update(hd_store_t *st, int64_t id, const char *name, const hd_store_user_change_t *change,
+                         hd_store_user_cb cb, void *arg) {
+  if ((id <= 0 && !text_ok(name, 1, HD_STORE_NAME_MAX)) || id < 0 || change->disabled < -1 || change->disabled > 1 ||
+      (change->password_hash && (!change->password_hash[0] || strlen(change->password_hash) > HD_STORE_HASH_MAX)) ||
+      (change->display_name && !text_ok(change->display_name, 1, HD_STORE_NAME_MAX)))
+    return HD_EINVAL;
+  NEW_REQ(USER_UPDATE, user);
+  r->in.user.id = id;
+  DUP_OR_FAIL(r->in.user.name, id > 0 ? NULL : name);
+  DUP_OR_FAIL(r->in.user.password_hash, change->password_hash);
+  DUP_OR_FAIL(r->in.user.display_name, change->display_name);
+  r->in.user.disabled = change->disabled;
+  return submit(st, r);
+}
+
+int hd_store_user_delete(hd_store_t *st, int64_t id, const char *name, hd_store_user_cb cb, void *arg) {
+  if (id < 0 || (id == 0 && !text_ok(name, 1, HD_STORE_NAME_MAX))) return HD_EINVAL;
+  NEW_REQ(USER_DELETE, user);
+  r->in.user.id = id;
+  DUP_OR_FAIL(r->in.user.name, id > 0 ? NULL : name);
+  return submit(st, r);
+}
+
+int hd_store_users_search(hd_store_t *st, const char *query, const char *role, int limit, hd_store_users_cb cb,
+                          void *arg) {
+  if (!text_ok(query ? query : "", 0, HD_STORE_NAME_MAX) || (role && !role_ok(role)) || !limit_ok(limit))
+    return HD_EINVAL;
+  NEW_REQ(USERS_SEARCH, users);
+  DUP_OR_FAIL(r->in.user.query, query ? query : "");
+  DUP_OR_FAIL(r->in.user.role, role);
+  r->in.user.limit = limit;
+  return submit(st, r);
+}
+
+int hd_store_user_states(hd_store_t *st, hd_store_users_cb cb, void *arg) {
+  NEW_REQ(USER_STATES, users);
+  return submit(st, r);
+}
+
+int hd_store_users_get_many(hd_store_t *st, const int64_t *ids, size_t n, hd_store_users_cb cb, void *arg) {
+  if (n < 1 || n > HD_STORE_LIST_MAX) return HD_EINVAL;
+  char text[HD_STORE_LIST_MAX * 21 + 3], *p = text;
+  *p++ = '[';
+  for (size_t i = 0; i < n; i++) {
+    if (ids[i] <= 0) return HD_EINVAL;
+    p += sprintf(p, "%s%lld", i ? "," : "", (long long)ids[i]);
+  }
+  *p++ = ']';
+  *p = '\0';
+  NEW_REQ(USERS_GET_MANY, users);
+  DUP_OR_FAIL(r->in.user.query, text);
+  return submit(st, r);
+}
+
+int hd_store_users_version(hd_store_t *st, hd_store_count_cb cb, void *arg) {
+  NEW_REQ(USERS_VERSION, count);
   return submit(st, r);
 }
 

@@ -59,6 +59,10 @@ typedef struct {
   const char *display_name;  /* "" when none */
   const char *password_hash; /* only from hd_store_user_get_by_name; NULL otherwise */
   int64_t created_at;
+  bool disabled;             /* its sign-in and tokens are refused */
+  bool demo;                 /* a demo account whose password was never changed */
+  bool deleted;              /* only from hd_store_user_states: the id of a deleted user */
+  int64_t tokens_after;      /* tokens issued (iat, s) before this are refused; 0: none */
 } hd_store_user_t;
 
 typedef struct {
@@ -239,15 +243,42 @@ int hd_store_sql_thread(hd_store_t *st, uv_thread_t *out);
 
 /* --- users ------------------------------------------------------------------------------------- */
 
-/* Creates a user (role "admin" | "user", name 1..64 chars, display_name NULL or <= 64); HD_EEXISTS on a taken name. */
+/* Creates a user (role "admin" | "user", name 1..64 chars, display_name NULL or <= 64; demo: a demo
+ * account until its password changes); HD_EEXISTS on a name taken in any letter case. */
 int hd_store_user_create(hd_store_t *st, const char *name, const char *role, const char *password_hash,
-                         const char *display_name, hd_store_user_cb cb, void *arg);
+                         const char *display_name, bool demo, hd_store_user_cb cb, void *arg);
 /* The user with that name, password_hash included; HD_ENOTFOUND. */
 int hd_store_user_get_by_name(hd_store_t *st, const char *name, hd_store_user_cb cb, void *arg);
 /* The user with that id; HD_ENOTFOUND. */
 int hd_store_user_get(hd_store_t *st, int64_t id, hd_store_user_cb cb, void *arg);
 /* Users of a role (NULL: all), by id, at most HD_STORE_USERS_MAX. */
 int hd_store_users_list(hd_store_t *st, const char *role, hd_store_users_cb cb, void *arg);
+
+/* What hd_store_user_update changes: NULL / -1 keep a field. A new password_hash also sets
+ * tokens_after to now (older tokens refused) and clears demo. */
+typedef struct {
+  const char *password_hash;
+  const char *display_name;  /* 1..64 characters */
+  int disabled;              /* -1 keep, 0 enable, 1 disable */
+} hd_store_user_change_t;
+
+/* Changes the user with that id (> 0), else that name; the updated user; HD_ENOTFOUND. */
+int hd_store_user_update(hd_store_t *st, int64_t id, const char *name, const hd_store_user_change_t *change,
+                         hd_store_user_cb cb, void *arg);
+/* Deletes the user with that id (> 0), else that name, remembering the id as deleted (its tokens
+ * are refused; ids are never reused); the user as it was; HD_ENOTFOUND. */
+int hd_store_user_delete(hd_store_t *st, int64_t id, const char *name, hd_store_user_cb cb, void *arg);
+/* Users whose name or display name contains query (case-insensitive for ASCII; "" = all), of a role
+ * (NULL: all), by display name, at most limit (1..HD_STORE_LIST_MAX). */
+int hd_store_users_search(hd_store_t *st, const char *query, const char *role, int limit, hd_store_users_cb cb,
+                          void *arg);
+/* Every user whose tokens may be refused (disabled, demo, tokens_after set) and every deleted id
+ * (deleted set, name ""), at most HD_STORE_USERS_MAX. */
+int hd_store_user_states(hd_store_t *st, hd_store_users_cb cb, void *arg);
+/* The users with these ids (1..HD_STORE_LIST_MAX of them, > 0), by id; ids that name nobody are absent. */
+int hd_store_users_get_many(hd_store_t *st, const int64_t *ids, size_t n, hd_store_users_cb cb, void *arg);
+/* A counter that grows with every change to the users (from any process sharing the database). */
+int hd_store_users_version(hd_store_t *st, hd_store_count_cb cb, void *arg);
 
 /* --- notifications ----------------------------------------------------------------------------- */
 
@@ -260,7 +291,9 @@ typedef struct {
   int64_t target_user_id;    /* 0: broadcast to every admin */
 } hd_store_notification_new_t;
 
-/* Stores a notification (the struct and its strings are copied). */
+/* Stores a notification (the struct and its strings are copied). A target must be an admin of
+ * this database: HD_ENOTFOUND (no such user), HD_ERANGE (not an admin). A broadcast with a sender
+ * is stored read for that sender. */
 int hd_store_notification_create(hd_store_t *st, const hd_store_notification_new_t *n,
                                  hd_store_notification_cb cb, void *arg);
 /* The notifications visible to admin_id (targeted at them or broadcast) with id < before_id

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { io } from 'socket.io-client';
 import { startHerald, HERALD_BIN } from '../interop/lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -32,8 +33,8 @@ const XSS_NAME = '<img src=x onerror="window.__xss=\'name\'">'; // display names
 
 const USERS = [
   { name: 'admin', role: 'admin', password: 'admin123' },
-  { name: 'user', role: 'user', password: 'user123' },
-  { name: 'admin2', role: 'admin', password: 'admin2pw' },
+  { name: 'user', role: 'user', password: 'user123', display: '张伟' },
+  { name: 'admin2', role: 'admin', password: 'admin2pw', display: '李娜' },
   { name: 'mallory', role: 'user', password: 'mallory1', display: XSS_NAME },
 ];
 
@@ -142,16 +143,24 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       assert.match(await item.getAttribute('class'), /\bunread\b/);
       assert.match(await item.textContent(), /Broadcast/);
       await page.waitForFunction(() => document.querySelector('#unread-count').textContent === '1', null, { timeout: WAIT });
+      await item.locator('.person', { hasText: '李娜' }).waitFor({ timeout: WAIT }); // the sender by name, not by id
       await shot(page, 'notifications-broadcast');
+      // clicking the row marks it read
+      await page.bringToFront();
+      await item.locator('.n-title').click();
+      await page.waitForFunction(() => document.querySelector('#unread-count').textContent === '0', null, { timeout: WAIT });
+      assert.match(await item.getAttribute('class'), /\bread\b/);
 
       // and sends one to admin2 with the form
       await page.check('input[name="target"][value="one"]');
-      await page.fill('#target-id', String(login.admin2.user.id));
+      await page.fill('#target-search', '李'); // picked by name from the users API
+      await page.locator(`#target-id option[value="${login.admin2.user.id}"]`, { hasText: '李娜' }).waitFor({ state: 'attached', timeout: WAIT });
+      await page.selectOption('#target-id', String(login.admin2.user.id));
       await page.selectOption('#n-type', 'success');
       await page.fill('#n-title', 'Reply from admin');
       await page.fill('#n-content', 'Looking at node 3 now.');
       await page.click('#send-btn');
-      await page.locator('.toast', { hasText: 'Notification sent' }).waitFor({ timeout: WAIT });
+      await page.locator('.toast', { hasText: 'To 李娜' }).waitFor({ timeout: WAIT });
       const theirs = await rest('GET', '/notifications?limit=5', 'admin2');
       const reply = theirs.items.find((x) => x.title === 'Reply from admin');
       assert.ok(reply, 'admin2 has the notification');
@@ -232,12 +241,16 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await toast.waitFor({ timeout: WAIT });
       const sid = Number((/Session #(\d+)/.exec(await toast.textContent()) || [])[1]);
       assert.ok(sid > 0, 'the toast names the session');
+      assert.match(await toast.textContent(), /from 张伟/, 'and the customer by name');
       await agent.locator(`.session[data-id="${sid}"]`).waitFor({ timeout: WAIT });
       assert.equal(await text(agent, `.session[data-id="${sid}"] .chip.prio-med`), 'P3', 'no priority given: 3 of 1..5');
       await agent.bringToFront(); // the front tab gets animation frames at full rate (click waits for them)
       await toast.click();
       await agent.locator('#messages .msg.theirs', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
       await customer.waitForFunction(() => document.querySelector('#chat-status').textContent === 'active', null, { timeout: WAIT });
+      await customer.waitForFunction(() => /You are chatting with admin\./.test(document.querySelector('#status-line').textContent), null, { timeout: WAIT });
+      assert.match(await text(agent, `.session[data-id="${sid}"] .s-title`), /张伟/);
+      assert.match(await text(agent, '#chat-title'), /^张伟 · session #/);
 
       // agent types: the customer sees "Agent is typing…"; the reply arrives and the indicator goes
       await agent.click('#input');
@@ -285,6 +298,35 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
     } finally {
       await agent.close();
       await customer.close();
+    }
+  });
+
+  test('the workbench transfers a session to an online admin picked by name', async () => {
+    await storeAuth({ admin: 'admin', customer: null });
+    const { session } = await rest('POST', '/customer-service/sessions', 'user', { content: 'Please pass me on' });
+    await rest('POST', `/customer-service/sessions/${session.session_id}/assign`, 'admin', {});
+    const other = io(srv.url('/'), { auth: { token: login.admin2.token }, transports: ['websocket'], forceNew: true, reconnection: false });
+    await new Promise((resolve, reject) => { other.once('connect', resolve); other.once('connect_error', reject); });
+    const agent = await open('/admin/customer-service.html');
+    try {
+      await connected(agent);
+      await agent.bringToFront();
+      await agent.locator(`.session[data-id="${session.session_id}"]`).click();
+      await agent.waitForFunction(() => document.querySelector('#chat-agent').textContent === 'Assigned to you', null, { timeout: WAIT });
+      await agent.focus('#transfer-to'); // loads the online admins, by name
+      await agent.locator(`#transfer-to option[value="${login.admin2.user.id}"]`, { hasText: '李娜' }).waitFor({ state: 'attached', timeout: WAIT });
+      await agent.selectOption('#transfer-to', String(login.admin2.user.id));
+      await agent.locator('.toast', { hasText: 'Assigned to 李娜' }).waitFor({ timeout: WAIT });
+      await agent.waitForFunction(() => /Assigned to 李娜/.test(document.querySelector('#chat-agent').textContent), null, { timeout: WAIT });
+      const theirs = await rest('GET', '/customer-service/sessions', 'admin2');
+      assert.equal(theirs.items.find((x) => x.session_id === session.session_id)?.admin_id, login.admin2.user.id);
+      await shot(agent, 'workbench-transferred');
+      assert.deepEqual(agent.problems, []);
+    } finally {
+      other.close();
+      await agent.close();
+      // later tests expect the customer's sessions closed
+      await rest('POST', `/customer-service/sessions/${session.session_id}/close`, 'admin2');
     }
   });
 

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHerald } from './lib/server.mjs';
+import { seedAdmins } from './lib/app.mjs';
 
 const SECRET = 'app-durability-secret-0123456789';
 const API_KEY = 'app-durability-api-key-0123';
@@ -49,6 +50,7 @@ async function listAll(srv) {
 test('every send answered 201 survives kill -9 exactly once', { timeout: 55000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'herald-durability-'));
   let srv = await startHerald(ARGS, { dataDir });
+  seedAdmins(dataDir, 1); // the target of every other notification
   try {
     const acked = new Map(); // i -> notification answered 201
     let next = 0, failed = 0, other = 0, killedAt = -1;

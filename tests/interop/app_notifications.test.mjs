@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WAIT, assertError, closeSockets, connect, next } from './lib/app.mjs';
+import { WAIT, assertError, closeSockets, connect, next, seedAdmins } from './lib/app.mjs';
 import { startHerald, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'app-notifications-secret-0123456789';
@@ -83,7 +83,7 @@ function assertNotification(n, what = 'NotificationData') {
 // ---- server ----
 
 let srv;
-before(async () => { srv = await startHerald(ARGS); });
+before(async () => { srv = await startHerald(ARGS); seedAdmins(srv.dataDir); });
 after(async () => { await srv?.stop(); });
 
 // ---- send ----
@@ -458,6 +458,7 @@ test('/metrics counts sends by target, reads, pushes', async (t) => {
 
 test('GET list: newest first, limit, before, has_more (also at limit 100), unread filter, visibility', async () => {
   const s2 = await startHerald(ARGS);
+  seedAdmins(s2.dataDir);
   try {
     const mk = (body) => send(s2, { type: 'info', content: '', ...body });
     const ids = [];

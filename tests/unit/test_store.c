@@ -346,7 +346,7 @@ static void on_inbox(void *arg, int status, const hd_store_inbox_t *res) {
 static got_t g; /* large: static */
 
 static int64_t make_user(fx_t *fx, const char *name, const char *role) {
-  DO(fx, g, hd_store_user_create(fx->st, name, role, "$argon2id$hash", NULL, on_user, &g));
+  DO(fx, g, hd_store_user_create(fx->st, name, role, "$argon2id$hash", NULL, false, on_user, &g));
   assert_int_equal(g.status, 0);
   return g.id;
 }
@@ -367,7 +367,7 @@ static void test_open_and_health(void **state) {
   assert_true(h.ok);
   assert_string_equal(h.backend, "sqlite");
   assert_string_equal(hd_store_backend_name(fx->st), "sqlite");
-  assert_int_equal(h.schema_version, 3);
+  assert_int_equal(h.schema_version, 4);
   assert_int_equal(h.queue_depth, 0);
   assert_int_equal(h.in_flight, 0);
   assert_int_equal(h.commits, 0);
@@ -411,7 +411,7 @@ static void test_migrations_idempotent(void **state) {
 
   /* a fresh file: migrate applies every migration, then none */
   snprintf(other, sizeof other, "%s/m/other.db", fx->dir);
-  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 3);
+  assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 4);
   assert_int_equal(hd_store_migrate_path(other, err, sizeof err), 0);
 
   /* a database from a newer herald is refused */
@@ -428,7 +428,7 @@ static void test_migrations_idempotent(void **state) {
 static void test_users(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
-  DO(fx, g, hd_store_user_create(st, "alice", "admin", "$argon2id$a", "Alice A", on_user, &g));
+  DO(fx, g, hd_store_user_create(st, "alice", "admin", "$argon2id$a", "Alice A", false, on_user, &g));
   assert_int_equal(g.status, 0);
   int64_t alice = g.id;
   assert_true(alice > 0);
@@ -438,7 +438,7 @@ static void test_users(void **state) {
   assert_true(bob > alice);
   make_user(fx, "carol", "admin");
 
-  DO(fx, g, hd_store_user_create(st, "alice", "user", "$x", NULL, on_user, &g));
+  DO(fx, g, hd_store_user_create(st, "alice", "user", "$x", NULL, false, on_user, &g));
   assert_int_equal(g.status, HD_EEXISTS);
 
   DO(fx, g, hd_store_user_get_by_name(st, "alice", on_user, &g));
@@ -469,20 +469,101 @@ static void test_users(void **state) {
   char long_name[66];
   memset(long_name, 'x', 65);
   long_name[65] = '\0';
-  assert_int_equal(hd_store_user_create(st, long_name, "user", "$h", NULL, on_user, &g), HD_EINVAL);
-  assert_int_equal(hd_store_user_create(st, "", "user", "$h", NULL, on_user, &g), HD_EINVAL);
-  assert_int_equal(hd_store_user_create(st, "dave", "root", "$h", NULL, on_user, &g), HD_EINVAL);
-  assert_int_equal(hd_store_user_create(st, "dave", "user", "", NULL, on_user, &g), HD_EINVAL);
-  assert_int_equal(hd_store_user_create(st, "da\xc0\xafve", "user", "$h", NULL, on_user, &g), HD_EINVAL);
-  assert_int_equal(hd_store_user_create(st, "dave", "user", "$h", long_name, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, long_name, "user", "$h", NULL, false, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "", "user", "$h", NULL, false, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "root", "$h", NULL, false, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "user", "", NULL, false, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "da\xc0\xafve", "user", "$h", NULL, false, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_user_create(st, "dave", "user", "$h", long_name, false, on_user, &g), HD_EINVAL);
   assert_int_equal(hd_store_user_get(st, 0, on_user, &g), HD_EINVAL);
   assert_int_equal(hd_store_users_list(st, "root", on_users, &g), HD_EINVAL);
+}
+
+/* update, delete, search, the token-refusing states and the change counter */
+static void test_user_states(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  DO(fx, g, hd_store_users_version(st, on_count, &g));
+  int64_t v0 = g.n;
+  DO(fx, g, hd_store_user_create(st, "wang", "admin", "$h1", "\xe7\x8e\x8b\xe8\x8a\xb3", true, on_user, &g));
+  int64_t wang = g.id;
+  DO(fx, g, hd_store_user_create(st, "WANG", "user", "$h", NULL, false, on_user, &g));
+  assert_int_equal(g.status, HD_EEXISTS); /* unique in any letter case */
+  int64_t li = make_user(fx, "li", "user");
+  DO(fx, g, hd_store_users_version(st, on_count, &g));
+  assert_true(g.n > v0);
+  int64_t v1 = g.n;
+
+  DO(fx, g, hd_store_user_states(st, on_users, &g));
+  assert_string_equal(g.text, "wang,"); /* demo */
+  hd_store_user_change_t pw = {.password_hash = "$h2", .disabled = -1};
+  DO(fx, g, hd_store_user_update(st, 0, "wang", &pw, on_user, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.id, wang);
+  DO(fx, g, hd_store_user_get_by_name(st, "wang", on_user, &g));
+  assert_string_equal(g.text2, "$h2");
+  hd_store_user_change_t off = {.disabled = 1}, name = {.display_name = "Li Lei", .disabled = -1};
+  DO(fx, g, hd_store_user_update(st, li, NULL, &off, on_user, &g));
+  DO(fx, g, hd_store_user_update(st, li, NULL, &name, on_user, &g));
+  assert_string_equal(g.text, "li|user|Li Lei");
+  DO(fx, g, hd_store_user_update(st, 0, "nobody", &off, on_user, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_users_version(st, on_count, &g));
+  assert_true(g.n > v1);
+
+  DO(fx, g, hd_store_users_search(st, "\xe8\x8a\xb3", NULL, 10, on_users, &g)); /* display name */
+  assert_string_equal(g.text, "wang,");
+  DO(fx, g, hd_store_users_search(st, "LI", "user", 10, on_users, &g));
+  assert_string_equal(g.text, "li,");
+  DO(fx, g, hd_store_users_search(st, "", "admin", 10, on_users, &g));
+  assert_string_equal(g.text, "wang,");
+
+  DO(fx, g, hd_store_user_delete(st, 0, "wang", on_user, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_user_delete(st, wang, NULL, on_user, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  DO(fx, g, hd_store_user_states(st, on_users, &g));
+  assert_int_equal(g.count, 2); /* li (disabled, tokens_after 0) and wang's id (deleted) */
+  assert_string_equal(g.text, "li,,");
+  make_user(fx, "wang", "user"); /* the name is free again, the id is new */
+  assert_int_equal(hd_store_user_update(st, 0, "", &off, on_user, &g), HD_EINVAL);
+  hd_store_user_change_t bad = {.disabled = 2};
+  assert_int_equal(hd_store_user_update(st, li, NULL, &bad, on_user, &g), HD_EINVAL);
+  assert_int_equal(hd_store_users_search(st, "", NULL, 0, on_users, &g), HD_EINVAL);
+}
+
+/* a notification's target must be an admin of the database; a broadcast is read for its sender */
+static void test_notification_targets(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t A = make_user(fx, "a", "admin"), B = make_user(fx, "b", "admin"), C = make_user(fx, "c", "user");
+  /* a target must be an admin of the database */
+  hd_store_notification_new_t bad = {"info", "x", "y", NULL, 0, 999};
+  DO(fx, g, hd_store_notification_create(st, &bad, on_notification, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  bad.target_user_id = C;
+  DO(fx, g, hd_store_notification_create(st, &bad, on_notification, &g));
+  assert_int_equal(g.status, HD_ERANGE);
+  /* a broadcast is read for its sender only */
+  hd_store_notification_new_t own = {"info", "mine", "y", NULL, B, 0};
+  DO(fx, g, hd_store_notification_create(st, &own, on_notification, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, B, on_count, &g));
+  assert_int_equal(g.n, 0);
+  DO(fx, g, hd_store_notifications_unread_count(st, A, on_count, &g));
+  assert_int_equal(g.n, 1);
+  DO(fx, g, hd_store_notifications_mark_all_read(st, A, on_count, &g));
+  int64_t ids[] = {B, 999, C};
+  DO(fx, g, hd_store_users_get_many(st, ids, 3, on_users, &g));
+  assert_string_equal(g.text, "b,c,");
+
 }
 
 static void test_notifications(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
-  const int64_t A = 1, B = 2;
+  const int64_t A = make_user(fx, "a", "admin"), B = make_user(fx, "b", "admin");
+  assert_true(A == 1 && B == 2);
   hd_store_notification_new_t n = {"warning", "Disk", "Disk 91% full", "/admin/disk", 7, A};
   DO(fx, g, hd_store_notification_create(st, &n, on_notification, &g));
   assert_int_equal(g.status, 0);
@@ -934,7 +1015,7 @@ static void test_failure_isolated_in_batch(void **state) {
   const char *names[] = {"u0", "u1", "u2", "u1", "u4", "u0", "u6"};
   for (int i = 0; i < 7; i++) {
     seq_args[i] = (seq_arg_t){&seq, i};
-    assert_int_equal(hd_store_user_create(fx->st, names[i], "user", "$h", NULL, seq_on_user, &seq_args[i]), 0);
+    assert_int_equal(hd_store_user_create(fx->st, names[i], "user", "$h", NULL, false, seq_on_user, &seq_args[i]), 0);
   }
   run_until(fx, &seq.calls, 7);
   for (int i = 0; i < 7; i++) assert_int_equal(seq.status[i], (i == 3 || i == 5) ? HD_EEXISTS : 0);
@@ -1669,7 +1750,7 @@ int main(void) {
   X(test_durable_across_kill), X(test_close_drains_queue), X(test_close_inside_callback), \
   X(test_sql_never_on_loop_thread), X(test_shards_close_first_handle_first), X(test_shards_close_first_handle_last), \
   X(test_close_one_handle_while_another_works), X(test_handles_share_batches), X(test_claim_once), X(test_prune), \
-  X(test_topics_save_load)
+  X(test_topics_save_load), X(test_user_states), X(test_notification_targets)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest sqlite_tests[] = {
       T(test_open_and_health), T(test_migrations_idempotent), T(test_external_writer), BOTH(T),

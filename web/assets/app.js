@@ -389,6 +389,86 @@
     resyncHooks.add(fn);
   }
 
+  /* --- people by name ------------------------------------------------------------------------ */
+
+  // Words the pages put around people's names, in one place so a translation can replace them.
+  const PEOPLE_TEXT = {
+    customer: (id) => `Customer ${id}`,   // until the name is known
+    agent: (id) => `Agent ${id}`,
+    you: 'you',
+    from: (name) => `from ${name}`,
+    unassigned: 'Unassigned',
+    assignedToYou: 'Assigned to you',
+    assignedTo: (name) => `Assigned to ${name}`,
+    chattingWith: (name) => `You are chatting with ${name}.`,
+    sentTo: (name) => `To ${name}`,
+    noOnlineAdmins: 'No other admin is online',
+    transferTo: 'Transfer to…',
+    pickRecipient: 'Choose the admin to notify.',
+    noMatch: 'No admin matches.',
+  };
+
+  const names = new Map(); // user id -> display name (per page, filled on demand)
+  const nameWaiters = new Map(); // user id -> [resolve]
+  let nameBatch = null;
+
+  /** The display name of user id if known already (else null). */
+  function knownName(id) {
+    return names.get(Number(id)) ?? null;
+  }
+
+  /**
+   * Resolves with the display names of ids (a Map id -> name; unknown ids are absent), asking
+   * /api/v4/users/names once per batch of lookups made in the same turn.
+   */
+  function lookupNames(ids, scope) {
+    const want = [...new Set(ids.map(Number).filter((id) => Number.isInteger(id) && id > 0))];
+    const missing = want.filter((id) => !names.has(id));
+    const answer = () => new Map(want.filter((id) => names.has(id)).map((id) => [id, names.get(id)]));
+    if (!missing.length) return Promise.resolve(answer());
+    const waits = missing.map((id) => new Promise((resolve) => {
+      if (!nameWaiters.has(id)) nameWaiters.set(id, []);
+      nameWaiters.get(id).push(resolve);
+    }));
+    if (!nameBatch) {
+      nameBatch = { ids: new Set(), scope };
+      queueMicrotask(async () => {
+        const batch = nameBatch;
+        nameBatch = null;
+        const list = [...batch.ids];
+        for (let i = 0; i < list.length; i += 100) {
+          const part = list.slice(i, i + 100);
+          try {
+            const res = await api('/users/names', { scope: batch.scope, query: { ids: part.join(',') } });
+            for (const u of res?.users || []) names.set(u.id, u.display_name);
+          } catch { /* names stay unknown: the pages show the fallback */ }
+          for (const id of part) {
+            for (const resolve of nameWaiters.get(id) || []) resolve();
+            nameWaiters.delete(id);
+          }
+        }
+      });
+    }
+    for (const id of missing) nameBatch.ids.add(id);
+    return Promise.all(waits).then(answer);
+  }
+
+  /** Remembers names the page learned another way (e.g. the online admins list). */
+  function rememberName(id, name) {
+    if (name) names.set(Number(id), String(name));
+  }
+
+  /**
+   * A span showing the name of user id: the fallback text now, the display name once known.
+   * fallback: a function of the id (PEOPLE_TEXT.customer / .agent).
+   */
+  function nameTag(id, scope, fallback, props = {}) {
+    const known = knownName(id);
+    const node = el('span', { ...props, class: `person ${props.class || ''}`.trim(), text: known ?? fallback(id) });
+    if (known === null) lookupNames([id], scope).then((m) => { if (m.has(Number(id))) node.textContent = m.get(Number(id)); });
+    return node;
+  }
+
   /* --- admin pages --------------------------------------------------------------------------- */
 
   /**
@@ -457,6 +537,7 @@
     api, ApiError, toast, showError, busy,
     connect, on, emit, emitWithAck, isConnected, onResync, setConnState, connState, alertKind, maintenanceText,
     initAdminPage,
+    PEOPLE_TEXT, knownName, lookupNames, rememberName, nameTag,
     get socket() { return socket; },
   };
 })();

@@ -76,7 +76,7 @@
     form: $('#composer'),
     input: $('#input'),
     typingText: 'Agent is typing…',
-    otherName: (m) => (m.sender_type === 'admin' ? 'Agent' : 'Customer'),
+    otherName: (m) => (m.sender_type === 'admin' ? H.knownName(m.sender_id) ?? 'Agent' : 'Customer'),
   });
 
   const isOpen = (s) => s.status === 'waiting' || s.status === 'active';
@@ -91,10 +91,12 @@
     $('#chat-title').textContent = `Conversation #${s.session_id}`;
     const line = {
       waiting: 'Waiting for an agent — we will be with you shortly.',
-      active: s.admin_id ? `You are chatting with agent #${s.admin_id}.` : 'An agent is on it.',
+      active: s.admin_id ? H.PEOPLE_TEXT.chattingWith(H.knownName(s.admin_id) ?? 'an agent') : 'An agent is on it.',
       closed: `Closed${s.closed_at ? ` at ${fmtTime(s.closed_at)}` : ''}.`,
     }[s.status] || s.status;
     $('#status-line').textContent = line;
+    if (s.admin_id && H.knownName(s.admin_id) === null) // the agent's name, then draw again
+      H.lookupNames([s.admin_id], SCOPE).then((m) => { if (m.size && current === s.session_id) renderStatus(); });
     const closed = s.status === 'closed';
     $('#end-btn').hidden = closed;
     if (closed) $('#confirm-end').hidden = true;

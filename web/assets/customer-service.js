@@ -1,10 +1,11 @@
 /* /admin/customer-service.html: the agent's workbench. Session list (assigned to me + waiting) with
  * unread counts and priority, kept live by chat:session_update / chat:new_message / chat:typing; a
- * toast on chat:session_assigned; the chat pane with paged history, send, typing, take and close. */
+ * toast on chat:session_assigned; the chat pane with paged history, send, typing, take, transfer (to
+ * an online admin picked by name) and close. Customers and agents are shown by display name. */
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, api, toast, showError, fmtTime } = H;
+  const { $, el, api, toast, showError, fmtTime, PEOPLE_TEXT: T } = H;
   const SCOPE = 'admin';
   const TYPING_SHOW_MS = 3000;
 
@@ -27,7 +28,7 @@
     form: $('#composer'),
     input: $('#input'),
     typingText: 'Customer is typing…',
-    otherName: (m) => (m.sender_type === 'admin' ? `Agent #${m.sender_id}` : `Customer #${m.sender_id}`),
+    otherName: (m) => H.knownName(m.sender_id) ?? (m.sender_type === 'admin' ? T.agent(m.sender_id) : T.customer(m.sender_id)),
   });
 
   /* --- sessions ------------------------------------------------------------------------------ */
@@ -65,7 +66,7 @@
         onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(id); } },
       },
       el('div', { class: 's-title' },
-        el('span', { text: `Customer #${s.user_id}` }),
+        H.nameTag(s.user_id, SCOPE, T.customer),
         el('span', { class: `chip ${s.status}`, text: s.status }),
         el('span', { class: `chip ${prioClass(prioOf(s))}`, title: `Priority ${prioOf(s)} of 5`, text: `P${prioOf(s)}` })),
       typing ? el('div', { class: 's-last s-typing', text: 'typing…' })
@@ -97,6 +98,9 @@
       const res = await api('/customer-service/sessions', { scope: SCOPE, query });
       if (seq !== loadSeq) return;
       for (const s of res?.items || []) upsert(s);
+      // everyone on the list by name before the list and the open chat are drawn
+      await H.lookupNames([...sessions.values()].flatMap((x) => [x.user_id, x.admin_id]).filter(Boolean).slice(0, 500), SCOPE);
+      if (seq !== loadSeq) return;
       loadedOnce = true;
       $('#sessions-loading').hidden = true;
     } catch (err) {
@@ -120,7 +124,7 @@
   function renderHead() {
     const s = sessions.get(selected);
     if (!s) return;
-    $('#chat-title').textContent = `Customer #${s.user_id} · session #${s.session_id}`;
+    $('#chat-title').replaceChildren(H.nameTag(s.user_id, SCOPE, T.customer), ` · session #${s.session_id}`);
     const status = $('#chat-status');
     status.className = `chip ${s.status}`;
     status.textContent = s.status;
@@ -128,10 +132,14 @@
     prio.className = `chip ${prioClass(prioOf(s))}`;
     prio.textContent = `P${prioOf(s)}`;
     prio.title = `Priority ${prioOf(s)} of 5`;
-    $('#chat-agent').textContent = s.admin_id === null || s.admin_id === undefined ? 'Unassigned'
-      : s.admin_id === me ? 'Assigned to you' : `Agent #${s.admin_id}`;
+    const agent = $('#chat-agent');
+    if (s.admin_id === null || s.admin_id === undefined) agent.textContent = T.unassigned;
+    else if (s.admin_id === me) agent.textContent = T.assignedToYou;
+    else agent.replaceChildren(T.assignedTo(''), H.nameTag(s.admin_id, SCOPE, T.agent));
     const closed = s.status === 'closed';
     $('#take-btn').hidden = closed || s.admin_id === me;
+    $('#transfer-to').hidden = closed;
+    resetTransfer();
     $('#close-btn').hidden = closed;
     if (closed) $('#confirm-close').hidden = true;
     $('#composer').hidden = closed;
@@ -194,6 +202,43 @@
     }
   });
 
+  /* transfer: the online admins by name, loaded when the list is opened */
+  const transfer = $('#transfer-to');
+  function resetTransfer() {
+    if (transfer.options.length !== 1 || transfer.value !== '') transfer.replaceChildren(el('option', { value: '', text: T.transferTo }));
+  }
+  async function loadOnlineAdmins() {
+    const s = sessions.get(selected);
+    try {
+      const res = await api('/users/online-admins', { scope: SCOPE });
+      const others = (res?.users || []).filter((u) => u.id !== s?.admin_id);
+      for (const u of others) H.rememberName(u.id, u.display_name);
+      transfer.replaceChildren(el('option', { value: '', text: others.length ? T.transferTo : T.noOnlineAdmins }),
+        ...others.map((u) => el('option', { value: String(u.id), text: u.id === me ? `${u.display_name} (${T.you})` : u.display_name })));
+    } catch (err) {
+      showError(err, 'Could not list the online admins');
+    }
+  }
+  transfer.addEventListener('focus', loadOnlineAdmins);
+  transfer.addEventListener('mousedown', () => { if (transfer.options.length <= 1) loadOnlineAdmins(); });
+  transfer.addEventListener('change', async () => {
+    const id = selected, to = Number(transfer.value);
+    if (!to) return;
+    transfer.disabled = true;
+    try {
+      const res = await api(`/customer-service/sessions/${id}/assign`, { scope: SCOPE, method: 'POST', body: { admin_id: to } });
+      if (res?.session) upsert(res.session);
+      toast({ title: 'Session transferred', body: T.assignedTo(H.knownName(to) ?? T.agent(to)), kind: 'success', timeout: 3000 });
+      renderList();
+      if (selected === id) renderHead();
+    } catch (err) {
+      showError(err, 'Could not transfer the session');
+    } finally {
+      transfer.disabled = false;
+      resetTransfer();
+    }
+  });
+
   $('#close-btn').addEventListener('click', () => { $('#confirm-close').hidden = false; });
   $('#confirm-close-no').addEventListener('click', () => { $('#confirm-close').hidden = true; });
   $('#confirm-close-yes').addEventListener('click', async (e) => {
@@ -220,13 +265,13 @@
     if (!a) return;
     justAssigned.add(a.session_id);
     setTimeout(() => justAssigned.delete(a.session_id), 3000);
-    toast({
+    H.lookupNames([a.user_id], SCOPE).then(() => toast({
       title: 'New chat assigned to you',
-      body: `Session #${a.session_id} from customer #${a.user_id} · priority ${a.priority ?? 3}`,
+      body: `Session #${a.session_id} from ${H.knownName(a.user_id) ?? T.customer(a.user_id)} · priority ${a.priority ?? 3}`,
       kind: 'info',
       timeout: 10000,
       onClick: () => select(a.session_id),
-    });
+    }));
     loadSessions();
   });
 
@@ -252,7 +297,7 @@
     if (m.session_id === selected) {
       view.add(m);
     } else if (m.sender_type === 'user' && !justAssigned.has(m.session_id)) {
-      toast({ title: `Customer #${s.user_id}`, body: m.message_content, kind: 'info', timeout: 5000, onClick: () => select(s.session_id) });
+      toast({ title: H.knownName(s.user_id) ?? T.customer(s.user_id), body: m.message_content, kind: 'info', timeout: 5000, onClick: () => select(s.session_id) });
     }
     renderList();
   });

@@ -1,11 +1,12 @@
 /* /admin/notifications.html: the notification center. A paged list (newest first, "Load more"), the
- * unread count, mark read (over the connection, REST when offline) and read all, a toast for every
- * notification:new / notification:broadcast, all tabs kept in step by notification:update, and the
- * send form (one admin or every admin). */
+ * unread count, mark read (clicking a row, or its button; over the connection, REST when offline) and
+ * read all, a toast for every notification:new / notification:broadcast, all tabs kept in step by
+ * notification:update, senders shown by name, and the send form (every admin, or one admin picked
+ * by name from the users API). One's own broadcast is never unread. */
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, api, toast, showError, fmtTime } = H;
+  const { $, el, api, toast, showError, fmtTime, PEOPLE_TEXT: T } = H;
   const SCOPE = 'admin';
   const PAGE = 20;
 
@@ -46,11 +47,15 @@
   const TYPES = new Set(['info', 'success', 'warning', 'error', 'system']);
   const typeClass = (t) => (TYPES.has(t) ? t : 'info');
 
+  const ownBroadcast = (n) => n.sender_id === me && (n.target_user_id === null || n.target_user_id === undefined);
+
   function renderItem(n) {
     const read = !!n.is_read;
     const link = H.safeUrl(n.link);
     const audience = n.target_user_id === null || n.target_user_id === undefined ? 'Broadcast' : 'To you';
-    return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.notification_id) } },
+    // clicking an unread row (not its link or button) marks it read
+    const onclick = read ? null : (e) => { if (!e.target.closest('a, button')) markRead(n.notification_id); };
+    return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.notification_id) }, onclick },
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('div', { class: 'n-main' },
         el('div', { class: 'n-head' },
@@ -62,7 +67,8 @@
         el('div', { class: 'n-meta' },
           el('time', { datetime: n.created_at || '', title: n.created_at || '', text: fmtTime(n.created_at) }),
           el('span', { text: audience }),
-          n.sender_id ? el('span', { text: n.sender_id === me ? 'from you' : `from admin #${n.sender_id}` }) : null)),
+          n.sender_id ? (n.sender_id === me ? el('span', { text: T.from(T.you) })
+            : el('span', {}, T.from(''), H.nameTag(n.sender_id, SCOPE, T.agent))) : null)),
       el('div', { class: 'n-actions' },
         read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: 'Mark read', onclick: () => markRead(n.notification_id) })));
   }
@@ -175,6 +181,7 @@
 
   function incoming(n, broadcast) {
     if (!n || typeof n.notification_id !== 'number') return;
+    if (ownBroadcast(n)) n = { ...n, is_read: true }; // stored read for its sender
     if (!items.has(n.notification_id)) {
       if (!(filter === 'unread' && n.is_read)) put(n, 'top');
       if (!n.is_read) setUnread(unread + 1);
@@ -219,12 +226,41 @@
   // on a phone the form starts folded so the list is what one sees first
   if (window.matchMedia('(max-width: 860px)').matches) $('#send-panel').open = false;
   const form = $('#send-form');
-  $('#target-hint').textContent = `Your admin id is ${me}.`;
+  const picker = $('#target-id');
+  $('#target-hint').textContent = '';
+  let searchSeq = 0, searchTimer = null;
+
+  /** Fills the recipient list with the admins whose name or display name holds q. */
+  async function searchAdmins(q) {
+    const seq = ++searchSeq;
+    try {
+      const res = await api('/users', { scope: SCOPE, query: { q, role: 'admin', limit: 20 } });
+      if (seq !== searchSeq) return;
+      const chosen = picker.value;
+      const users = res?.users || [];
+      for (const u of users) H.rememberName(u.id, u.display_name);
+      picker.replaceChildren(...users.map((u) => el('option', {
+        value: String(u.id), text: u.id === me ? `${u.display_name} (${T.you})` : u.display_name === u.name ? u.name : `${u.display_name} (${u.name})`,
+      })));
+      if (users.some((u) => String(u.id) === chosen)) picker.value = chosen;
+      $('#target-hint').textContent = users.length ? '' : T.noMatch;
+    } catch (err) {
+      if (seq === searchSeq) showError(err, 'Could not search the admins');
+    }
+  }
+
+  $('#target-search').addEventListener('input', (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => searchAdmins(e.target.value.trim()), 200);
+  });
   for (const radio of form.querySelectorAll('input[name="target"]')) {
     radio.addEventListener('change', () => {
       const one = form.querySelector('input[name="target"]:checked').value === 'one';
       $('#target-row').hidden = !one;
-      if (one) $('#target-id').focus();
+      if (one) {
+        searchAdmins($('#target-search').value.trim());
+        $('#target-search').focus();
+      }
     });
   }
 
@@ -245,12 +281,13 @@
         body.link = link;
       }
       if (one) {
-        const target = Number($('#target-id').value);
-        if (!Number.isInteger(target) || target < 1) throw new Error('Enter the admin\'s user id (a positive number).');
+        const target = Number(picker.value);
+        if (!Number.isInteger(target) || target < 1) throw new Error(T.pickRecipient);
         body.target_user_id = target;
       }
       await api('/notifications/send', { scope: SCOPE, method: 'POST', body });
-      toast({ title: 'Notification sent', body: one ? `To admin #${body.target_user_id}` : 'To all admins', kind: 'success', timeout: 3000 });
+      const to = one ? T.sentTo(H.knownName(body.target_user_id) ?? T.agent(body.target_user_id)) : 'To all admins';
+      toast({ title: 'Notification sent', body: to, kind: 'success', timeout: 3000 });
       $('#n-title').value = '';
       $('#n-content').value = '';
       $('#n-link').value = '';

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
 import { io } from 'socket.io-client';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 export const WAIT = 5000;
 
@@ -43,4 +45,23 @@ export function next(socket, event, ms = WAIT) {
     const on = (data) => { clearTimeout(t); socket.off(event, on); resolve(data); };
     socket.on(event, on);
   });
+}
+
+/**
+ * Makes admins with ids 1..count (names admin1..) in the server's database, for tests that mint
+ * their own tokens and send notifications to those ids (a recipient must be an admin of the
+ * database). Written with python3's sqlite3 beside the running server (WAL); ids already taken
+ * are left as they are.
+ */
+export function seedAdmins(dataDir, count = 128) {
+  const script = `
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=10)
+now = int(time.time() * 1000)
+db.executemany("INSERT OR IGNORE INTO users (id, name, role, password_hash, display_name, created_at) VALUES (?, ?, 'admin', '$seeded', '', ?)",
+               [(i, 'admin%d' % i, now) for i in range(1, int(sys.argv[2]) + 1)])
+db.commit()
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', script, join(dataDir, 'herald.db'), String(count)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`seeding admins failed: ${r.stderr}`);
 }
