@@ -294,6 +294,12 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_pg_t *, hd_store_req_t *) = {
     [HD_STORE_OP_USER_GET_BY_NAME] = hd_pg_user_get,
     [HD_STORE_OP_USER_GET] = hd_pg_user_get,
     [HD_STORE_OP_USERS_LIST] = hd_pg_users_list,
+    [HD_STORE_OP_USER_UPDATE] = hd_pg_user_update,
+    [HD_STORE_OP_USER_DELETE] = hd_pg_user_delete,
+    [HD_STORE_OP_USERS_SEARCH] = hd_pg_users_search,
+    [HD_STORE_OP_USER_STATES] = hd_pg_user_states,
+    [HD_STORE_OP_USERS_VERSION] = hd_pg_users_version,
+    [HD_STORE_OP_USERS_GET_MANY] = hd_pg_users_get_many,
     [HD_STORE_OP_NOTIFICATION_CREATE] = hd_pg_notification_create,
     [HD_STORE_OP_NOTIFICATIONS_LIST] = hd_pg_notifications_list,
     [HD_STORE_OP_NOTIFICATIONS_UNREAD] = hd_pg_notifications_unread,
@@ -325,6 +331,7 @@ static bool pg_aborted(void *p) {
 }
 
 static int pg_exec(void *p, hd_store_req_t *r) {
+  if (!ops[r->op]) return HD_EIO; /* an operation this backend lacks: an error, not a crash */
   int rc = ops[r->op](p, r);
   return !rc && r->oom ? HD_ENOMEM : rc;
 }

@@ -19,6 +19,13 @@ enum {
   HD_PG_USER_BY_ID,
   HD_PG_USERS_ALL,
   HD_PG_USERS_ROLE,
+  HD_PG_USER_UPDATE,
+  HD_PG_USER_DELETE,
+  HD_PG_USERS_SEARCH,
+  HD_PG_USER_STATES,
+  HD_PG_USERS_VERSION,
+  HD_PG_USERS_BY_IDS,
+  HD_PG_NOTIFICATION_TARGET,
   HD_PG_NOTIFICATION_INSERT,
   HD_PG_NOTIFICATIONS_LIST,
   HD_PG_NOTIFICATIONS_UNREAD,
@@ -107,6 +114,12 @@ int hd_pg_migrate(hd_pg_t *s, int *applied, int *version, char *err, size_t errl
 int hd_pg_user_create(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_user_get(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_users_list(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_user_update(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_user_delete(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_users_search(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_user_states(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_users_version(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_users_get_many(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_notification_create(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_notifications_list(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_notifications_unread(hd_pg_t *s, hd_store_req_t *r);

@@ -2,7 +2,8 @@
  * sees the ones targeted at them and the broadcasts (target NULL); their read state is a row per
  * (notification, admin) in notification_reads, so marking read is an idempotent insert and nodes
  * sharing the database agree on it; unread = visible - read, counted in one statement (one
- * snapshot). */
+ * snapshot). A notification's target must be an admin of this database; a broadcast is stored read
+ * for the admin who sent it. */
 #include <stdint.h>
 
 #include "core/clock.h"
@@ -11,8 +12,24 @@
 
 #define VISIBLE_TO_ADMIN "(n.target_user_id = $1 OR n.target_user_id IS NULL)"
 
+/* 0 when the target names an admin of this database; HD_ENOTFOUND (no such user), HD_ERANGE (a customer). */
+static int target_is_admin(hd_pg_t *s, int64_t id) {
+  hd_pg_params_t p = {0};
+  hd_pg_int(&p, id);
+  PGresult *res;
+  int rc = hd_pg_exec(s, HD_PG_NOTIFICATION_TARGET, "SELECT role = 'admin' FROM users WHERE id = $1", &p, &res);
+  if (rc) return rc;
+  rc = !PQntuples(res) ? HD_ENOTFOUND : hd_pg_get_bool(res, 0, 0) ? 0 : HD_ERANGE;
+  PQclear(res);
+  return rc;
+}
+
 int hd_pg_notification_create(hd_pg_t *s, hd_store_req_t *r) {
   const hd_store_notification_new_t *n = &r->in.notification;
+  if (n->target_user_id) {
+    int rc = target_is_admin(s, n->target_user_id);
+    if (rc) return rc;
+  }
   int64_t now = hd_clock_wall_ms();
   hd_pg_params_t p = {0};
   hd_pg_text(&p, n->type);
@@ -24,8 +41,14 @@ int hd_pg_notification_create(hd_pg_t *s, hd_store_req_t *r) {
   hd_pg_int(&p, now);
   PGresult *res;
   int rc = hd_pg_exec(s, HD_PG_NOTIFICATION_INSERT,
-                      "INSERT INTO notifications (type, title, content, link, sender_id, target_user_id, created_at) "
-                      "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                      "WITH made AS (INSERT INTO notifications "
+                      "  (type, title, content, link, sender_id, target_user_id, created_at) "
+                      "  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id), "
+                      /* the sender's own broadcast is read for them */
+                      "own AS (INSERT INTO notification_reads (notification_id, admin_id, read_at) "
+                      "  SELECT id, $5::bigint, $7::bigint FROM made "
+                      "  WHERE $6::bigint IS NULL AND $5::bigint IS NOT NULL) "
+                      "SELECT id FROM made",
                       &p, &res);
   if (rc) return rc;
   r->out.notification = (hd_store_notification_t){

@@ -195,8 +195,25 @@ static const hd_store_migration_t migrations[] = {
      "  BEGIN UPDATE counters SET value = value + 1 WHERE name = 'users'; END;\n"
      "CREATE TRIGGER users_changed_delete AFTER DELETE ON users\n"
      "  BEGIN UPDATE counters SET value = value + 1 WHERE name = 'users'; END;\n",
-     /* PostgreSQL */
-     "SELECT 1;\n"},
+     /* PostgreSQL: names unique by lower(name); one row-level trigger for the three changes */
+     "ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT false;\n"
+     "ALTER TABLE users ADD COLUMN demo BOOLEAN NOT NULL DEFAULT false;\n"
+     "ALTER TABLE users ADD COLUMN tokens_after BIGINT NOT NULL DEFAULT 0;\n"
+     "CREATE UNIQUE INDEX users_name_nocase ON users (lower(name));\n"
+     "CREATE TABLE users_deleted (\n"
+     "  id BIGINT PRIMARY KEY,\n"
+     "  deleted_at BIGINT NOT NULL\n"
+     ");\n"
+     "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);\n"
+     "INSERT INTO counters (name, value) VALUES ('users', 0);\n"
+     "CREATE FUNCTION users_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+     "BEGIN\n"
+     "  UPDATE counters SET value = value + 1 WHERE name = 'users';\n"
+     "  RETURN NULL;\n"
+     "END\n"
+     "$$;\n"
+     "CREATE TRIGGER users_changed AFTER INSERT OR UPDATE OR DELETE ON users\n"
+     "  FOR EACH ROW EXECUTE FUNCTION users_changed();\n"},
 };
 
 const hd_store_migration_t *hd_store_migrations(size_t *count) {

@@ -249,9 +249,9 @@ test('two nodes starting together on an empty PostgreSQL database migrate it onc
     await sleep(100);
     const applied = nodes.map((n) => /msg="migrations applied" count=(\d+)/.exec(n.log)?.[1] ?? '0').map(Number);
     for (const n of nodes) assert.doesNotMatch(n.log, /pw-secret-1/, 'no password in the log');
-    assert.match(nodes.map((n) => n.log).join(''), /msg="migrations applied" count=3 path=postgresql:\/\/herald:\*\*\*@/);
-    assert.deepEqual(applied.sort(), [0, 0, 3], nodes.map((n) => n.log).join('\n'));
-    assert.equal(storeSql(dataDir, 'SELECT count(*) FROM schema_migrations').trim(), '3');
+    assert.match(nodes.map((n) => n.log).join(''), /msg="migrations applied" count=4 path=postgresql:\/\/herald:\*\*\*@/);
+    assert.deepEqual(applied.sort(), [0, 0, 4], nodes.map((n) => n.log).join('\n'));
+    assert.equal(storeSql(dataDir, 'SELECT count(*) FROM schema_migrations').trim(), '4');
     for (const n of nodes) assert.equal((await call(n, 'GET', '/health')).body.store.status, 'ok');
   } finally {
     for (const n of nodes) await n.stop();

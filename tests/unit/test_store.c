@@ -383,11 +383,12 @@ static void test_open_and_health(void **state) {
   assert_int_equal(sqlite3_prepare_v2(db,
                                       "SELECT count(*) FROM sqlite_master WHERE name IN ('users', 'notifications', "
                                       "'notification_reads', 'chat_sessions', 'chat_messages', 'inbox', "
-                                      "'schema_migrations', 'topic_history', 'topic_history_state')",
+                                      "'schema_migrations', 'topic_history', 'topic_history_state', "
+                                      "'users_deleted', 'counters')",
                                       -1, &s, NULL),
                    SQLITE_OK);
   assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(s, 0), 9);
+  assert_int_equal(sqlite3_column_int(s, 0), 11);
   sqlite3_finalize(s);
   sqlite3_close(db);
 
@@ -1658,11 +1659,12 @@ static void test_pg_open_and_migrate(void **state) {
   assert_true(h.ok);
   assert_string_equal(h.backend, "postgres");
   assert_string_equal(hd_store_backend_name(fx->st), "postgres");
-  assert_int_equal(h.schema_version, 3);
+  assert_int_equal(h.schema_version, 4);
   assert_int_equal(pg_query(fx, "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users', "
                                 "'notifications', 'notification_reads', 'chat_sessions', 'chat_messages', 'inbox', "
-                                "'schema_migrations', 'topic_history', 'topic_history_state')"),
-                   9);
+                                "'schema_migrations', 'topic_history', 'topic_history_state', 'users_deleted', "
+                                "'counters')"),
+                   11);
   char err[256];
   assert_int_equal(hd_store_migrate_path(fx->path, err, sizeof err), 0);
 
@@ -1685,8 +1687,8 @@ static void test_pg_open_and_migrate(void **state) {
     if (m[i].rc < 0) fail_msg("migrate %d: %s", i, m[i].err);
     total += m[i].rc;
   }
-  assert_int_equal(total, 3);
-  assert_int_equal(pg_query(fx, "SELECT count(*) FROM schema_migrations"), 3);
+  assert_int_equal(total, 4);
+  assert_int_equal(pg_query(fx, "SELECT count(*) FROM schema_migrations"), 4);
 
   /* a database from a newer herald is refused */
   pg_query(fx, "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
