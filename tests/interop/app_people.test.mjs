@@ -10,14 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertError, connect } from './lib/app.mjs';
-import { startHerald, HERALD_BIN } from './lib/server.mjs';
+import { startHerald, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'app-people-secret-0123456789abcdef';
 let srv, dir;
 const tokens = {}, ids = {};
 
 function addUser(name, role, display, password) {
-  const args = ['user', 'add', name, '--role', role, '--data-dir', dir];
+  const args = ['user', 'add', name, '--role', role, '--data-dir', dir, ...storeArgs(dir)];
   if (display) args.push('--display-name', display);
   const r = spawnSync(HERALD_BIN, args, { input: `${password}\n`, encoding: 'utf8', timeout: 20000 });
   assert.equal(r.status, 0, r.stderr);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { startHerald, storeArgs, storeSql, STORE } from './lib/server.mjs';
+import { seedAdmins } from './lib/app.mjs';
 
 const WAIT = 5000;
 const SECRET = 'store-interop-secret-0123456789abcdef';
@@ -81,6 +82,7 @@ test('retention: old notifications and long-closed chat sessions are pruned in t
   try {
     srv = await startHerald([...ARGS, '--retention-notifications-days', '30', '--retention-chat-days', '7',
       '--retention-interval', '200'], { dataDir });
+    seedAdmins(dataDir, [9001]); // a notification's target must be an admin of the database
     const admin = token(9001, 'admin'), user = token(9002, 'user');
     const ids = [];
     for (let i = 0; i < 6; i++) {
@@ -187,6 +189,7 @@ test('two nodes on one store: notifications, read state and unread counts agree;
   try {
     a = await startHerald(ARGS, { dataDir });
     b = await startHerald(ARGS, { dataDir });
+    seedAdmins(dataDir, [9100]);
     const admin = token(9100, 'admin');
     const sent = await call(b, 'POST', '/api/v4/notifications/send', { as: 'api', body: { type: 'info', title: 'via B', content: 'c', target_user_id: 9100 } });
     assert.equal(sent.status, 201);
@@ -218,6 +221,7 @@ test('two nodes on one store and one Redis: a notification sent through node B r
   try {
     a = await startHerald([...ARGS, ...cluster], { dataDir });
     b = await startHerald([...ARGS, ...cluster], { dataDir });
+    seedAdmins(dataDir, [9200]);
     const admin = token(9200, 'admin');
     const onA = await connect(a, admin), onB = await connect(b, admin);
     await until('both nodes see each other', async () => (await call(a, 'GET', '/health')).body.cluster?.nodes >= 2);

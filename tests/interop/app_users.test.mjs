@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import { WAIT, connect, next } from './lib/app.mjs';
-import { startHerald, HERALD_BIN } from './lib/server.mjs';
+import { startHerald, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'app-users-secret-0123456789abcdef';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -25,6 +25,9 @@ function cli(dataDir, args, input = '') {
   const r = spawnSync(HERALD_BIN, [...args, '--data-dir', dataDir], { input, encoding: 'utf8', timeout: 20000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** cli() on the store a server started with that dataDir uses (its PostgreSQL database when the tests run there). */
+const serverCli = (dataDir, args, input = '') => cli(dataDir, [...args, ...storeArgs(dataDir)], input);
 
 async function login(srv, username, password) {
   const res = await fetch(srv.url('/api/v4/auth/login'), {
@@ -157,8 +160,8 @@ test('a running server applies disable, enable, passwd and delete made by the CL
   const dir = mkdtempSync(join(tmpdir(), 'herald-users-'));
   const srv = await startHerald(['--jwt-secret', SECRET, '--demo-users', 'false'], { dataDir: dir });
   try {
-    assert.equal(cli(dir, ['user', 'add', 'fang', '--role', 'admin', '--display-name', '王芳'], 'fang-secret\n').status, 0);
-    assert.equal(cli(dir, ['user', 'add', 'lei', '--role', 'user'], 'lei-secret\n').status, 0);
+    assert.equal(serverCli(dir, ['user', 'add', 'fang', '--role', 'admin', '--display-name', '王芳'], 'fang-secret\n').status, 0);
+    assert.equal(serverCli(dir, ['user', 'add', 'lei', '--role', 'user'], 'lei-secret\n').status, 0);
     const a = await login(srv, 'fang', 'fang-secret');
     assert.equal(a.status, 200);
     assert.equal(a.body.user.display_name, '王芳');
@@ -169,7 +172,7 @@ test('a running server applies disable, enable, passwd and delete made by the CL
     const json = await jsonClient(srv, token);
     const gone = next(sock, 'disconnect', 5000);
 
-    assert.equal(cli(dir, ['user', 'disable', 'fang']).status, 0);
+    assert.equal(serverCli(dir, ['user', 'disable', 'fang']).status, 0);
     assert.equal(await within(gone, 4000, 'socket.io disconnect'), 'io server disconnect');
     assert.equal(await within(json.closed, 4000, 'json close'), 1008);
     assert.ok(json.frames.some((f) => f.type === 'disconnect' && /disabled/.test(f.data.reason)), JSON.stringify(json.frames));
@@ -182,14 +185,14 @@ test('a running server applies disable, enable, passwd and delete made by the CL
     assert.equal(r.status, 403);
     assert.match(r.body.message, /disabled/);
 
-    assert.equal(cli(dir, ['user', 'enable', 'fang']).status, 0);
+    assert.equal(serverCli(dir, ['user', 'enable', 'fang']).status, 0);
     await sleep(1500);
     assert.equal((await me(srv, token)).status, 200, 'enabled again: the same token works');
 
     await sleep(1100); // tokens carry whole seconds: the new password must come a second after the token
     const sock2 = await connect(srv, token);
     const gone2 = next(sock2, 'disconnect', 5000);
-    assert.equal(cli(dir, ['user', 'passwd', 'fang'], 'fang-secret-2\n').status, 0);
+    assert.equal(serverCli(dir, ['user', 'passwd', 'fang'], 'fang-secret-2\n').status, 0);
     await within(gone2, 4000, 'disconnect after passwd');
     r = await me(srv, token);
     assert.equal(r.status, 401);
@@ -201,7 +204,7 @@ test('a running server applies disable, enable, passwd and delete made by the CL
 
     const sock3 = await connect(srv, fresh.body.token);
     const gone3 = next(sock3, 'disconnect', 5000);
-    assert.equal(cli(dir, ['user', 'delete', 'fang']).status, 0);
+    assert.equal(serverCli(dir, ['user', 'delete', 'fang']).status, 0);
     await within(gone3, 4000, 'disconnect after delete');
     r = await me(srv, fresh.body.token);
     assert.equal(r.status, 401);
@@ -216,8 +219,10 @@ test('a running server applies disable, enable, passwd and delete made by the CL
 
 test('demo accounts: created on loopback only, refused beyond loopback until their password changes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'herald-users-'));
+  const dir2 = mkdtempSync(join(tmpdir(), 'herald-users-'));
+  let srv;
   try {
-    let srv = await startHerald(['--jwt-secret', SECRET], { dataDir: dir });
+    srv = await startHerald(['--jwt-secret', SECRET], { dataDir: dir });
     await waitLog(srv, /demo accounts admin/);
     await waitLog(srv, /demo user created.*name=user/);
     assert.equal((await login(srv, 'admin', 'admin123')).status, 200);
@@ -228,19 +233,18 @@ test('demo accounts: created on loopback only, refused beyond loopback until the
     assert.equal(r.status, 403);
     assert.match(r.body.message, /demo account/);
     await waitLog(srv, /demo account refused beyond loopback.*name=admin/);
-    assert.equal(cli(dir, ['user', 'passwd', 'admin'], 'a-real-password\n').status, 0);
+    assert.equal(serverCli(dir, ['user', 'passwd', 'admin'], 'a-real-password\n').status, 0);
     await sleep(1500);
     assert.equal((await login(srv, 'admin', 'a-real-password')).status, 200);
     assert.equal((await login(srv, 'user', 'user123')).status, 403, 'the other demo account still refused');
     await srv.stop();
     // a first start beyond loopback creates no demo account
-    const dir2 = mkdtempSync(join(tmpdir(), 'herald-users-'));
     srv = await startHerald(['--jwt-secret', SECRET, '--host', '0.0.0.0'], { dataDir: dir2 });
     assert.equal((await login(srv, 'admin', 'admin123')).status, 401);
     await waitLog(srv, /no users yet: create an admin with `herald user add/);
-    await srv.stop();
-    rmSync(dir2, { recursive: true, force: true });
   } finally {
+    await srv?.stop(); // stopping twice is harmless
     rmSync(dir, { recursive: true, force: true });
+    rmSync(dir2, { recursive: true, force: true });
   }
 });

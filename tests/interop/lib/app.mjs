@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
 import { io } from 'socket.io-client';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { STORE, storeSql } from './server.mjs';
 
 export const WAIT = 5000;
 
@@ -48,20 +47,20 @@ export function next(socket, event, ms = WAIT) {
 }
 
 /**
- * Makes admins with ids 1..count (names admin1..) in the server's database, for tests that mint
- * their own tokens and send notifications to those ids (a recipient must be an admin of the
- * database). Written with python3's sqlite3 beside the running server (WAL); ids already taken
- * are left as they are.
+ * Makes admins in the server's store (its SQLite file beside the running server, or its PostgreSQL
+ * database), for tests that mint their own tokens and send notifications to those ids (a recipient
+ * must be an admin of the database): `ids` is a count (ids 1..count) or a list of ids; names are
+ * admin<id>. Ids already taken are left as they are; on PostgreSQL the id sequence moves past them.
  */
-export function seedAdmins(dataDir, count = 128) {
-  const script = `
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], timeout=10)
-now = int(time.time() * 1000)
-db.executemany("INSERT OR IGNORE INTO users (id, name, role, password_hash, display_name, created_at) VALUES (?, ?, 'admin', '$seeded', '', ?)",
-               [(i, 'admin%d' % i, now) for i in range(1, int(sys.argv[2]) + 1)])
-db.commit()
-`;
-  const r = spawnSync('/usr/bin/python3', ['-c', script, join(dataDir, 'herald.db'), String(count)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`seeding admins failed: ${r.stderr}`);
+export function seedAdmins(dataDir, ids = 128) {
+  const list = (typeof ids === 'number' ? Array.from({ length: ids }, (_, i) => i + 1) : ids).map(Number);
+  if (!list.length || !list.every((id) => Number.isSafeInteger(id) && id > 0)) throw new Error(`seedAdmins: bad ids ${ids}`);
+  const rows = `(VALUES ${list.map((id) => `(${id})`).join(', ')}) AS v(id)`;
+  const now = Date.now();
+  if (STORE === 'postgres') {
+    storeSql(dataDir, `INSERT INTO users (id, name, role, password_hash, display_name, created_at) SELECT id, 'admin' || id, 'admin', '$seeded', '', ${now} FROM ${rows} ON CONFLICT DO NOTHING; ` +
+      "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
+  } else {
+    storeSql(dataDir, `INSERT OR IGNORE INTO users (id, name, role, password_hash, display_name, created_at) SELECT column1, 'admin' || column1, 'admin', '$seeded', '', ${now} FROM (VALUES ${list.map((id) => `(${id})`).join(', ')})`);
+  }
 }
