@@ -217,6 +217,30 @@ test('a running server applies disable, enable, passwd and delete made by the CL
   }
 });
 
+test('two nodes on one store: a user disabled by the CLI is refused on both within the poll', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-users-'));
+  let a, b;
+  try {
+    const args = ['--jwt-secret', SECRET, '--demo-users', 'false'];
+    a = await startHerald(args, { dataDir: dir });
+    b = await startHerald(args, { dataDir: dir });
+    assert.equal(serverCli(dir, ['user', 'add', 'qiang', '--role', 'admin'], 'qiang-secret\n').status, 0);
+    const token = (await login(a, 'qiang', 'qiang-secret')).body.token;
+    assert.equal((await me(b, token)).status, 200, 'a token from node A works on node B');
+    assert.equal(serverCli(dir, ['user', 'disable', 'qiang']).status, 0);
+    await sleep(2500); // each node polls the change counter every second
+    for (const [node, srv] of [['A', a], ['B', b]]) {
+      const r = await me(srv, token);
+      assert.equal(r.status, 401, `node ${node}`);
+      assert.match(r.body.message, /disabled/);
+    }
+  } finally {
+    await a?.stop();
+    await b?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('demo accounts: created on loopback only, refused beyond loopback until their password changes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'herald-users-'));
   const dir2 = mkdtempSync(join(tmpdir(), 'herald-users-'));
