@@ -142,6 +142,7 @@ void hd_redis_got_response(hd_redis_t *r, const char *data, size_t len) {
   uint32_t natt = 0;
   if (data[0] == '{') resp = json_loadb(data, len, 0, NULL);
   else if (hd_redis_decode_value(data, len, &resp, &att, &natt)) resp = NULL;
+  if (!json_is_object(resp)) HD_REDIS_COUNT(r, decode_errors, 1);
   const char *rid = json_string_value(json_object_get(resp, "requestId"));
   hd_redis_ask_t *k = r->asks;
   while (k && rid && strcmp(k->request_id, rid)) k = k->next;
@@ -155,8 +156,10 @@ void hd_redis_got_response(hd_redis_t *r, const char *data, size_t len) {
   free(att);
 }
 
-void hd_redis_asks_stop(hd_redis_t *r) {
-  while (r->asks) ask_done(r->asks, false);
+uint32_t hd_redis_asks_stop(hd_redis_t *r) {
+  uint32_t n = 0;
+  for (; r->asks; n++) ask_done(r->asks, false);
+  return n;
 }
 
 /* --- 5 and 1: this node's part, then the other nodes' ----------------------------------------- */

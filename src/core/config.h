@@ -33,6 +33,8 @@ typedef struct {
   char *api_key;
   char *redis_url;
   char *redis_prefix;
+  int64_t redis_max_queue;
+  int64_t redis_timeout;
   int64_t max_request_line;
   int64_t max_header_size;
   int64_t max_header_count;
