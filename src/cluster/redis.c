@@ -263,6 +263,36 @@ static void poll_nodes(redis_t *r) {
   if (r->pub && r->pub_up) redisAsyncCommand(r->pub, on_numsub, r, "PUBSUB NUMSUB %s-request#/#", r->prefix);
 }
 
+typedef struct {
+  hd_redis_count_fn fn;
+  void *arg;
+  bool root;               /* the count of "/": also the node count */
+} counting_t;
+
+static void on_count(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = c->data;
+  counting_t *k = privdata;
+  redisReply *rep = reply;
+  uint32_t n = 1;
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_INTEGER &&
+      rep->element[1]->integer > 1)
+    n = rep->element[1]->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)rep->element[1]->integer;
+  if (!rep) HD_REDIS_COUNT(r, requests_failed, 1); /* the link went down under the request */
+  if (!rep || !hd_redis_up(r)) n = 1;
+  else if (k->root) __atomic_store_n(&r->nodes, n, __ATOMIC_RELEASE);
+  k->fn(r, n, k->arg);
+  free(k);
+}
+
+void hd_redis_count_nodes(hd_redis_t *r, const char *nsp, hd_redis_count_fn fn, void *arg) {
+  counting_t *k = hd_redis_up(r) && r->pub ? malloc(sizeof(*k)) : NULL;
+  if (k) *k = (counting_t){fn, arg, !strcmp(nsp, "/")};
+  if (!k || redisAsyncCommand(r->pub, on_count, k, "PUBSUB NUMSUB %s-request#%s#", r->prefix, nsp) != REDIS_OK) {
+    free(k);
+    fn(r, 1, arg);
+  }
+}
+
 /* TCP is up (a stopped Redis accepts too): the command connection is ready at its first PONG, the
  * other at its last subscription's confirmation. */
 static void on_connect(const redisAsyncContext *c, int status) {

@@ -216,15 +216,10 @@ static void on_gathered_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const 
   }
 }
 
-/* Shard 0: publishes the request and waits for the answers (none to wait for: at once). */
-static void run_gather(void *arg, bool cancelled) {
+/* Shard 0, the nodes counted: publishes the request and waits for the answers (none to wait for:
+ * at once). */
+static void gather_counted(hd_redis_t *r, uint32_t n, void *arg) {
   hd_redis_ask_t *k = arg;
-  hd_redis_t *r = k->r;
-  if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
-    ask_free(k);
-    return;
-  }
-  uint32_t n = hd_redis_server_count(&r->base);
   if (r->stopping || !hd_redis_up(r) || n <= 1) {
     gathered_back(k, true);
     ask_free(k);
@@ -235,6 +230,16 @@ static void run_gather(void *arg, bool cancelled) {
   if (text) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
   free(text);
   ask_start(r, k, HD_REDIS_REQUEST_TIMEOUT_MS);
+}
+
+/* Shard 0: how many nodes answer now (a node gone since the last poll is not waited for). */
+static void run_gather(void *arg, bool cancelled) {
+  hd_redis_ask_t *k = arg;
+  if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
+    ask_free(k);
+    return;
+  }
+  hd_redis_count_nodes(k->r, k->nsp, gather_counted, k);
 }
 
 /* The asking shard: this node's part, then on to shard 0 for the rest. */
@@ -312,15 +317,10 @@ static void on_emit_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const *att
   json_array_append(k->items, d ? d : json_null());
 }
 
-static void run_emit(void *arg, bool cancelled) {
+/* Shard 0, the nodes counted (when an answer is wanted): publishes and waits for serverCount - 1. */
+static void emit_counted(hd_redis_t *r, uint32_t n, void *arg) {
   hd_redis_ask_t *k = arg;
-  hd_redis_t *r = k->r;
-  if (cancelled) {
-    ask_free(k);
-    return;
-  }
   char *text = json_dumps(k->request, JSON_COMPACT);
-  uint32_t n = hd_redis_server_count(&r->base);
   if (text && hd_redis_up(r)) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
   free(text);
   if (!k->answers_fn) {
@@ -332,6 +332,13 @@ static void run_emit(void *arg, bool cancelled) {
     k->expected = n - 1;
     ask_start(r, k, HD_REDIS_REQUEST_TIMEOUT_MS);
   }
+}
+
+static void run_emit(void *arg, bool cancelled) {
+  hd_redis_ask_t *k = arg;
+  if (cancelled) ask_free(k);
+  else if (!k->answers_fn) emit_counted(k->r, 1, k);
+  else hd_redis_count_nodes(k->r, k->nsp, emit_counted, k);
 }
 
 int hd_redis_server_side_emit(hd_adapter_t *a, hd_hub_t *from, const char *nsp, const char *args_json,

@@ -103,6 +103,12 @@ int hd_redis_publish(hd_redis_t *r, hd_redis_kind_t kind, const char *channel, s
                      size_t len);
 /* PUBLISH data on <prefix>-<kind>#<nsp># (kind "request" or "response"). */
 void hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len);
+/* Called with the nodes subscribed to a namespace's request channel, this one included (1 when the
+ * link is down or went down before the answer). */
+typedef void (*hd_redis_count_fn)(hd_redis_t *r, uint32_t nodes, void *arg);
+/* Asks Redis how many nodes will answer a request of nsp now (PUBSUB NUMSUB of its request channel,
+ * as the adapter does before each request), then calls fn (at once when the link is down). */
+void hd_redis_count_nodes(hd_redis_t *r, const char *nsp, hd_redis_count_fn fn, void *arg);
 /* A new request id, unique in the cluster (any thread). */
 void hd_redis_request_id(hd_redis_t *r, char out[32]);
 
