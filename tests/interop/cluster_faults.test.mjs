@@ -156,7 +156,7 @@ describe('cluster faults (own redis-server)', { skip: !hasRedis && 'redis-server
       assert.deepEqual(r, { code: 0, signal: null }, `herald did not exit cleanly:\n${srv.log.slice(-3000)}`);
     }
     await h3?.stop().catch(() => {});
-    await redis?.kill('SIGCONT').catch(() => {});
+    redis?.child.kill('SIGCONT');
     await redis?.kill('SIGKILL');
   });
 
