@@ -106,11 +106,13 @@ int hd_redis_publish(hd_redis_t *r, hd_redis_kind_t kind, const char *channel, s
   return 0;
 }
 
-void hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len) {
+int hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len) {
   hd_sbuf_t ch = {0};
-  if (!hd_sbuf_printf(&ch, "%s-%s#%s#", r->prefix, kind, nsp))
-    hd_redis_publish(r, !strcmp(kind, "request") ? HD_REDIS_REQUEST : HD_REDIS_RESPONSE, ch.ptr, ch.len, data, len);
+  int rc = hd_sbuf_printf(&ch, "%s-%s#%s#", r->prefix, kind, nsp) ? HD_ENOMEM : 0;
+  if (!rc)
+    rc = hd_redis_publish(r, !strcmp(kind, "request") ? HD_REDIS_REQUEST : HD_REDIS_RESPONSE, ch.ptr, ch.len, data, len);
   hd_sbuf_free(&ch);
+  return rc;
 }
 
 void hd_redis_request_id(hd_redis_t *r, char out[32]) {

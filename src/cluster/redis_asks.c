@@ -227,8 +227,13 @@ static void gather_counted(hd_redis_t *r, uint32_t n, void *arg) {
   }
   k->expected = n - 1;
   char *text = json_dumps(k->request, JSON_COMPACT);
-  if (text) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
+  int rc = text ? hd_redis_publish_on(r, "request", k->nsp, text, strlen(text)) : HD_ENOMEM;
   free(text);
+  if (rc) { /* not sent (queue full): nobody will answer */
+    gathered_back(k, false);
+    ask_free(k);
+    return;
+  }
   ask_start(r, k, HD_REDIS_REQUEST_TIMEOUT_MS);
 }
 
@@ -321,12 +326,15 @@ static void on_emit_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const *att
 static void emit_counted(hd_redis_t *r, uint32_t n, void *arg) {
   hd_redis_ask_t *k = arg;
   char *text = json_dumps(k->request, JSON_COMPACT);
-  if (text && hd_redis_up(r)) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
+  int rc = !text ? HD_ENOMEM : hd_redis_up(r) ? hd_redis_publish_on(r, "request", k->nsp, text, strlen(text)) : HD_ECLOSED;
   free(text);
   if (!k->answers_fn) {
     ask_free(k);
-  } else if (n <= 1 || !hd_redis_up(r)) { /* nobody to answer: complete, with none */
+  } else if (n <= 1 || rc == HD_ECLOSED) { /* nobody to answer: complete, with none */
     answers_back(k, true);
+    ask_free(k);
+  } else if (rc) { /* not sent (queue full): incomplete, with none */
+    answers_back(k, false);
     ask_free(k);
   } else {
     k->expected = n - 1;

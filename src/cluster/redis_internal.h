@@ -101,8 +101,9 @@ uint32_t hd_redis_server_count(hd_adapter_t *a);
  * the outgoing queue is full). 0, HD_ECLOSED (not connected) or HD_EBUSY (queue full). */
 int hd_redis_publish(hd_redis_t *r, hd_redis_kind_t kind, const char *channel, size_t channel_len, const void *data,
                      size_t len);
-/* PUBLISH data on <prefix>-<kind>#<nsp># (kind "request" or "response"). */
-void hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len);
+/* PUBLISH data on <prefix>-<kind>#<nsp># (kind "request" or "response"). 0 or HD_E* (as
+ * hd_redis_publish). */
+int hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len);
 /* Called with the nodes subscribed to a namespace's request channel, this one included (1 when the
  * link is down or went down before the answer). */
 typedef void (*hd_redis_count_fn)(hd_redis_t *r, uint32_t nodes, void *arg);

@@ -9,8 +9,8 @@
 //     watchdog makes the node "degraded"; SIGCONT: "ok" again and delivery across nodes resumes;
 //   - a node killed with kill -9 leaves the node count of the others within 15 s, and their
 //     requests no longer wait for it;
-//   - the herald_cluster_* series of /metrics move (messages in and out, dropped, losses,
-//     reconnects, timeouts, queue, PING latency, publish lag histogram).
+//   - the herald_cluster_* series of /metrics move (messages in and out, decode errors, dropped,
+//     losses, reconnects, timeouts, queue, PING latency, publish lag histogram).
 // Needs redis-server on PATH (scripts/install-deps.sh installs Debian's).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +19,7 @@ import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { io as connect } from 'socket.io-client';
+import { createClient } from 'redis';
 import { startHerald } from './lib/server.mjs';
 
 const API_KEY = 'cluster-faults-api-key-0123';
@@ -173,6 +174,21 @@ describe('cluster faults (own redis-server)', { skip: !hasRedis && 'redis-server
     } finally {
       assert.deepEqual(await solo.stop(), { code: 0, signal: null });
     }
+  });
+
+  test('garbage from the cluster is dropped and counted as decode errors', T, async () => {
+    const before = (await metrics(h1)).get('herald_cluster_errors_total{reason="decode"}');
+    const pub = createClient({ url: `redis://127.0.0.1:${port}` });
+    await pub.connect();
+    try {
+      await pub.publish(`${prefix}#/#`, Buffer.from([0x93, 0xc1, 0xff])); // not msgpack
+      await pub.publish(`${prefix}-request#/#`, '{"uid":'); // broken JSON
+    } finally {
+      await pub.quit();
+    }
+    await until('decode errors counted', async () => (await metrics(h1)).get('herald_cluster_errors_total{reason="decode"}') >= before + 2, 3000);
+    const a1 = await client(h1), b1 = await client(h2);
+    await crosses(a1, b1, 'after-garbage');
   });
 
   test('Redis killed: local delivery goes on, health degraded; restarted: ok, across nodes again', T, async () => {
