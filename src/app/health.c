@@ -132,6 +132,16 @@ static void shard_series(hd_sbuf_t *b, const hd_shard_figures_t *figs, uint32_t 
                    i, (unsigned long long)figs[i].net.bytes_in, i, (unsigned long long)figs[i].net.bytes_out);
 }
 
+/* The cluster: whether this node is in one, then the adapter's own series (herald_cluster_*). */
+static void cluster_series(hd_app_t *app, hd_sbuf_t *b) {
+  hd_adapter_t *adapter = app->shared->hub.adapter;
+  hd_adapter_health_t cl = {.nodes = 1};
+  if (adapter && adapter->ops->health) adapter->ops->health(adapter, &cl);
+  hd_sbuf_printf(b, "# HELP herald_cluster_enabled 1 when this node is in a cluster (--redis-url).\n"
+                    "# TYPE herald_cluster_enabled gauge\nherald_cluster_enabled %d\n", cl.enabled ? 1 : 0);
+  if (cl.enabled && adapter->ops->metrics) adapter->ops->metrics(adapter, b);
+}
+
 static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32_t count, void *arg) {
   hd_http_exchange_t *ex = arg;
   hd_shard_figures_t t = sum(figs, count);
@@ -202,6 +212,7 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
   hd_notifications_metrics(&t.notifications, &b);
   hd_system_events_metrics(&t.system, &b);
   hd_retention_metrics(&app->shared->retention, &b);
+  cluster_series(app, &b);
   shard_series(&b, figs, count);
   hd_http_respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr, b.len, NULL);
   hd_sbuf_free(&b);

@@ -285,7 +285,7 @@ static uint32_t server_count(hd_adapter_t *a) { return 1; }
 static void adapter_free(hd_adapter_t *a) { free(a); }
 
 static const hd_adapter_ops_t local_ops = {broadcast, request, fetch, all_rooms, server_side_emit, server_count,
-                                           adapter_free, NULL};
+                                           adapter_free, NULL, NULL};
 
 hd_adapter_t *hd_local_adapter_new(uint32_t shard_count) {
   local_t *l = calloc(1, sizeof(*l) + shard_count * sizeof(shard_t));

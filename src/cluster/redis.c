@@ -1,7 +1,12 @@
 /* The Redis adapter (see redis.h, redis_internal.h): the URL, the two connections (commands and
  * (P)SUBSCRIBE) on shard 0's loop with reconnection and backoff, the node count poll, and the
  * adapter's table. What arrives on the subscribed channels is handed to redis_broadcast.c,
- * redis_requests.c and redis_asks.c. */
+ * redis_requests.c and redis_asks.c.
+ * The link is up once the command connection answered a PING and the other confirmed every
+ * subscription; while up, a PING every second. A connect or a PING unanswered for --redis-timeout
+ * ms means Redis hangs: both connections are dropped (their queued commands with them), the link is
+ * down and a reconnect planned, as when a connection closes. PUBLISHes sent and not yet answered
+ * are bounded by --redis-max-queue bytes; beyond it a message is dropped and counted. */
 #include "cluster/redis_internal.h"
 
 #include <stdarg.h>
@@ -20,8 +25,9 @@
 #include "core/error.h"
 #include "core/log.h"
 
-#define TICK_MS 100          /* the timer: reconnect attempts and the node count poll */
+#define TICK_MS 100          /* the timer: reconnect attempts, PINGs and the node count poll */
 #define NODES_EVERY_TICKS 20 /* PUBSUB NUMSUB every 2 s */
+#define PING_EVERY_TICKS 10  /* a PING every second */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -70,15 +76,44 @@ bool hd_redis_up(hd_redis_t *r) {
   return __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
 }
 
-void hd_redis_publish(hd_redis_t *r, const char *channel, size_t channel_len, const void *data, size_t len) {
-  if (r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return;
-  redisAsyncCommand(r->pub, NULL, NULL, "PUBLISH %b %b", channel, channel_len, data, len);
+/* A PUBLISH was answered (or its connection dropped): its bytes leave the queue. */
+static void on_published(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = c->data;
+  __atomic_fetch_sub(&r->stats.queued, (uint64_t)(uintptr_t)privdata, __ATOMIC_RELAXED);
 }
 
-void hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len) {
+int hd_redis_publish(hd_redis_t *r, hd_redis_kind_t kind, const char *channel, size_t channel_len, const void *data,
+                     size_t len) {
+  if (r->stopping || !r->pub || !__atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) {
+    HD_REDIS_COUNT(r, dropped_down, 1);
+    return HD_ECLOSED;
+  }
+  uint64_t cost = channel_len + len, queued = __atomic_load_n(&r->stats.queued, __ATOMIC_RELAXED);
+  if (queued + cost > r->max_queue) {
+    if (!(HD_REDIS_COUNT(r, dropped_full, 1) & 1023)) /* the first, then one line per 1,024 */
+      HD_WARN("cluster", "redis is not keeping up: message dropped (outgoing queue full)",
+              "queued=%llu max=%llu bytes=%llu", (unsigned long long)queued, (unsigned long long)r->max_queue,
+              (unsigned long long)cost);
+    return HD_EBUSY;
+  }
+  if (redisAsyncCommand(r->pub, on_published, (void *)(uintptr_t)cost, "PUBLISH %b %b", channel, channel_len, data,
+                        len) != REDIS_OK) {
+    HD_REDIS_COUNT(r, dropped_down, 1);
+    return HD_ECLOSED;
+  }
+  __atomic_fetch_add(&r->stats.queued, cost, __ATOMIC_RELAXED);
+  HD_REDIS_COUNT(r, out[kind], 1);
+  HD_REDIS_COUNT(r, bytes_out, len);
+  return 0;
+}
+
+int hd_redis_publish_on(hd_redis_t *r, const char *kind, const char *nsp, const void *data, size_t len) {
   hd_sbuf_t ch = {0};
-  if (!hd_sbuf_printf(&ch, "%s-%s#%s#", r->prefix, kind, nsp)) hd_redis_publish(r, ch.ptr, ch.len, data, len);
+  int rc = hd_sbuf_printf(&ch, "%s-%s#%s#", r->prefix, kind, nsp) ? HD_ENOMEM : 0;
+  if (!rc)
+    rc = hd_redis_publish(r, !strcmp(kind, "request") ? HD_REDIS_REQUEST : HD_REDIS_RESPONSE, ch.ptr, ch.len, data, len);
   hd_sbuf_free(&ch);
+  return rc;
 }
 
 void hd_redis_request_id(hd_redis_t *r, char out[32]) {
@@ -92,10 +127,26 @@ static bool is_message(redisReply *rep, const char *kind, size_t elements) {
   return !strcmp(rep->element[0]->str, kind);
 }
 
+static void link_up_check(redis_t *r);
+
+/* A subscription's confirmation (kind "subscribe" or "psubscribe") on the live sub connection: once
+ * every one came, that connection is up. */
+static bool confirmed(redis_t *r, redisAsyncContext *c, redisReply *rep, const char *kind) {
+  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
+      strcmp(rep->element[0]->str, kind))
+    return false;
+  if (c == r->sub && ++r->subscribed == 4 * r->nsp_count) {
+    r->sub_up = true;
+    link_up_check(r);
+  }
+  return true;
+}
+
 static void on_pmessage(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (r->stopping || !r->hub || !is_message(rep, "pmessage", 4)) return;
+  if (confirmed(r, c, rep, "psubscribe") || r->stopping || !r->hub || !is_message(rep, "pmessage", 4)) return;
+  HD_REDIS_COUNT(r, in[HD_REDIS_BROADCAST], 1);
   hd_redis_got_broadcast(r, rep->element[2]->str, rep->element[2]->len, rep->element[3]->str, rep->element[3]->len);
 }
 
@@ -105,44 +156,101 @@ static void poll_nodes(redis_t *r);
 static void on_request(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 && rep->element[0]->type == REDIS_REPLY_STRING &&
-      !strcmp(rep->element[0]->str, "subscribe"))
+  if (confirmed(r, c, rep, "subscribe")) {
     poll_nodes(r);
-  else if (!r->stopping && r->hub && is_message(rep, "message", 3))
+  } else if (!r->stopping && r->hub && is_message(rep, "message", 3)) {
+    HD_REDIS_COUNT(r, in[HD_REDIS_REQUEST], 1);
     hd_redis_got_request(r, rep->element[1]->str, rep->element[1]->len, rep->element[2]->str, rep->element[2]->len);
+  }
 }
 
 /* The response channels (shared, and this node's own): answers to this node's requests. */
 static void on_response(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = privdata;
   redisReply *rep = reply;
-  if (!r->stopping && is_message(rep, "message", 3)) hd_redis_got_response(r, rep->element[2]->str, rep->element[2]->len);
+  if (confirmed(r, c, rep, "subscribe") || r->stopping || !is_message(rep, "message", 3)) return;
+  HD_REDIS_COUNT(r, in[HD_REDIS_RESPONSE], 1);
+  hd_redis_got_response(r, rep->element[2]->str, rep->element[2]->len);
 }
 
 /* --- connections ----------------------------------------------------------------------------- */
 
+/* Frees a connection at once: its queued commands are dropped and their callbacks run with no
+ * reply (redisAsyncDisconnect would wait for the answers of a Redis that may hang). Its callbacks
+ * find no slot holding it any more. */
 static void drop(redisAsyncContext **slot) {
   redisAsyncContext *c = *slot;
   *slot = NULL;
-  if (c) redisAsyncDisconnect(c); /* its callbacks find no slot holding it any more */
+  if (c) redisAsyncFree(c);
 }
 
-/* c is gone (connect failed or connection lost; hiredis frees it): both go, a reconnect is planned. */
-static void forget(redis_t *r, const redisAsyncContext *c, const char *why) {
-  if (c == r->pub) r->pub = NULL, r->pub_up = false;
-  else if (c == r->sub) r->sub = NULL, r->sub_up = false;
-  else return;
+/* The link is lost: c is gone (connect failed or connection closed; hiredis frees it), or, c NULL,
+ * Redis did not answer in time (timed_out). Both connections go, this node's requests waiting for
+ * answers finish with what they have, a reconnect is planned. */
+static void lose(redis_t *r, const redisAsyncContext *c, const char *why, bool timed_out) {
+  if (c == r->pub) r->pub = NULL;
+  else if (c == r->sub) r->sub = NULL;
+  else if (c) return; /* one dropped already */
+  r->pub_up = r->sub_up = false;
+  r->subscribed = 0;
+  r->attempt_at = r->ping_at_ns = 0;
   bool was = __atomic_exchange_n(&r->connected, 0, __ATOMIC_ACQ_REL);
   __atomic_store_n(&r->nodes, 1, __ATOMIC_RELEASE);
   if (r->stopping) return;
-  if (was) HD_WARN("cluster", "redis connection lost; broadcasts stay on this node until it is back", "redis=%s:%d err=\"%s\"",
-                   r->url.host, r->url.port, why);
-  else HD_DEBUG("cluster", "redis not reachable", "redis=%s:%d err=\"%s\" retry_ms=%llu", r->url.host, r->url.port, why,
-                (unsigned long long)r->backoff_ms);
   drop(&r->pub);
   drop(&r->sub);
+  if (timed_out) HD_REDIS_COUNT(r, timeouts, 1);
+  if (was) {
+    HD_REDIS_COUNT(r, losses, 1);
+    HD_WARN("cluster", "redis connection lost; broadcasts stay on this node until it is back", "redis=%s:%d err=\"%s\"",
+            r->url.host, r->url.port, why);
+    hd_redis_lag_reset(r);
+    uint32_t failed = hd_redis_asks_stop(r); /* nobody will answer them now */
+    if (failed) HD_REDIS_COUNT(r, requests_failed, failed);
+  } else {
+    HD_DEBUG("cluster", "redis not reachable", "redis=%s:%d err=\"%s\" retry_ms=%llu", r->url.host, r->url.port, why,
+             (unsigned long long)r->backoff_ms);
+  }
   r->retry_at = uv_now(r->loop) + r->backoff_ms;
   r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+/* Both connections ready: the link is up. */
+static void link_up_check(redis_t *r) {
+  if (!r->pub_up || !r->sub_up || __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) return;
+  __atomic_store_n(&r->connected, 1, __ATOMIC_RELEASE);
+  r->backoff_ms = BACKOFF_MIN_MS;
+  r->attempt_at = 0;
+  if (r->ever_connected) {
+    HD_REDIS_COUNT(r, reconnects, 1);
+    HD_INFO("cluster", "redis reconnected; broadcasts reach the cluster again", "redis=%s:%d", r->url.host, r->url.port);
+  } else {
+    HD_INFO("cluster", "redis connected", "redis=%s:%d prefix=%s uid=%s", r->url.host, r->url.port, r->prefix, r->uid);
+  }
+  r->ever_connected = true;
+  poll_nodes(r);
+}
+
+/* A PING's answer: its round trip; the first one on a new command connection makes it ready. */
+static void on_pong(redisAsyncContext *c, void *reply, void *privdata) {
+  redis_t *r = c->data;
+  redisReply *rep = reply;
+  if (!rep || c != r->pub || r->stopping) return;
+  if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG")) {
+    HD_ERROR("cluster", "redis refused a PING", "err=\"%s\"", rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+    return; /* not ready: the connect times out and is tried again */
+  }
+  if (r->ping_at_ns)
+    __atomic_store_n(&r->stats.ping_us, (uv_hrtime() - r->ping_at_ns) / 1000, __ATOMIC_RELAXED);
+  r->ping_at_ns = 0;
+  if (!r->pub_up) {
+    r->pub_up = true;
+    link_up_check(r);
+  }
+}
+
+static void ping(redis_t *r) {
+  if (r->pub && redisAsyncCommand(r->pub, on_pong, NULL, "PING") == REDIS_OK) r->ping_at_ns = uv_hrtime();
 }
 
 static void on_numsub(redisAsyncContext *c, void *reply, void *privdata) {
@@ -158,24 +266,46 @@ static void poll_nodes(redis_t *r) {
   if (r->pub && r->pub_up) redisAsyncCommand(r->pub, on_numsub, r, "PUBSUB NUMSUB %s-request#/#", r->prefix);
 }
 
-static void on_connect(const redisAsyncContext *c, int status) {
+typedef struct {
+  hd_redis_count_fn fn;
+  void *arg;
+  bool root;               /* the count of "/": also the node count */
+} counting_t;
+
+static void on_count(redisAsyncContext *c, void *reply, void *privdata) {
   redis_t *r = c->data;
-  if (status != REDIS_OK) {
-    forget(r, c, c->errstr);
-    return;
-  }
-  if (c == r->pub) r->pub_up = true;
-  if (c == r->sub) r->sub_up = true;
-  if (r->pub_up && r->sub_up) {
-    __atomic_store_n(&r->connected, 1, __ATOMIC_RELEASE);
-    r->backoff_ms = BACKOFF_MIN_MS;
-    HD_INFO("cluster", "redis connected", "redis=%s:%d prefix=%s uid=%s", r->url.host, r->url.port, r->prefix, r->uid);
-    poll_nodes(r);
+  counting_t *k = privdata;
+  redisReply *rep = reply;
+  uint32_t n = 1;
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_INTEGER &&
+      rep->element[1]->integer > 1)
+    n = rep->element[1]->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)rep->element[1]->integer;
+  if (!rep) HD_REDIS_COUNT(r, requests_failed, 1); /* the link went down under the request */
+  if (!rep || !hd_redis_up(r)) n = 1;
+  else if (k->root) __atomic_store_n(&r->nodes, n, __ATOMIC_RELEASE);
+  k->fn(r, n, k->arg);
+  free(k);
+}
+
+void hd_redis_count_nodes(hd_redis_t *r, const char *nsp, hd_redis_count_fn fn, void *arg) {
+  counting_t *k = hd_redis_up(r) && r->pub ? malloc(sizeof(*k)) : NULL;
+  if (k) *k = (counting_t){fn, arg, !strcmp(nsp, "/")};
+  if (!k || redisAsyncCommand(r->pub, on_count, k, "PUBSUB NUMSUB %s-request#%s#", r->prefix, nsp) != REDIS_OK) {
+    free(k);
+    fn(r, 1, arg);
   }
 }
 
+/* TCP is up (a stopped Redis accepts too): the command connection is ready at its first PONG, the
+ * other at its last subscription's confirmation. */
+static void on_connect(const redisAsyncContext *c, int status) {
+  redis_t *r = c->data;
+  if (status != REDIS_OK) lose(r, c, c->errstr, false);
+  else if (c == r->pub) ping(r);
+}
+
 static void on_disconnect(const redisAsyncContext *c, int status) {
-  forget(c->data, c, c->errstr[0] ? c->errstr : "disconnected");
+  lose(c->data, c, c->errstr[0] ? c->errstr : "disconnected", false);
 }
 
 static void on_setup_reply(redisAsyncContext *c, void *reply, void *privdata) {
@@ -220,6 +350,8 @@ static void connect_now(redis_t *r) {
     r->retry_at = uv_now(r->loop) + r->backoff_ms;
     return;
   }
+  r->attempt_at = uv_now(r->loop);
+  r->subscribed = 0;
   if (r->url.db) redisAsyncCommand(r->pub, on_setup_reply, "SELECT", "SELECT %d", r->url.db);
   for (uint32_t i = 0; i < r->nsp_count; i++) {
     hd_sbuf_t pat = {0}, req = {0};
@@ -274,12 +406,24 @@ static void connect_all(redis_t *r) {
   }
 }
 
+/* Every tick: a reconnect when one is due; the watch on a connect or a PING that takes too long;
+ * while up, a PING every second and the node count every 2 s. */
 static void on_timer(uv_timer_t *t) {
   redis_t *r = t->data;
   if (r->stopping) return;
   r->ticks++;
-  if (!r->pub && !r->sub && !r->resolving && uv_now(r->loop) >= r->retry_at) connect_all(r);
-  else if (r->ticks % NODES_EVERY_TICKS == 0 && __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE)) poll_nodes(r);
+  uint64_t now = uv_now(r->loop);
+  bool up = __atomic_load_n(&r->connected, __ATOMIC_ACQUIRE);
+  if (!r->pub && !r->sub && !r->resolving) {
+    if (now >= r->retry_at) connect_all(r);
+  } else if (!up && r->attempt_at && now - r->attempt_at >= r->timeout_ms) {
+    lose(r, NULL, "redis did not answer the connect in time (--redis-timeout)", true);
+  } else if (up && r->ping_at_ns && (uv_hrtime() - r->ping_at_ns) / 1000000 >= r->timeout_ms) {
+    lose(r, NULL, "redis did not answer a PING in time (--redis-timeout)", true);
+  } else if (up) {
+    if (!r->ping_at_ns && r->ticks % PING_EVERY_TICKS == 0) ping(r);
+    if (r->ticks % NODES_EVERY_TICKS == 0) poll_nodes(r);
+  }
 }
 
 void hd_redis_adapter_start(hd_adapter_t *a) {
@@ -302,12 +446,22 @@ void hd_redis_adapter_stop(hd_adapter_t *a) {
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, NULL);
   hd_redis_asks_stop(r); /* with the answers so far */
-  drop(&r->pub);
-  drop(&r->sub);
+  /* a healthy link is closed politely (what was queued still leaves), a hung one at once */
+  bool healthy = r->pub_up && r->sub_up && !r->ping_at_ns;
+  redisAsyncContext *pub = r->pub, *sub = r->sub;
+  r->pub = r->sub = NULL;
+  if (pub) healthy ? redisAsyncDisconnect(pub) : redisAsyncFree(pub);
+  if (sub) healthy ? redisAsyncDisconnect(sub) : redisAsyncFree(sub);
   HD_INFO("cluster", "left the cluster", "redis=%s:%d", r->url.host, r->url.port);
 }
 
 void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub) { ((redis_t *)a)->hub = hub; }
+
+void hd_redis_adapter_set_limits(hd_adapter_t *a, uint64_t max_queue, uint64_t timeout_ms) {
+  redis_t *r = (redis_t *)a;
+  r->max_queue = max_queue;
+  r->timeout_ms = timeout_ms ? timeout_ms : 1;
+}
 
 const char *hd_redis_adapter_uid(const hd_adapter_t *a) { return ((const redis_t *)a)->uid; }
 
@@ -338,7 +492,8 @@ static void adapter_free(hd_adapter_t *a) {
 
 static const hd_adapter_ops_t redis_ops = {hd_redis_broadcast,        hd_redis_request,      hd_redis_fetch,
                                            hd_redis_all_rooms,        hd_redis_server_side_emit,
-                                           hd_redis_server_count,     adapter_free,          health};
+                                           hd_redis_server_count,     adapter_free,          health,
+                                           hd_redis_metrics};
 
 /* Splits the comma-separated namespaces (trimmed, each once, "/" always). */
 static int set_nsps(redis_t *r, const char *list) {
@@ -374,6 +529,8 @@ hd_adapter_t *hd_redis_adapter_new(hd_adapter_t *local, const hd_redis_url_t *ur
   r->mailbox = mailbox;
   r->nodes = 1;
   r->backoff_ms = BACKOFF_MIN_MS;
+  r->max_queue = HD_REDIS_DEFAULT_MAX_QUEUE;
+  r->timeout_ms = HD_REDIS_DEFAULT_TIMEOUT_MS;
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
   uint8_t rnd[6];
   if (uv_random(NULL, NULL, rnd, sizeof rnd, 0, NULL)) {

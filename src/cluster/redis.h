@@ -4,8 +4,9 @@
  * of their namespace (or of their one room); what other nodes publish is published locally through
  * the hub of shard 0 (node-wide ids, recovery records) marked HD_MSG_REMOTE, so it is never sent
  * back. hiredis async runs on shard 0's loop only (two connections: commands and (P)SUBSCRIBE);
- * other shards reach it through shard 0's mailbox. Redis gone: broadcasts stay local, reconnects
- * with backoff. Every request type 0-9 is answered once per node and sent where socket.io sends it
+ * other shards reach it through shard 0's mailbox. Redis gone or hung (a PING unanswered):
+ * broadcasts stay local, this node's requests finish at once with what they have, reconnects with
+ * backoff and subscribes again; /health says "degraded", /metrics counts it all. Every request type 0-9 is answered once per node and sent where socket.io sends it
  * (redis_internal.h lists the files and who does what). */
 #ifndef HD_REDIS_ADAPTER_H
 #define HD_REDIS_ADAPTER_H
@@ -34,6 +35,12 @@ int hd_redis_url_parse(const char *url, hd_redis_url_t *out);
  * of memory. */
 hd_adapter_t *hd_redis_adapter_new(hd_adapter_t *local, const hd_redis_url_t *url, const char *prefix,
                                    const char *nsps, uv_loop_t *loop, hd_mailbox_t *mailbox);
+#define HD_REDIS_DEFAULT_MAX_QUEUE (8u << 20) /* bytes of unanswered PUBLISHes (--redis-max-queue) */
+#define HD_REDIS_DEFAULT_TIMEOUT_MS 3000      /* an unanswered connect or PING (--redis-timeout) */
+
+/* Bounds the PUBLISHes sent and not yet answered to max_queue bytes (beyond: dropped, counted) and
+ * takes a connect or PING unanswered for timeout_ms as a hung Redis (before start). */
+void hd_redis_adapter_set_limits(hd_adapter_t *a, uint64_t max_queue, uint64_t timeout_ms);
 /* Sets the hub that publishes what comes from Redis (shard 0's, on loop's thread). */
 void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub);
 /* Connects and subscribes (loop's thread); the connection is kept up until hd_redis_adapter_stop. */

@@ -142,6 +142,7 @@ void hd_redis_got_response(hd_redis_t *r, const char *data, size_t len) {
   uint32_t natt = 0;
   if (data[0] == '{') resp = json_loadb(data, len, 0, NULL);
   else if (hd_redis_decode_value(data, len, &resp, &att, &natt)) resp = NULL;
+  if (!json_is_object(resp)) HD_REDIS_COUNT(r, decode_errors, 1);
   const char *rid = json_string_value(json_object_get(resp, "requestId"));
   hd_redis_ask_t *k = r->asks;
   while (k && rid && strcmp(k->request_id, rid)) k = k->next;
@@ -155,8 +156,10 @@ void hd_redis_got_response(hd_redis_t *r, const char *data, size_t len) {
   free(att);
 }
 
-void hd_redis_asks_stop(hd_redis_t *r) {
-  while (r->asks) ask_done(r->asks, false);
+uint32_t hd_redis_asks_stop(hd_redis_t *r) {
+  uint32_t n = 0;
+  for (; r->asks; n++) ask_done(r->asks, false);
+  return n;
 }
 
 /* --- 5 and 1: this node's part, then the other nodes' ----------------------------------------- */
@@ -213,15 +216,10 @@ static void on_gathered_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const 
   }
 }
 
-/* Shard 0: publishes the request and waits for the answers (none to wait for: at once). */
-static void run_gather(void *arg, bool cancelled) {
+/* Shard 0, the nodes counted: publishes the request and waits for the answers (none to wait for:
+ * at once). */
+static void gather_counted(hd_redis_t *r, uint32_t n, void *arg) {
   hd_redis_ask_t *k = arg;
-  hd_redis_t *r = k->r;
-  if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
-    ask_free(k);
-    return;
-  }
-  uint32_t n = hd_redis_server_count(&r->base);
   if (r->stopping || !hd_redis_up(r) || n <= 1) {
     gathered_back(k, true);
     ask_free(k);
@@ -229,9 +227,24 @@ static void run_gather(void *arg, bool cancelled) {
   }
   k->expected = n - 1;
   char *text = json_dumps(k->request, JSON_COMPACT);
-  if (text) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
+  int rc = text ? hd_redis_publish_on(r, "request", k->nsp, text, strlen(text)) : HD_ENOMEM;
   free(text);
+  if (rc) { /* not sent (queue full): nobody will answer */
+    gathered_back(k, false);
+    ask_free(k);
+    return;
+  }
   ask_start(r, k, HD_REDIS_REQUEST_TIMEOUT_MS);
+}
+
+/* Shard 0: how many nodes answer now (a node gone since the last poll is not waited for). */
+static void run_gather(void *arg, bool cancelled) {
+  hd_redis_ask_t *k = arg;
+  if (cancelled) { /* shard 0 is stopping: the node shuts down, the answer is dropped */
+    ask_free(k);
+    return;
+  }
+  hd_redis_count_nodes(k->r, k->nsp, gather_counted, k);
 }
 
 /* The asking shard: this node's part, then on to shard 0 for the rest. */
@@ -309,26 +322,31 @@ static void on_emit_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const *att
   json_array_append(k->items, d ? d : json_null());
 }
 
-static void run_emit(void *arg, bool cancelled) {
+/* Shard 0, the nodes counted (when an answer is wanted): publishes and waits for serverCount - 1. */
+static void emit_counted(hd_redis_t *r, uint32_t n, void *arg) {
   hd_redis_ask_t *k = arg;
-  hd_redis_t *r = k->r;
-  if (cancelled) {
-    ask_free(k);
-    return;
-  }
   char *text = json_dumps(k->request, JSON_COMPACT);
-  uint32_t n = hd_redis_server_count(&r->base);
-  if (text && hd_redis_up(r)) hd_redis_publish_on(r, "request", k->nsp, text, strlen(text));
+  int rc = !text ? HD_ENOMEM : hd_redis_up(r) ? hd_redis_publish_on(r, "request", k->nsp, text, strlen(text)) : HD_ECLOSED;
   free(text);
   if (!k->answers_fn) {
     ask_free(k);
-  } else if (n <= 1 || !hd_redis_up(r)) { /* nobody to answer: complete, with none */
+  } else if (n <= 1 || rc == HD_ECLOSED) { /* nobody to answer: complete, with none */
     answers_back(k, true);
+    ask_free(k);
+  } else if (rc) { /* not sent (queue full): incomplete, with none */
+    answers_back(k, false);
     ask_free(k);
   } else {
     k->expected = n - 1;
     ask_start(r, k, HD_REDIS_REQUEST_TIMEOUT_MS);
   }
+}
+
+static void run_emit(void *arg, bool cancelled) {
+  hd_redis_ask_t *k = arg;
+  if (cancelled) ask_free(k);
+  else if (!k->answers_fn) emit_counted(k->r, 1, k);
+  else hd_redis_count_nodes(k->r, k->nsp, emit_counted, k);
 }
 
 int hd_redis_server_side_emit(hd_adapter_t *a, hd_hub_t *from, const char *nsp, const char *args_json,

@@ -20,7 +20,10 @@ typedef struct {
 } publish_t;
 
 static void publish_now(hd_redis_t *r, hd_hub_msg_t *msg) {
-  if (!hd_redis_up(r)) return;
+  if (!hd_redis_up(r)) { /* lost since it was posted */
+    HD_REDIS_COUNT(r, dropped_down, 1);
+    return;
+  }
   char *rooms[HD_REDIS_MAX_ROOMS], *except[HD_REDIS_MAX_EXCEPT];
   uint32_t nr = msg->room_count, ne = msg->except_count;
   if (nr > HD_REDIS_MAX_ROOMS || ne > HD_REDIS_MAX_EXCEPT) {
@@ -38,7 +41,8 @@ static void publish_now(hd_redis_t *r, hd_hub_msg_t *msg) {
   hd_sbuf_t ch = {0};
   int rc = hd_redis_encode_bcast(&b, &data, &len);
   if (!rc && hd_redis_channel(&ch, r->prefix, msg->nsp, nr == 1 ? rooms[0] : NULL)) rc = HD_ENOMEM;
-  if (!rc) hd_redis_publish(r, ch.ptr, ch.len, data, len);
+  if (!rc && !hd_redis_publish(r, HD_REDIS_BROADCAST, ch.ptr, ch.len, data, len)) hd_redis_lag_sent(r, data, len);
+  if (rc) HD_REDIS_COUNT(r, encode_errors, 1);
   if (rc) HD_WARN("cluster", "broadcast not sent to the cluster", "event=%s err=\"%s\"", msg->event, hd_strerror(rc));
   free(data);
   hd_sbuf_free(&ch);
@@ -67,6 +71,7 @@ static void publish_with_acks(hd_redis_t *r, hd_hub_msg_t *msg) {
     hd_redis_ask_acks(r, rid, msg->acks, msg->acks->timeout_ms);
     hd_redis_publish_on(r, "request", msg->nsp, bytes, len);
   } else {
+    HD_REDIS_COUNT(r, encode_errors, 1);
     HD_WARN("cluster", "broadcast with acks not sent to the cluster", "event=%s err=\"%s\"", msg->event, hd_strerror(rc));
   }
   free(bytes);
@@ -91,7 +96,11 @@ int hd_redis_broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hu
                        hd_hub_count_fn on_count, void *arg) {
   hd_redis_t *r = (hd_redis_t *)a;
   int rc = r->local->ops->broadcast(r->local, from, msg, skip, on_count, arg);
-  if (rc || !goes_to_cluster(msg) || !hd_redis_up(r)) return rc;
+  if (rc || !goes_to_cluster(msg)) return rc;
+  if (!hd_redis_up(r)) { /* delivered on this node only */
+    HD_REDIS_COUNT(r, dropped_down, 1);
+    return rc;
+  }
   publish_t *p = malloc(sizeof(*p)); /* encoded on shard 0, in id order (posted under the publish lock) */
   if (!p) return 0;
   *p = (publish_t){r, hd_hub_msg_ref(msg)};
@@ -162,10 +171,12 @@ void hd_redis_got_broadcast(hd_redis_t *r, const char *channel, size_t channel_l
   hd_redis_bcast_t b;
   int rc = hd_redis_decode_bcast(data, len, &b);
   if (rc) {
+    HD_REDIS_COUNT(r, decode_errors, 1);
     HD_DEBUG("cluster", "undecodable broadcast dropped", "channel=%.*s err=\"%s\"", (int)channel_len, channel,
              hd_strerror(rc));
     return;
   }
-  if (strcmp(b.uid, r->uid) && !strcmp(b.nsp, nsp)) hd_redis_deliver(r, nsp, &b, NULL, NULL, NULL);
+  if (!strcmp(b.uid, r->uid)) hd_redis_lag_echo(r, data, len);
+  else if (!strcmp(b.nsp, nsp)) hd_redis_deliver(r, nsp, &b, NULL, NULL, NULL);
   hd_redis_bcast_free(&b);
 }

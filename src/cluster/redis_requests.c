@@ -399,6 +399,7 @@ void hd_redis_got_request(hd_redis_t *r, const char *channel, size_t channel_len
   if (data[0] == '{') req = json_loadb(data, len, 0, NULL); /* first byte '{': JSON, as the adapter decides */
   else rc = hd_redis_decode_value(data, len, &req, &att, &natt);
   if (rc || !json_is_object(req)) {
+    HD_REDIS_COUNT(r, decode_errors, 1);
     HD_DEBUG("cluster", "malformed request dropped", "bytes=%zu err=\"%s\"", len, hd_strerror(rc ? rc : HD_EPROTO));
     for (uint32_t i = 0; i < natt; i++) hd_buf_unref(att[i]);
     free(att);

@@ -101,6 +101,11 @@ static const cfg_option_t options[] = {
      "land elsewhere (empty = the listen address; 0.0.0.0 becomes 127.0.0.1)", validate_advertise_url},
     OPT("forward-max", CFG_INT, forward_max, "1024", 1, 1000000,
         "requests forwarded to other nodes at once per shard (polling requests and WebSocket pipes); beyond it 503"),
+    OPT("redis-max-queue", CFG_INT, redis_max_queue, "8388608", 64 * KiB, 1 * GiB,
+        "bytes of cluster messages sent to Redis and not yet answered at most; beyond it a message stays on this node "
+        "(counted in herald_cluster_dropped_total)"),
+    OPT("redis-timeout", CFG_INT, redis_timeout, "3000", 100, 600000,
+        "ms a Redis connect or PING may go unanswered before the link counts as down (reconnected with backoff)"),
     OPT("max-request-line", CFG_INT, max_request_line, "8192", 64, 1 * MiB,
         "request line bytes at most (else 414)"),
     OPT("max-header-size", CFG_INT, max_header_size, "16384", 256, 1 * MiB,

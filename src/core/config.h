@@ -35,6 +35,8 @@ typedef struct {
   char *redis_prefix;
   char *advertise_url;
   int64_t forward_max;
+  int64_t redis_max_queue;
+  int64_t redis_timeout;
   int64_t max_request_line;
   int64_t max_header_size;
   int64_t max_header_count;

@@ -44,6 +44,8 @@ typedef struct {
   void (*free)(hd_adapter_t *a);
   /* Optional (any thread): fills out for /health; absent = a single node. */
   void (*health)(hd_adapter_t *a, hd_adapter_health_t *out);
+  /* Optional (any thread): appends its Prometheus series (herald_cluster_*) for /metrics. */
+  void (*metrics)(hd_adapter_t *a, hd_sbuf_t *out);
 } hd_adapter_ops_t;
 
 struct hd_adapter {

@@ -207,6 +207,7 @@ static int start(node_t *node) {
     hd_adapter_t *redis = hd_redis_adapter_new(local, &url, cfg->redis_prefix, nsps, &node->shards[0].loop,
                                                &node->shards[0].mailbox);
     if (!redis) return HD_ENOMEM;
+    hd_redis_adapter_set_limits(redis, (uint64_t)cfg->redis_max_queue, (uint64_t)cfg->redis_timeout);
     node->adapter = redis;
     node->clustered = true;
     if (node->shared.recovery) { /* sessions and missed packets in Redis, for every node */
