@@ -15,6 +15,7 @@
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,14 @@ function token(sub, role) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(sub), role, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
   return `${head}.${crypto.createHmac('sha256', SECRET).update(head).digest('base64url')}`;
+}
+
+/** Puts admin `id` into the shared SQLite store (the nodes take identities from tokens; a
+ * notification's target must exist there). */
+function seedAdmin(db, id) {
+  const script = 'import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n' +
+    'db.execute("INSERT OR IGNORE INTO users (id, name, role, password_hash, display_name, created_at) VALUES (?, ?, \'admin\', \'$seeded\', \'\', 0)", (int(sys.argv[2]), "admin" + sys.argv[2]))\ndb.commit()\n';
+  execFileSync('python3', ['-c', script, db, String(id)]);
 }
 
 let nextId = 1000;
@@ -181,6 +190,7 @@ describe('presence and the application across two nodes', { skip: !REDIS && 'HER
 
   test('notification:new and notification:broadcast reach an admin connected to the other node', async () => {
     const admin = who('admin');
+    seedAdmin(join(dir, 'shared.db'), admin.id); // a notification's target must be an admin of the store
     const s = await connect(b, admin);
     await sleep(100); // the room join is local; nothing to wait for in Redis
     const sent = await call(a, 'POST', '/api/v4/notifications/send', { as: 'key', body: { type: 'info', title: 'cross-node', content: 'from A', target_user_id: admin.id } });
