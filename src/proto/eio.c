@@ -23,6 +23,7 @@ static const char *error_messages[] = {"Transport unknown",    "Session ID unkno
 typedef struct packet {
   struct packet *next;
   bool binary;
+  bool ends_write; /* polling: the GET answering this packet carries nothing after it (hd_eio_flush) */
   uint8_t type;
   size_t len;
   char data[];
@@ -108,6 +109,7 @@ static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, siz
   packet_t *p = malloc(sizeof(*p) + len);
   if (!p) return HD_ENOMEM;
   p->next = NULL;
+  p->ends_write = false;
   p->binary = binary;
   p->type = type;
   p->len = len;
@@ -159,14 +161,17 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
   if (only) {
     rc = hd_eio_payload_append(&body, (hd_eio_type_t)only->type, only->data, only->len, only->binary, s->version, true);
   } else {
-    bool first = true;
-    for (packet_t *p = s->out_head, *next; p; p = next, first = false) {
+    bool first = true, ends = false;
+    packet_t *p = s->out_head;
+    for (packet_t *next; p && !ends; p = next, first = false) {
       next = p->next;
       if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
+      s->out_bytes -= p->len;
+      ends = p->ends_write;
       free(p);
     }
-    s->out_head = s->out_tail = NULL;
-    s->out_bytes = 0;
+    s->out_head = p; /* what follows a write boundary waits for the next GET */
+    if (!p) s->out_tail = NULL;
   }
   if (rc) hd_http_respond_error(ex, 500, "cannot encode payload");
   else hd_http_respond(ex, 200, "text/plain; charset=UTF-8", body.ptr, body.len, NULL);
@@ -284,6 +289,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
     queue_packet(s, strcmp(reason, "transport close") ? HD_EIO_CLOSE : HD_EIO_NOOP, NULL, 0, false);
   hd_eio_server_t *eio = s->eio;
   hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
+  for (packet_t *p = s->out_head; p; p = p->next) p->ends_write = false; /* the last GET takes all */
   if (s->get) answer_get(s, NULL);
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
@@ -652,6 +658,12 @@ int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *te
   if (s->closed) return HD_ECLOSED;
   if (s->websocket && ws_frame) return hd_ws_send_frame(s->ws, ws_frame);
   return send_packet(s, HD_EIO_MESSAGE, text, len, false);
+}
+
+void hd_eio_flush(hd_eio_session_t *s) {
+  if (s->closed) return;
+  if (s->websocket && s->ws) hd_conn_flush_now(s->ws);
+  else if (!s->websocket && s->out_tail) s->out_tail->ends_write = true;
 }
 
 bool hd_eio_is_websocket(const hd_eio_session_t *s) { return s->websocket && !s->closed; }

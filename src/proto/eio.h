@@ -54,6 +54,10 @@ int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *te
 /* The WebSocket frame of a text message packet ("4" + text) for hd_eio_send_prebuilt, built once
  * and shared by every recipient; refs 1, or NULL when out of memory. */
 hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len);
+/* Ends a write after what is queued (as Node's server sends the Socket.IO CONNECT answer): over a
+ * WebSocket it is written now, in a write of its own, so what is sent next comes in a later read;
+ * over polling the GET that carries it carries nothing sent later (that waits for the next GET). */
+void hd_eio_flush(hd_eio_session_t *s);
 /* True when the session writes through a WebSocket (prebuilt frames apply). */
 bool hd_eio_is_websocket(const hd_eio_session_t *s);
 /* Closes the session (a close packet is sent); on_close follows. */

@@ -353,6 +353,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
   send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  hd_eio_flush(s->client->eio); /* the CONNECT answer in a write of its own, as Node's server */
   for (size_t i = 0; i < n_missed; i++) {
     deliver(&s->member, missed[i]);
     s->floor_id = missed[i]->id;
@@ -413,6 +414,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
                                         : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
     }
     send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
+    hd_eio_flush(c->eio); /* in a write of its own: what the connect handlers emit comes in a later read */
   }
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
