@@ -80,6 +80,10 @@ typedef struct {
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;
+  int64_t max_eio_sessions;
+  int64_t eio_handshake_rate;
+  int64_t eio_handshake_burst;
+  int64_t login_concurrency;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */
