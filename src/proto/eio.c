@@ -91,6 +91,18 @@ static void make_sid(const hd_eio_server_t *eio, char out[24]) {
 static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer);
 static void close_all(void *arg);
 
+/* Counts a session in (+1) or out (-1) of the node's bound. */
+static void count_session(hd_eio_server_t *eio, int delta) {
+  uint32_t *n = eio->opt.limits.session_count;
+  if (n) __atomic_add_fetch(n, (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
+/* Open sessions for the bound: the node's when counted there, else this server's. */
+static uint32_t open_sessions(const hd_eio_server_t *eio) {
+  uint32_t *n = eio->opt.limits.session_count;
+  return n ? __atomic_load_n(n, __ATOMIC_RELAXED) : (uint32_t)eio->sessions.count;
+}
+
 /* --- output ------------------------------------------------------------------------------- */
 
 static void mark_dirty(hd_eio_session_t *s) {
@@ -289,6 +301,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
     queue_packet(s, strcmp(reason, "transport close") ? HD_EIO_CLOSE : HD_EIO_NOOP, NULL, 0, false);
   hd_eio_server_t *eio = s->eio;
   hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
+  count_session(eio, -1);
   for (packet_t *p = s->out_head; p; p = p->next) p->ends_write = false; /* the last GET takes all */
   if (s->get) answer_get(s, NULL);
   for (packet_t *p = s->out_head, *next; p; p = next) {
@@ -326,6 +339,7 @@ static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_
     free(s);
     return NULL;
   }
+  count_session(eio, 1);
   return s;
 }
 
@@ -467,9 +481,32 @@ static void on_upgrade_timeout(uv_timer_t *t) {
 
 /* --- HTTP entry point --------------------------------------------------------------------- */
 
+/* Refuses a handshake past the limits (answered, true) before any session state exists: the
+ * address's handshake rate (429), then the node's open sessions (503). */
+static bool handshake_refused(hd_eio_server_t *eio, hd_http_exchange_t *ex) {
+  const hd_eio_limits_t *lim = &eio->opt.limits;
+  if (lim->handshakes) {
+    char addr[80];
+    hd_conn_peer(ex->conn, addr, sizeof addr);
+    char *colon = strrchr(addr, ':');
+    if (colon) *colon = '\0';
+    if (!hd_addr_rate_take(lim->handshakes, addr, uv_now(eio->srv->loop))) {
+      hd_http_respond_error(ex, 429, "too many Engine.IO handshakes from this address: slow down");
+      return true;
+    }
+  }
+  if (lim->max_sessions && open_sessions(eio) >= lim->max_sessions) {
+    HD_DEBUG("eio", "handshake refused: session limit", "max=%u", lim->max_sessions);
+    hd_http_respond_error(ex, 503, "too many Engine.IO sessions: try again later");
+    return true;
+  }
+  return false;
+}
+
 static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_http_request_t *req, int version,
                       bool websocket) {
   if (req->method != HTTP_GET) return eio_error(ex, ERR_METHOD);
+  if (handshake_refused(eio, ex)) return;
   hd_eio_session_t *s = session_new(eio, version, ex->conn);
   if (!s) return hd_http_respond_error(ex, 500, "out of memory");
   /* The layer above sees the request (auth in its query) before a WebSocket replaces it; what it

@@ -618,7 +618,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
   sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
   sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
   hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
-                         opt->max_payload, opt->allow_eio3, "AAA"};
+                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits};
   if (opt->node_tag && strlen(opt->node_tag) == 3) memcpy(eo.node_tag, opt->node_tag, 3);
   sio->eio = hd_eio_server_new(srv, &eo, &eio_callbacks, sio);
   if (!sio->eio || sio->enc_text < 0 || sio->enc_ws < 0) {

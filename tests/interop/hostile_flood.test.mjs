@@ -3,6 +3,7 @@
 // bounded outcome and its clear answer, against a real herald. Bounded in time: every wait has a timeout.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
 
 const servers = [];
@@ -46,4 +47,52 @@ test('sign-in: password checks have a bounded queue (503 + Retry-After beyond it
   for (const r of answers) await r.arrayBuffer().catch(() => {});
   // once the burst is over, a sign-in is checked again (the places were given back)
   assert.equal((await signIn(srv, 'admin123')).status, 200);
+});
+
+const handshake = (srv) => fetch(srv.url('/socket.io/?EIO=4&transport=polling'));
+
+test('Engine.IO sessions: the node holds at most --max-eio-sessions; past it the handshake gets 503 JSON, and room comes back as sessions close', async () => {
+  const srv = await herald(['--max-eio-sessions', '20', '--eio-handshake-rate', '0']);
+  const answers = await Promise.all(Array.from({ length: 30 }, () => handshake(srv)));
+  const open = [];
+  for (const r of answers) {
+    if (r.status === 200) open.push(JSON.parse((await r.text()).slice(1)).sid);
+    else {
+      assert.equal(r.status, 503);
+      assert.match(r.headers.get('content-type'), /^application\/json/);
+      assert.match((await r.json()).message, /too many Engine.IO sessions/);
+    }
+  }
+  assert.equal(open.length, 20, 'sessions opened over every shard');
+  // a WebSocket handshake past the limit is refused the same way, before the upgrade
+  const refused = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(srv.wsUrl('/socket.io/?EIO=4&transport=websocket'));
+    ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+    ws.on('open', () => reject(new Error('upgraded past the session limit')));
+    ws.on('error', () => {});
+  });
+  assert.equal(refused, 503);
+  for (const sid of open.slice(0, 5)) {
+    const r = await fetch(srv.url(`/socket.io/?EIO=4&transport=polling&sid=${sid}`), { method: 'POST', body: '1' });
+    assert.equal(await r.text(), 'ok');
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await Promise.all(Array.from({ length: 6 }, () => handshake(srv)));
+  assert.deepEqual(again.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 503]);
+  for (const r of again) await r.arrayBuffer();
+});
+
+test('Engine.IO handshakes: per-address rate (--eio-handshake-rate/-burst); past it 429 JSON, no session made', async () => {
+  const srv = await herald(['--eio-handshake-rate', '5', '--eio-handshake-burst', '10']);
+  const answers = await Promise.all(Array.from({ length: 25 }, () => handshake(srv)));
+  const statuses = answers.map((r) => r.status);
+  const ok = statuses.filter((s) => s === 200).length;
+  assert.ok(ok >= 10 && ok <= 13, statuses.join(','));
+  const limited = answers.find((r) => r.status === 429);
+  assert.match((await limited.json()).message, /too many Engine.IO handshakes/);
+  for (const r of answers) await r.arrayBuffer().catch(() => {});
+  const health = await (await fetch(srv.url('/health'))).json();
+  assert.ok(health.status === 'ok');
+  await new Promise((r) => setTimeout(r, 400)); // two tokens back
+  assert.equal((await handshake(srv)).status, 200);
 });
