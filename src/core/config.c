@@ -56,7 +56,7 @@ static const cfg_option_t options[] = {
     OPT("web-root", CFG_STR, web_root, "web", 0, 0,
         "directory of static pages served at / (relative paths: from the working directory, else from the checkout of the binary)"),
     OPT("max-connections", CFG_INT, max_connections, "10000", 1, 1000000,
-        "open connections at most; beyond it HTTP gets 503 and WebSocket close 1013"),
+        "open connections at most; beyond it HTTP gets 503 (/health still answers) and WebSocket close 1013"),
     OPT("backlog", CFG_INT, backlog, "511", 1, 65535, "listen(2) backlog"),
     OPT("shards", CFG_INT, shards, "0", 0, 64,
         "event loops (threads) serving connections, each with its own SO_REUSEPORT listener (0 = one per CPU)"),

@@ -89,6 +89,7 @@ static int probe_port(const hd_config_t *cfg, int port) {
 /* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
 static int start(node_t *node) {
   const hd_config_t *cfg = node->cfg;
+  hd_server_raise_fd_limit(cfg, node->count); /* or a warning naming the shortfall */
   int rc = hd_app_shared_init(&node->shared, cfg, node->count);
   if (rc) return rc;
   hd_adapter_t *local = hd_local_adapter_new(node->count);

@@ -25,10 +25,12 @@ export function withShards(args) {
   return [...args, '--shards', n];
 }
 
-export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir } = {}) {
+export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir, openFiles } = {}) {
   const dataDir = ownDir || mkdtempSync(join(tmpdir(), 'herald-test-'));
-  const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
-    '--web-root', webRoot, '--log-level', 'info', ...withShards(args)], {
+  const argv = ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
+    '--web-root', webRoot, '--log-level', 'info', ...withShards(args)];
+  // openFiles: run under `ulimit -n openFiles` (soft and hard), as a careless operator would
+  const child = spawn(openFiles ? '/bin/sh' : HERALD_BIN, openFiles ? ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, HERALD_BIN, ...argv] : argv, {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
