@@ -96,6 +96,7 @@ int hd_chat_store_status(int err, const char **message) {
     case HD_EINVAL: *message = "invalid request"; return 400;
     case HD_EBUSY:
     case HD_ECLOSED: *message = "the server is busy or stopping, try again"; return 503;
+    case HD_EIO: *message = "the store cannot write now (disk full?): nothing was saved, try again later"; return 503;
     default: *message = "internal error"; return 500;
   }
 }

@@ -145,6 +145,7 @@ static int start(node_t *node) {
 int hd_node_run(const hd_config_t *cfg) {
   node_t node = {.cfg = cfg, .count = hd_node_shard_count(cfg)};
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails (EFBIG) and the store says so; no crash */
   node.shards = calloc(node.count, sizeof(*node.shards));
   int rc = node.shards ? start(&node) : HD_ENOMEM;
   if (!rc) {

@@ -34,6 +34,7 @@ typedef struct {
   char *path;
   atomic_size_t outstanding;       /* submitted through any handle and not yet answered */
   atomic_uint_least64_t answered;
+  hd_log_limit_t failure_log;      /* store thread only: transaction failures logged at most every 10 s */
 
   uv_mutex_t mu;                   /* guards everything down to the end, and each handle's done and pending */
   uv_cond_t wake;                  /* to the store thread: requests queued, or stopping */
@@ -259,7 +260,9 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   if (lost) {
     sh->be->rollback(sh->db);
     fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
-    HD_ERROR("store", "transaction failed", "requests=%zu err=%s", n, hd_errname(lost));
+    unsigned long long skipped;
+    if (hd_log_limit_pass(&sh->failure_log, 10000, &skipped)) /* one line per 10 s while the disk fails */
+      HD_ERROR("store", "transaction failed", "requests=%zu err=%s failures_not_logged=%llu", n, hd_errname(lost), skipped);
   }
   uint64_t us = (hd_clock_mono_ns() - t0) / 1000;
   uv_mutex_lock(&sh->mu);

@@ -25,12 +25,14 @@ export function withShards(args) {
   return [...args, '--shards', n];
 }
 
-export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir, openFiles } = {}) {
+export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir, openFiles, fileBlocks } = {}) {
   const dataDir = ownDir || mkdtempSync(join(tmpdir(), 'herald-test-'));
   const argv = ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
     '--web-root', webRoot, '--log-level', 'info', ...withShards(args)];
-  // openFiles: run under `ulimit -n openFiles` (soft and hard), as a careless operator would
-  const child = spawn(openFiles ? '/bin/sh' : HERALD_BIN, openFiles ? ['-c', `ulimit -n ${Number(openFiles)} && exec "$0" "$@"`, HERALD_BIN, ...argv] : argv, {
+  // openFiles / fileBlocks: run under `ulimit -n` / `ulimit -f` (blocks of /bin/sh: 512 bytes in
+  // dash), as a careless operator or a full disk would have it
+  const limits = [openFiles && `ulimit -n ${Number(openFiles)}`, fileBlocks && `ulimit -f ${Number(fileBlocks)}`].filter(Boolean);
+  const child = spawn(limits.length ? '/bin/sh' : HERALD_BIN, limits.length ? ['-c', `${limits.join(' && ')} && exec "$0" "$@"`, HERALD_BIN, ...argv] : argv, {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
