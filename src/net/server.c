@@ -17,7 +17,8 @@
 #include "net/conn.h"
 
 #define REFUSING_SLACK 64 /* connections accepted past the limit only to be told 503 / 1013 */
-#define FD_OVERHEAD 64    /* descriptors besides connections: store, logs, event loops, the reserve */
+#define FD_OVERHEAD 64    /* descriptors besides connections: store, logs, files being served, the reserve */
+#define FD_PER_SHARD 8    /* a shard's event loop, its wakeups and timers */
 #define ACCEPT_WARN_EVERY_MS 10000
 
 /* Takes the connection libuv holds for the listener: as a full conn (within --max-connections) or
@@ -27,7 +28,8 @@
 static bool accept_one(hd_server_t *s) {
   uint32_t max = (uint32_t)s->cfg->max_connections;
   uint32_t open = hd_server_node_connections(s);
-  if (open >= max + REFUSING_SLACK) return false;
+  /* past the refusal budget, or the descriptors left: accepting now would only meet EMFILE */
+  if (open >= max + REFUSING_SLACK || (s->fd_conn_budget && open >= s->fd_conn_budget)) return false;
   bool over = open >= max;
   if (over) s->metrics.refused++;
   if (hd_conn_accept(s, s->accept_handler, over)) { /* out of memory: drop this one, keep listening */
@@ -224,24 +226,26 @@ void hd_server_free(hd_server_t *s) {
   free(s->web_root_real);
 }
 
-int hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards) {
+uint32_t hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards) {
   struct rlimit lim;
-  if (getrlimit(RLIMIT_NOFILE, &lim)) return HD_EIO;
-  rlim_t need = (rlim_t)cfg->max_connections + REFUSING_SLACK * shards + FD_OVERHEAD + 4 * shards;
-  if (lim.rlim_cur >= need) return 0;
-  rlim_t want = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need ? need : lim.rlim_max;
-  if (want > lim.rlim_cur) {
+  if (getrlimit(RLIMIT_NOFILE, &lim)) return 0;
+  rlim_t overhead = FD_OVERHEAD + (rlim_t)FD_PER_SHARD * shards;
+  rlim_t need = (rlim_t)cfg->max_connections + (rlim_t)REFUSING_SLACK + overhead;
+  if (lim.rlim_cur < need) {
+    rlim_t want = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need ? need : lim.rlim_max;
     struct rlimit raised = {want, lim.rlim_max};
-    if (!setrlimit(RLIMIT_NOFILE, &raised)) lim.rlim_cur = want;
+    if (want > lim.rlim_cur && !setrlimit(RLIMIT_NOFILE, &raised)) {
+      lim.rlim_cur = want;
+      HD_INFO("server", "open-file limit raised for --max-connections", "nofile=%llu", (unsigned long long)want);
+    }
   }
-  if (lim.rlim_cur >= need) {
-    HD_INFO("server", "open-file limit raised for --max-connections", "nofile=%llu", (unsigned long long)lim.rlim_cur);
-    return 0;
-  }
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need) return 0;
+  rlim_t budget = lim.rlim_cur > overhead + 1 ? lim.rlim_cur - overhead : 1;
   HD_WARN("server", "open-file limit is below what --max-connections needs: raise it (ulimit -n, LimitNOFILE) or lower --max-connections",
-          "nofile=%llu needed=%llu max_connections=%lld shortfall=%llu", (unsigned long long)lim.rlim_cur,
-          (unsigned long long)need, (long long)cfg->max_connections, (unsigned long long)(need - lim.rlim_cur));
-  return HD_ERANGE;
+          "nofile=%llu needed=%llu max_connections=%lld shortfall=%llu connections_accepted_at_most=%llu",
+          (unsigned long long)lim.rlim_cur, (unsigned long long)need, (long long)cfg->max_connections,
+          (unsigned long long)(need - lim.rlim_cur), (unsigned long long)budget);
+  return (uint32_t)budget;
 }
 
 uint32_t hd_server_node_connections(const hd_server_t *s) {

@@ -76,6 +76,8 @@ struct hd_server {
                               * else this shard's own count): --max-connections bounds it */
   bool listening, stopping;
   bool accept_paused;        /* a connection waits in the listener's queue past the refusal budget */
+  uint32_t fd_conn_budget;   /* connections the open-file limit allows over the node (0: enough for
+                              * --max-connections); past it accepting pauses rather than meet EMFILE */
   uint64_t accept_warned_ms; /* last accept-failure warning (rate-limited) */
   uint64_t started_ms;       /* monotonic */
   uint64_t sweep_expected_ms;
@@ -112,8 +114,9 @@ int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
 /* Registers fn to run when a graceful stop begins (protocols close their sessions). 0 or HD_ERANGE. */
 int hd_server_add_stop_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
 /* At start: raises the soft open-file limit (up to the hard one) to what --max-connections needs
- * with `shards` shards; 0 when enough, else HD_ERANGE after a warning naming the shortfall. */
-int hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards);
+ * with `shards` shards. 0 when enough; else, after a warning naming the shortfall, how many
+ * connections the descriptors allow over the node (for fd_conn_budget). */
+uint32_t hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards);
 /* Open connections of the whole node (every shard), for the connection limit. */
 uint32_t hd_server_node_connections(const hd_server_t *s);
 /* Makes sure the loop flushes soon even when nothing else is pending (called by conn.c). */

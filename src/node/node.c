@@ -89,7 +89,7 @@ static int probe_port(const hd_config_t *cfg, int port) {
 /* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
 static int start(node_t *node) {
   const hd_config_t *cfg = node->cfg;
-  hd_server_raise_fd_limit(cfg, node->count); /* or a warning naming the shortfall */
+  uint32_t fd_budget = hd_server_raise_fd_limit(cfg, node->count); /* or a warning naming the shortfall */
   int rc = hd_app_shared_init(&node->shared, cfg, node->count);
   if (rc) return rc;
   hd_adapter_t *local = hd_local_adapter_new(node->count);
@@ -118,6 +118,7 @@ static int start(node_t *node) {
     node->shards[i].server.peers = node->peers;
     node->shards[i].server.peer_count = node->count;
     node->shards[i].server.node_conn_count = &node->conn_count;
+    node->shards[i].server.fd_conn_budget = fd_budget;
   }
   if ((rc = open_store(node))) return rc;
   for (uint32_t i = 0; i < node->count; i++) {
