@@ -26,7 +26,8 @@
 #include "proto/eio_echo.h"
 #include "proto/sio_test_handlers.h"
 
-#define EIO_RATE_SLOTS 4096 /* client addresses tracked for --eio-handshake-rate (fixed memory) */
+#define EIO_RATE_SLOTS 4096  /* client addresses tracked for --eio-handshake-rate (fixed memory) */
+#define CHAT_RATE_SLOTS 4096 /* customers tracked for --chat-rate (fixed memory) */
 
 /* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
 static int load_secret(const hd_config_t *cfg, char *out, size_t len) {
@@ -221,6 +222,9 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
       !(sh->eio_handshakes = hd_addr_rate_new(EIO_RATE_SLOTS, (uint32_t)cfg->eio_handshake_rate,
                                               (uint32_t)cfg->eio_handshake_burst)))
     return HD_ENOMEM;
+  if (cfg->chat_rate &&
+      !(sh->chat_senders = hd_addr_rate_new(CHAT_RATE_SLOTS, (uint32_t)cfg->chat_rate, (uint32_t)cfg->chat_burst)))
+    return HD_ENOMEM;
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
@@ -242,6 +246,7 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
   hd_addr_rate_free(sh->eio_handshakes);
+  hd_addr_rate_free(sh->chat_senders);
   hd_hub_shared_destroy(&sh->hub);
   free(sh->apps);
   hd_app_keys_free(&sh->keys);

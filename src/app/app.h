@@ -44,6 +44,7 @@ typedef struct hd_app_shared {
   void *login_limiter;          /* users.c: failed sign-ins per address */
   uint32_t eio_sessions;        /* Engine.IO sessions open over every shard (atomic), for --max-eio-sessions */
   hd_addr_rate_t *eio_handshakes; /* Engine.IO handshakes per address (--eio-handshake-rate), or NULL */
+  hd_addr_rate_t *chat_senders; /* chat messages per customer (--chat-rate), or NULL */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
 } hd_app_shared_t;
 

@@ -181,6 +181,11 @@ static const cfg_option_t options[] = {
     OPT("demo-users", CFG_BOOL, demo_users, "true", 0, 0,
         "on first start with no users, create admin/admin123 and user/user123 and say so"),
     OPT("token-ttl", CFG_INT, token_ttl, "86400", 60, 31536000, "seconds a token from /api/v4/auth/login is valid"),
+    OPT("chat-max-open-sessions", CFG_INT, chat_max_open_sessions, "3", 0, 1000,
+        "customer-service sessions one customer may have open (waiting or active) at once (else 429; 0 = no cap)"),
+    OPT("chat-rate", CFG_INT, chat_rate, "2", 0, 1000000,
+        "chat messages (and new sessions) per second per customer (token bucket; else 429; 0 = no limit)"),
+    OPT("chat-burst", CFG_INT, chat_burst, "20", 1, 1000000, "token bucket size for --chat-rate"),
     OPT("link-hosts", CFG_STR, link_hosts, "", 0, 0,
         "comma-separated hosts notification links may point to as http(s) URLs (default: none, site paths only)"),
 };

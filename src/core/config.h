@@ -84,6 +84,9 @@ typedef struct {
   int64_t eio_handshake_rate;
   int64_t eio_handshake_burst;
   int64_t login_concurrency;
+  int64_t chat_max_open_sessions;
+  int64_t chat_rate;
+  int64_t chat_burst;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

@@ -681,13 +681,19 @@ int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_st
 
 int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
                             int priority, hd_store_chat_post_cb cb, void *arg) {
+  return hd_store_session_create_capped(st, user_id, content, message_type, priority, 0, cb, arg);
+}
+
+int hd_store_session_create_capped(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                                   int priority, int max_open, hd_store_chat_post_cb cb, void *arg) {
   if (!message_type) message_type = "text";
   if (user_id <= 0 || !text_ok(content, 1, HD_STORE_CONTENT_MAX) || !msg_type_ok(message_type) || priority < 0 ||
-      priority > HD_STORE_PRIORITY_MAX)
+      priority > HD_STORE_PRIORITY_MAX || max_open < 0)
     return HD_EINVAL;
   NEW_REQ(SESSION_CREATE, chat_post);
   r->in.chat.user_id = user_id;
   r->in.chat.priority = priority;
+  r->in.chat.limit = max_open;
   DUP_OR_FAIL(r->in.chat.content, content);
   DUP_OR_FAIL(r->in.chat.message_type, message_type);
   return submit(st, r);

@@ -268,6 +268,10 @@ int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_st
 /* Opens a "waiting" session for user_id with its first message (sender role "user") in one transaction. */
 int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
                             int priority, hd_store_chat_post_cb cb, void *arg);
+/* The same, refused with HD_ERANGE (nothing written) when user_id already has max_open sessions
+ * that are not closed (0 = no cap); counted and inserted in one transaction. */
+int hd_store_session_create_capped(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                                   int priority, int max_open, hd_store_chat_post_cb cb, void *arg);
 /* The session with that id; HD_ENOTFOUND. */
 int hd_store_session_get(hd_store_t *st, int64_t session_id, hd_store_session_cb cb, void *arg);
 /* Sessions visible to the viewer, most recently updated first: a "user" sees their own, an "admin"

@@ -3,6 +3,7 @@
 // asserts the bounded, clearly answered outcome, against a real herald. Every wait has a timeout.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -122,4 +123,82 @@ test('a low open-file limit is named at start; running out of descriptors sheds 
   assert.equal((await getAlone(srv, '/health')).status, 200);
   assert.equal(await echo('after'), 'after');
   ws.close();
+});
+
+// --- customer-service chat -------------------------------------------------------------------
+
+const SECRET = 'hostile-limits-secret-0123456789abcdef';
+const b64url = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+/** An HS256 token for sub with role. */
+function mint(sub, role) {
+  const t = Math.floor(Date.now() / 1000);
+  const head = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub: String(sub), role, iat: t, exp: t + 600 })}`;
+  return `${head}.${createHmac('sha256', SECRET).update(head).digest('base64url')}`;
+}
+const CS = '/api/v4/customer-service/sessions';
+async function call(srv, method, path, token, body) {
+  const res = await fetch(srv.url(path), {
+    method, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+test('chat: a customer has at most --chat-max-open-sessions open sessions (429 JSON beyond; room again after a close)', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-max-open-sessions', '2', '--chat-rate', '0']);
+  const u = mint(501, 'user');
+  const opened = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await call(srv, 'POST', CS, u, { content: `help ${i}` });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    opened.push(r.body.session.session_id);
+  }
+  const third = await call(srv, 'POST', CS, u, { content: 'and again' });
+  assert.equal(third.status, 429);
+  assert.match(third.body.message, /too many open sessions/);
+  assert.equal((await call(srv, 'POST', CS, mint(502, 'user'), { content: 'another customer' })).status, 201);
+  assert.equal((await call(srv, 'POST', `${CS}/${opened[0]}/close`, u)).status, 200);
+  assert.equal((await call(srv, 'POST', CS, u, { content: 'now it fits' })).status, 201);
+});
+
+test('chat: a customer\'s message rate is limited (--chat-rate/--chat-burst): REST 429 JSON, Socket.IO ack {success:false, code:429}', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '1', '--chat-burst', '3']);
+  const u = mint(601, 'user');
+  const s = await call(srv, 'POST', CS, u, { content: 'first' }); // takes a token too
+  assert.equal(s.status, 201);
+  const id = s.body.session.session_id;
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push((await call(srv, 'POST', `${CS}/${id}/messages`, u, { content: `m${i}` })).status);
+  assert.equal(statuses.filter((x) => x === 429).length >= 2, true, statuses.join(','));
+  const limited = await call(srv, 'POST', `${CS}/${id}/messages`, u, { content: 'again' });
+  assert.equal(limited.status, 429);
+  assert.match(limited.body.message, /too fast/);
+  const { io } = await import('socket.io-client');
+  const socket = io(srv.url('/'), { auth: { token: u }, transports: ['websocket'], reconnection: false });
+  try {
+    await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+    const ack = await socket.timeout(3000).emitWithAck('chat:send_message', { session_id: id, content: 'over socket' });
+    assert.equal(ack.success, false);
+    assert.equal(ack.code, 429);
+    // admins are not limited
+    const a = mint(1, 'admin');
+    for (let i = 0; i < 5; i++) assert.ok((await call(srv, 'POST', `${CS}/${id}/messages`, a, { content: `a${i}` })).status < 300);
+  } finally {
+    socket.close();
+  }
+});
+
+test('chat: assign gives a session only to an admin (an admin account, or an admin online), else 400', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0']); // demo users: admin is id 1, user id 2
+  for (let i = 0; i < 100 && !/demo user created.*name=user/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
+  const s = await call(srv, 'POST', CS, mint(701, 'user'), { content: 'who takes this?' });
+  const id = s.body.session.session_id;
+  const a = mint(1, 'admin');
+  for (const target of [2, 701, 99999]) { // a customer account, a customer, nobody
+    const r = await call(srv, 'POST', `${CS}/${id}/assign`, a, { admin_id: target });
+    assert.equal(r.status, 400, `admin_id ${target}: ${JSON.stringify(r.body)}`);
+    assert.match(r.body.message, /admin_id/);
+  }
+  const ok = await call(srv, 'POST', `${CS}/${id}/assign`, mint(42, 'admin'), { admin_id: 1 });
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal(ok.body.session.admin_id, 1);
 });

@@ -526,6 +526,31 @@ static void test_notifications(void **state) {
   assert_int_equal(hd_store_notification_mark_read(st, A, 0, on_read, &g), HD_EINVAL);
 }
 
+/* A customer's open sessions are capped: the cap is checked and the session inserted in one
+ * transaction (HD_ERANGE, nothing written); a closed session frees a place. */
+static void test_sessions_capped(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t U = 20;
+  DO(fx, g, hd_store_session_create_capped(st, U, "one", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  int64_t first = g.sess.id;
+  DO(fx, g, hd_store_session_create_capped(st, U, "two", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_session_create_capped(st, U, "three", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, HD_ERANGE);
+  DO(fx, g, hd_store_sessions_list(st, U, "user", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 2); /* nothing written by the refusal */
+  DO(fx, g, hd_store_session_create_capped(st, U + 1, "other", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0); /* per customer */
+  DO(fx, g, hd_store_session_close(st, first, on_close, &g));
+  DO(fx, g, hd_store_session_create_capped(st, U, "three", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_session_create_capped(st, U, "no cap", NULL, 3, 0, on_post, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(hd_store_session_create_capped(st, U, "x", NULL, 3, -1, on_post, &g), HD_EINVAL);
+}
+
 static void test_sessions(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
@@ -1362,6 +1387,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_shards_close_first_handle_last, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_one_handle_while_another_works, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handles_share_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sessions_capped, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
