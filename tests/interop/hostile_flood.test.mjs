@@ -84,10 +84,12 @@ test('Engine.IO sessions: the node holds at most --max-eio-sessions; past it the
 
 test('Engine.IO handshakes: per-address rate (--eio-handshake-rate/-burst); past it 429 JSON, no session made', async () => {
   const srv = await herald(['--eio-handshake-rate', '5', '--eio-handshake-burst', '10']);
+  const t0 = Date.now();
   const answers = await Promise.all(Array.from({ length: 25 }, () => handshake(srv)));
+  const refill = Math.ceil(((Date.now() - t0) / 1000) * 5); // tokens back while the burst was served
   const statuses = answers.map((r) => r.status);
   const ok = statuses.filter((s) => s === 200).length;
-  assert.ok(ok >= 10 && ok <= 13, statuses.join(','));
+  assert.ok(ok >= 10 && ok <= 11 + refill, `${statuses.join(',')} (refill ${refill})`);
   const limited = answers.find((r) => r.status === 429);
   assert.match((await limited.json()).message, /too many Engine.IO handshakes/);
   for (const r of answers) await r.arrayBuffer().catch(() => {});
