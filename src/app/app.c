@@ -228,6 +228,8 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
+  if (sh->recovery)
+    hd_recovery_set_limits(sh->recovery, (size_t)cfg->recovery_max_sessions, (size_t)cfg->recovery_max_bytes);
   if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
   sh->hub.history = sh->history;
   if (sh->recovery) {

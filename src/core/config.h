@@ -87,6 +87,8 @@ typedef struct {
   int64_t chat_max_open_sessions;
   int64_t chat_rate;
   int64_t chat_burst;
+  int64_t recovery_max_sessions;
+  int64_t recovery_max_bytes;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

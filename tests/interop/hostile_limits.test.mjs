@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { startHerald } from './lib/server.mjs';
+import { startHerald, rssBytes } from './lib/server.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -201,4 +201,65 @@ test('chat: assign gives a session only to an admin (an admin account, or an adm
   const ok = await call(srv, 'POST', `${CS}/${id}/assign`, mint(42, 'admin'), { admin_id: 1 });
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.session.admin_id, 1);
+});
+
+// --- Socket.IO recovery state -----------------------------------------------------------------
+
+/** A Socket.IO client on WebSocket that reconnects by itself after 300 ms, connected. */
+async function sioClient(srv) {
+  const { io } = await import('socket.io-client');
+  const s = io(srv.url('/'), { transports: ['websocket'], forceNew: true, reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0 });
+  await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+  return s;
+}
+/** Drops c's TCP connection abruptly, runs meanwhile, then reconnects: true when recovered. */
+async function dropAndReconnect(c, meanwhile = async () => {}) {
+  c.io.reconnection(false); // it comes back when told, not while meanwhile runs
+  const gone = new Promise((resolve) => c.once('disconnect', resolve));
+  c.io.engine.transport.ws._socket.destroy();
+  await gone;
+  await meanwhile();
+  const back = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no reconnect')), 5000);
+    c.once('connect', () => { clearTimeout(t); resolve(); });
+  });
+  c.connect();
+  await back;
+  return c.recovered;
+}
+
+test('recovery: at most --recovery-max-sessions dropped sockets are kept; past it a socket comes back as new', async () => {
+  const srv = await herald(['--test-handlers', '--recovery-max-sessions', '2']);
+  const clients = [await sioClient(srv), await sioClient(srv), await sioClient(srv)];
+  try {
+    const recovered = await Promise.all(clients.map((c) => dropAndReconnect(c)));
+    assert.equal(recovered.filter(Boolean).length, 2, JSON.stringify(recovered));
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
+test('recovery: recorded packets are bounded in bytes (--recovery-max-bytes): past it the oldest go, and a socket that missed them is not recovered', async () => {
+  const API_KEY = 'hostile-limits-api-key';
+  const srv = await herald(['--test-handlers', '--api-key', API_KEY, '--recovery-max-bytes', '1048576', '--json-max-message', '200000']);
+  const c = await sioClient(srv);
+  try {
+    const got = new Promise((resolve) => c.once('msg', resolve));
+    c.emit('broadcast', 'hello'); // c's last delivery: the point it must recover from
+    await got;
+    const publishMiB = async () => {
+      for (let i = 0; i < 12; i++) { // 12 x 100 kB recorded in namespace "/" while c is away
+        const r = await fetch(srv.url('/api/v1/publish'), {
+          method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ topic: 'big', type: 'x', data: 'x'.repeat(100000) }),
+        });
+        assert.equal(r.status, 200);
+      }
+    };
+    assert.equal(await dropAndReconnect(c, publishMiB), false, 'the packets it missed were dropped: it must not claim a full recovery');
+    const rss = await rssBytes(srv.child.pid);
+    assert.ok(rss < 200 * 1024 * 1024, `RSS ${rss}`);
+  } finally {
+    c.close();
+  }
 });
