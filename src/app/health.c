@@ -145,6 +145,9 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  (double)t.uptime_ms / 1000.0, count, m->conns_http);
   for (uint32_t i = 1; i < m->protocol_count; i++)
     hd_sbuf_printf(&b, "herald_connections{protocol=\"%s\"} %u\n", m->protocol_names[i], m->conns_ws[i]);
+  hd_sbuf_printf(&b, "# HELP herald_topics Topics with a sequence (and history) over the node.\n"
+                     "# TYPE herald_topics gauge\nherald_topics %zu\n",
+                 app->shared->history ? hd_history_topic_count(app->shared->history) : (size_t)0);
   hd_sbuf_printf(&b,
                  "# HELP herald_rooms Rooms and topics in the hub.\n# TYPE herald_rooms gauge\nherald_rooms %zu\n"
                  "# HELP herald_socketio_sessions Engine.IO sessions (polling or WebSocket).\n"

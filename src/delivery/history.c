@@ -13,6 +13,7 @@ typedef struct {
   uint64_t evicted_seq;   /* highest sequence dropped from the ring */
   hd_hub_msg_t **ring;    /* the last `count` messages */
   uint32_t head, len;
+  uint32_t holders;       /* subscribers holding it (hd_history_hold) */
   char name[];
 } topic_t;
 
@@ -59,7 +60,9 @@ static topic_t *topic_get(hd_history_t *h, const char *name, bool create) {
   if (t || !create) return t;
   if (!(t = calloc(1, sizeof(*t) + len + 1))) return NULL;
   memcpy(t->name, name, len + 1);
-  t->seq = t->evicted_seq = h->seq_base; /* what came before this process is not here */
+  /* what came before this process (or before the topic was last freed) is not here */
+  uint64_t now_base = (uint64_t)hd_clock_wall_ms() * 1000;
+  t->seq = t->evicted_seq = now_base > h->seq_base ? now_base : h->seq_base;
   if (hd_map_put(&h->topics, t->name, len, t)) {
     topic_free(t, h);
     return NULL;
@@ -89,6 +92,49 @@ int hd_history_keep(hd_history_t *h, const char *topic) {
   }
   uv_mutex_unlock(&h->mu);
   return rc;
+}
+
+int hd_history_hold(hd_history_t *h, const char *topic) {
+  int rc = hd_history_keep(h, topic);
+  if (rc) return rc;
+  uv_mutex_lock(&h->mu);
+  topic_t *t = topic_get(h, topic, false);
+  if (t) t->holders++;
+  uv_mutex_unlock(&h->mu);
+  return t ? 0 : HD_ENOMEM;
+}
+
+/* Frees t when nobody holds it and nothing replayable is left; the caller holds the lock. */
+static bool drop_if_unused(hd_history_t *h, topic_t *t, int64_t now) {
+  if (t->holders) return false;
+  if (t->ring) prune(h, t, now);
+  if (t->len) return false;
+  hd_map_del(&h->topics, t->name, strlen(t->name));
+  topic_free(t, h);
+  return true;
+}
+
+void hd_history_release(hd_history_t *h, const char *topic) {
+  uv_mutex_lock(&h->mu);
+  topic_t *t = topic_get(h, topic, false);
+  if (t && t->holders) t->holders--;
+  if (t) drop_if_unused(h, t, hd_clock_wall_ms());
+  uv_mutex_unlock(&h->mu);
+}
+
+size_t hd_history_sweep(hd_history_t *h) {
+  size_t freed = 0;
+  int64_t now = hd_clock_wall_ms();
+  uv_mutex_lock(&h->mu);
+  for (size_t i = 0; i < h->topics.cap; i++) {
+    if (!h->topics.slots[i].hash) continue;
+    if (drop_if_unused(h, h->topics.slots[i].value, now)) {
+      freed++;
+      i--; /* the map's backward shift may have moved another entry into this slot */
+    }
+  }
+  uv_mutex_unlock(&h->mu);
+  return freed;
 }
 
 int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg) {

@@ -19,6 +19,14 @@ void hd_history_free(hd_history_t *h);
 /* Makes topic a sequenced topic that keeps its history from now on (JSON-protocol topics:
  * subscribed or published to); messages to other rooms get no sequence. 0 or HD_ENOMEM. */
 int hd_history_keep(hd_history_t *h, const char *topic);
+/* hd_history_keep for a subscriber, who holds the topic: it is not freed while held. 0 or HD_ENOMEM. */
+int hd_history_hold(hd_history_t *h, const char *topic);
+/* Drops a hold; a topic nobody holds is freed once nothing replayable is left in it (here, or by
+ * hd_history_sweep when its messages expire). A topic made again later starts its sequence at the
+ * time (ms x 1000), above what it gave before, so sequences still only increase. */
+void hd_history_release(hd_history_t *h, const char *topic);
+/* Frees the topics nobody holds whose kept messages have all expired; returns how many. */
+size_t hd_history_sweep(hd_history_t *h);
 /* Gives msg the next sequence of its topic (msg->rooms[0]) and keeps it, when that is a sequenced
  * topic (else msg->seq stays 0). 0. */
 int hd_history_append(hd_history_t *h, hd_hub_msg_t *msg);

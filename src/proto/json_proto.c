@@ -269,6 +269,28 @@ static void replay_collect(hd_hub_msg_t *msg, void *arg) {
   r->msgs[r->count++] = hd_hub_msg_ref(msg);
 }
 
+/* Joins the room of ref (a topic, with params or not) unless already in it; each room joined holds
+ * its topic in the history (released when left), so an unused topic can be freed. */
+static bool subscribe_key(jconn_t *j, const topic_ref_t *ref) {
+  hd_history_t *history = hd_hub_shared(j->jp->hub)->history;
+  if (hd_hub_member_in(&j->member, ref->key.ptr, ref->key.len)) return !hd_history_keep(history, ref->topic);
+  if (hd_history_hold(history, ref->topic)) return false;
+  if (!hd_hub_join(j->jp->hub, &j->member, ref->key.ptr, ref->key.len)) return true;
+  hd_history_release(history, ref->topic);
+  return false;
+}
+
+/* Gives back the history hold of a room key being left (the topic is the key up to its params). */
+static void release_key(hd_jp_server_t *jp, const char *key, size_t len) {
+  const char *sep = memchr(key, PARAMS_SEPARATOR[0], len);
+  char topic[HD_ENVELOPE_MAX_TOPIC + 1];
+  size_t n = sep ? (size_t)(sep - key) : len;
+  if (n >= sizeof topic) return;
+  memcpy(topic, key, n);
+  topic[n] = '\0';
+  hd_history_release(hd_hub_shared(jp->hub)->history, topic);
+}
+
 static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   hd_jp_server_t *jp = j->jp;
   topic_ref_t ref;
@@ -281,9 +303,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   } else if (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
              j->member.room_count >= jp->opt.max_subscriptions) {
     send_error(j, E_SUBSCRIBE, "subscription limit reached", e->message_id);
-  } else if (hd_history_keep(hd_hub_shared(jp->hub)->history, ref.topic) ||
-             (!hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len) &&
-              hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+  } else if (!subscribe_key(j, &ref)) {
     send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
   } else {
     hd_history_t *history = hd_hub_shared(jp->hub)->history;
@@ -320,7 +340,10 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
 static void on_unsubscribe(jconn_t *j, const hd_envelope_t *e) {
   topic_ref_t ref;
   if (read_topic(j, e, &ref)) return;
-  hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len);
+  if (hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len)) {
+    hd_hub_leave(j->jp->hub, &j->member, ref.key.ptr, ref.key.len);
+    release_key(j->jp, ref.key.ptr, ref.key.len);
+  }
   hd_sbuf_t extra = {0};
   hd_sbuf_puts(&extra, "\"topic\":\"");
   hd_sbuf_json_escape(&extra, ref.topic, strlen(ref.topic));
@@ -496,6 +519,8 @@ void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
 
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
+  for (uint32_t i = 0; i < j->member.room_count; i++)
+    release_key(jp, j->member.rooms[i].room->name, j->member.rooms[i].room->name_len);
   hd_hub_leave_all(jp->hub, &j->member);
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
   free(j->floors);
@@ -673,7 +698,10 @@ static void on_sweep(uv_timer_t *t) {
   hd_jp_server_t *jp = t->data;
   uint64_t now = uv_now(jp->srv->loop);
   int64_t wall_s = hd_clock_wall_ms() / 1000;
-  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) hd_dedupe_expire(jp->opt.dedupe, now);
+  if (++jp->sweeps % (60000 / SWEEP_MS) == 0) {
+    hd_dedupe_expire(jp->opt.dedupe, now);
+    hd_history_sweep(hd_hub_shared(jp->hub)->history); /* topics unused whose history expired */
+  }
   for (jconn_t *j = jp->conns, *next; j; j = next) {
     next = j->next;
     if (hd_conn_is_ending(j->conn)) continue;

@@ -263,3 +263,62 @@ test('recovery: recorded packets are bounded in bytes (--recovery-max-bytes): pa
     c.close();
   }
 });
+
+// --- topics ------------------------------------------------------------------------------------
+
+/** herald_topics from /metrics. */
+async function topics(srv) {
+  const text = await (await fetch(srv.url('/metrics'))).text();
+  return Number(/^herald_topics (\d+)$/m.exec(text)?.[1]);
+}
+
+/** A JSON-protocol connection with token: {send(obj), acks(n): the next n ack/error frames, close()}. */
+async function jsonClient(srv, token) {
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?token=${token}&protocol=1.0`), { perMessageDeflate: false });
+  const frames = [];
+  const waiting = [];
+  ws.on('message', (m) => {
+    const f = JSON.parse(m.toString());
+    if (f.type === 'ack' || f.type === 'error') frames.push(f);
+    while (waiting.length && frames.length >= waiting[0].n) waiting.shift().resolve();
+  });
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  return {
+    send: (o) => ws.send(JSON.stringify(o)),
+    acks: (n) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${frames.length} of ${n} answers`)), 5000);
+      const done = () => { clearTimeout(t); resolve(frames.slice(0, n)); };
+      if (frames.length >= n) done(); else waiting.push({ n, resolve: done });
+    }),
+    close: () => new Promise((resolve) => { ws.once('close', resolve); ws.close(); }),
+  };
+}
+
+test('topics: a topic nobody subscribes to any more and with nothing to replay is freed; its sequence goes on increasing', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--max-subscriptions', '300', '--api-key', 'k-topics', '--json-burst', '1000']);
+  const base = await topics(srv);
+  const c = await jsonClient(srv, mint(9, 'admin'));
+  for (let i = 0; i < 200; i++) c.send({ type: 'subscribe', data: { topic: `public:t${i}`, ...(i % 2 ? { params: { p: i } } : {}) }, messageId: `s${i}` });
+  const acks = await c.acks(200);
+  assert.ok(acks.every((f) => f.type === 'ack'), JSON.stringify(acks.find((f) => f.type !== 'ack')));
+  assert.equal(await topics(srv) - base, 200);
+  const first = await fetch(srv.url('/api/v1/publish'), { // public:t0 gets a replayable message
+    method: 'POST', headers: { 'X-API-Key': 'k-topics', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ topic: 'public:t0', type: 'x', data: 1 }),
+  });
+  const seq0 = (await first.json()).sequence;
+  c.send({ type: 'unsubscribe', data: { topic: 'public:t1', params: { p: 1 } }, messageId: 'u1' });
+  await c.acks(201);
+  assert.equal(await topics(srv) - base, 199, 'unsubscribed, nothing kept: freed');
+  await c.close();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await topics(srv) - base, 1, 'only the topic with history to replay is left');
+  // subscribing again makes the topic again; sequences only go up
+  const d = await jsonClient(srv, mint(9, 'admin'));
+  d.send({ type: 'subscribe', data: { topic: 'public:t0', lastSequence: 0 }, messageId: 'again0' });
+  d.send({ type: 'subscribe', data: { topic: 'public:t5', lastSequence: 0 }, messageId: 'again5' });
+  const [a0, a5] = await d.acks(2);
+  assert.equal(a0.data.sequence, seq0);
+  assert.ok(a5.data.sequence >= seq0, `${a5.data.sequence} >= ${seq0}`);
+  await d.close();
+});
