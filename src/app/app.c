@@ -161,6 +161,7 @@ static int setup_json(hd_app_t *app) {
       .policy = {authenticate, &app->shared->jwt, hd_topic_policy_may_subscribe, hd_topic_policy_may_publish,
                  app->shared->topics},
       .inbox = hd_json_inbox(&app->json_inbox),
+      .inbox_page = (uint32_t)cfg->inbox_page,
       .dedupe = app->shared->dedupe,
       .clients = app->shared->json_clients,
   };

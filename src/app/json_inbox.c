@@ -72,13 +72,13 @@ static void taken(void *arg, int status, const hd_store_inbox_t *res) {
   free(t);
 }
 
-static int take(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg) {
+static int take(void *arg, const char *sub, size_t limit, hd_jp_inbox_cb cb, void *cb_arg) {
   hd_json_inbox_t *in = arg;
   hd_json_inbox_flush(in); /* what this iteration delivered is in the inbox before it is read */
   taking_t *t = malloc(sizeof(*t));
   if (!t) return HD_ENOMEM;
   *t = (taking_t){cb, cb_arg};
-  int rc = hd_store_inbox_take(in->store, sub, taken, t);
+  int rc = hd_store_inbox_take_page(in->store, sub, (int64_t)limit, taken, t);
   if (rc) free(t);
   return rc;
 }

@@ -173,6 +173,8 @@ static const cfg_option_t options[] = {
         "topics a `user` token may publish to over the JSON protocol (same patterns); admins: all"),
     OPT("inbox-max", CFG_INT, inbox_max, "1000", 0, 1000000,
         "unacknowledged notifications kept per user for the next connection"),
+    OPT("inbox-page", CFG_INT, inbox_page, "100", 1, 100000,
+        "inbox notifications sent to a connection at once; the next page follows when these are acknowledged"),
     OPT("dedupe-window", CFG_INT, dedupe_window, "256", 1, 65536,
         "client messageIds remembered per connection to acknowledge repeats without reprocessing"),
     OPT("db", CFG_STR, db, "", 0, 0, "SQLite database file (default <data-dir>/herald.db)"),

@@ -52,6 +52,8 @@ typedef struct jconn {
   uint32_t publishing;    /* client publishes waiting for their delivery count (other shards) */
   hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
   bool in_held;           /* handle_held is on the stack */
+  bool inbox_taking;      /* a page of the inbox is being read */
+  bool inbox_more;        /* the last page was full: more may wait, taken once the acks are in */
 } jconn_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
@@ -202,10 +204,34 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
 
 static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
 
+/* Reads the next page of the user's inbox (inbox_taken sends it). The first page is read at the
+ * connection's start with its reading paused, so the client's frames are answered after it. */
+static void inbox_next_page(jconn_t *j, bool first) {
+  const hd_jp_inbox_t *in = &j->jp->opt.inbox;
+  if (!in->take || j->inbox_taking) return;
+  hd_conn_t *c = j->conn;
+  hd_conn_retain(c);
+  if (first) hd_conn_set_reading(c, false);
+  j->inbox_taking = true;
+  j->inbox_more = false;
+  size_t page = j->jp->opt.inbox_page ? j->jp->opt.inbox_page : 100;
+  if (in->take(in->arg, j->claims.sub, page, inbox_taken, c)) {
+    j->inbox_taking = false;
+    hd_conn_set_reading(c, true);
+    hd_conn_release(c);
+  }
+}
+
+/* Paging: once everything sent is acknowledged (or given up), the next page, if there may be one. */
+static void inbox_maybe_next(jconn_t *j) {
+  if (j->inbox_more && !j->inbox_taking && !j->acks.count && !hd_conn_is_ending(j->conn)) inbox_next_page(j, false);
+}
+
 static void acknowledge(jconn_t *j, const char *id) {
   const hd_jp_inbox_t *in = &j->jp->opt.inbox;
   if (in->remove) in->remove(in->arg, j->claims.sub, id);
   hd_acks_ack(&j->acks, id);
+  inbox_maybe_next(j);
 }
 
 /* --- client frames ------------------------------------------------------------------------ */
@@ -594,16 +620,9 @@ static int ws_open(hd_conn_t *c, void *udata) {
   json_decref(cd);
   if (d) send_frame(j, "connect", d);
   free(d);
-  const hd_jp_inbox_t *in = &jp->opt.inbox;
-  if (in->take) { /* notifications that waited for this user; the client's frames wait until they
-                   * are out, so every answer comes after the inbox */
-    hd_conn_retain(c);
-    hd_conn_set_reading(c, false);
-    if (in->take(in->arg, j->claims.sub, inbox_taken, c)) {
-      hd_conn_set_reading(c, true);
-      hd_conn_release(c);
-    }
-  }
+  /* notifications that waited for this user, a page at a time; the client's frames wait until the
+   * first page is out, so every answer comes after it */
+  inbox_next_page(j, true);
   return 0;
 }
 
@@ -625,6 +644,10 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
 static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, size_t n) {
   hd_conn_t *c = arg;
   jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
+  if (j) {
+    j->inbox_taking = false;
+    j->inbox_more = !status && n >= (j->jp->opt.inbox_page ? j->jp->opt.inbox_page : 100);
+  }
   for (size_t i = 0; j && !status && i < n; i++) {
     if (hd_acks_pending(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
     hd_hub_msg_t *msg = stored_message(j->jp, items[i].message_id, items[i].frame, items[i].frame_len);
@@ -710,6 +733,7 @@ static void on_sweep(uv_timer_t *t) {
       continue;
     }
     hd_acks_due(&j->acks, now, resend, j);
+    inbox_maybe_next(j); /* the last of a page may have been given up */
   }
 }
 

@@ -44,8 +44,8 @@ typedef void (*hd_jp_inbox_cb)(void *arg, int status, const hd_jp_inbox_item_t *
 typedef struct {
   void (*put)(void *arg, const char *sub, const char *message_id, const char *frame, size_t len);
   void (*remove)(void *arg, const char *sub, const char *message_id);
-  /* Answers cb later on this shard; 0, or HD_E* (cb is not called). */
-  int (*take)(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg);
+  /* The oldest `limit` entries (a page); answers cb later on this shard; 0, or HD_E* (cb is not called). */
+  int (*take)(void *arg, const char *sub, size_t limit, hd_jp_inbox_cb cb, void *cb_arg);
   void *arg;
 } hd_jp_inbox_t;
 
@@ -57,6 +57,7 @@ typedef struct {
   uint32_t rate, burst;          /* frames per second, bucket size */
   hd_jp_policy_t policy;         /* required */
   hd_jp_inbox_t inbox;
+  uint32_t inbox_page;           /* inbox entries sent at once; the next page once these are acked */
   hd_dedupe_t *dedupe;           /* the node's client messageId windows (required) */
   hd_jp_clients_t *clients;      /* the node's client registry (NULL: replacement on this shard only) */
 } hd_jp_options_t;

@@ -802,9 +802,14 @@ int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message
 }
 
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg) {
-  if (!key_ok(user_sub)) return HD_EINVAL;
+  return hd_store_inbox_take_page(st, user_sub, HD_STORE_INBOX_CAP_MAX, cb, arg);
+}
+
+int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit, hd_store_inbox_cb cb, void *arg) {
+  if (!key_ok(user_sub) || limit < 1 || limit > HD_STORE_INBOX_CAP_MAX) return HD_EINVAL;
   NEW_REQ(INBOX_TAKE, inbox);
   DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  r->in.inbox.cap = limit;
   return submit(st, r);
 }
 

@@ -314,6 +314,8 @@ int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items,
                             hd_store_count_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
+/* The same, at most limit entries (the oldest; 1..HD_STORE_INBOX_CAP_MAX): a page. */
+int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit, hd_store_inbox_cb cb, void *arg);
 /* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */
 int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
                           void *arg);

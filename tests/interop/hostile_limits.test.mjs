@@ -322,3 +322,49 @@ test('topics: a topic nobody subscribes to any more and with nothing to replay i
   assert.ok(a5.data.sequence >= seq0, `${a5.data.sequence} >= ${seq0}`);
   await d.close();
 });
+
+// --- inbox replay ------------------------------------------------------------------------------
+
+test('inbox: a large unacknowledged inbox is replayed a page at a time (--inbox-page), the next page once the last is acknowledged', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-inbox', '--inbox-page', '40', '--ack-timeout', '60000']);
+  const token = mint(77, 'user');
+  const open = async () => {
+    const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=tab1&token=${token}`), { perMessageDeflate: false });
+    const notes = [];
+    ws.on('message', (m) => { const f = JSON.parse(m.toString()); if (f.type === 'notification') notes.push(f); });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    return { ws, notes };
+  };
+  const until = async (check, what) => {
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (check()) return;
+    throw new Error(`timed out: ${what}`);
+  };
+  // 100 notifications delivered and left unacknowledged: they wait in the inbox
+  const a = await open();
+  a.ws.send(JSON.stringify({ type: 'subscribe', messageId: 's', data: { topic: 'user:77' } }));
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(srv.url('/api/v1/publish'), {
+      method: 'POST', headers: { 'X-API-Key': 'k-inbox' },
+      body: JSON.stringify({ topic: 'user:77', type: 'notification', data: { i } }),
+    });
+    assert.equal(r.status, 200);
+  }
+  await until(() => a.notes.length === 100, 'the live deliveries');
+  a.ws.terminate();
+  await new Promise((r) => setTimeout(r, 200));
+  // the next connection gets 40, nothing more while they are unacknowledged, then the next 40
+  const b = await open();
+  await until(() => b.notes.length >= 40, 'the first page');
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(b.notes.length, 40, 'one page only while unacknowledged');
+  assert.deepEqual(b.notes.map((n) => n.data.i), [...Array(40).keys()]);
+  for (const n of b.notes) b.ws.send(JSON.stringify({ type: 'ack', data: { messageId: n.messageId } }));
+  await until(() => b.notes.length >= 80, 'the second page');
+  assert.deepEqual(b.notes.slice(40).map((n) => n.data.i), [...Array(40).keys()].map((i) => i + 40));
+  for (const n of b.notes.slice(40)) b.ws.send(JSON.stringify({ type: 'ack', data: { messageId: n.messageId } }));
+  await until(() => b.notes.length >= 100, 'the last page');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(b.notes.length, 100);
+  b.ws.close();
+});
