@@ -162,6 +162,7 @@ static int setup_json(hd_app_t *app) {
                  app->shared->topics},
       .inbox = hd_json_inbox(&app->json_inbox),
       .inbox_page = (uint32_t)cfg->inbox_page,
+      .max_per_user = (uint32_t)cfg->max_connections_per_user,
       .dedupe = app->shared->dedupe,
       .clients = app->shared->json_clients,
   };

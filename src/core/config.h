@@ -90,6 +90,7 @@ typedef struct {
   int64_t recovery_max_sessions;
   int64_t recovery_max_bytes;
   int64_t inbox_page;
+  int64_t max_connections_per_user;
 } hd_config_t;
 
 /* Fills cfg with every option's default. Free with hd_config_free(). */

@@ -611,9 +611,14 @@ static int ws_open(hd_conn_t *c, void *udata) {
   hd_ws_set_max_message(c, jp->opt.max_message);
   /* a connection of the same client on any shard is replaced: what it had not acknowledged is this
    * one's to deliver, through the inbox (which has it since its delivery), after the connect frame */
+  if (jp->opt.clients &&
+      hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub), jp->opt.max_per_user, &j->gen) == HD_ERANGE) {
+    send_error(j, E_CONNECT, "too many connections for this user: close one first", NULL);
+    hd_ws_close(c, HD_WS_CLOSE_POLICY, "too many connections for this user");
+    return 0;
+  }
   jconn_t *old = hd_map_get(&jp->by_key, j->key, strlen(j->key));
   if (old) replace(old);
-  if (jp->opt.clients) j->gen = hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub));
   hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
   json_t *cd = json_pack("{s:s, s:I}", "clientId", j->client_id, "serverTime", (json_int_t)hd_clock_wall_ms());
   char *d = cd ? json_dumps(cd, JSON_COMPACT) : NULL;

@@ -58,6 +58,7 @@ typedef struct {
   hd_jp_policy_t policy;         /* required */
   hd_jp_inbox_t inbox;
   uint32_t inbox_page;           /* inbox entries sent at once; the next page once these are acked */
+  uint32_t max_per_user;         /* clients (clientIds) one user may have connected at once over the node (0: no cap) */
   hd_dedupe_t *dedupe;           /* the node's client messageId windows (required) */
   hd_jp_clients_t *clients;      /* the node's client registry (NULL: replacement on this shard only) */
 } hd_jp_options_t;

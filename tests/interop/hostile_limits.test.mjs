@@ -368,3 +368,31 @@ test('inbox: a large unacknowledged inbox is replayed a page at a time (--inbox-
   assert.equal(b.notes.length, 100);
   b.ws.close();
 });
+
+test('JSON protocol: a user has at most --max-connections-per-user clients connected (error 1000, close 1008 beyond); the same clientId replaces', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--max-connections-per-user', '3']);
+  /** Opens a connection: {ws, first: its first frame, closed: promise of the close code}. */
+  const open = async (sub, clientId) => {
+    const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=${clientId}&token=${mint(sub, 'user')}`), { perMessageDeflate: false });
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    const first = await new Promise((resolve, reject) => {
+      ws.once('message', (m) => resolve(JSON.parse(m.toString())));
+      ws.once('error', reject);
+    });
+    return { ws, first, closed };
+  };
+  const tabs = [await open(88, 'a'), await open(88, 'b'), await open(88, 'c')];
+  assert.ok(tabs.every((t) => t.first.type === 'connect'));
+  const fourth = await open(88, 'd');
+  assert.equal(fourth.first.type, 'error');
+  assert.equal(fourth.first.data.code, 1000);
+  assert.match(fourth.first.data.message, /too many connections/);
+  assert.equal(await fourth.closed, 1008);
+  const again = await open(88, 'b'); // the same client: replaces its old connection
+  assert.equal(again.first.type, 'connect');
+  assert.equal((await open(89, 'a')).first.type, 'connect', 'another user');
+  tabs[0].ws.close();
+  await tabs[0].closed;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await open(88, 'd')).first.type, 'connect', 'room again after a close');
+});
