@@ -23,6 +23,7 @@
 #define PROTOCOL_VERSION "1.0"
 #define SWEEP_MS 250
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
+#define INBOX_IDS 256 /* inbox deliveries remembered per connection, so a history replay does not repeat them */
 #define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
 #define HELD_MAX (1 << 20) /* bytes of frames held per connection while a publish is being delivered */
 
@@ -53,6 +54,9 @@ typedef struct jconn {
   hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): answered in order */
   bool in_held;           /* handle_held is on the stack */
   bool inbox_taking;      /* a page of the inbox is being read */
+  char (*inbox_ids)[40];  /* ids last delivered from the inbox (a ring of INBOX_IDS, made at the first):
+                           * a replay from the topic history skips them */
+  uint32_t inbox_ids_next;
   bool inbox_more;        /* the last page was full: more may wait, taken once the acks are in */
 } jconn_t;
 
@@ -283,6 +287,14 @@ typedef struct {
 } replay_t;
 
 /* Collects a replayed message (sent after the ack). */
+/* True when id was delivered to j from the inbox lately (a notification kept for an offline user is
+ * also in its topic's history). */
+static bool from_inbox(const jconn_t *j, const char *id) {
+  for (uint32_t i = 0; j->inbox_ids && i < INBOX_IDS; i++)
+    if (!strcmp(j->inbox_ids[i], id)) return true;
+  return false;
+}
+
 static void replay_collect(hd_hub_msg_t *msg, void *arg) {
   replay_t *r = arg;
   if (r->count == r->cap) {
@@ -347,7 +359,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
       hd_sbuf_printf(&extra, ",\"recovered\":%s", recovered ? "true" : "false");
       send_ack(j, e->message_id, extra.ptr);
       for (size_t i = 0; i < r.count; i++) {
-        send_message(j, r.msgs[i]);
+        if (!from_inbox(j, r.msgs[i]->message_id)) send_message(j, r.msgs[i]);
         hd_hub_msg_unref(r.msgs[i]);
       }
       free(r.msgs);
@@ -550,6 +562,7 @@ static void jconn_free(jconn_t *j) {
   hd_hub_leave_all(jp->hub, &j->member);
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic);
   free(j->floors);
+  free(j->inbox_ids);
   hd_acks_clear(&j->acks); /* what was not acknowledged waits in the inbox */
   hd_sbuf_free(&j->held);
   if (hd_map_get(&jp->by_key, j->key, strlen(j->key)) == j) hd_map_del(&jp->by_key, j->key, strlen(j->key));
@@ -631,6 +644,22 @@ static int ws_open(hd_conn_t *c, void *udata) {
   return 0;
 }
 
+int hd_jp_keep_for_offline_user(hd_jp_server_t *jp, hd_hub_msg_t *msg, void (*done)(void *arg, int status), void *arg) {
+  const hd_jp_inbox_t *in = &jp->opt.inbox;
+  const char *topic = msg->room_count ? msg->rooms[0] : "";
+  if (!in->keep || strcmp(msg->type ? msg->type : msg->event, "notification") || strncmp(topic, "user:", 5))
+    return HD_ENOTFOUND;
+  char sub[HD_ENVELOPE_MAX_TOPIC + 1];
+  size_t n = strcspn(topic + 5, ":" PARAMS_SEPARATOR);
+  if (!n || n >= sizeof sub) return HD_ENOTFOUND;
+  memcpy(sub, topic + 5, n);
+  sub[n] = '\0';
+  hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, msg, jp->enc, encode_message, NULL);
+  hd_slice_t text = frame ? hd_ws_frame_payload(frame) : (hd_slice_t){0};
+  if (!text.ptr) return HD_ENOMEM;
+  return in->keep(in->arg, sub, msg->message_id, text.ptr, text.len, done, arg);
+}
+
 /* A message rebuilt from a stored envelope: its frame is prebuilt, so redelivery sends the same bytes. */
 static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, const char *frame, size_t len) {
   hd_hub_target_t none = {0};
@@ -657,6 +686,10 @@ static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, 
     if (hd_acks_pending(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
     hd_hub_msg_t *msg = stored_message(j->jp, items[i].message_id, items[i].frame, items[i].frame_len);
     if (msg) send_message(j, msg);
+    if (msg && (j->inbox_ids || (j->inbox_ids = calloc(INBOX_IDS, sizeof(*j->inbox_ids))))) {
+      snprintf(j->inbox_ids[j->inbox_ids_next], sizeof j->inbox_ids[0], "%s", items[i].message_id);
+      j->inbox_ids_next = (j->inbox_ids_next + 1) % INBOX_IDS;
+    }
     hd_hub_msg_unref(msg);
   }
   if (!hd_conn_is_ending(c)) hd_conn_set_reading(c, true);

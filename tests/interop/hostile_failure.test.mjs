@@ -5,11 +5,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHerald } from './lib/server.mjs';
 
+const API_KEY = 'hostile-failure-key';
 let srv;
 after(async () => { await srv?.stop(); });
 
 test('store writes fail (file-size limit): notifications answer 503 JSON, what was acknowledged is what is stored, logs stay short', async () => {
-  srv = await startHerald([], { fileBlocks: 2048 }); // 1 MiB files at most (the WAL fills it quickly)
+  srv = await startHerald(['--api-key', API_KEY], { fileBlocks: 2048 }); // 1 MiB files at most (the WAL fills it quickly)
   for (let i = 0; i < 100 && !/demo user created.*name=user/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
   const login = await fetch(srv.url('/api/v4/auth/login'), {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin123' }),
@@ -40,6 +41,13 @@ test('store writes fail (file-size limit): notifications answer 503 JSON, what w
   assert.equal(h.store.status, 'failing');
   const count = await (await fetch(srv.url('/api/v4/notifications/unread-count'), { headers: auth })).json();
   assert.equal(count.count, stored);
+  // a notification for a user who is offline cannot be kept either: the publisher is told (503), not "ok"
+  const pub = await fetch(srv.url('/api/v1/publish'), {
+    method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ topic: 'user:4242', type: 'notification', data: { title: 'x'.repeat(4000) } }),
+  });
+  assert.equal(pub.status, 503);
+  assert.match((await pub.json()).message, /cannot keep|busy/);
   const errorLines = srv.log.split('\n').filter((l) => /level=error comp=store/.test(l)).length;
   assert.ok(errorLines <= 6, `${errorLines} store error lines for ${failures.length} failures`);
 });

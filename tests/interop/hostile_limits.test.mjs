@@ -396,3 +396,26 @@ test('JSON protocol: a user has at most --max-connections-per-user clients conne
   await new Promise((r) => setTimeout(r, 100));
   assert.equal((await open(88, 'd')).first.type, 'connect', 'room again after a close');
 });
+
+test('a notification published to user:{sub} while that user is offline is kept in their inbox and delivered on their next connection', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-offline']);
+  const publish = async (topic, type, data) => {
+    const r = await fetch(srv.url('/api/v1/publish'), {
+      method: 'POST', headers: { 'X-API-Key': 'k-offline' }, body: JSON.stringify({ topic, type, data }),
+    });
+    return { status: r.status, body: await r.json() };
+  };
+  const kept = await publish('user:55', 'notification', { title: 'while you were away' });
+  assert.equal(kept.status, 200);
+  assert.deepEqual([kept.body.delivered, kept.body.stored], [0, true]);
+  const plain = await publish('user:55', 'data', { x: 1 }); // not a notification: not kept
+  assert.equal(plain.body.stored, undefined);
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=t&token=${mint(55, 'user')}`), { perMessageDeflate: false });
+  const note = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('nothing came')), 5000);
+    ws.on('message', (m) => { const f = JSON.parse(m.toString()); if (f.type === 'notification') { clearTimeout(t); resolve(f); } });
+  });
+  assert.equal(note.messageId, kept.body.messageId);
+  assert.deepEqual(note.data, { title: 'while you were away' });
+  ws.close();
+});
