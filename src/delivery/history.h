@@ -2,7 +2,8 @@
  * topic's next sequence, strictly increasing and gap-free whichever shard publishes, and the last
  * `count` of them (younger than max_age_ms) stay replayable. Shared by the shards of a node: the
  * hub appends under its publish lock; subscribers read under this module's own lock. Sequences start
- * at the process start time in ms x 1000, so they keep increasing across restarts (below 2^53). */
+ * at the time the topic is made (at least the process start) in ms x 1000, so they keep increasing
+ * across restarts and when a freed topic is made again (below 2^53). */
 #ifndef HD_HISTORY_H
 #define HD_HISTORY_H
 
