@@ -32,6 +32,9 @@
 #include "proto/eio_echo.h"
 #include "proto/sio_test_handlers.h"
 
+#define EIO_RATE_SLOTS 4096  /* client addresses tracked for --eio-handshake-rate (fixed memory) */
+#define CHAT_RATE_SLOTS 4096 /* customers tracked for --chat-rate (fixed memory) */
+
 /* The signing key: --jwt-secret, else <data-dir>/jwt-secret, created (0600) on first start. */
 static int load_secret(const hd_config_t *cfg, char *out, size_t len) {
   if (*cfg->jwt_secret) {
@@ -139,6 +142,7 @@ static int setup_sio(hd_app_t *app) {
       .auth_optional = cfg->test_handlers,
       .authenticate = authenticate,
       .auth_arg = app->shared,
+      .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes},
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;
@@ -148,7 +152,7 @@ static int setup_sio(hd_app_t *app) {
     if (rc) return rc;
     /* the raw Engine.IO echo the engine.io protocol's test suite expects */
     hd_eio_options_t eo = {"/engine.io/", opt.ping_interval_ms, opt.ping_timeout_ms, opt.upgrade_timeout_ms,
-                           opt.max_payload, cfg->allow_eio3, {0}};
+                           opt.max_payload, cfg->allow_eio3, {0}, opt.eio_limits};
     memcpy(eo.node_tag, app->shared->node_tag, 3);
     if (!(app->eio_echo = hd_eio_echo_new(app->srv, &eo))) return HD_ENOMEM;
     if ((rc = hd_eio_server_route(app->eio_echo, app->srv->router))) return rc;
@@ -170,6 +174,8 @@ static int setup_json(hd_app_t *app) {
       .policy = {authenticate, app->shared, hd_topic_policy_may_subscribe, hd_topic_policy_may_publish,
                  app->shared->topics},
       .inbox = hd_json_inbox(&app->json_inbox),
+      .inbox_page = (uint32_t)cfg->inbox_page,
+      .max_per_user = (uint32_t)cfg->max_connections_per_user,
       .dedupe = app->shared->dedupe,
       .clients = app->shared->json_clients,
   };
@@ -228,9 +234,18 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   if (!sh->dedupe || !sh->json_clients || !sh->topics) return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
   if (!(sh->user_states = hd_user_states_new(loopback_host(cfg->host)))) return HD_ENOMEM;
+  if (cfg->eio_handshake_rate &&
+      !(sh->eio_handshakes = hd_addr_rate_new(EIO_RATE_SLOTS, (uint32_t)cfg->eio_handshake_rate,
+                                              (uint32_t)cfg->eio_handshake_burst)))
+    return HD_ENOMEM;
+  if (cfg->chat_rate &&
+      !(sh->chat_senders = hd_addr_rate_new(CHAT_RATE_SLOTS, (uint32_t)cfg->chat_rate, (uint32_t)cfg->chat_burst)))
+    return HD_ENOMEM;
   sh->apps = calloc(shard_count, sizeof(*sh->apps));
   if (cfg->recovery_window > 0)
     sh->recovery = hd_recovery_new((uint64_t)cfg->recovery_window, HD_RECOVERY_MAX_PACKETS);
+  if (sh->recovery)
+    hd_recovery_set_limits(sh->recovery, (size_t)cfg->recovery_max_sessions, (size_t)cfg->recovery_max_bytes);
   if (!sh->history || !sh->presence || !sh->apps || (cfg->recovery_window > 0 && !sh->recovery)) return HD_ENOMEM;
   sh->hub.history = sh->history;
   hd_history_set_max_bytes(sh->history, (size_t)cfg->topic_history_bytes);
@@ -252,6 +267,8 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
   hd_user_states_free(sh->user_states);
+  hd_addr_rate_free(sh->eio_handshakes);
+  hd_addr_rate_free(sh->chat_senders);
   hd_hub_shared_destroy(&sh->hub);
   free(sh->apps);
   hd_app_keys_free(&sh->keys);

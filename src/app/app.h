@@ -44,6 +44,9 @@ typedef struct hd_app_shared {
   hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
   void *login_limiter;          /* users.c: failed sign-ins per address */
   struct hd_user_states *user_states; /* whose tokens are refused (user_states.h) */
+  uint32_t eio_sessions;        /* Engine.IO sessions open over every shard (atomic), for --max-eio-sessions */
+  hd_addr_rate_t *eio_handshakes; /* Engine.IO handshakes per address (--eio-handshake-rate), or NULL */
+  hd_addr_rate_t *chat_senders; /* chat messages per customer (--chat-rate), or NULL */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
   void *(*cluster_nodes)(void *arg); /* clustered: the registry's nodes for /health (a new jansson array) */
   void *cluster_nodes_arg;

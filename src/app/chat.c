@@ -27,6 +27,7 @@
 #include "app/events.h"
 #include "app/presence.h"
 #include "app/rest.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 
@@ -100,6 +101,7 @@ int hd_chat_store_status(int err, const char **message) {
     case HD_EINVAL: *message = "invalid request"; return 400;
     case HD_EBUSY:
     case HD_ECLOSED: *message = "the server is busy or stopping, try again"; return 503;
+    case HD_EIO: *message = "the store cannot write now (disk full?): nothing was saved, try again later"; return 503;
     default: *message = "internal error"; return 500;
   }
 }
@@ -358,8 +360,17 @@ static void post_session(void *arg, int status, const hd_store_session_t *s) {
   if (rc) post_fail(p, rc == HD_EINVAL ? HD_EIO : rc);
 }
 
+bool hd_chat_rate_take(hd_app_t *app, hd_chat_actor_t who) {
+  hd_addr_rate_t *senders = app->shared->chat_senders;
+  if (who.admin || !senders) return true;
+  char key[32];
+  snprintf(key, sizeof key, "%lld", (long long)who.id);
+  return hd_addr_rate_take(senders, key, hd_clock_mono_ms());
+}
+
 void hd_chat_post(hd_app_t *app, hd_chat_actor_t who, int64_t session_id, const char *content, const char *type,
                   hd_chat_posted_fn fn, void *arg) {
+  if (!hd_chat_rate_take(app, who)) return fn(arg, 429, HD_CHAT_RATE_MESSAGE, NULL);
   size_t len = strlen(content);
   post_t *p = malloc(sizeof(*p) + len + 1);
   if (!p) return fn(arg, 500, "out of memory", NULL);

@@ -67,6 +67,10 @@ void hd_chat_assign_least_loaded(hd_app_t *app, int64_t session_id, hd_chat_assi
 
 /* Called once: status 0 and the stored message, or an HTTP status and a message. */
 typedef void (*hd_chat_posted_fn)(void *arg, int status, const char *error, const hd_store_message_t *m);
+/* True when a customer may send one more chat message (or open a session) now: --chat-rate per
+ * customer over the node; admins always may. */
+bool hd_chat_rate_take(hd_app_t *app, hd_chat_actor_t who);
+#define HD_CHAT_RATE_MESSAGE "sending too fast: wait a moment (--chat-rate)"
 /* Stores a message from who into session_id (content and type already checked, copied), then pushes
  * it. A closed session refuses (409); an admin writing into a waiting session takes it first. fn may
  * run before this returns. */

@@ -12,6 +12,7 @@
 #include "app/app.h"
 #include "app/chat.h"
 #include "app/events.h"
+#include "app/presence.h"
 #include "app/rest.h"
 #include "core/error.h"
 
@@ -102,6 +103,12 @@ static void start_assigned(void *arg, const hd_store_session_t *assigned) {
 
 static void start_created(void *arg, int status, const hd_store_chat_post_t *res) {
   req_t *r = arg;
+  if (status == HD_ERANGE) {
+    char why[160];
+    snprintf(why, sizeof why, "too many open sessions: close one first (at most %lld open, --chat-max-open-sessions)",
+             (long long)r->app->srv->cfg->chat_max_open_sessions);
+    return fail_status(r, 429, why);
+  }
   if (status) return fail(r, status);
   r->app->counters.chat_sessions++;
   r->app->counters.chat_messages++;
@@ -129,8 +136,14 @@ static void start(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
     return hd_http_respond_error(ex, 400, why);
   }
   int level = json_is_integer(priority) ? (int)json_integer_value(priority) : HD_CHAT_PRIORITY_DEFAULT;
+  if (!hd_chat_rate_take(app, who)) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 429, HD_CHAT_RATE_MESSAGE);
+  }
   req_t *r = begin(app, ex, who, 0);
-  if (r) queued(r, hd_store_session_create(app->store, who.id, content, type, level, start_created, r));
+  if (r)
+    queued(r, hd_store_session_create_capped(app->store, who.id, content, type, level,
+                                             (int)app->srv->cfg->chat_max_open_sessions, start_created, r));
   json_decref(body);
 }
 
@@ -275,6 +288,16 @@ static void assign_session(void *arg, int status, const hd_store_session_t *s) {
   queued(r, hd_store_session_assign(r->app->store, r->session_id, r->target, assign_done, r));
 }
 
+/* The account a session is to be given to: an admin account of the store (admins signed in with
+ * tokens minted elsewhere have none: they qualify while online as admins). */
+static void assign_target(void *arg, int status, const hd_store_user_t *u) {
+  req_t *r = arg;
+  bool admin = !status ? !strcmp(u->role, "admin") : status == HD_ENOTFOUND && hd_presence_admin_online(r->app, r->target);
+  if (status && status != HD_ENOTFOUND) return fail(r, status);
+  if (!admin) return fail_status(r, 400, "`admin_id` must be the id of an admin account (or of an admin online)");
+  queued(r, hd_store_session_get(r->app->store, r->session_id, assign_session, r));
+}
+
 static void assign(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
   hd_chat_actor_t who;
   int64_t id, target;
@@ -294,7 +317,8 @@ static void assign(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   req_t *r = begin(udata, ex, who, id);
   if (!r) return;
   r->target = target;
-  queued(r, hd_store_session_get(r->app->store, id, assign_session, r));
+  if (target == who.id) queued(r, hd_store_session_get(r->app->store, id, assign_session, r));
+  else queued(r, hd_store_user_get(r->app->store, target, assign_target, r)); /* only to an existing admin */
 }
 
 /* POST /sessions/:id/close: a participant ends the session; closing twice answers the same session. */

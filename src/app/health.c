@@ -23,6 +23,7 @@ static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
     m->frames_in += f->net.frames_in, m->frames_out += f->net.frames_out;
     m->bytes_in += f->net.bytes_in, m->bytes_out += f->net.bytes_out;
     m->slow_consumers += f->net.slow_consumers;
+    m->accept_errors += f->net.accept_errors;
     for (int c = 0; c < 600; c++) m->http_requests[c] += f->net.http_requests[c];
     if (f->net.loop_lag_ms > m->loop_lag_ms) m->loop_lag_ms = f->net.loop_lag_ms;
     if (f->net.loop_lag_max_ms > m->loop_lag_max_ms) m->loop_lag_max_ms = f->net.loop_lag_max_ms;
@@ -157,6 +158,9 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  (double)t.uptime_ms / 1000.0, count, m->conns_http);
   for (uint32_t i = 1; i < m->protocol_count; i++)
     hd_sbuf_printf(&b, "herald_connections{protocol=\"%s\"} %u\n", m->protocol_names[i], m->conns_ws[i]);
+  hd_sbuf_printf(&b, "# HELP herald_topics Topics with a sequence (and history) over the node.\n"
+                     "# TYPE herald_topics gauge\nherald_topics %zu\n",
+                 app->shared->history ? hd_history_topic_count(app->shared->history) : (size_t)0);
   hd_sbuf_printf(&b,
                  "# HELP herald_rooms Rooms and topics in the hub.\n# TYPE herald_rooms gauge\nherald_rooms %zu\n"
                  "# HELP herald_socketio_sessions Engine.IO sessions (polling or WebSocket).\n"
@@ -171,6 +175,8 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# TYPE herald_connections_refused_total counter\nherald_connections_refused_total %llu\n"
                  "# HELP herald_slow_consumers_total Connections closed for passing max-backpressure.\n"
                  "# TYPE herald_slow_consumers_total counter\nherald_slow_consumers_total %llu\n"
+                 "# HELP herald_accept_errors_total Accepts that failed for want of descriptors (waiting connections shed).\n"
+                 "# TYPE herald_accept_errors_total counter\nherald_accept_errors_total %llu\n"
                  "# HELP herald_ws_frames_total WebSocket frames by direction.\n# TYPE herald_ws_frames_total counter\n"
                  "herald_ws_frames_total{direction=\"in\"} %llu\nherald_ws_frames_total{direction=\"out\"} %llu\n"
                  "# HELP herald_bytes_total Socket bytes by direction.\n# TYPE herald_bytes_total counter\n"
@@ -182,7 +188,7 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# HELP herald_http_requests_total HTTP responses by status.\n"
                  "# TYPE herald_http_requests_total counter\n",
                  (unsigned long long)m->accepted, (unsigned long long)m->refused,
-                 (unsigned long long)m->slow_consumers, (unsigned long long)m->frames_in,
+                 (unsigned long long)m->slow_consumers, (unsigned long long)m->accept_errors, (unsigned long long)m->frames_in,
                  (unsigned long long)m->frames_out, (unsigned long long)m->bytes_in,
                  (unsigned long long)m->bytes_out, (double)m->loop_lag_ms / 1000.0,
                  (double)m->loop_lag_max_ms / 1000.0);

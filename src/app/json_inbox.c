@@ -72,18 +72,41 @@ static void taken(void *arg, int status, const hd_store_inbox_t *res) {
   free(t);
 }
 
-static int take(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg) {
+static int take(void *arg, const char *sub, size_t limit, hd_jp_inbox_cb cb, void *cb_arg) {
   hd_json_inbox_t *in = arg;
   hd_json_inbox_flush(in); /* what this iteration delivered is in the inbox before it is read */
   taking_t *t = malloc(sizeof(*t));
   if (!t) return HD_ENOMEM;
   *t = (taking_t){cb, cb_arg};
-  int rc = hd_store_inbox_take(in->store, sub, taken, t);
+  int rc = hd_store_inbox_take_page(in->store, sub, (int64_t)limit, taken, t);
   if (rc) free(t);
+  return rc;
+}
+
+typedef struct {
+  void (*done)(void *arg, int status);
+  void *arg;
+} keeping_t;
+
+static void kept(void *arg, int status, const hd_store_count_t *res) {
+  keeping_t *k = arg;
+  k->done(k->arg, status);
+  free(k);
+}
+
+static int keep(void *arg, const char *sub, const char *message_id, const char *frame, size_t len,
+                void (*done)(void *done_arg, int status), void *done_arg) {
+  hd_json_inbox_t *in = arg;
+  keeping_t *k = malloc(sizeof(*k));
+  if (!k) return HD_ENOMEM;
+  *k = (keeping_t){done, done_arg};
+  hd_store_inbox_entry_t e = {sub, message_id, frame, len};
+  int rc = hd_store_inbox_put_many(in->store, &e, 1, in->max, kept, k);
+  if (rc) free(k);
   return rc;
 }
 
 hd_jp_inbox_t hd_json_inbox(hd_json_inbox_t *in) {
   if (!in->max) return (hd_jp_inbox_t){0};
-  return (hd_jp_inbox_t){put, remove_one, take, in};
+  return (hd_jp_inbox_t){put, remove_one, take, keep, in};
 }

@@ -12,12 +12,39 @@
 #include "core/error.h"
 #include "proto/envelope.h"
 
-/* Every shard delivered: the answer with the count. */
+typedef struct {
+  hd_http_exchange_t *ex;
+  hd_app_t *app;
+  char message_id[40];
+  uint64_t seq;
+} publishing_t;
+
+static void answer(publishing_t *p, size_t delivered, bool stored) {
+  char out[240];
+  snprintf(out, sizeof out, "{\"messageId\":\"%s\",\"sequence\":%llu,\"delivered\":%zu%s}", p->message_id,
+           (unsigned long long)p->seq, delivered, stored ? ",\"stored\":true" : "");
+  hd_http_respond_json(p->ex, 200, out);
+  free(p);
+}
+
+/* A notification for a user nobody here received: stored for their next connection, or an error. */
+static void kept_for_user(void *arg, int status) {
+  publishing_t *p = arg;
+  if (!status) return answer(p, 0, true);
+  hd_http_respond_error(p->ex, 503, status == HD_EBUSY ? "not delivered, and the store is busy: nothing was kept, try again"
+                                                       : "not delivered, and the store cannot keep it now: try again later");
+  free(p);
+}
+
+/* Every shard delivered: the answer with the count; a user's notification that reached nobody here
+ * is kept in their inbox first (the answer says stored, or 503 when it could not be). */
 static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
-  char out[200];
-  snprintf(out, sizeof out, "{\"messageId\":\"%s\",\"sequence\":%llu,\"delivered\":%zu}", msg->message_id,
-           (unsigned long long)msg->seq, delivered);
-  hd_http_respond_json(arg, 200, out);
+  publishing_t *p = arg;
+  snprintf(p->message_id, sizeof p->message_id, "%s", msg->message_id);
+  p->seq = msg->seq;
+  if (!delivered && p->app->jp && !hd_jp_keep_for_offline_user(p->app->jp, (hd_hub_msg_t *)msg, kept_for_user, p))
+    return;
+  answer(p, delivered, false);
 }
 
 void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
@@ -45,10 +72,13 @@ void hd_publish_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, voi
   char *data = json_dumps(json_object_get(body, "data") ? json_object_get(body, "data") : json_null(),
                           JSON_ENCODE_ANY | JSON_COMPACT);
   int rc = HD_ENOMEM;
-  if (data) {
+  publishing_t *p = data ? calloc(1, sizeof(*p)) : NULL;
+  if (p) {
+    *p = (publishing_t){.ex = ex, .app = app};
     hd_http_defer(ex);
     rc = hd_jp_publish(app->jp, json_string_value(topic), params, json_string_value(type), data,
-                       event ? json_string_value(event) : NULL, published, ex);
+                       event ? json_string_value(event) : NULL, published, p);
+    if (rc) free(p);
   }
   free(data);
   json_decref(body);

@@ -61,6 +61,7 @@ void hd_rest_error(hd_http_exchange_t *ex, int err, const char *message) {
     case HD_ETOOBIG: status = 413, def = "too large"; break;
     case HD_EFORBIDDEN: status = 403, def = "forbidden"; break;
     case HD_EBUSY: status = 503, def = "busy, try again"; break;
+    case HD_EIO: status = 503, def = "the store cannot read or write now (disk full?): nothing was saved, try again later"; break;
     default: status = 500, def = "internal error";
   }
   hd_http_respond_error(ex, status, message ? message : def);

@@ -22,13 +22,16 @@
 typedef struct {
   char addr[64];
   uint32_t failures;
+  uint32_t in_flight;   /* sign-ins from addr being checked now: they count as failures until known */
   uint64_t window_start;
 } failures_t;
 
-/* Failed sign-ins per client address, shared by every shard of the node. */
+/* Failed sign-ins per client address and the sign-ins being checked, shared by every shard of the
+ * node: a concurrent burst is limited before any password hash runs. */
 typedef struct {
   uv_mutex_t mu;
-  hd_map_t by_addr; /* client address -> failures_t (under mu) */
+  hd_map_t by_addr;  /* client address -> failures_t (under mu) */
+  uint32_t checking; /* sign-ins between their admission and their answer, node-wide (under mu) */
 } login_limiter_t;
 
 int hd_users_hash_password(const char *password, char *out, size_t len) {
@@ -49,6 +52,7 @@ typedef struct {
   char password[256];
   char hash[HD_STORE_HASH_MAX];
   bool found, ok, disabled, demo;
+  bool counted;         /* holds a place in in_flight of its address (else the table was full) */
   int64_t id;
   char name[HD_STORE_NAME_MAX * 4 + 1], role[16], display[HD_STORE_NAME_MAX * 4 + 1];
 } login_t;
@@ -85,15 +89,23 @@ static void verify_work(uv_work_t *w) {
   sodium_memzero(l->password, sizeof l->password);
 }
 
+/* Gives back the places login() took: the node's checking slot and the address's in-flight count,
+ * which becomes a failure when `failed`. */
+static void login_finish(login_t *l, bool failed) {
+  login_limiter_t *lim = l->app->shared->login_limiter;
+  uv_mutex_lock(&lim->mu);
+  lim->checking--;
+  failures_t *f = l->counted ? failures_of(lim, l->addr, false) : NULL;
+  if (f && f->in_flight) f->in_flight--;
+  if (failed && (f || (f = failures_of(lim, l->addr, true)))) f->failures++;
+  uv_mutex_unlock(&lim->mu);
+}
+
 static void verify_done(uv_work_t *w, int status) {
   login_t *l = w->data;
   hd_app_t *app = l->app;
+  login_finish(l, !l->ok);
   if (!l->ok) {
-    login_limiter_t *lim = app->shared->login_limiter;
-    uv_mutex_lock(&lim->mu);
-    failures_t *f = failures_of(lim, l->addr, true);
-    if (f) f->failures++;
-    uv_mutex_unlock(&lim->mu);
     hd_http_respond_error(l->ex, 401, "wrong user name or password");
     free(l);
     return;
@@ -123,6 +135,7 @@ static void verify_done(uv_work_t *w, int status) {
 static void user_found(void *arg, int status, const hd_store_user_t *u) {
   login_t *l = arg;
   if (status && status != HD_ENOTFOUND) {
+    login_finish(l, false);
     hd_rest_error(l->ex, status, "cannot sign in now");
     free(l);
     return;
@@ -139,6 +152,7 @@ static void user_found(void *arg, int status, const hd_store_user_t *u) {
   }
   l->work.data = l;
   if (uv_queue_work(l->app->srv->loop, &l->work, verify_work, verify_done)) {
+    login_finish(l, false);
     hd_http_respond_error(l->ex, 500, "cannot sign in now");
     free(l);
   }
@@ -148,13 +162,6 @@ static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   hd_app_t *app = udata;
   char addr[64];
   client_addr(ex, addr);
-  login_limiter_t *lim = app->shared->login_limiter;
-  uv_mutex_lock(&lim->mu);
-  failures_t *f = failures_of(lim, addr, false);
-  bool limited = f && f->failures >= (uint32_t)app->srv->cfg->login_max_failures;
-  uv_mutex_unlock(&lim->mu);
-  if (limited)
-    return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
   json_t *body = hd_rest_body(ex, req, 4096);
   if (!body) return;
   json_t *name = json_object_get(body, "username");
@@ -170,6 +177,27 @@ static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
     json_decref(body);
     return hd_http_respond_error(ex, 500, "out of memory");
   }
+  /* admission before any hashing: failures and sign-ins still being checked count against the
+   * address's limit, and the node checks at most --login-concurrency at once */
+  login_limiter_t *lim = app->shared->login_limiter;
+  const hd_config_t *cfg = app->srv->cfg;
+  uv_mutex_lock(&lim->mu);
+  failures_t *f = failures_of(lim, addr, true);
+  bool limited = f && f->failures + f->in_flight >= (uint32_t)cfg->login_max_failures;
+  bool busy = !limited && lim->checking >= (uint32_t)cfg->login_concurrency;
+  if (!limited && !busy) {
+    lim->checking++;
+    if (f) f->in_flight++;
+  }
+  uv_mutex_unlock(&lim->mu);
+  if (limited || busy) {
+    free(l);
+    json_decref(body);
+    if (limited) return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
+    static const char busy_body[] = "{\"code\":503,\"message\":\"sign-in is busy: try again in a second\"}";
+    return hd_http_respond(ex, 503, "application/json", busy_body, sizeof busy_body - 1, "Retry-After: 1\r\n");
+  }
+  l->counted = f != NULL;
   l->app = app;
   l->ex = ex;
   memcpy(l->addr, addr, sizeof l->addr);
@@ -179,6 +207,7 @@ static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   json_decref(body);
   if (rc == HD_EINVAL) user_found(l, HD_ENOTFOUND, NULL); /* an impossible name: just a wrong sign-in */
   else if (rc) {
+    login_finish(l, false);
     hd_rest_error(ex, rc, "cannot sign in now");
     free(l);
   }

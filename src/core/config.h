@@ -89,6 +89,17 @@ typedef struct {
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;
+  int64_t max_eio_sessions;
+  int64_t eio_handshake_rate;
+  int64_t eio_handshake_burst;
+  int64_t login_concurrency;
+  int64_t chat_max_open_sessions;
+  int64_t chat_rate;
+  int64_t chat_burst;
+  int64_t recovery_max_sessions;
+  int64_t recovery_max_bytes;
+  int64_t inbox_page;
+  int64_t max_connections_per_user;
 } hd_config_t;
 
 /* Where the store lives: --postgres-url when set, else --db, else <data-dir>/herald.db (in buf). */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/error.h"
 
 static hd_log_level_t min_level = HD_LOG_INFO;
@@ -59,4 +60,16 @@ void hd_log(hd_log_level_t level, const char *comp, const char *msg, const char 
     (void)ignored;
   }
   hd_sbuf_free(&line);
+}
+
+int hd_log_limit_pass(hd_log_limit_t *l, unsigned long long period_ms, unsigned long long *skipped) {
+  unsigned long long now = (unsigned long long)hd_clock_mono_ms();
+  if (l->last_ms && now - l->last_ms < period_ms) {
+    l->suppressed++;
+    return 0;
+  }
+  *skipped = l->suppressed;
+  l->suppressed = 0;
+  l->last_ms = now ? now : 1;
+  return 1;
 }

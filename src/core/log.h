@@ -15,6 +15,16 @@ int hd_log_enabled(hd_log_level_t level);
 void hd_log(hd_log_level_t level, const char *comp, const char *msg, const char *fields, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Keeps a line that may repeat fast (a failing disk) to one per period. Plain data, one owner. */
+typedef struct {
+  unsigned long long last_ms;    /* monotonic ms of the last line written (0: none yet) */
+  unsigned long long suppressed; /* lines skipped since */
+} hd_log_limit_t;
+
+/* True when a line may be written now (at most one per period_ms); then *skipped is how many were
+ * held back since the last one, and the count starts again. False: count it as held back. */
+int hd_log_limit_pass(hd_log_limit_t *l, unsigned long long period_ms, unsigned long long *skipped);
+
 #define HD_DEBUG(comp, msg, ...) \
   do { if (hd_log_enabled(HD_LOG_DEBUG)) hd_log(HD_LOG_DEBUG, comp, msg, __VA_ARGS__); } while (0)
 #define HD_INFO(comp, msg, ...) hd_log(HD_LOG_INFO, comp, msg, __VA_ARGS__)

@@ -195,6 +195,11 @@ void hd_history_release(hd_history_t *h, const char *topic) {
   if (t && t->holders) {
     t->holders--;
     t->used_ms = hd_clock_wall_ms();
+    if (!t->holders && !t->len) { /* nothing to replay and nobody left: forgotten now */
+      if (t->seq > h->seq_high) h->seq_high = t->seq;
+      hd_map_del(&h->topics, t->name, strlen(t->name));
+      topic_free(t, h);
+    }
   }
   uv_mutex_unlock(&h->mu);
 }

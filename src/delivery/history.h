@@ -4,9 +4,10 @@
  * messages together stay under a byte bound (the node's oldest go first). Shared by the shards of a
  * node: the hub appends under its publish lock; subscribers read under this module's own lock.
  * Sequences start at the process start time in ms x 1000, so they keep increasing across restarts
- * (below 2^53). A topic nobody holds (no subscription) whose history is empty is forgotten after a
- * while (checked every 10 s on a keep or append); made again, it starts above every sequence a
- * forgotten topic had, so a topic's sequences never go back. (In a cluster, Redis keeps them:
+ * (below 2^53). A topic nobody holds (no subscription) whose history is empty is forgotten: at
+ * once when its last holder releases it, else after a while (checked every 10 s on a keep or
+ * append); made again, it starts above every sequence a forgotten topic had, so a topic's sequences
+ * never go back. (In a cluster, Redis keeps them:
  * cluster/redis_topics.h.) */
 #ifndef HD_HISTORY_H
 #define HD_HISTORY_H
@@ -28,7 +29,8 @@ int hd_history_keep(hd_history_t *h, const char *topic);
  * one encoded frame each); past it the node's oldest kept messages are dropped. */
 void hd_history_set_max_bytes(hd_history_t *h, size_t max_bytes);
 /* A subscription to topic came (kept from now on, as hd_history_keep) / went: a topic no one holds
- * and whose history is empty may be forgotten. hold: 0 or HD_ENOMEM. */
+ * any more whose history is empty is forgotten at once (one emptied later, by the sweep). hold: 0
+ * or HD_ENOMEM. */
 int hd_history_hold(hd_history_t *h, const char *topic);
 void hd_history_release(hd_history_t *h, const char *topic);
 /* From now on (on) kept messages also wait for hd_history_take_unsaved: the node saves them. */

@@ -18,6 +18,7 @@ typedef struct {
 typedef struct {
   hd_recovery_session_t s;
   uint64_t saved_ms;
+  size_t bytes;      /* counted in rec->bytes */
 } saved_t;
 
 struct hd_recovery {
@@ -29,7 +30,29 @@ struct hd_recovery {
   hd_map_t sessions; /* pid -> saved_t */
   hd_recovery_cluster_t *cluster; /* clustered: sessions and packets live there */
   uint64_t offset_tag;            /* clustered: this process's high 24 bits of its offsets */
+  size_t max_sessions, max_bytes; /* 0: no bound */
+  size_t bytes;      /* kept: sessions and recorded packets (approximate, for max_bytes) */
 };
+
+/* Memory a recorded packet holds (its text, attachments and room names). */
+static size_t msg_bytes(const hd_hub_msg_t *m) {
+  size_t n = sizeof(*m) + m->args_len;
+  for (uint32_t i = 0; i < m->attachment_count; i++) n += m->attachments[i]->len;
+  for (uint32_t i = 0; i < m->room_count; i++) n += strlen(m->rooms[i]) + sizeof(char *);
+  return n;
+}
+
+/* Memory a saved session holds. */
+static size_t session_bytes(const hd_recovery_session_t *s) {
+  size_t n = sizeof(saved_t) + 64; /* the map slot, roughly */
+  for (char **r = s->rooms; r && *r; r++) n += strlen(*r) + 1 + sizeof(char *);
+  return n;
+}
+
+void hd_recovery_set_limits(hd_recovery_t *rec, size_t max_sessions, size_t max_bytes) {
+  rec->max_sessions = max_sessions;
+  rec->max_bytes = max_bytes;
+}
 
 hd_recovery_t *hd_recovery_new(uint64_t window_ms, uint32_t max_packets) {
   hd_recovery_t *rec = calloc(1, sizeof(*rec));
@@ -56,6 +79,7 @@ static void saved_free(void *value, void *arg) {
 }
 
 static void drop_oldest(hd_recovery_t *rec, nsp_ring_t *n) {
+  rec->bytes -= msg_bytes(n->ring[n->head]);
   hd_hub_msg_unref(n->ring[n->head]);
   n->head = (n->head + 1) % rec->max_packets;
   n->len--;
@@ -112,6 +136,8 @@ void hd_recovery_observe(hd_hub_msg_t *msg, void *arg) {
     if (n->len == rec->max_packets) drop_oldest(rec, n);
     n->ring[(n->head + n->len) % rec->max_packets] = hd_hub_msg_ref(msg);
     n->len++;
+    rec->bytes += msg_bytes(msg);
+    while (rec->max_bytes && rec->bytes > rec->max_bytes && n->len > 1) drop_oldest(rec, n); /* oldest first */
   }
   uv_mutex_unlock(&rec->mu);
 }
@@ -130,11 +156,17 @@ void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s) {
   sv->s = *s;
   s->rooms = NULL;
   sv->saved_ms = hd_clock_mono_ms();
+  sv->bytes = session_bytes(&sv->s);
   uv_mutex_lock(&rec->mu);
   saved_t *old = hd_map_del(&rec->sessions, sv->s.pid, strlen(sv->s.pid));
-  if (hd_map_put(&rec->sessions, sv->s.pid, strlen(sv->s.pid), sv)) {
+  if (old) rec->bytes -= old->bytes;
+  bool full = (rec->max_sessions && rec->sessions.count >= rec->max_sessions) ||
+              (rec->max_bytes && rec->bytes + sv->bytes > rec->max_bytes);
+  if (full || hd_map_put(&rec->sessions, sv->s.pid, strlen(sv->s.pid), sv)) { /* not kept: it cannot recover */
     saved_free(sv, NULL);
     sv = NULL;
+  } else {
+    rec->bytes += sv->bytes;
   }
   uv_mutex_unlock(&rec->mu);
   if (old) saved_free(old, NULL);
@@ -183,6 +215,7 @@ bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, cons
     }
     *missed = picked;
     *out = sv->s;
+    rec->bytes -= sv->bytes;
     hd_map_del(&rec->sessions, pid, strlen(pid));
     free(sv);
   }
@@ -196,6 +229,7 @@ void hd_recovery_sweep(hd_recovery_t *rec) {
   for (size_t i = 0; i < rec->sessions.cap; i++) {
     saved_t *sv = rec->sessions.slots[i].value;
     if (rec->sessions.slots[i].hash && now - sv->saved_ms > rec->window_ms) {
+      rec->bytes -= sv->bytes;
       hd_map_del(&rec->sessions, sv->s.pid, strlen(sv->s.pid));
       saved_free(sv, NULL);
       i--; /* backward shift may have moved another entry into this slot */

@@ -60,6 +60,10 @@ bool hd_recovery_reaches(const hd_hub_msg_t *msg, char *const *rooms);
 
 /* A recovery store keeping window_ms of packets (at most max_packets per namespace). NULL on OOM. */
 hd_recovery_t *hd_recovery_new(uint64_t window_ms, uint32_t max_packets);
+/* Bounds what is kept besides the window: at most max_sessions dropped sockets (a socket dropping
+ * past it is not kept: it cannot recover) and max_bytes for sessions and packets together (past it
+ * the oldest packets go first, then sessions are not kept). 0 = no bound. Call before use. */
+void hd_recovery_set_limits(hd_recovery_t *rec, size_t max_sessions, size_t max_bytes);
 void hd_recovery_free(hd_recovery_t *rec);
 /* Hub observer (hd_hub_shared_t.observer): records msg unless it is volatile or wants acks; when
  * clustered, gives it its cluster offset and hands it to the cluster part instead. */

@@ -408,6 +408,10 @@ void hd_conn_peer(const hd_conn_t *c, char *out, size_t len) {
   snprintf(out, len, "%s:%d", ip, port);
 }
 
+void hd_conn_flush_now(hd_conn_t *c) {
+  if (c->wq_len > c->wq_head) conn_flush(c); /* stays in the flush list: a no-op there if drained */
+}
+
 void hd_conn_flush_all(hd_server_t *s) {
   while (s->flush_list) {
     hd_conn_t *c = s->flush_list;

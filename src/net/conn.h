@@ -79,6 +79,9 @@ int hd_conn_write(hd_conn_t *c, hd_buf_t *buf);
 int hd_conn_write_force(hd_conn_t *c, hd_buf_t *buf);
 /* Queues buf past the backpressure limit (last words such as a close frame), then ends the conn. */
 void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf);
+/* Writes what is queued now, in a write of its own, instead of with this iteration's batch (a
+ * protocol answer that must reach the peer before what follows it, e.g. Socket.IO's CONNECT). */
+void hd_conn_flush_now(hd_conn_t *c);
 /* Stops reading, writes what is queued, then closes the socket. */
 void hd_conn_end(hd_conn_t *c);
 /* Closes the socket now, dropping queued data. */

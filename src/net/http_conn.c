@@ -284,7 +284,9 @@ static bool preflight(hd_http_exchange_t *ex, const hd_http_request_t *req) {
 /* Routes one request. */
 static void route(hd_conn_t *c, hd_http_exchange_t *ex, hd_http_request_t *req) {
   bool websocket = req->upgrade && hd_http_request_header(req, "Sec-WebSocket-Key").ptr;
-  if ((hd_conn_is_over_limit(c) || hd_conn_server(c)->stopping) && !websocket) { /* WebSocket routes refuse in their own terms */
+  /* over the limit /health still answers (then the conn closes): operators and load balancers see the node */
+  bool health = (req->method == HTTP_GET || req->method == HTTP_HEAD) && hd_slice_eq(req->path, "/health");
+  if ((hd_conn_is_over_limit(c) && !health && !websocket) || (hd_conn_server(c)->stopping && !websocket)) { /* WebSocket routes refuse in their own terms */
     hd_http_respond_error(ex, 503, hd_conn_is_over_limit(c) ? "server full: too many connections" : "server shutting down");
     return;
   }

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,26 +17,44 @@
 #include "net/conn.h"
 
 #define REFUSING_SLACK 64 /* connections accepted past the limit only to be told 503 / 1013 */
+#define FD_OVERHEAD 64    /* descriptors besides connections: store, logs, files being served, the reserve */
+#define FD_PER_SHARD 8    /* a shard's event loop, its wakeups and timers */
+#define ACCEPT_WARN_EVERY_MS 10000
+
+/* Takes the connection libuv holds for the listener: as a full conn (within --max-connections) or
+ * one that only answers 503 / close 1013. False when past even the refusal budget: the connection
+ * then stays in the listener's queue (libuv stops watching the listener until it is accepted), so
+ * its client waits instead of being reset; the sweep tries again as connections close. */
+static bool accept_one(hd_server_t *s) {
+  uint32_t max = (uint32_t)s->cfg->max_connections;
+  uint32_t open = hd_server_node_connections(s);
+  /* past the refusal budget, or the descriptors left: accepting now would only meet EMFILE */
+  if (open >= max + REFUSING_SLACK || (s->fd_conn_budget && open >= s->fd_conn_budget)) return false;
+  bool over = open >= max;
+  if (over) s->metrics.refused++;
+  if (hd_conn_accept(s, s->accept_handler, over)) { /* out of memory: drop this one, keep listening */
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (!t) return false;
+    uv_tcp_init(s->loop, t);
+    uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  }
+  return true;
+}
 
 static void on_connection(uv_stream_t *listener, int status) {
   hd_server_t *s = listener->data;
-  if (status < 0) {
-    HD_WARN("server", "accept failed", "err=\"%s\"", uv_strerror(status));
+  if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor already shed the queue; say so now and then */
+    uint64_t now = uv_now(s->loop);
+    s->metrics.accept_errors++;
+    if (!s->accept_warned_ms || now - s->accept_warned_ms >= ACCEPT_WARN_EVERY_MS) {
+      HD_WARN("server", "accept failed (connections waiting were closed)", "err=\"%s\" failures=%llu", uv_strerror(status),
+              (unsigned long long)s->metrics.accept_errors);
+      s->accept_warned_ms = now;
+    }
     return;
   }
-  uint32_t max = (uint32_t)s->cfg->max_connections;
-  uint32_t open = hd_server_node_connections(s);
-  if (open >= max + REFUSING_SLACK) { /* past even the refusal budget: close at once */
-    uv_tcp_t *t = malloc(sizeof(*t));
-    if (!t) return;
-    uv_tcp_init(s->loop, t);
-    if (uv_accept(listener, (uv_stream_t *)t) == 0) s->metrics.refused++;
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
-    return;
-  }
-  bool over = open >= max;
-  if (over) s->metrics.refused++;
-  hd_conn_accept(s, s->accept_handler, over);
+  s->accept_paused = !accept_one(s);
 }
 
 /* After each poll: write everything queued during this iteration, one batch per connection. */
@@ -84,6 +103,7 @@ static void on_sweep(uv_timer_t *t) {
   }
   s->sweep_expected_ms = now + uv_timer_get_repeat(t);
   hd_conn_sweep_all(s, now);
+  if (s->accept_paused && s->listening && accept_one(s)) s->accept_paused = false;
   if (s->stopping && !s->conns) uv_stop(s->loop);
 }
 
@@ -204,6 +224,28 @@ void hd_server_free(hd_server_t *s) {
   hd_router_free(s->router);
   for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);
   free(s->web_root_real);
+}
+
+uint32_t hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim)) return 0;
+  rlim_t overhead = FD_OVERHEAD + (rlim_t)FD_PER_SHARD * shards;
+  rlim_t need = (rlim_t)cfg->max_connections + (rlim_t)REFUSING_SLACK + overhead;
+  if (lim.rlim_cur < need) {
+    rlim_t want = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need ? need : lim.rlim_max;
+    struct rlimit raised = {want, lim.rlim_max};
+    if (want > lim.rlim_cur && !setrlimit(RLIMIT_NOFILE, &raised)) {
+      lim.rlim_cur = want;
+      HD_INFO("server", "open-file limit raised for --max-connections", "nofile=%llu", (unsigned long long)want);
+    }
+  }
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need) return 0;
+  rlim_t budget = lim.rlim_cur > overhead + 1 ? lim.rlim_cur - overhead : 1;
+  HD_WARN("server", "open-file limit is below what --max-connections needs: raise it (ulimit -n, LimitNOFILE) or lower --max-connections",
+          "nofile=%llu needed=%llu max_connections=%lld shortfall=%llu connections_accepted_at_most=%llu",
+          (unsigned long long)lim.rlim_cur, (unsigned long long)need, (long long)cfg->max_connections,
+          (unsigned long long)(need - lim.rlim_cur), (unsigned long long)budget);
+  return (uint32_t)budget;
 }
 
 uint32_t hd_server_node_connections(const hd_server_t *s) {

@@ -27,6 +27,7 @@ typedef struct {
   uint64_t bytes_in, bytes_out;        /* socket bytes */
   uint64_t http_requests[600];         /* by status code */
   uint64_t slow_consumers;             /* closed for passing max_backpressure */
+  uint64_t accept_errors;              /* accept failed (out of descriptors): waiting connections shed */
   uint64_t loop_lag_ms, loop_lag_max_ms;
   uint32_t conns_http;                 /* connections not upgraded (yet) */
   uint32_t conns_ws[HD_MAX_PROTOCOLS]; /* WebSocket connections by protocol id */
@@ -79,6 +80,10 @@ struct hd_server {
   int (*forward)(void *arg, hd_http_exchange_t *ex, const char *node_tag);
   void *forward_arg;
   bool listening, stopping;
+  bool accept_paused;        /* a connection waits in the listener's queue past the refusal budget */
+  uint32_t fd_conn_budget;   /* connections the open-file limit allows over the node (0: enough for
+                              * --max-connections); past it accepting pauses rather than meet EMFILE */
+  uint64_t accept_warned_ms; /* last accept-failure warning (rate-limited) */
   uint64_t started_ms;       /* monotonic */
   uint64_t sweep_expected_ms;
   char *web_root_real;       /* realpath of cfg->web_root, or NULL when absent */
@@ -113,6 +118,10 @@ hd_ws_deflater_t *hd_server_deflater(hd_server_t *s, int window_bits);
 int hd_server_add_flush_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
 /* Registers fn to run when a graceful stop begins (protocols close their sessions). 0 or HD_ERANGE. */
 int hd_server_add_stop_hook(hd_server_t *s, void (*fn)(void *arg), void *arg);
+/* At start: raises the soft open-file limit (up to the hard one) to what --max-connections needs
+ * with `shards` shards. 0 when enough; else, after a warning naming the shortfall, how many
+ * connections the descriptors allow over the node (for fd_conn_budget). */
+uint32_t hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards);
 /* Open connections of the whole node (every shard), for the connection limit. */
 uint32_t hd_server_node_connections(const hd_server_t *s);
 /* Makes sure the loop flushes soon even when nothing else is pending (called by conn.c). */

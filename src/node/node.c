@@ -189,6 +189,7 @@ static int start_forwarding(node_t *node, int port) {
 /* Builds everything up to the listeners. 0, or an HD_E* or uv error with the cause logged. */
 static int start(node_t *node) {
   const hd_config_t *cfg = node->cfg;
+  uint32_t fd_budget = hd_server_raise_fd_limit(cfg, node->count); /* or a warning naming the shortfall */
   int rc = hd_app_shared_init(&node->shared, cfg, node->count);
   if (rc) return rc;
   hd_adapter_t *local = hd_local_adapter_new(node->count);
@@ -231,6 +232,7 @@ static int start(node_t *node) {
     node->shards[i].server.peers = node->peers;
     node->shards[i].server.peer_count = node->count;
     node->shards[i].server.node_conn_count = &node->conn_count;
+    node->shards[i].server.fd_conn_budget = fd_budget;
   }
   if ((rc = open_store(node))) return rc;
   for (uint32_t i = 0; i < node->count; i++) {
@@ -262,6 +264,7 @@ int hd_node_run(const hd_config_t *given) {
   const hd_config_t *cfg = &local;
   node_t node = {.cfg = cfg, .count = hd_node_shard_count(cfg)};
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails (EFBIG) and the store says so; no crash */
   node.shards = calloc(node.count, sizeof(*node.shards));
   int rc = node.shards ? start(&node) : HD_ENOMEM;
   if (!rc) {

@@ -23,6 +23,7 @@ static const char *error_messages[] = {"Transport unknown",    "Session ID unkno
 typedef struct packet {
   struct packet *next;
   bool binary;
+  bool ends_write; /* polling: the GET answering this packet carries nothing after it (hd_eio_flush) */
   uint8_t type;
   size_t len;
   char data[];
@@ -90,6 +91,18 @@ static void make_sid(const hd_eio_server_t *eio, char out[24]) {
 static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer);
 static void close_all(void *arg);
 
+/* Counts a session in (+1) or out (-1) of the node's bound. */
+static void count_session(hd_eio_server_t *eio, int delta) {
+  uint32_t *n = eio->opt.limits.session_count;
+  if (n) __atomic_add_fetch(n, (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
+/* Open sessions for the bound: the node's when counted there, else this server's. */
+static uint32_t open_sessions(const hd_eio_server_t *eio) {
+  uint32_t *n = eio->opt.limits.session_count;
+  return n ? __atomic_load_n(n, __ATOMIC_RELAXED) : (uint32_t)eio->sessions.count;
+}
+
 /* --- output ------------------------------------------------------------------------------- */
 
 static void mark_dirty(hd_eio_session_t *s) {
@@ -108,6 +121,7 @@ static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, siz
   packet_t *p = malloc(sizeof(*p) + len);
   if (!p) return HD_ENOMEM;
   p->next = NULL;
+  p->ends_write = false;
   p->binary = binary;
   p->type = type;
   p->len = len;
@@ -159,14 +173,17 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
   if (only) {
     rc = hd_eio_payload_append(&body, (hd_eio_type_t)only->type, only->data, only->len, only->binary, s->version, true);
   } else {
-    bool first = true;
-    for (packet_t *p = s->out_head, *next; p; p = next, first = false) {
+    bool first = true, ends = false;
+    packet_t *p = s->out_head;
+    for (packet_t *next; p && !ends; p = next, first = false) {
       next = p->next;
       if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
+      s->out_bytes -= p->len;
+      ends = p->ends_write;
       free(p);
     }
-    s->out_head = s->out_tail = NULL;
-    s->out_bytes = 0;
+    s->out_head = p; /* what follows a write boundary waits for the next GET */
+    if (!p) s->out_tail = NULL;
   }
   if (rc) hd_http_respond_error(ex, 500, "cannot encode payload");
   else hd_http_respond(ex, 200, "text/plain; charset=UTF-8", body.ptr, body.len, NULL);
@@ -284,6 +301,8 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
     queue_packet(s, strcmp(reason, "transport close") ? HD_EIO_CLOSE : HD_EIO_NOOP, NULL, 0, false);
   hd_eio_server_t *eio = s->eio;
   hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
+  count_session(eio, -1);
+  for (packet_t *p = s->out_head; p; p = p->next) p->ends_write = false; /* the last GET takes all */
   if (s->get) answer_get(s, NULL);
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
@@ -320,6 +339,7 @@ static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_
     free(s);
     return NULL;
   }
+  count_session(eio, 1);
   return s;
 }
 
@@ -461,9 +481,32 @@ static void on_upgrade_timeout(uv_timer_t *t) {
 
 /* --- HTTP entry point --------------------------------------------------------------------- */
 
+/* Refuses a handshake past the limits (answered, true) before any session state exists: the
+ * address's handshake rate (429), then the node's open sessions (503). */
+static bool handshake_refused(hd_eio_server_t *eio, hd_http_exchange_t *ex) {
+  const hd_eio_limits_t *lim = &eio->opt.limits;
+  if (lim->handshakes) {
+    char addr[80];
+    hd_conn_peer(ex->conn, addr, sizeof addr);
+    char *colon = strrchr(addr, ':');
+    if (colon) *colon = '\0';
+    if (!hd_addr_rate_take(lim->handshakes, addr, uv_now(eio->srv->loop))) {
+      hd_http_respond_error(ex, 429, "too many Engine.IO handshakes from this address: slow down");
+      return true;
+    }
+  }
+  if (lim->max_sessions && open_sessions(eio) >= lim->max_sessions) {
+    HD_DEBUG("eio", "handshake refused: session limit", "max=%u", lim->max_sessions);
+    hd_http_respond_error(ex, 503, "too many Engine.IO sessions: try again later");
+    return true;
+  }
+  return false;
+}
+
 static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_http_request_t *req, int version,
                       bool websocket) {
   if (req->method != HTTP_GET) return eio_error(ex, ERR_METHOD);
+  if (handshake_refused(eio, ex)) return;
   hd_eio_session_t *s = session_new(eio, version, ex->conn);
   if (!s) return hd_http_respond_error(ex, 500, "out of memory");
   /* The layer above sees the request (auth in its query) before a WebSocket replaces it; what it
@@ -658,6 +701,12 @@ int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *te
   if (s->closed) return HD_ECLOSED;
   if (s->websocket && ws_frame) return hd_ws_send_frame(s->ws, ws_frame);
   return send_packet(s, HD_EIO_MESSAGE, text, len, false);
+}
+
+void hd_eio_flush(hd_eio_session_t *s) {
+  if (s->closed) return;
+  if (s->websocket && s->ws) hd_conn_flush_now(s->ws);
+  else if (!s->websocket && s->out_tail) s->out_tail->ends_write = true;
 }
 
 bool hd_eio_is_websocket(const hd_eio_session_t *s) { return s->websocket && !s->closed; }

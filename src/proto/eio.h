@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/addr_rate.h"
 #include "core/buf.h"
 #include "net/http_conn.h"
 #include "net/server.h"
@@ -25,6 +26,13 @@ typedef struct {
   void (*on_close)(hd_eio_session_t *s, const char *reason);
 } hd_eio_callbacks_t;
 
+/* Bounds on sessions not yet (or never) authenticated, shared by the node's Engine.IO servers. */
+typedef struct {
+  uint32_t max_sessions;        /* open sessions at most over every server sharing session_count (0 = no bound) */
+  uint32_t *session_count;      /* atomic, shared by the node's servers; NULL: max_sessions bounds this server */
+  hd_addr_rate_t *handshakes;   /* handshakes per client address (thread-safe), or NULL for no rate */
+} hd_eio_limits_t;
+
 typedef struct {
   const char *path;          /* e.g. "/socket.io/" */
   uint64_t ping_interval_ms; /* 25000 */
@@ -33,6 +41,7 @@ typedef struct {
   size_t max_payload;        /* maxHttpBufferSize */
   bool allow_eio3;
   char node_tag[4];          /* 3 characters naming this node in session ids (after the shard) */
+  hd_eio_limits_t limits;    /* a handshake past them gets 503 (sessions) or 429 (rate), JSON {code, message} */
 } hd_eio_options_t;
 
 /* A new Engine.IO server on shard srv with options (copied) and callbacks (borrowed). NULL on OOM. */
@@ -54,6 +63,10 @@ int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *te
 /* The WebSocket frame of a text message packet ("4" + text) for hd_eio_send_prebuilt, built once
  * and shared by every recipient; refs 1, or NULL when out of memory. */
 hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len);
+/* Ends a write after what is queued (as Node's server sends the Socket.IO CONNECT answer): over a
+ * WebSocket it is written now, in a write of its own, so what is sent next comes in a later read;
+ * over polling the GET that carries it carries nothing sent later (that waits for the next GET). */
+void hd_eio_flush(hd_eio_session_t *s);
 /* True when the session writes through a WebSocket (prebuilt frames apply). */
 bool hd_eio_is_websocket(const hd_eio_session_t *s);
 /* Closes the session (a close packet is sent); on_close follows. */

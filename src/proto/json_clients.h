@@ -17,9 +17,11 @@ hd_jp_clients_t *hd_jp_clients_new(uint32_t shard_count);
 void hd_jp_clients_free(hd_jp_clients_t *c);
 /* Registers shard's JSON server and mailbox (before it serves). */
 void hd_jp_clients_attach(hd_jp_clients_t *c, uint32_t shard, hd_jp_server_t *jp, hd_mailbox_t *mailbox);
-/* Records that `shard` now holds key's connection and returns its generation (> 0); a connection of
- * key held on another shard is replaced there (hd_jp_replace). 0 when out of memory. */
-uint64_t hd_jp_clients_claim(hd_jp_clients_t *c, const char *key, uint32_t shard);
+/* Records that `shard` now holds key's connection (key: user id + 0x1f + clientId) and sets *gen to
+ * its generation (> 0); a connection of key held on another shard is replaced there
+ * (hd_jp_replace). A key not held yet is refused with HD_ERANGE when its user already holds
+ * max_per_user keys (0 = no cap); HD_ENOMEM; else 0. */
+int hd_jp_clients_claim(hd_jp_clients_t *c, const char *key, uint32_t shard, uint32_t max_per_user, uint64_t *gen);
 /* Forgets key when generation gen still holds it (its connection closed). */
 void hd_jp_clients_release(hd_jp_clients_t *c, const char *key, uint64_t gen);
 

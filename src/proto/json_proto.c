@@ -24,6 +24,7 @@
 #define PROTOCOL_VERSION "1.0"
 #define SWEEP_MS 250
 #define PARAMS_SEPARATOR "\x1f" /* room key = topic + this + params: no topic name contains it */
+#define INBOX_IDS 256 /* inbox deliveries remembered per connection, so a history replay does not repeat them */
 #define MAX_UNACKED 1000 /* per connection; beyond it the oldest are left to the inbox */
 #define HELD_MAX (1 << 20) /* bytes of frames held per connection while a subscribe waits for its replay */
 #define ANSWERS_MAX (1 << 20)  /* bytes of answers waiting per connection behind a publish being delivered */
@@ -67,6 +68,11 @@ typedef struct jconn {
   hd_sbuf_t held;         /* frames that came meanwhile (opcode, length, bytes): handled in order */
   bool held_for_answers;  /* a subscribe is held until the answers before it are sent */
   bool in_held;           /* handle_held is on the stack */
+  bool inbox_taking;      /* a page of the inbox is being read */
+  char (*inbox_ids)[40];  /* ids last delivered from the inbox (a ring of INBOX_IDS, made at the first):
+                           * a replay from the topic history skips them */
+  uint32_t inbox_ids_next;
+  bool inbox_more;        /* the last page was full: more may wait, taken once the acks are in */
 } jconn_t;
 
 /* What the route handler learned before the upgrade, for on_open. */
@@ -285,10 +291,34 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
 
 static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
 
+/* Reads the next page of the user's inbox (inbox_taken sends it). The first page is read at the
+ * connection's start with its reading paused, so the client's frames are answered after it. */
+static void inbox_next_page(jconn_t *j, bool first) {
+  const hd_jp_inbox_t *in = &j->jp->opt.inbox;
+  if (!in->take || j->inbox_taking) return;
+  hd_conn_t *c = j->conn;
+  hd_conn_retain(c);
+  if (first) hd_conn_set_reading(c, false);
+  j->inbox_taking = true;
+  j->inbox_more = false;
+  size_t page = j->jp->opt.inbox_page ? j->jp->opt.inbox_page : 100;
+  if (in->take(in->arg, j->claims.sub, page, inbox_taken, c)) {
+    j->inbox_taking = false;
+    hd_conn_set_reading(c, true);
+    hd_conn_release(c);
+  }
+}
+
+/* Paging: once everything sent is acknowledged (or given up), the next page, if there may be one. */
+static void inbox_maybe_next(jconn_t *j) {
+  if (j->inbox_more && !j->inbox_taking && !j->acks.count && !hd_conn_is_ending(j->conn)) inbox_next_page(j, false);
+}
+
 static void acknowledge(jconn_t *j, const char *id) {
   const hd_jp_inbox_t *in = &j->jp->opt.inbox;
   if (in->remove) in->remove(in->arg, j->claims.sub, id);
   hd_acks_ack(&j->acks, id);
+  inbox_maybe_next(j);
 }
 
 /* --- client frames ------------------------------------------------------------------------ */
@@ -336,6 +366,14 @@ static int read_topic(jconn_t *j, const hd_envelope_t *e, topic_ref_t *ref) {
 
 static void handle_held(jconn_t *j);
 
+/* True when id was delivered to j from the inbox lately (a notification kept for an offline user is
+ * also in its topic's history). */
+static bool from_inbox(const jconn_t *j, const char *id) {
+  for (uint32_t i = 0; j->inbox_ids && i < INBOX_IDS; i++)
+    if (!strcmp(j->inbox_ids[i], id)) return true;
+  return false;
+}
+
 /* A subscribe waiting for the topic log; owns its strings. */
 typedef struct {
   hd_conn_t *conn;        /* held until the answer */
@@ -370,7 +408,8 @@ static void subscribed(void *arg, const hd_topic_read_t *res) {
     if (w->replay) hd_sbuf_printf(&extra, ",\"recovered\":%s", !res->status && res->complete ? "true" : "false");
     send_ack(j, w->ref_id, extra.ptr);
     hd_sbuf_free(&extra);
-    for (size_t i = 0; !res->status && i < res->count; i++) send_message(j, res->msgs[i]);
+    for (size_t i = 0; !res->status && i < res->count; i++) /* not what the inbox gave it already */
+      if (!from_inbox(j, res->msgs[i]->message_id)) send_message(j, res->msgs[i]);
     for (uint32_t i = 0; i < j->sub.count; i++) { /* live: what the ack's sequence already covers, in
                                                    * the room subscribed to, is left out */
       hd_hub_msg_t *msg = j->sub.live[i];
@@ -659,6 +698,7 @@ void hd_jp_replace(hd_jp_server_t *jp, const char *key, uint64_t gen) {
 static void jconn_free(jconn_t *j) {
   hd_jp_server_t *jp = j->jp;
   for (uint32_t i = 0; i < j->member.room_count; i++) release_topic(j, j->member.rooms[i].room->name);
+  free(j->inbox_ids);
   hd_hub_leave_all(jp->hub, &j->member);
   for (uint32_t i = 0; i < j->floor_count; i++) free(j->floors[i].topic), free(j->floors[i].key);
   free(j->floors);
@@ -725,26 +765,40 @@ static int ws_open(hd_conn_t *c, void *udata) {
   hd_ws_set_max_message(c, jp->opt.max_message);
   /* a connection of the same client on any shard is replaced: what it had not acknowledged is this
    * one's to deliver, through the inbox (which has it since its delivery), after the connect frame */
+  if (jp->opt.clients &&
+      hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub), jp->opt.max_per_user, &j->gen) == HD_ERANGE) {
+    send_error(j, E_CONNECT, "too many connections for this user: close one first", NULL);
+    hd_ws_close(c, HD_WS_CLOSE_POLICY, "too many connections for this user");
+    return 0;
+  }
   jconn_t *old = hd_map_get(&jp->by_key, j->key, strlen(j->key));
   if (old) replace(old);
-  if (jp->opt.clients) j->gen = hd_jp_clients_claim(jp->opt.clients, j->key, hd_hub_shard(jp->hub));
   hd_map_put(&jp->by_key, j->key, strlen(j->key), j);
   json_t *cd = json_pack("{s:s, s:I}", "clientId", j->client_id, "serverTime", (json_int_t)hd_clock_wall_ms());
   char *d = cd ? json_dumps(cd, JSON_COMPACT) : NULL;
   json_decref(cd);
   if (d) send_frame(j, "connect", d);
   free(d);
-  const hd_jp_inbox_t *in = &jp->opt.inbox;
-  if (in->take) { /* notifications that waited for this user; the client's frames wait until they
-                   * are out, so every answer comes after the inbox */
-    hd_conn_retain(c);
-    hd_conn_set_reading(c, false);
-    if (in->take(in->arg, j->claims.sub, inbox_taken, c)) {
-      hd_conn_set_reading(c, true);
-      hd_conn_release(c);
-    }
-  }
+  /* notifications that waited for this user, a page at a time; the client's frames wait until the
+   * first page is out, so every answer comes after it */
+  inbox_next_page(j, true);
   return 0;
+}
+
+int hd_jp_keep_for_offline_user(hd_jp_server_t *jp, hd_hub_msg_t *msg, void (*done)(void *arg, int status), void *arg) {
+  const hd_jp_inbox_t *in = &jp->opt.inbox;
+  const char *topic = msg->room_count ? msg->rooms[0] : "";
+  if (!in->keep || strcmp(msg->type ? msg->type : msg->event, "notification") || strncmp(topic, "user:", 5))
+    return HD_ENOTFOUND;
+  char sub[HD_ENVELOPE_MAX_TOPIC + 1];
+  size_t n = strcspn(topic + 5, ":" PARAMS_SEPARATOR);
+  if (!n || n >= sizeof sub) return HD_ENOTFOUND;
+  memcpy(sub, topic + 5, n);
+  sub[n] = '\0';
+  hd_buf_t *frame = hd_hub_msg_encoded(jp->hub, msg, jp->enc, encode_message, NULL);
+  hd_slice_t text = frame ? hd_ws_frame_payload(frame) : (hd_slice_t){0};
+  if (!text.ptr) return HD_ENOMEM;
+  return in->keep(in->arg, sub, msg->message_id, text.ptr, text.len, done, arg);
 }
 
 /* A message rebuilt from a stored envelope: its frame is prebuilt, so redelivery sends the same bytes. */
@@ -765,10 +819,18 @@ static hd_hub_msg_t *stored_message(hd_jp_server_t *jp, const char *message_id, 
 static void inbox_taken(void *arg, int status, const hd_jp_inbox_item_t *items, size_t n) {
   hd_conn_t *c = arg;
   jconn_t *j = hd_conn_is_closing(c) ? NULL : hd_ws_udata(c);
+  if (j) {
+    j->inbox_taking = false;
+    j->inbox_more = !status && n >= (j->jp->opt.inbox_page ? j->jp->opt.inbox_page : 100);
+  }
   for (size_t i = 0; j && !status && i < n; i++) {
     if (hd_acks_pending(&j->acks, items[i].message_id)) continue; /* delivered live meanwhile */
     hd_hub_msg_t *msg = stored_message(j->jp, items[i].message_id, items[i].frame, items[i].frame_len);
     if (msg) send_message(j, msg);
+    if (msg && (j->inbox_ids || (j->inbox_ids = calloc(INBOX_IDS, sizeof(*j->inbox_ids))))) {
+      snprintf(j->inbox_ids[j->inbox_ids_next], sizeof j->inbox_ids[0], "%s", items[i].message_id);
+      j->inbox_ids_next = (j->inbox_ids_next + 1) % INBOX_IDS;
+    }
     hd_hub_msg_unref(msg);
   }
   if (!hd_conn_is_ending(c)) hd_conn_set_reading(c, true);
@@ -847,6 +909,7 @@ static void on_sweep(uv_timer_t *t) {
       continue;
     }
     hd_acks_due(&j->acks, now, resend, j);
+    inbox_maybe_next(j); /* the last of a page may have been given up */
   }
 }
 

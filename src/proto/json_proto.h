@@ -44,8 +44,12 @@ typedef void (*hd_jp_inbox_cb)(void *arg, int status, const hd_jp_inbox_item_t *
 typedef struct {
   void (*put)(void *arg, const char *sub, const char *message_id, const char *frame, size_t len);
   void (*remove)(void *arg, const char *sub, const char *message_id);
-  /* Answers cb later on this shard; 0, or HD_E* (cb is not called). */
-  int (*take)(void *arg, const char *sub, hd_jp_inbox_cb cb, void *cb_arg);
+  /* The oldest `limit` entries (a page); answers cb later on this shard; 0, or HD_E* (cb is not called). */
+  int (*take)(void *arg, const char *sub, size_t limit, hd_jp_inbox_cb cb, void *cb_arg);
+  /* Stores one entry now and answers done(done_arg, status) once the store has (0: stored);
+   * 0, or HD_E* (done is not called). */
+  int (*keep)(void *arg, const char *sub, const char *message_id, const char *frame, size_t len,
+              void (*done)(void *done_arg, int status), void *done_arg);
   void *arg;
 } hd_jp_inbox_t;
 
@@ -57,9 +61,17 @@ typedef struct {
   uint32_t rate, burst;          /* frames per second, bucket size */
   hd_jp_policy_t policy;         /* required */
   hd_jp_inbox_t inbox;
+  uint32_t inbox_page;           /* inbox entries sent at once; the next page once these are acked */
+  uint32_t max_per_user;         /* clients (clientIds) one user may have connected at once over the node (0: no cap) */
   hd_dedupe_t *dedupe;           /* the node's client messageId windows (required) */
   hd_jp_clients_t *clients;      /* the node's client registry (NULL: replacement on this shard only) */
 } hd_jp_options_t;
+
+/* A notification published to `user:{sub}` (or `user:{sub}:...`) that reached no connection of this
+ * node is kept in sub's inbox for the user's next connection: done(arg, status) follows once stored
+ * (0) or not (HD_E*). Returns 0 (done will be called), HD_ENOTFOUND when msg is not such a
+ * notification or there is no inbox (done is not called), or HD_E*. */
+int hd_jp_keep_for_offline_user(hd_jp_server_t *jp, hd_hub_msg_t *msg, void (*done)(void *arg, int status), void *arg);
 
 /* A JSON-protocol server on srv sharing hub; NULL when out of memory. */
 hd_jp_server_t *hd_jp_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_jp_options_t *opt);

@@ -86,6 +86,8 @@ struct hd_sio_socket {
   struct restore *restore;/* clustered recovery under way (CONNECT not answered yet), or NULL */
   hd_hub_msg_t **held;    /* what reached it meanwhile (refs), sent after the missed packets */
   uint32_t n_held, held_cap;
+  struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
+  bool expiring;
   void *udata;
 };
 
@@ -99,6 +101,7 @@ struct hd_sio_server {
   int nsp_count;
   int enc_text, enc_ws;   /* hub encoding slots */
   client_t *waiting;      /* clients that have not connected a namespace yet (connect timeout) */
+  hd_sio_socket_t *expiring; /* connected sockets whose token expires (disconnected at exp by the sweep) */
   uv_timer_t recovery_sweeper;
   size_t sockets;
   size_t clients;
@@ -263,6 +266,39 @@ static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
     hd_eio_send(s->client->eio, msg->attachments[i]->data, msg->attachments[i]->len, true);
 }
 
+/* --- token expiry ------------------------------------------------------------------------- */
+
+static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client);
+
+
+static void expiring_add(hd_sio_socket_t *s) {
+  if (s->expiring || !s->claims || !s->claims->exp) return;
+  hd_sio_server_t *sio = s->client->sio;
+  s->exp_prev = NULL;
+  s->exp_next = sio->expiring;
+  if (sio->expiring) sio->expiring->exp_prev = s;
+  sio->expiring = s;
+  s->expiring = true;
+}
+
+static void expiring_remove(hd_sio_socket_t *s) {
+  if (!s->expiring) return;
+  hd_sio_server_t *sio = s->client->sio;
+  if (s->exp_prev) s->exp_prev->exp_next = s->exp_next;
+  else sio->expiring = s->exp_next;
+  if (s->exp_next) s->exp_next->exp_prev = s->exp_prev;
+  s->expiring = false;
+}
+
+/* True (and the socket disconnected, as by the server) when its token has expired, as the JSON
+ * protocol does: the client learns it from the DISCONNECT and must connect again with a new token. */
+static bool token_expired(hd_sio_socket_t *s, int64_t wall_s) {
+  if (!s->claims || !s->claims->exp || wall_s <= s->claims->exp) return false;
+  HD_DEBUG("sio", "token expired: socket disconnected", "nsp=%s id=%s sub=%s", s->nsp->name, s->id, s->claims->sub);
+  socket_close(s, "token expired", true);
+  return true;
+}
+
 /* --- recovery ----------------------------------------------------------------------------- */
 
 static void on_recovery_sweep(uv_timer_t *t) {
@@ -272,6 +308,9 @@ static void on_recovery_sweep(uv_timer_t *t) {
     next = c->wait_next;
     if (now >= c->connect_deadline_ms) hd_eio_close(c->eio, "connect timeout");
   }
+  int64_t wall_s = hd_clock_wall_ms() / 1000;
+  /* disconnect handlers may close other sockets: after each expiry the walk starts again */
+  for (hd_sio_socket_t *s = sio->expiring; s;) s = token_expired(s, wall_s) ? sio->expiring : s->exp_next;
   if (sio->opt.recovery) hd_recovery_sweep(sio->opt.recovery);
 }
 
@@ -289,7 +328,6 @@ static void session_save(hd_sio_socket_t *s) {
 
 /* --- sockets ------------------------------------------------------------------------------ */
 
-static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client);
 
 /* A membership request from the adapter (socketsJoin, socketsLeave, disconnectSockets). */
 static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
@@ -370,6 +408,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
   bool was_connected = s->connected;
   s->connected = false;
+  expiring_remove(s);
   while (s->acks) ack_finish(s->acks, NULL);
   if (was_connected && sio->opt.recovery && recoverable(reason)) session_save(s);
   for (int i = 0; was_connected && i < s->nsp->disconnect_count; i++)
@@ -432,6 +471,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
   send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  hd_eio_flush(s->client->eio); /* the CONNECT answer in a write of its own, as Node's server */
   for (size_t i = 0; i < n_missed; i++) {
     deliver(&s->member, missed[i]);
     s->floor_id = missed[i]->id;
@@ -505,11 +545,13 @@ static void connect_fresh(hd_sio_socket_t *s) {
                             : snprintf(body, sizeof body, "{\"sid\":\"%s\"}", s->id);
   }
   send_packet(c, HD_SIO_CONNECT, n->name, HD_SIO_NO_ACK, 0, len ? body : NULL, (size_t)len);
+  hd_eio_flush(c->eio); /* in a write of its own: what the connect handlers emit comes in a later read */
 }
 
 /* Tells the namespace's connect listeners of s (connected, recovered or not). */
 static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
   nsp_t *n = s->nsp;
+  expiring_add(s);
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
 }
@@ -583,6 +625,7 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
   send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
+  hd_eio_flush(s->client->eio); /* the CONNECT answer in a write of its own, as Node's server */
   uint64_t *sent = n ? malloc(n * sizeof(*sent)) : NULL;
   size_t n_sent = 0;
   for (size_t i = 0; i < n; i++) {
@@ -735,6 +778,7 @@ static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_
   nsp_t *n = find_nsp(c->sio, p->nsp, strlen(p->nsp));
   hd_sio_socket_t *s = n && c->sockets ? c->sockets[n - c->sio->nsps] : NULL;
   if (!s || !s->connected) return 0; /* not connected to that namespace: dropped, as Socket.IO does */
+  if (p->type != HD_SIO_DISCONNECT && token_expired(s, hd_clock_wall_ms() / 1000)) return 0; /* nothing more from it */
   switch (p->type) {
     case HD_SIO_DISCONNECT:
       socket_close(s, "client namespace disconnect", false);
@@ -883,7 +927,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
   sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
   sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
   hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
-                         opt->max_payload, opt->allow_eio3, "AAA"};
+                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits};
   if (opt->node_tag && strlen(opt->node_tag) == 3) memcpy(eo.node_tag, opt->node_tag, 3);
   sio->eio = hd_eio_server_new(srv, &eo, &eio_callbacks, sio);
   if (!sio->eio || sio->enc_text < 0 || sio->enc_ws < 0) {

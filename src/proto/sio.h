@@ -44,6 +44,7 @@ typedef struct {
   /* Verifies a CONNECT's auth.token: 0 with *out filled, else a negative HD_E* with *why. */
   int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
   void *auth_arg;
+  hd_eio_limits_t eio_limits;  /* sessions and handshake rate (see eio.h) */
 } hd_sio_options_t;
 
 /* Where a broadcast goes: rooms of nsp (application names; none = every socket of nsp), minus the

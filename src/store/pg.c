@@ -22,6 +22,8 @@
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 8000
 
+#define ERROR_LOG_EVERY_MS 10000 /* a failing database fails every request: one error line per 10 s */
+
 struct hd_pg {
   PGconn *conn;
   char *url;
@@ -33,6 +35,7 @@ struct hd_pg {
   atomic_uint_least64_t statements;
   atomic_uint_least64_t off_thread;
   atomic_int schema_version;
+  hd_log_limit_t error_log;        /* store thread: SQL errors logged at most every ERROR_LOG_EVERY_MS */
 };
 
 /* --- parameters and results -------------------------------------------------------------------- */
@@ -119,9 +122,10 @@ static int result_error(hd_pg_t *s, PGresult *res, int id) {
   else if (state && !strcmp(state, "23505")) rc = HD_EEXISTS;
   else if (state && (!strncmp(state, "23", 2) || !strncmp(state, "22", 2))) rc = HD_EINVAL;
   else if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) rc = HD_EBUSY;
-  if (rc == HD_EIO)
-    HD_ERROR("store", "postgres error", "statement=%d state=%s err=\"%s\"", id, state ? state : "-",
-             res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+  unsigned long long skipped;
+  if (rc == HD_EIO && hd_log_limit_pass(&s->error_log, ERROR_LOG_EVERY_MS, &skipped))
+    HD_ERROR("store", "postgres error", "statement=%d state=%s err=\"%s\" errors_not_logged=%llu", id,
+             state ? state : "-", res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn), skipped);
   PQclear(res);
   return rc;
 }

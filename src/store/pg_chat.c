@@ -94,7 +94,31 @@ static int insert_message(hd_pg_t *s, hd_store_req_t *r, int64_t session_id, int
   return 0;
 }
 
+#define OPEN_SESSIONS_LOCK "1213355331" /* first key of the per-user advisory lock ("HEREC") */
+
+/* HD_ERANGE when the user already has r->in.chat.limit sessions not closed (limit 0: no cap). A
+ * transaction-scoped advisory lock on the user makes the count and the insert one step across nodes:
+ * the count runs (a new snapshot) once any other node's session for this user is committed. */
+static int open_sessions_capped(hd_pg_t *s, hd_store_req_t *r) {
+  if (r->in.chat.limit <= 0) return 0;
+  hd_pg_params_t p = {0};
+  hd_pg_int(&p, r->in.chat.user_id);
+  PGresult *res;
+  int rc = hd_pg_exec(s, HD_PG_SESSIONS_OPEN_LOCK,
+                      "SELECT pg_advisory_xact_lock(" OPEN_SESSIONS_LOCK ", hashint8($1::bigint))", &p, &res);
+  if (rc) return rc;
+  PQclear(res);
+  rc = hd_pg_exec(s, HD_PG_SESSIONS_OPEN_COUNT,
+                  "SELECT count(*) FROM chat_sessions WHERE user_id = $1 AND status <> 'closed'", &p, &res);
+  if (rc) return rc;
+  int64_t open = hd_pg_get_int(res, 0, 0);
+  PQclear(res);
+  return open >= r->in.chat.limit ? HD_ERANGE : 0;
+}
+
 int hd_pg_session_create(hd_pg_t *s, hd_store_req_t *r) {
+  int capped = open_sessions_capped(s, r);
+  if (capped) return capped;
   int64_t now = hd_clock_wall_ms();
   hd_store_chat_post_t *out = &r->out.chat_post;
   hd_pg_params_t p = {0};

@@ -58,7 +58,7 @@ int hd_pg_inbox_put_many(hd_pg_t *s, hd_store_req_t *r) {
 int hd_pg_inbox_take(hd_pg_t *s, hd_store_req_t *r) {
   hd_pg_params_t p = {0};
   hd_pg_text(&p, r->in.inbox.user_sub);
-  hd_pg_int(&p, HD_STORE_INBOX_CAP_MAX);
+  hd_pg_int(&p, r->in.inbox.cap > 0 ? r->in.inbox.cap : HD_STORE_INBOX_CAP_MAX);
   PGresult *res;
   int rc = hd_pg_exec(s, HD_PG_INBOX_TAKE,
                       "SELECT message_id, frame FROM inbox WHERE user_sub = $1 ORDER BY id LIMIT $2", &p, &res);

@@ -14,6 +14,8 @@
 #include "core/log.h"
 #include "store/sqlite.h"
 
+#define STORE_LOG_EVERY_MS 10000 /* a failing disk fails every request: one error line per 10 s */
+
 #define BUSY_TIMEOUT_MS 5000
 
 struct hd_sqlite {
@@ -26,6 +28,7 @@ struct hd_sqlite {
   atomic_uint_least64_t statements;
   atomic_uint_least64_t off_thread;
   atomic_int schema_version;
+  hd_log_limit_t error_log;        /* store thread: errors logged at most every STORE_LOG_EVERY_MS */
 };
 
 /* --- statements -------------------------------------------------------------------------------- */
@@ -85,9 +88,12 @@ int hd_sqlite_error(hd_sqlite_t *s, int rc) {
   case SQLITE_LOCKED: return HD_EBUSY;
   case SQLITE_NOMEM: return HD_ENOMEM;
   case SQLITE_TOOBIG: return HD_ETOOBIG;
-  default:
-    HD_ERROR("store", "sqlite error", "code=%d err=\"%s\"", rc, sqlite3_errmsg(s->db));
+  default: {
+    unsigned long long skipped;
+    if (hd_log_limit_pass(&s->error_log, STORE_LOG_EVERY_MS, &skipped))
+      HD_ERROR("store", "sqlite error", "code=%d err=\"%s\" errors_not_logged=%llu", rc, sqlite3_errmsg(s->db), skipped);
     return HD_EIO;
+  }
   }
 }
 

@@ -87,7 +87,21 @@ static int insert_message(hd_sqlite_t *s, hd_store_req_t *r, int64_t session_id,
   return 0;
 }
 
+/* HD_ERANGE when the user already has r->in.chat.limit sessions not closed (limit 0: no cap). */
+static int open_sessions_capped(hd_sqlite_t *s, hd_store_req_t *r) {
+  if (r->in.chat.limit <= 0) return 0;
+  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_SESSIONS_OPEN_COUNT,
+                                      "SELECT count(*) FROM chat_sessions WHERE user_id = ?1 AND status != 'closed'");
+  if (!stmt) return HD_EIO;
+  sqlite3_bind_int64(stmt, 1, r->in.chat.user_id);
+  int rc = hd_sqlite_step(s, stmt);
+  if (rc != SQLITE_ROW) return hd_sqlite_error(s, rc);
+  return sqlite3_column_int64(stmt, 0) >= r->in.chat.limit ? HD_ERANGE : 0;
+}
+
 int hd_sqlite_session_create(hd_sqlite_t *s, hd_store_req_t *r) {
+  int capped = open_sessions_capped(s, r);
+  if (capped) return capped;
   sqlite3_stmt *stmt = hd_sqlite_stmt(
       s, HD_SQL_SESSION_INSERT,
       "INSERT INTO chat_sessions (user_id, status, priority, last_message, last_message_at, user_unread, "

@@ -60,7 +60,7 @@ int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r) {
                                       "SELECT message_id, frame FROM inbox WHERE user_sub = ?1 ORDER BY id LIMIT ?2");
   if (!stmt) return HD_EIO;
   hd_sqlite_bind_text(stmt, 1, r->in.inbox.user_sub);
-  sqlite3_bind_int64(stmt, 2, HD_STORE_INBOX_CAP_MAX);
+  sqlite3_bind_int64(stmt, 2, r->in.inbox.cap > 0 ? r->in.inbox.cap : HD_STORE_INBOX_CAP_MAX);
   hd_store_inbox_t *out = &r->out.inbox;
   int rc;
   while ((rc = hd_sqlite_step(s, stmt)) == SQLITE_ROW) {

@@ -34,6 +34,7 @@ typedef struct {
   char *path;
   atomic_size_t outstanding;       /* submitted through any handle and not yet answered */
   atomic_uint_least64_t answered;
+  hd_log_limit_t failure_log;      /* store thread only: transaction failures logged at most every 10 s */
 
   uv_mutex_t mu;                   /* guards everything down to the end, and each handle's done and pending */
   uv_cond_t wake;                  /* to the store thread: requests queued, or stopping */
@@ -290,7 +291,9 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   if (lost) {
     sh->be->rollback(sh->db);
     fail_all(batch, lost == HD_EBUSY ? HD_EBUSY : HD_EIO);
-    HD_ERROR("store", "transaction failed", "requests=%zu err=%s", n, hd_errname(lost));
+    unsigned long long skipped;
+    if (hd_log_limit_pass(&sh->failure_log, 10000, &skipped)) /* one line per 10 s while the disk fails */
+      HD_ERROR("store", "transaction failed", "requests=%zu err=%s failures_not_logged=%llu", n, hd_errname(lost), skipped);
   }
   uint64_t us = (hd_clock_mono_ns() - t0) / 1000;
   uv_mutex_lock(&sh->mu);
@@ -787,13 +790,19 @@ int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_st
 
 int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
                             int priority, hd_store_chat_post_cb cb, void *arg) {
+  return hd_store_session_create_capped(st, user_id, content, message_type, priority, 0, cb, arg);
+}
+
+int hd_store_session_create_capped(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                                   int priority, int max_open, hd_store_chat_post_cb cb, void *arg) {
   if (!message_type) message_type = "text";
   if (user_id <= 0 || !text_ok(content, 1, HD_STORE_CONTENT_MAX) || !msg_type_ok(message_type) || priority < 0 ||
-      priority > HD_STORE_PRIORITY_MAX)
+      priority > HD_STORE_PRIORITY_MAX || max_open < 0)
     return HD_EINVAL;
   NEW_REQ(SESSION_CREATE, chat_post);
   r->in.chat.user_id = user_id;
   r->in.chat.priority = priority;
+  r->in.chat.limit = max_open;
   DUP_OR_FAIL(r->in.chat.content, content);
   DUP_OR_FAIL(r->in.chat.message_type, message_type);
   return submit(st, r);
@@ -910,9 +919,14 @@ int hd_store_inbox_put(hd_store_t *st, const char *user_sub, const char *message
 }
 
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg) {
-  if (!key_ok(user_sub)) return HD_EINVAL;
+  return hd_store_inbox_take_page(st, user_sub, HD_STORE_INBOX_CAP_MAX, cb, arg);
+}
+
+int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit, hd_store_inbox_cb cb, void *arg) {
+  if (!key_ok(user_sub) || limit < 1 || limit > HD_STORE_INBOX_CAP_MAX) return HD_EINVAL;
   NEW_REQ(INBOX_TAKE, inbox);
   DUP_OR_FAIL(r->in.inbox.user_sub, user_sub);
+  r->in.inbox.cap = limit;
   return submit(st, r);
 }
 

@@ -314,6 +314,10 @@ int hd_store_notifications_mark_all_read(hd_store_t *st, int64_t admin_id, hd_st
 /* Opens a "waiting" session for user_id with its first message (sender role "user") in one transaction. */
 int hd_store_session_create(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
                             int priority, hd_store_chat_post_cb cb, void *arg);
+/* The same, refused with HD_ERANGE (nothing written) when user_id already has max_open sessions
+ * that are not closed (0 = no cap); counted and inserted in one transaction. */
+int hd_store_session_create_capped(hd_store_t *st, int64_t user_id, const char *content, const char *message_type,
+                                   int priority, int max_open, hd_store_chat_post_cb cb, void *arg);
 /* The session with that id; HD_ENOTFOUND. */
 int hd_store_session_get(hd_store_t *st, int64_t session_id, hd_store_session_cb cb, void *arg);
 /* Sessions visible to the viewer, most recently updated first: a "user" sees their own, an "admin"
@@ -361,6 +365,8 @@ int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items,
                             hd_store_count_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
+/* The same, at most limit entries (the oldest; 1..HD_STORE_INBOX_CAP_MAX): a page. */
+int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit, hd_store_inbox_cb cb, void *arg);
 /* Removes one entry (acknowledged); count is 1, or 0 when it was not there. */
 int hd_store_inbox_remove(hd_store_t *st, const char *user_sub, const char *message_id, hd_store_count_cb cb,
                           void *arg);

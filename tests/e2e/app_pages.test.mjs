@@ -38,7 +38,8 @@ const USERS = [
   { name: 'mallory', role: 'user', password: 'mallory1', display: XSS_NAME },
 ];
 
-const SERVER_ARGS = ['--socketio-client-dir', join(ROOT, 'node_modules', 'socket.io-client', 'dist')];
+// the chat's abuse limits are off here (tested in tests/interop/hostile_limits.test.mjs): the pages' history test sends fast
+const SERVER_ARGS = ['--socketio-client-dir', join(ROOT, 'node_modules', 'socket.io-client', 'dist'), '--chat-rate', '0', '--chat-max-open-sessions', '0'];
 const PAGES = ['/', '/admin/login.html', '/admin/notifications.html', '/admin/customer-service.html', '/admin/dashboard.html', '/chat.html'];
 
 describe('application pages in Chromium', { skip, timeout: 85000 }, () => {

@@ -19,7 +19,8 @@ import { startHerald, storeArgs, storeSql, HERALD_BIN } from './lib/server.mjs';
 
 const WAIT = 5000;
 const SECRET = 'chat-interop-secret-0123456789abcdef';
-const ARGS = ['--jwt-secret', SECRET, '--demo-users', 'false'];
+// the chat's abuse limits are off here (they are tested in hostile_limits.test.mjs): these tests open many sessions fast
+const ARGS = ['--jwt-secret', SECRET, '--demo-users', 'false', '--chat-rate', '0', '--chat-max-open-sessions', '0'];
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$/;
 const BASE = '/api/v4/customer-service/sessions';
 

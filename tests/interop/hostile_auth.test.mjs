@@ -179,3 +179,24 @@ test('JWT: crit header, no exp, too long a lifetime and pattern characters in su
     await res.arrayBuffer();
   } finally { await s.stop(); }
 });
+
+test('Socket.IO: a socket is disconnected by the server once its token expires (as the JSON protocol closes)', async () => {
+  const { io } = await import('socket.io-client');
+  const token = sign({ sub: 'exp-1', role: 'user', iat: now(), exp: now() + 2 });
+  const socket = io(srv.url('/'), { auth: { token }, transports: ['websocket'], reconnection: false });
+  try {
+    await new Promise((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('connect_error', reject);
+    });
+    const t0 = Date.now();
+    const reason = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('still connected 5 s later')), 5000);
+      socket.once('disconnect', (r) => { clearTimeout(timer); resolve(r); });
+    });
+    assert.equal(reason, 'io server disconnect');
+    assert.ok(Date.now() - t0 < 4500);
+  } finally {
+    socket.close();
+  }
+});

@@ -397,13 +397,14 @@ describe('connection limit (--max-connections 5)', () => {
   before(async () => { srv = await startHerald(['--echo-endpoint', '--max-connections', '5']); });
   after(async () => { if (srv) await srv.stop(); });
 
-  test('beyond the limit HTTP gets 503 and WebSocket close 1013; freed slots are reused', async () => {
+  test('beyond the limit HTTP gets 503 (not /health) and WebSocket close 1013; freed slots are reused', async () => {
     const socks = [];
     try {
       for (let i = 0; i < 5; i++) socks.push(await openWs(srv.wsUrl()));
       for (const [i, ws] of socks.entries()) assert.equal(await echo(ws, `n${i}`), `n${i}`);
 
-      const r = await httpGet(srv.port, '/health');
+      assert.equal((await httpGet(srv.port, '/health')).status, 200, '/health answers over the limit (issue 11)');
+      const r = await httpGet(srv.port, '/metrics');
       assert.equal(r.status, 503);
       assert.match(r.headers['content-type'], /^application\/json/);
       const j = JSON.parse(r.body);
@@ -436,7 +437,7 @@ describe('connection limit (--max-connections 5)', () => {
       // and full again
       const again = await openWs(srv.wsUrl());
       assert.equal((await closeOf(again)).code, 1013);
-      assert.equal((await httpGet(srv.port, '/health')).status, 503);
+      assert.equal((await httpGet(srv.port, '/metrics')).status, 503);
     } finally {
       for (const ws of socks) ws.terminate();
     }

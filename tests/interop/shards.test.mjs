@@ -319,6 +319,8 @@ describe('Engine.IO sessions across shards (raw HTTP)', () => {
     const other = 1 - s.owner;
     await postVia(srv, other, s, '40');
     assert.match((await pollVia(srv, other, s, 1))[0], /^40\{"sid":/);
+    // the connect handler's event comes with the next GET: the CONNECT answer ends its GET, as Node's
+    assert.ok(isAuth((await (await startGetVia(srv, other, s)).res).body));
     const parked = await startGetVia(srv, other, s); // released with a noop by the probe
     await sleep(50);
     const sock = await connectionOnShard(srv, other);

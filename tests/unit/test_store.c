@@ -660,6 +660,31 @@ static void test_notifications(void **state) {
   assert_int_equal(hd_store_notification_mark_read(st, A, 0, on_read, &g), HD_EINVAL);
 }
 
+/* A customer's open sessions are capped: the cap is checked and the session inserted in one
+ * transaction (HD_ERANGE, nothing written); a closed session frees a place. */
+static void test_sessions_capped(void **state) {
+  fx_t *fx = *state;
+  hd_store_t *st = fx->st;
+  const int64_t U = 20;
+  DO(fx, g, hd_store_session_create_capped(st, U, "one", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  int64_t first = g.sess.id;
+  DO(fx, g, hd_store_session_create_capped(st, U, "two", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_session_create_capped(st, U, "three", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, HD_ERANGE);
+  DO(fx, g, hd_store_sessions_list(st, U, "user", NULL, 20, on_sessions, &g));
+  assert_int_equal(g.count, 2); /* nothing written by the refusal */
+  DO(fx, g, hd_store_session_create_capped(st, U + 1, "other", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0); /* per customer */
+  DO(fx, g, hd_store_session_close(st, first, on_close, &g));
+  DO(fx, g, hd_store_session_create_capped(st, U, "three", NULL, 3, 2, on_post, &g));
+  assert_int_equal(g.status, 0);
+  DO(fx, g, hd_store_session_create_capped(st, U, "no cap", NULL, 3, 0, on_post, &g));
+  assert_int_equal(g.status, 0);
+  assert_int_equal(hd_store_session_create_capped(st, U, "x", NULL, 3, -1, on_post, &g), HD_EINVAL);
+}
+
 static void test_sessions(void **state) {
   fx_t *fx = *state;
   hd_store_t *st = fx->st;
@@ -1752,7 +1777,8 @@ int main(void) {
   X(test_durable_across_kill), X(test_close_drains_queue), X(test_close_inside_callback), \
   X(test_sql_never_on_loop_thread), X(test_shards_close_first_handle_first), X(test_shards_close_first_handle_last), \
   X(test_close_one_handle_while_another_works), X(test_handles_share_batches), X(test_claim_once), X(test_prune), \
-  X(test_topics_save_load), X(test_user_states), X(test_notification_targets)
+  X(test_topics_save_load), X(test_user_states), X(test_notification_targets), \
+  X(test_sessions_capped)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
   const struct CMUnitTest sqlite_tests[] = {
       T(test_open_and_health), T(test_migrations_idempotent), T(test_external_writer), BOTH(T),

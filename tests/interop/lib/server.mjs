@@ -71,12 +71,16 @@ export function withShards(args) {
   return [...args, '--shards', n];
 }
 
-export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir } = {}) {
+export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'web'), port: fixedPort = 0, dataDir: ownDir, openFiles, fileBlocks } = {}) {
   const dataDir = ownDir || mkdtempSync(join(tmpdir(), 'herald-test-'));
   const ownStore = args.some((a) => /^--(db|postgres-url)(=|$)/.test(a));
   const store = ownStore ? [] : storeArgs(dataDir);
-  const child = spawn(HERALD_BIN, ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
-    '--web-root', webRoot, '--log-level', 'info', ...store, ...withShards(args)], {
+  const argv = ['serve', '--host', '127.0.0.1', '--port', String(fixedPort), '--data-dir', dataDir,
+    '--web-root', webRoot, '--log-level', 'info', ...store, ...withShards(args)];
+  // openFiles / fileBlocks: run under `ulimit -n` / `ulimit -f` (blocks of /bin/sh: 512 bytes in
+  // dash), as a careless operator or a full disk would have it
+  const limits = [openFiles && `ulimit -n ${Number(openFiles)}`, fileBlocks && `ulimit -f ${Number(fileBlocks)}`].filter(Boolean);
+  const child = spawn(limits.length ? '/bin/sh' : HERALD_BIN, limits.length ? ['-c', `${limits.join(' && ')} && exec "$0" "$@"`, HERALD_BIN, ...argv] : argv, {
     env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -1,0 +1,53 @@
+// Failure must be honest (issue 11): when the store cannot write (here: a file-size limit on the
+// server, as a full disk does), nothing is reported as saved that was not — the API answers 503
+// with a JSON body — the server keeps running, and its store errors are logged at a bounded rate.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHerald } from './lib/server.mjs';
+
+const API_KEY = 'hostile-failure-key';
+let srv;
+after(async () => { await srv?.stop(); });
+
+test('store writes fail (file-size limit): notifications answer 503 JSON, what was acknowledged is what is stored, logs stay short', async () => {
+  srv = await startHerald(['--api-key', API_KEY], { fileBlocks: 2048 }); // 1 MiB files at most (the WAL fills it quickly)
+  for (let i = 0; i < 100 && !/demo user created.*name=user/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
+  const login = await fetch(srv.url('/api/v4/auth/login'), {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'admin123' }),
+  });
+  assert.equal(login.status, 200);
+  const { token } = await login.json();
+  const auth = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+  let stored = 0;
+  const failures = [];
+  for (let i = 0; i < 600 && failures.length < 20; i++) {
+    const r = await fetch(srv.url('/api/v4/notifications/send'), {
+      method: 'POST', headers: auth, body: JSON.stringify({ type: 'system', title: `n${i}`, content: 'x'.repeat(4000) }),
+    });
+    if (r.status === 201) { stored++; await r.arrayBuffer(); continue; }
+    failures.push({ status: r.status, type: r.headers.get('content-type'), body: await r.json() });
+  }
+  assert.ok(failures.length >= 20, `the store never failed (${stored} stored)`);
+  for (const f of failures) {
+    assert.equal(f.status, 503, JSON.stringify(f));
+    assert.match(f.type, /^application\/json/);
+    assert.match(f.body.message, /cannot store/);
+  }
+  // the server is alive and reads still work: every acknowledged notification is there, no other
+  const health = await fetch(srv.url('/health')); // alive, and honest about its store
+  assert.equal(health.status, 503);
+  const h = await health.json();
+  assert.equal(h.status, 'degraded');
+  assert.equal(h.store.status, 'failing');
+  const count = await (await fetch(srv.url('/api/v4/notifications/unread-count'), { headers: auth })).json();
+  assert.equal(count.count, stored);
+  // a notification for a user who is offline cannot be kept either: the publisher is told (503), not "ok"
+  const pub = await fetch(srv.url('/api/v1/publish'), {
+    method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ topic: 'user:4242', type: 'notification', data: { title: 'x'.repeat(4000) } }),
+  });
+  assert.equal(pub.status, 503);
+  assert.match((await pub.json()).message, /cannot keep|busy/);
+  const errorLines = srv.log.split('\n').filter((l) => /level=error comp=store/.test(l)).length;
+  assert.ok(errorLines <= 6, `${errorLines} store error lines for ${failures.length} failures`);
+});

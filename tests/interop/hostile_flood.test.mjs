@@ -1,0 +1,100 @@
+// Floods a careless or hostile client can send (issue 11, "Abuse must stay bounded"): sign-in bursts,
+// Engine.IO session floods. Each test floods with small limits set through options and asserts the
+// bounded outcome and its clear answer, against a real herald. Bounded in time: every wait has a timeout.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { startHerald } from './lib/server.mjs';
+
+const servers = [];
+after(async () => { for (const s of servers) await s.stop(); });
+async function herald(args) {
+  const s = await startHerald(args);
+  servers.push(s);
+  return s;
+}
+
+const signIn = (srv, password = 'wrong') => fetch(srv.url('/api/v4/auth/login'), {
+  method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }),
+});
+
+test('sign-in: a concurrent burst of guesses is limited before any hash runs (in-flight ones count)', async () => {
+  const srv = await herald(['--login-max-failures', '3', '--login-concurrency', '64']);
+  const answers = await Promise.all(Array.from({ length: 30 }, () => signIn(srv)));
+  const statuses = answers.map((r) => r.status);
+  assert.ok(statuses.filter((s) => s === 401).length <= 3, `guesses checked: ${statuses.join(',')}`);
+  assert.ok(statuses.filter((s) => s === 429).length >= 27, statuses.join(','));
+  const limited = answers.find((r) => r.status === 429);
+  assert.match((await limited.json()).message, /too many failed sign-ins/);
+  for (const r of answers) await r.arrayBuffer().catch(() => {});
+});
+
+test('sign-in: password checks have a bounded queue (503 + Retry-After beyond it); static files stay fast', async () => {
+  const srv = await herald(['--login-max-failures', '1000', '--login-concurrency', '1']);
+  const burst = Array.from({ length: 40 }, () => signIn(srv));
+  const t0 = Date.now();
+  const page = await fetch(srv.url('/assets/app.js'));
+  await page.arrayBuffer();
+  const pageMs = Date.now() - t0;
+  const answers = await Promise.all(burst);
+  const statuses = answers.map((r) => r.status);
+  const busy = answers.filter((r) => r.status === 503);
+  assert.ok(busy.length >= 20, `refused as busy: ${statuses.join(',')}`);
+  assert.equal(busy[0].headers.get('retry-after'), '1');
+  assert.match((await busy[0].json()).message, /busy/);
+  assert.ok(statuses.every((s) => s === 401 || s === 503), statuses.join(','));
+  assert.ok(pageMs < 2000, `static file took ${pageMs} ms during the burst`);
+  for (const r of answers) await r.arrayBuffer().catch(() => {});
+  // once the burst is over, a sign-in is checked again (the places were given back)
+  assert.equal((await signIn(srv, 'admin123')).status, 200);
+});
+
+const handshake = (srv) => fetch(srv.url('/socket.io/?EIO=4&transport=polling'));
+
+test('Engine.IO sessions: the node holds at most --max-eio-sessions; past it the handshake gets 503 JSON, and room comes back as sessions close', async () => {
+  const srv = await herald(['--max-eio-sessions', '20', '--eio-handshake-rate', '0']);
+  const answers = await Promise.all(Array.from({ length: 30 }, () => handshake(srv)));
+  const open = [];
+  for (const r of answers) {
+    if (r.status === 200) open.push(JSON.parse((await r.text()).slice(1)).sid);
+    else {
+      assert.equal(r.status, 503);
+      assert.match(r.headers.get('content-type'), /^application\/json/);
+      assert.match((await r.json()).message, /too many Engine.IO sessions/);
+    }
+  }
+  assert.equal(open.length, 20, 'sessions opened over every shard');
+  // a WebSocket handshake past the limit is refused the same way, before the upgrade
+  const refused = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(srv.wsUrl('/socket.io/?EIO=4&transport=websocket'));
+    ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+    ws.on('open', () => reject(new Error('upgraded past the session limit')));
+    ws.on('error', () => {});
+  });
+  assert.equal(refused, 503);
+  for (const sid of open.slice(0, 5)) {
+    const r = await fetch(srv.url(`/socket.io/?EIO=4&transport=polling&sid=${sid}`), { method: 'POST', body: '1' });
+    assert.equal(await r.text(), 'ok');
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await Promise.all(Array.from({ length: 6 }, () => handshake(srv)));
+  assert.deepEqual(again.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 503]);
+  for (const r of again) await r.arrayBuffer();
+});
+
+test('Engine.IO handshakes: per-address rate (--eio-handshake-rate/-burst); past it 429 JSON, no session made', async () => {
+  const srv = await herald(['--eio-handshake-rate', '5', '--eio-handshake-burst', '10']);
+  const t0 = Date.now();
+  const answers = await Promise.all(Array.from({ length: 25 }, () => handshake(srv)));
+  const refill = Math.ceil(((Date.now() - t0) / 1000) * 5); // tokens back while the burst was served
+  const statuses = answers.map((r) => r.status);
+  const ok = statuses.filter((s) => s === 200).length;
+  assert.ok(ok >= 10 && ok <= 11 + refill, `${statuses.join(',')} (refill ${refill})`);
+  const limited = answers.find((r) => r.status === 429);
+  assert.match((await limited.json()).message, /too many Engine.IO handshakes/);
+  for (const r of answers) await r.arrayBuffer().catch(() => {});
+  const health = await (await fetch(srv.url('/health'))).json();
+  assert.ok(health.status === 'ok');
+  await new Promise((r) => setTimeout(r, 400)); // two tokens back
+  assert.equal((await handshake(srv)).status, 200);
+});
