@@ -327,8 +327,10 @@ static int read_packet(rd_t *r, hd_redis_bcast_t *b) {
     r->bins = false;
     json_t **slot = rc ? NULL : is_data ? &data : !strcmp(json_string_value(k), "type") ? &type
                                                : !strcmp(json_string_value(k), "nsp")   ? &nsp : NULL;
-    if (slot) {
-      json_decref(*slot);
+    if (slot && *slot) { /* a key twice: refused, as in any map (the first data's attachments would dangle) */
+      json_decref(v);
+      rc = HD_EPROTO;
+    } else if (slot) {
       *slot = v;
     } else {
       json_decref(v);

@@ -196,6 +196,7 @@ static void malformed(void **state) {
   refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" 81 01 02 80"); /* map key not a string */
   refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" c1 80");  /* never used */
   refuse("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\" 82 a1\"k\"c40101 a1\"k\"02 80"); /* a key twice (its bin would dangle) */
+  refuse("93 a1\"u\" 83 a4\"type\"02 a4\"data\"92a1\"e\"c40101 a4\"data\"91a1\"e\" 80"); /* packet data twice */
   /* nesting deeper than HD_REDIS_MAX_DEPTH */
   size_t k = bytes("93 a1\"u\" 82 a4\"type\"02 a4\"data\"92a1\"e\"", in);
   for (int i = 0; i < 40; i++) in[k++] = 0x91;
