@@ -445,7 +445,13 @@ test('/metrics counts sends by target, reads, pushes', async (t) => {
   const updated = Promise.all([next(tab1, 'notification:update'), next(tab2, 'notification:update')]);
   await api(srv, 'POST', `/api/v4/notifications/${r.body.notification.id}/read`, { token: admin(95) });
   await updated;
-  const m1 = await metrics(srv);
+  // the pushes are counted when every shard has reported its deliveries, which may be just after the
+  // tabs got them: wait (bounded) for the count to settle
+  let m1 = await metrics(srv);
+  for (let i = 0; i < 50 && m1['herald_notifications_pushes_total'] - m0['herald_notifications_pushes_total'] < 4; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    m1 = await metrics(srv);
+  }
   const delta = (k) => m1[k] - m0[k];
   assert.equal(delta('herald_notifications_sent_total{target="admin"}'), 1);
   assert.equal(delta('herald_notifications_sent_total{target="broadcast"}'), 0);
