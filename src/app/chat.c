@@ -25,6 +25,7 @@
 
 #include "app/app.h"
 #include "app/events.h"
+#include "app/push.h"
 #include "app/presence.h"
 #include "app/rest.h"
 #include "core/clock.h"
@@ -116,8 +117,7 @@ static void emit(hd_app_t *app, const char *const *rooms, size_t n, const char *
     text = args ? json_dumps(args, JSON_COMPACT) : NULL;
     json_decref(args);
   }
-  hd_sio_target_t to = {"/", rooms, n, NULL, 0, 0};
-  if (text) hd_sio_broadcast(app->sio, &to, NULL, event, text, NULL, NULL);
+  for (size_t i = 0; text && i < n; i++) hd_app_push(app, rooms[i], event, text, NULL, NULL); /* a topic each */
   free(text);
   json_decref(payload);
 }

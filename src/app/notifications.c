@@ -15,6 +15,7 @@
 
 #include "app/app.h"
 #include "app/events.h"
+#include "app/push.h"
 #include "app/rest.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -113,8 +114,7 @@ static void push(notif_t *n, const char *room, const char *event, json_t *payloa
   if (!can_push(n)) return;
   json_t *args = payload ? json_pack("[O]", payload) : NULL;
   char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-  hd_sio_target_t to = {"/", &room, 1, NULL, 0, 0};
-  if (text) hd_sio_broadcast(n->app->sio, &to, NULL, event, text, count_pushes, n);
+  if (text) hd_app_push(n->app, room, event, text, count_pushes, n);
   else HD_WARN("notifications", "cannot encode a push: out of memory", "event=%s room=%s", event, room);
   free(text);
   json_decref(args);

@@ -13,6 +13,7 @@
 
 #include "app/app.h"
 #include "app/events.h"
+#include "app/push.h"
 #include "app/rest.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -168,10 +169,8 @@ static void push(sys_t *sys, hd_http_exchange_t *ex, const char *event, json_t *
     return hd_http_respond_error(ex, 500, "out of memory");
   }
   *p = (pushed_t){sys, ex, event, everyone};
-  const char *admins = "admins";
-  hd_sio_target_t to = {"/", everyone ? NULL : &admins, everyone ? 0 : 1, NULL, 0, 0};
   hd_http_defer(ex);
-  int rc = hd_sio_broadcast(sys->app->sio, &to, NULL, event, text, pushed, p);
+  int rc = hd_app_push(sys->app, everyone ? NULL : "admins", event, text, pushed, p);
   free(text);
   (*counter)++;
   if (rc) {

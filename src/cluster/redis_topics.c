@@ -206,9 +206,11 @@ static void deliver_pending(topics_t *t, pending_t *p, hd_hub_msg_t *msg) {
   }
 }
 
-/* Redis could not take p: it is delivered on this node only, without a sequence. */
+/* Redis could not take p: it is delivered on this node only, without a sequence (REMOTE: not sent
+ * to the cluster, and not recorded for recovery again). */
 static void deliver_here_only(topics_t *t, pending_t *p) {
   p->msg->flags &= ~(uint32_t)HD_MSG_SEQUENCED;
+  p->msg->flags |= HD_MSG_REMOTE;
   p->msg->seq = 0;
   deliver_pending(t, p, p->msg);
 }
@@ -331,6 +333,7 @@ static int publish(hd_topic_log_t *log, hd_hub_t *from, hd_hub_msg_t *msg, hd_hu
   }
   snprintf(msg->message_id, sizeof msg->message_id, "%s-%llx", hd_redis_adapter_uid(t->redis),
            (unsigned long long)__atomic_add_fetch(&t->next_id, 1, __ATOMIC_RELAXED));
+  hd_hub_stamp(from, msg); /* its recovery offset travels in the entry; Socket.IO recovery records it once, here */
   pending_t *p = calloc(1, sizeof(*p));
   hd_sbuf_t entry = {0};
   if (!p || hd_topic_entry_encode(msg, false, &entry)) {

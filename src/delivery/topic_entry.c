@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -23,6 +24,7 @@ int hd_topic_entry_encode(const hd_hub_msg_t *msg, bool with_seq, hd_sbuf_t *b) 
   }
   hd_sbuf_puts(b, "\",\"e\":\"");
   hd_sbuf_json_escape(b, msg->event, strlen(msg->event));
+  if (msg->cluster_offset) hd_sbuf_printf(b, "\",\"o\":\"%llu", (unsigned long long)msg->cluster_offset);
   hd_sbuf_printf(b, "\",\"ts\":%lld,\"a\":\"", (long long)msg->timestamp);
   hd_sbuf_json_escape(b, msg->args, msg->args_len);
   return hd_sbuf_puts(b, "\"}") || !b->ptr ? HD_ENOMEM : 0;
@@ -43,6 +45,7 @@ hd_hub_msg_t *hd_topic_entry_decode(hd_hub_t *hub, const char *text, size_t len)
   const char *id = json_string_value(json_object_get(j, "m")), *topic = json_string_value(json_object_get(j, "t"));
   const char *key = json_string_value(json_object_get(j, "k")), *type = json_string_value(json_object_get(j, "y"));
   const char *event = json_string_value(json_object_get(j, "e")), *args = json_string_value(json_object_get(j, "a"));
+  const char *offset = json_string_value(json_object_get(j, "o"));
   size_t args_len = args ? strlen(args) : 0;
   hd_hub_msg_t *msg = NULL;
   if (seq > 0 && id && strlen(id) < sizeof msg->message_id && topic && topic_ok(topic) && event && args_len >= 2 &&
@@ -59,6 +62,7 @@ hd_hub_msg_t *hd_topic_entry_decode(hd_hub_t *hub, const char *text, size_t len)
       msg->single_arg = true;
       msg->seq = (uint64_t)seq;
       if (ts > 0) msg->timestamp = ts;
+      if (offset) msg->cluster_offset = strtoull(offset, NULL, 10);
       snprintf(msg->message_id, sizeof msg->message_id, "%s", id);
     }
   }

@@ -1,8 +1,9 @@
 /* A topic message as one JSON text, for where topic history is kept outside the process (Redis
  * streams in a cluster, the store on a single node): {"s":seq,"m":messageId,"t":topic,"k":roomKey?,
- * "y":type?,"e":event,"ts":ms,"a":"[data]"} — `k` the topic with its params when there are any, `y`
- * the envelope type when it differs from the event, `a` the JSON array of the arguments as a string
- * (kept byte for byte). */
+ * "y":type?,"e":event,"o":"offset"?,"ts":ms,"a":"[data]"} — `k` the topic with its params when
+ * there are any, `y` the envelope type when it differs from the event, `o` the publisher's Socket.IO
+ * recovery offset in a cluster (hd_hub_msg_t.cluster_offset, decimal, as a string: it may not fit a
+ * signed 64-bit JSON integer), `a` the JSON array of the arguments as a string (kept byte for byte). */
 #ifndef HD_TOPIC_ENTRY_H
 #define HD_TOPIC_ENTRY_H
 

@@ -346,13 +346,26 @@ void hd_hub_drain(hd_hub_t *hub) {
   if (hub->mailbox) hd_mailbox_drain(hub->mailbox);
 }
 
-int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_hub_count_fn on_count, void *arg) {
-  hd_hub_shared_t *sh = hub->shared;
-  uv_mutex_lock(&sh->publish_mu);
+/* Under the publish lock: msg's id, and its message id unless it has one. */
+static void give_ids(hd_hub_shared_t *sh, hd_hub_msg_t *msg) {
   msg->id = ++sh->next_msg_id;
   if (!msg->message_id[0])
     snprintf(msg->message_id, sizeof msg->message_id, "%016llx-%llu", (unsigned long long)sh->id_prefix,
              (unsigned long long)msg->id);
+}
+
+void hd_hub_stamp(hd_hub_t *hub, hd_hub_msg_t *msg) {
+  hd_hub_shared_t *sh = hub->shared;
+  uv_mutex_lock(&sh->publish_mu);
+  give_ids(sh, msg);
+  if (sh->observer) sh->observer(msg, sh->observer_arg);
+  uv_mutex_unlock(&sh->publish_mu);
+}
+
+int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_hub_count_fn on_count, void *arg) {
+  hd_hub_shared_t *sh = hub->shared;
+  uv_mutex_lock(&sh->publish_mu);
+  give_ids(sh, msg);
   int rc = 0;
   if ((msg->flags & HD_MSG_SEQUENCED) && sh->history) rc = hd_history_append(sh->history, msg);
   if (!rc && sh->observer) sh->observer(msg, sh->observer_arg);

@@ -228,6 +228,11 @@ bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name);
  * runs on this shard with the total deliveries once every shard has delivered. 0 or HD_E* (then
  * on_count is not called). */
 int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_hub_count_fn on_count, void *arg);
+/* For a message that leaves this node before it is published here (a cluster topic log sends it to
+ * Redis and publishes what comes back): gives it, under the publish lock, its id, its message id
+ * unless one is set, and shows it to the observer (which gives it its recovery offset and records
+ * it), as hd_hub_publish would. */
+void hd_hub_stamp(hd_hub_t *hub, hd_hub_msg_t *msg);
 /* Delivers msg to this shard's members of its target rooms (each once), minus except rooms and skip.
  * Called by adapters on the shard's thread. Returns the number of deliveries. */
 size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip);

@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
+import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
@@ -99,6 +100,23 @@ async function connect(srv, w) {
 /** The first event of that name on s whose data passes match (already received or coming). */
 function received(s, event, match = () => true, ms = WAIT) {
   return until(() => s.got.find((g) => g.event === event && match(g.data))?.data, ms, `${event} on socket`);
+}
+
+/** An open JSON-protocol connection (/api/v1/ws) of identity w, every frame in c.frames. */
+async function jsonClient(srv, w) {
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?token=${encodeURIComponent(w.token)}&protocol=1.0`));
+  const c = { ws, frames: [], n: 0 };
+  ws.on('message', (d) => c.frames.push(JSON.parse(d.toString())));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  return c;
+}
+
+/** Sends a frame of type with data on JSON connection c and answers its ack or error frame. */
+function jsonRequest(c, type, data) {
+  const messageId = `r${++c.n}`;
+  c.ws.send(JSON.stringify({ type, data, timestamp: Date.now(), messageId }));
+  const mine = (f) => (f.type === 'ack' || f.type === 'error') && (f.data?.messageId === messageId || f.data?.details?.messageId === messageId);
+  return until(() => c.frames.find(mine), WAIT, `the answer to ${type}`);
 }
 
 /** Waits until srv's presence lists exactly the admins `ids` online (any node). */
@@ -234,6 +252,52 @@ describe('presence and the application across two nodes', { skip: !REDIS && 'HER
     const m2 = await received(sa, 'chat:new_message', (d) => d.message_content === 'my order is late');
     assert.equal(m2.sender_type, 'user');
     assert.equal(m2.sender_id, user.id);
+  });
+
+  test('app pushes are topic publishes: one cluster-wide sequence, replay on any node, Socket.IO recovery across nodes', async () => {
+    const admin = who('admin');
+    seedAdmin(join(dir, 'shared.db'), admin.id);
+    const topic = `admin:${admin.id}`;
+    const j = await jsonClient(b, admin); // a JSON subscriber of the admin's topic on node B
+    const ack = await jsonRequest(j, 'subscribe', { topic });
+    assert.equal(ack.type, 'ack', JSON.stringify(ack));
+    const s = await connect(a, admin); // and a Socket.IO tab on node A
+    const titles = ['p1', 'p2', 'p3', 'p4'];
+    const notify = async (srv, title) => {
+      const r = await call(srv, 'POST', '/api/v4/notifications/send', { as: 'key', body: { type: 'info', title, content: 'x', target_user_id: admin.id } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    };
+    for (const [i, title] of titles.entries()) await notify(i % 2 ? b : a, title); // through both nodes
+    const pushes = (c) => c.frames.filter((f) => f.topic === topic && f.type === 'notification:new');
+    const got = await until(() => pushes(j).length >= 4 && pushes(j), WAIT, 'four pushes at the JSON subscriber');
+    assert.deepEqual(got.map((f) => f.data.title), titles, 'in the order sent');
+    const seqs = got.map((f) => f.sequence);
+    assert.ok(seqs.every((q, i) => Number.isInteger(q) && q > 0 && (i === 0 || q === seqs[i - 1] + 1)), `gap-free sequences: ${seqs}`);
+    // replayed from Redis on the other node
+    const k = await jsonClient(a, admin);
+    const again = await jsonRequest(k, 'subscribe', { topic, lastSequence: seqs[0] - 1 });
+    assert.deepEqual([again.type, again.data.recovered, again.data.sequence], ['ack', true, seqs[3]], JSON.stringify(again));
+    const replayed = await until(() => pushes(k).length >= 4 && pushes(k), WAIT, 'the replay on node A');
+    assert.deepEqual(replayed.map((f) => [f.sequence, f.data.title]), got.map((f) => [f.sequence, f.data.title]));
+    // the Socket.IO tab dropped from A comes back on B: recovered, with the push it missed
+    await until(() => s.got.filter((g) => g.event === 'notification:new').length >= 4, WAIT, 'the four pushes on the tab');
+    const gone = new Promise((r) => s.once('disconnect', r));
+    s.io.engine.close();
+    await gone;
+    await sleep(300); // its session reaches Redis
+    await notify(b, 'p5');
+    const p5 = await until(() => pushes(j).find((f) => f.data.title === 'p5'), WAIT, 'p5 at the JSON subscriber');
+    assert.equal(p5.sequence, seqs[3] + 1);
+    s.io.uri = b.url('');
+    const back = new Promise((r) => s.once('connect', r));
+    s.connect();
+    await back;
+    assert.equal(s.recovered, true, 'socket.recovered on the other node');
+    await received(s, 'notification:new', (d) => d.title === 'p5');
+    await sleep(200);
+    assert.deepEqual(s.got.filter((g) => g.event === 'notification:new').map((g) => g.data.title), [...titles, 'p5'], 'each once');
+    j.ws.close();
+    k.ws.close();
   });
 
   test('assignment picks the least-loaded online admin of the cluster, sessions started on either node', async () => {
