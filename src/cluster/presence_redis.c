@@ -12,6 +12,7 @@
 #include <hiredis.h>
 #pragma GCC diagnostic pop
 
+#include "cluster/heartbeats.h"
 #include "cluster/redis.h"
 #include "core/buf.h"
 #include "core/error.h"
@@ -24,25 +25,14 @@
  * tag, seen_ms, entry, ...} on Redis's clock; missing = 1 when this node's entry is not there (Redis
  * restarted, or the node was silent too long): the heartbeat is then not written, the caller writes
  * the entry again. */
-static const char script[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))\n"
-    "for _, tag in ipairs(dead) do redis.call('HDEL', KEYS[1], tag); redis.call('ZREM', KEYS[2], tag) end\n"
-    "local missing = 0\n"
+static const char script[] = HD_HEARTBEATS_LUA_HEAD
+    "local flag = 0\n" /* missing */
     "if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "elseif redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then missing = 1 end\n"
-    "if missing == 0 then\n"
+    "elseif redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then flag = 1 end\n"
+    "if flag == 0 then\n"
     "  redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[4]); redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
-    "end\n"
-    "local out = {now, missing}\n"
-    "local seen = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')\n"
-    "for i = 1, #seen, 2 do\n"
-    "  local v = redis.call('HGET', KEYS[1], seen[i])\n"
-    "  if v then out[#out + 1] = seen[i]; out[#out + 1] = seen[i + 1]; out[#out + 1] = v end\n"
-    "end\n"
-    "return out\n";
+    "end\n" HD_HEARTBEATS_LUA_TAIL;
 
 /* KEYS: the hash, the heartbeat set. ARGV: tag. This node leaves. */
 static const char leave_script[] =
@@ -70,31 +60,18 @@ static void on_reply(void *reply, void *arg) {
   const redisReply *rep = reply;
   p->asking = false;
   if (p->stopping) return;
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
-      rep->element[1]->type != REDIS_REPLY_INTEGER) {
+  long long missing = 0;
+  if (!hd_heartbeats_reply_ok(rep, &missing)) {
     if (rep && rep->type == REDIS_REPLY_ERROR) HD_WARN("cluster", "the presence script failed", "err=\"%s\"", rep->str);
     p->registered = false; /* written again once Redis answers */
     return;
   }
-  if (rep->element[1]->integer) { /* our entry is gone: write it at once */
+  if (missing) { /* our entry is gone: write it at once */
     p->registered = false;
     atomic_store(&p->dirty, true);
   }
-  long long now = rep->element[0]->integer;
   hd_presence_redis_entry_t *nodes = calloc(HD_PRESENCE_MAX_NODES, sizeof(*nodes));
-  size_t n = 0;
-  for (size_t i = 2; nodes && i + 2 < rep->elements && n < HD_PRESENCE_MAX_NODES; i += 3) {
-    const redisReply *tag = rep->element[i], *seen = rep->element[i + 1], *value = rep->element[i + 2];
-    if (tag->type != REDIS_REPLY_STRING || tag->len != 3 || seen->type != REDIS_REPLY_STRING ||
-        value->type != REDIS_REPLY_STRING)
-      continue;
-    hd_presence_redis_entry_t *e = &nodes[n++];
-    memcpy(e->tag, tag->str, 3);
-    e->entry = value->str;
-    e->len = value->len;
-    long long at = strtoll(seen->str, NULL, 10);
-    e->age_ms = now > at ? (uint64_t)(now - at) : 0;
-  }
+  size_t n = nodes ? hd_heartbeats_entries(rep, nodes, HD_PRESENCE_MAX_NODES) : 0;
   if (nodes && p->hooks.on_snapshot) p->hooks.on_snapshot(p->hooks.arg, nodes, n);
   free(nodes);
   if (atomic_load(&p->dirty)) schedule_soon(p);

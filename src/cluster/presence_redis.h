@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cluster/heartbeats.h"
 #include "hub/adapter.h"
 
 #define HD_PRESENCE_REFRESH_MS 1000 /* every node's entries are read this often */
@@ -26,12 +27,7 @@
 typedef struct hd_presence_redis hd_presence_redis_t;
 
 /* One node's entry as read from Redis (borrowed from the reply: valid during the call only). */
-typedef struct {
-  char tag[4];
-  const char *entry;
-  size_t len;
-  uint64_t age_ms; /* since its last heartbeat, on Redis's clock */
-} hd_presence_redis_entry_t;
+typedef hd_heartbeat_entry_t hd_presence_redis_entry_t;
 
 /* What the application provides; both run on the loop's thread. */
 typedef struct {

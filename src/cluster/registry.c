@@ -12,6 +12,7 @@
 #include <hiredis.h>
 #pragma GCC diagnostic pop
 
+#include "cluster/heartbeats.h"
 #include "cluster/redis.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -21,30 +22,19 @@
 /* KEYS: the hash, the heartbeat set. ARGV: tag, this node's entry ("" = no heartbeat this time),
  * dead after ms, uid. Removes the dead, writes the heartbeat unless another live node holds the tag,
  * and returns {now_ms, conflict, tag, seen_ms, entry, ...} on Redis's clock. */
-static const char script[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))\n"
-    "for _, tag in ipairs(dead) do redis.call('HDEL', KEYS[1], tag); redis.call('ZREM', KEYS[2], tag) end\n"
-    "local conflict = 0\n"
+static const char script[] = HD_HEARTBEATS_LUA_HEAD
+    "local flag = 0\n" /* conflict */
     "if ARGV[2] ~= '' then\n"
     "  local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "  if old then\n"
     "    local ok, o = pcall(cjson.decode, old)\n"
-    "    if ok and type(o) == 'table' and o.uid ~= ARGV[4] then conflict = 1 end\n"
+    "    if ok and type(o) == 'table' and o.uid ~= ARGV[4] then flag = 1 end\n"
     "  end\n"
-    "  if conflict == 0 then\n"
+    "  if flag == 0 then\n"
     "    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
     "    redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
     "  end\n"
-    "end\n"
-    "local out = {now, conflict}\n"
-    "local seen = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')\n"
-    "for i = 1, #seen, 2 do\n"
-    "  local v = redis.call('HGET', KEYS[1], seen[i])\n"
-    "  if v then out[#out + 1] = seen[i]; out[#out + 1] = seen[i + 1]; out[#out + 1] = v end\n"
-    "end\n"
-    "return out\n";
+    "end\n" HD_HEARTBEATS_LUA_TAIL;
 
 /* KEYS: the hash, the heartbeat set. ARGV: tag, uid. Removes this node's entry if it is its own. */
 static const char leave_script[] =
@@ -84,36 +74,34 @@ struct hd_registry {
 
 /* Replaces the snapshot with the script's answer. */
 static void take_snapshot(hd_registry_t *reg, const redisReply *rep) {
-  long long now = rep->element[0]->integer;
+  hd_heartbeat_entry_t *seen = calloc(MAX_NODES, sizeof(*seen));
   node_t *nodes = calloc(MAX_NODES, sizeof(*nodes));
-  if (!nodes) return;
+  size_t count = seen && nodes ? hd_heartbeats_entries(rep, seen, MAX_NODES) : 0;
   uint32_t n = 0;
-  for (size_t i = 2; i + 2 < rep->elements && n < MAX_NODES; i += 3) {
-    const redisReply *tag = rep->element[i], *seen = rep->element[i + 1], *value = rep->element[i + 2];
-    if (tag->type != REDIS_REPLY_STRING || tag->len != 3 || seen->type != REDIS_REPLY_STRING ||
-        value->type != REDIS_REPLY_STRING)
-      continue;
-    json_t *e = json_loadb(value->str, value->len, 0, NULL);
+  for (size_t i = 0; i < count; i++) {
+    json_t *e = json_loadb(seen[i].entry, seen[i].len, 0, NULL);
     const char *url = json_string_value(json_object_get(e, "url"));
     const char *version = json_string_value(json_object_get(e, "version"));
     if (url && strlen(url) < sizeof nodes[n].url) {
       node_t *d = &nodes[n++];
-      memcpy(d->tag, tag->str, 3);
+      memcpy(d->tag, seen[i].tag, sizeof d->tag);
       snprintf(d->url, sizeof d->url, "%s", url);
       snprintf(d->version, sizeof d->version, "%s", version ? version : "");
       d->shards = (uint32_t)json_integer_value(json_object_get(e, "shards"));
       d->started_ms = (int64_t)json_integer_value(json_object_get(e, "started"));
-      long long at = strtoll(seen->str, NULL, 10);
-      d->age_ms = now > at ? (uint64_t)(now - at) : 0;
+      d->age_ms = seen[i].age_ms;
     }
     json_decref(e);
   }
-  uv_mutex_lock(&reg->lock);
-  memcpy(reg->nodes, nodes, n * sizeof(*nodes));
-  reg->count = n;
-  reg->read_ns = uv_hrtime();
-  uv_mutex_unlock(&reg->lock);
+  if (nodes && seen) {
+    uv_mutex_lock(&reg->lock);
+    memcpy(reg->nodes, nodes, n * sizeof(*nodes));
+    reg->count = n;
+    reg->read_ns = uv_hrtime();
+    uv_mutex_unlock(&reg->lock);
+  }
   free(nodes);
+  free(seen);
 }
 
 static void on_reply(void *reply, void *arg) {
@@ -121,14 +109,14 @@ static void on_reply(void *reply, void *arg) {
   const redisReply *rep = reply;
   reg->asking = false;
   if (reg->stopping) return;
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
-      rep->element[1]->type != REDIS_REPLY_INTEGER) {
+  long long conflict = 0;
+  if (!hd_heartbeats_reply_ok(rep, &conflict)) {
     if (rep && rep->type == REDIS_REPLY_ERROR)
       HD_WARN("cluster", "the node registry script failed", "err=\"%s\"", rep->str);
     reg->registered = false; /* written again once Redis answers */
     return;
   }
-  if (rep->element[1]->integer) {
+  if (conflict) {
     if (!reg->conflict_logged)
       HD_ERROR("cluster", "another live node has this node's tag: its sessions cannot be forwarded here; restart this node",
                "tag=%s", reg->self.tag);
