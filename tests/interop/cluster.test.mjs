@@ -19,18 +19,11 @@ import { createClient } from 'redis';
 import { Emitter } from '@socket.io/redis-emitter';
 import { startHerald } from './lib/server.mjs';
 import { startNodeNode } from './lib/sio-redis-node.mjs';
+import { once, sleep } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const T = { timeout: 10000 };
 const WAIT = 4000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function once(socket, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    socket.once(event, (...args) => { clearTimeout(timer); resolve(args); });
-  });
-}
 
 /** Every event a socket receives, in order: [event, ...args]. A Herald node has connection state
  * recovery on: it appends the recovery offset (a decimal string) to broadcast arguments, as socket.io

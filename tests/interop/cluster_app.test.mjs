@@ -22,13 +22,13 @@ import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
+import { sleep, until } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const WAIT = 5000;
 const SECRET = 'cluster-app-secret-0123456789abcdef';
 const API_KEY = 'cluster-app-api-key-0123456789';
 const ARGS = ['--jwt-secret', SECRET, '--api-key', API_KEY, '--demo-users', 'false'];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function token(sub, role) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -67,16 +67,6 @@ async function call(srv, method, path, { as, body } = {}) {
 const presence = async (srv) => (await call(srv, 'GET', '/api/v4/presence', { as: 'key' })).body;
 
 /** Polls fn until it returns a truthy value or ms pass; returns the value. */
-async function until(fn, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(100);
-  }
-}
-
 const open = new Set();
 afterEach(async () => {
   for (const s of open) s.close();

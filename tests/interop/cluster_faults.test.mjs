@@ -15,28 +15,17 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { io as connect } from 'socket.io-client';
 import { createClient } from 'redis';
 import { startHerald } from './lib/server.mjs';
+import { freePort, once, sleep } from './lib/wait.mjs';
 
 const API_KEY = 'cluster-faults-api-key-0123';
 const SECRET = 'cluster-faults-secret-0123456789abcdef';
 const T = { timeout: 20000 };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** A redis-server on port (no persistence), ready to accept. */
 async function startRedis(port) {
@@ -50,13 +39,6 @@ async function startRedis(port) {
   });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   return { child, kill: async (sig = 'SIGKILL') => { if (child.exitCode === null && child.signalCode === null) child.kill(sig); await exited; } };
-}
-
-function once(socket, event, ms = 4000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    socket.once(event, (...args) => { clearTimeout(timer); resolve(args); });
-  });
 }
 
 /** Polls fn until it returns a truthy value or ms pass; returns that value. */

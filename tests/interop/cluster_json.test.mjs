@@ -21,13 +21,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
+import { freePort, sleep } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const SECRET = 'cluster-json-secret-0123456789abcdef';
 const API_KEY = 'cluster-json-api-key';
 const T = { timeout: 30000 };
 const WAIT = 5000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const b64url = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
 function adminToken(sub = 'admin') {
@@ -252,12 +252,6 @@ describe('JSON protocol across Herald nodes (Redis)', { skip: !REDIS && 'HERALD_
 });
 
 /** A free loopback port. */
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
 const HAVE_REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0;
 
 describe('JSON protocol while Redis is down', { skip: !HAVE_REDIS_SERVER && 'no redis-server on PATH' }, () => {

@@ -21,19 +21,12 @@ import { spawn } from 'node:child_process';
 import { io as connect } from 'socket.io-client';
 import { createClient } from 'redis';
 import { startHerald } from './lib/server.mjs';
+import { freePort, once, sleep } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const T = { timeout: 15000 };
 const WAIT = 4000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const SKIP = !REDIS && 'HERALD_TEST_REDIS_URL is not set (scripts/test.sh starts a redis-server and sets it)';
-
-function once(socket, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    socket.once(event, (...args) => { clearTimeout(timer); resolve(args); });
-  });
-}
 
 async function waitFor(cond, what, ms = WAIT) {
   const end = Date.now() + ms;
@@ -210,14 +203,6 @@ describe('recovery across nodes: window expired', { skip: SKIP }, () => {
 });
 
 /** A free loopback port. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-    srv.on('error', reject);
-  });
-}
-
 describe('recovery across nodes: Redis not answering, Redis down', { skip: SKIP }, () => {
   const prefix = `herald-rec-${crypto.randomBytes(4).toString('hex')}`;
   let a, b, redisProc;

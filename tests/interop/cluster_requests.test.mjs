@@ -24,18 +24,11 @@ import { Emitter } from '@socket.io/redis-emitter';
 import msgpack from 'notepack.io';
 import { startHerald } from './lib/server.mjs';
 import { startNodeNode } from './lib/sio-redis-node.mjs';
+import { once, sleep } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const T = { timeout: 15000 };
 const WAIT = 4000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function once(socket, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    socket.once(event, (...args) => { clearTimeout(timer); resolve(args); });
-  });
-}
 
 describe('cluster requests over Redis (allRooms, serverSideEmit, broadcast with acks)', { skip: !REDIS && 'HERALD_TEST_REDIS_URL is not set (scripts/test.sh starts a redis-server and sets it)' }, () => {
   const prefix = `herald-req-${crypto.randomBytes(4).toString('hex')}`;

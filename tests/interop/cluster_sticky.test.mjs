@@ -20,30 +20,12 @@ import net from 'node:net';
 import { io as connect } from 'socket.io-client';
 import { createClient } from 'redis';
 import { startHerald } from './lib/server.mjs';
+import { once, sleep, until } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function once(emitter, event, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${ms} ms`)), ms);
-    emitter.once(event, (...args) => { clearTimeout(timer); resolve(args); });
-  });
-}
 
 async function health(srv) {
   return (await fetch(srv.url('/health'))).json();
-}
-
-/** Polls fn until it returns a truthy value or ms pass; returns the value. */
-async function until(fn, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(100);
-  }
 }
 
 /** The Engine.IO sid of a request URL, or null. */
