@@ -1,11 +1,13 @@
 // Observability with real clients: /metrics latency histograms (HTTP request duration, publish to
 // write, store commit) and the message counters by protocol and namespace move when socket.io-client
 // 4.7.2 and a `ws` JSON-protocol client exchange messages, and every histogram is consistent
-// (cumulative buckets, +Inf = _count, a plausible _sum); `--log-format` text | logfmt | json: every
+// (cumulative buckets, +Inf = _count, a plausible _sum); the Grafana dashboard
+// (packaging/grafana-herald.json) asks only for series /metrics has; `--log-format` text | logfmt | json: every
 // line a server writes parses in its format, also when a value holds spaces and quotes.
 import { test, describe, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import { startHerald } from './lib/server.mjs';
@@ -165,6 +167,28 @@ describe('/metrics: latency histograms and counters by protocol and namespace', 
       });
       assert.ok(sent.status < 300, `notification stored (${sent.status}: ${await sent.text()})`);
       await until(async () => histogram(await scrape(srv), 'herald_store_commit_duration_seconds').count > before.count, 'a commit timed');
+    } finally {
+      await srv.stop();
+    }
+  });
+});
+
+describe('packaging/grafana-herald.json', { timeout: 30000 }, () => {
+  test('is a dashboard whose queries name only series /metrics serves', async () => {
+    const dash = JSON.parse(readFileSync(new URL('../../packaging/grafana-herald.json', import.meta.url), 'utf8'));
+    assert.equal(dash.title, 'Herald');
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    assert.ok(exprs.length >= 10);
+    const srv = await startHerald(BASE);
+    try {
+      const { types } = await scrape(srv);
+      const names = new Set(exprs.flatMap((e) => e.match(/herald_[a-z_]+/g) || []));
+      for (const name of names) {
+        const family = name.replace(/_(bucket|sum|count)$/, '');
+        if (family.startsWith('herald_cluster_') && family !== 'herald_cluster_enabled') continue; // only with --redis-url
+        assert.ok(types.has(family), `${name} (in the dashboard) is served by /metrics`);
+        if (name !== family) assert.equal(types.get(family), 'histogram', `${name}: ${family} is a histogram`);
+      }
     } finally {
       await srv.stop();
     }
