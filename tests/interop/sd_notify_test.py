@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.request
 
@@ -49,7 +50,11 @@ class SdNotifyTest(unittest.TestCase):
         try:
             ready = self.sock.recv(4096).decode()
             self.assertIn("READY=1", ready.split("\n"))
-            # the listeners are up by now: /health answers at once
+            # the listeners are up by now: /health answers at once (the log line, written before
+            # READY=1, may still be on its way through the pipe)
+            deadline = time.time() + 5
+            while not re.search(r'msg="listening".* port=\d+', "".join(log)) and time.time() < deadline:
+                time.sleep(0.01)
             port = int(re.search(r'msg="listening".* port=(\d+)', "".join(log)).group(1))
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as res:
                 self.assertEqual(res.status, 200)
@@ -62,6 +67,7 @@ class SdNotifyTest(unittest.TestCase):
                 proc.kill()
                 proc.wait()
             reader.join(timeout=5)
+            proc.stderr.close()
         text = "".join(log)
         self.assertIsNone(SANITIZER_REPORT.search(text), text)
 
@@ -82,6 +88,7 @@ class SdNotifyTest(unittest.TestCase):
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)
+            proc.stderr.close()
 
 
 if __name__ == "__main__":
