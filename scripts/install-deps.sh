@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev zlib1g-dev
-  libsqlite3-dev libpq-dev libhiredis-dev libmsgpack-dev libsodium-dev libcmocka-dev
+  libsqlite3-dev libpq-dev libhiredis-dev libmsgpack-dev libsodium-dev libcmocka-dev libsystemd-dev
   python3-websockets python3-websocket python3-socketio python3-requests
   redis-server postgresql chromium
   curl procps

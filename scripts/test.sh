@@ -6,7 +6,8 @@
 # AddressSanitizer + UBSan (2 shards) and under ThreadSanitizer (2 shards), and a short libFuzzer
 # pass. The store tests run on both backends: a throw-away PostgreSQL (scripts/pg-test-server.sh) serves
 # the store unit tests and a second run of the store-backed interop files (tests/interop/app_*.test.mjs,
-# HERALD_STORE=postgres). Installs what it needs first. Every suite's time is printed with its result
+# HERALD_STORE=postgres). The Debian package (tests/package/test-package.sh) is built from the release
+# binary, installed with dpkg, run with its packaged config and purged. Installs what it needs first. Every suite's time is printed with its result
 # and at the end.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips fuzzing)
 set -uo pipefail
@@ -136,6 +137,8 @@ suite "build (release)" build build -DCMAKE_BUILD_TYPE=Release
 suite "redis-server for the cluster tests" start_redis
 suite "postgres for the store tests" start_postgres
 suite "unit tests" ctest --test-dir build --output-on-failure
+# the Debian package of the release binary, installed with dpkg, run with its config, removed (root)
+suite "package (deb: build, install, run, purge)" bash tests/package/test-package.sh "$ROOT/build/herald"
 interop_start 1 "$ROOT/build/herald"
 interop_start 2 "$ROOT/build/herald"
 suite "interop tests (1 shard)" interop_wait 1

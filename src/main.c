@@ -62,6 +62,9 @@ static int cmd_serve(int argc, char **argv) {
   hd_log_level_t level;
   hd_log_level_parse(cfg.log_level, &level);
   hd_log_set_level(level);
+  hd_log_format_t format;
+  hd_log_format_parse(cfg.log_format, &format);
+  hd_log_set_format(format);
   raise_fd_limit();
 
   int rc = hd_node_run(&cfg);

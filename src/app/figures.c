@@ -35,6 +35,7 @@ static void copy_figures(const hd_app_t *app, hd_shard_figures_t *f) {
   f->chat_messages = app->counters.chat_messages;
   hd_notifications_stats(app, &f->notifications);
   hd_system_events_stats(app, &f->system);
+  f->traffic = *hd_hub_traffic(app->hub);
 }
 
 static void one_done(gather_t *g) {

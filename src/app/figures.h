@@ -9,6 +9,7 @@
 
 #include "app/notifications.h"
 #include "app/system_events.h"
+#include "hub/traffic.h"
 #include "net/server.h"
 
 typedef struct hd_app hd_app_t;
@@ -24,6 +25,7 @@ typedef struct {
   uint64_t chat_sessions, chat_messages;
   hd_notifications_stats_t notifications;
   hd_system_events_stats_t system;
+  hd_traffic_t traffic;          /* messages by namespace and protocol */
 } hd_shard_figures_t;
 
 /* Called on the asking shard with every shard's figures (count of them), then they are freed. */

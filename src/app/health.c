@@ -28,6 +28,9 @@ static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
     if (f->net.loop_lag_ms > m->loop_lag_ms) m->loop_lag_ms = f->net.loop_lag_ms;
     if (f->net.loop_lag_max_ms > m->loop_lag_max_ms) m->loop_lag_max_ms = f->net.loop_lag_max_ms;
     m->conns_http += f->net.conns_http;
+    hd_histogram_add(&m->http_duration, &f->net.http_duration);
+    hd_histogram_add(&m->publish_to_write, &f->net.publish_to_write);
+    hd_traffic_add(&t.traffic, &f->traffic);
     for (uint32_t p = 1; p < f->net.protocol_count; p++) { /* shards number protocols as they meet them */
       uint32_t q = 1;
       while (q < m->protocol_count && strcmp(m->protocol_names[q], f->net.protocol_names[p])) q++;
@@ -143,6 +146,22 @@ static void cluster_series(hd_app_t *app, hd_sbuf_t *b) {
   if (cl.enabled && adapter->ops->metrics) adapter->ops->metrics(adapter, b);
 }
 
+/* The latency histograms: HTTP requests and broadcast deliveries (the node's shards added up), store
+ * commits (the store's own, or none when it did not answer). */
+static void latency_series(hd_sbuf_t *b, const hd_metrics_t *m, const hd_store_health_t *st) {
+  hd_histogram_write_header(b, "herald_http_request_duration_seconds",
+                            "From a request received whole to its response queued (Engine.IO polling GETs, "
+                            "held until there is something to send, left out).");
+  hd_histogram_write(b, "herald_http_request_duration_seconds", "", &m->http_duration);
+  hd_histogram_write_header(b, "herald_publish_to_write_seconds",
+                            "From a broadcast's publish on this node to its frame written to a recipient's socket, "
+                            "once per WebSocket recipient (long-polling answers are not timed).");
+  hd_histogram_write(b, "herald_publish_to_write_seconds", "", &m->publish_to_write);
+  hd_histogram_write_header(b, "herald_store_commit_duration_seconds",
+                            "Store write transactions committed, BEGIN to COMMIT.");
+  hd_histogram_write(b, "herald_store_commit_duration_seconds", "", &st->commit_duration);
+}
+
 static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32_t count, void *arg) {
   hd_http_exchange_t *ex = arg;
   hd_shard_figures_t t = sum(figs, count);
@@ -204,7 +223,8 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# TYPE herald_chat_messages_total counter\nherald_chat_messages_total %llu\n",
                  (unsigned long long)t.chat_sessions, (unsigned long long)t.chat_messages);
   hd_store_health_t st = {0};
-  if (!hd_store_health(app->store, &st))
+  bool store_known = !hd_store_health(app->store, &st);
+  if (store_known)
     hd_sbuf_printf(&b,
                    "# HELP herald_store_up 1 when the store answers.\n# TYPE herald_store_up gauge\nherald_store_up %d\n"
                    "# HELP herald_store_queue_depth Store requests waiting.\n# TYPE herald_store_queue_depth gauge\n"
@@ -215,6 +235,8 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                    "# TYPE herald_store_commit_seconds gauge\nherald_store_commit_seconds %.6f\n",
                    st.ok ? 1 : 0, (unsigned long long)st.queue_depth, (unsigned long long)st.commits,
                    (double)st.last_commit_us / 1e6);
+  latency_series(&b, m, &st);
+  hd_traffic_write(&t.traffic, &b);
   hd_notifications_metrics(&t.notifications, &b);
   hd_system_events_metrics(&t.system, &b);
   hd_retention_metrics(&app->shared->retention, &b);

@@ -121,7 +121,7 @@ static void ask_done(hd_redis_ask_t *k, bool complete) {
 static void on_ask_timeout(uv_timer_t *t) {
   hd_redis_ask_t *k = t->data;
   if (k->expected)
-    HD_DEBUG("cluster", "request timed out", "requestId=%s answers=%u of %u", k->request_id, k->got, k->expected);
+    HD_DEBUG("cluster", "request timed out", "requestId=%s answers=%u expected=%u", k->request_id, k->got, k->expected);
   ask_done(k, false);
 }
 

@@ -123,6 +123,7 @@ hd_buf_t *hd_buf_new(size_t cap) {
   if (!b) return NULL;
   b->refs = 1;
   b->flags = 0;
+  b->born_ns = 0;
   b->len = 0;
   b->cap = cap;
   return b;

@@ -54,6 +54,7 @@ void hd_sbuf_free(hd_sbuf_t *b);
 typedef struct hd_buf {
   uint32_t refs;
   uint32_t flags;
+  uint64_t born_ns; /* a broadcast frame: uv_hrtime() of its message's publish (publish-to-write); else 0 */
   size_t len;
   size_t cap;
   uint8_t data[];

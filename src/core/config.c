@@ -51,6 +51,11 @@ static int validate_log_level(const char *v) {
   return hd_log_level_parse(v, &l);
 }
 
+static int validate_log_format(const char *v) {
+  hd_log_format_t f;
+  return hd_log_format_parse(v, &f);
+}
+
 #define OPT(name, type, field, def, min, max, help) \
   {name, type, offsetof(hd_config_t, field), def, min, max, help, NULL}
 #define KiB 1024LL
@@ -64,6 +69,9 @@ static const cfg_option_t options[] = {
     OPT("data-dir", CFG_STR, data_dir, "./data", 0, 0, "directory for the embedded store and state"),
     {"log-level", CFG_STR, offsetof(hd_config_t, log_level), "info", 0, 0,
      "debug | info | warn | error | off", validate_log_level},
+    {"log-format", CFG_STR, offsetof(hd_config_t, log_format), "text", 0, 0,
+     "text (ts=... level=... comp=... msg=\"...\" then the fields as written) | logfmt (every value quoted and escaped where logfmt needs it) | json (one object per line)",
+     validate_log_format},
     OPT("web-root", CFG_STR, web_root, "web", 0, 0,
         "directory of static pages served at / (relative paths: from the working directory, else from the checkout of the binary); a missing one stops the start; \"\" = no pages"),
     OPT("max-connections", CFG_INT, max_connections, "10000", 1, 1000000,

@@ -15,6 +15,7 @@ typedef struct {
   int64_t port;
   char *data_dir;
   char *log_level;
+  char *log_format;
   char *web_root;
   int64_t max_connections;
   int64_t backlog;

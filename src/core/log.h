@@ -1,17 +1,25 @@
-/* Structured logging to stderr in logfmt: `ts=... level=info comp=http msg="..." key=value ...`. */
+/* Structured logging to stderr, one line per message in the format of --log-format: text (today's
+ * `ts=... level=info comp=http msg="..." key=value ...`, the fields as the caller wrote them),
+ * logfmt (the same keys, every value quoted and escaped where logfmt needs it) or json (one object
+ * per line: ts, level, comp, msg, then the fields; numbers as numbers). */
 #ifndef HD_LOG_H
 #define HD_LOG_H
 
 typedef enum { HD_LOG_DEBUG = 0, HD_LOG_INFO, HD_LOG_WARN, HD_LOG_ERROR, HD_LOG_OFF } hd_log_level_t;
+typedef enum { HD_LOG_TEXT = 0, HD_LOG_LOGFMT, HD_LOG_JSON } hd_log_format_t;
 
 /* Sets the minimum level written; messages below it are dropped cheaply. */
 void hd_log_set_level(hd_log_level_t level);
 /* Parses "debug|info|warn|error|off"; 0 and *out set, or HD_EINVAL. */
 int hd_log_level_parse(const char *name, hd_log_level_t *out);
+/* Sets the format of the lines written from now on (set once at start, before any thread logs). */
+void hd_log_set_format(hd_log_format_t format);
+/* Parses "text|logfmt|json"; 0 and *out set, or HD_EINVAL. */
+int hd_log_format_parse(const char *name, hd_log_format_t *out);
 /* True when a message at this level would be written. */
 int hd_log_enabled(hd_log_level_t level);
-/* Writes one line. `fields` is printf-formatted logfmt (`key=%d key2=%s`) or NULL;
- * msg is quoted and escaped. */
+/* Writes one line. `fields` is printf-formatted logfmt (`key=%d key2=%s`, `key=\"%s\"` for text
+ * with spaces) or NULL: each `key=value` becomes a field of the line's format; msg is escaped. */
 void hd_log(hd_log_level_t level, const char *comp, const char *msg, const char *fields, ...)
     __attribute__((format(printf, 4, 5)));
 

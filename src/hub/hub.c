@@ -23,6 +23,7 @@ struct hd_hub {
   int encoding_count;
   hd_hub_server_emit_fn server_emit;
   void *server_emit_arg;
+  hd_traffic_t traffic;
 };
 
 int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count) {
@@ -59,6 +60,7 @@ void hd_hub_free(hd_hub_t *hub) {
 }
 
 uint32_t hd_hub_shard(const hd_hub_t *hub) { return hub->shard; }
+hd_traffic_t *hd_hub_traffic(hd_hub_t *hub) { return &hub->traffic; }
 hd_hub_shared_t *hd_hub_shared(const hd_hub_t *hub) { return hub->shared; }
 hd_mailbox_t *hd_hub_mailbox(const hd_hub_t *hub) { return hub->mailbox; }
 
@@ -210,6 +212,7 @@ hd_hub_msg_t *hd_hub_msg_new(hd_hub_t *hub, const hd_hub_target_t *to, const cha
   msg->rows = rows;
   msg->flags = to->flags;
   msg->timestamp = hd_clock_wall_ms();
+  msg->published_ns = uv_hrtime();
   msg->attachments = attachments;
   msg->attachment_count = attachment_count;
   msg->nsp = strdup(to->nsp ? to->nsp : "/");
@@ -281,7 +284,7 @@ hd_buf_t *hd_hub_msg_encoded(hd_hub_t *hub, hd_hub_msg_t *msg, int enc,
                              hd_buf_t *(*encode)(const hd_hub_msg_t *msg, void *arg), void *arg) {
   if (enc < 0 || enc >= HD_HUB_ENCODINGS || hub->shard >= msg->rows) return NULL;
   hd_buf_t **slot = &msg->encoded[hub->shard * HD_HUB_ENCODINGS + (uint32_t)enc];
-  if (!*slot) *slot = encode(msg, arg);
+  if (!*slot && (*slot = encode(msg, arg))) (*slot)->born_ns = msg->published_ns; /* not shared yet */
   return *slot;
 }
 
@@ -325,6 +328,7 @@ size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
   hd_hub_room_t *excluded[MAX_EXCEPT];
   size_t n_excluded = except_rooms(hub, (const char *const *)msg->except, msg->except_count, excluded);
   size_t delivered = 0;
+  uint64_t by_protocol[HD_TRAFFIC_PROTOCOLS] = {0};
   hd_hub_msg_ref(msg); /* deliver callbacks may drop members and rooms, never the message */
   for (uint32_t i = 0; i < msg->room_count; i++) {
     hd_hub_room_t *r = hd_map_get(&hub->rooms, msg->rooms[i], strlen(msg->rooms[i]));
@@ -334,9 +338,14 @@ size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
       if (m == skip || m->last_msg_id == msg->id) continue;
       m->last_msg_id = msg->id;
       if (n_excluded && in_any(m, excluded, n_excluded)) continue;
+      by_protocol[m->ops->protocol]++;
       m->ops->deliver(m, msg);
       delivered++;
     }
+  }
+  if (delivered) {
+    uint32_t slot = hd_traffic_slot(&hub->traffic, msg->nsp, strlen(msg->nsp));
+    for (uint32_t p = 0; p < HD_TRAFFIC_PROTOCOLS; p++) hub->traffic.delivered[slot][p] += by_protocol[p];
   }
   hd_hub_msg_unref(msg);
   return delivered;
@@ -367,6 +376,7 @@ int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_h
   uv_mutex_lock(&sh->publish_mu);
   give_ids(sh, msg);
   int rc = 0;
+  hub->traffic.published[hd_traffic_slot(&hub->traffic, msg->nsp, strlen(msg->nsp))]++;
   if ((msg->flags & HD_MSG_SEQUENCED) && sh->history) rc = hd_history_append(sh->history, msg);
   if (!rc && sh->observer) sh->observer(msg, sh->observer_arg);
   if (!rc) rc = sh->adapter->ops->broadcast(sh->adapter, hub, msg, skip, on_count, arg);

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/mailbox.h"
 #include "core/map.h"
+#include "hub/traffic.h"
 
 #define HD_HUB_ENCODINGS 8 /* cached wire forms per message and shard (see hd_hub_encoding_id) */
 
@@ -85,6 +86,8 @@ typedef struct hd_hub_msg {
   char message_id[40];    /* unique, for clients to drop duplicates */
   uint64_t cluster_offset;/* clustered recovery: the offset every Herald node gives it (its publisher's,
                            * carried to the others; delivery/recovery.h), else 0 */
+  uint64_t published_ns;  /* monotonic (uv_hrtime) when it was made on this node: its frames carry it,
+                           * for the publish-to-write histogram */
   hd_buf_t *encoded[];    /* rows x HD_HUB_ENCODINGS: row r is written by shard r only */
 } hd_hub_msg_t;
 
@@ -98,6 +101,7 @@ typedef struct {
   void (*on_request)(hd_hub_member_t *m, hd_hub_req_t req, const char *room);
   /* Optional: appends a JSON object describing the member (fetch sockets) to out. */
   void (*describe)(hd_hub_member_t *m, hd_sbuf_t *out);
+  hd_traffic_protocol_t protocol; /* what its deliveries count under in /metrics */
 } hd_hub_member_ops_t;
 
 /* The descriptions of the matching members of every shard (or their room keys, all_rooms): a JSON
@@ -161,6 +165,8 @@ hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits, hd_hub_shared_t *shared, uin
 void hd_hub_free(hd_hub_t *hub);
 /* This hub's shard index. */
 uint32_t hd_hub_shard(const hd_hub_t *hub);
+/* This shard's message counters by namespace and protocol (owned by the hub, this shard only). */
+hd_traffic_t *hd_hub_traffic(hd_hub_t *hub);
 /* This shard's mailbox. */
 hd_mailbox_t *hd_hub_mailbox(const hd_hub_t *hub);
 /* The node-level part shared by every shard. */

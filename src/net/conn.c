@@ -152,10 +152,17 @@ int hd_conn_adopt(hd_server_t *s, int fd, const hd_conn_handler_t *h, void *udat
   return 0;
 }
 
-/* Frees the entries [from, to) of the queue, dropping their buffer references. */
-static void wq_release(hd_conn_t *c, uint32_t count) {
+/* Frees the first count entries of the queue, dropping their buffer references. written: they went
+ * out (then broadcast frames are timed from their publish), else they are dropped. */
+static void wq_release(hd_conn_t *c, uint32_t count, bool written) {
+  uint64_t now_ns = 0;
   for (uint32_t i = 0; i < count; i++) {
     hd_wq_entry_t *e = &c->wq[c->wq_head + i];
+    if (written && e->buf->born_ns) {
+      if (!now_ns) now_ns = uv_hrtime(); /* one clock read per batch */
+      hd_histogram_observe(&c->server->metrics.publish_to_write,
+                           now_ns > e->buf->born_ns ? (now_ns - e->buf->born_ns) / 1000 : 0);
+    }
     c->pending_bytes -= e->buf->len - e->off;
     hd_buf_unref(e->buf);
   }
@@ -226,7 +233,7 @@ static void on_write(uv_write_t *req, int status) {
       c->server->metrics.bytes_out += e->buf->len - e->off;
     }
   }
-  wq_release(c, done);
+  wq_release(c, done, status == 0);
   if (status < 0) hd_conn_abort(c);
   else if (c->wq_len > c->wq_head) conn_flush(c);
   else if (c->ending) finish_end(c);
@@ -266,7 +273,7 @@ static void conn_flush(hd_conn_t *c) {
       left -= rest;
       full++;
     }
-    wq_release(c, full);
+    wq_release(c, full, true);
     if (c->wq_len == c->wq_head) break;
     if (full < n) {
       /* the socket is full: hand the rest to libuv, which writes as it drains */

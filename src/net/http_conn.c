@@ -30,6 +30,7 @@ typedef struct exchange {
   hd_http_conn_t *h;       /* NULL once orphaned: the connection closed while it was deferred */
   hd_buf_t *head, *body;   /* the response, held until it is this exchange's turn */
   size_t bytes;            /* request + held response bytes, counted in h->queued_bytes */
+  uint64_t started_ns;     /* uv_hrtime() when its request was complete (request duration histogram) */
   bool close;              /* its response ends the connection */
   bool in_handler;         /* its route handler is running: freed by dispatch, not by others */
 } exchange_t;
@@ -197,6 +198,8 @@ void hd_http_respond_buf(hd_http_exchange_t *ex, int status, const char *content
     return;
   }
   if (status >= 100 && status < 600) hd_conn_server(c)->metrics.http_requests[status]++;
+  if (!ex->long_poll && x->started_ns)
+    hd_histogram_observe(&hd_conn_server(c)->metrics.http_duration, (uv_hrtime() - x->started_ns) / 1000);
   hd_http_request_t *req = ex->req;
   if (hd_conn_server(c)->stopping || hd_conn_is_over_limit(c)) h->close_after = true;
   bool keep = req && req->keep_alive && !req->upgrade && !(h->close_after && x == h->last);
@@ -322,6 +325,7 @@ static exchange_t *exchange_push(hd_conn_t *c, hd_http_conn_t *h) {
   if (!x) return NULL;
   x->ex.conn = c;
   x->h = h;
+  x->started_ns = uv_hrtime();
   if (h->last) h->last->next = x;
   else h->first = x;
   h->last = x;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/histogram.h"
 #include "core/mailbox.h"
 #include "net/http_router.h"
 #include "net/ws_deflate.h"
@@ -33,6 +34,8 @@ typedef struct {
   uint32_t conns_ws[HD_MAX_PROTOCOLS]; /* WebSocket connections by protocol id */
   const char *protocol_names[HD_MAX_PROTOCOLS];
   uint32_t protocol_count;
+  hd_histogram_t http_duration;        /* request complete to response queued (polling GETs left out) */
+  hd_histogram_t publish_to_write;     /* broadcast frames: publish to written to the socket, per recipient */
 } hd_metrics_t;
 
 typedef struct hd_server hd_server_t;

@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/path.h"
+#include "node/service.h"
 #include "node/shard.h"
 
 typedef struct {
@@ -53,6 +54,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   node_t *node = h->data;
   HD_INFO("server", "signal received, shutting down", "signal=%d grace_ms=%lld shards=%u", signum,
           (long long)node->cfg->shutdown_grace, node->count);
+  hd_service_stopping();
   if (node->stopping) { /* a second signal: stop now */
     for (uint32_t i = 0; i < node->count; i++) hd_shard_halt(&node->shards[i]);
     return;
@@ -286,6 +288,7 @@ int hd_node_run(const hd_config_t *given) {
       if (uv_thread_create(&sh->thread, shard_thread, sh) == 0) sh->thread_started = true;
       else HD_ERROR("server", "cannot start a shard thread", "shard=%u", i);
     }
+    hd_service_ready();
     uv_run(main_loop, UV_RUN_DEFAULT);
     for (uint32_t i = 1; i < node.count; i++)
       if (node.shards[i].thread_started) uv_thread_join(&node.shards[i].thread);

@@ -548,6 +548,7 @@ static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_r
       return;
     }
     hd_http_defer(ex);
+    ex->long_poll = true;
     s->get = ex;
     if (s->upgrading) {
       packet_t noop = {.type = HD_EIO_NOOP};

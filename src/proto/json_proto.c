@@ -289,7 +289,7 @@ static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   if (!replayed(j, msg) && !hold_live(j, msg)) send_message(j, msg);
 }
 
-static const hd_hub_member_ops_t member_ops = {.deliver = deliver};
+static const hd_hub_member_ops_t member_ops = {.deliver = deliver, .protocol = HD_TRAFFIC_JSON};
 
 /* Reads the next page of the user's inbox (inbox_taken sends it). The first page is read at the
  * connection's start with its reading paused, so the client's frames are answered after it. */
@@ -581,6 +581,7 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? why : "rate limit exceeded: frame dropped", NULL);
     return;
   }
+  hd_traffic_received(hd_hub_traffic(j->jp->hub), HD_TRAFFIC_JSON, "/"); /* its topics are rooms of "/" */
   if (!allowed) { /* parsed only to name the dropped frame, so the client can retry it */
     send_error(j, E_RATE, "rate limit exceeded: frame dropped", e.message_id);
     hd_envelope_free(&e);

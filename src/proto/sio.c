@@ -371,7 +371,7 @@ static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
   hd_sbuf_puts(out, "}}");
 }
 
-static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe};
+static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO};
 
 static void ack_free(uv_handle_t *h) { free(h->data); }
 
@@ -741,6 +741,7 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
     event = number;
   }
   if (!event || is_reserved(event)) return HD_EPROTO;
+  hd_traffic_received(hd_hub_traffic(s->client->sio->hub), HD_TRAFFIC_SOCKETIO, s->nsp->name);
   json_t *args = json_array();
   for (size_t i = 1; i < json_array_size(p->data); i++) json_array_append(args, json_array_get(p->data, i));
   handler_t *h = s->nsp->handlers, *fallback = NULL;

@@ -50,6 +50,7 @@ typedef struct {
   bool last_failed;
   uint64_t commits, failed;
   uint64_t last_commit_us;
+  hd_histogram_t commit_duration;  /* write transactions, BEGIN to COMMIT */
   size_t last_batch, max_batch;
   bool db_closed;                  /* then the figures below replace the backend's */
   hd_store_backend_stats_t final_stats;
@@ -303,6 +304,7 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
   } else if (writes) {
     sh->commits++;
     sh->last_commit_us = us;
+    hd_histogram_observe(&sh->commit_duration, us);
   }
   sh->last_batch = n;
   if (n > sh->max_batch) sh->max_batch = n;
@@ -619,6 +621,7 @@ int hd_store_health(hd_store_t *st, hd_store_health_t *out) {
   out->commits = sh->commits;
   out->failed_transactions = sh->failed;
   out->last_commit_us = sh->last_commit_us;
+  out->commit_duration = sh->commit_duration;
   out->last_batch = sh->last_batch;
   out->max_batch = sh->max_batch;
   uv_mutex_unlock(&sh->mu);

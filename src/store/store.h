@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "core/histogram.h"
+
 /* Limits enforced at submission (HD_EINVAL beyond them). */
 #define HD_STORE_NAME_MAX 64          /* user name, display name (characters) */
 #define HD_STORE_HASH_MAX 512         /* password hash (bytes) */
@@ -180,6 +182,7 @@ typedef struct {
   uint64_t commits;          /* write transactions committed */
   uint64_t failed_transactions;
   uint64_t last_commit_us;   /* duration of the last write transaction, BEGIN to COMMIT */
+  hd_histogram_t commit_duration; /* every committed write transaction's, BEGIN to COMMIT */
   size_t last_batch;         /* requests in the last transaction */
   size_t max_batch;
   uint64_t statements;       /* SQL statements run */

@@ -43,7 +43,7 @@ static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
 
 static void describe(hd_hub_member_t *m, hd_sbuf_t *out) { hd_sbuf_printf(out, "{\"rooms\":%u}", m->room_count); }
 
-static const hd_hub_member_ops_t ops = {deliver, on_request, describe};
+static const hd_hub_member_ops_t ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO};
 
 #define JOIN(hub, m, name) assert_int_equal(hd_hub_join(hub, &(m)->member, name, strlen(name)), 0)
 

@@ -1,6 +1,7 @@
 // Starts a herald server for an interop test: `const srv = await startHerald(['--echo-endpoint'])`,
 // then srv.port, srv.url(path), srv.wsUrl(path), srv.stop(). The binary comes from HERALD_BIN
-// (default build/herald); the port is picked by the kernel (--port 0) and read from the log.
+// (default build/herald); the port is picked by the kernel (--port 0) and read from the log (any
+// --log-format).
 // Options: env (added to the environment), webRoot (--web-root), port (a fixed port, e.g. to restart
 // on the port of a stopped server), dataDir (a --data-dir the caller owns: kept by stop(), so a
 // restarted server finds its state; by default a temporary one is made and removed by stop()).
@@ -89,7 +90,7 @@ export async function startHerald(args = [], { env = {}, webRoot = join(ROOT, 'w
     child.on('error', (err) => { clearTimeout(timer); reject(new Error(`herald did not start: ${err.message}\n${log}`)); }); // e.g. spawn EACCES
     const onData = (chunk) => {
       log += chunk;
-      const m = /msg="listening".* port=(\d+)/.exec(log);
+      const m = /msg="listening".* port=(\d+)/.exec(log) || /"msg":"listening".*"port":(\d+)/.exec(log); // text or logfmt | json
       if (m) { clearTimeout(timer); resolve(Number(m[1])); }
     };
     child.stderr.on('data', onData);
