@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,6 +30,7 @@ static void usage(FILE *out) {
           "Usage: herald <command> [options]\n\n"
           "Commands:\n"
           "  serve     run the server (herald serve --help lists every option)\n"
+          "  reload    make the running server re-read its config and TLS certificate (--pid-file)\n"
           "  token     print a signed JWT for scripts and tests\n"
           "  user      manage users (add, passwd, disable, enable, delete, list)\n"
           "  migrate   apply storage schema migrations (SQLite, or PostgreSQL with --postgres-url)\n"
@@ -64,7 +67,41 @@ static int cmd_serve(int argc, char **argv) {
   hd_log_set_level(level);
   raise_fd_limit();
 
-  int rc = hd_node_run(&cfg);
+  int rc = hd_node_run(&cfg, argc, argv);
+  hd_config_free(&cfg);
+  return rc;
+}
+
+/* `herald reload`: asks the running server (its --pid-file, found with the same options and config
+ * file as serve) to reload with SIGHUP; the server logs the outcome. */
+static int cmd_reload(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("Usage: herald reload [--pid-file PATH | --config FILE]\n\n"
+             "Makes the running server re-read its configuration and TLS certificate (as SIGHUP does).\n");
+      return 0;
+    }
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024];
+  int rc = 1;
+  if (hd_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+    fprintf(stderr, "herald reload: %s\n", err);
+  } else if (!*cfg.pid_file) {
+    fprintf(stderr, "herald reload: no --pid-file (give the one the server was started with, or its --config)\n");
+  } else {
+    FILE *f = fopen(cfg.pid_file, "r");
+    long pid = 0;
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+      fprintf(stderr, "herald reload: cannot read a pid from %s: %s\n", cfg.pid_file, f ? "no number" : strerror(errno));
+    } else if (kill((pid_t)pid, SIGHUP)) {
+      fprintf(stderr, "herald reload: cannot signal pid %ld (from %s): %s\n", pid, cfg.pid_file, strerror(errno));
+    } else {
+      printf("herald reload: asked pid %ld to reload (its log says how it went)\n", pid);
+      rc = 0;
+    }
+    if (f) fclose(f);
+  }
   hd_config_free(&cfg);
   return rc;
 }
@@ -159,6 +196,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(argv[1], "token")) return cmd_token(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "reload")) return cmd_reload(argc - 2, argv + 2);
   if (!strcmp(argv[1], "events")) { /* the event catalog, for tools and tests */
     char *json = hd_events_catalog_json();
     printf("%s\n", json ? json : "[]");

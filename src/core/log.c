@@ -15,9 +15,9 @@
 static hd_log_level_t min_level = HD_LOG_INFO;
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 
-void hd_log_set_level(hd_log_level_t level) { min_level = level; }
+void hd_log_set_level(hd_log_level_t level) { __atomic_store_n(&min_level, level, __ATOMIC_RELAXED); /* live reload */ }
 
-int hd_log_enabled(hd_log_level_t level) { return level >= min_level && level < HD_LOG_OFF; }
+int hd_log_enabled(hd_log_level_t level) { return level >= __atomic_load_n(&min_level, __ATOMIC_RELAXED) && level < HD_LOG_OFF; }
 
 int hd_log_level_parse(const char *name, hd_log_level_t *out) {
   for (int i = 0; i <= HD_LOG_OFF; i++)
