@@ -443,6 +443,8 @@ static void try_handoff(hd_conn_t *c, hd_http_conn_t *h) {
   }
   const hd_server_peer_t *to = &s->peers[h->handoff - 1];
   t->server = to->server;
+  HD_DEBUG("http", "connection handed to the shard of its request", "from=%u to=%u tls=%d", s->shard, h->handoff - 1,
+           hd_conn_is_tls(c));
   t->tls = hd_conn_take_tls(c);
   t->fd = hd_conn_take_fd(c); /* c is gone from here on */
   if (t->fd < 0 || hd_mailbox_post(to->mailbox, run_adopt, t)) {

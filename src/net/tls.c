@@ -90,8 +90,10 @@ int hd_tls_ctx_load(const char *cert_path, const char *key_path, const char *min
     ssl_error_text(why, sizeof why, "unreadable");
     snprintf(err, errlen, "cannot load --tls-cert '%s': %s", cert_path, why);
   } else if (SSL_CTX_use_PrivateKey_file(ssl, key_path, SSL_FILETYPE_PEM) != 1) {
+    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
     ssl_error_text(why, sizeof why, "unreadable");
-    snprintf(err, errlen, "cannot load --tls-key '%s': %s", key_path, why);
+    if (mismatch) snprintf(err, errlen, "--tls-key '%s' does not match the certificate of --tls-cert '%s'", key_path, cert_path);
+    else snprintf(err, errlen, "cannot load --tls-key '%s': %s", key_path, why);
   } else if (SSL_CTX_check_private_key(ssl) != 1) {
     ERR_clear_error();
     snprintf(err, errlen, "--tls-key '%s' does not match the certificate of --tls-cert '%s'", key_path, cert_path);
