@@ -188,11 +188,12 @@ long hd_tls_read(hd_tls_t *t, char *out, size_t cap, bool *handshake_finished) {
 }
 
 int hd_tls_write(hd_tls_t *t, const void *data, size_t len) {
-  size_t n = 0;
   ERR_clear_error();
   if (!t->done || t->notified) return HD_EPROTO;
-  /* memory BIO output never blocks: everything is written (as one or more records) */
-  return SSL_write_ex(t->ssl, data, len, &n) && n == len ? 0 : HD_EPROTO;
+  /* memory BIO output never blocks: everything is written, a record (partial write) at a time */
+  for (size_t off = 0, n; off < len; off += n)
+    if (!SSL_write_ex(t->ssl, (const char *)data + off, len - off, &n) || !n) return HD_EPROTO;
+  return 0;
 }
 
 void hd_tls_close_notify(hd_tls_t *t) {

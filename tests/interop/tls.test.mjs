@@ -8,6 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join, dirname } from 'node:path';
@@ -80,6 +81,14 @@ describe('TLS on --port alone', SUITE, () => {
     assert.equal(JSON.parse(r.body).status, 'ok');
     assert.equal(r.alpn, 'http/1.1');
     await assert.rejects(httpsGet(port, '/health', {}), /self[- ]signed|unable to (get|verify)/i, 'an untrusting client refuses it');
+  });
+
+  test('a response bigger than a record (the 130 KiB client bundle) arrives whole', async () => {
+    const r = await httpsGet(port, '/socket.io/socket.io.js', { ca: pki.caPem });
+    assert.equal(r.status, 200);
+    const file = readFileSync(join(HERE, '..', '..', 'node_modules', 'socket.io-client', 'dist', 'socket.io.js'), 'utf8');
+    assert.ok(file.length > 100000);
+    assert.equal(r.body, file);
   });
 
   test('plain HTTP to a TLS port is a failed handshake, not a crash', async () => {
