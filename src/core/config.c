@@ -232,7 +232,7 @@ static const cfg_option_t options[] = {
     OPT("tls-cert", CFG_STR, tls_cert, "", 0, 0,
         "PEM certificate (then its chain) to serve TLS (https, wss) with --tls-key; re-read on reload (SIGHUP, herald reload)"),
     OPT("tls-key", CFG_STR, tls_key, "", 0, 0, "PEM private key of --tls-cert; re-read on reload"),
-    {"tls-min-version", CFG_STR, offsetof(hd_config_t, tls_min_version), "1.2", 0, 0, "1.2 | 1.3: the oldest TLS version accepted",
+    {"tls-min-version", CFG_STR, offsetof(hd_config_t, tls_min_version), "1.2", 0, 0, "1.2 or 1.3: the oldest TLS version accepted",
      validate_tls_version},
     OPT("tls-port", CFG_INT, tls_port, "-1", -1, 65535,
         "with --tls-cert: serve TLS on this port and plain HTTP on --port side by side (0 = any free port); -1 = TLS on --port itself, no plain"),
