@@ -1,5 +1,6 @@
 /* The herald command line: `serve` runs the server; `token`, `user` and `migrate` manage auth and
  * storage (filled in by the application layer). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,18 @@ static int cmd_serve(int argc, char **argv) {
   return rc;
 }
 
+/* True when process pid runs herald (its name in /proc, into comm), or when /proc cannot tell. */
+static bool is_herald(long pid, char *comm, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return true; /* gone or no /proc: kill() says which */
+  bool ok = fgets(comm, (int)len, f) != NULL;
+  fclose(f);
+  comm[strcspn(comm, "\n")] = '\0';
+  return !ok || !strncmp(comm, "herald", 6);
+}
+
 /* `herald reload`: asks the running server (its --pid-file, found with the same options and config
  * file as serve) to reload with SIGHUP; the server logs the outcome. */
 static int cmd_reload(int argc, char **argv) {
@@ -92,8 +105,12 @@ static int cmd_reload(int argc, char **argv) {
   } else {
     FILE *f = fopen(cfg.pid_file, "r");
     long pid = 0;
+    char comm[64] = "";
     if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
       fprintf(stderr, "herald reload: cannot read a pid from %s: %s\n", cfg.pid_file, f ? "no number" : strerror(errno));
+    } else if (!is_herald(pid, comm, sizeof comm)) {
+      fprintf(stderr, "herald reload: pid %ld (from %s) is '%s', not herald: a stale pid file? Nothing signalled\n", pid,
+              cfg.pid_file, comm);
     } else if (kill((pid_t)pid, SIGHUP)) {
       fprintf(stderr, "herald reload: cannot signal pid %ld (from %s): %s\n", pid, cfg.pid_file, strerror(errno));
     } else {

@@ -132,6 +132,11 @@ describe('live reload of the TLS certificate', { timeout: 60000 }, () => {
     const r = await run(['reload', '--pid-file', join(pki.dir, 'missing.pid')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot read a pid from .*missing\.pid/);
+    const stale = join(pki.dir, 'stale.pid');
+    writeFileSync(stale, `${process.pid}\n`); // a live process that is not herald
+    const wrong = await run(['reload', '--pid-file', stale]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /not herald: a stale pid file\? Nothing signalled/);
     const none = await run(['reload']);
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no --pid-file/);
