@@ -101,6 +101,11 @@ static int load_tls(node_t *node) {
     HD_ERROR("tls", "--tls-port needs --tls-cert and --tls-key", "tls_port=%lld", (long long)cfg->tls_port);
     return HD_EINVAL;
   }
+  if (cfg->tls_port > 0 && cfg->tls_port == cfg->port) {
+    HD_ERROR("tls", "--tls-port must differ from --port (leave --tls-port out to serve TLS on --port)", "port=%lld",
+             (long long)cfg->port);
+    return HD_EINVAL;
+  }
   if (hd_tls_ctx_load(cfg->tls_cert, cfg->tls_key, cfg->tls_min_version, &node->tls, err, sizeof err)) {
     HD_ERROR("tls", "cannot serve TLS", "err=\"%s\"", err);
     return HD_EINVAL;

@@ -331,6 +331,9 @@ describe('TLS certificates refused at start', SUITE, () => {
     r = serve(['--tls-cert', a.cert, '--tls-key', a.key, '--tls-min-version', '1.1']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /tls-min-version/);
+    r = serve(['--tls-cert', a.cert, '--tls-key', a.key, '--port', '18443', '--tls-port', '18443']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--tls-port must differ from --port/);
     r = serve(['--tls-port', '0']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /--tls-port needs --tls-cert/);
