@@ -447,20 +447,29 @@ size_t hd_conn_unread_bytes(const hd_conn_t *c) {
   return (size_t)n;
 }
 
-#ifdef __SANITIZE_THREAD__
-/* libtsan's hook: libuv closes descriptors with a raw syscall ThreadSanitizer does not see, so a
- * number it reuses on another shard (the dup of a hand-over) would be reported as a race. */
-void __sanitizer_syscall_pre_impl_close(long fd);
-#endif
-
 int hd_conn_take_fd(hd_conn_t *c) {
   uv_os_fd_t fd;
   int copy = c->closing || uv_fileno((uv_handle_t *)&c->tcp, &fd) ? -1 : dup(fd);
   hd_conn_abort(c); /* closes our descriptor only: the socket lives on in the copy */
-#ifdef __SANITIZE_THREAD__
-  if (copy >= 0) __sanitizer_syscall_pre_impl_close(fd); /* closed just now, by uv_close */
-#endif
   return copy < 0 ? HD_EIO : copy;
+}
+
+#ifdef __SANITIZE_THREAD__
+/* libtsan's hook: libuv closes descriptors with a raw syscall ThreadSanitizer does not see, so the
+ * number reused on another shard (a hand-over's dup, an accept) would be reported as a race. */
+void __sanitizer_syscall_pre_impl_close(long fd);
+#endif
+
+/* Closes the conn's handle (its descriptor goes at once, its memory with the last reference). */
+static void close_handle(hd_conn_t *c) {
+#ifdef __SANITIZE_THREAD__
+  uv_os_fd_t fd;
+  int known = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0;
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+  if (known) __sanitizer_syscall_pre_impl_close(fd); /* closed just now by libuv */
+#else
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+#endif
 }
 
 void hd_conn_abort(hd_conn_t *c) {
@@ -477,7 +486,7 @@ void hd_conn_abort(hd_conn_t *c) {
   if (c->next) c->next->prev = c->prev;
   s->conn_count--;
   if (s->node_conn_count) __atomic_sub_fetch(s->node_conn_count, 1, __ATOMIC_RELAXED);
-  uv_close((uv_handle_t *)&c->tcp, on_close);
+  close_handle(c);
 }
 
 /* Our FIN is out: drain what the peer still sends, so closing does not turn into a reset that
