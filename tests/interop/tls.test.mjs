@@ -253,6 +253,16 @@ describe('TLS bad input', SUITE, () => {
     assert.equal(after, before + 1);
   });
 
+  test('a record longer than TLS allows: a fatal alert at once, then the connection ends', async () => {
+    const sock = net.connect(port, '127.0.0.1');
+    const first = new Promise((r) => sock.once('data', r));
+    sock.write(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00]));
+    const alert = await first;
+    assert.equal(alert[0], 0x15, 'an alert record');
+    sock.end();
+    await closedWithin(sock, 3000);
+  });
+
   test('a client that stalls mid-handshake is closed after --tls-handshake-timeout', async () => {
     // the first bytes of a real ClientHello, then nothing
     const hello = await new Promise((resolve) => {
