@@ -89,7 +89,7 @@ bench_build() {
       log "build failed; building only the generator, from bench/loadgen.c and src/core"
       LOADGEN="$WORK/herald-loadgen"
       gcc -O2 -g -Wall -Wextra -Werror -fno-strict-aliasing -Isrc bench/loadgen.c src/core/*.c \
-        $(pkg-config --cflags --libs libuv libcrypto) -lm -o "$LOADGEN"
+        $(pkg-config --cflags --libs libuv libssl libcrypto) -lm -o "$LOADGEN"
     fi
   fi
   [ -x "$LOADGEN" ] || { log "no generator at $LOADGEN"; exit 1; }

@@ -8,7 +8,9 @@
  * `sio-connect`); Herald's JSON protocol (`json-fanout`, publishing over the WebSocket or the
  * HTTP publish API). Output: a human summary on stdout and, as its last line, one JSON object
  * for scripts. Traffic goes to --host only (to several ports of it with --port P1,P2,...: the
- * connections are spread over them, e.g. the nodes of a cluster). */
+ * connections are spread over them, e.g. the nodes of a cluster). With --tls every connection
+ * speaks TLS (OpenSSL over memory BIOs, full handshakes, no resumption, the certificate not
+ * verified: a load generator, not a client to trust). */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +25,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "core/buf.h"
@@ -113,6 +117,7 @@ typedef struct {
   const char *api_key;   /* json-fanout --via-api: X-API-Key */
   const char *topic;     /* json-fanout: topic */
   bool via_api;          /* json-fanout: publish with POST /api/v1/publish */
+  bool tls;              /* wss:// (TLS under every WebSocket connection) */
 } lg_opts_t;
 
 typedef struct lg lg_t;
@@ -201,6 +206,8 @@ struct lg_conn {
   hd_sbuf_t in;         /* received bytes not yet parsed */
   hd_sbuf_t out;        /* frames queued this loop iteration */
   hd_sbuf_t frag;       /* fragmented message being reassembled */
+  SSL *ssl;             /* --tls: this attempt's session (memory BIOs), NULL before connect */
+  bool tls_done;        /* --tls: handshake complete, c->out may be encrypted */
   uint64_t *stamps;     /* FIFO of send times (ns) of messages awaiting a reply */
   uint32_t stamp_head, stamp_len, stamp_cap;
 };
@@ -255,7 +262,10 @@ struct lg {
   uint8_t *payload; /* echo: the message every connection sends */
   size_t payload_len;
   uint64_t rng;
+  SSL_CTX *tls;           /* --tls */
+  uint64_t tls_handshakes; /* completed, whole run */
   char read_buf[LG_READ_BUF];
+  char plain_buf[LG_READ_BUF]; /* --tls: decrypted input */
 };
 
 static void conn_close(lg_conn_t *c);
@@ -491,42 +501,74 @@ static void on_write(uv_write_t *req, int status) {
   }
 }
 
-/* Writes c->out: uv_try_write first, the rest (if any) through uv_write with a copy. */
-static void conn_flush(lg_conn_t *c) {
-  size_t len = c->out.len;
-  if (len == 0) return;
-  uv_buf_t b = uv_buf_init(c->out.ptr, (unsigned)len);
+/* Writes len bytes at ptr on the socket: uv_try_write first, the rest through uv_write with a
+ * copy. 0, or -1 when the connection was closed for an error. */
+static int raw_write(lg_conn_t *c, const char *ptr, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)ptr, (unsigned)len);
   int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (r < 0 && r != UV_EAGAIN) {
     lg_error(c, LG_ERR_write, "write", r);
     conn_close(c);
-    return;
+    return -1;
   }
   size_t done = r > 0 ? (size_t)r : 0;
   if (done < len) {
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > LG_MAX_SEND_QUEUE) {
       lg_error(c, LG_ERR_write, "send queue over limit (server not reading)", 0);
       conn_close(c);
-      return;
+      return -1;
     }
     lg_write_t *w = malloc(sizeof *w + (len - done));
     if (!w) {
       lg_error(c, LG_ERR_write, "out of memory", 0);
       conn_close(c);
-      return;
+      return -1;
     }
     w->len = len - done;
-    memcpy(w->data, c->out.ptr + done, w->len);
+    memcpy(w->data, ptr + done, w->len);
     uv_buf_t wb = uv_buf_init(w->data, (unsigned)w->len);
     r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, on_write);
     if (r < 0) {
       free(w);
       lg_error(c, LG_ERR_write, "write", r);
       conn_close(c);
-      return;
+      return -1;
     }
   }
-  hd_sbuf_consume(&c->out, len);
+  return 0;
+}
+
+/* --tls: sends what the session has produced (handshake, records, alerts). 0 or -1 (closed). */
+static int tls_send_pending(lg_conn_t *c) {
+  BIO *out = SSL_get_wbio(c->ssl);
+  char *ptr;
+  long len = BIO_get_mem_data(out, &ptr);
+  if (len <= 0) return 0;
+  int rc = raw_write(c, ptr, (size_t)len);
+  if (c->ssl) (void)BIO_reset(out);
+  return rc;
+}
+
+/* Writes c->out (encrypted first with --tls; kept until the TLS handshake is done). */
+static void conn_flush(lg_conn_t *c) {
+  size_t len = c->out.len;
+  if (c->ssl) {
+    if (c->tls_done && len) {
+      size_t n;
+      for (size_t off = 0; off < len; off += n)
+        if (!SSL_write_ex(c->ssl, c->out.ptr + off, len - off, &n)) {
+          ERR_clear_error();
+          lg_error(c, LG_ERR_write, "TLS write", 0);
+          conn_close(c);
+          return;
+        }
+      hd_sbuf_consume(&c->out, len);
+    }
+    tls_send_pending(c);
+    return;
+  }
+  if (len == 0) return;
+  if (raw_write(c, c->out.ptr, len) == 0) hd_sbuf_consume(&c->out, len);
 }
 
 /* Runs just before the loop polls: every connection written to since gets one write. */
@@ -549,6 +591,9 @@ static void on_conn_close(uv_handle_t *h) {
   lg_conn_t *c = h->data;
   lg_t *lg = c->lg;
   lg->n_handles--;
+  SSL_free(c->ssl);
+  c->ssl = NULL;
+  c->tls_done = false;
   c->in.len = 0;
   c->out.len = 0;
   c->frag.len = 0;
@@ -843,6 +888,35 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->lg->read_buf, LG_READ_BUF);
 }
 
+static void conn_input(lg_conn_t *c, const uint8_t *data, size_t len);
+
+/* --tls: ciphertext in; the handshake advanced, records decrypted and parsed. */
+static void tls_input(lg_conn_t *c, const char *data, size_t len) {
+  lg_t *lg = c->lg;
+  BIO_write(SSL_get_rbio(c->ssl), data, (int)len);
+  if (!c->tls_done) {
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc != 1) {
+      int e = SSL_get_error(c->ssl, rc);
+      ERR_clear_error();
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        conn_fail(c, "TLS handshake", 0);
+        return;
+      }
+      tls_send_pending(c);
+      return;
+    }
+    c->tls_done = true;
+    lg->tls_handshakes++;
+    mark_dirty(c); /* the upgrade request waits in c->out */
+  }
+  size_t n;
+  while (c->ssl && c->state != ST_CLOSED && SSL_read_ex(c->ssl, lg->plain_buf, sizeof lg->plain_buf, &n))
+    conn_input(c, (const uint8_t *)lg->plain_buf, n);
+  ERR_clear_error();
+  if (c->ssl && c->state != ST_CLOSED && BIO_ctrl_pending(SSL_get_wbio(c->ssl))) mark_dirty(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lg_conn_t *c = s->data;
   if (nread == 0) return;
@@ -861,8 +935,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->lg->now_ns = uv_hrtime();
-  const uint8_t *data = (const uint8_t *)buf->base;
-  size_t len = (size_t)nread;
+  if (c->ssl) tls_input(c, buf->base, (size_t)nread);
+  else conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* Parses received (plaintext) bytes, keeping an incomplete tail for the next read. */
+static void conn_input(lg_conn_t *c, const uint8_t *data, size_t len) {
   if (c->in.len) {
     if (hd_sbuf_append(&c->in, data, len)) goto oom;
     data = (const uint8_t *)c->in.ptr;
@@ -895,6 +973,18 @@ static void on_connect(uv_connect_t *req, int status) {
     return;
   }
   lg_t *lg = c->lg;
+  if (lg->tls) { /* the ClientHello goes out with the first flush; the upgrade request after the handshake */
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    c->ssl = SSL_new(lg->tls);
+    if (!c->ssl || !in || !out) die("TLS session", UV_ENOMEM);
+    BIO_set_mem_eof_return(in, -1);
+    BIO_set_mem_eof_return(out, -1);
+    SSL_set_bio(c->ssl, in, out);
+    SSL_set_connect_state(c->ssl);
+    SSL_set_tlsext_host_name(c->ssl, lg->o.host);
+    SSL_do_handshake(c->ssl);
+    ERR_clear_error();
+  }
   uint8_t raw[16];
   for (int i = 0; i < 16; i += 8) {
     uint64_t v = rng_next(lg);
@@ -1994,6 +2084,7 @@ static void usage(FILE *f) {
           "  --topic NAME           json-fanout: topic (bench)\n"
           "  --via-api              json-fanout: publish with POST /api/v1/publish (keep-alive, pipelined)\n"
           "  --api-key KEY          json-fanout --via-api: X-API-Key\n"
+          "  --tls                  wss://: TLS under every connection (full handshakes, certificate not verified)\n"
           "  --quiet                no progress on stderr\n"
           "The last line of stdout is a JSON summary. SIGINT/SIGTERM end the run early.\n"
           "Errors, counted apart and summed into \"errors\":\n");
@@ -2036,7 +2127,7 @@ static int parse_list(const char *name, const char *s, long hi, int *out, int *n
 static int parse_args(lg_t *lg, int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_URL, O_CONN, O_SIZE, O_BIN, O_PIPE, O_WARM, O_DUR, O_HOLD,
          O_CONC, O_RETR, O_CTO, O_CLTO, O_PID, O_READY, O_QUIET, O_HELP, O_WIN, O_TOKEN, O_PTOKEN,
-         O_TOPIC, O_VIA_API, O_API_KEY, O_RATE, O_AUX, O_WALL };
+         O_TOPIC, O_VIA_API, O_API_KEY, O_RATE, O_AUX, O_WALL, O_TLS };
   static const struct option opts[] = {
       {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"url", 1, 0, O_URL},
       {"connections", 1, 0, O_CONN}, {"size", 1, 0, O_SIZE}, {"binary", 0, 0, O_BIN},
@@ -2047,7 +2138,7 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       {"help", 0, 0, O_HELP}, {"window", 1, 0, O_WIN}, {"token", 1, 0, O_TOKEN},
       {"pub-token", 1, 0, O_PTOKEN}, {"topic", 1, 0, O_TOPIC}, {"via-api", 0, 0, O_VIA_API},
       {"api-key", 1, 0, O_API_KEY}, {"rate", 1, 0, O_RATE}, {"aux-pid", 1, 0, O_AUX},
-      {"window-all", 0, 0, O_WALL}, {0, 0, 0, 0}};
+      {"window-all", 0, 0, O_WALL}, {"tls", 0, 0, O_TLS}, {0, 0, 0, 0}};
   lg_opts_t *o = &lg->o;
   *o = (lg_opts_t){.host = "127.0.0.1", .connections = 100, .size = 32, .pipeline = 1,
                    .duration = 10, .warmup = 2, .hold = 10, .concurrency = 500, .retries = 3,
@@ -2089,6 +2180,7 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
       case O_PID: if (parse_list("--server-pid", optarg, 1 << 30, o->server_pids, &o->n_server_pids, LG_MAX_PIDS)) return -1; break;
       case O_AUX: if (parse_list("--aux-pid", optarg, 1 << 30, o->aux_pids, &o->n_aux_pids, LG_MAX_PIDS)) return -1; break;
       case O_WALL: o->window_all = true; break;
+      case O_TLS: o->tls = true; break;
       case O_READY: o->ready_file = optarg; break;
       case O_QUIET: o->quiet = true; break;
       case O_HELP: usage(stdout); exit(0);
@@ -2108,6 +2200,10 @@ static int parse_args(lg_t *lg, int argc, char **argv) {
   }
   if (!o->n_ports) {
     fprintf(stderr, "loadgen: --port is required\n");
+    return -1;
+  }
+  if (o->tls && o->via_api) {
+    fprintf(stderr, "loadgen: --tls is for the WebSocket connections; --via-api speaks plain HTTP\n");
     return -1;
   }
   if (o->window_all && o->via_api) {
@@ -2141,6 +2237,10 @@ static void report(lg_t *lg) {
   hd_sbuf_printf(&json, "{\"mode\":\"%s\",\"connections\":%d,\"open\":%d,\"complete\":%s",
                  lg->mode->name, lg->o.connections, lg->open_at_stop, lg->complete ? "true" : "false");
   if (lg->mode->on_report) lg->mode->on_report(lg, &json);
+  if (lg->tls) {
+    printf("  tls        %" PRIu64 " handshakes completed (full, no resumption)\n", lg->tls_handshakes);
+    hd_sbuf_printf(&json, ",\"tls\":true,\"tls_handshakes\":%" PRIu64, lg->tls_handshakes);
+  }
   uint64_t errors = lg_errors_total(lg);
   printf("  errors     %" PRIu64, errors);
   const char *sep = " (";
@@ -2226,6 +2326,14 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   lg.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
   if (lg.mode->on_init && lg.mode->on_init(&lg) < 0) return 2;
+  if (lg.o.tls) {
+    lg.tls = SSL_CTX_new(TLS_client_method());
+    if (!lg.tls) die("SSL_CTX_new", UV_ENOMEM);
+    SSL_CTX_set_verify(lg.tls, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(lg.tls, SSL_SESS_CACHE_OFF); /* every handshake a full one */
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(lg.tls, alpn, sizeof alpn - 1);
+  }
   lg.conns = xcalloc((size_t)lg.o.connections, sizeof *lg.conns);
   lg.dirty = xcalloc((size_t)lg.o.connections, sizeof *lg.dirty);
   lg.retry_q = xcalloc((size_t)lg.o.connections, sizeof *lg.retry_q);
@@ -2283,6 +2391,7 @@ int main(int argc, char **argv) {
   hd_sbuf_free(&lg.fan.scratch);
   hd_sbuf_free(&lg.fan.http_in);
   hd_sbuf_free(&lg.fan.http_out);
+  SSL_CTX_free(lg.tls);
   if (!lg.complete || lg.open_at_stop == 0 || rc < 0) return 1;
   return lg_errors_total(&lg) ? 1 : 0;
 }

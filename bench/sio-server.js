@@ -6,11 +6,14 @@
 //
 //   node bench/sio-server.js PORT        (PORT 0 picks a free one)
 //
-// Prints "listening on 127.0.0.1:PORT" once accepting. GET /stats answers the counters below
+// With BENCH_TLS_CERT and BENCH_TLS_KEY (PEM files) in the environment it serves https:// and
+// wss:// (Node's https server). Prints "listening on 127.0.0.1:PORT" once accepting. GET /stats answers the counters below
 // as JSON (for the benchmark's cross-checks); exits cleanly on SIGINT/SIGTERM.
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const path = require('path');
 const { Server } = require(path.join(__dirname, '..', 'node_modules', 'socket.io'));
 
@@ -24,7 +27,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 // events; deliveries: msg packets handed to sockets (broadcasts x sockets connected then).
 const stats = { connects: 0, disconnects: 0, echoes: 0, broadcasts: 0, deliveries: 0 };
 
-const httpServer = http.createServer((req, res) => {
+const { BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key } = process.env;
+const tlsOptions = cert && key ? { cert: fs.readFileSync(cert), key: fs.readFileSync(key) } : null;
+const httpServer = (tlsOptions ? https.createServer.bind(null, tlsOptions) : http.createServer)((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     const body = JSON.stringify({ ...stats, sockets: io.of('/').sockets.size });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });

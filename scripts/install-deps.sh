@@ -9,7 +9,7 @@ APT_PACKAGES=(
   libuv1-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev zlib1g-dev
   libsqlite3-dev libpq-dev libhiredis-dev libmsgpack-dev libsodium-dev libcmocka-dev libsystemd-dev
   python3-websockets python3-websocket python3-socketio python3-requests
-  redis-server postgresql chromium
+  redis-server postgresql chromium libnss3-tools
   curl procps
 )
 # Node.js: keep whatever node/npm the machine has (e.g. NodeSource); Debian's only if absent.

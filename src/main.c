@@ -1,9 +1,12 @@
 /* The herald command line: `serve` runs the server; `token`, `user` and `migrate` manage auth and
  * storage (filled in by the application layer). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,6 +31,7 @@ static void usage(FILE *out) {
           "Usage: herald <command> [options]\n\n"
           "Commands:\n"
           "  serve     run the server (herald serve --help lists every option)\n"
+          "  reload    make the running server re-read its config and TLS certificate (--pid-file)\n"
           "  token     print a signed JWT for scripts and tests\n"
           "  user      manage users (add, passwd, disable, enable, delete, list)\n"
           "  migrate   apply storage schema migrations (SQLite, or PostgreSQL with --postgres-url)\n"
@@ -67,7 +71,57 @@ static int cmd_serve(int argc, char **argv) {
   hd_log_set_format(format);
   raise_fd_limit();
 
-  int rc = hd_node_run(&cfg);
+  int rc = hd_node_run(&cfg, argc, argv);
+  hd_config_free(&cfg);
+  return rc;
+}
+
+/* True when process pid runs herald (its name in /proc, into comm), or when /proc cannot tell. */
+static bool is_herald(long pid, char *comm, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return true; /* gone or no /proc: kill() says which */
+  bool ok = fgets(comm, (int)len, f) != NULL;
+  fclose(f);
+  comm[strcspn(comm, "\n")] = '\0';
+  return !ok || !strncmp(comm, "herald", 6);
+}
+
+/* `herald reload`: asks the running server (its --pid-file, found with the same options and config
+ * file as serve) to reload with SIGHUP; the server logs the outcome. */
+static int cmd_reload(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("Usage: herald reload [--pid-file PATH | --config FILE]\n\n"
+             "Makes the running server re-read its configuration and TLS certificate (as SIGHUP does).\n");
+      return 0;
+    }
+  hd_config_t cfg;
+  hd_config_defaults(&cfg);
+  char err[1024];
+  int rc = 1;
+  if (hd_config_load(&cfg, argc, argv, environ, err, sizeof err)) {
+    fprintf(stderr, "herald reload: %s\n", err);
+  } else if (!*cfg.pid_file) {
+    fprintf(stderr, "herald reload: no --pid-file (give the one the server was started with, or its --config)\n");
+  } else {
+    FILE *f = fopen(cfg.pid_file, "r");
+    long pid = 0;
+    char comm[64] = "";
+    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+      fprintf(stderr, "herald reload: cannot read a pid from %s: %s\n", cfg.pid_file, f ? "no number" : strerror(errno));
+    } else if (!is_herald(pid, comm, sizeof comm)) {
+      fprintf(stderr, "herald reload: pid %ld (from %s) is '%s', not herald: a stale pid file? Nothing signalled\n", pid,
+              cfg.pid_file, comm);
+    } else if (kill((pid_t)pid, SIGHUP)) {
+      fprintf(stderr, "herald reload: cannot signal pid %ld (from %s): %s\n", pid, cfg.pid_file, strerror(errno));
+    } else {
+      printf("herald reload: asked pid %ld to reload (its log says how it went)\n", pid);
+      rc = 0;
+    }
+    if (f) fclose(f);
+  }
   hd_config_free(&cfg);
   return rc;
 }
@@ -162,6 +216,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(argv[1], "token")) return cmd_token(argc - 2, argv + 2);
+  if (!strcmp(argv[1], "reload")) return cmd_reload(argc - 2, argv + 2);
   if (!strcmp(argv[1], "events")) { /* the event catalog, for tools and tests */
     char *json = hd_events_catalog_json();
     printf("%s\n", json ? json : "[]");

@@ -24,6 +24,8 @@ static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
     m->bytes_in += f->net.bytes_in, m->bytes_out += f->net.bytes_out;
     m->slow_consumers += f->net.slow_consumers;
     m->accept_errors += f->net.accept_errors;
+    m->tls_handshakes += f->net.tls_handshakes, m->tls_handshake_failures += f->net.tls_handshake_failures;
+    m->tls_handshake_timeouts += f->net.tls_handshake_timeouts, m->tls_handshakes_refused += f->net.tls_handshakes_refused;
     for (int c = 0; c < 600; c++) m->http_requests[c] += f->net.http_requests[c];
     if (f->net.loop_lag_ms > m->loop_lag_ms) m->loop_lag_ms = f->net.loop_lag_ms;
     if (f->net.loop_lag_max_ms > m->loop_lag_max_ms) m->loop_lag_max_ms = f->net.loop_lag_max_ms;
@@ -187,6 +189,13 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# HELP herald_socketio_sockets Socket.IO sockets (one per namespace joined).\n"
                  "# TYPE herald_socketio_sockets gauge\nherald_socketio_sockets %zu\n",
                  t.rooms, t.sio_sessions, t.sio_sockets);
+  hd_sbuf_printf(&b,
+                 "# HELP herald_tls_handshakes_total TLS handshakes by outcome (refused: closed at accept, too many in flight).\n"
+                 "# TYPE herald_tls_handshakes_total counter\n"
+                 "herald_tls_handshakes_total{outcome=\"done\"} %llu\nherald_tls_handshakes_total{outcome=\"failed\"} %llu\n"
+                 "herald_tls_handshakes_total{outcome=\"timeout\"} %llu\nherald_tls_handshakes_total{outcome=\"refused\"} %llu\n",
+                 (unsigned long long)m->tls_handshakes, (unsigned long long)m->tls_handshake_failures,
+                 (unsigned long long)m->tls_handshake_timeouts, (unsigned long long)m->tls_handshakes_refused);
   hd_sbuf_printf(&b,
                  "# HELP herald_connections_accepted_total TCP connections accepted.\n"
                  "# TYPE herald_connections_accepted_total counter\nherald_connections_accepted_total %llu\n"

@@ -46,6 +46,8 @@ static int validate_advertise_url(const char *v) {
   return 0;
 }
 
+static int validate_tls_version(const char *v) { return !strcmp(v, "1.2") || !strcmp(v, "1.3") ? 0 : HD_EINVAL; }
+
 static int validate_log_level(const char *v) {
   hd_log_level_t l;
   return hd_log_level_parse(v, &l);
@@ -235,6 +237,21 @@ static const cfg_option_t options[] = {
     OPT("chat-burst", CFG_INT, chat_burst, "20", 1, 1000000, "token bucket size for --chat-rate"),
     OPT("link-hosts", CFG_STR, link_hosts, "", 0, 0,
         "comma-separated hosts notification links may point to as http(s) URLs (default: none, site paths only)"),
+    OPT("tls-cert", CFG_STR, tls_cert, "", 0, 0,
+        "PEM certificate (then its chain) to serve TLS (https, wss) with --tls-key; re-read on reload (SIGHUP, herald reload)"),
+    OPT("tls-key", CFG_STR, tls_key, "", 0, 0, "PEM private key of --tls-cert; re-read on reload"),
+    {"tls-min-version", CFG_STR, offsetof(hd_config_t, tls_min_version), "1.2", 0, 0, "1.2 or 1.3: the oldest TLS version accepted",
+     validate_tls_version},
+    OPT("tls-port", CFG_INT, tls_port, "-1", -1, 65535,
+        "with --tls-cert: serve TLS on this port and plain HTTP on --port side by side (0 = any free port); -1 = TLS on --port itself, no plain"),
+    OPT("tls-handshake-timeout", CFG_INT, tls_handshake_timeout, "10000", 100, 600000,
+        "ms a client has from connecting to finishing its TLS handshake, then it is closed"),
+    OPT("tls-max-handshakes", CFG_INT, tls_max_handshakes, "1024", 1, 1000000,
+        "TLS handshakes in flight at most over the node; a connection past it is closed at once"),
+    OPT("tls-max-handshakes-per-shard", CFG_INT, tls_max_handshakes_per_shard, "256", 1, 1000000,
+        "TLS handshakes in flight at most on one shard; a connection past it is closed at once"),
+    OPT("pid-file", CFG_STR, pid_file, "", 0, 0,
+        "file the server writes its process id to while it runs (for `herald reload`); \"\" = none"),
 };
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
@@ -437,6 +454,16 @@ void hd_config_print_help(FILE *out, bool markdown) {
     else
       fprintf(out, "  --%-24s %-6s default %s%s%s%s\n      %s (env %s)\n", o->name, type_names[o->type], def,
               *range ? " [" : "", range, *range ? "]" : "", o->help, env);
+  }
+}
+
+void hd_config_each_change(const hd_config_t *a, const hd_config_t *b, void (*fn)(const char *name, void *arg), void *arg) {
+  for (size_t i = 0; i < N_OPTIONS; i++) {
+    const char *fa = (const char *)a + options[i].offset, *fb = (const char *)b + options[i].offset;
+    bool same = options[i].type == CFG_INT ? *(const int64_t *)fa == *(const int64_t *)fb
+                : options[i].type == CFG_BOOL ? *(const bool *)fa == *(const bool *)fb
+                : !strcmp(*(char *const *)fa, *(char *const *)fb);
+    if (!same) fn(options[i].name, arg);
   }
 }
 

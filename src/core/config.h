@@ -101,6 +101,14 @@ typedef struct {
   int64_t recovery_max_bytes;
   int64_t inbox_page;
   int64_t max_connections_per_user;
+  char *tls_cert;
+  char *tls_key;
+  char *tls_min_version;
+  int64_t tls_port;
+  int64_t tls_handshake_timeout;
+  int64_t tls_max_handshakes;
+  int64_t tls_max_handshakes_per_shard;
+  char *pid_file;
 } hd_config_t;
 
 /* Where the store lives: --postgres-url when set, else --db, else <data-dir>/herald.db (in buf). */
@@ -114,6 +122,8 @@ int hd_config_load(hd_config_t *cfg, int argc, char **argv, char **envp, char *e
 int hd_config_set(hd_config_t *cfg, const char *name, const char *value, char *err, size_t errlen);
 /* Prints the table (flag, env, type, default, limits, help) for --help, as text or markdown. */
 void hd_config_print_help(FILE *out, bool markdown);
+/* Calls fn with the name of every option whose value differs between a and b (e.g. at a reload). */
+void hd_config_each_change(const hd_config_t *a, const hd_config_t *b, void (*fn)(const char *name, void *arg), void *arg);
 /* Releases the strings the config owns. */
 void hd_config_free(hd_config_t *cfg);
 

@@ -19,11 +19,11 @@ static hd_log_format_t line_format = HD_LOG_TEXT;
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 static const char *format_names[] = {"text", "logfmt", "json"};
 
-void hd_log_set_level(hd_log_level_t level) { min_level = level; }
+void hd_log_set_level(hd_log_level_t level) { __atomic_store_n(&min_level, level, __ATOMIC_RELAXED); /* live reload */ }
 
 void hd_log_set_format(hd_log_format_t format) { line_format = format; }
 
-int hd_log_enabled(hd_log_level_t level) { return level >= min_level && level < HD_LOG_OFF; }
+int hd_log_enabled(hd_log_level_t level) { return level >= __atomic_load_n(&min_level, __ATOMIC_RELAXED) && level < HD_LOG_OFF; }
 
 int hd_log_level_parse(const char *name, hd_log_level_t *out) {
   for (int i = 0; i <= HD_LOG_OFF; i++)

@@ -1,4 +1,5 @@
-/* TCP connection lifecycle, shared-buffer reads and batched writes (see conn.h). */
+/* TCP connection lifecycle, shared-buffer reads and batched writes, and the TLS layer under the
+ * kind when the connection came in on a TLS listener (see conn.h, tls.h). */
 #include "net/conn.h"
 
 #include <stdio.h>
@@ -11,9 +12,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "net/server.h"
+#include "net/tls.h"
 
 #define WQ_BATCH 64   /* iovecs per try_write/uv_write */
 #define LINGER_MS 2000 /* after our FIN, how long unread input is drained before closing */
+#define TLS_CHUNK 16384 /* plaintext per TLS record: one record's worth, decrypted or sealed at a time */
 
 typedef struct {
   hd_buf_t *buf;
@@ -28,6 +31,7 @@ struct hd_conn {
   hd_conn_t *flush_next;      /* server->flush_list */
   hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
   uint32_t wq_head, wq_len, wq_cap;
+  uint32_t wq_sealed;         /* TLS: entries from wq_head holding ciphertext; those after are plaintext */
   uint32_t inflight;          /* entries handed to a uv_write not yet completed */
   size_t pending_bytes;       /* queued, unwritten bytes */
   uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
@@ -36,6 +40,8 @@ struct hd_conn {
   uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
   bool in_flush_list, closing, ending, reading, write_active, over_limit;
   bool lingering;             /* half-closed: reading and discarding until the peer closes */
+  bool tls_handshaking;       /* counted in the shard's and the node's handshakes in flight */
+  hd_tls_t *tls;              /* NULL on plain TCP; the kind sees plaintext either way */
   const hd_conn_handler_t *handler;
   hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
 };
@@ -66,7 +72,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   c->server->metrics.bytes_in += (uint64_t)nread;
   c->last_read_ms = uv_now(c->server->loop);
   if (c->closing) return;
-  c->handler->on_data(c, buf->base, (size_t)nread);
+  if (!c->tls) c->handler->on_data(c, buf->base, (size_t)nread);
+  else if (hd_tls_feed(c->tls, buf->base, (size_t)nread)) hd_conn_abort(c);
+  else hd_conn_tls_pump(c);
 }
 
 void hd_conn_set_reading(hd_conn_t *c, bool on) {
@@ -97,6 +105,8 @@ void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata) 
 
 void *hd_conn_ext(hd_conn_t *c) { return c + 1; }
 
+static void tls_handshake_over(hd_conn_t *c);
+
 /* A zeroed conn of s with its extension space, its handle initialized on s's loop. */
 static hd_conn_t *conn_new(hd_server_t *s, const hd_conn_handler_t *h) {
   hd_conn_t *c = calloc(1, sizeof(*c) + s->conn_ext_size);
@@ -124,10 +134,17 @@ static void conn_start(hd_conn_t *c) {
   hd_conn_set_reading(c, true);
 }
 
-int hd_conn_accept(hd_server_t *s, const hd_conn_handler_t *h, bool over_limit) {
-  hd_conn_t *c = conn_new(s, h);
-  if (!c) return HD_ENOMEM;
-  if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+int hd_conn_accept(hd_server_t *s, uv_tcp_t *listener, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls) {
+  hd_tls_t *t = tls ? hd_tls_new(tls) : NULL;
+  hd_conn_t *c = tls && !t ? NULL : conn_new(s, h);
+  if (!c) {
+    hd_tls_free(t);
+    return HD_ENOMEM;
+  }
+  if (t) hd_conn_attach_tls(c, t);
+  if (uv_accept((uv_stream_t *)listener, (uv_stream_t *)&c->tcp) != 0) {
+    tls_handshake_over(c);
+    hd_tls_free(c->tls);
     c->closing = true;
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return HD_EIO;
@@ -167,10 +184,12 @@ static void wq_release(hd_conn_t *c, uint32_t count, bool written) {
     hd_buf_unref(e->buf);
   }
   c->wq_head += count;
+  c->wq_sealed = c->wq_sealed > count ? c->wq_sealed - count : 0;
   if (c->wq_head == c->wq_len) c->wq_head = c->wq_len = 0;
 }
 
-static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
+/* Appends a reference to buf to the queue (room made by compacting or growing it). 0 or HD_ENOMEM. */
+static int wq_push(hd_conn_t *c, hd_buf_t *buf) {
   if (c->wq_len == c->wq_cap) {
     if (c->wq_head > 0 && c->wq_head >= c->wq_len / 2 && c->inflight == 0) {
       memmove(c->wq, c->wq + c->wq_head, (c->wq_len - c->wq_head) * sizeof(*c->wq));
@@ -186,15 +205,24 @@ static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
     }
   }
   c->wq[c->wq_len++] = (hd_wq_entry_t){hd_buf_ref(buf), 0};
+  return 0;
+}
+
+/* Puts c in the flush list (once), so this iteration's flusher writes its queue. */
+static void schedule_flush(hd_conn_t *c) {
+  if (c->in_flush_list) return;
+  c->in_flush_list = true;
+  hd_conn_retain(c); /* released by the flusher */
+  if (!c->server->flush_list) hd_server_wake(c->server);
+  c->flush_next = c->server->flush_list;
+  c->server->flush_list = c;
+}
+
+static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
+  if (wq_push(c, buf)) return HD_ENOMEM;
   if (!c->pending_bytes) c->last_write_ms = uv_now(c->server->loop);
   c->pending_bytes += buf->len;
-  if (!c->in_flush_list) {
-    c->in_flush_list = true;
-    hd_conn_retain(c); /* released by the flusher */
-    if (!c->server->flush_list) hd_server_wake(c->server);
-    c->flush_next = c->server->flush_list;
-    c->server->flush_list = c;
-  }
+  schedule_flush(c);
   return 0;
 }
 
@@ -218,6 +246,113 @@ void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf) {
 static void finish_end(hd_conn_t *c);
 
 static void conn_flush(hd_conn_t *c);
+
+/* --- the TLS layer: plaintext in the queue becomes records just before it is written ------- */
+
+/* Encrypts runs of plaintext in chunks of up to one record. 0 or HD_EPROTO. */
+static int tls_write_chunked(hd_tls_t *t, char *chunk, size_t *fill, const uint8_t *p, size_t len) {
+  if (*fill && *fill + len > TLS_CHUNK) {
+    if (hd_tls_write(t, chunk, *fill)) return HD_EPROTO;
+    *fill = 0;
+  }
+  if (len >= TLS_CHUNK) return hd_tls_write(t, p, len); /* big enough to be records of its own */
+  memcpy(chunk + *fill, p, len);
+  *fill += len;
+  return 0;
+}
+
+/* Replaces the queued plaintext by its records, after whatever the session has to send first
+ * (handshake, tickets, alerts). Each recipient of a broadcast encrypts its own copy here: the
+ * shared frame is only read. 0 or HD_E*. */
+static int tls_seal(hd_conn_t *c) {
+  uint32_t first = c->wq_head + c->wq_sealed;
+  if (first < c->wq_len) {
+    char chunk[TLS_CHUNK];
+    size_t fill = 0;
+    for (uint32_t i = first; i < c->wq_len; i++) {
+      hd_wq_entry_t *e = &c->wq[i];
+      if (tls_write_chunked(c->tls, chunk, &fill, e->buf->data + e->off, e->buf->len - e->off)) return HD_EPROTO;
+    }
+    if (fill && hd_tls_write(c->tls, chunk, fill)) return HD_EPROTO;
+    for (uint32_t i = first; i < c->wq_len; i++) {
+      c->pending_bytes -= c->wq[i].buf->len - c->wq[i].off;
+      hd_buf_unref(c->wq[i].buf);
+    }
+    c->wq_len = first;
+  }
+  int err;
+  hd_buf_t *records = hd_tls_take(c->tls, &err);
+  if (!records) return err;
+  err = wq_push(c, records);
+  if (!err) {
+    if (!c->pending_bytes) c->last_write_ms = uv_now(c->server->loop);
+    c->pending_bytes += records->len;
+    c->wq_sealed = c->wq_len - c->wq_head;
+  }
+  hd_buf_unref(records);
+  return err;
+}
+
+/* The handshake is over (done or failed): it no longer counts as in flight. */
+static void tls_handshake_over(hd_conn_t *c) {
+  if (!c->tls_handshaking) return;
+  c->tls_handshaking = false;
+  c->server->tls_handshakes--;
+  if (c->server->node_tls_handshakes) __atomic_sub_fetch(c->server->node_tls_handshakes, 1, __ATOMIC_RELAXED);
+}
+
+void hd_conn_tls_pump(hd_conn_t *c) {
+  char plain[TLS_CHUNK];
+  hd_conn_retain(c);
+  while (!c->closing && !c->ending && c->tls) {
+    bool finished = false;
+    long n = hd_tls_read(c->tls, plain, sizeof plain, &finished);
+    if (finished) {
+      tls_handshake_over(c);
+      c->server->metrics.tls_handshakes++;
+      c->since_ms = c->last_read_ms = uv_now(c->server->loop); /* the kind's timers start now */
+    }
+    if (n == 0) break;
+    if (n == HD_ECLOSED) { /* close_notify: as a FIN */
+      c->handler->on_eof(c, 0);
+      break;
+    }
+    if (n < 0) {
+      char why[160], peer[64];
+      hd_tls_last_error(why, sizeof why);
+      hd_conn_peer(c, peer, sizeof peer);
+      if (c->tls_handshaking) c->server->metrics.tls_handshake_failures++;
+      HD_DEBUG("tls", c->tls_handshaking ? "handshake failed" : "bad record", "peer=%s err=\"%s\"", peer, why);
+      if (hd_tls_pending(c->tls) && !tls_seal(c)) { /* the alert, then close */
+        hd_conn_end(c);
+        schedule_flush(c);
+      } else {
+        hd_conn_abort(c);
+      }
+      break;
+    }
+    c->handler->on_data(c, plain, (size_t)n);
+  }
+  if (!c->closing && c->tls && hd_tls_pending(c->tls)) schedule_flush(c);
+  hd_conn_release(c);
+}
+
+bool hd_conn_is_tls(const hd_conn_t *c) { return c->tls != NULL; }
+
+void hd_conn_attach_tls(hd_conn_t *c, hd_tls_t *t) {
+  c->tls = t;
+  if (hd_tls_handshake_done(t)) return;
+  c->tls_handshaking = true;
+  c->server->tls_handshakes++;
+  if (c->server->node_tls_handshakes) __atomic_add_fetch(c->server->node_tls_handshakes, 1, __ATOMIC_RELAXED);
+}
+
+hd_tls_t *hd_conn_take_tls(hd_conn_t *c) {
+  hd_tls_t *t = c->tls;
+  tls_handshake_over(c);
+  c->tls = NULL;
+  return t;
+}
 
 static void on_write(uv_write_t *req, int status) {
   write_req_t *wr = (write_req_t *)req;
@@ -244,6 +379,10 @@ static void on_write(uv_write_t *req, int status) {
 /* Writes every queued buffer: try_write, then one uv_write for the rest. */
 static void conn_flush(hd_conn_t *c) {
   if (c->closing || c->write_active) return;
+  if (c->tls && tls_seal(c)) {
+    hd_conn_abort(c);
+    return;
+  }
   while (c->wq_len > c->wq_head) {
     uv_buf_t bufs[WQ_BATCH];
     uint32_t n = 0;
@@ -322,18 +461,39 @@ int hd_conn_take_fd(hd_conn_t *c) {
   return copy < 0 ? HD_EIO : copy;
 }
 
+#ifdef __SANITIZE_THREAD__
+/* libtsan's hook: libuv closes descriptors with a raw syscall ThreadSanitizer does not see, so the
+ * number reused on another shard (a hand-over's dup, an accept) would be reported as a race. */
+void __sanitizer_syscall_pre_impl_close(long fd);
+#endif
+
+/* Closes the conn's handle (its descriptor goes at once, its memory with the last reference). */
+static void close_handle(hd_conn_t *c) {
+#ifdef __SANITIZE_THREAD__
+  uv_os_fd_t fd;
+  int known = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0;
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+  if (known) __sanitizer_syscall_pre_impl_close(fd); /* closed just now by libuv */
+#else
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+#endif
+}
+
 void hd_conn_abort(hd_conn_t *c) {
   if (c->closing) return;
   hd_server_t *s = c->server;
   c->closing = true;
   c->reading = false;
   c->handler->on_free(c);
+  tls_handshake_over(c);
+  hd_tls_free(c->tls);
+  c->tls = NULL;
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->conn_count--;
   if (s->node_conn_count) __atomic_sub_fetch(s->node_conn_count, 1, __ATOMIC_RELAXED);
-  uv_close((uv_handle_t *)&c->tcp, on_close);
+  close_handle(c);
 }
 
 /* Our FIN is out: drain what the peer still sends, so closing does not turn into a reset that
@@ -356,6 +516,13 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
  * (closed, or lingering: no kind timeouts apply). */
 static bool conn_sweep(hd_conn_t *c, uint64_t now_ms) {
   uint64_t send_timeout = (uint64_t)c->server->cfg->send_timeout;
+  if (c->tls_handshaking) { /* no kind timeouts before the kind has seen a byte */
+    if (now_ms - c->since_ms > (uint64_t)c->server->cfg->tls_handshake_timeout) {
+      c->server->metrics.tls_handshake_timeouts++;
+      hd_conn_abort(c);
+    }
+    return true;
+  }
   if ((c->lingering && now_ms - c->since_ms > LINGER_MS) ||
       (c->pending_bytes && now_ms - c->last_write_ms > send_timeout)) {
     hd_conn_abort(c);
@@ -367,6 +534,13 @@ static bool conn_sweep(hd_conn_t *c, uint64_t now_ms) {
 /* Everything queued was written: half-close so the peer sees a clean end, then close. */
 static void finish_end(hd_conn_t *c) {
   if (c->closing || c->write_active) return;
+  if (c->tls && hd_tls_handshake_done(c->tls) && !c->lingering) {
+    hd_tls_close_notify(c->tls); /* once; then the alert goes out before our FIN */
+    if (hd_tls_pending(c->tls)) {
+      conn_flush(c); /* seals the alert and comes back here once it is written */
+      return;
+    }
+  }
   uv_shutdown_t *req = malloc(sizeof(*req));
   if (!req) {
     hd_conn_abort(c);

@@ -9,10 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "core/buf.h"
 
 typedef struct hd_conn hd_conn_t;     /* opaque: only conn.c sees the fields */
 typedef struct hd_server hd_server_t; /* see server.h */
+typedef struct hd_tls_ctx hd_tls_ctx_t; /* see tls.h */
+typedef struct hd_tls hd_tls_t;
 
 /* What the kind of a connection (HTTP, WebSocket) does with it, as in uSockets: conn.c calls the
  * layers above only through this table. Switching handler (hd_conn_set_handler) is how an HTTP
@@ -64,9 +68,10 @@ void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata);
  * state of a kind switched to later, e.g. WebSocket, so an upgraded idle conn is one allocation). */
 void *hd_conn_ext(hd_conn_t *c);
 
-/* Accepts a pending connection on the listener into a new conn served by h, and starts reading.
- * over_limit: the server is full; the conn only answers 503 / close 1013. 0 or HD_E*. */
-int hd_conn_accept(hd_server_t *s, const hd_conn_handler_t *h, bool over_limit);
+/* Accepts a pending connection on listener into a new conn served by h, and starts reading.
+ * over_limit: the server is full; the conn only answers 503 / close 1013. tls: a TLS listener's
+ * context (the conn gets a session of it and h sees plaintext), or NULL. 0 or HD_E*. */
+int hd_conn_accept(hd_server_t *s, uv_tcp_t *listener, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls);
 /* Takes over fd, an already connected TCP socket (e.g. handed over by another shard), as a new
  * conn of s served by h with state udata, and starts reading. 0 and *out, or HD_E* (then the fd
  * is still the caller's). */
@@ -90,6 +95,17 @@ void hd_conn_abort(hd_conn_t *c);
  * owns, and closes the conn without sending anything; queued data is dropped. HD_EIO when the
  * descriptor cannot be duplicated (the conn is closed then too). */
 int hd_conn_take_fd(hd_conn_t *c);
+/* True when c speaks TLS (its kind still sees plaintext only). */
+bool hd_conn_is_tls(const hd_conn_t *c);
+/* Puts TLS session t (owned by c from now on) under c: what c reads is decrypted for its kind and
+ * what it queues is encrypted. A session still in its handshake counts in the handshakes in flight. */
+void hd_conn_attach_tls(hd_conn_t *c, hd_tls_t *t);
+/* Detaches c's TLS session (or NULL) and gives it to the caller, e.g. to move it to another shard
+ * with the descriptor (hd_conn_take_fd next): one owner thread at a time. */
+hd_tls_t *hd_conn_take_tls(hd_conn_t *c);
+/* Decrypts what c's TLS session holds already and hands it to the kind (a session that was moved
+ * here may carry records read on the other shard). No-op on plain conns. */
+void hd_conn_tls_pump(hd_conn_t *c);
 /* Bytes received by the kernel and not read yet (0 when unknown). */
 size_t hd_conn_unread_bytes(const hd_conn_t *c);
 /* Starts or stops reading from the socket. */

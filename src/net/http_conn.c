@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "net/http_parse.h"
 
 #define DRAIN_THRESHOLD (256 * 1024) /* stop reading pipelined requests above this many unsent bytes */
@@ -409,15 +410,25 @@ static size_t process(hd_conn_t *c, char *data, size_t len) {
 typedef struct {
   hd_server_t *server; /* the receiving shard */
   int fd;
+  hd_tls_t *tls;       /* the connection's TLS session (it moves with the socket), or NULL */
   hd_sbuf_t bytes;     /* the request being handed over, then whatever followed it */
 } handoff_t;
 
-/* On the receiving shard: the socket becomes one of its connections and reads the bytes again. */
+/* On the receiving shard: the socket (and its TLS session) becomes one of its connections, which
+ * reads the bytes again, then what the session still holds. */
 static void run_adopt(void *arg, bool cancelled) {
   handoff_t *t = arg;
   hd_conn_t *c = NULL;
-  if (cancelled || hd_conn_adopt(t->server, t->fd, &hd_http_conn_handler, NULL, &c)) close(t->fd);
-  else if (t->bytes.len) hd_http_conn_handler.on_data(c, t->bytes.ptr, t->bytes.len);
+  if (cancelled || hd_conn_adopt(t->server, t->fd, &hd_http_conn_handler, NULL, &c)) {
+    close(t->fd);
+    hd_tls_free(t->tls);
+  } else {
+    if (t->tls) hd_conn_attach_tls(c, t->tls);
+    hd_conn_retain(c);
+    if (t->bytes.len) hd_http_conn_handler.on_data(c, t->bytes.ptr, t->bytes.len);
+    if (!hd_conn_is_closing(c)) hd_conn_tls_pump(c);
+    hd_conn_release(c);
+  }
   hd_sbuf_free(&t->bytes);
   free(t);
 }
@@ -436,9 +447,13 @@ static void try_handoff(hd_conn_t *c, hd_http_conn_t *h) {
   }
   const hd_server_peer_t *to = &s->peers[h->handoff - 1];
   t->server = to->server;
+  HD_DEBUG("http", "connection handed to the shard of its request", "from=%u to=%u tls=%d", s->shard, h->handoff - 1,
+           hd_conn_is_tls(c));
+  t->tls = hd_conn_take_tls(c);
   t->fd = hd_conn_take_fd(c); /* c is gone from here on */
   if (t->fd < 0 || hd_mailbox_post(to->mailbox, run_adopt, t)) {
     if (t->fd >= 0) close(t->fd);
+    hd_tls_free(t->tls);
     hd_sbuf_free(&t->bytes);
     free(t);
   }

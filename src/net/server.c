@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/path.h"
 #include "net/conn.h"
+#include "net/tls.h"
 
 #define REFUSING_SLACK 64 /* connections accepted past the limit only to be told 503 / 1013 */
 #define FD_OVERHEAD 64    /* descriptors besides connections: store, logs, files being served, the reserve */
@@ -25,25 +26,47 @@
  * one that only answers 503 / close 1013. False when past even the refusal budget: the connection
  * then stays in the listener's queue (libuv stops watching the listener until it is accepted), so
  * its client waits instead of being reset; the sweep tries again as connections close. */
-static bool accept_one(hd_server_t *s) {
+/* Accepts the connection waiting on listener only to close it at once. False when out of memory. */
+static bool accept_and_drop(hd_server_t *s, uv_tcp_t *listener) {
+  uv_tcp_t *t = malloc(sizeof(*t));
+  if (!t) return false;
+  uv_tcp_init(s->loop, t);
+  uv_accept((uv_stream_t *)listener, (uv_stream_t *)t);
+  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+  return true;
+}
+
+/* True when listener's connections speak TLS. */
+static bool listener_is_tls(const hd_server_t *s, const uv_tcp_t *listener) {
+  return listener == &s->tls_listener || (listener == &s->listener && s->tls_on_port);
+}
+
+/* True when a new TLS handshake would pass the caps on handshakes in flight (shard or node). */
+static bool tls_handshakes_full(const hd_server_t *s) {
+  uint32_t node = s->node_tls_handshakes ? __atomic_load_n(s->node_tls_handshakes, __ATOMIC_RELAXED) : s->tls_handshakes;
+  return s->tls_handshakes >= (uint32_t)s->cfg->tls_max_handshakes_per_shard || node >= (uint32_t)s->cfg->tls_max_handshakes;
+}
+
+static bool accept_one(hd_server_t *s, uv_tcp_t *listener) {
   uint32_t max = (uint32_t)s->cfg->max_connections;
   uint32_t open = hd_server_node_connections(s);
   /* past the refusal budget, or the descriptors left: accepting now would only meet EMFILE */
   if (open >= max + REFUSING_SLACK || (s->fd_conn_budget && open >= s->fd_conn_budget)) return false;
+  bool tls = listener_is_tls(s, listener);
+  if (tls && tls_handshakes_full(s)) { /* a handshake flood: shed the newcomer, cheaply */
+    s->metrics.tls_handshakes_refused++;
+    return accept_and_drop(s, listener);
+  }
   bool over = open >= max;
   if (over) s->metrics.refused++;
-  if (hd_conn_accept(s, s->accept_handler, over)) { /* out of memory: drop this one, keep listening */
-    uv_tcp_t *t = malloc(sizeof(*t));
-    if (!t) return false;
-    uv_tcp_init(s->loop, t);
-    uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)t);
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
-  }
+  if (hd_conn_accept(s, listener, s->accept_handler, over, tls ? s->tls_ctx : NULL)) /* out of memory: drop this one */
+    return accept_and_drop(s, listener);
   return true;
 }
 
-static void on_connection(uv_stream_t *listener, int status) {
-  hd_server_t *s = listener->data;
+static void on_connection(uv_stream_t *stream, int status) {
+  hd_server_t *s = stream->data;
+  uv_tcp_t *listener = (uv_tcp_t *)stream;
   if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor already shed the queue; say so now and then */
     uint64_t now = uv_now(s->loop);
     s->metrics.accept_errors++;
@@ -54,7 +77,9 @@ static void on_connection(uv_stream_t *listener, int status) {
     }
     return;
   }
-  s->accept_paused = !accept_one(s);
+  bool paused = !accept_one(s, listener);
+  if (listener == &s->tls_listener) s->tls_accept_paused = paused;
+  else s->accept_paused = paused;
 }
 
 /* After each poll: write everything queued during this iteration, one batch per connection. */
@@ -103,7 +128,8 @@ static void on_sweep(uv_timer_t *t) {
   }
   s->sweep_expected_ms = now + uv_timer_get_repeat(t);
   hd_conn_sweep_all(s, now);
-  if (s->accept_paused && s->listening && accept_one(s)) s->accept_paused = false;
+  if (s->accept_paused && s->listening && accept_one(s, &s->listener)) s->accept_paused = false;
+  if (s->tls_accept_paused && s->tls_listening && accept_one(s, &s->tls_listener)) s->tls_accept_paused = false;
   if (s->stopping && !s->conns) uv_stop(s->loop);
 }
 
@@ -126,6 +152,8 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   hd_server_protocol_id(s, "http"); /* id 0 unused by WebSocket protocols; keeps ids stable */
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
+  uv_tcp_init(loop, &s->tls_listener);
+  s->tls_listener.data = s;
   uv_check_init(loop, &s->flusher);
   s->flusher.data = s;
   uv_check_start(&s->flusher, on_check);
@@ -143,7 +171,7 @@ void hd_server_set_accept(hd_server_t *s, const hd_conn_handler_t *h, size_t ext
 }
 
 /* A socket bound to addr with SO_REUSEPORT (libuv 1.44 cannot ask for it), handed to the listener. */
-static int bind_shared(hd_server_t *s, const struct sockaddr *addr) {
+static int bind_shared(uv_tcp_t *listener, const struct sockaddr *addr) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return uv_translate_sys_error(errno);
   int on = 1;
@@ -154,23 +182,54 @@ static int bind_shared(hd_server_t *s, const struct sockaddr *addr) {
     close(fd);
     return err;
   }
-  int rc = uv_tcp_open(&s->listener, fd);
+  int rc = uv_tcp_open(listener, fd);
   if (rc) close(fd);
   return rc;
 }
 
-int hd_server_listen(hd_server_t *s, int port, bool shared) {
+/* Binds listener to cfg host and port and listens. 0 or a uv/HD error. */
+static int listen_on(hd_server_t *s, uv_tcp_t *listener, int port, bool shared) {
   const hd_config_t *cfg = s->cfg;
   if (!s->accept_handler) return HD_EINVAL;
   struct sockaddr_storage addr;
   int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, port, (struct sockaddr_in6 *)&addr)
                                    : uv_ip4_addr(cfg->host, port, (struct sockaddr_in *)&addr);
   if (rc) return rc;
-  if ((rc = shared ? bind_shared(s, (struct sockaddr *)&addr) : uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0)))
+  if ((rc = shared ? bind_shared(listener, (struct sockaddr *)&addr) : uv_tcp_bind(listener, (struct sockaddr *)&addr, 0)))
     return rc;
-  if ((rc = uv_listen((uv_stream_t *)&s->listener, (int)cfg->backlog, on_connection))) return rc;
+  return uv_listen((uv_stream_t *)listener, (int)cfg->backlog, on_connection);
+}
+
+void hd_server_set_tls(hd_server_t *s, hd_tls_ctx_t *ctx) {
+  hd_tls_ctx_t *old = s->tls_ctx;
+  s->tls_ctx = ctx ? hd_tls_ctx_ref(ctx) : NULL;
+  hd_tls_ctx_unref(old);
+}
+
+int hd_server_listen_tls(hd_server_t *s, int port, bool shared, bool separate) {
+  if (!s->tls_ctx) return HD_EINVAL;
+  if (!separate) {
+    s->tls_on_port = true;
+    return hd_server_listen(s, port, shared);
+  }
+  int rc = listen_on(s, &s->tls_listener, port, shared);
+  if (!rc) s->tls_listening = true;
+  return rc;
+}
+
+int hd_server_tls_port(const hd_server_t *s) {
+  const uv_tcp_t *l = s->tls_on_port ? &s->listener : s->tls_listening ? &s->tls_listener : NULL;
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  if (!l || uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len)) return -1;
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int hd_server_listen(hd_server_t *s, int port, bool shared) {
+  int rc = listen_on(s, &s->listener, port, shared);
+  if (rc) return rc;
   s->listening = true;
-  uint64_t period = sweep_period(cfg);
+  uint64_t period = sweep_period(s->cfg);
   uv_timer_start(&s->sweeper, on_sweep, period, period);
   return 0;
 }
@@ -185,12 +244,19 @@ int hd_server_port(const hd_server_t *s) {
 
 /* Takes the connections still waiting in the listener's queue: with SO_REUSEPORT the kernel would
  * reset them when the listener closes, instead of letting the stopping server answer them. */
-static void accept_pending(hd_server_t *s) {
+static void accept_pending(hd_server_t *s, uv_tcp_t *listener) {
   uv_os_fd_t lfd;
-  if (uv_fileno((uv_handle_t *)&s->listener, &lfd)) return;
+  if (uv_fileno((uv_handle_t *)listener, &lfd)) return;
+  bool tls = listener_is_tls(s, listener);
   for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
     hd_conn_t *c;
-    if (hd_conn_adopt(s, fd, s->accept_handler, NULL, &c)) close(fd);
+    hd_tls_t *t = tls ? hd_tls_new(s->tls_ctx) : NULL;
+    if ((tls && !t) || hd_conn_adopt(s, fd, s->accept_handler, NULL, &c)) {
+      hd_tls_free(t);
+      close(fd);
+    } else if (t) {
+      hd_conn_attach_tls(c, t);
+    }
   }
 }
 
@@ -198,9 +264,14 @@ void hd_server_stop(hd_server_t *s) {
   if (s->stopping) return;
   s->stopping = true;
   if (s->listening) {
-    accept_pending(s);
+    accept_pending(s, &s->listener);
     uv_close((uv_handle_t *)&s->listener, NULL);
     s->listening = false;
+  }
+  if (s->tls_listening) {
+    accept_pending(s, &s->tls_listener);
+    uv_close((uv_handle_t *)&s->tls_listener, NULL);
+    s->tls_listening = false;
   }
   for (uint32_t i = 0; i < s->stop_hook_count; i++) s->stop_hooks[i].fn(s->stop_hooks[i].arg);
   hd_conn_shutdown_all(s);
@@ -216,6 +287,7 @@ static void close_if_open(uv_handle_t *h) {
 void hd_server_free(hd_server_t *s) {
   hd_conn_abort_all(s);
   close_if_open((uv_handle_t *)&s->listener);
+  close_if_open((uv_handle_t *)&s->tls_listener);
   close_if_open((uv_handle_t *)&s->flusher);
   close_if_open((uv_handle_t *)&s->waker);
   close_if_open((uv_handle_t *)&s->sweeper);
@@ -224,6 +296,7 @@ void hd_server_free(hd_server_t *s) {
   hd_router_free(s->router);
   for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);
   free(s->web_root_real);
+  hd_server_set_tls(s, NULL);
 }
 
 uint32_t hd_server_raise_fd_limit(const hd_config_t *cfg, unsigned shards) {

@@ -1,5 +1,5 @@
-/* One shard's network side: a libuv loop with its listener (SO_REUSEPORT when the node runs several
- * shards), connections, router, write batching, timeouts (one sweep timer for all connections),
+/* One shard's network side: a libuv loop with its listeners (plain and/or TLS; SO_REUSEPORT when the
+ * node runs several shards), connections, router, write batching, timeouts (one sweep timer for all connections),
  * metrics, graceful shutdown, and what it knows of the other shards (to hand a connection over).
  * All mutable state of a shard lives here and in its app; the node (src/node) runs N of them. */
 #ifndef HD_SERVER_H
@@ -18,6 +18,7 @@
 
 typedef struct hd_conn hd_conn_t;
 typedef struct hd_conn_handler hd_conn_handler_t; /* see conn.h */
+typedef struct hd_tls_ctx hd_tls_ctx_t;           /* see tls.h */
 
 #define HD_MAX_PROTOCOLS 8
 
@@ -30,6 +31,10 @@ typedef struct {
   uint64_t slow_consumers;             /* closed for passing max_backpressure */
   uint64_t accept_errors;              /* accept failed (out of descriptors): waiting connections shed */
   uint64_t loop_lag_ms, loop_lag_max_ms;
+  uint64_t tls_handshakes;             /* completed */
+  uint64_t tls_handshake_failures;     /* not TLS, no shared version or cipher, bad records */
+  uint64_t tls_handshake_timeouts;     /* closed for passing --tls-handshake-timeout */
+  uint64_t tls_handshakes_refused;     /* closed at accept: too many handshakes in flight */
   uint32_t conns_http;                 /* connections not upgraded (yet) */
   uint32_t conns_ws[HD_MAX_PROTOCOLS]; /* WebSocket connections by protocol id */
   const char *protocol_names[HD_MAX_PROTOCOLS];
@@ -50,7 +55,13 @@ struct hd_server {
   uv_loop_t *loop;
   const hd_config_t *cfg;
   hd_router_t *router;
-  uv_tcp_t listener;
+  uv_tcp_t listener;          /* --port: plain, or TLS when tls_on_port */
+  uv_tcp_t tls_listener;      /* --tls-port beside a plain --port (tls_listening) */
+  hd_tls_ctx_t *tls_ctx;      /* this shard's reference on the TLS context, or NULL (plain only) */
+  bool tls_on_port;           /* the --port listener speaks TLS (no --tls-port) */
+  bool tls_listening, tls_accept_paused;
+  uint32_t tls_handshakes;    /* handshakes in flight on this shard (conn.c counts them) */
+  uint32_t *node_tls_handshakes; /* the same over every shard (atomic; set by the node), or NULL */
   uv_check_t flusher;        /* writes every connection's pending frames once per iteration */
   uv_idle_t waker;           /* keeps poll from blocking while writes are queued */
   struct {
@@ -107,6 +118,15 @@ void hd_server_set_accept(hd_server_t *s, const hd_conn_handler_t *h, size_t ext
 int hd_server_listen(hd_server_t *s, int port, bool shared);
 /* The port actually bound (useful with --port 0). */
 int hd_server_port(const hd_server_t *s);
+/* Serves TLS with ctx (a reference of the shard's own is taken; the one it held is dropped), for
+ * connections accepted from now on; those already open keep the context of their handshake. Call
+ * on the shard's thread, before listening or at a live reload. */
+void hd_server_set_tls(hd_server_t *s, hd_tls_ctx_t *ctx);
+/* Listens for TLS on `port`: beside the plain listener (separate) or as the --port listener itself
+ * (!separate: call instead of hd_server_listen). The context must be set. 0 or a uv/HD error. */
+int hd_server_listen_tls(hd_server_t *s, int port, bool shared, bool separate);
+/* The port the TLS listener bound, or -1 when there is none. */
+int hd_server_tls_port(const hd_server_t *s);
 /* Begins a graceful stop: no new connections, WebSocket close 1001 to everyone, in-flight HTTP
  * responses finish; the loop ends when every connection is gone or the grace period expires. */
 void hd_server_stop(hd_server_t *s);

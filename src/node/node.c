@@ -1,4 +1,5 @@
-/* The node: shared state, the shards and their threads, signals, start-up and teardown (see node.h). */
+/* The node: shared state, the shards and their threads, signals (stop, reload), the TLS context,
+ * the pid file, start-up and teardown (see node.h). */
 #include "node/node.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/path.h"
+#include "net/tls.h"
+#include "node/reload.h"
 #include "node/service.h"
 #include "node/shard.h"
 
@@ -40,8 +43,11 @@ typedef struct {
   hd_server_peer_t *peers;    /* what each shard's server knows of the others */
   uint32_t conn_count;        /* open connections over every shard (atomic), for --max-connections */
   hd_store_t *store;          /* the first handle (shard 0's) */
-  uv_signal_t sig_term, sig_int;
-  bool stopping;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  hd_tls_ctx_t *tls;          /* the TLS context at start (each shard holds its own reference), or NULL */
+  uint32_t tls_handshakes;    /* TLS handshakes in flight over every shard (atomic) */
+  hd_reload_t reload;
+  bool stopping, pid_written;
 } node_t;
 
 unsigned hd_node_shard_count(const hd_config_t *cfg) {
@@ -67,6 +73,76 @@ static void on_signal(uv_signal_t *h, int signum) {
     hd_redis_adapter_stop(node->adapter);
   }
   for (uint32_t i = 0; i < node->count; i++) hd_shard_stop(&node->shards[i]);
+}
+
+static void on_hangup(uv_signal_t *h, int signum) {
+  node_t *node = h->data;
+  if (!node->stopping) hd_reload_run(&node->reload);
+}
+
+/* Writes our pid to --pid-file (for `herald reload`). 0 or HD_EIO with the cause logged. */
+static int write_pid_file(node_t *node) {
+  const char *path = node->cfg->pid_file;
+  if (!*path) return 0;
+  FILE *f = fopen(path, "w");
+  if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f)) {
+    HD_ERROR("server", "cannot write --pid-file", "path=%s err=\"%s\"", path, strerror(errno));
+    if (f) fclose(f);
+    return HD_EIO;
+  }
+  node->pid_written = true;
+  return 0;
+}
+
+/* Loads --tls-cert/--tls-key when given. 0, or HD_EINVAL with the cause logged. */
+static int load_tls(node_t *node) {
+  const hd_config_t *cfg = node->cfg;
+  char err[1024];
+  if (!*cfg->tls_cert && !*cfg->tls_key) {
+    if (cfg->tls_port < 0) return 0;
+    HD_ERROR("tls", "--tls-port needs --tls-cert and --tls-key", "tls_port=%lld", (long long)cfg->tls_port);
+    return HD_EINVAL;
+  }
+  if (cfg->tls_port > 0 && cfg->tls_port == cfg->port) {
+    HD_ERROR("tls", "--tls-port must differ from --port (leave --tls-port out to serve TLS on --port)", "port=%lld",
+             (long long)cfg->port);
+    return HD_EINVAL;
+  }
+  if (hd_tls_ctx_load(cfg->tls_cert, cfg->tls_key, cfg->tls_min_version, &node->tls, err, sizeof err)) {
+    HD_ERROR("tls", "cannot serve TLS", "err=\"%s\"", err);
+    return HD_EINVAL;
+  }
+  char desc[512];
+  hd_tls_ctx_describe(node->tls, desc, sizeof desc);
+  HD_INFO("tls", "certificate loaded", "min_version=%s %s", cfg->tls_min_version, desc);
+  return 0;
+}
+
+/* Every shard's listeners: plain on --port, TLS on --tls-port beside it, or TLS on --port alone.
+ * Shard 0 picks the ports (0 = any free one), the others share them. 0 or the error, logged. */
+static int listen_all(node_t *node, int *port_out) {
+  const hd_config_t *cfg = node->cfg;
+  int port = (int)cfg->port, tls_port = (int)cfg->tls_port, rc = 0;
+  bool separate = node->tls && cfg->tls_port >= 0;
+  for (uint32_t i = 0; i < node->count; i++) {
+    hd_server_t *s = &node->shards[i].server;
+    bool shared = node->count > 1;
+    if ((rc = node->tls && !separate ? hd_server_listen_tls(s, port, shared, false) : hd_server_listen(s, port, shared))) {
+      HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port, rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+      return rc;
+    }
+    if (separate && (rc = hd_server_listen_tls(s, tls_port, shared, true))) {
+      HD_ERROR("server", "cannot listen", "host=%s tls_port=%d err=\"%s\"", cfg->host, tls_port,
+               rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
+      return rc;
+    }
+    if (i == 0) {
+      port = hd_server_port(s);
+      tls_port = hd_server_tls_port(s);
+    }
+  }
+  *port_out = port;
+  return 0;
 }
 
 static void shard_thread(void *arg) {
@@ -134,6 +210,10 @@ static int preflight(const hd_config_t *cfg, char *numeric, size_t len) {
     HD_ERROR("server", "cannot listen", "host=%s port=%lld err=\"%s\"", cfg->host, (long long)cfg->port, uv_strerror(rc));
     return rc;
   }
+  if (cfg->tls_port > 0 && (rc = probe_port(&probe, (int)cfg->tls_port))) {
+    HD_ERROR("server", "cannot listen", "host=%s tls_port=%lld err=\"%s\"", cfg->host, (long long)cfg->tls_port, uv_strerror(rc));
+    return rc;
+  }
   char real[PATH_MAX];
   if (*cfg->web_root && hd_path_resolve(cfg->web_root, real)) {
     HD_ERROR("server", "pages directory not found: give --web-root DIR, or --web-root '' to serve no pages",
@@ -196,8 +276,11 @@ static int start(node_t *node) {
   if (rc) return rc;
   hd_adapter_t *local = hd_local_adapter_new(node->count);
   if (!(node->adapter = local)) return HD_ENOMEM;
-  for (uint32_t i = 0; i < node->count; i++)
+  for (uint32_t i = 0; i < node->count; i++) {
     if ((rc = hd_shard_init(&node->shards[i], i, cfg))) return rc;
+    hd_server_set_tls(&node->shards[i].server, node->tls);
+    node->shards[i].server.node_tls_handshakes = &node->tls_handshakes;
+  }
   if (*cfg->redis_url) { /* the cluster adapter wraps the local one; it runs on shard 0's loop */
     hd_redis_url_t url;
     if (hd_redis_url_parse(cfg->redis_url, &url)) {
@@ -246,43 +329,42 @@ static int start(node_t *node) {
     hd_redis_adapter_set_hub(node->adapter, node->shards[0].app.hub);
     hd_redis_topics_start(node->topics, node->shards[0].app.hub);
   }
-  int port = (int)cfg->port;
-  for (uint32_t i = 0; i < node->count; i++) { /* shard 0 picks the port (--port 0), the others share it */
-    if ((rc = hd_server_listen(&node->shards[i].server, port, node->count > 1))) {
-      HD_ERROR("server", "cannot listen", "host=%s port=%d err=\"%s\"", cfg->host, port,
-               rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
-      return rc;
-    }
-    if (i == 0) port = hd_server_port(&node->shards[0].server);
-  }
+  int port;
+  if ((rc = listen_all(node, &port))) return rc;
   return node->clustered ? start_forwarding(node, port) : 0;
 }
 
-int hd_node_run(const hd_config_t *given) {
+int hd_node_run(const hd_config_t *given, int argc, char **argv) {
   char numeric[INET6_ADDRSTRLEN];
   if (preflight(given, numeric, sizeof numeric)) return 1;
   hd_config_t local = *given; /* the same options, the host as the address it resolved to */
   local.host = numeric;
   const hd_config_t *cfg = &local;
   node_t node = {.cfg = cfg, .count = hd_node_shard_count(cfg)};
+  if (load_tls(&node)) return 1; /* before anything is created: a bad certificate changes nothing */
+  node.reload = (hd_reload_t){.argc = argc, .argv = argv, .running = given, .tls = node.tls != NULL,
+                              .count = node.count, .log_level = strdup(given->log_level)};
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN); /* past a file-size limit a write fails (EFBIG) and the store says so; no crash */
-  node.shards = calloc(node.count, sizeof(*node.shards));
+  node.shards = node.reload.shards = calloc(node.count, sizeof(*node.shards));
   int rc = node.shards ? start(&node) : HD_ENOMEM;
+  if (!rc) rc = write_pid_file(&node);
   if (!rc) {
     uv_loop_t *main_loop = &node.shards[0].loop;
     uv_signal_init(main_loop, &node.sig_term);
     uv_signal_init(main_loop, &node.sig_int);
-    node.sig_term.data = node.sig_int.data = &node;
+    uv_signal_init(main_loop, &node.sig_hup);
+    node.sig_term.data = node.sig_int.data = node.sig_hup.data = &node;
     uv_signal_start(&node.sig_term, on_signal, SIGTERM);
     uv_signal_start(&node.sig_int, on_signal, SIGINT);
+    uv_signal_start(&node.sig_hup, on_hangup, SIGHUP);
     if (node.clustered) hd_redis_adapter_start(node.adapter);
     if (node.registry) hd_registry_start(node.registry);
     if (node.presence) hd_presence_redis_start(node.presence);
     const hd_server_t *s0 = &node.shards[0].server;
-    HD_INFO("server", "listening", "host=%s port=%d shards=%u version=%s echo_endpoint=%s web_root=%s", cfg->host,
-            hd_server_port(s0), node.count, HERALD_VERSION, cfg->echo_endpoint ? "on" : "off",
-            s0->web_root_real ? s0->web_root_real : "(off)");
+    HD_INFO("server", "listening", "host=%s port=%d tls_port=%d shards=%u version=%s echo_endpoint=%s web_root=%s",
+            cfg->host, hd_server_port(s0), hd_server_tls_port(s0), node.count, HERALD_VERSION,
+            cfg->echo_endpoint ? "on" : "off", s0->web_root_real ? s0->web_root_real : "(off)");
     for (uint32_t i = 1; i < node.count; i++) {
       hd_shard_t *sh = &node.shards[i];
       if (uv_thread_create(&sh->thread, shard_thread, sh) == 0) sh->thread_started = true;
@@ -297,6 +379,7 @@ int hd_node_run(const hd_config_t *given) {
     HD_INFO("server", "stopped", "connections_left=%u", left);
     uv_close((uv_handle_t *)&node.sig_term, NULL);
     uv_close((uv_handle_t *)&node.sig_int, NULL);
+    uv_close((uv_handle_t *)&node.sig_hup, NULL);
   } else {
     HD_ERROR("server", "cannot start", "err=\"%s\"", rc < -100 ? uv_strerror(rc) : hd_strerror(rc));
   }
@@ -311,5 +394,8 @@ int hd_node_run(const hd_config_t *given) {
   hd_app_shared_free(&node.shared);
   free(node.shards);
   free(node.peers);
+  hd_tls_ctx_unref(node.tls);
+  hd_reload_free(&node.reload);
+  if (node.pid_written) unlink(cfg->pid_file);
   return rc ? 1 : 0;
 }
