@@ -1,0 +1,17 @@
+/* The last server status posted (POST /api/v4/system/status) on this node, shared by its shards, so
+ * a page that loads later (the dashboard's Status tile) can show it. Kept in memory only. */
+#ifndef HD_LAST_STATUS_H
+#define HD_LAST_STATUS_H
+
+typedef struct hd_last_status hd_last_status_t;
+
+/* A new, empty record, or NULL when out of memory. */
+hd_last_status_t *hd_last_status_new(void);
+/* Replaces the record with a copy of json_text (the status_change payload). 0 or HD_ENOMEM. Thread-safe. */
+int hd_last_status_set(hd_last_status_t *ls, const char *json_text);
+/* A malloc'ed copy of the last payload (caller frees), or NULL when none was posted. Thread-safe. */
+char *hd_last_status_get(hd_last_status_t *ls);
+/* Frees the record (NULL is fine). */
+void hd_last_status_free(hd_last_status_t *ls);
+
+#endif
