@@ -4,13 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Only what the build, `scripts/run.sh` and `scripts/test.sh` use (README "What install-deps.sh installs").
 APT_PACKAGES=(
+  # build: compiler, CMake, pkg-config; clang and its runtime for the ASan/UBSan, TSan and libFuzzer builds
   build-essential cmake pkg-config clang libclang-rt-14-dev
+  # the libraries herald links (CMakeLists.txt pkg_check_modules) and cmocka for the unit tests
   libuv1-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev zlib1g-dev
   libsqlite3-dev libpq-dev libhiredis-dev libmsgpack-dev libsodium-dev libcmocka-dev
+  # the Python clients of the interop tests (python-socketio's transports need websocket-client and requests)
   python3-websockets python3-websocket python3-socketio python3-requests
-  redis-server postgresql chromium
-  curl procps
+  # the cluster and PostgreSQL store tests start their own redis-server and PostgreSQL; the e2e tests drive
+  # Debian's Chromium, and its screenshots of the Chinese pages need a CJK font
+  redis-server postgresql chromium fonts-noto-cjk
 )
 # Node.js: keep whatever node/npm the machine has (e.g. NodeSource); Debian's only if absent.
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
