@@ -98,7 +98,8 @@ bool hd_static_etag_matches(hd_slice_t inm, const char *etag) {
 }
 
 /* Opens the regular file (or a directory's index.html) behind rel, checking it stays under root.
- * Returns the fd, or -status: -301 for a directory named without its trailing slash (slash false). */
+ * Returns the fd, or -status: -301 for a directory with an index.html named without its trailing
+ * slash (slash false). */
 static int open_under(const char *root, size_t rlen, const char *rel, bool slash, char *name, struct stat *st) {
   char real[PATH_MAX];
   if ((size_t)snprintf(name, PATH_MAX, "%.*s/%s", (int)rlen, root, rel) >= PATH_MAX) return -404;
@@ -115,8 +116,11 @@ static int open_under(const char *root, size_t rlen, const char *rel, bool slash
     if (S_ISREG(st->st_mode)) return fd;
     close(fd);
     if (!S_ISDIR(st->st_mode) || tries > 0) return -404;
-    if (!slash) return -301; /* relative links in its index.html need the slash */
     if ((size_t)snprintf(name, PATH_MAX, "%s/index.html", real) >= PATH_MAX) return -404;
+    if (!slash) { /* relative links in its index.html need the slash: redirect when there is one */
+      struct stat index;
+      return stat(name, &index) == 0 && S_ISREG(index.st_mode) ? -301 : -404;
+    }
   }
 }
 

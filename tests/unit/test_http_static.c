@@ -196,8 +196,8 @@ static void test_index(void **state) {
   assert_null(r.body);
   r = load("/noindex/", NULL);
   assert_int_equal(r.status, 404);
-  r = load("/noindex", NULL);
-  assert_int_equal(r.status, 301);
+  r = load("/noindex", NULL); /* no index.html: nothing to redirect to */
+  assert_int_equal(r.status, 404);
 }
 
 static void test_traversal_load(void **state) {
