@@ -548,6 +548,32 @@ for (const lang of LANGS) describe(`application pages in Chromium (${lang})`, { 
     }
   });
 
+  test('server errors (English JSON with a code) are shown in the page\'s language', async () => {
+    await storeAuth({ admin: 'admin', customer: null });
+    const signin = await open('/admin/login.html');
+    const notif = await open('/admin/notifications.html');
+    try {
+      await signin.fill('#username', 'admin');
+      await signin.fill('#password', 'not-the-password');
+      await signin.click('#login-submit');
+      await signin.waitForFunction((want) => document.querySelector('#login-error').textContent === want, S('error.wrongPassword'), { timeout: WAIT });
+      // a customer cannot be notified: the server's 400 message, in words of this language
+      await connected(notif);
+      const message = await notif.evaluate((id) => window.Herald.api('/notifications/send', {
+        scope: 'admin', method: 'POST', body: { type: 'info', title: 'x', content: 'y', target_user_id: id },
+      }).then(() => 'sent', (err) => err.message), login.user.user.id);
+      assert.equal(message, S('error.targetNotAdmin'));
+      const unknown = await notif.evaluate(() => window.Herald.api('/notifications/send', {
+        scope: 'admin', method: 'POST', body: { type: 'info', title: '', content: 'y' },
+      }).then(() => 'sent', (err) => err.message));
+      assert.ok(unknown.startsWith(S('error.400', { message: '' })), `by its status: ${unknown}`);
+      assert.deepEqual(signin.problems.filter((p) => !/401/.test(p)), []);
+    } finally {
+      await signin.close();
+      await notif.close();
+    }
+  });
+
   test('times are 24-hour HH:mm in the server\'s display offset, not in the browser\'s zone', async () => {
     await storeAuth({ admin: 'admin' });
     const n = (await rest('POST', '/notifications/send', 'admin2',

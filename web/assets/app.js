@@ -224,14 +224,14 @@
   const KNOWN_ERRORS = [
     [/^wrong user name or password/, 'error.wrongPassword'],
     [/^this account is disabled/, 'error.accountDisabled'],
-    [/demo account/i, 'error.demoAccount'],
+    [/^demo account/, 'error.demoAccount'],
     [/^too many failed sign-ins/, 'error.tooManySignIns'],
-    [/^too many sign-ins|sign-ins are being checked/, 'error.signInBusy'],
+    [/^sign-in is busy/, 'error.signInBusy'],
     [/^the store cannot read or write/, 'error.storeDown'],
-    [/too fast|messages per/i, 'error.chatRate'],
+    [/^sending too fast/, 'error.chatRate'],
     [/^this needs an admin/, 'error.notAdmin'],
-    [/^no (such )?user|^no user with that id/, 'error.noSuchUser'],
-    [/must be an admin|is not an admin/, 'error.targetNotAdmin'],
+    [/names no user$|^no user with that id/, 'error.noSuchUser'],
+    [/must name an admin/, 'error.targetNotAdmin'],
   ];
 
   /** The words a person reads for an HTTP error: a known message translated, else by status. */
