@@ -297,7 +297,9 @@
     if (!toastBox) {
       toastBox = el('div', { class: 'toasts', id: 'toasts', role: 'region', 'aria-live': 'polite', 'aria-label': t('toast.region') });
       const bar = document.querySelector('.topbar');
+      const corner = document.querySelector('body > .lang-switch');
       if (bar) bar.append(toastBox);
+      else if (corner) corner.after(toastBox);
       else document.body.prepend(toastBox);
     }
     const close = () => node.remove();
