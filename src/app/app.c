@@ -221,6 +221,13 @@ static int route_js_client(hd_app_t *app) {
                            : HD_ENOMEM;
 }
 
+/* The hub's publish observer: Socket.IO recovery records (when on) and the last system status. */
+static void observe_publish(hd_hub_msg_t *msg, void *arg) {
+  hd_app_shared_t *sh = arg;
+  if (sh->recovery) hd_recovery_observe(msg, sh->recovery);
+  hd_last_status_observe(sh->last_status, msg);
+}
+
 int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t shard_count) {
   memset(sh, 0, sizeof(*sh));
   sh->cfg = cfg;
@@ -253,10 +260,8 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->hub.history = sh->history;
   hd_history_set_max_bytes(sh->history, (size_t)cfg->topic_history_bytes);
   if (!(sh->hub.topics = hd_topic_log_local_new(sh->history))) return HD_ENOMEM; /* a cluster's replaces it */
-  if (sh->recovery) {
-    sh->hub.observer = hd_recovery_observe;
-    sh->hub.observer_arg = sh->recovery;
-  }
+  sh->hub.observer = observe_publish;
+  sh->hub.observer_arg = sh;
   return 0;
 }
 

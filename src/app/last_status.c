@@ -5,7 +5,11 @@
 #include <string.h>
 #include <uv.h>
 
+#include <jansson.h>
+
+#include "app/events.h"
 #include "core/error.h"
+#include "hub/hub.h"
 
 struct hd_last_status {
   uv_mutex_t lock;
@@ -44,4 +48,17 @@ void hd_last_status_free(hd_last_status_t *ls) {
   uv_mutex_destroy(&ls->lock);
   free(ls->json);
   free(ls);
+}
+
+void hd_last_status_observe(hd_last_status_t *ls, const hd_hub_msg_t *msg) {
+  if (!ls || !msg->event || strcmp(msg->event, HD_EV_SYSTEM_STATUS_CHANGE) || !msg->nsp || strcmp(msg->nsp, "/"))
+    return;
+  json_t *args = json_loadb(msg->args, msg->args_len, 0, NULL);
+  json_t *payload = json_array_get(args, 0);
+  char *text = json_is_object(payload) && json_is_string(json_object_get(payload, "status"))
+                   ? json_dumps(payload, JSON_COMPACT)
+                   : NULL;
+  if (text) hd_last_status_set(ls, text); /* out of memory: the previous status stays */
+  free(text);
+  json_decref(args);
 }

@@ -2,7 +2,7 @@
  * system:maintenance and system:status_change to admins (or everyone) (see system_events.h).
  *
  * Nothing is stored: an event goes to the sockets online now, and the answer says how many got it;
- * only the last status posted on this node is kept in memory, for GET /api/v4/system/status.
+ * only the last status is kept in memory (last_status.h), for GET /api/v4/system/status.
  * Admins are the sockets in room `admins` (joined by presence.c); `all_users` means every socket of
  * namespace "/". Every payload carries `at`, the time it was sent, in the configured offset. */
 #include "app/system_events.h"
@@ -255,22 +255,17 @@ static void status_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, 
   char msg[200] = "";
   if (hd_rest_text_field(body, "status", true, 1, STATUS_MAX, &status, msg, sizeof msg) &&
       hd_rest_text_field(body, "message", false, 0, MESSAGE_MAX, &message, msg, sizeof msg)) {
-    json_t *payload = json_pack("{s:s, s:o, s:o}", "status", status, "message",
-                                message ? json_string(message) : json_null(), "at", now_json(sys->app));
-    char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-    if (text && hd_last_status_set(sys->app->shared->last_status, text) == 0)
-      push(sys, ex, HD_EV_SYSTEM_STATUS_CHANGE, payload, false, &sys->stats.status_changes);
-    else {
-      json_decref(payload);
-      hd_http_respond_error(ex, 500, "out of memory");
-    }
-    free(text);
+    /* the hub's observer records it as the last status (last_status.h), here and on the other nodes */
+    push(sys, ex, HD_EV_SYSTEM_STATUS_CHANGE,
+         json_pack("{s:s, s:o, s:o}", "status", status, "message", message ? json_string(message) : json_null(),
+                   "at", now_json(sys->app)),
+         false, &sys->stats.status_changes);
   } else hd_http_respond_error(ex, 400, msg);
   json_decref(body);
 }
 
-/* GET /api/v4/system/status (admin or API key) -> the last status posted on this node
- * {status, message, at}, or all three null when none was posted since start. */
+/* GET /api/v4/system/status (admin or API key) -> the last status posted (on this node or another
+ * of its cluster) {status, message, at}, or all three null when none was posted since start. */
 static void status_get_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
   sys_t *sys = udata;
   hd_caller_t caller;

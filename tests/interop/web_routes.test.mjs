@@ -3,11 +3,13 @@
 // the pages' Content-Security-Policy) while API and protocol paths keep their JSON 404 whatever
 // Accept says, GET /api/v4/config tells the pages the UTC offset to show times in
 // (--display-utc-offset, validated), and GET /api/v4/system/status gives admins the last status
-// posted (what the dashboard's Status tile shows after a reload), whichever shard answers.
+// posted (what the dashboard's Status tile shows after a reload), whichever shard answers, and with
+// HERALD_TEST_REDIS_URL whichever node of a cluster answers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { startHerald, HERALD_BIN } from './lib/server.mjs';
 
 const SECRET = 'web-routes-secret-0123456789abcdef';
@@ -97,4 +99,31 @@ test('GET /api/v4/system/status: nothing until a status is posted, then the last
   assert.equal(user.status, 403);
   const anonymous = await get('/api/v4/system/status');
   assert.equal(anonymous.status, 401);
+});
+
+const REDIS = process.env.HERALD_TEST_REDIS_URL;
+test('GET /api/v4/system/status on another node of the cluster gives the status posted on the first', {
+  skip: !REDIS && 'HERALD_TEST_REDIS_URL is not set (scripts/test.sh starts a redis-server and sets it)',
+}, async () => {
+  const args = ['--jwt-secret', SECRET, '--demo-users', 'false', '--redis-url', REDIS, '--redis-prefix', `web-routes-${randomBytes(4).toString('hex')}`];
+  const a = await startHerald(args);
+  const b = await startHerald(args);
+  try {
+    const admin = { authorization: `Bearer ${mint(1, 'admin')}`, 'content-type': 'application/json' };
+    const deadline = Date.now() + 5000; // the nodes find each other through Redis
+    while ((await (await fetch(b.url('/health'))).json()).cluster?.nodes < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const posted = await fetch(a.url('/api/v4/system/status'), { method: 'POST', headers: admin, body: JSON.stringify({ status: 'down', message: 'database failover' }) });
+    assert.equal(posted.status, 200, await posted.text());
+    let body;
+    while (Date.now() < deadline + 5000) {
+      body = await (await fetch(b.url('/api/v4/system/status'), { headers: admin })).json();
+      if (body.status) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(body.status, 'down');
+    assert.equal(body.message, 'database failover');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
 });
