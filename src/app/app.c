@@ -12,7 +12,9 @@
 
 #include "app/chat.h"
 #include "app/health.h"
+#include "app/last_status.h"
 #include "app/notifications.h"
+#include "app/page_config.h"
 #include "app/retention.h"
 #include "app/system_events.h"
 #include "app/presence.h"
@@ -219,6 +221,13 @@ static int route_js_client(hd_app_t *app) {
                            : HD_ENOMEM;
 }
 
+/* The hub's publish observer: Socket.IO recovery records (when on) and the last system status. */
+static void observe_publish(hd_hub_msg_t *msg, void *arg) {
+  hd_app_shared_t *sh = arg;
+  if (sh->recovery) hd_recovery_observe(msg, sh->recovery);
+  hd_last_status_observe(sh->last_status, msg);
+}
+
 int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t shard_count) {
   memset(sh, 0, sizeof(*sh));
   sh->cfg = cfg;
@@ -233,6 +242,7 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->topics = hd_topic_policy_new(cfg->topic_subscribe_user, cfg->topic_publish_user);
   if (!sh->dedupe || !sh->json_clients || !sh->topics) return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
+  if (!(sh->last_status = hd_last_status_new())) return HD_ENOMEM;
   if (!(sh->user_states = hd_user_states_new(loopback_host(cfg->host)))) return HD_ENOMEM;
   if (cfg->eio_handshake_rate &&
       !(sh->eio_handshakes = hd_addr_rate_new(EIO_RATE_SLOTS, (uint32_t)cfg->eio_handshake_rate,
@@ -250,10 +260,8 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->hub.history = sh->history;
   hd_history_set_max_bytes(sh->history, (size_t)cfg->topic_history_bytes);
   if (!(sh->hub.topics = hd_topic_log_local_new(sh->history))) return HD_ENOMEM; /* a cluster's replaces it */
-  if (sh->recovery) {
-    sh->hub.observer = hd_recovery_observe;
-    sh->hub.observer_arg = sh->recovery;
-  }
+  sh->hub.observer = observe_publish;
+  sh->hub.observer_arg = sh;
   return 0;
 }
 
@@ -267,6 +275,7 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);
   hd_user_states_free(sh->user_states);
+  hd_last_status_free(sh->last_status);
   hd_addr_rate_free(sh->eio_handshakes);
   hd_addr_rate_free(sh->chat_senders);
   hd_hub_shared_destroy(&sh->hub);
@@ -297,6 +306,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = hd_users_api_register(app))) return rc;
   if ((rc = hd_notifications_register(app))) return rc;
   if ((rc = hd_system_events_register(app))) return rc;
+  if ((rc = hd_page_config_register(app))) return rc;
   if ((rc = hd_chat_register(app))) return rc;
   if (shard == 0 && (rc = hd_retention_start(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;

@@ -51,6 +51,7 @@ typedef struct hd_app_shared {
   void *(*cluster_nodes)(void *arg); /* clustered: the registry's nodes for /health (a new jansson array) */
   void *cluster_nodes_arg;
   hd_retention_counts_t retention; /* retention.c: what this node pruned */
+  struct hd_last_status *last_status; /* system_events.c: the last status posted on this node */
 } hd_app_shared_t;
 
 /* Builds what the shards share from cfg for shard_count shards. 0, or HD_E* with a logged reason. */

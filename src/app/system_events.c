@@ -1,7 +1,8 @@
 /* System events: POST /api/v4/system/alerts, /maintenance and /status pushed as system:alert,
  * system:maintenance and system:status_change to admins (or everyone) (see system_events.h).
  *
- * Nothing is stored: an event goes to the sockets online now, and the answer says how many got it.
+ * Nothing is stored: an event goes to the sockets online now, and the answer says how many got it;
+ * only the last status is kept in memory (last_status.h), for GET /api/v4/system/status.
  * Admins are the sockets in room `admins` (joined by presence.c); `all_users` means every socket of
  * namespace "/". Every payload carries `at`, the time it was sent, in the configured offset. */
 #include "app/system_events.h"
@@ -13,6 +14,7 @@
 
 #include "app/app.h"
 #include "app/events.h"
+#include "app/last_status.h"
 #include "app/push.h"
 #include "app/rest.h"
 #include "core/clock.h"
@@ -251,13 +253,26 @@ static void status_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, 
   const char *status, *message;
   char msg[200] = "";
   if (hd_rest_text_field(body, "status", true, 1, STATUS_MAX, &status, msg, sizeof msg) &&
-      hd_rest_text_field(body, "message", false, 0, MESSAGE_MAX, &message, msg, sizeof msg))
+      hd_rest_text_field(body, "message", false, 0, MESSAGE_MAX, &message, msg, sizeof msg)) {
+    /* the hub's observer records it as the last status (last_status.h), here and on the other nodes */
     push(sys, ex, HD_EV_SYSTEM_STATUS_CHANGE,
-         json_pack("{s:s, s:o, s:o}", "status", status, "message", message ? json_string(message) : json_null(), "at",
-                   now_json(sys->app)),
+         json_pack("{s:s, s:o, s:o}", "status", status, "message", message ? json_string(message) : json_null(),
+                   "at", now_json(sys->app)),
          false, &sys->stats.status_changes);
-  else hd_http_respond_error(ex, 400, msg);
+  } else hd_http_respond_error(ex, 400, msg);
   json_decref(body);
+}
+
+/* GET /api/v4/system/status (admin or API key) -> the last status posted (on this node or another
+ * of its cluster) {status, message, at}, or all three null when none was posted since start. */
+static void status_get_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  sys_t *sys = udata;
+  hd_caller_t caller;
+  if (!hd_rest_caller(sys->app, ex, req, true, &caller) || !hd_rest_require_admin(ex, &caller)) return;
+  char *text = hd_last_status_get(sys->app->shared->last_status);
+  if (text) hd_http_respond_json(ex, 200, text);
+  else hd_http_respond_json(ex, 200, "{\"status\":null,\"message\":null,\"at\":null}");
+  free(text);
 }
 
 /* --- registration, counters --------------------------------------------------------------- */
@@ -271,6 +286,7 @@ int hd_system_events_register(hd_app_t *app) {
   int rc = hd_router_add(r, "POST", ALERTS_PATH, alert_handle, sys);
   if (!rc) rc = hd_router_add(r, "POST", "/api/v4/system/maintenance", maintenance_handle, sys);
   if (!rc) rc = hd_router_add(r, "POST", "/api/v4/system/status", status_handle, sys);
+  if (!rc) rc = hd_router_add(r, "GET", "/api/v4/system/status", status_get_handle, sys);
   return rc;
 }
 

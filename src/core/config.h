@@ -86,6 +86,7 @@ typedef struct {
   int64_t retention_chat_days;
   int64_t retention_interval;
   char *time_offset;
+  char *display_utc_offset;
   int64_t login_max_failures;
   bool demo_users;
   int64_t token_ttl;

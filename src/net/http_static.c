@@ -98,8 +98,9 @@ bool hd_static_etag_matches(hd_slice_t inm, const char *etag) {
 }
 
 /* Opens the regular file (or a directory's index.html) behind rel, checking it stays under root.
- * Returns the fd, or -status. */
-static int open_under(const char *root, size_t rlen, const char *rel, char *name, struct stat *st) {
+ * Returns the fd, or -status: -301 for a directory with an index.html named without its trailing
+ * slash (slash false). */
+static int open_under(const char *root, size_t rlen, const char *rel, bool slash, char *name, struct stat *st) {
   char real[PATH_MAX];
   if ((size_t)snprintf(name, PATH_MAX, "%.*s/%s", (int)rlen, root, rel) >= PATH_MAX) return -404;
   for (int tries = 0;; tries++) {
@@ -116,6 +117,10 @@ static int open_under(const char *root, size_t rlen, const char *rel, char *name
     close(fd);
     if (!S_ISDIR(st->st_mode) || tries > 0) return -404;
     if ((size_t)snprintf(name, PATH_MAX, "%s/index.html", real) >= PATH_MAX) return -404;
+    if (!slash) { /* relative links in its index.html need the slash: redirect when there is one */
+      struct stat index;
+      return stat(name, &index) == 0 && S_ISREG(index.st_mode) ? -301 : -404;
+    }
   }
 }
 
@@ -132,7 +137,8 @@ void hd_static_load(const char *root_real, hd_slice_t url_path, hd_slice_t if_no
   }
   size_t rlen = strlen(root_real);
   while (rlen && root_real[rlen - 1] == '/') rlen--; /* "/" becomes "" */
-  int fd = open_under(root_real, rlen, rel, name, &st);
+  bool slash = url_path.len && url_path.ptr[url_path.len - 1] == '/';
+  int fd = open_under(root_real, rlen, rel, slash, name, &st);
   if (fd < 0) {
     out->status = -fd;
     return;

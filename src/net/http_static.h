@@ -11,7 +11,7 @@
 #include "core/buf.h"
 
 typedef struct {
-  int status;           /* 200, 304, 403, 404 or 500 */
+  int status;           /* 200, 301 (a directory with an index.html, named without its slash), 304, 403, 404, 500 */
   const char *mime;     /* static string, e.g. "text/html; charset=utf-8" */
   char etag[48];        /* quoted strong ETag, e.g. "\"5f3a-1a2b\"" */
   int64_t mtime;        /* seconds since the epoch */
@@ -26,7 +26,8 @@ int hd_static_safe_path(hd_slice_t url_path, char *out, size_t outlen);
 const char *hd_static_mime_type(const char *name);
 /* True when an If-None-Match value (list, W/ prefixes, or "*") matches etag. */
 bool hd_static_etag_matches(hd_slice_t if_none_match, const char *etag);
-/* Resolves url_path under root_real (a realpath) and loads the file: 404 when missing or not a
+/* Resolves url_path under root_real (a realpath) and loads the file (a directory's index.html when
+ * url_path ends in '/'; 301 when a directory with one is named without that slash): 404 when missing or not a
  * regular file, 403 when unsafe or the real path leaves root, 304 when if_none_match matches,
  * 500 when unreadable or larger than max_size. Blocking; run it on a worker thread. */
 void hd_static_load(const char *root_real, hd_slice_t url_path, hd_slice_t if_none_match, size_t max_size,

@@ -3,8 +3,13 @@
 // workbench with the customer chat page (assignment toast, messages both ways, typing indicator on
 // each side, close), user content carrying markup shown as text, paged history, system events, every
 // page free of console errors at desktop and phone widths, a refused or expired token, and the
-// connection banner across a server restart. Screenshots go to test-artifacts/app-*.png (git-ignored;
-// $HERALD_TEST_ARTIFACTS instead when set).
+// connection banner across a server restart; the language (from the browser's, switchable and
+// remembered), times as 24-hour HH:mm in the server's display offset whatever the browser's zone, the
+// system events form with its preview and the Status tile after a reload, toasts clear of the
+// controls, clickable links in chat, the HTML 404 page and the /admin redirect. Every scenario runs
+// in English and in Simplified Chinese (a browser whose language is zh-CN), checking the words of
+// that language (tests/e2e/page_strings.mjs reads the pages' own string files). Screenshots go to
+// test-artifacts/app-<lang>-*.png (git-ignored; $HERALD_TEST_ARTIFACTS instead when set).
 //
 // One server and one browser for the file: accounts are made with `herald user add` in a fresh data
 // dir before the server starts (admin/admin123, user/user123 as the demo accounts would be, plus a
@@ -22,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { io } from 'socket.io-client';
 import { startHerald, HERALD_BIN } from '../interop/lib/server.mjs';
+import { LANGS, strings } from './page_strings.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -40,9 +46,13 @@ const USERS = [
 
 // the chat's abuse limits are off here (tested in tests/interop/hostile_limits.test.mjs): the pages' history test sends fast
 const SERVER_ARGS = ['--socketio-client-dir', join(ROOT, 'node_modules', 'socket.io-client', 'dist'), '--chat-rate', '0', '--chat-max-open-sessions', '0'];
-const PAGES = ['/', '/admin/login.html', '/admin/notifications.html', '/admin/customer-service.html', '/admin/dashboard.html', '/chat.html'];
+const PAGES = ['/', '/admin/login.html', '/admin/notifications.html', '/admin/customer-service.html', '/admin/dashboard.html',
+  '/admin/system-events.html', '/chat.html'];
+const ZONE = 'America/New_York'; // the browser's zone; the pages must show the server's display offset (+08:00) instead
 
-describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
+for (const lang of LANGS) describe(`application pages in Chromium (${lang})`, { skip, timeout: 85000 }, () => {
+  const S = strings(lang);
+  const signInAgain = lang === 'en' ? /sign in again/i : /请重新登录/;
   let srv, browser, profile, dataDir;
   const login = {}; // name -> {token, user}
 
@@ -86,7 +96,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
   }
 
   const connected = (page) => page.waitForSelector('body[data-conn="connected"]', { timeout: WAIT });
-  const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `app-${name}.png`), fullPage: false });
+  const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `app-${lang}-${name}.png`), fullPage: false });
   const text = (page, selector) => page.locator(selector).first().textContent({ timeout: WAIT });
 
   before(async () => {
@@ -111,6 +121,8 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync'],
       timeout: 30000,
+      locale: lang, // navigator.languages and Accept-Language
+      timezoneId: ZONE,
     });
   });
 
@@ -142,7 +154,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       const item = page.locator(`.notif[data-id="${sent.notification.notification_id}"]`);
       await item.waitFor({ timeout: WAIT });
       assert.match(await item.getAttribute('class'), /\bunread\b/);
-      assert.match(await item.textContent(), /Broadcast/);
+      assert.ok((await item.textContent()).includes(S('notif.broadcast')));
       await page.waitForFunction(() => document.querySelector('#unread-count').textContent === '1', null, { timeout: WAIT });
       await item.locator('.person', { hasText: '李娜' }).waitFor({ timeout: WAIT }); // the sender by name, not by id
       await shot(page, 'notifications-broadcast');
@@ -161,7 +173,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await page.fill('#n-title', 'Reply from admin');
       await page.fill('#n-content', 'Looking at node 3 now.');
       await page.click('#send-btn');
-      await page.locator('.toast', { hasText: 'To 李娜' }).waitFor({ timeout: WAIT });
+      await page.locator('.toast', { hasText: S('people.sentTo', { name: '李娜' }) }).waitFor({ timeout: WAIT });
       const theirs = await rest('GET', '/notifications?limit=5', 'admin2');
       const reply = theirs.items.find((x) => x.title === 'Reply from admin');
       assert.ok(reply, 'admin2 has the notification');
@@ -238,25 +250,26 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await customer.locator('#messages .msg.mine', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
 
       // the agent gets the assignment toast and opens the session from it
-      const toast = agent.locator('.toast', { hasText: 'New chat assigned to you' });
+      const toast = agent.locator('.toast', { hasText: S('cs.assigned') });
       await toast.waitFor({ timeout: WAIT });
-      const sid = Number((/Session #(\d+)/.exec(await toast.textContent()) || [])[1]);
+      const sid = Number((/#(\d+)/.exec(await toast.textContent()) || [])[1]);
       assert.ok(sid > 0, 'the toast names the session');
-      assert.match(await toast.textContent(), /from 张伟/, 'and the customer by name');
+      assert.ok((await toast.textContent()).includes(S('cs.assignedBody', { id: sid, name: '张伟', p: 3 })), 'and the customer by name');
       await agent.locator(`.session[data-id="${sid}"]`).waitFor({ timeout: WAIT });
       assert.equal(await text(agent, `.session[data-id="${sid}"] .chip.prio-med`), 'P3', 'no priority given: 3 of 1..5');
       await agent.bringToFront(); // the front tab gets animation frames at full rate (click waits for them)
       await toast.click();
       await agent.locator('#messages .msg.theirs', { hasText: 'order #42' }).waitFor({ timeout: WAIT });
-      await customer.waitForFunction(() => document.querySelector('#chat-status').textContent === 'active', null, { timeout: WAIT });
-      await customer.waitForFunction(() => /You are chatting with admin\./.test(document.querySelector('#status-line').textContent), null, { timeout: WAIT });
+      await customer.waitForFunction((want) => document.querySelector('#chat-status').textContent === want, S('session.active'), { timeout: WAIT });
+      await customer.waitForFunction((want) => document.querySelector('#status-line').textContent === want,
+        S('people.chattingWith', { name: 'admin' }), { timeout: WAIT });
       assert.match(await text(agent, `.session[data-id="${sid}"] .s-title`), /张伟/);
-      assert.match(await text(agent, '#chat-title'), /^张伟 · session #/);
+      assert.equal(await text(agent, '#chat-title'), `张伟 · ${S('cs.sessionNo', { id: sid })}`);
 
       // agent types: the customer sees "Agent is typing…"; the reply arrives and the indicator goes
       await agent.click('#input');
       await agent.keyboard.type('Sorry about that, ', { delay: 15 });
-      await customer.waitForFunction(() => /Agent is typing/.test(document.querySelector('#typing').textContent), null, { timeout: WAIT });
+      await customer.waitForFunction((want) => document.querySelector('#typing').textContent === want, S('cchat.agentTyping'), { timeout: WAIT });
       await shot(customer, 'chat-customer-agent-typing');
       await agent.keyboard.type('let me check the parcel.', { delay: 5 });
       await agent.keyboard.press('Enter');
@@ -268,7 +281,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await customer.bringToFront();
       await customer.click('#input');
       await customer.keyboard.type('Thanks', { delay: 15 });
-      await agent.waitForFunction(() => /Customer is typing/.test(document.querySelector('#typing').textContent), null, { timeout: WAIT });
+      await agent.waitForFunction((want) => document.querySelector('#typing').textContent === want, S('cs.customerTyping'), { timeout: WAIT });
       await agent.locator(`.session[data-id="${sid}"] .s-typing`).waitFor({ timeout: WAIT });
       await shot(agent, 'workbench-customer-typing');
       const t0 = Date.now();
@@ -288,7 +301,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await agent.click('#confirm-close-yes');
       await agent.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
       await customer.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
-      assert.equal(await text(customer, '#chat-status'), 'closed');
+      assert.equal(await text(customer, '#chat-status'), S('session.closed'));
       assert.ok(await customer.locator('#composer').isHidden());
       const mine = await rest('GET', '/customer-service/sessions', 'user');
       assert.equal(mine.items.find((x) => x.session_id === sid)?.status, 'closed');
@@ -313,12 +326,13 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await connected(agent);
       await agent.bringToFront();
       await agent.locator(`.session[data-id="${session.session_id}"]`).click();
-      await agent.waitForFunction(() => document.querySelector('#chat-agent').textContent === 'Assigned to you', null, { timeout: WAIT });
+      await agent.waitForFunction((want) => document.querySelector('#chat-agent').textContent === want, S('people.assignedToYou'), { timeout: WAIT });
       await agent.focus('#transfer-to'); // loads the online admins, by name
       await agent.locator(`#transfer-to option[value="${login.admin2.user.id}"]`, { hasText: '李娜' }).waitFor({ state: 'attached', timeout: WAIT });
       await agent.selectOption('#transfer-to', String(login.admin2.user.id));
-      await agent.locator('.toast', { hasText: 'Assigned to 李娜' }).waitFor({ timeout: WAIT });
-      await agent.waitForFunction(() => /Assigned to 李娜/.test(document.querySelector('#chat-agent').textContent), null, { timeout: WAIT });
+      const to = S('people.assignedTo', { name: '李娜' });
+      await agent.locator('.toast', { hasText: to }).waitFor({ timeout: WAIT });
+      await agent.waitForFunction((want) => document.querySelector('#chat-agent').textContent === want, to, { timeout: WAIT });
       const theirs = await rest('GET', '/customer-service/sessions', 'admin2');
       assert.equal(theirs.items.find((x) => x.session_id === session.session_id)?.admin_id, login.admin2.user.id);
       await shot(agent, 'workbench-transferred');
@@ -425,7 +439,7 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await chat.click('#end-btn');
       await chat.click('#confirm-end-yes');
       await chat.waitForSelector('#closed-note:not([hidden])', { timeout: WAIT });
-      assert.equal(await text(chat, '#chat-status'), 'closed');
+      assert.equal(await text(chat, '#chat-status'), S('session.closed'));
       assert.deepEqual(notif.problems, []);
       assert.deepEqual(chat.problems, []);
     } finally {
@@ -451,7 +465,8 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await dash.locator('#feed li', { hasText: 'Maintenance tonight' }).waitFor({ timeout: WAIT });
       assert.equal(await chat.locator('.toast', { hasText: 'High load' }).count(), 0, 'an admins-only alert is not shown to customers');
       await rest('POST', '/system/status', 'admin2', { status: 'degraded', message: 'replica lagging' });
-      await dash.locator('#feed li', { hasText: 'Status: degraded' }).waitFor({ timeout: WAIT });
+      await dash.locator('#feed li', { hasText: S('sys.feedStatus', { status: S('serverStatus.degraded') }) }).waitFor({ timeout: WAIT });
+      await dash.waitForFunction((want) => document.querySelector('#t-status [data-v]').textContent === want, S('serverStatus.degraded'), { timeout: WAIT });
       await dash.bringToFront();
       await shot(dash, 'dashboard-system-events');
       await chat.bringToFront();
@@ -474,9 +489,11 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
           if (path !== '/' && path !== '/admin/login.html') await connected(page);
           if (path === '/admin/dashboard.html') {
             // two samples: the rates and both charts have data
-            await page.waitForFunction(() => /Updated/.test(document.querySelector('#updated').textContent)
+            await page.waitForFunction(() => Number(document.body.dataset.samples) >= 2
               && document.querySelector('#t-msgs [data-v]').textContent !== '…', null, { timeout: WAIT });
-            assert.equal(await text(page, '#t-status [data-v]'), 'ok');
+            // the last status posted (above) after a fresh load, the health check under it
+            assert.equal(await text(page, '#t-status [data-v]'), S('serverStatus.degraded'));
+            assert.ok((await text(page, '#t-status [data-s]')).includes(S('dash.health', { s: 'ok' })));
             if (label === 'desktop') { // a few points on the charts for the screenshot
               await page.waitForFunction(() => Number(document.body.dataset.samples) >= 4, null, { timeout: 15000 });
             }
@@ -488,6 +505,8 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
           // nothing wider than the viewport
           const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
           assert.ok(overflow <= 0, `${path} at ${width}px overflows by ${overflow}px`);
+          assert.equal(await page.evaluate(() => document.documentElement.lang), lang, `${path} in ${lang}`);
+          assert.equal(await page.inputValue('#lang-switch'), lang, `${path} has the language switch`);
           const name = path === '/' ? 'index' : path.replace(/^\/(admin\/)?/, '').replace(/\.html$/, '');
           await shot(page, `page-${name}-${label}`);
           assert.deepEqual(page.problems, [], `${path} (${label})`);
@@ -495,6 +514,222 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
           await page.close();
         }
       }
+    }
+  });
+
+  test('the language comes from the browser, switches on every page and is remembered', async () => {
+    await storeAuth({ admin: 'admin' });
+    const other = lang === 'en' ? 'zh-CN' : 'en';
+    const O = strings(other);
+    const page = await open('/admin/notifications.html');
+    try {
+      await connected(page);
+      assert.equal(await page.evaluate(() => document.documentElement.lang), lang);
+      assert.equal(await text(page, 'h1'), S('notif.heading'));
+      assert.equal(await text(page, '.nav a[href="/admin/system-events.html"]'), S('nav.systemEvents'));
+      assert.equal(await page.inputValue('#lang-switch'), lang);
+      await Promise.all([page.waitForEvent('load'), page.selectOption('#lang-switch', other)]);
+      await page.waitForFunction((l) => document.documentElement.lang === l, other, { timeout: WAIT });
+      assert.equal(await text(page, 'h1'), O('notif.heading'));
+      assert.equal(await page.inputValue('#lang-switch'), other);
+      const next = await open('/'); // another page: the choice is remembered
+      try {
+        assert.equal(await next.evaluate(() => document.documentElement.lang), other);
+        assert.equal(await text(next, '.hero p'), O('index.tagline'));
+      } finally {
+        await next.close();
+      }
+      await Promise.all([page.waitForEvent('load'), page.selectOption('#lang-switch', lang)]);
+      assert.equal(await text(page, 'h1'), S('notif.heading'));
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.evaluate(() => localStorage.removeItem('herald.lang')).catch(() => {});
+      await page.close();
+    }
+  });
+
+  test('server errors (English JSON with a code) are shown in the page\'s language', async () => {
+    await storeAuth({ admin: 'admin', customer: null });
+    const signin = await open('/admin/login.html');
+    const notif = await open('/admin/notifications.html');
+    try {
+      await signin.fill('#username', 'admin');
+      await signin.fill('#password', 'not-the-password');
+      await signin.click('#login-submit');
+      await signin.waitForFunction((want) => document.querySelector('#login-error').textContent === want, S('error.wrongPassword'), { timeout: WAIT });
+      // a customer cannot be notified: the server's 400 message, in words of this language
+      await connected(notif);
+      const message = await notif.evaluate((id) => window.Herald.api('/notifications/send', {
+        scope: 'admin', method: 'POST', body: { type: 'info', title: 'x', content: 'y', target_user_id: id },
+      }).then(() => 'sent', (err) => err.message), login.user.user.id);
+      assert.equal(message, S('error.targetNotAdmin'));
+      const unknown = await notif.evaluate(() => window.Herald.api('/notifications/send', {
+        scope: 'admin', method: 'POST', body: { type: 'info', title: '', content: 'y' },
+      }).then(() => 'sent', (err) => err.message));
+      assert.ok(unknown.startsWith(S('error.400', { message: '' })), `by its status: ${unknown}`);
+      assert.deepEqual(signin.problems.filter((p) => !/401/.test(p)), []);
+    } finally {
+      await signin.close();
+      await notif.close();
+    }
+  });
+
+  test('times are 24-hour HH:mm in the server\'s display offset, not in the browser\'s zone', async () => {
+    await storeAuth({ admin: 'admin' });
+    const n = (await rest('POST', '/notifications/send', 'admin2',
+      { type: 'info', title: 'Clock check', content: 'what time is it', target_user_id: login.admin.user.id })).notification;
+    assert.match(n.created_at, /\+08:00$/);
+    const page = await open('/admin/notifications.html');
+    try {
+      const time = page.locator(`.notif[data-id="${n.notification_id}"] time`);
+      await time.waitFor({ timeout: WAIT });
+      assert.notEqual(await page.evaluate(() => new Date().getTimezoneOffset()), -480, `the browser runs in ${ZONE}`);
+      assert.equal(await time.textContent(), n.created_at.slice(11, 16)); // today in +08:00: HH:mm
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('system events form: a preview first, then send; level names agree; the dashboard Status tile survives a reload', async () => {
+    await storeAuth({ admin: 'admin' });
+    const form = await open('/admin/system-events.html');
+    const dash = await open('/admin/dashboard.html');
+    try {
+      await connected(form);
+      await connected(dash);
+      await form.bringToFront();
+      await form.check('input[name="kind"][value="status"]');
+      await form.selectOption('#e-status', 'maintenance');
+      await form.fill('#e-message', 'Upgrading the database');
+      await form.click('#preview-btn');
+      await form.waitForSelector('#preview:not([hidden])', { timeout: WAIT });
+      assert.equal(await text(form, '#preview .toast-title'), S('sys.statusTitle', { status: S('serverStatus.maintenance') }));
+      assert.equal(await text(form, '#preview .toast-body'), 'Upgrading the database');
+      assert.notEqual((await rest('GET', '/system/status', 'admin')).status, 'maintenance', 'a preview sends nothing');
+      await shot(form, 'system-events-preview');
+      await form.click('#send-btn');
+      await form.locator('#toasts .toast', { hasText: S('sys.sent') }).waitFor({ timeout: WAIT });
+      assert.equal((await rest('GET', '/system/status', 'admin')).status, 'maintenance');
+      const tile = (want) => dash.waitForFunction((w) => document.querySelector('#t-status [data-v]').textContent === w, want, { timeout: WAIT });
+      await tile(S('serverStatus.maintenance'));
+      await dash.reload();
+      await tile(S('serverStatus.maintenance')); // from the server after a reload
+      assert.equal(await text(form, '#current-status'), S('serverStatus.maintenance'));
+
+      // an alert: the level is named alike in the form's choices, the preview and the dashboard feed
+      await form.check('input[name="kind"][value="alert"]');
+      assert.deepEqual(await form.locator('#e-level option').evaluateAll((o) => o.map((x) => x.value)), ['info', 'success', 'warning', 'error', 'critical']);
+      await form.selectOption('#e-level', 'critical');
+      await form.fill('#e-title', 'Payment gateway errors');
+      await form.fill('#e-message', 'Card payments failing since 14:00');
+      await form.click('#preview-btn');
+      assert.equal(await text(form, '#preview-feed .chip'), S('level.critical'));
+      assert.equal(await text(form, '#preview-audience'), S('sys.audienceAdmins'));
+      await form.click('#send-btn');
+      const alert = dash.locator('#feed li', { hasText: 'Payment gateway errors' });
+      await alert.waitFor({ timeout: WAIT });
+      assert.equal(await alert.locator('.chip').textContent(), S('level.critical'));
+
+      // a maintenance window, times typed in the display offset; an impossible date is refused before the preview
+      await form.check('input[name="kind"][value="maintenance"]');
+      await form.fill('#e-title', 'Nightly maintenance');
+      await form.fill('#e-message', 'Chat pauses');
+      await form.fill('#e-start', '2031-02-30 01:00');
+      await form.click('#preview-btn');
+      assert.equal(await text(form, '#event-form .form-error'), S('sys.badTime'));
+      assert.ok(await form.locator('#preview').isHidden());
+      await form.fill('#e-start', '2031-03-01 01:00');
+      await form.fill('#e-end', '2031-03-01 03:30');
+      await form.check('input[name="audience"][value="everyone"]');
+      await form.click('#preview-btn');
+      assert.ok((await text(form, '#preview .toast-body')).includes(S('time.from', { time: '2031-03-01 01:00' })));
+      assert.equal(await text(form, '#preview-audience'), S('sys.audienceEveryone'));
+      await form.click('#send-btn');
+      const maint = dash.locator('#feed li', { hasText: 'Nightly maintenance' });
+      await maint.waitFor({ timeout: WAIT });
+      assert.ok((await maint.textContent()).includes(S('time.until', { time: '2031-03-01 03:30' })));
+      await dash.bringToFront();
+      await shot(dash, 'dashboard-after-system-events');
+      assert.deepEqual(form.problems, []);
+      assert.deepEqual(dash.problems, []);
+    } finally {
+      await form.close();
+      await dash.close();
+    }
+  });
+
+  test('toasts never cover the page\'s controls (desktop and phone)', async () => {
+    await storeAuth({ admin: 'admin' });
+    for (const [width, height] of [[1280, 800], [375, 740]]) {
+      const page = await open('/admin/notifications.html', { width, height });
+      try {
+        await connected(page);
+        await page.waitForSelector('#notif-loading[hidden]', { state: 'attached', timeout: WAIT });
+        for (const i of [1, 2]) {
+          await rest('POST', '/notifications/send', 'admin2', { type: 'info', title: `Overlap check ${width} ${i}`, content: 'a toast on top of the page' });
+        }
+        await page.locator('#toasts .toast', { hasText: `Overlap check ${width} 2` }).waitFor({ timeout: WAIT });
+        await page.waitForTimeout(250); // the toast's entrance animation
+        const covered = await page.evaluate(() => {
+          const toasts = [...document.querySelectorAll('#toasts .toast')].map((n) => n.getBoundingClientRect());
+          const out = [];
+          for (const c of document.querySelectorAll('button, input, select, textarea, a, summary')) {
+            if (c.closest('#toasts')) continue;
+            const r = c.getBoundingClientRect();
+            if (!r.width || !r.height) continue;
+            for (const t of toasts) {
+              if (r.left < t.right && r.right > t.left && r.top < t.bottom && r.bottom > t.top) out.push(c.id || c.textContent.trim().slice(0, 30));
+            }
+          }
+          return out;
+        });
+        assert.deepEqual(covered, [], `controls under a toast at ${width}px`);
+        await shot(page, `toasts-clear-${width}`);
+        assert.deepEqual(page.problems, []);
+      } finally {
+        await page.close();
+      }
+    }
+  });
+
+  test('links in chat messages are clickable (http/https only, new tab, noopener), the rest stays text', async () => {
+    await storeAuth({ admin: 'admin', customer: 'user' });
+    const content = 'Track it at https://example.com/track?id=42. Not javascript:alert(1), <b>bold</b> or ftp://files.example.com/x';
+    const { session } = await rest('POST', '/customer-service/sessions', 'user', { content });
+    const chat = await open('/chat.html');
+    try {
+      const bubble = chat.locator('#messages .msg.mine .bubble').first();
+      await bubble.waitFor({ timeout: WAIT });
+      assert.equal(await bubble.textContent(), content);
+      const links = await bubble.locator('a').evaluateAll((as) => as.map((a) => [a.getAttribute('href'), a.textContent, a.target, a.rel]));
+      assert.deepEqual(links, [['https://example.com/track?id=42', 'https://example.com/track?id=42', '_blank', 'noopener noreferrer']]);
+      assert.equal(await bubble.locator('b').count(), 0, 'markup stays text');
+      await shot(chat, 'chat-link');
+      assert.deepEqual(chat.problems, []);
+    } finally {
+      await chat.close();
+      await rest('POST', `/customer-service/sessions/${session.session_id}/close`, 'admin');
+    }
+  });
+
+  test('a missing page shows the HTML 404 page; /admin opens the console', async () => {
+    await storeAuth({ admin: 'admin' });
+    const page = await open(null);
+    try {
+      const res = await page.goto(srv.url('/no/such/page.html'), { timeout: WAIT });
+      assert.equal(res.status(), 404);
+      assert.equal(await text(page, 'h1 [data-i18n="notFound.heading"]'), S('notFound.heading'));
+      assert.equal(await page.title(), S('notFound.title'));
+      await shot(page, 'not-found');
+      assert.deepEqual(page.problems.filter((p) => !/404/.test(p)), []);
+      page.problems.length = 0;
+      await page.goto(srv.url('/admin'), { timeout: WAIT });
+      await page.waitForURL('**/admin/notifications.html', { timeout: WAIT });
+      await connected(page);
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.close();
     }
   });
 
@@ -512,9 +747,9 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
 
       // the server refuses the socket (and REST): the page says why, forgets the token, goes to sign-in
       await page.goto(srv.url('/admin/dashboard.html'), { timeout: WAIT });
-      await page.locator('.toast', { hasText: 'Please sign in again' }).waitFor({ timeout: WAIT });
+      await page.locator('.toast', { hasText: signInAgain }).waitFor({ timeout: WAIT });
       await page.waitForURL(/\/admin\/login\.html\?.*reason=invalid/, { timeout: WAIT });
-      assert.match(await text(page, '#reason'), /no longer valid/);
+      assert.equal(await text(page, '#reason'), S('auth.invalid'));
       assert.equal(await page.evaluate(() => localStorage.getItem('herald.admin.auth')), null);
       await shot(page, 'login-after-refused-token');
 
@@ -522,12 +757,12 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       await page.evaluate((t) => localStorage.setItem('herald.admin.auth', JSON.stringify(t)), { token: expired, user: login.admin.user });
       await page.goto(srv.url('/admin/notifications.html'), { timeout: WAIT });
       await page.waitForURL(/\/admin\/login\.html\?.*reason=expired/, { timeout: WAIT });
-      assert.match(await text(page, '#reason'), /expired/);
+      assert.equal(await text(page, '#reason'), S('auth.expired'));
 
       // the customer page shows its sign-in form with the reason
       await page.goto(srv.url('/chat.html'), { timeout: WAIT });
       await page.waitForSelector('#signin-view:not([hidden]) #signin-reason:not([hidden])', { timeout: WAIT });
-      assert.match(await text(page, '#signin-reason'), /sign in again/i);
+      assert.match(await text(page, '#signin-reason'), signInAgain);
       assert.equal(await page.evaluate(() => localStorage.getItem('herald.customer.auth')), null);
     } finally {
       await page.close();
@@ -542,8 +777,8 @@ describe('application pages in Chromium', { skip, timeout: 85000 }, () => {
       const port = srv.port;
       await srv.stop();
       await page.waitForSelector('body[data-conn="reconnecting"] #conn-banner:not([hidden])', { timeout: WAIT });
-      assert.match(await text(page, '#conn-banner .conn-text'), /reconnecting|retrying/i);
-      assert.match(await text(page, '[data-conn-pill]'), /Reconnecting/);
+      assert.match(await text(page, '#conn-banner .conn-text'), lang === 'en' ? /reconnecting|retrying/i : /重新连接|重试/);
+      assert.equal(await text(page, '[data-conn-pill]'), S('conn.reconnecting'));
       await shot(page, 'notifications-reconnecting');
       srv = await startHerald(SERVER_ARGS, { dataDir, port, webRoot: join(ROOT, 'web') });
       const n = (await rest('POST', '/notifications/send', 'admin2', { type: 'success', title: 'Back online', content: 'sent around the restart' })).notification;

@@ -1,11 +1,14 @@
 /* Herald pages, shared code (window.Herald): token storage, the REST helper, ONE Socket.IO connection
  * per page with a connection-state banner, listeners registered once, toasts, and escaping.
  * User content goes into the page through textContent (Herald.el) or Herald.escapeHtml, never raw HTML.
- * Event names used by pages must be in the catalog (`herald events`); a test scans web/ for them. */
+ * Event names used by pages must be in the catalog (`herald events`); a test scans web/ for them.
+ * Words come from HeraldI18n (/assets/i18n.js, loaded first); times are shown as 24-hour HH:mm in
+ * the server's display offset (GET /api/v4/config), not the browser's zone. */
 (function () {
   'use strict';
 
   const API = '/api/v4';
+  const t = window.HeraldI18n.t;
   // Separate storage per console so the admin console and the customer chat can be signed in
   // side by side in one browser.
   const STORAGE = { admin: 'herald.admin.auth', customer: 'herald.customer.auth' };
@@ -58,26 +61,81 @@
     return Number.isNaN(d.getTime()) ? null : d;
   }
 
-  /** "14:05" today, "Nov 23, 14:05" otherwise (browser's time zone). */
+  // The server's display offset (--display-utc-offset), remembered from the last visit until
+  // GET /api/v4/config answers; every REST call waits for that answer (ready) so lists are drawn in it.
+  const OFFSET_KEY = 'herald.display-offset';
+  const display = { offset: '+08:00', minutes: 480 };
+
+  /** Minutes east of UTC for "+HH:MM" / "-HH:MM" / "Z", or null. */
+  function offsetMinutes(text) {
+    if (text === 'Z') return 0;
+    const m = /^([+-])(\d\d):(\d\d)$/.exec(String(text || ''));
+    return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : null;
+  }
+
+  function setOffset(text) {
+    const minutes = offsetMinutes(text);
+    if (minutes === null) return;
+    display.offset = text;
+    display.minutes = minutes;
+  }
+  try {
+    setOffset(localStorage.getItem(OFFSET_KEY));
+  } catch { /* the default stays */ }
+
+  const ready = fetch('/api/v4/config', { headers: { Accept: 'application/json' } })
+    .then((res) => (res.ok ? res.json() : null))
+    .then((cfg) => {
+      if (cfg && offsetMinutes(cfg.display_utc_offset) !== null) {
+        setOffset(cfg.display_utc_offset);
+        try {
+          localStorage.setItem(OFFSET_KEY, cfg.display_utc_offset);
+        } catch { /* not remembered */ }
+      }
+    })
+    .catch(() => {});
+
+  const pad = (n) => String(n).padStart(2, '0');
+
+  /** The wall-clock fields of a Date (or ms) in the display offset. */
+  function wall(d) {
+    const shifted = new Date((d instanceof Date ? d.getTime() : d) + display.minutes * 60000);
+    return { y: shifted.getUTCFullYear(), mo: pad(shifted.getUTCMonth() + 1), d: pad(shifted.getUTCDate()),
+      h: pad(shifted.getUTCHours()), mi: pad(shifted.getUTCMinutes()), s: pad(shifted.getUTCSeconds()) };
+  }
+
+  /** "14:05" today, "12-03 14:05" this year, "2025-12-03 14:05" otherwise (24-hour, display offset). */
   function fmtTime(iso) {
-    const d = parseTime(iso);
+    const d = iso instanceof Date ? iso : parseTime(iso);
     if (!d) return '';
-    const now = new Date();
-    const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    if (d.toDateString() === now.toDateString()) return time;
-    const opts = { month: 'short', day: 'numeric' };
-    if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
-    return `${d.toLocaleDateString([], opts)}, ${time}`;
+    const w = wall(d), now = wall(Date.now());
+    if (w.y === now.y && w.mo === now.mo && w.d === now.d) return `${w.h}:${w.mi}`;
+    if (w.y === now.y) return `${w.mo}-${w.d} ${w.h}:${w.mi}`;
+    return `${w.y}-${w.mo}-${w.d} ${w.h}:${w.mi}`;
+  }
+
+  /** "2025-12-03 14:05" (display offset). */
+  function fmtDateTime(value) {
+    const d = value instanceof Date ? value : typeof value === 'number' ? new Date(value) : parseTime(value);
+    if (!d) return '';
+    const w = wall(d);
+    return `${w.y}-${w.mo}-${w.d} ${w.h}:${w.mi}`;
+  }
+
+  /** "14:05:09" now (display offset). */
+  function fmtClock(value = Date.now()) {
+    const w = wall(value);
+    return `${w.h}:${w.mi}:${w.s}`;
   }
 
   function fmtDuration(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
     const d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
     const m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    if (d) return `${d}d ${h}h`;
-    if (h) return `${h}h ${m}m`;
-    if (m) return `${m}m ${s}s`;
-    return `${s}s`;
+    if (d) return t('time.d', { d, h });
+    if (h) return t('time.h', { h, m });
+    if (m) return t('time.m', { m, s });
+    return t('time.s', { s });
   }
 
   /* --- tokens -------------------------------------------------------------------------------- */
@@ -156,23 +214,31 @@
     clearAuth(scope);
     if (authLostHandlers[scope]) return authLostHandlers[scope](message);
     if (scope === 'admin') {
-      toast({ title: 'Signed out', body: message, kind: 'warning' });
-      setTimeout(() => location.replace(loginUrl(/expired/i.test(message) ? 'expired' : 'invalid')), 1500);
+      toast({ title: t('auth.signedOut'), body: message, kind: 'warning' });
+      setTimeout(() => location.replace(loginUrl(message === t('auth.expired') || /expired/i.test(message) ? 'expired' : 'invalid')), 1500);
     }
     return undefined;
   }
 
+  // Server errors are English JSON {code, message}; the ones a person meets have their own words.
+  const KNOWN_ERRORS = [
+    [/^wrong user name or password/, 'error.wrongPassword'],
+    [/^this account is disabled/, 'error.accountDisabled'],
+    [/^demo account/, 'error.demoAccount'],
+    [/^too many failed sign-ins/, 'error.tooManySignIns'],
+    [/^sign-in is busy/, 'error.signInBusy'],
+    [/^the store cannot read or write/, 'error.storeDown'],
+    [/^sending too fast/, 'error.chatRate'],
+    [/^this needs an admin/, 'error.notAdmin'],
+    [/names no user$|^no user with that id/, 'error.noSuchUser'],
+    [/must name an admin/, 'error.targetNotAdmin'],
+  ];
+
+  /** The words a person reads for an HTTP error: a known message translated, else by status. */
   function humanError(status, message) {
-    switch (status) {
-      case 400: return `Please check the input: ${message}`;
-      case 401: return `Your sign-in is no longer valid (${message}). Please sign in again.`;
-      case 403: return `Not allowed: ${message}`;
-      case 404: return `Not found: ${message}`;
-      case 409: return `Conflict: ${message}`;
-      case 413: return `Too large: ${message}`;
-      case 429: return `Too many attempts — wait a moment and try again (${message}).`;
-      default: return status >= 500 ? `Server error (${status}): ${message}` : `${message} (HTTP ${status})`;
-    }
+    for (const [pattern, key] of KNOWN_ERRORS) if (pattern.test(message)) return t(key);
+    if ([400, 401, 403, 404, 409, 413, 429].includes(status)) return t(`error.${status}`, { message });
+    return t(status >= 500 ? 'error.5xx' : 'error.other', { status, message });
   }
 
   /**
@@ -186,6 +252,7 @@
       for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
       if ([...q].length) url += `?${q}`;
     }
+    await ready; // times are drawn in the server's display offset
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const auth = scope ? getAuth(scope) : null;
@@ -194,7 +261,7 @@
     try {
       res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
-      throw new ApiError(0, 'Cannot reach the server. Check the connection and try again.');
+      throw new ApiError(0, t('error.unreachable'));
     }
     const text = await res.text();
     let data = null;
@@ -219,28 +286,36 @@
   let toastBox = null;
   const TOAST_KINDS = new Set(['info', 'success', 'warning', 'error', 'system']);
 
-  /** toast({title, body, kind, timeout, onClick}) or toast('text'). */
+  /**
+   * toast({title, body, kind, timeout, onClick}) or toast('text'). The toasts sit in the page's top
+   * bar (in the flow, under the header's own row), so they push the page down and never cover its
+   * controls; pages without a top bar get them at the top of the body.
+   */
   function toast(opts) {
     if (typeof opts === 'string') opts = { title: opts };
     const { title = '', body = '', kind = 'info', timeout = 6000, onClick = null } = opts;
     if (!toastBox) {
-      toastBox = el('div', { class: 'toasts', id: 'toasts', role: 'region', 'aria-live': 'polite', 'aria-label': 'Notifications' });
-      document.body.append(toastBox);
+      toastBox = el('div', { class: 'toasts', id: 'toasts', role: 'region', 'aria-live': 'polite', 'aria-label': t('toast.region') });
+      const bar = document.querySelector('.topbar');
+      const corner = document.querySelector('body > .lang-switch');
+      if (bar) bar.append(toastBox);
+      else if (corner) corner.after(toastBox);
+      else document.body.prepend(toastBox);
     }
     const close = () => node.remove();
     const node = el('div', { class: `toast ${TOAST_KINDS.has(kind) ? kind : 'info'}${onClick ? ' clickable' : ''}`, role: 'status' },
       el('div', { class: 'toast-text' },
         title ? el('div', { class: 'toast-title', text: title }) : null,
         body ? el('div', { class: 'toast-body', text: body }) : null),
-      el('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', text: '×', onclick: (e) => { e.stopPropagation(); close(); } }));
+      el('button', { class: 'toast-close', type: 'button', 'aria-label': t('toast.dismiss'), text: '×', onclick: (e) => { e.stopPropagation(); close(); } }));
     if (onClick) node.addEventListener('click', () => { close(); onClick(); });
     toastBox.prepend(node);
-    while (toastBox.children.length > 5) toastBox.lastElementChild.remove();
+    while (toastBox.children.length > 3) toastBox.lastElementChild.remove();
     if (timeout) setTimeout(close, timeout);
     return node;
   }
 
-  function showError(err, title = 'Something went wrong') {
+  function showError(err, title = t('error.generic')) {
     toast({ title, body: err?.message || String(err), kind: 'error', timeout: 9000 });
   }
 
@@ -256,7 +331,8 @@
     connState.state = state;
     connState.message = message;
     document.body.dataset.conn = state;
-    const labels = { connected: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', failed: 'Disconnected', offline: 'Offline' };
+    const labels = { connected: t('conn.connected'), connecting: t('conn.connecting'), reconnecting: t('conn.reconnecting'),
+      failed: t('conn.failed'), offline: t('conn.offline') };
     for (const pill of document.querySelectorAll('[data-conn-pill]')) {
       pill.dataset.state = state;
       pill.textContent = labels[state] || state;
@@ -266,7 +342,7 @@
     if (!banner) {
       banner = el('div', { id: 'conn-banner', class: 'conn-banner', role: 'alert', hidden: true },
         el('span', { class: 'conn-text' }),
-        el('button', { type: 'button', class: 'btn-small conn-retry', text: 'Retry', onclick: retry }));
+        el('button', { type: 'button', class: 'btn-small conn-retry', text: t('conn.retry'), onclick: retry }));
       const header = document.querySelector('.topbar');
       if (header) header.after(banner);
       else document.body.prepend(banner);
@@ -281,8 +357,8 @@
   function retry() {
     if (!socket) return;
     const auth = getAuth(socketScope);
-    if (!auth || auth.expired) return authLost(socketScope, 'Your sign-in has expired. Please sign in again.');
-    setConnState('connecting', 'Connecting…');
+    if (!auth || auth.expired) return authLost(socketScope, t('auth.expired'));
+    setConnState('connecting', t('conn.connecting'));
     socket.connect();
   }
 
@@ -293,7 +369,7 @@
   function connect(scope) {
     if (socket) return socket;
     if (typeof window.io !== 'function') {
-      setConnState('failed', 'The real-time client (/socket.io/socket.io.js) did not load. Reload the page.');
+      setConnState('failed', t('conn.noClient'));
       return null;
     }
     socketScope = scope;
@@ -314,26 +390,26 @@
       connectedOnce = true;
     });
     socket.on('disconnect', (reason) => {
-      if (reason === 'io client disconnect') setConnState('offline', 'Disconnected.');
-      else if (reason === 'io server disconnect') setConnState('failed', 'The server closed the connection.');
-      else setConnState('reconnecting', 'Connection lost — reconnecting…');
+      if (reason === 'io client disconnect') setConnState('offline', t('conn.disconnected'));
+      else if (reason === 'io server disconnect') setConnState('failed', t('conn.serverClosed'));
+      else setConnState('reconnecting', t('conn.lost'));
     });
     socket.on('connect_error', (err) => {
       const message = String(err?.message || 'unknown error');
       if (socket.active) { // a transport problem: the client retries by itself
-        setConnState('reconnecting', `Cannot reach the server (${message}) — retrying…`);
+        setConnState('reconnecting', t('conn.cannotReach', { message }));
         return;
       }
       // refused by the server (the token): no automatic retry
       let human;
-      if (/expired/i.test(message)) human = 'Your sign-in has expired. Please sign in again.';
-      else if (/token|auth/i.test(message)) human = `The server did not accept your sign-in (${message}). Please sign in again.`;
-      else human = `The server refused the connection: ${message}`;
+      if (/expired/i.test(message)) human = t('auth.expired');
+      else if (/token|auth/i.test(message)) human = t('conn.tokenRefused', { message });
+      else human = t('conn.refused', { message });
       setConnState('failed', human);
       if (/expired|token|auth/i.test(message)) authLost(scope, human);
     });
-    socket.io.on('reconnect_attempt', (n) => setConnState('reconnecting', `Connection lost — reconnecting (attempt ${n})…`));
-    socket.io.on('reconnect_failed', () => setConnState('failed', 'Could not reconnect to the server. Check the connection, then retry.'));
+    socket.io.on('reconnect_attempt', (n) => setConnState('reconnecting', t('conn.lostAttempt', { n })));
+    socket.io.on('reconnect_failed', () => setConnState('failed', t('conn.reconnectFailed')));
     return socket;
   }
 
@@ -367,16 +443,17 @@
 
   /** Emits with an acknowledgement; resolves the ack's data or throws with a human message. */
   async function emitWithAck(event, data, timeoutMs = 8000) {
-    if (!socket?.connected) throw new Error('Not connected to the server.');
+    if (!socket?.connected) throw new Error(t('error.notConnected'));
     let ack;
     try {
       ack = await socket.timeout(timeoutMs).emitWithAck(event, data);
     } catch {
-      throw new Error('The server did not answer in time.');
+      throw new Error(t('error.noAnswer'));
     }
     if (ack && ack.success === false) {
       const e = ack.error;
-      throw new Error(typeof e === 'string' ? e : e?.message || 'The server refused the request.');
+      const raw = typeof e === 'string' ? e : e?.message;
+      throw new Error(raw ? humanError(typeof e === 'object' && e?.code >= 400 ? e.code : 400, raw) : t('error.refused'));
     }
     return ack && 'data' in ack ? ack.data : ack;
   }
@@ -391,21 +468,21 @@
 
   /* --- people by name ------------------------------------------------------------------------ */
 
-  // Words the pages put around people's names, in one place so a translation can replace them.
+  // Words the pages put around people's names.
   const PEOPLE_TEXT = {
-    customer: (id) => `Customer ${id}`,   // until the name is known
-    agent: (id) => `Agent ${id}`,
-    you: 'you',
-    from: (name) => `from ${name}`,
-    unassigned: 'Unassigned',
-    assignedToYou: 'Assigned to you',
-    assignedTo: (name) => `Assigned to ${name}`,
-    chattingWith: (name) => `You are chatting with ${name}.`,
-    sentTo: (name) => `To ${name}`,
-    noOnlineAdmins: 'No other admin is online',
-    transferTo: 'Transfer to…',
-    pickRecipient: 'Choose the admin to notify.',
-    noMatch: 'No admin matches.',
+    customer: (id) => t('people.customer', { id }), // until the name is known
+    agent: (id) => t('people.agent', { id }),
+    you: t('people.you'),
+    from: (name) => t('people.from', { name }),
+    unassigned: t('people.unassigned'),
+    assignedToYou: t('people.assignedToYou'),
+    assignedTo: (name) => t('people.assignedTo', { name }),
+    chattingWith: (name) => t('people.chattingWith', { name }),
+    sentTo: (name) => t('people.sentTo', { name }),
+    noOnlineAdmins: t('people.noOnlineAdmins'),
+    transferTo: t('people.transferTo'),
+    pickRecipient: t('people.pickRecipient'),
+    noMatch: t('people.noMatch'),
   };
 
   const names = new Map(); // user id -> display name (per page, filled on demand)
@@ -482,7 +559,7 @@
       return null;
     }
     for (const n of document.querySelectorAll('[data-user-name]')) {
-      n.textContent = auth.user.display_name || auth.user.name || `admin #${userId(auth)}`;
+      n.textContent = auth.user.display_name || auth.user.name || t('people.adminFallback', { id: userId(auth) });
       n.title = `${auth.user.name || ''} (id ${userId(auth)})`;
     }
     for (const b of document.querySelectorAll('[data-signout]')) {
@@ -495,23 +572,69 @@
     const path = location.pathname;
     for (const a of document.querySelectorAll('.nav a')) if (a.getAttribute('href') === path) a.setAttribute('aria-current', 'page');
     if (!connect('admin')) return auth;
-    events.on('system:alert', (a) => toast({ title: a?.title || 'System alert', body: a?.message || '', kind: alertKind(a?.level), timeout: 10000 }));
-    events.on('system:maintenance', (m) => toast({ title: m?.title || 'Maintenance', body: maintenanceText(m), kind: 'warning', timeout: 12000 }));
-    events.on('system:status_change', (s) => toast({ title: `Server status: ${s?.status ?? '?'}`, body: s?.message || '', kind: 'system' }));
+    events.on('system:alert', (a) => toast({ title: a?.title || t('sys.alert'), body: a?.message || '', kind: alertKind(a?.level), timeout: 10000 }));
+    events.on('system:maintenance', (m) => toast({ title: m?.title || t('sys.maintenance'), body: maintenanceText(m), kind: 'warning', timeout: 12000 }));
+    events.on('system:status_change', (s) => toast({ title: t('sys.statusTitle', { status: statusName(s?.status ?? '?') }), body: s?.message || '', kind: 'system' }));
     // the token's end: tell the user before requests start failing
     const ms = (auth.claims.exp || 0) * 1000 - Date.now();
-    if (ms > 0 && ms < 2 ** 31) setTimeout(() => authLost('admin', 'Your sign-in has expired. Please sign in again.'), ms);
+    if (ms > 0 && ms < 2 ** 31) setTimeout(() => authLost('admin', t('auth.expired')), ms);
     return auth;
   }
 
+  /* --- levels and statuses: the REST API's names, shown in the page's language ------------------- */
+
+  const ALERT_LEVELS = ['info', 'success', 'warning', 'error', 'critical']; // POST /system/alerts `level`
+  const SERVER_STATUSES = ['ok', 'degraded', 'maintenance', 'down']; // what the form offers for POST /system/status
+
+  /** The toast/chip style of an alert level. */
   function alertKind(level) {
-    return { critical: 'error', error: 'error', warning: 'warning', warn: 'warning', success: 'success' }[level] || 'info';
+    return { critical: 'error', error: 'error', warning: 'warning', success: 'success' }[level] || 'info';
+  }
+
+  /** An alert level or notification type in words ('warning' -> "Warning" / "警告"); unknown ones as given. */
+  function levelName(level) {
+    return ALERT_LEVELS.includes(level) || level === 'system' ? t(`level.${level}`) : String(level ?? '');
+  }
+
+  /** A server status in words ('degraded' -> "Degraded" / "性能下降"); a status of another name as given. */
+  function statusName(status) {
+    return SERVER_STATUSES.includes(status) ? t(`serverStatus.${status}`) : String(status ?? '');
+  }
+
+  /** A chat session's status in words. */
+  function sessionStatusName(status) {
+    return ['waiting', 'active', 'closed'].includes(status) ? t(`session.${status}`) : String(status ?? '');
   }
 
   function maintenanceText(m) {
     if (!m) return '';
-    const when = [m.start_at && `from ${fmtTime(m.start_at)}`, m.end_at && `until ${fmtTime(m.end_at)}`].filter(Boolean).join(' ');
+    const when = [m.start_at && t('time.from', { time: fmtTime(m.start_at) }), m.end_at && t('time.until', { time: fmtTime(m.end_at) })]
+      .filter(Boolean).join(' ');
     return [m.message, when].filter(Boolean).join('\n');
+  }
+
+  /**
+   * Text with its http(s) links made clickable, as DOM nodes (text nodes and <a target=_blank
+   * rel="noopener noreferrer">): user text never goes through innerHTML. Other schemes stay text.
+   */
+  function linkify(text) {
+    const out = [];
+    const source = String(text ?? '');
+    const pattern = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+    let last = 0;
+    for (let m = pattern.exec(source); m; m = pattern.exec(source)) {
+      let url = m[0];
+      const trail = /[.,;:!?。，；：！？)）\]】』」]+$/.exec(url); // sentence punctuation after a link is not part of it
+      if (trail) url = url.slice(0, -trail[0].length);
+      const safe = safeUrl(url);
+      if (!safe) continue;
+      if (m.index > last) out.push(document.createTextNode(source.slice(last, m.index)));
+      out.push(el('a', { href: safe, target: '_blank', rel: 'noopener noreferrer', text: url }));
+      last = m.index + url.length;
+      pattern.lastIndex = last;
+    }
+    if (last < source.length) out.push(document.createTextNode(source.slice(last)));
+    return out;
   }
 
   /** Disables a form's controls while fn runs; shows its error in the form's .form-error. */
@@ -532,10 +655,11 @@
   }
 
   window.Herald = {
-    escapeHtml, el, $, safeUrl, fmtTime, fmtDuration, parseTime,
+    t, ready, display, escapeHtml, el, $, safeUrl, linkify, fmtTime, fmtDateTime, fmtClock, fmtDuration, parseTime,
     getAuth, setAuth, clearAuth, userId, decodeJwt, loginUrl, onAuthLost,
     api, ApiError, toast, showError, busy,
     connect, on, emit, emitWithAck, isConnected, onResync, setConnState, connState, alertKind, maintenanceText,
+    ALERT_LEVELS, SERVER_STATUSES, levelName, statusName, sessionStatusName, humanError,
     initAdminPage,
     PEOPLE_TEXT, knownName, lookupNames, rememberName, nameTag,
     get socket() { return socket; },

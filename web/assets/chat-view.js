@@ -5,7 +5,7 @@
 (function () {
   'use strict';
   const H = window.Herald;
-  const { el, api, fmtTime } = H;
+  const { el, api, fmtTime, t } = H;
   const PAGE = 30;
   const TYPING_EMIT_MS = 2000;
   const TYPING_SHOW_MS = 3000;
@@ -25,7 +25,7 @@
       this.lastTypingEmit = 0;
       this.typingTimer = null;
       this.enabled = true;
-      this.olderBtn = el('button', { type: 'button', class: 'btn-small older', text: 'Load earlier messages', onclick: () => this.loadOlder() });
+      this.olderBtn = el('button', { type: 'button', class: 'btn-small older', text: t('chat.loadEarlier'), onclick: () => this.loadOlder() });
 
       opts.form.addEventListener('submit', (e) => {
         e.preventDefault();
@@ -63,7 +63,7 @@
       this.oldest = null;
       this.hasOlder = false;
       this.hideTyping();
-      this.o.messages.replaceChildren(el('div', { class: 'empty', text: 'Loading messages…' }));
+      this.o.messages.replaceChildren(el('div', { class: 'empty', text: t('chat.loadingMessages') }));
       try {
         const res = await api(`/customer-service/sessions/${sessionId}/messages`, { scope: this.o.scope, query: { limit: PAGE } });
         if (seq !== this.seq) return;
@@ -74,8 +74,8 @@
         this.scrollToEnd();
       } catch (err) {
         if (seq !== this.seq) return;
-        this.o.messages.replaceChildren(el('div', { class: 'empty' }, `Could not load the messages. ${err.message} `,
-          el('button', { type: 'button', class: 'btn-small', text: 'Retry', onclick: () => this.open(sessionId) })));
+        this.o.messages.replaceChildren(el('div', { class: 'empty' }, `${t('chat.loadFailed', { message: err.message })} `,
+          el('button', { type: 'button', class: 'btn-small', text: t('conn.retry'), onclick: () => this.open(sessionId) })));
       }
     }
 
@@ -102,7 +102,7 @@
         this.insertAll(items);
         box.scrollTop = box.scrollHeight - fromBottom; // keep the view where it was
       } catch (err) {
-        H.showError(err, 'Could not load earlier messages');
+        H.showError(err, t('chat.earlierFailed'));
       } finally {
         this.olderBtn.disabled = false;
       }
@@ -147,11 +147,11 @@
     render(m) {
       const mine = m.sender_type === this.o.role;
       const kind = m.message_type === 'system' ? 'system' : mine ? 'mine' : 'theirs';
-      const who = mine ? 'You' : this.o.otherName(m);
+      const who = mine ? t('chat.you') : this.o.otherName(m);
       const url = (m.message_type === 'image' || m.message_type === 'file') ? H.safeUrl(m.message_content) : null;
       const body = url
         ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer', text: `${m.message_type === 'image' ? '🖼' : '📎'} ${m.message_content}` })
-        : String(m.message_content ?? '');
+        : H.linkify(m.message_content); // http(s) links clickable, the rest text
       return el('div', { class: `msg ${kind}`, dataset: { id: String(m.message_id), role: m.sender_type || '' } },
         el('div', { class: 'bubble' }, body),
         el('div', { class: 'meta', title: m.created_at || '' }, kind === 'system' ? fmtTime(m.created_at) : `${who} · ${fmtTime(m.created_at)}`));
@@ -179,7 +179,7 @@
       } catch (err) {
         if (!input.value) input.value = content; // give the text back
         this.autosize();
-        H.showError(err, 'Message not sent');
+        H.showError(err, t('chat.notSent'));
       }
       input.focus();
     }

@@ -4,7 +4,7 @@
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, api, toast, fmtTime } = H;
+  const { $, el, api, toast, fmtTime, t } = H;
   const SCOPE = 'customer';
 
   const views = ['#signin-view', '#start-view', '#chat-view'];
@@ -29,15 +29,15 @@
     const username = $('#username').value.trim();
     const password = $('#password').value;
     H.busy(form, async () => {
-      if (!username || !password) throw new Error('Enter your username and password.');
+      if (!username || !password) throw new Error(t('login.enterBoth'));
       let res;
       try {
         res = await api('/auth/login', { method: 'POST', body: { username, password } });
       } catch (err) {
-        throw err.status === 401 ? new Error('Wrong username or password.') : err;
+        throw err.status === 401 ? new Error(t('error.wrongPassword')) : err;
       }
       if (res?.user?.role !== 'user') {
-        throw new Error('This page is for customers. Staff accounts use the console at /admin/login.html.');
+        throw new Error(t('cchat.staffAccount'));
       }
       H.setAuth(SCOPE, res);
       location.reload(); // start clean with the new identity
@@ -51,14 +51,14 @@
 
   const auth = H.getAuth(SCOPE);
   if (!auth || auth.expired || auth.user?.role !== 'user') {
-    showSignIn(auth?.expired ? 'Your sign-in has expired. Please sign in again.' : '');
+    showSignIn(auth?.expired ? t('auth.expired') : '');
     return;
   }
 
   /* --- signed in ------------------------------------------------------------------------- */
 
   $('#who').hidden = false;
-  $('#user-name').textContent = auth.user.display_name || auth.user.name || `user #${H.userId(auth)}`;
+  $('#user-name').textContent = auth.user.display_name || auth.user.name || t('people.userFallback', { id: H.userId(auth) });
   H.onAuthLost(SCOPE, (message) => {
     H.socket?.disconnect();
     showSignIn(message);
@@ -75,8 +75,8 @@
     typing: $('#typing'),
     form: $('#composer'),
     input: $('#input'),
-    typingText: 'Agent is typing…',
-    otherName: (m) => (m.sender_type === 'admin' ? H.knownName(m.sender_id) ?? 'Agent' : 'Customer'),
+    typingText: t('cchat.agentTyping'),
+    otherName: (m) => (m.sender_type === 'admin' ? H.knownName(m.sender_id) ?? t('cchat.agent') : t('cchat.customer')),
   });
 
   const isOpen = (s) => s.status === 'waiting' || s.status === 'active';
@@ -87,12 +87,12 @@
     if (!s) return;
     const chip = $('#chat-status');
     chip.className = `chip ${s.status}`;
-    chip.textContent = s.status;
-    $('#chat-title').textContent = `Conversation #${s.session_id}`;
+    chip.textContent = H.sessionStatusName(s.status);
+    $('#chat-title').textContent = t('cchat.conversationNo', { id: s.session_id });
     const line = {
-      waiting: 'Waiting for an agent — we will be with you shortly.',
-      active: s.admin_id ? H.PEOPLE_TEXT.chattingWith(H.knownName(s.admin_id) ?? 'an agent') : 'An agent is on it.',
-      closed: `Closed${s.closed_at ? ` at ${fmtTime(s.closed_at)}` : ''}.`,
+      waiting: t('cchat.waiting'),
+      active: s.admin_id ? H.PEOPLE_TEXT.chattingWith(H.knownName(s.admin_id) ?? t('people.anAgent')) : t('cchat.onIt'),
+      closed: s.closed_at ? t('cchat.closedAt', { time: fmtTime(s.closed_at) }) : t('cchat.closed'),
     }[s.status] || s.status;
     $('#status-line').textContent = line;
     if (s.admin_id && H.knownName(s.admin_id) === null) // the agent's name, then draw again
@@ -102,7 +102,7 @@
     if (closed) $('#confirm-end').hidden = true;
     $('#composer').hidden = closed;
     $('#closed-note').hidden = !closed;
-    $('#closed-text').textContent = 'This conversation was closed.';
+    $('#closed-text').textContent = t('cchat.closedText');
     view.setEnabled(!closed);
   }
 
@@ -124,10 +124,10 @@
     const past = [...sessions.values()].sort(newest);
     $('#past-view').hidden = past.length === 0;
     $('#past-list').replaceChildren(...past.map((s) => el('li', {},
-      el('span', { class: `chip ${s.status}`, text: s.status }),
-      el('span', { class: 'p-text', text: s.last_message || `Conversation #${s.session_id}` }),
+      el('span', { class: `chip ${s.status}`, text: H.sessionStatusName(s.status) }),
+      el('span', { class: 'p-text', text: s.last_message || t('cchat.conversationNo', { id: s.session_id }) }),
       el('span', { class: 'muted small', text: fmtTime(s.last_message_at || s.created_at) }),
-      el('button', { type: 'button', class: 'btn-small', text: isOpen(s) ? 'Continue' : 'View', onclick: () => openChat(s.session_id) }))));
+      el('button', { type: 'button', class: 'btn-small', text: isOpen(s) ? t('cchat.continue') : t('cchat.view'), onclick: () => openChat(s.session_id) }))));
     $('#start-text').focus();
   }
 
@@ -138,7 +138,7 @@
     } catch (err) {
       if (err.status === 401) return;
       show('#start-view');
-      H.showError(err, 'Could not load your conversations');
+      H.showError(err, t('cchat.loadFailed'));
       return;
     }
     if (!pick) {
@@ -171,9 +171,9 @@
     const form = e.currentTarget;
     H.busy(form, async () => {
       const content = $('#start-text').value.trim();
-      if (!content) throw new Error('Tell us briefly what you need.');
+      if (!content) throw new Error(t('cchat.needText'));
       const res = await api('/customer-service/sessions', { scope: SCOPE, method: 'POST', body: { content } });
-      if (!res?.session) throw new Error('The server did not return the new session.');
+      if (!res?.session) throw new Error(t('cchat.noSession'));
       sessions.set(res.session.session_id, res.session);
       $('#start-text').value = '';
       openChat(res.session.session_id);
@@ -192,7 +192,7 @@
       if (res?.session) sessions.set(id, { ...sessions.get(id), ...res.session });
       if (current === id) renderStatus();
     } catch (err) {
-      H.showError(err, 'Could not end the conversation');
+      H.showError(err, t('cchat.endFailed'));
     } finally {
       button.disabled = false;
     }
@@ -217,8 +217,8 @@
     if (s.session_id === current) {
       renderStatus();
       if (before && before.status !== s.status) {
-        if (s.status === 'active') toast({ title: 'An agent joined', body: 'You are now chatting with our support team.', kind: 'success', timeout: 4000 });
-        if (s.status === 'closed') toast({ title: 'Conversation closed', body: 'Start a new conversation any time.', kind: 'info', timeout: 5000 });
+        if (s.status === 'active') toast({ title: t('cchat.joined'), body: t('cchat.joinedBody'), kind: 'success', timeout: 4000 });
+        if (s.status === 'closed') toast({ title: t('cchat.closedToast'), body: t('cchat.closedToastBody'), kind: 'info', timeout: 5000 });
       }
       if (Number(s.user_unread ?? 0)) markRead(s.session_id);
     } else if (!$('#start-view').hidden) showStart();
@@ -226,8 +226,8 @@
 
   H.on('chat:typing', (t) => view.onTyping(t));
 
-  H.on('system:alert', (a) => toast({ title: a?.title || 'Notice', body: a?.message || '', kind: H.alertKind(a?.level), timeout: 10000 }));
-  H.on('system:maintenance', (m) => toast({ title: m?.title || 'Maintenance', body: H.maintenanceText(m), kind: 'warning', timeout: 12000 }));
+  H.on('system:alert', (a) => toast({ title: a?.title || t('sys.notice'), body: a?.message || '', kind: H.alertKind(a?.level), timeout: 10000 }));
+  H.on('system:maintenance', (m) => toast({ title: m?.title || t('sys.maintenance'), body: H.maintenanceText(m), kind: 'warning', timeout: 12000 }));
 
   H.onResync(() => {
     loadSessions({ pick: false });

@@ -5,7 +5,7 @@
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, api, toast, showError, fmtTime, PEOPLE_TEXT: T } = H;
+  const { $, el, api, toast, showError, fmtTime, t, PEOPLE_TEXT: T } = H;
   const SCOPE = 'admin';
   const TYPING_SHOW_MS = 3000;
 
@@ -27,7 +27,7 @@
     typing: $('#typing'),
     form: $('#composer'),
     input: $('#input'),
-    typingText: 'Customer is typing…',
+    typingText: t('cs.customerTyping'),
     otherName: (m) => H.knownName(m.sender_id) ?? (m.sender_type === 'admin' ? T.agent(m.sender_id) : T.customer(m.sender_id)),
   });
 
@@ -67,13 +67,13 @@
       },
       el('div', { class: 's-title' },
         H.nameTag(s.user_id, SCOPE, T.customer),
-        el('span', { class: `chip ${s.status}`, text: s.status }),
-        el('span', { class: `chip ${prioClass(prioOf(s))}`, title: `Priority ${prioOf(s)} of 5`, text: `P${prioOf(s)}` })),
-      typing ? el('div', { class: 's-last s-typing', text: 'typing…' })
-        : el('div', { class: 's-last', text: s.last_message || 'No messages yet' }),
+        el('span', { class: `chip ${s.status}`, text: H.sessionStatusName(s.status) }),
+        el('span', { class: `chip ${prioClass(prioOf(s))}`, title: t('cs.priority', { p: prioOf(s) }), text: `P${prioOf(s)}` })),
+      typing ? el('div', { class: 's-last s-typing', text: t('cs.typing') })
+        : el('div', { class: 's-last', text: s.last_message || t('cs.noMessages') }),
       el('div', { class: 's-side' },
         el('span', { text: fmtTime(s.last_message_at || s.updated_at || s.created_at) }),
-        unread ? el('span', { class: 'badge unread', title: `${unread} unread`, text: String(unread) }) : null,
+        unread ? el('span', { class: 'badge unread', title: t('cs.unreadCount', { n: unread }), text: String(unread) }) : null,
         el('span', { text: `#${id}` })));
     });
     list.replaceChildren(...rows);
@@ -82,7 +82,7 @@
     for (const s of sessions.values()) if (s.status !== 'closed' && s.session_id !== selected) total += unreadOf(s);
     $('#total-unread').textContent = String(total);
     $('#total-unread').classList.toggle('zero', total === 0);
-    document.title = `${total ? `(${total}) ` : ''}Customer service — Herald`;
+    document.title = total ? t('cs.titleCount', { n: total }) : t('cs.title');
   }
 
   function upsert(s) {
@@ -106,8 +106,8 @@
     } catch (err) {
       if (seq !== loadSeq) return;
       $('#sessions-loading').hidden = false;
-      $('#sessions-loading').replaceChildren(`Could not load sessions. ${err.message} `,
-        el('button', { type: 'button', class: 'btn-small', text: 'Retry', onclick: loadSessions }));
+      $('#sessions-loading').replaceChildren(`${t('cs.loadFailed', { message: err.message })} `,
+        el('button', { type: 'button', class: 'btn-small', text: t('conn.retry'), onclick: loadSessions }));
     }
     renderList();
     if (selected) renderHead();
@@ -124,14 +124,14 @@
   function renderHead() {
     const s = sessions.get(selected);
     if (!s) return;
-    $('#chat-title').replaceChildren(H.nameTag(s.user_id, SCOPE, T.customer), ` · session #${s.session_id}`);
+    $('#chat-title').replaceChildren(H.nameTag(s.user_id, SCOPE, T.customer), ` · ${t('cs.sessionNo', { id: s.session_id })}`);
     const status = $('#chat-status');
     status.className = `chip ${s.status}`;
-    status.textContent = s.status;
+    status.textContent = H.sessionStatusName(s.status);
     const prio = $('#chat-priority');
     prio.className = `chip ${prioClass(prioOf(s))}`;
     prio.textContent = `P${prioOf(s)}`;
-    prio.title = `Priority ${prioOf(s)} of 5`;
+    prio.title = t('cs.priority', { p: prioOf(s) });
     const agent = $('#chat-agent');
     if (s.admin_id === null || s.admin_id === undefined) agent.textContent = T.unassigned;
     else if (s.admin_id === me) agent.textContent = T.assignedToYou;
@@ -144,7 +144,7 @@
     if (closed) $('#confirm-close').hidden = true;
     $('#composer').hidden = closed;
     $('#closed-note').hidden = !closed;
-    $('#closed-note').textContent = closed ? `This session was closed${s.closed_at ? ` at ${fmtTime(s.closed_at)}` : ''}.` : '';
+    $('#closed-note').textContent = !closed ? '' : s.closed_at ? t('cs.closedAt', { time: fmtTime(s.closed_at) }) : t('cs.closedPlain');
     view.setEnabled(!closed);
   }
 
@@ -176,7 +176,7 @@
       else upsert({ session_id: id, admin_unread: 0, unread_count: 0 });
       renderList();
     } catch (err) {
-      showError(err, 'Could not mark the session read');
+      showError(err, t('cs.markFailed'));
     } finally {
       reading.delete(id);
     }
@@ -192,11 +192,11 @@
     try {
       const res = await api(`/customer-service/sessions/${id}/assign`, { scope: SCOPE, method: 'POST', body: {} });
       if (res?.session) upsert(res.session);
-      toast({ title: 'Session taken', body: `Session #${id} is assigned to you.`, kind: 'success', timeout: 3000 });
+      toast({ title: t('cs.taken'), body: t('cs.takenBody', { id }), kind: 'success', timeout: 3000 });
       renderList();
       if (selected === id) renderHead();
     } catch (err) {
-      showError(err, 'Could not take the session');
+      showError(err, t('cs.takeFailed'));
     } finally {
       $('#take-btn').disabled = false;
     }
@@ -216,7 +216,7 @@
       transfer.replaceChildren(el('option', { value: '', text: others.length ? T.transferTo : T.noOnlineAdmins }),
         ...others.map((u) => el('option', { value: String(u.id), text: u.id === me ? `${u.display_name} (${T.you})` : u.display_name })));
     } catch (err) {
-      showError(err, 'Could not list the online admins');
+      showError(err, t('cs.onlineFailed'));
     }
   }
   transfer.addEventListener('focus', loadOnlineAdmins);
@@ -228,11 +228,11 @@
     try {
       const res = await api(`/customer-service/sessions/${id}/assign`, { scope: SCOPE, method: 'POST', body: { admin_id: to } });
       if (res?.session) upsert(res.session);
-      toast({ title: 'Session transferred', body: T.assignedTo(H.knownName(to) ?? T.agent(to)), kind: 'success', timeout: 3000 });
+      toast({ title: t('cs.transferred'), body: T.assignedTo(H.knownName(to) ?? T.agent(to)), kind: 'success', timeout: 3000 });
       renderList();
       if (selected === id) renderHead();
     } catch (err) {
-      showError(err, 'Could not transfer the session');
+      showError(err, t('cs.transferFailed'));
     } finally {
       transfer.disabled = false;
       resetTransfer();
@@ -252,7 +252,7 @@
       renderList();
       if (selected === id) renderHead();
     } catch (err) {
-      showError(err, 'Could not close the session');
+      showError(err, t('cs.closeFailed'));
     } finally {
       $('#confirm-close-yes').disabled = false;
     }
@@ -266,8 +266,8 @@
     justAssigned.add(a.session_id);
     setTimeout(() => justAssigned.delete(a.session_id), 3000);
     H.lookupNames([a.user_id], SCOPE).then(() => toast({
-      title: 'New chat assigned to you',
-      body: `Session #${a.session_id} from ${H.knownName(a.user_id) ?? T.customer(a.user_id)} · priority ${a.priority ?? 3}`,
+      title: t('cs.assigned'),
+      body: t('cs.assignedBody', { id: a.session_id, name: H.knownName(a.user_id) ?? T.customer(a.user_id), p: a.priority ?? 3 }),
       kind: 'info',
       timeout: 10000,
       onClick: () => select(a.session_id),

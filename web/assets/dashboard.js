@@ -3,11 +3,12 @@
  * messages/s from the deltas of herald_ws_frames_total. GET /api/v4/presence (admin token), sampled
  * with them, fills the cluster's nodes (tag, URL, connections, online users and admins, heartbeat
  * age; this node alone without --redis-url) and the "Online now" tile. System events arrive over
- * the connection. */
+ * the connection. The Status tile shows the last status posted (GET /api/v4/system/status, then each
+ * system:status_change), with the health check below it; until one is posted, the health check. */
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, fmtTime, fmtDuration } = H;
+  const { $, el, fmtTime, fmtDuration, t } = H;
   const INTERVAL_MS = 2000;
   const KEEP = 90; // samples on the charts (3 minutes)
 
@@ -113,7 +114,7 @@
     ctx.textAlign = 'left';
     if (n > 1) ctx.fillText(`-${fmtDuration(((n - 1) * INTERVAL_MS) / 1000)}`, left, top + ch + 5);
     ctx.textAlign = 'right';
-    ctx.fillText('now', w - right, top + ch + 5);
+    ctx.fillText(t('dash.now'), w - right, top + ch + 5);
 
     const step = n > 1 ? cw / (n - 1) : 0;
     for (const s of lines) {
@@ -171,22 +172,21 @@
     try {
       p = await H.api('/presence', { scope: 'admin' });
     } catch (err) {
-      $('#nodes-scope').textContent = `Cannot read the online list: ${err.message}`;
+      $('#nodes-scope').textContent = t('dash.presenceFailed', { message: err.message });
       return;
     }
     const nodes = [...(p.nodes || [])].sort((a, b) => (b.self - a.self) || String(a.tag).localeCompare(String(b.tag)));
     const rows = nodes.map((n) => el('tr', { class: n.self ? 'self' : '' },
-      el('td', {}, el('code', { text: n.tag }), n.self ? el('span', { class: 'muted small', text: ' (this node)' }) : null),
+      el('td', {}, el('code', { text: n.tag }), n.self ? el('span', { class: 'muted small', text: t('dash.thisNode') }) : null),
       el('td', { text: n.url || '—' }),
       el('td', { class: 'num', text: num(n.connections) }),
       el('td', { class: 'num', text: num(n.users) }),
       el('td', { class: 'num', text: num(n.admins) }),
-      el('td', { class: 'num', text: n.self ? 'live' : `${(n.age_ms / 1000).toFixed(1)} s ago` })));
-    $('#nodes tbody').replaceWith(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', colspan: '6', text: 'No node reported' }))));
+      el('td', { class: 'num', text: n.self ? t('dash.liveBeat') : t('dash.agoS', { s: (n.age_ms / 1000).toFixed(1) }) })));
+    $('#nodes tbody').replaceWith(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', colspan: '6', text: t('dash.noNode') }))));
     document.body.dataset.nodes = String(nodes.length);
-    $('#nodes-scope').textContent = p.scope === 'cluster'
-      ? `${nodes.length} node${nodes.length === 1 ? '' : 's'} in the cluster (Redis)` : 'Single node (no --redis-url)';
-    tile('t-online', num(p.users_online), `user${p.users_online === 1 ? '' : 's'}${p.users_truncated ? ' (at least)' : ''} · ${num(p.admins_online)} admin${p.admins_online === 1 ? '' : 's'}${p.scope === 'cluster' ? ' · whole cluster' : ''}`);
+    $('#nodes-scope').textContent = p.scope === 'cluster' ? t('dash.clusterNodes', { n: nodes.length }) : t('dash.single');
+    tile('t-online', num(p.users_online), t('dash.onlineSub', { users: p.users_online, atLeast: !!p.users_truncated, admins: p.admins_online, cluster: p.scope === 'cluster' }));
   }
 
   async function sample() {
@@ -202,8 +202,8 @@
       update(health, metrics);
     } catch (err) {
       failures++;
-      tile('t-status', 'unreachable', err.message || 'no answer', 'bad');
-      $('#updated').textContent = `Cannot reach the server (${failures} failed sample${failures > 1 ? 's' : ''}) — retrying…`;
+      tile('t-status', t('dash.unreachable'), err.message || t('dash.noAnswer'), 'bad');
+      $('#updated').textContent = t('dash.failedSamples', { n: failures });
     }
     if (!paused) timer = setTimeout(sample, INTERVAL_MS);
   }
@@ -229,48 +229,49 @@
     const c = health.connections || {};
     const ws = health.websocket || {};
     const sio = health.socketio || {};
-    tile('t-status', health.status || '?', health.version ? `version ${health.version}` : '', health.status === 'ok' ? 'ok' : 'bad');
-    tile('t-uptime', fmtDuration(health.uptime || 0), `since ${new Date(Date.now() - (health.uptime || 0) * 1000).toLocaleString()}`);
-    tile('t-conns', num(c.total), `HTTP ${num(c.http)} · WebSocket ${num(c.websocket)}`);
-    tile('t-sio', num(sio.sockets), `sockets · ${num(sio.sessions)} sessions · JSON ${num(health.json?.connections)}`);
-    tile('t-rooms', num(ws.rooms), 'Socket.IO rooms and topics');
-    tile('t-msgs', r ? rate(r.fin + r.fout) : '…', r ? `in ${rate(r.fin)} · out ${rate(r.fout)} (WebSocket frames)` : 'needs two samples');
-    tile('t-bytes', r ? `${bytes(r.bin + r.bout)}/s` : '…', r ? `in ${bytes(r.bin)}/s · out ${bytes(r.bout)}/s` : '');
-    tile('t-http', r ? rate(r.http) : '…', `${num(cur.http)} answered`);
+    lastHealth = health;
+    drawStatus();
+    tile('t-uptime', fmtDuration(health.uptime || 0), t('dash.since', { time: H.fmtDateTime(Date.now() - (health.uptime || 0) * 1000) }));
+    tile('t-conns', num(c.total), t('dash.connsSub', { http: num(c.http), ws: num(c.websocket) }));
+    tile('t-sio', num(sio.sockets), t('dash.sioSub', { sessions: num(sio.sessions), json: num(health.json?.connections) }));
+    tile('t-rooms', num(ws.rooms), t('dash.roomsSub'));
+    tile('t-msgs', r ? rate(r.fin + r.fout) : '…', r ? t('dash.msgsSub', { in: rate(r.fin), out: rate(r.fout) }) : t('dash.twoSamples'));
+    tile('t-bytes', r ? `${bytes(r.bin + r.bout)}/s` : '…', r ? t('dash.bytesSub', { in: bytes(r.bin), out: bytes(r.bout) }) : '');
+    tile('t-http', r ? rate(r.http) : '…', t('dash.httpSub', { n: num(cur.http) }));
     const st = health.store;
     if (st) {
-      tile('t-store', st.status || '?', [st.backend, Number.isFinite(st.commits) && `${num(st.commits)} commits`,
-        Number.isFinite(st.queue_depth) && `queue ${num(st.queue_depth)}`,
-        Number.isFinite(st.last_commit_ms) && `last commit ${st.last_commit_ms.toFixed(1)} ms`].filter(Boolean).join(' · '),
+      tile('t-store', st.status || '?', [st.backend, Number.isFinite(st.commits) && t('dash.storeCommits', { n: num(st.commits) }),
+        Number.isFinite(st.queue_depth) && t('dash.storeQueue', { n: num(st.queue_depth) }),
+        Number.isFinite(st.last_commit_ms) && t('dash.storeLast', { ms: st.last_commit_ms.toFixed(1) })].filter(Boolean).join(' · '),
       st.status === 'ok' ? 'ok' : 'bad');
-    } else tile('t-store', '—', 'not reported');
-    tile('t-chat', num(metrics.get('herald_chat_sessions_total')), `sessions · ${num(metrics.get('herald_chat_messages_total'))} messages`);
+    } else tile('t-store', '—', t('dash.notReported'));
+    tile('t-chat', num(metrics.get('herald_chat_sessions_total')), t('dash.chatSub', { n: num(metrics.get('herald_chat_messages_total')) }));
     tile('t-notif', num(sumOf(metrics, 'herald_notifications_sent_total')),
-      `sent · ${num(metrics.get('herald_notifications_read_total'))} marked read`);
+      t('dash.notifSub', { n: num(metrics.get('herald_notifications_read_total')) }));
     const lag = metrics.get('herald_event_loop_lag_seconds');
     const lagMax = metrics.get('herald_event_loop_lag_max_seconds');
     tile('t-lag', Number.isFinite(lag) ? `${(lag * 1000).toFixed(0)} ms` : '—',
-      Number.isFinite(lagMax) ? `largest ${(lagMax * 1000).toFixed(0)} ms` : '', Number.isFinite(lag) && lag > 0.1 ? 'bad' : null);
+      Number.isFinite(lagMax) ? t('dash.lagSub', { ms: (lagMax * 1000).toFixed(0) }) : '', Number.isFinite(lag) && lag > 0.1 ? 'bad' : null);
 
     const rows = Object.entries(ws.byProtocol || {}).sort((a, b) => b[1] - a[1])
       .map(([name, n]) => el('tr', {}, el('td', { text: name }), el('td', { text: num(n) })));
-    $('#by-protocol').replaceChildren(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', text: 'No WebSocket protocols' }), el('td', {}))));
+    $('#by-protocol').replaceChildren(el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { class: 'muted', text: t('dash.noProtocols') }), el('td', {}))));
 
     push(series.conns, [c.total || 0, c.websocket || 0, sio.sockets || 0]);
     if (r) push(series.msgs, [r.fin, r.fout]);
     drawAll();
     document.body.dataset.samples = String(series.conns[0].values.length);
-    $('#updated').textContent = `Updated ${new Date().toLocaleTimeString()} · every ${INTERVAL_MS / 1000} s`;
+    $('#updated').textContent = t('dash.updated', { time: H.fmtClock(), s: INTERVAL_MS / 1000 });
   }
 
   $('#pause-btn').addEventListener('click', (e) => {
     paused = !paused;
-    e.currentTarget.textContent = paused ? 'Resume' : 'Pause';
+    e.currentTarget.textContent = paused ? t('dash.resume') : t('dash.pause');
     e.currentTarget.setAttribute('aria-pressed', String(paused));
     if (paused) {
       clearTimeout(timer);
       timer = null;
-      $('#updated').textContent = 'Paused';
+      $('#updated').textContent = t('dash.paused');
     } else {
       prev = null;
       sample();
@@ -285,20 +286,56 @@
 
   /* --- system events (live, over the connection) --------------------------------------- */
 
-  function feed(kind, title, body, at) {
+  function feed(kind, title, body, at, level) {
     $('#feed-empty').hidden = true;
     $('#feed').prepend(el('li', {},
-      el('div', {}, el('span', { class: `chip ${kind}`, text: kind === 'system' ? 'status' : kind }), ' ',
+      el('div', {}, el('span', { class: `chip ${kind}`, dataset: { level: level || kind }, text: kind === 'system' ? t('sys.kindStatus') : H.levelName(level || kind) }), ' ',
         el('span', { class: 'f-title', text: title }),
-        el('span', { class: 'muted small', text: ` · ${fmtTime(at) || new Date().toLocaleTimeString()}` })),
+        el('span', { class: 'muted small', text: ` · ${fmtTime(at) || H.fmtClock()}` })),
       body ? el('div', { class: 'f-body', text: body }) : null));
     while ($('#feed').children.length > 50) $('#feed').lastElementChild.remove();
   }
 
-  H.on('system:status_change', (s) => feed('system', `Status: ${s?.status ?? '?'}`, s?.message || '', s?.at));
-  H.on('system:alert', (a) => feed(H.alertKind(a?.level), a?.title || 'Alert', a?.message || '', a?.at));
-  H.on('system:maintenance', (m) => feed('warning', m?.title || 'Maintenance', H.maintenanceText(m), m?.at));
+  H.on('system:status_change', (s) => {
+    feed('system', t('sys.feedStatus', { status: H.statusName(s?.status ?? '?') }), s?.message || '', s?.at);
+    if (s?.status) {
+      lastStatus = s;
+      drawStatus();
+    }
+  });
+  H.on('system:alert', (a) => feed(H.alertKind(a?.level), a?.title || t('sys.feedAlert'), a?.message || '', a?.at, a?.level));
+  H.on('system:maintenance', (m) => feed('warning', m?.title || t('sys.maintenance'), H.maintenanceText(m), m?.at));
+
+  /* --- the Status tile: the last status posted, the health check under it -------------------- */
+
+  let lastStatus = null; // {status, message, at} of GET /api/v4/system/status or the last system:status_change
+  let lastHealth = null;
+
+  function drawStatus() {
+    const health = lastHealth?.status;
+    if (lastStatus?.status) {
+      const sub = [lastStatus.message, lastStatus.at && t('dash.statusPosted', { time: fmtTime(lastStatus.at) }),
+        health && t('dash.health', { s: health })].filter(Boolean).join(' · ');
+      tile('t-status', H.statusName(lastStatus.status), sub, lastStatus.status === 'ok' && health === 'ok' ? 'ok' : 'bad');
+      $('#t-status').dataset.status = lastStatus.status;
+    } else if (lastHealth) {
+      tile('t-status', health || '?', [t('dash.healthOnly'), lastHealth.version && t('dash.version', { v: lastHealth.version })]
+        .filter(Boolean).join(' · '), health === 'ok' ? 'ok' : 'bad');
+    }
+  }
+
+  async function loadStatus() {
+    try {
+      const s = await H.api('/system/status', { scope: 'admin' });
+      if (s?.status && !lastStatus) {
+        lastStatus = s;
+        drawStatus();
+      }
+    } catch { /* the tile keeps the health check */ }
+  }
+  H.onResync(loadStatus);
 
   drawAll();
+  loadStatus();
   sample();
 })();

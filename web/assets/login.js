@@ -1,7 +1,7 @@
 /* /admin/login.html: sign in, keep the token (admin console or customer chat storage), go on by role. */
 (function () {
   'use strict';
-  const { $, api, setAuth, getAuth, busy } = window.Herald;
+  const { $, api, setAuth, getAuth, busy, t } = window.Herald;
   const params = new URLSearchParams(location.search);
 
   // only same-site console pages as the destination after sign-in
@@ -11,11 +11,7 @@
     return '/chat.html';
   }
 
-  const reasons = {
-    expired: 'Your sign-in has expired. Please sign in again.',
-    invalid: 'Your sign-in is no longer valid. Please sign in again.',
-    signin: 'Please sign in to open that page.',
-  };
+  const reasons = { expired: t('auth.expired'), invalid: t('auth.invalid'), signin: t('auth.signIn') };
   const reason = params.get('reason') || (params.get('next') ? 'signin' : '');
   if (reasons[reason]) {
     $('#reason').textContent = reasons[reason];
@@ -24,7 +20,7 @@
 
   const current = getAuth('admin');
   if (current && !current.expired && current.user?.role === 'admin') {
-    $('[data-current-name]').textContent = current.user.display_name || current.user.name || 'admin';
+    $('[data-current-name]').textContent = current.user.display_name || current.user.name || t('people.adminFallback', { id: current.user.id });
     $('#continue-link').href = nextUrl('admin');
     $('#signed-in').hidden = false;
   }
@@ -35,7 +31,7 @@
     const username = $('#username').value.trim();
     const password = $('#password').value;
     if (!username || !password) {
-      $('#login-error').textContent = 'Enter your username and password.';
+      $('#login-error').textContent = t('login.enterBoth');
       return;
     }
     busy(form, async () => {
@@ -43,10 +39,10 @@
       try {
         res = await api('/auth/login', { method: 'POST', body: { username, password } });
       } catch (err) {
-        if (err.status === 401) throw new Error('Wrong username or password.');
+        if (err.status === 401) throw new Error(t('error.wrongPassword'));
         throw err;
       }
-      if (!res?.token || !res.user) throw new Error('The server answered without a token.');
+      if (!res?.token || !res.user) throw new Error(t('login.noToken'));
       const role = res.user.role;
       setAuth(role === 'admin' ? 'admin' : 'customer', res);
       location.assign(nextUrl(role));

@@ -6,7 +6,7 @@
 (function () {
   'use strict';
   const H = window.Herald;
-  const { $, el, api, toast, showError, fmtTime, PEOPLE_TEXT: T } = H;
+  const { $, el, api, toast, showError, fmtTime, t, PEOPLE_TEXT: T } = H;
   const SCOPE = 'admin';
   const PAGE = 20;
 
@@ -30,7 +30,7 @@
     badge.textContent = String(unread);
     badge.classList.toggle('zero', unread === 0);
     $('#read-all').disabled = unread === 0;
-    document.title = `${unread ? `(${unread}) ` : ''}Notifications — Herald`;
+    document.title = unread ? t('notif.titleCount', { n: unread }) : t('notif.title');
   }
 
   async function refreshCount() {
@@ -38,7 +38,7 @@
       const res = await api('/notifications/unread-count', { scope: SCOPE });
       setUnread(res?.count ?? 0);
     } catch (err) {
-      showError(err, 'Could not load the unread count');
+      showError(err, t('notif.countFailed'));
     }
   }
 
@@ -52,17 +52,17 @@
   function renderItem(n) {
     const read = !!n.is_read;
     const link = H.safeUrl(n.link);
-    const audience = n.target_user_id === null || n.target_user_id === undefined ? 'Broadcast' : 'To you';
+    const audience = n.target_user_id === null || n.target_user_id === undefined ? t('notif.broadcast') : t('notif.toYou');
     // clicking an unread row (not its link or button) marks it read
     const onclick = read ? null : (e) => { if (!e.target.closest('a, button')) markRead(n.notification_id); };
     return el('li', { class: `notif ${read ? 'read' : 'unread'}`, dataset: { id: String(n.notification_id) }, onclick },
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('div', { class: 'n-main' },
         el('div', { class: 'n-head' },
-          el('span', { class: `chip ${typeClass(n.type)}`, text: n.type || 'info' }),
-          el('span', { class: 'n-title', text: n.title || '(no title)' }),
-          read ? null : el('span', { class: 'sr-only', text: '(unread)' })),
-        n.content ? el('div', { class: 'n-content', text: n.content }) : null,
+          el('span', { class: `chip ${typeClass(n.type)}`, text: H.levelName(n.type || 'info') }),
+          el('span', { class: 'n-title', text: n.title || t('notif.noTitle') }),
+          read ? null : el('span', { class: 'sr-only', text: t('notif.unreadMark') })),
+        n.content ? el('div', { class: 'n-content' }, H.linkify(n.content)) : null,
         link ? el('a', { class: 'small', href: link, target: '_blank', rel: 'noopener noreferrer', text: n.link }) : null,
         el('div', { class: 'n-meta' },
           el('time', { datetime: n.created_at || '', title: n.created_at || '', text: fmtTime(n.created_at) }),
@@ -70,7 +70,7 @@
           n.sender_id ? (n.sender_id === me ? el('span', { text: T.from(T.you) })
             : el('span', {}, T.from(''), H.nameTag(n.sender_id, SCOPE, T.agent))) : null)),
       el('div', { class: 'n-actions' },
-        read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: 'Mark read', onclick: () => markRead(n.notification_id) })));
+        read ? null : el('button', { type: 'button', class: 'btn-small mark-read', text: t('notif.markRead'), onclick: () => markRead(n.notification_id) })));
   }
 
   function put(n, where) {
@@ -93,7 +93,7 @@
 
   function updateEmpty() {
     $('#notif-empty').hidden = items.size > 0 || !$('#notif-loading').hidden;
-    $('#notif-empty').textContent = filter === 'unread' ? 'Nothing unread. 🎉' : 'No notifications yet.';
+    $('#notif-empty').textContent = filter === 'unread' ? t('notif.emptyUnread') : t('notif.empty');
     $('#load-more').hidden = !hasMore;
   }
 
@@ -105,7 +105,7 @@
       oldest = null;
       hasMore = false;
       $('#notif-loading').hidden = false;
-      $('#notif-loading').textContent = 'Loading…';
+      $('#notif-loading').textContent = t('notif.loading');
       updateEmpty();
     }
     const more = $('#load-more');
@@ -125,8 +125,8 @@
     } catch (err) {
       if (seq !== loadSeq) return;
       $('#notif-loading').hidden = false;
-      $('#notif-loading').replaceChildren(`Could not load notifications. ${err.message} `,
-        el('button', { type: 'button', class: 'btn-small', text: 'Retry', onclick: () => load(items.size === 0) }));
+      $('#notif-loading').replaceChildren(`${t('notif.loadFailed', { message: err.message })} `,
+        el('button', { type: 'button', class: 'btn-small', text: t('conn.retry'), onclick: () => load(items.size === 0) }));
     } finally {
       if (seq === loadSeq) more.disabled = false;
       updateEmpty();
@@ -155,7 +155,7 @@
       applyRead(id, true);
     } catch (err) {
       if (button) button.disabled = false;
-      showError(err, 'Could not mark it read');
+      showError(err, t('notif.markFailed'));
     }
   }
 
@@ -166,7 +166,7 @@
       await api('/notifications/read-all', { scope: SCOPE, method: 'POST' });
       applyAllRead();
     } catch (err) {
-      showError(err, 'Could not mark all read');
+      showError(err, t('notif.readAllFailed'));
     } finally {
       button.disabled = unread === 0;
     }
@@ -188,7 +188,7 @@
       updateEmpty();
     }
     toast({
-      title: n.title || (broadcast ? 'Broadcast' : 'New notification'),
+      title: n.title || (broadcast ? t('notif.broadcast') : t('notif.newOne')),
       body: n.content || '',
       kind: typeClass(n.type),
       timeout: 8000,
@@ -245,7 +245,7 @@
       if (users.some((u) => String(u.id) === chosen)) picker.value = chosen;
       $('#target-hint').textContent = users.length ? '' : T.noMatch;
     } catch (err) {
-      if (seq === searchSeq) showError(err, 'Could not search the admins');
+      if (seq === searchSeq) showError(err, t('notif.searchFailed'));
     }
   }
 
@@ -273,11 +273,11 @@
         title: $('#n-title').value.trim(),
         content: $('#n-content').value.trim(),
       };
-      if (!body.title) throw new Error('Give the notification a title.');
-      if (!body.content) throw new Error('Write a message.');
+      if (!body.title) throw new Error(t('notif.needTitle'));
+      if (!body.content) throw new Error(t('notif.needMessage'));
       const link = $('#n-link').value.trim();
       if (link) {
-        if (!H.safeUrl(link)) throw new Error('The link must be an http(s) address.');
+        if (!/^https?:\/\//i.test(link) || !H.safeUrl(link)) throw new Error(t('notif.badLink'));
         body.link = link;
       }
       if (one) {
@@ -286,8 +286,8 @@
         body.target_user_id = target;
       }
       await api('/notifications/send', { scope: SCOPE, method: 'POST', body });
-      const to = one ? T.sentTo(H.knownName(body.target_user_id) ?? T.agent(body.target_user_id)) : 'To all admins';
-      toast({ title: 'Notification sent', body: to, kind: 'success', timeout: 3000 });
+      const to = one ? T.sentTo(H.knownName(body.target_user_id) ?? T.agent(body.target_user_id)) : t('notif.toAllAdmins');
+      toast({ title: t('notif.sent'), body: to, kind: 'success', timeout: 3000 });
       $('#n-title').value = '';
       $('#n-content').value = '';
       $('#n-link').value = '';
