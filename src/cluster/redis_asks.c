@@ -57,8 +57,8 @@ int hd_redis_request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd
   json_t *j = json_pack("{s:s,s:i,s:o}", "uid", r->uid, "type", req == HD_HUB_REQ_JOIN ? 2 : req == HD_HUB_REQ_LEAVE ? 3 : 4,
                         "opts", hd_redis_opts_of(to));
   if (!j) return HD_ENOMEM;
-  if (req == HD_HUB_REQ_DISCONNECT) {
-    json_object_set_new(j, "close", json_false());
+  if (req == HD_HUB_REQ_DISCONNECT || req == HD_HUB_REQ_CLOSE) {
+    json_object_set_new(j, "close", json_boolean(req == HD_HUB_REQ_CLOSE));
   } else {
     const char *n = room ? hd_redis_room_name(to->nsp, room) : NULL;
     if (!n) {

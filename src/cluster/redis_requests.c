@@ -191,7 +191,8 @@ static void apply(hd_redis_t *r, const char *nsp, int type, json_t *req) {
     return;
   }
   if (type == 4) {
-    r->local->ops->request(r->local, r->hub, HD_HUB_REQ_DISCONNECT, &t->to, NULL);
+    bool close = json_is_true(json_object_get(req, "close"));
+    r->local->ops->request(r->local, r->hub, close ? HD_HUB_REQ_CLOSE : HD_HUB_REQ_DISCONNECT, &t->to, NULL);
   } else {
     size_t i;
     json_t *v;
