@@ -21,6 +21,14 @@
 
 #define STATS_INTERVAL_MS 2000 /* as admin-ui's initStatsEmitter */
 #define UI_PREFIX "/socket-admin"
+/* The pages' policy, plus the two stylesheets (Roboto, Material Design Icons) and their fonts that
+ * the stock index.html links from Google Fonts and jsDelivr. Connections: this origin only. */
+#define UI_SECURITY_HEADERS                                                                            \
+  "Content-Security-Policy: default-src 'self'; script-src 'self'; "                                   \
+  "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com https://cdn.jsdelivr.net; "           \
+  "font-src 'self' https://fonts.gstatic.com https://cdn.jsdelivr.net; img-src 'self' data:; "         \
+  "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'\r\n" \
+  "X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n"
 
 typedef struct {
   hd_app_t *app;
@@ -177,7 +185,7 @@ static void admit(hd_sio_admission_t *a, json_t *auth, void *arg) {
 /* --- an admin connected: session, config, all_sockets ----------------------------------------- */
 
 typedef struct {
-  hd_app_t *app;
+  hd_app_t *app;      /* lives as long as its shard; app->admin_ui NULL once stopped */
   char id[80];        /* the admin socket (it may be gone when the answers are in) */
   int remaining;
   json_t *sockets;
@@ -185,11 +193,13 @@ typedef struct {
 
 static void gather_one(gather_t *g) {
   if (--g->remaining) return;
-  hd_sio_socket_t *s = hd_sio_socket_find(g->app->sio, HD_ADMIN_UI_NAMESPACE, g->id);
-  char *text = s ? json_dumps(json_pack("[O]", g->sockets), JSON_COMPACT) : NULL;
+  /* the answers of a teardown come back cancelled, maybe once this shard's server is gone */
+  hd_sio_socket_t *s = g->app->admin_ui ? hd_sio_socket_find(g->app->sio, HD_ADMIN_UI_NAMESPACE, g->id) : NULL;
+  json_t *args = s ? json_pack("[o]", g->sockets) : (json_decref(g->sockets), NULL);
+  char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
   if (text) hd_sio_emit(s, "all_sockets", text);
   free(text);
-  json_decref(g->sockets);
+  json_decref(args);
   free(g);
 }
 
@@ -219,6 +229,11 @@ static void admin_connected(hd_sio_socket_t *s, json_t *auth, void *arg) {
       json_decref(args);
     }
     free(token);
+  }
+  if (claims) { /* so a disabled or deleted admin's UI is closed with the rest (user_watch.c) */
+    char room[160];
+    snprintf(room, sizeof room, "admin:%s", claims->sub);
+    hd_sio_join(s, room);
   }
   hd_sio_emit(s, "config", config_json);
   gather_t *g = calloc(1, sizeof(*g));
@@ -345,6 +360,7 @@ static int route_ui(hd_app_t *app, admin_ui_t *ui) {
   }
   if (!(ui->root.root = strdup(real))) return HD_ENOMEM;
   ui->root.strip = strlen(UI_PREFIX);
+  ui->root.security_headers = UI_SECURITY_HEADERS;
   int rc = hd_router_add(app->srv->router, "GET", UI_PREFIX "/*", hd_static_files_handle, &ui->root);
   if (!rc) rc = hd_router_add(app->srv->router, "GET", UI_PREFIX, redirect, NULL);
   if (!rc && app->shard == 0) HD_INFO("admin-ui", "serving the Socket.IO Admin UI", "path=" UI_PREFIX "/ dir=%s", real);

@@ -1,9 +1,10 @@
 // The stock Socket.IO Admin UI (npm @socket.io/admin-ui 0.5.1's ui/dist, served by Herald at
 // /socket-admin/ with --admin-ui) in headless Chromium (issue 13; docs/admin-ui.md): the page signs
-// in through its own connection form with a Herald admin's name and password, lists Herald's
-// sockets live (one connecting shows up on the Sockets page, its rooms on the Rooms page), and its
-// "disconnect" button disconnects the real socket.io-client socket; the Servers page lists the node. A wrong password gets the UI's
-// "Invalid credentials". No page error. Screenshots: test-artifacts/admin-ui-*.png.
+// in through its own connection form with a Herald admin's name and password, its Servers page
+// lists the node, its Sockets page lists Herald's sockets live (one connecting shows up), its Rooms
+// page their rooms, and its "disconnect" button disconnects the real socket.io-client socket. A
+// wrong password gets the UI's "Invalid credentials". No page error, no failed request to Herald.
+// Screenshots: test-artifacts/admin-ui-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';

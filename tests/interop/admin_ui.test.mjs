@@ -27,14 +27,15 @@ function mint(sub, role) {
   return `${head}.${createHmac('sha256', SECRET).update(head).digest('base64url')}`;
 }
 
-let srv;
+let srv, dataDir;
 const sockets = new Set();
 
 before(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'herald-admin-ui-'));
+  dataDir = mkdtempSync(join(tmpdir(), 'herald-admin-ui-'));
   const add = (name, role, password) => execFileSync(HERALD_BIN, ['user', 'add', name, '--role', role, '--password', password,
     '--data-dir', dataDir, ...storeArgs(dataDir)], { stdio: 'pipe' });
   add('ops', 'admin', 'ops-password');
+  add('ops2', 'admin', 'ops2-password');
   add('alice', 'user', 'alice-password');
   srv = await startHerald(['--jwt-secret', SECRET, '--demo-users', 'false', '--admin-ui', '--admin-ui-server-id', 'herald-test'], { dataDir });
 });
@@ -142,6 +143,17 @@ test('an admin gets session, config and all_sockets in admin-ui\'s shape; the se
   await config2;
   // an admin token works too
   assert.equal(await outcome(client('/admin', { auth: { token: mint(1, 'admin') } })), 'connected');
+});
+
+test('an admin disabled with `herald user disable` loses the Admin UI, and cannot sign in again', async () => {
+  const { s, got } = adminClient({ username: 'ops2', password: 'ops2-password' });
+  assert.equal(await outcome(s), 'connected');
+  const [session] = await got.session;
+  const gone = new Promise((resolve) => s.once('disconnect', resolve));
+  execFileSync(HERALD_BIN, ['user', 'disable', 'ops2', '--data-dir', dataDir, ...storeArgs(dataDir)], { stdio: 'pipe' });
+  assert.equal(await gone, 'io server disconnect');
+  assert.equal(await outcome(client('/admin', { auth: { sessionId: session } })), 'invalid credentials');
+  assert.equal(await outcome(client('/admin', { auth: { username: 'ops2', password: 'ops2-password' } })), 'this account is disabled');
 });
 
 test('server_stats every 2 s: this node as one server with its namespaces and clients', async () => {
@@ -283,6 +295,10 @@ test('/socket-admin/ serves the stock UI from --admin-ui-root', async () => {
   const page = await fetch(srv.url('/socket-admin/'));
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<title>Socket.IO Admin UI<\/title>/);
+  const csp = page.headers.get('content-security-policy');
+  assert.match(csp, /script-src 'self';/, 'scripts from this origin only');
+  assert.match(csp, /style-src [^;]*https:\/\/cdn\.jsdelivr\.net/, 'the icon font\'s stylesheet the page links');
+  assert.match(csp, /connect-src 'self'/);
   const redirect = await fetch(srv.url('/socket-admin'), { redirect: 'manual' });
   assert.equal(redirect.status, 301);
   assert.equal(redirect.headers.get('location'), '/socket-admin/');
