@@ -38,10 +38,17 @@ typedef struct {
   char server_id[300], hostname[256];
 } admin_ui_t;
 
-/* What instrument() announces without `readonly` in development mode. */
-static const char config_json[] =
-    "[{\"supportedFeatures\":[\"EMIT\",\"JOIN\",\"LEAVE\",\"DISCONNECT\",\"MJOIN\",\"MLEAVE\",\"MDISCONNECT\","
-    "\"AGGREGATED_EVENTS\",\"ALL_EVENTS\"]}]";
+/* What instrument() announces: the actions (unless readonly), then what the mode sends. */
+#define ACTION_FEATURES "\"EMIT\",\"JOIN\",\"LEAVE\",\"DISCONNECT\",\"MJOIN\",\"MLEAVE\",\"MDISCONNECT\","
+static const char *const config_json[2][2] = {
+    /* [readonly][production] */
+    {"[{\"supportedFeatures\":[" ACTION_FEATURES "\"AGGREGATED_EVENTS\",\"ALL_EVENTS\"]}]",
+     "[{\"supportedFeatures\":[" ACTION_FEATURES "\"AGGREGATED_EVENTS\"]}]"},
+    {"[{\"supportedFeatures\":[\"AGGREGATED_EVENTS\",\"ALL_EVENTS\"]}]", "[{\"supportedFeatures\":[\"AGGREGATED_EVENTS\"]}]"},
+};
+
+/* admin-ui's mode "production": server stats only. */
+static bool production(const hd_app_t *app) { return !strcmp(app->srv->cfg->admin_ui_mode, "production"); }
 
 /* --- helpers ------------------------------------------------------------------------------ */
 
@@ -138,7 +145,13 @@ static void on_event(hd_sio_socket_t *s, const char *args_json, bool incoming, v
               json_pack("[s, s, o, o]", hd_sio_socket_nsp(s), hd_sio_socket_id(s), args, iso_now()));
 }
 
-static const hd_sio_monitor_t monitor = {on_connect, on_disconnect, on_room, on_event};
+/* As admin-ui's listener of the Engine.IO `upgrade` event. */
+static void on_upgrade(hd_sio_socket_t *s, void *arg) {
+  tell_admins(arg, "socket_updated", json_pack("[{s:s, s:s, s:s}]", "id", hd_sio_socket_id(s), "nsp",
+                                               hd_sio_socket_nsp(s), "transport", "websocket"));
+}
+
+static const hd_sio_monitor_t monitor = {on_connect, on_disconnect, on_room, on_event, on_upgrade};
 
 /* --- sign-in ------------------------------------------------------------------------------ */
 
@@ -235,7 +248,8 @@ static void admin_connected(hd_sio_socket_t *s, json_t *auth, void *arg) {
     snprintf(room, sizeof room, "admin:%s", claims->sub);
     hd_sio_join(s, room);
   }
-  hd_sio_emit(s, "config", config_json);
+  hd_sio_emit(s, "config", config_json[app->srv->cfg->admin_ui_readonly][production(app)]);
+  if (production(app)) return;
   gather_t *g = calloc(1, sizeof(*g));
   if (!g || !(g->sockets = json_array())) return free(g);
   g->app = app;
@@ -381,22 +395,25 @@ int hd_admin_ui_register(hd_app_t *app) {
   hd_sio_server_t *sio = app->sio;
   int rc = hd_sio_set_admission(sio, HD_ADMIN_UI_NAMESPACE, admit, app);
   if (!rc) rc = hd_sio_on_connect(sio, HD_ADMIN_UI_NAMESPACE, admin_connected, app);
-  if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "join", on_join_leave, app);
-  if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "leave", on_join_leave, app);
-  if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "_disconnect", on_disconnect_action, app);
-  if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "emit", on_emit, app);
+  if (!cfg->admin_ui_readonly) {
+    if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "join", on_join_leave, app);
+    if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "leave", on_join_leave, app);
+    if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "_disconnect", on_disconnect_action, app);
+    if (!rc) rc = hd_sio_on(sio, HD_ADMIN_UI_NAMESPACE, "emit", on_emit, app);
+  }
   if (rc) {
     HD_ERROR("admin-ui", "cannot set up the /admin namespace", "err=%s", hd_errname(rc));
     return rc;
   }
-  hd_sio_set_monitor(sio, &monitor, app);
+  if (!production(app)) hd_sio_set_monitor(sio, &monitor, app);
   if (app->shard == 0) {
     if (!(ui->stats_timer = malloc(sizeof(*ui->stats_timer)))) return HD_ENOMEM;
     uv_timer_init(app->srv->loop, ui->stats_timer);
     ui->stats_timer->data = app;
     uv_timer_start(ui->stats_timer, on_stats_timer, STATS_INTERVAL_MS, STATS_INTERVAL_MS);
     uv_unref((uv_handle_t *)ui->stats_timer);
-    HD_INFO("admin-ui", "Admin UI protocol on", "namespace=" HD_ADMIN_UI_NAMESPACE " server_id=%s", ui->server_id);
+    HD_INFO("admin-ui", "Admin UI protocol on", "namespace=" HD_ADMIN_UI_NAMESPACE " server_id=%s mode=%s readonly=%d",
+            ui->server_id, cfg->admin_ui_mode, cfg->admin_ui_readonly);
   }
   return route_ui(app, ui);
 }

@@ -145,7 +145,7 @@ static int setup_sio(hd_app_t *app) {
       .authenticate = authenticate,
       .auth_arg = app->shared,
       .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes},
-      .keep_handshake = cfg->admin_ui,
+      .keep_handshake = cfg->admin_ui && strcmp(cfg->admin_ui_mode, "production"), /* shown with the sockets */
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;

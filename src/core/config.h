@@ -69,6 +69,8 @@ typedef struct {
   bool admin_ui;
   char *admin_ui_root;
   char *admin_ui_server_id;
+  char *admin_ui_mode;
+  bool admin_ui_readonly;
   int64_t ack_timeout;
   int64_t ack_retries;
   int64_t topic_history;

@@ -380,6 +380,7 @@ static void finish_upgrade(hd_eio_session_t *s) {
     answer_get(s, &noop);
   }
   flush_queue_to_ws(s);
+  if (!s->closed && s->eio->cb->on_upgrade) s->eio->cb->on_upgrade(s);
 }
 
 /* Handles one packet from the client; `via` is the WebSocket it came on (NULL for polling). */

@@ -24,6 +24,8 @@ typedef struct {
   /* The session ended ("transport close", "ping timeout", "transport error", "forced close",
    * "server shutting down", "parse error"); the session is freed right after. */
   void (*on_close)(hd_eio_session_t *s, const char *reason);
+  /* Optional: the session moved from long-polling to its WebSocket. */
+  void (*on_upgrade)(hd_eio_session_t *s);
 } hd_eio_callbacks_t;
 
 /* Bounds on sessions not yet (or never) authenticated, shared by the node's Engine.IO servers. */

@@ -1024,7 +1024,16 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   free(c);
 }
 
-static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close};
+/* Tells the monitor of each connected socket of the client that moved to WebSocket. */
+static void eio_upgrade(hd_eio_session_t *e) {
+  client_t *c = hd_eio_session_udata(e);
+  hd_sio_server_t *sio = c ? c->sio : NULL;
+  if (!sio || !sio->monitor || !sio->monitor->on_upgrade || !c->sockets) return;
+  for (int i = 0; i < sio->nsp_count; i++)
+    if (c->sockets[i] && c->sockets[i]->connected) sio->monitor->on_upgrade(c->sockets[i], sio->monitor_arg);
+}
+
+static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close, eio_upgrade};
 
 /* --- public API --------------------------------------------------------------------------- */
 

@@ -136,6 +136,8 @@ typedef struct {
   /* An event from s's client (incoming) or emitted to s alone (hd_sio_emit*): args_json is the JSON
    * array text of [event, ...args] (binary attachments as placeholders). */
   void (*on_event)(hd_sio_socket_t *s, const char *args_json, bool incoming, void *arg);
+  /* s's connection moved from long-polling to WebSocket. */
+  void (*on_upgrade)(hd_sio_socket_t *s, void *arg);
 } hd_sio_monitor_t;
 
 /* Sets the watcher of every namespace (m borrowed, NULL: none). */

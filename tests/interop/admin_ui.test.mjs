@@ -258,6 +258,21 @@ test('live: connect, join, emit, leave, events, disconnect, as the UI sees them 
   assert.equal((await gone2)[2], 'forced server close');
 });
 
+test('a client upgrading from polling to WebSocket: socket_connected says polling, then socket_updated', async () => {
+  const { s: admin, got } = adminClient({ token: mint(1, 'admin') });
+  assert.equal(await outcome(admin), 'connected');
+  await got.all;
+  const connected = next(admin, 'socket_connected', (sock) => sock.data.sub === '35');
+  const updated = next(admin, 'socket_updated', (u) => u.transport === 'websocket');
+  const app = client('/', { auth: { token: mint(35, 'user') }, transports: ['polling', 'websocket'] });
+  assert.equal(await outcome(app), 'connected');
+  const [sock] = await connected;
+  assert.equal(sock.transport, 'polling');
+  const [update] = await updated;
+  assert.deepEqual(update, { id: app.id, nsp: '/', transport: 'websocket' });
+  assert.equal(app.io.engine.transport.name, 'websocket');
+});
+
 test('room-wide actions (MJOIN, MLEAVE, MDISCONNECT) reach every socket of the room on every shard', async () => {
   const { s: admin, got } = adminClient({ token: mint(1, 'admin') });
   assert.equal(await outcome(admin), 'connected');
@@ -289,6 +304,35 @@ test('bad actions are ignored, the admin stays connected', async () => {
   assert.ok(stats);
   assert.equal(admin.connected, true);
   assert.equal(app.connected, true);
+});
+
+test('--admin-ui-mode production --admin-ui-readonly: server stats only, no actions', async () => {
+  const quiet = await startHerald(['--jwt-secret', SECRET, '--demo-users', 'false', '--admin-ui', '--admin-ui-mode', 'production',
+    '--admin-ui-readonly']);
+  try {
+    const admin = io(quiet.url('/admin'), { forceNew: true, reconnection: false, transports: ['websocket'], auth: { token: mint(1, 'admin') } });
+    sockets.add(admin);
+    const seen = [];
+    admin.onAny((event) => seen.push(event));
+    const config = next(admin, 'config');
+    assert.equal(await outcome(admin), 'connected');
+    assert.deepEqual((await config)[0], { supportedFeatures: ['AGGREGATED_EVENTS'] });
+    const app = io(quiet.url('/'), { forceNew: true, reconnection: false, transports: ['websocket'], auth: { token: mint(71, 'user') } });
+    sockets.add(app);
+    assert.equal(await outcome(app), 'connected');
+    admin.emit('_disconnect', '/', false, app.id);
+    admin.emit('join', '/', 'x', app.id);
+    const [stats] = await next(admin, 'server_stats', () => true, 3000);
+    assert.equal(stats.namespaces.find((n) => n.name === '/').socketsCount, 1);
+    assert.equal(app.connected, true, 'no action taken');
+    assert.deepEqual([...new Set(seen)].sort(), ['config', 'server_stats'], 'no sockets, rooms or events sent');
+  } finally {
+    await quiet.stop();
+  }
+});
+
+test('--admin-ui-mode takes development or production only', async () => {
+  await assert.rejects(startHerald(['--admin-ui', '--admin-ui-mode', 'verbose']), /admin-ui-mode/);
 });
 
 test('/socket-admin/ serves the stock UI from --admin-ui-root', async () => {
