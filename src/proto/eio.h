@@ -71,8 +71,8 @@ hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len);
 void hd_eio_flush(hd_eio_session_t *s);
 /* True when the session writes through a WebSocket (prebuilt frames apply). */
 bool hd_eio_is_websocket(const hd_eio_session_t *s);
-/* The client's address without its port ("" when unknown): the handshake's while on_open runs,
- * else the WebSocket transport's (a polling session has no lasting connection). */
+/* The client's address without its port ("" when unknown): that of the request being handled (the
+ * handshake in on_open, a polling POST in on_message), else the WebSocket transport's. */
 void hd_eio_session_peer(const hd_eio_session_t *s, char *out, size_t len);
 /* Closes the session (a close packet is sent); on_close follows. */
 void hd_eio_close(hd_eio_session_t *s, const char *reason);

@@ -557,12 +557,6 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     a->socket = s;
     a->auth = json_incref(auth);
     hd_eio_session_peer(c->eio, a->address, sizeof a->address);
-    if (!a->address[0] && c->handshake) { /* polling: the address kept from the handshake */
-      json_t *h = json_loads(c->handshake, 0, NULL);
-      const char *addr = json_string_value(json_object_get(h, "address"));
-      snprintf(a->address, sizeof a->address, "%s", addr ? addr : "");
-      json_decref(h);
-    }
     s->admission = a;
     c->sockets[idx] = s; /* a second CONNECT meanwhile is ignored */
     n->admit(a, auth, n->admit_arg);

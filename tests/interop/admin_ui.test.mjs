@@ -9,7 +9,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
@@ -107,6 +107,30 @@ test('non-admins, wrong passwords and missing credentials are refused with conne
   // the app's namespace is untouched: a user still connects there, a password is no token there
   await appClient(8);
   assert.match(await outcome(client('/', { auth: { username: 'ops', password: 'ops-password' } })), /auth/);
+});
+
+test('failed sign-ins count against the address (long-polling too), with POST /api/v4/auth/login\'s limit', async () => {
+  const strict = await startHerald(['--jwt-secret', SECRET, '--demo-users', 'false', '--admin-ui', '--login-max-failures', '2'],
+    { dataDir: mkdtempSync(join(tmpdir(), 'herald-admin-ui-limit-')) });
+  try {
+    execFileSync(HERALD_BIN, ['user', 'add', 'ops', '--role', 'admin', '--password', 'ops-password', '--data-dir', strict.dataDir,
+      ...storeArgs(strict.dataDir)], { stdio: 'pipe' });
+    const attempt = (password, transports) => {
+      const s = io(strict.url('/admin'), { forceNew: true, reconnection: false, transports, auth: { username: 'ops', password } });
+      sockets.add(s);
+      return outcome(s);
+    };
+    assert.equal(await attempt('wrong-1', ['polling']), 'invalid credentials');
+    assert.equal(await attempt('wrong-2', ['polling']), 'invalid credentials');
+    // the same address over WebSocket, even with the right password: limited
+    assert.equal(await attempt('ops-password', ['websocket']), 'too many failed sign-ins from this address: wait a minute');
+    const login = await fetch(strict.url('/api/v4/auth/login'), { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'ops', password: 'ops-password' }) });
+    assert.equal(login.status, 429, 'one limit for the UI and the REST sign-in');
+  } finally {
+    await strict.stop();
+    rmSync(strict.dataDir, { recursive: true, force: true });
+  }
 });
 
 test('an admin gets session, config and all_sockets in admin-ui\'s shape; the session id signs in again', async () => {
