@@ -30,9 +30,19 @@
   "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'\r\n" \
   "X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\nReferrer-Policy: same-origin\r\n"
 
+#define QUEUE_MAX 65536 /* events for the admins queued in one loop turn, at most */
+
+typedef struct {
+  const char *event;         /* static */
+  char *args;                /* JSON array text */
+} queued_t;
+
 typedef struct {
   hd_app_t *app;
   hd_static_root_t root;     /* the stock UI's files */
+  queued_t *queued;          /* events for the admins, sent by the flush hook */
+  uint32_t queued_count, queued_cap;
+  uint64_t dropped;
   uv_timer_t *stats_timer;   /* shard 0: server_stats */
   uint64_t last_opened, last_closed, last_bytes_in, last_bytes_out; /* shard 0: at the last stats */
   char server_id[300], hostname[256];
@@ -64,15 +74,52 @@ static json_t *iso_now(void) {
   return json_string(when);
 }
 
-/* Emits event with args (taken) to every Admin UI socket of the cluster. */
+/* Queues event with args (taken) for every Admin UI socket of the cluster; the flush hook sends
+ * it. Never published at once: a publish may run this shard's mailbox, whose tasks may close the
+ * very socket the caller (a socket's connect, join or close) is working on. */
 static void tell_admins(hd_app_t *app, const char *event, json_t *args) {
-  char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+  admin_ui_t *ui = app->admin_ui;
+  char *text = ui && args ? json_dumps(args, JSON_COMPACT) : NULL;
   json_decref(args);
   if (!text) return;
+  if (ui->queued_count == QUEUE_MAX) { /* the admins miss some: bounded memory first */
+    ui->dropped++;
+    free(text);
+    return;
+  }
+  if (ui->queued_count == ui->queued_cap) {
+    uint32_t cap = ui->queued_cap ? ui->queued_cap * 2 : 16;
+    queued_t *q = realloc(ui->queued, cap * sizeof(*q));
+    if (!q) {
+      free(text);
+      return;
+    }
+    ui->queued = q, ui->queued_cap = cap;
+  }
+  ui->queued[ui->queued_count++] = (queued_t){event, text};
+  hd_server_wake(app->srv);
+}
+
+/* Flush hook (once per loop turn): publishes what was queued, in order. */
+static void flush_queued(void *arg) {
+  hd_app_t *app = arg;
+  admin_ui_t *ui = app->admin_ui;
+  if (!ui || !ui->queued_count) return;
+  queued_t *q = ui->queued; /* what the publishes queue meanwhile waits for the next turn */
+  uint32_t n = ui->queued_count;
+  ui->queued = NULL, ui->queued_count = ui->queued_cap = 0;
+  if (ui->dropped) {
+    HD_WARN("admin-ui", "events for the Admin UI dropped (too many in one loop turn)", "dropped=%llu",
+            (unsigned long long)ui->dropped);
+    ui->dropped = 0;
+  }
   hd_sio_target_t to = {HD_ADMIN_UI_NAMESPACE, NULL, 0, NULL, 0, 0};
-  int rc = hd_sio_broadcast(app->sio, &to, NULL, event, text, NULL, NULL);
-  if (rc) HD_DEBUG("admin-ui", "cannot tell the admins", "event=%s err=%s", event, hd_errname(rc));
-  free(text);
+  for (uint32_t i = 0; i < n; i++) {
+    int rc = app->admin_ui ? hd_sio_broadcast(app->sio, &to, NULL, q[i].event, q[i].args, NULL, NULL) : 0;
+    if (rc) HD_DEBUG("admin-ui", "cannot tell the admins", "event=%s err=%s", q[i].event, hd_errname(rc));
+    free(q[i].args);
+  }
+  free(q);
 }
 
 /* A socket as fetchSockets describes it (proto/sio.h) turned into admin-ui's serialize(): {id,
@@ -197,6 +244,13 @@ static void admit(hd_sio_admission_t *a, json_t *auth, void *arg) {
 
 /* --- an admin connected: session, config, all_sockets ----------------------------------------- */
 
+/* Emits to the admin socket `id` if it is still there (an emit may run this shard's mailbox, whose
+ * tasks may close it: keep the id, not the pointer). */
+static void emit_to(hd_app_t *app, const char *id, const char *event, const char *args_json) {
+  hd_sio_socket_t *s = app->admin_ui ? hd_sio_socket_find(app->sio, HD_ADMIN_UI_NAMESPACE, id) : NULL;
+  if (s) hd_sio_emit(s, event, args_json);
+}
+
 typedef struct {
   hd_app_t *app;      /* lives as long as its shard; app->admin_ui NULL once stopped */
   char id[80];        /* the admin socket (it may be gone when the answers are in) */
@@ -207,10 +261,9 @@ typedef struct {
 static void gather_one(gather_t *g) {
   if (--g->remaining) return;
   /* the answers of a teardown come back cancelled, maybe once this shard's server is gone */
-  hd_sio_socket_t *s = g->app->admin_ui ? hd_sio_socket_find(g->app->sio, HD_ADMIN_UI_NAMESPACE, g->id) : NULL;
-  json_t *args = s ? json_pack("[o]", g->sockets) : (json_decref(g->sockets), NULL);
+  json_t *args = g->app->admin_ui ? json_pack("[o]", g->sockets) : (json_decref(g->sockets), NULL);
   char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-  if (text) hd_sio_emit(s, "all_sockets", text);
+  if (text) emit_to(g->app, g->id, "all_sockets", text);
   free(text);
   json_decref(args);
   free(g);
@@ -232,28 +285,31 @@ static void fetched(void *arg, const char *members_json, size_t count) {
 static void admin_connected(hd_sio_socket_t *s, json_t *auth, void *arg) {
   hd_app_t *app = arg;
   const hd_claims_t *claims = hd_sio_socket_claims(s);
-  if (claims && json_is_string(json_object_get(auth, "password"))) { /* the session id reconnects use */
-    char *token = NULL;
-    if (!hd_jwt_sign(&app->shared->jwt, claims->sub, claims->role, app->srv->cfg->token_ttl, &token)) {
-      json_t *args = json_pack("[s]", token);
-      char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-      if (text) hd_sio_emit(s, "session", text);
-      free(text);
-      json_decref(args);
-    }
-    free(token);
-  }
+  char id[80], *session = NULL;
+  snprintf(id, sizeof id, "%s", hd_sio_socket_id(s));
   if (claims) { /* so a disabled or deleted admin's UI is closed with the rest (user_watch.c) */
     char room[160];
     snprintf(room, sizeof room, "admin:%s", claims->sub);
     hd_sio_join(s, room);
   }
-  hd_sio_emit(s, "config", config_json[app->srv->cfg->admin_ui_readonly][production(app)]);
+  if (claims && json_is_string(json_object_get(auth, "password"))) { /* the session id reconnects use */
+    char *token = NULL;
+    json_t *args = !hd_jwt_sign(&app->shared->jwt, claims->sub, claims->role, app->srv->cfg->token_ttl, &token)
+                       ? json_pack("[s]", token)
+                       : NULL;
+    session = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    free(token);
+  }
+  /* s may be gone from here on */
+  if (session) emit_to(app, id, "session", session);
+  free(session);
+  emit_to(app, id, "config", config_json[app->srv->cfg->admin_ui_readonly][production(app)]);
   if (production(app)) return;
   gather_t *g = calloc(1, sizeof(*g));
   if (!g || !(g->sockets = json_array())) return free(g);
   g->app = app;
-  snprintf(g->id, sizeof g->id, "%s", hd_sio_socket_id(s));
+  snprintf(g->id, sizeof g->id, "%s", id);
   int n = hd_sio_namespace_count(app->sio);
   g->remaining = n + 1; /* +1: held until every namespace was asked */
   for (int i = 0; i < n; i++) {
@@ -406,6 +462,7 @@ int hd_admin_ui_register(hd_app_t *app) {
     return rc;
   }
   if (!production(app)) hd_sio_set_monitor(sio, &monitor, app);
+  if ((rc = hd_server_add_flush_hook(app->srv, flush_queued, app))) return rc;
   if (app->shard == 0) {
     if (!(ui->stats_timer = malloc(sizeof(*ui->stats_timer)))) return HD_ENOMEM;
     uv_timer_init(app->srv->loop, ui->stats_timer);
@@ -423,6 +480,8 @@ void hd_admin_ui_free(hd_app_t *app) {
   if (!ui) return;
   if (app->sio) hd_sio_set_monitor(app->sio, NULL, NULL);
   if (ui->stats_timer) uv_close((uv_handle_t *)ui->stats_timer, free_timer);
+  for (uint32_t i = 0; i < ui->queued_count; i++) free(ui->queued[i].args);
+  free(ui->queued);
   free((char *)ui->root.root);
   free(ui);
   app->admin_ui = NULL;

@@ -287,7 +287,7 @@ test('a client upgrading from polling to WebSocket: socket_connected says pollin
   assert.equal(await outcome(admin), 'connected');
   await got.all;
   const connected = next(admin, 'socket_connected', (sock) => sock.data.sub === '35');
-  const updated = next(admin, 'socket_updated', (u) => u.transport === 'websocket');
+  const updated = next(admin, 'socket_updated', (u) => u.nsp === '/'); // not the admin's own upgrade
   const app = client('/', { auth: { token: mint(35, 'user') }, transports: ['polling', 'websocket'] });
   assert.equal(await outcome(app), 'connected');
   const [sock] = await connected;
