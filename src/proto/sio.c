@@ -94,6 +94,8 @@ struct hd_sio_socket {
   struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
   bool expiring;
   struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
+  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
+  bool closed;            /* closed while pinned */
   void *udata;
 };
 
@@ -457,8 +459,24 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--, s->nsp->sockets--;
+  s->client = NULL;
+  if (s->pins) { /* a callback below us still holds it (an emit ran the mailbox, which closed it) */
+    s->closed = true;
+    return;
+  }
   free(s->claims);
   free(s);
+}
+
+/* Holds s across application callbacks, which may close it (deferred free, as libuv's close). */
+static void pin(hd_sio_socket_t *s) { s->pins++; }
+
+/* Lets go of s; false when it was closed meanwhile (and is now freed). */
+static bool unpin(hd_sio_socket_t *s) {
+  if (--s->pins || !s->closed) return true;
+  free(s->claims);
+  free(s);
+  return false;
 }
 
 /* Verifies the token of a CONNECT; fills the CONNECT_ERROR message on refusal. */
@@ -619,8 +637,10 @@ static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
   expiring_add(s);
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
   hd_sio_server_t *sio = s->client->sio;
+  pin(s);
   if (sio->monitor) sio->monitor->on_connect(s, sio->monitor_arg); /* first, as admin-ui's prependListener */
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
+  unpin(s);
 }
 
 /* --- recovery across nodes (clustered: delivery/recovery.h, cluster/redis_recovery.h) --------
@@ -826,8 +846,9 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
   if (!h) h = fallback;
   s->cur_att = att;
   s->cur_att_n = natt;
+  pin(s);
   if (h) h->fn(s, event, args, p->ack_id, h->udata);
-  if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
+  if (unpin(s) && s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
   json_decref(args);
   return 0;
 }
@@ -837,8 +858,9 @@ static int on_ack_packet(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const
     if (a->id == p->ack_id) {
       s->cur_att = att; /* a BINARY_ACK's attachments, for the answer's callback */
       s->cur_att_n = natt;
+      pin(s);
       ack_finish(a, p->data);
-      if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
+      if (unpin(s) && s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
       return 0;
     }
   return 0; /* late or unknown acks are ignored, as Socket.IO does */
@@ -1334,12 +1356,14 @@ int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args) {
 
 int hd_sio_join(hd_sio_socket_t *s, const char *room) {
   char key[300];
+  if (!s->client) return HD_ECLOSED; /* closed under a callback that still holds it */
   if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
   return room_change(s, key, true);
 }
 
 int hd_sio_leave(hd_sio_socket_t *s, const char *room) {
   char key[300];
+  if (!s->client) return HD_ECLOSED;
   if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
   return room_change(s, key, false);
 }
@@ -1377,7 +1401,9 @@ void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, con
 
 const char *hd_sio_admission_address(const hd_sio_admission_t *a) { return a->address; }
 
-void hd_sio_socket_describe(hd_sio_socket_t *s, hd_sbuf_t *out) { describe(&s->member, out); }
+void hd_sio_socket_describe(hd_sio_socket_t *s, hd_sbuf_t *out) {
+  if (s->client) describe(&s->member, out);
+}
 
 int hd_sio_namespace_count(const hd_sio_server_t *sio) { return sio->nsp_count; }
 const char *hd_sio_namespace_name(const hd_sio_server_t *sio, int i) { return sio->nsps[i].name; }
@@ -1405,6 +1431,7 @@ size_t hd_sio_polling_client_count(const hd_sio_server_t *sio) {
 
 void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client) {
   client_t *c = s->client;
+  if (!c) return; /* already closed, under a callback that still holds it */
   if (close_client) hd_eio_close(c->eio, "forced server close");
   else socket_close(s, "server namespace disconnect", true);
 }

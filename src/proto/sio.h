@@ -109,7 +109,10 @@ int hd_sio_fetch_sockets(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub
 /* Room membership of a socket (room names as the application sees them). */
 int hd_sio_join(hd_sio_socket_t *s, const char *room);
 int hd_sio_leave(hd_sio_socket_t *s, const char *room);
-/* Disconnects the socket from its namespace (close_client: the whole Engine.IO session too). */
+/* Disconnects the socket from its namespace (close_client: the whole Engine.IO session too).
+ * A socket closed while an application callback runs on it stays valid until that callback
+ * returns (an emit may run the shard's mailbox, which may close it): the calls above then answer
+ * HD_ECLOSED or do nothing. */
 void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client);
 
 /* The connected socket with this id in nsp, or NULL (for answers that arrive after a socket may
