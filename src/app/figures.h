@@ -23,7 +23,7 @@ typedef struct {
   bool stopping;
   uint64_t uptime_ms;
   size_t rooms, sio_sessions, sio_sockets, json_connections;
-  size_t sio_polling;            /* Engine.IO sessions still on long-polling */
+  size_t sio_polling;            /* Engine.IO sessions still on long-polling (counted with --admin-ui only) */
   uint64_t sio_opened, sio_closed; /* Engine.IO sessions since start */
   size_t nsp_sockets[HD_FIGURES_NAMESPACES]; /* sockets by namespace (hd_sio_namespace_name order) */
   uint64_t chat_sessions, chat_messages;

@@ -169,7 +169,7 @@ const char *hd_sio_namespace_name(const hd_sio_server_t *sio, int i);
 size_t hd_sio_namespace_sockets(const hd_sio_server_t *sio, int i);
 /* Engine.IO sessions this shard opened and closed since it started. */
 void hd_sio_client_totals(const hd_sio_server_t *sio, uint64_t *opened, uint64_t *closed);
-/* Engine.IO sessions of this shard still on long-polling. */
+/* Engine.IO sessions of this shard still on long-polling (walks the connected sockets). */
 size_t hd_sio_polling_client_count(const hd_sio_server_t *sio);
 
 /* The hub room key of an application room in nsp ("/" shares names with JSON-protocol topics). */
