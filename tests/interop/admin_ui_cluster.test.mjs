@@ -3,7 +3,8 @@
 // and @socket.io/admin-ui 0.5.1's instrument(), all on one Redis (HERALD_TEST_REDIS_URL). An Admin
 // UI connected to one Herald node sees every node as one server (server_stats from each), the
 // sockets of every node (all_sockets, socket_connected, room_joined), and its actions reach sockets
-// on the other nodes (join, _disconnect with and without close).
+// on the other nodes (join, _disconnect with and without close); a UI on the Node.js node lists
+// Herald's sockets as its own.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -108,6 +109,16 @@ describe('the Admin UI in a Redis cluster of Herald and Node.js nodes', { skip: 
     const fromNode = all.find((s) => s.id === nodeClient.id);
     assert.equal(fromNode.clientId, nodeClient.io.engine.id.slice(0, 12), 'Node\'s data._admin read');
     assert.deepEqual(fromNode.data, {});
+
+    // the other way round: a UI on the Node.js node (admin-ui's own server) lists Herald's sockets
+    const nodeUi = connect(`${node.url}/admin`, { transports: ['websocket'], forceNew: true, reconnection: false });
+    sockets.push(nodeUi);
+    const [nodeAll] = await next(nodeUi, 'all_sockets');
+    const farOnNode = nodeAll.find((s) => s.id === far.id);
+    assert.ok(farOnNode, 'admin-ui\'s fetchSockets reaches Herald');
+    assert.equal(farOnNode.clientId, far.io.engine.id.slice(0, 12));
+    assert.equal(farOnNode.handshake.address, '127.0.0.1');
+    assert.deepEqual(farOnNode.data, { sub: '61', role: 'user' });
 
     // join on the Node.js node: its own instrument() reports room_joined to the Herald UI
     const joined = next(ui, 'room_joined', (nsp, room, id) => room === 'ops' && id === nodeClient.id);
