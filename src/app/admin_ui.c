@@ -138,10 +138,10 @@ static json_t *admin_shape(json_t *d) {
   if (!json_is_string(forwarded)) forwarded = json_object_get(headers, "x-forwarded-for");
   if (json_is_string(forwarded)) json_object_set(handshake, "address", forwarded);
   json_t *rooms = json_object_get(d, "rooms");
-  return json_pack("{s:O, s:o, s:o, s:O, s:o, s:o, s:O}", "id", json_object_get(d, "id"), "clientId",
+  return json_pack("{s:O, s:o, s:o, s:O, s:o, s:o, s:o}", "id", json_object_get(d, "id"), "clientId",
                    client_id ? client_id : json_incref(json_object_get(d, "id")), "transport",
                    transport ? transport : json_string("polling"), "nsp", json_object_get(d, "nsp"), "data", data,
-                   "handshake", handshake, "rooms", rooms ? rooms : json_array());
+                   "handshake", handshake, "rooms", json_is_array(rooms) ? json_incref(rooms) : json_array());
 }
 
 /* s described (fetchSockets' form), or NULL. */
