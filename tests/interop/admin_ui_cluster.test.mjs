@@ -66,12 +66,14 @@ describe('the Admin UI in a Redis cluster of Herald and Node.js nodes', { skip: 
     node = await startNodeNode({ redisUrl: REDIS, prefix });
     instrument(node.io, { auth: false, serverId: 'node-1', mode: 'development' });
     // every node counted (Herald polls the count every 2 s): fetchSockets then waits for each
-    const deadline = Date.now() + 6000;
+    const deadline = Date.now() + 10000;
+    let nodes = [];
     while (Date.now() < deadline) {
-      const nodes = await Promise.all([h1, h2].map(async (h) => (await (await fetch(h.url('/health'))).json()).cluster.nodes));
+      nodes = await Promise.all([h1, h2].map(async (h) => (await (await fetch(h.url('/health'))).json()).cluster.nodes));
       if (nodes.every((n) => n === 3)) break;
       await sleep(100);
     }
+    assert.deepEqual(nodes, [3, 3], 'both Herald nodes count the three nodes');
   });
   after(async () => {
     for (const s of sockets) s.close();
