@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/admin_ui.h"
 #include "app/chat.h"
 #include "app/health.h"
 #include "app/last_status.h"
@@ -127,7 +128,8 @@ static bool loopback_host(const char *host) {
 static int setup_sio(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
   char namespaces[1024];
-  snprintf(namespaces, sizeof namespaces, "%s%s", cfg->namespaces, cfg->test_handlers ? ",/,/custom" : "");
+  snprintf(namespaces, sizeof namespaces, "%s%s%s", cfg->namespaces, cfg->test_handlers ? ",/,/custom" : "",
+           cfg->admin_ui ? "," HD_ADMIN_UI_NAMESPACE : "");
   hd_sio_options_t opt = {
       .path = cfg->socketio_path,
       .namespaces = namespaces,
@@ -145,6 +147,7 @@ static int setup_sio(hd_app_t *app) {
       .authenticate = authenticate,
       .auth_arg = app->shared,
       .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes},
+      .keep_handshake = cfg->admin_ui && strcmp(cfg->admin_ui_mode, "production"), /* shown with the sockets */
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;
@@ -308,6 +311,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = hd_system_events_register(app))) return rc;
   if ((rc = hd_page_config_register(app))) return rc;
   if ((rc = hd_chat_register(app))) return rc;
+  if ((rc = hd_admin_ui_register(app))) return rc;
   if (shard == 0 && (rc = hd_retention_start(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   if ((rc = route_js_client(app))) return rc;
@@ -330,6 +334,7 @@ void hd_app_free(hd_app_t *app) {
   hd_notifications_free(app);
   hd_system_events_free(app);
   hd_jp_server_free(app->jp);
+  hd_admin_ui_free(app);
   hd_sio_server_free(app->sio);
   hd_eio_server_free(app->eio_echo);
   hd_presence_free(app);

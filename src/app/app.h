@@ -79,6 +79,7 @@ typedef struct hd_app {
   } counters;
   hd_static_root_t client_root; /* socket.io-client dist files */
   hd_static_root_t js_root;     /* clients/js: herald-client.js */
+  void *admin_ui;               /* admin_ui.c (--admin-ui), or NULL */
   void *topic_store;            /* topic_store.c (shard 0 of a single node): history kept across restarts */
 } hd_app_t;
 

@@ -30,6 +30,10 @@ static void copy_figures(const hd_app_t *app, hd_shard_figures_t *f) {
   f->rooms = hd_hub_room_count(app->hub);
   f->sio_sessions = hd_sio_client_count(app->sio);
   f->sio_sockets = hd_sio_socket_count(app->sio);
+  if (s->cfg->admin_ui) f->sio_polling = hd_sio_polling_client_count(app->sio); /* a walk: only for its stats */
+  hd_sio_client_totals(app->sio, &f->sio_opened, &f->sio_closed);
+  for (int i = 0; i < hd_sio_namespace_count(app->sio) && i < HD_FIGURES_NAMESPACES; i++)
+    f->nsp_sockets[i] = hd_sio_namespace_sockets(app->sio, i);
   f->json_connections = hd_jp_connection_count(app->jp);
   f->chat_sessions = app->counters.chat_sessions;
   f->chat_messages = app->counters.chat_messages;

@@ -14,6 +14,8 @@
 
 typedef struct hd_app hd_app_t;
 
+#define HD_FIGURES_NAMESPACES 16
+
 /* One shard's figures at one moment. */
 typedef struct {
   bool answered;                 /* false when the shard could not be asked (stopping) */
@@ -22,6 +24,9 @@ typedef struct {
   bool stopping;
   uint64_t uptime_ms;
   size_t rooms, sio_sessions, sio_sockets, json_connections;
+  size_t sio_polling;            /* Engine.IO sessions still on long-polling (counted with --admin-ui only) */
+  uint64_t sio_opened, sio_closed; /* Engine.IO sessions since start */
+  size_t nsp_sockets[HD_FIGURES_NAMESPACES]; /* sockets by namespace (hd_sio_namespace_name order) */
   uint64_t chat_sessions, chat_messages;
   hd_notifications_stats_t notifications;
   hd_system_events_stats_t system;

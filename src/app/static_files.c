@@ -25,6 +25,7 @@ typedef struct {
   uv_work_t work;
   hd_http_exchange_t *ex;
   const char *root;
+  const char *security_headers;
   char path[8192]; /* the request line limit bounds it */
   char query[8192]; /* "?..." of the request (kept by a redirect), or "" */
   char inm[256];
@@ -70,11 +71,12 @@ static void respond(uv_work_t *w, int status) {
   hd_http_exchange_t *ex = job->ex;
   hd_static_result_t *r = &job->result;
   const hd_config_t *cfg = hd_http_server(ex)->cfg;
-  char headers[1024];
+  char headers[2048];
+  const char *security = job->security_headers ? job->security_headers : SECURITY_HEADERS;
   if (cfg->static_max_age > 0)
     snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: public, max-age=%lld\r\n%s", r->etag,
-             (long long)cfg->static_max_age, SECURITY_HEADERS);
-  else snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: no-cache\r\n%s", r->etag, SECURITY_HEADERS);
+             (long long)cfg->static_max_age, security);
+  else snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: no-cache\r\n%s", r->etag, security);
   if (status < 0) hd_http_respond_error(ex, 500, "file read cancelled");
   else if (r->status == 200) hd_http_respond_buf(ex, 200, r->mime, r->body, headers);
   else if (r->status == 304) hd_http_respond(ex, 304, NULL, NULL, 0, headers);
@@ -117,6 +119,7 @@ void hd_static_files_handle(hd_http_exchange_t *ex, const hd_http_request_t *req
   job->work.data = job;
   job->ex = ex;
   job->root = root;
+  job->security_headers = alt ? alt->security_headers : NULL;
   memcpy(job->path, path.ptr, path.len);
   const char *q = memchr(req->target.ptr, '?', req->target.len);
   size_t qlen = q ? req->target.len - (size_t)(q - req->target.ptr) : 0;

@@ -10,6 +10,7 @@
 typedef struct {
   const char *root; /* a realpath */
   size_t strip;
+  const char *security_headers; /* CSP and friends for these files ("...\r\n" lines), NULL: the pages' */
 } hd_static_root_t;
 
 /* Route handler for GET/HEAD: files under the web root (udata NULL) or under a hd_static_root_t. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/admin_ui.h"
 #include "app/app.h"
 #include "app/user_states.h"
 #include "core/error.h"
@@ -42,6 +43,11 @@ static void close_user(void *arg, int64_t id, const char *reason) {
   const char *rooms[] = {admin_room, user_room};
   hd_sio_target_t to = {.nsp = "/", .rooms = rooms, .room_count = 2, .flags = HD_MSG_LOCAL};
   int rc = hd_sio_sockets_request(app->sio, &to, HD_HUB_REQ_DISCONNECT, NULL);
+  if (!rc && app->srv->cfg->admin_ui) { /* and their Admin UI sockets (admin_ui.c joins them to admin:<id>) */
+    to.nsp = HD_ADMIN_UI_NAMESPACE;
+    to.rooms = rooms, to.room_count = 1;
+    rc = hd_sio_sockets_request(app->sio, &to, HD_HUB_REQ_DISCONNECT, NULL);
+  }
   if (rc) HD_WARN("users", "cannot disconnect a refused user's sockets", "id=%lld err=%s", (long long)id, hd_errname(rc));
   for (uint32_t i = 0; i < app->shared->shard_count; i++) {
     close_task_t *t = calloc(1, sizeof(*t));

@@ -47,15 +47,15 @@ int hd_users_hash_password(const char *password, char *out, size_t len) {
 typedef struct {
   uv_work_t work;
   hd_app_t *app;
-  hd_http_exchange_t *ex;
+  hd_users_check_fn fn;
+  void *arg;
   char addr[64];
-  char password[256];
+  char password[HD_USERS_PASSWORD_MAX];
   char hash[HD_STORE_HASH_MAX];
-  bool found, ok, disabled, demo;
+  bool found, ok;
   bool counted;         /* holds a place in in_flight of its address (else the table was full) */
-  int64_t id;
-  char name[HD_STORE_NAME_MAX * 4 + 1], role[16], display[HD_STORE_NAME_MAX * 4 + 1];
-} login_t;
+  hd_users_identity_t who;
+} check_t;
 
 /* The address a request came from, without the port. */
 static void client_addr(hd_http_exchange_t *ex, char out[64]) {
@@ -81,7 +81,7 @@ static failures_t *failures_of(login_limiter_t *l, const char *addr, bool create
 }
 
 static void verify_work(uv_work_t *w) {
-  login_t *l = w->data;
+  check_t *l = w->data;
   static const char dummy[] = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5ivNh2r3eDrKkGbUDO1fIOf3UVdJfCB5mpN0jUOQPxs";
   /* an unknown user costs as much as a wrong password: no timing oracle for user names */
   int rc = crypto_pwhash_str_verify(l->found ? l->hash : dummy, l->password, strlen(l->password));
@@ -89,9 +89,9 @@ static void verify_work(uv_work_t *w) {
   sodium_memzero(l->password, sizeof l->password);
 }
 
-/* Gives back the places login() took: the node's checking slot and the address's in-flight count,
- * which becomes a failure when `failed`. */
-static void login_finish(login_t *l, bool failed) {
+/* Gives back the places hd_users_check took: the node's checking slot and the address's in-flight
+ * count, which becomes a failure when `failed`. */
+static void check_finish(check_t *l, bool failed) {
   login_limiter_t *lim = l->app->shared->login_limiter;
   uv_mutex_lock(&lim->mu);
   lim->checking--;
@@ -101,82 +101,49 @@ static void login_finish(login_t *l, bool failed) {
   uv_mutex_unlock(&lim->mu);
 }
 
+/* Answers the check and frees it. */
+static void check_answer(check_t *l, int status) {
+  l->fn(l->arg, status, status ? NULL : &l->who);
+  free(l);
+}
+
 static void verify_done(uv_work_t *w, int status) {
-  login_t *l = w->data;
-  hd_app_t *app = l->app;
-  login_finish(l, !l->ok);
-  if (!l->ok) {
-    hd_http_respond_error(l->ex, 401, "wrong user name or password");
-    free(l);
-    return;
-  }
-  if (l->disabled || (l->demo && !hd_user_states_loopback(app->shared->user_states))) {
-    hd_http_respond_error(l->ex, 403, l->disabled ? "this account is disabled"
-                                                  : "demo account: its password must be changed (herald user passwd "
-                                                    "NAME) before the server listens beyond loopback");
-    free(l);
-    return;
-  }
-  char *token = NULL;
-  char sub[24];
-  snprintf(sub, sizeof sub, "%lld", (long long)l->id);
-  if (hd_jwt_sign(&app->shared->jwt, sub, l->role, app->srv->cfg->token_ttl, &token)) {
-    hd_http_respond_error(l->ex, 500, "cannot sign a token");
-  } else {
-    hd_rest_json(l->ex, 200,
-                 json_pack("{s:s, s:I, s:{s:I, s:s, s:s, s:s}}", "token", token, "expires_in",
-                           (json_int_t)app->srv->cfg->token_ttl, "user", "id", (json_int_t)l->id, "name", l->name, "role",
-                           l->role, "display_name", l->display));
-  }
-  free(token);
+  check_t *l = w->data;
+  check_finish(l, !l->ok);
+  if (!l->ok) return check_answer(l, HD_ENOTFOUND);
+  bool refused = l->who.disabled || (l->who.demo && !hd_user_states_loopback(l->app->shared->user_states));
+  l->fn(l->arg, refused ? HD_EFORBIDDEN : 0, &l->who);
   free(l);
 }
 
 static void user_found(void *arg, int status, const hd_store_user_t *u) {
-  login_t *l = arg;
+  check_t *l = arg;
   if (status && status != HD_ENOTFOUND) {
-    login_finish(l, false);
-    hd_rest_error(l->ex, status, "cannot sign in now");
-    free(l);
-    return;
+    check_finish(l, false);
+    return check_answer(l, status);
   }
   if (u) {
     l->found = true;
-    l->id = u->id;
-    l->disabled = u->disabled;
-    l->demo = u->demo;
+    l->who.id = u->id;
+    l->who.disabled = u->disabled;
+    l->who.demo = u->demo;
     snprintf(l->hash, sizeof l->hash, "%s", u->password_hash);
-    snprintf(l->name, sizeof l->name, "%s", u->name);
-    snprintf(l->role, sizeof l->role, "%s", u->role);
-    snprintf(l->display, sizeof l->display, "%s", u->display_name ? u->display_name : u->name);
+    snprintf(l->who.name, sizeof l->who.name, "%s", u->name);
+    snprintf(l->who.role, sizeof l->who.role, "%s", u->role);
+    snprintf(l->who.display, sizeof l->who.display, "%s", u->display_name ? u->display_name : u->name);
   }
   l->work.data = l;
   if (uv_queue_work(l->app->srv->loop, &l->work, verify_work, verify_done)) {
-    login_finish(l, false);
-    hd_http_respond_error(l->ex, 500, "cannot sign in now");
-    free(l);
+    check_finish(l, false);
+    check_answer(l, HD_ENOMEM);
   }
 }
 
-static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
-  hd_app_t *app = udata;
-  char addr[64];
-  client_addr(ex, addr);
-  json_t *body = hd_rest_body(ex, req, 4096);
-  if (!body) return;
-  json_t *name = json_object_get(body, "username");
-  if (!name) name = json_object_get(body, "name");
-  json_t *password = json_object_get(body, "password");
-  if (!json_is_string(name) || !json_string_length(name) || !json_is_string(password) ||
-      json_string_length(password) >= sizeof(((login_t *)0)->password)) {
-    json_decref(body);
-    return hd_http_respond_error(ex, 400, "`username` and `password` (strings) are required");
-  }
-  login_t *l = calloc(1, sizeof(*l));
-  if (!l) {
-    json_decref(body);
-    return hd_http_respond_error(ex, 500, "out of memory");
-  }
+int hd_users_check(hd_app_t *app, const char *addr, const char *name, const char *password, hd_users_check_fn fn,
+                   void *arg) {
+  if (strlen(password) >= HD_USERS_PASSWORD_MAX) return HD_EINVAL;
+  check_t *l = calloc(1, sizeof(*l));
+  if (!l) return HD_ENOMEM;
   /* admission before any hashing: failures and sign-ins still being checked count against the
    * address's limit, and the node checks at most --login-concurrency at once */
   login_limiter_t *lim = app->shared->login_limiter;
@@ -192,25 +159,89 @@ static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   uv_mutex_unlock(&lim->mu);
   if (limited || busy) {
     free(l);
-    json_decref(body);
-    if (limited) return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
-    static const char busy_body[] = "{\"code\":503,\"message\":\"sign-in is busy: try again in a second\"}";
-    return hd_http_respond(ex, 503, "application/json", busy_body, sizeof busy_body - 1, "Retry-After: 1\r\n");
+    return limited ? HD_ERANGE : HD_EBUSY;
   }
   l->counted = f != NULL;
   l->app = app;
-  l->ex = ex;
-  memcpy(l->addr, addr, sizeof l->addr);
-  snprintf(l->password, sizeof l->password, "%s", json_string_value(password));
-  hd_http_defer(ex);
-  int rc = hd_store_user_get_by_name(app->store, json_string_value(name), user_found, l);
-  json_decref(body);
+  l->fn = fn;
+  l->arg = arg;
+  snprintf(l->addr, sizeof l->addr, "%s", addr);
+  snprintf(l->password, sizeof l->password, "%s", password);
+  int rc = hd_store_user_get_by_name(app->store, name, user_found, l);
   if (rc == HD_EINVAL) user_found(l, HD_ENOTFOUND, NULL); /* an impossible name: just a wrong sign-in */
   else if (rc) {
-    login_finish(l, false);
-    hd_rest_error(ex, rc, "cannot sign in now");
+    check_finish(l, false);
     free(l);
+    return rc;
   }
+  return 0;
+}
+
+/* --- POST /api/v4/auth/login --------------------------------------------------------------- */
+
+typedef struct {
+  hd_app_t *app;
+  hd_http_exchange_t *ex;
+} login_t;
+
+static void login_checked(void *arg, int status, const hd_users_identity_t *who) {
+  login_t *l = arg;
+  hd_app_t *app = l->app;
+  hd_http_exchange_t *ex = l->ex;
+  free(l);
+  if (status == HD_ENOTFOUND) return hd_http_respond_error(ex, 401, "wrong user name or password");
+  if (status == HD_EFORBIDDEN)
+    return hd_http_respond_error(ex, 403, who->disabled ? "this account is disabled"
+                                                        : "demo account: its password must be changed (herald user "
+                                                          "passwd NAME) before the server listens beyond loopback");
+  if (status == HD_ENOMEM) return hd_http_respond_error(ex, 500, "cannot sign in now");
+  if (status) return hd_rest_error(ex, status, "cannot sign in now");
+  char *token = NULL;
+  char sub[24];
+  snprintf(sub, sizeof sub, "%lld", (long long)who->id);
+  if (hd_jwt_sign(&app->shared->jwt, sub, who->role, app->srv->cfg->token_ttl, &token)) {
+    hd_http_respond_error(ex, 500, "cannot sign a token");
+  } else {
+    hd_rest_json(ex, 200,
+                 json_pack("{s:s, s:I, s:{s:I, s:s, s:s, s:s}}", "token", token, "expires_in",
+                           (json_int_t)app->srv->cfg->token_ttl, "user", "id", (json_int_t)who->id, "name", who->name,
+                           "role", who->role, "display_name", who->display));
+  }
+  free(token);
+}
+
+static void login(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_app_t *app = udata;
+  char addr[64];
+  client_addr(ex, addr);
+  json_t *body = hd_rest_body(ex, req, 4096);
+  if (!body) return;
+  json_t *name = json_object_get(body, "username");
+  if (!name) name = json_object_get(body, "name");
+  json_t *password = json_object_get(body, "password");
+  if (!json_is_string(name) || !json_string_length(name) || !json_is_string(password) ||
+      json_string_length(password) >= HD_USERS_PASSWORD_MAX) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 400, "`username` and `password` (strings) are required");
+  }
+  login_t *l = malloc(sizeof(*l));
+  if (!l) {
+    json_decref(body);
+    return hd_http_respond_error(ex, 500, "out of memory");
+  }
+  *l = (login_t){app, ex};
+  hd_http_defer(ex);
+  int rc = hd_users_check(app, addr, json_string_value(name), json_string_value(password), login_checked, l);
+  json_decref(body);
+  if (!rc) return;
+  free(l);
+  if (rc == HD_ERANGE) return hd_http_respond_error(ex, 429, "too many failed sign-ins from this address: wait a minute");
+  if (rc == HD_EBUSY) {
+    static const char busy_body[] = "{\"code\":503,\"message\":\"sign-in is busy: try again in a second\"}";
+    return hd_http_respond(ex, 503, "application/json", busy_body, sizeof busy_body - 1, "Retry-After: 1\r\n");
+  }
+  if (rc == HD_ENOMEM) return hd_http_respond_error(ex, 500, "out of memory");
+  hd_rest_error(ex, rc, "cannot sign in now");
 }
 
 /* GET /api/v4/auth/me: who the token belongs to. */

@@ -457,6 +457,8 @@ void hd_redis_adapter_stop(hd_adapter_t *a) {
 
 void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub) { ((redis_t *)a)->hub = hub; }
 
+void hd_redis_adapter_keep_handshakes(hd_adapter_t *a, bool keep) { ((redis_t *)a)->keep_handshakes = keep; }
+
 void hd_redis_adapter_set_limits(hd_adapter_t *a, uint64_t max_queue, uint64_t timeout_ms) {
   redis_t *r = (redis_t *)a;
   r->max_queue = max_queue;

@@ -41,6 +41,9 @@ hd_adapter_t *hd_redis_adapter_new(hd_adapter_t *local, const hd_redis_url_t *ur
 /* Bounds the PUBLISHes sent and not yet answered to max_queue bytes (beyond: dropped, counted) and
  * takes a connect or PING unanswered for timeout_ms as a hung Redis (before start). */
 void hd_redis_adapter_set_limits(hd_adapter_t *a, uint64_t max_queue, uint64_t timeout_ms);
+/* Keeps the `handshake` of the sockets other nodes describe in fetchSockets answers (for the Admin
+ * UI: the local sockets carry theirs too). Before start. */
+void hd_redis_adapter_keep_handshakes(hd_adapter_t *a, bool keep);
 /* Sets the hub that publishes what comes from Redis (shard 0's, on loop's thread). */
 void hd_redis_adapter_set_hub(hd_adapter_t *a, hd_hub_t *hub);
 /* Connects and subscribes (loop's thread); the connection is kept up until hd_redis_adapter_stop. */

@@ -57,8 +57,8 @@ int hd_redis_request(hd_adapter_t *a, hd_hub_t *from, hd_hub_req_t req, const hd
   json_t *j = json_pack("{s:s,s:i,s:o}", "uid", r->uid, "type", req == HD_HUB_REQ_JOIN ? 2 : req == HD_HUB_REQ_LEAVE ? 3 : 4,
                         "opts", hd_redis_opts_of(to));
   if (!j) return HD_ENOMEM;
-  if (req == HD_HUB_REQ_DISCONNECT) {
-    json_object_set_new(j, "close", json_false());
+  if (req == HD_HUB_REQ_DISCONNECT || req == HD_HUB_REQ_CLOSE) {
+    json_object_set_new(j, "close", json_boolean(req == HD_HUB_REQ_CLOSE));
   } else {
     const char *n = room ? hd_redis_room_name(to->nsp, room) : NULL;
     if (!n) {
@@ -90,6 +90,7 @@ struct hd_redis_ask {
   void *arg;
   json_t *items;             /* gathered sockets / room keys / answers */
   bool rooms;                /* allRooms (else fetchSockets) */
+  bool handshakes;           /* fetchSockets: keep the answers' handshakes */
   bool complete;             /* serverSideEmit: every node answered */
   hd_hub_acks_t *acks;
   json_t *request;           /* published by shard 0 */
@@ -212,6 +213,8 @@ static void on_gathered_answer(hd_redis_ask_t *k, json_t *resp, hd_buf_t *const 
     if (!json_is_object(v)) continue;
     json_t *d = json_pack("{s:O?,s:s,s:O?,s:O?}", "id", json_object_get(v, "id"), "nsp", k->nsp, "rooms",
                           json_object_get(v, "rooms"), "data", json_object_get(v, "data"));
+    json_t *handshake = json_object_get(v, "handshake"); /* for the Admin UI, when this node keeps its own */
+    if (d && k->handshakes && json_is_object(handshake)) json_object_set(d, "handshake", handshake);
     if (d) json_array_append_new(k->items, d);
   }
 }
@@ -267,7 +270,7 @@ static int gather(hd_redis_t *r, hd_hub_t *from, const hd_hub_target_t *to, bool
     free(k);
     return HD_ENOMEM;
   }
-  k->r = r, k->from = from, k->fetch_fn = fn, k->arg = arg, k->rooms = rooms;
+  k->r = r, k->from = from, k->fetch_fn = fn, k->arg = arg, k->rooms = rooms, k->handshakes = r->keep_handshakes;
   k->on_answer = on_gathered_answer, k->finish = gathered_back;
   hd_redis_request_id(r, k->request_id);
   k->request = rooms ? json_pack("{s:s,s:s,s:i}", "uid", r->uid, "requestId", k->request_id, "type", 1)

@@ -66,6 +66,7 @@ typedef struct {
   char uid[8];
   char **nsps;
   uint32_t nsp_count;
+  bool keep_handshakes;        /* fetchSockets answers keep the handshake of each socket (Admin UI) */
   uv_loop_t *loop;             /* shard 0's: everything below the atomics runs on its thread */
   hd_mailbox_t *mailbox;
   hd_hub_t *hub;

@@ -114,7 +114,8 @@ static void gathering_free(gathering_t *g) {
   free(g);
 }
 
-/* Herald keeps no handshake of a socket: the fields are there, mostly empty. */
+/* The handshake of a socket whose server keeps none (without --admin-ui): the fields are there,
+ * mostly empty. */
 static json_t *handshake_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -140,7 +141,9 @@ static void on_fetched(void *arg, const char *members_json, size_t count) {
       continue;
     }
     json_t *rooms = json_object_get(m, "rooms"), *data = json_object_get(m, "data");
-    json_array_append_new(out, json_pack("{s:O,s:o,s:o,s:o}", "id", id, "handshake", handshake_now(), "rooms",
+    json_t *handshake = json_object_get(m, "handshake"); /* kept for the Admin UI */
+    json_array_append_new(out, json_pack("{s:O,s:o,s:o,s:o}", "id", id, "handshake",
+                                         json_is_object(handshake) ? json_incref(handshake) : handshake_now(), "rooms",
                                          rooms ? json_incref(rooms) : json_array(), "data",
                                          data ? json_incref(data) : json_object()));
   }
@@ -191,7 +194,8 @@ static void apply(hd_redis_t *r, const char *nsp, int type, json_t *req) {
     return;
   }
   if (type == 4) {
-    r->local->ops->request(r->local, r->hub, HD_HUB_REQ_DISCONNECT, &t->to, NULL);
+    bool close = json_is_true(json_object_get(req, "close"));
+    r->local->ops->request(r->local, r->hub, close ? HD_HUB_REQ_CLOSE : HD_HUB_REQ_DISCONNECT, &t->to, NULL);
   } else {
     size_t i;
     json_t *v;

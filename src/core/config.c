@@ -37,6 +37,10 @@ static int validate_jwt_algorithm(const char *v) {
   return !*v || !strcmp(v, "HS256") || !strcmp(v, "RS256") || !strcmp(v, "ES256") ? 0 : HD_EINVAL;
 }
 
+static int validate_admin_ui_mode(const char *v) {
+  return !strcmp(v, "development") || !strcmp(v, "production") ? 0 : HD_EINVAL;
+}
+
 /* "" or http://host[:port] (no path: the node is reached at its root). */
 static int validate_advertise_url(const char *v) {
   if (!*v) return 0;
@@ -182,6 +186,17 @@ static const cfg_option_t options[] = {
         "directory of socket.io-client's dist files, served at <socketio-path>socket.io.js"),
     OPT("js-client-dir", CFG_STR, js_client_dir, "clients/js", 0, 0,
         "directory of herald-client.js, served at /herald-client.js"),
+    OPT("admin-ui", CFG_BOOL, admin_ui, "false", 0, 0,
+        "Socket.IO Admin UI: its server protocol on namespace /admin (admin users only) and the stock UI at /socket-admin/"),
+    OPT("admin-ui-root", CFG_STR, admin_ui_root, "node_modules/@socket.io/admin-ui/ui/dist", 0, 0,
+        "directory of the stock Admin UI (npm @socket.io/admin-ui's ui/dist), served at /socket-admin/"),
+    OPT("admin-ui-server-id", CFG_STR, admin_ui_server_id, "", 0, 0,
+        "the name of this node in the Admin UI's server list (empty: hostname#pid)"),
+    {"admin-ui-mode", CFG_STR, offsetof(hd_config_t, admin_ui_mode), "development", 0, 0,
+     "development | production: as admin-ui's `mode`; production sends only server stats (no sockets, rooms, events)",
+     validate_admin_ui_mode},
+    OPT("admin-ui-readonly", CFG_BOOL, admin_ui_readonly, "false", 0, 0,
+        "Admin UI without actions (join, leave, disconnect, emit): it only watches"),
     OPT("ack-timeout", CFG_INT, ack_timeout, "10000", 100, 3600000,
         "ms before an unacknowledged JSON-protocol notification is sent again"),
     OPT("ack-retries", CFG_INT, ack_retries, "3", 0, 100,

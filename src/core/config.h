@@ -67,6 +67,11 @@ typedef struct {
   int64_t max_rooms_per_socket;
   char *socketio_client_dir;
   char *js_client_dir;
+  bool admin_ui;
+  char *admin_ui_root;
+  char *admin_ui_server_id;
+  char *admin_ui_mode;
+  bool admin_ui_readonly;
   int64_t ack_timeout;
   int64_t ack_retries;
   int64_t topic_history;

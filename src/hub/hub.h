@@ -91,8 +91,10 @@ typedef struct hd_hub_msg {
   hd_buf_t *encoded[];    /* rows x HD_HUB_ENCODINGS: row r is written by shard r only */
 } hd_hub_msg_t;
 
-/* A membership request from the adapter (hub/adapter.h), applied to one matching member. */
-typedef enum { HD_HUB_REQ_JOIN, HD_HUB_REQ_LEAVE, HD_HUB_REQ_DISCONNECT } hd_hub_req_t;
+/* A membership request from the adapter (hub/adapter.h), applied to one matching member.
+ * DISCONNECT leaves the namespace (disconnectSockets(false)); CLOSE closes the member's whole
+ * connection (disconnectSockets(true)). */
+typedef enum { HD_HUB_REQ_JOIN, HD_HUB_REQ_LEAVE, HD_HUB_REQ_DISCONNECT, HD_HUB_REQ_CLOSE } hd_hub_req_t;
 
 /* What a kind of member (a protocol) does with what the hub hands it. */
 typedef struct {

@@ -67,7 +67,7 @@ struct hd_server {
   struct {
     void (*fn)(void *arg);
     void *arg;
-  } flush_hooks[4];          /* run by the flusher before connections are written */
+  } flush_hooks[8];          /* run by the flusher before connections are written */
   uint32_t flush_hook_count;
   struct {
     void (*fn)(void *arg);

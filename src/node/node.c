@@ -13,6 +13,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "app/admin_ui.h"
 #include "cluster/forward.h"
 #include "cluster/local.h"
 #include "cluster/presence_redis.h"
@@ -289,11 +290,13 @@ static int start(node_t *node) {
       return HD_EINVAL;
     }
     char nsps[1100];
-    snprintf(nsps, sizeof nsps, "%s%s", cfg->namespaces, cfg->test_handlers ? ",/custom" : "");
+    snprintf(nsps, sizeof nsps, "%s%s%s", cfg->namespaces, cfg->test_handlers ? ",/custom" : "",
+             cfg->admin_ui ? "," HD_ADMIN_UI_NAMESPACE : "");
     hd_adapter_t *redis = hd_redis_adapter_new(local, &url, cfg->redis_prefix, nsps, &node->shards[0].loop,
                                                &node->shards[0].mailbox);
     if (!redis) return HD_ENOMEM;
     hd_redis_adapter_set_limits(redis, (uint64_t)cfg->redis_max_queue, (uint64_t)cfg->redis_timeout);
+    hd_redis_adapter_keep_handshakes(redis, cfg->admin_ui);
     node->adapter = redis;
     node->clustered = true;
     if (node->shared.recovery) { /* sessions and missed packets in Redis, for every node */

@@ -44,6 +44,7 @@ struct hd_eio_server {
     hd_eio_session_t *head, *tail;
   } hb[3];
   uv_timer_t hb_timer;
+  hd_conn_t *current;      /* the connection of the handshake or polling POST being handled (hd_eio_session_peer) */
 };
 
 enum { HB_PING, HB_PONG, HB_CLIENT }; /* v4: time to ping; v4: waiting for pong; v3: waiting for the client's ping */
@@ -379,6 +380,7 @@ static void finish_upgrade(hd_eio_session_t *s) {
     answer_get(s, &noop);
   }
   flush_queue_to_ws(s);
+  if (!s->closed && s->eio->cb->on_upgrade) s->eio->cb->on_upgrade(s);
 }
 
 /* Handles one packet from the client; `via` is the WebSocket it came on (NULL for polling). */
@@ -511,7 +513,10 @@ static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_htt
   if (!s) return hd_http_respond_error(ex, 500, "out of memory");
   /* The layer above sees the request (auth in its query) before a WebSocket replaces it; what it
    * sends meanwhile waits in the queue and goes out after the open packet. */
-  if (eio->cb->on_open && eio->cb->on_open(s, req, eio->udata)) {
+  eio->current = ex->conn;
+  int refused = eio->cb->on_open ? eio->cb->on_open(s, req, eio->udata) : 0;
+  eio->current = NULL;
+  if (refused) {
     eio_error(ex, ERR_FORBIDDEN);
     session_close(s, "forced close", false);
     return;
@@ -563,7 +568,10 @@ static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_r
     hd_http_respond_error(ex, 413, "payload too large");
     return;
   }
+  hd_eio_server_t *eio = s->eio; /* s may be closed (not freed) by what the packets do */
+  eio->current = ex->conn;
   int rc = hd_eio_payload_decode(req->body.ptr ? req->body.ptr : "", req->body.len, s->version, on_polled_packet, s);
+  eio->current = NULL;
   if (rc < 0 && rc != HD_ECLOSED) {
     eio_error(ex, ERR_REQUEST);
     session_close(s, "parse error", false);
@@ -711,6 +719,15 @@ void hd_eio_flush(hd_eio_session_t *s) {
 }
 
 bool hd_eio_is_websocket(const hd_eio_session_t *s) { return s->websocket && !s->closed; }
+
+void hd_eio_session_peer(const hd_eio_session_t *s, char *out, size_t len) {
+  hd_conn_t *c = s->eio->current ? s->eio->current : s->ws;
+  if (len) out[0] = '\0';
+  if (!c) return;
+  hd_conn_peer(c, out, len);
+  char *colon = strrchr(out, ':');
+  if (colon) *colon = '\0';
+}
 void hd_eio_close(hd_eio_session_t *s, const char *reason) { session_close(s, reason, true); }
 const char *hd_eio_session_id(const hd_eio_session_t *s) { return s->sid; }
 int hd_eio_session_version(const hd_eio_session_t *s) { return s->version; }

@@ -24,6 +24,8 @@ typedef struct {
   /* The session ended ("transport close", "ping timeout", "transport error", "forced close",
    * "server shutting down", "parse error"); the session is freed right after. */
   void (*on_close)(hd_eio_session_t *s, const char *reason);
+  /* Optional: the session moved from long-polling to its WebSocket. */
+  void (*on_upgrade)(hd_eio_session_t *s);
 } hd_eio_callbacks_t;
 
 /* Bounds on sessions not yet (or never) authenticated, shared by the node's Engine.IO servers. */
@@ -69,6 +71,9 @@ hd_buf_t *hd_eio_message_frame_new(const void *text, size_t len);
 void hd_eio_flush(hd_eio_session_t *s);
 /* True when the session writes through a WebSocket (prebuilt frames apply). */
 bool hd_eio_is_websocket(const hd_eio_session_t *s);
+/* The client's address without its port ("" when unknown): that of the request being handled (the
+ * handshake in on_open, a polling POST in on_message), else the WebSocket transport's. */
+void hd_eio_session_peer(const hd_eio_session_t *s, char *out, size_t len);
 /* Closes the session (a close packet is sent); on_close follows. */
 void hd_eio_close(hd_eio_session_t *s, const char *reason);
 const char *hd_eio_session_id(const hd_eio_session_t *s);

@@ -9,7 +9,7 @@ static void on_message(hd_eio_session_t *s, const uint8_t *data, size_t len, boo
 
 static void on_close(hd_eio_session_t *s, const char *reason) {}
 
-static const hd_eio_callbacks_t callbacks = {on_open, on_message, on_close};
+static const hd_eio_callbacks_t callbacks = {on_open, on_message, on_close, NULL};
 
 hd_eio_server_t *hd_eio_echo_new(hd_server_t *srv, const hd_eio_options_t *opt) {
   return hd_eio_server_new(srv, opt, &callbacks, NULL);

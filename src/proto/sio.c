@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -40,6 +41,9 @@ typedef struct {
     void *udata;
   } on_disconnect[MAX_LIFECYCLE_HANDLERS];
   int connect_count, disconnect_count;
+  hd_sio_admit_fn admit;  /* decides CONNECTs in place of the token check, or NULL */
+  void *admit_arg;
+  size_t sockets;         /* connected on this shard */
 } nsp_t;
 
 /* A binary packet waiting for its attachments. */
@@ -58,6 +62,7 @@ typedef struct client {
   uint64_t connect_deadline_ms;
   json_t *query_auth;                /* v3 clients authenticate with query parameters */
   pending_t *pending;
+  char *handshake;                   /* keep_handshake: the handshake as the Admin UI shows it (JSON) */
 } client_t;
 
 typedef struct pending_ack {
@@ -88,7 +93,16 @@ struct hd_sio_socket {
   uint32_t n_held, held_cap;
   struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
   bool expiring;
+  struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
+  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
+  bool closed;            /* closed while pinned */
   void *udata;
+};
+
+struct hd_sio_admission {
+  hd_sio_socket_t *socket; /* NULL once the client went */
+  json_t *auth;            /* the CONNECT's (a reference), for the connect listeners */
+  char address[64];
 };
 
 struct hd_sio_server {
@@ -105,6 +119,9 @@ struct hd_sio_server {
   uv_timer_t recovery_sweeper;
   size_t sockets;
   size_t clients;
+  uint64_t opened, closed; /* Engine.IO sessions since start */
+  const hd_sio_monitor_t *monitor; /* watches every namespace, or NULL */
+  void *monitor_arg;
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -329,17 +346,31 @@ static void session_save(hd_sio_socket_t *s) {
 /* --- sockets ------------------------------------------------------------------------------ */
 
 
+/* Joins or leaves the room with hub key `key`, telling the monitor when membership changed. */
+static int room_change(hd_sio_socket_t *s, const char *key, bool join) {
+  hd_sio_server_t *sio = s->client->sio;
+  size_t len = strlen(key);
+  bool was_in = hd_hub_member_in(&s->member, key, len);
+  int rc = join ? hd_hub_join(sio->hub, &s->member, key, len) : hd_hub_leave(sio->hub, &s->member, key, len);
+  if (!rc && was_in != join && s->connected && sio->monitor) {
+    const char *sep = strchr(key, '\x1f'), *name = strcmp(s->nsp->name, "/") ? (sep ? sep + 1 : NULL) : key;
+    if (name) sio->monitor->on_room(s, name, join, sio->monitor_arg);
+  }
+  return rc;
+}
+
 /* A membership request from the adapter (socketsJoin, socketsLeave, disconnectSockets). */
 static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   if (!s->connected) return;
-  hd_sio_server_t *sio = s->client->sio;
-  if (req == HD_HUB_REQ_JOIN && room) hd_hub_join(sio->hub, m, room, strlen(room));
-  else if (req == HD_HUB_REQ_LEAVE && room) hd_hub_leave(sio->hub, m, room, strlen(room));
+  if (req == HD_HUB_REQ_JOIN && room) room_change(s, room, true);
+  else if (req == HD_HUB_REQ_LEAVE && room) room_change(s, room, false);
   else if (req == HD_HUB_REQ_DISCONNECT) socket_close(s, "server namespace disconnect", true);
+  else if (req == HD_HUB_REQ_CLOSE) hd_eio_close(s->client->eio, "forced server close");
 }
 
-/* fetchSockets: {id, nsp, rooms (the application's names), data: {sub, role}}. */
+/* fetchSockets: {id, nsp, rooms (the application's names), data: {sub, role}}; with keep_handshake
+ * also handshake and data._admin {clientId, transport}, as @socket.io/admin-ui's sockets carry. */
 static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   const char *nsp = s->nsp->name;
@@ -361,6 +392,11 @@ static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
     first = false;
   }
   hd_sbuf_puts(out, "],\"data\":{");
+  client_t *c = s->client;
+  if (c->handshake) {
+    hd_sbuf_printf(out, "\"_admin\":{\"clientId\":\"%.12s\",\"transport\":\"%s\"}%s", hd_eio_session_id(c->eio),
+                   hd_eio_is_websocket(c->eio) ? "websocket" : "polling", s->claims ? "," : "");
+  }
   if (s->claims) {
     hd_sbuf_puts(out, "\"sub\":\"");
     hd_sbuf_json_escape(out, s->claims->sub, strlen(s->claims->sub));
@@ -368,7 +404,12 @@ static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
     hd_sbuf_json_escape(out, s->claims->role, strlen(s->claims->role));
     hd_sbuf_puts(out, "\"");
   }
-  hd_sbuf_puts(out, "}}");
+  hd_sbuf_puts(out, "}");
+  if (c->handshake) {
+    hd_sbuf_puts(out, ",\"handshake\":");
+    hd_sbuf_puts(out, c->handshake);
+  }
+  hd_sbuf_puts(out, "}");
 }
 
 static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO};
@@ -404,6 +445,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   client_t *c = s->client;
   hd_sio_server_t *sio = c->sio;
   if (s->restore) restore_detach(s->restore);
+  if (s->admission) s->admission->socket = NULL, s->admission = NULL;
   drop_held(s);
   if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
   bool was_connected = s->connected;
@@ -413,11 +455,28 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   if (was_connected && sio->opt.recovery && recoverable(reason)) session_save(s);
   for (int i = 0; was_connected && i < s->nsp->disconnect_count; i++)
     s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
+  if (was_connected && sio->monitor) sio->monitor->on_disconnect(s, reason, sio->monitor_arg);
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
-  if (was_connected) sio->sockets--;
+  if (was_connected) sio->sockets--, s->nsp->sockets--;
+  s->client = NULL;
+  if (s->pins) { /* a callback below us still holds it (an emit ran the mailbox, which closed it) */
+    s->closed = true;
+    return;
+  }
   free(s->claims);
   free(s);
+}
+
+/* Holds s across application callbacks, which may close it (deferred free, as libuv's close). */
+static void pin(hd_sio_socket_t *s) { s->pins++; }
+
+/* Lets go of s; false when it was closed meanwhile (and is now freed). */
+static bool unpin(hd_sio_socket_t *s) {
+  if (--s->pins || !s->closed) return true;
+  free(s->claims);
+  free(s);
+  return false;
 }
 
 /* Verifies the token of a CONNECT; fills the CONNECT_ERROR message on refusal. */
@@ -487,6 +546,8 @@ static void connect_fresh(hd_sio_socket_t *s);
 static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered);
 static bool cluster_recover_start(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth);
 
+static void admitted(hd_sio_socket_t *s, json_t *auth);
+
 static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   hd_sio_server_t *sio = c->sio;
   char *q = strchr(p->nsp, '?'); /* v3 clients append the query to the namespace */
@@ -505,6 +566,20 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
 
   const char *why = "authentication failed";
   json_t *auth = json_is_object(p->data) ? p->data : NULL;
+  if (n->admit) { /* the namespace decides, maybe later (hd_sio_admission_done) */
+    hd_sio_admission_t *a = calloc(1, sizeof(*a));
+    if (!a) {
+      free(s);
+      return;
+    }
+    a->socket = s;
+    a->auth = json_incref(auth);
+    hd_eio_session_peer(c->eio, a->address, sizeof a->address);
+    s->admission = a;
+    c->sockets[idx] = s; /* a second CONNECT meanwhile is ignored */
+    n->admit(a, auth, n->admit_arg);
+    return;
+  }
   int rc = authenticate(sio, c, auth, s, &why);
   if (rc) {
     connect_error(c, n->name, why, 1001);
@@ -513,9 +588,17 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     return;
   }
   c->sockets[idx] = s;
+  admitted(s, auth);
+}
+
+/* Goes on with an authenticated CONNECT: recovery (here or across nodes) or a fresh session. */
+static void admitted(hd_sio_socket_t *s, json_t *auth) {
+  client_t *c = s->client;
+  hd_sio_server_t *sio = c->sio;
   waiting_remove(c);
   if (cluster_recover_start(sio, s, auth)) return; /* answered once Redis has */
   sio->sockets++;
+  s->nsp->sockets++;
   bool recovered = recover(sio, s, auth);
   if (!recovered) connect_fresh(s);
   announce(s, auth, recovered);
@@ -553,7 +636,11 @@ static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
   nsp_t *n = s->nsp;
   expiring_add(s);
   HD_DEBUG("sio", "socket connected", "nsp=%s id=%s sub=%s recovered=%d", n->name, s->id, s->claims ? s->claims->sub : "-", recovered);
+  hd_sio_server_t *sio = s->client->sio;
+  pin(s);
+  if (sio->monitor) sio->monitor->on_connect(s, sio->monitor_arg); /* first, as admin-ui's prependListener */
   for (int i = 0; s->connected && i < n->connect_count; i++) n->on_connect[i].fn(s, auth, n->on_connect[i].udata);
+  unpin(s);
 }
 
 /* --- recovery across nodes (clustered: delivery/recovery.h, cluster/redis_recovery.h) --------
@@ -602,6 +689,7 @@ static void restore_fail(restore_t *r, const char *why) {
   hd_hub_leave_all(sio->hub, &s->member);
   HD_DEBUG("sio", "not recovered", "nsp=%s why=\"%s\"", s->nsp->name, why);
   sio->sockets++;
+  s->nsp->sockets++;
   connect_fresh(s);
   announce(s, auth, false);
   json_decref(auth);
@@ -622,6 +710,7 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   restore_detach(r);
   s->connected = true;
   sio->sockets++;
+  s->nsp->sockets++;
   char body[256];
   int len = snprintf(body, sizeof body, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid);
   send_packet(s->client, HD_SIO_CONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, body, (size_t)len);
@@ -742,6 +831,12 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
   }
   if (!event || is_reserved(event)) return HD_EPROTO;
   hd_traffic_received(hd_hub_traffic(s->client->sio->hub), HD_TRAFFIC_SOCKETIO, s->nsp->name);
+  hd_sio_server_t *sio = s->client->sio;
+  if (sio->monitor && sio->monitor->on_event) {
+    char *all = json_dumps(p->data, JSON_COMPACT);
+    if (all) sio->monitor->on_event(s, all, true, sio->monitor_arg);
+    free(all);
+  }
   json_t *args = json_array();
   for (size_t i = 1; i < json_array_size(p->data); i++) json_array_append(args, json_array_get(p->data, i));
   handler_t *h = s->nsp->handlers, *fallback = NULL;
@@ -752,8 +847,9 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
   if (!h) h = fallback;
   s->cur_att = att;
   s->cur_att_n = natt;
+  pin(s);
   if (h) h->fn(s, event, args, p->ack_id, h->udata);
-  if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
+  if (unpin(s) && s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
   json_decref(args);
   return 0;
 }
@@ -763,8 +859,9 @@ static int on_ack_packet(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const
     if (a->id == p->ack_id) {
       s->cur_att = att; /* a BINARY_ACK's attachments, for the answer's callback */
       s->cur_att_n = natt;
+      pin(s);
       ack_finish(a, p->data);
-      if (s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
+      if (unpin(s) && s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
       return 0;
     }
   return 0; /* late or unknown acks are ignored, as Socket.IO does */
@@ -808,6 +905,54 @@ static void clear_pending(client_t *c) {
 
 /* --- Engine.IO callbacks ------------------------------------------------------------------ */
 
+#define HANDSHAKE_HEADERS_MAX 4096 /* header bytes kept per client for the Admin UI; the rest is left out */
+
+/* The handshake as socket.io's socket.handshake shows it ({address, headers, query, issued, secure,
+ * time, url, xdomain}), without credentials: no Authorization or Cookie header, no token parameter. */
+static char *handshake_json(hd_eio_session_t *e, const hd_http_request_t *req) {
+  char addr[64];
+  hd_eio_session_peer(e, addr, sizeof addr);
+  json_t *headers = json_object(), *query = json_object();
+  size_t kept = 0;
+  for (size_t i = 0; i < req->header_count; i++) {
+    const hd_http_header_t *h = &req->headers[i];
+    char name[64];
+    if (h->name.len >= sizeof name || kept + h->name.len + h->value.len > HANDSHAKE_HEADERS_MAX) continue;
+    for (size_t j = 0; j < h->name.len; j++) name[j] = (char)(h->name.ptr[j] >= 'A' && h->name.ptr[j] <= 'Z' ? h->name.ptr[j] + 32 : h->name.ptr[j]);
+    name[h->name.len] = '\0';
+    if (!strcmp(name, "authorization") || !strcmp(name, "cookie")) continue;
+    json_t *v = json_stringn(h->value.ptr, h->value.len); /* NULL when not UTF-8 */
+    json_object_set_new(headers, name, v ? v : json_string(""));
+    kept += h->name.len + h->value.len;
+  }
+  for (const char *p = req->query.ptr, *end = p ? p + req->query.len : NULL; p && p < end;) {
+    const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
+    const char *eq = memchr(p, '=', (size_t)(stop - p));
+    char name[64], value[512];
+    size_t nl = (size_t)((eq ? eq : stop) - p);
+    if (nl && nl < sizeof name && json_object_size(query) < 32) {
+      memcpy(name, p, nl);
+      name[nl] = '\0';
+      json_t *v = strcmp(name, "token") && hd_http_request_query(req, name, value, sizeof value) >= 0 ? json_string(value) : NULL;
+      if (v) json_object_set_new(query, name, v);
+    }
+    p = stop + 1;
+  }
+  int64_t now = hd_clock_wall_ms();
+  time_t secs = (time_t)(now / 1000);
+  struct tm tm;
+  char when[64];
+  gmtime_r(&secs, &tm);
+  strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+  hd_slice_t origin = hd_http_request_header(req, "origin");
+  json_t *h = json_pack("{s:s, s:o, s:o, s:I, s:b, s:s, s:s%, s:b}", "address", addr, "headers", headers, "query", query,
+                        "issued", (json_int_t)now, "secure", false, "time", when, "url", req->target.ptr ? req->target.ptr : "",
+                        req->target.len, "xdomain", origin.ptr != NULL);
+  char *text = h ? json_dumps(h, JSON_COMPACT) : NULL;
+  json_decref(h);
+  return text;
+}
+
 static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *udata) {
   hd_sio_server_t *sio = udata;
   client_t *c = calloc(1, sizeof(*c));
@@ -816,6 +961,8 @@ static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *uda
   c->eio = e;
   hd_eio_session_set_udata(e, c);
   sio->clients++;
+  sio->opened++;
+  if (sio->opt.keep_handshake) c->handshake = handshake_json(e, req);
   if (hd_eio_session_version(e) == 3) { /* v3: query parameters are the auth, "/" connects at once */
     c->query_auth = json_object();
     char token[4096];
@@ -886,13 +1033,24 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   waiting_remove(c);
   clear_pending(c);
   json_decref(c->query_auth);
+  free(c->handshake);
   c->sio->clients--;
+  c->sio->closed++;
   hd_eio_session_set_udata(e, NULL);
   free(c->sockets);
   free(c);
 }
 
-static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close};
+/* Tells the monitor of each connected socket of the client that moved to WebSocket. */
+static void eio_upgrade(hd_eio_session_t *e) {
+  client_t *c = hd_eio_session_udata(e);
+  hd_sio_server_t *sio = c ? c->sio : NULL;
+  if (!sio || !sio->monitor || !sio->monitor->on_upgrade || !c->sockets) return;
+  for (int i = 0; i < sio->nsp_count; i++)
+    if (c->sockets[i] && c->sockets[i]->connected) sio->monitor->on_upgrade(c->sockets[i], sio->monitor_arg);
+}
+
+static const hd_eio_callbacks_t eio_callbacks = {eio_open, eio_message, eio_close, eio_upgrade};
 
 /* --- public API --------------------------------------------------------------------------- */
 
@@ -1081,8 +1239,21 @@ static int emit_recoverable(hd_sio_socket_t *s, const char *event, const char *a
   return broadcast(s->client->sio, &to, NULL, event, args_json, att, natt, NULL, NULL, NULL);
 }
 
+/* Tells the monitor of an event emitted to s alone. */
+static void tell_sent(hd_sio_socket_t *s, const char *event, const char *args_json) {
+  hd_sio_server_t *sio = s->client->sio;
+  if (!sio->monitor || !sio->monitor->on_event) return;
+  json_t *all = json_loads(args_json, JSON_DECODE_ANY, NULL);
+  char *text = NULL;
+  if (json_is_array(all) && !json_array_insert_new(all, 0, json_string(event))) text = json_dumps(all, JSON_COMPACT);
+  if (text) sio->monitor->on_event(s, text, false, sio->monitor_arg);
+  free(text);
+  json_decref(all);
+}
+
 int hd_sio_emit(hd_sio_socket_t *s, const char *event, const char *args_json) {
   if (!s->connected) return HD_ECLOSED;
+  tell_sent(s, event, args_json);
   if (s->client->sio->opt.recovery) return emit_recoverable(s, event, args_json, NULL, 0);
   hd_sbuf_t text = {0};
   int rc = hd_sio_event_encode(&text, s->nsp->name, HD_SIO_NO_ACK, event, args_json, strlen(args_json));
@@ -1115,6 +1286,7 @@ static void ack_arm(pending_ack_t *a, uint64_t timeout_ms) {
 int hd_sio_emit_with_ack(hd_sio_socket_t *s, const char *event, const char *args_json, uint64_t timeout_ms,
                          hd_sio_ack_fn fn, void *arg) {
   if (!s->connected) return HD_ECLOSED;
+  tell_sent(s, event, args_json);
   pending_ack_t *a = ack_new(s, fn, arg);
   if (!a) return HD_ENOMEM;
   hd_sbuf_t text = {0};
@@ -1185,18 +1357,82 @@ int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args) {
 
 int hd_sio_join(hd_sio_socket_t *s, const char *room) {
   char key[300];
+  if (!s->client) return HD_ECLOSED; /* closed under a callback that still holds it */
   if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
-  return hd_hub_join(s->client->sio->hub, &s->member, key, strlen(key));
+  return room_change(s, key, true);
 }
 
 int hd_sio_leave(hd_sio_socket_t *s, const char *room) {
   char key[300];
+  if (!s->client) return HD_ECLOSED;
   if (hd_sio_room_key(s->nsp->name, room, key, sizeof key) < 0) return HD_ETOOBIG;
-  return hd_hub_leave(s->client->sio->hub, &s->member, key, strlen(key));
+  return room_change(s, key, false);
+}
+
+void hd_sio_set_monitor(hd_sio_server_t *sio, const hd_sio_monitor_t *m, void *arg) {
+  sio->monitor = m;
+  sio->monitor_arg = arg;
+}
+
+int hd_sio_set_admission(hd_sio_server_t *sio, const char *nsp, hd_sio_admit_fn fn, void *arg) {
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  if (!n) return HD_ENOTFOUND;
+  n->admit = fn;
+  n->admit_arg = arg;
+  return 0;
+}
+
+void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, const char *why) {
+  hd_sio_socket_t *s = a->socket;
+  json_t *auth = a->auth;
+  free(a);
+  if (!s) return json_decref(auth); /* the client went meanwhile */
+  s->admission = NULL;
+  client_t *c = s->client;
+  if (claims && (s->claims = malloc(sizeof(*s->claims)))) {
+    *s->claims = *claims;
+    admitted(s, auth);
+  } else {
+    connect_error(c, s->nsp->name, claims ? "out of memory" : why ? why : "authentication failed", 1001);
+    c->sockets[s->nsp_index] = NULL;
+    free(s);
+  }
+  json_decref(auth);
+}
+
+const char *hd_sio_admission_address(const hd_sio_admission_t *a) { return a->address; }
+
+void hd_sio_socket_describe(hd_sio_socket_t *s, hd_sbuf_t *out) {
+  if (s->client) describe(&s->member, out);
+}
+
+int hd_sio_namespace_count(const hd_sio_server_t *sio) { return sio->nsp_count; }
+const char *hd_sio_namespace_name(const hd_sio_server_t *sio, int i) { return sio->nsps[i].name; }
+size_t hd_sio_namespace_sockets(const hd_sio_server_t *sio, int i) { return sio->nsps[i].sockets; }
+
+void hd_sio_client_totals(const hd_sio_server_t *sio, uint64_t *opened, uint64_t *closed) {
+  *opened = sio->opened;
+  *closed = sio->closed;
+}
+
+size_t hd_sio_polling_client_count(const hd_sio_server_t *sio) {
+  size_t n = 0;
+  for (int i = 0; i < sio->nsp_count; i++) { /* each client once: by its first connected socket */
+    hd_hub_room_t *room = hd_hub_room(sio->hub, sio->nsps[i].all_room, strlen(sio->nsps[i].all_room));
+    for (uint32_t j = 0; room && j < room->count; j++) {
+      hd_sio_socket_t *s = (hd_sio_socket_t *)room->seats[j].member;
+      client_t *c = s->client;
+      int first = 0;
+      while (first < sio->nsp_count && !(c->sockets[first] && c->sockets[first]->connected)) first++;
+      if (first == i && !hd_eio_is_websocket(c->eio)) n++;
+    }
+  }
+  return n;
 }
 
 void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client) {
   client_t *c = s->client;
+  if (!c) return; /* already closed, under a callback that still holds it */
   if (close_client) hd_eio_close(c->eio, "forced server close");
   else socket_close(s, "server namespace disconnect", true);
 }

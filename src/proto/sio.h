@@ -45,6 +45,8 @@ typedef struct {
   int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
   void *auth_arg;
   hd_eio_limits_t eio_limits;  /* sessions and handshake rate (see eio.h) */
+  bool keep_handshake;         /* keep each client's handshake (address, headers, query, url, time) for
+                                * the Admin UI: fetchSockets then gives `handshake` and data._admin */
 } hd_sio_options_t;
 
 /* Where a broadcast goes: rooms of nsp (application names; none = every socket of nsp), minus the
@@ -107,7 +109,10 @@ int hd_sio_fetch_sockets(hd_sio_server_t *sio, const hd_sio_target_t *to, hd_hub
 /* Room membership of a socket (room names as the application sees them). */
 int hd_sio_join(hd_sio_socket_t *s, const char *room);
 int hd_sio_leave(hd_sio_socket_t *s, const char *room);
-/* Disconnects the socket from its namespace (close_client: the whole Engine.IO session too). */
+/* Disconnects the socket from its namespace (close_client: the whole Engine.IO session too).
+ * A socket closed while an application callback runs on it stays valid until that callback
+ * returns (an emit may run the shard's mailbox, which may close it): the calls above then answer
+ * HD_ECLOSED or do nothing. */
 void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client);
 
 /* The connected socket with this id in nsp, or NULL (for answers that arrive after a socket may
@@ -121,6 +126,52 @@ const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s);
 hd_buf_t *const *hd_sio_attachments(const hd_sio_socket_t *s, size_t *n);
 void *hd_sio_socket_udata(const hd_sio_socket_t *s);
 void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata);
+/* --- watching every namespace, and admitting a namespace's CONNECTs (the Admin UI) ------------ */
+
+/* Told of what happens to the sockets of every namespace, on their shard's thread. */
+typedef struct {
+  /* s is connected (its CONNECT answered, fresh or recovered). */
+  void (*on_connect)(hd_sio_socket_t *s, void *arg);
+  /* s is leaving (reason as Socket.IO names it); it is still in its rooms. */
+  void (*on_disconnect)(hd_sio_socket_t *s, const char *reason, void *arg);
+  /* A connected s joined (joined true) or left an application room. */
+  void (*on_room)(hd_sio_socket_t *s, const char *room, bool joined, void *arg);
+  /* An event from s's client (incoming) or emitted to s alone (hd_sio_emit*): args_json is the JSON
+   * array text of [event, ...args] (binary attachments as placeholders). */
+  void (*on_event)(hd_sio_socket_t *s, const char *args_json, bool incoming, void *arg);
+  /* s's connection moved from long-polling to WebSocket. */
+  void (*on_upgrade)(hd_sio_socket_t *s, void *arg);
+} hd_sio_monitor_t;
+
+/* Sets the watcher of every namespace (m borrowed, NULL: none). */
+void hd_sio_set_monitor(hd_sio_server_t *sio, const hd_sio_monitor_t *m, void *arg);
+
+/* A CONNECT waiting for its namespace's admission callback. */
+typedef struct hd_sio_admission hd_sio_admission_t;
+/* Decides a CONNECT to the namespace in place of the token check: auth is the CONNECT's payload
+ * (borrowed for the call, may be NULL); the callback calls hd_sio_admission_done exactly once, now
+ * or later on this shard's thread. */
+typedef void (*hd_sio_admit_fn)(hd_sio_admission_t *a, json_t *auth, void *arg);
+/* Installs nsp's admission callback. 0 or HD_ENOTFOUND. */
+int hd_sio_set_admission(hd_sio_server_t *sio, const char *nsp, hd_sio_admit_fn fn, void *arg);
+/* Ends an admission: claims (copied) let the socket in, NULL refuses it with CONNECT_ERROR `why`
+ * (data.code 1001). Frees a; when the client went meanwhile, nothing else happens. */
+void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, const char *why);
+/* The client's address (the Engine.IO handshake's, without its port) of a pending admission. */
+const char *hd_sio_admission_address(const hd_sio_admission_t *a);
+
+/* Appends s as fetchSockets describes it (a JSON object, see hd_sio_fetch_sockets; with
+ * keep_handshake also `handshake` and data._admin {clientId, transport}). */
+void hd_sio_socket_describe(hd_sio_socket_t *s, hd_sbuf_t *out);
+/* The namespaces (count, then each name) and the sockets connected to each on this shard. */
+int hd_sio_namespace_count(const hd_sio_server_t *sio);
+const char *hd_sio_namespace_name(const hd_sio_server_t *sio, int i);
+size_t hd_sio_namespace_sockets(const hd_sio_server_t *sio, int i);
+/* Engine.IO sessions this shard opened and closed since it started. */
+void hd_sio_client_totals(const hd_sio_server_t *sio, uint64_t *opened, uint64_t *closed);
+/* Engine.IO sessions of this shard still on long-polling (walks the connected sockets). */
+size_t hd_sio_polling_client_count(const hd_sio_server_t *sio);
+
 /* The hub room key of an application room in nsp ("/" shares names with JSON-protocol topics). */
 int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len);
 
