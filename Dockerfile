@@ -36,6 +36,7 @@ COPY --from=build /src/build/herald /usr/bin/herald
 COPY --from=build /src/node_modules/socket.io-client/dist/socket.io.js /src/node_modules/socket.io-client/dist/socket.io.js.map \
      /src/node_modules/socket.io-client/dist/socket.io.min.js /src/node_modules/socket.io-client/dist/socket.io.min.js.map \
      /usr/share/herald/clients/socket.io-client/
+COPY --from=build /src/node_modules/@socket.io/admin-ui/ui/dist /usr/share/herald/admin-ui
 COPY clients/js/herald-client.js /usr/share/herald/clients/js/
 COPY web /usr/share/herald/web
 
@@ -46,6 +47,7 @@ ENV HERALD_HOST=0.0.0.0 \
     HERALD_WEB_ROOT=/usr/share/herald/web \
     HERALD_SOCKETIO_CLIENT_DIR=/usr/share/herald/clients/socket.io-client \
     HERALD_JS_CLIENT_DIR=/usr/share/herald/clients/js \
+    HERALD_ADMIN_UI_ROOT=/usr/share/herald/admin-ui \
     HERALD_DEMO_USERS=false
 USER herald
 WORKDIR /var/lib/herald

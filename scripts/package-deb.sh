@@ -5,6 +5,7 @@
 #   /usr/share/herald/web/                            the admin and chat pages (web/)
 #   /usr/share/herald/clients/socket.io-client/       socket.io.js, .min.js and maps (npm socket.io-client)
 #   /usr/share/herald/clients/js/herald-client.js     the JSON-protocol client (clients/js)
+#   /usr/share/herald/admin-ui/                        the stock Socket.IO Admin UI (npm @socket.io/admin-ui ui/dist)
 #   /lib/systemd/system/herald.service                packaging/herald.service
 #   /etc/herald/herald.conf                           packaging/herald.conf (a conffile)
 #   /usr/share/doc/herald/                            README.md, the Grafana dashboard
@@ -39,6 +40,8 @@ fi
 [ -x "$BIN" ] || { echo "package-deb: no herald binary at $BIN" >&2; exit 1; }
 SIO_DIST=node_modules/socket.io-client/dist
 [ -f "$SIO_DIST/socket.io.min.js" ] || { echo "package-deb: $SIO_DIST missing (npm ci)" >&2; exit 1; }
+ADMIN_UI_DIST=node_modules/@socket.io/admin-ui/ui/dist
+[ -f "$ADMIN_UI_DIST/index.html" ] || { echo "package-deb: $ADMIN_UI_DIST missing (npm ci)" >&2; exit 1; }
 
 VERSION=$("$BIN" version | awk '{print $NF}')
 ARCH=$(dpkg --print-architecture)
@@ -50,6 +53,7 @@ mkdir -p "$STAGE/DEBIAN" "$STAGE/usr/bin" "$STAGE/usr/share/herald/clients/socke
 install -m 0755 "$BIN" "$STAGE/usr/bin/herald"
 strip --strip-unneeded "$STAGE/usr/bin/herald"
 cp -r web "$STAGE/usr/share/herald/web"
+cp -r "$ADMIN_UI_DIST" "$STAGE/usr/share/herald/admin-ui"
 for f in socket.io.js socket.io.js.map socket.io.min.js socket.io.min.js.map; do
   install -m 0644 "$SIO_DIST/$f" "$STAGE/usr/share/herald/clients/socket.io-client/$f"
 done
@@ -58,7 +62,7 @@ install -m 0644 packaging/herald.service "$STAGE/lib/systemd/system/herald.servi
 install -m 0644 packaging/herald.conf "$STAGE/etc/herald/herald.conf"
 install -m 0644 README.md "$STAGE/usr/share/doc/herald/README.md"
 install -m 0644 packaging/grafana-herald.json "$STAGE/usr/share/doc/herald/grafana-herald.json"
-printf 'Herald\nThe socket.io-client bundles under /usr/share/herald/clients/socket.io-client are\nsocket.io-client (MIT License, Copyright (c) 2014-present Guillermo Rauch and Socket.IO contributors).\n' \
+printf 'Herald\nThe socket.io-client bundles under /usr/share/herald/clients/socket.io-client are\nsocket.io-client (MIT License, Copyright (c) 2014-present Guillermo Rauch and Socket.IO contributors).\nThe Admin UI under /usr/share/herald/admin-ui is @socket.io/admin-ui (MIT License, Socket.IO contributors).\n' \
   >"$STAGE/usr/share/doc/herald/copyright"
 find "$STAGE/usr/share" -type d -exec chmod 0755 {} +
 find "$STAGE/usr/share" -type f -exec chmod 0644 {} +

@@ -64,7 +64,7 @@ dpkg_locked -i "$DEB" || fail "dpkg -i failed"
 installed || fail "herald is not installed after dpkg -i"
 for f in /usr/bin/herald /etc/herald/herald.conf /lib/systemd/system/herald.service /usr/share/herald/web/index.html \
          /usr/share/herald/clients/socket.io-client/socket.io.min.js /usr/share/herald/clients/js/herald-client.js \
-         /usr/share/doc/herald/grafana-herald.json; do
+         /usr/share/doc/herald/grafana-herald.json /usr/share/herald/admin-ui/index.html; do
   [ -f "$f" ] || fail "$f not installed"
 done
 dpkg-query -W -f='${Conffiles}\n' herald | grep -q '/etc/herald/herald.conf' || fail "herald.conf is not a conffile"
@@ -94,7 +94,7 @@ runuser -u herald -- /usr/bin/herald user add opsadmin --role admin --password '
   --config /etc/herald/herald.conf || fail "herald user add as the herald user failed"
 cd /var/lib/herald
 # setpriv execs the server itself (runuser would stay its parent and turn SIGTERM into exit 143)
-setpriv --reuid herald --regid herald --init-groups -- /usr/bin/herald serve --config /etc/herald/herald.conf --port "$PORT" --shards 2 >"$LOG" 2>&1 &
+setpriv --reuid herald --regid herald --init-groups -- /usr/bin/herald serve --config /etc/herald/herald.conf --port "$PORT" --shards 2 --admin-ui >"$LOG" 2>&1 &
 SERVER_PID=$!
 cd "$ROOT"
 for _ in $(seq 1 100); do
@@ -110,6 +110,7 @@ grep -qi '<html' <<<"$(get /)" || fail "the index page"
 grep -qi 'login' <<<"$(get /admin/login.html)" || fail "the admin sign-in page"
 curl -fsS -o /dev/null "http://127.0.0.1:$PORT/socket.io/socket.io.min.js" || fail "the socket.io-client bundle"
 curl -fsS -o /dev/null "http://127.0.0.1:$PORT/herald-client.js" || fail "the JSON-protocol client"
+grep -qi '<html' <<<"$(get /socket-admin/)" || fail "the Admin UI from /usr/share/herald/admin-ui"
 grep -q '^herald_http_request_duration_seconds_count ' <<<"$(get /metrics)" || fail "/metrics"
 login=$(curl -sS -H 'Content-Type: application/json' -d '{"username":"opsadmin","password":"Packaged-Admin-1"}' \
   "http://127.0.0.1:$PORT/api/v4/auth/login")
