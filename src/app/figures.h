@@ -22,6 +22,7 @@ typedef struct {
   uint64_t uptime_ms;
   size_t rooms, sio_sessions, sio_sockets, json_connections;
   uint64_t chat_sessions, chat_messages;
+  uint64_t inbox_entries, inbox_dropped; /* JSON inbox: entries sent to the store, oldest dropped over --inbox-max */
   hd_notifications_stats_t notifications;
   hd_system_events_stats_t system;
 } hd_shard_figures_t;

@@ -197,7 +197,8 @@ static const cfg_option_t options[] = {
     OPT("inbox-max", CFG_INT, inbox_max, "1000", 0, 1000000,
         "unacknowledged notifications kept per user for the next connection"),
     OPT("max-connections-per-user", CFG_INT, max_connections_per_user, "20", 0, 1000000,
-        "JSON-protocol clients (clientIds) one user may have connected at once over the node (else error 1000, close 1008; 0 = no cap)"),
+        "JSON-protocol clients (clientIds), and apart from them Socket.IO sockets (one per namespace joined), one user may have "
+        "connected at once over the node (else JSON error 1000, close 1008; Socket.IO connect_error with data.code 429; 0 = no cap)"),
     OPT("inbox-page", CFG_INT, inbox_page, "100", 1, 100000,
         "inbox notifications sent to a connection at once; the next page follows when these are acknowledged"),
     OPT("dedupe-window", CFG_INT, dedupe_window, "256", 1, 65536,

@@ -77,6 +77,7 @@ struct hd_sio_socket {
   char id[SOCKET_ID_MAX];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
+  bool admitted;          /* counted by opt.admit: released when it goes */
   bool connected;
   int64_t next_ack_id;
   pending_ack_t *acks;
@@ -416,6 +417,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--;
+  if (s->admitted) sio->opt.release(sio->opt.admit_arg, s->claims);
   free(s->claims);
   free(s);
 }
@@ -506,6 +508,15 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   const char *why = "authentication failed";
   json_t *auth = json_is_object(p->data) ? p->data : NULL;
   int rc = authenticate(sio, c, auth, s, &why);
+  if (!rc && s->claims && sio->opt.admit) {
+    if ((rc = sio->opt.admit(sio->opt.admit_arg, s->claims, &why))) {
+      connect_error(c, n->name, why, 429);
+      free(s->claims);
+      free(s);
+      return;
+    }
+    s->admitted = true;
+  }
   if (rc) {
     connect_error(c, n->name, why, 1001);
     free(s->claims);

@@ -88,6 +88,7 @@ struct hd_store_req {
     hd_store_messages_cb messages;
     hd_store_admin_loads_cb admin_loads;
     hd_store_inbox_put_cb inbox_put;
+    hd_store_inbox_puts_cb inbox_puts;
     hd_store_inbox_cb inbox;
     hd_store_topics_cb topics;
   } cb;
@@ -128,6 +129,7 @@ struct hd_store_req {
     hd_store_messages_t messages;
     hd_store_admin_loads_t admin_loads;
     hd_store_inbox_put_t inbox_put;
+    hd_store_inbox_puts_t inbox_puts;
     hd_store_inbox_t inbox;
     hd_store_topics_t topics;
   } out;
@@ -164,8 +166,12 @@ typedef struct {
   /* NULL, or: true when the transaction can no longer be used (an error broke it). A backend that
    * sets it has savepoints that cost round trips: store.c runs a batch without them first. */
   bool (*aborted)(void *db);
-  /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. */
+  /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. Not called for the
+   * inbox puts: store.c runs those through inbox_put_one. */
   int (*exec)(void *db, hd_store_req_t *r);
+  /* Keeps one inbox entry (a duplicate (user_sub, message_id) is ignored: *inserted false), then
+   * drops that user's oldest entries beyond cap (*dropped: how many). 0 or HD_E*. */
+  int (*inbox_put_one)(void *db, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
   /* The thread that ran the last statement; false before any. */
   bool (*last_thread)(void *db, uv_thread_t *out);
   void (*stats)(void *db, hd_store_backend_stats_t *out);

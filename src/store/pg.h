@@ -138,8 +138,8 @@ int hd_pg_admin_loads(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_message_create(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_messages_list(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_session_mark_read(hd_pg_t *s, hd_store_req_t *r);
-int hd_pg_inbox_put(hd_pg_t *s, hd_store_req_t *r);
-int hd_pg_inbox_put_many(hd_pg_t *s, hd_store_req_t *r);
+/* The backend's inbox_put_one (backend.h). */
+int hd_pg_inbox_put_one(hd_pg_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
 int hd_pg_inbox_take(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_inbox_remove(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_prune(hd_pg_t *s, hd_store_req_t *r);

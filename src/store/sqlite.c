@@ -359,8 +359,6 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGE_CREATE] = hd_sqlite_message_create,
     [HD_STORE_OP_MESSAGES_LIST] = hd_sqlite_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_sqlite_session_mark_read,
-    [HD_STORE_OP_INBOX_PUT] = hd_sqlite_inbox_put,
-    [HD_STORE_OP_INBOX_PUT_MANY] = hd_sqlite_inbox_put_many,
     [HD_STORE_OP_INBOX_TAKE] = hd_sqlite_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
     [HD_STORE_OP_TOPICS_SAVE] = hd_sqlite_topics_save,
@@ -373,6 +371,13 @@ static int sq_exec(void *p, hd_store_req_t *r) {
   int rc = ops[r->op](s, r);
   if (!rc && r->oom) rc = HD_ENOMEM;
   release_statements(s);
+  return rc;
+}
+
+static int sq_inbox_put_one(void *p, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped) {
+  hd_sqlite_t *s = p;
+  int rc = hd_sqlite_inbox_put_one(s, e, cap, inserted, dropped);
+  release_statements(s); /* its bindings point into the request */
   return rc;
 }
 
@@ -401,6 +406,7 @@ const hd_store_backend_t hd_store_sqlite_backend = {
     .release = sq_release,
     .undo = sq_undo,
     .exec = sq_exec,
+    .inbox_put_one = sq_inbox_put_one,
     .last_thread = sq_last_thread,
     .stats = sq_stats,
 };

@@ -120,8 +120,8 @@ int hd_sqlite_admin_loads(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_message_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_messages_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r);
-int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r);
-int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r);
+/* The backend's inbox_put_one (backend.h). */
+int hd_sqlite_inbox_put_one(hd_sqlite_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
 int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_topics_load(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);

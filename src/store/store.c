@@ -250,6 +250,30 @@ static void reset_results(hd_store_req_t *batch) {
   }
 }
 
+/* The inbox puts, one entry at a time through the backend's inbox_put_one. */
+static int inbox_put(shared_t *sh, hd_store_req_t *r) {
+  if (r->op == HD_STORE_OP_INBOX_PUT) {
+    hd_store_inbox_entry_t e = {r->in.inbox.user_sub, r->in.inbox.message_id, r->in.inbox.frame, r->in.inbox.frame_len};
+    return sh->be->inbox_put_one(sh->db, &e, r->in.inbox.cap, &r->out.inbox_put.inserted, &r->out.inbox_put.dropped);
+  }
+  hd_store_inbox_puts_t *out = &r->out.inbox_puts;
+  for (size_t i = 0; i < r->in.inbox_many.count; i++) {
+    bool added;
+    int64_t dropped = 0;
+    int rc = sh->be->inbox_put_one(sh->db, &r->in.inbox_many.items[i], r->in.inbox_many.cap, &added, &dropped);
+    if (rc) return rc;
+    out->inserted += added;
+    out->dropped += dropped;
+  }
+  return 0;
+}
+
+/* Runs one request on the backend. */
+static int exec(shared_t *sh, hd_store_req_t *r) {
+  if (r->op == HD_STORE_OP_INBOX_PUT || r->op == HD_STORE_OP_INBOX_PUT_MANY) return inbox_put(sh, r);
+  return sh->be->exec(sh->db, r);
+}
+
 /* Runs one batch in one transaction; every request gets its status. A write normally runs inside a
  * savepoint, so that a failing request fails alone. Without savepoints: a request alone (when it
  * fails, the transaction is rolled back), and first every batch on a backend whose savepoints cost
@@ -266,7 +290,7 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
     lost = sh->be->begin(sh->db, writes);
     for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
       if (plain || !hd_store_op_writes(r->op)) {
-        r->status = sh->be->exec(sh->db, r);
+        r->status = exec(sh, r);
         if (plain && n > 1 && r->status && (r->status == HD_ENOMEM || sh->be->aborted(sh->db))) {
           again = true;
           break;
@@ -274,7 +298,7 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
         continue;
       }
       if ((lost = sh->be->savepoint(sh->db))) break;
-      r->status = sh->be->exec(sh->db, r);
+      r->status = exec(sh, r);
       lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
     }
     if (!again) break;
@@ -401,8 +425,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
   case HD_STORE_OP_INBOX_REMOVE:
-  case HD_STORE_OP_PRUNE:
-  case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
+  case HD_STORE_OP_PRUNE: CALL(count, count); break;
+  case HD_STORE_OP_INBOX_PUT_MANY: CALL(inbox_puts, inbox_puts); break;
   case HD_STORE_OP_TOPICS_SAVE: CALL(count, count); break;
   case HD_STORE_OP_TOPICS_LOAD: CALL(topics, topics); break;
   case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
@@ -931,13 +955,13 @@ int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit
 }
 
 int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
-                            hd_store_count_cb cb, void *arg) {
+                            hd_store_inbox_puts_cb cb, void *arg) {
   if (!items || !count || count > HD_STORE_BATCH_MAX || cap < 1 || cap > HD_STORE_INBOX_CAP_MAX) return HD_EINVAL;
   for (size_t i = 0; i < count; i++)
     if (!key_ok(items[i].user_sub) || !key_ok(items[i].message_id) || !items[i].frame ||
         items[i].frame_len > HD_STORE_FRAME_MAX)
       return HD_EINVAL;
-  NEW_REQ(INBOX_PUT_MANY, count);
+  NEW_REQ(INBOX_PUT_MANY, inbox_puts);
   hd_store_inbox_entry_t *copy = hd_store_arena_alloc(&r->arena, count * sizeof(*copy));
   for (size_t i = 0; copy && i < count; i++) {
     copy[i].frame_len = items[i].frame_len;

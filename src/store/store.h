@@ -159,6 +159,12 @@ typedef struct {
   int64_t dropped;           /* oldest entries removed to stay within the cap */
 } hd_store_inbox_put_t;
 
+/* What one hd_store_inbox_put_many did. */
+typedef struct {
+  int64_t inserted;          /* entries that were new */
+  int64_t dropped;           /* oldest entries removed to stay within the cap */
+} hd_store_inbox_puts_t;
+
 typedef struct {
   const char *message_id;
   const char *frame;
@@ -202,6 +208,7 @@ typedef void (*hd_store_message_cb)(void *arg, int status, const hd_store_messag
 typedef void (*hd_store_messages_cb)(void *arg, int status, const hd_store_messages_t *res);
 typedef void (*hd_store_admin_loads_cb)(void *arg, int status, const hd_store_admin_loads_t *res);
 typedef void (*hd_store_inbox_put_cb)(void *arg, int status, const hd_store_inbox_put_t *res);
+typedef void (*hd_store_inbox_puts_cb)(void *arg, int status, const hd_store_inbox_puts_t *res);
 typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t *res);
 typedef struct hd_store_topics hd_store_topics_t;
 typedef void (*hd_store_topics_cb)(void *arg, int status, const hd_store_topics_t *res);
@@ -360,9 +367,10 @@ typedef struct {
   size_t frame_len;
 } hd_store_inbox_entry_t;
 /* Puts `count` entries (1..HD_STORE_BATCH_MAX, each as hd_store_inbox_put would, same cap) in one
- * request: one publish to many users is one write. cb gets how many were new. */
+ * request: one publish to many users is one write. cb gets how many were new and how many old ones
+ * went. */
 int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
-                            hd_store_count_cb cb, void *arg);
+                            hd_store_inbox_puts_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
 /* The same, at most limit entries (the oldest; 1..HD_STORE_INBOX_CAP_MAX): a page. */

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
+import { io } from 'socket.io-client';
 import { startHerald, rssBytes } from './lib/server.mjs';
 
 const servers = [];
@@ -398,6 +399,31 @@ test('JSON protocol: a user has at most --max-connections-per-user clients conne
   assert.equal((await open(88, 'd')).first.type, 'connect', 'room again after a close');
 });
 
+test('Socket.IO: a user has at most --max-connections-per-user sockets over the node (connect_error, data.code 429 beyond)', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--max-connections-per-user', '2']);
+  /** Connects a socket of sub: resolves with it, or with {error} for a connect_error. */
+  const open = (sub) => new Promise((resolve) => {
+    const socket = io(srv.url('/'), { auth: { token: mint(sub, 'user') }, transports: ['websocket'], forceNew: true, reconnection: false });
+    socket.once('connect', () => resolve({ socket }));
+    socket.once('connect_error', (error) => { socket.close(); resolve({ error }); });
+  });
+  const tabs = [await open(91), await open(91)];
+  assert.ok(tabs.every((t) => t.socket), 'two are accepted');
+  const third = await open(91);
+  assert.ok(third.error, 'the third is refused');
+  assert.match(third.error.message, /too many connections/);
+  assert.equal(third.error.data?.code, 429);
+  const other = await open(92);
+  assert.ok(other.socket, 'another user is not affected');
+  other.socket.close();
+  tabs[0].socket.close();
+  await new Promise((r) => setTimeout(r, 150));
+  const again = await open(91);
+  assert.ok(again.socket, 'room again after a close');
+  again.socket.close();
+  tabs[1].socket.close();
+});
+
 test('a notification published to user:{sub} while that user is offline is kept in their inbox and delivered on their next connection', async () => {
   const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-offline']);
   const publish = async (topic, type, data) => {
@@ -418,5 +444,28 @@ test('a notification published to user:{sub} while that user is offline is kept 
   });
   assert.equal(note.messageId, kept.body.messageId);
   assert.deepEqual(note.data, { title: 'while you were away' });
+  ws.close();
+});
+
+test('inbox: a user keeps at most --inbox-max notifications; the oldest are dropped and counted in /metrics', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-cap', '--inbox-max', '3']);
+  const metric = async () => Number(/^herald_inbox_dropped_total (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  assert.equal(await metric(), 0);
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(srv.url('/api/v1/publish'), {
+      method: 'POST', headers: { 'X-API-Key': 'k-cap' }, body: JSON.stringify({ topic: 'user:56', type: 'notification', data: { i } }),
+    });
+    const body = await r.json();
+    assert.deepEqual([r.status, body.stored], [200, true]);
+    ids.push(body.messageId);
+  }
+  assert.equal(await metric(), 2);
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=t&token=${mint(56, 'user')}`), { perMessageDeflate: false });
+  const got = [];
+  ws.on('message', (m) => { const f = JSON.parse(m.toString()); if (f.type === 'notification') got.push(f.messageId); });
+  for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got, ids.slice(2), 'the newest three, oldest first');
   ws.close();
 });
