@@ -9,6 +9,7 @@
 #include "app/figures.h"
 #include "app/notifications.h"
 #include "app/system_events.h"
+#include "app/users.h"
 #include "core/error.h"
 #include "hub/adapter.h"
 #include "net/server.h"
@@ -210,6 +211,10 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# HELP herald_inbox_dropped_total Oldest inbox entries dropped to keep a user within --inbox-max.\n"
                  "# TYPE herald_inbox_dropped_total counter\nherald_inbox_dropped_total %llu\n",
                  (unsigned long long)t.inbox_entries, (unsigned long long)t.inbox_dropped);
+  hd_sbuf_printf(&b,
+                 "# HELP herald_login_addresses Client addresses the sign-in limiter tracks (failures in the window).\n"
+                 "# TYPE herald_login_addresses gauge\nherald_login_addresses %zu\n",
+                 hd_users_limiter_addresses(app->shared->login_limiter));
   hd_store_health_t st = {0};
   if (!hd_store_health(app->store, &st))
     hd_sbuf_printf(&b,

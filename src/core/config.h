@@ -86,6 +86,7 @@ typedef struct {
   int64_t retention_interval;
   char *time_offset;
   int64_t login_max_failures;
+  int64_t login_window;
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;

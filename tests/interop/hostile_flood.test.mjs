@@ -3,6 +3,7 @@
 // bounded outcome and its clear answer, against a real herald. Bounded in time: every wait has a timeout.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
 
@@ -27,6 +28,34 @@ test('sign-in: a concurrent burst of guesses is limited before any hash runs (in
   const limited = answers.find((r) => r.status === 429);
   assert.match((await limited.json()).message, /too many failed sign-ins/);
   for (const r of answers) await r.arrayBuffer().catch(() => {});
+});
+
+/** Signs in from a given loopback source address (127.x.y.z): resolves with the HTTP status. */
+function signInFrom(srv, localAddress, password = 'wrong') {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ username: 'admin', password });
+    const req = http.request(srv.url('/api/v4/auth/login'), {
+      method: 'POST', localAddress, agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('sign-in: the per-address limiter forgets addresses (success at once, failures after --login-window): its table stays small', async () => {
+  const srv = await herald(['--login-window', '5000', '--login-concurrency', '64']);
+  for (let i = 0; i < 100 && !/demo user created.*name=admin/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
+  const tracked = async () => Number(/^herald_login_addresses (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  const t0 = Date.now();
+  const failed = await Promise.all(Array.from({ length: 12 }, (_, i) => signInFrom(srv, `127.0.1.${i + 1}`)));
+  assert.deepEqual([...new Set(failed)], [401]);
+  assert.equal(await tracked(), 12, 'each failing address is tracked (argon2 runs within the window)');
+  const ok = await Promise.all(Array.from({ length: 6 }, (_, i) => signInFrom(srv, `127.0.2.${i + 1}`, 'admin123')));
+  assert.deepEqual([...new Set(ok)], [200]);
+  assert.equal(await tracked(), 12, 'a successful sign-in leaves nothing behind');
+  await new Promise((r) => setTimeout(r, Math.max(0, t0 + 5200 - Date.now()))); // past the window: the failures are stale
+  assert.equal(await signInFrom(srv, '127.0.3.1'), 401);
+  assert.equal(await tracked(), 1, 'stale addresses were swept');
 });
 
 test('sign-in: password checks have a bounded queue (503 + Retry-After beyond it); static files stay fast', async () => {
