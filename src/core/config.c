@@ -204,6 +204,9 @@ static const cfg_option_t options[] = {
     OPT("dedupe-window", CFG_INT, dedupe_window, "256", 1, 65536,
         "client messageIds remembered per connection to acknowledge repeats without reprocessing"),
     OPT("db", CFG_STR, db, "", 0, 0, "SQLite database file (default <data-dir>/herald.db)"),
+    OPT("store-queue-bytes", CFG_INT, store_queue_bytes, "67108864", 64 * KiB, 64 * GiB,
+        "bytes of store requests waiting or being written at most (their copied inputs); beyond, a write is refused at once "
+        "(REST 503 JSON, Socket.IO ack error)"),
     OPT("postgres-url", CFG_STR, postgres_url, "", 0, 0,
         "postgresql://user:password@host:port/db: keep the store in PostgreSQL, shared by many nodes (empty = SQLite)"),
     OPT("retention-notifications-days", CFG_INT, retention_notifications_days, "0", 0, 36500,

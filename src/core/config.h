@@ -87,6 +87,7 @@ typedef struct {
   char *time_offset;
   int64_t login_max_failures;
   int64_t login_window;
+  int64_t store_queue_bytes;
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;

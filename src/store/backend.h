@@ -73,6 +73,7 @@ struct hd_store_req {
   int status;                      /* set by the store thread */
   bool oom;                        /* the backend ran out of memory filling the result */
   hd_store_t *handle;              /* submitted through it: answered on its loop */
+  size_t bytes;                    /* counted against the queue's byte bound from submission to hand-over */
   void *arg;
   union {
     hd_store_user_cb user;

@@ -42,6 +42,8 @@ typedef struct {
   uv_cond_t handed;                /* to closing handles: a batch went to the done lists */
   hd_store_req_t *queue, *queue_tail;
   size_t queue_len;
+  size_t queue_bytes;              /* of the requests queued or running (their copies), until handed over */
+  size_t queue_bytes_max;          /* 0: no bound */
   size_t handles;                  /* open handles: the last one to close releases everything */
   bool stopping;
   bool opened;
@@ -139,6 +141,13 @@ static const bool op_writes[HD_STORE_OP_COUNT] = {
 
 bool hd_store_op_writes(hd_store_op_t op) { return op_writes[op]; }
 
+/* What a request holds in memory: itself and its copies. */
+static size_t req_bytes(const hd_store_req_t *r) {
+  size_t n = sizeof *r;
+  for (const hd_store_block_t *b = r->arena.head; b; b = b->next) n += sizeof *b + b->cap;
+  return n;
+}
+
 static void req_free(hd_store_req_t *r) {
   hd_store_arena_free(&r->arena);
   free(r->list);
@@ -205,12 +214,15 @@ static int submit(hd_store_t *st, hd_store_req_t *r) {
   }
   shared_t *sh = st->sh;
   r->handle = st;
+  r->bytes = req_bytes(r);
   uv_mutex_lock(&sh->mu);
-  if (sh->queue_len >= HD_STORE_QUEUE_MAX) {
+  if (sh->queue_len >= HD_STORE_QUEUE_MAX ||
+      (sh->queue_bytes_max && sh->queue_bytes && sh->queue_bytes + r->bytes > sh->queue_bytes_max)) {
     uv_mutex_unlock(&sh->mu);
     req_free(r);
     return HD_EBUSY;
   }
+  sh->queue_bytes += r->bytes;
   if (sh->queue_tail) sh->queue_tail->next = r;
   else sh->queue = r;
   sh->queue_tail = r;
@@ -342,6 +354,7 @@ static void hand_over(hd_store_req_t *batch) {
     hd_store_t *st = r->handle;
     batch = r->next;
     r->next = NULL;
+    st->sh->queue_bytes -= r->bytes;
     if (st->done_tail) {
       st->done_tail->next = r;
     } else {
@@ -545,6 +558,12 @@ static void handle_drop(hd_store_t *st) {
   st->async->data = NULL;
   uv_close((uv_handle_t *)st->async, on_async_closed);
   free(st);
+}
+
+void hd_store_set_queue_bytes(hd_store_t *st, size_t max) {
+  uv_mutex_lock(&st->sh->mu);
+  st->sh->queue_bytes_max = max;
+  uv_mutex_unlock(&st->sh->mu);
 }
 
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen) {

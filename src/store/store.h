@@ -235,6 +235,10 @@ hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop);
  * close also stops the store thread and closes the database. Run st's loop once more to free its
  * uv_async_t before uv_loop_close(). */
 void hd_store_close(hd_store_t *st);
+/* Bounds the bytes of the requests queued or running over every handle (each request: itself and
+ * the copies of its inputs) to max (0: no bound; the default); a submission that would pass it is
+ * HD_EBUSY, unless nothing is queued. Any handle, any thread. */
+void hd_store_set_queue_bytes(hd_store_t *st, size_t max);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
 int hd_store_migrate_path(const char *path, char *err, size_t errlen);

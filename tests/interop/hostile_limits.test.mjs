@@ -188,6 +188,31 @@ test('chat: a customer\'s message rate is limited (--chat-rate/--chat-burst): RE
   }
 });
 
+test('the store queue is bounded in bytes (--store-queue-bytes): a burst of writes past it is refused at once (ack code 503), what was acknowledged is stored', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0', '--store-queue-bytes', '65536']);
+  const u = mint(701, 'user');
+  const s = await call(srv, 'POST', CS, u, { content: 'first' });
+  assert.equal(s.status, 201);
+  const id = s.body.session.session_id;
+  const socket = io(srv.url('/'), { auth: { token: u }, transports: ['websocket'], reconnection: false });
+  try {
+    await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+    const acks = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      socket.timeout(10000).emitWithAck('chat:send_message', { session_id: id, content: `${i} ${'x'.repeat(9000)}` })));
+    const ok = acks.filter((a) => a.success), refused = acks.filter((a) => !a.success);
+    assert.ok(ok.length >= 1 && refused.length >= 1, `kept ${ok.length}, refused ${refused.length}`);
+    for (const a of refused) {
+      assert.equal(a.code, 503, JSON.stringify(a));
+      assert.match(a.error ?? a.message ?? '', /busy/);
+    }
+    const listed = await call(srv, 'GET', `${CS}/${id}/messages?limit=100`, u);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.items.length, 1 + ok.length, 'stored: the first message and every acknowledged one');
+  } finally {
+    socket.close();
+  }
+});
+
 test('chat: assign gives a session only to an admin (an admin account, or an admin online), else 400', async () => {
   const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0']); // demo users: admin is id 1, user id 2
   for (let i = 0; i < 100 && !/demo user created.*name=user/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
