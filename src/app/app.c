@@ -156,7 +156,8 @@ static int setup_sio(hd_app_t *app) {
       .admit = cfg->max_connections_per_user ? admit_socket : NULL,
       .release = release_socket,
       .admit_arg = app->shared->sio_users,
-      .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes},
+      .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes,
+                     (size_t)cfg->max_polling_bytes, &app->shared->eio_polling_bytes},
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
   if (!app->sio) return HD_EINVAL;

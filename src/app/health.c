@@ -212,6 +212,10 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# TYPE herald_inbox_dropped_total counter\nherald_inbox_dropped_total %llu\n",
                  (unsigned long long)t.inbox_entries, (unsigned long long)t.inbox_dropped);
   hd_sbuf_printf(&b,
+                 "# HELP herald_eio_polling_bytes Engine.IO polling output waiting for GETs (--max-polling-bytes).\n"
+                 "# TYPE herald_eio_polling_bytes gauge\nherald_eio_polling_bytes %zu\n",
+                 __atomic_load_n(&app->shared->eio_polling_bytes, __ATOMIC_RELAXED));
+  hd_sbuf_printf(&b,
                  "# HELP herald_login_addresses Client addresses the sign-in limiter tracks (failures in the window).\n"
                  "# TYPE herald_login_addresses gauge\nherald_login_addresses %zu\n",
                  hd_users_limiter_addresses(app->shared->login_limiter));

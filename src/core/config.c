@@ -151,6 +151,9 @@ static const cfg_option_t options[] = {
         "bytes per Engine.IO message or polling request at most (maxHttpBufferSize)"),
     OPT("max-eio-sessions", CFG_INT, max_eio_sessions, "10000", 1, 1000000,
         "Engine.IO sessions open at once over the node, authenticated or not (else the handshake gets 503)"),
+    OPT("max-polling-bytes", CFG_INT, max_polling_bytes, "134217728", 64 * KiB, 64 * GiB,
+        "bytes of Engine.IO polling output waiting for GETs over the node at most (each session also at most 8 MiB); "
+        "past it the session pushed to is closed (transport error)"),
     OPT("eio-handshake-rate", CFG_INT, eio_handshake_rate, "20", 0, 1000000,
         "Engine.IO handshakes per second per client address (token bucket; else 429; 0 = no limit)"),
     OPT("eio-handshake-burst", CFG_INT, eio_handshake_burst, "40", 1, 1000000,

@@ -92,6 +92,7 @@ typedef struct {
   int64_t token_ttl;
   char *link_hosts;
   int64_t max_eio_sessions;
+  int64_t max_polling_bytes;
   int64_t eio_handshake_rate;
   int64_t eio_handshake_burst;
   int64_t login_concurrency;

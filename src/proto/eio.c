@@ -113,9 +113,26 @@ static void mark_dirty(hd_eio_session_t *s) {
   hd_server_wake(s->eio->srv);
 }
 
+/* Counts len bytes more (grow) or fewer of s's polling output, in the session and over the node. */
+static void out_account(hd_eio_session_t *s, size_t len, bool grow) {
+  size_t *node = s->eio->opt.limits.polling_bytes;
+  if (grow) s->out_bytes += len;
+  else s->out_bytes -= len;
+  if (node && len) {
+    if (grow) __atomic_add_fetch(node, len, __ATOMIC_RELAXED);
+    else __atomic_sub_fetch(node, len, __ATOMIC_RELAXED);
+  }
+}
+
+/* True when len more bytes of polling output would pass the node's bound. */
+static bool node_full(const hd_eio_session_t *s, size_t len) {
+  const hd_eio_limits_t *l = &s->eio->opt.limits;
+  return l->polling_bytes && l->max_polling_bytes && __atomic_load_n(l->polling_bytes, __ATOMIC_RELAXED) + len > l->max_polling_bytes;
+}
+
 static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {
-  if (s->out_bytes + len > MAX_QUEUED_BYTES) {
-    session_close(s, "transport error", false);
+  if (s->out_bytes + len > MAX_QUEUED_BYTES || (len && node_full(s, len))) {
+    session_close(s, "transport error", false); /* a slow poller: it reconnects, nothing grows */
     return HD_ETOOBIG;
   }
   packet_t *p = malloc(sizeof(*p) + len);
@@ -129,7 +146,7 @@ static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, siz
   if (s->out_tail) s->out_tail->next = p;
   else s->out_head = p;
   s->out_tail = p;
-  s->out_bytes += len;
+  out_account(s, len, true);
   mark_dirty(s);
   return 0;
 }
@@ -178,7 +195,7 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
     for (packet_t *next; p && !ends; p = next, first = false) {
       next = p->next;
       if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
-      s->out_bytes -= p->len;
+      out_account(s, p->len, false);
       ends = p->ends_write;
       free(p);
     }
@@ -306,6 +323,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   if (s->get) answer_get(s, NULL);
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
+    out_account(s, p->len, false);
     free(p);
   }
   s->out_head = s->out_tail = NULL;
@@ -362,10 +380,10 @@ static void flush_queue_to_ws(hd_eio_session_t *s) {
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
     if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
+    out_account(s, p->len, false);
     free(p);
   }
   s->out_head = s->out_tail = NULL;
-  s->out_bytes = 0;
 }
 
 static void finish_upgrade(hd_eio_session_t *s) {

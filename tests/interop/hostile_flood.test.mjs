@@ -127,3 +127,42 @@ test('Engine.IO handshakes: per-address rate (--eio-handshake-rate/-burst); past
   await new Promise((r) => setTimeout(r, 400)); // two tokens back
   assert.equal((await handshake(srv)).status, 200);
 });
+
+test('Engine.IO polling output is bounded over the node (--max-polling-bytes): sessions that do not poll are closed past it, memory does not grow', async () => {
+  const { createHmac } = await import('node:crypto');
+  const secret = 'polling-bytes-secret';
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const mint = (sub) => {
+    const t = Math.floor(Date.now() / 1000);
+    const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(sub), role: 'user', iat: t, exp: t + 600 })}`;
+    return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+  };
+  const limit = 1024 * 1024;
+  const srv = await herald(['--jwt-secret', secret, '--api-key', 'kp', '--max-polling-bytes', String(limit),
+    '--json-max-message', '1000000', '--max-body-size', '2000000', '--eio-handshake-rate', '0']);
+  const gauge = async () => Number(/^herald_eio_polling_bytes (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  const sids = [];
+  for (let i = 0; i < 4; i++) { // four Socket.IO sockets over polling that stop polling once connected
+    const sid = JSON.parse((await (await handshake(srv)).text()).slice(1)).sid;
+    const q = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    assert.equal((await fetch(srv.url(q), { method: 'POST', body: `40${JSON.stringify({ token: mint(900 + i) })}` })).status, 200);
+    assert.match(await (await fetch(srv.url(q))).text(), /^40\{/); // the CONNECT answer
+    sids.push(sid);
+  }
+  for (let round = 0; round < 2; round++)
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(srv.url('/api/v1/publish'), {
+        method: 'POST', headers: { 'X-API-Key': 'kp' },
+        body: JSON.stringify({ topic: `user:${900 + i}`, type: 'data', data: { blob: 'p'.repeat(300000) } }),
+      });
+      assert.equal(r.status, 200);
+      assert.ok(await gauge() <= limit, 'within the bound');
+    }
+  // 8 x 300 kB were pushed: at most 1 MiB waits, the sessions pushed past it were closed
+  const states = await Promise.all(sids.map(async (sid) => {
+    const r = await fetch(srv.url(`/socket.io/?EIO=4&transport=polling&sid=${sid}`));
+    return r.status === 200 ? (await r.text()).length : r.status;
+  }));
+  assert.ok(states.filter((s) => s === 400).length >= 1, `some session closed: ${states.join(',')}`);
+  assert.ok(await gauge() <= limit);
+});
