@@ -38,6 +38,7 @@
   X(MESSAGE_CREATE, true)           \
   X(MESSAGES_LIST, false)           \
   X(SESSION_MARK_READ, true)        \
+  X(SESSION_SET_PRIORITY, true)     \
   X(INBOX_PUT, true)                \
   X(INBOX_PUT_MANY, true)           \
   X(INBOX_TAKE, false)              \

@@ -320,6 +320,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_pg_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGE_CREATE] = hd_pg_message_create,
     [HD_STORE_OP_MESSAGES_LIST] = hd_pg_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_pg_session_mark_read,
+    [HD_STORE_OP_SESSION_SET_PRIORITY] = hd_pg_session_set_priority,
     [HD_STORE_OP_INBOX_TAKE] = hd_pg_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_pg_inbox_remove,
     [HD_STORE_OP_PRUNE] = hd_pg_prune,

@@ -46,6 +46,7 @@ enum {
   HD_PG_MESSAGE_INSERT,
   HD_PG_MESSAGES_LIST,
   HD_PG_SESSION_READ_USER,
+  HD_PG_SESSION_PRIORITY,
   HD_PG_SESSION_READ_ADMIN,
   HD_PG_INBOX_INSERT,
   HD_PG_INBOX_TRIM,
@@ -138,6 +139,7 @@ int hd_pg_admin_loads(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_message_create(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_messages_list(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_session_mark_read(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_session_set_priority(hd_pg_t *s, hd_store_req_t *r);
 /* The backend's inbox_put_one (backend.h). */
 int hd_pg_inbox_put_one(hd_pg_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
 int hd_pg_inbox_take(hd_pg_t *s, hd_store_req_t *r);

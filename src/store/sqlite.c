@@ -359,6 +359,7 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGE_CREATE] = hd_sqlite_message_create,
     [HD_STORE_OP_MESSAGES_LIST] = hd_sqlite_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_sqlite_session_mark_read,
+    [HD_STORE_OP_SESSION_SET_PRIORITY] = hd_sqlite_session_set_priority,
     [HD_STORE_OP_INBOX_TAKE] = hd_sqlite_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
     [HD_STORE_OP_TOPICS_SAVE] = hd_sqlite_topics_save,

@@ -54,6 +54,7 @@ enum {
   HD_SQL_MESSAGE_INSERT,
   HD_SQL_MESSAGES_LIST,
   HD_SQL_SESSION_READ_USER,
+  HD_SQL_SESSION_PRIORITY,
   HD_SQL_SESSION_READ_ADMIN,
   HD_SQL_INBOX_INSERT,
   HD_SQL_INBOX_TRIM,
@@ -120,6 +121,7 @@ int hd_sqlite_admin_loads(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_message_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_messages_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_session_set_priority(hd_sqlite_t *s, hd_store_req_t *r);
 /* The backend's inbox_put_one (backend.h). */
 int hd_sqlite_inbox_put_one(hd_sqlite_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
 int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r);

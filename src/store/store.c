@@ -448,7 +448,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_SESSION_GET:
   case HD_STORE_OP_SESSION_ASSIGN:
   case HD_STORE_OP_SESSION_CLAIM:
-  case HD_STORE_OP_SESSION_MARK_READ: CALL(session, session); break;
+  case HD_STORE_OP_SESSION_MARK_READ:
+  case HD_STORE_OP_SESSION_SET_PRIORITY: CALL(session, session); break;
   case HD_STORE_OP_SESSIONS_LIST:
   case HD_STORE_OP_SESSIONS_WAITING: CALL(sessions, sessions); break;
   case HD_STORE_OP_SESSION_CLOSE: CALL(session_close, session_close); break;
@@ -937,6 +938,14 @@ int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *r
   NEW_REQ(SESSION_MARK_READ, session);
   r->in.chat.session_id = session_id;
   DUP_OR_FAIL(r->in.chat.role, reader_role);
+  return submit(st, r);
+}
+
+int hd_store_session_set_priority(hd_store_t *st, int64_t session_id, int priority, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || priority < 1 || priority > HD_STORE_PRIORITY_MAX) return HD_EINVAL;
+  NEW_REQ(SESSION_SET_PRIORITY, session);
+  r->in.chat.session_id = session_id;
+  r->in.chat.priority = priority;
   return submit(st, r);
 }
 

@@ -355,6 +355,9 @@ int hd_store_message_create(hd_store_t *st, int64_t session_id, int64_t sender_i
 /* A session's messages with id < before_id (0: from the newest), newest first; HD_ENOTFOUND. */
 int hd_store_messages_list(hd_store_t *st, int64_t session_id, int64_t before_id, int limit,
                            hd_store_messages_cb cb, void *arg);
+/* Sets a session's priority (1..HD_STORE_PRIORITY_MAX; an admin's decision), updated_at now; the
+ * updated session; HD_ENOTFOUND. */
+int hd_store_session_set_priority(hd_store_t *st, int64_t session_id, int priority, hd_store_session_cb cb, void *arg);
 /* Resets the reader side's ("user" | "admin") unread count; the updated session; HD_ENOTFOUND. */
 int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *reader_role,
                                hd_store_session_cb cb, void *arg);
