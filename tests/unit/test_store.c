@@ -786,6 +786,15 @@ static void test_sessions(void **state) {
   DO(fx, g, hd_store_session_mark_read(st, s1, "user", on_session, &g));
   assert_int_equal(g.sess.user_unread, 0);
 
+  DO(fx, g, hd_store_session_set_priority(st, s1, 5, on_session, &g)); /* an admin's decision */
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.sess.priority, 5);
+  assert_int_equal(g.sess.user_unread, 0);
+  DO(fx, g, hd_store_session_set_priority(st, 9999, 2, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  assert_int_equal(hd_store_session_set_priority(st, s1, 0, on_session, &g), HD_EINVAL);
+  assert_int_equal(hd_store_session_set_priority(st, s1, 6, on_session, &g), HD_EINVAL);
+
   DO(fx, g, hd_store_session_close(st, s1, on_close, &g));
   assert_int_equal(g.status, 0);
   assert_true(g.flag2);
