@@ -169,11 +169,17 @@ typedef struct {
    * sets it has savepoints that cost round trips: store.c runs a batch without them first. */
   bool (*aborted)(void *db);
   /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. Not called for the
-   * inbox puts: store.c runs those through inbox_put_one. */
+   * inbox puts and topic saves: store.c runs those through the functions below. */
   int (*exec)(void *db, hd_store_req_t *r);
   /* Keeps one inbox entry (a duplicate (user_sub, message_id) is ignored: *inserted false), then
    * drops that user's oldest entries beyond cap (*dropped: how many). 0 or HD_E*. */
   int (*inbox_put_one)(void *db, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
+  /* The topic history saves (store.c runs the loop): keeps one entry (a duplicate (topic, seq) is
+   * ignored; *inserted); drops the oldest of a topic beyond keep; drops every entry older than
+   * min_created_at (0: none) and records the clean mark. 0 or HD_E* each. */
+  int (*topic_insert)(void *db, const hd_store_topic_entry_t *e, bool *inserted);
+  int (*topic_trim)(void *db, const char *topic, int64_t keep);
+  int (*topics_saved)(void *db, int64_t min_created_at, bool clean);
   /* The thread that ran the last statement; false before any. */
   bool (*last_thread)(void *db, uv_thread_t *out);
   void (*stats)(void *db, hd_store_backend_stats_t *out);

@@ -280,9 +280,28 @@ static int inbox_put(shared_t *sh, hd_store_req_t *r) {
   return 0;
 }
 
+/* A topic history save: the entries, each topic trimmed once at the end of its run, then the
+ * expiry and the clean mark. */
+static int topics_save(shared_t *sh, hd_store_req_t *r) {
+  const hd_store_topic_entry_t *items = r->in.topics.items;
+  size_t n = r->in.topics.count;
+  int64_t inserted = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool added;
+    int rc = sh->be->topic_insert(sh->db, &items[i], &added);
+    if (rc) return rc;
+    inserted += added;
+    bool last_of_topic = i + 1 == n || strcmp(items[i + 1].topic, items[i].topic);
+    if (last_of_topic && (rc = sh->be->topic_trim(sh->db, items[i].topic, r->in.topics.keep))) return rc;
+  }
+  r->out.count.count = inserted;
+  return sh->be->topics_saved(sh->db, r->in.topics.min_created_at, r->in.topics.clean);
+}
+
 /* Runs one request on the backend. */
 static int exec(shared_t *sh, hd_store_req_t *r) {
   if (r->op == HD_STORE_OP_INBOX_PUT || r->op == HD_STORE_OP_INBOX_PUT_MANY) return inbox_put(sh, r);
+  if (r->op == HD_STORE_OP_TOPICS_SAVE) return topics_save(sh, r);
   return sh->be->exec(sh->db, r);
 }
 
