@@ -289,13 +289,14 @@ static void assign_session(void *arg, int status, const hd_store_session_t *s) {
   queued(r, hd_store_session_assign(r->app->store, r->session_id, r->target, assign_done, r));
 }
 
-/* The account a session is to be given to: an admin account of the store (admins signed in with
- * tokens minted elsewhere have none: they qualify while online as admins). */
+/* The account a session is to be given to: an enabled admin account of the store (admins signed in
+ * with tokens minted elsewhere have none: they qualify while online as admins). */
 static void assign_target(void *arg, int status, const hd_store_user_t *u) {
   req_t *r = arg;
   bool admin = !status ? !strcmp(u->role, "admin") : status == HD_ENOTFOUND && hd_presence_admin_online(r->app, r->target);
   if (status && status != HD_ENOTFOUND) return fail(r, status);
   if (!admin) return fail_status(r, 400, "`admin_id` must be the id of an admin account (or of an admin online)");
+  if (!status && u->disabled) return fail_status(r, 400, "`admin_id` names a disabled admin account: enable it first");
   queued(r, hd_store_session_get(r->app->store, r->session_id, assign_session, r));
 }
 

@@ -9,7 +9,8 @@ import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
-import { startHerald, rssBytes } from './lib/server.mjs';
+import { spawnSync } from 'node:child_process';
+import { startHerald, rssBytes, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -224,6 +225,14 @@ test('chat: assign gives a session only to an admin (an admin account, or an adm
     assert.equal(r.status, 400, `admin_id ${target}: ${JSON.stringify(r.body)}`);
     assert.match(r.body.message, /admin_id/);
   }
+  // an admin account that is disabled is not given sessions either
+  const cli = (args) => spawnSync(HERALD_BIN, [...args, '--data-dir', srv.dataDir, ...storeArgs(srv.dataDir)], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(cli(['user', 'add', 'boss', '--role', 'admin', '--password', 'boss-pass-1']).status, 0);
+  assert.equal(cli(['user', 'disable', 'boss']).status, 0);
+  const boss = Number(/^(\d+)\s+boss\b/m.exec(cli(['user', 'list']).stdout)[1]);
+  const off = await call(srv, 'POST', `${CS}/${id}/assign`, a, { admin_id: boss });
+  assert.equal(off.status, 400, JSON.stringify(off.body));
+  assert.match(off.body.message, /disabled/);
   const ok = await call(srv, 'POST', `${CS}/${id}/assign`, mint(42, 'admin'), { admin_id: 1 });
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.session.admin_id, 1);
