@@ -42,7 +42,7 @@ run() {
   local port log=$WORK/$name.log
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "$BUILD_DIR/herald" serve --host 127.0.0.1 --port "$port" --data-dir "$WORK/$name-data" --shards "$SHARDS" \
-    --jwt-secret "$SECRET" --api-key "$API_KEY" --demo-users false --log-level warn "$@" >"$log" 2>&1 &
+    --jwt-secret "$SECRET" --api-key "$API_KEY" --demo-users false --log-level warn --chat-rate 0 "$@" >"$log" 2>&1 &
   SRV_PID=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
   node bench/store-load.mjs "$port" "$SECRET" "$API_KEY" "$DURATION" "$CONCURRENCY" >"$WORK/$name.jsonl"
@@ -61,7 +61,8 @@ for name in sqlite postgres; do
 import json, sys
 for line in open(sys.argv[2]):
     r = json.loads(line)
-    what = "notifications (REST)" if r["phase"] == "notifications" else "chat messages (Socket.IO)"
+    what = {"notifications": "notifications (REST)", "chat_messages": "chat messages (Socket.IO)",
+            "inbox_publishes": "JSON inbox publishes (REST)"}[r["phase"]]
     print(f"| {sys.argv[1]} | {what} | {r['writes_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['commits_per_s']} | {r['errors']} |")
 PY
 done

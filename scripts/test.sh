@@ -6,9 +6,10 @@
 # AddressSanitizer + UBSan (2 shards) and under ThreadSanitizer (2 shards), and a short libFuzzer
 # pass. The store tests run on both backends: a throw-away PostgreSQL (scripts/pg-test-server.sh) serves
 # the store unit tests and a second run of the store-backed interop files (tests/interop/app_*.test.mjs,
-# HERALD_STORE=postgres). The Debian package (tests/package/test-package.sh) is built from the release
-# binary, installed with dpkg, run with its packaged config and purged. Installs what it needs first. Every suite's time is printed with its result
-# and at the end.
+# HERALD_STORE=postgres; with json_durable_inbox and json_history_restart). The Debian package
+# (tests/package/test-package.sh) is built from the release binary, installed with dpkg, run with its
+# packaged config and purged. Installs what it needs first. Every suite's time is printed with its
+# result and at the end.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips fuzzing)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -114,7 +115,8 @@ start_redis() {
 # happens. The store unit tests use it through HERALD_TEST_POSTGRES_URL; the store-backed interop
 # files (PG_INTEROP below) run a second time with HERALD_STORE=postgres.
 PG_DIR=""
-PG_INTEROP=(tests/interop/app_*.test.mjs)
+# (the kill -9 durability tests among them: app_durability, json_durable_inbox, json_history_restart)
+PG_INTEROP=(tests/interop/app_*.test.mjs tests/interop/json_durable_inbox.test.mjs tests/interop/json_history_restart.test.mjs)
 stop_postgres() {
   [ -n "$PG_DIR" ] && bash scripts/pg-test-server.sh stop "$PG_DIR"
   PG_DIR=""

@@ -22,6 +22,7 @@
 #include "app/topic_policy.h"
 #include "app/users.h"
 #include "app/users_api.h"
+#include "app/user_conns.h"
 #include "app/user_states.h"
 #include "app/user_watch.h"
 #include "app/publish_api.h"
@@ -125,6 +126,16 @@ static bool loopback_host(const char *host) {
   return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
 }
 
+/* Socket.IO sockets per user (--max-connections-per-user), counted over the node. */
+static int admit_socket(void *arg, const hd_claims_t *claims, const char **why) {
+  int rc = hd_user_conns_take(arg, claims->sub);
+  if (rc == HD_ERANGE) *why = "too many connections for this user (--max-connections-per-user): close one first";
+  else if (rc) *why = "cannot accept now";
+  return rc;
+}
+
+static void release_socket(void *arg, const hd_claims_t *claims) { hd_user_conns_give(arg, claims->sub); }
+
 static int setup_sio(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
   char namespaces[1024];
@@ -146,7 +157,11 @@ static int setup_sio(hd_app_t *app) {
       .auth_optional = cfg->test_handlers,
       .authenticate = authenticate,
       .auth_arg = app->shared,
-      .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes},
+      .admit = cfg->max_connections_per_user ? admit_socket : NULL,
+      .release = release_socket,
+      .admit_arg = app->shared->sio_users,
+      .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes,
+                     (size_t)cfg->max_polling_bytes, &app->shared->eio_polling_bytes},
       .keep_handshake = cfg->admin_ui && strcmp(cfg->admin_ui_mode, "production"), /* shown with the sockets */
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
@@ -167,8 +182,9 @@ static int setup_sio(hd_app_t *app) {
 
 static int setup_json(hd_app_t *app) {
   const hd_config_t *cfg = app->srv->cfg;
-  app->json_inbox = (hd_json_inbox_t){.store = app->store, .max = (uint32_t)cfg->inbox_max};
+  app->json_inbox = (hd_json_inbox_t){.store = app->store, .srv = app->srv, .max = (uint32_t)cfg->inbox_max};
   if (cfg->inbox_max && hd_server_add_flush_hook(app->srv, hd_json_inbox_flush, &app->json_inbox)) return HD_ERANGE;
+  if (cfg->inbox_max) hd_hub_set_persist(app->hub, hd_json_inbox_persisted, &app->json_inbox); /* persist, then answer */
   hd_jp_options_t opt = {
       .ack_timeout_ms = (uint64_t)cfg->ack_timeout,
       .ack_retries = (uint32_t)cfg->ack_retries,
@@ -242,8 +258,9 @@ int hd_app_shared_init(hd_app_shared_t *sh, const hd_config_t *cfg, uint32_t sha
   sh->history = hd_history_new((uint32_t)cfg->topic_history, (uint64_t)cfg->topic_history_age);
   sh->dedupe = hd_dedupe_new((uint32_t)cfg->dedupe_window, DEDUPE_KEEP_MS);
   sh->json_clients = hd_jp_clients_new(shard_count);
+  sh->sio_users = hd_user_conns_new((uint32_t)cfg->max_connections_per_user);
   sh->topics = hd_topic_policy_new(cfg->topic_subscribe_user, cfg->topic_publish_user);
-  if (!sh->dedupe || !sh->json_clients || !sh->topics) return HD_ENOMEM;
+  if (!sh->dedupe || !sh->json_clients || !sh->sio_users || !sh->topics) return HD_ENOMEM;
   sh->presence = hd_presence_shared_new();
   if (!(sh->last_status = hd_last_status_new())) return HD_ENOMEM;
   if (!(sh->user_states = hd_user_states_new(loopback_host(cfg->host)))) return HD_ENOMEM;
@@ -274,6 +291,7 @@ void hd_app_shared_free(hd_app_shared_t *sh) {
   hd_history_free(sh->history);
   hd_dedupe_free(sh->dedupe);
   hd_jp_clients_free(sh->json_clients);
+  hd_user_conns_free(sh->sio_users);
   hd_topic_policy_free(sh->topics);
   hd_presence_shared_free(sh->presence);
   hd_users_limiter_free(sh->login_limiter);

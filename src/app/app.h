@@ -42,9 +42,11 @@ typedef struct hd_app_shared {
   hd_topic_policy_t *topics;    /* JSON protocol: topic rules */
   hd_dedupe_t *dedupe;          /* JSON protocol: client messageIds, whatever shard they reconnect to */
   hd_jp_clients_t *json_clients; /* JSON protocol: which shard holds each client's connection */
+  struct hd_user_conns *sio_users; /* Socket.IO sockets per user over the node (user_conns.h) */
   void *login_limiter;          /* users.c: failed sign-ins per address */
   struct hd_user_states *user_states; /* whose tokens are refused (user_states.h) */
   uint32_t eio_sessions;        /* Engine.IO sessions open over every shard (atomic), for --max-eio-sessions */
+  size_t eio_polling_bytes;     /* polling output waiting for GETs over every shard (atomic), for --max-polling-bytes */
   hd_addr_rate_t *eio_handshakes; /* Engine.IO handshakes per address (--eio-handshake-rate), or NULL */
   hd_addr_rate_t *chat_senders; /* chat messages per customer (--chat-rate), or NULL */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */

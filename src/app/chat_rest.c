@@ -127,15 +127,16 @@ static void start(hd_http_exchange_t *ex, const hd_http_request_t *req, void *ud
   if (!body) return;
   const char *content, *type, *why = hd_chat_check_message(body, false, &content, &type);
   json_t *priority = json_object_get(body, "priority");
-  if (!why && priority && !json_is_null(priority) &&
-      (!json_is_integer(priority) || json_integer_value(priority) < HD_CHAT_PRIORITY_MIN ||
-       json_integer_value(priority) > HD_CHAT_PRIORITY_MAX))
-    why = "`priority` must be an integer from 1 (lowest) to 5 (most urgent)";
+  if (!why && priority && !json_is_null(priority)) { /* the staff decides how urgent a session is */
+    json_decref(body);
+    return hd_http_respond_error(ex, 403, "`priority` is set by the service staff (POST " PREFIX "/:id/priority, admins), "
+                                          "not by customers: leave it out");
+  }
   if (why) {
     json_decref(body);
     return hd_http_respond_error(ex, 400, why);
   }
-  int level = json_is_integer(priority) ? (int)json_integer_value(priority) : HD_CHAT_PRIORITY_DEFAULT;
+  int level = HD_CHAT_PRIORITY_DEFAULT;
   if (!hd_chat_rate_take(app, who)) {
     json_decref(body);
     return hd_http_respond_error(ex, 429, HD_CHAT_RATE_MESSAGE);
@@ -288,13 +289,14 @@ static void assign_session(void *arg, int status, const hd_store_session_t *s) {
   queued(r, hd_store_session_assign(r->app->store, r->session_id, r->target, assign_done, r));
 }
 
-/* The account a session is to be given to: an admin account of the store (admins signed in with
- * tokens minted elsewhere have none: they qualify while online as admins). */
+/* The account a session is to be given to: an enabled admin account of the store (admins signed in
+ * with tokens minted elsewhere have none: they qualify while online as admins). */
 static void assign_target(void *arg, int status, const hd_store_user_t *u) {
   req_t *r = arg;
   bool admin = !status ? !strcmp(u->role, "admin") : status == HD_ENOTFOUND && hd_presence_admin_online(r->app, r->target);
   if (status && status != HD_ENOTFOUND) return fail(r, status);
   if (!admin) return fail_status(r, 400, "`admin_id` must be the id of an admin account (or of an admin online)");
+  if (!status && u->disabled) return fail_status(r, 400, "`admin_id` names a disabled admin account: enable it first");
   queued(r, hd_store_session_get(r->app->store, r->session_id, assign_session, r));
 }
 
@@ -319,6 +321,32 @@ static void assign(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
   r->target = target;
   if (target == who.id) queued(r, hd_store_session_get(r->app->store, id, assign_session, r));
   else queued(r, hd_store_user_get(r->app->store, target, assign_target, r)); /* only to an existing admin */
+}
+
+/* POST /sessions/:id/priority {priority}: an admin sets how urgent a session is (1..5); both sides
+ * get chat:session_update. */
+static void priority_done(void *arg, int status, const hd_store_session_t *s) {
+  req_t *r = arg;
+  if (status) return fail(r, status);
+  hd_chat_push_session(r->app, s, 0);
+  finish(r, 200, json_pack("{s:o}", "session", hd_chat_session_json(r->app, s, true)));
+}
+
+static void set_priority(hd_http_exchange_t *ex, const hd_http_request_t *req, void *udata) {
+  hd_chat_actor_t who;
+  int64_t id;
+  if (!actor(udata, ex, req, &who)) return;
+  if (!who.admin) return hd_http_respond_error(ex, 403, "only admins set a session's priority");
+  if (!hd_rest_param_id(ex, "id", &id)) return;
+  json_t *body = hd_rest_body(ex, req, BODY_MAX);
+  if (!body) return;
+  json_t *v = json_object_get(body, "priority");
+  bool ok = json_is_integer(v) && json_integer_value(v) >= HD_CHAT_PRIORITY_MIN && json_integer_value(v) <= HD_CHAT_PRIORITY_MAX;
+  int level = ok ? (int)json_integer_value(v) : 0;
+  json_decref(body);
+  if (!ok) return hd_http_respond_error(ex, 400, "`priority` must be an integer from 1 (lowest) to 5 (most urgent)");
+  req_t *r = begin(udata, ex, who, id);
+  if (r) queued(r, hd_store_session_set_priority(r->app->store, id, level, priority_done, r));
 }
 
 /* POST /sessions/:id/close: a participant ends the session; closing twice answers the same session. */
@@ -352,6 +380,7 @@ int hd_chat_rest_register(hd_app_t *app) {
       {"POST", PREFIX "/:id/messages", post_message},
       {"POST", PREFIX "/:id/read", mark_read},
       {"POST", PREFIX "/:id/assign", assign},
+      {"POST", PREFIX "/:id/priority", set_priority},
       {"POST", PREFIX "/:id/close", close_},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

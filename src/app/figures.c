@@ -37,6 +37,8 @@ static void copy_figures(const hd_app_t *app, hd_shard_figures_t *f) {
   f->json_connections = hd_jp_connection_count(app->jp);
   f->chat_sessions = app->counters.chat_sessions;
   f->chat_messages = app->counters.chat_messages;
+  f->inbox_entries = app->json_inbox.entries;
+  f->inbox_dropped = app->json_inbox.dropped;
   hd_notifications_stats(app, &f->notifications);
   hd_system_events_stats(app, &f->system);
   f->traffic = *hd_hub_traffic(app->hub);

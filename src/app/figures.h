@@ -28,6 +28,7 @@ typedef struct {
   uint64_t sio_opened, sio_closed; /* Engine.IO sessions since start */
   size_t nsp_sockets[HD_FIGURES_NAMESPACES]; /* sockets by namespace (hd_sio_namespace_name order) */
   uint64_t chat_sessions, chat_messages;
+  uint64_t inbox_entries, inbox_dropped; /* JSON inbox: entries sent to the store, oldest dropped over --inbox-max */
   hd_notifications_stats_t notifications;
   hd_system_events_stats_t system;
   hd_traffic_t traffic;          /* messages by namespace and protocol */

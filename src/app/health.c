@@ -9,6 +9,7 @@
 #include "app/figures.h"
 #include "app/notifications.h"
 #include "app/system_events.h"
+#include "app/users.h"
 #include "core/error.h"
 #include "hub/adapter.h"
 #include "net/server.h"
@@ -48,6 +49,7 @@ static hd_shard_figures_t sum(const hd_shard_figures_t *figs, uint32_t count) {
     t.rooms += f->rooms, t.sio_sessions += f->sio_sessions, t.sio_sockets += f->sio_sockets;
     t.json_connections += f->json_connections;
     t.chat_sessions += f->chat_sessions, t.chat_messages += f->chat_messages;
+    t.inbox_entries += f->inbox_entries, t.inbox_dropped += f->inbox_dropped;
     t.notifications.sent_direct += f->notifications.sent_direct;
     t.notifications.sent_broadcast += f->notifications.sent_broadcast;
     t.notifications.marked_read += f->notifications.marked_read;
@@ -231,6 +233,20 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# HELP herald_chat_messages_total Customer-service messages stored since start.\n"
                  "# TYPE herald_chat_messages_total counter\nherald_chat_messages_total %llu\n",
                  (unsigned long long)t.chat_sessions, (unsigned long long)t.chat_messages);
+  hd_sbuf_printf(&b,
+                 "# HELP herald_inbox_entries_total JSON-protocol notifications sent to the durable inbox.\n"
+                 "# TYPE herald_inbox_entries_total counter\nherald_inbox_entries_total %llu\n"
+                 "# HELP herald_inbox_dropped_total Oldest inbox entries dropped to keep a user within --inbox-max.\n"
+                 "# TYPE herald_inbox_dropped_total counter\nherald_inbox_dropped_total %llu\n",
+                 (unsigned long long)t.inbox_entries, (unsigned long long)t.inbox_dropped);
+  hd_sbuf_printf(&b,
+                 "# HELP herald_eio_polling_bytes Engine.IO polling output waiting for GETs (--max-polling-bytes).\n"
+                 "# TYPE herald_eio_polling_bytes gauge\nherald_eio_polling_bytes %zu\n",
+                 __atomic_load_n(&app->shared->eio_polling_bytes, __ATOMIC_RELAXED));
+  hd_sbuf_printf(&b,
+                 "# HELP herald_login_addresses Client addresses the sign-in limiter tracks (failures in the window).\n"
+                 "# TYPE herald_login_addresses gauge\nherald_login_addresses %zu\n",
+                 hd_users_limiter_addresses(app->shared->login_limiter));
   hd_store_health_t st = {0};
   bool store_known = !hd_store_health(app->store, &st);
   if (store_known)

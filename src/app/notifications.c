@@ -107,7 +107,7 @@ static json_t *notification_json(const hd_app_t *app, const hd_store_notificatio
  * after the Socket.IO server is freed (inside hd_store_close). Clients list what they missed. */
 static bool can_push(const notif_t *n) { return !n->app->srv->stopping; }
 
-static void count_pushes(void *arg, const hd_hub_msg_t *msg, size_t delivered) { ((notif_t *)arg)->stats.pushes += delivered; }
+static void count_pushes(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) { ((notif_t *)arg)->stats.pushes += delivered; }
 
 /* Emits event with payload as its one argument to the sockets in room. */
 static void push(notif_t *n, const char *room, const char *event, json_t *payload) {

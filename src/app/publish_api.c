@@ -36,12 +36,19 @@ static void kept_for_user(void *arg, int status) {
   free(p);
 }
 
-/* Every shard delivered: the answer with the count; a user's notification that reached nobody here
- * is kept in their inbox first (the answer says stored, or 503 when it could not be). */
-static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+/* Every shard delivered and committed the inbox rows of its deliveries: the answer with the count
+ * (503 when a row could not be committed); a user's notification that reached nobody here is kept in
+ * their inbox first (the answer says stored, or 503 when it could not be). */
+static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   publishing_t *p = arg;
   snprintf(p->message_id, sizeof p->message_id, "%s", msg->message_id);
   p->seq = msg->seq;
+  if (status) {
+    hd_http_respond_error(p->ex, 503, "delivered to the connections online, but the store cannot keep it until they "
+                                      "acknowledge it: try again later");
+    free(p);
+    return;
+  }
   if (!delivered && p->app->jp && !hd_jp_keep_for_offline_user(p->app->jp, (hd_hub_msg_t *)msg, kept_for_user, p))
     return;
   answer(p, delivered, false);

@@ -149,7 +149,7 @@ typedef struct {
 } pushed_t;
 
 /* Every shard delivered: answer {delivered}. */
-static void pushed(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+static void pushed(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   pushed_t *p = arg;
   p->sys->stats.deliveries += delivered;
   HD_INFO("system", "system event pushed", "event=%s audience=%s delivered=%zu", p->event,

@@ -16,7 +16,6 @@
 #include "core/clock.h"
 #include "core/map.h"
 
-#define FAILURE_WINDOW_MS 60000
 #define MAX_TRACKED_ADDRESSES 100000
 
 typedef struct {
@@ -27,11 +26,17 @@ typedef struct {
 } failures_t;
 
 /* Failed sign-ins per client address and the sign-ins being checked, shared by every shard of the
- * node: a concurrent burst is limited before any password hash runs. */
+ * node: a concurrent burst is limited before any password hash runs. An address is tracked while it
+ * has failures in its window or sign-ins being checked, no longer: its entry goes at its successful
+ * sign-in, and a sweep (once per window, and whenever the table is full) removes the others, so the
+ * table follows the addresses signing in now, not every address ever seen. Full of live entries, it
+ * refuses new addresses (503) rather than let them go unlimited. */
 typedef struct {
   uv_mutex_t mu;
   hd_map_t by_addr;  /* client address -> failures_t (under mu) */
   uint32_t checking; /* sign-ins between their admission and their answer, node-wide (under mu) */
+  uint64_t window_ms; /* --login-window */
+  uint64_t swept_ms; /* the last sweep */
 } login_limiter_t;
 
 int hd_users_hash_password(const char *password, char *out, size_t len) {
@@ -64,12 +69,45 @@ static void client_addr(hd_http_exchange_t *ex, char out[64]) {
   if (colon) *colon = '\0';
 }
 
-/* The failures of addr in the current window (created when asked); the caller holds the lock. */
+/* True when f holds nothing any more: no sign-in being checked, no failure in its window. */
+static bool stale(const login_limiter_t *l, const failures_t *f, uint64_t now) {
+  return !f->in_flight && (!f->failures || now - f->window_start > l->window_ms);
+}
+
+static void collect_stale(void *value, void *arg) {
+  struct { login_limiter_t *l; failures_t **out; size_t n; uint64_t now; } *c = arg;
+  if (c->out && stale(c->l, value, c->now)) c->out[c->n++] = value;
+}
+
+/* Removes the stale entries; the caller holds the lock. */
+static void sweep(login_limiter_t *l, uint64_t now) {
+  l->swept_ms = now;
+  struct { login_limiter_t *l; failures_t **out; size_t n; uint64_t now; } c = {
+      l, l->by_addr.count ? malloc(l->by_addr.count * sizeof(failures_t *)) : NULL, 0, now};
+  hd_map_each(&l->by_addr, collect_stale, &c);
+  for (size_t i = 0; i < c.n; i++) {
+    hd_map_del(&l->by_addr, c.out[i]->addr, strlen(c.out[i]->addr));
+    free(c.out[i]);
+  }
+  free(c.out);
+}
+
+/* Forgets f when it holds nothing (a success, the last check of its address); the caller holds the lock. */
+static void forget_if_idle(login_limiter_t *l, failures_t *f) {
+  if (f->in_flight || f->failures) return;
+  hd_map_del(&l->by_addr, f->addr, strlen(f->addr));
+  free(f);
+}
+
+/* The failures of addr in the current window (created when asked: NULL when the table is full of
+ * live entries or out of memory); the caller holds the lock. */
 static failures_t *failures_of(login_limiter_t *l, const char *addr, bool create) {
   failures_t *f = hd_map_get(&l->by_addr, addr, strlen(addr));
   uint64_t now = hd_clock_mono_ms();
-  if (f && now - f->window_start > FAILURE_WINDOW_MS) f->failures = 0, f->window_start = now;
-  if (f || !create || l->by_addr.count >= MAX_TRACKED_ADDRESSES) return f;
+  if (f && now - f->window_start > l->window_ms) f->failures = 0, f->window_start = now;
+  if (f || !create) return f;
+  if (l->by_addr.count >= MAX_TRACKED_ADDRESSES || now - l->swept_ms >= l->window_ms) sweep(l, now);
+  if (l->by_addr.count >= MAX_TRACKED_ADDRESSES) return NULL;
   if (!(f = calloc(1, sizeof(*f)))) return NULL;
   snprintf(f->addr, sizeof f->addr, "%s", addr);
   f->window_start = now;
@@ -98,6 +136,7 @@ static void check_finish(check_t *l, bool failed) {
   failures_t *f = l->counted ? failures_of(lim, l->addr, false) : NULL;
   if (f && f->in_flight) f->in_flight--;
   if (failed && (f || (f = failures_of(lim, l->addr, true)))) f->failures++;
+  if (f) forget_if_idle(lim, f);
   uv_mutex_unlock(&lim->mu);
 }
 
@@ -151,7 +190,7 @@ int hd_users_check(hd_app_t *app, const char *addr, const char *name, const char
   uv_mutex_lock(&lim->mu);
   failures_t *f = failures_of(lim, addr, true);
   bool limited = f && f->failures + f->in_flight >= (uint32_t)cfg->login_max_failures;
-  bool busy = !limited && lim->checking >= (uint32_t)cfg->login_concurrency;
+  bool busy = !limited && (!f || lim->checking >= (uint32_t)cfg->login_concurrency); /* !f: the table is full */
   if (!limited && !busy) {
     lim->checking++;
     if (f) f->in_flight++;
@@ -161,7 +200,7 @@ int hd_users_check(hd_app_t *app, const char *addr, const char *name, const char
     free(l);
     return limited ? HD_ERANGE : HD_EBUSY;
   }
-  l->counted = f != NULL;
+  l->counted = true;
   l->app = app;
   l->fn = fn;
   l->arg = arg;
@@ -292,6 +331,8 @@ int hd_users_register(hd_app_t *app) {
       free(l);
       return HD_ENOMEM;
     }
+    l->window_ms = (uint64_t)app->srv->cfg->login_window;
+    l->swept_ms = hd_clock_mono_ms();
     app->shared->login_limiter = l;
   }
   int rc = hd_router_add(app->srv->router, "POST", "/api/v4/auth/login", login, app);
@@ -299,6 +340,15 @@ int hd_users_register(hd_app_t *app) {
   if (!rc && app->shard == 0) rc = hd_user_watch_start(app);
   if (!rc && app->shard == 0 && app->srv->cfg->demo_users) rc = hd_store_users_list(app->store, NULL, demo_check, app);
   return rc;
+}
+
+size_t hd_users_limiter_addresses(void *limiter) {
+  login_limiter_t *l = limiter;
+  if (!l) return 0;
+  uv_mutex_lock(&l->mu);
+  size_t n = l->by_addr.count;
+  uv_mutex_unlock(&l->mu);
+  return n;
 }
 
 static void free_failures(void *value, void *arg) { free(value); }

@@ -15,6 +15,8 @@ typedef struct hd_app hd_app_t;
 /* Routes the auth endpoints and, with --demo-users, creates the demo accounts when there are no
  * users yet. 0 or HD_E*. */
 int hd_users_register(hd_app_t *app);
+/* Client addresses the sign-in limiter tracks now (any thread). */
+size_t hd_users_limiter_addresses(void *limiter);
 /* Frees the node-wide sign-in failure counts (app->shared->login_limiter). */
 void hd_users_limiter_free(void *limiter);
 #define HD_USERS_PASSWORD_MAX 256 /* bytes of a password, NUL included */

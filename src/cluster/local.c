@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
   uint32_t remaining;
   size_t total;
+  int status;              /* the first shard's failure to persist (0: none) */
   hd_hub_msg_t *msg;       /* a reference, for the callback */
   hd_hub_count_fn fn;
   void *arg;
@@ -34,12 +35,14 @@ typedef struct {
   gather_t *gather;        /* NULL when nobody waits */
   shard_t *origin;
   size_t delivered;
+  int status;              /* of persisting what the delivery keeps */
 } delivery_t;
 
-static void gather_add(gather_t *g, size_t n) {
+static void gather_add(gather_t *g, size_t n, int status) {
   g->total += n;
+  if (status && !g->status) g->status = status;
   if (--g->remaining == 0) {
-    if (g->fn) g->fn(g->arg, g->msg, g->total);
+    if (g->fn) g->fn(g->arg, g->msg, g->total, g->status);
     hd_hub_msg_unref(g->msg);
     free(g);
   }
@@ -49,18 +52,29 @@ static void gather_add(gather_t *g, size_t n) {
  * loop stopped) still complete the gather, so its callback runs and frees what it holds. */
 static void run_count(void *arg, bool cancelled) {
   delivery_t *d = arg;
-  gather_add(d->gather, d->delivered);
+  gather_add(d->gather, d->delivered, d->status);
   free(d);
 }
 
+/* On the delivering shard: its count goes back to the publishing shard. */
+static void report(delivery_t *d, bool cancelled) {
+  if (cancelled || d->hub == d->origin->hub || hd_mailbox_post(d->origin->mailbox, run_count, d)) run_count(d, cancelled);
+}
+
+static void persisted(void *arg, int status) {
+  delivery_t *d = arg;
+  d->status = status;
+  report(d, false);
+}
+
+/* A counted publish is reported once what its delivery keeps is durable (persist, then answer). */
 static void run_delivery(void *arg, bool cancelled) {
   delivery_t *d = arg;
   if (!cancelled) d->delivered = hd_hub_deliver(d->hub, d->msg, d->skip);
   hd_hub_msg_unref(d->msg);
   d->msg = NULL;
   if (!d->gather) free(d);
-  else if (cancelled || d->hub == d->origin->hub || hd_mailbox_post(d->origin->mailbox, run_count, d))
-    run_count(d, cancelled);
+  else if (cancelled || !d->delivered || hd_hub_persisted(d->hub, persisted, d)) report(d, cancelled);
 }
 
 static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_member_t *skip,
@@ -70,7 +84,7 @@ static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_
   gather_t *g = NULL;
   if (on_count) {
     if (!(g = malloc(sizeof(*g)))) return HD_ENOMEM;
-    *g = (gather_t){l->count + 1, 0, hd_hub_msg_ref(msg), on_count, arg}; /* +1: held until every share is posted */
+    *g = (gather_t){.remaining = l->count + 1, .msg = hd_hub_msg_ref(msg), .fn = on_count, .arg = arg}; /* +1: held until every share is posted */
   }
   for (uint32_t i = 0; i < l->count; i++) {
     shard_t *s = &l->shards[i];
@@ -79,14 +93,14 @@ static int broadcast(hd_adapter_t *a, hd_hub_t *from, hd_hub_msg_t *msg, hd_hub_
       if (g) g->remaining--;
       continue;
     }
-    *d = (delivery_t){hd_hub_msg_ref(msg), s->hub, s == origin ? skip : NULL, g, origin, 0};
+    *d = (delivery_t){hd_hub_msg_ref(msg), s->hub, s == origin ? skip : NULL, g, origin, 0, 0};
     if (hd_mailbox_post(s->mailbox, run_delivery, d)) { /* that shard is stopping */
       hd_hub_msg_unref(msg);
       free(d);
       if (g) g->remaining--;
     }
   }
-  if (g) gather_add(g, 0); /* the publishing thread is the only one that touches g */
+  if (g) gather_add(g, 0, 0); /* the publishing thread is the only one that touches g */
   return 0;
 }
 

@@ -301,7 +301,7 @@ static void remote_on_clients(hd_hub_acks_t *base, size_t count) {
 
 static void remote_acks_free(hd_hub_acks_t *base) { free(base); }
 
-static void on_remote_count(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+static void on_remote_count(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   remote_acks_t *a = arg;
   remote_on_clients(&a->base, delivered);
   hd_hub_acks_unref(&a->base);
@@ -353,7 +353,7 @@ static void broadcast_with_acks(hd_redis_t *r, const char *nsp, json_t *req, hd_
     for (uint32_t i = 0; i < b.attachment_count; i++) hd_buf_unref(b.attachments[i]);
     free(b.attachments);
   }
-  if (rc) on_remote_count(a, NULL, 0); /* answered all the same: the asker waits for every node's count */
+  if (rc) on_remote_count(a, NULL, 0, rc); /* answered all the same: the asker waits for every node's count */
   hd_hub_acks_unref(&a->base);
   return;
 drop:

@@ -117,6 +117,7 @@ typedef struct {
   void *arg;
   hd_hub_msg_t *msg;
   size_t delivered;
+  int status;
 } back_t;
 
 static bool up(topics_t *t) {
@@ -153,23 +154,24 @@ static bool is_noscript(const redisReply *rep) {
 
 static void run_back(void *arg, bool cancelled) {
   back_t *b = arg;
-  if (!cancelled) b->on_count(b->arg, b->msg, b->delivered);
+  if (!cancelled) b->on_count(b->arg, b->msg, b->delivered, b->status);
   hd_hub_msg_unref(b->msg);
   free(b);
 }
 
 /* Shard 0: every shard delivered a publish of this node: its count goes to the publishing shard. */
-static void count_back(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+static void count_back(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   back_t *b = arg;
   __atomic_sub_fetch(&b->t->in_flight, 1, __ATOMIC_ACQ_REL);
   if (!b->on_count) {
     free(b);
   } else if (b->from == b->t->hub) {
-    b->on_count(b->arg, msg, delivered);
+    b->on_count(b->arg, msg, delivered, status);
     free(b);
   } else {
     b->msg = hd_hub_msg_ref((hd_hub_msg_t *)msg);
     b->delivered = delivered;
+    b->status = status;
     if (hd_mailbox_post(hd_hub_mailbox(b->from), run_back, b)) run_back(b, true); /* shutting down */
   }
 }
@@ -199,9 +201,9 @@ static void deliver_pending(topics_t *t, pending_t *p, hd_hub_msg_t *msg) {
   unlist(t, p);
   p->delivered = true;
   back_t *b = malloc(sizeof(*b));
-  if (b) *b = (back_t){t, p->from, p->on_count, p->arg, NULL, 0};
+  if (b) *b = (back_t){t, p->from, p->on_count, p->arg, NULL, 0, 0};
   if (!b || hd_hub_publish(t->hub, msg, NULL, count_back, b)) {
-    if (b) count_back(b, msg, 0);
+    if (b) count_back(b, msg, 0, 0);
     else __atomic_sub_fetch(&t->in_flight, 1, __ATOMIC_ACQ_REL);
   }
 }

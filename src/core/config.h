@@ -93,10 +93,13 @@ typedef struct {
   char *time_offset;
   char *display_utc_offset;
   int64_t login_max_failures;
+  int64_t login_window;
+  int64_t store_queue_bytes;
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;
   int64_t max_eio_sessions;
+  int64_t max_polling_bytes;
   int64_t eio_handshake_rate;
   int64_t eio_handshake_burst;
   int64_t login_concurrency;

@@ -24,6 +24,8 @@ struct hd_hub {
   hd_hub_server_emit_fn server_emit;
   void *server_emit_arg;
   hd_traffic_t traffic;
+  hd_hub_persist_fn persist;
+  void *persist_arg;
 };
 
 int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count) {
@@ -349,6 +351,15 @@ size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
   }
   hd_hub_msg_unref(msg);
   return delivered;
+}
+
+void hd_hub_set_persist(hd_hub_t *hub, hd_hub_persist_fn fn, void *arg) {
+  hub->persist = fn;
+  hub->persist_arg = arg;
+}
+
+int hd_hub_persisted(hd_hub_t *hub, void (*done)(void *done_arg, int status), void *done_arg) {
+  return hub->persist ? hub->persist(hub->persist_arg, done, done_arg) : HD_ENOTFOUND;
 }
 
 void hd_hub_drain(hd_hub_t *hub) {

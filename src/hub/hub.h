@@ -110,8 +110,14 @@ typedef struct {
  * array text (borrowed for the call) and how many it holds; runs on the asking shard. */
 typedef void (*hd_hub_fetch_fn)(void *arg, const char *members_json, size_t count);
 /* Total deliveries of one publish over every shard (runs on the publishing shard); msg is the
- * published message (its id, sequence and message id set), borrowed for the call. */
-typedef void (*hd_hub_count_fn)(void *arg, const hd_hub_msg_t *msg, size_t delivered);
+ * published message (its id, sequence and message id set), borrowed for the call. status is 0, or
+ * the HD_E* of a shard that could not make durable what its deliveries must keep (hd_hub_persisted):
+ * the message went out, but is not kept for an ack or the recipient's next connection. */
+typedef void (*hd_hub_count_fn)(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status);
+/* Makes durable what this shard's deliveries so far must keep (the JSON-protocol inbox rows): 0 and
+ * done(done_arg, status) later on this shard's thread once committed (0) or not (HD_E*), or
+ * HD_ENOTFOUND when nothing waits (done is not called). Installed by the app (hd_hub_set_persist). */
+typedef int (*hd_hub_persist_fn)(void *arg, void (*done)(void *done_arg, int status), void *done_arg);
 
 typedef struct {
   hd_hub_room_t *room;
@@ -244,6 +250,11 @@ void hd_hub_stamp(hd_hub_t *hub, hd_hub_msg_t *msg);
 /* Delivers msg to this shard's members of its target rooms (each once), minus except rooms and skip.
  * Called by adapters on the shard's thread. Returns the number of deliveries. */
 size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip);
+/* Installs this shard's persist hook (fn NULL: none; deliveries keep nothing). Before it runs. */
+void hd_hub_set_persist(hd_hub_t *hub, hd_hub_persist_fn fn, void *arg);
+/* Adapters, on the shard's thread after hd_hub_deliver of a publish someone counts: as the persist
+ * hook (HD_ENOTFOUND without one). The count is reported once done ran. */
+int hd_hub_persisted(hd_hub_t *hub, void (*done)(void *done_arg, int status), void *done_arg);
 /* Runs this shard's queued deliveries now (own thread). */
 void hd_hub_drain(hd_hub_t *hub);
 /* Applies a membership request to this shard's members of to's rooms minus its except rooms

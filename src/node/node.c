@@ -161,6 +161,7 @@ static int open_store(node_t *node) {
     return HD_EIO;
   }
   node->shards[0].store = node->store;
+  hd_store_set_queue_bytes(node->store, (size_t)cfg->store_queue_bytes);
   for (uint32_t i = 1; i < node->count; i++)
     if (!(node->shards[i].store = hd_store_attach(node->store, &node->shards[i].loop))) return HD_ENOMEM;
   return 0;

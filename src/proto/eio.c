@@ -38,6 +38,7 @@ struct hd_eio_server {
   hd_map_t sessions;
   hd_eio_session_t *dirty; /* polling sessions with output for a waiting GET */
   hd_eio_session_t *dead;  /* closed sessions, freed on the next iteration (callers may still hold them) */
+  hd_eio_session_t *overflowed; /* sessions whose polling output passed a bound: closed by the next flush */
   /* Heartbeat deadlines. Each queue holds sessions waiting for one fixed duration, so it is in
    * deadline order by construction; one timer fires at the earliest head. */
   struct {
@@ -58,12 +59,14 @@ struct hd_eio_session {
   bool closed;
   uint8_t hb_queue;         /* which heartbeat queue it is in, when hb_deadline != 0 */
   bool in_dirty;
+  bool overflowed;         /* in eio->overflowed: to be closed (not now: a delivery may be running over its rooms) */
   hd_conn_t *ws;           /* the WebSocket transport */
   hd_conn_t *probe;        /* a WebSocket being upgraded to */
   hd_http_exchange_t *get; /* a deferred polling GET */
   packet_t *out_head, *out_tail; /* queued for polling */
   size_t out_bytes;
   hd_eio_session_t *dirty_next;
+  hd_eio_session_t *overflow_next;
   hd_eio_session_t *hb_prev, *hb_next;
   uint64_t hb_deadline;    /* 0: in no heartbeat queue */
   uv_timer_t *upgrade_timer; /* only while a probe WebSocket is being upgraded to */
@@ -114,9 +117,32 @@ static void mark_dirty(hd_eio_session_t *s) {
   hd_server_wake(s->eio->srv);
 }
 
+/* Counts len bytes more (grow) or fewer of s's polling output, in the session and over the node. */
+static void out_account(hd_eio_session_t *s, size_t len, bool grow) {
+  size_t *node = s->eio->opt.limits.polling_bytes;
+  if (grow) s->out_bytes += len;
+  else s->out_bytes -= len;
+  if (node && len) {
+    if (grow) __atomic_add_fetch(node, len, __ATOMIC_RELAXED);
+    else __atomic_sub_fetch(node, len, __ATOMIC_RELAXED);
+  }
+}
+
+/* True when len more bytes of polling output would pass the node's bound. */
+static bool node_full(const hd_eio_session_t *s, size_t len) {
+  const hd_eio_limits_t *l = &s->eio->opt.limits;
+  return l->polling_bytes && l->max_polling_bytes && __atomic_load_n(l->polling_bytes, __ATOMIC_RELAXED) + len > l->max_polling_bytes;
+}
+
 static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {
-  if (s->out_bytes + len > MAX_QUEUED_BYTES) {
-    session_close(s, "transport error", false);
+  if (s->overflowed) return HD_ETOOBIG;
+  if (s->out_bytes + len > MAX_QUEUED_BYTES || (len && node_full(s, len))) {
+    /* a slow poller: closed by the next flush (it reconnects), nothing grows meanwhile; not now,
+     * as this may run inside a delivery over the rooms its sockets would leave */
+    s->overflowed = true;
+    s->overflow_next = s->eio->overflowed;
+    s->eio->overflowed = s;
+    hd_server_wake(s->eio->srv);
     return HD_ETOOBIG;
   }
   packet_t *p = malloc(sizeof(*p) + len);
@@ -130,7 +156,7 @@ static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, siz
   if (s->out_tail) s->out_tail->next = p;
   else s->out_head = p;
   s->out_tail = p;
-  s->out_bytes += len;
+  out_account(s, len, true);
   mark_dirty(s);
   return 0;
 }
@@ -179,7 +205,7 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
     for (packet_t *next; p && !ends; p = next, first = false) {
       next = p->next;
       if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
-      s->out_bytes -= p->len;
+      out_account(s, p->len, false);
       ends = p->ends_write;
       free(p);
     }
@@ -199,6 +225,12 @@ static void flush_polling(void *arg) {
     free(s);
   }
   eio->dead = NULL;
+  while (eio->overflowed) {
+    hd_eio_session_t *s = eio->overflowed;
+    eio->overflowed = s->overflow_next;
+    s->overflowed = false;
+    session_close(s, "transport error", false);
+  }
   while (eio->dirty) {
     hd_eio_session_t *s = eio->dirty;
     eio->dirty = s->dirty_next;
@@ -296,6 +328,14 @@ static void detach_ws(hd_conn_t *c, bool close_it) {
 static void session_close(hd_eio_session_t *s, const char *reason, bool notify_peer) {
   if (s->closed) return;
   s->closed = true;
+  if (s->overflowed) { /* closed before the flush got to it */
+    for (hd_eio_session_t **pp = &s->eio->overflowed; *pp; pp = &(*pp)->overflow_next)
+      if (*pp == s) {
+        *pp = s->overflow_next;
+        break;
+      }
+    s->overflowed = false;
+  }
   if (notify_peer && !s->websocket) queue_packet(s, HD_EIO_CLOSE, NULL, 0, false);
   else if (notify_peer && s->ws) ws_send_packet(s->ws, s->version, HD_EIO_CLOSE, NULL, 0, false);
   else if (s->get && !s->out_head) /* a waiting poll learns the end: close, or noop when the client closed */
@@ -307,6 +347,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   if (s->get) answer_get(s, NULL);
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
+    out_account(s, p->len, false);
     free(p);
   }
   s->out_head = s->out_tail = NULL;
@@ -363,10 +404,10 @@ static void flush_queue_to_ws(hd_eio_session_t *s) {
   for (packet_t *p = s->out_head, *next; p; p = next) {
     next = p->next;
     if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
+    out_account(s, p->len, false);
     free(p);
   }
   s->out_head = s->out_tail = NULL;
-  s->out_bytes = 0;
 }
 
 static void finish_upgrade(hd_eio_session_t *s) {

@@ -33,6 +33,9 @@ typedef struct {
   uint32_t max_sessions;        /* open sessions at most over every server sharing session_count (0 = no bound) */
   uint32_t *session_count;      /* atomic, shared by the node's servers; NULL: max_sessions bounds this server */
   hd_addr_rate_t *handshakes;   /* handshakes per client address (thread-safe), or NULL for no rate */
+  size_t max_polling_bytes;     /* polling output waiting for a GET over every session sharing polling_bytes (0 = no
+                                 * bound besides each session's 8 MiB): past it, the session pushing more is closed */
+  size_t *polling_bytes;        /* atomic, shared by the node's servers; NULL: not counted */
 } hd_eio_limits_t;
 
 typedef struct {

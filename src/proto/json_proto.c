@@ -502,18 +502,22 @@ typedef struct {
   char *ref_id;           /* the client's messageId */
 } published_t;
 
-/* Every shard delivered a client's publish: its ack with the count, in its place; a subscribe held
- * until then goes on. */
-static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+/* Every shard delivered a client's publish: its ack with the count, in its place (an error 1000
+ * when a recipient's inbox could not keep it); a subscribe held until then goes on. */
+static void published(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   published_t *p = arg;
   jconn_t *j = hd_conn_is_closing(p->conn) ? NULL : hd_ws_udata(p->conn);
   if (j) {
     hd_sbuf_t d = {0}, b = {0};
-    hd_sbuf_puts(&d, "{\"messageId\":\"");
-    if (p->ref_id) hd_sbuf_json_escape(&d, p->ref_id, strlen(p->ref_id));
-    hd_sbuf_printf(&d, "\",\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"}",
-                   (unsigned long long)msg->seq, delivered, msg->message_id);
-    bool built = d.ptr && !build_frame(&b, "ack", d.ptr);
+    if (status) {
+      error_data(&d, E_CONNECT, "delivered but not stored: the store cannot keep it for an ack now", p->ref_id);
+    } else {
+      hd_sbuf_puts(&d, "{\"messageId\":\"");
+      if (p->ref_id) hd_sbuf_json_escape(&d, p->ref_id, strlen(p->ref_id));
+      hd_sbuf_printf(&d, "\",\"sequence\":%llu,\"delivered\":%zu,\"publishedId\":\"%s\"}",
+                     (unsigned long long)msg->seq, delivered, msg->message_id);
+    }
+    bool built = d.ptr && !build_frame(&b, status ? "error" : "ack", d.ptr);
     hd_answers_fill(&j->answers, j->conn, p->place, built ? b.ptr : NULL, built ? b.len : 0);
     hd_sbuf_free(&d);
     hd_sbuf_free(&b);

@@ -82,6 +82,7 @@ struct hd_sio_socket {
   char id[SOCKET_ID_MAX];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
+  bool admitted;          /* counted by opt.admit: released when it goes */
   bool connected;
   int64_t next_ack_id;
   pending_ack_t *acks;
@@ -459,6 +460,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--, s->nsp->sockets--;
+  if (s->admitted) sio->opt.release(sio->opt.admit_arg, s->claims);
   s->client = NULL;
   if (s->pins) { /* a callback below us still holds it (an emit ran the mailbox, which closed it) */
     s->closed = true;
@@ -581,6 +583,15 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
     return;
   }
   int rc = authenticate(sio, c, auth, s, &why);
+  if (!rc && s->claims && sio->opt.admit) {
+    if ((rc = sio->opt.admit(sio->opt.admit_arg, s->claims, &why))) {
+      connect_error(c, n->name, why, 429);
+      free(s->claims);
+      free(s);
+      return;
+    }
+    s->admitted = true;
+  }
   if (rc) {
     connect_error(c, n->name, why, 1001);
     free(s->claims);

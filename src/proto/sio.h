@@ -44,6 +44,11 @@ typedef struct {
   /* Verifies a CONNECT's auth.token: 0 with *out filled, else a negative HD_E* with *why. */
   int (*authenticate)(void *arg, const char *token, hd_claims_t *out, const char **why);
   void *auth_arg;
+  /* NULL, or: admits one more socket of an authenticated user (0), else refuses it (CONNECT_ERROR
+   * with *why, data.code 429); release follows once for every socket admitted, when it goes. */
+  int (*admit)(void *arg, const hd_claims_t *claims, const char **why);
+  void (*release)(void *arg, const hd_claims_t *claims);
+  void *admit_arg;
   hd_eio_limits_t eio_limits;  /* sessions and handshake rate (see eio.h) */
   bool keep_handshake;         /* keep each client's handshake (address, headers, query, url, time) for
                                 * the Admin UI: fetchSockets then gives `handshake` and data._admin */

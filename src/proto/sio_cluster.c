@@ -94,7 +94,7 @@ static void on_ack(hd_hub_acks_t *base, const char *args_json, size_t len, hd_bu
 static void on_clients(hd_hub_acks_t *base, size_t count) { post((gatherer_t *)base, NULL, count); }
 
 /* This node's recipients (the asking shard's thread). */
-static void on_local_count(void *arg, const hd_hub_msg_t *msg, size_t delivered) {
+static void on_local_count(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) {
   gatherer_t *g = arg;
   if (!g->done) {
     g->servers_counted++;

@@ -38,6 +38,7 @@
   X(MESSAGE_CREATE, true)           \
   X(MESSAGES_LIST, false)           \
   X(SESSION_MARK_READ, true)        \
+  X(SESSION_SET_PRIORITY, true)     \
   X(INBOX_PUT, true)                \
   X(INBOX_PUT_MANY, true)           \
   X(INBOX_TAKE, false)              \
@@ -73,6 +74,7 @@ struct hd_store_req {
   int status;                      /* set by the store thread */
   bool oom;                        /* the backend ran out of memory filling the result */
   hd_store_t *handle;              /* submitted through it: answered on its loop */
+  size_t bytes;                    /* counted against the queue's byte bound from submission to hand-over */
   void *arg;
   union {
     hd_store_user_cb user;
@@ -88,6 +90,7 @@ struct hd_store_req {
     hd_store_messages_cb messages;
     hd_store_admin_loads_cb admin_loads;
     hd_store_inbox_put_cb inbox_put;
+    hd_store_inbox_puts_cb inbox_puts;
     hd_store_inbox_cb inbox;
     hd_store_topics_cb topics;
   } cb;
@@ -128,6 +131,7 @@ struct hd_store_req {
     hd_store_messages_t messages;
     hd_store_admin_loads_t admin_loads;
     hd_store_inbox_put_t inbox_put;
+    hd_store_inbox_puts_t inbox_puts;
     hd_store_inbox_t inbox;
     hd_store_topics_t topics;
   } out;
@@ -164,8 +168,18 @@ typedef struct {
   /* NULL, or: true when the transaction can no longer be used (an error broke it). A backend that
    * sets it has savepoints that cost round trips: store.c runs a batch without them first. */
   bool (*aborted)(void *db);
-  /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. */
+  /* Runs one request: fills r->out (strings in r->arena), returns 0 or HD_E*. Not called for the
+   * inbox puts and topic saves: store.c runs those through the functions below. */
   int (*exec)(void *db, hd_store_req_t *r);
+  /* Keeps one inbox entry (a duplicate (user_sub, message_id) is ignored: *inserted false), then
+   * drops that user's oldest entries beyond cap (*dropped: how many). 0 or HD_E*. */
+  int (*inbox_put_one)(void *db, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
+  /* The topic history saves (store.c runs the loop): keeps one entry (a duplicate (topic, seq) is
+   * ignored; *inserted); drops the oldest of a topic beyond keep; drops every entry older than
+   * min_created_at (0: none) and records the clean mark. 0 or HD_E* each. */
+  int (*topic_insert)(void *db, const hd_store_topic_entry_t *e, bool *inserted);
+  int (*topic_trim)(void *db, const char *topic, int64_t keep);
+  int (*topics_saved)(void *db, int64_t min_created_at, bool clean);
   /* The thread that ran the last statement; false before any. */
   bool (*last_thread)(void *db, uv_thread_t *out);
   void (*stats)(void *db, hd_store_backend_stats_t *out);

@@ -320,12 +320,10 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_pg_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGE_CREATE] = hd_pg_message_create,
     [HD_STORE_OP_MESSAGES_LIST] = hd_pg_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_pg_session_mark_read,
-    [HD_STORE_OP_INBOX_PUT] = hd_pg_inbox_put,
-    [HD_STORE_OP_INBOX_PUT_MANY] = hd_pg_inbox_put_many,
+    [HD_STORE_OP_SESSION_SET_PRIORITY] = hd_pg_session_set_priority,
     [HD_STORE_OP_INBOX_TAKE] = hd_pg_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_pg_inbox_remove,
     [HD_STORE_OP_PRUNE] = hd_pg_prune,
-    [HD_STORE_OP_TOPICS_SAVE] = hd_pg_topics_save,
     [HD_STORE_OP_TOPICS_LOAD] = hd_pg_topics_load,
 };
 
@@ -338,6 +336,20 @@ static int pg_exec(void *p, hd_store_req_t *r) {
   if (!ops[r->op]) return HD_EIO; /* an operation this backend lacks: an error, not a crash */
   int rc = ops[r->op](p, r);
   return !rc && r->oom ? HD_ENOMEM : rc;
+}
+
+static int pg_inbox_put_one(void *p, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped) {
+  return hd_pg_inbox_put_one(p, e, cap, inserted, dropped);
+}
+
+static int pg_topic_insert(void *p, const hd_store_topic_entry_t *e, bool *inserted) {
+  return hd_pg_topic_insert(p, e, inserted);
+}
+
+static int pg_topic_trim(void *p, const char *topic, int64_t keep) { return hd_pg_topic_trim(p, topic, keep); }
+
+static int pg_topics_saved(void *p, int64_t min_created_at, bool clean) {
+  return hd_pg_topics_saved(p, min_created_at, clean);
 }
 
 static bool pg_last_thread(void *p, uv_thread_t *out) {
@@ -366,6 +378,10 @@ const hd_store_backend_t hd_store_pg_backend = {
     .undo = pg_undo,
     .aborted = pg_aborted,
     .exec = pg_exec,
+    .inbox_put_one = pg_inbox_put_one,
+    .topic_insert = pg_topic_insert,
+    .topic_trim = pg_topic_trim,
+    .topics_saved = pg_topics_saved,
     .last_thread = pg_last_thread,
     .stats = pg_stats,
 };

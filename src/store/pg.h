@@ -46,6 +46,7 @@ enum {
   HD_PG_MESSAGE_INSERT,
   HD_PG_MESSAGES_LIST,
   HD_PG_SESSION_READ_USER,
+  HD_PG_SESSION_PRIORITY,
   HD_PG_SESSION_READ_ADMIN,
   HD_PG_INBOX_INSERT,
   HD_PG_INBOX_TRIM,
@@ -138,12 +139,16 @@ int hd_pg_admin_loads(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_message_create(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_messages_list(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_session_mark_read(hd_pg_t *s, hd_store_req_t *r);
-int hd_pg_inbox_put(hd_pg_t *s, hd_store_req_t *r);
-int hd_pg_inbox_put_many(hd_pg_t *s, hd_store_req_t *r);
+int hd_pg_session_set_priority(hd_pg_t *s, hd_store_req_t *r);
+/* The backend's inbox_put_one (backend.h). */
+int hd_pg_inbox_put_one(hd_pg_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
 int hd_pg_inbox_take(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_inbox_remove(hd_pg_t *s, hd_store_req_t *r);
 int hd_pg_prune(hd_pg_t *s, hd_store_req_t *r);
-int hd_pg_topics_save(hd_pg_t *s, hd_store_req_t *r);
+/* The backend's topic_insert, topic_trim, topics_saved (backend.h). */
+int hd_pg_topic_insert(hd_pg_t *s, const hd_store_topic_entry_t *e, bool *inserted);
+int hd_pg_topic_trim(hd_pg_t *s, const char *topic, int64_t keep);
+int hd_pg_topics_saved(hd_pg_t *s, int64_t min_created_at, bool clean);
 int hd_pg_topics_load(hd_pg_t *s, hd_store_req_t *r);
 
 #endif

@@ -309,3 +309,13 @@ int hd_pg_session_mark_read(hd_pg_t *s, hd_store_req_t *r) {
                      "UPDATE chat_sessions SET user_unread = 0 WHERE id = $1 RETURNING " SESSION_COLS, &p,
                      &r->out.session);
 }
+
+int hd_pg_session_set_priority(hd_pg_t *s, hd_store_req_t *r) {
+  hd_pg_params_t p = {0};
+  hd_pg_int(&p, r->in.chat.session_id);
+  hd_pg_int(&p, r->in.chat.priority);
+  hd_pg_int(&p, hd_clock_wall_ms());
+  return one_session(s, r, HD_PG_SESSION_PRIORITY,
+                     "UPDATE chat_sessions SET priority = $2, updated_at = $3 WHERE id = $1 RETURNING " SESSION_COLS, &p,
+                     &r->out.session);
+}

@@ -6,13 +6,11 @@
 #include "core/error.h"
 #include "store/pg.h"
 
-/* Inserts one entry, then trims the user's inbox to cap; *inserted, *dropped. */
-static int put_one(hd_pg_t *s, const char *user_sub, const char *message_id, const char *frame, size_t frame_len,
-                   int64_t cap, bool *inserted, int64_t *dropped) {
+int hd_pg_inbox_put_one(hd_pg_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped) {
   hd_pg_params_t p = {0};
-  hd_pg_text(&p, user_sub);
-  hd_pg_text(&p, message_id);
-  hd_pg_bytes(&p, frame, frame_len);
+  hd_pg_text(&p, e->user_sub);
+  hd_pg_text(&p, e->message_id);
+  hd_pg_bytes(&p, e->frame, e->frame_len);
   hd_pg_int(&p, hd_clock_wall_ms());
   int64_t n = 0;
   int rc = hd_pg_run(s, HD_PG_INBOX_INSERT,
@@ -24,35 +22,12 @@ static int put_one(hd_pg_t *s, const char *user_sub, const char *message_id, con
   *dropped = 0;
   if (!*inserted) return 0;
   hd_pg_params_t t = {0};
-  hd_pg_text(&t, user_sub);
+  hd_pg_text(&t, e->user_sub);
   hd_pg_int(&t, cap);
   return hd_pg_run(s, HD_PG_INBOX_TRIM,
                    "DELETE FROM inbox WHERE user_sub = $1 AND id <= "
                    "(SELECT id FROM inbox WHERE user_sub = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
                    &t, dropped);
-}
-
-int hd_pg_inbox_put(hd_pg_t *s, hd_store_req_t *r) {
-  hd_store_inbox_put_t *out = &r->out.inbox_put;
-  int64_t dropped = 0;
-  int rc = put_one(s, r->in.inbox.user_sub, r->in.inbox.message_id, r->in.inbox.frame, r->in.inbox.frame_len,
-                   r->in.inbox.cap, &out->inserted, &dropped);
-  out->dropped = dropped;
-  return rc;
-}
-
-int hd_pg_inbox_put_many(hd_pg_t *s, hd_store_req_t *r) {
-  int64_t inserted = 0;
-  for (size_t i = 0; i < r->in.inbox_many.count; i++) {
-    const hd_store_inbox_entry_t *e = &r->in.inbox_many.items[i];
-    bool added;
-    int64_t dropped;
-    int rc = put_one(s, e->user_sub, e->message_id, e->frame, e->frame_len, r->in.inbox_many.cap, &added, &dropped);
-    if (rc) return rc;
-    inserted += added;
-  }
-  r->out.count.count = inserted;
-  return 0;
 }
 
 int hd_pg_inbox_take(hd_pg_t *s, hd_store_req_t *r) {

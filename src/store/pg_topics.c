@@ -22,37 +22,34 @@ static int expire(hd_pg_t *s, int64_t min_created_at) {
   return hd_pg_run(s, HD_PG_TOPIC_EXPIRE, "DELETE FROM topic_history WHERE created_at < $1", &p, NULL);
 }
 
-int hd_pg_topics_save(hd_pg_t *s, hd_store_req_t *r) {
-  int64_t inserted = 0;
-  int rc = 0;
-  for (size_t i = 0; !rc && i < r->in.topics.count; i++) {
-    const hd_store_topic_entry_t *e = &r->in.topics.items[i];
-    hd_pg_params_t p = {0};
-    hd_pg_text(&p, e->topic);
-    hd_pg_int(&p, e->seq);
-    hd_pg_int(&p, e->created_at);
-    hd_pg_text(&p, e->entry);
-    int64_t n = 0;
-    rc = hd_pg_run(s, HD_PG_TOPIC_INSERT,
-                   "INSERT INTO topic_history (topic, seq, created_at, entry) VALUES ($1, $2, $3, $4) "
-                   "ON CONFLICT DO NOTHING",
-                   &p, &n);
-    if (rc) break;
-    inserted += n;
-    bool last_of_topic = i + 1 == r->in.topics.count || strcmp(r->in.topics.items[i + 1].topic, e->topic);
-    if (!last_of_topic) continue; /* trimmed once per run of one topic */
-    hd_pg_params_t t = {0};
-    hd_pg_text(&t, e->topic);
-    hd_pg_int(&t, r->in.topics.keep);
-    rc = hd_pg_run(s, HD_PG_TOPIC_TRIM,
+int hd_pg_topic_insert(hd_pg_t *s, const hd_store_topic_entry_t *e, bool *inserted) {
+  hd_pg_params_t p = {0};
+  hd_pg_text(&p, e->topic);
+  hd_pg_int(&p, e->seq);
+  hd_pg_int(&p, e->created_at);
+  hd_pg_text(&p, e->entry);
+  int64_t n = 0;
+  int rc = hd_pg_run(s, HD_PG_TOPIC_INSERT,
+                     "INSERT INTO topic_history (topic, seq, created_at, entry) VALUES ($1, $2, $3, $4) "
+                     "ON CONFLICT DO NOTHING",
+                     &p, &n);
+  *inserted = !rc && n > 0;
+  return rc;
+}
+
+int hd_pg_topic_trim(hd_pg_t *s, const char *topic, int64_t keep) {
+  hd_pg_params_t t = {0};
+  hd_pg_text(&t, topic);
+  hd_pg_int(&t, keep);
+  return hd_pg_run(s, HD_PG_TOPIC_TRIM,
                    "DELETE FROM topic_history WHERE topic = $1 AND seq <= "
                    "(SELECT seq FROM topic_history WHERE topic = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
                    &t, NULL);
-  }
-  if (!rc) rc = expire(s, r->in.topics.min_created_at);
-  if (!rc) rc = set_clean(s, r->in.topics.clean);
-  r->out.count.count = inserted;
-  return rc;
+}
+
+int hd_pg_topics_saved(hd_pg_t *s, int64_t min_created_at, bool clean) {
+  int rc = expire(s, min_created_at);
+  return rc ? rc : set_clean(s, clean);
 }
 
 int hd_pg_topics_load(hd_pg_t *s, hd_store_req_t *r) {

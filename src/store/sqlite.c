@@ -359,11 +359,9 @@ static int (*const ops[HD_STORE_OP_COUNT])(hd_sqlite_t *, hd_store_req_t *) = {
     [HD_STORE_OP_MESSAGE_CREATE] = hd_sqlite_message_create,
     [HD_STORE_OP_MESSAGES_LIST] = hd_sqlite_messages_list,
     [HD_STORE_OP_SESSION_MARK_READ] = hd_sqlite_session_mark_read,
-    [HD_STORE_OP_INBOX_PUT] = hd_sqlite_inbox_put,
-    [HD_STORE_OP_INBOX_PUT_MANY] = hd_sqlite_inbox_put_many,
+    [HD_STORE_OP_SESSION_SET_PRIORITY] = hd_sqlite_session_set_priority,
     [HD_STORE_OP_INBOX_TAKE] = hd_sqlite_inbox_take,
     [HD_STORE_OP_INBOX_REMOVE] = hd_sqlite_inbox_remove,
-    [HD_STORE_OP_TOPICS_SAVE] = hd_sqlite_topics_save,
     [HD_STORE_OP_TOPICS_LOAD] = hd_sqlite_topics_load,
     [HD_STORE_OP_PRUNE] = hd_sqlite_prune,
 };
@@ -373,6 +371,34 @@ static int sq_exec(void *p, hd_store_req_t *r) {
   int rc = ops[r->op](s, r);
   if (!rc && r->oom) rc = HD_ENOMEM;
   release_statements(s);
+  return rc;
+}
+
+static int sq_topic_insert(void *p, const hd_store_topic_entry_t *e, bool *inserted) {
+  hd_sqlite_t *s = p;
+  int rc = hd_sqlite_topic_insert(s, e, inserted);
+  release_statements(s); /* its bindings point into the request */
+  return rc;
+}
+
+static int sq_topic_trim(void *p, const char *topic, int64_t keep) {
+  hd_sqlite_t *s = p;
+  int rc = hd_sqlite_topic_trim(s, topic, keep);
+  release_statements(s);
+  return rc;
+}
+
+static int sq_topics_saved(void *p, int64_t min_created_at, bool clean) {
+  hd_sqlite_t *s = p;
+  int rc = hd_sqlite_topics_saved(s, min_created_at, clean);
+  release_statements(s);
+  return rc;
+}
+
+static int sq_inbox_put_one(void *p, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped) {
+  hd_sqlite_t *s = p;
+  int rc = hd_sqlite_inbox_put_one(s, e, cap, inserted, dropped);
+  release_statements(s); /* its bindings point into the request */
   return rc;
 }
 
@@ -401,6 +427,10 @@ const hd_store_backend_t hd_store_sqlite_backend = {
     .release = sq_release,
     .undo = sq_undo,
     .exec = sq_exec,
+    .inbox_put_one = sq_inbox_put_one,
+    .topic_insert = sq_topic_insert,
+    .topic_trim = sq_topic_trim,
+    .topics_saved = sq_topics_saved,
     .last_thread = sq_last_thread,
     .stats = sq_stats,
 };

@@ -54,6 +54,7 @@ enum {
   HD_SQL_MESSAGE_INSERT,
   HD_SQL_MESSAGES_LIST,
   HD_SQL_SESSION_READ_USER,
+  HD_SQL_SESSION_PRIORITY,
   HD_SQL_SESSION_READ_ADMIN,
   HD_SQL_INBOX_INSERT,
   HD_SQL_INBOX_TRIM,
@@ -120,9 +121,13 @@ int hd_sqlite_admin_loads(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_message_create(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_messages_list(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r);
-int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r);
-int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r);
-int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r);
+int hd_sqlite_session_set_priority(hd_sqlite_t *s, hd_store_req_t *r);
+/* The backend's inbox_put_one (backend.h). */
+int hd_sqlite_inbox_put_one(hd_sqlite_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped);
+/* The backend's topic_insert, topic_trim, topics_saved (backend.h). */
+int hd_sqlite_topic_insert(hd_sqlite_t *s, const hd_store_topic_entry_t *e, bool *inserted);
+int hd_sqlite_topic_trim(hd_sqlite_t *s, const char *topic, int64_t keep);
+int hd_sqlite_topics_saved(hd_sqlite_t *s, int64_t min_created_at, bool clean);
 int hd_sqlite_topics_load(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_take(hd_sqlite_t *s, hd_store_req_t *r);
 int hd_sqlite_inbox_remove(hd_sqlite_t *s, hd_store_req_t *r);

@@ -278,3 +278,13 @@ int hd_sqlite_session_mark_read(hd_sqlite_t *s, hd_store_req_t *r) {
   sqlite3_bind_int64(stmt, 1, r->in.chat.session_id);
   return one_session(s, r, stmt, &r->out.session);
 }
+
+int hd_sqlite_session_set_priority(hd_sqlite_t *s, hd_store_req_t *r) {
+  sqlite3_stmt *stmt = hd_sqlite_stmt(s, HD_SQL_SESSION_PRIORITY,
+                                      "UPDATE chat_sessions SET priority = ?2, updated_at = ?3 WHERE id = ?1 RETURNING " SESSION_COLS);
+  if (!stmt) return HD_EIO;
+  sqlite3_bind_int64(stmt, 1, r->in.chat.session_id);
+  sqlite3_bind_int(stmt, 2, r->in.chat.priority);
+  sqlite3_bind_int64(stmt, 3, hd_clock_wall_ms());
+  return one_session(s, r, stmt, &r->out.session);
+}

@@ -5,16 +5,14 @@
 #include "core/error.h"
 #include "store/sqlite.h"
 
-/* Inserts one entry, then trims the user's inbox to cap; *inserted, *dropped. */
-static int put_one(hd_sqlite_t *s, const char *user_sub, const char *message_id, const char *frame, size_t frame_len,
-                   int64_t cap, bool *inserted, int64_t *dropped) {
+int hd_sqlite_inbox_put_one(hd_sqlite_t *s, const hd_store_inbox_entry_t *e, int64_t cap, bool *inserted, int64_t *dropped) {
   sqlite3_stmt *ins = hd_sqlite_stmt(s, HD_SQL_INBOX_INSERT,
                                      "INSERT OR IGNORE INTO inbox (user_sub, message_id, frame, created_at) "
                                      "VALUES (?1, ?2, ?3, ?4)");
   if (!ins) return HD_EIO;
-  hd_sqlite_bind_text(ins, 1, user_sub);
-  hd_sqlite_bind_text(ins, 2, message_id);
-  sqlite3_bind_text64(ins, 3, frame, frame_len, SQLITE_STATIC, SQLITE_UTF8);
+  hd_sqlite_bind_text(ins, 1, e->user_sub);
+  hd_sqlite_bind_text(ins, 2, e->message_id);
+  sqlite3_bind_text64(ins, 3, e->frame, e->frame_len, SQLITE_STATIC, SQLITE_UTF8);
   sqlite3_bind_int64(ins, 4, hd_clock_wall_ms());
   int rc = hd_sqlite_run(s, ins);
   if (rc) return rc;
@@ -25,33 +23,10 @@ static int put_one(hd_sqlite_t *s, const char *user_sub, const char *message_id,
                                       "DELETE FROM inbox WHERE user_sub = ?1 AND id <= "
                                       "(SELECT id FROM inbox WHERE user_sub = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)");
   if (!trim) return HD_EIO;
-  hd_sqlite_bind_text(trim, 1, user_sub);
+  hd_sqlite_bind_text(trim, 1, e->user_sub);
   sqlite3_bind_int64(trim, 2, cap);
   if ((rc = hd_sqlite_run(s, trim))) return rc;
   *dropped = hd_sqlite_changes(s);
-  return 0;
-}
-
-int hd_sqlite_inbox_put(hd_sqlite_t *s, hd_store_req_t *r) {
-  hd_store_inbox_put_t *out = &r->out.inbox_put;
-  int64_t dropped = 0;
-  int rc = put_one(s, r->in.inbox.user_sub, r->in.inbox.message_id, r->in.inbox.frame, r->in.inbox.frame_len,
-                   r->in.inbox.cap, &out->inserted, &dropped);
-  out->dropped = dropped;
-  return rc;
-}
-
-int hd_sqlite_inbox_put_many(hd_sqlite_t *s, hd_store_req_t *r) {
-  int64_t inserted = 0;
-  for (size_t i = 0; i < r->in.inbox_many.count; i++) {
-    const hd_store_inbox_entry_t *e = &r->in.inbox_many.items[i];
-    bool added;
-    int64_t dropped;
-    int rc = put_one(s, e->user_sub, e->message_id, e->frame, e->frame_len, r->in.inbox_many.cap, &added, &dropped);
-    if (rc) return rc;
-    inserted += added;
-  }
-  r->out.count.count = inserted;
   return 0;
 }
 

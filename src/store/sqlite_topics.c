@@ -1,8 +1,6 @@
 /* SQLite backend, the JSON-protocol topic history of a single node: per topic its last `keep`
  * messages as entry texts, younger than an age, and whether the last save was a graceful stop's
  * (then the sequences restored go on without a gap). */
-#include <string.h>
-
 #include "core/error.h"
 #include "store/sqlite.h"
 
@@ -22,35 +20,33 @@ static int expire(hd_sqlite_t *s, int64_t min_created_at) {
   return hd_sqlite_run(s, st);
 }
 
-int hd_sqlite_topics_save(hd_sqlite_t *s, hd_store_req_t *r) {
-  int64_t inserted = 0;
-  int rc = 0;
-  for (size_t i = 0; !rc && i < r->in.topics.count; i++) {
-    const hd_store_topic_entry_t *e = &r->in.topics.items[i];
-    sqlite3_stmt *ins = hd_sqlite_stmt(s, HD_SQL_TOPIC_INSERT,
-                                       "INSERT OR IGNORE INTO topic_history (topic, seq, created_at, entry) "
-                                       "VALUES (?1, ?2, ?3, ?4)");
-    if (!ins) return HD_EIO;
-    hd_sqlite_bind_text(ins, 1, e->topic);
-    sqlite3_bind_int64(ins, 2, e->seq);
-    sqlite3_bind_int64(ins, 3, e->created_at);
-    sqlite3_bind_text64(ins, 4, e->entry, e->entry_len, SQLITE_STATIC, SQLITE_UTF8);
-    if ((rc = hd_sqlite_run(s, ins))) break;
-    inserted += hd_sqlite_changes(s);
-    bool last_of_topic = i + 1 == r->in.topics.count || strcmp(r->in.topics.items[i + 1].topic, e->topic);
-    if (!last_of_topic) continue; /* trimmed once per run of one topic */
-    sqlite3_stmt *trim = hd_sqlite_stmt(s, HD_SQL_TOPIC_TRIM,
-                                        "DELETE FROM topic_history WHERE topic = ?1 AND seq <= "
-                                        "(SELECT seq FROM topic_history WHERE topic = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
-    if (!trim) return HD_EIO;
-    hd_sqlite_bind_text(trim, 1, e->topic);
-    sqlite3_bind_int64(trim, 2, r->in.topics.keep);
-    rc = hd_sqlite_run(s, trim);
-  }
-  if (!rc) rc = expire(s, r->in.topics.min_created_at);
-  if (!rc) rc = set_clean(s, r->in.topics.clean);
-  r->out.count.count = inserted;
+int hd_sqlite_topic_insert(hd_sqlite_t *s, const hd_store_topic_entry_t *e, bool *inserted) {
+  sqlite3_stmt *ins = hd_sqlite_stmt(s, HD_SQL_TOPIC_INSERT,
+                                     "INSERT OR IGNORE INTO topic_history (topic, seq, created_at, entry) "
+                                     "VALUES (?1, ?2, ?3, ?4)");
+  if (!ins) return HD_EIO;
+  hd_sqlite_bind_text(ins, 1, e->topic);
+  sqlite3_bind_int64(ins, 2, e->seq);
+  sqlite3_bind_int64(ins, 3, e->created_at);
+  sqlite3_bind_text64(ins, 4, e->entry, e->entry_len, SQLITE_STATIC, SQLITE_UTF8);
+  int rc = hd_sqlite_run(s, ins);
+  *inserted = !rc && hd_sqlite_changes(s) > 0;
   return rc;
+}
+
+int hd_sqlite_topic_trim(hd_sqlite_t *s, const char *topic, int64_t keep) {
+  sqlite3_stmt *trim = hd_sqlite_stmt(s, HD_SQL_TOPIC_TRIM,
+                                      "DELETE FROM topic_history WHERE topic = ?1 AND seq <= "
+                                      "(SELECT seq FROM topic_history WHERE topic = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)");
+  if (!trim) return HD_EIO;
+  hd_sqlite_bind_text(trim, 1, topic);
+  sqlite3_bind_int64(trim, 2, keep);
+  return hd_sqlite_run(s, trim);
+}
+
+int hd_sqlite_topics_saved(hd_sqlite_t *s, int64_t min_created_at, bool clean) {
+  int rc = expire(s, min_created_at);
+  return rc ? rc : set_clean(s, clean);
 }
 
 int hd_sqlite_topics_load(hd_sqlite_t *s, hd_store_req_t *r) {

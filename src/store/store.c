@@ -42,6 +42,8 @@ typedef struct {
   uv_cond_t handed;                /* to closing handles: a batch went to the done lists */
   hd_store_req_t *queue, *queue_tail;
   size_t queue_len;
+  size_t queue_bytes;              /* of the requests queued or running (their copies), until handed over */
+  size_t queue_bytes_max;          /* 0: no bound */
   size_t handles;                  /* open handles: the last one to close releases everything */
   bool stopping;
   bool opened;
@@ -140,6 +142,13 @@ static const bool op_writes[HD_STORE_OP_COUNT] = {
 
 bool hd_store_op_writes(hd_store_op_t op) { return op_writes[op]; }
 
+/* What a request holds in memory: itself and its copies. */
+static size_t req_bytes(const hd_store_req_t *r) {
+  size_t n = sizeof *r;
+  for (const hd_store_block_t *b = r->arena.head; b; b = b->next) n += sizeof *b + b->cap;
+  return n;
+}
+
 static void req_free(hd_store_req_t *r) {
   hd_store_arena_free(&r->arena);
   free(r->list);
@@ -206,12 +215,15 @@ static int submit(hd_store_t *st, hd_store_req_t *r) {
   }
   shared_t *sh = st->sh;
   r->handle = st;
+  r->bytes = req_bytes(r);
   uv_mutex_lock(&sh->mu);
-  if (sh->queue_len >= HD_STORE_QUEUE_MAX) {
+  if (sh->queue_len >= HD_STORE_QUEUE_MAX ||
+      (sh->queue_bytes_max && sh->queue_bytes && sh->queue_bytes + r->bytes > sh->queue_bytes_max)) {
     uv_mutex_unlock(&sh->mu);
     req_free(r);
     return HD_EBUSY;
   }
+  sh->queue_bytes += r->bytes;
   if (sh->queue_tail) sh->queue_tail->next = r;
   else sh->queue = r;
   sh->queue_tail = r;
@@ -251,6 +263,49 @@ static void reset_results(hd_store_req_t *batch) {
   }
 }
 
+/* The inbox puts, one entry at a time through the backend's inbox_put_one. */
+static int inbox_put(shared_t *sh, hd_store_req_t *r) {
+  if (r->op == HD_STORE_OP_INBOX_PUT) {
+    hd_store_inbox_entry_t e = {r->in.inbox.user_sub, r->in.inbox.message_id, r->in.inbox.frame, r->in.inbox.frame_len};
+    return sh->be->inbox_put_one(sh->db, &e, r->in.inbox.cap, &r->out.inbox_put.inserted, &r->out.inbox_put.dropped);
+  }
+  hd_store_inbox_puts_t *out = &r->out.inbox_puts;
+  for (size_t i = 0; i < r->in.inbox_many.count; i++) {
+    bool added;
+    int64_t dropped = 0;
+    int rc = sh->be->inbox_put_one(sh->db, &r->in.inbox_many.items[i], r->in.inbox_many.cap, &added, &dropped);
+    if (rc) return rc;
+    out->inserted += added;
+    out->dropped += dropped;
+  }
+  return 0;
+}
+
+/* A topic history save: the entries, each topic trimmed once at the end of its run, then the
+ * expiry and the clean mark. */
+static int topics_save(shared_t *sh, hd_store_req_t *r) {
+  const hd_store_topic_entry_t *items = r->in.topics.items;
+  size_t n = r->in.topics.count;
+  int64_t inserted = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool added;
+    int rc = sh->be->topic_insert(sh->db, &items[i], &added);
+    if (rc) return rc;
+    inserted += added;
+    bool last_of_topic = i + 1 == n || strcmp(items[i + 1].topic, items[i].topic);
+    if (last_of_topic && (rc = sh->be->topic_trim(sh->db, items[i].topic, r->in.topics.keep))) return rc;
+  }
+  r->out.count.count = inserted;
+  return sh->be->topics_saved(sh->db, r->in.topics.min_created_at, r->in.topics.clean);
+}
+
+/* Runs one request on the backend. */
+static int exec(shared_t *sh, hd_store_req_t *r) {
+  if (r->op == HD_STORE_OP_INBOX_PUT || r->op == HD_STORE_OP_INBOX_PUT_MANY) return inbox_put(sh, r);
+  if (r->op == HD_STORE_OP_TOPICS_SAVE) return topics_save(sh, r);
+  return sh->be->exec(sh->db, r);
+}
+
 /* Runs one batch in one transaction; every request gets its status. A write normally runs inside a
  * savepoint, so that a failing request fails alone. Without savepoints: a request alone (when it
  * fails, the transaction is rolled back), and first every batch on a backend whose savepoints cost
@@ -267,7 +322,7 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
     lost = sh->be->begin(sh->db, writes);
     for (hd_store_req_t *r = batch; r && !lost; r = r->next) {
       if (plain || !hd_store_op_writes(r->op)) {
-        r->status = sh->be->exec(sh->db, r);
+        r->status = exec(sh, r);
         if (plain && n > 1 && r->status && (r->status == HD_ENOMEM || sh->be->aborted(sh->db))) {
           again = true;
           break;
@@ -275,7 +330,7 @@ static void run_batch(shared_t *sh, hd_store_req_t *batch, size_t n) {
         continue;
       }
       if ((lost = sh->be->savepoint(sh->db))) break;
-      r->status = sh->be->exec(sh->db, r);
+      r->status = exec(sh, r);
       lost = r->status ? sh->be->undo(sh->db) : sh->be->release(sh->db);
     }
     if (!again) break;
@@ -320,6 +375,7 @@ static void hand_over(hd_store_req_t *batch) {
     hd_store_t *st = r->handle;
     batch = r->next;
     r->next = NULL;
+    st->sh->queue_bytes -= r->bytes;
     if (st->done_tail) {
       st->done_tail->next = r;
     } else {
@@ -403,8 +459,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_NOTIFICATIONS_UNREAD:
   case HD_STORE_OP_NOTIFICATIONS_MARK_ALL:
   case HD_STORE_OP_INBOX_REMOVE:
-  case HD_STORE_OP_PRUNE:
-  case HD_STORE_OP_INBOX_PUT_MANY: CALL(count, count); break;
+  case HD_STORE_OP_PRUNE: CALL(count, count); break;
+  case HD_STORE_OP_INBOX_PUT_MANY: CALL(inbox_puts, inbox_puts); break;
   case HD_STORE_OP_TOPICS_SAVE: CALL(count, count); break;
   case HD_STORE_OP_TOPICS_LOAD: CALL(topics, topics); break;
   case HD_STORE_OP_NOTIFICATION_MARK_READ: CALL(notification_read, notification_read); break;
@@ -413,7 +469,8 @@ static void answer(hd_store_req_t *r) {
   case HD_STORE_OP_SESSION_GET:
   case HD_STORE_OP_SESSION_ASSIGN:
   case HD_STORE_OP_SESSION_CLAIM:
-  case HD_STORE_OP_SESSION_MARK_READ: CALL(session, session); break;
+  case HD_STORE_OP_SESSION_MARK_READ:
+  case HD_STORE_OP_SESSION_SET_PRIORITY: CALL(session, session); break;
   case HD_STORE_OP_SESSIONS_LIST:
   case HD_STORE_OP_SESSIONS_WAITING: CALL(sessions, sessions); break;
   case HD_STORE_OP_SESSION_CLOSE: CALL(session_close, session_close); break;
@@ -523,6 +580,12 @@ static void handle_drop(hd_store_t *st) {
   st->async->data = NULL;
   uv_close((uv_handle_t *)st->async, on_async_closed);
   free(st);
+}
+
+void hd_store_set_queue_bytes(hd_store_t *st, size_t max) {
+  uv_mutex_lock(&st->sh->mu);
+  st->sh->queue_bytes_max = max;
+  uv_mutex_unlock(&st->sh->mu);
 }
 
 hd_store_t *hd_store_open(uv_loop_t *loop, const char *path, char *err, size_t errlen) {
@@ -900,6 +963,14 @@ int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *r
   return submit(st, r);
 }
 
+int hd_store_session_set_priority(hd_store_t *st, int64_t session_id, int priority, hd_store_session_cb cb, void *arg) {
+  if (session_id <= 0 || priority < 1 || priority > HD_STORE_PRIORITY_MAX) return HD_EINVAL;
+  NEW_REQ(SESSION_SET_PRIORITY, session);
+  r->in.chat.session_id = session_id;
+  r->in.chat.priority = priority;
+  return submit(st, r);
+}
+
 /* --- inbox ------------------------------------------------------------------------------------- */
 
 static bool key_ok(const char *s) { return s && s[0] && strlen(s) <= HD_STORE_SUB_MAX && utf8_chars(s) >= 0; }
@@ -934,13 +1005,13 @@ int hd_store_inbox_take_page(hd_store_t *st, const char *user_sub, int64_t limit
 }
 
 int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
-                            hd_store_count_cb cb, void *arg) {
+                            hd_store_inbox_puts_cb cb, void *arg) {
   if (!items || !count || count > HD_STORE_BATCH_MAX || cap < 1 || cap > HD_STORE_INBOX_CAP_MAX) return HD_EINVAL;
   for (size_t i = 0; i < count; i++)
     if (!key_ok(items[i].user_sub) || !key_ok(items[i].message_id) || !items[i].frame ||
         items[i].frame_len > HD_STORE_FRAME_MAX)
       return HD_EINVAL;
-  NEW_REQ(INBOX_PUT_MANY, count);
+  NEW_REQ(INBOX_PUT_MANY, inbox_puts);
   hd_store_inbox_entry_t *copy = hd_store_arena_alloc(&r->arena, count * sizeof(*copy));
   for (size_t i = 0; copy && i < count; i++) {
     copy[i].frame_len = items[i].frame_len;

@@ -161,6 +161,12 @@ typedef struct {
   int64_t dropped;           /* oldest entries removed to stay within the cap */
 } hd_store_inbox_put_t;
 
+/* What one hd_store_inbox_put_many did. */
+typedef struct {
+  int64_t inserted;          /* entries that were new */
+  int64_t dropped;           /* oldest entries removed to stay within the cap */
+} hd_store_inbox_puts_t;
+
 typedef struct {
   const char *message_id;
   const char *frame;
@@ -205,6 +211,7 @@ typedef void (*hd_store_message_cb)(void *arg, int status, const hd_store_messag
 typedef void (*hd_store_messages_cb)(void *arg, int status, const hd_store_messages_t *res);
 typedef void (*hd_store_admin_loads_cb)(void *arg, int status, const hd_store_admin_loads_t *res);
 typedef void (*hd_store_inbox_put_cb)(void *arg, int status, const hd_store_inbox_put_t *res);
+typedef void (*hd_store_inbox_puts_cb)(void *arg, int status, const hd_store_inbox_puts_t *res);
 typedef void (*hd_store_inbox_cb)(void *arg, int status, const hd_store_inbox_t *res);
 typedef struct hd_store_topics hd_store_topics_t;
 typedef void (*hd_store_topics_cb)(void *arg, int status, const hd_store_topics_t *res);
@@ -231,6 +238,10 @@ hd_store_t *hd_store_attach(hd_store_t *st, uv_loop_t *loop);
  * close also stops the store thread and closes the database. Run st's loop once more to free its
  * uv_async_t before uv_loop_close(). */
 void hd_store_close(hd_store_t *st);
+/* Bounds the bytes of the requests queued or running over every handle (each request: itself and
+ * the copies of its inputs) to max (0: no bound; the default); a submission that would pass it is
+ * HD_EBUSY, unless nothing is queued. Any handle, any thread. */
+void hd_store_set_queue_bytes(hd_store_t *st, size_t max);
 /* `herald migrate`: opens path, applies pending migrations synchronously, closes. Returns the number
  * applied (0 when up to date) or HD_E* with a message in err. */
 int hd_store_migrate_path(const char *path, char *err, size_t errlen);
@@ -347,6 +358,9 @@ int hd_store_message_create(hd_store_t *st, int64_t session_id, int64_t sender_i
 /* A session's messages with id < before_id (0: from the newest), newest first; HD_ENOTFOUND. */
 int hd_store_messages_list(hd_store_t *st, int64_t session_id, int64_t before_id, int limit,
                            hd_store_messages_cb cb, void *arg);
+/* Sets a session's priority (1..HD_STORE_PRIORITY_MAX; an admin's decision), updated_at now; the
+ * updated session; HD_ENOTFOUND. */
+int hd_store_session_set_priority(hd_store_t *st, int64_t session_id, int priority, hd_store_session_cb cb, void *arg);
 /* Resets the reader side's ("user" | "admin") unread count; the updated session; HD_ENOTFOUND. */
 int hd_store_session_mark_read(hd_store_t *st, int64_t session_id, const char *reader_role,
                                hd_store_session_cb cb, void *arg);
@@ -363,9 +377,10 @@ typedef struct {
   size_t frame_len;
 } hd_store_inbox_entry_t;
 /* Puts `count` entries (1..HD_STORE_BATCH_MAX, each as hd_store_inbox_put would, same cap) in one
- * request: one publish to many users is one write. cb gets how many were new. */
+ * request: one publish to many users is one write. cb gets how many were new and how many old ones
+ * went. */
 int hd_store_inbox_put_many(hd_store_t *st, const hd_store_inbox_entry_t *items, size_t count, int64_t cap,
-                            hd_store_count_cb cb, void *arg);
+                            hd_store_inbox_puts_cb cb, void *arg);
 /* Everything kept for user_sub, oldest first (not removed). */
 int hd_store_inbox_take(hd_store_t *st, const char *user_sub, hd_store_inbox_cb cb, void *arg);
 /* The same, at most limit entries (the oldest; 1..HD_STORE_INBOX_CAP_MAX): a page. */

@@ -172,13 +172,13 @@ describe('customer service endpoints', () => {
 
   test('a user starts a session: 201 {session, message}, the first message stored', async () => {
     const u = who('user');
-    const res = await call(srv, 'POST', BASE, { as: u, body: { content: 'my order is late', priority: 4 } });
+    const res = await call(srv, 'POST', BASE, { as: u, body: { content: 'my order is late' } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const { session: s, message: m } = res.body;
     assertSession(s);
     assertMessage(m);
     assert.equal(s.user_id, u.id);
-    assert.equal(s.priority, 4);
+    assert.equal(s.priority, 3, 'normal until an admin says otherwise');
     assert.equal(s.last_message, 'my order is late');
     assert.equal(s.unread_count, 0, 'the user has read their own message');
     assert.equal(s.admin_unread, 1);
@@ -188,37 +188,42 @@ describe('customer service endpoints', () => {
     assert.deepEqual(list.body.items, [m]);
   });
 
-  test('priority is 1..5 as the contract says: each accepted, 0 and 6 refused (400 JSON), absent or null is 3', async () => {
+  test('priority is 1..5 as the contract says, set by admins only: a customer\'s is refused (403 JSON), an admin sets it (POST :id/priority), 0 and 6 refused (400)', async () => {
     const u = who('user'), a = who('admin');
-    const at = await connect(srv, a);
+    const [ut, at] = [await connect(srv, u), await connect(srv, a)];
+    for (const priority of [1, 5]) // a customer cannot make their own session urgent
+      refused(await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority } }), 403, /priority.*staff/);
     for (const priority of [1, 2, 3, 4, 5]) {
-      const res = await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority } });
+      const res = await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority: null } }); // null: left out
       assert.equal(res.status, 201, JSON.stringify(res.body));
-      assertSession(res.body.session);
-      assert.equal(res.body.session.priority, priority);
-      const got = await call(srv, 'POST', `${BASE}/${res.body.session.session_id}/assign`, { as: a, body: {} });
+      const sid = res.body.session.session_id;
+      assert.equal(res.body.session.priority, 3, 'the default, "normal"');
+      refused(await call(srv, 'POST', `${BASE}/${sid}/priority`, { as: u, body: { priority } }), 403, /admins/);
+      const set = await call(srv, 'POST', `${BASE}/${sid}/priority`, { as: a, body: { priority } });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      assertSession(set.body.session);
+      assert.equal(set.body.session.priority, priority);
+      assert.equal((await received(ut, 'chat:session_update', (x) => x.session_id === sid && x.priority === priority)).priority, priority,
+        'the customer sees it');
+      assert.equal((await received(at, 'chat:session_update', (x) => x.session_id === sid && x.priority === priority)).priority, priority,
+        'and the admin');
+      const got = await call(srv, 'POST', `${BASE}/${sid}/assign`, { as: a, body: {} });
       assert.equal(got.body.session.priority, priority, 'kept when assigned');
-      assert.deepEqual(await received(at, 'chat:session_assigned', (x) => x.session_id === res.body.session.session_id),
-        { session_id: res.body.session.session_id, user_id: u.id, priority });
     }
-    for (const body of [{ content: 'no priority' }, { content: 'null priority', priority: null }]) {
-      const res = await call(srv, 'POST', BASE, { as: u, body });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-      assert.equal(res.body.session.priority, 3, `${JSON.stringify(body)}: the default, "normal"`);
-    }
-    for (const priority of [0, 6]) {
-      // a JSON {code: 400, message} naming the range
-      refused(await call(srv, 'POST', BASE, { as: u, body: { content: `p${priority}`, priority } }), 400, /priority.*1.*5/);
-    }
+    const sid = (await call(srv, 'GET', BASE, { as: u })).body.items[0].session_id;
+    for (const priority of [0, 6, 2.5, '3', null, true])
+      refused(await call(srv, 'POST', `${BASE}/${sid}/priority`, { as: a, body: { priority } }), 400, /priority.*1.*5/);
+    refused(await call(srv, 'POST', `${BASE}/999999/priority`, { as: a, body: { priority: 2 } }), 404);
     const listed = (await call(srv, 'GET', BASE, { as: u })).body.items;
-    assert.deepEqual(listed.map((x) => x.priority).sort(), [1, 2, 3, 3, 3, 4, 5], 'what was refused was not stored');
+    assert.deepEqual(listed.map((x) => x.priority).sort(), [1, 2, 3, 4, 5], 'what was refused was not stored');
   });
 
   test('contract: chat:new_message is ChatMessageData, chat:session_update and GET sessions are SessionData', async () => {
     const u = who('user'), a = who('admin');
     const [ut, at] = [await connect(srv, u), await connect(srv, a)];
-    const start = await call(srv, 'POST', BASE, { as: u, body: { content: 'my parcel is lost', priority: 2 } });
+    const start = await call(srv, 'POST', BASE, { as: u, body: { content: 'my parcel is lost' } });
     assert.equal(start.status, 201, JSON.stringify(start.body));
+    assert.equal((await call(srv, 'POST', `${BASE}/${start.body.session.session_id}/priority`, { as: a, body: { priority: 2 } })).status, 200);
     assertSession(start.body.session, 'POST sessions: session');
     assertMessage(start.body.message, 'POST sessions: message');
     const sid = start.body.session.session_id;
@@ -282,8 +287,8 @@ describe('customer service endpoints', () => {
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x'.repeat(10001) } }), 400, /10000/);
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', message_type: 'video' } }), 400, /message_type/);
     refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', message_type: 'system' } }), 400, /system/);
-    for (const priority of [0, 6, 101, -1, 2.5, 'high', '3', true]) {
-      refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', priority } }), 400, /priority/);
+    for (const priority of [0, 6, 101, -1, 2.5, 'high', '3', true, 3]) { // the staff's to set, not the customer's
+      refused(await call(srv, 'POST', BASE, { as: u, body: { content: 'x', priority } }), 403, /priority/);
     }
     refused(await call(srv, 'POST', BASE, { as: u, body: 'not json' }), 400);
     refused(await call(srv, 'POST', BASE, { as: u, body: '[1]' }), 400);
@@ -598,13 +603,13 @@ describe('assignment', () => {
     const t2 = await connect(srv, a2);
     const ids = [];
     for (const c of ['three', 'four', 'five']) {
-      const res = await call(srv, 'POST', BASE, { as: u, body: { content: c, priority: 5 } });
+      const res = await call(srv, 'POST', BASE, { as: u, body: { content: c } });
       assert.equal(res.status, 201);
       ids.push([res.body.session.id, res.body.session.admin_id]);
     }
     // loads 2/0 -> a2 (least loaded, higher id); 2/1 -> a2; 2/2 -> a1 (tie: lowest id)
     assert.deepEqual(ids.map(([, admin]) => admin), [a2.id, a2.id, a1.id]);
-    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), { session_id: ids[0][0], user_id: u.id, priority: 5 });
+    assert.deepEqual(await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), { session_id: ids[0][0], user_id: u.id, priority: 3 });
     await received(t2, 'chat:session_assigned', (x) => x.session_id === ids[1][0]);
     await received(t1, 'chat:session_assigned', (x) => x.session_id === ids[2][0]);
     assert.equal(count(t1, 'chat:session_assigned', (x) => x.session_id === ids[0][0]), 0);

@@ -3,6 +3,7 @@
 // with a JSON body — the server keeps running, and its store errors are logged at a bounded rate.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { startHerald, storeSql } from './lib/server.mjs';
 
 const API_KEY = 'hostile-failure-key';
@@ -50,6 +51,23 @@ test('store writes fail (file-size limit): notifications answer 503 JSON, what w
   });
   assert.equal(pub.status, 503);
   assert.match((await pub.json()).message, /cannot keep|busy/);
+  // nor for one who is online: the copy delivered waits for an ack that the inbox cannot keep across a
+  // restart, so the publish is not answered 200 (persist, then acknowledge)
+  const sub = JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).sub;
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=c1&token=${token}`));
+  const frames = [];
+  ws.on('message', (d) => frames.push(JSON.parse(d)));
+  await new Promise((res, rej) => { ws.once('open', res); ws.once('error', rej); });
+  ws.send(JSON.stringify({ type: 'subscribe', messageId: 's1', data: { topic: `user:${sub}` } }));
+  for (let i = 0; i < 100 && !frames.some((f) => f.type === 'ack'); i++) await new Promise((r) => setTimeout(r, 20));
+  const online = await fetch(srv.url('/api/v1/publish'), {
+    method: 'POST', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ topic: `user:${sub}`, type: 'notification', data: { title: 'y'.repeat(4000) } }),
+  });
+  const answer = await online.json();
+  assert.equal(online.status, 503, JSON.stringify(answer));
+  assert.match(answer.message, /cannot keep/);
+  ws.close();
   const errorLines = srv.log.split('\n').filter((l) => /level=error comp=store/.test(l)).length;
   assert.ok(errorLines <= 6, `${errorLines} store error lines for ${failures.length} failures`);
 });

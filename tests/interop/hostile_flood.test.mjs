@@ -3,6 +3,7 @@
 // bounded outcome and its clear answer, against a real herald. Bounded in time: every wait has a timeout.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startHerald } from './lib/server.mjs';
 
@@ -27,6 +28,34 @@ test('sign-in: a concurrent burst of guesses is limited before any hash runs (in
   const limited = answers.find((r) => r.status === 429);
   assert.match((await limited.json()).message, /too many failed sign-ins/);
   for (const r of answers) await r.arrayBuffer().catch(() => {});
+});
+
+/** Signs in from a given loopback source address (127.x.y.z): resolves with the HTTP status. */
+function signInFrom(srv, localAddress, password = 'wrong') {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ username: 'admin', password });
+    const req = http.request(srv.url('/api/v4/auth/login'), {
+      method: 'POST', localAddress, agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('sign-in: the per-address limiter forgets addresses (success at once, failures after --login-window): its table stays small', async () => {
+  const srv = await herald(['--login-window', '5000', '--login-concurrency', '64']);
+  for (let i = 0; i < 100 && !/demo user created.*name=admin/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
+  const tracked = async () => Number(/^herald_login_addresses (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  const t0 = Date.now();
+  const failed = await Promise.all(Array.from({ length: 12 }, (_, i) => signInFrom(srv, `127.0.1.${i + 1}`)));
+  assert.deepEqual([...new Set(failed)], [401]);
+  assert.equal(await tracked(), 12, 'each failing address is tracked (argon2 runs within the window)');
+  const ok = await Promise.all(Array.from({ length: 6 }, (_, i) => signInFrom(srv, `127.0.2.${i + 1}`, 'admin123')));
+  assert.deepEqual([...new Set(ok)], [200]);
+  assert.equal(await tracked(), 12, 'a successful sign-in leaves nothing behind');
+  await new Promise((r) => setTimeout(r, Math.max(0, t0 + 5200 - Date.now()))); // past the window: the failures are stale
+  assert.equal(await signInFrom(srv, '127.0.3.1'), 401);
+  assert.equal(await tracked(), 1, 'stale addresses were swept');
 });
 
 test('sign-in: password checks have a bounded queue (503 + Retry-After beyond it); static files stay fast', async () => {
@@ -97,4 +126,43 @@ test('Engine.IO handshakes: per-address rate (--eio-handshake-rate/-burst); past
   assert.ok(health.status === 'ok');
   await new Promise((r) => setTimeout(r, 400)); // two tokens back
   assert.equal((await handshake(srv)).status, 200);
+});
+
+test('Engine.IO polling output is bounded over the node (--max-polling-bytes): sessions that do not poll are closed past it, memory does not grow', async () => {
+  const { createHmac } = await import('node:crypto');
+  const secret = 'polling-bytes-secret';
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const mint = (sub) => {
+    const t = Math.floor(Date.now() / 1000);
+    const head = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(sub), role: 'user', iat: t, exp: t + 600 })}`;
+    return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+  };
+  const limit = 1024 * 1024;
+  const srv = await herald(['--jwt-secret', secret, '--api-key', 'kp', '--max-polling-bytes', String(limit),
+    '--json-max-message', '1000000', '--max-body-size', '2000000', '--eio-handshake-rate', '0']);
+  const gauge = async () => Number(/^herald_eio_polling_bytes (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  const sids = [];
+  for (let i = 0; i < 4; i++) { // four Socket.IO sockets over polling that stop polling once connected
+    const sid = JSON.parse((await (await handshake(srv)).text()).slice(1)).sid;
+    const q = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    assert.equal((await fetch(srv.url(q), { method: 'POST', body: `40${JSON.stringify({ token: mint(900 + i) })}` })).status, 200);
+    assert.match(await (await fetch(srv.url(q))).text(), /^40\{/); // the CONNECT answer
+    sids.push(sid);
+  }
+  for (let round = 0; round < 2; round++)
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(srv.url('/api/v1/publish'), {
+        method: 'POST', headers: { 'X-API-Key': 'kp' },
+        body: JSON.stringify({ topic: `user:${900 + i}`, type: 'data', data: { blob: 'p'.repeat(300000) } }),
+      });
+      assert.equal(r.status, 200);
+      assert.ok(await gauge() <= limit, 'within the bound');
+    }
+  // 8 x 300 kB were pushed: at most 1 MiB waits, the sessions pushed past it were closed
+  const states = await Promise.all(sids.map(async (sid) => {
+    const r = await fetch(srv.url(`/socket.io/?EIO=4&transport=polling&sid=${sid}`));
+    return r.status === 200 ? (await r.text()).length : r.status;
+  }));
+  assert.ok(states.filter((s) => s === 400).length >= 1, `some session closed: ${states.join(',')}`);
+  assert.ok(await gauge() <= limit);
 });

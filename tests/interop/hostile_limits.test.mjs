@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { startHerald, rssBytes } from './lib/server.mjs';
+import { io } from 'socket.io-client';
+import { spawnSync } from 'node:child_process';
+import { startHerald, rssBytes, storeArgs, HERALD_BIN } from './lib/server.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -187,6 +189,31 @@ test('chat: a customer\'s message rate is limited (--chat-rate/--chat-burst): RE
   }
 });
 
+test('the store queue is bounded in bytes (--store-queue-bytes): a burst of writes past it is refused at once (ack code 503), what was acknowledged is stored', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0', '--store-queue-bytes', '65536']);
+  const u = mint(701, 'user');
+  const s = await call(srv, 'POST', CS, u, { content: 'first' });
+  assert.equal(s.status, 201);
+  const id = s.body.session.session_id;
+  const socket = io(srv.url('/'), { auth: { token: u }, transports: ['websocket'], reconnection: false });
+  try {
+    await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+    const acks = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      socket.timeout(10000).emitWithAck('chat:send_message', { session_id: id, content: `${i} ${'x'.repeat(9000)}` })));
+    const ok = acks.filter((a) => a.success), refused = acks.filter((a) => !a.success);
+    assert.ok(ok.length >= 1 && refused.length >= 1, `kept ${ok.length}, refused ${refused.length}`);
+    for (const a of refused) {
+      assert.equal(a.code, 503, JSON.stringify(a));
+      assert.match(a.error ?? a.message ?? '', /busy/);
+    }
+    const listed = await call(srv, 'GET', `${CS}/${id}/messages?limit=100`, u);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.items.length, 1 + ok.length, 'stored: the first message and every acknowledged one');
+  } finally {
+    socket.close();
+  }
+});
+
 test('chat: assign gives a session only to an admin (an admin account, or an admin online), else 400', async () => {
   const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0']); // demo users: admin is id 1, user id 2
   for (let i = 0; i < 100 && !/demo user created.*name=user/.test(srv.log); i++) await new Promise((r) => setTimeout(r, 50));
@@ -198,6 +225,14 @@ test('chat: assign gives a session only to an admin (an admin account, or an adm
     assert.equal(r.status, 400, `admin_id ${target}: ${JSON.stringify(r.body)}`);
     assert.match(r.body.message, /admin_id/);
   }
+  // an admin account that is disabled is not given sessions either
+  const cli = (args) => spawnSync(HERALD_BIN, [...args, '--data-dir', srv.dataDir, ...storeArgs(srv.dataDir)], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(cli(['user', 'add', 'boss', '--role', 'admin', '--password', 'boss-pass-1']).status, 0);
+  assert.equal(cli(['user', 'disable', 'boss']).status, 0);
+  const boss = Number(/^(\d+)\s+boss\b/m.exec(cli(['user', 'list']).stdout)[1]);
+  const off = await call(srv, 'POST', `${CS}/${id}/assign`, a, { admin_id: boss });
+  assert.equal(off.status, 400, JSON.stringify(off.body));
+  assert.match(off.body.message, /disabled/);
   const ok = await call(srv, 'POST', `${CS}/${id}/assign`, mint(42, 'admin'), { admin_id: 1 });
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.session.admin_id, 1);
@@ -398,6 +433,31 @@ test('JSON protocol: a user has at most --max-connections-per-user clients conne
   assert.equal((await open(88, 'd')).first.type, 'connect', 'room again after a close');
 });
 
+test('Socket.IO: a user has at most --max-connections-per-user sockets over the node (connect_error, data.code 429 beyond)', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--max-connections-per-user', '2']);
+  /** Connects a socket of sub: resolves with it, or with {error} for a connect_error. */
+  const open = (sub) => new Promise((resolve) => {
+    const socket = io(srv.url('/'), { auth: { token: mint(sub, 'user') }, transports: ['websocket'], forceNew: true, reconnection: false });
+    socket.once('connect', () => resolve({ socket }));
+    socket.once('connect_error', (error) => { socket.close(); resolve({ error }); });
+  });
+  const tabs = [await open(91), await open(91)];
+  assert.ok(tabs.every((t) => t.socket), 'two are accepted');
+  const third = await open(91);
+  assert.ok(third.error, 'the third is refused');
+  assert.match(third.error.message, /too many connections/);
+  assert.equal(third.error.data?.code, 429);
+  const other = await open(92);
+  assert.ok(other.socket, 'another user is not affected');
+  other.socket.close();
+  tabs[0].socket.close();
+  await new Promise((r) => setTimeout(r, 150));
+  const again = await open(91);
+  assert.ok(again.socket, 'room again after a close');
+  again.socket.close();
+  tabs[1].socket.close();
+});
+
 test('a notification published to user:{sub} while that user is offline is kept in their inbox and delivered on their next connection', async () => {
   const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-offline']);
   const publish = async (topic, type, data) => {
@@ -418,5 +478,28 @@ test('a notification published to user:{sub} while that user is offline is kept 
   });
   assert.equal(note.messageId, kept.body.messageId);
   assert.deepEqual(note.data, { title: 'while you were away' });
+  ws.close();
+});
+
+test('inbox: a user keeps at most --inbox-max notifications; the oldest are dropped and counted in /metrics', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--api-key', 'k-cap', '--inbox-max', '3']);
+  const metric = async () => Number(/^herald_inbox_dropped_total (\d+)$/m.exec(await (await fetch(srv.url('/metrics'))).text())[1]);
+  assert.equal(await metric(), 0);
+  const ids = [];
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(srv.url('/api/v1/publish'), {
+      method: 'POST', headers: { 'X-API-Key': 'k-cap' }, body: JSON.stringify({ topic: 'user:56', type: 'notification', data: { i } }),
+    });
+    const body = await r.json();
+    assert.deepEqual([r.status, body.stored], [200, true]);
+    ids.push(body.messageId);
+  }
+  assert.equal(await metric(), 2);
+  const ws = new WebSocket(srv.wsUrl(`/api/v1/ws?clientId=t&token=${mint(56, 'user')}`), { perMessageDeflate: false });
+  const got = [];
+  ws.on('message', (m) => { const f = JSON.parse(m.toString()); if (f.type === 'notification') got.push(f.messageId); });
+  for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(got, ids.slice(2), 'the newest three, oldest first');
   ws.close();
 });

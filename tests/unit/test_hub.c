@@ -89,7 +89,7 @@ static void node_free(node_t *n) {
   hd_hub_shared_destroy(&n->shared);
 }
 
-static void add_count(void *arg, const hd_hub_msg_t *msg, size_t delivered) { *(size_t *)arg += delivered + 1000; }
+static void add_count(void *arg, const hd_hub_msg_t *msg, size_t delivered, int status) { *(size_t *)arg += delivered + 1000; }
 
 /* Publishes to rooms (the first a topic when sequenced) and returns the deliveries of one shard. */
 static size_t publish(hd_hub_t *hub, uint32_t flags, const char *const *rooms, size_t n, const char *const *except,

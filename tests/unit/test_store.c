@@ -150,7 +150,7 @@ typedef struct {
 typedef struct {
   int calls;
   int status;
-  int64_t id, n;
+  int64_t id, n, dropped;
   bool flag, flag2;
   char text[1024], text2[1024];
   size_t count;
@@ -235,6 +235,14 @@ static void on_count(void *arg, int status, const hd_store_count_t *res) {
   g->calls++;
   g->status = status;
   g->n = status ? -1 : res->count;
+}
+
+static void on_puts(void *arg, int status, const hd_store_inbox_puts_t *res) {
+  got_t *g = arg;
+  g->calls++;
+  g->status = status;
+  g->n = status ? -1 : res->inserted;
+  g->dropped = status ? -1 : res->dropped;
 }
 
 static void on_read(void *arg, int status, const hd_store_notification_read_t *res) {
@@ -778,6 +786,15 @@ static void test_sessions(void **state) {
   DO(fx, g, hd_store_session_mark_read(st, s1, "user", on_session, &g));
   assert_int_equal(g.sess.user_unread, 0);
 
+  DO(fx, g, hd_store_session_set_priority(st, s1, 5, on_session, &g)); /* an admin's decision */
+  assert_int_equal(g.status, 0);
+  assert_int_equal(g.sess.priority, 5);
+  assert_int_equal(g.sess.user_unread, 0);
+  DO(fx, g, hd_store_session_set_priority(st, 9999, 2, on_session, &g));
+  assert_int_equal(g.status, HD_ENOTFOUND);
+  assert_int_equal(hd_store_session_set_priority(st, s1, 0, on_session, &g), HD_EINVAL);
+  assert_int_equal(hd_store_session_set_priority(st, s1, 6, on_session, &g), HD_EINVAL);
+
   DO(fx, g, hd_store_session_close(st, s1, on_close, &g));
   assert_int_equal(g.status, 0);
   assert_true(g.flag2);
@@ -829,11 +846,13 @@ static void test_inbox_put_many(void **state) {
   fx_t *fx = *state;
   hd_store_inbox_entry_t e[4] = {
       {"ua", "m1", "{\"n\":1}", 7}, {"ub", "m1", "{\"n\":1}", 7}, {"ua", "m2", "{\"n\":2}", 7}, {"ua", "m3", "{\"n\":3}", 7}};
-  DO(fx, g, hd_store_inbox_put_many(fx->st, e, 4, 2, on_count, &g));
+  DO(fx, g, hd_store_inbox_put_many(fx->st, e, 4, 2, on_puts, &g));
   assert_int_equal(g.status, 0);
   assert_int_equal(g.n, 4);
-  DO(fx, g, hd_store_inbox_put_many(fx->st, e + 1, 1, 2, on_count, &g)); /* already there */
+  assert_int_equal(g.dropped, 1); /* ua's m1 made room for m3 */
+  DO(fx, g, hd_store_inbox_put_many(fx->st, e + 1, 1, 2, on_puts, &g)); /* already there */
   assert_int_equal(g.n, 0);
+  assert_int_equal(g.dropped, 0);
   DO(fx, g, hd_store_inbox_take(fx->st, "ua", on_inbox, &g));
   assert_int_equal(g.count, 2); /* the cap: m2, m3 */
   DO(fx, g, hd_store_inbox_take(fx->st, "ub", on_inbox, &g));
