@@ -59,7 +59,7 @@ launch() {
       mkdir -p "$WORK/$1-data"
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --test-handlers \
-        --recovery-window 0 --max-connections $((IDLE_CONNS + 1000)) --log-level warn \
+        --recovery-window 0 --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
         --data-dir "$WORK/$1-data" --shutdown-grace 1000 ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
@@ -174,6 +174,11 @@ bench() {
 }
 
 # ---- runs --------------------------------------------------------------------------------
+# The loopback floor at the fan-out's socket count: one frame per write (K=1's case) and 16.
+if [ "${BENCH_FLOOR:-1}" = 1 ]; then
+  run_floor $((RECEIVERS + 1)) 1
+  run_floor $((RECEIVERS + 1)) 16
+fi
 for s in $SERVERS; do
   if [ "$s" = node ]; then
     bench node || { log "the Node reference server failed"; exit 1; }
@@ -314,6 +319,25 @@ OUT="bench/results/socketio-$DATE.md"
     row "(a') server CPU µs/delivery at $FANOUT_RATE broadcasts/s" fanrate_cpu
     row "(a') server CPU % of a core at $FANOUT_RATE broadcasts/s" fanrate_srvpct
     row "(a') p99 delivery latency µs at $FANOUT_RATE broadcasts/s" fanrate_p99
+  fi
+  if [ -n "${R[floor,b1_us_write]:-}" ]; then
+    echo
+    echo "Against the loopback floor (\`herald-floor --sockets $((RECEIVERS + 1))\`: ${BENCH_FLOOR_SIZE:-66}-byte frames written round-robin, writer on CPU $SERVER_CPU, reader on CPU $LOADGEN_CPU; the writer's CPU per frame is what a delivery costs a server that only writes it): 1 frame per write ${R[floor,b1_us_frame]} µs (reader ${R[floor,b1_reader_us_frame]} µs), 16 frames per write ${R[floor,b16_us_frame]:-n/a} µs per frame."
+    echo
+    line="| server CPU per delivery / loopback floor" sep="|---"
+    if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | herald $(shard_label "$n")"; sep="$sep|---:"; done; fi
+    [ "$WITH_NODE" = 1 ] && { line="$line | node"; sep="$sep|---:"; }
+    echo "$line |"
+    echo "$sep|"
+    for k in $WINDOWS; do
+      b=1; [ "$k" -gt 1 ] && b=16
+      line="| (a) server CPU per delivery / floor ($b frame(s) per write), K=$k"
+      if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | $(floor_ratio "${R[herald$n,fan${k}_cpu]:-}" "$b")"; done; fi
+      [ "$WITH_NODE" = 1 ] && line="$line | $(floor_ratio "${R[node,fan${k}_cpu]:-}" "$b")"
+      echo "$line |"
+    done
+    echo
+    header
   fi
   ROW_INT=1 row "(b) acks/s @$ACK_CONNS connections" ack_rate ack
   row "(b) p99 emit-to-ack latency µs" ack_p99
