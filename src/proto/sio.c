@@ -53,7 +53,9 @@ typedef struct {
 typedef struct client {
   hd_sio_server_t *sio;
   hd_eio_session_t *eio;
-  hd_sio_socket_t **sockets;         /* nsp_count slots, allocated at the first CONNECT */
+  hd_sio_socket_t **sockets;         /* nsp_count slots from the first CONNECT: one_socket when there is one
+                                      * namespace, else allocated */
+  hd_sio_socket_t *one_socket;
   struct client *wait_prev, *wait_next; /* in sio->waiting until a namespace is connected */
   uint64_t connect_deadline_ms;
   json_t *query_auth;                /* v3 clients authenticate with query parameters */
@@ -460,7 +462,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   hd_recovery_session_t rs;
   hd_hub_msg_t **missed;
   size_t n_missed;
-  if (!hd_recovery_take(sio->opt.recovery, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
+  if (!hd_recovery_take(sio->opt.recovery, sio->hub, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
                         json_is_string(offset) ? json_string_value(offset) : NULL, &rs, &missed, &n_missed))
     return false;
   snprintf(s->id, sizeof s->id, "%s", rs.id);
@@ -494,6 +496,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   nsp_t *n = find_nsp(sio, p->nsp, strlen(p->nsp));
   if (!n) return connect_error(c, p->nsp, "Invalid namespace", 0);
   int idx = (int)(n - sio->nsps);
+  if (!c->sockets && sio->nsp_count == 1) c->sockets = &c->one_socket;
   if (!c->sockets && !(c->sockets = calloc((size_t)sio->nsp_count, sizeof(*c->sockets)))) return;
   if (c->sockets[idx]) return; /* already connected: ignore, as Socket.IO does */
   hd_sio_socket_t *s = calloc(1, sizeof(*s));
@@ -887,7 +890,7 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   json_decref(c->query_auth);
   c->sio->clients--;
   hd_eio_session_set_udata(e, NULL);
-  free(c->sockets);
+  if (c->sockets != &c->one_socket) free(c->sockets);
   free(c);
 }
 
