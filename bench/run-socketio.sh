@@ -59,7 +59,7 @@ launch() {
       mkdir -p "$WORK/$1-data"
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --test-handlers \
-        --recovery-window 0 --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
+        $([ "${LAUNCH_RECOVERY:-0}" = 1 ] || echo --recovery-window 0) --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
         --data-dir "$WORK/$1-data" --shutdown-grace 1000 ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
@@ -171,6 +171,12 @@ bench() {
   launch "$name" || return 1
   record_idle "$name" sio-idle
   stop_server "$SRV_PID"
+  if [ "$name" != node ]; then # Herald's default: connection state recovery on
+    LAUNCH_RECOVERY=1 launch "$name" || return 1
+    record_idle "$name-rec" sio-idle
+    R[$name,bytes_idle_rec]=${R[$name-rec,bytes_idle]:-}
+    stop_server "$SRV_PID"
+  fi
 }
 
 # ---- runs --------------------------------------------------------------------------------
@@ -304,6 +310,7 @@ OUT="bench/results/socketio-$DATE.md"
   gt "$FANOUT_RATE" 0 && echo "- (a') fixed-rate fan-out (herald only): as (a) with the publisher capped at $FANOUT_RATE broadcasts/s (\`--rate $FANOUT_RATE --window 16\`), i.e. $((FANOUT_RATE * (RECEIVERS + 1))) deliveries/s offered: the same load for every shard count, so CPU per delivery is compared at equal batching, and the server's CPU % shows the headroom"
   echo "- (b) emit with ack: $ACK_CONNS connections, each \`42<id>[\"echo\",payload]\` then wait for \`43<id>[payload]\`"
   echo "- (c) idle: $IDLE_CONNS Socket.IO sockets on a freshly started server; (RSS open - RSS before) / sockets open"
+  echo "- (c') the same on a Herald started without \`--recovery-window 0\` (connection state recovery on, its default): the test handlers emit \`auth\` to each socket on connect, and recovery keeps that packet for the window"
   echo "- (d) connect churn: $CONNECT_SLOTS slots, each TCP + WebSocket + Engine.IO open + CONNECT, then \`41\` and close, again"
   [ "$HERALD_OK" = 1 ] || echo "- **herald unavailable**: $HERALD_WHY"
   echo
@@ -344,6 +351,7 @@ OUT="bench/results/socketio-$DATE.md"
   row "(b) server CPU µs/ack" ack_cpu
   row "(b) server CPU % of a core" ack_srvpct
   row "(c) bytes/idle connection @$IDLE_CONNS" bytes_idle
+  row "(c') bytes/idle connection @$IDLE_CONNS, herald with recovery on (its default)" bytes_idle_rec
   ROW_INT=1 row "(d) new connections/s ($CONNECT_SLOTS slots)" conn_rate conn
   row "(d) server CPU µs/connection" conn_cpu
   row "(d) p99 connect-to-CONNECT-ack µs" conn_p99

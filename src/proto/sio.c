@@ -76,7 +76,8 @@ struct hd_sio_socket {
   client_t *client;
   nsp_t *nsp;
   int nsp_index;
-  char id[SOCKET_ID_MAX];
+  char *id;               /* id_inline, or allocated when longer (a v3 client's "nsp#sid") */
+  char id_inline[24];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
   bool connected;
@@ -112,6 +113,17 @@ struct hd_sio_server {
 /* --- small helpers ------------------------------------------------------------------------ */
 
 static void random_id(char *out) { hd_id_random(out, 20); }
+
+/* Sets s's id (inline when short, else a copy; a random id when out of memory). */
+static void set_id(hd_sio_socket_t *s, const char *id) {
+  if (s->id != s->id_inline) free(s->id);
+  size_t n = strlen(id);
+  char *copy = n < sizeof s->id_inline ? NULL : strdup(id);
+  s->id = copy ? copy : s->id_inline;
+  if (copy) return;
+  if (n < sizeof s->id_inline) memcpy(s->id_inline, id, n + 1);
+  else random_id(s->id_inline);
+}
 
 static nsp_t *find_nsp(hd_sio_server_t *sio, const char *name, size_t len) {
   for (int i = 0; i < sio->nsp_count; i++)
@@ -418,6 +430,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_hub_leave_all(sio->hub, &s->member);
   c->sockets[s->nsp_index] = NULL;
   if (was_connected) sio->sockets--;
+  if (s->id != s->id_inline) free(s->id);
   free(s->claims);
   free(s);
 }
@@ -465,7 +478,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   if (!hd_recovery_take(sio->opt.recovery, sio->hub, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
                         json_is_string(offset) ? json_string_value(offset) : NULL, &rs, &missed, &n_missed))
     return false;
-  snprintf(s->id, sizeof s->id, "%s", rs.id);
+  set_id(s, rs.id);
   memcpy(s->pid, rs.pid, sizeof s->pid);
   for (char **r = rs.rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
   s->connected = true;
@@ -502,6 +515,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   hd_sio_socket_t *s = calloc(1, sizeof(*s));
   if (!s) return;
   hd_hub_member_init(&s->member, &member_ops);
+  s->id = s->id_inline;
   s->client = c;
   s->nsp = n;
   s->nsp_index = idx;
@@ -511,6 +525,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   int rc = authenticate(sio, c, auth, s, &why);
   if (rc) {
     connect_error(c, n->name, why, 1001);
+    if (s->id != s->id_inline) free(s->id);
     free(s->claims);
     free(s);
     return;
@@ -531,10 +546,11 @@ static void connect_fresh(hd_sio_socket_t *s) {
   nsp_t *n = s->nsp;
   bool root = !strcmp(n->name, "/");
   /* v3: as socket.io 2.x clients compute it (sid, or nsp#sid) when it fits, else a random id */
+  char id[SOCKET_ID_MAX];
   if (hd_eio_session_version(c->eio) != 3 ||
-      snprintf(s->id, sizeof s->id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >=
-          (int)sizeof s->id)
-    random_id(s->id);
+      snprintf(id, sizeof id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >= (int)sizeof id)
+    random_id(id);
+  set_id(s, id);
   random_id(s->pid);
   char room[320];
   hd_sio_room_key(n->name, s->id, room, sizeof room);
@@ -678,7 +694,7 @@ static void on_session(void *arg, int status, hd_recovery_session_t *rs) {
     restore_fail(r, status == HD_ENOTFOUND ? "no such session" : status ? hd_strerror(status) : "another identity");
     return restore_release(r);
   }
-  snprintf(s->id, sizeof s->id, "%s", rs->id);
+  set_id(s, rs->id);
   memcpy(s->pid, rs->pid, sizeof s->pid);
   r->session = *rs;
   rs->rooms = NULL;
