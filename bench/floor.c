@@ -104,27 +104,44 @@ static int parse_options(int argc, char **argv, options_t *o) {
   return 0;
 }
 
-/* Connects n pairs through a listener on 127.0.0.1: out[i] the writer's end, in[i] the reader's. */
-static int make_pairs(int n, int *out, int *in) {
+/* A listener on 127.0.0.1 (any port): its fd, *sa its address; -1 on error. */
+static int listen_loopback(struct sockaddr_in *sa) {
   int l = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t sl = sizeof sa;
-  if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) || listen(l, 1024) ||
-      getsockname(l, (struct sockaddr *)&sa, &sl))
-    return fail("listen on 127.0.0.1");
+  socklen_t sl = sizeof *sa;
+  *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (l < 0 || bind(l, (struct sockaddr *)sa, sizeof *sa) || listen(l, 4096) || getsockname(l, (struct sockaddr *)sa, &sl))
+    return fail("listen on 127.0.0.1"), -1;
+  return l;
+}
+
+/* The reader's ends: n connections to sa (each process holds only its own n ends, so N can reach
+ * the descriptor limit rather than half of it). */
+static int connect_all(int n, const struct sockaddr_in *sa, int *in) {
   for (int i = 0; i < n; i++) {
     int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa)) return fail("connect");
+    if (c < 0 || connect(c, (const struct sockaddr *)sa, sizeof *sa)) return fail("connect");
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    in[i] = c;
+  }
+  return 0;
+}
+
+/* The writer's ends: n accepted connections, non-blocking with TCP_NODELAY (as Herald's); fails
+ * when none comes for 5 s. */
+static int accept_all(int n, int l, int *out) {
+  for (int i = 0; i < n; i++) {
+    struct pollfd pf = {.fd = l, .events = POLLIN};
+    if (poll(&pf, 1, 5000) != 1) { /* the reader gave up (it says why) */
+      fprintf(stderr, "herald-floor: %d of %d connections accepted\n", i, n);
+      return 1;
+    }
     int a = accept(l, NULL, NULL);
     if (a < 0) return fail("accept");
     int one = 1;
-    setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as Herald's connections */
+    setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fcntl(a, F_SETFL, O_NONBLOCK);
-    fcntl(c, F_SETFL, O_NONBLOCK);
     out[i] = a;
-    in[i] = c;
   }
-  close(l);
   return 0;
 }
 
@@ -201,25 +218,31 @@ int main(int argc, char **argv) {
   options_t o;
   if (parse_options(argc, argv, &o)) return 2;
   struct rlimit rl;
-  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)(2 * o.sockets + 64)) {
+  if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)(o.sockets + 64)) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   signal(SIGPIPE, SIG_IGN);
   int *out = calloc((size_t)o.sockets, sizeof(int)), *in = calloc((size_t)o.sockets, sizeof(int));
   if (!out || !in) return fail("calloc");
-  if (make_pairs(o.sockets, out, in)) return 1;
+  struct sockaddr_in sa;
+  int l = listen_loopback(&sa);
+  if (l < 0) return 1;
   int ctl[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, ctl)) return fail("socketpair");
   pid_t child = fork();
   if (child < 0) return fail("fork");
   if (child == 0) {
-    for (int i = 0; i < o.sockets; i++) close(out[i]);
+    close(l);
     close(ctl[0]);
-    _exit(run_reader(&o, in, ctl[1]));
+    _exit(connect_all(o.sockets, &sa, in) ? 1 : run_reader(&o, in, ctl[1]));
   }
-  for (int i = 0; i < o.sockets; i++) close(in[i]);
   close(ctl[1]);
+  if (accept_all(o.sockets, l, out)) {
+    kill(child, SIGKILL);
+    return 1;
+  }
+  close(l);
   pin(o.writer_cpu);
 
   size_t len = (size_t)o.size * (size_t)o.batch;
