@@ -82,7 +82,7 @@ bench_build() {
     log "building ($BUILD_DIR, Release)"
     # Only the two targets used here: a broken unit test elsewhere must not stop the benchmark.
     if ! { cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release &&
-           cmake --build "$BUILD_DIR" -j2 --target herald herald-loadgen; } >"$WORK/build.log" 2>&1; then
+           cmake --build "$BUILD_DIR" -j2 --target herald herald-loadgen herald-floor; } >"$WORK/build.log" 2>&1; then
       tail -n 20 "$WORK/build.log" >&2
       HERALD_OK=0
       HERALD_WHY="the build failed"
@@ -258,4 +258,32 @@ record_idle() {
   R[$name,rss_after]=$IDLE_AFTER
   R[$name,idle_err]=$(jget "$IDLE_JSON" errors)
   [ -z "$IDLE_BYTES" ] || R[$name,bytes_idle]=$IDLE_BYTES
+}
+
+# ---- the loopback floor (bench/floor.c) ------------------------------------------------------
+# run_floor SOCKETS BATCH: herald-floor with SOCKETS connected pairs, BATCH frames of
+# BENCH_FLOOR_SIZE (66) bytes per write, the writer pinned like a one-shard server (SERVER_CPU),
+# the reader like the generator (LOADGEN_CPU), DURATION s after WARMUP s. Sets R[floor,bB_*]:
+# us_write (writer CPU µs per write: the floor of one delivery written on its own), us_frame,
+# reader_us_frame, rate (writes/s); nothing when the program is missing or fails.
+run_floor() {
+  local n=$1 b=$2 bin="$BUILD_DIR/herald-floor" j
+  if [ ! -x "$bin" ]; then log "no $bin: no loopback floor"; return 0; fi
+  wait_quiet
+  log "loopback floor: $n sockets, $b frame(s) per write, ${WARMUP}+${DURATION} s"
+  j=$("$bin" --sockets "$n" --batch "$b" --size "${BENCH_FLOOR_SIZE:-66}" --duration "$DURATION" \
+        --warmup "$WARMUP" --writer-cpu "$SERVER_CPU" --reader-cpu "$LOADGEN_CPU" 2>"$WORK/floor.err" | tail -n 1) ||
+    { log "herald-floor failed: $(tail -n 1 "$WORK/floor.err")"; return 0; }
+  echo "$j" >>"$WORK/raw.jsonl"
+  R[floor,b${b}_us_write]=$(jget "$j" writer_cpu_us_per_write)
+  R[floor,b${b}_us_frame]=$(jget "$j" writer_cpu_us_per_frame)
+  R[floor,b${b}_reader_us_frame]=$(jget "$j" reader_cpu_us_per_frame)
+  R[floor,b${b}_rate]=$(jget "$j" writes_per_s)
+}
+
+# floor_ratio VALUE BATCH: VALUE (server CPU µs per delivery) / the floor's writer µs per frame at
+# BATCH frames per write, 2 decimals ("n/a" when either is missing).
+floor_ratio() {
+  awk -v v="$1" -v f="${R[floor,b${2}_us_frame]:-}" \
+    'BEGIN { if (v == "" || v == "n/a" || f == "" || f + 0 == 0) print "n/a"; else printf "%.2f\n", v / f }'
 }

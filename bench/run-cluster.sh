@@ -127,7 +127,7 @@ launch() {
       herald)
         mkdir -p "$WORK/$name-data"
         SRV_CPUS=$CLUSTER_CPUS start_server "$name" "$BUILD_DIR/herald" serve --host 127.0.0.1 --port "$port" \
-          --shards "$HERALD_SHARDS" --test-handlers --recovery-window 0 --log-level warn \
+          --shards "$HERALD_SHARDS" --test-handlers --recovery-window 0 --eio-handshake-rate 0 --log-level warn \
           --data-dir "$WORK/$name-data" --shutdown-grace 1000 \
           --redis-url "$REDIS_URL" --redis-prefix "bench-$server-$n" ;;
     esac
@@ -258,6 +258,11 @@ keep() {
 }
 
 # ---- runs --------------------------------------------------------------------------------
+# The loopback floor at the fan-out's socket count (bench/floor.c): K=1 writes one frame per write.
+if [ "${BENCH_FLOOR:-1}" = 1 ]; then
+  run_floor $((RECEIVERS + 1)) 1
+  run_floor $((RECEIVERS + 1)) 16
+fi
 RAN=""
 for s in $SERVERS; do
   [ "$s" = herald ] && [ "$HERALD_OK" != 1 ] && { log "herald unavailable: $HERALD_WHY"; continue; }
@@ -344,6 +349,13 @@ OUT="bench/results/cluster-$DATE.md"
     header
     row "deliveries/s" "${k}_rate" 1
     row "server CPU µs/delivery, all nodes" "${k}_cpu"
+    if [ -n "${R[floor,b1_us_frame]:-}" ]; then
+      fb=1; [ "$k" -gt 1 ] && fb=16
+      for n in $NODE_COUNTS; do for s in herald node; do
+        R[$s-$n,${k}_floor]=$(floor_ratio "${R[$s-$n,${k}_cpu]:-}" "$fb")
+      done; done
+      row "all nodes' CPU per delivery / loopback floor ($fb frame(s) per write: ${R[floor,b${fb}_us_frame]} µs)" "${k}_floor"
+    fi
     row "node 1 CPU µs/delivery (publisher's node)" "${k}_cpu1"
     row "other nodes CPU µs/delivery (crossed Redis)" "${k}_cpux"
     row "server CPU % of a core, all nodes" "${k}_srvpct"

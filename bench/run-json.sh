@@ -39,7 +39,7 @@ launch() {
   mkdir -p "$WORK/herald-data"
   SRV_CPUS=$(server_cpus "$1") start_server "herald$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
     --port "$SRV_PORT" --shards "$1" --test-handlers \
-    --recovery-window 0 --jwt-secret "$SECRET" --api-key "$API_KEY" --json-rate 1000000 \
+    --recovery-window 0 --eio-handshake-rate 0 --jwt-secret "$SECRET" --api-key "$API_KEY" --json-rate 1000000 \
     --json-burst 1000000 --max-connections $((RECEIVERS + 1000)) --log-level warn \
     --data-dir "$WORK/herald-data" --shutdown-grace 1000
   wait_port "$SRV_PORT" "$SRV_PID" || { log "herald did not start:"; tail -n 5 "$WORK/herald$1.log" >&2; exit 1; }

@@ -59,7 +59,7 @@ launch() {
       mkdir -p "$WORK/$1-data"
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --test-handlers \
-        --recovery-window 0 --max-connections $((IDLE_CONNS + 1000)) --log-level warn \
+        $([ "${LAUNCH_RECOVERY:-0}" = 1 ] || echo --recovery-window 0) --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
         --data-dir "$WORK/$1-data" --shutdown-grace 1000 ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
@@ -171,9 +171,20 @@ bench() {
   launch "$name" || return 1
   record_idle "$name" sio-idle
   stop_server "$SRV_PID"
+  if [ "$name" != node ]; then # Herald's default: connection state recovery on
+    LAUNCH_RECOVERY=1 launch "$name" || return 1
+    record_idle "$name-rec" sio-idle
+    R[$name,bytes_idle_rec]=${R[$name-rec,bytes_idle]:-}
+    stop_server "$SRV_PID"
+  fi
 }
 
 # ---- runs --------------------------------------------------------------------------------
+# The loopback floor at the fan-out's socket count: one frame per write (K=1's case) and 16.
+if [ "${BENCH_FLOOR:-1}" = 1 ]; then
+  run_floor $((RECEIVERS + 1)) 1
+  run_floor $((RECEIVERS + 1)) 16
+fi
 for s in $SERVERS; do
   if [ "$s" = node ]; then
     bench node || { log "the Node reference server failed"; exit 1; }
@@ -299,6 +310,7 @@ OUT="bench/results/socketio-$DATE.md"
   gt "$FANOUT_RATE" 0 && echo "- (a') fixed-rate fan-out (herald only): as (a) with the publisher capped at $FANOUT_RATE broadcasts/s (\`--rate $FANOUT_RATE --window 16\`), i.e. $((FANOUT_RATE * (RECEIVERS + 1))) deliveries/s offered: the same load for every shard count, so CPU per delivery is compared at equal batching, and the server's CPU % shows the headroom"
   echo "- (b) emit with ack: $ACK_CONNS connections, each \`42<id>[\"echo\",payload]\` then wait for \`43<id>[payload]\`"
   echo "- (c) idle: $IDLE_CONNS Socket.IO sockets on a freshly started server; (RSS open - RSS before) / sockets open"
+  echo "- (c') the same on a Herald started without \`--recovery-window 0\` (connection state recovery on, its default): the test handlers emit \`auth\` to each socket on connect, and recovery keeps that packet for the window"
   echo "- (d) connect churn: $CONNECT_SLOTS slots, each TCP + WebSocket + Engine.IO open + CONNECT, then \`41\` and close, again"
   [ "$HERALD_OK" = 1 ] || echo "- **herald unavailable**: $HERALD_WHY"
   echo
@@ -315,11 +327,31 @@ OUT="bench/results/socketio-$DATE.md"
     row "(a') server CPU % of a core at $FANOUT_RATE broadcasts/s" fanrate_srvpct
     row "(a') p99 delivery latency µs at $FANOUT_RATE broadcasts/s" fanrate_p99
   fi
+  if [ -n "${R[floor,b1_us_write]:-}" ]; then
+    echo
+    echo "Against the loopback floor (\`herald-floor --sockets $((RECEIVERS + 1))\`: ${BENCH_FLOOR_SIZE:-66}-byte frames written round-robin, writer on CPU $SERVER_CPU, reader on CPU $LOADGEN_CPU; the writer's CPU per frame is what a delivery costs a server that only writes it): 1 frame per write ${R[floor,b1_us_frame]} µs (reader ${R[floor,b1_reader_us_frame]} µs), 16 frames per write ${R[floor,b16_us_frame]:-n/a} µs per frame."
+    echo
+    line="| server CPU per delivery / loopback floor" sep="|---"
+    if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | herald $(shard_label "$n")"; sep="$sep|---:"; done; fi
+    [ "$WITH_NODE" = 1 ] && { line="$line | node"; sep="$sep|---:"; }
+    echo "$line |"
+    echo "$sep|"
+    for k in $WINDOWS; do
+      b=1; [ "$k" -gt 1 ] && b=16
+      line="| (a) server CPU per delivery / floor ($b frame(s) per write), K=$k"
+      if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | $(floor_ratio "${R[herald$n,fan${k}_cpu]:-}" "$b")"; done; fi
+      [ "$WITH_NODE" = 1 ] && line="$line | $(floor_ratio "${R[node,fan${k}_cpu]:-}" "$b")"
+      echo "$line |"
+    done
+    echo
+    header
+  fi
   ROW_INT=1 row "(b) acks/s @$ACK_CONNS connections" ack_rate ack
   row "(b) p99 emit-to-ack latency µs" ack_p99
   row "(b) server CPU µs/ack" ack_cpu
   row "(b) server CPU % of a core" ack_srvpct
   row "(c) bytes/idle connection @$IDLE_CONNS" bytes_idle
+  row "(c') bytes/idle connection @$IDLE_CONNS, herald with recovery on (its default)" bytes_idle_rec
   ROW_INT=1 row "(d) new connections/s ($CONNECT_SLOTS slots)" conn_rate conn
   row "(d) server CPU µs/connection" conn_cpu
   row "(d) p99 connect-to-CONNECT-ack µs" conn_p99

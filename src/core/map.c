@@ -6,14 +6,14 @@
 
 #include "core/error.h"
 
-/* FNV-1a, 64 bit. */
-static uint64_t hash_key(const char *key, size_t len) {
+/* FNV-1a, 64 bit, folded to 32. */
+static uint32_t hash_key(const char *key, size_t len) {
   uint64_t h = 1469598103934665603ULL;
   for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
-  return h | 1; /* never 0: 0 marks an empty slot */
+  return (uint32_t)(h ^ (h >> 32)) | 1; /* never 0: 0 marks an empty slot */
 }
 
-static hd_map_entry_t *find(const hd_map_t *m, const char *key, size_t klen, uint64_t h) {
+static hd_map_entry_t *find(const hd_map_t *m, const char *key, size_t klen, uint32_t h) {
   if (!m->cap) return NULL;
   for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
     hd_map_entry_t *e = &m->slots[i];
@@ -34,7 +34,8 @@ static void insert(hd_map_entry_t *slots, size_t cap, hd_map_entry_t entry) {
 }
 
 int hd_map_put(hd_map_t *m, const char *key, size_t klen, void *value) {
-  uint64_t h = hash_key(key, klen);
+  if (klen > UINT32_MAX) return HD_EINVAL;
+  uint32_t h = hash_key(key, klen);
   hd_map_entry_t *e = find(m, key, klen, h);
   if (e) {
     e->key = key;
@@ -51,7 +52,7 @@ int hd_map_put(hd_map_t *m, const char *key, size_t klen, void *value) {
     m->slots = slots;
     m->cap = cap;
   }
-  insert(m->slots, m->cap, (hd_map_entry_t){key, klen, h, value});
+  insert(m->slots, m->cap, (hd_map_entry_t){key, value, (uint32_t)klen, h});
   m->count++;
   return 0;
 }

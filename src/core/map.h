@@ -8,9 +8,9 @@
 
 typedef struct {
   const char *key;
-  size_t klen;
-  uint64_t hash;
   void *value;
+  uint32_t klen;
+  uint32_t hash; /* 0: an empty slot (24 bytes a slot: maps of sessions and rooms hold one per connection) */
 } hd_map_entry_t;
 
 typedef struct {
@@ -21,7 +21,7 @@ typedef struct {
 
 /* The value stored under key, or NULL. */
 void *hd_map_get(const hd_map_t *m, const char *key, size_t klen);
-/* Stores value under key (replacing any previous value). 0 or HD_ENOMEM. */
+/* Stores value under key (replacing any previous value). 0, HD_ENOMEM or HD_EINVAL (a key of 4 GiB or more). */
 int hd_map_put(hd_map_t *m, const char *key, size_t klen, void *value);
 /* Removes key; returns its value, or NULL when absent. */
 void *hd_map_del(hd_map_t *m, const char *key, size_t klen);

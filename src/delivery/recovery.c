@@ -9,9 +9,22 @@
 
 #define MAX_NAMESPACES 16
 
+/* A recorded packet, compact: what a replay needs to rebuild its message (hd_recovery_take), in one
+ * allocation. Holding the published message itself would also keep its per-shard frame cache and
+ * its separately allocated strings alive for the whole window (~550 bytes for a 4-byte emit). */
+typedef struct {
+  uint64_t id, seq;
+  int64_t timestamp;
+  hd_buf_t **attachments;  /* references, or NULL */
+  uint32_t flags, args_len, room_count, except_count, attachment_count;
+  bool single_arg, has_type;
+  char text[];             /* rooms, except, event, type (when has_type), message id: each NUL-terminated,
+                            * then the args (args_len bytes and a NUL) */
+} record_t;
+
 typedef struct {
   char name[128];
-  hd_hub_msg_t **ring;
+  record_t **ring;
   uint32_t head, len;
 } nsp_ring_t;
 
@@ -34,12 +47,117 @@ struct hd_recovery {
   size_t bytes;      /* kept: sessions and recorded packets (approximate, for max_bytes) */
 };
 
-/* Memory a recorded packet holds (its text, attachments and room names). */
-static size_t msg_bytes(const hd_hub_msg_t *m) {
-  size_t n = sizeof(*m) + m->args_len;
-  for (uint32_t i = 0; i < m->attachment_count; i++) n += m->attachments[i]->len;
-  for (uint32_t i = 0; i < m->room_count; i++) n += strlen(m->rooms[i]) + sizeof(char *);
+/* --- records ------------------------------------------------------------------------------ */
+
+/* Bytes of a record's text for msg. */
+static size_t record_text_len(const hd_hub_msg_t *m) {
+  size_t n = strlen(m->event) + 1 + strlen(m->message_id) + 1 + m->args_len + 1;
+  for (uint32_t i = 0; i < m->room_count; i++) n += strlen(m->rooms[i]) + 1;
+  for (uint32_t i = 0; i < m->except_count; i++) n += strlen(m->except[i]) + 1;
+  if (m->type) n += strlen(m->type) + 1;
   return n;
+}
+
+static char *put_str(char *p, const char *s) {
+  size_t n = strlen(s) + 1;
+  memcpy(p, s, n);
+  return p + n;
+}
+
+/* A record of msg (attachments referenced), or NULL when out of memory; *bytes: what it holds. */
+static record_t *record_new(const hd_hub_msg_t *m, size_t *bytes) {
+  size_t text = record_text_len(m);
+  record_t *r = malloc(sizeof(*r) + text);
+  if (!r) return NULL;
+  *r = (record_t){.id = m->id, .seq = m->seq, .timestamp = m->timestamp, .flags = m->flags,
+                  .args_len = (uint32_t)m->args_len, .room_count = m->room_count, .except_count = m->except_count,
+                  .single_arg = m->single_arg, .has_type = m->type != NULL};
+  if (m->attachment_count) {
+    if (!(r->attachments = malloc(m->attachment_count * sizeof(*r->attachments)))) {
+      free(r);
+      return NULL;
+    }
+    for (uint32_t i = 0; i < m->attachment_count; i++) r->attachments[i] = hd_buf_ref(m->attachments[i]);
+    r->attachment_count = m->attachment_count;
+  }
+  char *p = r->text;
+  for (uint32_t i = 0; i < m->room_count; i++) p = put_str(p, m->rooms[i]);
+  for (uint32_t i = 0; i < m->except_count; i++) p = put_str(p, m->except[i]);
+  p = put_str(p, m->event);
+  if (m->type) p = put_str(p, m->type);
+  p = put_str(p, m->message_id);
+  memcpy(p, m->args, m->args_len);
+  p[m->args_len] = '\0';
+  *bytes = sizeof(*r) + text + r->attachment_count * sizeof(hd_buf_t *);
+  for (uint32_t i = 0; i < r->attachment_count; i++) *bytes += r->attachments[i]->len;
+  return r;
+}
+
+static size_t record_bytes(const record_t *r) {
+  size_t n = sizeof(*r) + r->attachment_count * sizeof(hd_buf_t *);
+  const char *p = r->text;
+  for (uint32_t i = 0; i < r->room_count + r->except_count + 2u + r->has_type; i++) p += strlen(p) + 1;
+  n += (size_t)(p - r->text) + r->args_len + 1;
+  for (uint32_t i = 0; i < r->attachment_count; i++) n += r->attachments[i]->len;
+  return n;
+}
+
+static void record_free(record_t *r) {
+  for (uint32_t i = 0; i < r->attachment_count; i++) hd_buf_unref(r->attachments[i]);
+  free(r->attachments);
+  free(r);
+}
+
+static bool strv_has(char *const *v, const char *s) {
+  for (; v && *v; v++)
+    if (!strcmp(*v, s)) return true;
+  return false;
+}
+
+/* Would a socket in `rooms` have received r? (as hd_recovery_reaches) */
+static bool record_reaches(const record_t *r, char *const *rooms) {
+  const char *p = r->text;
+  bool in = false;
+  for (uint32_t i = 0; i < r->room_count; i++, p += strlen(p) + 1) in = in || strv_has(rooms, p);
+  if (!in) return false;
+  for (uint32_t i = 0; i < r->except_count; i++, p += strlen(p) + 1)
+    if (strv_has(rooms, p)) return false;
+  return true;
+}
+
+/* The message r was recorded from, rebuilt for hub in namespace nsp (refs 1), or NULL (no memory). */
+static hd_hub_msg_t *record_message(const record_t *r, hd_hub_t *hub, const char *nsp) {
+  uint32_t n = r->room_count + r->except_count;
+  const char **names = malloc((n ? n : 1) * sizeof(*names));
+  hd_buf_t **att = r->attachment_count ? malloc(r->attachment_count * sizeof(*att)) : NULL;
+  if (!names || (r->attachment_count && !att)) {
+    free(names);
+    free(att);
+    return NULL;
+  }
+  const char *p = r->text;
+  for (uint32_t i = 0; i < n; i++, p += strlen(p) + 1) names[i] = p;
+  const char *event = p;
+  p += strlen(p) + 1;
+  const char *type = r->has_type ? p : NULL;
+  if (type) p += strlen(p) + 1;
+  const char *message_id = p;
+  const char *args = p + strlen(p) + 1;
+  for (uint32_t i = 0; i < r->attachment_count; i++) att[i] = hd_buf_ref(r->attachments[i]);
+  hd_hub_target_t to = {nsp, names, r->room_count, names + r->room_count, r->except_count, r->flags};
+  hd_hub_msg_t *m = hd_hub_msg_new(hub, &to, event, args, r->args_len, att, r->attachment_count);
+  free(names);
+  if (!m) return NULL;
+  if (type && hd_hub_msg_set_type(m, type)) {
+    hd_hub_msg_unref(m);
+    return NULL;
+  }
+  m->id = r->id;
+  m->seq = r->seq;
+  m->timestamp = r->timestamp;
+  m->single_arg = r->single_arg;
+  snprintf(m->message_id, sizeof m->message_id, "%s", message_id);
+  return m;
 }
 
 /* Memory a saved session holds. */
@@ -79,8 +197,8 @@ static void saved_free(void *value, void *arg) {
 }
 
 static void drop_oldest(hd_recovery_t *rec, nsp_ring_t *n) {
-  rec->bytes -= msg_bytes(n->ring[n->head]);
-  hd_hub_msg_unref(n->ring[n->head]);
+  rec->bytes -= record_bytes(n->ring[n->head]);
+  record_free(n->ring[n->head]);
   n->head = (n->head + 1) % rec->max_packets;
   n->len--;
 }
@@ -133,10 +251,14 @@ void hd_recovery_observe(hd_hub_msg_t *msg, void *arg) {
   nsp_ring_t *n = ring_of(rec, msg->nsp, true);
   if (n) {
     prune(rec, n, msg->timestamp);
-    if (n->len == rec->max_packets) drop_oldest(rec, n);
-    n->ring[(n->head + n->len) % rec->max_packets] = hd_hub_msg_ref(msg);
-    n->len++;
-    rec->bytes += msg_bytes(msg);
+    size_t bytes = 0;
+    record_t *r = record_new(msg, &bytes);
+    if (r) {
+      if (n->len == rec->max_packets) drop_oldest(rec, n);
+      n->ring[(n->head + n->len) % rec->max_packets] = r;
+      n->len++;
+      rec->bytes += bytes;
+    }
     while (rec->max_bytes && rec->bytes > rec->max_bytes && n->len > 1) drop_oldest(rec, n); /* oldest first */
   }
   uv_mutex_unlock(&rec->mu);
@@ -172,12 +294,6 @@ void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s) {
   if (old) saved_free(old, NULL);
 }
 
-static bool strv_has(char *const *v, const char *s) {
-  for (; v && *v; v++)
-    if (!strcmp(*v, s)) return true;
-  return false;
-}
-
 /* Its own room and the namespace's all-room are among the rooms. */
 bool hd_recovery_reaches(const hd_hub_msg_t *msg, char *const *rooms) {
   bool in = false;
@@ -188,7 +304,7 @@ bool hd_recovery_reaches(const hd_hub_msg_t *msg, char *const *rooms) {
   return true;
 }
 
-bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, const char *sub, const char *offset,
+bool hd_recovery_take(hd_recovery_t *rec, hd_hub_t *hub, const char *nsp, const char *pid, const char *sub, const char *offset,
                       hd_recovery_session_t *out, hd_hub_msg_t ***missed, size_t *n_missed) {
   *missed = NULL;
   *n_missed = 0;
@@ -210,8 +326,9 @@ bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, cons
   if (ok) {
     hd_hub_msg_t **picked = n && n->len ? malloc(n->len * sizeof(*picked)) : NULL;
     for (uint32_t i = 0; picked && i < n->len; i++) {
-      hd_hub_msg_t *msg = n->ring[(n->head + i) % rec->max_packets];
-      if (msg->id > after && hd_recovery_reaches(msg, sv->s.rooms)) picked[(*n_missed)++] = hd_hub_msg_ref(msg);
+      const record_t *r = n->ring[(n->head + i) % rec->max_packets];
+      hd_hub_msg_t *msg = r->id > after && record_reaches(r, sv->s.rooms) ? record_message(r, hub, nsp) : NULL;
+      if (msg) picked[(*n_missed)++] = msg;
     }
     *missed = picked;
     *out = sv->s;

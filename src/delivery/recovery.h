@@ -74,8 +74,9 @@ void hd_recovery_save(hd_recovery_t *rec, hd_recovery_session_t *s);
 /* Takes back the session of pid for identity sub in nsp when it is still within the window and the
  * client's offset (NULL: the session's last message) is still recorded: fills *out (caller frees
  * with hd_recovery_session_clear) and the missed messages that a socket in its rooms would have got,
- * in order (*missed: refs the caller drops, array freed with free()). False when not recoverable. */
-bool hd_recovery_take(hd_recovery_t *rec, const char *nsp, const char *pid, const char *sub, const char *offset,
+ * in order, rebuilt as messages of hub (*missed: refs the caller drops, array freed with free()). False
+ * when not recoverable. */
+bool hd_recovery_take(hd_recovery_t *rec, hd_hub_t *hub, const char *nsp, const char *pid, const char *sub, const char *offset,
                       hd_recovery_session_t *out, hd_hub_msg_t ***missed, size_t *n_missed);
 /* Frees a session's rooms. */
 void hd_recovery_session_clear(hd_recovery_session_t *s);

@@ -57,7 +57,9 @@ typedef struct {
 typedef struct client {
   hd_sio_server_t *sio;
   hd_eio_session_t *eio;
-  hd_sio_socket_t **sockets;         /* nsp_count slots, allocated at the first CONNECT */
+  hd_sio_socket_t **sockets;         /* nsp_count slots from the first CONNECT: one_socket when there is one
+                                      * namespace, else allocated */
+  hd_sio_socket_t *one_socket;
   struct client *wait_prev, *wait_next; /* in sio->waiting until a namespace is connected */
   uint64_t connect_deadline_ms;
   json_t *query_auth;                /* v3 clients authenticate with query parameters */
@@ -79,7 +81,8 @@ struct hd_sio_socket {
   client_t *client;
   nsp_t *nsp;
   int nsp_index;
-  char id[SOCKET_ID_MAX];
+  char *id;               /* id_inline, or allocated when longer (a v3 client's "nsp#sid") */
+  char id_inline[24];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
   bool admitted;          /* counted by opt.admit: released when it goes */
@@ -128,6 +131,17 @@ struct hd_sio_server {
 /* --- small helpers ------------------------------------------------------------------------ */
 
 static void random_id(char *out) { hd_id_random(out, 20); }
+
+/* Sets s's id (inline when short, else a copy; a random id when out of memory). */
+static void set_id(hd_sio_socket_t *s, const char *id) {
+  if (s->id != s->id_inline) free(s->id);
+  size_t n = strlen(id);
+  char *copy = n < sizeof s->id_inline ? NULL : strdup(id);
+  s->id = copy ? copy : s->id_inline;
+  if (copy) return;
+  if (n < sizeof s->id_inline) memcpy(s->id_inline, id, n + 1);
+  else random_id(s->id_inline);
+}
 
 static nsp_t *find_nsp(hd_sio_server_t *sio, const char *name, size_t len) {
   for (int i = 0; i < sio->nsp_count; i++)
@@ -442,6 +456,13 @@ static bool recoverable(const char *reason) {
 /* Removes a socket from its namespace; `reason` as Socket.IO reports it. */
 static void restore_detach(struct restore *r);
 
+/* Frees a closed socket that nothing holds any more. */
+static void socket_free(hd_sio_socket_t *s) {
+  if (s->id != s->id_inline) free(s->id);
+  free(s->claims);
+  free(s);
+}
+
 static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_client) {
   client_t *c = s->client;
   hd_sio_server_t *sio = c->sio;
@@ -466,8 +487,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
     s->closed = true;
     return;
   }
-  free(s->claims);
-  free(s);
+  socket_free(s);
 }
 
 /* Holds s across application callbacks, which may close it (deferred free, as libuv's close). */
@@ -476,8 +496,7 @@ static void pin(hd_sio_socket_t *s) { s->pins++; }
 /* Lets go of s; false when it was closed meanwhile (and is now freed). */
 static bool unpin(hd_sio_socket_t *s) {
   if (--s->pins || !s->closed) return true;
-  free(s->claims);
-  free(s);
+  socket_free(s);
   return false;
 }
 
@@ -521,10 +540,10 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   hd_recovery_session_t rs;
   hd_hub_msg_t **missed;
   size_t n_missed;
-  if (!hd_recovery_take(sio->opt.recovery, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
+  if (!hd_recovery_take(sio->opt.recovery, sio->hub, s->nsp->name, json_string_value(pid), s->claims ? s->claims->sub : "",
                         json_is_string(offset) ? json_string_value(offset) : NULL, &rs, &missed, &n_missed))
     return false;
-  snprintf(s->id, sizeof s->id, "%s", rs.id);
+  set_id(s, rs.id);
   memcpy(s->pid, rs.pid, sizeof s->pid);
   for (char **r = rs.rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
   s->connected = true;
@@ -557,11 +576,13 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   nsp_t *n = find_nsp(sio, p->nsp, strlen(p->nsp));
   if (!n) return connect_error(c, p->nsp, "Invalid namespace", 0);
   int idx = (int)(n - sio->nsps);
+  if (!c->sockets && sio->nsp_count == 1) c->sockets = &c->one_socket;
   if (!c->sockets && !(c->sockets = calloc((size_t)sio->nsp_count, sizeof(*c->sockets)))) return;
   if (c->sockets[idx]) return; /* already connected: ignore, as Socket.IO does */
   hd_sio_socket_t *s = calloc(1, sizeof(*s));
   if (!s) return;
   hd_hub_member_init(&s->member, &member_ops);
+  s->id = s->id_inline;
   s->client = c;
   s->nsp = n;
   s->nsp_index = idx;
@@ -571,7 +592,7 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   if (n->admit) { /* the namespace decides, maybe later (hd_sio_admission_done) */
     hd_sio_admission_t *a = calloc(1, sizeof(*a));
     if (!a) {
-      free(s);
+      socket_free(s);
       return;
     }
     a->socket = s;
@@ -586,16 +607,14 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   if (!rc && s->claims && sio->opt.admit) {
     if ((rc = sio->opt.admit(sio->opt.admit_arg, s->claims, &why))) {
       connect_error(c, n->name, why, 429);
-      free(s->claims);
-      free(s);
+      socket_free(s);
       return;
     }
     s->admitted = true;
   }
   if (rc) {
     connect_error(c, n->name, why, 1001);
-    free(s->claims);
-    free(s);
+    socket_free(s);
     return;
   }
   c->sockets[idx] = s;
@@ -622,10 +641,11 @@ static void connect_fresh(hd_sio_socket_t *s) {
   nsp_t *n = s->nsp;
   bool root = !strcmp(n->name, "/");
   /* v3: as socket.io 2.x clients compute it (sid, or nsp#sid) when it fits, else a random id */
+  char id[SOCKET_ID_MAX];
   if (hd_eio_session_version(c->eio) != 3 ||
-      snprintf(s->id, sizeof s->id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >=
-          (int)sizeof s->id)
-    random_id(s->id);
+      snprintf(id, sizeof id, "%s%s%s", root ? "" : n->name, root ? "" : "#", hd_eio_session_id(c->eio)) >= (int)sizeof id)
+    random_id(id);
+  set_id(s, id);
   random_id(s->pid);
   char room[320];
   hd_sio_room_key(n->name, s->id, room, sizeof room);
@@ -775,7 +795,7 @@ static void on_session(void *arg, int status, hd_recovery_session_t *rs) {
     restore_fail(r, status == HD_ENOTFOUND ? "no such session" : status ? hd_strerror(status) : "another identity");
     return restore_release(r);
   }
-  snprintf(s->id, sizeof s->id, "%s", rs->id);
+  set_id(s, rs->id);
   memcpy(s->pid, rs->pid, sizeof s->pid);
   r->session = *rs;
   rs->rooms = NULL;
@@ -1048,7 +1068,7 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   c->sio->clients--;
   c->sio->closed++;
   hd_eio_session_set_udata(e, NULL);
-  free(c->sockets);
+  if (c->sockets != &c->one_socket) free(c->sockets);
   free(c);
 }
 
@@ -1406,7 +1426,7 @@ void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, con
   } else {
     connect_error(c, s->nsp->name, claims ? "out of memory" : why ? why : "authentication failed", 1001);
     c->sockets[s->nsp_index] = NULL;
-    free(s);
+    socket_free(s);
   }
   json_decref(auth);
 }

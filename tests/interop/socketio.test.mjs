@@ -448,6 +448,43 @@ describe('connection state recovery', SUITE, () => {
     }
   });
 
+  test('replay rebuilds what was recorded: binary attachments, rooms and except rooms', async () => {
+    const srv = await startHerald(['--test-handlers']);
+    try {
+      const a = client(srv, '/', { transports: ['websocket'], reconnection: true, reconnectionDelay: 300,
+        reconnectionDelayMax: 300, randomizationFactor: 0 });
+      const b = client(srv, '/', { transports: ['websocket'] });
+      await Promise.all([connected(a), connected(b)]);
+      for (const room of ['r1', 'ex']) assert.deepEqual(await a.timeout(WAIT).emitWithAck('join', room), { ok: true });
+      const got = [];
+      a.on('ev', (data) => got.push(data));
+      a.on('message-back', (...args) => got.push(args));
+      const m0 = waitFor(a, 'msg');
+      b.emit('broadcast', 'm0');
+      await m0;
+      const before = a._lastOffset; // replay everything after m0, the binary echo below included
+      a.emit('message', Buffer.from([1, 2, 3]), 'text');
+      await until(() => got.length === 1, WAIT, 'the binary message-back');
+      a._lastOffset = before;
+      const disconnected = waitFor(a, 'disconnect');
+      a.io.engine.transport.ws._socket.destroy();
+      await disconnected;
+      for (const [rooms, except, data] of [[['r1'], [], 'to-r1'], [['r1'], ['ex'], 'excluded'], [['r2'], [], 'other']]) {
+        assert.deepEqual(await b.timeout(WAIT).emitWithAck('broadcast-to', { rooms, except, event: 'ev', data }), { ok: true });
+      }
+      await waitFor(a, 'connect', WAIT);
+      assert.equal(a.recovered, true);
+      await until(() => got.length >= 3, WAIT, 'the replayed packets');
+      await sleep(100);
+      assert.equal(got.length, 3, JSON.stringify(got));
+      assert.deepEqual(got[1].slice(0, 2), [Buffer.from([1, 2, 3]), 'text']); // replayed with its attachment
+      assert.equal(got[2], 'to-r1');
+    } finally {
+      for (const x of open) x.close();
+      await srv.stop();
+    }
+  });
+
   test('--recovery-window 0: a new session, nothing replayed', async () => {
     const srv = await startHerald(['--test-handlers', '--recovery-window', '0']);
     try {
