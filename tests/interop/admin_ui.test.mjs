@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { startHerald, storeArgs, HERALD_BIN } from './lib/server.mjs';
+import { next } from './lib/wait.mjs';
 
 const SECRET = 'admin-ui-secret-0123456789abcdef';
 const WAIT = 5000;
@@ -57,20 +58,6 @@ function outcome(s) {
   return new Promise((resolve) => {
     s.once('connect', () => resolve('connected'));
     s.once('connect_error', (e) => resolve(e.message));
-  });
-}
-
-/** Resolves with the arguments of the next `event` on s that passes `match`. */
-function next(s, event, match = () => true, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { s.off(event, on); reject(new Error(`timed out waiting for ${event}`)); }, ms);
-    const on = (...args) => {
-      if (!match(...args)) return;
-      clearTimeout(t);
-      s.off(event, on);
-      resolve(args);
-    };
-    s.on(event, on);
   });
 }
 

@@ -12,6 +12,7 @@ import { io as connect } from 'socket.io-client';
 import { instrument } from '@socket.io/admin-ui';
 import { startHerald } from './lib/server.mjs';
 import { startNodeNode } from './lib/sio-redis-node.mjs';
+import { next } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const SECRET = 'admin-ui-cluster-secret-0123456789';
@@ -28,20 +29,6 @@ process.on('unhandledRejection', (err) => {
 function mint(sub, role) {
   const head = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub: String(sub), role, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
   return `${head}.${crypto.createHmac('sha256', SECRET).update(head).digest('base64url')}`;
-}
-
-/** Resolves with the arguments of the next `event` on s that passes `match`. */
-function next(s, event, match = () => true, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => { s.off(event, on); reject(new Error(`timed out waiting for ${event}`)); }, ms);
-    const on = (...args) => {
-      if (!match(...args)) return;
-      clearTimeout(t);
-      s.off(event, on);
-      resolve(args);
-    };
-    s.on(event, on);
-  });
 }
 
 describe('the Admin UI in a Redis cluster of Herald and Node.js nodes', { skip: !REDIS && 'HERALD_TEST_REDIS_URL is not set' }, () => {

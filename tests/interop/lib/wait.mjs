@@ -34,3 +34,17 @@ export function freePort() {
     s.on('error', reject);
   });
 }
+
+/** The arguments of the next `event` on emitter that pass match(...args); rejects after ms. */
+export function next(emitter, event, match = () => true, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { emitter.off(event, on); reject(new Error(`timed out waiting for ${event}`)); }, ms);
+    const on = (...args) => {
+      if (!match(...args)) return;
+      clearTimeout(t);
+      emitter.off(event, on);
+      resolve(args);
+    };
+    emitter.on(event, on);
+  });
+}
