@@ -26,6 +26,10 @@ typedef struct {
   char *public_key, *private_key; /* PEM text read from the configured files */
 } hd_app_keys_t;
 
+/* The ack error (code 429) of a Socket.IO event that writes to the store, past
+ * --max-socket-store-requests waiting on its socket (chat.c, notifications.c). */
+#define HD_APP_INFLIGHT_MESSAGE "too many requests in flight on this connection (--max-socket-store-requests)"
+
 #define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a JSON client's processed messageIds outlive its connection */
 
 /* What every shard's app shares; created by the node before the shards, freed after them. */
