@@ -25,6 +25,7 @@
 #include "app/user_conns.h"
 #include "app/user_states.h"
 #include "app/user_watch.h"
+#include "app/mem_trim.h"
 #include "app/publish_api.h"
 #include "app/topic_store.h"
 #include "core/error.h"
@@ -161,7 +162,7 @@ static int setup_sio(hd_app_t *app) {
       .release = release_socket,
       .admit_arg = app->shared->sio_users,
       .eio_limits = {(uint32_t)cfg->max_eio_sessions, &app->shared->eio_sessions, app->shared->eio_handshakes,
-                     (size_t)cfg->max_polling_bytes, &app->shared->eio_polling_bytes},
+                     (size_t)cfg->max_polling_bytes, &app->shared->eio_polling_bytes, &app->shared->eio_closed},
       .keep_handshake = cfg->admin_ui && strcmp(cfg->admin_ui_mode, "production"), /* shown with the sockets */
   };
   app->sio = hd_sio_server_new(app->srv, app->hub, &opt);
@@ -331,6 +332,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   if ((rc = hd_chat_register(app))) return rc;
   if ((rc = hd_admin_ui_register(app))) return rc;
   if (shard == 0 && (rc = hd_retention_start(app))) return rc;
+  if (shard == 0 && (rc = hd_mem_trim_start(app))) return rc;
   if ((rc = route_client_bundle(app))) return rc;
   if ((rc = route_js_client(app))) return rc;
   hd_router_t *r = srv->router;
@@ -346,6 +348,7 @@ void hd_app_free(hd_app_t *app) {
   hd_json_inbox_close(&app->json_inbox);
   hd_topic_store_stop(app);
   hd_retention_stop(app);
+  hd_mem_trim_stop(app);
   hd_store_close(app->store);
   app->store = NULL;
   hd_user_watch_stop(app);

@@ -26,6 +26,10 @@ typedef struct {
   char *public_key, *private_key; /* PEM text read from the configured files */
 } hd_app_keys_t;
 
+/* The ack error (code 429) of a Socket.IO event that writes to the store, past
+ * --max-socket-store-requests waiting on its socket (chat.c, notifications.c). */
+#define HD_APP_INFLIGHT_MESSAGE "too many requests in flight on this connection (--max-socket-store-requests)"
+
 #define DEDUPE_KEEP_MS (10 * 60 * 1000) /* a JSON client's processed messageIds outlive its connection */
 
 /* What every shard's app shares; created by the node before the shards, freed after them. */
@@ -47,6 +51,8 @@ typedef struct hd_app_shared {
   struct hd_user_states *user_states; /* whose tokens are refused (user_states.h) */
   uint32_t eio_sessions;        /* Engine.IO sessions open over every shard (atomic), for --max-eio-sessions */
   size_t eio_polling_bytes;     /* polling output waiting for GETs over every shard (atomic), for --max-polling-bytes */
+  uint64_t eio_closed;          /* Engine.IO sessions closed since start over every shard (atomic), for mem_trim.c */
+  uint64_t mem_trims;           /* malloc_trim calls made by mem_trim.c (atomic), for /metrics */
   hd_addr_rate_t *eio_handshakes; /* Engine.IO handshakes per address (--eio-handshake-rate), or NULL */
   hd_addr_rate_t *chat_senders; /* chat messages per customer (--chat-rate), or NULL */
   struct hd_app **apps;         /* every shard's app, by shard index (for node-wide figures) */
@@ -76,6 +82,7 @@ typedef struct hd_app {
   void *notifications;          /* notifications.c: counters */
   void *system_events;          /* system_events.c: counters */
   void *retention;              /* retention.c: the pruning timer (shard 0 only) */
+  void *mem_trim;               /* mem_trim.c: the trim timer (shard 0 only) */
   struct {
     uint64_t chat_sessions, chat_messages; /* stored since start, for /metrics */
   } counters;

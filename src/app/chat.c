@@ -15,7 +15,8 @@
  * announced exactly once even when those race, on one node or on several sharing one store.
  *
  * A closed session takes no message (409). chat:send_message is acknowledged after the message is
- * stored, with {success, data | error, code}; chat:typing is relayed to the other party only (the
+ * stored, with {success, data | error, code} (code 429 past --max-socket-store-requests waiting on
+ * the socket); chat:typing is relayed to the other party only (the
  * user, or the session's admin), at most TYPING_PER_SECOND per socket and second. */
 #include "app/chat.h"
 
@@ -424,7 +425,9 @@ static void ack_error(hd_sio_socket_t *s, int64_t ack_id, int status, const char
 
 static void send_done(void *arg, int status, const char *error, const hd_store_message_t *m) {
   send_t *x = arg;
-  hd_sio_socket_t *s = x->ack_id >= 0 ? send_socket(x) : NULL;
+  hd_sio_socket_t *s = send_socket(x);
+  if (s) hd_sio_socket_inflight_done(s);
+  if (x->ack_id < 0) s = NULL;
   if (s && status) {
     ack_error(s, x->ack_id, status, error);
   } else if (s) {
@@ -437,7 +440,9 @@ static void send_done(void *arg, int status, const char *error, const hd_store_m
   free(x);
 }
 
-/* chat:send_message {session_id, content, message_type?}: stored, pushed, then acknowledged. */
+/* chat:send_message {session_id, content, message_type?}: stored, pushed, then acknowledged. At most
+ * --max-socket-store-requests of them wait for the store per socket: beyond, the ack is a 429 error
+ * and nothing is stored (admins included). */
 static void on_send_message(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
   hd_app_t *app = udata;
   hd_chat_actor_t who;
@@ -448,8 +453,13 @@ static void on_send_message(hd_sio_socket_t *s, const char *event, json_t *args,
   if (!json_is_object(data)) return ack_error(s, ack_id, 400, "the argument must be {session_id, content, message_type?}");
   if (!session_id) return ack_error(s, ack_id, 400, "`session_id` must be a positive integer");
   if ((why = hd_chat_check_message(data, who.admin, &content, &type))) return ack_error(s, ack_id, 400, why);
+  if (!hd_sio_socket_inflight_take(s, (uint32_t)app->shared->cfg->max_socket_store_requests))
+    return ack_error(s, ack_id, 429, HD_APP_INFLIGHT_MESSAGE);
   send_t *x = malloc(sizeof(*x));
-  if (!x) return ack_error(s, ack_id, 500, "out of memory");
+  if (!x) {
+    hd_sio_socket_inflight_done(s);
+    return ack_error(s, ack_id, 500, "out of memory");
+  }
   *x = (send_t){.app = app, .ack_id = ack_id};
   snprintf(x->sid, sizeof x->sid, "%s", hd_sio_socket_id(s));
   hd_chat_post(app, who, session_id, content, type, send_done, x);

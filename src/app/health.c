@@ -244,6 +244,13 @@ static void answer_metrics(hd_app_t *app, const hd_shard_figures_t *figs, uint32
                  "# TYPE herald_eio_polling_bytes gauge\nherald_eio_polling_bytes %zu\n",
                  __atomic_load_n(&app->shared->eio_polling_bytes, __ATOMIC_RELAXED));
   hd_sbuf_printf(&b,
+                 "# HELP herald_eio_sessions Engine.IO sessions open over the node (--max-eio-sessions).\n"
+                 "# TYPE herald_eio_sessions gauge\nherald_eio_sessions %u\n"
+                 "# HELP herald_memory_trims_total Freed heap handed back to the system after a wave of closed sessions.\n"
+                 "# TYPE herald_memory_trims_total counter\nherald_memory_trims_total %llu\n",
+                 (unsigned)__atomic_load_n(&app->shared->eio_sessions, __ATOMIC_RELAXED),
+                 (unsigned long long)__atomic_load_n(&app->shared->mem_trims, __ATOMIC_RELAXED));
+  hd_sbuf_printf(&b,
                  "# HELP herald_login_addresses Client addresses the sign-in limiter tracks (failures in the window).\n"
                  "# TYPE herald_login_addresses gauge\nherald_login_addresses %zu\n",
                  hd_users_limiter_addresses(app->shared->login_limiter));

@@ -385,6 +385,8 @@ static void ack_error(read_t *r, const char *error) {
 static void marked(void *arg, int status, const hd_store_notification_read_t *res) {
   read_t *r = arg;
   notif_t *n = r->n;
+  hd_sio_socket_t *s = !r->ex && can_push(n) ? asker(r) : NULL;
+  if (s) hd_sio_socket_inflight_done(s);
   if (status) {
     if (status != HD_ENOTFOUND) n->stats.store_errors++;
     const char *why = status == HD_ENOTFOUND ? "notification not found" : "cannot mark the notification read now";
@@ -420,7 +422,9 @@ static void read_handle(hd_http_exchange_t *ex, const hd_http_request_t *req, vo
 }
 
 /* notification:mark_read {notification_id}: marks it read for the socket's admin, then acks
- * {success, data: {notification_id, is_read}} and pushes notification:update to all their tabs. */
+ * {success, data: {notification_id, is_read}} and pushes notification:update to all their tabs.
+ * Past --max-socket-store-requests waiting on the socket the ack is {success: false, error, code: 429}
+ * and nothing is stored. */
 static void on_mark_read(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
   notif_t *n = udata;
   const hd_claims_t *c = hd_sio_socket_claims(s);
@@ -439,10 +443,15 @@ static void on_mark_read(hd_sio_socket_t *s, const char *event, json_t *args, in
   const char *problem = !admin_id ? "only admins (with a numeric user id) have notifications"
                         : !id     ? "`notification_id` must be a positive integer"
                                   : NULL;
+  if (!problem && !hd_sio_socket_inflight_take(s, (uint32_t)n->app->shared->cfg->max_socket_store_requests)) {
+    ack(r, json_pack("[{s:b, s:s, s:i}]", "success", 0, "error", HD_APP_INFLIGHT_MESSAGE, "code", 429));
+    free(r);
+    return;
+  }
   int rc = problem ? 0 : hd_store_notification_mark_read(n->app->store, admin_id, id, marked, r);
-  if (problem || rc) {
-    if (rc) n->stats.store_errors++;
-    ack_error(r, problem ? problem : "cannot mark the notification read now");
+  if (rc) return marked(r, rc, NULL); /* gives the slot back */
+  if (problem) {
+    ack_error(r, problem);
     free(r);
   }
 }

@@ -235,6 +235,9 @@ static const cfg_option_t options[] = {
     OPT("store-queue-bytes", CFG_INT, store_queue_bytes, "67108864", 64 * KiB, 64 * GiB,
         "bytes of store requests waiting or being written at most (their copied inputs); beyond, a write is refused at once "
         "(REST 503 JSON, Socket.IO ack error)"),
+    OPT("max-socket-store-requests", CFG_INT, max_socket_store_requests, "32", 1, 100000,
+        "store writes one Socket.IO socket may have waiting for their ack (chat:send_message, notification:mark_read); "
+        "beyond, the event's ack is an error with code 429 and nothing is stored"),
     OPT("postgres-url", CFG_STR, postgres_url, "", 0, 0,
         "postgresql://user:password@host:port/db: keep the store in PostgreSQL, shared by many nodes (empty = SQLite)"),
     OPT("retention-notifications-days", CFG_INT, retention_notifications_days, "0", 0, 36500,

@@ -95,6 +95,7 @@ typedef struct {
   int64_t login_max_failures;
   int64_t login_window;
   int64_t store_queue_bytes;
+  int64_t max_socket_store_requests;
   bool demo_users;
   int64_t token_ttl;
   char *link_hosts;

@@ -99,6 +99,8 @@ static void close_all(void *arg);
 static void count_session(hd_eio_server_t *eio, int delta) {
   uint32_t *n = eio->opt.limits.session_count;
   if (n) __atomic_add_fetch(n, (uint32_t)delta, __ATOMIC_RELAXED);
+  uint64_t *closed = eio->opt.limits.closed_count;
+  if (closed && delta < 0) __atomic_add_fetch(closed, 1, __ATOMIC_RELAXED);
 }
 
 /* Open sessions for the bound: the node's when counted there, else this server's. */

@@ -36,6 +36,7 @@ typedef struct {
   size_t max_polling_bytes;     /* polling output waiting for a GET over every session sharing polling_bytes (0 = no
                                  * bound besides each session's 8 MiB): past it, the session pushing more is closed */
   size_t *polling_bytes;        /* atomic, shared by the node's servers; NULL: not counted */
+  uint64_t *closed_count;       /* atomic: sessions closed since start, counted up by every server; NULL: not counted */
 } hd_eio_limits_t;
 
 typedef struct {

@@ -100,6 +100,7 @@ struct hd_sio_socket {
   struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
   uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
   bool closed;            /* closed while pinned */
+  uint32_t inflight;      /* application requests owed an answer (hd_sio_socket_inflight_take) */
   void *udata;
 };
 
@@ -1485,6 +1486,16 @@ const char *hd_sio_socket_nsp(const hd_sio_socket_t *s) { return s->nsp->name; }
 const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s) { return s->claims; }
 void *hd_sio_socket_udata(const hd_sio_socket_t *s) { return s->udata; }
 void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata) { s->udata = udata; }
+
+bool hd_sio_socket_inflight_take(hd_sio_socket_t *s, uint32_t limit) {
+  if (s->inflight >= limit) return false;
+  s->inflight++;
+  return true;
+}
+
+void hd_sio_socket_inflight_done(hd_sio_socket_t *s) {
+  if (s->inflight) s->inflight--;
+}
 
 hd_buf_t *const *hd_sio_attachments(const hd_sio_socket_t *s, size_t *n) {
   *n = s->cur_att_n;

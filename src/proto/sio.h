@@ -131,6 +131,12 @@ const hd_claims_t *hd_sio_socket_claims(const hd_sio_socket_t *s);
 hd_buf_t *const *hd_sio_attachments(const hd_sio_socket_t *s, size_t *n);
 void *hd_sio_socket_udata(const hd_sio_socket_t *s);
 void hd_sio_socket_set_udata(hd_sio_socket_t *s, void *udata);
+/* Application requests in flight on the socket (events whose answer waits for a store write, say):
+ * take counts one more and returns true while fewer than limit are in flight, else false (nothing
+ * counted); done counts one less when its answer comes (never below 0: a socket recovered under the
+ * same id starts from 0). A socket that goes takes its count with it. */
+bool hd_sio_socket_inflight_take(hd_sio_socket_t *s, uint32_t limit);
+void hd_sio_socket_inflight_done(hd_sio_socket_t *s);
 /* --- watching every namespace, and admitting a namespace's CONNECTs (the Admin UI) ------------ */
 
 /* Told of what happens to the sockets of every namespace, on their shard's thread. */

@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import { spawnSync } from 'node:child_process';
 import { startHerald, rssBytes, storeArgs, HERALD_BIN } from './lib/server.mjs';
+import { seedAdmins } from './lib/app.mjs';
 
 const servers = [];
 after(async () => { for (const s of servers) await s.stop(); });
@@ -211,6 +212,86 @@ test('the store queue is bounded in bytes (--store-queue-bytes): a burst of writ
     assert.equal(listed.body.items.length, 1 + ok.length, 'stored: the first message and every acknowledged one');
   } finally {
     socket.close();
+  }
+});
+
+/** A connected Socket.IO client (WebSocket only) with token. */
+async function sioConnect(srv, token) {
+  const socket = io(srv.url('/'), { auth: { token }, transports: ['websocket'], reconnection: false });
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+  return socket;
+}
+
+test('chat:send_message: at most --max-socket-store-requests wait for the store per socket (admins too): past it ack {success:false, code:429}, nothing stored; another socket of the same admin is unaffected', async () => {
+  const srv = await herald(['--jwt-secret', SECRET, '--chat-rate', '0', '--max-socket-store-requests', '4']);
+  const s = await call(srv, 'POST', CS, mint(801, 'user'), { content: 'first' });
+  assert.equal(s.status, 201);
+  const id = s.body.session.session_id;
+  const a = mint(1, 'admin');
+  const [flooder, calm] = [await sioConnect(srv, a), await sioConnect(srv, a)];
+  try {
+    // one burst: the events arrive together, the store answers later
+    const burst = Array.from({ length: 60 }, (_, i) =>
+      flooder.timeout(10000).emitWithAck('chat:send_message', { session_id: id, content: `burst ${i}` }));
+    const calmAcks = [];
+    for (let i = 0; i < 3; i++) calmAcks.push(await calm.timeout(10000).emitWithAck('chat:send_message', { session_id: id, content: `calm ${i}` }));
+    const acks = await Promise.all(burst);
+    const ok = acks.filter((x) => x.success), refused = acks.filter((x) => !x.success);
+    assert.ok(ok.length >= 4 && refused.length >= 1, `kept ${ok.length}, refused ${refused.length}`);
+    for (const x of refused) {
+      assert.equal(x.code, 429, JSON.stringify(x));
+      assert.match(x.error, /too many requests in flight on this connection/);
+    }
+    for (const x of calmAcks) assert.equal(x.success, true, JSON.stringify(x));
+    const listed = await call(srv, 'GET', `${CS}/${id}/messages?limit=100`, a);
+    assert.equal(listed.status, 200);
+    const stored = listed.body.items.map((m) => m.message_content).filter((c) => c !== 'first').sort();
+    const acked = [...ok, ...calmAcks].map((x) => x.data.message_content).sort();
+    assert.deepEqual(stored, acked, 'stored: exactly what was acknowledged as success');
+    // the slots come back: the flooder sends again
+    const again = await flooder.timeout(5000).emitWithAck('chat:send_message', { session_id: id, content: 'later' });
+    assert.equal(again.success, true, JSON.stringify(again));
+  } finally {
+    flooder.close();
+    calm.close();
+  }
+});
+
+test('notification:mark_read: at most --max-socket-store-requests wait for the store per socket: past it ack code 429, nothing marked; what was acknowledged is read', async () => {
+  const KEY = 'hostile-limits-api-key-0123';
+  const srv = await herald(['--jwt-secret', SECRET, '--api-key', KEY, '--demo-users', 'false', '--max-socket-store-requests', '3']);
+  seedAdmins(srv.dataDir, [91]);
+  const ids = [];
+  for (let i = 0; i < 30; i++) {
+    const res = await fetch(srv.url('/api/v4/notifications/send'), {
+      method: 'POST', headers: { 'X-API-Key': KEY, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ type: 'info', title: `n${i}`, content: '', target_user_id: 91 }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 201, text);
+    ids.push(JSON.parse(text).notification.notification_id);
+  }
+  const a = mint(91, 'admin');
+  const [flooder, calm] = [await sioConnect(srv, a), await sioConnect(srv, a)];
+  try {
+    const burst = ids.slice(0, 28).map((nid) => flooder.timeout(10000).emitWithAck('notification:mark_read', { notification_id: nid }));
+    const calmAck = await calm.timeout(10000).emitWithAck('notification:mark_read', { notification_id: ids[29] });
+    assert.equal(calmAck.success, true, JSON.stringify(calmAck));
+    const acks = await Promise.all(burst);
+    const refused = acks.filter((x) => !x.success);
+    assert.ok(refused.length >= 1 && acks.length - refused.length >= 3, `refused ${refused.length} of ${acks.length}`);
+    for (const x of refused) {
+      assert.equal(x.code, 429, JSON.stringify(x));
+      assert.match(x.error, /too many requests in flight on this connection/);
+    }
+    const read = new Set([...acks.filter((x) => x.success).map((x) => x.data.notification_id), ids[29]]);
+    const list = await call(srv, 'GET', '/api/v4/notifications?limit=100', a);
+    assert.equal(list.status, 200);
+    for (const item of list.body.items) assert.equal(item.is_read, read.has(item.notification_id), `notification ${item.notification_id}`);
+    assert.equal(list.body.items.length, 30);
+  } finally {
+    flooder.close();
+    calm.close();
   }
 });
 
