@@ -470,10 +470,9 @@ void __sanitizer_syscall_pre_impl_close(long fd);
 /* Closes the conn's handle (its descriptor goes at once, its memory with the last reference). */
 static void close_handle(hd_conn_t *c) {
 #ifdef __SANITIZE_THREAD__
-  uv_os_fd_t fd;
-  int known = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0;
+  uv_os_fd_t fd; /* told before libuv closes it: once closed, another shard may get the number */
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) __sanitizer_syscall_pre_impl_close(fd);
   uv_close((uv_handle_t *)&c->tcp, on_close);
-  if (known) __sanitizer_syscall_pre_impl_close(fd); /* closed just now by libuv */
 #else
   uv_close((uv_handle_t *)&c->tcp, on_close);
 #endif
