@@ -80,27 +80,25 @@ struct hd_sio_socket {
   hd_hub_member_t member; /* first: the hub hands it back to deliver() */
   client_t *client;
   nsp_t *nsp;
-  int nsp_index;
   char *id;               /* id_inline, or allocated when longer (a v3 client's "nsp#sid") */
   char id_inline[24];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
-  bool admitted;          /* counted by opt.admit: released when it goes */
-  bool connected;
   int64_t next_ack_id;
   pending_ack_t *acks;
   hd_buf_t *const *cur_att;
   size_t cur_att_n;
   uint64_t floor_id;      /* after a recovery: live copies of what was replayed (ids up to it) are skipped */
-  struct restore *restore;/* clustered recovery under way (CONNECT not answered yet), or NULL */
-  hd_hub_msg_t **held;    /* what reached it meanwhile (refs), sent after the missed packets */
-  uint32_t n_held, held_cap;
+  struct restore *restore;/* clustered recovery under way (CONNECT not answered yet, holds what reaches it), or NULL */
   struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
-  bool expiring;
   struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
-  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
-  bool closed;            /* closed while pinned */
   void *udata;
+  int nsp_index;
+  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
+  bool admitted;          /* counted by opt.admit: released when it goes */
+  bool connected;
+  bool expiring;
+  bool closed;            /* closed while pinned */
 };
 
 struct hd_sio_admission {
@@ -245,27 +243,41 @@ static void deliver_with_ack(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
   ack_arm(a, msg->acks->timeout_ms);
 }
 
+/* A clustered recovery under way (see "clustered recovery" below); what reaches the socket
+ * meanwhile is held here, not in the socket, so a socket that is not recovering pays nothing. */
+typedef struct restore {
+  hd_sio_socket_t *socket; /* NULL once settled or the socket is gone */
+  hd_sio_server_t *sio;
+  uv_timer_t timer;
+  int refs;                /* the answer awaited, the timer */
+  json_t *auth;            /* the CONNECT's, for the connect listeners */
+  uint64_t offset;         /* the client's */
+  hd_recovery_session_t session;
+  hd_hub_msg_t **held;     /* what reached the socket meanwhile (refs), sent after the missed packets */
+  uint32_t n_held, held_cap; /* held_cap UINT32_MAX: overflowed, the recovery fails */
+} restore_t;
+
 /* Keeps what reaches a socket whose clustered recovery is under way (at most the recovery's packet
  * bound: past it the recovery fails). */
-static void hold(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
-  if (s->n_held == s->held_cap) {
-    uint32_t cap = s->held_cap ? s->held_cap * 2 : 8;
-    hd_hub_msg_t **grown = cap <= HD_RECOVERY_MAX_PACKETS ? realloc(s->held, cap * sizeof(*grown)) : NULL;
+static void hold(restore_t *r, hd_hub_msg_t *msg) {
+  if (r->n_held == r->held_cap) {
+    uint32_t cap = r->held_cap ? r->held_cap * 2 : 8;
+    hd_hub_msg_t **grown = cap <= HD_RECOVERY_MAX_PACKETS ? realloc(r->held, cap * sizeof(*grown)) : NULL;
     if (!grown) {
-      s->held_cap = UINT32_MAX; /* overflowed: the recovery fails */
+      r->held_cap = UINT32_MAX; /* overflowed: the recovery fails */
       return;
     }
-    s->held = grown;
-    s->held_cap = cap;
+    r->held = grown;
+    r->held_cap = cap;
   }
-  s->held[s->n_held++] = hd_hub_msg_ref(msg);
+  r->held[r->n_held++] = hd_hub_msg_ref(msg);
 }
 
-static void drop_held(hd_sio_socket_t *s) {
-  for (uint32_t i = 0; i < s->n_held; i++) hd_hub_msg_unref(s->held[i]);
-  free(s->held);
-  s->held = NULL;
-  s->n_held = s->held_cap = 0;
+static void drop_held(restore_t *r) {
+  for (uint32_t i = 0; i < r->n_held; i++) hd_hub_msg_unref(r->held[i]);
+  free(r->held);
+  r->held = NULL;
+  r->n_held = r->held_cap = 0;
 }
 
 static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg);
@@ -274,7 +286,7 @@ static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg);
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   if (s->restore) {
-    if (s->held_cap != UINT32_MAX) hold(s, msg);
+    if (s->restore->held_cap != UINT32_MAX) hold(s->restore, msg);
     return;
   }
   if (!s->connected || msg->id <= s->floor_id) return;
@@ -468,7 +480,6 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_sio_server_t *sio = c->sio;
   if (s->restore) restore_detach(s->restore);
   if (s->admission) s->admission->socket = NULL, s->admission = NULL;
-  drop_held(s);
   if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
   bool was_connected = s->connected;
   s->connected = false;
@@ -682,18 +693,9 @@ static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
  * already carried (by offset). Any failure (no session, another identity, offset gone, Redis down,
  * timeout) makes it a new session, as socket.io does: `recovered` false. */
 
-typedef struct restore {
-  hd_sio_socket_t *socket; /* NULL once settled or the socket is gone */
-  hd_sio_server_t *sio;
-  uv_timer_t timer;
-  int refs;                /* the answer awaited, the timer */
-  json_t *auth;            /* the CONNECT's, for the connect listeners */
-  uint64_t offset;         /* the client's */
-  hd_recovery_session_t session;
-} restore_t;
-
 static void restore_release(restore_t *r) {
   if (--r->refs) return;
+  drop_held(r);
   json_decref(r->auth);
   hd_recovery_session_clear(&r->session);
   free(r);
@@ -704,6 +706,7 @@ static void on_restore_timer_closed(uv_handle_t *h) { restore_release(h->data); 
 /* Settles r: the socket no longer waits for it (its timer goes; a late answer is dropped). */
 static void restore_detach(restore_t *r) {
   if (!r->socket) return;
+  drop_held(r);
   r->socket->restore = NULL;
   r->socket = NULL;
   uv_timer_stop(&r->timer);
@@ -716,7 +719,6 @@ static void restore_fail(restore_t *r, const char *why) {
   hd_sio_server_t *sio = r->sio;
   json_t *auth = json_incref(r->auth);
   restore_detach(r);
-  drop_held(s);
   hd_hub_leave_all(sio->hub, &s->member);
   HD_DEBUG("sio", "not recovered", "nsp=%s why=\"%s\"", s->nsp->name, why);
   sio->sockets++;
@@ -738,6 +740,10 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   json_t *auth = json_incref(r->auth);
   char **rooms = r->session.rooms;
   r->session.rooms = NULL;
+  hd_hub_msg_t **held = r->held;
+  uint32_t n_held = r->n_held;
+  r->held = NULL;
+  r->n_held = r->held_cap = 0;
   restore_detach(r);
   s->connected = true;
   sio->sockets++;
@@ -755,10 +761,6 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   }
   free(msgs);
   if (sent) qsort(sent, n_sent, sizeof(*sent), cmp_u64);
-  hd_hub_msg_t **held = s->held;
-  uint32_t n_held = s->n_held;
-  s->held = NULL;
-  s->n_held = s->held_cap = 0;
   for (uint32_t i = 0; i < n_held; i++) {
     uint64_t off = held[i]->cluster_offset;
     bool dup = off && n_sent && bsearch(&off, sent, n_sent, sizeof(*sent), cmp_u64);
@@ -775,7 +777,7 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
 
 static void on_missed(void *arg, int status, hd_hub_msg_t **msgs, size_t n) {
   restore_t *r = arg;
-  if (!r->socket || status || r->socket->held_cap == UINT32_MAX) {
+  if (!r->socket || status || r->held_cap == UINT32_MAX) {
     for (size_t i = 0; i < n; i++) hd_hub_msg_unref(msgs[i]);
     free(msgs);
     if (r->socket) restore_fail(r, status == HD_ENOTFOUND ? "offset no longer kept" : status ? hd_strerror(status) : "too much held");
