@@ -19,7 +19,7 @@ void hd_ws_reader_init(hd_ws_reader_t *r, const hd_ws_reader_callbacks_t *cb, vo
   memset(r, 0, sizeof(*r));
   r->cb = cb ? cb : &no_callbacks;
   r->ud = ud;
-  r->max_message = max_message;
+  r->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
   r->deflate = deflate;
 }
 
