@@ -93,7 +93,6 @@ struct hd_sio_socket {
   struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
   struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
   void *udata;
-  int nsp_index;
   uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
   bool admitted;          /* counted by opt.admit: released when it goes */
   bool connected;
@@ -127,6 +126,9 @@ struct hd_sio_server {
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
+
+/* The slot of s's namespace in sio->nsps (and in its client's sockets). */
+static int nsp_index(const hd_sio_socket_t *s) { return (int)(s->nsp - s->client->sio->nsps); }
 
 static void random_id(char *out) { hd_id_random(out, 20); }
 
@@ -490,7 +492,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
     s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
   if (was_connected && sio->monitor) sio->monitor->on_disconnect(s, reason, sio->monitor_arg);
   hd_hub_leave_all(sio->hub, &s->member);
-  c->sockets[s->nsp_index] = NULL;
+  c->sockets[nsp_index(s)] = NULL;
   if (was_connected) sio->sockets--, s->nsp->sockets--;
   if (s->admitted) sio->opt.release(sio->opt.admit_arg, s->claims);
   s->client = NULL;
@@ -596,7 +598,6 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   s->id = s->id_inline;
   s->client = c;
   s->nsp = n;
-  s->nsp_index = idx;
 
   const char *why = "authentication failed";
   json_t *auth = json_is_object(p->data) ? p->data : NULL;
@@ -1427,7 +1428,7 @@ void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, con
     admitted(s, auth);
   } else {
     connect_error(c, s->nsp->name, claims ? "out of memory" : why ? why : "authentication failed", 1001);
-    c->sockets[s->nsp_index] = NULL;
+    c->sockets[nsp_index(s)] = NULL;
     socket_free(s);
   }
   json_decref(auth);
