@@ -408,7 +408,7 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
 }
 
 static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_t *c) {
-  hd_eio_session_t *s = calloc(1, sizeof(*s));
+  hd_eio_session_t *s = calloc(1, sizeof(*s) + eio->opt.session_ext_size); /* one block with its user's state */
   if (!s) return NULL;
   s->eio = eio;
   s->version = version;
@@ -815,4 +815,5 @@ void hd_eio_close(hd_eio_session_t *s, const char *reason) { session_close(s, re
 const char *hd_eio_session_id(const hd_eio_session_t *s) { return s->sid; }
 int hd_eio_session_version(const hd_eio_session_t *s) { return s->version; }
 void *hd_eio_session_udata(const hd_eio_session_t *s) { return s->udata; }
+void *hd_eio_session_ext(hd_eio_session_t *s) { return s + 1; }
 void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata) { s->udata = udata; }

@@ -989,8 +989,7 @@ static char *handshake_json(hd_eio_session_t *e, const hd_http_request_t *req) {
 
 static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *udata) {
   hd_sio_server_t *sio = udata;
-  client_t *c = calloc(1, sizeof(*c));
-  if (!c) return HD_ENOMEM;
+  client_t *c = hd_eio_session_ext(e); /* in the session's allocation: an idle client is one block */
   c->sio = sio;
   c->eio = e;
   hd_eio_session_set_udata(e, c);
@@ -1072,7 +1071,7 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   c->sio->closed++;
   hd_eio_session_set_udata(e, NULL);
   if (c->sockets != &c->one_socket) free(c->sockets);
-  free(c);
+  c->sockets = NULL; /* the client's memory goes with its session's */
 }
 
 /* Tells the monitor of each connected socket of the client that moved to WebSocket. */
@@ -1120,7 +1119,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
   sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
   sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
   hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
-                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits};
+                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits, sizeof(client_t)};
   if (opt->node_tag && strlen(opt->node_tag) == 3) memcpy(eo.node_tag, opt->node_tag, 3);
   sio->eio = hd_eio_server_new(srv, &eo, &eio_callbacks, sio);
   if (!sio->eio || sio->enc_text < 0 || sio->enc_ws < 0) {
