@@ -173,7 +173,7 @@ static int setup_sio(hd_app_t *app) {
     if (rc) return rc;
     /* the raw Engine.IO echo the engine.io protocol's test suite expects */
     hd_eio_options_t eo = {"/engine.io/", opt.ping_interval_ms, opt.ping_timeout_ms, opt.upgrade_timeout_ms,
-                           opt.max_payload, cfg->allow_eio3, {0}, opt.eio_limits};
+                           opt.max_payload, cfg->allow_eio3, {0}, opt.eio_limits, 0};
     memcpy(eo.node_tag, app->shared->node_tag, 3);
     if (!(app->eio_echo = hd_eio_echo_new(app->srv, &eo))) return HD_ENOMEM;
     if ((rc = hd_eio_server_route(app->eio_echo, app->srv->router))) return rc;

@@ -50,7 +50,7 @@ hd_hub_t *hd_hub_new(const hd_hub_limits_t *limits, hd_hub_shared_t *shared, uin
 
 static void room_free(void *value, void *arg) {
   hd_hub_room_t *r = value;
-  free(r->seats);
+  if (r->seats != &r->first_seat) free(r->seats);
   free(r);
 }
 
@@ -93,6 +93,8 @@ static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t
   memcpy(r->name, name, len);
   r->name[len] = '\0';
   r->name_len = len;
+  r->seats = &r->first_seat;
+  r->cap = 1;
   if (hd_map_put(&hub->rooms, r->name, len, r)) {
     room_free(r, NULL);
     return NULL;
@@ -119,6 +121,20 @@ static int grow(void **ptr, uint32_t *cap, size_t elem, uint32_t need, uint32_t 
   return 0;
 }
 
+/* Makes room for need seats in r, leaving first_seat for an array once a second member joins. */
+static int grow_seats(hd_hub_room_t *r, uint32_t need) {
+  if (r->seats != &r->first_seat) return grow((void **)&r->seats, &r->cap, sizeof(*r->seats), need, 1);
+  if (need <= 1) return 0;
+  uint32_t cap = 2;
+  while (cap < need) cap *= 2;
+  hd_hub_seat_t *seats = malloc((size_t)cap * sizeof(*seats));
+  if (!seats) return HD_ENOMEM;
+  seats[0] = r->first_seat;
+  r->seats = seats;
+  r->cap = cap;
+  return 0;
+}
+
 static hd_hub_membership_t *membership(const hd_hub_member_t *m, const char *name, size_t len) {
   for (uint32_t i = 0; i < m->room_count; i++) {
     const hd_hub_room_t *r = m->rooms[i].room;
@@ -135,7 +151,7 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
   hd_hub_room_t *r = room_get_or_create(hub, name, len);
   if (!r) return HD_ENOMEM;
   if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 2) ||
-      grow((void **)&r->seats, &r->cap, sizeof(*r->seats), r->count + 1, 1)) {
+      grow_seats(r, r->count + 1)) {
     room_maybe_drop(hub, r);
     return HD_ENOMEM;
   }

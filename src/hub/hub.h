@@ -139,8 +139,9 @@ typedef struct {
 
 struct hd_hub_room {
   size_t name_len;
-  hd_hub_seat_t *seats;   /* the members: count used of cap */
+  hd_hub_seat_t *seats;   /* the members: count used of cap (first_seat until a second member joins) */
   uint32_t count, cap;
+  hd_hub_seat_t first_seat; /* a room of one member (a socket's own room) needs no second allocation */
   char name[];            /* NUL-terminated, in the same allocation */
 };
 

@@ -33,17 +33,17 @@ struct hd_conn {
   uint32_t wq_head, wq_len, wq_cap;
   uint32_t wq_sealed;         /* TLS: entries from wq_head holding ciphertext; those after are plaintext */
   uint32_t inflight;          /* entries handed to a uv_write not yet completed */
+  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
   size_t pending_bytes;       /* queued, unwritten bytes */
   uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
   uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
   uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
-  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
   bool in_flush_list, closing, ending, reading, write_active, over_limit;
   bool lingering;             /* half-closed: reading and discarding until the peer closes */
   bool tls_handshaking;       /* counted in the shard's and the node's handshakes in flight */
   hd_tls_t *tls;              /* NULL on plain TCP; the kind sees plaintext either way */
   const hd_conn_handler_t *handler;
-  hd_wq_entry_t wq_inline[2]; /* most connections never queue more: no allocation for them */
+  hd_wq_entry_t wq_inline[2]; /* most connections never queue more (a Socket.IO handshake queues two): no allocation for them */
 };
 
 typedef struct {

@@ -15,10 +15,10 @@
 typedef struct hd_ws {
   hd_ws_reader_t reader;
   hd_ws_deflate_params_t deflate;
-  const hd_ws_handler_t *handler;
-  void *udata;      /* the protocol's per-connection state */
   uint8_t proto_id; /* metrics slot */
   bool ping_sent, close_sent, close_received, notified;
+  const hd_ws_handler_t *handler;
+  void *udata;      /* the protocol's per-connection state */
 } hd_ws_t;
 
 static const hd_conn_handler_t ws_conn_handler;
@@ -237,7 +237,7 @@ void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
 
 void hd_ws_set_max_message(hd_conn_t *c, size_t max) {
   hd_ws_t *ws = ws_of(c);
-  if (ws) ws->reader.max_message = max;
+  if (ws) ws->reader.max_message = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
 }
 
 void *hd_ws_udata(const hd_conn_t *c) {

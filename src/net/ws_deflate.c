@@ -75,7 +75,7 @@ static bool read_offer(hd_slice_t ext, hd_ws_deflate_params_t *p, int *seen) {
       int bits = eq ? window_bits(value) : -1;
       /* zlib cannot deflate with a 256-byte window, so server_max_window_bits=8 is declined */
       if (bits < (bit == SMWB ? 9 : 8)) return false;
-      *(bit == SMWB ? &p->server_max_window_bits : &p->client_max_window_bits) = bits;
+      *(bit == SMWB ? &p->server_max_window_bits : &p->client_max_window_bits) = (uint8_t)bits;
     }
   }
   return true;

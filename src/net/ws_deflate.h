@@ -14,8 +14,8 @@
 typedef struct {
   bool enabled;                    /* an offer was accepted */
   bool client_no_context_takeover; /* the client resets its compressor per message */
-  int server_max_window_bits;      /* 9..15: window the server compresses with */
-  int client_max_window_bits;      /* 9..15: window the client compresses with (inflater size) */
+  uint8_t server_max_window_bits;  /* 9..15: window the server compresses with */
+  uint8_t client_max_window_bits;  /* 9..15: window the client compresses with (inflater size) */
 } hd_ws_deflate_params_t;
 
 /* Picks the first acceptable permessage-deflate offer in `offers` (all Sec-WebSocket-Extensions

@@ -1,7 +1,8 @@
 /* WebSocket frame reader (see ws_reader.h). Each frame goes through begin (header rules, size
  * limits), chunk (unmask and, for plain text, validate UTF-8 as bytes arrive) and deliver. Frames
  * wholly inside the caller's buffer are handled in place; a trailing partial frame is copied to
- * r->partial, whose bytes past max(header, previous length) are the only ones not yet chunked. */
+ * r->bufs->partial, whose bytes past max(header, previous length) are the only ones not yet
+ * chunked. r->bufs exists only while something is buffered: an idle reader holds no allocation. */
 #include "net/ws_reader.h"
 
 #include <stdlib.h>
@@ -18,13 +19,35 @@ void hd_ws_reader_init(hd_ws_reader_t *r, const hd_ws_reader_callbacks_t *cb, vo
   memset(r, 0, sizeof(*r));
   r->cb = cb ? cb : &no_callbacks;
   r->ud = ud;
-  r->max_message = max_message;
+  r->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
   r->deflate = deflate;
 }
 
-static void reset(hd_sbuf_t *b) {
+/* r's buffers, allocated on first use; NULL when out of memory. */
+static hd_ws_reader_bufs_t *bufs_of(hd_ws_reader_t *r) {
+  if (!r->bufs) r->bufs = calloc(1, sizeof(*r->bufs));
+  return r->bufs;
+}
+
+static size_t partial_len(const hd_ws_reader_t *r) { return r->bufs ? r->bufs->partial.len : 0; }
+static size_t message_len(const hd_ws_reader_t *r) { return r->bufs ? r->bufs->message.len : 0; }
+
+/* Empties b; once nothing at all is buffered (and no inflater keeps a context), frees r's buffers. */
+static void reset(hd_ws_reader_t *r, hd_sbuf_t *b) {
   if (b->cap > KEEP_CAP) hd_sbuf_free(b);
   b->len = 0;
+  hd_ws_reader_bufs_t *rb = r->bufs;
+  if (rb->partial.len || rb->message.len || rb->inflater) return;
+  hd_sbuf_free(&rb->partial);
+  hd_sbuf_free(&rb->message);
+  free(rb);
+  r->bufs = NULL;
+}
+
+/* Appends data[0..len) to the partial frame; 0 or HD_ENOMEM. */
+static int keep_partial(hd_ws_reader_t *r, const uint8_t *data, size_t len) {
+  hd_ws_reader_bufs_t *rb = bufs_of(r);
+  return rb && !hd_sbuf_append(&rb->partial, data, len) ? 0 : HD_ENOMEM;
 }
 
 static int fail(hd_ws_reader_t *r, int err) {
@@ -56,7 +79,7 @@ static int begin(hd_ws_reader_t *r, const hd_ws_frame_t *h) {
     hd_utf8_init(&r->utf8);
   }
   if (r->msg_compressed) return h->payload_len > wire_limit(r->max_message) ? HD_ETOOBIG : 0;
-  return h->payload_len > r->max_message - r->message.len ? HD_ETOOBIG : 0;
+  return h->payload_len > r->max_message - message_len(r) ? HD_ETOOBIG : 0;
 }
 
 /* Unmasks payload bytes p[0..n), which start at `offset` within the frame's payload. */
@@ -79,12 +102,14 @@ static int control(hd_ws_reader_t *r, uint8_t op, const uint8_t *p, size_t n) {
 
 /* Handles a complete, unmasked data frame: buffers or inflates it, delivers on FIN. */
 static int data(hd_ws_reader_t *r, const hd_ws_frame_t *h, const uint8_t *p, size_t n) {
-  hd_sbuf_t *m = &r->message;
   bool buffered = r->msg_compressed || !h->fin || h->opcode == HD_WS_OP_CONT;
+  hd_ws_reader_bufs_t *rb = buffered ? bufs_of(r) : NULL;
+  if (buffered && !rb) return fail(r, HD_ENOMEM);
+  hd_sbuf_t *m = buffered ? &rb->message : NULL;
   if (r->msg_compressed) {
-    if (!r->inflater && !(r->inflater = hd_ws_inflater_new(r->deflate))) return fail(r, HD_ENOMEM);
+    if (!rb->inflater && !(rb->inflater = hd_ws_inflater_new(r->deflate))) return fail(r, HD_ENOMEM);
     size_t old = m->len;
-    int rc = hd_ws_inflater_feed(r->inflater, p, n, h->fin, m, r->max_message);
+    int rc = hd_ws_inflater_feed(rb->inflater, p, n, h->fin, m, r->max_message);
     if (!rc && r->msg_opcode == HD_WS_OP_TEXT && m->len > old)
       rc = hd_utf8_feed(&r->utf8, (uint8_t *)m->ptr + old, m->len - old);
     if (rc) return fail(r, rc);
@@ -98,7 +123,7 @@ static int data(hd_ws_reader_t *r, const hd_ws_frame_t *h, const uint8_t *p, siz
   r->msg_compressed = false;
   if (buffered) n = m->len, p = n ? (const uint8_t *)m->ptr : p;
   int rc = r->cb->on_message ? r->cb->on_message(r->ud, op, p, n) : 0;
-  reset(m);
+  if (buffered && r->bufs) reset(r, &r->bufs->message);
   return rc;
 }
 
@@ -108,7 +133,7 @@ static int deliver(hd_ws_reader_t *r, const hd_ws_frame_t *h, const uint8_t *p, 
 
 /* Continues the frame in r->partial with data; sets *used to the bytes taken from data. */
 static int resume(hd_ws_reader_t *r, uint8_t *data, size_t len, size_t *used) {
-  hd_sbuf_t *b = &r->partial;
+  hd_sbuf_t *b = &r->bufs->partial; /* resumed only while a partial frame is buffered */
   uint8_t hdr[HD_WS_MAX_HEADER];
   size_t have = b->len < sizeof(hdr) ? b->len : sizeof(hdr);
   size_t extra = len < sizeof(hdr) - have ? len : sizeof(hdr) - have;
@@ -130,29 +155,29 @@ static int resume(hd_ws_reader_t *r, uint8_t *data, size_t len, size_t *used) {
   if ((rc = chunk(r, &h, frame + start, b->len - start, start - h.header_len))) return fail(r, rc);
   if (b->len < total) return 0;
   rc = deliver(r, &h, frame + h.header_len, (size_t)h.payload_len);
-  reset(b);
+  if (r->bufs) reset(r, &r->bufs->partial);
   return rc;
 }
 
 int hd_ws_reader_feed(hd_ws_reader_t *r, uint8_t *data, size_t len) {
   if (r->closed || !len) return 0;
-  if (r->partial.len) {
+  if (partial_len(r)) {
     size_t used = 0;
     int rc = resume(r, data, len, &used);
-    if (rc || r->partial.len) return rc;
+    if (rc || partial_len(r)) return rc;
     data += used, len -= used;
   }
   while (len && !r->closed) {
     hd_ws_frame_t h;
     int rc = hd_ws_frame_parse_header(data, len, &h);
     if (rc >= 0) rc = begin(r, &h);
-    if (rc == HD_EAGAIN) return hd_sbuf_append(&r->partial, data, len) ? fail(r, HD_ENOMEM) : 0;
+    if (rc == HD_EAGAIN) return keep_partial(r, data, len) ? fail(r, HD_ENOMEM) : 0;
     if (rc < 0) return fail(r, rc);
     size_t avail = len - h.header_len;
     uint8_t *payload = data + h.header_len;
     if (avail < h.payload_len) {
       if ((rc = chunk(r, &h, payload, avail, 0))) return fail(r, rc);
-      return hd_sbuf_append(&r->partial, data, len) ? fail(r, HD_ENOMEM) : 0;
+      return keep_partial(r, data, len) ? fail(r, HD_ENOMEM) : 0;
     }
     size_t n = (size_t)h.payload_len;
     if ((rc = chunk(r, &h, payload, n, 0))) return fail(r, rc);
@@ -162,11 +187,14 @@ int hd_ws_reader_feed(hd_ws_reader_t *r, uint8_t *data, size_t len) {
   return 0;
 }
 
-bool hd_ws_reader_idle(const hd_ws_reader_t *r) { return r->partial.len == 0 && r->msg_opcode == 0; }
+bool hd_ws_reader_idle(const hd_ws_reader_t *r) { return partial_len(r) == 0 && r->msg_opcode == 0; }
 
 void hd_ws_reader_free(hd_ws_reader_t *r) {
-  hd_sbuf_free(&r->partial);
-  hd_sbuf_free(&r->message);
-  hd_ws_inflater_free(r->inflater);
-  r->inflater = NULL;
+  hd_ws_reader_bufs_t *rb = r->bufs;
+  if (!rb) return;
+  hd_sbuf_free(&rb->partial);
+  hd_sbuf_free(&rb->message);
+  hd_ws_inflater_free(rb->inflater);
+  free(rb);
+  r->bufs = NULL;
 }

@@ -25,14 +25,20 @@ typedef struct {
   int (*on_close)(void *ud, uint16_t code, const uint8_t *reason, size_t len);
 } hd_ws_reader_callbacks_t;
 
+/* What a reader buffers between feeds; allocated only while a frame is split across reads, a
+ * message is fragmented or compressed, or an inflater exists (an idle WebSocket has none). */
 typedef struct {
-  const hd_ws_reader_callbacks_t *cb;
-  void *ud;
-  size_t max_message;          /* payload bytes per message (after inflating) at most */
-  const hd_ws_deflate_params_t *deflate; /* NULL or !enabled: RSV1 is a protocol error */
   hd_ws_inflater_t *inflater;  /* created on the first compressed message, owned */
   hd_sbuf_t partial;           /* bytes of an incomplete frame carried to the next feed */
   hd_sbuf_t message;           /* fragments (or inflated output) of the current message */
+} hd_ws_reader_bufs_t;
+
+typedef struct {
+  const hd_ws_reader_callbacks_t *cb;
+  void *ud;
+  const hd_ws_deflate_params_t *deflate; /* NULL or !enabled: RSV1 is a protocol error */
+  hd_ws_reader_bufs_t *bufs;   /* NULL while nothing is buffered, owned */
+  uint32_t max_message;        /* payload bytes per message (after inflating) at most */
   hd_utf8_t utf8;              /* validation state across fragments */
   uint8_t msg_opcode;          /* TEXT/BINARY while a message is open (in flight or fragmented), else 0 */
   bool msg_compressed;
@@ -40,7 +46,8 @@ typedef struct {
   uint16_t close_code;         /* after an error: the code to close with (1002, 1007, 1009) */
 } hd_ws_reader_t;
 
-/* Prepares a reader; deflate may be NULL. Nothing is allocated until needed. */
+/* Prepares a reader; deflate may be NULL; max_message is capped at UINT32_MAX. Nothing is
+ * allocated until needed. */
 void hd_ws_reader_init(hd_ws_reader_t *r, const hd_ws_reader_callbacks_t *cb, void *ud, size_t max_message,
                        const hd_ws_deflate_params_t *deflate);
 /* Consumes data[0..len) (unmasking in place), calling callbacks for each complete frame/message.

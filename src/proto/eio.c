@@ -50,10 +50,22 @@ struct hd_eio_server {
 
 enum { HB_PING, HB_PONG, HB_CLIENT }; /* v4: time to ping; v4: waiting for pong; v3: waiting for the client's ping */
 
+/* What only the polling transport and the upgrade from it need: allocated on the first GET,
+ * queued packet or probe, freed once the session is on WebSocket with nothing left in it (a
+ * session that is on WebSocket, which most idle ones are, holds none). */
+typedef struct polling {
+  hd_http_exchange_t *get;       /* a deferred polling GET */
+  packet_t *out_head, *out_tail; /* queued for polling */
+  size_t out_bytes;
+  hd_eio_session_t *overflow_next; /* in eio->overflowed */
+  hd_conn_t *probe;              /* a WebSocket being upgraded to */
+  uv_timer_t *upgrade_timer;     /* only while a probe WebSocket is being upgraded to */
+} polling_t;
+
 struct hd_eio_session {
   hd_eio_server_t *eio;
   char sid[24];
-  int version;
+  uint8_t version;
   bool websocket;          /* current transport */
   bool upgrading;          /* a probe WebSocket answered 3probe, waiting for 5 */
   bool closed;
@@ -61,15 +73,10 @@ struct hd_eio_session {
   bool in_dirty;
   bool overflowed;         /* in eio->overflowed: to be closed (not now: a delivery may be running over its rooms) */
   hd_conn_t *ws;           /* the WebSocket transport */
-  hd_conn_t *probe;        /* a WebSocket being upgraded to */
-  hd_http_exchange_t *get; /* a deferred polling GET */
-  packet_t *out_head, *out_tail; /* queued for polling */
-  size_t out_bytes;
-  hd_eio_session_t *dirty_next;
-  hd_eio_session_t *overflow_next;
+  polling_t *poll;         /* polling and upgrade state, or NULL */
+  hd_eio_session_t *dirty_next; /* in eio->dirty, or (closed) in eio->dead */
   hd_eio_session_t *hb_prev, *hb_next;
   uint64_t hb_deadline;    /* 0: in no heartbeat queue */
-  uv_timer_t *upgrade_timer; /* only while a probe WebSocket is being upgraded to */
   void *udata;
 };
 
@@ -109,10 +116,36 @@ static uint32_t open_sessions(const hd_eio_server_t *eio) {
   return n ? __atomic_load_n(n, __ATOMIC_RELAXED) : (uint32_t)eio->sessions.count;
 }
 
+/* --- polling state ------------------------------------------------------------------------ */
+
+/* s's polling state, created on first use; NULL when out of memory. */
+static polling_t *poll_of(hd_eio_session_t *s) {
+  if (!s->poll) s->poll = calloc(1, sizeof(*s->poll));
+  return s->poll;
+}
+
+static hd_http_exchange_t *waiting_get(const hd_eio_session_t *s) { return s->poll ? s->poll->get : NULL; }
+static packet_t *queued(const hd_eio_session_t *s) { return s->poll ? s->poll->out_head : NULL; }
+static hd_conn_t *probe_of(const hd_eio_session_t *s) { return s->poll ? s->poll->probe : NULL; }
+
+/* Frees s's polling state once s is on WebSocket and nothing is left in it. */
+static void poll_release_if_idle(hd_eio_session_t *s) {
+  polling_t *q = s->poll;
+  if (!q || !s->websocket || q->get || q->out_head || q->probe || q->upgrade_timer || s->overflowed) return;
+  free(q);
+  s->poll = NULL;
+}
+
+/* Frees a closed session (its polling state was emptied by session_close). */
+static void session_free(hd_eio_session_t *s) {
+  free(s->poll);
+  free(s);
+}
+
 /* --- output ------------------------------------------------------------------------------- */
 
 static void mark_dirty(hd_eio_session_t *s) {
-  if (s->in_dirty || !s->get) return;
+  if (s->in_dirty || !waiting_get(s)) return;
   s->in_dirty = true;
   s->dirty_next = s->eio->dirty;
   s->eio->dirty = s;
@@ -122,8 +155,8 @@ static void mark_dirty(hd_eio_session_t *s) {
 /* Counts len bytes more (grow) or fewer of s's polling output, in the session and over the node. */
 static void out_account(hd_eio_session_t *s, size_t len, bool grow) {
   size_t *node = s->eio->opt.limits.polling_bytes;
-  if (grow) s->out_bytes += len;
-  else s->out_bytes -= len;
+  if (grow) s->poll->out_bytes += len;
+  else s->poll->out_bytes -= len;
   if (node && len) {
     if (grow) __atomic_add_fetch(node, len, __ATOMIC_RELAXED);
     else __atomic_sub_fetch(node, len, __ATOMIC_RELAXED);
@@ -138,11 +171,13 @@ static bool node_full(const hd_eio_session_t *s, size_t len) {
 
 static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {
   if (s->overflowed) return HD_ETOOBIG;
-  if (s->out_bytes + len > MAX_QUEUED_BYTES || (len && node_full(s, len))) {
+  polling_t *q = poll_of(s);
+  if (!q) return HD_ENOMEM;
+  if (q->out_bytes + len > MAX_QUEUED_BYTES || (len && node_full(s, len))) {
     /* a slow poller: closed by the next flush (it reconnects), nothing grows meanwhile; not now,
      * as this may run inside a delivery over the rooms its sockets would leave */
     s->overflowed = true;
-    s->overflow_next = s->eio->overflowed;
+    q->overflow_next = s->eio->overflowed;
     s->eio->overflowed = s;
     hd_server_wake(s->eio->srv);
     return HD_ETOOBIG;
@@ -155,9 +190,9 @@ static int queue_packet(hd_eio_session_t *s, uint8_t type, const void *data, siz
   p->type = type;
   p->len = len;
   if (len) memcpy(p->data, data, len);
-  if (s->out_tail) s->out_tail->next = p;
-  else s->out_head = p;
-  s->out_tail = p;
+  if (q->out_tail) q->out_tail->next = p;
+  else q->out_head = p;
+  q->out_tail = p;
   out_account(s, len, true);
   mark_dirty(s);
   return 0;
@@ -188,10 +223,11 @@ static int send_packet(hd_eio_session_t *s, uint8_t type, const void *data, size
   return queue_packet(s, type, data, len, binary);
 }
 
-/* Answers the waiting GET with every queued packet (or with `only` when given). */
+/* Answers the waiting GET (there is one) with every queued packet (or with `only` when given). */
 static void answer_get(hd_eio_session_t *s, const packet_t *only) {
-  hd_http_exchange_t *ex = s->get;
-  s->get = NULL;
+  polling_t *q = s->poll;
+  hd_http_exchange_t *ex = q->get;
+  q->get = NULL;
   if (!hd_http_exchange_alive(ex)) { /* the poll connection died: the session cannot go on */
     hd_http_respond(ex, 200, NULL, NULL, 0, NULL);
     if (!s->closed) session_close(s, "transport close", false);
@@ -203,7 +239,7 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
     rc = hd_eio_payload_append(&body, (hd_eio_type_t)only->type, only->data, only->len, only->binary, s->version, true);
   } else {
     bool first = true, ends = false;
-    packet_t *p = s->out_head;
+    packet_t *p = q->out_head;
     for (packet_t *next; p && !ends; p = next, first = false) {
       next = p->next;
       if (!rc) rc = hd_eio_payload_append(&body, (hd_eio_type_t)p->type, p->data, p->len, p->binary, s->version, first);
@@ -211,8 +247,8 @@ static void answer_get(hd_eio_session_t *s, const packet_t *only) {
       ends = p->ends_write;
       free(p);
     }
-    s->out_head = p; /* what follows a write boundary waits for the next GET */
-    if (!p) s->out_tail = NULL;
+    q->out_head = p; /* what follows a write boundary waits for the next GET */
+    if (!p) q->out_tail = NULL;
   }
   if (rc) hd_http_respond_error(ex, 500, "cannot encode payload");
   else hd_http_respond(ex, 200, "text/plain; charset=UTF-8", body.ptr, body.len, NULL);
@@ -224,12 +260,12 @@ static void flush_polling(void *arg) {
   hd_eio_server_t *eio = arg;
   for (hd_eio_session_t *s = eio->dead, *next; s; s = next) { /* closed in an earlier iteration */
     next = s->dirty_next;
-    free(s);
+    session_free(s);
   }
   eio->dead = NULL;
   while (eio->overflowed) {
     hd_eio_session_t *s = eio->overflowed;
-    eio->overflowed = s->overflow_next;
+    eio->overflowed = s->poll->overflow_next;
     s->overflowed = false;
     session_close(s, "transport error", false);
   }
@@ -237,7 +273,7 @@ static void flush_polling(void *arg) {
     hd_eio_session_t *s = eio->dirty;
     eio->dirty = s->dirty_next;
     s->in_dirty = false;
-    if (s->get && s->out_head) answer_get(s, NULL);
+    if (waiting_get(s) && queued(s)) answer_get(s, NULL);
   }
 }
 
@@ -314,9 +350,9 @@ static void free_handle(uv_handle_t *h) { free(h); }
 
 /* Stops and frees the upgrade timer, if any. */
 static void upgrade_timer_drop(hd_eio_session_t *s) {
-  if (!s->upgrade_timer) return;
-  uv_close((uv_handle_t *)s->upgrade_timer, free_handle);
-  s->upgrade_timer = NULL;
+  if (!s->poll || !s->poll->upgrade_timer) return;
+  uv_close((uv_handle_t *)s->poll->upgrade_timer, free_handle);
+  s->poll->upgrade_timer = NULL;
 }
 
 static void detach_ws(hd_conn_t *c, bool close_it) {
@@ -331,28 +367,28 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
   if (s->closed) return;
   s->closed = true;
   if (s->overflowed) { /* closed before the flush got to it */
-    for (hd_eio_session_t **pp = &s->eio->overflowed; *pp; pp = &(*pp)->overflow_next)
+    for (hd_eio_session_t **pp = &s->eio->overflowed; *pp; pp = &(*pp)->poll->overflow_next)
       if (*pp == s) {
-        *pp = s->overflow_next;
+        *pp = s->poll->overflow_next;
         break;
       }
     s->overflowed = false;
   }
   if (notify_peer && !s->websocket) queue_packet(s, HD_EIO_CLOSE, NULL, 0, false);
   else if (notify_peer && s->ws) ws_send_packet(s->ws, s->version, HD_EIO_CLOSE, NULL, 0, false);
-  else if (s->get && !s->out_head) /* a waiting poll learns the end: close, or noop when the client closed */
+  else if (waiting_get(s) && !queued(s)) /* a waiting poll learns the end: close, or noop when the client closed */
     queue_packet(s, strcmp(reason, "transport close") ? HD_EIO_CLOSE : HD_EIO_NOOP, NULL, 0, false);
   hd_eio_server_t *eio = s->eio;
   hd_map_del(&eio->sessions, s->sid, strlen(s->sid));
   count_session(eio, -1);
-  for (packet_t *p = s->out_head; p; p = p->next) p->ends_write = false; /* the last GET takes all */
-  if (s->get) answer_get(s, NULL);
-  for (packet_t *p = s->out_head, *next; p; p = next) {
+  for (packet_t *p = queued(s); p; p = p->next) p->ends_write = false; /* the last GET takes all */
+  if (waiting_get(s)) answer_get(s, NULL);
+  for (packet_t *p = queued(s), *next; p; p = next) {
     next = p->next;
     out_account(s, p->len, false);
     free(p);
   }
-  s->out_head = s->out_tail = NULL;
+  if (s->poll) s->poll->out_head = s->poll->out_tail = NULL;
   if (s->in_dirty) { /* unlink from the dirty list */
     for (hd_eio_session_t **pp = &eio->dirty; *pp; pp = &(*pp)->dirty_next)
       if (*pp == s) {
@@ -361,8 +397,9 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
       }
   }
   detach_ws(s->ws, true);
-  detach_ws(s->probe, true);
-  s->ws = s->probe = NULL;
+  detach_ws(probe_of(s), true);
+  s->ws = NULL;
+  if (s->poll) s->poll->probe = NULL;
   HD_DEBUG("eio", "session closed", "sid=%s reason=\"%s\"", s->sid, reason);
   if (eio->cb->on_close) eio->cb->on_close(s, reason);
   upgrade_timer_drop(s);
@@ -373,14 +410,14 @@ static void session_close(hd_eio_session_t *s, const char *reason, bool notify_p
 }
 
 static hd_eio_session_t *session_new(hd_eio_server_t *eio, int version, hd_conn_t *c) {
-  hd_eio_session_t *s = calloc(1, sizeof(*s));
+  hd_eio_session_t *s = calloc(1, sizeof(*s) + eio->opt.session_ext_size); /* one block with its user's state */
   if (!s) return NULL;
   s->eio = eio;
   s->version = version;
   do make_sid(eio, s->sid);
   while (hd_map_get(&eio->sessions, s->sid, 20));
   if (hd_map_put(&eio->sessions, s->sid, 20, s)) {
-    free(s);
+    session_free(s);
     return NULL;
   }
   count_session(eio, 1);
@@ -403,37 +440,38 @@ static int open_packet(hd_eio_session_t *s, char *out, size_t len) {
 
 /* Sends what waited in the polling queue over the WebSocket, in order. */
 static void flush_queue_to_ws(hd_eio_session_t *s) {
-  for (packet_t *p = s->out_head, *next; p; p = next) {
+  for (packet_t *p = queued(s), *next; p; p = next) {
     next = p->next;
     if (!s->closed) ws_send_packet(s->ws, s->version, p->type, p->data, p->len, p->binary);
     out_account(s, p->len, false);
     free(p);
   }
-  s->out_head = s->out_tail = NULL;
+  if (s->poll) s->poll->out_head = s->poll->out_tail = NULL;
 }
 
 static void finish_upgrade(hd_eio_session_t *s) {
   upgrade_timer_drop(s);
   s->websocket = true;
   s->upgrading = false;
-  s->ws = s->probe;
-  s->probe = NULL;
-  if (s->get) { /* release the last poll */
+  s->ws = s->poll->probe;
+  s->poll->probe = NULL;
+  if (waiting_get(s)) { /* release the last poll */
     packet_t noop = {.type = HD_EIO_NOOP};
     answer_get(s, &noop);
   }
   flush_queue_to_ws(s);
+  poll_release_if_idle(s);
   if (!s->closed && s->eio->cb->on_upgrade) s->eio->cb->on_upgrade(s);
 }
 
 /* Handles one packet from the client; `via` is the WebSocket it came on (NULL for polling). */
 static void on_packet(hd_eio_session_t *s, hd_conn_t *via, const hd_eio_packet_t *p) {
-  bool probe = via && via == s->probe;
+  bool probe = via && via == probe_of(s);
   if (probe) { /* only 2probe and 5 are allowed on a probe */
     if (p->type == HD_EIO_PING && hd_slice_eq(p->data, "probe")) {
       ws_send_packet(via, s->version, HD_EIO_PONG, "probe", 5, false);
       s->upgrading = true;
-      if (s->get) {
+      if (waiting_get(s)) {
         packet_t noop = {.type = HD_EIO_NOOP};
         answer_get(s, &noop);
       }
@@ -441,7 +479,7 @@ static void on_packet(hd_eio_session_t *s, hd_conn_t *via, const hd_eio_packet_t
       finish_upgrade(s);
     } else {
       detach_ws(via, true);
-      s->probe = NULL;
+      s->poll->probe = NULL;
       s->upgrading = false;
     }
     return;
@@ -494,8 +532,8 @@ static void ws_closed(hd_conn_t *c, uint16_t code) {
   hd_eio_session_t *s = hd_ws_udata(c);
   if (!s) return;
   hd_ws_set_udata(c, NULL);
-  if (c == s->probe) {
-    s->probe = NULL;
+  if (c == probe_of(s)) {
+    s->poll->probe = NULL;
     s->upgrading = false;
   } else if (c == s->ws) {
     s->ws = NULL;
@@ -517,9 +555,9 @@ static const hd_ws_handler_t extra_ws_handler = {.name = "socketio", .on_open = 
 static void on_upgrade_timeout(uv_timer_t *t) {
   hd_eio_session_t *s = t->data;
   upgrade_timer_drop(s);
-  if (s->probe) {
-    detach_ws(s->probe, true);
-    s->probe = NULL;
+  if (probe_of(s)) {
+    detach_ws(s->poll->probe, true);
+    s->poll->probe = NULL;
     s->upgrading = false;
   }
 }
@@ -577,6 +615,7 @@ static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_htt
     hd_ws_set_max_message(s->ws, eio->opt.max_payload);
     ws_send_packet(s->ws, version, HD_EIO_OPEN, open, (size_t)n, false);
     flush_queue_to_ws(s);
+    poll_release_if_idle(s);
   } else {
     hd_sbuf_t body = {0};
     hd_eio_payload_append(&body, HD_EIO_OPEN, open, (size_t)n, false, version, true);
@@ -590,18 +629,20 @@ static void handshake(hd_eio_server_t *eio, hd_http_exchange_t *ex, const hd_htt
 
 static void polling(hd_eio_session_t *s, hd_http_exchange_t *ex, const hd_http_request_t *req) {
   if (req->method == HTTP_GET) {
-    if (s->get) { /* a second concurrent GET ends the session */
+    if (waiting_get(s)) { /* a second concurrent GET ends the session */
       eio_error(ex, ERR_REQUEST);
       session_close(s, "transport error", false);
       return;
     }
+    polling_t *q = poll_of(s);
+    if (!q) return hd_http_respond_error(ex, 503, "out of memory");
     hd_http_defer(ex);
     ex->long_poll = true;
-    s->get = ex;
+    q->get = ex;
     if (s->upgrading) {
       packet_t noop = {.type = HD_EIO_NOOP};
       answer_get(s, &noop);
-    } else if (s->out_head) {
+    } else if (q->out_head) {
       mark_dirty(s);
     }
     return;
@@ -667,18 +708,19 @@ static void handle(hd_http_exchange_t *ex, const hd_http_request_t *req, void *u
     return polling(s, ex, req);
   }
   /* an upgrade probe: only from polling, and only one */
-  if (s->websocket || s->probe) {
+  if (s->websocket || probe_of(s) || !poll_of(s)) { /* (or out of memory for the upgrade's state) */
     hd_ws_upgrade(ex, &extra_ws_handler, NULL);
     return;
   }
+  polling_t *q = s->poll;
   hd_conn_t *conn = ex->conn; /* ex is gone once the upgrade switched the connection */
   if (hd_ws_upgrade(ex, &ws_handler, s)) return;
-  s->probe = conn;
-  hd_ws_set_max_message(s->probe, eio->opt.max_payload);
-  if ((s->upgrade_timer = malloc(sizeof(*s->upgrade_timer)))) {
-    uv_timer_init(eio->srv->loop, s->upgrade_timer);
-    s->upgrade_timer->data = s;
-    uv_timer_start(s->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
+  q->probe = conn;
+  hd_ws_set_max_message(q->probe, eio->opt.max_payload);
+  if ((q->upgrade_timer = malloc(sizeof(*q->upgrade_timer)))) {
+    uv_timer_init(eio->srv->loop, q->upgrade_timer);
+    q->upgrade_timer->data = s;
+    uv_timer_start(q->upgrade_timer, on_upgrade_timeout, eio->opt.upgrade_timeout_ms, 0);
   }
 }
 
@@ -727,7 +769,7 @@ static void free_server(uv_handle_t *h) {
   hd_eio_server_t *eio = h->data;
   for (hd_eio_session_t *s = eio->dead, *next; s; s = next) {
     next = s->dirty_next;
-    free(s);
+    session_free(s);
   }
   free(eio);
 }
@@ -758,7 +800,7 @@ int hd_eio_send_prebuilt(hd_eio_session_t *s, hd_buf_t *ws_frame, const char *te
 void hd_eio_flush(hd_eio_session_t *s) {
   if (s->closed) return;
   if (s->websocket && s->ws) hd_conn_flush_now(s->ws);
-  else if (!s->websocket && s->out_tail) s->out_tail->ends_write = true;
+  else if (!s->websocket && s->poll && s->poll->out_tail) s->poll->out_tail->ends_write = true;
 }
 
 bool hd_eio_is_websocket(const hd_eio_session_t *s) { return s->websocket && !s->closed; }
@@ -775,4 +817,5 @@ void hd_eio_close(hd_eio_session_t *s, const char *reason) { session_close(s, re
 const char *hd_eio_session_id(const hd_eio_session_t *s) { return s->sid; }
 int hd_eio_session_version(const hd_eio_session_t *s) { return s->version; }
 void *hd_eio_session_udata(const hd_eio_session_t *s) { return s->udata; }
+void *hd_eio_session_ext(hd_eio_session_t *s) { return s + 1; }
 void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata) { s->udata = udata; }

@@ -48,6 +48,7 @@ typedef struct {
   bool allow_eio3;
   char node_tag[4];          /* 3 characters naming this node in session ids (after the shard) */
   hd_eio_limits_t limits;    /* a handshake past them gets 503 (sessions) or 429 (rate), JSON {code, message} */
+  size_t session_ext_size;   /* zeroed bytes after each session for the server's user (hd_eio_session_ext) */
 } hd_eio_options_t;
 
 /* A new Engine.IO server on shard srv with options (copied) and callbacks (borrowed). NULL on OOM. */
@@ -84,6 +85,9 @@ const char *hd_eio_session_id(const hd_eio_session_t *s);
 /* 4, or 3 for an Engine.IO v3 client. */
 int hd_eio_session_version(const hd_eio_session_t *s);
 void *hd_eio_session_udata(const hd_eio_session_t *s);
+/* The opt.session_ext_size bytes reserved in s's allocation (8-byte aligned, zeroed at the
+ * handshake): they live as long as s, past on_close until s is freed on a later loop turn. */
+void *hd_eio_session_ext(hd_eio_session_t *s);
 void hd_eio_session_set_udata(hd_eio_session_t *s, void *udata);
 
 #endif

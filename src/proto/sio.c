@@ -80,28 +80,25 @@ struct hd_sio_socket {
   hd_hub_member_t member; /* first: the hub hands it back to deliver() */
   client_t *client;
   nsp_t *nsp;
-  int nsp_index;
   char *id;               /* id_inline, or allocated when longer (a v3 client's "nsp#sid") */
   char id_inline[24];
   char pid[24];
   hd_claims_t *claims;    /* NULL for an anonymous socket (test handlers) */
-  bool admitted;          /* counted by opt.admit: released when it goes */
-  bool connected;
   int64_t next_ack_id;
   pending_ack_t *acks;
   hd_buf_t *const *cur_att;
   size_t cur_att_n;
   uint64_t floor_id;      /* after a recovery: live copies of what was replayed (ids up to it) are skipped */
-  struct restore *restore;/* clustered recovery under way (CONNECT not answered yet), or NULL */
-  hd_hub_msg_t **held;    /* what reached it meanwhile (refs), sent after the missed packets */
-  uint32_t n_held, held_cap;
+  struct restore *restore;/* clustered recovery under way (CONNECT not answered yet, holds what reaches it), or NULL */
   struct hd_sio_socket *exp_prev, *exp_next; /* in sio->expiring while its token has an exp */
-  bool expiring;
   struct hd_sio_admission *admission; /* its CONNECT waits for the namespace's admission, or NULL */
-  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
-  bool closed;            /* closed while pinned */
-  uint32_t inflight;      /* application requests owed an answer (hd_sio_socket_inflight_take) */
   void *udata;
+  uint32_t inflight;      /* application requests owed an answer (hd_sio_socket_inflight_take) */
+  uint32_t pins;          /* application callbacks running on it: closed meanwhile, it is freed after */
+  bool admitted;          /* counted by opt.admit: released when it goes */
+  bool connected;
+  bool expiring;
+  bool closed;            /* closed while pinned */
 };
 
 struct hd_sio_admission {
@@ -130,6 +127,9 @@ struct hd_sio_server {
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
+
+/* The slot of s's namespace in sio->nsps (and in its client's sockets). */
+static int nsp_index(const hd_sio_socket_t *s) { return (int)(s->nsp - s->client->sio->nsps); }
 
 static void random_id(char *out) { hd_id_random(out, 20); }
 
@@ -246,27 +246,41 @@ static void deliver_with_ack(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
   ack_arm(a, msg->acks->timeout_ms);
 }
 
+/* A clustered recovery under way (see "clustered recovery" below); what reaches the socket
+ * meanwhile is held here, not in the socket, so a socket that is not recovering pays nothing. */
+typedef struct restore {
+  hd_sio_socket_t *socket; /* NULL once settled or the socket is gone */
+  hd_sio_server_t *sio;
+  uv_timer_t timer;
+  int refs;                /* the answer awaited, the timer */
+  json_t *auth;            /* the CONNECT's, for the connect listeners */
+  uint64_t offset;         /* the client's */
+  hd_recovery_session_t session;
+  hd_hub_msg_t **held;     /* what reached the socket meanwhile (refs), sent after the missed packets */
+  uint32_t n_held, held_cap; /* held_cap UINT32_MAX: overflowed, the recovery fails */
+} restore_t;
+
 /* Keeps what reaches a socket whose clustered recovery is under way (at most the recovery's packet
  * bound: past it the recovery fails). */
-static void hold(hd_sio_socket_t *s, hd_hub_msg_t *msg) {
-  if (s->n_held == s->held_cap) {
-    uint32_t cap = s->held_cap ? s->held_cap * 2 : 8;
-    hd_hub_msg_t **grown = cap <= HD_RECOVERY_MAX_PACKETS ? realloc(s->held, cap * sizeof(*grown)) : NULL;
+static void hold(restore_t *r, hd_hub_msg_t *msg) {
+  if (r->n_held == r->held_cap) {
+    uint32_t cap = r->held_cap ? r->held_cap * 2 : 8;
+    hd_hub_msg_t **grown = cap <= HD_RECOVERY_MAX_PACKETS ? realloc(r->held, cap * sizeof(*grown)) : NULL;
     if (!grown) {
-      s->held_cap = UINT32_MAX; /* overflowed: the recovery fails */
+      r->held_cap = UINT32_MAX; /* overflowed: the recovery fails */
       return;
     }
-    s->held = grown;
-    s->held_cap = cap;
+    r->held = grown;
+    r->held_cap = cap;
   }
-  s->held[s->n_held++] = hd_hub_msg_ref(msg);
+  r->held[r->n_held++] = hd_hub_msg_ref(msg);
 }
 
-static void drop_held(hd_sio_socket_t *s) {
-  for (uint32_t i = 0; i < s->n_held; i++) hd_hub_msg_unref(s->held[i]);
-  free(s->held);
-  s->held = NULL;
-  s->n_held = s->held_cap = 0;
+static void drop_held(restore_t *r) {
+  for (uint32_t i = 0; i < r->n_held; i++) hd_hub_msg_unref(r->held[i]);
+  free(r->held);
+  r->held = NULL;
+  r->n_held = r->held_cap = 0;
 }
 
 static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg);
@@ -275,7 +289,7 @@ static void send_to(hd_sio_socket_t *s, hd_hub_msg_t *msg);
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
   hd_sio_socket_t *s = (hd_sio_socket_t *)m;
   if (s->restore) {
-    if (s->held_cap != UINT32_MAX) hold(s, msg);
+    if (s->restore->held_cap != UINT32_MAX) hold(s->restore, msg);
     return;
   }
   if (!s->connected || msg->id <= s->floor_id) return;
@@ -469,7 +483,6 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
   hd_sio_server_t *sio = c->sio;
   if (s->restore) restore_detach(s->restore);
   if (s->admission) s->admission->socket = NULL, s->admission = NULL;
-  drop_held(s);
   if (s->connected && notify_client) send_packet(c, HD_SIO_DISCONNECT, s->nsp->name, HD_SIO_NO_ACK, 0, NULL, 0);
   bool was_connected = s->connected;
   s->connected = false;
@@ -480,7 +493,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
     s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
   if (was_connected && sio->monitor) sio->monitor->on_disconnect(s, reason, sio->monitor_arg);
   hd_hub_leave_all(sio->hub, &s->member);
-  c->sockets[s->nsp_index] = NULL;
+  c->sockets[nsp_index(s)] = NULL;
   if (was_connected) sio->sockets--, s->nsp->sockets--;
   if (s->admitted) sio->opt.release(sio->opt.admit_arg, s->claims);
   s->client = NULL;
@@ -586,7 +599,6 @@ static void on_connect_packet(client_t *c, hd_sio_packet_t *p) {
   s->id = s->id_inline;
   s->client = c;
   s->nsp = n;
-  s->nsp_index = idx;
 
   const char *why = "authentication failed";
   json_t *auth = json_is_object(p->data) ? p->data : NULL;
@@ -683,18 +695,9 @@ static void announce(hd_sio_socket_t *s, json_t *auth, bool recovered) {
  * already carried (by offset). Any failure (no session, another identity, offset gone, Redis down,
  * timeout) makes it a new session, as socket.io does: `recovered` false. */
 
-typedef struct restore {
-  hd_sio_socket_t *socket; /* NULL once settled or the socket is gone */
-  hd_sio_server_t *sio;
-  uv_timer_t timer;
-  int refs;                /* the answer awaited, the timer */
-  json_t *auth;            /* the CONNECT's, for the connect listeners */
-  uint64_t offset;         /* the client's */
-  hd_recovery_session_t session;
-} restore_t;
-
 static void restore_release(restore_t *r) {
   if (--r->refs) return;
+  drop_held(r);
   json_decref(r->auth);
   hd_recovery_session_clear(&r->session);
   free(r);
@@ -705,6 +708,7 @@ static void on_restore_timer_closed(uv_handle_t *h) { restore_release(h->data); 
 /* Settles r: the socket no longer waits for it (its timer goes; a late answer is dropped). */
 static void restore_detach(restore_t *r) {
   if (!r->socket) return;
+  drop_held(r);
   r->socket->restore = NULL;
   r->socket = NULL;
   uv_timer_stop(&r->timer);
@@ -717,7 +721,6 @@ static void restore_fail(restore_t *r, const char *why) {
   hd_sio_server_t *sio = r->sio;
   json_t *auth = json_incref(r->auth);
   restore_detach(r);
-  drop_held(s);
   hd_hub_leave_all(sio->hub, &s->member);
   HD_DEBUG("sio", "not recovered", "nsp=%s why=\"%s\"", s->nsp->name, why);
   sio->sockets++;
@@ -739,6 +742,10 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   json_t *auth = json_incref(r->auth);
   char **rooms = r->session.rooms;
   r->session.rooms = NULL;
+  hd_hub_msg_t **held = r->held;
+  uint32_t n_held = r->n_held;
+  r->held = NULL;
+  r->n_held = r->held_cap = 0;
   restore_detach(r);
   s->connected = true;
   sio->sockets++;
@@ -756,10 +763,6 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
   }
   free(msgs);
   if (sent) qsort(sent, n_sent, sizeof(*sent), cmp_u64);
-  hd_hub_msg_t **held = s->held;
-  uint32_t n_held = s->n_held;
-  s->held = NULL;
-  s->n_held = s->held_cap = 0;
   for (uint32_t i = 0; i < n_held; i++) {
     uint64_t off = held[i]->cluster_offset;
     bool dup = off && n_sent && bsearch(&off, sent, n_sent, sizeof(*sent), cmp_u64);
@@ -776,7 +779,7 @@ static void restore_succeed(restore_t *r, hd_hub_msg_t **msgs, size_t n) {
 
 static void on_missed(void *arg, int status, hd_hub_msg_t **msgs, size_t n) {
   restore_t *r = arg;
-  if (!r->socket || status || r->socket->held_cap == UINT32_MAX) {
+  if (!r->socket || status || r->held_cap == UINT32_MAX) {
     for (size_t i = 0; i < n; i++) hd_hub_msg_unref(msgs[i]);
     free(msgs);
     if (r->socket) restore_fail(r, status == HD_ENOTFOUND ? "offset no longer kept" : status ? hd_strerror(status) : "too much held");
@@ -987,8 +990,7 @@ static char *handshake_json(hd_eio_session_t *e, const hd_http_request_t *req) {
 
 static int eio_open(hd_eio_session_t *e, const hd_http_request_t *req, void *udata) {
   hd_sio_server_t *sio = udata;
-  client_t *c = calloc(1, sizeof(*c));
-  if (!c) return HD_ENOMEM;
+  client_t *c = hd_eio_session_ext(e); /* in the session's allocation: an idle client is one block */
   c->sio = sio;
   c->eio = e;
   hd_eio_session_set_udata(e, c);
@@ -1070,7 +1072,7 @@ static void eio_close(hd_eio_session_t *e, const char *reason) {
   c->sio->closed++;
   hd_eio_session_set_udata(e, NULL);
   if (c->sockets != &c->one_socket) free(c->sockets);
-  free(c);
+  c->sockets = NULL; /* the client's memory goes with its session's */
 }
 
 /* Tells the monitor of each connected socket of the client that moved to WebSocket. */
@@ -1118,7 +1120,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
   sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
   sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
   hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
-                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits};
+                         opt->max_payload, opt->allow_eio3, "AAA", opt->eio_limits, sizeof(client_t)};
   if (opt->node_tag && strlen(opt->node_tag) == 3) memcpy(eo.node_tag, opt->node_tag, 3);
   sio->eio = hd_eio_server_new(srv, &eo, &eio_callbacks, sio);
   if (!sio->eio || sio->enc_text < 0 || sio->enc_ws < 0) {
@@ -1426,7 +1428,7 @@ void hd_sio_admission_done(hd_sio_admission_t *a, const hd_claims_t *claims, con
     admitted(s, auth);
   } else {
     connect_error(c, s->nsp->name, claims ? "out of memory" : why ? why : "authentication failed", 1001);
-    c->sockets[s->nsp_index] = NULL;
+    c->sockets[nsp_index(s)] = NULL;
     socket_free(s);
   }
   json_decref(auth);

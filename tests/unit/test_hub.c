@@ -118,6 +118,14 @@ static void test_join_leave(void **state) {
   JOIN(hub, &a, "r2");
   assert_int_equal(hd_hub_room(hub, "r1", 2)->count, 3);
   assert_int_equal(a.member.room_count, 2);
+  /* a room of one member keeps its seat inline; a second member moves the seats to an array */
+  hd_hub_room_t *r2 = hd_hub_room(hub, "r2", 2);
+  assert_ptr_equal(r2->seats, &r2->first_seat);
+  assert_ptr_equal(r2->seats[0].member, &a.member);
+  hd_hub_room_t *r1 = hd_hub_room(hub, "r1", 2);
+  assert_ptr_not_equal(r1->seats, &r1->first_seat);
+  assert_ptr_equal(r1->seats[0].member, &a.member); /* the inline seat was carried over */
+  assert_ptr_equal(r1->seats[2].member, &c.member);
   /* leave from the middle keeps the others' indexes right */
   assert_int_equal(hd_hub_leave(hub, &b.member, "r1", 2), 0);
   assert_int_equal(hd_hub_leave(hub, &b.member, "r1", 2), HD_ENOTFOUND);
