@@ -327,8 +327,19 @@ for (const lang of LANGS) describe(`application pages in Chromium (${lang})`, { 
       await agent.bringToFront();
       await agent.locator(`.session[data-id="${session.session_id}"]`).click();
       await agent.waitForFunction((want) => document.querySelector('#chat-agent').textContent === want, S('people.assignedToYou'), { timeout: WAIT });
-      await agent.focus('#transfer-to'); // loads the online admins, by name
-      await agent.locator(`#transfer-to option[value="${login.admin2.user.id}"]`, { hasText: '李娜' }).waitFor({ state: 'attached', timeout: WAIT });
+      // focusing the list loads the online admins, by name (again on each focus: under load the first
+      // load may come before the other admin's socket is counted online)
+      const option = agent.locator(`#transfer-to option[value="${login.admin2.user.id}"]`, { hasText: '李娜' });
+      for (let i = 0; ; i++) {
+        await agent.focus('#transfer-to');
+        try {
+          await option.waitFor({ state: 'attached', timeout: 1000 });
+          break;
+        } catch (err) {
+          if (i === 7) throw err;
+          await agent.evaluate(() => document.activeElement?.blur());
+        }
+      }
       await agent.selectOption('#transfer-to', String(login.admin2.user.id));
       const to = S('people.assignedTo', { name: '李娜' });
       await agent.locator('.toast', { hasText: to }).waitFor({ timeout: WAIT });
