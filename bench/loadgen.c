@@ -111,7 +111,7 @@ typedef struct {
   const char *ready_file;
   bool quiet;
   int window;            /* fan-out: broadcasts in flight */
-  double rate;           /* fan-out: broadcasts per second at most (0: as fast as the window allows) */
+  double rate;           /* fan-out: broadcasts per second, sio-ack: emits per second, at most (0: no limit) */
   const char *token;     /* json-fanout: JWT of the subscribers (and of the publisher by default) */
   const char *pub_token; /* json-fanout: JWT of the publisher */
   const char *api_key;   /* json-fanout --via-api: X-API-Key */
@@ -177,11 +177,22 @@ typedef struct {
   hd_sbuf_t http_in;
   hd_sbuf_t http_out; /* requests queued by this round of fan_pump, written at once */
   int http_state; /* 0 none, 1 connecting, 2 open, 3 closing */
-  /* --rate: broadcast n+1 may leave once n / rate seconds have passed since the first */
-  uv_timer_t pace;
-  uint64_t pace_t0;
-  bool pacing;
 } lg_fan_t;
+
+/* --rate: item n+1 (a broadcast, an emit) may leave once n / rate seconds have passed since the
+ * first; a 1 ms timer lets out what waited. */
+typedef struct {
+  uv_timer_t timer;
+  uint64_t t0;
+  bool on;
+} lg_pace_t;
+
+/* sio-ack with --rate: connections whose next emit waits for the pace (a ring, each at most once). */
+typedef struct {
+  uint64_t sent;       /* emits, whole run */
+  uint32_t *waiting;
+  uint32_t head, len;
+} lg_ack_t;
 
 struct lg_conn {
   uv_tcp_t tcp;
@@ -259,6 +270,8 @@ struct lg {
   /* mode state */
   const char *last_url; /* if set, the URL of the last connection (a publisher) */
   lg_fan_t fan;
+  lg_ack_t ack;
+  lg_pace_t pace;
   uint8_t *payload; /* echo: the message every connection sends */
   size_t payload_len;
   uint64_t rng;
@@ -1460,6 +1473,28 @@ static void sio_idle_message(lg_conn_t *c, int opcode, const uint8_t *data, size
   /* other packets (Herald's test-handler `auth` event) are ignored */
 }
 
+/* ---- --rate ----------------------------------------------------------------------------- */
+
+/* Items --rate allows by now, counted from the first call (UINT64_MAX without --rate); the first
+ * call starts the 1 ms timer that calls `tick`. */
+static uint64_t pace_allowed(lg_t *lg, uv_timer_cb tick) {
+  lg_pace_t *p = &lg->pace;
+  if (lg->o.rate <= 0) return UINT64_MAX;
+  uint64_t now = uv_hrtime();
+  if (!p->on) {
+    LG_CHECK(uv_timer_init(lg->loop, &p->timer));
+    p->timer.data = lg;
+    LG_CHECK(uv_timer_start(&p->timer, tick, 1, 1));
+    p->on = true;
+    p->t0 = now;
+  }
+  return (uint64_t)(lg->o.rate * (double)(now - p->t0) / 1e9) + 1;
+}
+
+static void pace_stop(lg_t *lg) {
+  if (lg->pace.on && !uv_is_closing((uv_handle_t *)&lg->pace.timer)) uv_close((uv_handle_t *)&lg->pace.timer, NULL);
+}
+
 /* ---- mode: sio-ack --------------------------------------------------------------------- *
  * Every connection: 42ID["echo","hb:..."], wait for 43ID["hb:..."], next id. The payload is the
  * same for every emit; the ack must carry it back byte for byte. */
@@ -1473,18 +1508,40 @@ static int sio_ack_init(lg_t *lg) {
   lg->payload = (uint8_t *)b.ptr;
   lg->payload_len = b.len;
   lg->o.pipeline = 1;
+  if (lg->o.rate > 0) lg->ack.waiting = xcalloc((size_t)lg->o.connections, sizeof *lg->ack.waiting);
   return 0;
 }
+
+static void on_ack_pace(uv_timer_t *t);
 
 static void sio_ack_send(lg_conn_t *c) {
   lg_t *lg = c->lg;
   if (lg->phase != PH_WARMUP && lg->phase != PH_MEASURE) return;
+  lg_ack_t *a = &lg->ack;
+  if (a->sent >= pace_allowed(lg, on_ack_pace)) { /* --rate: wait for the pace */
+    a->waiting[(a->head + a->len++) % (uint32_t)lg->o.connections] = c->id;
+    return;
+  }
+  a->sent++;
   char buf[LG_MAX_PAYLOAD + 64];
   c->seq_out++;
   /* 42ID["echo", + the payload string + ] */
   int n = snprintf(buf, sizeof buf, "42%" PRIu64 "[\"echo\",%.*s", c->seq_out, (int)(lg->payload_len - 1),
                    (const char *)lg->payload + 1);
   if (send_text(c, buf, (size_t)n)) lg_stamp_push(c, uv_hrtime());
+}
+
+/* --rate: the emits that waited, as many as the pace allows now, longest waiting first. */
+static void on_ack_pace(uv_timer_t *t) {
+  lg_t *lg = t->data;
+  lg_ack_t *a = &lg->ack;
+  uint64_t allowed = pace_allowed(lg, on_ack_pace);
+  while (a->len && a->sent < allowed) {
+    lg_conn_t *c = &lg->conns[a->waiting[a->head]];
+    a->head = (a->head + 1) % (uint32_t)lg->o.connections;
+    a->len--;
+    if (c->state == ST_OPEN) sio_ack_send(c);
+  }
 }
 
 static void sio_ack_start(lg_t *lg) {
@@ -1524,7 +1581,7 @@ static void sio_ack_message(lg_conn_t *c, int opcode, const uint8_t *p, size_t n
 
 static void sio_ack_report(lg_t *lg, hd_sbuf_t *json) {
   report_rate(lg, json, "acks", "emit to ack");
-  hd_sbuf_printf(json, ",\"size\":%zu,\"acks_total\":%" PRIu64 ",\"other_events\":%" PRIu64, lg->o.size,
+  hd_sbuf_printf(json, ",\"rate\":%g,\"size\":%zu,\"acks_total\":%" PRIu64 ",\"other_events\":%" PRIu64, lg->o.rate, lg->o.size,
                  lg->counted_total, lg->fan.other_events);
 }
 
@@ -1571,23 +1628,10 @@ static void sio_connect_report(lg_t *lg, hd_sbuf_t *json) {
 static void api_flush(lg_t *lg);
 static void fan_pump(lg_t *lg);
 
-static void on_pace(uv_timer_t *t) { fan_pump(t->data); }
+static void on_fan_pace(uv_timer_t *t) { fan_pump(t->data); }
 
-/* Broadcasts --rate allows by now (all of them without --rate); starts the 1 ms pacing timer
- * on the first call, which is also the time origin. */
-static uint64_t fan_allowed(lg_t *lg) {
-  lg_fan_t *f = &lg->fan;
-  if (lg->o.rate <= 0) return UINT64_MAX;
-  uint64_t now = uv_hrtime();
-  if (!f->pacing) {
-    LG_CHECK(uv_timer_init(lg->loop, &f->pace));
-    f->pace.data = lg;
-    LG_CHECK(uv_timer_start(&f->pace, on_pace, 1, 1));
-    f->pacing = true;
-    f->pace_t0 = now;
-  }
-  return (uint64_t)(lg->o.rate * (double)(now - f->pace_t0) / 1e9) + 1;
-}
+/* Broadcasts --rate allows by now (all of them without --rate). */
+static uint64_t fan_allowed(lg_t *lg) { return pace_allowed(lg, on_fan_pace); }
 
 /* Publishes until --window are in flight (and, with --rate, no sooner than the rate allows). Like the WebSocket publishers' frames (one write per
  * loop iteration), the HTTP requests of one round go out in one write. */
@@ -1669,9 +1713,7 @@ static int fan_init(lg_t *lg, bool publisher_listens) {
 
 static void fan_start(lg_t *lg) { fan_pump(lg); }
 
-static void fan_stop(lg_t *lg) {
-  if (lg->fan.pacing && !uv_is_closing((uv_handle_t *)&lg->fan.pace)) uv_close((uv_handle_t *)&lg->fan.pace, NULL);
-}
+static void fan_stop(lg_t *lg) { pace_stop(lg); }
 
 static bool fan_drain(lg_t *lg) {
   lg->fan.draining = true;
@@ -2026,7 +2068,8 @@ static const lg_mode_t lg_modes[] = {
      .on_drain = fan_drain, .on_stop = fan_stop},
     {.name = "sio-ack", .help = "closed-loop `echo` emits with ack, one in flight per connection",
      .default_url = SIO_URL, .handshake = true, .on_init = sio_ack_init, .on_open = sio_open,
-     .on_start = sio_ack_start, .on_message = sio_ack_message, .on_report = sio_ack_report, .on_bye = sio_bye},
+     .on_start = sio_ack_start, .on_message = sio_ack_message, .on_report = sio_ack_report, .on_bye = sio_bye,
+     .on_stop = pace_stop},
     {.name = "sio-idle", .help = "Socket.IO sockets connected to \"/\" and held (like idle)",
      .default_url = SIO_URL, .handshake = true, .on_init = idle_init, .on_open = sio_open,
      .on_start = idle_start, .on_message = sio_idle_message, .on_report = idle_report, .on_bye = sio_bye},
@@ -2077,8 +2120,8 @@ static void usage(FILE *f) {
           "                         publisher receives its own copy (--via-api: the HTTP answer)\n"
           "  --window-all           fan-out: a broadcast leaves the window once every connection has\n"
           "                         its copy (for servers, e.g. cluster nodes, that may lag the publisher's)\n"
-          "  --rate R               fan-out: at most R broadcasts per second (paced every 1 ms; 0 =\n"
-          "                         as fast as the window allows) (0)\n"
+          "  --rate R               fan-out: at most R broadcasts per second; sio-ack: at most R emits per\n"
+          "                         second over all connections (paced every 1 ms; 0 = no limit) (0)\n"
           "  --token JWT            json-fanout: subscribers' token (query ?token=)\n"
           "  --pub-token JWT        json-fanout: the publisher's token (--token); must be admin\n"
           "  --topic NAME           json-fanout: topic (bench)\n"
