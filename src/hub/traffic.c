@@ -23,10 +23,6 @@ uint32_t hd_traffic_slot(hd_traffic_t *t, const char *nsp, size_t len) {
   return last;
 }
 
-void hd_traffic_received(hd_traffic_t *t, hd_traffic_protocol_t p, const char *nsp) {
-  t->received[hd_traffic_slot(t, nsp, strlen(nsp))][p]++;
-}
-
 void hd_traffic_add(hd_traffic_t *to, const hd_traffic_t *from) {
   for (uint32_t i = 0; i < from->count; i++) {
     uint32_t s = hd_traffic_slot(to, from->names[i], strlen(from->names[i]));

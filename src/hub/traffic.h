@@ -26,8 +26,9 @@ typedef struct {
 /* The slot of namespace nsp (len bytes), added on first use; "_other" when the table is full or
  * the name too long. */
 uint32_t hd_traffic_slot(hd_traffic_t *t, const char *nsp, size_t len);
-/* Counts one message a client sent on protocol p in namespace nsp (NUL-terminated). */
-void hd_traffic_received(hd_traffic_t *t, hd_traffic_protocol_t p, const char *nsp);
+/* Counts one message a client sent on protocol p in the namespace of `slot` (from hd_traffic_slot,
+ * which callers keep: a slot never changes). */
+static inline void hd_traffic_received(hd_traffic_t *t, hd_traffic_protocol_t p, uint32_t slot) { t->received[slot][p]++; }
 /* Adds the counters of `from` to `to`, matching namespaces by name. */
 void hd_traffic_add(hd_traffic_t *to, const hd_traffic_t *from);
 /* Appends herald_messages_received_total{protocol,namespace}, herald_messages_delivered_total{...}

@@ -218,6 +218,25 @@ int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len) {
   return rc;
 }
 
+int hd_ws_send_prefixed(hd_conn_t *c, uint8_t opcode, char prefix, const void *data, size_t len) {
+  hd_ws_t *ws = ws_of(c);
+  if (hd_conn_is_closing(c) || !ws) return HD_ECLOSED;
+  if (ws->deflate.enabled && len + 1 >= (size_t)hd_conn_server(c)->cfg->ws_deflate_threshold) {
+    uint8_t *joined = malloc(len + 1); /* the compressor takes one piece */
+    if (!joined) return HD_ENOMEM;
+    joined[0] = (uint8_t)prefix;
+    if (len) memcpy(joined + 1, data, len);
+    int rc = hd_ws_send(c, opcode, joined, len + 1);
+    free(joined);
+    return rc;
+  }
+  hd_buf_t *frame = hd_ws_frame_new_prefixed(opcode, prefix, data, len);
+  if (!frame) return HD_ENOMEM;
+  int rc = hd_ws_send_frame(c, frame);
+  hd_buf_unref(frame);
+  return rc;
+}
+
 void hd_ws_close(hd_conn_t *c, uint16_t code, const char *reason) {
   hd_ws_t *ws = ws_of(c);
   if (hd_conn_is_closing(c) || !ws || ws->close_sent) return;

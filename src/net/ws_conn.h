@@ -37,6 +37,9 @@ int hd_ws_upgrade(hd_http_exchange_t *ex, const hd_ws_handler_t *handler, void *
 /* Builds a message frame (compressed when negotiated and len >= ws-deflate-threshold) and queues
  * it. 0, HD_ECLOSED, HD_ENOMEM; a slow consumer is closed with 1008 and HD_ETOOBIG returned. */
 int hd_ws_send(hd_conn_t *c, uint8_t opcode, const void *data, size_t len);
+/* hd_ws_send of the byte `prefix` followed by data[0..len) (an Engine.IO packet's type and data),
+ * built straight into the frame unless it is to be compressed. */
+int hd_ws_send_prefixed(hd_conn_t *c, uint8_t opcode, char prefix, const void *data, size_t len);
 /* Queues a prebuilt frame shared with other connections; same returns as hd_ws_send. */
 int hd_ws_send_frame(hd_conn_t *c, hd_buf_t *frame);
 /* Starts the close handshake (idempotent); the socket closes when the peer answers or after 5 s. */

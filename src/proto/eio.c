@@ -210,11 +210,7 @@ static int ws_send_packet(hd_conn_t *c, int version, uint8_t type, const void *d
     free(tmp);
     return rc;
   }
-  hd_sbuf_t text = {0};
-  int rc = hd_eio_packet_encode_text(&text, type, data, len);
-  if (!rc) rc = hd_ws_send(c, HD_WS_OP_TEXT, text.ptr, text.len);
-  hd_sbuf_free(&text);
-  return rc;
+  return hd_ws_send_prefixed(c, HD_WS_OP_TEXT, (char)('0' + type), data, len);
 }
 
 static int send_packet(hd_eio_session_t *s, uint8_t type, const void *data, size_t len, bool binary) {

@@ -90,6 +90,7 @@ struct hd_jp_server {
   hd_jp_options_t opt;
   hd_acks_limits_t acks_limits;        /* of every connection's tracker */
   int enc;                             /* hub encoding slot of the envelope frame */
+  uint32_t traffic_slot;               /* 1 + the traffic counters' slot of "/", 0 until the first frame */
   jconn_t *conns;
   size_t count;
   hd_map_t by_key;                     /* jconn key -> jconn (this shard's) */
@@ -585,7 +586,9 @@ static void handle_frame(jconn_t *j, uint8_t opcode, const uint8_t *data, size_t
     send_error(j, allowed ? E_INVALID : E_RATE, allowed ? why : "rate limit exceeded: frame dropped", NULL);
     return;
   }
-  hd_traffic_received(hd_hub_traffic(j->jp->hub), HD_TRAFFIC_JSON, "/"); /* its topics are rooms of "/" */
+  hd_traffic_t *traffic = hd_hub_traffic(j->jp->hub);
+  if (!j->jp->traffic_slot) j->jp->traffic_slot = 1 + hd_traffic_slot(traffic, "/", 1); /* its topics are rooms of "/" */
+  hd_traffic_received(traffic, HD_TRAFFIC_JSON, j->jp->traffic_slot - 1);
   if (!allowed) { /* parsed only to name the dropped frame, so the client can retry it */
     send_error(j, E_RATE, "rate limit exceeded: frame dropped", e.message_id);
     hd_envelope_free(&e);

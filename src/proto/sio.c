@@ -44,6 +44,7 @@ typedef struct {
   hd_sio_admit_fn admit;  /* decides CONNECTs in place of the token check, or NULL */
   void *admit_arg;
   size_t sockets;         /* connected on this shard */
+  uint32_t traffic_slot;  /* 1 + its slot in the hub's traffic counters, 0 until its first event */
 } nsp_t;
 
 /* A binary packet waiting for its attachments. */
@@ -164,11 +165,21 @@ int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len) {
   return n < 0 || (size_t)n >= len ? HD_ETOOBIG : n;
 }
 
-/* Sends a packet to the client (text part; binary attachments follow separately). */
+#define SMALL_PACKET 512 /* a packet up to this size is put together on the stack */
+
+/* Sends a packet to the client (text part; binary attachments follow separately). nsp is a
+ * namespace's name (under 128 bytes). */
 static int send_packet(client_t *c, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,
                        const char *data, size_t len) {
+  char small[SMALL_PACKET];
+  size_t head = hd_sio_packet_head(small, type, nsp, ack_id, attachments);
+  if (head + len <= sizeof small) {
+    if (len) memcpy(small + head, data, len);
+    return hd_eio_send(c->eio, small, head + len, false);
+  }
   hd_sbuf_t text = {0};
-  int rc = hd_sio_packet_encode(&text, type, nsp, ack_id, attachments, data, len);
+  int rc = hd_sbuf_append(&text, small, head);
+  if (!rc && len) rc = hd_sbuf_append(&text, data, len);
   if (!rc) rc = hd_eio_send(c->eio, text.ptr, text.len, false);
   hd_sbuf_free(&text);
   return rc;
@@ -851,33 +862,44 @@ static bool cluster_recover_start(hd_sio_server_t *sio, hd_sio_socket_t *s, json
 
 static bool is_reserved(const char *event) {
   for (size_t i = 0; i < sizeof reserved_events / sizeof reserved_events[0]; i++)
-    if (!strcmp(event, reserved_events[i])) return true;
+    if (event[0] == reserved_events[i][0] && !strcmp(event, reserved_events[i])) return true;
   return false;
 }
 
-/* Dispatches a complete EVENT / BINARY_EVENT. Returns HD_EPROTO for a reserved event name. */
+/* Counts an event a client sent in namespace n (its traffic slot found once). */
+static void count_received(hd_sio_server_t *sio, nsp_t *n) {
+  hd_traffic_t *t = hd_hub_traffic(sio->hub);
+  if (!n->traffic_slot) n->traffic_slot = 1 + hd_traffic_slot(t, n->name, strlen(n->name));
+  hd_traffic_received(t, HD_TRAFFIC_SOCKETIO, n->traffic_slot - 1);
+}
+
+/* Dispatches a complete EVENT / BINARY_EVENT. Returns HD_EPROTO for a reserved event name. The
+ * handler's arguments are the packet's array once the name is taken off its front. */
 static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att, size_t natt) {
-  json_t *name = json_array_get(p->data, 0);
+  json_t *name = json_incref(json_array_get(p->data, 0)); /* kept while `event` points into it */
   char number[32];
   const char *event = json_string_value(name);
   if (json_is_integer(name)) { /* socket.io-parser allows numeric event names */
     snprintf(number, sizeof number, "%lld", (long long)json_integer_value(name));
     event = number;
   }
-  if (!event || is_reserved(event)) return HD_EPROTO;
-  hd_traffic_received(hd_hub_traffic(s->client->sio->hub), HD_TRAFFIC_SOCKETIO, s->nsp->name);
+  if (!event || is_reserved(event)) {
+    json_decref(name);
+    return HD_EPROTO;
+  }
   hd_sio_server_t *sio = s->client->sio;
+  count_received(sio, s->nsp);
   if (sio->monitor && sio->monitor->on_event) {
     char *all = json_dumps(p->data, JSON_COMPACT);
     if (all) sio->monitor->on_event(s, all, true, sio->monitor_arg);
     free(all);
   }
-  json_t *args = json_array();
-  for (size_t i = 1; i < json_array_size(p->data); i++) json_array_append(args, json_array_get(p->data, i));
+  json_t *args = p->data;
+  json_array_remove(args, 0);
   handler_t *h = s->nsp->handlers, *fallback = NULL;
   for (; h; h = h->next) {
-    if (!strcmp(h->event, event)) break;
-    if (!strcmp(h->event, "*")) fallback = h;
+    if (h->event[0] == event[0] && !strcmp(h->event, event)) break;
+    if (h->event[0] == '*' && !h->event[1]) fallback = h;
   }
   if (!h) h = fallback;
   s->cur_att = att;
@@ -885,7 +907,7 @@ static int on_event(hd_sio_socket_t *s, hd_sio_packet_t *p, hd_buf_t *const *att
   pin(s);
   if (h) h->fn(s, event, args, p->ack_id, h->udata);
   if (unpin(s) && s->client && s->connected) s->cur_att = NULL, s->cur_att_n = 0;
-  json_decref(args);
+  json_decref(name);
   return 0;
 }
 
@@ -911,7 +933,8 @@ static int dispatch(client_t *c, hd_sio_packet_t *p, hd_buf_t *const *att, size_
   nsp_t *n = find_nsp(c->sio, p->nsp, strlen(p->nsp));
   hd_sio_socket_t *s = n && c->sockets ? c->sockets[n - c->sio->nsps] : NULL;
   if (!s || !s->connected) return 0; /* not connected to that namespace: dropped, as Socket.IO does */
-  if (p->type != HD_SIO_DISCONNECT && token_expired(s, hd_clock_wall_ms() / 1000)) return 0; /* nothing more from it */
+  bool expires = s->claims && s->claims->exp; /* the clock is read only for a token that expires */
+  if (p->type != HD_SIO_DISCONNECT && expires && token_expired(s, hd_clock_wall_ms() / 1000)) return 0;
   switch (p->type) {
     case HD_SIO_DISCONNECT:
       socket_close(s, "client namespace disconnect", false);
@@ -1383,6 +1406,9 @@ int hd_sio_ack(hd_sio_socket_t *s, int64_t ack_id, const char *args_json) {
 int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args) {
   if (!s->connected || ack_id < 0) return HD_ECLOSED;
   if (s->cur_att_n) return send_binary(s, HD_SIO_BINARY_ACK, ack_id, args);
+  char small[SMALL_PACKET - HD_SIO_HEAD_MAX(127)];
+  size_t n = json_dumpb(args, small, sizeof small, JSON_COMPACT); /* 0 on error, > sizeof when too big */
+  if (n && n <= sizeof small) return send_packet(s->client, HD_SIO_ACK, s->nsp->name, ack_id, 0, small, n);
   char *text = json_dumps(args, JSON_COMPACT);
   int rc = text ? hd_sio_ack(s, ack_id, text) : HD_ENOMEM;
   free(text);

@@ -5,7 +5,6 @@
  * digit. EVENT, ACK and CONNECT_ERROR must carry a payload (the reference lets it be absent). */
 #include "proto/sio_packet.h"
 
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,13 +113,38 @@ int hd_sio_packet_check_placeholders(const hd_sio_packet_t *p) {
   return rc;
 }
 
+/* Writes v in decimal to p; returns the digits written (at most 20). */
+static size_t put_decimal(char *p, uint64_t v) {
+  char t[20];
+  size_t n = 0;
+  do t[n++] = (char)('0' + v % 10); while ((v /= 10));
+  for (size_t i = 0; i < n; i++) p[i] = t[n - 1 - i];
+  return n;
+}
+
+size_t hd_sio_packet_head(char *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments) {
+  size_t n = 0;
+  out[n++] = (char)('0' + (int)type);
+  if (is_binary(type) || attachments) {
+    n += put_decimal(out + n, attachments);
+    out[n++] = '-';
+  }
+  if (nsp && nsp[0] && strcmp(nsp, "/")) {
+    size_t k = strlen(nsp);
+    memcpy(out + n, nsp, k);
+    n += k;
+    out[n++] = ',';
+  }
+  if (ack_id >= 0) n += put_decimal(out + n, (uint64_t)ack_id);
+  return n;
+}
+
 /* Type, attachment count, namespace and ack id, as Encoder.encodeAsString writes them. */
 static int put_head(hd_sbuf_t *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments) {
-  int rc = hd_sbuf_printf(out, "%d", (int)type);
-  if (!rc && (is_binary(type) || attachments)) rc = hd_sbuf_printf(out, "%" PRIu32 "-", attachments);
-  if (!rc && nsp && nsp[0] && strcmp(nsp, "/")) rc = hd_sbuf_printf(out, "%s,", nsp);
-  if (!rc && ack_id >= 0) rc = hd_sbuf_printf(out, "%" PRId64, ack_id);
-  return rc;
+  if (hd_sbuf_reserve(out, HD_SIO_HEAD_MAX(nsp ? strlen(nsp) : 0))) return HD_ENOMEM;
+  out->len += hd_sio_packet_head(out->ptr + out->len, type, nsp, ack_id, attachments);
+  out->ptr[out->len] = '\0';
+  return 0;
 }
 
 int hd_sio_packet_encode(hd_sbuf_t *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,

@@ -49,6 +49,11 @@ void hd_sio_packet_free(hd_sio_packet_t *p);
  * data; the attachments travel beside it, so a packet can be re-emitted unchanged. */
 int hd_sio_packet_check_placeholders(const hd_sio_packet_t *p);
 
+/* The most bytes hd_sio_packet_head writes for a namespace name of nsp_len bytes. */
+#define HD_SIO_HEAD_MAX(nsp_len) (33 + (size_t)(nsp_len))
+/* Writes the head of a packet, what hd_sio_packet_encode puts before the data, to out (room for
+ * HD_SIO_HEAD_MAX(strlen(nsp)) bytes, not NUL-terminated); returns its length. */
+size_t hd_sio_packet_head(char *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments);
 /* Encodes a packet: type, attachment count ("N-") for BINARY_* (or when > 0), namespace (omitted
  * when "/"), ack id (when >= 0), then the JSON text `data` (may be NULL). 0 or HD_ENOMEM. */
 int hd_sio_packet_encode(hd_sbuf_t *out, hd_sio_type_t type, const char *nsp, int64_t ack_id, uint32_t attachments,

@@ -27,6 +27,10 @@ static void on_message_with_ack(hd_sio_socket_t *s, const char *event, json_t *a
 }
 
 static void on_echo(hd_sio_socket_t *s, const char *event, json_t *args, int64_t ack_id, void *udata) {
+  if (json_array_size(args) == 1) { /* already [first] */
+    hd_sio_ack_binary(s, ack_id, args);
+    return;
+  }
   json_t *first = json_array();
   if (json_array_size(args)) json_array_append(first, json_array_get(args, 0));
   hd_sio_ack_binary(s, ack_id, first);

@@ -34,14 +34,19 @@ static void test_histogram(void **state) {
   hd_sbuf_free(&out);
 }
 
+/* Counts a message the way the protocols do: slot first. */
+static void count(hd_traffic_t *t, hd_traffic_protocol_t p, const char *nsp) {
+  hd_traffic_received(t, p, hd_traffic_slot(t, nsp, strlen(nsp)));
+}
+
 static void test_traffic(void **state) {
   static hd_traffic_t a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
-  hd_traffic_received(&a, HD_TRAFFIC_SOCKETIO, "/chat");
-  hd_traffic_received(&a, HD_TRAFFIC_JSON, "/");
-  hd_traffic_received(&b, HD_TRAFFIC_SOCKETIO, "/");
-  hd_traffic_received(&b, HD_TRAFFIC_SOCKETIO, "/chat");
+  count(&a, HD_TRAFFIC_SOCKETIO, "/chat");
+  count(&a, HD_TRAFFIC_JSON, "/");
+  count(&b, HD_TRAFFIC_SOCKETIO, "/");
+  count(&b, HD_TRAFFIC_SOCKETIO, "/chat");
   b.delivered[hd_traffic_slot(&b, "/chat", 5)][HD_TRAFFIC_SOCKETIO] += 7;
   hd_traffic_add(&a, &b);
   assert_int_equal(a.count, 2);
@@ -55,11 +60,11 @@ static void test_traffic(void **state) {
   char name[80];
   for (int i = 0; i < 40; i++) {
     snprintf(name, sizeof name, "/n%d", i);
-    hd_traffic_received(&a, HD_TRAFFIC_JSON, name);
+    count(&a, HD_TRAFFIC_JSON, name);
   }
   memset(name, 'x', 70);
   name[70] = '\0';
-  hd_traffic_received(&a, HD_TRAFFIC_JSON, name);
+  count(&a, HD_TRAFFIC_JSON, name);
   assert_int_equal(a.count, HD_TRAFFIC_NAMESPACES);
   uint32_t other = hd_traffic_slot(&a, "_other", 6);
   assert_string_equal(a.names[other], "_other");
@@ -75,7 +80,7 @@ static void test_traffic(void **state) {
   /* label values are escaped */
   static hd_traffic_t q;
   memset(&q, 0, sizeof q);
-  hd_traffic_received(&q, HD_TRAFFIC_SOCKETIO, "/a\"b\\c");
+  count(&q, HD_TRAFFIC_SOCKETIO, "/a\"b\\c");
   hd_traffic_write(&q, &out);
   assert_non_null(strstr(out.ptr, "namespace=\"/a\\\"b\\\\c\"} 1\n"));
   hd_sbuf_free(&out);

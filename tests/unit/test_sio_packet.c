@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,21 @@ static void test_encode(void **state) {
   assert_int_equal(hd_sio_event_encode(&b, NULL, -1, "ev", J("[")), HD_EINVAL);
   assert_int_equal(hd_sio_event_encode(&b, NULL, -1, NULL, J("[]")), HD_EINVAL);
   hd_sbuf_free(&b);
+
+  /* the head at its longest fits HD_SIO_HEAD_MAX: every count and id at its limit, a 127-byte namespace */
+  char nsp[128], head[HD_SIO_HEAD_MAX(127) + 1], want[256];
+  nsp[0] = '/';
+  memset(nsp + 1, 'n', 126);
+  nsp[127] = '\0';
+  memset(head, '#', sizeof head);
+  size_t n = hd_sio_packet_head(head, HD_SIO_BINARY_ACK, nsp, 9007199254740991LL, UINT32_MAX);
+  snprintf(want, sizeof want, "64294967295-%s,9007199254740991", nsp);
+  assert_int_equal(n, strlen(want));
+  assert_true(n <= HD_SIO_HEAD_MAX(127));
+  assert_memory_equal(head, want, n);
+  assert_int_equal(head[n], '#');
+  assert_int_equal(hd_sio_packet_head(head, HD_SIO_ACK, "/", 0, 0), 2);
+  assert_memory_equal(head, "30", 2);
 }
 
 int main(void) {
