@@ -1403,11 +1403,28 @@ int hd_sio_ack(hd_sio_socket_t *s, int64_t ack_id, const char *args_json) {
   return send_packet(s->client, HD_SIO_ACK, s->nsp->name, ack_id, 0, args_json, strlen(args_json));
 }
 
+/* The compact JSON text of the array a into out (cap bytes, not NUL-terminated): its length, more
+ * than cap when it does not fit, 0 when a is not an array. Element by element: jansson's cycle check
+ * (an address formatted and hashed per array) is then paid only for nested arrays and objects. */
+static size_t dump_array(json_t *a, char *out, size_t cap) {
+  if (!json_is_array(a) || cap < 2) return 0;
+  size_t n = 1, count = json_array_size(a);
+  out[0] = '[';
+  for (size_t i = 0; i < count && n < cap; i++) {
+    if (i) out[n++] = ',';
+    size_t k = json_dumpb(json_array_get(a, i), out + n, cap - n, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!k) return 0;
+    n += k;
+  }
+  if (n < cap) out[n] = ']';
+  return n + 1;
+}
+
 int hd_sio_ack_binary(hd_sio_socket_t *s, int64_t ack_id, json_t *args) {
   if (!s->connected || ack_id < 0) return HD_ECLOSED;
   if (s->cur_att_n) return send_binary(s, HD_SIO_BINARY_ACK, ack_id, args);
   char small[SMALL_PACKET - HD_SIO_HEAD_MAX(127)];
-  size_t n = json_dumpb(args, small, sizeof small, JSON_COMPACT); /* 0 on error, > sizeof when too big */
+  size_t n = dump_array(args, small, sizeof small);
   if (n && n <= sizeof small) return send_packet(s->client, HD_SIO_ACK, s->nsp->name, ack_id, 0, small, n);
   char *text = json_dumps(args, JSON_COMPACT);
   int rc = text ? hd_sio_ack(s, ack_id, text) : HD_ENOMEM;
