@@ -406,7 +406,7 @@ static void conn_flush(hd_conn_t *c) {
       size_t off = n == 0 ? c->head_off : 0;
       iov[n] = (struct iovec){c->wq[i]->data + off, c->wq[i]->len - off};
     }
-    ssize_t written = writev(c->fd, iov, (int)n);
+    ssize_t written = n == 1 ? write(c->fd, iov[0].iov_base, iov[0].iov_len) : writev(c->fd, iov, (int)n); /* write: no iovec to copy in */
     if (written < 0 && errno == EINTR) continue;
     if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) written = 0;
     if (written < 0) {
