@@ -162,7 +162,8 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
   if (hub->limits.max_rooms_per_member && m->room_count >= hub->limits.max_rooms_per_member) return HD_ERANGE;
   hd_hub_room_t *r = room_get_or_create(hub, name, len);
   if (!r) return HD_ENOMEM;
-  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 2) ||
+  /* room for one at first: an idle Socket.IO socket is in one hub room, its namespace's */
+  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 1) ||
       grow_seats(r, r->count + 1)) {
     room_maybe_drop(hub, r);
     return HD_ENOMEM;
