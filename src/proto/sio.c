@@ -633,6 +633,7 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
   set_id(s, rs.id);
   memcpy(s->pid, rs.pid, sizeof s->pid);
   for (char **r = rs.rooms; r && *r; r++) rejoin(s, *r);
+  own_room_enter(s); /* also when it had left it, as socket.io's _onconnect joins its id */
   s->connected = true;
   /* CONNECT reply, then what was missed, in order; their live copies still queued are skipped */
   char body[256];
@@ -876,6 +877,7 @@ static void on_session(void *arg, int status, hd_recovery_session_t *rs) {
   r->session = *rs;
   rs->rooms = NULL;
   for (char **p = r->session.rooms; p && *p; p++) rejoin(s, *p);
+  own_room_enter(s); /* also when it had left it, as socket.io's _onconnect joins its id */
   r->refs++; /* now awaiting the missed packets */
   hd_recovery_cluster_t *cl = hd_recovery_cluster(sio->opt.recovery);
   int rc = cl->missed(cl, sio->hub, s->nsp->name, r->offset, hd_hub_mailbox(sio->hub), on_missed, r);

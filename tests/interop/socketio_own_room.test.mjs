@@ -11,7 +11,8 @@
 //   - a socket that leaves its own room (socketsLeave(id)) is no longer reached by its id until it
 //     joins it again.
 // And, Herald only (recovery on): what is sent to a socket's id while it is away is replayed when it
-// recovers with the same id, and its id room works again afterwards.
+// recovers with the same id, and its id room works again afterwards; a socket that had left its own
+// room is in it again once recovered (socket.io's _onconnect joins the id on every connect).
 // HERALD_SHARDS=2 puts the sockets on both shards.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -197,6 +198,17 @@ describe('connection state recovery and the room of its id (Herald)', T, () => {
       assert.deepEqual(got, ['before', 'away-1', 'away-2', 'after']);
       const list = await b.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [id] });
       assert.deepEqual(list.map((s) => [s.id, s.rooms]), [[id, [id]]]);
+      // it leaves its own room, drops and recovers: in it again
+      assert.deepEqual(await b.timeout(WAIT).emitWithAck('sockets-leave', { rooms: [id], room: id }), { ok: true });
+      assert.deepEqual(await b.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [id] }), []);
+      const down2 = once(a, 'disconnect', WAIT);
+      a.io.engine.transport.ws._socket.destroy();
+      await down2;
+      await once(a, 'connect', WAIT);
+      assert.equal(a.recovered, true);
+      assert.equal(a.id, id);
+      const again = await b.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [id] });
+      assert.deepEqual(again.map((s) => [s.id, s.rooms]), [[id, [id]]]);
     } finally {
       for (const s of open) s.close();
       await srv.stop();
