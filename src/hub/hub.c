@@ -376,8 +376,8 @@ typedef struct {
   uint64_t by_protocol[HD_TRAFFIC_PROTOCOLS];
 } fanout_t;
 
-/* Delivers f's message to m unless skipped, excepted or already given it. */
-static void offer(fanout_t *f, hd_hub_member_t *m) {
+/* Delivers f's message to m unless skipped, excepted or already given it (inline: it runs per recipient). */
+static inline void offer(fanout_t *f, hd_hub_member_t *m) {
   if (m == f->skip || m->last_msg_id == f->msg->id) return;
   m->last_msg_id = f->msg->id;
   if (f->except.n && excepted(m, &f->except)) return;

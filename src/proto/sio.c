@@ -135,9 +135,9 @@ static int nsp_index(const hd_sio_socket_t *s) { return (int)(s->nsp - s->client
 
 static void random_id(char *out) { hd_id_random(out, 20); }
 
-/* Sets s's id (inline when short, else a copy; a random id when out of memory). */
 static void own_room_leave(hd_sio_socket_t *s);
 
+/* Sets s's id (inline when short, else a copy; a random id when out of memory). */
 static void set_id(hd_sio_socket_t *s, const char *id) {
   own_room_leave(s); /* its map entry borrows the id */
   if (s->id != s->id_inline) free(s->id);
