@@ -60,7 +60,7 @@ launch() {
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --test-handlers \
         $([ "${LAUNCH_RECOVERY:-0}" = 1 ] || echo --recovery-window 0) --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
-        --data-dir "$WORK/$1-data" --shutdown-grace 1000 ;;
+        --data-dir "$WORK/$1-data" --shutdown-grace 1000 --demo-users false ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
     log "$1 did not start listening on $SRV_PORT:"; tail -n 5 "$WORK/$1.log" >&2; return 1
