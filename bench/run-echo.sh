@@ -50,7 +50,7 @@ launch() {
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --echo-endpoint \
         --max-connections $((IDLE_CONNS + 1000)) --log-level warn --data-dir "$WORK/$1-data" \
-        --shutdown-grace 1000 ;;
+        --shutdown-grace 1000 --demo-users false ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
     log "$1 did not start listening on $SRV_PORT:"; tail -n 5 "$WORK/$1.log" >&2; return 1

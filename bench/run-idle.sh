@@ -43,7 +43,7 @@ idle() {
   rm -rf "$WORK/data" "$WORK/ready" && mkdir -p "$WORK/data"
   "$BUILD_DIR/herald" serve --host 127.0.0.1 --port "$port" --shards "$SHARDS" "${flags[@]}" \
     --eio-handshake-rate 0 --max-connections $((N + 1000)) --max-eio-sessions $((N + 1000)) \
-    --log-level warn --data-dir "$WORK/data" --shutdown-grace 1000 >"$WORK/server.log" 2>&1 &
+    --log-level warn --data-dir "$WORK/data" --shutdown-grace 1000 --demo-users false >"$WORK/server.log" 2>&1 &
   SRV_PID=$!
   for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   sleep 1

@@ -15,7 +15,7 @@
 # BENCH_IDLE_CONNECTIONS, BENCH_BUILD_DIR, BENCH_SKIP_BUILD, BENCH_SERVER_CPU,
 # BENCH_LOADGEN_CPU, BENCH_QUIET_WAIT, BENCH_REPEAT): BENCH_SIZE (payload characters, 32),
 # BENCH_FANOUT_RECEIVERS (1000), BENCH_WINDOWS (fan-out runs, one per number of broadcasts in
-# flight, "1 16"), BENCH_ACK_CONNECTIONS
+# flight, "1 16 64"), BENCH_ACK_CONNECTIONS
 # (100), BENCH_CONNECT_SLOTS (connections churning at once, 100), BENCH_SERVERS ("node herald"),
 # BENCH_FANOUT_RATE (broadcasts/s of the fixed-rate fan-out (a'), 500; 0 skips it),
 # BENCH_SHARDS ("1 2"), BENCH_MULTI_SERVER_CPUS (every CPU).
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 SIZE=${BENCH_SIZE:-32}
 RECEIVERS=${BENCH_FANOUT_RECEIVERS:-1000}
-WINDOWS=${BENCH_WINDOWS:-"1 16"}
+WINDOWS=${BENCH_WINDOWS:-"1 16 64"}
 ACK_CONNS=${BENCH_ACK_CONNECTIONS:-100}
 CONNECT_SLOTS=${BENCH_CONNECT_SLOTS:-100}
 SERVERS=${BENCH_SERVERS:-"node herald"}
@@ -60,7 +60,7 @@ launch() {
       SRV_CPUS=$(server_cpus "${1#herald}") start_server "$1" "$BUILD_DIR/herald" serve --host 127.0.0.1 \
         --port "$SRV_PORT" --shards "${1#herald}" --test-handlers \
         $([ "${LAUNCH_RECOVERY:-0}" = 1 ] || echo --recovery-window 0) --eio-handshake-rate 0 --max-connections $((IDLE_CONNS + 1000)) --max-eio-sessions $((IDLE_CONNS + 1000)) --log-level warn \
-        --data-dir "$WORK/$1-data" --shutdown-grace 1000 ;;
+        --data-dir "$WORK/$1-data" --shutdown-grace 1000 --demo-users false ;;
   esac
   if ! wait_port "$SRV_PORT" "$SRV_PID"; then
     log "$1 did not start listening on $SRV_PORT:"; tail -n 5 "$WORK/$1.log" >&2; return 1
@@ -180,10 +180,10 @@ bench() {
 }
 
 # ---- runs --------------------------------------------------------------------------------
-# The loopback floor at the fan-out's socket count: one frame per write (K=1's case) and 16.
+# The loopback floor at the fan-out's socket count, K frames per write for each K of the fan-out
+# runs (with K broadcasts in flight a recipient's write carries at most K frames).
 if [ "${BENCH_FLOOR:-1}" = 1 ]; then
-  run_floor $((RECEIVERS + 1)) 1
-  run_floor $((RECEIVERS + 1)) 16
+  for k in $WINDOWS; do run_floor $((RECEIVERS + 1)) "$k"; done
 fi
 for s in $SERVERS; do
   if [ "$s" = node ]; then
@@ -329,7 +329,7 @@ OUT="bench/results/socketio-$DATE.md"
   fi
   if [ -n "${R[floor,b1_us_write]:-}" ]; then
     echo
-    echo "Against the loopback floor (\`herald-floor --sockets $((RECEIVERS + 1))\`: ${BENCH_FLOOR_SIZE:-66}-byte frames written round-robin, writer on CPU $SERVER_CPU, reader on CPU $LOADGEN_CPU; the writer's CPU per frame is what a delivery costs a server that only writes it): 1 frame per write ${R[floor,b1_us_frame]} µs (reader ${R[floor,b1_reader_us_frame]} µs), 16 frames per write ${R[floor,b16_us_frame]:-n/a} µs per frame."
+    echo "Against the loopback floor (\`herald-floor --sockets $((RECEIVERS + 1))\`: ${BENCH_FLOOR_SIZE:-66}-byte frames written round-robin, writer on CPU $SERVER_CPU, reader on CPU $LOADGEN_CPU; the writer's CPU per frame is what a delivery costs a server that only writes it): 1 frame per write ${R[floor,b1_us_frame]} µs (reader ${R[floor,b1_reader_us_frame]} µs)$(for k in $WINDOWS; do [ "$k" -gt 1 ] && printf ', %s frames per write %s µs per frame' "$k" "${R[floor,b${k}_us_frame]:-n/a}"; done)."
     echo
     line="| server CPU per delivery / loopback floor" sep="|---"
     if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | herald $(shard_label "$n")"; sep="$sep|---:"; done; fi
@@ -337,7 +337,7 @@ OUT="bench/results/socketio-$DATE.md"
     echo "$line |"
     echo "$sep|"
     for k in $WINDOWS; do
-      b=1; [ "$k" -gt 1 ] && b=16
+      b=$k
       line="| (a) server CPU per delivery / floor ($b frame(s) per write), K=$k"
       if [ "$WITH_HERALD" = 1 ]; then for n in $SHARDS; do line="$line | $(floor_ratio "${R[herald$n,fan${k}_cpu]:-}" "$b")"; done; fi
       [ "$WITH_NODE" = 1 ] && line="$line | $(floor_ratio "${R[node,fan${k}_cpu]:-}" "$b")"

@@ -317,7 +317,7 @@ int hd_app_init(hd_app_t *app, hd_app_shared_t *shared, uint32_t shard, hd_serve
   shared->apps[shard] = app;
   const hd_config_t *cfg = srv->cfg;
   int rc;
-  hd_hub_limits_t limits = {.max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 2};
+  hd_hub_limits_t limits = {.max_rooms_per_member = (uint32_t)cfg->max_rooms_per_socket + 1}; /* + a socket's all-room */
   app->hub = hd_hub_new(&limits, &shared->hub, shard, mailbox);
   if (!app->hub) return HD_ENOMEM;
   if ((rc = hd_topic_store_start(app))) return rc;

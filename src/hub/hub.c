@@ -26,6 +26,8 @@ struct hd_hub {
   hd_traffic_t traffic;
   hd_hub_persist_fn persist;
   void *persist_arg;
+  const hd_hub_own_rooms_t *own; /* resolves own rooms (a socket's id), or NULL */
+  void *own_arg;
 };
 
 int hd_hub_shared_init(hd_hub_shared_t *shared, uint32_t shard_count) {
@@ -83,7 +85,17 @@ hd_hub_room_t *hd_hub_room(const hd_hub_t *hub, const char *name, size_t len) {
   return hd_map_get(&hub->rooms, name, len);
 }
 
-size_t hd_hub_room_count(const hd_hub_t *hub) { return hub->rooms.count; }
+size_t hd_hub_room_count(const hd_hub_t *hub) { return hub->rooms.count + (hub->own ? hub->own->count(hub->own_arg) : 0); }
+
+void hd_hub_set_own_rooms(hd_hub_t *hub, const hd_hub_own_rooms_t *ops, void *arg) {
+  hub->own = ops;
+  hub->own_arg = arg;
+}
+
+/* The member whose own room is name, or NULL. */
+static hd_hub_member_t *owner_of(const hd_hub_t *hub, const char *name, size_t len) {
+  return hub->own ? hub->own->owner(hub->own_arg, name, len) : NULL;
+}
 
 static hd_hub_room_t *room_get_or_create(hd_hub_t *hub, const char *name, size_t len) {
   hd_hub_room_t *r = hd_map_get(&hub->rooms, name, len);
@@ -150,7 +162,8 @@ int hd_hub_join(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len)
   if (hub->limits.max_rooms_per_member && m->room_count >= hub->limits.max_rooms_per_member) return HD_ERANGE;
   hd_hub_room_t *r = room_get_or_create(hub, name, len);
   if (!r) return HD_ENOMEM;
-  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 2) ||
+  /* room for one at first: an idle Socket.IO socket is in one hub room, its namespace's */
+  if (grow((void **)&m->rooms, &m->room_cap, sizeof(*m->rooms), m->room_count + 1, 1) ||
       grow_seats(r, r->count + 1)) {
     room_maybe_drop(hub, r);
     return HD_ENOMEM;
@@ -327,46 +340,69 @@ bool hd_hub_msg_targets(const hd_hub_msg_t *msg, const char *name) {
 
 /* --- delivery ----------------------------------------------------------------------------- */
 
-static bool in_any(const hd_hub_member_t *m, hd_hub_room_t *const *rooms, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (rooms[i])
-      for (uint32_t j = 0; j < m->room_count; j++)
-        if (m->rooms[j].room == rooms[i]) return true;
+/* The except rooms of a target resolved on this shard: hub rooms (NULL where there is none) and
+ * the members whose own room they are (NULL where none). */
+typedef struct {
+  hd_hub_room_t *rooms[MAX_EXCEPT];
+  hd_hub_member_t *owners[MAX_EXCEPT];
+  size_t n;
+} except_t;
+
+static void except_resolve(const hd_hub_t *hub, const char *const *except, size_t n, except_t *out) {
+  out->n = 0;
+  for (size_t i = 0; i < n && out->n < MAX_EXCEPT; i++, out->n++) {
+    size_t len = strlen(except[i]);
+    out->rooms[out->n] = hd_map_get(&hub->rooms, except[i], len);
+    out->owners[out->n] = owner_of(hub, except[i], len);
+  }
+}
+
+/* True when m is in one of the except rooms. */
+static bool excepted(const hd_hub_member_t *m, const except_t *x) {
+  for (size_t i = 0; i < x->n; i++) {
+    if (x->owners[i] == m) return true;
+    for (uint32_t j = 0; x->rooms[i] && j < m->room_count; j++)
+      if (m->rooms[j].room == x->rooms[i]) return true;
+  }
   return false;
 }
 
-/* Resolves the except rooms on this shard (NULL where there is no such room). */
-static size_t except_rooms(const hd_hub_t *hub, const char *const *except, size_t n, hd_hub_room_t **out) {
-  size_t k = 0;
-  for (size_t i = 0; i < n && k < MAX_EXCEPT; i++) out[k++] = hd_map_get(&hub->rooms, except[i], strlen(except[i]));
-  return k;
+/* One delivery run: what every candidate recipient is checked against, and the counts. */
+typedef struct {
+  hd_hub_msg_t *msg;
+  hd_hub_member_t *skip;
+  except_t except;
+  size_t delivered;
+  uint64_t by_protocol[HD_TRAFFIC_PROTOCOLS];
+} fanout_t;
+
+/* Delivers f's message to m unless skipped, excepted or already given it (inline: it runs per recipient). */
+static inline void offer(fanout_t *f, hd_hub_member_t *m) {
+  if (m == f->skip || m->last_msg_id == f->msg->id) return;
+  m->last_msg_id = f->msg->id;
+  if (f->except.n && excepted(m, &f->except)) return;
+  f->by_protocol[m->ops->protocol]++;
+  m->ops->deliver(m, f->msg);
+  f->delivered++;
 }
 
 size_t hd_hub_deliver(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip) {
-  hd_hub_room_t *excluded[MAX_EXCEPT];
-  size_t n_excluded = except_rooms(hub, (const char *const *)msg->except, msg->except_count, excluded);
-  size_t delivered = 0;
-  uint64_t by_protocol[HD_TRAFFIC_PROTOCOLS] = {0};
+  fanout_t f = {.msg = msg, .skip = skip};
+  except_resolve(hub, (const char *const *)msg->except, msg->except_count, &f.except);
   hd_hub_msg_ref(msg); /* deliver callbacks may drop members and rooms, never the message */
   for (uint32_t i = 0; i < msg->room_count; i++) {
-    hd_hub_room_t *r = hd_map_get(&hub->rooms, msg->rooms[i], strlen(msg->rooms[i]));
-    if (!r) continue;
-    for (uint32_t j = 0; j < r->count; j++) {
-      hd_hub_member_t *m = r->seats[j].member;
-      if (m == skip || m->last_msg_id == msg->id) continue;
-      m->last_msg_id = msg->id;
-      if (n_excluded && in_any(m, excluded, n_excluded)) continue;
-      by_protocol[m->ops->protocol]++;
-      m->ops->deliver(m, msg);
-      delivered++;
-    }
+    size_t len = strlen(msg->rooms[i]);
+    hd_hub_room_t *r = hd_map_get(&hub->rooms, msg->rooms[i], len);
+    for (uint32_t j = 0; r && j < r->count; j++) offer(&f, r->seats[j].member);
+    hd_hub_member_t *own = owner_of(hub, msg->rooms[i], len); /* after the seats: they may have closed it */
+    if (own) offer(&f, own);
   }
-  if (delivered) {
+  if (f.delivered) {
     uint32_t slot = hd_traffic_slot(&hub->traffic, msg->nsp, strlen(msg->nsp));
-    for (uint32_t p = 0; p < HD_TRAFFIC_PROTOCOLS; p++) hub->traffic.delivered[slot][p] += by_protocol[p];
+    for (uint32_t p = 0; p < HD_TRAFFIC_PROTOCOLS; p++) hub->traffic.delivered[slot][p] += f.by_protocol[p];
   }
   hd_hub_msg_unref(msg);
-  return delivered;
+  return f.delivered;
 }
 
 void hd_hub_set_persist(hd_hub_t *hub, hd_hub_persist_fn fn, void *arg) {
@@ -412,12 +448,6 @@ int hd_hub_publish(hd_hub_t *hub, hd_hub_msg_t *msg, hd_hub_member_t *skip, hd_h
   return rc;
 }
 
-static bool matches(const hd_hub_t *hub, const hd_hub_member_t *m, const hd_hub_target_t *to) {
-  hd_hub_room_t *excluded[MAX_EXCEPT];
-  size_t n = except_rooms(hub, to->except, to->except_count, excluded);
-  return !n || !in_any(m, excluded, n);
-}
-
 /* The members of to's rooms (each once) minus except rooms that can do what `has` says, into
  * *out (malloc'd, caller frees); returns how many. */
 static uint32_t collect(hd_hub_t *hub, const hd_hub_target_t *to, bool (*has)(const hd_hub_member_ops_t *ops),
@@ -427,11 +457,15 @@ static uint32_t collect(hd_hub_t *hub, const hd_hub_target_t *to, bool (*has)(co
   uv_mutex_lock(&hub->shared->publish_mu); /* a fresh stamp for "at most once", never a message's */
   uint64_t stamp = ++hub->shared->next_msg_id;
   uv_mutex_unlock(&hub->shared->publish_mu);
+  except_t x;
+  except_resolve(hub, to->except, to->except_count, &x);
   for (size_t i = 0; i < to->room_count; i++) {
-    hd_hub_room_t *r = hd_map_get(&hub->rooms, to->rooms[i], strlen(to->rooms[i]));
-    for (uint32_t j = 0; r && j < r->count; j++) {
-      hd_hub_member_t *m = r->seats[j].member;
-      if (m->last_msg_id == stamp || !has(m->ops) || !matches(hub, m, to)) continue;
+    size_t len = strlen(to->rooms[i]);
+    hd_hub_room_t *r = hd_map_get(&hub->rooms, to->rooms[i], len);
+    hd_hub_member_t *own = owner_of(hub, to->rooms[i], len);
+    for (uint32_t j = 0; j <= (r ? r->count : 0); j++) { /* the seats, then the owner */
+      hd_hub_member_t *m = r && j < r->count ? r->seats[j].member : own;
+      if (!m || m->last_msg_id == stamp || !has(m->ops) || excepted(m, &x)) continue;
       m->last_msg_id = stamp;
       if (grow((void **)&targets, &cap, sizeof(*targets), count + 1, 8)) break;
       targets[count++] = m;
@@ -484,20 +518,31 @@ static int seen_key(hd_map_t *seen, const char *key) {
   return hd_map_put(seen, key, n, (void *)key) ? HD_ENOMEM : 0;
 }
 
+/* Appends key to out unless seen already or an all-room key; returns the keys written so far. */
+static size_t put_key(hd_map_t *seen, const char *key, size_t keys, hd_sbuf_t *out) {
+  if (key[0] == '\x1e' || seen_key(seen, key)) return keys;
+  hd_sbuf_puts(out, keys ? ",\"" : "\"");
+  hd_sbuf_json_escape(out, key, strlen(key));
+  hd_sbuf_puts(out, "\"");
+  return keys + 1;
+}
+
 size_t hd_hub_room_keys(hd_hub_t *hub, const hd_hub_target_t *to, hd_sbuf_t *out) {
   hd_hub_member_t **targets;
   uint32_t count = collect(hub, to, describes, &targets);
+  char **own = count ? calloc(count, sizeof(*own)) : NULL; /* own room keys, kept while seen borrows them */
   hd_map_t seen = {0};
   size_t keys = 0;
-  for (uint32_t i = 0; i < count; i++)
-    for (uint32_t j = 0; j < targets[i]->room_count; j++) {
-      const char *key = targets[i]->rooms[j].room->name;
-      if (key[0] == '\x1e' || seen_key(&seen, key)) continue;
-      hd_sbuf_puts(out, keys++ ? ",\"" : "\"");
-      hd_sbuf_json_escape(out, key, strlen(key));
-      hd_sbuf_puts(out, "\"");
-    }
+  char key[512];
+  for (uint32_t i = 0; i < count; i++) {
+    hd_hub_member_t *m = targets[i];
+    if (own && m->ops->own_room && m->ops->own_room(m, key, sizeof key) && (own[i] = strdup(key)))
+      keys = put_key(&seen, own[i], keys, out);
+    for (uint32_t j = 0; j < m->room_count; j++) keys = put_key(&seen, m->rooms[j].room->name, keys, out);
+  }
   hd_map_free(&seen);
+  for (uint32_t i = 0; own && i < count; i++) free(own[i]);
+  free(own);
   free(targets);
   return keys;
 }

@@ -104,7 +104,22 @@ typedef struct {
   /* Optional: appends a JSON object describing the member (fetch sockets) to out. */
   void (*describe)(hd_hub_member_t *m, hd_sbuf_t *out);
   hd_traffic_protocol_t protocol; /* what its deliveries count under in /metrics */
+  /* Optional: writes the key of the member's own room (hd_hub_own_rooms_t) into out (cap bytes,
+   * NUL-terminated) and returns its length; 0 when it is in none. */
+  size_t (*own_room)(const hd_hub_member_t *m, char *out, size_t cap);
 } hd_hub_member_ops_t;
+
+/* Rooms of one member that the hub holds no entry for: a Socket.IO socket's own room, named by its
+ * id, is found through the protocol's map of sockets (no room, seat or membership per socket).
+ * Wherever the hub resolves a room key (delivery, except, requests, fetches, room keys) it also
+ * asks owner(); a hub room of the same name (another member joined it) is resolved as well, so
+ * the own room then holds both, as in socket.io's adapter. Installed with hd_hub_set_own_rooms. */
+typedef struct {
+  /* The member whose own room is `name`, or NULL (this shard's thread). */
+  hd_hub_member_t *(*owner)(void *arg, const char *name, size_t len);
+  /* How many own rooms there are on this shard. */
+  size_t (*count)(void *arg);
+} hd_hub_own_rooms_t;
 
 /* The descriptions of the matching members of every shard (or their room keys, all_rooms): a JSON
  * array text (borrowed for the call) and how many it holds; runs on the asking shard. */
@@ -195,10 +210,13 @@ int hd_hub_leave(hd_hub_t *hub, hd_hub_member_t *m, const char *name, size_t len
 void hd_hub_leave_all(hd_hub_t *hub, hd_hub_member_t *m);
 /* True when m is in the room. */
 bool hd_hub_member_in(const hd_hub_member_t *m, const char *name, size_t len);
-/* The room of that name on this shard, or NULL. */
+/* The room of that name on this shard, or NULL (an own room is not one: hd_hub_own_rooms_t). */
 hd_hub_room_t *hd_hub_room(const hd_hub_t *hub, const char *name, size_t len);
-/* Number of rooms on this shard. */
+/* Number of rooms on this shard, own rooms included. */
 size_t hd_hub_room_count(const hd_hub_t *hub);
+/* Installs the resolver of this shard's own rooms (ops static, arg outliving the hub's use of it;
+ * NULL: none). Before any delivery. */
+void hd_hub_set_own_rooms(hd_hub_t *hub, const hd_hub_own_rooms_t *ops, void *arg);
 
 /* Describes a message's target for hd_hub_msg_new. */
 typedef struct {

@@ -1,11 +1,21 @@
-/* TCP connection lifecycle, shared-buffer reads and batched writes, and the TLS layer under the
- * kind when the connection came in on a TLS listener (see conn.h, tls.h). */
+/* TCP connection lifecycle on the shard's own epoll set (one libuv poll handle serves every
+ * connection of the shard: a connection holds a descriptor, not a libuv handle), shared-buffer
+ * reads, batched writev, and the TLS layer under the kind when the connection came in on a TLS
+ * listener (see conn.h, tls.h). */
 #include "net/conn.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -14,74 +24,82 @@
 #include "net/server.h"
 #include "net/tls.h"
 
-#define WQ_BATCH 64   /* iovecs per try_write/uv_write */
-#define LINGER_MS 2000 /* after our FIN, how long unread input is drained before closing */
+#define WQ_BATCH 1024 /* buffers per writev (Linux IOV_MAX) */
+#define READS_PER_EVENT 16 /* full-buffer reads in a row before other connections get their turn */
+#define EVENTS_PER_TURN 256 /* ready connections taken from the epoll set at once */
+#define LINGER_MS 2000  /* after our FIN, how long unread input is drained before closing */
 #define TLS_CHUNK 16384 /* plaintext per TLS record: one record's worth, decrypted or sealed at a time */
 
-typedef struct {
-  hd_buf_t *buf;
-  size_t off; /* bytes of buf already written */
-} hd_wq_entry_t;
+/* Readiness bits a connection asks its shard's epoll set for (level-triggered). */
+enum { WATCH_READ = 1, WATCH_WRITE = 2 };
 
-/* The conn is its libuv handle (first member); tcp.data holds the handler's per-conn state. */
+/* Times are kept as the low 32 bits of the loop's millisecond clock: intervals are computed modulo
+ * 2^32, right for anything shorter than 49 days (the longest timeout is one day). */
 struct hd_conn {
-  uv_tcp_t tcp;
+  void *udata;                /* the handler's per-conn state */
   hd_server_t *server;
-  hd_conn_t *prev, *next;     /* server->conns */
-  hd_conn_t *flush_next;      /* server->flush_list */
-  hd_wq_entry_t *wq;          /* write queue: entries [wq_head, wq_len); wq_inline until it grows */
-  uint32_t wq_head, wq_len, wq_cap;
-  uint32_t wq_sealed;         /* TLS: entries from wq_head holding ciphertext; those after are plaintext */
-  uint32_t inflight;          /* entries handed to a uv_write not yet completed */
-  uint32_t refs;              /* 1 for the open handle + 1 per outstanding async operation */
-  size_t pending_bytes;       /* queued, unwritten bytes */
-  uint64_t last_read_ms;      /* monotonic ms of the last bytes received */
-  uint64_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
-  uint64_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
-  bool in_flush_list, closing, ending, reading, write_active, over_limit;
-  bool lingering;             /* half-closed: reading and discarding until the peer closes */
-  bool tls_handshaking;       /* counted in the shard's and the node's handshakes in flight */
-  hd_tls_t *tls;              /* NULL on plain TCP; the kind sees plaintext either way */
+  hd_conn_t *prev, *next;     /* server->conns (open conns only) */
+  hd_conn_t *flush_next;      /* server->flush_list: conns to write, or closed ones to let go */
   const hd_conn_handler_t *handler;
-  hd_wq_entry_t wq_inline[2]; /* most connections never queue more (a Socket.IO handshake queues two): no allocation for them */
+  hd_tls_t *tls;              /* NULL on plain TCP; the kind sees plaintext either way */
+  hd_buf_t **wq;              /* write queue: buffers [wq_head, wq_len); wq_inline until it grows */
+  size_t head_off;            /* bytes of wq[wq_head] already written */
+  size_t pending_bytes;       /* queued, unwritten bytes */
+  uint32_t wq_head, wq_len, wq_cap;
+  uint32_t wq_sealed;         /* TLS: buffers from wq_head holding ciphertext; those after are plaintext */
+  uint32_t refs;              /* 1 for the open socket + 1 per outstanding async operation */
+  uint32_t last_read_ms;      /* clock (low 32 bits) of the last bytes received */
+  uint32_t since_ms;          /* start of the current timed phase (request, close wait, linger) */
+  uint32_t last_write_ms;     /* when queued bytes last made progress (or were first queued) */
+  int fd;
+  uint8_t watched;            /* WATCH_* bits registered in the epoll set (0: not in it) */
+  bool in_flush_list : 1, closing : 1, ending : 1, reading : 1, write_blocked : 1, over_limit : 1;
+  bool lingering : 1;         /* half-closed: reading and discarding until the peer closes */
+  bool tls_handshaking : 1;   /* counted in the shard's and the node's handshakes in flight */
+  bool released : 1;          /* closed, and the open socket's reference dropped */
+  bool fd_taken : 1;          /* the descriptor was handed over: closing the conn keeps it open */
+  hd_buf_t *wq_inline[2];     /* most connections never queue more (a Socket.IO handshake queues two) */
 };
 
-typedef struct {
-  uv_write_t req;
-  hd_conn_t *conn;
-} write_req_t;
+static uint32_t clock32(const hd_server_t *s) { return (uint32_t)uv_now(s->loop); }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  hd_conn_t *c = (hd_conn_t *)h;
-  buf->base = c->server->read_buf;
-  buf->len = sizeof c->server->read_buf;
+/* The full clock value of a 32-bit timestamp taken on this loop. */
+static uint64_t widen(const hd_server_t *s, uint32_t t) {
+  uint64_t now = uv_now(s->loop);
+  return now - (uint32_t)((uint32_t)now - t);
 }
 
-static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  hd_conn_t *c = (hd_conn_t *)stream;
-  if (nread == 0) return;
-  if (c->lingering) { /* input after our FIN is discarded; the peer's FIN ends it */
-    if (nread < 0) hd_conn_abort(c);
+/* Brings the epoll registration in line with what c waits for. Interest that went away is left
+ * registered until an event shows it (an HTTP conn pausing its reads for one request costs no
+ * system call); new interest is registered at once. */
+static void watch(hd_conn_t *c) {
+  uint8_t want = (c->reading ? WATCH_READ : 0) | (c->write_blocked ? WATCH_WRITE : 0);
+  if (c->closing || !want || want == c->watched) return;
+  struct epoll_event ev = {.events = (want & WATCH_READ ? EPOLLIN : 0) | (want & WATCH_WRITE ? EPOLLOUT : 0), .data.ptr = c};
+  int op = c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(c->server->epfd, op, c->fd, &ev) < 0) {
+    HD_DEBUG("conn", "epoll_ctl failed", "err=\"%s\"", strerror(errno));
+    hd_conn_abort(c);
     return;
   }
-  if (nread < 0) {
-    if (c->closing) return;
-    c->handler->on_eof(c, nread == UV_EOF ? 0 : HD_EIO); /* it ends or aborts the conn */
-    return;
-  }
-  c->server->metrics.bytes_in += (uint64_t)nread;
-  c->last_read_ms = uv_now(c->server->loop);
-  if (c->closing) return;
-  if (!c->tls) c->handler->on_data(c, buf->base, (size_t)nread);
-  else if (hd_tls_feed(c->tls, buf->base, (size_t)nread)) hd_conn_abort(c);
-  else hd_conn_tls_pump(c);
+  c->watched = want;
 }
+
+/* Takes c out of the epoll set (its descriptor stays open). */
+static void unwatch(hd_conn_t *c) {
+  if (!c->watched) return;
+  epoll_ctl(c->server->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  c->watched = 0;
+}
+
+static void conn_read(hd_conn_t *c);
+static void conn_flush(hd_conn_t *c);
+static void schedule_flush(hd_conn_t *c);
 
 void hd_conn_set_reading(hd_conn_t *c, bool on) {
   if (c->closing || on == c->reading) return;
   c->reading = on;
-  if (on) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  else uv_read_stop((uv_stream_t *)&c->tcp);
+  watch(c);
 }
 
 hd_server_t *hd_conn_server(const hd_conn_t *c) { return c->server; }
@@ -89,31 +107,31 @@ bool hd_conn_is_closing(const hd_conn_t *c) { return c->closing; }
 bool hd_conn_is_ending(const hd_conn_t *c) { return c->ending || c->closing; }
 bool hd_conn_is_over_limit(const hd_conn_t *c) { return c->over_limit; }
 size_t hd_conn_pending_bytes(const hd_conn_t *c) { return c->pending_bytes; }
-uint64_t hd_conn_last_read_ms(const hd_conn_t *c) { return c->last_read_ms; }
-void hd_conn_touch_read(hd_conn_t *c) { c->last_read_ms = uv_now(c->server->loop); }
-uint64_t hd_conn_since_ms(const hd_conn_t *c) { return c->since_ms; }
-void hd_conn_mark_since(hd_conn_t *c) { c->since_ms = uv_now(c->server->loop); }
+uint64_t hd_conn_last_read_ms(const hd_conn_t *c) { return widen(c->server, c->last_read_ms); }
+void hd_conn_touch_read(hd_conn_t *c) { c->last_read_ms = clock32(c->server); }
+uint64_t hd_conn_since_ms(const hd_conn_t *c) { return widen(c->server, c->since_ms); }
+void hd_conn_mark_since(hd_conn_t *c) { c->since_ms = clock32(c->server); }
 
-void *hd_conn_udata(const hd_conn_t *c) { return c->tcp.data; }
+void *hd_conn_udata(const hd_conn_t *c) { return c->udata; }
 
 const hd_conn_handler_t *hd_conn_handler(const hd_conn_t *c) { return c->handler; }
 
 void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata) {
   c->handler = h;
-  c->tcp.data = udata;
+  c->udata = udata;
 }
 
 void *hd_conn_ext(hd_conn_t *c) { return c + 1; }
 
 static void tls_handshake_over(hd_conn_t *c);
 
-/* A zeroed conn of s with its extension space, its handle initialized on s's loop. */
-static hd_conn_t *conn_new(hd_server_t *s, const hd_conn_handler_t *h) {
+/* A zeroed conn of s on descriptor fd, with its extension space. */
+static hd_conn_t *conn_new(hd_server_t *s, int fd, const hd_conn_handler_t *h) {
   hd_conn_t *c = calloc(1, sizeof(*c) + s->conn_ext_size);
   if (!c) return NULL;
   c->wq = c->wq_inline;
   c->wq_cap = sizeof c->wq_inline / sizeof c->wq_inline[0];
-  uv_tcp_init(s->loop, &c->tcp);
+  c->fd = fd;
   c->server = s;
   c->handler = h;
   c->refs = 1;
@@ -123,8 +141,9 @@ static hd_conn_t *conn_new(hd_server_t *s, const hd_conn_handler_t *h) {
 /* Links a conn whose socket is connected into the server, and starts serving it. */
 static void conn_start(hd_conn_t *c) {
   hd_server_t *s = c->server;
-  uv_tcp_nodelay(&c->tcp, 1);
-  c->last_read_ms = c->since_ms = uv_now(s->loop);
+  int on = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  c->last_read_ms = c->since_ms = clock32(s);
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
@@ -134,21 +153,14 @@ static void conn_start(hd_conn_t *c) {
   hd_conn_set_reading(c, true);
 }
 
-int hd_conn_accept(hd_server_t *s, uv_tcp_t *listener, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls) {
+int hd_conn_accept(hd_server_t *s, int fd, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls) {
   hd_tls_t *t = tls ? hd_tls_new(tls) : NULL;
-  hd_conn_t *c = tls && !t ? NULL : conn_new(s, h);
+  hd_conn_t *c = tls && !t ? NULL : conn_new(s, fd, h);
   if (!c) {
     hd_tls_free(t);
     return HD_ENOMEM;
   }
   if (t) hd_conn_attach_tls(c, t);
-  if (uv_accept((uv_stream_t *)listener, (uv_stream_t *)&c->tcp) != 0) {
-    tls_handshake_over(c);
-    hd_tls_free(c->tls);
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-    return HD_EIO;
-  }
   c->over_limit = over_limit;
   s->metrics.accepted++;
   conn_start(c);
@@ -156,33 +168,30 @@ int hd_conn_accept(hd_server_t *s, uv_tcp_t *listener, const hd_conn_handler_t *
 }
 
 int hd_conn_adopt(hd_server_t *s, int fd, const hd_conn_handler_t *h, void *udata, hd_conn_t **out) {
-  hd_conn_t *c = conn_new(s, h);
+  int on = 1;
+  if (ioctl(fd, FIONBIO, &on) < 0) return HD_EIO;
+  hd_conn_t *c = conn_new(s, fd, h);
   if (!c) return HD_ENOMEM;
-  if (uv_tcp_open(&c->tcp, (uv_os_sock_t)fd) != 0) {
-    c->closing = true;
-    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-    return HD_EIO;
-  }
-  c->tcp.data = udata;
+  c->udata = udata;
   conn_start(c);
   *out = c;
   return 0;
 }
 
-/* Frees the first count entries of the queue, dropping their buffer references. written: they went
- * out (then broadcast frames are timed from their publish), else they are dropped. */
+/* Frees the first count buffers of the queue, dropping their references. written: they went out
+ * (then broadcast frames are timed from their publish), else they are dropped. */
 static void wq_release(hd_conn_t *c, uint32_t count, bool written) {
   uint64_t now_ns = 0;
   for (uint32_t i = 0; i < count; i++) {
-    hd_wq_entry_t *e = &c->wq[c->wq_head + i];
-    if (written && e->buf->born_ns) {
+    hd_buf_t *b = c->wq[c->wq_head + i];
+    if (written && b->born_ns) {
       if (!now_ns) now_ns = uv_hrtime(); /* one clock read per batch */
-      hd_histogram_observe(&c->server->metrics.publish_to_write,
-                           now_ns > e->buf->born_ns ? (now_ns - e->buf->born_ns) / 1000 : 0);
+      hd_histogram_observe(&c->server->metrics.publish_to_write, now_ns > b->born_ns ? (now_ns - b->born_ns) / 1000 : 0);
     }
-    c->pending_bytes -= e->buf->len - e->off;
-    hd_buf_unref(e->buf);
+    c->pending_bytes -= b->len - (i == 0 ? c->head_off : 0);
+    hd_buf_unref(b);
   }
+  if (count) c->head_off = 0;
   c->wq_head += count;
   c->wq_sealed = c->wq_sealed > count ? c->wq_sealed - count : 0;
   if (c->wq_head == c->wq_len) c->wq_head = c->wq_len = 0;
@@ -191,24 +200,25 @@ static void wq_release(hd_conn_t *c, uint32_t count, bool written) {
 /* Appends a reference to buf to the queue (room made by compacting or growing it). 0 or HD_ENOMEM. */
 static int wq_push(hd_conn_t *c, hd_buf_t *buf) {
   if (c->wq_len == c->wq_cap) {
-    if (c->wq_head > 0 && c->wq_head >= c->wq_len / 2 && c->inflight == 0) {
+    if (c->wq_head > 0 && c->wq_head >= c->wq_len / 2) {
       memmove(c->wq, c->wq + c->wq_head, (c->wq_len - c->wq_head) * sizeof(*c->wq));
       c->wq_len -= c->wq_head;
       c->wq_head = 0;
     } else {
       uint32_t cap = c->wq_cap * 2;
-      hd_wq_entry_t *wq = c->wq == c->wq_inline ? malloc(cap * sizeof(*wq)) : realloc(c->wq, cap * sizeof(*wq));
+      hd_buf_t **wq = c->wq == c->wq_inline ? malloc(cap * sizeof(*wq)) : realloc(c->wq, cap * sizeof(*wq));
       if (!wq) return HD_ENOMEM;
       if (c->wq == c->wq_inline) memcpy(wq, c->wq_inline, sizeof c->wq_inline);
       c->wq = wq;
       c->wq_cap = cap;
     }
   }
-  c->wq[c->wq_len++] = (hd_wq_entry_t){hd_buf_ref(buf), 0};
+  c->wq[c->wq_len++] = hd_buf_ref(buf);
   return 0;
 }
 
-/* Puts c in the flush list (once), so this iteration's flusher writes its queue. */
+/* Puts c in the flush list (once), so this iteration's flusher writes its queue (or, once c is
+ * closed, lets its memory go: events of the same epoll batch may still name it until then). */
 static void schedule_flush(hd_conn_t *c) {
   if (c->in_flush_list) return;
   c->in_flush_list = true;
@@ -220,7 +230,7 @@ static void schedule_flush(hd_conn_t *c) {
 
 static int enqueue(hd_conn_t *c, hd_buf_t *buf) {
   if (wq_push(c, buf)) return HD_ENOMEM;
-  if (!c->pending_bytes) c->last_write_ms = uv_now(c->server->loop);
+  if (!c->pending_bytes) c->last_write_ms = clock32(c->server);
   c->pending_bytes += buf->len;
   schedule_flush(c);
   return 0;
@@ -244,9 +254,6 @@ void hd_conn_write_final(hd_conn_t *c, hd_buf_t *buf) {
 }
 
 static void finish_end(hd_conn_t *c);
-
-static void conn_flush(hd_conn_t *c);
-
 /* --- the TLS layer: plaintext in the queue becomes records just before it is written ------- */
 
 /* Encrypts runs of plaintext in chunks of up to one record. 0 or HD_EPROTO. */
@@ -269,14 +276,12 @@ static int tls_seal(hd_conn_t *c) {
   if (first < c->wq_len) {
     char chunk[TLS_CHUNK];
     size_t fill = 0;
-    for (uint32_t i = first; i < c->wq_len; i++) {
-      hd_wq_entry_t *e = &c->wq[i];
-      if (tls_write_chunked(c->tls, chunk, &fill, e->buf->data + e->off, e->buf->len - e->off)) return HD_EPROTO;
-    }
+    for (uint32_t i = first; i < c->wq_len; i++) /* plaintext is never partly written: only records go out */
+      if (tls_write_chunked(c->tls, chunk, &fill, c->wq[i]->data, c->wq[i]->len)) return HD_EPROTO;
     if (fill && hd_tls_write(c->tls, chunk, fill)) return HD_EPROTO;
     for (uint32_t i = first; i < c->wq_len; i++) {
-      c->pending_bytes -= c->wq[i].buf->len - c->wq[i].off;
-      hd_buf_unref(c->wq[i].buf);
+      c->pending_bytes -= c->wq[i]->len;
+      hd_buf_unref(c->wq[i]);
     }
     c->wq_len = first;
   }
@@ -285,7 +290,7 @@ static int tls_seal(hd_conn_t *c) {
   if (!records) return err;
   err = wq_push(c, records);
   if (!err) {
-    if (!c->pending_bytes) c->last_write_ms = uv_now(c->server->loop);
+    if (!c->pending_bytes) c->last_write_ms = clock32(c->server);
     c->pending_bytes += records->len;
     c->wq_sealed = c->wq_len - c->wq_head;
   }
@@ -310,7 +315,7 @@ void hd_conn_tls_pump(hd_conn_t *c) {
     if (finished) {
       tls_handshake_over(c);
       c->server->metrics.tls_handshakes++;
-      c->since_ms = c->last_read_ms = uv_now(c->server->loop); /* the kind's timers start now */
+      c->since_ms = c->last_read_ms = clock32(c->server); /* the kind's timers start now */
     }
     if (n == 0) break;
     if (n == HD_ECLOSED) { /* close_notify: as a FIN */
@@ -354,89 +359,72 @@ hd_tls_t *hd_conn_take_tls(hd_conn_t *c) {
   return t;
 }
 
-static void on_write(uv_write_t *req, int status) {
-  write_req_t *wr = (write_req_t *)req;
-  hd_conn_t *c = wr->conn;
-  free(wr);
-  c->write_active = false;
-  uint32_t done = c->inflight;
-  c->inflight = 0;
-  if (status == 0) {
-    c->last_write_ms = uv_now(c->server->loop);
-    for (uint32_t i = 0; i < done; i++) {
-      hd_wq_entry_t *e = &c->wq[c->wq_head + i];
-      c->server->metrics.bytes_out += e->buf->len - e->off;
-    }
-  }
-  wq_release(c, done, status == 0);
-  if (status < 0) hd_conn_abort(c);
-  else if (c->wq_len > c->wq_head) conn_flush(c);
-  else if (c->ending) finish_end(c);
-  else if (c->handler->on_drain) c->handler->on_drain(c);
-  hd_conn_release(c);
+/* --- reading and writing the socket ------------------------------------------------------- */
+
+/* Bytes arrived (or the read buffer holds plaintext's ciphertext): hands them to the kind. */
+static void on_bytes(hd_conn_t *c, char *data, size_t n) {
+  c->server->metrics.bytes_in += n;
+  c->last_read_ms = clock32(c->server);
+  if (c->lingering) return; /* input after our FIN is discarded; the peer's FIN ends it */
+  if (!c->tls) c->handler->on_data(c, data, n);
+  else if (hd_tls_feed(c->tls, data, n)) hd_conn_abort(c);
+  else hd_conn_tls_pump(c);
 }
 
-/* Writes every queued buffer: try_write, then one uv_write for the rest. */
+/* Reads what the socket has into the shard's buffer, a buffer at a time, while c keeps reading.
+ * At the end of input (or a failed read) reading stops, as the peer sends no more. */
+static void conn_read(hd_conn_t *c) {
+  char *buf = c->server->read_buf;
+  size_t cap = sizeof c->server->read_buf;
+  for (int i = 0; i < READS_PER_EVENT && c->reading && !c->closing; i++) {
+    ssize_t n = read(c->fd, buf, cap);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) {
+      c->reading = false;
+      if (c->lingering) hd_conn_abort(c);
+      else c->handler->on_eof(c, n == 0 ? 0 : HD_EIO); /* it ends or aborts the conn */
+      return;
+    }
+    on_bytes(c, buf, (size_t)n);
+    if ((size_t)n < cap) return;
+  }
+}
+
+/* Writes every queued buffer with writev until the queue is empty or the socket is full (then
+ * the conn waits for writability). Once drained: the end continues, or the kind hears of it. */
 static void conn_flush(hd_conn_t *c) {
-  if (c->closing || c->write_active) return;
+  if (c->closing || c->write_blocked) return;
   if (c->tls && tls_seal(c)) {
     hd_conn_abort(c);
     return;
   }
   while (c->wq_len > c->wq_head) {
-    uv_buf_t bufs[WQ_BATCH];
+    struct iovec iov[WQ_BATCH];
     uint32_t n = 0;
     for (uint32_t i = c->wq_head; i < c->wq_len && n < WQ_BATCH; i++, n++) {
-      hd_wq_entry_t *e = &c->wq[i];
-      bufs[n] = uv_buf_init((char *)e->buf->data + e->off, (unsigned)(e->buf->len - e->off));
+      size_t off = n == 0 ? c->head_off : 0;
+      iov[n] = (struct iovec){c->wq[i]->data + off, c->wq[i]->len - off};
     }
-    int written = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-    if (written == UV_EAGAIN) written = 0;
+    ssize_t written = n == 1 ? write(c->fd, iov[0].iov_base, iov[0].iov_len) : writev(c->fd, iov, (int)n); /* write: no iovec to copy in */
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) written = 0;
     if (written < 0) {
       hd_conn_abort(c);
       return;
     }
     c->server->metrics.bytes_out += (uint64_t)written;
-    if (written > 0) c->last_write_ms = uv_now(c->server->loop);
-    /* drop fully written entries, advance into a partial one */
+    if (written > 0) c->last_write_ms = clock32(c->server);
+    /* drop fully written buffers, advance into a partial one */
     size_t left = (size_t)written;
     uint32_t full = 0;
-    while (c->wq_head + full < c->wq_len) {
-      hd_wq_entry_t *e = &c->wq[c->wq_head + full];
-      size_t rest = e->buf->len - e->off;
-      if (left < rest) {
-        e->off += left;
-        c->pending_bytes -= left;
-        break;
-      }
-      left -= rest;
-      full++;
-    }
+    while (full < n && left >= iov[full].iov_len) left -= iov[full++].iov_len;
     wq_release(c, full, true);
-    if (c->wq_len == c->wq_head) break;
-    if (full < n) {
-      /* the socket is full: hand the rest to libuv, which writes as it drains */
-      write_req_t *wr = malloc(sizeof(*wr));
-      if (!wr) {
-        hd_conn_abort(c);
-        return;
-      }
-      n = 0;
-      for (uint32_t i = c->wq_head; i < c->wq_len && n < WQ_BATCH; i++, n++) {
-        hd_wq_entry_t *e = &c->wq[i];
-        bufs[n] = uv_buf_init((char *)e->buf->data + e->off, (unsigned)(e->buf->len - e->off));
-      }
-      wr->conn = c;
-      c->inflight = n;
-      c->write_active = true;
-      hd_conn_retain(c);
-      if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
-        free(wr);
-        c->inflight = 0;
-        c->write_active = false;
-        hd_conn_release(c);
-        hd_conn_abort(c);
-      }
+    if (full < n) { /* the socket is full: the rest goes as it drains */
+      c->head_off += left;
+      c->pending_bytes -= left;
+      c->write_blocked = true;
+      watch(c);
       return;
     }
   }
@@ -444,38 +432,42 @@ static void conn_flush(hd_conn_t *c) {
   else if (c->handler->on_drain) c->handler->on_drain(c);
 }
 
-static void on_close(uv_handle_t *h) { hd_conn_release((hd_conn_t *)h); }
+void hd_conn_serve_ready(hd_server_t *s) {
+  struct epoll_event ev[EVENTS_PER_TURN];
+  int n = epoll_wait(s->epfd, ev, EVENTS_PER_TURN, 0);
+  for (int i = 0; i < n; i++) {
+    hd_conn_t *c = ev[i].data.ptr;
+    if (c->closing) continue; /* closed earlier in this batch: its memory stays until the flusher */
+    uint32_t e = ev[i].events;
+    uint8_t want = (c->reading ? WATCH_READ : 0) | (c->write_blocked ? WATCH_WRITE : 0);
+    if (want != c->watched) { /* interest that went away, seen now: registered as it is */
+      if (!want) unwatch(c);
+      else watch(c);
+    }
+    if (c->write_blocked && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      c->write_blocked = false;
+      conn_flush(c);
+      watch(c);
+    }
+    if (c->reading && (e & (EPOLLIN | EPOLLERR | EPOLLHUP))) conn_read(c);
+  }
+}
 
-/* Unlinks the conn from the server and closes the handle; memory goes with the last reference. */
+/* --- closing ------------------------------------------------------------------------------ */
+
 size_t hd_conn_unread_bytes(const hd_conn_t *c) {
-  uv_os_fd_t fd;
   int n = 0;
-  if (c->closing || uv_fileno((const uv_handle_t *)&c->tcp, &fd) || ioctl(fd, FIONREAD, &n) < 0 || n < 0) return 0;
+  if (c->closing || ioctl(c->fd, FIONREAD, &n) < 0 || n < 0) return 0;
   return (size_t)n;
 }
 
 int hd_conn_take_fd(hd_conn_t *c) {
-  uv_os_fd_t fd;
-  int copy = c->closing || uv_fileno((uv_handle_t *)&c->tcp, &fd) ? -1 : dup(fd);
-  hd_conn_abort(c); /* closes our descriptor only: the socket lives on in the copy */
-  return copy < 0 ? HD_EIO : copy;
-}
-
-#ifdef __SANITIZE_THREAD__
-/* libtsan's hook: libuv closes descriptors with a raw syscall ThreadSanitizer does not see, so the
- * number reused on another shard (a hand-over's dup, an accept) would be reported as a race. */
-void __sanitizer_syscall_pre_impl_close(long fd);
-#endif
-
-/* Closes the conn's handle (its descriptor goes at once, its memory with the last reference). */
-static void close_handle(hd_conn_t *c) {
-#ifdef __SANITIZE_THREAD__
-  uv_os_fd_t fd; /* told before libuv closes it: once closed, another shard may get the number */
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) __sanitizer_syscall_pre_impl_close(fd);
-  uv_close((uv_handle_t *)&c->tcp, on_close);
-#else
-  uv_close((uv_handle_t *)&c->tcp, on_close);
-#endif
+  if (c->closing) return HD_EIO;
+  int fd = c->fd;
+  unwatch(c);
+  c->fd_taken = true;
+  hd_conn_abort(c); /* the socket lives on in the caller's hands */
+  return fd;
 }
 
 void hd_conn_abort(hd_conn_t *c) {
@@ -492,72 +484,56 @@ void hd_conn_abort(hd_conn_t *c) {
   if (c->next) c->next->prev = c->prev;
   s->conn_count--;
   if (s->node_conn_count) __atomic_sub_fetch(s->node_conn_count, 1, __ATOMIC_RELAXED);
-  close_handle(c);
-}
-
-/* Our FIN is out: drain what the peer still sends, so closing does not turn into a reset that
- * would destroy the response or close frame it has not read yet. */
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  hd_conn_t *c = req->data;
-  free(req);
-  if (status < 0 || c->closing) {
-    hd_conn_abort(c);
-  } else {
-    c->lingering = true;
-    c->since_ms = uv_now(c->server->loop);
-    c->reading = false;
-    hd_conn_set_reading(c, true);
-  }
-  hd_conn_release(c);
+  if (!c->fd_taken) close(c->fd); /* leaves the epoll set with it */
+  c->watched = 0;
+  schedule_flush(c); /* the flusher drops the open socket's reference */
 }
 
 /* Closes a conn that lingers too long or whose peer stopped reading; true when it is done with
  * (closed, or lingering: no kind timeouts apply). */
 static bool conn_sweep(hd_conn_t *c, uint64_t now_ms) {
+  uint32_t now = (uint32_t)now_ms;
   uint64_t send_timeout = (uint64_t)c->server->cfg->send_timeout;
   if (c->tls_handshaking) { /* no kind timeouts before the kind has seen a byte */
-    if (now_ms - c->since_ms > (uint64_t)c->server->cfg->tls_handshake_timeout) {
+    if ((uint32_t)(now - c->since_ms) > (uint64_t)c->server->cfg->tls_handshake_timeout) {
       c->server->metrics.tls_handshake_timeouts++;
       hd_conn_abort(c);
     }
     return true;
   }
-  if ((c->lingering && now_ms - c->since_ms > LINGER_MS) ||
-      (c->pending_bytes && now_ms - c->last_write_ms > send_timeout)) {
+  if ((c->lingering && (uint32_t)(now - c->since_ms) > LINGER_MS) ||
+      (c->pending_bytes && (uint32_t)(now - c->last_write_ms) > send_timeout)) {
     hd_conn_abort(c);
     return true;
   }
   return c->lingering;
 }
 
-/* Everything queued was written: half-close so the peer sees a clean end, then close. */
+/* Everything queued was written: half-close so the peer sees a clean end, then drain what the
+ * peer still sends, so closing does not turn into a reset that would destroy the response or
+ * close frame it has not read yet. */
 static void finish_end(hd_conn_t *c) {
-  if (c->closing || c->write_active) return;
-  if (c->tls && hd_tls_handshake_done(c->tls) && !c->lingering) {
+  if (c->closing || c->write_blocked || c->lingering) return;
+  if (c->tls && hd_tls_handshake_done(c->tls)) {
     hd_tls_close_notify(c->tls); /* once; then the alert goes out before our FIN */
     if (hd_tls_pending(c->tls)) {
       conn_flush(c); /* seals the alert and comes back here once it is written */
       return;
     }
   }
-  uv_shutdown_t *req = malloc(sizeof(*req));
-  if (!req) {
+  if (shutdown(c->fd, SHUT_WR) < 0) {
     hd_conn_abort(c);
     return;
   }
-  req->data = c;
-  hd_conn_retain(c);
-  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-    free(req);
-    hd_conn_release(c);
-    hd_conn_abort(c);
-  }
+  c->lingering = true;
+  c->since_ms = clock32(c->server);
+  hd_conn_set_reading(c, true);
 }
 
 void hd_conn_end(hd_conn_t *c) {
   if (c->closing || c->ending) return;
   c->ending = true;
-  c->since_ms = uv_now(c->server->loop);
+  c->since_ms = clock32(c->server);
   hd_conn_set_reading(c, false);
   if (c->wq_len == c->wq_head) finish_end(c);
 }
@@ -566,22 +542,22 @@ void hd_conn_retain(hd_conn_t *c) { c->refs++; }
 
 void hd_conn_release(hd_conn_t *c) {
   if (--c->refs > 0) return;
-  for (uint32_t i = c->wq_head; i < c->wq_len; i++) hd_buf_unref(c->wq[i].buf);
+  for (uint32_t i = c->wq_head; i < c->wq_len; i++) hd_buf_unref(c->wq[i]);
   if (c->wq != c->wq_inline) free(c->wq);
   free(c);
 }
 
 void hd_conn_peer(const hd_conn_t *c, char *out, size_t len) {
   struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  char ip[64] = "?";
+  socklen_t sl = sizeof ss;
+  char ip[INET6_ADDRSTRLEN] = "?";
   int port = 0;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+  if (!c->closing && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
     if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip);
       port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+    } else if (ss.ss_family == AF_INET) {
+      inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
       port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
   }
@@ -598,6 +574,10 @@ void hd_conn_flush_all(hd_server_t *s) {
     s->flush_list = c->flush_next;
     c->in_flush_list = false;
     conn_flush(c);
+    if (c->closing && !c->released) { /* closed: the open socket's reference goes now */
+      c->released = true;
+      hd_conn_release(c);
+    }
     hd_conn_release(c);
   }
 }
@@ -613,7 +593,7 @@ void hd_conn_sweep_all(hd_server_t *s, uint64_t now_ms) {
 void hd_conn_shutdown_all(hd_server_t *s) {
   for (hd_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
-    c->handler->on_shutdown(c);
+    if (!c->closing) c->handler->on_shutdown(c);
   }
 }
 
@@ -622,5 +602,5 @@ void hd_conn_abort_all(hd_server_t *s) {
     next = c->next;
     hd_conn_abort(c);
   }
-  hd_conn_flush_all(s); /* nothing to write: drops the flush list's holds (the flusher may be gone) */
+  hd_conn_flush_all(s); /* nothing to write: lets the closed conns go */
 }

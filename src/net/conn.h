@@ -1,5 +1,6 @@
-/* A TCP connection of a shard: shared-buffer reads, a queue of refcounted buffers written in one
- * batch per loop iteration, backpressure limit, deferred close. What the bytes mean is up to the
+/* A TCP connection of a shard: a descriptor in the shard's epoll set (no libuv handle of its own),
+ * shared-buffer reads, a queue of refcounted buffers written with one writev per loop iteration,
+ * backpressure limit, deferred release. What the bytes mean is up to the
  * connection's kind, a table of callbacks (hd_conn_handler_t): HTTP at accept, switched to
  * WebSocket on upgrade (see http_conn.h, ws_conn.h). conn.c knows no kind by name. */
 #ifndef HD_CONN_H
@@ -68,10 +69,11 @@ void hd_conn_set_handler(hd_conn_t *c, const hd_conn_handler_t *h, void *udata);
  * state of a kind switched to later, e.g. WebSocket, so an upgraded idle conn is one allocation). */
 void *hd_conn_ext(hd_conn_t *c);
 
-/* Accepts a pending connection on listener into a new conn served by h, and starts reading.
- * over_limit: the server is full; the conn only answers 503 / close 1013. tls: a TLS listener's
- * context (the conn gets a session of it and h sees plaintext), or NULL. 0 or HD_E*. */
-int hd_conn_accept(hd_server_t *s, uv_tcp_t *listener, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls);
+/* Serves fd, a connection just accepted (non-blocking), as a new conn served by h, and starts
+ * reading. over_limit: the server is full; the conn only answers 503 / close 1013. tls: a TLS
+ * listener's context (the conn gets a session of it and h sees plaintext), or NULL. 0, or HD_E*
+ * (then the fd is still the caller's). */
+int hd_conn_accept(hd_server_t *s, int fd, const hd_conn_handler_t *h, bool over_limit, hd_tls_ctx_t *tls);
 /* Takes over fd, an already connected TCP socket (e.g. handed over by another shard), as a new
  * conn of s served by h with state udata, and starts reading. 0 and *out, or HD_E* (then the fd
  * is still the caller's). */
@@ -91,9 +93,9 @@ void hd_conn_flush_now(hd_conn_t *c);
 void hd_conn_end(hd_conn_t *c);
 /* Closes the socket now, dropping queued data. */
 void hd_conn_abort(hd_conn_t *c);
-/* Hands the socket over (to another shard): returns a duplicate of its descriptor, which the caller
- * owns, and closes the conn without sending anything; queued data is dropped. HD_EIO when the
- * descriptor cannot be duplicated (the conn is closed then too). */
+/* Hands the socket over (to another shard): returns its descriptor, which the caller owns from
+ * now on, and closes the conn without sending anything; queued data is dropped. HD_EIO when the
+ * conn is already closed. */
 int hd_conn_take_fd(hd_conn_t *c);
 /* True when c speaks TLS (its kind still sees plaintext only). */
 bool hd_conn_is_tls(const hd_conn_t *c);
@@ -119,7 +121,11 @@ void hd_conn_peer(const hd_conn_t *c, char *out, size_t len);
 
 
 /* The server's connections as a whole (the list and the flush list are conn.c's). */
-/* Writes every conn's queued buffers, one batch each (the flusher, once per loop iteration). */
+/* Reads from and writes to the conns whose sockets are ready, as the shard's epoll set reports
+ * them (called when its descriptor is readable). */
+void hd_conn_serve_ready(hd_server_t *s);
+/* Writes every conn's queued buffers, one batch each, and lets closed conns go (the flusher, once
+ * per loop iteration, after the events of the iteration). */
 void hd_conn_flush_all(hd_server_t *s);
 /* Closes conns that linger too long or whose peer stopped reading, then runs each kind's sweep. */
 void hd_conn_sweep_all(hd_server_t *s, uint64_t now_ms);

@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,23 +24,21 @@
 #define FD_PER_SHARD 8    /* a shard's event loop, its wakeups and timers */
 #define ACCEPT_WARN_EVERY_MS 10000
 
-/* Takes the connection libuv holds for the listener: as a full conn (within --max-connections) or
- * one that only answers 503 / close 1013. False when past even the refusal budget: the connection
- * then stays in the listener's queue (libuv stops watching the listener until it is accepted), so
- * its client waits instead of being reset; the sweep tries again as connections close. */
-/* Accepts the connection waiting on listener only to close it at once. False when out of memory. */
-static bool accept_and_drop(hd_server_t *s, uv_tcp_t *listener) {
-  uv_tcp_t *t = malloc(sizeof(*t));
-  if (!t) return false;
-  uv_tcp_init(s->loop, t);
-  uv_accept((uv_stream_t *)listener, (uv_stream_t *)t);
-  uv_close((uv_handle_t *)t, (uv_close_cb)free);
+/* Accepts the connection waiting on listener_fd only to close it at once. False when none waits. */
+static bool accept_and_drop(int listener_fd) {
+  int fd = accept4(listener_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return errno == ECONNABORTED || errno == EINTR;
+  close(fd);
   return true;
 }
 
 /* True when listener's connections speak TLS. */
-static bool listener_is_tls(const hd_server_t *s, const uv_tcp_t *listener) {
+static bool listener_is_tls(const hd_server_t *s, const uv_poll_t *listener) {
   return listener == &s->tls_listener || (listener == &s->listener && s->tls_on_port);
+}
+
+static int listener_fd(const hd_server_t *s, const uv_poll_t *listener) {
+  return listener == &s->tls_listener ? s->tls_listen_fd : s->listen_fd;
 }
 
 /* True when a new TLS handshake would pass the caps on handshakes in flight (shard or node). */
@@ -47,40 +47,77 @@ static bool tls_handshakes_full(const hd_server_t *s) {
   return s->tls_handshakes >= (uint32_t)s->cfg->tls_max_handshakes_per_shard || node >= (uint32_t)s->cfg->tls_max_handshakes;
 }
 
-static bool accept_one(hd_server_t *s, uv_tcp_t *listener) {
+/* Out of descriptors: the reserve one makes room to accept and close the connections waiting, so
+ * their clients hear at once instead of hanging (as libuv does); said now and then. */
+static void shed_waiting(hd_server_t *s, int lfd, int err) {
+  uint64_t now = uv_now(s->loop);
+  s->metrics.accept_errors++;
+  if (s->reserve_fd >= 0) {
+    close(s->reserve_fd);
+    for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) close(fd);
+    s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  if (!s->accept_warned_ms || now - s->accept_warned_ms >= ACCEPT_WARN_EVERY_MS) {
+    HD_WARN("server", "accept failed (connections waiting were closed)", "err=\"%s\" failures=%llu", strerror(err),
+            (unsigned long long)s->metrics.accept_errors);
+    s->accept_warned_ms = now;
+  }
+}
+
+typedef enum { ACCEPT_TAKEN, ACCEPT_NONE, ACCEPT_FULL } accept_result_t;
+
+/* Takes one connection waiting on listener: as a full conn (within --max-connections) or one that
+ * only answers 503 / close 1013. ACCEPT_FULL when past even the refusal budget: the connection
+ * then stays in the listener's queue (the listener is not watched until the sweep retries), so its
+ * client waits instead of being reset. ACCEPT_NONE when nothing waits. */
+static accept_result_t accept_one(hd_server_t *s, uv_poll_t *listener) {
   uint32_t max = (uint32_t)s->cfg->max_connections;
   uint32_t open = hd_server_node_connections(s);
+  int lfd = listener_fd(s, listener);
   /* past the refusal budget, or the descriptors left: accepting now would only meet EMFILE */
-  if (open >= max + REFUSING_SLACK || (s->fd_conn_budget && open >= s->fd_conn_budget)) return false;
+  if (open >= max + REFUSING_SLACK || (s->fd_conn_budget && open >= s->fd_conn_budget)) return ACCEPT_FULL;
   bool tls = listener_is_tls(s, listener);
   if (tls && tls_handshakes_full(s)) { /* a handshake flood: shed the newcomer, cheaply */
+    if (!accept_and_drop(lfd)) return ACCEPT_NONE;
     s->metrics.tls_handshakes_refused++;
-    return accept_and_drop(s, listener);
+    return ACCEPT_TAKEN;
+  }
+  int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE) shed_waiting(s, lfd, errno);
+    return errno == ECONNABORTED || errno == EINTR ? ACCEPT_TAKEN : ACCEPT_NONE;
   }
   bool over = open >= max;
   if (over) s->metrics.refused++;
-  if (hd_conn_accept(s, listener, s->accept_handler, over, tls ? s->tls_ctx : NULL)) /* out of memory: drop this one */
-    return accept_and_drop(s, listener);
-  return true;
+  if (hd_conn_accept(s, fd, s->accept_handler, over, tls ? s->tls_ctx : NULL)) close(fd); /* out of memory: drop this one */
+  return ACCEPT_TAKEN;
 }
 
-static void on_connection(uv_stream_t *stream, int status) {
-  hd_server_t *s = stream->data;
-  uv_tcp_t *listener = (uv_tcp_t *)stream;
-  if (status < 0) { /* EMFILE/ENFILE: libuv's reserve descriptor already shed the queue; say so now and then */
-    uint64_t now = uv_now(s->loop);
-    s->metrics.accept_errors++;
-    if (!s->accept_warned_ms || now - s->accept_warned_ms >= ACCEPT_WARN_EVERY_MS) {
-      HD_WARN("server", "accept failed (connections waiting were closed)", "err=\"%s\" failures=%llu", uv_strerror(status),
-              (unsigned long long)s->metrics.accept_errors);
-      s->accept_warned_ms = now;
-    }
-    return;
-  }
-  bool paused = !accept_one(s, listener);
+/* Pauses or resumes watching listener (a connection waits past the budget). */
+static void set_accept_paused(hd_server_t *s, uv_poll_t *listener, bool paused);
+
+static void on_listener_ready(uv_poll_t *listener, int status, int events) {
+  hd_server_t *s = listener->data;
+  accept_result_t r;
+  while ((r = accept_one(s, listener)) == ACCEPT_TAKEN) {}
+  if (r == ACCEPT_FULL) set_accept_paused(s, listener, true);
+}
+
+static void set_accept_paused(hd_server_t *s, uv_poll_t *listener, bool paused) {
   if (listener == &s->tls_listener) s->tls_accept_paused = paused;
   else s->accept_paused = paused;
+  if (paused) uv_poll_stop(listener);
+  else uv_poll_start(listener, UV_READABLE, on_listener_ready);
 }
+
+/* Resumes a paused listener once a connection can be taken again. */
+static void retry_accept(hd_server_t *s, uv_poll_t *listener, bool paused, bool listening) {
+  if (!paused || !listening) return;
+  accept_result_t r = accept_one(s, listener);
+  if (r != ACCEPT_FULL) set_accept_paused(s, listener, false);
+}
+
+static void on_conns_ready(uv_poll_t *h, int status, int events) { hd_conn_serve_ready(h->data); }
 
 /* After each poll: write everything queued during this iteration, one batch per connection. */
 static void on_check(uv_check_t *h) {
@@ -128,8 +165,8 @@ static void on_sweep(uv_timer_t *t) {
   }
   s->sweep_expected_ms = now + uv_timer_get_repeat(t);
   hd_conn_sweep_all(s, now);
-  if (s->accept_paused && s->listening && accept_one(s, &s->listener)) s->accept_paused = false;
-  if (s->tls_accept_paused && s->tls_listening && accept_one(s, &s->tls_listener)) s->tls_accept_paused = false;
+  retry_accept(s, &s->listener, s->accept_paused, s->listening);
+  retry_accept(s, &s->tls_listener, s->tls_accept_paused, s->tls_listening);
   if (s->stopping && !s->conns) uv_stop(s->loop);
 }
 
@@ -150,10 +187,18 @@ int hd_server_init(hd_server_t *s, uv_loop_t *loop, const hd_config_t *cfg) {
   char real[PATH_MAX];
   if (*cfg->web_root && !hd_path_resolve(cfg->web_root, real)) s->web_root_real = strdup(real); /* "": no pages */
   hd_server_protocol_id(s, "http"); /* id 0 unused by WebSocket protocols; keeps ids stable */
-  uv_tcp_init(loop, &s->listener);
-  s->listener.data = s;
-  uv_tcp_init(loop, &s->tls_listener);
-  s->tls_listener.data = s;
+  s->listen_fd = s->tls_listen_fd = -1;
+  s->listener.data = s->tls_listener.data = s;
+  s->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (s->epfd < 0 || uv_poll_init(loop, &s->conns_ready, s->epfd)) {
+    if (s->epfd >= 0) close(s->epfd);
+    hd_router_free(s->router);
+    free(s->web_root_real);
+    return HD_EIO;
+  }
+  s->conns_ready.data = s;
+  uv_poll_start(&s->conns_ready, UV_READABLE, on_conns_ready);
+  s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   uv_check_init(loop, &s->flusher);
   s->flusher.data = s;
   uv_check_start(&s->flusher, on_check);
@@ -170,34 +215,44 @@ void hd_server_set_accept(hd_server_t *s, const hd_conn_handler_t *h, size_t ext
   s->conn_ext_size = ext_size;
 }
 
-/* A socket bound to addr with SO_REUSEPORT (libuv 1.44 cannot ask for it), handed to the listener. */
-static int bind_shared(uv_tcp_t *listener, const struct sockaddr *addr) {
+/* A listening socket bound to addr (SO_REUSEPORT when shared, so the shards of a node listen on one
+ * port side by side). The descriptor, or a negative uv error. */
+static int bind_listen(const struct sockaddr *addr, bool shared, int backlog) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return uv_translate_sys_error(errno);
   int on = 1;
   socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
-      bind(fd, addr, len)) {
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+      (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on)) || bind(fd, addr, len) || listen(fd, backlog)) {
     int err = uv_translate_sys_error(errno);
     close(fd);
     return err;
   }
-  int rc = uv_tcp_open(listener, fd);
-  if (rc) close(fd);
-  return rc;
+  return fd;
 }
 
 /* Binds listener to cfg host and port and listens. 0 or a uv/HD error. */
-static int listen_on(hd_server_t *s, uv_tcp_t *listener, int port, bool shared) {
+static int listen_on(hd_server_t *s, uv_poll_t *listener, int *fd_out, int port, bool shared) {
   const hd_config_t *cfg = s->cfg;
   if (!s->accept_handler) return HD_EINVAL;
   struct sockaddr_storage addr;
   int rc = strchr(cfg->host, ':') ? uv_ip6_addr(cfg->host, port, (struct sockaddr_in6 *)&addr)
                                    : uv_ip4_addr(cfg->host, port, (struct sockaddr_in *)&addr);
   if (rc) return rc;
-  if ((rc = shared ? bind_shared(listener, (struct sockaddr *)&addr) : uv_tcp_bind(listener, (struct sockaddr *)&addr, 0)))
+  int fd = bind_listen((struct sockaddr *)&addr, shared, (int)cfg->backlog);
+  if (fd < 0) return fd;
+  if ((rc = uv_poll_init(s->loop, listener, fd))) {
+    close(fd);
     return rc;
-  return uv_listen((uv_stream_t *)listener, (int)cfg->backlog, on_connection);
+  }
+  listener->data = s;
+  if ((rc = uv_poll_start(listener, UV_READABLE, on_listener_ready))) {
+    uv_close((uv_handle_t *)listener, NULL);
+    close(fd);
+    return rc;
+  }
+  *fd_out = fd;
+  return 0;
 }
 
 void hd_server_set_tls(hd_server_t *s, hd_tls_ctx_t *ctx) {
@@ -212,21 +267,21 @@ int hd_server_listen_tls(hd_server_t *s, int port, bool shared, bool separate) {
     s->tls_on_port = true;
     return hd_server_listen(s, port, shared);
   }
-  int rc = listen_on(s, &s->tls_listener, port, shared);
+  int rc = listen_on(s, &s->tls_listener, &s->tls_listen_fd, port, shared);
   if (!rc) s->tls_listening = true;
   return rc;
 }
 
 int hd_server_tls_port(const hd_server_t *s) {
-  const uv_tcp_t *l = s->tls_on_port ? &s->listener : s->tls_listening ? &s->tls_listener : NULL;
+  int fd = s->tls_on_port ? s->listen_fd : s->tls_listening ? s->tls_listen_fd : -1;
   struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (!l || uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len)) return -1;
+  socklen_t len = sizeof ss;
+  if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len)) return -1;
   return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
 int hd_server_listen(hd_server_t *s, int port, bool shared) {
-  int rc = listen_on(s, &s->listener, port, shared);
+  int rc = listen_on(s, &s->listener, &s->listen_fd, port, shared);
   if (rc) return rc;
   s->listening = true;
   uint64_t period = sweep_period(s->cfg);
@@ -236,17 +291,16 @@ int hd_server_listen(hd_server_t *s, int port, bool shared) {
 
 int hd_server_port(const hd_server_t *s) {
   struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len)) return -1;
+  socklen_t len = sizeof ss;
+  if (s->listen_fd < 0 || getsockname(s->listen_fd, (struct sockaddr *)&ss, &len)) return -1;
   return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                         : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
 /* Takes the connections still waiting in the listener's queue: with SO_REUSEPORT the kernel would
  * reset them when the listener closes, instead of letting the stopping server answer them. */
-static void accept_pending(hd_server_t *s, uv_tcp_t *listener) {
-  uv_os_fd_t lfd;
-  if (uv_fileno((uv_handle_t *)listener, &lfd)) return;
+static void accept_pending(hd_server_t *s, uv_poll_t *listener) {
+  int lfd = listener_fd(s, listener);
   bool tls = listener_is_tls(s, listener);
   for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
     hd_conn_t *c;
@@ -266,11 +320,13 @@ void hd_server_stop(hd_server_t *s) {
   if (s->listening) {
     accept_pending(s, &s->listener);
     uv_close((uv_handle_t *)&s->listener, NULL);
+    close(s->listen_fd);
     s->listening = false;
   }
   if (s->tls_listening) {
     accept_pending(s, &s->tls_listener);
     uv_close((uv_handle_t *)&s->tls_listener, NULL);
+    close(s->tls_listen_fd);
     s->tls_listening = false;
   }
   for (uint32_t i = 0; i < s->stop_hook_count; i++) s->stop_hooks[i].fn(s->stop_hooks[i].arg);
@@ -286,13 +342,16 @@ static void close_if_open(uv_handle_t *h) {
 
 void hd_server_free(hd_server_t *s) {
   hd_conn_abort_all(s);
-  close_if_open((uv_handle_t *)&s->listener);
-  close_if_open((uv_handle_t *)&s->tls_listener);
+  if (s->listening) close_if_open((uv_handle_t *)&s->listener), close(s->listen_fd);
+  if (s->tls_listening) close_if_open((uv_handle_t *)&s->tls_listener), close(s->tls_listen_fd);
+  close_if_open((uv_handle_t *)&s->conns_ready);
   close_if_open((uv_handle_t *)&s->flusher);
   close_if_open((uv_handle_t *)&s->waker);
   close_if_open((uv_handle_t *)&s->sweeper);
   close_if_open((uv_handle_t *)&s->grace);
   uv_run(s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+  close(s->epfd);
+  if (s->reserve_fd >= 0) close(s->reserve_fd);
   hd_router_free(s->router);
   for (size_t i = 0; i < sizeof s->deflaters / sizeof s->deflaters[0]; i++) hd_ws_deflater_free(s->deflaters[i]);
   free(s->web_root_real);

@@ -55,8 +55,12 @@ struct hd_server {
   uv_loop_t *loop;
   const hd_config_t *cfg;
   hd_router_t *router;
-  uv_tcp_t listener;          /* --port: plain, or TLS when tls_on_port */
-  uv_tcp_t tls_listener;      /* --tls-port beside a plain --port (tls_listening) */
+  uv_poll_t listener;         /* --port: plain, or TLS when tls_on_port (on listen_fd) */
+  uv_poll_t tls_listener;     /* --tls-port beside a plain --port (tls_listening; on tls_listen_fd) */
+  int listen_fd, tls_listen_fd; /* -1 until listening */
+  int epfd;                   /* the shard's epoll set of connections (conn.c registers them) */
+  uv_poll_t conns_ready;      /* readable when a connection in epfd is ready: conn.c serves it */
+  int reserve_fd;             /* held open to be closed when out of descriptors (see accept) */
   hd_tls_ctx_t *tls_ctx;      /* this shard's reference on the TLS context, or NULL (plain only) */
   bool tls_on_port;           /* the --port listener speaks TLS (no --tls-port) */
   bool tls_listening, tls_accept_paused;
@@ -94,7 +98,8 @@ struct hd_server {
   int (*forward)(void *arg, hd_http_exchange_t *ex, const char *node_tag);
   void *forward_arg;
   bool listening, stopping;
-  bool accept_paused;        /* a connection waits in the listener's queue past the refusal budget */
+  bool accept_paused;        /* a connection waits in the listener's queue past the refusal budget
+                              * or the descriptors: the listener is not watched until the sweep retries */
   uint32_t fd_conn_budget;   /* connections the open-file limit allows over the node (0: enough for
                               * --max-connections); past it accepting pauses rather than meet EMFILE */
   uint64_t accept_warned_ms; /* last accept-failure warning (rate-limited) */

@@ -31,6 +31,7 @@ typedef struct handler {
 typedef struct {
   char name[128];
   char all_room[136]; /* hub room of every socket of the namespace */
+  hd_map_t own;       /* its sockets in their own room, by id (keys borrowed from the sockets) */
   handler_t *handlers;
   struct {
     hd_sio_connect_fn fn;
@@ -125,6 +126,7 @@ struct hd_sio_server {
   uint64_t opened, closed; /* Engine.IO sessions since start */
   const hd_sio_monitor_t *monitor; /* watches every namespace, or NULL */
   void *monitor_arg;
+  nsp_t *root;            /* "/" */
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -134,8 +136,11 @@ static int nsp_index(const hd_sio_socket_t *s) { return (int)(s->nsp - s->client
 
 static void random_id(char *out) { hd_id_random(out, 20); }
 
+static void own_room_leave(hd_sio_socket_t *s);
+
 /* Sets s's id (inline when short, else a copy; a random id when out of memory). */
 static void set_id(hd_sio_socket_t *s, const char *id) {
+  own_room_leave(s); /* its map entry borrows the id */
   if (s->id != s->id_inline) free(s->id);
   size_t n = strlen(id);
   char *copy = n < sizeof s->id_inline ? NULL : strdup(id);
@@ -163,6 +168,61 @@ static void waiting_remove(client_t *c) {
 int hd_sio_room_key(const char *nsp, const char *room, char *out, size_t len) {
   int n = strcmp(nsp, "/") ? snprintf(out, len, "%s\x1f%s", nsp, room) : snprintf(out, len, "%s", room);
   return n < 0 || (size_t)n >= len ? HD_ETOOBIG : n;
+}
+
+/* --- a socket's own room (named by its id): an entry in its namespace's map, not a hub room ----
+ * The hub resolves the name through own_room_owner (hub.h, hd_hub_own_rooms_t), so delivery,
+ * except, requests, fetches and room lists see it as socket.io's adapter sees the room of a
+ * socket's id. */
+
+static bool in_own_room(const hd_sio_socket_t *s) { return hd_map_get(&s->nsp->own, s->id, strlen(s->id)) == s; }
+
+static int own_room_enter(hd_sio_socket_t *s) { return hd_map_put(&s->nsp->own, s->id, strlen(s->id), s); }
+
+static void own_room_leave(hd_sio_socket_t *s) {
+  if (s->nsp && in_own_room(s)) hd_map_del(&s->nsp->own, s->id, strlen(s->id));
+}
+
+/* True when the hub room key `key` names s's own room. */
+static bool is_own_key(const hd_sio_socket_t *s, const char *key) {
+  const char *nsp = s->nsp->name;
+  size_t nl = strlen(nsp);
+  if (strcmp(nsp, "/")) {
+    if (strncmp(key, nsp, nl) || key[nl] != '\x1f') return false;
+    key += nl + 1;
+  }
+  return !strcmp(key, s->id);
+}
+
+static hd_hub_member_t *own_room_owner(void *arg, const char *key, size_t len) {
+  hd_sio_server_t *sio = arg;
+  if (!len || key[0] == '\x1e') return NULL; /* an all-room */
+  const char *sep = memchr(key, '\x1f', len), *id = sep ? sep + 1 : key;
+  nsp_t *n = sep ? find_nsp(sio, key, (size_t)(sep - key)) : sio->root;
+  hd_sio_socket_t *s = n ? hd_map_get(&n->own, id, len - (size_t)(id - key)) : NULL;
+  return s ? &s->member : NULL;
+}
+
+static size_t own_room_count(void *arg) {
+  hd_sio_server_t *sio = arg;
+  size_t n = 0;
+  for (int i = 0; i < sio->nsp_count; i++) n += sio->nsps[i].own.count;
+  return n;
+}
+
+static const hd_hub_own_rooms_t own_rooms = {own_room_owner, own_room_count};
+
+/* The hub's view of a member's own room (hd_hub_member_ops_t.own_room). */
+static size_t own_room_key(const hd_hub_member_t *m, char *out, size_t cap) {
+  const hd_sio_socket_t *s = (const hd_sio_socket_t *)m;
+  int n = in_own_room(s) ? hd_sio_room_key(s->nsp->name, s->id, out, cap) : -1;
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* Joins the room with hub key `key`, its own room when key names its id (recovery: no monitor). */
+static void rejoin(hd_sio_socket_t *s, const char *key) {
+  if (is_own_key(s, key)) own_room_enter(s);
+  else hd_hub_join(s->client->sio->hub, &s->member, key, strlen(key));
 }
 
 #define SMALL_PACKET 512 /* a packet up to this size is put together on the stack */
@@ -379,8 +439,11 @@ static void session_save(hd_sio_socket_t *s) {
   snprintf(rs.id, sizeof rs.id, "%s", s->id);
   snprintf(rs.sub, sizeof rs.sub, "%s", s->claims ? s->claims->sub : "");
   snprintf(rs.nsp, sizeof rs.nsp, "%s", s->nsp->name);
-  rs.rooms = calloc(s->member.room_count + 1, sizeof(*rs.rooms));
-  for (uint32_t i = 0; rs.rooms && i < s->member.room_count; i++) rs.rooms[i] = strdup(s->member.rooms[i].room->name);
+  rs.rooms = calloc(s->member.room_count + 2, sizeof(*rs.rooms));
+  char key[320];
+  size_t k = 0;
+  if (rs.rooms && own_room_key(&s->member, key, sizeof key)) rs.rooms[k++] = strdup(key); /* first, as socket.rooms */
+  for (uint32_t i = 0; rs.rooms && i < s->member.room_count; i++) rs.rooms[k++] = strdup(s->member.rooms[i].room->name);
   hd_recovery_save(s->client->sio->opt.recovery, &rs);
 }
 
@@ -391,8 +454,11 @@ static void session_save(hd_sio_socket_t *s) {
 static int room_change(hd_sio_socket_t *s, const char *key, bool join) {
   hd_sio_server_t *sio = s->client->sio;
   size_t len = strlen(key);
-  bool was_in = hd_hub_member_in(&s->member, key, len);
-  int rc = join ? hd_hub_join(sio->hub, &s->member, key, len) : hd_hub_leave(sio->hub, &s->member, key, len);
+  bool own = is_own_key(s, key), was_in = own ? in_own_room(s) : hd_hub_member_in(&s->member, key, len);
+  int rc;
+  if (own && join) rc = was_in ? 0 : own_room_enter(s);
+  else if (own) rc = was_in ? (own_room_leave(s), 0) : HD_ENOTFOUND;
+  else rc = join ? hd_hub_join(sio->hub, &s->member, key, len) : hd_hub_leave(sio->hub, &s->member, key, len);
   if (!rc && was_in != join && s->connected && sio->monitor) {
     const char *sep = strchr(key, '\x1f'), *name = strcmp(s->nsp->name, "/") ? (sep ? sep + 1 : NULL) : key;
     if (name) sio->monitor->on_room(s, name, join, sio->monitor_arg);
@@ -421,6 +487,12 @@ static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
   hd_sbuf_json_escape(out, nsp, strlen(nsp));
   hd_sbuf_puts(out, "\",\"rooms\":[");
   bool root = !strcmp(nsp, "/"), first = true;
+  if (in_own_room(s)) { /* first, as socket.rooms */
+    hd_sbuf_puts(out, "\"");
+    hd_sbuf_json_escape(out, s->id, strlen(s->id));
+    hd_sbuf_puts(out, "\"");
+    first = false;
+  }
   for (uint32_t i = 0; i < m->room_count; i++) {
     const char *key = m->rooms[i].room->name;
     if (key[0] == '\x1e') continue; /* the namespace's all-room */
@@ -453,7 +525,7 @@ static void describe(hd_hub_member_t *m, hd_sbuf_t *out) {
   hd_sbuf_puts(out, "}");
 }
 
-static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO};
+static const hd_hub_member_ops_t member_ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO, own_room_key};
 
 static void ack_free(uv_handle_t *h) { free(h->data); }
 
@@ -504,6 +576,7 @@ static void socket_close(hd_sio_socket_t *s, const char *reason, bool notify_cli
     s->nsp->on_disconnect[i].fn(s, reason, s->nsp->on_disconnect[i].udata);
   if (was_connected && sio->monitor) sio->monitor->on_disconnect(s, reason, sio->monitor_arg);
   hd_hub_leave_all(sio->hub, &s->member);
+  own_room_leave(s);
   c->sockets[nsp_index(s)] = NULL;
   if (was_connected) sio->sockets--, s->nsp->sockets--;
   if (s->admitted) sio->opt.release(sio->opt.admit_arg, s->claims);
@@ -570,7 +643,8 @@ static bool recover(hd_sio_server_t *sio, hd_sio_socket_t *s, json_t *auth) {
     return false;
   set_id(s, rs.id);
   memcpy(s->pid, rs.pid, sizeof s->pid);
-  for (char **r = rs.rooms; r && *r; r++) hd_hub_join(sio->hub, &s->member, *r, strlen(*r));
+  for (char **r = rs.rooms; r && *r; r++) rejoin(s, *r);
+  own_room_enter(s); /* also when it had left it, as socket.io's _onconnect joins its id */
   s->connected = true;
   /* CONNECT reply, then what was missed, in order; their live copies still queued are skipped */
   char body[256];
@@ -671,9 +745,7 @@ static void connect_fresh(hd_sio_socket_t *s) {
     random_id(id);
   set_id(s, id);
   random_id(s->pid);
-  char room[320];
-  hd_sio_room_key(n->name, s->id, room, sizeof room);
-  hd_hub_join(sio->hub, &s->member, room, strlen(room));
+  own_room_enter(s);
   hd_hub_join(sio->hub, &s->member, n->all_room, strlen(n->all_room));
   s->connected = true;
   char body[256];
@@ -733,6 +805,7 @@ static void restore_fail(restore_t *r, const char *why) {
   json_t *auth = json_incref(r->auth);
   restore_detach(r);
   hd_hub_leave_all(sio->hub, &s->member);
+  own_room_leave(s);
   HD_DEBUG("sio", "not recovered", "nsp=%s why=\"%s\"", s->nsp->name, why);
   sio->sockets++;
   s->nsp->sockets++;
@@ -814,7 +887,8 @@ static void on_session(void *arg, int status, hd_recovery_session_t *rs) {
   memcpy(s->pid, rs->pid, sizeof s->pid);
   r->session = *rs;
   rs->rooms = NULL;
-  for (char **p = r->session.rooms; p && *p; p++) hd_hub_join(sio->hub, &s->member, *p, strlen(*p));
+  for (char **p = r->session.rooms; p && *p; p++) rejoin(s, *p);
+  own_room_enter(s); /* also when it had left it, as socket.io's _onconnect joins its id */
   r->refs++; /* now awaiting the missed packets */
   hd_recovery_cluster_t *cl = hd_recovery_cluster(sio->opt.recovery);
   int rc = cl->missed(cl, sio->hub, s->nsp->name, r->offset, hd_hub_mailbox(sio->hub), on_missed, r);
@@ -1140,6 +1214,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
     strcpy(sio->nsps[sio->nsp_count].name, "/");
     strcpy(sio->nsps[sio->nsp_count++].all_room, "\x1e/");
   }
+  sio->root = find_nsp(sio, "/", 1);
   sio->enc_text = hd_hub_encoding_id(hub, "sio/text");
   sio->enc_ws = hd_hub_encoding_id(hub, "sio/ws");
   hd_eio_options_t eo = {sio->path, opt->ping_interval_ms, opt->ping_timeout_ms, opt->upgrade_timeout_ms,
@@ -1151,6 +1226,7 @@ hd_sio_server_t *hd_sio_server_new(hd_server_t *srv, hd_hub_t *hub, const hd_sio
     free(sio);
     return NULL;
   }
+  hd_hub_set_own_rooms(hub, &own_rooms, sio);
   uv_timer_init(srv->loop, &sio->recovery_sweeper);
   sio->recovery_sweeper.data = sio;
   uint64_t period = opt->connect_timeout_ms < 4000 ? opt->connect_timeout_ms / 4 + 1 : 1000;
@@ -1166,8 +1242,10 @@ static void free_server(uv_handle_t *h) { free(h->data); }
 void hd_sio_server_free(hd_sio_server_t *sio) {
   if (!sio) return;
   hd_eio_server_free(sio->eio);
+  hd_hub_set_own_rooms(sio->hub, NULL, NULL);
   for (int i = 0; i < sio->nsp_count; i++) {
     nsp_t *n = &sio->nsps[i];
+    hd_map_free(&n->own);
     for (handler_t *h = n->handlers, *next; h; h = next) {
       next = h->next;
       free(h);
@@ -1515,15 +1593,9 @@ void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client) {
 }
 
 hd_sio_socket_t *hd_sio_socket_find(hd_sio_server_t *sio, const char *nsp, const char *id) {
-  char key[320];
-  if (hd_sio_room_key(nsp, id, key, sizeof key) < 0) return NULL;
-  hd_hub_room_t *room = hd_hub_room(sio->hub, key, strlen(key));
-  for (uint32_t i = 0; room && i < room->count; i++) { /* a JSON topic may share the name: check the kind */
-    hd_hub_member_t *m = room->seats[i].member;
-    if (m->ops == &member_ops && ((hd_sio_socket_t *)m)->connected && !strcmp(((hd_sio_socket_t *)m)->id, id))
-      return (hd_sio_socket_t *)m;
-  }
-  return NULL;
+  nsp_t *n = find_nsp(sio, nsp, strlen(nsp));
+  hd_sio_socket_t *s = n ? hd_map_get(&n->own, id, strlen(id)) : NULL;
+  return s && s->connected ? s : NULL;
 }
 
 const char *hd_sio_socket_id(const hd_sio_socket_t *s) { return s->id; }

@@ -120,8 +120,8 @@ int hd_sio_leave(hd_sio_socket_t *s, const char *room);
  * HD_ECLOSED or do nothing. */
 void hd_sio_disconnect(hd_sio_socket_t *s, bool close_client);
 
-/* The connected socket with this id in nsp, or NULL (for answers that arrive after a socket may
- * have gone: keep the id, not the pointer). */
+/* The connected socket with this id in nsp (in its own room), or NULL (for answers that arrive
+ * after a socket may have gone: keep the id, not the pointer). */
 hd_sio_socket_t *hd_sio_socket_find(hd_sio_server_t *sio, const char *nsp, const char *id);
 const char *hd_sio_socket_id(const hd_sio_socket_t *s);
 const char *hd_sio_socket_nsp(const hd_sio_socket_t *s);

@@ -5,8 +5,8 @@
 // re-reads the URI on every open). Contract tested:
 //   - a socket that drops from A (transport closed) and reconnects to B within the window is recovered
 //     (socket.recovered, the same id), keeps its rooms, and receives the broadcasts it missed — to its
-//     room and to the namespace, published from either node — in order, once; a broadcast to a room
-//     it is not in is not replayed; live traffic goes on; its session is gone from Redis once taken;
+//     room, to its id and to the namespace, published from either node — in order, once; a broadcast
+//     to a room it is not in, or except its id, is not replayed; live traffic goes on (to its id too); its session is gone from Redis once taken;
 //     each broadcast is kept once in Redis (one stream entry), whatever the number of nodes;
 //   - the same client coming back a second time with the same pid is not recovered twice from the
 //     old session (GETDEL), and a reconnection without an offset is a new session;
@@ -120,7 +120,8 @@ describe('Socket.IO connection state recovery across nodes', { skip: SKIP }, () 
     await waitFor(async () => (await redis.keys(`${prefix}#herald#session#*`)).length === 1, 'the session in Redis');
     // meanwhile, from both nodes: to its room, to the namespace, to another room
     const sends = [[pubA, { rooms: ['r1'], data: 'x1' }], [pubB, { data: 'x2' }], [pubA, { rooms: ['r2'], data: 'not-for-c' }],
-      [pubA, { data: 'x3' }], [pubB, { rooms: ['r1'], data: 'x4' }], [pubB, { rooms: ['r1', 'r2'], except: ['r3'], data: 'x5' }]];
+      [pubA, { data: 'x3' }], [pubB, { rooms: ['r1'], data: 'x4' }], [pubB, { rooms: ['r1', 'r2'], except: ['r3'], data: 'x5' }],
+      [pubA, { rooms: [firstId], data: 'x6' }], [pubB, { except: [firstId], data: 'not-for-c-either' }]];
     for (const [p, opt] of sends) {
       assert.deepEqual(await p.emitWithAck('broadcast-to', { event: 'news', ...opt }), { ok: true });
       await sleep(30); // the two nodes' stream writes in the order sent
@@ -135,15 +136,18 @@ describe('Socket.IO connection state recovery across nodes', { skip: SKIP }, () 
     await reconnectTo(c, b.url(''));
     assert.equal(c.recovered, true, 'socket.recovered');
     assert.equal(c.id, firstId, 'the same id');
-    await waitFor(() => seen.length >= 6, 'the missed broadcasts');
+    await waitFor(() => seen.length >= 7, 'the missed broadcasts');
     await sleep(200); // nothing more arrives
-    assert.deepEqual(seen, ['m0', 'x1', 'x2', 'x3', 'x4', 'x5'], 'missed broadcasts, in order, once');
+    assert.deepEqual(seen, ['m0', 'x1', 'x2', 'x3', 'x4', 'x5', 'x6'], 'missed broadcasts, in order, once');
     assert.equal((await redis.keys(`${prefix}#herald#session#*`)).length, 0, 'the session is taken');
     // its rooms on node B: a broadcast to r1 from node A reaches it, once
     await pubA.emitWithAck('broadcast-to', { rooms: ['r1'], event: 'news', data: 'live' });
-    await waitFor(() => seen.length === 7, 'live on B');
+    await waitFor(() => seen.length === 8, 'live on B');
+    // and its id: from node A to its socket on node B
+    await pubA.emitWithAck('broadcast-to', { rooms: [firstId], event: 'news', data: 'live-to-id' });
+    await waitFor(() => seen.length === 9, 'live to its id on B');
     await sleep(100);
-    assert.deepEqual(seen.slice(6), ['live']);
+    assert.deepEqual(seen.slice(7), ['live', 'live-to-id']);
   });
 
   test('a session is taken once; a reconnection without an offset is a new session', T, async () => {

@@ -4,6 +4,11 @@
 // @socket.io/redis-adapter 8.3.0, plus @socket.io/redis-emitter and a raw Redis client. Contract:
 //   - allRooms (1): a Herald client's `all-rooms` lists the rooms of every node; the Node node's
 //     adapter.allRooms() lists those of the Herald nodes;
+//   - rooms named by a socket id (Herald keeps them in a map of sockets, not as hub rooms): the Node
+//     node's to(id) / except(id) / in(id).fetchSockets() / socketsJoin / socketsLeave /
+//     disconnectSockets reach Herald sockets of either node by their id, in "/" and "/custom" (an id
+//     of another namespace matches nothing), and another socket in the room of an id is in it as in
+//     Node's adapter; Herald's fetch-sockets and broadcast-to find Node sockets by their id;
 //   - serverSideEmit (6): from the Node node (with and without ack) and from the emitter to Herald
 //     (`server-side` [event, ...args] to its sockets, answer {from: "herald", event}); from Herald
 //     (`server-side-emit`) to the Node node and the other Herald node, never to itself, with the
@@ -24,7 +29,7 @@ import { Emitter } from '@socket.io/redis-emitter';
 import msgpack from 'notepack.io';
 import { startHerald } from './lib/server.mjs';
 import { startNodeNode } from './lib/sio-redis-node.mjs';
-import { once, sleep } from './lib/wait.mjs';
+import { once, sleep, until } from './lib/wait.mjs';
 
 const REDIS = process.env.HERALD_TEST_REDIS_URL;
 const T = { timeout: 15000 };
@@ -79,6 +84,49 @@ describe('cluster requests over Redis (allRooms, serverSideEmit, broadcast with 
       const r = await srv.stop();
       assert.deepEqual(r, { code: 0, signal: null }, `herald did not exit cleanly:\n${srv.log.slice(-3000)}`);
     }
+  });
+
+  test('rooms named by a socket id, across nodes and namespaces', T, async () => {
+    const tag = crypto.randomBytes(3).toString('hex');
+    const a = await client(h1.url('')), b = await client(h2.url('')), n = await client(node.url);
+    const ac = await client(h1.url(''), '/custom');
+    const ids = async (op) => (await op.fetchSockets()).map((s) => s.id).sort();
+    const got = new Map([[a, []], [b, []], [n, []]]);
+    for (const [s, list] of got) s.onAny((event) => list.push(event));
+    const arrived = (s, event) => until(() => got.get(s).includes(event), WAIT, `${event} on ${s.id}`);
+    // the Node node finds Herald sockets by their id
+    const [fa] = await node.io.in(a.id).fetchSockets();
+    assert.equal(fa?.id, a.id);
+    assert.ok(fa.rooms.has(a.id), 'its id among its rooms');
+    assert.deepEqual(await ids(node.io.of('/custom').in(ac.id)), [ac.id]);
+    assert.deepEqual(await ids(node.io.in(ac.id)), [], 'an id of /custom is no room of /');
+    const others = await ids(node.io.except(a.id));
+    assert.ok(!others.includes(a.id) && others.includes(b.id) && others.includes(n.id), 'except(id)');
+    node.io.to(a.id).emit(`to-a-${tag}`);
+    node.io.except(a.id).emit(`not-a-${tag}`);
+    await Promise.all([arrived(a, `to-a-${tag}`), arrived(b, `not-a-${tag}`), arrived(n, `not-a-${tag}`)]);
+    await sleep(100);
+    assert.ok(!got.get(a).includes(`not-a-${tag}`) && !got.get(b).includes(`to-a-${tag}`), JSON.stringify([...got.values()]));
+    // socketsJoin by id; another socket (on the other Herald node) in the room of a's id
+    node.io.in(a.id).socketsJoin(`j-${tag}`);
+    await until(async () => (await ids(node.io.in(`j-${tag}`))).length === 1, WAIT, 'a in the joined room');
+    assert.deepEqual(await ids(node.io.in(`j-${tag}`)), [a.id]);
+    assert.deepEqual(await b.timeout(WAIT).emitWithAck('join', a.id), { ok: true });
+    assert.deepEqual(await ids(node.io.in(a.id)), [a.id, b.id].sort());
+    // Herald asks: Node sockets by their id, and the room of a's id with both
+    const byId = await b.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [n.id] });
+    assert.deepEqual(byId.map((d) => [d.id, d.rooms.includes(n.id)]), [[n.id, true]]);
+    assert.deepEqual((await b.timeout(WAIT).emitWithAck('fetch-sockets', { rooms: [a.id] })).map((d) => d.id).sort(), [a.id, b.id].sort());
+    assert.deepEqual(await b.timeout(WAIT).emitWithAck('broadcast-to', { rooms: [n.id], event: `to-n-${tag}` }), { ok: true });
+    await arrived(n, `to-n-${tag}`);
+    // socketsLeave by id, then disconnectSockets of a's id: a goes, b (out of that room again) stays
+    node.io.in(b.id).socketsLeave(a.id);
+    await until(async () => (await ids(node.io.in(a.id))).length === 1, WAIT, 'b out of the room of a\'s id');
+    const gone = once(a, 'disconnect');
+    node.io.in(a.id).disconnectSockets();
+    assert.equal((await gone)[0], 'io server disconnect');
+    await sleep(100);
+    assert.ok(b.connected && n.connected && ac.connected);
   });
 
   test('allRooms: a Herald client sees the rooms of every node, the Node node those of both Herald nodes', T, async () => {

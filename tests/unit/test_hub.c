@@ -1,5 +1,5 @@
 /* Unit tests for the hub and the publish path: join/leave bookkeeping, fan-out once per member across
- * rooms, except rooms, topic sequences and bounded history with replay, per-shard encoded-frame
+ * rooms, except rooms, own rooms resolved through a lookup (a socket's id), topic sequences and bounded history with replay, per-shard encoded-frame
  * caches, and several shards on their own threads delivering through mailboxes (counts gathered
  * back, concurrent publishes to one topic in sequence order everywhere). */
 #include <setjmp.h>
@@ -21,6 +21,7 @@ typedef struct {
   int received;
   uint64_t last_seq;
   bool in_order;          /* every sequenced message was last_seq + 1 */
+  const char *own;        /* the key of its own room (test_own_rooms), or NULL */
 } test_member_t;
 
 static void deliver(hd_hub_member_t *m, hd_hub_msg_t *msg) {
@@ -43,7 +44,12 @@ static void on_request(hd_hub_member_t *m, hd_hub_req_t req, const char *room) {
 
 static void describe(hd_hub_member_t *m, hd_sbuf_t *out) { hd_sbuf_printf(out, "{\"rooms\":%u}", m->room_count); }
 
-static const hd_hub_member_ops_t ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO};
+static size_t own_room(const hd_hub_member_t *m, char *out, size_t cap) {
+  const char *own = ((const test_member_t *)m)->own;
+  return own ? (size_t)snprintf(out, cap, "%s", own) : 0;
+}
+
+static const hd_hub_member_ops_t ops = {deliver, on_request, describe, HD_TRAFFIC_SOCKETIO, own_room};
 
 #define JOIN(hub, m, name) assert_int_equal(hd_hub_join(hub, &(m)->member, name, strlen(name)), 0)
 
@@ -330,6 +336,68 @@ static void test_request_and_fetch(void **state) {
   node_free(&node);
 }
 
+/* Own rooms: members the lookup finds by key (as a Socket.IO socket by its id), with no hub room. */
+static test_member_t owners[2];
+static hd_hub_member_t *owner(void *arg, const char *name, size_t len) {
+  for (int i = 0; i < 2; i++)
+    if (owners[i].own && strlen(owners[i].own) == len && !memcmp(owners[i].own, name, len)) return &owners[i].member;
+  return NULL;
+}
+static size_t owner_count(void *arg) { return 2; }
+static const hd_hub_own_rooms_t own_rooms = {owner, owner_count};
+
+static void test_own_rooms(void **state) {
+  node_t node;
+  node_init(&node, 1, 0);
+  hd_hub_t *hub = node.hubs[0];
+  member_hub = hub;
+  hd_hub_set_own_rooms(hub, &own_rooms, NULL);
+  test_member_t *a = &owners[0], *b = &owners[1], c = {0};
+  memset(owners, 0, sizeof owners);
+  hd_hub_member_init(&a->member, &ops);
+  hd_hub_member_init(&b->member, &ops);
+  hd_hub_member_init(&c.member, &ops);
+  a->own = "id-a", b->own = "id-b";
+  JOIN(hub, a, "all");
+  JOIN(hub, b, "all");
+  JOIN(hub, &c, "all");
+  assert_null(hd_hub_room(hub, "id-a", 4));
+  assert_int_equal(hd_hub_room_count(hub), 3); /* "all" and the two own rooms */
+  const char *to_a[] = {"id-a"}, *all[] = {"all"}, *ex_a[] = {"id-a"}, *to_ab[] = {"id-a", "all"};
+  assert_int_equal(publish(hub, 0, to_a, 1, NULL, 0), 1);
+  assert_int_equal(a->received, 1);
+  assert_int_equal(publish(hub, 0, all, 1, ex_a, 1), 2); /* except a's own room */
+  assert_int_equal(a->received, 1);
+  assert_int_equal(publish(hub, 0, to_ab, 2, NULL, 0), 3); /* a once although in both */
+  assert_int_equal(a->received, 2);
+  /* c joins a room named by a's id: the room holds both, as in socket.io's adapter */
+  JOIN(hub, &c, "id-a");
+  assert_int_equal(publish(hub, 0, to_a, 1, NULL, 0), 2);
+  assert_int_equal(publish(hub, 0, all, 1, ex_a, 1), 1); /* b only */
+  assert_int_equal(b->received, 3);
+  char got[256] = "";
+  hd_hub_target_t fetch_a = {NULL, to_a, 1, NULL, 0, 0};
+  assert_int_equal(hd_hub_fetch(hub, &fetch_a, got_fetch, got), 0);
+  assert_string_equal(got, "2 [{\"rooms\":2},{\"rooms\":1}]"); /* c (all, id-a) from the room, then a */
+  requests = 0;
+  hd_hub_target_t to_b = {NULL, (const char *[]){"id-b"}, 1, NULL, 0, 0};
+  assert_int_equal(hd_hub_request(hub, HD_HUB_REQ_JOIN, &to_b, "x"), 0);
+  assert_int_equal(requests, 1);
+  assert_true(hd_hub_member_in(&b->member, "x", 1));
+  /* room keys: own rooms once, before the member's hub rooms; "id-a" once although also a hub room */
+  hd_sbuf_t keys = {0};
+  hd_hub_target_t everyone = {NULL, all, 1, NULL, 0, 0};
+  assert_int_equal(hd_hub_room_keys(hub, &everyone, &keys), 4);
+  assert_string_equal(keys.ptr, "\"id-a\",\"all\",\"id-b\",\"x\"");
+  hd_sbuf_free(&keys);
+  hd_hub_set_own_rooms(hub, NULL, NULL);
+  assert_int_equal(publish(hub, 0, to_a, 1, NULL, 0), 1); /* without the lookup: c, in the hub room */
+  hd_hub_leave_all(hub, &a->member);
+  hd_hub_leave_all(hub, &b->member);
+  hd_hub_leave_all(hub, &c.member);
+  node_free(&node);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_join_leave),
@@ -338,6 +406,7 @@ int main(void) {
       cmocka_unit_test(test_encoded_cache_per_shard),
       cmocka_unit_test(test_two_shards_in_sequence_order),
       cmocka_unit_test(test_request_and_fetch),
+      cmocka_unit_test(test_own_rooms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
