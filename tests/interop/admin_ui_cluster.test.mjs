@@ -20,11 +20,6 @@ const WAIT = 5000;
 const b64url = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// instrument()'s stats timer outlives io.close(): its next publish on the Node node's Redis client,
-// quit by then, rejects with "The client is closed" (admin-ui's doing, not Herald's)
-process.on('unhandledRejection', (err) => {
-  if (!/The client is closed/.test(err?.message)) throw err;
-});
 
 function mint(sub, role) {
   const head = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub: String(sub), role, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
@@ -64,6 +59,9 @@ describe('the Admin UI in a Redis cluster of Herald and Node.js nodes', { skip: 
   });
   after(async () => {
     for (const s of sockets) s.close();
+    // instrument()'s 2 s stats timer is never cleared (admin-ui 0.5.1): its next emit would publish on
+    // the Node node's Redis client once quit, an unhandled "The client is closed" that fails the file
+    if (node) node.io.of('/admin').emit = () => true;
     await node?.stop();
     await Promise.all([h1?.stop(), h2?.stop()]);
   });
