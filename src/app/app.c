@@ -189,7 +189,8 @@ static int setup_json(hd_app_t *app) {
   hd_jp_options_t opt = {
       .ack_timeout_ms = (uint64_t)cfg->ack_timeout,
       .ack_retries = (uint32_t)cfg->ack_retries,
-      .max_subscriptions = (uint32_t)cfg->max_subscriptions,
+      /* both bound a JSON connection (README: --max-rooms-per-socket covers it too) */
+      .max_subscriptions = (uint32_t)(cfg->max_subscriptions < cfg->max_rooms_per_socket ? cfg->max_subscriptions : cfg->max_rooms_per_socket),
       .max_message = (size_t)cfg->json_max_message,
       .rate = (uint32_t)cfg->json_rate,
       .burst = (uint32_t)cfg->json_burst,

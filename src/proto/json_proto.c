@@ -435,6 +435,7 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
   json_t *last = json_object_get(e->data, "lastSequence");
   bool was_in = hd_hub_member_in(&j->member, ref.key.ptr, ref.key.len);
   sub_wait_t *w = NULL;
+  int joined = 0;
   if (last && !json_is_integer(last)) {
     send_error(j, E_INVALID, "`data.lastSequence` must be an integer", e->message_id);
   } else if (!jp->opt.policy.may_subscribe(jp->opt.policy.policy_arg, &j->claims, ref.topic)) {
@@ -445,10 +446,10 @@ static void on_subscribe(jconn_t *j, const hd_envelope_t *e) {
              (e->message_id && !(w->ref_id = strdup(e->message_id))) ||
              (ref.params && !(w->params = json_dumps(ref.params, JSON_COMPACT))) ||
              !(j->sub.topic = strdup(ref.topic)) ||
-             (!was_in && hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len))) {
+             (!was_in && (joined = hd_hub_join(jp->hub, &j->member, ref.key.ptr, ref.key.len)))) {
     if (w) sub_wait_free(w);
     sub_clear(j);
-    send_error(j, E_SUBSCRIBE, "cannot subscribe now", e->message_id);
+    send_error(j, E_SUBSCRIBE, joined == HD_ERANGE ? "subscription limit reached" : "cannot subscribe now", e->message_id);
   } else {
     w->conn = j->conn;
     w->replay = last != NULL;

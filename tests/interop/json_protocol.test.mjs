@@ -736,6 +736,24 @@ describe('subscription limit', () => {
   });
 });
 
+describe('subscription limit below --max-subscriptions', () => {
+  let srv;
+  before(async () => { srv = await herald(['--max-subscriptions', '10', '--max-rooms-per-socket', '2']); });
+  after(() => stopClean(srv));
+
+  test('--max-rooms-per-socket 2 bounds a JSON connection too: the third gets 3000 "subscription limit reached", not a transient error', T, async (t) => {
+    const c = await connect(t, srv, { token: userToken('lim2') });
+    await c.subscribed('public:a');
+    await c.subscribed('public:b');
+    const r = await c.subscribe('public:c', { messageId: nextId('third') });
+    assert.equal(r.type, 'error', JSON.stringify(r));
+    assert.equal(r.data.code, 3000);
+    assert.match(r.data.message, /subscription limit reached/);
+    await c.ack(c.request('unsubscribe', { topic: 'public:a' }));
+    await c.subscribed('public:c');
+  });
+});
+
 describe('replay with lastSequence', () => {
   // every test has its own server: a crash in one does not take the others with it
 
