@@ -69,7 +69,8 @@ typedef enum { ACCEPT_TAKEN, ACCEPT_NONE, ACCEPT_FULL } accept_result_t;
 /* Takes one connection waiting on listener: as a full conn (within --max-connections) or one that
  * only answers 503 / close 1013. ACCEPT_FULL when past even the refusal budget: the connection
  * then stays in the listener's queue (the listener is not watched until the sweep retries), so its
- * client waits instead of being reset. ACCEPT_NONE when nothing waits. */
+ * client waits instead of being reset; also when out of descriptors (those waiting are shed). ACCEPT_NONE
+ * when nothing waits. */
 static accept_result_t accept_one(hd_server_t *s, uv_poll_t *listener) {
   uint32_t max = (uint32_t)s->cfg->max_connections;
   uint32_t open = hd_server_node_connections(s);
@@ -84,8 +85,9 @@ static accept_result_t accept_one(hd_server_t *s, uv_poll_t *listener) {
   }
   int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) {
-    if (errno == EMFILE || errno == ENFILE) shed_waiting(s, lfd, errno);
-    return errno == ECONNABORTED || errno == EINTR ? ACCEPT_TAKEN : ACCEPT_NONE;
+    if (errno != EMFILE && errno != ENFILE) return errno == ECONNABORTED || errno == EINTR ? ACCEPT_TAKEN : ACCEPT_NONE;
+    shed_waiting(s, lfd, errno);
+    return ACCEPT_FULL; /* descriptors may stay short: the sweep tries again rather than the listener spin */
   }
   bool over = open >= max;
   if (over) s->metrics.refused++;
